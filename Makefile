@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make demo   -- the end-to-end demo
+#   make test   -- the test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: venv demo test bench proto clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: 2.13.0 is the CPU build on this machine's disk (an unpinned
+	# torch pulls a multi-GB CUDA build).
+	$(PY) -m pip install -q torch==2.13.0
+	# CrypTen 0.4.1 declares `sklearn` (dead) and torchvision: install it without deps;
+	# its real runtime needs are in pyproject.toml.
+	$(PY) -m pip install -q --no-deps crypten==0.4.1
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/mutualmind demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/ledger.py --json
+
+proto: $(STAMP)
+	$(PY) scripts/gen_proto.py
+
+clean:
+	rm -rf $(VENV)

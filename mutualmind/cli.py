@@ -1,0 +1,48 @@
+"""`mutualmind`: one console command, one module per role's subcommands.
+
+Each entry of COMMANDS names a module with `register(subparsers)`, which adds its
+sub-parser and sets `func(args) -> int`. Those modules keep heavy imports (torch,
+CrypTen, grpc) inside their handlers so that `mutualmind ledger verify` starts fast.
+A `MutualMindError` becomes one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mutualmind.errors import EXIT_CODES, MutualMindError
+
+# command name -> module that registers it (only commands that work are listed)
+COMMANDS: dict[str, str] = {
+    "ledger": "ledger.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mutualmind",
+        description="MutualMind: a private machine-learning data marketplace.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MutualMindError as err:
+        print(f"mutualmind: error: {err.message}", file=sys.stderr)
+        return EXIT_CODES[err.code]
+    except KeyboardInterrupt:
+        print("mutualmind: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

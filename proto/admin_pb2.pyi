@@ -1,0 +1,95 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MintRequest(_message.Message):
+    __slots__ = ("provider_id", "amount", "memo")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    MEMO_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    amount: int
+    memo: str
+    def __init__(self, provider_id: _Optional[str] = ..., amount: _Optional[int] = ..., memo: _Optional[str] = ...) -> None: ...
+
+class MintReply(_message.Message):
+    __slots__ = ("ledger_index", "balance")
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    balance: int
+    def __init__(self, ledger_index: _Optional[int] = ..., balance: _Optional[int] = ...) -> None: ...
+
+class ListNodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ("index", "name", "public_address", "cluster_address", "signing_public_key", "health")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    public_address: str
+    cluster_address: str
+    signing_public_key: bytes
+    health: str
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., public_address: _Optional[str] = ..., cluster_address: _Optional[str] = ..., signing_public_key: _Optional[bytes] = ..., health: _Optional[str] = ...) -> None: ...
+
+class ListNodesReply(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class ListProvidersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ProviderInfo(_message.Message):
+    __slots__ = ("provider_id", "name", "public_key", "balance", "staked")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    STAKED_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    name: str
+    public_key: bytes
+    balance: int
+    staked: int
+    def __init__(self, provider_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., balance: _Optional[int] = ..., staked: _Optional[int] = ...) -> None: ...
+
+class ListProvidersReply(_message.Message):
+    __slots__ = ("providers",)
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderInfo]
+    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ...) -> None: ...
+
+class VerifyLedgerRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyLedgerReply(_message.Message):
+    __slots__ = ("ok", "entries", "root_hash", "total_supply", "error", "first_bad_index")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SUPPLY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BAD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    entries: int
+    root_hash: bytes
+    total_supply: int
+    error: str
+    first_bad_index: int
+    def __init__(self, ok: _Optional[bool] = ..., entries: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., total_supply: _Optional[int] = ..., error: _Optional[str] = ..., first_bad_index: _Optional[int] = ...) -> None: ...

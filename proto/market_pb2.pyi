@@ -1,0 +1,187 @@
+from proto import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RegisterProviderRequest(_message.Message):
+    __slots__ = ("name", "public_key", "nonce", "signature")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    public_key: bytes
+    nonce: str
+    signature: bytes
+    def __init__(self, name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class RegisterProviderReply(_message.Message):
+    __slots__ = ("provider_id", "ledger_index")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    ledger_index: int
+    def __init__(self, provider_id: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+
+class RegisterDatasetReply(_message.Message):
+    __slots__ = ("ledger_index",)
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    def __init__(self, ledger_index: _Optional[int] = ...) -> None: ...
+
+class GetDatasetRequest(_message.Message):
+    __slots__ = ("dataset_id",)
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    def __init__(self, dataset_id: _Optional[str] = ...) -> None: ...
+
+class GetDatasetReply(_message.Message):
+    __slots__ = ("registration", "provider_public_key", "ledger_index", "staked")
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STAKED_FIELD_NUMBER: _ClassVar[int]
+    registration: _common_pb2.DatasetRegistration
+    provider_public_key: bytes
+    ledger_index: int
+    staked: int
+    def __init__(self, registration: _Optional[_Union[_common_pb2.DatasetRegistration, _Mapping]] = ..., provider_public_key: _Optional[bytes] = ..., ledger_index: _Optional[int] = ..., staked: _Optional[int] = ...) -> None: ...
+
+class StakeRequest(_message.Message):
+    __slots__ = ("dataset_id", "amount", "auth")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    amount: int
+    auth: _common_pb2.ProviderAuth
+    def __init__(self, dataset_id: _Optional[str] = ..., amount: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ...) -> None: ...
+
+class StakeReply(_message.Message):
+    __slots__ = ("ledger_index", "staked", "balance")
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STAKED_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    staked: int
+    balance: int
+    def __init__(self, ledger_index: _Optional[int] = ..., staked: _Optional[int] = ..., balance: _Optional[int] = ...) -> None: ...
+
+class BalanceRequest(_message.Message):
+    __slots__ = ("provider_id",)
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    def __init__(self, provider_id: _Optional[str] = ...) -> None: ...
+
+class BalanceReply(_message.Message):
+    __slots__ = ("provider_id", "balance", "staked", "stakes")
+    class StakesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    STAKED_FIELD_NUMBER: _ClassVar[int]
+    STAKES_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    balance: int
+    staked: int
+    stakes: _containers.ScalarMap[str, int]
+    def __init__(self, provider_id: _Optional[str] = ..., balance: _Optional[int] = ..., staked: _Optional[int] = ..., stakes: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class LedgerEntry(_message.Message):
+    __slots__ = ("index", "time", "kind", "payload_json", "prev_hash", "entry_hash", "signature")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    time: str
+    kind: str
+    payload_json: str
+    prev_hash: bytes
+    entry_hash: bytes
+    signature: bytes
+    def __init__(self, index: _Optional[int] = ..., time: _Optional[str] = ..., kind: _Optional[str] = ..., payload_json: _Optional[str] = ..., prev_hash: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class ListEntriesRequest(_message.Message):
+    __slots__ = ("start", "limit", "kind", "party")
+    START_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    limit: int
+    kind: str
+    party: str
+    def __init__(self, start: _Optional[int] = ..., limit: _Optional[int] = ..., kind: _Optional[str] = ..., party: _Optional[str] = ...) -> None: ...
+
+class ListEntriesReply(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[LedgerEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ...) -> None: ...
+
+class CheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckpointReply(_message.Message):
+    __slots__ = ("note", "tree_size", "root_hash")
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    note: str
+    tree_size: int
+    root_hash: bytes
+    def __init__(self, note: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ...) -> None: ...
+
+class InclusionProofRequest(_message.Message):
+    __slots__ = ("index", "tree_size")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    tree_size: int
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class InclusionProofReply(_message.Message):
+    __slots__ = ("index", "tree_size", "leaf_hash", "proof", "checkpoint_note")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_NOTE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint_note: str
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ..., proof: _Optional[_Iterable[bytes]] = ..., checkpoint_note: _Optional[str] = ...) -> None: ...
+
+class ConsistencyProofRequest(_message.Message):
+    __slots__ = ("size1", "size2")
+    SIZE1_FIELD_NUMBER: _ClassVar[int]
+    SIZE2_FIELD_NUMBER: _ClassVar[int]
+    size1: int
+    size2: int
+    def __init__(self, size1: _Optional[int] = ..., size2: _Optional[int] = ...) -> None: ...
+
+class ConsistencyProofReply(_message.Message):
+    __slots__ = ("size1", "size2", "proof")
+    SIZE1_FIELD_NUMBER: _ClassVar[int]
+    SIZE2_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    size1: int
+    size2: int
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, size1: _Optional[int] = ..., size2: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
