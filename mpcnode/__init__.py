@@ -1,0 +1,1 @@
+"""The MPC node: share store, node servers, and (mpcnode.worker) the MPC worker."""

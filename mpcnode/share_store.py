@@ -1,0 +1,481 @@
+"""A node's share store: one directory per dataset, written atomically, never unpickled.
+
+Layout (the MPC worker reads it; keep exactly this):
+
+    <data_dir>/shares/<dataset_id>/share.bin   raw little-endian int64, rows*cols*8 bytes
+    <data_dir>/shares/<dataset_id>/meta.json   ShareMeta as JSON (commitment in hex)
+
+Invariants, which every writer here keeps:
+  * A dataset directory exists only when both files are complete, fsynced and the share
+    bytes hash to the commitment: a share is written into a temp dir inside `shares/`
+    (`.tmp-<id>-<random>`), both files and the dir are fsynced, then the dir is renamed
+    into place in one step. A refused or broken upload removes its temp dir.
+  * A dataset id is written once: a second upload of the same id is refused.
+  * Dataset ids are validated before they touch a path.
+  * Share bytes are read with numpy from raw bytes only (no pickle, no torch.load).
+
+The store knows nothing of gRPC: `mpcnode.servicer` feeds it chunks and maps its typed
+errors to statuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from mutualmind.errors import (
+    AlreadyExists,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+)
+
+DATASET_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SHARE_FILE = "share.bin"
+META_FILE = "meta.json"
+TEMP_PREFIX = ".tmp-"
+INT64_BYTES = 8
+PURPOSES = ("training", "validation")
+
+
+def validate_dataset_id(dataset_id: str) -> str:
+    """Return `dataset_id` if it is safe to use as a directory name, else InvalidInput.
+
+    Ids are chosen by providers, so they are untrusted input: letters, digits, '.', '_'
+    and '-', starting with a letter or digit, at most 64 characters (no '/', no '..').
+    """
+    if not isinstance(dataset_id, str) or not DATASET_ID_PATTERN.fullmatch(dataset_id):
+        raise InvalidInput(
+            f"dataset id {dataset_id!r} is not valid: use 1-64 characters from "
+            "A-Z a-z 0-9 . _ - starting with a letter or digit"
+        )
+    return dataset_id
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The columns of a shared table in share-matrix order, and which are features/label.
+
+    `label_column` is "" for a table without a label (e.g. features only).
+    """
+
+    columns: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    label_column: str = ""
+
+    def __post_init__(self) -> None:
+        if len(set(self.columns)) != len(self.columns):
+            raise InvalidInput(f"schema columns repeat a name: {list(self.columns)}")
+        missing = [c for c in self.feature_columns if c not in self.columns]
+        if missing:
+            raise InvalidInput(f"feature columns {missing} are not among the columns")
+        if self.label_column and self.label_column not in self.columns:
+            raise InvalidInput(f"label column {self.label_column!r} is not among the columns")
+        if self.label_column and self.label_column in self.feature_columns:
+            raise InvalidInput(f"column {self.label_column!r} is both a feature and the label")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "columns": list(self.columns),
+            "feature_columns": list(self.feature_columns),
+            "label_column": self.label_column,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: object) -> TableSchema:
+        """Parse the JSON form; malformed input is InvalidInput, never a KeyError."""
+        if not isinstance(raw, dict):
+            raise InvalidInput("schema must be an object with columns/feature_columns/label_column")
+        columns = raw.get("columns")
+        features = raw.get("feature_columns")
+        label = raw.get("label_column", "")
+        if not _is_str_list(columns) or not _is_str_list(features) or not isinstance(label, str):
+            raise InvalidInput("schema fields must be: columns [str], feature_columns [str], label_column str")
+        return cls(tuple(columns), tuple(features), label)
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+@dataclass(frozen=True)
+class ShareSpec:
+    """What a share must be before any byte of it is accepted.
+
+    Built by the node from the upload header and the provider-signed registration; the
+    store checks the received bytes against it (size, then SHA-256 commitment).
+    """
+
+    dataset_id: str
+    provider_id: str
+    node_index: int
+    rows: int
+    cols: int
+    frac_bits: int
+    schema: TableSchema
+    commitment: bytes
+    purpose: str = "training"
+
+    def __post_init__(self) -> None:
+        validate_dataset_id(self.dataset_id)
+        if self.rows < 1 or self.cols < 1:
+            raise InvalidInput(f"share shape [{self.rows}, {self.cols}] must have at least one row and column")
+        if len(self.schema.columns) != self.cols:
+            raise InvalidInput(
+                f"schema names {len(self.schema.columns)} columns but the share has {self.cols}"
+            )
+        if len(self.commitment) != 32:
+            raise InvalidInput(f"commitment must be a 32-byte SHA-256 digest, got {len(self.commitment)} bytes")
+        if self.purpose not in PURPOSES:
+            raise InvalidInput(f"purpose {self.purpose!r} must be one of {PURPOSES}")
+        if self.node_index < 0:
+            raise InvalidInput(f"node index {self.node_index} must not be negative")
+
+    @property
+    def size_bytes(self) -> int:
+        return self.rows * self.cols * INT64_BYTES
+
+    @classmethod
+    def of_array(
+        cls,
+        dataset_id: str,
+        node_index: int,
+        data: np.ndarray,
+        *,
+        provider_id: str = "local",
+        frac_bits: int = 16,
+        schema: TableSchema | None = None,
+        purpose: str = "training",
+    ) -> ShareSpec:
+        """The spec whose commitment is the SHA-256 of `data` (for `put_array` in tests and
+        local tools). Without a schema, columns are named c0..c{n-1}, all features."""
+        array = np.ascontiguousarray(data, dtype="<i8")
+        if array.ndim != 2:
+            raise InvalidInput(f"a share is a 2-D int64 matrix, got shape {array.shape}")
+        rows, cols = array.shape
+        if schema is None:
+            names = tuple(f"c{i}" for i in range(cols))
+            schema = TableSchema(names, names, "")
+        return cls(
+            dataset_id=dataset_id,
+            provider_id=provider_id,
+            node_index=node_index,
+            rows=rows,
+            cols=cols,
+            frac_bits=frac_bits,
+            schema=schema,
+            commitment=hashlib.sha256(memoryview(array).cast("B")).digest(),
+            purpose=purpose,
+        )
+
+
+@dataclass(frozen=True)
+class ShareMeta:
+    """The metadata stored next to a share (meta.json)."""
+
+    dataset_id: str
+    provider_id: str
+    node_index: int
+    rows: int
+    cols: int
+    frac_bits: int
+    schema: TableSchema
+    commitment: bytes
+    purpose: str
+    size_bytes: int
+    stored_at: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "dataset_id": self.dataset_id,
+                "provider_id": self.provider_id,
+                "node_index": self.node_index,
+                "rows": self.rows,
+                "cols": self.cols,
+                "frac_bits": self.frac_bits,
+                "schema": self.schema.to_dict(),
+                "commitment": self.commitment.hex(),
+                "purpose": self.purpose,
+                "size_bytes": self.size_bytes,
+                "stored_at": self.stored_at,
+            },
+            indent=2,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ShareMeta:
+        """Parse meta.json; anything malformed is an IntegrityError (the store is damaged)."""
+        try:
+            raw = json.loads(text)
+            meta = cls(
+                dataset_id=validate_dataset_id(raw["dataset_id"]),
+                provider_id=str(raw["provider_id"]),
+                node_index=int(raw["node_index"]),
+                rows=int(raw["rows"]),
+                cols=int(raw["cols"]),
+                frac_bits=int(raw["frac_bits"]),
+                schema=TableSchema.from_dict(raw["schema"]),
+                commitment=bytes.fromhex(raw["commitment"]),
+                purpose=str(raw["purpose"]),
+                size_bytes=int(raw["size_bytes"]),
+                stored_at=str(raw["stored_at"]),
+            )
+        except (ValueError, KeyError, TypeError, InvalidInput) as err:
+            raise IntegrityError(f"share metadata is damaged ({err}); remove the dataset and re-upload") from err
+        if meta.size_bytes != meta.rows * meta.cols * INT64_BYTES:
+            raise IntegrityError(f"share metadata of {meta.dataset_id} has a size that does not match its shape")
+        return meta
+
+    @classmethod
+    def from_spec(cls, spec: ShareSpec) -> ShareMeta:
+        return cls(
+            dataset_id=spec.dataset_id,
+            provider_id=spec.provider_id,
+            node_index=spec.node_index,
+            rows=spec.rows,
+            cols=spec.cols,
+            frac_bits=spec.frac_bits,
+            schema=spec.schema,
+            commitment=spec.commitment,
+            purpose=spec.purpose,
+            size_bytes=spec.size_bytes,
+            stored_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
+
+@dataclass(frozen=True)
+class StoredShare:
+    """A loaded share: its metadata and the int64 matrix [rows, cols] (writable copy)."""
+
+    meta: ShareMeta
+    data: np.ndarray = field(repr=False)
+
+
+class ShareStore:
+    """File-backed share store under `<data_dir>/shares/` (see the module docstring).
+
+    Safe for concurrent use from the threads of one server: two uploads of the same id
+    at the same time are refused (the second sees AlreadyExists). Readers in other
+    processes (the MPC worker) only ever see complete dataset directories.
+    """
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.data_dir = Path(data_dir)
+        self.shares_dir = self.data_dir / "shares"
+        self.shares_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+
+    # ---- reading ---------------------------------------------------------------
+
+    def path_of(self, dataset_id: str) -> Path:
+        return self.shares_dir / validate_dataset_id(dataset_id)
+
+    def has(self, dataset_id: str) -> bool:
+        return (self.path_of(dataset_id) / META_FILE).is_file()
+
+    def describe(self, dataset_id: str) -> ShareMeta:
+        """The metadata of a stored share; NotFound if this node holds no such dataset."""
+        meta_path = self.path_of(dataset_id) / META_FILE
+        try:
+            text = meta_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFound(
+                f"this node holds no share of dataset {dataset_id!r}; list datasets to see what it holds"
+            ) from None
+        meta = ShareMeta.from_json(text)
+        if meta.dataset_id != dataset_id:
+            raise IntegrityError(f"metadata in {dataset_id!r} names dataset {meta.dataset_id!r}")
+        return meta
+
+    def list(self) -> list[ShareMeta]:
+        """Every stored share's metadata, sorted by dataset id (temp dirs are skipped)."""
+        metas = []
+        for entry in sorted(self.shares_dir.iterdir()):
+            if entry.name.startswith(TEMP_PREFIX) or not DATASET_ID_PATTERN.fullmatch(entry.name):
+                continue
+            if (entry / META_FILE).is_file():
+                metas.append(self.describe(entry.name))
+        return metas
+
+    def load(self, dataset_id: str, *, verify: bool = True) -> StoredShare:
+        """Read a share as an int64 matrix [rows, cols] with numpy (never pickle).
+
+        With `verify` (the default) the bytes are hashed and compared with the stored
+        commitment, so a worker never computes on a share that rotted on disk.
+        """
+        meta = self.describe(dataset_id)
+        share_path = self.path_of(dataset_id) / SHARE_FILE
+        size = share_path.stat().st_size
+        if size != meta.size_bytes:
+            raise IntegrityError(
+                f"share file of {dataset_id!r} has {size} bytes, metadata says {meta.size_bytes}"
+            )
+        buffer = bytearray(size)
+        with open(share_path, "rb") as handle:
+            read = handle.readinto(buffer)
+        if read != size:
+            raise IntegrityError(f"share file of {dataset_id!r} was truncated while reading")
+        if verify and hashlib.sha256(buffer).digest() != meta.commitment:
+            raise IntegrityError(
+                f"share of {dataset_id!r} no longer matches its commitment; remove it and re-upload"
+            )
+        data = np.frombuffer(buffer, dtype="<i8").reshape(meta.rows, meta.cols)
+        return StoredShare(meta=meta, data=data)
+
+    # ---- writing ---------------------------------------------------------------
+
+    def put_stream(
+        self,
+        spec: ShareSpec,
+        chunks: Iterable[bytes | memoryview],
+        *,
+        quota_bytes: int | None = None,
+    ) -> ShareMeta:
+        """Store a share arriving in chunks; all-or-nothing.
+
+        Refuses, leaving nothing behind: a share larger than `quota_bytes`
+        (QuotaExceeded, before reading any chunk), an id already stored or being
+        uploaded (AlreadyExists), more or fewer bytes than rows*cols*8 (InvalidInput),
+        bytes whose SHA-256 differs from the commitment (IntegrityError), and any
+        exception raised by `chunks` itself (a broken stream), which propagates.
+        """
+        if quota_bytes is not None and spec.size_bytes > quota_bytes:
+            raise QuotaExceeded(
+                f"share of {spec.dataset_id!r} is {spec.size_bytes} bytes, above this node's quota "
+                f"of {quota_bytes} bytes; split the table or ask the operator for a larger quota"
+            )
+        self._claim(spec.dataset_id)
+        temp_dir: Path | None = None
+        try:
+            temp_dir = Path(
+                _mkdtemp(self.shares_dir, f"{TEMP_PREFIX}{spec.dataset_id}-")
+            )
+            digest = self._write_share(temp_dir / SHARE_FILE, spec, chunks)
+            if digest != spec.commitment:
+                raise IntegrityError(
+                    f"share of {spec.dataset_id!r} for node {spec.node_index} does not match its "
+                    f"registered commitment (got sha256 {digest.hex()[:16]}..., expected "
+                    f"{spec.commitment.hex()[:16]}...); re-share and upload the registered bytes"
+                )
+            meta = ShareMeta.from_spec(spec)
+            _write_durable(temp_dir / META_FILE, meta.to_json().encode("utf-8"))
+            _fsync_dir(temp_dir)
+            self._publish(temp_dir, spec.dataset_id)
+            temp_dir = None
+            return meta
+        finally:
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+            self._release(spec.dataset_id)
+
+    def put_array(self, spec: ShareSpec, data: np.ndarray, *, quota_bytes: int | None = None) -> ShareMeta:
+        """Store a share given as an int64 matrix (tests, the dealer, local tools)."""
+        array = np.ascontiguousarray(data, dtype="<i8")
+        if array.shape != (spec.rows, spec.cols):
+            raise InvalidInput(f"share array has shape {array.shape}, spec says ({spec.rows}, {spec.cols})")
+        return self.put_stream(spec, iter_chunks(memoryview(array).cast("B")), quota_bytes=quota_bytes)
+
+    def remove_stale_temp(self) -> int:
+        """Delete temp dirs left by a crash mid-upload; call once at server start-up only
+        (another live writer's temp dir would be removed too). Returns how many."""
+        removed = 0
+        for entry in self.shares_dir.iterdir():
+            if entry.name.startswith(TEMP_PREFIX) and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def _claim(self, dataset_id: str) -> None:
+        with self._lock:
+            if dataset_id in self._in_flight:
+                raise AlreadyExists(
+                    f"an upload of dataset {dataset_id!r} to this node is already in progress"
+                )
+            if self.has(dataset_id):
+                raise AlreadyExists(
+                    f"this node already holds a share of dataset {dataset_id!r}; a dataset id "
+                    "is uploaded once - register a new id for new data"
+                )
+            self._in_flight.add(dataset_id)
+
+    def _release(self, dataset_id: str) -> None:
+        with self._lock:
+            self._in_flight.discard(dataset_id)
+
+    def _write_share(self, path: Path, spec: ShareSpec, chunks: Iterable[bytes | memoryview]) -> bytes:
+        expected = spec.size_bytes
+        received = 0
+        hasher = hashlib.sha256()
+        with open(path, "wb", buffering=0) as handle:
+            for chunk in chunks:
+                received += len(chunk)
+                if received > expected:
+                    raise InvalidInput(
+                        f"share of {spec.dataset_id!r} is longer than rows*cols*8 = {expected} "
+                        f"bytes for [{spec.rows}, {spec.cols}]; send exactly the registered shape"
+                    )
+                hasher.update(chunk)
+                handle.write(chunk)
+            if received != expected:
+                raise InvalidInput(
+                    f"share of {spec.dataset_id!r} ended after {received} of {expected} bytes "
+                    f"([{spec.rows}, {spec.cols}] int64); send the whole share"
+                )
+            os.fsync(handle.fileno())
+        return hasher.digest()
+
+    def _publish(self, temp_dir: Path, dataset_id: str) -> None:
+        final = self.path_of(dataset_id)
+        try:
+            os.rename(temp_dir, final)
+        except OSError as err:  # another process published the same id first
+            raise AlreadyExists(f"this node already holds a share of dataset {dataset_id!r}") from err
+        _fsync_dir(self.shares_dir)
+
+
+def iter_chunks(data: memoryview | bytes, chunk_bytes: int = 1 << 20) -> Iterator[memoryview]:
+    """Slices of `data` of at most `chunk_bytes` without copying."""
+    view = memoryview(data).cast("B")
+    for start in range(0, len(view), chunk_bytes):
+        yield view[start : start + chunk_bytes]
+
+
+def _mkdtemp(parent: Path, prefix: str) -> str:
+    """A fresh private directory in `parent` with a random suffix from `secrets`."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(8)}"
+        try:
+            path.mkdir(mode=0o700)
+            return str(path)
+        except FileExistsError:
+            continue
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
