@@ -1,0 +1,243 @@
+"""The node's share store on real files: atomic writes, refusals that leave nothing behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mpcnode.share_store import (
+    ShareSpec,
+    ShareStore,
+    TableSchema,
+    iter_chunks,
+    validate_dataset_id,
+)
+from mutualmind.errors import (
+    AlreadyExists,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+)
+
+
+def _share(rows: int = 50, cols: int = 4, seed: int = 1) -> np.ndarray:
+    # test data only; real shares come from os.urandom in provider.sharing
+    return np.random.default_rng(seed).integers(-(2**63), 2**63 - 1, size=(rows, cols), dtype=np.int64)
+
+
+def _snapshot(store: ShareStore) -> list[str]:
+    """Every path under shares/, so a refusal can be shown to leave the store unchanged."""
+    return sorted(str(p.relative_to(store.shares_dir)) for p in store.shares_dir.rglob("*"))
+
+
+def test_put_and_load_round_trip(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    meta = store.put_array(ShareSpec.of_array("heart-2026", 1, data, provider_id="prov-a"), data)
+    loaded = store.load("heart-2026")
+    assert np.array_equal(loaded.data, data)
+    assert loaded.data.dtype == np.dtype("<i8") and loaded.data.shape == (50, 4)
+    assert loaded.meta == meta
+    assert store.describe("heart-2026").commitment == hashlib.sha256(data.tobytes()).digest()
+    assert [m.dataset_id for m in store.list()] == ["heart-2026"]
+
+
+def test_on_disk_layout_is_raw_int64_and_json(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share(rows=3, cols=2)
+    schema = TableSchema(("x", "y"), ("x",), "y")
+    store.put_array(ShareSpec.of_array("d1", 2, data, provider_id="p", schema=schema, purpose="validation"), data)
+    folder = tmp_path / "shares" / "d1"
+    assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "share.bin"]
+    assert (folder / "share.bin").read_bytes() == data.astype("<i8").tobytes()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["rows"] == 3 and meta["cols"] == 2 and meta["node_index"] == 2
+    assert meta["frac_bits"] == 16 and meta["purpose"] == "validation" and meta["size_bytes"] == 48
+    assert meta["schema"] == {"columns": ["x", "y"], "feature_columns": ["x"], "label_column": "y"}
+    assert meta["commitment"] == hashlib.sha256(data.tobytes()).hexdigest()
+    assert meta["provider_id"] == "p" and meta["stored_at"].endswith("+00:00")
+
+
+def _spec(data: np.ndarray, dataset_id: str = "ds") -> ShareSpec:
+    return ShareSpec.of_array(dataset_id, 0, data, provider_id="p")
+
+
+def test_wrong_size_short_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    before = _snapshot(store)
+    with pytest.raises(InvalidInput, match="ended after 1592 of 1600 bytes"):
+        store.put_stream(_spec(data), iter_chunks(data.tobytes()[:-8], 256))
+    assert _snapshot(store) == before
+    assert not store.has("ds")
+
+
+def test_wrong_size_long_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    with pytest.raises(InvalidInput, match="longer than rows\\*cols\\*8 = 1600"):
+        store.put_stream(_spec(data), iter_chunks(data.tobytes() + b"\0" * 8, 256))
+    assert _snapshot(store) == []
+
+
+def test_commitment_mismatch_is_refused(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    tampered = data.copy()
+    tampered[7, 2] ^= 1
+    with pytest.raises(IntegrityError, match="does not match its registered commitment"):
+        store.put_array(_spec(data), tampered)
+    assert _snapshot(store) == []
+
+
+def test_second_upload_of_same_id_is_refused_and_first_kept(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    first, second = _share(seed=1), _share(seed=2)
+    store.put_array(_spec(first), first)
+    before = _snapshot(store)
+    with pytest.raises(AlreadyExists, match="already holds a share of dataset 'ds'"):
+        store.put_array(_spec(second), second)
+    assert _snapshot(store) == before
+    assert np.array_equal(store.load("ds").data, first)
+
+
+def test_quota_is_checked_before_any_byte(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    consumed: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        consumed.append(1)
+        yield data.tobytes()
+
+    with pytest.raises(QuotaExceeded, match="1600 bytes, above this node's quota of 1599"):
+        store.put_stream(_spec(data), chunks(), quota_bytes=1599)
+    assert consumed == [] and _snapshot(store) == []
+    store.put_stream(_spec(data), chunks(), quota_bytes=1600)  # exactly at quota is fine
+    assert store.has("ds")
+
+
+def test_broken_stream_leaves_nothing_and_id_can_be_retried(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share(rows=400)
+
+    class StreamBroke(Exception):
+        pass
+
+    def breaking() -> Iterator[memoryview]:
+        for i, chunk in enumerate(iter_chunks(data.tobytes(), 1024)):
+            if i == 3:
+                raise StreamBroke("client went away")
+            yield chunk
+
+    with pytest.raises(StreamBroke):
+        store.put_stream(_spec(data), breaking())
+    assert _snapshot(store) == []
+    store.put_array(_spec(data), data)  # the id was not burnt by the broken attempt
+    assert np.array_equal(store.load("ds").data, data)
+
+
+def test_concurrent_upload_of_same_id_is_refused(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    started, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def slow() -> Iterator[bytes]:
+        started.set()
+        release.wait(5)
+        yield data.tobytes()
+
+    def first() -> None:
+        try:
+            store.put_stream(_spec(data), slow())
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(5)
+    with pytest.raises(AlreadyExists, match="already in progress"):
+        store.put_array(_spec(data), data)
+    release.set()
+    thread.join(5)
+    assert errors == [] and store.has("ds")
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "a/b", ".hidden", "-x", "a" * 65, "x y", "é"])
+def test_unsafe_dataset_ids_are_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(InvalidInput, match="is not valid"):
+        validate_dataset_id(bad)
+    with pytest.raises(InvalidInput):
+        ShareStore(tmp_path).load(bad)
+
+
+def test_unknown_dataset_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="holds no share of dataset 'nope'"):
+        ShareStore(tmp_path).describe("nope")
+
+
+def test_load_detects_rotted_share(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    store.put_array(_spec(data), data)
+    path = tmp_path / "shares" / "ds" / "share.bin"
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match="no longer matches its commitment"):
+        store.load("ds")
+    path.write_bytes(bytes(raw[:-8]))
+    with pytest.raises(IntegrityError, match="has 1592 bytes, metadata says 1600"):
+        store.load("ds")
+
+
+def test_damaged_metadata_is_an_integrity_error(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    store.put_array(_spec(data), data)
+    (tmp_path / "shares" / "ds" / "meta.json").write_text('{"dataset_id": "ds"}')
+    with pytest.raises(IntegrityError, match="metadata is damaged"):
+        store.describe("ds")
+
+
+def test_list_skips_temp_dirs_and_stale_temps_are_removed(tmp_path: Path) -> None:
+    store = ShareStore(tmp_path)
+    data = _share()
+    store.put_array(_spec(data, "b"), data)
+    store.put_array(_spec(data, "a"), data)
+    stale = store.shares_dir / ".tmp-c-0123"
+    stale.mkdir()
+    (stale / "share.bin").write_bytes(b"partial")
+    assert [m.dataset_id for m in store.list()] == ["a", "b"]
+    assert store.remove_stale_temp() == 1
+    assert not stale.exists() and store.has("a") and store.has("b")
+
+
+def test_spec_rejects_inconsistent_shapes() -> None:
+    schema = TableSchema(("x", "y"), ("x",), "y")
+    with pytest.raises(InvalidInput, match="schema names 2 columns but the share has 3"):
+        ShareSpec("d", "p", 0, 4, 3, 16, schema, b"\0" * 32)
+    with pytest.raises(InvalidInput, match="32-byte SHA-256"):
+        ShareSpec("d", "p", 0, 4, 2, 16, schema, b"\0" * 31)
+    with pytest.raises(InvalidInput, match="at least one row"):
+        ShareSpec("d", "p", 0, 0, 2, 16, schema, b"\0" * 32)
+    with pytest.raises(InvalidInput, match="both a feature and the label"):
+        TableSchema(("x", "y"), ("x", "y"), "y")
+
+
+def test_only_the_published_dataset_dir_remains_after_put(tmp_path: Path) -> None:
+    """After a put, shares/ holds the complete dataset dir and no temp dir."""
+    store = ShareStore(tmp_path)
+    data = _share(rows=1000, cols=8)
+    store.put_array(_spec(data), data)
+    assert os.path.getsize(tmp_path / "shares" / "ds" / "share.bin") == 64000
+    assert [p.name for p in store.shares_dir.iterdir()] == ["ds"]
