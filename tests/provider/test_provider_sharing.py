@@ -1,0 +1,130 @@
+"""Provider-side sharing with real CrypTen encoding and real OS randomness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from mpcnode.share_store import TableSchema
+from mutualmind.crypten_compat import FixedPointEncoder
+from mutualmind.errors import InvalidInput
+from provider.sharing import (
+    Table,
+    encode_fixed_point,
+    load_csv,
+    load_sklearn,
+    recombine,
+    share_commitment,
+    share_table,
+    split_additive,
+    validate_table,
+)
+
+
+def _write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_csv_columns_features_then_label(tmp_path: Path) -> None:
+    csv_path = _write_csv(tmp_path / "t.csv", "id,age,y,bmi\n1,30,0,22.5\n2,41.5,1,30\n")
+    table = load_csv(csv_path, feature_columns=["bmi", "age"], label_column="y")
+    assert table.schema == TableSchema(("bmi", "age", "y"), ("bmi", "age"), "y")
+    assert table.values.tolist() == [[22.5, 30.0, 0.0], [30.0, 41.5, 1.0]]
+    every = load_csv(csv_path, label_column="y")
+    assert every.schema.feature_columns == ("id", "age", "bmi")
+
+
+def test_csv_non_numeric_cell_names_column_and_row(tmp_path: Path) -> None:
+    csv_path = _write_csv(tmp_path / "t.csv", "a,b\n1,2\n3,oops\n")
+    with pytest.raises(InvalidInput, match=r"column 'b' data row 2: 'oops' is not a number"):
+        load_csv(csv_path)
+
+
+def test_csv_unknown_column_and_ragged_row(tmp_path: Path) -> None:
+    csv_path = _write_csv(tmp_path / "t.csv", "a,b\n1,2\n3\n")
+    with pytest.raises(InvalidInput, match=r"columns \['zz'\] are not in the table"):
+        load_csv(csv_path, label_column="zz")
+    with pytest.raises(InvalidInput, match="data row 2 has 1 cells, the header has 2"):
+        load_csv(csv_path)
+    with pytest.raises(InvalidInput, match="no CSV file"):
+        load_csv(tmp_path / "missing.csv")
+
+
+def test_nan_inf_and_range_are_refused_with_position() -> None:
+    schema = TableSchema(("a", "b"), ("a", "b"))
+    with pytest.raises(InvalidInput, match=r"column 'b' data row 2: nan is not a finite number"):
+        validate_table(Table(np.array([[1.0, 2.0], [3.0, np.nan]]), schema))
+    with pytest.raises(InvalidInput, match=r"column 'a' data row 1: inf"):
+        validate_table(Table(np.array([[np.inf, 2.0]]), schema))
+    with pytest.raises(InvalidInput, match=r"column 'a' data row 1: 2e\+06 is outside the fixed-point range"):
+        validate_table(Table(np.array([[2e6, 2.0]]), schema))
+
+
+def test_schema_must_match_the_rounds() -> None:
+    table = Table(np.ones((2, 2)), TableSchema(("a", "y"), ("a",), "y"))
+    validate_table(table, expected_schema=TableSchema(("a", "y"), ("a",), "y"))
+    with pytest.raises(InvalidInput, match="does not match the round's schema"):
+        validate_table(table, expected_schema=TableSchema(("b", "y"), ("b",), "y"))
+
+
+def test_encoding_is_crypten_fixed_point() -> None:
+    values = np.array([[1.5, -2.25], [1e-5, 1234.56789]])
+    expected = FixedPointEncoder(precision_bits=16).encode(torch.tensor(values, dtype=torch.float64))
+    encoded = encode_fixed_point(values)
+    assert encoded.dtype == np.dtype("<i8")
+    assert np.array_equal(encoded, expected.numpy())
+    assert encoded[0].tolist() == [98304, -147456]
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_shares_recombine_to_the_encoding(n: int) -> None:
+    table = load_sklearn("wine")
+    shared = share_table(table, n)
+    assert len(shared.shares) == n
+    assert np.array_equal(recombine(shared.shares), encode_fixed_point(table.values))
+    assert np.array_equal(recombine(shared.shares[:-1]), recombine(shared.shares[:-1]))
+    assert not np.array_equal(recombine(shared.shares[:-1]), encode_fixed_point(table.values))
+    assert shared.commitments == [share_commitment(s) for s in shared.shares]
+    assert len(set(shared.commitments)) == n
+
+
+def test_a_share_is_uniform_bytes() -> None:
+    """Chi-square on byte values of one share of a very regular table (all zeros)."""
+    zeros = np.zeros((20000, 4), dtype=np.int64)
+    for share in split_additive(zeros, 3):
+        counts = np.bincount(share.view(np.uint8).ravel(), minlength=256)
+        assert stats.chisquare(counts).pvalue > 1e-4
+        bits = np.unpackbits(share.view(np.uint8))
+        assert abs(bits.mean() - 0.5) < 0.005
+
+
+def test_replacing_the_data_leaves_share_distribution_unchanged() -> None:
+    """KS test: node 0's and node 2's shares of two unlike tables come from one distribution."""
+    a = encode_fixed_point(np.zeros((5000, 4)))
+    b = encode_fixed_point(np.random.default_rng(0).normal(100.0, 50.0, size=(5000, 4)))
+    for node in (0, 2):
+        share_a = split_additive(a, 3)[node].ravel()
+        share_b = split_additive(b, 3)[node].ravel()
+        assert stats.ks_2samp(share_a, share_b).pvalue > 1e-4
+    # ...while the data itself is obviously distinguishable
+    assert stats.ks_2samp(a.ravel(), b.ravel()).pvalue < 1e-10
+
+
+def test_sklearn_datasets_load_with_target_label() -> None:
+    for name, rows, features in [("iris", 150, 4), ("breast_cancer", 569, 30), ("diabetes", 442, 10)]:
+        table = load_sklearn(name)
+        assert table.rows == rows and table.cols == features + 1
+        assert table.schema.label_column == "target"
+        validate_table(table)
+    with pytest.raises(InvalidInput, match="unknown scikit-learn dataset 'mnist'"):
+        load_sklearn("mnist")
+
+
+def test_split_needs_two_shares() -> None:
+    with pytest.raises(InvalidInput, match="at least 2 shares"):
+        split_additive(np.zeros((1, 1), dtype=np.int64), 1)
