@@ -17,6 +17,7 @@ from mutualmind.errors import EXIT_CODES, MutualMindError
 # command name -> module that registers it (only commands that work are listed)
 COMMANDS: dict[str, str] = {
     "ledger": "ledger.cli",
+    "cluster": "mutualmind.cluster.cli",
 }
 
 

@@ -1,0 +1,18 @@
+"""The wire: TLS/mTLS gRPC servers and channels, and the error-to-status table.
+
+Only servicers, server start-up and clients import this package; logic modules raise
+`mutualmind.errors` types and never import grpc.
+"""
+
+from mutualmind.transport.channel import open_channel
+from mutualmind.transport.credentials import channel_credentials, server_credentials
+from mutualmind.transport.options import DEFAULT_DEADLINE_S, MAX_MESSAGE_BYTES
+from mutualmind.transport.peer import peer_name, peer_role, require_role
+from mutualmind.transport.server import RunningServer, build_server
+from mutualmind.transport.status import error_from_rpc_error, raise_from_rpc_error
+
+__all__ = [
+    "DEFAULT_DEADLINE_S", "MAX_MESSAGE_BYTES", "RunningServer", "build_server",
+    "channel_credentials", "error_from_rpc_error", "open_channel", "peer_name",
+    "peer_role", "raise_from_rpc_error", "require_role", "server_credentials",
+]
