@@ -22,35 +22,48 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from proto import market_pb2 as proto_dot_market__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/admin.proto\x12\rmutualmind.v1\"@\n\x0bMintRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x0c\n\x04memo\x18\x03 \x01(\t\"2\n\tMintReply\x12\x14\n\x0cledger_index\x18\x01 \x01(\x04\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\"\x12\n\x10ListNodesRequest\"\x84\x01\n\x08NodeInfo\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0epublic_address\x18\x03 \x01(\t\x12\x17\n\x0f\x63luster_address\x18\x04 \x01(\t\x12\x1a\n\x12signing_public_key\x18\x05 \x01(\x0c\x12\x0e\n\x06health\x18\x06 \x01(\t\"8\n\x0eListNodesReply\x12&\n\x05nodes\x18\x01 \x03(\x0b\x32\x17.mutualmind.v1.NodeInfo\"\x16\n\x14ListProvidersRequest\"f\n\x0cProviderInfo\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\x03\x12\x0e\n\x06staked\x18\x05 \x01(\x03\"D\n\x12ListProvidersReply\x12.\n\tproviders\x18\x01 \x03(\x0b\x32\x1b.mutualmind.v1.ProviderInfo\"\x15\n\x13VerifyLedgerRequest\"\x81\x01\n\x11VerifyLedgerReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0ctotal_supply\x18\x04 \x01(\x03\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x17\n\x0f\x66irst_bad_index\x18\x06 \x01(\x03\x32\xc1\x02\n\x05\x41\x64min\x12<\n\x04Mint\x12\x1a.mutualmind.v1.MintRequest\x1a\x18.mutualmind.v1.MintReply\x12K\n\tListNodes\x12\x1f.mutualmind.v1.ListNodesRequest\x1a\x1d.mutualmind.v1.ListNodesReply\x12W\n\rListProviders\x12#.mutualmind.v1.ListProvidersRequest\x1a!.mutualmind.v1.ListProvidersReply\x12T\n\x0cVerifyLedger\x12\".mutualmind.v1.VerifyLedgerRequest\x1a .mutualmind.v1.VerifyLedgerReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/admin.proto\x12\rmutualmind.v1\x1a\x12proto/market.proto\"@\n\x0bMintRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x0c\n\x04memo\x18\x03 \x01(\t\"2\n\tMintReply\x12\x14\n\x0cledger_index\x18\x01 \x01(\x04\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\"\x12\n\x10ListNodesRequest\"\x84\x01\n\x08NodeInfo\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0epublic_address\x18\x03 \x01(\t\x12\x17\n\x0f\x63luster_address\x18\x04 \x01(\t\x12\x1a\n\x12signing_public_key\x18\x05 \x01(\x0c\x12\x0e\n\x06health\x18\x06 \x01(\t\"8\n\x0eListNodesReply\x12&\n\x05nodes\x18\x01 \x03(\x0b\x32\x17.mutualmind.v1.NodeInfo\"\x16\n\x14ListProvidersRequest\"f\n\x0cProviderInfo\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\x03\x12\x0e\n\x06staked\x18\x05 \x01(\x03\"D\n\x12ListProvidersReply\x12.\n\tproviders\x18\x01 \x03(\x0b\x32\x1b.mutualmind.v1.ProviderInfo\"\x15\n\x13VerifyLedgerRequest\"\x81\x01\n\x11VerifyLedgerReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0ctotal_supply\x18\x04 \x01(\x03\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x17\n\x0f\x66irst_bad_index\x18\x06 \x01(\x03\"7\n\x0fRunRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x12\n\ndeadline_s\x18\x02 \x01(\x01\"j\n\rRoundProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\'\n\x05round\x18\x04 \x01(\x0b\x32\x18.mutualmind.v1.RoundView\"M\n\x12VerifyRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x11\n\ttolerance\x18\x02 \x01(\x01\x12\x12\n\ndeadline_s\x18\x03 \x01(\x01\"\x89\x01\n\x10VerifyRoundReply\x12\x0e\n\x06\x61grees\x18\x01 \x01(\x08\x12\x16\n\x0erecorded_micro\x18\x02 \x03(\x03\x12\x18\n\x10recomputed_micro\x18\x03 \x03(\x03\x12\x1a\n\x12max_abs_diff_micro\x18\x04 \x01(\x03\x12\x17\n\x0ftolerance_micro\x18\x05 \x01(\x03\"\x13\n\x11ListRoundsRequest\";\n\x0fListRoundsReply\x12(\n\x06rounds\x18\x01 \x03(\x0b\x32\x18.mutualmind.v1.RoundView2\xf6\x04\n\x05\x41\x64min\x12<\n\x04Mint\x12\x1a.mutualmind.v1.MintRequest\x1a\x18.mutualmind.v1.MintReply\x12K\n\tListNodes\x12\x1f.mutualmind.v1.ListNodesRequest\x1a\x1d.mutualmind.v1.ListNodesReply\x12W\n\rListProviders\x12#.mutualmind.v1.ListProvidersRequest\x1a!.mutualmind.v1.ListProvidersReply\x12T\n\x0cVerifyLedger\x12\".mutualmind.v1.VerifyLedgerRequest\x1a .mutualmind.v1.VerifyLedgerReply\x12J\n\x08RunRound\x12\x1e.mutualmind.v1.RunRoundRequest\x1a\x1c.mutualmind.v1.RoundProgress0\x01\x12\x44\n\x08GetRound\x12\x1e.mutualmind.v1.GetRoundRequest\x1a\x18.mutualmind.v1.RoundView\x12N\n\nListRounds\x12 .mutualmind.v1.ListRoundsRequest\x1a\x1e.mutualmind.v1.ListRoundsReply\x12Q\n\x0bVerifyRound\x12!.mutualmind.v1.VerifyRoundRequest\x1a\x1f.mutualmind.v1.VerifyRoundReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MINTREQUEST']._serialized_start=36
-  _globals['_MINTREQUEST']._serialized_end=100
-  _globals['_MINTREPLY']._serialized_start=102
-  _globals['_MINTREPLY']._serialized_end=152
-  _globals['_LISTNODESREQUEST']._serialized_start=154
-  _globals['_LISTNODESREQUEST']._serialized_end=172
-  _globals['_NODEINFO']._serialized_start=175
-  _globals['_NODEINFO']._serialized_end=307
-  _globals['_LISTNODESREPLY']._serialized_start=309
-  _globals['_LISTNODESREPLY']._serialized_end=365
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=367
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=389
-  _globals['_PROVIDERINFO']._serialized_start=391
-  _globals['_PROVIDERINFO']._serialized_end=493
-  _globals['_LISTPROVIDERSREPLY']._serialized_start=495
-  _globals['_LISTPROVIDERSREPLY']._serialized_end=563
-  _globals['_VERIFYLEDGERREQUEST']._serialized_start=565
-  _globals['_VERIFYLEDGERREQUEST']._serialized_end=586
-  _globals['_VERIFYLEDGERREPLY']._serialized_start=589
-  _globals['_VERIFYLEDGERREPLY']._serialized_end=718
-  _globals['_ADMIN']._serialized_start=721
-  _globals['_ADMIN']._serialized_end=1042
+  _globals['_MINTREQUEST']._serialized_start=56
+  _globals['_MINTREQUEST']._serialized_end=120
+  _globals['_MINTREPLY']._serialized_start=122
+  _globals['_MINTREPLY']._serialized_end=172
+  _globals['_LISTNODESREQUEST']._serialized_start=174
+  _globals['_LISTNODESREQUEST']._serialized_end=192
+  _globals['_NODEINFO']._serialized_start=195
+  _globals['_NODEINFO']._serialized_end=327
+  _globals['_LISTNODESREPLY']._serialized_start=329
+  _globals['_LISTNODESREPLY']._serialized_end=385
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=387
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=409
+  _globals['_PROVIDERINFO']._serialized_start=411
+  _globals['_PROVIDERINFO']._serialized_end=513
+  _globals['_LISTPROVIDERSREPLY']._serialized_start=515
+  _globals['_LISTPROVIDERSREPLY']._serialized_end=583
+  _globals['_VERIFYLEDGERREQUEST']._serialized_start=585
+  _globals['_VERIFYLEDGERREQUEST']._serialized_end=606
+  _globals['_VERIFYLEDGERREPLY']._serialized_start=609
+  _globals['_VERIFYLEDGERREPLY']._serialized_end=738
+  _globals['_RUNROUNDREQUEST']._serialized_start=740
+  _globals['_RUNROUNDREQUEST']._serialized_end=795
+  _globals['_ROUNDPROGRESS']._serialized_start=797
+  _globals['_ROUNDPROGRESS']._serialized_end=903
+  _globals['_VERIFYROUNDREQUEST']._serialized_start=905
+  _globals['_VERIFYROUNDREQUEST']._serialized_end=982
+  _globals['_VERIFYROUNDREPLY']._serialized_start=985
+  _globals['_VERIFYROUNDREPLY']._serialized_end=1122
+  _globals['_LISTROUNDSREQUEST']._serialized_start=1124
+  _globals['_LISTROUNDSREQUEST']._serialized_end=1143
+  _globals['_LISTROUNDSREPLY']._serialized_start=1145
+  _globals['_LISTROUNDSREPLY']._serialized_end=1204
+  _globals['_ADMIN']._serialized_start=1207
+  _globals['_ADMIN']._serialized_end=1837
 # @@protoc_insertion_point(module_scope)

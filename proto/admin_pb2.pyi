@@ -1,3 +1,4 @@
+from proto import market_pb2 as _market_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -93,3 +94,57 @@ class VerifyLedgerReply(_message.Message):
     error: str
     first_bad_index: int
     def __init__(self, ok: _Optional[bool] = ..., entries: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., total_supply: _Optional[int] = ..., error: _Optional[str] = ..., first_bad_index: _Optional[int] = ...) -> None: ...
+
+class RunRoundRequest(_message.Message):
+    __slots__ = ("round_id", "deadline_s")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    deadline_s: float
+    def __init__(self, round_id: _Optional[str] = ..., deadline_s: _Optional[float] = ...) -> None: ...
+
+class RoundProgress(_message.Message):
+    __slots__ = ("stage", "fraction", "message", "round")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    fraction: float
+    message: str
+    round: _market_pb2.RoundView
+    def __init__(self, stage: _Optional[str] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ..., round: _Optional[_Union[_market_pb2.RoundView, _Mapping]] = ...) -> None: ...
+
+class VerifyRoundRequest(_message.Message):
+    __slots__ = ("round_id", "tolerance", "deadline_s")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    tolerance: float
+    deadline_s: float
+    def __init__(self, round_id: _Optional[str] = ..., tolerance: _Optional[float] = ..., deadline_s: _Optional[float] = ...) -> None: ...
+
+class VerifyRoundReply(_message.Message):
+    __slots__ = ("agrees", "recorded_micro", "recomputed_micro", "max_abs_diff_micro", "tolerance_micro")
+    AGREES_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_MICRO_FIELD_NUMBER: _ClassVar[int]
+    RECOMPUTED_MICRO_FIELD_NUMBER: _ClassVar[int]
+    MAX_ABS_DIFF_MICRO_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_MICRO_FIELD_NUMBER: _ClassVar[int]
+    agrees: bool
+    recorded_micro: _containers.RepeatedScalarFieldContainer[int]
+    recomputed_micro: _containers.RepeatedScalarFieldContainer[int]
+    max_abs_diff_micro: int
+    tolerance_micro: int
+    def __init__(self, agrees: _Optional[bool] = ..., recorded_micro: _Optional[_Iterable[int]] = ..., recomputed_micro: _Optional[_Iterable[int]] = ..., max_abs_diff_micro: _Optional[int] = ..., tolerance_micro: _Optional[int] = ...) -> None: ...
+
+class ListRoundsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRoundsReply(_message.Message):
+    __slots__ = ("rounds",)
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    rounds: _containers.RepeatedCompositeFieldContainer[_market_pb2.RoundView]
+    def __init__(self, rounds: _Optional[_Iterable[_Union[_market_pb2.RoundView, _Mapping]]] = ...) -> None: ...

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from proto import admin_pb2 as proto_dot_admin__pb2
+from proto import market_pb2 as proto_dot_market__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -54,6 +55,26 @@ class AdminStub:
                 request_serializer=proto_dot_admin__pb2.VerifyLedgerRequest.SerializeToString,
                 response_deserializer=proto_dot_admin__pb2.VerifyLedgerReply.FromString,
                 _registered_method=True)
+        self.RunRound = channel.unary_stream(
+                '/mutualmind.v1.Admin/RunRound',
+                request_serializer=proto_dot_admin__pb2.RunRoundRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.RoundProgress.FromString,
+                _registered_method=True)
+        self.GetRound = channel.unary_unary(
+                '/mutualmind.v1.Admin/GetRound',
+                request_serializer=proto_dot_market__pb2.GetRoundRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.RoundView.FromString,
+                _registered_method=True)
+        self.ListRounds = channel.unary_unary(
+                '/mutualmind.v1.Admin/ListRounds',
+                request_serializer=proto_dot_admin__pb2.ListRoundsRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.ListRoundsReply.FromString,
+                _registered_method=True)
+        self.VerifyRound = channel.unary_unary(
+                '/mutualmind.v1.Admin/VerifyRound',
+                request_serializer=proto_dot_admin__pb2.VerifyRoundRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.VerifyRoundReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -83,6 +104,30 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunRound(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRound(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRounds(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyRound(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +150,26 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.VerifyLedger,
                     request_deserializer=proto_dot_admin__pb2.VerifyLedgerRequest.FromString,
                     response_serializer=proto_dot_admin__pb2.VerifyLedgerReply.SerializeToString,
+            ),
+            'RunRound': grpc.unary_stream_rpc_method_handler(
+                    servicer.RunRound,
+                    request_deserializer=proto_dot_admin__pb2.RunRoundRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.RoundProgress.SerializeToString,
+            ),
+            'GetRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRound,
+                    request_deserializer=proto_dot_market__pb2.GetRoundRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.RoundView.SerializeToString,
+            ),
+            'ListRounds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRounds,
+                    request_deserializer=proto_dot_admin__pb2.ListRoundsRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.ListRoundsReply.SerializeToString,
+            ),
+            'VerifyRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyRound,
+                    request_deserializer=proto_dot_admin__pb2.VerifyRoundRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.VerifyRoundReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +280,114 @@ class Admin:
             '/mutualmind.v1.Admin/VerifyLedger',
             proto_dot_admin__pb2.VerifyLedgerRequest.SerializeToString,
             proto_dot_admin__pb2.VerifyLedgerReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mutualmind.v1.Admin/RunRound',
+            proto_dot_admin__pb2.RunRoundRequest.SerializeToString,
+            proto_dot_admin__pb2.RoundProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/GetRound',
+            proto_dot_market__pb2.GetRoundRequest.SerializeToString,
+            proto_dot_market__pb2.RoundView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRounds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/ListRounds',
+            proto_dot_admin__pb2.ListRoundsRequest.SerializeToString,
+            proto_dot_admin__pb2.ListRoundsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/VerifyRound',
+            proto_dot_admin__pb2.VerifyRoundRequest.SerializeToString,
+            proto_dot_admin__pb2.VerifyRoundReply.FromString,
             options,
             channel_credentials,
             insecure,

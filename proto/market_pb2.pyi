@@ -185,3 +185,81 @@ class ConsistencyProofReply(_message.Message):
     size2: int
     proof: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, size1: _Optional[int] = ..., size2: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class OpenRoundRequest(_message.Message):
+    __slots__ = ("round_id", "pool", "model_spec_json", "validation_dataset", "datasets", "slash_rate_ppm", "epsilon_micro", "auth")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_DATASET_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    SLASH_RATE_PPM_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_MICRO_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    pool: int
+    model_spec_json: str
+    validation_dataset: str
+    datasets: _containers.RepeatedScalarFieldContainer[str]
+    slash_rate_ppm: int
+    epsilon_micro: int
+    auth: _common_pb2.ProviderAuth
+    def __init__(self, round_id: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., slash_rate_ppm: _Optional[int] = ..., epsilon_micro: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ...) -> None: ...
+
+class OpenRoundReply(_message.Message):
+    __slots__ = ("ledger_index",)
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    def __init__(self, ledger_index: _Optional[int] = ...) -> None: ...
+
+class GetRoundRequest(_message.Message):
+    __slots__ = ("round_id",)
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    def __init__(self, round_id: _Optional[str] = ...) -> None: ...
+
+class RoundParticipant(_message.Message):
+    __slots__ = ("dataset_id", "provider_id", "rows", "stake", "contribution_micro", "payout", "slashed")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    STAKE_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_MICRO_FIELD_NUMBER: _ClassVar[int]
+    PAYOUT_FIELD_NUMBER: _ClassVar[int]
+    SLASHED_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    provider_id: str
+    rows: int
+    stake: int
+    contribution_micro: int
+    payout: int
+    slashed: int
+    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., stake: _Optional[int] = ..., contribution_micro: _Optional[int] = ..., payout: _Optional[int] = ..., slashed: _Optional[int] = ...) -> None: ...
+
+class RoundView(_message.Message):
+    __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SPONSOR_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_DATASET_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_MICRO_FIELD_NUMBER: _ClassVar[int]
+    JOB_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_TO_SPONSOR_FIELD_NUMBER: _ClassVar[int]
+    STATS_JSON_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    status: str
+    sponsor: str
+    pool: int
+    model_spec_json: str
+    validation_dataset: str
+    participants: _containers.RepeatedCompositeFieldContainer[RoundParticipant]
+    metrics_micro: _containers.RepeatedScalarFieldContainer[int]
+    job_digest: str
+    message: str
+    refund_to_sponsor: int
+    stats_json: str
+    def __init__(self, round_id: _Optional[str] = ..., status: _Optional[str] = ..., sponsor: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., metrics_micro: _Optional[_Iterable[int]] = ..., job_digest: _Optional[str] = ..., message: _Optional[str] = ..., refund_to_sponsor: _Optional[int] = ..., stats_json: _Optional[str] = ...) -> None: ...

@@ -85,6 +85,16 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.ConsistencyProofRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.ConsistencyProofReply.FromString,
                 _registered_method=True)
+        self.OpenRound = channel.unary_unary(
+                '/mutualmind.v1.Market/OpenRound',
+                request_serializer=proto_dot_market__pb2.OpenRoundRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.OpenRoundReply.FromString,
+                _registered_method=True)
+        self.GetRound = channel.unary_unary(
+                '/mutualmind.v1.Market/GetRound',
+                request_serializer=proto_dot_market__pb2.GetRoundRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.RoundView.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -150,6 +160,18 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenRound(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRound(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +224,16 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.GetConsistencyProof,
                     request_deserializer=proto_dot_market__pb2.ConsistencyProofRequest.FromString,
                     response_serializer=proto_dot_market__pb2.ConsistencyProofReply.SerializeToString,
+            ),
+            'OpenRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenRound,
+                    request_deserializer=proto_dot_market__pb2.OpenRoundRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.OpenRoundReply.SerializeToString,
+            ),
+            'GetRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRound,
+                    request_deserializer=proto_dot_market__pb2.GetRoundRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.RoundView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -474,6 +506,60 @@ class Market:
             '/mutualmind.v1.Market/GetConsistencyProof',
             proto_dot_market__pb2.ConsistencyProofRequest.SerializeToString,
             proto_dot_market__pb2.ConsistencyProofReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/OpenRound',
+            proto_dot_market__pb2.OpenRoundRequest.SerializeToString,
+            proto_dot_market__pb2.OpenRoundReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetRound',
+            proto_dot_market__pb2.GetRoundRequest.SerializeToString,
+            proto_dot_market__pb2.RoundView.FromString,
             options,
             channel_credentials,
             insecure,
