@@ -205,3 +205,16 @@ def test_port_in_use_is_a_typed_error(cluster_server: RunningServer, start_admin
                                       cluster_dir: Path) -> None:
     with pytest.raises(Unavailable, match="in use"):
         start_admin(cluster_dir, "coordinator", True, f"127.0.0.1:{cluster_server.port}")
+
+
+def test_health_watch_streams_through_the_interceptor(start_admin: Any, open_local: Any,
+                                                      cluster_dir: Path) -> None:
+    """Watch is server-streaming: it exercises the interceptor's streaming wrapper."""
+    running, _ = start_admin(cluster_dir, "coordinator", True)
+    health = health_pb2_grpc.HealthStub(
+        open_local(running.port, channel_credentials(cluster_dir, "admin")))
+    updates = health.Watch(health_pb2.HealthCheckRequest(service=ADMIN_SERVICE), timeout=10)
+    assert next(updates).status == SERVING
+    running.set_serving(False)
+    assert next(updates).status == NOT_SERVING
+    updates.cancel()
