@@ -6,6 +6,7 @@ Only servicers, server start-up and clients import this package; logic modules r
 
 from mutualmind.transport.channel import open_channel
 from mutualmind.transport.credentials import channel_credentials, server_credentials
+from mutualmind.transport.health_probe import probe_health, wait_until_serving
 from mutualmind.transport.options import DEFAULT_DEADLINE_S, MAX_MESSAGE_BYTES
 from mutualmind.transport.peer import peer_name, peer_role, require_role
 from mutualmind.transport.server import RunningServer, build_server
@@ -14,5 +15,6 @@ from mutualmind.transport.status import error_from_rpc_error, raise_from_rpc_err
 __all__ = [
     "DEFAULT_DEADLINE_S", "MAX_MESSAGE_BYTES", "RunningServer", "build_server",
     "channel_credentials", "error_from_rpc_error", "open_channel", "peer_name",
-    "peer_role", "raise_from_rpc_error", "require_role", "server_credentials",
+    "peer_role", "probe_health", "raise_from_rpc_error", "require_role",
+    "server_credentials", "wait_until_serving",
 ]

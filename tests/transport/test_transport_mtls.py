@@ -21,7 +21,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from mutualmind.cluster.certs import create_ca, issue_certificate, load_ca
 from mutualmind.errors import PermissionDenied, Unavailable
-from mutualmind.transport import RunningServer, channel_credentials, error_from_rpc_error
+from mutualmind.transport import (
+    RunningServer, channel_credentials, error_from_rpc_error, probe_health, wait_until_serving,
+)
 from proto import admin_pb2, admin_pb2_grpc, node_pb2, node_pb2_grpc
 
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
@@ -218,3 +220,20 @@ def test_health_watch_streams_through_the_interceptor(start_admin: Any, open_loc
     running.set_serving(False)
     assert next(updates).status == NOT_SERVING
     updates.cancel()
+
+
+def test_probe_health_reports_like_list_nodes(start_admin: Any, cluster_dir: Path) -> None:
+    running, _ = start_admin(cluster_dir, "coordinator", True)
+    address = f"127.0.0.1:{running.port}"
+    member = channel_credentials(cluster_dir, "admin")
+    wait_until_serving(address, member, service=ADMIN_SERVICE, timeout=10)
+    assert probe_health(address, member) == "SERVING"
+    assert probe_health(address, member, service="no.Such") == "NOT_SERVING"
+    # Without a client certificate the cluster port does not even answer health.
+    assert probe_health(address, channel_credentials(cluster_dir, None)) == "UNREACHABLE"
+    running.set_serving(False)
+    assert probe_health(address, member) == "NOT_SERVING"
+    with pytest.raises(Unavailable, match="still NOT_SERVING"):
+        wait_until_serving(address, member, timeout=0.5)
+    running.stop(0).wait()
+    assert probe_health(address, member, timeout=1) == "UNREACHABLE"

@@ -1,0 +1,50 @@
+"""Ask a member whether it is serving, the way `cluster status` and `ListNodes` report it.
+
+The answer is one of the strings Admin's NodeInfo.health uses: SERVING, NOT_SERVING or
+UNREACHABLE (no connection, TLS refused, no answer in time). `wait_until_serving` is for
+start-up: a freshly spawned process takes a moment to bind its port.
+"""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from mutualmind.errors import Unavailable
+from mutualmind.transport.channel import open_channel
+
+SERVING = "SERVING"
+NOT_SERVING = "NOT_SERVING"
+UNREACHABLE = "UNREACHABLE"
+
+
+def probe_health(address: str, credentials: grpc.ChannelCredentials, *,
+                 service: str = "", timeout: float = 3.0) -> str:
+    """SERVING, NOT_SERVING or UNREACHABLE for `service` ("" = the whole server)."""
+    with open_channel(address, credentials) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:  # service unknown to this server
+                return NOT_SERVING
+            return UNREACHABLE
+    return SERVING if reply.status == health_pb2.HealthCheckResponse.SERVING else NOT_SERVING
+
+
+def wait_until_serving(address: str, credentials: grpc.ChannelCredentials, *,
+                       service: str = "", timeout: float = 30.0,
+                       interval: float = 0.1) -> None:
+    """Poll until `service` at `address` is SERVING; Unavailable after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    state = UNREACHABLE
+    while time.monotonic() < deadline:
+        state = probe_health(address, credentials, service=service,
+                             timeout=max(0.1, min(3.0, deadline - time.monotonic())))
+        if state == SERVING:
+            return
+        time.sleep(interval)
+    raise Unavailable(f"{address} is still {state} after {timeout:.0f} s; check that the "
+                      "process started (its log) and that it uses this cluster's certificates")
