@@ -1,0 +1,12 @@
+"""The MutualMind ledger: append-only, hash-chained, signed entries with Merkle proofs.
+
+A library the coordinator writes through (`Ledger`) and anyone can check offline
+(`verify_ledger`, and the pure functions of `ledger.merkle` and `ledger.checkpoint`).
+"""
+
+from ledger.entries import Entry, request_message
+from ledger.ledger import Ledger
+from ledger.state import LedgerState
+from ledger.verify import VerifyReport, verify_ledger
+
+__all__ = ["Entry", "Ledger", "LedgerState", "VerifyReport", "request_message", "verify_ledger"]

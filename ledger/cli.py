@@ -1,0 +1,154 @@
+"""`mutualmind ledger verify|show|proof|head|check-proof`: the ledger from the shell.
+
+`verify` exits 0 with a summary when everything holds and 1 naming the first bad entry
+and what is wrong with it; the other subcommands read a ledger without its key (`show`,
+`proof`, `head` never write, except that `head`/`proof` may sign nothing: they print the
+latest stored checkpoint). `check-proof` needs no database at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mutualmind.errors import InvalidInput, MutualMindError, NotFound
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("ledger", help="verify and inspect a MutualMind ledger")
+    sub = parser.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
+
+    verify = sub.add_parser("verify", help="check every hash, signature, link and rule")
+    verify.add_argument("--db", required=True, type=Path, help="ledger SQLite file")
+    verify.add_argument("--vkey", help="trusted verifier key (name+keyid+base64); default: genesis key")
+    verify.add_argument("--checkpoint", type=Path, action="append", default=[],
+                        help="a signed tree head saved earlier; the ledger must still match it")
+    verify.add_argument("--workers", type=int, default=None, help="processes for signature checks")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=_verify)
+
+    show = sub.add_parser("show", help="recent entries")
+    show.add_argument("--db", required=True, type=Path)
+    show.add_argument("--kind", help="only entries of this kind")
+    show.add_argument("--party", help="only entries concerning this provider id")
+    show.add_argument("--limit", type=int, default=20, help="how many (the most recent)")
+    show.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    show.set_defaults(func=_show)
+
+    proof = sub.add_parser("proof", help="inclusion proof of one entry, as JSON")
+    proof.add_argument("--db", required=True, type=Path)
+    proof.add_argument("--index", required=True, type=int)
+    proof.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    proof.set_defaults(func=_proof)
+
+    head = sub.add_parser("head", help="the latest signed tree head (tlog-checkpoint)")
+    head.add_argument("--db", required=True, type=Path)
+    head.add_argument("--vkey-only", action="store_true", help="print the verifier key instead")
+    head.set_defaults(func=_head)
+
+    check = sub.add_parser("check-proof", help="check a proof file offline")
+    check.add_argument("proof_file", type=Path)
+    check.add_argument("--vkey", help="trusted verifier key; default: the one in the file (weaker)")
+    check.set_defaults(func=_check_proof)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ledger.verify import verify_ledger
+
+    notes = [_read(path) for path in args.checkpoint]
+    report = verify_ledger(args.db, vkey=args.vkey, trusted_checkpoints=notes, workers=args.workers)
+    if args.json:
+        print(json.dumps(report.summary(), indent=2))
+    elif report.ok:
+        print(f"ok: {report.entries} entries, tree size {report.tree_size}, root {report.root.hex()}, "
+              f"total supply {report.total_supply}, {report.checkpoints} checkpoints checked")
+    if not report.ok:
+        print(f"ledger verify: entry {report.first_bad_index}: {report.problem}: {report.error}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"{path} does not exist") from None
+
+
+def _open(path: Path) -> Any:
+    from ledger.ledger import Ledger
+
+    return Ledger.open(path)
+
+
+def _show(args: argparse.Namespace) -> int:
+    if args.limit <= 0:
+        raise InvalidInput("--limit must be positive")
+    ledger = _open(args.db)
+    try:
+        entries = ledger.entries(0, None, kind=args.kind, party=args.party)[-args.limit:]
+    finally:
+        ledger.close()
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry.to_json(), sort_keys=True))
+        else:
+            print(f"{entry.index:>8}  {entry.kind:<20} {entry.payload_json.decode('utf-8')[:100]}")
+    return 0
+
+
+def _proof(args: argparse.Namespace) -> int:
+    from ledger.proof_file import build_proof
+
+    ledger = _open(args.db)
+    try:
+        stored = ledger.checkpoints()
+        if not stored:
+            raise NotFound("the ledger has no signed checkpoint yet; the coordinator signs one per round")
+        usable = [note for size, note in stored if size > args.index]
+        if not usable:
+            raise NotFound(f"no checkpoint covers entry {args.index} yet; wait for the next one")
+        document = build_proof(ledger, args.index, usable[-1])
+    finally:
+        ledger.close()
+    text = json.dumps(document, indent=2)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def _head(args: argparse.Namespace) -> int:
+    ledger = _open(args.db)
+    try:
+        if args.vkey_only:
+            print(ledger.verifier_key())
+            return 0
+        stored = ledger.checkpoints()
+        if not stored:
+            raise NotFound("the ledger has no signed checkpoint yet")
+        print(stored[-1][1], end="")
+    finally:
+        ledger.close()
+    return 0
+
+
+def _check_proof(args: argparse.Namespace) -> int:
+    from ledger.proof_file import check_proof, load_proof
+
+    document = load_proof(_read(args.proof_file))
+    vkey = args.vkey or document.get("verifier_key")
+    if not isinstance(vkey, str):
+        raise InvalidInput("give --vkey: the proof file names no verifier key")
+    try:
+        head, entry = check_proof(document, vkey)
+    except MutualMindError as err:
+        print(f"proof rejected: {err.message}", file=sys.stderr)
+        return 1
+    print(f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}")
+    return 0

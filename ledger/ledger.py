@@ -1,0 +1,305 @@
+"""The ledger a coordinator writes: signed, hash-chained entries with a Merkle tree on top.
+
+`Ledger` is the single writer of one SQLite file (an exclusive lock file enforces it). An
+append checks the entry against the rules and every signature it carries, hashes it,
+chains it to the previous entry, signs it, adds it to the Merkle tree, signs a checkpoint
+when one is due (every round close, at least every 1,000 entries), and commits all that
+in one SQLite transaction; `append_many` does the same for a whole batch (group commit:
+one fsync for many individually signed entries). On any failure the state, the tree and
+the file are as they were before the call.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.attestation import attestation_message
+from ledger.canonical import canonical_json
+from ledger.checkpoint import Checkpoint, format_checkpoint
+from ledger.entries import (
+    GENESIS_PREV_HASH, KINDS, Entry, entry_hash, parties_of, request_message,
+)
+from ledger.merkle import leaf_hash
+from ledger.merkle_tree import MerkleTree
+from ledger.signed_note import verifier_key_string
+from ledger.state import LedgerState
+from ledger.store import LedgerStore, entry_from_row, entry_row
+from ledger.keys import public_key_bytes, verify_signature
+from mutualmind.errors import (
+    IntegrityError, InvalidInput, MutualMindError, PermissionDenied, Unavailable,
+)
+
+CHECKPOINT_INTERVAL = 1000
+DEFAULT_ORIGIN = "mutualmind.example/ledger"
+
+AppendRequest = tuple[str, dict[str, Any], "bytes | None"]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Ledger:
+    """Append-only, signed ledger over one SQLite file; see the module docstring."""
+
+    def __init__(self, store: LedgerStore, key: Ed25519PrivateKey | None, lock_fd: int | None) -> None:
+        self._store = store
+        self._key = key
+        self._lock_fd = lock_fd
+        self._mutex = threading.Lock()
+        self.state = LedgerState()
+        self.tree = MerkleTree()
+        self._last_hash = GENESIS_PREV_HASH
+        self._last_time = 0
+        self._last_checkpoint: tuple[int, str] | None = None
+
+    # -- opening -------------------------------------------------------------------
+
+    @staticmethod
+    def _lock(path: Path) -> int:
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Unavailable(f"another process is writing {path}; a ledger has one writer") from None
+        return fd
+
+    @classmethod
+    def create(
+        cls, path: str | Path, coordinator_key: Ed25519PrivateKey, params: dict[str, Any] | None = None,
+        origin: str = DEFAULT_ORIGIN,
+    ) -> "Ledger":
+        """Create a new ledger file whose entry 0 (genesis) names the coordinator's key."""
+        path = Path(path)
+        lock_fd = cls._lock(path)
+        try:
+            store = LedgerStore(path, create=True)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        ledger = cls(store, coordinator_key, lock_fd)
+        try:
+            ledger.append(
+                "genesis",
+                {"coordinator_key": public_key_bytes(coordinator_key).hex(), "origin": origin,
+                 "params": params or {}},
+            )
+        except BaseException:
+            ledger.close()
+            path.unlink(missing_ok=True)
+            raise
+        return ledger
+
+    @classmethod
+    def open(cls, path: str | Path, coordinator_key: Ed25519PrivateKey | None = None) -> "Ledger":
+        """Open a ledger and replay its state. Without a key it is read-only (no lock taken).
+
+        Opening re-checks every hash, chain link and rule but not the signatures (that is
+        `verify_ledger`'s job, over all cores); a file that fails is refused.
+        """
+        path = Path(path)
+        lock_fd = cls._lock(path) if coordinator_key is not None else None
+        try:
+            store = LedgerStore(path, create=False)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        ledger = cls(store, coordinator_key, lock_fd)
+        try:
+            ledger._replay()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    def _replay(self) -> None:
+        for row in self._store.rows():
+            entry = entry_from_row(row)
+            if entry.prev_hash != self._last_hash:
+                raise IntegrityError(f"entry {entry.index} does not chain to the one before it")
+            recomputed = entry_hash(entry.index, entry.time_ms, entry.kind, entry.prev_hash,
+                                    entry.provider_signature, entry.payload_json)
+            if recomputed != entry.hash:
+                raise IntegrityError(f"entry {entry.index}'s hash does not match its content")
+            try:
+                self.state.apply(entry.index, entry.kind, entry.payload)
+            except MutualMindError as err:
+                raise IntegrityError(f"entry {entry.index} breaks a rule on replay: {err.message}") from None
+            self.tree.append(leaf_hash(entry.hash))
+            self._last_hash, self._last_time = entry.hash, entry.time_ms
+        if self.state.size == 0:
+            raise IntegrityError(f"{self._store.path} holds no genesis entry")
+        if self._key is not None and public_key_bytes(self._key) != self.state.coordinator_key:
+            raise PermissionDenied("this key is not the coordinator key named in the genesis entry")
+        stored = self._store.checkpoints()
+        self._last_checkpoint = stored[-1] if stored else None
+
+    def close(self) -> None:
+        self._store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    @property
+    def origin(self) -> str:
+        return self.state.origin
+
+    @property
+    def path(self) -> Path:
+        return self._store.path
+
+    def verifier_key(self) -> str:
+        """The note verifier key string (`origin+keyid+base64`) for this ledger's checkpoints."""
+        from ledger.keys import load_public_key
+
+        return verifier_key_string(self.origin, load_public_key(self.state.coordinator_key or b""))
+
+    def root_hash(self, size: int | None = None) -> bytes:
+        return self.tree.root(size)
+
+    def entry(self, index: int) -> Entry:
+        if not 0 <= index < self.size:
+            raise InvalidInput(f"entry {index} does not exist; the ledger holds {self.size}")
+        return entry_from_row(next(iter(self._store.rows(index))))
+
+    def entries(
+        self, start: int = 0, limit: int | None = 100, kind: str | None = None, party: str | None = None,
+    ) -> list[Entry]:
+        """Entries from `start` on, optionally only one kind or those concerning a party."""
+        if kind is not None and kind not in KINDS:
+            raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        found: list[Entry] = []
+        for row in self._store.rows(start):
+            if kind is not None and row[2] != kind:
+                continue
+            entry = entry_from_row(row)
+            if party is not None and party not in parties_of(entry.kind, entry.payload):
+                continue
+            found.append(entry)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> list[bytes]:
+        return self.tree.inclusion_proof(index, tree_size)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        return self.tree.consistency_proof(size1, size2)
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        return self._store.checkpoints()
+
+    def checkpoint(self) -> str:
+        """A signed tree head (C2SP tlog-checkpoint note) for the ledger's current size."""
+        with self._mutex:
+            if self._last_checkpoint and self._last_checkpoint[0] == self.size:
+                return self._last_checkpoint[1]
+            key = self._writer_key()
+            note = format_checkpoint(Checkpoint(self.origin, self.size, self.tree.root()), key)
+            self._store.add_checkpoint(self.size, note)
+            self._last_checkpoint = (self.size, note)
+            return note
+
+    # -- appending -----------------------------------------------------------------
+
+    def _writer_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            raise PermissionDenied("this ledger was opened read-only; open it with the coordinator key")
+        return self._key
+
+    def append(self, kind: str, payload: dict[str, Any], provider_signature: bytes | None = None) -> Entry:
+        """Append one entry atomically; raises (and writes nothing) if it breaks a rule."""
+        return self.append_many([(kind, payload, provider_signature)])[0]
+
+    def append_many(self, requests: Sequence[AppendRequest] | Iterable[AppendRequest]) -> list[Entry]:
+        """Append a batch in one transaction: every entry or none (group commit)."""
+        key = self._writer_key()
+        with self._mutex:
+            state, tree = self.state, self.tree
+            start_size, start_hash, start_time = tree.size, self._last_hash, self._last_time
+            start_checkpoint = self._last_checkpoint
+            state.begin()
+            try:
+                entries, notes = self._build(key, requests)
+                self._store.write(start_size, [entry_row(e) for e in entries], notes)
+            except BaseException:
+                state.rollback()
+                tree.truncate(start_size)
+                self._last_hash, self._last_time = start_hash, start_time
+                self._last_checkpoint = start_checkpoint
+                raise
+            state.commit()
+            return entries
+
+    def _build(self, key: Ed25519PrivateKey, requests: Iterable[AppendRequest]) -> tuple[list[Entry], list[tuple[int, str]]]:
+        state, tree = self.state, self.tree
+        entries: list[Entry] = []
+        notes: list[tuple[int, str]] = []
+        now = max(_now_ms(), self._last_time)
+        for position, request in enumerate(requests):
+            if not isinstance(request, tuple) or len(request) != 3:
+                raise InvalidInput(f"batch item {position} must be (kind, payload, provider_signature)")
+            kind, payload, provider_signature = request
+            payload_json = canonical_json(payload)
+            index = tree.size
+            state.apply(index, kind, payload)
+            self._check_signatures(index, kind, payload, provider_signature)
+            digest = entry_hash(index, now, kind, self._last_hash, provider_signature, payload_json)
+            entry = Entry(index, now, kind, payload_json, self._last_hash, digest,
+                          key.sign(digest), provider_signature or None)
+            entries.append(entry)
+            tree.append(leaf_hash(digest))
+            self._last_hash, self._last_time = digest, now
+            last = self._last_checkpoint[0] if self._last_checkpoint else 0
+            if kind == "round_closed" or tree.size - last >= CHECKPOINT_INTERVAL:
+                note = format_checkpoint(Checkpoint(state.origin, tree.size, tree.root()), key)
+                notes.append((tree.size, note))
+                self._last_checkpoint = (tree.size, note)
+        if not entries:
+            raise InvalidInput("an append batch needs at least one entry")
+        return entries, notes
+
+    def _check_signatures(self, index: int, kind: str, payload: dict[str, Any], provider_signature: bytes | None) -> None:
+        spec = KINDS[kind]
+        if spec.signer_field is None:
+            if provider_signature:
+                raise InvalidInput(f"a {kind} entry carries no provider signature")
+        else:
+            signer = payload[spec.signer_field]
+            if not provider_signature:
+                raise PermissionDenied(f"a {kind} entry needs the signature of {signer!r}")
+            if not verify_signature(
+                self.state.signer_key(kind, payload, signer),
+                request_message(kind, payload), bytes(provider_signature),
+            ):
+                raise PermissionDenied(
+                    f"the signature on this {kind} does not verify with {signer!r}'s key; "
+                    "sign request_message(kind, payload) with the provider's key"
+                )
+        if kind == "round_result":
+            message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"])
+            for attestation in payload["attestations"]:
+                node = attestation["node_index"]
+                if not verify_signature(self.state.nodes[node], message, bytes.fromhex(attestation["signature"])):
+                    raise PermissionDenied(f"node {node}'s attestation does not verify over this result")

@@ -1,0 +1,83 @@
+"""The inclusion-proof file a provider keeps: its entry, the proof and a signed tree head.
+
+`mutualmind ledger proof --index N` writes one; `mutualmind ledger check-proof` checks one
+with nothing but the coordinator's verifier key: the checkpoint's signature, the entry's
+hash over its content, the entry's coordinator signature and the Merkle path to the
+checkpoint's root. JSON, hex for hashes and signatures, base64 nowhere but in the note.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.entries import Entry, entry_hash
+from ledger.keys import verify_signature
+from ledger.ledger import Ledger
+from ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger.signed_note import parse_verifier_key
+from mutualmind.errors import IntegrityError, InvalidInput
+
+PROOF_FORMAT = "mutualmind-inclusion-proof/v1"
+
+
+def build_proof(ledger: Ledger, index: int, checkpoint_note: str | None = None) -> dict[str, Any]:
+    """An inclusion proof of entry `index` against the ledger's current signed head."""
+    note = checkpoint_note or ledger.checkpoint()
+    size = int(note.split("\n")[1])
+    entry = ledger.entry(index)
+    return {
+        "format": PROOF_FORMAT,
+        "index": index,
+        "tree_size": size,
+        "entry": entry.to_json() | {"payload_json": entry.payload_json.decode("utf-8")},
+        "leaf_hash": leaf_hash(entry.hash).hex(),
+        "proof": [h.hex() for h in ledger.inclusion_proof(index, size)],
+        "checkpoint": note,
+        "verifier_key": ledger.verifier_key(),
+    }
+
+
+def _hex(value: Any, what: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"proof file: {what} is not hex") from None
+
+
+def check_proof(document: dict[str, Any], vkey: str) -> tuple[Checkpoint, Entry]:
+    """Raise IntegrityError/ProofError unless the proof file holds up under `vkey`."""
+    if not isinstance(document, dict) or document.get("format") != PROOF_FORMAT:
+        raise InvalidInput(f"not a {PROOF_FORMAT} document")
+    verifier = parse_verifier_key(vkey)
+    head = open_checkpoint(str(document.get("checkpoint", "")), verifier)
+    raw = document.get("entry")
+    if not isinstance(raw, dict):
+        raise InvalidInput("proof file: entry is missing")
+    try:
+        entry = Entry(
+            int(raw["index"]), int(raw["time_ms"]), str(raw["kind"]),
+            str(raw["payload_json"]).encode("utf-8"), _hex(raw["prev_hash"], "prev_hash"),
+            _hex(raw["hash"], "hash"), _hex(raw["signature"], "signature"),
+            _hex(raw["provider_signature"], "provider_signature") if raw.get("provider_signature") else None,
+        )
+    except (KeyError, ValueError, TypeError) as err:
+        raise InvalidInput(f"proof file: entry field missing or malformed ({err})") from None
+    if entry_hash(entry.index, entry.time_ms, entry.kind, entry.prev_hash, entry.provider_signature,
+                  entry.payload_json) != entry.hash:
+        raise IntegrityError("the entry's hash does not match its content")
+    if not verify_signature(verifier.public_key, entry.hash, entry.signature):
+        raise IntegrityError("the entry's coordinator signature does not verify")
+    if document.get("tree_size") != head.size or document.get("index") != entry.index:
+        raise ProofError("the proof's index or tree size disagrees with its entry or checkpoint")
+    proof = [_hex(h, "proof hash") for h in document.get("proof", [])]
+    verify_inclusion(entry.index, head.size, leaf_hash(entry.hash), proof, head.root)
+    return head, entry
+
+
+def load_proof(text: str) -> dict[str, Any]:
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise InvalidInput(f"proof file is not JSON: {err}") from None

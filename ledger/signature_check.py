@@ -1,0 +1,142 @@
+"""Per-entry checks that need no ledger state: hash, encoding and every signature.
+
+`verify` runs `check_range` over slices of the file in worker processes, so both cores
+share the Ed25519 verifications (about 100 µs each with `cryptography` here) while the
+main process replays the rules in order. A check only needs the public keys, which the
+verifier collects up front from the registration entries; whether a key was registered
+*before* it was used is the replay's business, not this module's. Workers read the
+SQLite file themselves: only integers and key bytes cross the process boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.attestation import attestation_message
+from ledger.canonical import canonical_json
+from ledger.entries import KINDS, entry_hash, request_message
+from ledger.store import ENTRY_COLUMNS, connect_readonly
+from mutualmind.errors import MutualMindError
+
+# Problems, in the order they are reported when several hit the same entry.
+PROBLEMS = (
+    "missing entry", "chain link", "hash", "payload encoding", "coordinator signature",
+    "provider signature", "node attestation", "rule broken on replay", "checkpoint",
+)
+
+
+@dataclass(frozen=True, order=True)
+class Failure:
+    """The first thing wrong with a ledger: where, what kind of problem, and details."""
+
+    index: int
+    rank: int
+    message: str
+
+    @property
+    def problem(self) -> str:
+        return PROBLEMS[self.rank]
+
+
+def failure(index: int, problem: str, message: str) -> Failure:
+    return Failure(index, PROBLEMS.index(problem), message)
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Public keys the signature checks need (raw bytes, picklable)."""
+
+    coordinator: bytes
+    providers: dict[str, bytes]
+    nodes: dict[int, bytes]
+
+
+def _load(raw: bytes, cache: dict[bytes, Ed25519PublicKey | None]) -> Ed25519PublicKey | None:
+    if raw not in cache:
+        try:
+            cache[raw] = Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError:
+            cache[raw] = None
+    return cache[raw]
+
+
+def _verifies(key: Ed25519PublicKey | None, signature: bytes, message: bytes) -> bool:
+    if key is None or len(signature) != 64:
+        return False
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def check_entry(row: tuple[Any, ...], keys: KeyRing, cache: dict[bytes, Any]) -> Failure | None:
+    """Everything about one stored row that does not depend on the entries before it."""
+    index, time_ms, kind, payload_json, prev_hash, stored_hash, signature, provider_sig = row
+    payload_json, stored_hash = bytes(payload_json), bytes(stored_hash)
+    provider_sig = bytes(provider_sig) if provider_sig is not None else None
+    if type(kind) is not str or kind not in KINDS:
+        return failure(index, "hash", f"unknown kind {kind!r}")
+    try:
+        recomputed = entry_hash(index, time_ms, kind, bytes(prev_hash), provider_sig, payload_json)
+    except (OverflowError, TypeError, ValueError, Exception) as err:  # garbled column types
+        return failure(index, "hash", f"fields cannot be hashed: {err}")
+    if recomputed != stored_hash:
+        return failure(index, "hash", "stored hash does not match the entry's content")
+    try:
+        payload = json.loads(payload_json)
+        if canonical_json(payload) != payload_json:
+            return failure(index, "payload encoding", "payload is not canonical JSON")
+    except (ValueError, MutualMindError) as err:
+        return failure(index, "payload encoding", f"payload is not canonical JSON: {err}")
+    if not _verifies(_load(keys.coordinator, cache), bytes(signature), stored_hash):
+        return failure(index, "coordinator signature", "coordinator signature does not verify")
+    spec = KINDS[kind]
+    try:
+        if spec.signer_field is not None:
+            signer = payload[spec.signer_field]
+            raw = (bytes.fromhex(payload["public_key"]) if kind == "provider_registered"
+                   else keys.providers.get(signer))
+            if raw is not None:  # unknown signers are the replay's finding
+                if provider_sig is None:
+                    return failure(index, "provider signature", f"no signature by {signer!r}")
+                if not _verifies(_load(raw, cache), provider_sig, request_message(kind, payload)):
+                    return failure(index, "provider signature", f"signature by {signer!r} does not verify")
+        elif provider_sig is not None:
+            return failure(index, "provider signature", f"a {kind} entry carries no provider signature")
+        if kind == "round_result":
+            message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"])
+            for attestation in payload["attestations"]:
+                raw = keys.nodes.get(attestation["node_index"])
+                if raw is None:
+                    continue  # the replay reports attestations from unknown nodes
+                if not _verifies(_load(raw, cache), bytes.fromhex(attestation["signature"]), message):
+                    return failure(
+                        index, "node attestation",
+                        f"node {attestation['node_index']}'s attestation does not verify",
+                    )
+    except (KeyError, TypeError, ValueError, AttributeError, MutualMindError):
+        return None  # malformed payload: the replay names the broken rule
+    return None
+
+
+def check_range(path: str, lo: int, hi: int, keys: KeyRing) -> Failure | None:
+    """The first failure among entries with lo <= index < hi (a worker's job)."""
+    conn = connect_readonly(path)
+    cache: dict[bytes, Any] = {}
+    try:
+        rows = conn.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (lo, hi)
+        )
+        for row in rows:
+            found = check_entry(row, keys, cache)
+            if found is not None:
+                return found
+    finally:
+        conn.close()
+    return None

@@ -1,0 +1,342 @@
+"""The ledger's state as a pure function of its entries, and the rules each entry obeys.
+
+`LedgerState.apply` checks one entry against the rules of `entries.py` and then changes
+the state; it raises before changing anything, so a refused entry leaves no trace. A
+journal of overwritten values lets a group commit undo the entries it already applied
+when a later one in the same batch is refused (all or nothing). No I/O happens here:
+the same code runs when appending, when opening a ledger and when verifying one, which
+is what makes "replay equals live state" true by construction. Signatures are checked
+by the callers (append checks them inline, verify spreads them over processes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ledger.entries import PPM, validate_payload
+from mutualmind.errors import IntegrityError, RuleViolation
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What the rules need to know about a round; replaced, never mutated."""
+
+    round_id: str
+    sponsor: str
+    status: str  # "open" -> "result" -> "closed", or "aborted"
+    datasets: tuple[str, ...]
+    validation_dataset: str
+    slash_rate_ppm: int
+    epsilon_micro: int
+    contributions: tuple[int, ...] = ()
+    slashed: frozenset[str] = frozenset()
+
+
+class LedgerState:
+    """Balances, stakes, pools and registries derived only from the entries."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.coordinator_key: bytes | None = None
+        self.origin = ""
+        self.params: dict[str, Any] = {}
+        self.providers: dict[str, bytes] = {}   # provider id -> raw public key
+        self.nodes: dict[int, bytes] = {}       # node index -> raw public key
+        self.balances: dict[str, int] = {}
+        self.stakes: dict[str, int] = {}        # dataset id -> staked tokens
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.rounds: dict[str, RoundRecord] = {}
+        self.pools: dict[str, int] = {}         # round id -> tokens locked in the round
+        self.used_nonces: dict[tuple[str, str], int] = {}  # (party, nonce) -> entry index
+        self.active_rounds: dict[str, int] = {}  # dataset id -> open rounds it is in
+        self.totals: dict[str, int] = {"minted": 0, "balances": 0, "stakes": 0, "pools": 0}
+        self._journal: list[tuple[Any, Any, Any]] | None = None
+
+    # -- journal -------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start recording changes so that `rollback` can undo them."""
+        self._journal = []
+
+    def commit(self) -> None:
+        self._journal = None
+
+    def rollback(self) -> None:
+        """Undo every change since `begin`, newest first."""
+        journal, self._journal = self._journal or [], None
+        for mapping, key, old in reversed(journal):
+            if mapping is None:
+                setattr(self, key, old)
+            elif old is _MISSING:
+                del mapping[key]
+            else:
+                mapping[key] = old
+
+    def _put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._journal is not None:
+            self._journal.append((mapping, key, mapping.get(key, _MISSING)))
+        mapping[key] = value
+
+    def _set(self, name: str, value: Any) -> None:
+        if self._journal is not None:
+            self._journal.append((None, name, getattr(self, name)))
+        setattr(self, name, value)
+
+    def _add(self, mapping: dict[str, int], key: str, delta: int, total: str) -> None:
+        self._put(mapping, key, mapping.get(key, 0) + delta)
+        self._put(self.totals, total, self.totals[total] + delta)
+
+    # -- queries -------------------------------------------------------------------
+
+    def balance(self, party: str) -> int:
+        return self.balances.get(party, 0)
+
+    def supply_holds(self) -> bool:
+        """balances + stakes + open pools == minted, from the running totals."""
+        t = self.totals
+        return t["balances"] + t["stakes"] + t["pools"] == t["minted"]
+
+    def recount_supply(self) -> dict[str, int]:
+        """Sum every balance, stake and pool from scratch (tests and `verify` use this)."""
+        return {
+            "minted": self.totals["minted"],
+            "balances": sum(self.balances.values()),
+            "stakes": sum(self.stakes.values()),
+            "pools": sum(self.pools.values()),
+        }
+
+    def signer_key(self, kind: str, payload: dict[str, Any], signer: str) -> bytes:
+        """The public key that must have signed a provider-authorised entry."""
+        if kind == "provider_registered":
+            return bytes.fromhex(payload["public_key"])
+        key = self.providers.get(signer)
+        if key is None:
+            raise RuleViolation("unknown_provider", f"{signer!r} is not a registered provider")
+        return key
+
+    # -- rules ---------------------------------------------------------------------
+
+    def _provider(self, party: str, role: str) -> None:
+        if party not in self.providers:
+            raise RuleViolation(
+                "unknown_provider", f"{role} {party!r} is not a registered provider"
+            )
+
+    def _nonce(self, index: int, party: str, value: str) -> None:
+        if (party, value) in self.used_nonces:
+            raise RuleViolation(
+                "nonce_reused",
+                f"nonce {value!r} of {party!r} was used at entry {self.used_nonces[party, value]}; "
+                "sign the request again with a fresh nonce",
+            )
+        self._put(self.used_nonces, (party, value), index)
+
+    def _spend(self, party: str, value: int, what: str) -> None:
+        have = self.balances.get(party, 0)
+        if value > have:
+            raise RuleViolation(
+                "insufficient_balance", f"{party!r} has {have} tokens, {what} needs {value}"
+            )
+        self._add(self.balances, party, -value, "balances")
+
+    def _round(self, round_id: str, *statuses: str) -> RoundRecord:
+        record = self.rounds.get(round_id)
+        if record is None:
+            raise RuleViolation("unknown_round", f"round {round_id!r} was never opened")
+        if record.status not in statuses:
+            raise RuleViolation(
+                "round_state",
+                f"round {round_id!r} is {record.status}; this needs it {' or '.join(statuses)}",
+            )
+        return record
+
+    def _owned_dataset(self, provider: str, dataset: str) -> dict[str, Any]:
+        info = self.datasets.get(dataset)
+        if info is None:
+            raise RuleViolation("unknown_dataset", f"dataset {dataset!r} is not registered")
+        if info["provider_id"] != provider:
+            raise RuleViolation("not_owner", f"dataset {dataset!r} belongs to another provider")
+        return info
+
+    def _end_round(self, record: RoundRecord, status: str) -> None:
+        if record.status in ("open", "result"):
+            for dataset in (*record.datasets, record.validation_dataset):
+                self._put(self.active_rounds, dataset, self.active_rounds[dataset] - 1)
+        self._put(self.rounds, record.round_id, _replace(record, status=status))
+
+    def apply(self, index: int, kind: str, payload: dict[str, Any]) -> None:
+        """Check entry `index` against the rules and apply it; raise before any change."""
+        if index != self.size:
+            raise IntegrityError(f"entry {index} arrives when the ledger holds {self.size}")
+        validate_payload(kind, payload)
+        if (kind == "genesis") != (index == 0):
+            raise RuleViolation("genesis_first", "genesis must be entry 0 and only entry 0")
+        getattr(self, "_apply_" + kind)(index, payload)
+        self._set("size", index + 1)
+        if not self.supply_holds():  # a bug guard: every rule conserves supply
+            raise IntegrityError(f"entry {index} would break conservation of supply")
+
+    def _apply_genesis(self, index: int, p: dict[str, Any]) -> None:
+        self._set("coordinator_key", bytes.fromhex(p["coordinator_key"]))
+        self._set("origin", p["origin"])
+        self._set("params", p["params"])
+
+    def _apply_node_registered(self, index: int, p: dict[str, Any]) -> None:
+        node, key = p["node_index"], bytes.fromhex(p["signing_key"])
+        if node in self.nodes:
+            raise RuleViolation("node_exists", f"node {node} is already registered")
+        if key in self.nodes.values():
+            raise RuleViolation("node_key_reused", "another node already uses this signing key")
+        self._put(self.nodes, node, key)
+
+    def _apply_provider_registered(self, index: int, p: dict[str, Any]) -> None:
+        provider = p["provider_id"]
+        if provider in self.providers:
+            raise RuleViolation("provider_exists", f"provider {provider!r} is already registered")
+        self._nonce(index, provider, p["nonce"])
+        self._put(self.providers, provider, bytes.fromhex(p["public_key"]))
+
+    def _apply_mint(self, index: int, p: dict[str, Any]) -> None:
+        self._provider(p["to"], "recipient")
+        self._add(self.balances, p["to"], p["amount"], "balances")
+        self._put(self.totals, "minted", self.totals["minted"] + p["amount"])
+
+    def _apply_transfer(self, index: int, p: dict[str, Any]) -> None:
+        self._provider(p["from"], "sender")
+        self._provider(p["to"], "recipient")
+        if p["from"] == p["to"]:
+            raise RuleViolation("self_transfer", "a transfer needs two different parties")
+        self._nonce(index, p["from"], p["nonce"])
+        self._spend(p["from"], p["amount"], "this transfer")
+        self._add(self.balances, p["to"], p["amount"], "balances")
+
+    def _apply_dataset_registered(self, index: int, p: dict[str, Any]) -> None:
+        self._provider(p["provider_id"], "owner")
+        if p["dataset_id"] in self.datasets:
+            raise RuleViolation("dataset_exists", f"dataset {p['dataset_id']!r} exists")
+        if len(p["share_commitments"]) != len(self.nodes):
+            raise RuleViolation(
+                "share_count",
+                f"{len(p['share_commitments'])} share commitments for {len(self.nodes)} nodes",
+            )
+        self._nonce(index, p["provider_id"], p["nonce"])
+        self._put(self.datasets, p["dataset_id"], p)
+        self._put(self.active_rounds, p["dataset_id"], 0)
+
+    def _apply_stake(self, index: int, p: dict[str, Any]) -> None:
+        self._provider(p["provider_id"], "staker")
+        self._owned_dataset(p["provider_id"], p["dataset_id"])
+        self._nonce(index, p["provider_id"], p["nonce"])
+        self._spend(p["provider_id"], p["amount"], "this stake")
+        self._add(self.stakes, p["dataset_id"], p["amount"], "stakes")
+
+    def _apply_unstake(self, index: int, p: dict[str, Any]) -> None:
+        self._provider(p["provider_id"], "staker")
+        self._owned_dataset(p["provider_id"], p["dataset_id"])
+        if self.active_rounds.get(p["dataset_id"], 0):
+            raise RuleViolation(
+                "stake_locked", f"dataset {p['dataset_id']!r} takes part in an open round"
+            )
+        staked = self.stakes.get(p["dataset_id"], 0)
+        if p["amount"] > staked:
+            raise RuleViolation("insufficient_stake", f"{staked} staked, unstake asks {p['amount']}")
+        self._nonce(index, p["provider_id"], p["nonce"])
+        self._add(self.stakes, p["dataset_id"], -p["amount"], "stakes")
+        self._add(self.balances, p["provider_id"], p["amount"], "balances")
+
+    def _apply_round_opened(self, index: int, p: dict[str, Any]) -> None:
+        sponsor, round_id = p["sponsor"], p["round_id"]
+        self._provider(sponsor, "sponsor")
+        if round_id in self.rounds:
+            raise RuleViolation("round_exists", f"round {round_id!r} was already opened")
+        validation = self.datasets.get(p["validation_dataset"])
+        if validation is None or validation["purpose"] != "validation":
+            raise RuleViolation(
+                "validation_dataset", f"{p['validation_dataset']!r} is no registered validation set"
+            )
+        for dataset in p["datasets"]:
+            info = self.datasets.get(dataset)
+            if info is None or info["purpose"] != "training":
+                raise RuleViolation("unknown_dataset", f"{dataset!r} is no registered training set")
+            if self.stakes.get(dataset, 0) <= 0:
+                raise RuleViolation("not_staked", f"dataset {dataset!r} has no stake")
+            if info["schema"] != validation["schema"] or info["cols"] != validation["cols"]:
+                raise RuleViolation("schema_mismatch", f"{dataset!r} differs from the validation schema")
+        self._nonce(index, sponsor, p["nonce"])
+        self._spend(sponsor, p["pool"], "this round's pool")
+        self._add(self.pools, round_id, p["pool"], "pools")
+        for dataset in (*p["datasets"], p["validation_dataset"]):
+            self._put(self.active_rounds, dataset, self.active_rounds[dataset] + 1)
+        record = RoundRecord(
+            round_id, sponsor, "open", tuple(p["datasets"]), p["validation_dataset"],
+            p["slash_rate_ppm"], p["epsilon_micro"],
+        )
+        self._put(self.rounds, round_id, record)
+
+    def _apply_round_result(self, index: int, p: dict[str, Any]) -> None:
+        record = self._round(p["round_id"], "open")
+        n = len(record.datasets)
+        if len(p["metrics_micro"]) != n + 1 or len(p["contributions_micro"]) != n:
+            raise RuleViolation(
+                "result_shape", f"{n} datasets need {n + 1} metrics and {n} contributions"
+            )
+        attested = [a["node_index"] for a in p["attestations"]]
+        if sorted(attested) != sorted(self.nodes) or len(set(attested)) != len(attested):
+            raise RuleViolation(
+                "attestations", f"attestations from nodes {sorted(attested)}, need each of {sorted(self.nodes)} once"
+            )
+        self._put(
+            self.rounds, record.round_id,
+            _replace(record, status="result", contributions=tuple(p["contributions_micro"])),
+        )
+
+    def _apply_slash(self, index: int, p: dict[str, Any]) -> None:
+        record = self._round(p["round_id"], "result")
+        dataset = p["dataset_id"]
+        self._owned_dataset(p["provider_id"], dataset)
+        if dataset not in record.datasets:
+            raise RuleViolation("not_in_round", f"{dataset!r} took no part in {record.round_id!r}")
+        if dataset in record.slashed:
+            raise RuleViolation("already_slashed", f"{dataset!r} was already slashed in this round")
+        contribution = record.contributions[record.datasets.index(dataset)]
+        if contribution >= -record.epsilon_micro:
+            raise RuleViolation(
+                "slash_unwarranted", f"contribution {contribution} is not below -{record.epsilon_micro}"
+            )
+        limit = -(-self.stakes.get(dataset, 0) * record.slash_rate_ppm // PPM)
+        if p["amount"] > limit:
+            raise RuleViolation("slash_too_large", f"slash {p['amount']} exceeds {limit} at the round's rate")
+        self._add(self.stakes, dataset, -p["amount"], "stakes")
+        self._add(self.pools, record.round_id, p["amount"], "pools")
+        self._put(self.rounds, record.round_id, _replace(record, slashed=record.slashed | {dataset}))
+
+    def _apply_payout(self, index: int, p: dict[str, Any]) -> None:
+        record = self._round(p["round_id"], "result")
+        self._provider(p["to"], "payee")
+        pool = self.pools[record.round_id]
+        if p["amount"] > pool:
+            raise RuleViolation("pool_exhausted", f"pool holds {pool}, payout asks {p['amount']}")
+        self._add(self.pools, record.round_id, -p["amount"], "pools")
+        self._add(self.balances, p["to"], p["amount"], "balances")
+
+    def _apply_round_closed(self, index: int, p: dict[str, Any]) -> None:
+        record = self._round(p["round_id"], "result")
+        if self.pools[record.round_id] != 0:
+            raise RuleViolation(
+                "pool_not_empty", f"{self.pools[record.round_id]} tokens left; pay them out first"
+            )
+        self._end_round(record, "closed")
+
+    def _apply_round_aborted(self, index: int, p: dict[str, Any]) -> None:
+        record = self._round(p["round_id"], "open", "result")
+        refund = self.pools[record.round_id]
+        self._add(self.pools, record.round_id, -refund, "pools")
+        self._add(self.balances, record.sponsor, refund, "balances")
+        self._end_round(record, "aborted")
+
+
+def _replace(record: RoundRecord, **changes: Any) -> RoundRecord:
+    return replace(record, **changes)
