@@ -1,0 +1,213 @@
+"""The few operations where secret-shared and plaintext training differ.
+
+The training and evaluation code (`training.py`, `evaluation.py`, `normalisation.py`) is
+written once against tensors that support `matmul`, `mul`, `add`, `sub`, `sum`,
+`transpose`, `reshape` and `__getitem__`: both `torch.Tensor` and CrypTen's `MPCTensor`
+do. What is left - non-linearities, exact masking, creating and revealing values - goes
+through a `Backend`, with one implementation in float torch (the plaintext reference the
+tests and the benchmark compare against) and one in CrypTen (the real thing).
+
+So "the same algorithm" in the MPC result and in the plaintext reference is true by
+construction, not by keeping two copies in sync.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+# a training tensor: torch.Tensor (plaintext) or crypten MPCTensor (secret-shared)
+Tensor = Any
+
+
+class Backend(Protocol):
+    """Operations whose implementation depends on whether values are secret."""
+
+    name: str
+
+    def public(self, value: torch.Tensor) -> Tensor:
+        """A value every party knows (e.g. an initial weight) as a training tensor."""
+
+    def mask_rows(self, value: Tensor, mask: torch.Tensor) -> Tensor:
+        """`value * mask` for a public 0/1 integer mask, exactly (no rounding, no round)."""
+
+    def sigmoid(self, value: Tensor) -> Tensor: ...
+
+    def softmax(self, value: Tensor, dim: int) -> Tensor: ...
+
+    def log_softmax(self, value: Tensor, dim: int) -> Tensor: ...
+
+    def relu_with_gate(self, value: Tensor) -> tuple[Tensor, Tensor]:
+        """relu(value) and its derivative (1 where value > 0, else 0)."""
+
+    def softplus(self, value: Tensor) -> Tensor:
+        """log(1 + exp(value)), computed where it is accurate for large |value|."""
+
+    def positive(self, value: Tensor) -> Tensor:
+        """1 where value > 0, else 0."""
+
+    def argmax_one_hot(self, value: Tensor, dim: int) -> Tensor: ...
+
+    def one_hot(self, labels: Tensor, classes: int) -> Tensor:
+        """Class-index labels [r, 1] as one-hot rows [r, classes]."""
+
+    def scale_by_inv_sqrt(self, values: Tensor, sums: Tensor) -> Tensor:
+        """values / sqrt(sums) (sums broadcast over rows), for sums in ~[1e-4, 4e9]."""
+
+    def cat(self, parts: list[Tensor], dim: int = 0) -> Tensor: ...
+
+    def reveal(self, value: Tensor) -> torch.Tensor:
+        """The plaintext of `value` (in MPC: every party learns it - use for results only)."""
+
+
+class PlainBackend:
+    """Float64 torch: the plaintext reference of the same algorithm."""
+
+    name = "plain"
+
+    def public(self, value: torch.Tensor) -> torch.Tensor:
+        return value.to(torch.float64).clone()
+
+    def mask_rows(self, value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return value * mask.to(torch.float64)
+
+    def sigmoid(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(value)
+
+    def softmax(self, value: torch.Tensor, dim: int) -> torch.Tensor:
+        return torch.softmax(value, dim)
+
+    def log_softmax(self, value: torch.Tensor, dim: int) -> torch.Tensor:
+        return torch.log_softmax(value, dim)
+
+    def relu_with_gate(self, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gate = (value > 0).to(torch.float64)
+        return value * gate, gate
+
+    def softplus(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.softplus(value)
+
+    def positive(self, value: torch.Tensor) -> torch.Tensor:
+        return (value > 0).to(torch.float64)
+
+    def argmax_one_hot(self, value: torch.Tensor, dim: int) -> torch.Tensor:
+        index = value.argmax(dim=dim, keepdim=True)
+        return torch.zeros_like(value).scatter_(dim, index, 1.0)
+
+    def scale_by_inv_sqrt(self, values: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
+        return values * torch.rsqrt(sums.clamp_min(1e-12))
+
+    def one_hot(self, labels: torch.Tensor, classes: int) -> torch.Tensor:
+        index = labels.round().to(torch.long).clamp(0, classes - 1)
+        return torch.nn.functional.one_hot(index.reshape(-1), classes).to(torch.float64)
+
+    def cat(self, parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+        return torch.cat(parts, dim=dim)
+
+    def reveal(self, value: torch.Tensor) -> torch.Tensor:
+        return value.detach().clone()
+
+
+# inv_sqrt range reduction: thresholds 4^k above and below 1 (covers ~1e-4 .. ~4e9)
+_POWERS_ABOVE = 16
+_POWERS_BELOW = 7
+
+
+class CrypTenBackend:
+    """CrypTen MPCTensors (arithmetic shares, 16 fractional bits, Z/2^64).
+
+    Requires `crypten.init()` to have run in this process (the worker does it).
+    """
+
+    name = "crypten"
+
+    def __init__(self) -> None:
+        from mutualmind.crypten_compat import crypten
+
+        self._crypten = crypten
+
+    def public(self, value: torch.Tensor) -> Tensor:
+        # every party passes the same public value; src 0 adds it to a sharing of zero,
+        # which CrypTen builds from pairwise PRG seeds without communication
+        return self._crypten.cryptensor(value.to(torch.float64), src=0)
+
+    def mask_rows(self, value: Tensor, mask: torch.Tensor) -> Tensor:
+        shape = torch.broadcast_shapes(tuple(value.size()), tuple(mask.shape))
+        out = value.clone()
+        out.share = value.share.expand(shape) * mask.to(torch.long)
+        return out
+
+    def sigmoid(self, value: Tensor) -> Tensor:
+        return value.sigmoid()
+
+    def softmax(self, value: Tensor, dim: int) -> Tensor:
+        return value.softmax(dim)
+
+    def log_softmax(self, value: Tensor, dim: int) -> Tensor:
+        return value.log_softmax(dim)
+
+    def relu_with_gate(self, value: Tensor) -> tuple[Tensor, Tensor]:
+        gate = 1 - value._ltz()
+        return value * gate, gate
+
+    def softplus(self, value: Tensor) -> Tensor:
+        # softplus(z) = relu(z) + log(1 + exp(-|z|)): the log's argument stays in (1, 2],
+        # where CrypTen's log is accurate, whatever the size of z
+        negative = value._ltz()
+        sign = 1 - 2 * negative
+        magnitude = value * sign
+        relu = value * (1 - negative)
+        return relu + (1 + (-magnitude).exp()).log()
+
+    def positive(self, value: Tensor) -> Tensor:
+        return 1 - value._ltz()
+
+    def argmax_one_hot(self, value: Tensor, dim: int) -> Tensor:
+        return value.argmax(dim=dim, one_hot=True)
+
+    def scale_by_inv_sqrt(self, values: Tensor, sums: Tensor) -> Tensor:
+        """values / sqrt(sums): range reduction by powers of 4, Newton on [1, 4].
+
+        CrypTen's own inv_sqrt starts from a guess that diverges above a few hundred, and
+        a pooled sum of squares of a raw feature (an area in the thousands) is far larger;
+        its inverse root is also too small for 16 fractional bits. So one batched
+        comparison against the thresholds 4^k finds how often to divide (or multiply)
+        `sums` by 4, Newton runs on the reduced value in [1, 4] from a linear start, and
+        the factors of 2 are applied to `values` one at a time, keeping it well scaled.
+        """
+        crypten = self._crypten
+        count = _POWERS_ABOVE + _POWERS_BELOW
+        above = [4.0**k for k in range(1, _POWERS_ABOVE + 1)]
+        below = [4.0 ** (1 - k) for k in range(1, _POWERS_BELOW + 1)]
+        thresholds = torch.tensor(above + below, dtype=torch.float64).reshape((-1,) + (1,) * sums.dim())
+        stacked = crypten.cat([sums.unsqueeze(0)] * count, dim=0)
+        less = (stacked - thresholds)._ltz()  # one batched comparison: [v < threshold_k]
+        # flags[k] = [v > 4^k] for the powers above, [v < 4^(1-k)] for those below
+        flags = crypten.cat([1 - less[:_POWERS_ABOVE], less[_POWERS_ABOVE:]], dim=0)
+        reduced = sums
+        scaled = values
+        # flags are integer-encoded 0/1, so `x * flag` is exact; scale public factors after
+        for k in range(count):
+            flag = flags[k]
+            if k < _POWERS_ABOVE:
+                reduced = reduced - (reduced * flag).mul(0.75)
+                scaled = scaled - (scaled * flag).div(2)
+            else:
+                reduced = reduced + (reduced * flag) * 3
+                scaled = scaled + scaled * flag
+        guess = 1.2 - 0.17 * reduced
+        for _ in range(4):
+            guess = guess * (3 - reduced * guess.square()) / 2
+        return scaled * guess
+
+    def one_hot(self, labels: Tensor, classes: int) -> Tensor:
+        # labels [r, 1] holding class indices -> [r, k]: one batched equality test
+        centred = labels - torch.arange(classes, dtype=torch.float64).reshape(1, classes)
+        return centred.eq(0)
+
+    def cat(self, parts: list[Tensor], dim: int = 0) -> Tensor:
+        return self._crypten.cat(parts, dim=dim)
+
+    def reveal(self, value: Tensor) -> torch.Tensor:
+        return value.get_plain_text().to(torch.float64)

@@ -1,0 +1,72 @@
+"""Load this node's shares of a job's datasets and check they fit together.
+
+Everything here is local: the node's own share files, read by the share store with
+numpy (never pickle) and checked against their commitments. What is public about a
+dataset - its shape, schema and precision - must agree across the job's datasets;
+which rows are whose follows from the provider order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpcnode.share_store import ShareStore, TableSchema
+from mpcnode.worker.job_spec import WorkerSpec
+from mutualmind.errors import IntegrityError, InvalidInput
+
+FRAC_BITS = 16
+
+
+@dataclass(frozen=True)
+class LocalShares:
+    """This party's shares: int64 fixed-point (16 fractional bits), rows in provider order."""
+
+    train_features: np.ndarray  # [rows, features]
+    train_labels: np.ndarray  # [rows, 1]
+    validation_features: np.ndarray
+    validation_labels: np.ndarray
+    provider_rows: tuple[int, ...]
+    schema: TableSchema
+
+
+def _columns(schema: TableSchema) -> tuple[list[int], int]:
+    if not schema.label_column:
+        raise InvalidInput("a dataset used for training needs a label column in its schema")
+    if not schema.feature_columns:
+        raise InvalidInput("a dataset used for training needs at least one feature column")
+    index = {name: i for i, name in enumerate(schema.columns)}
+    return [index[c] for c in schema.feature_columns], index[schema.label_column]
+
+
+def load_local_shares(spec: WorkerSpec) -> LocalShares:
+    """Read share number `spec.rank` of every dataset; refuse mismatched inputs."""
+    store = ShareStore(spec.data_dir)
+    loaded = [store.load(d) for d in spec.dataset_ids]
+    validation = store.load(spec.validation_dataset_id)
+    schema = loaded[0].meta.schema
+    for share in [*loaded, validation]:
+        meta = share.meta
+        if meta.node_index != spec.rank:
+            raise IntegrityError(
+                f"share of {meta.dataset_id!r} on this node is share {meta.node_index}, but this "
+                f"node is rank {spec.rank} of the job; check the node order of the round"
+            )
+        if meta.frac_bits != FRAC_BITS:
+            raise InvalidInput(f"dataset {meta.dataset_id!r} has {meta.frac_bits} fractional bits; jobs need {FRAC_BITS}")
+        if meta.schema != schema:
+            raise InvalidInput(
+                f"dataset {meta.dataset_id!r} has a different column schema from "
+                f"{loaded[0].meta.dataset_id!r}; every dataset of a job shares one schema"
+            )
+    features, label = _columns(schema)
+    train = np.concatenate([s.data for s in loaded], axis=0)
+    return LocalShares(
+        train_features=np.ascontiguousarray(train[:, features]),
+        train_labels=np.ascontiguousarray(train[:, [label]]),
+        validation_features=np.ascontiguousarray(validation.data[:, features]),
+        validation_labels=np.ascontiguousarray(validation.data[:, [label]]),
+        provider_rows=tuple(s.meta.rows for s in loaded),
+        schema=schema,
+    )

@@ -1,0 +1,146 @@
+"""The worker's input: one JSON file written by the node's job runner.
+
+The runner builds it from the coordinator's StartJob request, so every field is
+untrusted and checked here before anything touches the network or the disk.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mpcnode.share_store import validate_dataset_id
+from mpcnode.worker.model_spec import ModelSpec, parse_model_spec
+from mutualmind.errors import InvalidInput
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+HOST_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+MAX_PARTIES = 16
+MAX_DATASETS = 256
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One party's part of one MPC job.
+
+    `rank` is this node's index (its shares are share number `rank` of every dataset);
+    ranks 0..world_size-1 are the nodes, rank world_size is the dealer's TTP process.
+    Rank 0 hosts the torch.distributed rendezvous at master_addr:master_port.
+    """
+
+    job_id: str
+    round_id: str
+    rank: int
+    world_size: int
+    master_addr: str
+    master_port: int
+    data_dir: str
+    dataset_ids: tuple[str, ...]
+    validation_dataset_id: str
+    model: ModelSpec
+    output_dir: str
+    gloo_interface: str = ""
+
+    def to_json(self) -> str:
+        raw = asdict(self)
+        raw["model"] = json.loads(self.model.to_json())
+        raw["dataset_ids"] = list(self.dataset_ids)
+        return json.dumps(raw, sort_keys=True, indent=2)
+
+    @property
+    def rendezvous(self) -> str:
+        host = self.master_addr
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        return f"tcp://{host}:{self.master_port}"
+
+
+def validate_job_id(job_id: object) -> str:
+    """Job ids name directories, so they follow the dataset id rule."""
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
+        raise InvalidInput(
+            f"job id {job_id!r} is not valid: use 1-64 characters from A-Z a-z 0-9 . _ - "
+            "starting with a letter or digit"
+        )
+    return job_id
+
+
+def validate_host(host: object) -> str:
+    """A rendezvous host: an IP address or a DNS name, nothing else."""
+    if not isinstance(host, str) or not host:
+        raise InvalidInput("master_addr must be a host name or IP address")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if not HOST_PATTERN.fullmatch(host):
+        raise InvalidInput(f"master_addr {host!r} is neither an IP address nor a host name")
+    return host
+
+
+def check_party(rank: object, world_size: object) -> tuple[int, int]:
+    if not isinstance(world_size, int) or isinstance(world_size, bool) or not 2 <= world_size <= MAX_PARTIES:
+        raise InvalidInput(f"world size {world_size!r} must be an integer between 2 and {MAX_PARTIES}")
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank < world_size:
+        raise InvalidInput(f"rank {rank!r} must be an integer in [0, {world_size})")
+    return rank, world_size
+
+
+def check_port(port: object) -> int:
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise InvalidInput(f"master_port {port!r} must be an integer between 1 and 65535")
+    return port
+
+
+def parse_worker_spec(text: str) -> WorkerSpec:
+    """Parse the worker's JSON input; every refusal is InvalidInput naming the field."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"worker spec is not valid JSON ({err})") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput("worker spec must be a JSON object")
+    required = (
+        "job_id", "round_id", "rank", "world_size", "master_addr", "master_port", "data_dir",
+        "dataset_ids", "validation_dataset_id", "model", "output_dir",
+    )
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise InvalidInput(f"worker spec lacks {missing}")
+    rank, world_size = check_party(raw["rank"], raw["world_size"])
+    dataset_ids = raw["dataset_ids"]
+    if not isinstance(dataset_ids, list) or not 1 <= len(dataset_ids) <= MAX_DATASETS:
+        raise InvalidInput(f"dataset_ids must be a list of 1 to {MAX_DATASETS} dataset ids")
+    ids = tuple(validate_dataset_id(d) for d in dataset_ids)
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("dataset_ids repeats a dataset; each dataset takes part once")
+    validation = validate_dataset_id(raw["validation_dataset_id"])
+    if validation in ids:
+        raise InvalidInput(f"validation dataset {validation!r} is also a training dataset")
+    round_id = raw["round_id"]
+    if not isinstance(round_id, str) or not round_id or len(round_id) > 128:
+        raise InvalidInput("round_id must be a non-empty string of at most 128 characters")
+    for name in ("data_dir", "output_dir"):
+        if not isinstance(raw[name], str) or not raw[name]:
+            raise InvalidInput(f"{name} must be a directory path")
+    interface = raw.get("gloo_interface", "")
+    if not isinstance(interface, str) or (interface and not re.fullmatch(r"[A-Za-z0-9._-]{1,15}", interface)):
+        raise InvalidInput(f"gloo_interface {interface!r} is not a network interface name")
+    return WorkerSpec(
+        job_id=validate_job_id(raw["job_id"]),
+        round_id=round_id,
+        rank=rank,
+        world_size=world_size,
+        master_addr=validate_host(raw["master_addr"]),
+        master_port=check_port(raw["master_port"]),
+        data_dir=str(Path(raw["data_dir"])),
+        dataset_ids=ids,
+        validation_dataset_id=validation,
+        model=parse_model_spec(raw["model"]),
+        output_dir=str(Path(raw["output_dir"])),
+        gloo_interface=interface,
+    )

@@ -1,0 +1,150 @@
+"""What to train: model kind and hyper-parameters, parsed from untrusted JSON.
+
+The coordinator sends the model spec as canonical JSON inside every job, and the spec is
+part of the job digest every node signs, so parsing is strict: unknown keys, wrong types
+and out-of-range values are `InvalidInput` with a message naming the field. Defaults are
+filled here (and only here) so that the worker, the plaintext reference and the
+benchmark all train exactly the same thing from the same spec.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from mutualmind.errors import InvalidInput
+
+MODEL_KINDS = ("logistic", "linear", "softmax", "mlp")
+TASKS = ("binary", "multiclass", "regression")
+METRICS = ("log_loss", "accuracy", "mse")
+# the task each kind solves; the MLP's task is chosen by its `task` field
+KIND_TASK = {"logistic": "binary", "linear": "regression", "softmax": "multiclass"}
+# metrics where a lower value is better (contribution = metric(all but i) - metric(all))
+LOWER_IS_BETTER = frozenset({"log_loss", "mse"})
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model kind and its hyper-parameters; `batch_size` 0 means full-batch.
+
+    `seed` fixes the public parts of training (MLP initial weights, mini-batch order), so
+    every node and the plaintext reference take the same steps.
+    """
+
+    kind: str = "logistic"
+    lr: float = 1.0
+    epochs: int = 20
+    batch_size: int = 0
+    l2: float = 0.0
+    hidden: int = 8
+    classes: int = 2
+    task: str = "binary"
+    metric: str = "log_loss"
+    seed: int = 0
+
+    @property
+    def outputs(self) -> int:
+        """Width of the model's output layer: k logits for multiclass, else one."""
+        return self.classes if self.task == "multiclass" else 1
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric not in LOWER_IS_BETTER
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): the form that goes into job digests."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "kind": str,
+    "lr": float,
+    "epochs": int,
+    "batch_size": int,
+    "l2": float,
+    "hidden": int,
+    "classes": int,
+    "task": str,
+    "metric": str,
+    "seed": int,
+}
+
+
+def parse_model_spec(raw: str | dict[str, object]) -> ModelSpec:
+    """Parse and validate a model spec (JSON text or a dict); refuse anything odd."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise InvalidInput(f"model spec is not valid JSON ({err}); send a JSON object") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput("model spec must be a JSON object such as {\"kind\": \"logistic\"}")
+    unknown = sorted(set(raw) - set(_FIELD_TYPES))
+    if unknown:
+        raise InvalidInput(f"model spec has unknown fields {unknown}; allowed: {sorted(_FIELD_TYPES)}")
+    values: dict[str, object] = {}
+    for name, kind in _FIELD_TYPES.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidInput(f"model spec field {name!r} must be a {kind.__name__}, got {value!r}")
+        values[name] = value
+    kind_name = values.get("kind", "logistic")
+    if kind_name not in MODEL_KINDS:
+        raise InvalidInput(f"model kind {kind_name!r} is not supported; choose one of {MODEL_KINDS}")
+    task = KIND_TASK.get(str(kind_name), values.get("task", "binary"))
+    if "task" in values and values["task"] != task:
+        raise InvalidInput(f"model kind {kind_name!r} solves a {task} task, not {values['task']!r}")
+    values["task"] = task
+    if task not in TASKS:
+        raise InvalidInput(f"task {task!r} is not supported; choose one of {TASKS}")
+    if task == "binary":
+        values.setdefault("classes", 2)
+    if task == "regression":
+        values.setdefault("metric", "mse")
+    spec = ModelSpec(**values)  # type: ignore[arg-type]
+    _check_ranges(spec)
+    return spec
+
+
+def _check_ranges(spec: ModelSpec) -> None:
+    if not 0.0 < spec.lr <= 100.0:
+        raise InvalidInput(f"learning rate {spec.lr} must be in (0, 100]")
+    if not 1 <= spec.epochs <= 10_000:
+        raise InvalidInput(f"epochs {spec.epochs} must be between 1 and 10000")
+    if not 0 <= spec.batch_size <= 10_000_000:
+        raise InvalidInput(f"batch size {spec.batch_size} must be 0 (full batch) or positive")
+    if not 0.0 <= spec.l2 <= 10.0:
+        raise InvalidInput(f"L2 penalty {spec.l2} must be in [0, 10]")
+    if not 1 <= spec.hidden <= 1024:
+        raise InvalidInput(f"hidden width {spec.hidden} must be between 1 and 1024")
+    if spec.task == "binary" and spec.classes != 2:
+        raise InvalidInput(f"a binary model has 2 classes, not {spec.classes}")
+    if spec.task == "multiclass" and not 2 <= spec.classes <= 64:
+        raise InvalidInput(f"classes {spec.classes} must be between 2 and 64 for a multiclass model")
+    if spec.metric not in METRICS:
+        raise InvalidInput(f"metric {spec.metric!r} is not supported; choose one of {METRICS}")
+    if spec.task == "regression" and spec.metric != "mse":
+        raise InvalidInput(f"a regression model is valued by mse, not {spec.metric!r}")
+    if spec.task != "regression" and spec.metric == "mse":
+        raise InvalidInput("a classifier is valued by log_loss or accuracy, not mse")
+    if not 0 <= spec.seed < 2**63:
+        raise InvalidInput(f"seed {spec.seed} must be a non-negative 63-bit integer")
+
+
+def contributions(metrics: list[float], metric: str) -> list[float]:
+    """Contribution of each provider from the n+1 revealed values (full model first).
+
+    contribution_i = metric(all) - metric(all but i), with the sign flipped for metrics
+    where lower is better, so a positive contribution always means "made the model better".
+    """
+    if len(metrics) < 2:
+        raise InvalidInput("need the full model's metric and at least one leave-one-out metric")
+    if metric not in METRICS:
+        raise InvalidInput(f"metric {metric!r} is not supported; choose one of {METRICS}")
+    full = metrics[0]
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    return [sign * (full - without) for without in metrics[1:]]

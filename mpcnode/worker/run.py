@@ -1,0 +1,198 @@
+"""One party of one MPC job, in its own process: `python -m mpcnode.worker SPEC.json`.
+
+CrypTen keeps its communicator in module globals and can be initialised once per
+process, so the node's job runner starts a fresh process per job. This process:
+loads its shares (before any network traffic, so bad input fails fast), joins the
+torch.distributed/gloo rendezvous with the other nodes and the dealer's TTP process,
+builds secret-shared tensors directly from its shares (nothing is re-shared or
+revealed), trains the full and leave-one-out models in one batched pass, reveals the
+n+1 validation metrics, and writes:
+
+  <output_dir>/result.json    metrics, comm stats, weight manifest (atomic rename)
+  <output_dir>/weights.bin    this party's shares of the full model, raw LE int64
+  <output_dir>/progress.json  steps done / total, rewritten as training goes
+  <output_dir>/error.json     on a refusal or failure: code and message
+
+Exit status: 0 done, 2 refused (typed error), 1 failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
+from mutualmind.errors import MutualMindError
+
+RESULT_FILE = "result.json"
+WEIGHTS_FILE = "weights.bin"
+PROGRESS_FILE = "progress.json"
+ERROR_FILE = "error.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same directory, fsync, rename: readers never see half."""
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def _init_crypten(spec: WorkerSpec) -> object:
+    os.environ.update(
+        {
+            "RENDEZVOUS": spec.rendezvous,
+            "WORLD_SIZE": str(spec.world_size),
+            "RANK": str(spec.rank),
+            "DISTRIBUTED_BACKEND": "gloo",
+        }
+    )
+    if spec.gloo_interface:
+        os.environ["GLOO_SOCKET_IFNAME"] = spec.gloo_interface
+    from mutualmind.crypten_compat import crypten
+
+    crypten.cfg["mpc.provider"] = "TTP"  # the dealer's process; never TFP outside unit tests
+    crypten.cfg["communicator.verbose"] = True  # count rounds and bytes
+    crypten.init()
+    return crypten
+
+
+class _Stats:
+    """Snapshots of CrypTen's communication counters at the phases of a job."""
+
+    def __init__(self, communicator: object) -> None:
+        self._comm = communicator
+        self.after_first_step: dict[str, float] | None = None
+        self.after_training: dict[str, float] | None = None
+
+    def now(self) -> dict[str, float]:
+        return dict(self._comm.get_communication_stats())  # type: ignore[attr-defined]
+
+
+def run(spec: WorkerSpec) -> dict[str, object]:
+    """Run one party's job and return the result dict (also written to result.json)."""
+    import torch
+
+    from mpcnode.worker.backend import CrypTenBackend
+    from mpcnode.worker.inputs import FRAC_BITS, load_local_shares
+    from mpcnode.worker.training import train_loo
+
+    started = time.monotonic()
+    output = Path(spec.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    shares = load_local_shares(spec)
+    crypten = _init_crypten(spec)
+    try:
+        import crypten.communicator as comm
+
+        from crypten.mpc import MPCTensor
+
+        communicator = comm.get()
+        connected = time.monotonic()
+        communicator.reset_communication_stats()
+        stats = _Stats(communicator)
+
+        def secret(array: object) -> object:
+            return MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
+
+        def on_step(done: int, total: int) -> None:
+            if done == 1:
+                stats.after_first_step = stats.now()
+            if done == total:
+                stats.after_training = stats.now()
+            write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode())
+
+        result = train_loo(
+            CrypTenBackend(),
+            spec.model,
+            secret(shares.train_features),
+            secret(shares.train_labels),
+            secret(shares.validation_features),
+            secret(shares.validation_labels),
+            shares.provider_rows,
+            on_step=on_step,
+        )
+        final = stats.now()
+        manifest = _write_weights(output / WEIGHTS_FILE, result.weights)
+        finished = time.monotonic()
+        first = stats.after_first_step or final
+        trained = stats.after_training or final
+        steps = result.steps
+        per_step = (trained["rounds"] - first["rounds"]) / (steps - 1) if steps > 1 else float(first["rounds"])
+        per_step_bytes = (trained["bytes"] - first["bytes"]) / (steps - 1) if steps > 1 else float(first["bytes"])
+        document: dict[str, object] = {
+            "job_id": spec.job_id,
+            "round_id": spec.round_id,
+            "rank": spec.rank,
+            "world_size": spec.world_size,
+            "metric": spec.model.metric,
+            "higher_is_better": spec.model.higher_is_better,
+            "metrics": result.metrics,
+            "accuracy_full": result.accuracy_full,
+            "provider_rows": list(shares.provider_rows),
+            "validation_rows": int(shares.validation_features.shape[0]),
+            "steps": steps,
+            "comm": {
+                "rounds": int(final["rounds"]),
+                "bytes": int(final["bytes"]),
+                "comm_time_s": float(final["time"]),
+                "rounds_per_step": per_step,
+                "bytes_per_step": per_step_bytes,
+                "rounds_evaluation": int(final["rounds"] - trained["rounds"]),
+            },
+            "wall_s": finished - started,
+            "mpc_s": finished - connected,
+            "weights": {"file": WEIGHTS_FILE, "frac_bits": FRAC_BITS, "tensors": manifest},
+        }
+        write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
+        return document
+    finally:
+        crypten.uninit()
+
+
+def _write_weights(path: Path, weights: dict[str, object]) -> list[dict[str, object]]:
+    """This party's shares of the full model as raw LE int64, plus where each tensor is."""
+    manifest = []
+    chunks = []
+    offset = 0
+    for name in sorted(weights):
+        share = weights[name].share.numpy().astype("<i8")  # type: ignore[attr-defined]
+        manifest.append({"name": name, "shape": list(share.shape), "offset": offset})
+        chunks.append(share.tobytes())
+        offset += share.size
+    write_atomic(path, b"".join(chunks))
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m mpcnode.worker SPEC.json", file=sys.stderr)
+        return 2
+    spec_path = Path(args[0])
+    output: Path | None = None
+    try:
+        spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"))
+        output = Path(spec.output_dir)
+        run(spec)
+        return 0
+    except MutualMindError as err:
+        _write_error(output or spec_path.parent, err.code.value, err.message)
+        print(f"mpc worker: {err.message}", file=sys.stderr)
+        return 2
+    except Exception as err:  # the runner needs a reason; details go to stderr (its log)
+        _write_error(output or spec_path.parent, "internal", f"worker failed: {type(err).__name__}: {err}")
+        raise
+
+
+def _write_error(directory: Path, code: str, message: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(directory / ERROR_FILE, json.dumps({"code": code, "message": message}).encode())
+    except OSError:
+        pass

@@ -1,0 +1,172 @@
+"""Leave-one-out training in one batched pass, for any `Backend`.
+
+With n providers there are m = n+1 models: model 0 sees every row, model j (1-based)
+sees every row except provider j's. They are trained together: every parameter carries a
+leading model dimension m, and a public row mask M [m, rows, 1] (M[j, r] = 0 iff row r
+belongs to provider j) zeroes the rows a model must not see before the gradient sums
+over rows. Each communication round therefore carries all m models, and the number of
+rounds per step is the same as for one training - which is the whole point.
+
+Gradients are written out by hand (no autograd, no loss evaluation during training): a
+step needs only P - Y, never the loss, so nothing is revealed until the final metrics.
+The schedule (full batch or mini-batches in a public seeded order, fixed learning rate,
+same initial weights for every model) is public and identical for the plaintext
+reference, which runs this same code on float tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mpcnode.worker.backend import Backend, Tensor
+from mpcnode.worker.evaluation import evaluate
+from mpcnode.worker.layers import forward, initial_parameters, logit_gradient, targets
+from mpcnode.worker.model_spec import ModelSpec
+from mutualmind.errors import InvalidInput
+
+
+@dataclass
+class LooResult:
+    """What a training run reveals (metrics) and keeps secret (the full model's weights)."""
+
+    metrics: list[float]  # n+1 values of spec.metric: full model, then all-but-provider-i
+    accuracy_full: float | None  # the full model's accuracy (classifiers only)
+    weights: dict[str, Tensor]  # the full model's parameters, still secret-shared
+    steps: int
+
+
+def row_masks(provider_rows: Sequence[int]) -> torch.Tensor:
+    """The public mask [n+1, rows, 1]: column 0 keeps every row, column j drops provider j."""
+    if not provider_rows or any(r < 1 for r in provider_rows):
+        raise InvalidInput(f"every provider needs at least one row, got {list(provider_rows)}")
+    total = sum(provider_rows)
+    masks = torch.ones(len(provider_rows) + 1, total, 1, dtype=torch.long)
+    start = 0
+    for j, rows in enumerate(provider_rows, start=1):
+        masks[j, start : start + rows] = 0
+        start += rows
+    return masks
+
+
+def normalise(backend: Backend, train: Tensor, validation: Tensor) -> tuple[Tensor, Tensor]:
+    """Standardise features with the pooled training mean and standard deviation.
+
+    The statistics are computed on the shares and never revealed, so no provider's
+    statistics (nor the pool's) leak; the validation rows use the training statistics.
+    Sums of squares come from one batched matmul per column (the products are summed
+    before the fixed-point truncation, so small-variance features keep their precision).
+    """
+    rows = int(train.size(0))
+    mean = train.sum(0, keepdim=True).div(rows)
+    centred_train = train - mean
+    centred_validation = validation - mean
+    columns = centred_train.t()
+    sums = columns.unsqueeze(1).matmul(columns.unsqueeze(2)).reshape(-1)  # [features]
+    stacked = backend.cat([centred_train, centred_validation])
+    scaled = backend.scale_by_inv_sqrt(stacked, sums).mul(math.sqrt(rows))
+    return scaled[:rows], scaled[rows:]
+
+
+def batch_schedule(spec: ModelSpec, rows: int) -> list[torch.Tensor | None]:
+    """Row indices of every step (None = all rows), from a public generator.
+
+    Rows are shuffled so that a provider's rows (stored contiguously) fall in any batch.
+    """
+    if spec.batch_size == 0 or spec.batch_size >= rows:
+        return [None] * spec.epochs
+    generator = torch.Generator().manual_seed(spec.seed + 1)
+    steps: list[torch.Tensor | None] = []
+    for _ in range(spec.epochs):
+        order = torch.randperm(rows, generator=generator)
+        steps.extend(order[start : start + spec.batch_size] for start in range(0, rows, spec.batch_size))
+    return steps
+
+
+def train_loo(
+    backend: Backend,
+    spec: ModelSpec,
+    train_x: Tensor,
+    train_y: Tensor,
+    validation_x: Tensor,
+    validation_y: Tensor,
+    provider_rows: Sequence[int],
+    on_step: Callable[[int, int], None] | None = None,
+) -> LooResult:
+    """Train the full and every leave-one-out model together; reveal only the metrics.
+
+    `train_x` [rows, features] holds the providers' rows in provider order
+    (`provider_rows[i]` rows each), `train_y` [rows, 1] the labels; likewise for the
+    validation split. `on_step(done, total)` reports progress (no secret in it).
+    """
+    rows = int(train_x.size(0))
+    if rows != sum(provider_rows):
+        raise InvalidInput(f"training data has {rows} rows but the providers hold {sum(provider_rows)}")
+    return train_masked(
+        backend, spec, train_x, train_y, validation_x, validation_y, row_masks(provider_rows), on_step
+    )
+
+
+def train_masked(
+    backend: Backend,
+    spec: ModelSpec,
+    train_x: Tensor,
+    train_y: Tensor,
+    validation_x: Tensor,
+    validation_y: Tensor,
+    masks: torch.Tensor,
+    on_step: Callable[[int, int], None] | None = None,
+) -> LooResult:
+    """Train one model per mask row (masks [m, rows, 1], public 0/1) on pooled-normalised
+    features, with the public schedule of `spec`; evaluate each on the validation rows."""
+    rows = int(train_x.size(0))
+    models = masks.size(0)
+    x, vx = normalise(backend, train_x, validation_x)
+    y = targets(backend, spec, train_y)
+    params = {name: backend.public(value) for name, value in initial_parameters(spec, int(x.size(1)), models).items()}
+    schedule = batch_schedule(spec, rows)
+    decay = 1.0 - spec.lr * spec.l2
+    for done, index in enumerate(schedule):
+        xb, yb, mb = (x, y, masks) if index is None else (x[index], y[index], masks[:, index])
+        counts = mb.sum(1, keepdim=True).to(torch.float64)  # [m, 1, 1], public
+        step = torch.where(counts > 0, spec.lr / counts.clamp_min(1.0), torch.zeros_like(counts))
+        logits, hidden, gate = forward(backend, spec, params, xb)
+        grad = backend.mask_rows(logit_gradient(backend, spec, logits, yb), mb)
+        params = _apply_step(spec, params, xb, grad, hidden, gate, step, decay)
+        if on_step is not None:
+            on_step(done + 1, len(schedule))
+    metrics, accuracy = evaluate(backend, spec, params, vx, validation_y)
+    full_weights = {name: value[0] for name, value in params.items()}
+    return LooResult(metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule))
+
+
+def _apply_step(
+    spec: ModelSpec,
+    params: dict[str, Tensor],
+    x: Tensor,
+    grad: Tensor,
+    hidden: Tensor | None,
+    gate: Tensor | None,
+    step: torch.Tensor,
+    decay: float,
+) -> dict[str, Tensor]:
+    """One gradient step for all m models (gradients summed over rows, then scaled)."""
+    xt = x.t()
+    grads: dict[str, Tensor] = {}
+    if spec.kind == "mlp":
+        grads["weight"] = hidden.transpose(1, 2).matmul(grad)
+        grads["bias"] = grad.sum(1, keepdim=True)
+        back = grad.matmul(params["weight"].transpose(1, 2)) * gate
+        grads["hidden_weight"] = xt.matmul(back)
+        grads["hidden_bias"] = back.sum(1, keepdim=True)
+    else:
+        grads["weight"] = xt.matmul(grad)
+        grads["bias"] = grad.sum(1, keepdim=True)
+    updated = {}
+    for name, value in params.items():
+        decayed = value.mul(decay) if decay != 1.0 and "weight" in name else value
+        updated[name] = decayed - grads[name].mul(step)
+    return updated

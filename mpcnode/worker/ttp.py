@@ -1,0 +1,62 @@
+"""The dealer's per-job process: CrypTen's trusted third party (TTP) for one job.
+
+`python -m mpcnode.worker.ttp --world-size N --master-addr HOST --master-port PORT`
+joins the job's torch.distributed rendezvous as rank N (after the N nodes) and serves
+Beaver triples, wraps and B2A randomness until party 0 says "terminate" or the job's
+processes go away. It sees only randomness it made itself, never a share - which is
+why it must never run on a node or the coordinator. Phase 1 of the data plane:
+CrypTen's TTP protocol (its requests are CrypTen's restricted-unpickled messages from
+party 0); only for trusted networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mpcnode.worker.job_spec import check_party, check_port, validate_host
+from mutualmind.errors import MutualMindError
+
+
+def serve(world_size: int, master_addr: str, master_port: int, gloo_interface: str = "") -> None:
+    """Run the TTP server for one job until it ends (blocking)."""
+    check_party(0, world_size)
+    validate_host(master_addr)
+    check_port(master_port)
+    host = f"[{master_addr}]" if ":" in master_addr else master_addr
+    os.environ.update(
+        {
+            "RENDEZVOUS": f"tcp://{host}:{master_port}",
+            "WORLD_SIZE": str(world_size),
+            "RANK": str(world_size),
+            "DISTRIBUTED_BACKEND": "gloo",
+        }
+    )
+    if gloo_interface:
+        os.environ["GLOO_SOCKET_IFNAME"] = gloo_interface
+    from mutualmind.crypten_compat import crypten
+
+    crypten.cfg["mpc.provider"] = "TTP"
+    from crypten.mpc.provider.ttp_provider import TTPServer
+
+    TTPServer()  # returns when party 0 sends "terminate" or the connection drops
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mpcnode.worker.ttp")
+    parser.add_argument("--world-size", type=int, required=True, help="number of nodes (parties)")
+    parser.add_argument("--master-addr", required=True)
+    parser.add_argument("--master-port", type=int, required=True)
+    parser.add_argument("--gloo-interface", default="")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.world_size, args.master_addr, args.master_port, args.gloo_interface)
+    except MutualMindError as err:
+        print(f"ttp: {err.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

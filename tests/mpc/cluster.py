@@ -1,0 +1,90 @@
+"""Test fixtures for MPC jobs: share real data into real node stores, run real processes.
+
+Shares are made the way a provider makes them (fixed point with 16 fractional bits,
+additive split over Z/2^64 with randomness from `secrets`), written with the node's real
+`ShareStore`, and the job runs as real worker processes plus a real TTP process on
+loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mpcnode.share_store import ShareSpec, ShareStore, TableSchema
+
+FRAC_BITS = 16
+REPO = Path(__file__).resolve().parents[2]
+
+
+def encode(table: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(table, dtype=np.float64) * (1 << FRAC_BITS)).astype(np.int64)
+
+
+def split(encoded: np.ndarray, parties: int) -> list[np.ndarray]:
+    """Additive shares over Z/2^64 (numpy int64 arithmetic wraps)."""
+    shares = []
+    total = np.zeros_like(encoded)
+    for _ in range(parties - 1):
+        noise = np.frombuffer(secrets.token_bytes(encoded.size * 8), dtype="<i8").reshape(encoded.shape)
+        shares.append(noise.copy())
+        with np.errstate(over="ignore"):
+            total = total + noise
+    with np.errstate(over="ignore"):
+        shares.append(encoded - total)
+    return shares
+
+
+def schema_for(features: int) -> TableSchema:
+    names = tuple(f"x{i}" for i in range(features)) + ("label",)
+    return TableSchema(names, names[:-1], "label")
+
+
+def store_dataset(data_dirs: list[Path], dataset_id: str, x: np.ndarray, y: np.ndarray, purpose: str = "training") -> None:
+    table = np.concatenate([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1, 1)], axis=1)
+    shares = split(encode(table), len(data_dirs))
+    schema = schema_for(x.shape[1])
+    for index, (directory, share) in enumerate(zip(data_dirs, shares)):
+        spec = ShareSpec.of_array(dataset_id, index, share, schema=schema, purpose=purpose)
+        ShareStore(directory).put_array(spec, share)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_spec(job_id: str, rank: int, world: int, port: int, data_dir: Path, out: Path, datasets: list[str], validation: str, model: dict) -> dict:
+    return {
+        "job_id": job_id,
+        "round_id": "round-1",
+        "rank": rank,
+        "world_size": world,
+        "master_addr": "127.0.0.1",
+        "master_port": port,
+        "data_dir": str(data_dir),
+        "dataset_ids": datasets,
+        "validation_dataset_id": validation,
+        "model": model,
+        "output_dir": str(out),
+    }
+
+
+def start_ttp(world: int, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mpcnode.worker.ttp", "--world-size", str(world), "--master-addr", "127.0.0.1", "--master-port", str(port)],
+        cwd=REPO,
+        start_new_session=True,
+    )
+
+
+def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
+    spec_path.write_text(json.dumps(spec))
+    return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)], cwd=REPO, start_new_session=True)
