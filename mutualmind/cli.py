@@ -18,6 +18,8 @@ from mutualmind.errors import EXIT_CODES, MutualMindError
 COMMANDS: dict[str, str] = {
     "ledger": "ledger.cli",
     "cluster": "mutualmind.cluster.cli",
+    "node": "mpcnode.cli",
+    "provider": "provider.cli",
 }
 
 

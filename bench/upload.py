@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Share-upload throughput per node stream, TLS on, loopback: `python bench/upload.py --json`.
+
+Makes a throw-away cluster (CA, node certificates), starts each node in its own process
+(so client and server do not share a GIL, as on real machines), registers a dataset whose
+shares total --mb megabytes per node, and times each client-streaming upload from the
+first message to the node's signed receipt - which the node sends only after the share is
+on disk, fsynced, hashed and checked against the commitment. Prints one JSON object with
+`mb_per_s` (the slowest stream; MB = 10^6 bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def serve_node(certs: Path, index: int, data_dir: Path, registration_file: Path, public_key_hex: str) -> None:
+    """Child mode: one node whose registry holds the one registration the parent wrote."""
+    from mpcnode.registry import InMemoryRegistry
+    from mpcnode.server import NodeConfig, start_node
+    from proto import common_pb2
+
+    registration = common_pb2.DatasetRegistration.FromString(registration_file.read_bytes())
+    registry = InMemoryRegistry()
+    registry.add(registration, bytes.fromhex(public_key_hex))
+    node = start_node(NodeConfig(node_index=index, data_dir=data_dir, certs_dir=certs), registry)
+    print(node.public_port, flush=True)
+    sys.stdin.read()  # the parent closes stdin to stop us
+    node.stop(grace=None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=100.0, help="share size per node in MB (default 100)")
+    parser.add_argument("--nodes", type=int, default=1, help="concurrent streams, one node each (default 1)")
+    parser.add_argument("--cols", type=int, default=16)
+    parser.add_argument("--chunk-kib", type=int, default=1024)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--serve-node", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_node:
+        certs, index, data_dir, reg_file, key_hex = args.serve_node
+        serve_node(Path(certs), int(index), Path(data_dir), Path(reg_file), key_hex)
+        return 0
+
+    import numpy as np
+
+    from ledger.keys import generate_signing_key, public_key_bytes
+    from mpcnode.share_store import TableSchema
+    from mutualmind.cluster.certs import create_cluster
+    from mutualmind.transport import channel_credentials, open_channel
+    from provider.client import upload_share
+    from provider.sharing import random_int64, share_commitment
+    from provider.signed_requests import provider_id_for, signed_dataset_registration
+
+    n = max(args.nodes, 2)  # a registration names at least two shares
+    rows = max(1, int(args.mb * 1e6) // (args.cols * 8))
+    size = rows * args.cols * 8
+    shares = [random_int64((rows, args.cols)) for _ in range(args.nodes)]
+    commitments = [share_commitment(s) for s in shares]
+    commitments += [share_commitment(np.zeros((1, 1), dtype=np.int64))] * (n - len(commitments))
+    key = generate_signing_key()
+    names = tuple(f"c{i}" for i in range(args.cols))
+    registration = signed_dataset_registration(
+        key, dataset_id="bench", provider_id=provider_id_for(public_key_bytes(key)), rows=rows,
+        cols=args.cols, frac_bits=16, schema=TableSchema(names, names), share_commitments=commitments,
+    )
+    with tempfile.TemporaryDirectory(prefix="mm-bench-") as tmp:
+        work = Path(tmp)
+        create_cluster(work / "certs", n)
+        (work / "registration.bin").write_bytes(registration.SerializeToString())
+        children = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--serve-node", str(work / "certs"), str(i), str(work / f"node{i}"),
+                 str(work / "registration.bin"), public_key_bytes(key).hex()],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )
+            for i in range(args.nodes)
+        ]
+        try:
+            ports = [int(child.stdout.readline()) for child in children]  # type: ignore[union-attr]
+            credentials = channel_credentials(work / "certs", None)
+            channels = [open_channel(f"127.0.0.1:{port}", credentials) for port in ports]
+            # warm the TLS connections so the handshake is not timed
+            for channel in channels:
+                import grpc
+
+                grpc.channel_ready_future(channel).result(timeout=30)
+
+            def timed(i: int) -> float:
+                start = time.perf_counter()
+                upload_share(channels[i], "bench", i, shares[i], chunk_bytes=args.chunk_kib * 1024)
+                return time.perf_counter() - start
+
+            with ThreadPoolExecutor(max_workers=args.nodes) as pool:
+                seconds = list(pool.map(timed, range(args.nodes)))
+            for channel in channels:
+                channel.close()
+        finally:
+            for child in children:
+                child.stdin.close()  # type: ignore[union-attr]
+                child.wait(timeout=30)
+    per_stream = [size / 1e6 / s for s in seconds]
+    result = {
+        "mb_per_s": round(min(per_stream), 1),
+        "per_stream_mb_per_s": [round(x, 1) for x in per_stream],
+        "streams": args.nodes,
+        "bytes_per_stream": size,
+        "seconds": [round(s, 3) for s in seconds],
+        "chunk_bytes": args.chunk_kib * 1024,
+        "tls": True,
+        "target_mb_per_s": 200,
+        "cpus": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key_name, value in result.items():
+            print(f"{key_name:>20}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

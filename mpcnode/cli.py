@@ -1,0 +1,68 @@
+"""`mutualmind node serve`: run one MPC node (public share port + mTLS cluster port).
+
+The node learns dataset registrations from the coordinator's Market API
+(`CoordinatorRegistry`), so `--coordinator` is required. Heavy imports (grpc, the
+server) happen inside the handler so that other subcommands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    node = subparsers.add_parser("node", help="run an MPC node")
+    node_sub = node.add_subparsers(dest="node_command", metavar="ACTION", required=True)
+    serve = node_sub.add_parser(
+        "serve",
+        help="serve share uploads (public TLS port) and node control (mutual-TLS cluster port)",
+    )
+    serve.add_argument("--index", type=int, required=True, help="this node's index (share i goes to node i)")
+    serve.add_argument("--certs", type=Path, required=True, help="cluster folder from `mutualmind cluster certs`")
+    serve.add_argument("--data-dir", type=Path, required=True, help="where shares are stored")
+    serve.add_argument("--coordinator", required=True, help="coordinator market address host:port")
+    serve.add_argument("--public-listen", default="127.0.0.1:0", help="share upload port (default: a free port)")
+    serve.add_argument("--cluster-listen", default="127.0.0.1:0", help="cluster port (default: a free port)")
+    serve.add_argument("--quota-bytes", type=int, default=None, help="refuse shares larger than this")
+    serve.add_argument("--coordinator-name", default="coordinator",
+                       help="name in the coordinator's certificate (when its address is not among its SANs)")
+    serve.set_defaults(func=serve_node)
+
+
+def serve_node(args: argparse.Namespace) -> int:
+    """Start both servers, print their ports as one line each, serve until SIGTERM/SIGINT."""
+    from mpcnode.registry import CoordinatorRegistry
+    from mpcnode.server import NodeConfig, start_node
+    from mutualmind.transport import channel_credentials, open_channel
+
+    config = NodeConfig(
+        node_index=args.index,
+        data_dir=args.data_dir,
+        certs_dir=args.certs,
+        public_address=args.public_listen,
+        cluster_address=args.cluster_listen,
+        quota_bytes=args.quota_bytes,
+    )
+    channel = open_channel(
+        args.coordinator,
+        channel_credentials(args.certs, config.member_name),
+        server_name=args.coordinator_name,
+    )
+    node = start_node(config, CoordinatorRegistry(channel))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"node{config.node_index} public_port={node.public_port} cluster_port={node.cluster_port}", flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        node.stop(grace=2.0)
+        channel.close()
+        print(f"node{config.node_index} stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,139 @@
+"""How a node learns which datasets exist and what share it must accept for each.
+
+A node accepts share bytes only if they hash to the commitment the *provider* signed in
+its dataset registration. `DatasetRegistry.get` returns that registration; every
+implementation verifies the provider's Ed25519 signature itself, so a node need not
+trust whoever relayed the registration (the coordinator) for its content.
+
+Implementations:
+  * `CoordinatorRegistry` asks the coordinator's Market.GetDataset over TLS.
+  * `InMemoryRegistry` holds registrations handed to it (tests and single-machine demos
+    before a coordinator runs); it verifies exactly as the coordinator-backed one does.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mpcnode.share_store import ShareSpec, TableSchema
+from mutualmind.errors import InvalidInput, NotFound
+from proto import common_pb2, market_pb2
+from provider.signed_requests import schema_from_proto, verify_dataset_registration
+
+
+@dataclass(frozen=True)
+class RegisteredDataset:
+    """A provider-signed dataset registration, already verified."""
+
+    dataset_id: str
+    provider_id: str
+    provider_public_key: bytes
+    rows: int
+    cols: int
+    frac_bits: int
+    schema: TableSchema
+    share_commitments: tuple[bytes, ...]
+    purpose: str
+
+    @classmethod
+    def from_registration(
+        cls, registration: common_pb2.DatasetRegistration, provider_public_key: bytes
+    ) -> RegisteredDataset:
+        """Verify the provider's signature, then keep the fields a node needs."""
+        verify_dataset_registration(registration, provider_public_key)
+        return cls(
+            dataset_id=registration.dataset_id,
+            provider_id=registration.provider_id,
+            provider_public_key=bytes(provider_public_key),
+            rows=registration.rows,
+            cols=registration.cols,
+            frac_bits=registration.frac_bits,
+            schema=schema_from_proto(registration.schema),
+            share_commitments=tuple(bytes(c) for c in registration.share_commitments),
+            purpose=registration.purpose,
+        )
+
+    def spec_for(self, node_index: int) -> ShareSpec:
+        """The share node `node_index` must receive: shape, schema, its commitment."""
+        if not 0 <= node_index < len(self.share_commitments):
+            raise InvalidInput(
+                f"dataset {self.dataset_id!r} was shared over {len(self.share_commitments)} nodes; "
+                f"there is no share for node {node_index}"
+            )
+        return ShareSpec(
+            dataset_id=self.dataset_id,
+            provider_id=self.provider_id,
+            node_index=node_index,
+            rows=self.rows,
+            cols=self.cols,
+            frac_bits=self.frac_bits,
+            schema=self.schema,
+            commitment=self.share_commitments[node_index],
+            purpose=self.purpose,
+        )
+
+
+class DatasetRegistry(Protocol):
+    """Where a node looks up a dataset registration."""
+
+    def get(self, dataset_id: str) -> RegisteredDataset:
+        """The verified registration; NotFound for an unknown id."""
+        ...
+
+
+class InMemoryRegistry:
+    """Registrations held in memory, verified on `add` (a simulator of the ledger's view)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, RegisteredDataset] = {}
+
+    def add(self, registration: common_pb2.DatasetRegistration, provider_public_key: bytes) -> RegisteredDataset:
+        entry = RegisteredDataset.from_registration(registration, provider_public_key)
+        with self._lock:
+            self._entries[entry.dataset_id] = entry
+        return entry
+
+    def get(self, dataset_id: str) -> RegisteredDataset:
+        with self._lock:
+            entry = self._entries.get(dataset_id)
+        if entry is None:
+            raise NotFound(
+                f"dataset {dataset_id!r} is not registered; register it with the coordinator before uploading"
+            )
+        return entry
+
+
+class CoordinatorRegistry:
+    """Looks registrations up with Market.GetDataset and verifies them locally.
+
+    `channel` is a TLS channel to the coordinator's market port (see
+    `mutualmind.transport.open_channel`). Lookups are not cached: an upload happens once
+    per dataset and node, and a fresh answer cannot be stale.
+    """
+
+    def __init__(self, channel: Any, *, timeout_s: float = 10.0) -> None:
+        from proto import market_pb2_grpc
+
+        self._stub = market_pb2_grpc.MarketStub(channel)
+        self._timeout_s = timeout_s
+
+    def get(self, dataset_id: str) -> RegisteredDataset:
+        import grpc
+
+        from mutualmind.transport import raise_from_rpc_error
+
+        try:
+            reply = self._stub.GetDataset(
+                market_pb2.GetDatasetRequest(dataset_id=dataset_id), timeout=self._timeout_s
+            )
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+        if reply.registration.dataset_id != dataset_id:
+            raise InvalidInput(
+                f"the coordinator answered for dataset {reply.registration.dataset_id!r} "
+                f"when asked for {dataset_id!r}"
+            )
+        return RegisteredDataset.from_registration(reply.registration, reply.provider_public_key)

@@ -1,0 +1,105 @@
+"""Start a node: a public TLS port for share uploads and a mutual-TLS cluster port.
+
+Two servers because one grpc.Server serves every service on every port it has: the
+public port (server-side TLS only; providers are outside the cluster and prove
+themselves with signatures) must not expose NodeControl, and the cluster port requires
+a certificate from the cluster CA. Both get health, reflection, limits and keepalive
+from `mutualmind.transport.build_server`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpcnode.registry import DatasetRegistry
+from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
+from mpcnode.share_intake import ShareIntake
+from mpcnode.share_store import ShareStore
+from mutualmind.cluster.certs import load_signing_key
+from mutualmind.errors import InvalidInput
+from mutualmind.transport import RunningServer, build_server, server_credentials
+from proto import node_pb2, node_pb2_grpc
+
+SHARE_INTAKE_SERVICE = node_pb2.DESCRIPTOR.services_by_name["ShareIntake"].full_name
+NODE_CONTROL_SERVICE = node_pb2.DESCRIPTOR.services_by_name["NodeControl"].full_name
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs to start; addresses with port 0 pick a free port."""
+
+    node_index: int
+    data_dir: Path
+    certs_dir: Path
+    public_address: str = "127.0.0.1:0"
+    cluster_address: str = "127.0.0.1:0"
+    quota_bytes: int | None = None
+    max_workers: int = 8
+
+    @property
+    def member_name(self) -> str:
+        return f"node{self.node_index}"
+
+
+@dataclass
+class RunningNode:
+    """A started node: both servers, their ports, and its share store."""
+
+    config: NodeConfig
+    public: RunningServer
+    cluster: RunningServer
+    store: ShareStore
+
+    @property
+    def public_port(self) -> int:
+        return self.public.port
+
+    @property
+    def cluster_port(self) -> int:
+        return self.cluster.port
+
+    def stop(self, grace: float | None = 2.0) -> None:
+        """Stop both servers and wait until they are down."""
+        events = [self.public.stop(grace), self.cluster.stop(grace)]
+        for event in events:
+            event.wait()
+
+    def wait(self) -> None:
+        self.public.wait()
+
+
+def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
+    """Open the store (clearing temp dirs a crash left), then start both servers."""
+    if config.node_index < 0:
+        raise InvalidInput(f"node index must be 0 or more, got {config.node_index}")
+    if config.quota_bytes is not None and config.quota_bytes < 1:
+        raise InvalidInput(f"--quota-bytes must be positive, got {config.quota_bytes}")
+    store = ShareStore(config.data_dir)
+    store.remove_stale_temp()
+    intake = ShareIntake(
+        node_index=config.node_index,
+        store=store,
+        registry=registry,
+        signing_key=load_signing_key(Path(config.certs_dir), config.node_index),
+        quota_bytes=config.quota_bytes,
+    )
+    public = build_server(
+        [(node_pb2_grpc.add_ShareIntakeServicer_to_server, ShareIntakeServicer(intake))],
+        address=config.public_address,
+        credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
+        service_names=[SHARE_INTAKE_SERVICE],
+        max_workers=config.max_workers,
+    )
+    try:
+        cluster = build_server(
+            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store))],
+            address=config.cluster_address,
+            credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=True),
+            service_names=[NODE_CONTROL_SERVICE],
+            max_workers=config.max_workers,
+        )
+    except BaseException:
+        public.stop(None).wait()
+        raise
+    return RunningNode(config=config, public=public, cluster=cluster, store=store)

@@ -1,0 +1,127 @@
+"""The node's gRPC servicers: decode, call the plain logic, encode. Nothing else.
+
+ShareIntake (public port) feeds `mpcnode.share_intake.ShareIntake`; NodeControl (cluster
+port, mutual TLS) reads `mpcnode.share_store.ShareStore`. Typed errors raised here or
+below become statuses in `mutualmind.transport`'s interceptor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from mpcnode.share_intake import ShareIntake, UploadHeader
+from mpcnode.share_store import ShareMeta, ShareStore
+from mutualmind.errors import Aborted, InvalidInput
+from mutualmind.transport import require_role
+from proto import node_pb2, node_pb2_grpc
+from provider.signed_requests import schema_to_proto
+
+# Roles that may read what a node holds over the cluster port.
+READER_ROLES = ("coordinator", "admin", "node")
+
+
+class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
+    """Client-streaming share upload: header in the first message, data in every one."""
+
+    def __init__(self, intake: ShareIntake) -> None:
+        self._intake = intake
+
+    def UploadShare(
+        self, request_iterator: Iterator[node_pb2.ShareChunk], context: grpc.ServicerContext
+    ) -> node_pb2.UploadReceipt:
+        stream = _StreamReader(request_iterator)
+        first = stream.next_message()
+        if first is None or not first.HasField("header"):
+            raise InvalidInput(
+                "the first message of an upload must carry the ShareHeader "
+                "(dataset_id, node_index, rows, cols, frac_bits)"
+            )
+        h = first.header
+        header = UploadHeader(h.dataset_id, h.node_index, h.rows, h.cols, h.frac_bits)
+        receipt = self._intake.accept(header, stream.data_chunks(first))
+        return node_pb2.UploadReceipt(
+            dataset_id=receipt.dataset_id,
+            node_index=receipt.node_index,
+            bytes_received=receipt.bytes_received,
+            commitment=receipt.commitment,
+            node_signature=receipt.signature,
+        )
+
+
+class _StreamReader:
+    """Reads an upload stream, turning a broken stream into a typed Aborted."""
+
+    def __init__(self, messages: Iterator[node_pb2.ShareChunk]) -> None:
+        self._messages = messages
+        self._bytes = 0
+
+    def next_message(self) -> node_pb2.ShareChunk | None:
+        try:
+            return next(self._messages, None)
+        except grpc.RpcError as err:  # client cancelled or the connection dropped
+            raise Aborted(
+                f"the upload stream broke after {self._bytes} bytes (the client cancelled or "
+                "the connection dropped); nothing was stored - upload the share again"
+            ) from err
+
+    def data_chunks(self, first: node_pb2.ShareChunk) -> Iterator[bytes]:
+        if first.data:
+            self._bytes += len(first.data)
+            yield first.data
+        while (message := self.next_message()) is not None:
+            if message.HasField("header"):
+                raise InvalidInput("only the first message of an upload may carry a header")
+            self._bytes += len(message.data)
+            yield message.data
+
+
+def stored_dataset(meta: ShareMeta) -> node_pb2.StoredDataset:
+    return node_pb2.StoredDataset(
+        dataset_id=meta.dataset_id,
+        provider_id=meta.provider_id,
+        rows=meta.rows,
+        cols=meta.cols,
+        frac_bits=meta.frac_bits,
+        schema=schema_to_proto(meta.schema),
+        commitment=meta.commitment,
+        size_bytes=meta.size_bytes,
+        stored_at=meta.stored_at,
+    )
+
+
+class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
+    """Cluster-port API: what the node holds; MPC jobs once `mpcnode.jobs` is wired in."""
+
+    def __init__(self, store: ShareStore) -> None:
+        self._store = store
+
+    def ListDatasets(
+        self, request: node_pb2.ListDatasetsRequest, context: grpc.ServicerContext
+    ) -> node_pb2.ListDatasetsReply:
+        require_role(context, *READER_ROLES)
+        return node_pb2.ListDatasetsReply(datasets=[stored_dataset(m) for m in self._store.list()])
+
+    def DescribeDataset(
+        self, request: node_pb2.DescribeDatasetRequest, context: grpc.ServicerContext
+    ) -> node_pb2.StoredDataset:
+        require_role(context, *READER_ROLES)
+        return stored_dataset(self._store.describe(request.dataset_id))
+
+    def StartJob(self, request: node_pb2.JobSpec, context: grpc.ServicerContext) -> node_pb2.JobAccepted:
+        _jobs_not_wired(context)
+
+    def GetJob(self, request: node_pb2.JobStatusRequest, context: grpc.ServicerContext) -> node_pb2.JobStatusReply:
+        _jobs_not_wired(context)
+
+    def CancelJob(self, request: node_pb2.CancelJobRequest, context: grpc.ServicerContext) -> node_pb2.CancelJobReply:
+        _jobs_not_wired(context)
+
+
+def _jobs_not_wired(context: grpc.ServicerContext) -> None:
+    context.abort(
+        grpc.StatusCode.UNIMPLEMENTED,
+        "this node build does not run MPC jobs yet (mpcnode.jobs is not wired in); "
+        "upgrade the node to one with the MPC worker",
+    )

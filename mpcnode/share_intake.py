@@ -1,0 +1,120 @@
+"""Accepting one share upload: check the header against the signed registration, store the
+bytes all-or-nothing, and sign a receipt. No gRPC here (the servicer feeds it).
+
+Order of checks, cheapest first, all before a byte is written: the header is for this
+node, the dataset is registered (signature verified by the registry), the header's shape
+and precision match the registration, the share fits the quota, the id is not stored yet.
+Then the bytes stream to disk with size and SHA-256 checked against the commitment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.canonical import canonical_json
+from ledger.keys import sign, verify_signature
+from mpcnode.registry import DatasetRegistry
+from mpcnode.share_store import ShareMeta, ShareStore, validate_dataset_id
+from mutualmind.errors import InvalidInput
+
+KIND_SHARE_RECEIPT = "share_receipt"
+
+
+@dataclass(frozen=True)
+class UploadHeader:
+    """What the first message of an upload says."""
+
+    dataset_id: str
+    node_index: int
+    rows: int
+    cols: int
+    frac_bits: int
+
+
+@dataclass(frozen=True)
+class ShareReceipt:
+    """The node's signed statement that it stored a share with this commitment."""
+
+    dataset_id: str
+    node_index: int
+    bytes_received: int
+    commitment: bytes
+    signature: bytes
+
+
+def receipt_payload(dataset_id: str, node_index: int, bytes_received: int, commitment: bytes) -> dict[str, object]:
+    return {
+        "kind": KIND_SHARE_RECEIPT,
+        "dataset_id": dataset_id,
+        "node_index": node_index,
+        "bytes_received": bytes_received,
+        "commitment": commitment.hex(),
+    }
+
+
+def verify_receipt(receipt: ShareReceipt, node_public_key: bytes) -> bool:
+    """True when the node holding `node_public_key` signed this receipt."""
+    message = canonical_json(
+        receipt_payload(receipt.dataset_id, receipt.node_index, receipt.bytes_received, receipt.commitment)
+    )
+    return verify_signature(node_public_key, message, receipt.signature)
+
+
+class ShareIntake:
+    """One node's upload acceptor: its index, store, registry, quota and signing key."""
+
+    def __init__(
+        self,
+        *,
+        node_index: int,
+        store: ShareStore,
+        registry: DatasetRegistry,
+        signing_key: Ed25519PrivateKey,
+        quota_bytes: int | None = None,
+    ) -> None:
+        self.node_index = node_index
+        self.store = store
+        self.registry = registry
+        self.signing_key = signing_key
+        self.quota_bytes = quota_bytes
+
+    def accept(self, header: UploadHeader, chunks: Iterable[bytes | memoryview]) -> ShareReceipt:
+        """Store the share described by `header` from `chunks`, or refuse with a typed error
+        (and nothing stored). An exception raised by `chunks` propagates unchanged."""
+        validate_dataset_id(header.dataset_id)
+        if header.node_index != self.node_index:
+            raise InvalidInput(
+                f"this is node {self.node_index}, the upload header is for node {header.node_index}; "
+                f"send share {header.node_index} to node {header.node_index}"
+            )
+        registered = self.registry.get(header.dataset_id)
+        mismatched = [
+            f"{name} {got} (registered {want})"
+            for name, got, want in (
+                ("rows", header.rows, registered.rows),
+                ("cols", header.cols, registered.cols),
+                ("frac_bits", header.frac_bits, registered.frac_bits),
+            )
+            if got != want
+        ]
+        if mismatched:
+            raise InvalidInput(
+                f"upload header of {header.dataset_id!r} does not match its registration: "
+                + ", ".join(mismatched)
+            )
+        spec = registered.spec_for(self.node_index)
+        meta = self.store.put_stream(spec, chunks, quota_bytes=self.quota_bytes)
+        return self._receipt(meta)
+
+    def _receipt(self, meta: ShareMeta) -> ShareReceipt:
+        payload = receipt_payload(meta.dataset_id, meta.node_index, meta.size_bytes, meta.commitment)
+        return ShareReceipt(
+            dataset_id=meta.dataset_id,
+            node_index=meta.node_index,
+            bytes_received=meta.size_bytes,
+            commitment=meta.commitment,
+            signature=sign(self.signing_key, canonical_json(payload)),
+        )

@@ -1,0 +1,178 @@
+"""`mutualmind provider keygen|register|share|stake|balance`: the provider's command line.
+
+Sharing runs here, on the provider's machine: the table is loaded, validated, encoded and
+split locally; only shares (one per node) and signed commitments leave the machine.
+`--certs` is a folder holding the cluster CA certificate (`ca.pem`); when it also holds
+the cluster manifest (`cluster.json`), node receipts are checked against the nodes' keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    provider = subparsers.add_parser("provider", help="data provider: keys, registration, sharing, stake")
+    sub = provider.add_subparsers(dest="provider_command", metavar="ACTION", required=True)
+
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key (PEM, mode 0600) and print the provider id")
+    keygen.add_argument("--key", type=Path, required=True, help="file to write (refuses to overwrite)")
+    keygen.set_defaults(func=run_keygen)
+
+    def market(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--key", type=Path, required=True, help="the provider's key file")
+        p.add_argument("--coordinator", required=True, help="coordinator market address host:port")
+        p.add_argument("--certs", type=Path, required=True, help="folder with the cluster's ca.pem")
+
+    reg = sub.add_parser("register", help="register this key with the coordinator")
+    market(reg)
+    reg.add_argument("--name", required=True, help="a display name")
+    reg.set_defaults(func=run_register)
+
+    share = sub.add_parser("share", help="share a table over the nodes and register it")
+    market(share)
+    share.add_argument("--dataset-id", required=True)
+    source = share.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", type=Path, help="a CSV file with a header row")
+    source.add_argument("--sklearn", help="a scikit-learn bundled dataset (breast_cancer, wine, digits, iris, diabetes)")
+    share.add_argument("--features", help="comma-separated feature columns (default: all but the label)")
+    share.add_argument("--label", help="the label column (default for --sklearn: target)")
+    share.add_argument("--schema", type=Path, help="the round's schema (JSON: columns, feature_columns, label_column)")
+    share.add_argument("--purpose", choices=("training", "validation"), default="training")
+    share.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
+                       help="node public address, once per node in index order")
+    share.set_defaults(func=run_share)
+
+    stake = sub.add_parser("stake", help="stake tokens on a dataset")
+    market(stake)
+    stake.add_argument("--dataset-id", required=True)
+    stake.add_argument("--amount", type=int, required=True, help="whole token units")
+    stake.set_defaults(func=run_stake)
+
+    balance = sub.add_parser("balance", help="show balance and stakes")
+    market(balance)
+    balance.set_defaults(func=run_balance)
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    from ledger.keys import generate_signing_key, public_key_bytes, save_private_key
+    from provider.signed_requests import provider_id_for
+
+    key = generate_signing_key()
+    save_private_key(key, args.key)
+    public = public_key_bytes(key)
+    print(json.dumps({"provider_id": provider_id_for(public), "public_key": public.hex(), "key": str(args.key)}))
+    return 0
+
+
+def _market(args: argparse.Namespace) -> Any:
+    from ledger.keys import load_private_key
+    from mutualmind.transport import channel_credentials, open_channel
+    from provider.client import MarketClient
+
+    channel = open_channel(args.coordinator, channel_credentials(args.certs, None))
+    return MarketClient(channel=channel, key=load_private_key(args.key))
+
+
+def run_register(args: argparse.Namespace) -> int:
+    client = _market(args)
+    try:
+        reply = client.register(args.name)
+    finally:
+        client.channel.close()
+    print(json.dumps({"provider_id": reply.provider_id, "ledger_index": reply.ledger_index}))
+    return 0
+
+
+def _load_table(args: argparse.Namespace) -> Any:
+    from mpcnode.share_store import TableSchema
+    from mutualmind.errors import InvalidInput
+    from provider.sharing import load_csv, load_sklearn, validate_table
+
+    features = [c.strip() for c in args.features.split(",")] if args.features else None
+    if args.csv is not None:
+        table = load_csv(args.csv, feature_columns=features, label_column=args.label)
+    else:
+        table = load_sklearn(args.sklearn, feature_columns=features, label_column=args.label or "target")
+    expected = None
+    if args.schema is not None:
+        try:
+            raw = json.loads(args.schema.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise InvalidInput(f"cannot read the schema file {args.schema}: {err}") from None
+        expected = TableSchema.from_dict(raw)
+    validate_table(table, expected_schema=expected)
+    return table
+
+
+def _node_keys(certs: Path, count: int) -> list[bytes] | None:
+    from mutualmind.cluster.certs import MANIFEST_NAME, load_manifest
+
+    if not (certs / MANIFEST_NAME).is_file():
+        return None
+    nodes = load_manifest(certs).nodes
+    keys = [n.signing_public_key for n in nodes]
+    if len(keys) != count or any(k is None for k in keys):
+        return None
+    return keys  # type: ignore[return-value]
+
+
+def run_share(args: argparse.Namespace) -> int:
+    """Validate and share locally first (nothing leaves the machine for a bad table)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from mutualmind.transport import channel_credentials, open_channel
+    from provider.client import upload_shares
+    from provider.sharing import share_table
+
+    table = _load_table(args)
+    shared = share_table(table, len(args.node))
+    client = _market(args)
+    credentials = channel_credentials(args.certs, None)
+    channels = [open_channel(address, credentials) for address in args.node]
+    try:
+        _, reply = client.register_dataset(args.dataset_id, shared, purpose=args.purpose)
+        size = shared.rows * shared.cols * 8
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), transient=False) as bar:
+            tasks = [bar.add_task(f"node {i}", total=size) for i in range(len(channels))]
+            receipts = upload_shares(
+                channels, args.dataset_id, shared,
+                node_public_keys=_node_keys(args.certs, len(channels)),
+                progress=lambda node, sent: bar.update(tasks[node], completed=sent),
+            )
+    finally:
+        for channel in channels:
+            channel.close()
+        client.channel.close()
+    print(json.dumps({
+        "dataset_id": args.dataset_id, "rows": shared.rows, "cols": shared.cols,
+        "ledger_index": reply.ledger_index,
+        "commitments": [c.hex() for c in shared.commitments],
+        "stored_bytes": [r.bytes_received for r in receipts],
+    }))
+    return 0
+
+
+def run_stake(args: argparse.Namespace) -> int:
+    client = _market(args)
+    try:
+        reply = client.stake(args.dataset_id, args.amount)
+    finally:
+        client.channel.close()
+    print(json.dumps({"ledger_index": reply.ledger_index, "staked": reply.staked, "balance": reply.balance}))
+    return 0
+
+
+def run_balance(args: argparse.Namespace) -> int:
+    client = _market(args)
+    try:
+        reply = client.balance()
+    finally:
+        client.channel.close()
+    print(json.dumps({"provider_id": reply.provider_id, "balance": reply.balance,
+                      "staked": reply.staked, "stakes": dict(reply.stakes)}))
+    return 0

@@ -1,0 +1,185 @@
+"""The provider's Python API: register, register a dataset, upload shares, stake, balance.
+
+Everything that touches plaintext (loading, encoding, splitting) happened before, in
+`provider.sharing`, on this machine; this module only moves shares and signed requests.
+Share i goes to node i over that node's public TLS port as one client-streaming call in
+1 MiB chunks; the n uploads run concurrently (one thread each). A failed call becomes
+the typed error the server sent (`mutualmind.transport.raise_from_rpc_error`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mpcnode.share_intake import ShareReceipt, verify_receipt
+from mpcnode.share_store import iter_chunks
+from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
+from provider.sharing import SharedTable
+from provider.signed_requests import (
+    signed_dataset_registration,
+    signed_register_provider,
+    provider_id_for,
+    signed_stake,
+)
+from ledger.keys import public_key_bytes
+
+CHUNK_BYTES = 1 << 20  # 1 MiB a message, well under the 8 MiB message limit
+UPLOAD_DEADLINE_S = 3600.0
+
+# progress(node_index, bytes_sent_so_far)
+Progress = Callable[[int, int], None]
+
+
+def _share_messages(
+    dataset_id: str, node_index: int, share: np.ndarray, frac_bits: int, chunk_bytes: int, progress: Progress | None
+) -> Iterator[node_pb2.ShareChunk]:
+    """Header first (with the first chunk), then raw little-endian int64 bytes."""
+    array = np.ascontiguousarray(share, dtype="<i8")
+    header = node_pb2.ShareHeader(
+        dataset_id=dataset_id, node_index=node_index, rows=array.shape[0], cols=array.shape[1], frac_bits=frac_bits
+    )
+    sent = 0
+    for i, chunk in enumerate(iter_chunks(memoryview(array).cast("B"), chunk_bytes)):
+        sent += len(chunk)
+        yield node_pb2.ShareChunk(header=header, data=bytes(chunk)) if i == 0 else node_pb2.ShareChunk(
+            data=bytes(chunk)
+        )
+        if progress is not None:
+            progress(node_index, sent)
+
+
+def upload_share(
+    channel: grpc.Channel,
+    dataset_id: str,
+    node_index: int,
+    share: np.ndarray,
+    *,
+    frac_bits: int = 16,
+    chunk_bytes: int = CHUNK_BYTES,
+    progress: Progress | None = None,
+    timeout_s: float = UPLOAD_DEADLINE_S,
+) -> ShareReceipt:
+    """Stream one share to one node; returns the node's signed receipt."""
+    if share.ndim != 2:
+        raise InvalidInput(f"a share is a 2-D int64 matrix, got shape {share.shape}")
+    stub = node_pb2_grpc.ShareIntakeStub(channel)
+    try:
+        reply = stub.UploadShare(
+            _share_messages(dataset_id, node_index, share, frac_bits, chunk_bytes, progress), timeout=timeout_s
+        )
+    except grpc.RpcError as err:
+        raise_from_rpc_error(err)
+    return ShareReceipt(
+        dataset_id=reply.dataset_id,
+        node_index=reply.node_index,
+        bytes_received=reply.bytes_received,
+        commitment=reply.commitment,
+        signature=reply.node_signature,
+    )
+
+
+def upload_shares(
+    node_channels: Sequence[grpc.Channel],
+    dataset_id: str,
+    shared: SharedTable,
+    *,
+    node_public_keys: Sequence[bytes] | None = None,
+    progress: Progress | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> list[ShareReceipt]:
+    """Upload share i to node i, all nodes at once; check every receipt.
+
+    A receipt must name the commitment the provider registered and, when the nodes'
+    public keys are given (from the cluster manifest), carry a valid node signature.
+    The first failure is raised after every upload has finished or failed.
+    """
+    if len(node_channels) != len(shared.shares):
+        raise InvalidInput(f"{len(shared.shares)} shares need {len(shared.shares)} nodes, got {len(node_channels)}")
+    with ThreadPoolExecutor(max_workers=len(node_channels), thread_name_prefix="upload") as pool:
+        futures = [
+            pool.submit(
+                upload_share, channel, dataset_id, i, shared.shares[i],
+                frac_bits=shared.frac_bits, chunk_bytes=chunk_bytes, progress=progress,
+            )
+            for i, channel in enumerate(node_channels)
+        ]
+        outcomes = [f.exception() or f.result() for f in futures]
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    receipts: list[ShareReceipt] = outcomes  # type: ignore[assignment]
+    for i, receipt in enumerate(receipts):
+        if receipt.commitment != shared.commitments[i] or receipt.node_index != i:
+            raise IntegrityError(f"node {i} acknowledged a different share than the one registered")
+        if node_public_keys is not None and not verify_receipt(receipt, node_public_keys[i]):
+            raise IntegrityError(f"node {i}'s receipt for {dataset_id!r} is not signed by node {i}'s key")
+    return receipts
+
+
+@dataclass
+class MarketClient:
+    """Signed provider requests to the coordinator's Market API."""
+
+    channel: grpc.Channel
+    key: Ed25519PrivateKey
+    provider_id: str = ""  # derived from the key when empty
+    timeout_s: float = DEFAULT_DEADLINE_S
+
+    def __post_init__(self) -> None:
+        self._stub = market_pb2_grpc.MarketStub(self.channel)
+        if not self.provider_id:
+            self.provider_id = provider_id_for(public_key_bytes(self.key))
+
+    def _call(self, method: str, request: Any) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=self.timeout_s)
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+
+    def _need_id(self) -> str:
+        return self.provider_id
+
+    def register(self, name: str) -> market_pb2.RegisterProviderReply:
+        """Register this key under `name` (the provider id follows from the key)."""
+        reply = self._call("RegisterProvider", signed_register_provider(self.key, name))
+        if reply.provider_id != self.provider_id:
+            raise IntegrityError(
+                f"the coordinator registered provider id {reply.provider_id!r}, expected "
+                f"{self.provider_id!r} (derived from this key)"
+            )
+        return reply
+
+    def register_dataset(
+        self, dataset_id: str, shared: SharedTable, *, purpose: str = "training"
+    ) -> tuple[common_pb2.DatasetRegistration, market_pb2.RegisterDatasetReply]:
+        """Sign the registration (with every share commitment) and record it on the ledger."""
+        registration = signed_dataset_registration(
+            self.key,
+            dataset_id=dataset_id,
+            provider_id=self._need_id(),
+            rows=shared.rows,
+            cols=shared.cols,
+            frac_bits=shared.frac_bits,
+            schema=shared.schema,
+            share_commitments=list(shared.commitments),
+            purpose=purpose,
+        )
+        return registration, self._call("RegisterDataset", registration)
+
+    def stake(self, dataset_id: str, amount: int) -> market_pb2.StakeReply:
+        return self._call("Stake", signed_stake(self.key, self._need_id(), dataset_id, amount))
+
+    def unstake(self, dataset_id: str, amount: int) -> market_pb2.StakeReply:
+        return self._call("Unstake", signed_stake(self.key, self._need_id(), dataset_id, amount, unstake=True))
+
+    def balance(self) -> market_pb2.BalanceReply:
+        return self._call("GetBalance", market_pb2.BalanceRequest(provider_id=self._need_id()))

@@ -1,0 +1,200 @@
+"""The requests a provider signs, in one place, so signer and verifiers agree byte for byte.
+
+A provider signs on its own machine; the ledger (when the coordinator appends the entry)
+and each node (before accepting a share) verify the same bytes:
+`ledger.entries.request_message(kind, payload)`, where the payload is exactly the ledger
+entry's payload for that kind (provider_registered, dataset_registered, stake, unstake)
+and carries a fresh nonce. The kind is bound into the message, so a signature for one
+request can never be replayed as another kind. Signatures are Ed25519 (`ledger.keys`).
+
+A provider id is derived from the provider's public key (`provider_id_for`), so anyone
+holding a registration can check that the key that signed it belongs to the provider it
+names without trusting whoever relayed the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.entries import request_message, validate_payload
+from ledger.keys import public_key_bytes, sign, verify_signature
+from mpcnode.share_store import PURPOSES, TableSchema, validate_dataset_id
+from mutualmind.errors import InvalidInput, PermissionDenied
+from proto import common_pb2, market_pb2
+
+KIND_REGISTER_PROVIDER = "provider_registered"
+KIND_DATASET_REGISTRATION = "dataset_registered"
+PROVIDER_ID_PREFIX = "prov-"
+KIND_STAKE = "stake"
+KIND_UNSTAKE = "unstake"
+
+
+def new_nonce() -> str:
+    """A fresh 128-bit nonce from `secrets`, hex."""
+    return secrets.token_hex(16)
+
+
+# ---- provider registration ---------------------------------------------------------
+
+def provider_id_for(public_key: bytes) -> str:
+    """The provider id of a raw Ed25519 public key: "prov-" + 32 hex of its SHA-256."""
+    return PROVIDER_ID_PREFIX + hashlib.sha256(public_key).hexdigest()[:32]
+
+
+def register_provider_payload(name: str, public_key: bytes, nonce: str) -> dict[str, Any]:
+    """The `provider_registered` ledger payload; the id follows from the key."""
+    return {"provider_id": provider_id_for(public_key), "name": name, "public_key": public_key.hex(), "nonce": nonce}
+
+
+def signed_register_provider(key: Ed25519PrivateKey, name: str) -> market_pb2.RegisterProviderRequest:
+    """A self-signed RegisterProvider request: proves the caller holds the key."""
+    public = public_key_bytes(key)
+    nonce = new_nonce()
+    payload = register_provider_payload(name, public, nonce)
+    validate_payload(KIND_REGISTER_PROVIDER, payload)
+    signature = sign(key, request_message(KIND_REGISTER_PROVIDER, payload))
+    return market_pb2.RegisterProviderRequest(name=name, public_key=public, nonce=nonce, signature=signature)
+
+
+def verify_register_provider(request: market_pb2.RegisterProviderRequest) -> None:
+    """PermissionDenied unless the request is signed by the key it registers."""
+    message = request_message(
+        KIND_REGISTER_PROVIDER, register_provider_payload(request.name, request.public_key, request.nonce)
+    )
+    if not verify_signature(request.public_key, message, request.signature):
+        raise PermissionDenied("provider registration is not signed by the key it registers")
+
+
+# ---- dataset registration ------------------------------------------------------------
+
+def schema_to_proto(schema: TableSchema) -> common_pb2.ColumnSchema:
+    return common_pb2.ColumnSchema(
+        columns=list(schema.columns),
+        feature_columns=list(schema.feature_columns),
+        label_column=schema.label_column,
+    )
+
+
+def schema_from_proto(message: common_pb2.ColumnSchema) -> TableSchema:
+    return TableSchema(tuple(message.columns), tuple(message.feature_columns), message.label_column)
+
+
+def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
+    """The `dataset_registered` ledger payload: every registration field but the signature."""
+    return {
+        "dataset_id": reg.dataset_id,
+        "provider_id": reg.provider_id,
+        "rows": reg.rows,
+        "cols": reg.cols,
+        "frac_bits": reg.frac_bits,
+        "schema": {
+            "columns": list(reg.schema.columns),
+            "feature_columns": list(reg.schema.feature_columns),
+            "label_column": reg.schema.label_column,
+        },
+        "share_commitments": [c.hex() for c in reg.share_commitments],
+        "purpose": reg.purpose,
+        "nonce": reg.nonce,
+    }
+
+
+def signed_dataset_registration(
+    key: Ed25519PrivateKey,
+    *,
+    dataset_id: str,
+    provider_id: str,
+    rows: int,
+    cols: int,
+    frac_bits: int,
+    schema: TableSchema,
+    share_commitments: list[bytes],
+    purpose: str = "training",
+) -> common_pb2.DatasetRegistration:
+    """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed)."""
+    reg = common_pb2.DatasetRegistration(
+        dataset_id=dataset_id,
+        provider_id=provider_id,
+        rows=rows,
+        cols=cols,
+        frac_bits=frac_bits,
+        schema=schema_to_proto(schema),
+        share_commitments=share_commitments,
+        nonce=new_nonce(),
+        purpose=purpose,
+    )
+    check_dataset_registration(reg)
+    reg.signature = sign(key, request_message(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg)))
+    return reg
+
+
+def check_dataset_registration(reg: common_pb2.DatasetRegistration) -> None:
+    """InvalidInput unless the registration is well formed (before any signature check):
+    the ledger's payload rules plus a path-safe dataset id and a consistent schema."""
+    validate_payload(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg))
+    validate_dataset_id(reg.dataset_id)
+    if not reg.provider_id:
+        raise InvalidInput("dataset registration names no provider id")
+    if reg.rows < 1 or reg.cols < 1:
+        raise InvalidInput(f"dataset shape [{reg.rows}, {reg.cols}] needs at least one row and column")
+    schema = schema_from_proto(reg.schema)
+    if len(schema.columns) != reg.cols:
+        raise InvalidInput(f"schema names {len(schema.columns)} columns, the dataset has {reg.cols}")
+    if len(reg.share_commitments) < 2:
+        raise InvalidInput("a dataset registration needs one share commitment per node (at least 2)")
+    if any(len(c) != 32 for c in reg.share_commitments):
+        raise InvalidInput("every share commitment must be a 32-byte SHA-256 digest")
+    if reg.purpose not in PURPOSES:
+        raise InvalidInput(f"purpose {reg.purpose!r} must be one of {PURPOSES}")
+    if not reg.nonce:
+        raise InvalidInput("dataset registration carries no nonce")
+
+
+def verify_dataset_registration(reg: common_pb2.DatasetRegistration, provider_public_key: bytes) -> None:
+    """InvalidInput if malformed; PermissionDenied unless it is signed by the key that the
+    provider id it names is derived from."""
+    check_dataset_registration(reg)
+    if reg.provider_id != provider_id_for(provider_public_key):
+        raise PermissionDenied(
+            f"dataset {reg.dataset_id!r} names provider {reg.provider_id!r}, which is not the "
+            "provider of the public key given for it"
+        )
+    message = request_message(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg))
+    if not verify_signature(provider_public_key, message, reg.signature):
+        raise PermissionDenied(
+            f"registration of dataset {reg.dataset_id!r} is not signed by provider {reg.provider_id!r}"
+        )
+
+
+# ---- stake / unstake -----------------------------------------------------------------
+
+def stake_payload(provider_id: str, dataset_id: str, amount: int, nonce: str) -> dict[str, Any]:
+    return {"provider_id": provider_id, "dataset_id": dataset_id, "amount": amount, "nonce": nonce}
+
+
+def signed_stake(
+    key: Ed25519PrivateKey, provider_id: str, dataset_id: str, amount: int, *, unstake: bool = False
+) -> market_pb2.StakeRequest:
+    """A Stake (or Unstake) request in integer token units, signed with a fresh nonce."""
+    if not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput(f"stake amount must be a positive whole number of tokens, got {amount!r}")
+    nonce = new_nonce()
+    kind = KIND_UNSTAKE if unstake else KIND_STAKE
+    signature = sign(key, request_message(kind, stake_payload(provider_id, dataset_id, amount, nonce)))
+    return market_pb2.StakeRequest(
+        dataset_id=dataset_id,
+        amount=amount,
+        auth=common_pb2.ProviderAuth(provider_id=provider_id, nonce=nonce, signature=signature),
+    )
+
+
+def verify_stake(request: market_pb2.StakeRequest, provider_public_key: bytes, *, unstake: bool = False) -> None:
+    """PermissionDenied unless the provider named in `auth` signed this exact request."""
+    kind = KIND_UNSTAKE if unstake else KIND_STAKE
+    auth = request.auth
+    message = request_message(kind, stake_payload(auth.provider_id, request.dataset_id, request.amount, auth.nonce))
+    if not verify_signature(provider_public_key, message, auth.signature):
+        raise PermissionDenied(f"{kind} request is not signed by provider {auth.provider_id!r}")

@@ -1,0 +1,95 @@
+"""Real node servers on loopback with real TLS, from a real `create_cluster` folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.keys import generate_signing_key, public_key_bytes
+from mpcnode.registry import InMemoryRegistry
+from mpcnode.server import NodeConfig, RunningNode, start_node
+from mutualmind.cluster.certs import ClusterManifest, create_cluster
+from mutualmind.transport import channel_credentials, open_channel
+from provider.signed_requests import provider_id_for
+
+NODES = 3
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ClusterManifest]:
+    certs = tmp_path_factory.mktemp("cluster")
+    return certs, create_cluster(certs, NODES)
+
+
+@pytest.fixture(scope="session")
+def certs_dir(cluster: tuple[Path, ClusterManifest]) -> Path:
+    return cluster[0]
+
+
+@pytest.fixture(scope="session")
+def node_public_keys(cluster: tuple[Path, ClusterManifest]) -> list[bytes]:
+    return [m.signing_public_key or b"" for m in cluster[1].nodes]
+
+
+@dataclass
+class Provider:
+    key: Ed25519PrivateKey
+    provider_id: str
+
+    @property
+    def public_key(self) -> bytes:
+        return public_key_bytes(self.key)
+
+
+@pytest.fixture
+def provider() -> Provider:
+    key = generate_signing_key()
+    return Provider(key=key, provider_id=provider_id_for(public_key_bytes(key)))
+
+
+@pytest.fixture
+def registry() -> InMemoryRegistry:
+    return InMemoryRegistry()
+
+
+@pytest.fixture
+def start(
+    tmp_path: Path, certs_dir: Path, registry: InMemoryRegistry
+) -> Iterator[Callable[..., RunningNode]]:
+    """Start node i with its own data dir (and an optional quota); stopped after the test."""
+    running: list[RunningNode] = []
+
+    def _start(index: int, *, quota_bytes: int | None = None) -> RunningNode:
+        config = NodeConfig(
+            node_index=index,
+            data_dir=tmp_path / f"node{index}-q{quota_bytes}",
+            certs_dir=certs_dir,
+            quota_bytes=quota_bytes,
+        )
+        node = start_node(config, registry)
+        running.append(node)
+        return node
+
+    yield _start
+    for node in running:
+        node.stop(grace=None)
+
+
+@pytest.fixture
+def nodes(start: Callable[..., RunningNode]) -> list[RunningNode]:
+    return [start(i) for i in range(NODES)]
+
+
+@pytest.fixture
+def public_channels(nodes: list[RunningNode], certs_dir: Path) -> Iterator[list[grpc.Channel]]:
+    """What a provider opens: server-side TLS trusting the cluster CA, no client cert."""
+    credentials = channel_credentials(certs_dir, None)
+    channels = [open_channel(f"127.0.0.1:{n.public_port}", credentials) for n in nodes]
+    yield channels
+    for channel in channels:
+        channel.close()
