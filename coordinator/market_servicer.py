@@ -1,0 +1,168 @@
+"""The Market gRPC servicer (public port): protobuf in, plain calls, protobuf out.
+
+Provider requests carry their own Ed25519 signatures; the ledger checks them. Typed
+errors become gRPC statuses in `mutualmind.transport`'s interceptor.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from coordinator.market import Market
+from coordinator.round_view import summarize
+from coordinator.rounds import Rounds, RoundSummary
+from ledger.entries import Entry
+from mutualmind.errors import InvalidInput
+from proto import common_pb2, market_pb2, market_pb2_grpc
+
+MAX_LIST = 1000
+
+
+class MarketServicer(market_pb2_grpc.MarketServicer):
+    def __init__(self, market: Market, rounds: Rounds) -> None:
+        self._market = market
+        self._rounds = rounds
+
+    @property
+    def _ledger(self) -> Any:
+        return self._market.ledger
+
+    def RegisterProvider(self, request: market_pb2.RegisterProviderRequest,
+                         context: grpc.ServicerContext) -> market_pb2.RegisterProviderReply:
+        entry = self._market.register_provider(request.name, request.name, bytes(request.public_key),
+                                               request.nonce, bytes(request.signature))
+        return market_pb2.RegisterProviderReply(provider_id=request.name, ledger_index=entry.index)
+
+    def RegisterDataset(self, request: common_pb2.DatasetRegistration,
+                        context: grpc.ServicerContext) -> market_pb2.RegisterDatasetReply:
+        entry = self._market.register_dataset(registration_payload(request), bytes(request.signature))
+        return market_pb2.RegisterDatasetReply(ledger_index=entry.index)
+
+    def GetDataset(self, request: market_pb2.GetDatasetRequest,
+                   context: grpc.ServicerContext) -> market_pb2.GetDatasetReply:
+        view = self._market.get_dataset(request.dataset_id)
+        signature = self._ledger.entry(view.ledger_index).provider_signature or b""
+        return market_pb2.GetDatasetReply(
+            registration=registration_proto(view.payload, signature),
+            provider_public_key=view.provider_public_key,
+            ledger_index=view.ledger_index, staked=view.staked)
+
+    def Stake(self, request: market_pb2.StakeRequest,
+              context: grpc.ServicerContext) -> market_pb2.StakeReply:
+        return self._stake(request, unstake=False)
+
+    def Unstake(self, request: market_pb2.StakeRequest,
+                context: grpc.ServicerContext) -> market_pb2.StakeReply:
+        return self._stake(request, unstake=True)
+
+    def _stake(self, request: market_pb2.StakeRequest, *, unstake: bool) -> market_pb2.StakeReply:
+        auth = request.auth
+        entry = self._market.stake(auth.provider_id, request.dataset_id, request.amount,
+                                   auth.nonce, bytes(auth.signature), unstake=unstake)
+        state = self._ledger.state
+        return market_pb2.StakeReply(ledger_index=entry.index,
+                                     staked=state.stakes.get(request.dataset_id, 0),
+                                     balance=state.balance(auth.provider_id))
+
+    def GetBalance(self, request: market_pb2.BalanceRequest,
+                   context: grpc.ServicerContext) -> market_pb2.BalanceReply:
+        view = self._market.balance(request.provider_id)
+        return market_pb2.BalanceReply(provider_id=view.provider_id, balance=view.balance,
+                                       staked=view.staked, stakes=view.stakes)
+
+    def ListEntries(self, request: market_pb2.ListEntriesRequest,
+                    context: grpc.ServicerContext) -> market_pb2.ListEntriesReply:
+        limit = min(request.limit or 100, MAX_LIST)
+        entries = self._ledger.entries(start=request.start, limit=limit,
+                                       kind=request.kind or None, party=request.party or None)
+        return market_pb2.ListEntriesReply(entries=[entry_proto(e) for e in entries])
+
+    def GetCheckpoint(self, request: market_pb2.CheckpointRequest,
+                      context: grpc.ServicerContext) -> market_pb2.CheckpointReply:
+        note = self._ledger.checkpoint()
+        size = self._ledger.size
+        return market_pb2.CheckpointReply(note=note, tree_size=size,
+                                          root_hash=self._ledger.root_hash(size))
+
+    def GetInclusionProof(self, request: market_pb2.InclusionProofRequest,
+                          context: grpc.ServicerContext) -> market_pb2.InclusionProofReply:
+        note = self._ledger.checkpoint()
+        size = request.tree_size or self._ledger.size
+        proof = self._ledger.inclusion_proof(request.index, size)
+        leaf = self._ledger.tree.leaf(request.index)
+        return market_pb2.InclusionProofReply(index=request.index, tree_size=size, leaf_hash=leaf,
+                                              proof=proof, checkpoint_note=note)
+
+    def GetConsistencyProof(self, request: market_pb2.ConsistencyProofRequest,
+                            context: grpc.ServicerContext) -> market_pb2.ConsistencyProofReply:
+        size2 = request.size2 or self._ledger.size
+        proof = self._ledger.consistency_proof(request.size1, size2)
+        return market_pb2.ConsistencyProofReply(size1=request.size1, size2=size2, proof=proof)
+
+    def OpenRound(self, request: market_pb2.OpenRoundRequest,
+                  context: grpc.ServicerContext) -> market_pb2.OpenRoundReply:
+        try:
+            spec = json.loads(request.model_spec_json or "{}")
+        except json.JSONDecodeError as err:
+            raise InvalidInput(f"model_spec_json is not valid JSON ({err})") from None
+        if not isinstance(spec, dict):
+            raise InvalidInput("model_spec_json must be a JSON object")
+        entry = self._rounds.open_round(
+            round_id=request.round_id, sponsor=request.auth.provider_id, pool=request.pool,
+            model_spec=spec, validation_dataset=request.validation_dataset,
+            datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
+            epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
+            signature=bytes(request.auth.signature))
+        return market_pb2.OpenRoundReply(ledger_index=entry.index)
+
+    def GetRound(self, request: market_pb2.GetRoundRequest,
+                 context: grpc.ServicerContext) -> market_pb2.RoundView:
+        summary = summarize(self._ledger, request.round_id, self._rounds.runtime(request.round_id))
+        return round_view_proto(summary)
+
+
+# -- conversions ---------------------------------------------------------------------
+
+def registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
+    """The dataset_registered ledger payload a DatasetRegistration stands for."""
+    return {
+        "dataset_id": reg.dataset_id, "provider_id": reg.provider_id,
+        "rows": reg.rows, "cols": reg.cols, "frac_bits": reg.frac_bits,
+        "schema": {"columns": list(reg.schema.columns),
+                   "feature_columns": list(reg.schema.feature_columns),
+                   "label_column": reg.schema.label_column},
+        "share_commitments": [bytes(c).hex() for c in reg.share_commitments],
+        "purpose": reg.purpose, "nonce": reg.nonce,
+    }
+
+
+def registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.DatasetRegistration:
+    schema = payload["schema"]
+    return common_pb2.DatasetRegistration(
+        dataset_id=payload["dataset_id"], provider_id=payload["provider_id"],
+        rows=payload["rows"], cols=payload["cols"], frac_bits=payload["frac_bits"],
+        schema=common_pb2.ColumnSchema(columns=schema["columns"],
+                                       feature_columns=schema["feature_columns"],
+                                       label_column=schema["label_column"]),
+        share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
+        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"])
+
+
+def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:
+    return market_pb2.LedgerEntry(index=entry.index, time=str(entry.time_ms), kind=entry.kind,
+                                  payload_json=entry.payload_json.decode(),
+                                  prev_hash=entry.prev_hash, entry_hash=entry.hash,
+                                  signature=entry.signature)
+
+
+def round_view_proto(s: RoundSummary) -> market_pb2.RoundView:
+    return market_pb2.RoundView(
+        round_id=s.round_id, status=s.status, sponsor=s.sponsor, pool=s.pool,
+        model_spec_json=json.dumps(s.model_spec, sort_keys=True),
+        validation_dataset=s.validation_dataset,
+        participants=[market_pb2.RoundParticipant(**p) for p in s.participants],
+        metrics_micro=s.metrics_micro, job_digest=s.job_digest, message=s.message,
+        refund_to_sponsor=s.refund_to_sponsor, stats_json=json.dumps(s.stats, sort_keys=True))

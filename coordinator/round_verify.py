@@ -1,0 +1,52 @@
+"""`admin round verify R`: run a closed round's valuation again and compare.
+
+MPC fixed-point arithmetic adds small noise (truncation of shares), so a re-run never
+reproduces the recorded values bit for bit; it must agree within a stated tolerance, in
+the metric's own units. The verdict is recorded next to the round's job stats.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from coordinator.rounds import Rounds, contributions_from_metrics
+from mutualmind.cluster.atomic_file import write_atomic
+from mutualmind.errors import InvalidInput, NotFound
+
+DEFAULT_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class RoundVerification:
+    round_id: str
+    agrees: bool
+    recorded_micro: list[int]
+    recomputed_micro: list[int]
+    max_abs_diff_micro: int
+    tolerance_micro: int
+
+
+def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TOLERANCE,
+                 deadline_s: float = 600.0) -> RoundVerification:
+    if not 0 < tolerance < 1e6:
+        raise InvalidInput(f"tolerance must be positive, got {tolerance}")
+    payload = rounds.round_payload(round_id, statuses=("closed",))
+    result = next((e.payload for e in rounds.ledger.entries(kind="round_result", limit=None)
+                   if e.payload["round_id"] == round_id), None)
+    if result is None:
+        raise NotFound(f"round {round_id!r} has no recorded result to verify")
+    runtime = rounds.claim(round_id)
+    try:
+        _, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
+    finally:
+        runtime.running = False
+    recomputed = contributions_from_metrics(metrics, payload["model_spec"].get("metric", "log_loss"))
+    recorded = list(result["contributions_micro"])
+    diff = max((abs(a - b) for a, b in zip(recorded, recomputed)), default=0)
+    tolerance_micro = int(round(tolerance * 1_000_000))
+    verdict = RoundVerification(round_id, diff <= tolerance_micro, recorded, recomputed, diff,
+                                tolerance_micro)
+    write_atomic(rounds.state_dir / "stats" / f"{round_id}.verify.json",
+                 json.dumps(asdict(verdict), sort_keys=True).encode())
+    return verdict

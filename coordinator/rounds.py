@@ -1,0 +1,326 @@
+"""A round's life: open -> run (one MPC job on every node) -> result -> settled -> closed.
+
+The ledger is the store of record: a round is opened by the sponsor's signed
+round_opened entry, and a successful run ends in ONE group commit of round_result,
+every slash, every payout and round_closed — so the ledger never holds half a round.
+A failed run (a node died, the deadline passed, the nodes disagreed) writes nothing: the
+round stays open with stakes and pool where they were, and can be run again. A run in
+flight when the coordinator died is found by its marker file on restart and the round is
+aborted (pool back to the sponsor) — the coordinator cannot know how far it got.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
+from coordinator.job_digest import job_digest
+from coordinator.model_spec import spec_for_ledger, spec_json_for_nodes
+from coordinator.payouts import Participant, Settlement, settle
+from ledger import Entry, Ledger
+from ledger.attestation import attestation_message
+from ledger.keys import verify_signature
+from mutualmind.cluster.atomic_file import write_atomic
+from mutualmind.errors import (Aborted, AlreadyExists, DeadlineExceeded, IntegrityError,
+                               InvalidInput, NotFound)
+
+log = logging.getLogger(__name__)
+
+LOWER_IS_BETTER = frozenset({"log_loss", "mse"})
+POLL_INTERVAL_S = 0.25
+DEFAULT_DEADLINE_S = 600.0
+
+Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
+
+
+@dataclass
+class RoundRuntime:
+    """What the coordinator knows of a round beyond the ledger: the last run's fate."""
+
+    running: bool = False
+    message: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """A round as `admin round show` prints it: ledger facts joined with runtime facts."""
+
+    round_id: str
+    status: str
+    sponsor: str
+    pool: int
+    model_spec: dict[str, Any]
+    validation_dataset: str
+    participants: list[dict[str, Any]]
+    metrics_micro: list[int]
+    job_digest: str
+    message: str
+    refund_to_sponsor: int
+    stats: dict[str, Any]
+
+
+def contributions_from_metrics(metrics_micro: list[int], metric: str) -> list[int]:
+    """contribution_i = metric(all) - metric(all but i), signed so that higher is better."""
+    full, without = metrics_micro[0], metrics_micro[1:]
+    if metric in LOWER_IS_BETTER:
+        return [m - full for m in without]
+    return [full - m for m in without]
+
+
+class Rounds:
+    """Opens, runs and settles rounds; one run at a time per round."""
+
+    def __init__(self, ledger: Ledger, link: ClusterLink, state_dir: Path, *,
+                 mpc_ports: range = range(29500, 29600)) -> None:
+        self.ledger = ledger
+        self.link = link
+        self.state_dir = Path(state_dir)
+        (self.state_dir / "running").mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "stats").mkdir(parents=True, exist_ok=True)
+        self._ports = mpc_ports
+        self._next_port = secrets.randbelow(len(mpc_ports))
+        self._lock = threading.Lock()
+        self._runtime: dict[str, RoundRuntime] = {}
+
+    # -- opening -------------------------------------------------------------------
+
+    def open_round(self, *, round_id: str, sponsor: str, pool: int, model_spec: dict[str, Any],
+                   validation_dataset: str, datasets: list[str], slash_rate_ppm: int,
+                   epsilon_micro: int, nonce: str, signature: bytes) -> Entry:
+        """Record the sponsor's signed round_opened entry; the ledger locks the pool."""
+        payload = {
+            "round_id": round_id, "sponsor": sponsor, "pool": pool,
+            "model_spec": spec_for_ledger(model_spec), "validation_dataset": validation_dataset,
+            "datasets": list(datasets), "slash_rate_ppm": slash_rate_ppm,
+            "epsilon_micro": epsilon_micro, "nonce": nonce,
+        }
+        return self.ledger.append("round_opened", payload, provider_signature=signature)
+
+    # -- recovery ------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Abort every round whose run was in flight when the coordinator stopped."""
+        aborted = []
+        for marker in sorted((self.state_dir / "running").iterdir()):
+            round_id = marker.name
+            record = self.ledger.state.rounds.get(round_id)
+            if record is not None and record.status in ("open", "result"):
+                self.ledger.append("round_aborted", {
+                    "round_id": round_id,
+                    "reason": "coordinator restarted while the round was running"})
+                aborted.append(round_id)
+                log.warning("aborted round %s: it was running when the coordinator stopped",
+                            round_id)
+            marker.unlink()
+        return aborted
+
+    # -- running -------------------------------------------------------------------
+
+    def run(self, round_id: str, *, deadline_s: float = DEFAULT_DEADLINE_S,
+            progress: Progress | None = None) -> list[Entry]:
+        """Run the round's MPC job on every node and settle it; returns the entries written."""
+        report = progress or (lambda stage, fraction, message: None)
+        round_payload = self.round_payload(round_id, statuses=("open",))
+        runtime = self.claim(round_id)
+        marker = self.state_dir / "running" / round_id
+        write_atomic(marker, b"running\n")
+        try:
+            order, metrics_micro, attestations = self.execute(
+                round_payload, deadline_s, report, runtime)
+            report("settling", 0.97, "writing result, slashes and payouts")
+            entries = self._settle(round_payload, order, metrics_micro, attestations)
+            runtime.message = ""
+            report("done", 1.0, f"round {round_id} closed at ledger index {entries[-1].index}")
+            return entries
+        except Exception as err:
+            runtime.message = str(err)
+            report("failed", 1.0, str(err))
+            raise
+        finally:
+            marker.unlink(missing_ok=True)
+            runtime.running = False
+
+    def execute(self, round_payload: dict[str, Any], deadline_s: float, report: Progress,
+                runtime: RoundRuntime) -> tuple[JobOrder, list[int], list[dict[str, Any]]]:
+        """Run one MPC job for the round and check its attestations; writes no entry."""
+        order = self._order(round_payload, deadline_s, runtime.attempts)
+        report("starting", 0.0, f"job {order.job_id} on {len(self.link.nodes)} nodes")
+        reports = self._run_job(order, report)
+        report("attesting", 0.95, "checking every node's attestation")
+        metrics_micro, attestations = self._check_attestations(order, reports)
+        runtime.stats = _merge_stats(order, reports)
+        self._save_stats(round_payload["round_id"], runtime.stats)
+        return order, metrics_micro, attestations
+
+    def round_payload(self, round_id: str, *, statuses: tuple[str, ...]) -> dict[str, Any]:
+        """The round_opened payload of a round whose ledger status is one of `statuses`."""
+        record = self.ledger.state.rounds.get(round_id)
+        if record is None:
+            raise NotFound(f"no round {round_id!r}; open it first (admin round open)")
+        if record.status not in statuses:
+            raise InvalidInput(f"round {round_id!r} is {record.status}; this needs a round "
+                               f"that is {' or '.join(statuses)}")
+        for entry in self.ledger.entries(kind="round_opened", limit=None):
+            if entry.payload["round_id"] == round_id:
+                return entry.payload
+        raise NotFound(f"round {round_id!r} has no round_opened entry")
+
+    def claim(self, round_id: str) -> RoundRuntime:
+        with self._lock:
+            runtime = self._runtime.setdefault(round_id, RoundRuntime())
+            if runtime.running:
+                raise AlreadyExists(f"round {round_id!r} is already running; wait for it")
+            runtime.running = True
+            runtime.attempts += 1
+            return runtime
+
+    def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int) -> JobOrder:
+        datasets = self.ledger.state.datasets
+        with self._lock:
+            port = self._ports[self._next_port % len(self._ports)]
+            self._next_port += 1
+        nodes = self.link.nodes
+        return JobOrder(
+            job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
+            round_id=round_payload["round_id"],
+            world_size=len(nodes),
+            master_addr=nodes[0].mpc_host,
+            master_port=port,
+            dataset_ids=tuple(round_payload["datasets"]),
+            validation_dataset_id=round_payload["validation_dataset"],
+            model_spec_json=spec_json_for_nodes(round_payload["model_spec"]),
+            job_digest=job_digest(round_payload, datasets),
+            deadline_s=deadline_s,
+        )
+
+    def _run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+        nodes = self.link.nodes
+        started: list[int] = []
+        deadline = time.monotonic() + order.deadline_s
+        try:
+            self.link.start_dealer(order)
+            for node in nodes:
+                self.link.start_job(node.index, order)
+                started.append(node.index)
+            while True:
+                reports = [self.link.job_report(n.index, order.job_id) for n in nodes]
+                failed = [(i, r) for i, r in enumerate(reports) if r.state in ("failed", "cancelled")]
+                if failed:
+                    i, r = failed[0]
+                    raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
+                                  "nothing was written, the round stays open: run it again")
+                if all(r.state == "done" for r in reports):
+                    return reports
+                if time.monotonic() > deadline:
+                    raise DeadlineExceeded(
+                        f"job {order.job_id} passed its {order.deadline_s:.0f}s deadline; nothing "
+                        "was written, the round stays open: check the nodes and run it again")
+                fraction = min(r.progress for r in reports)
+                report("training", 0.05 + 0.9 * fraction, f"nodes at {fraction:.0%}")
+                time.sleep(POLL_INTERVAL_S)
+        except BaseException:
+            for index in started:
+                _quietly(self.link.cancel_job, index, order.job_id)
+            raise
+        finally:
+            _quietly(self.link.stop_dealer, order.job_id)
+
+    def _check_attestations(self, order: JobOrder,
+                            reports: list[NodeJobReport]) -> tuple[list[int], list[dict[str, Any]]]:
+        """Every node must have signed the same values for this round and job digest."""
+        node_keys = self.ledger.state.nodes
+        first: list[int] | None = None
+        attestations = []
+        for index, r in enumerate(reports):
+            try:
+                body = json.loads(r.attestation_payload)
+                metrics = [int(m) for m in body["metrics_micro"]]
+            except (ValueError, KeyError, TypeError):
+                raise IntegrityError(f"node {index} sent an unreadable attestation") from None
+            expected = attestation_message(order.round_id, order.job_digest, metrics)
+            if expected != r.attestation_payload:
+                raise IntegrityError(f"node {index} attested another round or job digest")
+            key = node_keys.get(index)
+            if key is None or not verify_signature(key, expected, r.attestation):
+                raise IntegrityError(f"node {index}'s attestation signature does not verify "
+                                     "against its registered key")
+            if first is None:
+                first = metrics
+            elif metrics != first:
+                raise IntegrityError(
+                    f"nodes disagree on the revealed values (node 0: {first}, node {index}: "
+                    f"{metrics}); the result is refused and nothing was written")
+            attestations.append({"node_index": index, "signature": r.attestation.hex()})
+        if first is None or len(first) != len(order.dataset_ids) + 1:
+            raise IntegrityError("the nodes revealed the wrong number of values")
+        return first, attestations
+
+    def _settle(self, round_payload: dict[str, Any], order: JobOrder, metrics_micro: list[int],
+                attestations: list[dict[str, Any]]) -> list[Entry]:
+        round_id = round_payload["round_id"]
+        contributions = contributions_from_metrics(
+            metrics_micro, round_payload["model_spec"].get("metric", "log_loss"))
+        settlement = self.settlement(round_payload, contributions)
+        batch: list[tuple[str, dict[str, Any], bytes | None]] = [(
+            "round_result", {"round_id": round_id, "job_digest": order.job_digest,
+                             "metrics_micro": metrics_micro,
+                             "contributions_micro": contributions,
+                             "attestations": attestations}, None)]
+        datasets = self.ledger.state.datasets
+        for dataset_id, amount in settlement.slashes.items():
+            batch.append(("slash", {"round_id": round_id, "dataset_id": dataset_id,
+                                    "provider_id": datasets[dataset_id]["provider_id"],
+                                    "amount": amount}, None))
+        for party, amount in settlement.payouts.items():
+            batch.append(("payout", {"round_id": round_id, "to": party, "amount": amount}, None))
+        batch.append(("round_closed", {"round_id": round_id}, None))
+        return self.ledger.append_many(batch)
+
+    def settlement(self, round_payload: dict[str, Any], contributions: list[int]) -> Settlement:
+        """The slashes and payouts these contributions earn (stakes as they are now)."""
+        state = self.ledger.state
+        participants = [
+            Participant(dataset_id=d, provider_id=state.datasets[d]["provider_id"],
+                        stake=state.stakes.get(d, 0), contribution_micro=c)
+            for d, c in zip(round_payload["datasets"], contributions)
+        ]
+        return settle(participants, pool=round_payload["pool"], sponsor=round_payload["sponsor"],
+                      slash_rate_ppm=round_payload["slash_rate_ppm"],
+                      epsilon_micro=round_payload["epsilon_micro"])
+
+    def _save_stats(self, round_id: str, stats: dict[str, Any]) -> None:
+        write_atomic(self.state_dir / "stats" / f"{round_id}.json",
+                     json.dumps(stats, sort_keys=True).encode())
+
+    # -- reading -------------------------------------------------------------------
+
+    def runtime(self, round_id: str) -> RoundRuntime:
+        with self._lock:
+            runtime = self._runtime.get(round_id, RoundRuntime())
+        if not runtime.stats:
+            path = self.state_dir / "stats" / f"{round_id}.json"
+            if path.exists():
+                runtime.stats = json.loads(path.read_text())
+        return runtime
+
+
+def _merge_stats(order: JobOrder, reports: list[NodeJobReport]) -> dict[str, Any]:
+    return {"job_id": order.job_id, "job_digest": order.job_digest,
+            "parties": [r.stats for r in reports]}
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception as err:  # cleanup must not hide the error that caused it
+        log.warning("cleanup call %s%s failed: %s", getattr(fn, "__name__", fn), args, err)
