@@ -136,14 +136,14 @@ def verify_consistency(
         raise ProofError(f"sizes {size1} and {size2} must not be negative")
     if size2 < size1:
         raise ProofError(f"size2 ({size2}) is smaller than size1 ({size1}): a log never shrinks")
+    if size1 == 0:
+        # transparency-dev's convention: every tree extends the empty one, so a
+        # "proof" from size 0 proves nothing and is refused rather than waved through.
+        raise ProofError("a consistency proof from the empty tree proves nothing; start at size 1")
     if size1 == size2:
         if proof:
             raise ProofError("equal sizes need an empty consistency proof")
         _verify_match(root1, root2)
-        return
-    if size1 == 0:
-        if proof:
-            raise ProofError(f"a proof from the empty tree is empty, got {len(proof)} hashes")
         return
     if not proof:
         raise ProofError(f"consistency from {size1} to {size2} needs a non-empty proof")
