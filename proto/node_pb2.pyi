@@ -122,14 +122,16 @@ class JobStatusRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("metrics", "attestation", "attestation_payload_json")
+    __slots__ = ("metrics", "attestation", "attestation_payload_json", "stats_json")
     METRICS_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    STATS_JSON_FIELD_NUMBER: _ClassVar[int]
     metrics: _containers.RepeatedScalarFieldContainer[float]
     attestation: bytes
     attestation_payload_json: str
-    def __init__(self, metrics: _Optional[_Iterable[float]] = ..., attestation: _Optional[bytes] = ..., attestation_payload_json: _Optional[str] = ...) -> None: ...
+    stats_json: str
+    def __init__(self, metrics: _Optional[_Iterable[float]] = ..., attestation: _Optional[bytes] = ..., attestation_payload_json: _Optional[str] = ..., stats_json: _Optional[str] = ...) -> None: ...
 
 class JobStatusReply(_message.Message):
     __slots__ = ("job_id", "state", "message", "result", "progress")
