@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "cluster": "mutualmind.cluster.cli",
     "node": "mpcnode.cli",
     "provider": "provider.cli",
+    "coordinator": "coordinator.cli",
 }
 
 

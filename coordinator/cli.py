@@ -1,0 +1,82 @@
+"""`mutualmind coordinator serve`: run the coordinator (market + admin APIs, the ledger)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from mutualmind.errors import InvalidInput
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("coordinator", help="run the coordinator")
+    sub = parser.add_subparsers(dest="coordinator_command", metavar="ACTION", required=True)
+    serve = sub.add_parser("serve", help="serve the market (public TLS) and admin (mTLS) APIs")
+    serve.add_argument("--certs", type=Path, required=True,
+                       help="cluster folder from `mutualmind cluster certs`")
+    serve.add_argument("--data-dir", type=Path, required=True,
+                       help="where the ledger and round state live")
+    serve.add_argument("--node", action="append", required=True, metavar="PUBLIC,CLUSTER[,MPC_HOST]",
+                       help="node addresses in index order (repeat once per node)")
+    serve.add_argument("--dealer", required=True, help="dealer cluster address host:port")
+    serve.add_argument("--public-listen", default="127.0.0.1:0")
+    serve.add_argument("--cluster-listen", default="127.0.0.1:0")
+    serve.add_argument("--mpc-ports", default="29500-29599",
+                       help="port range for MPC job rendezvous on node 0")
+    serve.set_defaults(func=serve_coordinator)
+
+
+def parse_nodes(values: list[str]) -> tuple[Any, ...]:
+    from coordinator.cluster_link import NodeEndpoint
+
+    nodes = []
+    for index, value in enumerate(values):
+        parts = value.split(",")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise InvalidInput(f"--node {value!r}: expected PUBLIC_ADDR,CLUSTER_ADDR[,MPC_HOST]")
+        mpc_host = parts[2] if len(parts) == 3 else parts[1].rsplit(":", 1)[0]
+        nodes.append(NodeEndpoint(index=index, name=f"node{index}", public_address=parts[0],
+                                  cluster_address=parts[1], mpc_host=mpc_host))
+    return tuple(nodes)
+
+
+def parse_port_range(text: str) -> range:
+    try:
+        lo, hi = (int(p) for p in text.split("-"))
+    except ValueError:
+        raise InvalidInput(f"--mpc-ports {text!r}: expected LOW-HIGH, e.g. 29500-29599") from None
+    if not 1024 <= lo <= hi <= 65535:
+        raise InvalidInput(f"--mpc-ports {text!r}: ports must be within 1024-65535, low <= high")
+    return range(lo, hi + 1)
+
+
+def serve_coordinator(args: argparse.Namespace) -> int:
+    import logging
+
+    from coordinator.server import CoordinatorConfig, start_coordinator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s coordinator %(levelname)s %(message)s")
+    config = CoordinatorConfig(
+        certs_dir=args.certs, data_dir=args.data_dir, nodes=parse_nodes(args.node),
+        dealer_address=args.dealer, public_address=args.public_listen,
+        cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports))
+    running = start_coordinator(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    for round_id in running.aborted_on_start:
+        print(f"aborted round {round_id}: it was running when the coordinator stopped",
+              file=sys.stderr, flush=True)
+    print(f"coordinator public_port={running.public_port} cluster_port={running.cluster_port}",
+          flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        running.stop(grace=2.0)
+        print("coordinator stopped", file=sys.stderr, flush=True)
+    return 0

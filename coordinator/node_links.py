@@ -1,0 +1,88 @@
+"""The coordinator's gRPC clients to the nodes and the dealer: `ClusterLink` on the wire.
+
+Every call goes over the member's mutual-TLS cluster port with the coordinator's
+certificate and a deadline; a failed call becomes the typed error the servicer raised
+(or Unavailable when the member cannot be reached).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+
+from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
+from mutualmind.errors import InvalidInput
+from mutualmind.transport import (channel_credentials, open_channel, probe_health,
+                                  raise_from_rpc_error)
+from proto import node_pb2, node_pb2_grpc
+
+CALL_DEADLINE_S = 15.0
+
+
+class GrpcClusterLink:
+    """Drives jobs on the nodes' NodeControl services and on the dealer."""
+
+    def __init__(self, nodes: list[NodeEndpoint], dealer_address: str, certs_dir: Path,
+                 *, member_name: str = "coordinator") -> None:
+        if not nodes:
+            raise InvalidInput("a cluster needs at least two nodes")
+        self._nodes = tuple(sorted(nodes, key=lambda n: n.index))
+        if [n.index for n in self._nodes] != list(range(len(self._nodes))):
+            raise InvalidInput("node indices must be 0..n-1, each once")
+        self._credentials = channel_credentials(certs_dir, member_name)
+        self._channels = [open_channel(n.cluster_address, self._credentials, server_name=n.name)
+                          for n in self._nodes]
+        self._stubs = [node_pb2_grpc.NodeControlStub(c) for c in self._channels]
+        self._dealer_address = dealer_address
+        self._dealer_channel = open_channel(dealer_address, self._credentials,
+                                            server_name="dealer")
+        from mpcnode.dealer_client import DealerClient  # the dealer's own client module
+        self._dealer = DealerClient(self._dealer_channel)
+
+    @property
+    def nodes(self) -> tuple[NodeEndpoint, ...]:
+        return self._nodes
+
+    def close(self) -> None:
+        for channel in (*self._channels, self._dealer_channel):
+            channel.close()
+
+    def start_dealer(self, order: JobOrder) -> None:
+        self._dealer.start(order.job_id, world_size=order.world_size,
+                           master_addr=order.master_addr, master_port=order.master_port,
+                           deadline_s=order.deadline_s)
+
+    def stop_dealer(self, job_id: str) -> None:
+        self._dealer.stop(job_id)
+
+    def start_job(self, node_index: int, order: JobOrder) -> None:
+        spec = node_pb2.JobSpec(
+            job_id=order.job_id, round_id=order.round_id, world_size=order.world_size,
+            rank=node_index, master_addr=order.master_addr, master_port=order.master_port,
+            dealer_addr=self._dealer_address, dataset_ids=list(order.dataset_ids),
+            validation_dataset_id=order.validation_dataset_id,
+            model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
+            deadline_s=order.deadline_s)
+        self._call(node_index, "StartJob", spec)
+
+    def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
+        reply = self._call(node_index, "GetJob", node_pb2.JobStatusRequest(job_id=job_id))
+        result = reply.result
+        stats = json.loads(result.stats_json) if result.stats_json else {}
+        return NodeJobReport(state=reply.state, message=reply.message, progress=reply.progress,
+                             attestation_payload=result.attestation_payload_json.encode(),
+                             attestation=bytes(result.attestation), stats=stats)
+
+    def cancel_job(self, node_index: int, job_id: str) -> None:
+        self._call(node_index, "CancelJob", node_pb2.CancelJobRequest(job_id=job_id))
+
+    def node_health(self, node_index: int) -> str:
+        return probe_health(self._nodes[node_index].cluster_address, self._credentials)
+
+    def _call(self, node_index: int, method: str, request: object) -> object:
+        try:
+            return getattr(self._stubs[node_index], method)(request, timeout=CALL_DEADLINE_S)
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)

@@ -1,0 +1,133 @@
+"""Start a coordinator: the ledger, the market and rounds logic, and two gRPC servers.
+
+The public server (server-side TLS) serves the Market API to providers and nodes; the
+cluster server (mutual TLS) serves the Admin API to admin certificates. The ledger file
+is the store of record: on first start it is created with genesis and one
+node_registered entry per node of the cluster manifest; on every later start it is
+replayed, its node keys checked against the manifest, and any round that was running
+when the coordinator stopped is aborted (`Rounds.recover`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coordinator.admin_servicer import AdminServicer
+from coordinator.cluster_link import ClusterLink, NodeEndpoint
+from coordinator.market import FRAC_BITS, Market
+from coordinator.market_servicer import MarketServicer
+from coordinator.rounds import Rounds
+from ledger import Ledger
+from ledger.keys import generate_signing_key, load_private_key, save_private_key
+from mutualmind.cluster.certs import load_manifest
+from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.transport import RunningServer, build_server, server_credentials
+from proto import admin_pb2, admin_pb2_grpc, market_pb2, market_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+MARKET_SERVICE = market_pb2.DESCRIPTOR.services_by_name["Market"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
+LEDGER_FILE = "ledger.db"
+KEY_FILE = "coordinator.signing.key"
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    certs_dir: Path
+    data_dir: Path
+    nodes: tuple[NodeEndpoint, ...]
+    dealer_address: str
+    public_address: str = "127.0.0.1:0"
+    cluster_address: str = "127.0.0.1:0"
+    mpc_ports: range = field(default=range(29500, 29600))
+    origin: str = "mutualmind.local/ledger"
+
+
+@dataclass
+class RunningCoordinator:
+    config: CoordinatorConfig
+    ledger: Ledger
+    rounds: Rounds
+    public: RunningServer
+    cluster: RunningServer
+    link: ClusterLink
+    aborted_on_start: list[str]
+
+    @property
+    def public_port(self) -> int:
+        return self.public.port
+
+    @property
+    def cluster_port(self) -> int:
+        return self.cluster.port
+
+    def stop(self, grace: float | None = 2.0) -> None:
+        for event in (self.public.stop(grace), self.cluster.stop(grace)):
+            event.wait()
+        close = getattr(self.link, "close", None)
+        if close is not None:
+            close()
+        self.ledger.close()
+
+
+def open_or_create_ledger(config: CoordinatorConfig) -> Ledger:
+    """Open the coordinator's ledger, creating it (genesis + nodes) on first start."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    key_path = config.data_dir / KEY_FILE
+    if not key_path.exists():
+        save_private_key(generate_signing_key(), key_path)
+    key = load_private_key(key_path)
+    manifest_nodes = load_manifest(config.certs_dir).nodes
+    if len(manifest_nodes) != len(config.nodes):
+        raise InvalidInput(f"the cluster manifest lists {len(manifest_nodes)} nodes but "
+                           f"{len(config.nodes)} node addresses were given")
+    path = config.data_dir / LEDGER_FILE
+    if not path.exists():
+        ledger = Ledger.create(path, key, params={"nodes": len(manifest_nodes),
+                                                  "frac_bits": FRAC_BITS}, origin=config.origin)
+        ledger.append_many([
+            ("node_registered", {"node_index": m.node_index, "name": m.name,
+                                 "signing_key": (m.signing_public_key or b"").hex()}, None)
+            for m in manifest_nodes])
+        return ledger
+    ledger = Ledger.open(path, key)
+    for m in manifest_nodes:
+        if ledger.state.nodes.get(m.node_index) != m.signing_public_key:
+            ledger.close()
+            raise IntegrityError(f"node {m.node_index}'s signing key in the cluster manifest "
+                                 "differs from the one on the ledger; wrong --certs folder?")
+    return ledger
+
+
+def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None) -> RunningCoordinator:
+    ledger = open_or_create_ledger(config)
+    try:
+        if link is None:
+            from coordinator.node_links import GrpcClusterLink
+            link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
+        market = Market(ledger, node_count=len(config.nodes))
+        rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports)
+        aborted = rounds.recover()
+        public = build_server(
+            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds))],
+            address=config.public_address,
+            credentials=server_credentials(config.certs_dir, "coordinator",
+                                           require_client_cert=False),
+            service_names=[MARKET_SERVICE])
+        try:
+            cluster = build_server(
+                [(admin_pb2_grpc.add_AdminServicer_to_server, AdminServicer(market, rounds, link))],
+                address=config.cluster_address,
+                credentials=server_credentials(config.certs_dir, "coordinator",
+                                               require_client_cert=True),
+                service_names=[ADMIN_SERVICE])
+        except BaseException:
+            public.stop(0)
+            raise
+    except BaseException:
+        ledger.close()
+        raise
+    return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted)
