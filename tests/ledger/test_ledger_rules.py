@@ -1,0 +1,201 @@
+"""Appending: every rule refuses with a typed error naming it, and writes nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import Ledger, verify_ledger
+from ledger.canonical import canonical_json
+from ledger.entries import request_message
+from ledger.keys import generate_signing_key
+from ledger.workload import Market
+from mutualmind.errors import InvalidInput, PermissionDenied, RuleViolation, Unavailable
+
+
+@pytest.fixture
+def world(tmp_path: Path, coordinator_key: Ed25519PrivateKey):  # type: ignore[no-untyped-def]
+    """A ledger with 2 nodes, providers alice/bob/carol, datasets, stakes and an open round."""
+    ledger = Ledger.create(tmp_path / "ledger.db", coordinator_key, params={"nodes": 2})
+    market = Market()
+    ledger.append_many([market.register_node(0), market.register_node(1)])
+    for name in ("alice", "bob", "carol"):
+        ledger.append(*market.register_provider(name))
+        ledger.append(*market.mint(name, 10_000))
+    ledger.append_many([
+        market.register_dataset("ds-a", "alice"), market.stake("alice", "ds-a", 1000),
+        market.register_dataset("ds-b", "bob"), market.stake("bob", "ds-b", 1000),
+        market.register_dataset("val", "carol", "validation"),
+        market.open_round("r1", "carol", 3000, "val", ["ds-a", "ds-b"]),
+    ])
+    yield ledger, market
+    ledger.close()
+
+
+def _count(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _refused(ledger: Ledger, error: type[Exception], request: tuple[str, dict[str, Any], Any], rule: str | None = None) -> Exception:
+    size, root, balances = ledger.size, ledger.root_hash(), dict(ledger.state.balances)
+    stakes, nonces = dict(ledger.state.stakes), dict(ledger.state.used_nonces)
+    with pytest.raises(error) as caught:
+        ledger.append(*request)
+    if rule is not None:
+        assert caught.value.rule == rule  # type: ignore[attr-defined]
+    assert ledger.size == size and ledger.root_hash() == root
+    assert ledger.state.balances == balances and ledger.state.stakes == stakes
+    assert ledger.state.used_nonces == nonces
+    assert _count(ledger.path) == size
+    return caught.value
+
+
+def test_state_after_setup(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, _ = world
+    assert ledger.state.balances == {"alice": 9000, "bob": 9000, "carol": 7000}
+    assert ledger.state.stakes == {"ds-a": 1000, "ds-b": 1000}
+    assert ledger.state.pools == {"r1": 3000}
+    assert ledger.state.rounds["r1"].status == "open"
+    assert ledger.state.recount_supply() == {"minted": 30000, "balances": 25000, "stakes": 2000, "pools": 3000}
+
+
+@pytest.mark.parametrize("build, error, rule", [
+    (lambda m: m.transfer("alice", "bob", 9001), RuleViolation, "insufficient_balance"),
+    (lambda m: m.stake("alice", "ds-a", 9001), RuleViolation, "insufficient_balance"),
+    (lambda m: m.mint("mallory", 5), RuleViolation, "unknown_provider"),
+    (lambda m: ("mint", {"to": "alice", "amount": 0, "memo": ""}, None), RuleViolation, "amount_not_positive"),
+    (lambda m: ("mint", {"to": "alice", "amount": -5, "memo": ""}, None), RuleViolation, "amount_not_positive"),
+    (lambda m: m.stake("bob", "ds-a", 10), RuleViolation, "not_owner"),
+    (lambda m: m.stake("alice", "ds-a", 10, kind="unstake"), RuleViolation, "stake_locked"),
+    (lambda m: m.register_provider("alice"), RuleViolation, "provider_exists"),
+    (lambda m: ("payout", {"round_id": "r1", "to": "alice", "amount": 1}, None), RuleViolation, "round_state"),
+    (lambda m: ("round_closed", {"round_id": "r9"}, None), RuleViolation, "unknown_round"),
+    (lambda m: m.open_round("r2", "carol", 99_999, "val", ["ds-a"]), RuleViolation, "insufficient_balance"),
+    (lambda m: ("genesis", {"coordinator_key": "00" * 32, "origin": "x", "params": {}}, None), RuleViolation, "genesis_first"),
+])
+def test_rule_refusals_name_the_rule_and_write_nothing(world, build: Callable, error: type, rule: str) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    _refused(ledger, error, build(market), rule)
+
+
+def test_reused_nonce_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    kind, payload, signature = market.transfer("alice", "bob", 5)
+    ledger.append(kind, payload, signature)
+    _refused(ledger, RuleViolation, (kind, payload, signature), "nonce_reused")
+
+
+def test_bad_or_missing_provider_signature_is_permission_denied(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    kind, payload, _ = market.transfer("alice", "bob", 5)
+    forged = generate_signing_key().sign(request_message(kind, payload))
+    err = _refused(ledger, PermissionDenied, (kind, payload, forged))
+    assert "alice" in str(err)
+    _refused(ledger, PermissionDenied, (kind, payload, None))
+    # a signature over a stake cannot be replayed as an unstake: the kind is signed too
+    ledger.append("round_aborted", {"round_id": "r1", "reason": "test"}, None)  # unlocks stakes
+    stake_kind, stake_payload, stake_sig = market.stake("alice", "ds-a", 5)
+    _refused(ledger, PermissionDenied, ("unstake", stake_payload, stake_sig))
+    ledger.append(stake_kind, stake_payload, stake_sig)
+
+
+def test_malformed_payloads_are_invalid_input(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    _refused(ledger, InvalidInput, ("mint", {"to": "alice", "amount": 1.5, "memo": ""}, None))
+    _refused(ledger, InvalidInput, ("mint", {"to": "alice", "amount": 5}, None))
+    _refused(ledger, InvalidInput, ("mint", {"to": "alice", "amount": 5, "memo": "", "x": 1}, None))
+    _refused(ledger, InvalidInput, ("teleport", {}, None))
+    _refused(ledger, InvalidInput, ("mint", {"to": "alice", "amount": 5, "memo": ""}, b"\x01" * 64))
+
+
+def test_round_lifecycle_slash_payout_close(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    ledger.append(*market.round_result("r1", [900_000, 850_000, 910_000]))  # ds-b hurt
+    _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-a", "provider_id": "alice", "amount": 10}, None), "slash_unwarranted")
+    _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 101}, None), "slash_too_large")
+    ledger.append("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 100}, None)
+    assert ledger.state.pools["r1"] == 3100 and ledger.state.stakes["ds-b"] == 900
+    ledger.append("payout", {"round_id": "r1", "to": "alice", "amount": 3000}, None)
+    _refused(ledger, RuleViolation, ("round_closed", {"round_id": "r1"}, None), "pool_not_empty")
+    _refused(ledger, RuleViolation, ("payout", {"round_id": "r1", "to": "alice", "amount": 101}, None), "pool_exhausted")
+    ledger.append("payout", {"round_id": "r1", "to": "carol", "amount": 100}, None)
+    before = len(ledger.checkpoints())
+    ledger.append("round_closed", {"round_id": "r1"}, None)
+    assert len(ledger.checkpoints()) == before + 1 and ledger.checkpoints()[-1][0] == ledger.size
+    ledger.append(*market.stake("alice", "ds-a", 1000, kind="unstake"))  # unlocked after close
+    assert ledger.state.balances["alice"] == 13_000
+    report = verify_ledger(ledger.path)
+    assert report.ok, report.error
+    assert report.total_supply == 30_000
+
+
+def test_bad_attestation_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000])
+    payload["attestations"][1]["signature"] = "00" * 64
+    _refused(ledger, PermissionDenied, (kind, payload, None))
+    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000])
+    payload["attestations"] = payload["attestations"][:1]
+    _refused(ledger, RuleViolation, (kind, payload, None), "attestations")
+
+
+def test_abort_returns_pool_to_sponsor(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, _ = world
+    ledger.append("round_aborted", {"round_id": "r1", "reason": "node down"}, None)
+    assert ledger.state.balances["carol"] == 10_000 and ledger.state.pools["r1"] == 0
+    assert ledger.state.rounds["r1"].status == "aborted"
+
+
+def test_batch_is_all_or_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    size, balances = ledger.size, dict(ledger.state.balances)
+    with pytest.raises(RuleViolation):
+        ledger.append_many([market.transfer("alice", "bob", 10), market.mint("alice", 1),
+                            market.transfer("bob", "alice", 10**6)])
+    assert ledger.size == size and ledger.state.balances == balances and _count(ledger.path) == size
+    ledger.append_many([market.transfer("alice", "bob", 10), market.mint("alice", 1)])
+    assert ledger.size == size + 2
+
+
+def test_reopen_replays_same_state_and_one_writer(world, coordinator_key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    with pytest.raises(Unavailable):
+        Ledger.open(ledger.path, coordinator_key)
+    reader = Ledger.open(ledger.path)
+    try:
+        assert reader.state.balances == ledger.state.balances
+        assert reader.state.rounds == ledger.state.rounds
+        assert reader.root_hash() == ledger.root_hash()
+        with pytest.raises(PermissionDenied):
+            reader.append(*market.mint("alice", 1))
+    finally:
+        reader.close()
+    path = ledger.path
+    ledger.close()
+    with pytest.raises(PermissionDenied):
+        Ledger.open(path, generate_signing_key())
+    Ledger.open(path, coordinator_key).close()
+
+
+def test_canonical_json_refuses_floats_and_sorts_keys() -> None:
+    assert canonical_json({"b": 1, "a": [True, None, "é"]}) == '{"a":[true,null,"é"],"b":1}'.encode()
+    with pytest.raises(InvalidInput, match="float"):
+        canonical_json({"amount": 1.0})
+    with pytest.raises(InvalidInput):
+        canonical_json({"amount": 2**64})
+
+
+def test_create_refuses_existing_file(world, coordinator_key: Ed25519PrivateKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    other = tmp_path / "other.db"
+    other.write_bytes(b"not a ledger")
+    with pytest.raises(InvalidInput):
+        Ledger.create(other, coordinator_key)
+    assert other.read_bytes() == b"not a ledger"
