@@ -1,0 +1,141 @@
+"""Tampering with the file: `verify` finds every change and names the right entry."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import Ledger, verify_ledger
+from ledger.keys import generate_signing_key
+from ledger.signed_note import verifier_key_string
+
+FIELDS = ("idx", "time_ms", "kind", "payload", "prev_hash", "hash", "signature", "provider_signature")
+
+
+def _edit(path: Path) -> sqlite3.Connection:
+    """Open the file as an attacker would: drop the append-only triggers first."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS entries_no_delete")
+    return conn
+
+
+def _flip_int(value: int, rng: random.Random) -> int:
+    raw = bytearray(value.to_bytes(8, "big", signed=True))
+    raw[rng.randrange(8)] ^= 1 << rng.randrange(8)
+    return int.from_bytes(raw, "big", signed=True)
+
+
+def _flip_byte(path: Path, rng: random.Random, field: str) -> int:
+    """Flip one bit of one byte of `field` of a random entry; return the entry's index."""
+    conn = _edit(path)
+    try:
+        count = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        while True:
+            index = rng.randrange(count)
+            value = conn.execute(f"SELECT {field} FROM entries WHERE idx = ?", (index,)).fetchone()[0]
+            if value is None:
+                continue  # no provider signature on this entry: pick again
+            if isinstance(value, int):
+                new: object = _flip_int(value, rng)
+                if field == "idx" and conn.execute("SELECT 1 FROM entries WHERE idx = ?", (new,)).fetchone():
+                    continue
+            else:
+                raw = bytearray(value.encode() if isinstance(value, str) else value)
+                raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+                new = bytes(raw)
+                if isinstance(value, str):
+                    try:
+                        new = bytes(raw).decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass  # stored as a blob: still a byte flip of that field
+            conn.execute(f"UPDATE entries SET {field} = ? WHERE idx = ?", (new, index))
+            return index
+    finally:
+        conn.close()
+
+
+def test_untouched_ledger_verifies(filled_ledger: Path, coordinator_key: Ed25519PrivateKey) -> None:
+    report = verify_ledger(filled_ledger, vkey=verifier_key_string("mutualmind.example/ledger", coordinator_key))
+    assert report.ok, report.error
+    assert report.entries == report.tree_size > 250 and report.checkpoints >= 1
+    assert report.total_supply > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("field", FIELDS)
+def test_single_byte_flip_is_found_at_its_index(filled_ledger: Path, field: str, seed: int) -> None:
+    index = _flip_byte(filled_ledger, random.Random(seed), field)
+    report = verify_ledger(filled_ledger)
+    assert not report.ok, f"flip of {field} at {index} went unnoticed"
+    assert report.first_bad_index == index, (field, report.problem, report.error)
+
+
+def test_deleted_entry_is_found(filled_ledger: Path) -> None:
+    conn = _edit(filled_ledger)
+    conn.execute("DELETE FROM entries WHERE idx = 123")
+    conn.close()
+    report = verify_ledger(filled_ledger)
+    assert (report.ok, report.first_bad_index, report.problem) == (False, 123, "missing entry")
+
+
+def test_swapped_entries_are_found_at_the_first(filled_ledger: Path) -> None:
+    conn = _edit(filled_ledger)
+    columns = ", ".join(FIELDS[1:])
+    a = conn.execute(f"SELECT {columns} FROM entries WHERE idx = 40").fetchone()
+    b = conn.execute(f"SELECT {columns} FROM entries WHERE idx = 200").fetchone()
+    assignments = ", ".join(f"{name} = ?" for name in FIELDS[1:])
+    conn.execute(f"UPDATE entries SET {assignments} WHERE idx = 40", (*b,))
+    conn.execute(f"UPDATE entries SET {assignments} WHERE idx = 200", (*a,))
+    conn.close()
+    report = verify_ledger(filled_ledger)
+    assert not report.ok and report.first_bad_index == 40
+
+
+def test_truncated_tail_is_found_against_an_earlier_tree_head(
+    filled_ledger: Path, coordinator_key: Ed25519PrivateKey
+) -> None:
+    ledger = Ledger.open(filled_ledger, coordinator_key)
+    head = ledger.checkpoint()
+    size = ledger.size
+    ledger.close()
+    conn = _edit(filled_ledger)
+    conn.execute("DELETE FROM entries WHERE idx >= ?", (size - 17,))
+    conn.execute("DELETE FROM checkpoints WHERE size > ?", (size - 17,))
+    conn.close()
+    assert verify_ledger(filled_ledger).ok  # alone, a clean cut cannot be seen...
+    report = verify_ledger(filled_ledger, trusted_checkpoints=[head])  # ...against a saved head it can
+    assert (report.ok, report.first_bad_index) == (False, size - 17)
+    assert "truncated" in (report.error or "")
+
+
+def test_truncation_leaving_stored_checkpoints_is_found(filled_ledger: Path) -> None:
+    conn = _edit(filled_ledger)
+    last = conn.execute("SELECT max(size) FROM checkpoints").fetchone()[0]
+    conn.execute("DELETE FROM entries WHERE idx >= ?", (last - 5,))
+    conn.close()
+    report = verify_ledger(filled_ledger)
+    assert (report.ok, report.first_bad_index) == (False, last - 5)
+
+
+def test_rewritten_history_under_another_key_fails_a_pinned_key(tmp_path: Path, fill_ledger, coordinator_key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]
+    forged = tmp_path / "forged.db"
+    fill_ledger(forged, generate_signing_key(), 50)
+    pinned = verifier_key_string("mutualmind.example/ledger", coordinator_key)
+    report = verify_ledger(forged, vkey=pinned)
+    assert (report.ok, report.first_bad_index) == (False, 0)
+
+
+def test_parallel_verify_finds_flip_in_a_later_chunk(tmp_path: Path, fill_ledger, coordinator_key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "big.db"
+    fill_ledger(path, coordinator_key, 4600, seed=3)
+    assert verify_ledger(path, workers=2).ok
+    conn = _edit(path)
+    conn.execute("UPDATE entries SET signature = zeroblob(64) WHERE idx IN (3900, 4400)")
+    conn.close()
+    report = verify_ledger(path, workers=2)
+    assert (report.ok, report.first_bad_index, report.problem) == (False, 3900, "coordinator signature")
