@@ -1,7 +1,7 @@
 """Metrics of the m = n+1 models on the validation rows: the only values ever revealed.
 
-Every metric is computed for all models at once ([m, rows, k] logits) and averaged on
-the shares; then exactly m numbers are revealed (plus, for classifiers valued by
+Every metric is computed for all models at once ([m, rows, k] logits) and summed over
+rows on the shares; then exactly m numbers are revealed (plus, for classifiers valued by
 log-loss, the full model's accuracy, one more number). Log-loss uses the logits
 directly (softplus / log-softmax) rather than log(sigmoid), which keeps CrypTen's log in
 the range where it is accurate.
@@ -25,20 +25,18 @@ def evaluate(
     rows = int(validation_x.size(0))
     logits, _, _ = forward(backend, spec, params, validation_x)
     target = targets(backend, spec, validation_y)
-    accuracy_full = None
     if spec.task == "regression":
         diff = logits - target
         values = backend.reveal(diff.square().sum(1).div(rows)).reshape(-1)
         return [float(v) for v in values], None
     if spec.metric == "accuracy":
-        values = backend.reveal(_correct(backend, spec, logits, target).div(rows)).reshape(-1)
+        values = backend.reveal(_correct(backend, spec, logits, target)).reshape(-1) / rows
         return [float(v) for v in values], float(values[0])
-    losses = _log_loss_sums(backend, spec, logits, target).div(rows)
-    correct_full = _correct(backend, spec, logits[0:1], target).div(rows)
-    # one reveal for both: the m losses and the full model's accuracy
-    revealed = backend.reveal(backend.cat([losses.reshape(-1), correct_full.reshape(-1)])).reshape(-1)
-    accuracy_full = float(revealed[-1])
-    return [float(v) for v in revealed[:-1]], accuracy_full
+    losses = backend.reveal(_log_loss_sums(backend, spec, logits, target).div(rows)).reshape(-1)
+    # counts may be integer-encoded (comparison results): divide after revealing
+    correct_full = backend.reveal(_correct(backend, spec, logits[0:1], target)).reshape(-1)
+    accuracy_full = float(correct_full[0]) / rows
+    return [float(v) for v in losses], accuracy_full
 
 
 def _log_loss_sums(backend: Backend, spec: ModelSpec, logits: Tensor, target: Tensor) -> Tensor:

@@ -1,0 +1,290 @@
+"""The node's MPC job runner: one worker process per job, a deadline, a signed result.
+
+The coordinator asks every node to start the same job (each with its own rank). This
+module validates the request, writes the worker's spec into `<data_dir>/jobs/<job_id>/`,
+starts `python -m mpcnode.worker` there in its own process group, and watches it: past
+the deadline or on cancel the whole group is killed; when the worker finishes, the
+node signs an attestation over (round id, job digest, revealed metrics in integer
+millionths) with its Ed25519 key - the bytes of `ledger.attestation.attestation_message`.
+The coordinator accepts a result only when every node signed identical values.
+
+No gRPC here: `mpcnode.servicer` maps requests and replies. A job is never started
+twice under one id, and a refused request leaves no directory behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.attestation import attestation_message
+from ledger.keys import sign
+from mpcnode.supervised_process import KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
+from mpcnode.worker.job_spec import check_party, check_port, parse_worker_spec, validate_job_id
+from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
+from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+MAX_DEADLINE_S = 24 * 3600.0
+SPEC_FILE = "spec.json"
+LOG_FILE = "worker.log"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the coordinator asks of this node for one job (mirrors node.proto JobSpec)."""
+
+    job_id: str
+    round_id: str
+    world_size: int
+    rank: int
+    master_addr: str
+    master_port: int
+    dataset_ids: tuple[str, ...]
+    validation_dataset_id: str
+    model_spec_json: str
+    job_digest: bytes
+    deadline_s: float
+    dealer_addr: str = ""
+    gloo_interface: str = ""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A finished job: the revealed values and this node's signature over them."""
+
+    metrics: list[float]
+    metrics_micro: list[int]
+    metric: str
+    accuracy_full: float | None
+    attestation: bytes  # Ed25519 signature over attestation_payload
+    attestation_payload: bytes  # canonical JSON: ledger.attestation.attestation_message
+    comm: dict[str, float]
+    wall_s: float
+    weights_path: str
+
+
+@dataclass
+class JobStatus:
+    job_id: str
+    state: str
+    message: str = ""
+    progress: float = 0.0
+    result: JobResult | None = None
+    error_code: str = ""
+
+
+def to_micro(value: float) -> int:
+    """A revealed metric in integer millionths: the unit nodes sign and the ledger stores."""
+    if not math.isfinite(value):
+        raise InvalidInput(f"metric value {value!r} is not finite")
+    return int(round(value * 1_000_000))
+
+
+@dataclass
+class _Job:
+    request: JobRequest
+    directory: Path
+    status: JobStatus
+    process: SupervisedProcess | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class JobRunner:
+    """Runs this node's MPC jobs; thread-safe (the gRPC servicer calls it from many threads)."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        signing_key: Ed25519PrivateKey,
+        *,
+        python: str = sys.executable,
+        worker_threads: int = 1,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._key = signing_key
+        self._python = python
+        self._threads = worker_threads
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+
+    def start(self, request: JobRequest) -> str:
+        """Validate and start a job; returns its id. Refusals leave nothing on disk."""
+        job_id = validate_job_id(request.job_id)
+        check_party(request.rank, request.world_size)
+        check_port(request.master_port)
+        if not (isinstance(request.deadline_s, (int, float)) and 0 < request.deadline_s <= MAX_DEADLINE_S):
+            raise InvalidInput(f"deadline {request.deadline_s!r} s must be in (0, {MAX_DEADLINE_S:.0f}]")
+        if len(request.job_digest) != 32:
+            raise InvalidInput(f"job digest must be a 32-byte SHA-256, got {len(request.job_digest)} bytes")
+        directory = self.jobs_dir / job_id
+        spec_text = json.dumps(
+            {
+                "job_id": job_id,
+                "round_id": request.round_id,
+                "rank": request.rank,
+                "world_size": request.world_size,
+                "master_addr": request.master_addr,
+                "master_port": request.master_port,
+                "data_dir": str(self.data_dir),
+                "dataset_ids": list(request.dataset_ids),
+                "validation_dataset_id": request.validation_dataset_id,
+                "model": request.model_spec_json,
+                "output_dir": str(directory),
+                "gloo_interface": request.gloo_interface,
+            },
+            indent=2,
+        )
+        spec = parse_worker_spec(spec_text)  # every field checked before anything is written
+        spec_text = spec.to_json()
+        with self._lock:
+            if job_id in self._jobs or directory.exists():
+                raise AlreadyExists(f"job {job_id!r} was already started on this node; use a new job id")
+            directory.mkdir(mode=0o700)
+            job = _Job(request, directory, JobStatus(job_id, QUEUED))
+            self._jobs[job_id] = job
+        try:
+            (directory / SPEC_FILE).write_text(spec_text, encoding="utf-8")
+            job.process = SupervisedProcess(
+                [self._python, "-m", "mpcnode.worker", str(directory / SPEC_FILE)],
+                log_path=directory / LOG_FILE,
+                deadline_s=float(request.deadline_s),
+                env=self._worker_env(),
+                on_end=lambda process: self._finish(job, process),
+            )
+        except OSError as err:
+            with self._lock:
+                self._jobs.pop(job_id, None)
+            shutil.rmtree(directory, ignore_errors=True)
+            raise InvalidInput(f"could not start the worker for job {job_id!r}: {err}") from err
+        with self._lock:
+            if job.status.state == QUEUED:
+                job.status.state = RUNNING
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's state now (progress read from the worker's progress file)."""
+        job = self._get(job_id)
+        with self._lock:
+            status = JobStatus(**vars(job.status))
+        if status.state == RUNNING:
+            status.progress = _read_progress(job.directory)
+        return status
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Kill the job's worker (no-op when it already ended) and return its state."""
+        job = self._get(job_id)
+        if job.process is not None:
+            job.process.cancel()
+            job.process.wait(10.0)
+        return self.status(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        """Block until the job ended (or `timeout`); for the CLI, the dealer and tests."""
+        job = self._get(job_id)
+        job.done.wait(timeout)
+        return self.status(job_id)
+
+    def weights_path(self, job_id: str) -> Path:
+        """This node's shares of the job's trained full model (raw LE int64)."""
+        status = self.status(job_id)
+        if status.state != DONE or status.result is None:
+            raise NotFound(f"job {job_id!r} has no trained model on this node (state {status.state})")
+        return Path(status.result.weights_path)
+
+    def close(self) -> None:
+        """Cancel every running job (server shutdown)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if job.process is not None:
+                job.process.cancel()
+
+    def _get(self, job_id: str) -> _Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"this node knows no job {job_id!r}; start it first")
+        return job
+
+    def _worker_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        # several parties share few cores: one thread each avoids oversubscription
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(self._threads)
+        return env
+
+    def _finish(self, job: _Job, process: SupervisedProcess) -> None:
+        """Called once by the watcher thread when the worker process has ended."""
+        request = job.request
+        status = JobStatus(job.status.job_id, FAILED)
+        if process.outcome == KILLED_DEADLINE:
+            status.error_code = "deadline"
+            status.message = (
+                f"job ran past its deadline of {request.deadline_s:g} s and was stopped; "
+                "a peer may be down - check the nodes and the dealer, then re-run the round"
+            )
+        elif process.outcome == KILLED_CANCEL:
+            status.state = CANCELLED
+            status.error_code = "aborted"
+            status.message = "job was cancelled"
+        elif process.returncode == 0:
+            try:
+                status = JobStatus(job.status.job_id, DONE, progress=1.0, result=self._sign(job))
+            except (OSError, ValueError, KeyError, TypeError, InvalidInput) as err:
+                status.error_code = "internal"
+                status.message = f"worker finished but its result is unreadable: {err}"
+        else:
+            status.error_code, status.message = _read_error(job.directory, process.returncode)
+        with self._lock:
+            job.status = status
+        job.done.set()
+
+    def _sign(self, job: _Job) -> JobResult:
+        document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
+        metrics = [float(v) for v in document["metrics"]]
+        micro = [to_micro(v) for v in metrics]
+        payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro)
+        accuracy = document.get("accuracy_full")
+        return JobResult(
+            metrics=metrics,
+            metrics_micro=micro,
+            metric=str(document["metric"]),
+            accuracy_full=None if accuracy is None else float(accuracy),
+            attestation=sign(self._key, payload),
+            attestation_payload=payload,
+            comm={k: float(v) for k, v in document["comm"].items()},
+            wall_s=float(document["wall_s"]),
+            weights_path=str(job.directory / WEIGHTS_FILE),
+        )
+
+
+def _read_progress(directory: Path) -> float:
+    try:
+        raw = json.loads((directory / PROGRESS_FILE).read_text(encoding="utf-8"))
+        return max(0.0, min(1.0, float(raw["done"]) / float(raw["total"])))
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return 0.0
+
+
+def _read_error(directory: Path, returncode: int | None) -> tuple[str, str]:
+    try:
+        raw = json.loads((directory / ERROR_FILE).read_text(encoding="utf-8"))
+        return str(raw["code"]), str(raw["message"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "internal", (
+            f"worker exited with status {returncode} (a peer may have failed); see "
+            f"{directory / LOG_FILE}"
+        )

@@ -1,0 +1,62 @@
+"""Model specs are untrusted JSON: strict parsing, typed refusals, canonical form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mpcnode.worker.model_spec import contributions, parse_model_spec
+from mutualmind.errors import InvalidInput
+
+
+def test_defaults_fill_task_metric_and_classes_per_kind() -> None:
+    assert parse_model_spec({"kind": "logistic"}).task == "binary"
+    linear = parse_model_spec({"kind": "linear"})
+    assert (linear.task, linear.metric, linear.outputs) == ("regression", "mse", 1)
+    softmax = parse_model_spec({"kind": "softmax", "classes": 3})
+    assert (softmax.task, softmax.outputs, softmax.metric) == ("multiclass", 3, "log_loss")
+    mlp = parse_model_spec('{"kind": "mlp", "hidden": 4, "task": "multiclass", "classes": 3}')
+    assert (mlp.hidden, mlp.outputs) == (4, 3)
+
+
+def test_canonical_json_round_trips() -> None:
+    spec = parse_model_spec({"kind": "mlp", "lr": 1, "epochs": 3})
+    text = spec.to_json()
+    assert " " not in text and list(json.loads(text)) == sorted(json.loads(text))
+    assert parse_model_spec(text) == spec
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ({"kind": "forest"}, "not supported"),
+        ({"kind": "logistic", "learning_rate": 1}, "unknown fields"),
+        ({"kind": "logistic", "epochs": "10"}, "'epochs' must be a int"),
+        ({"kind": "logistic", "epochs": True}, "'epochs' must be a int"),
+        ({"kind": "logistic", "lr": 0}, "learning rate"),
+        ({"kind": "logistic", "epochs": 0}, "epochs"),
+        ({"kind": "logistic", "l2": -1.0}, "L2"),
+        ({"kind": "logistic", "task": "regression"}, "solves a binary task"),
+        ({"kind": "linear", "metric": "accuracy"}, "valued by mse"),
+        ({"kind": "logistic", "metric": "mse"}, "not mse"),
+        ({"kind": "softmax", "classes": 1}, "classes"),
+        ({"kind": "logistic", "classes": 3}, "2 classes"),
+        ({"kind": "mlp", "hidden": 0}, "hidden width"),
+    ],
+)
+def test_bad_specs_are_refused_with_the_field_named(raw: object, fragment: str) -> None:
+    with pytest.raises(InvalidInput, match=fragment):
+        parse_model_spec(raw)  # type: ignore[arg-type]
+
+
+def test_contribution_sign_means_better_for_every_metric() -> None:
+    # log-loss: lower is better; without provider 1 the loss rises (it helped), without
+    # provider 2 it falls (it hurt)
+    assert contributions([0.20, 0.25, 0.15], "log_loss") == pytest.approx([0.05, -0.05])
+    assert contributions([0.90, 0.80, 0.95], "accuracy") == pytest.approx([0.10, -0.05])
+    assert contributions([10.0, 12.0, 9.0], "mse") == pytest.approx([2.0, -1.0])
+    with pytest.raises(InvalidInput):
+        contributions([0.1], "log_loss")
