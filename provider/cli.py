@@ -4,6 +4,8 @@ Sharing runs here, on the provider's machine: the table is loaded, validated, en
 split locally; only shares (one per node) and signed commitments leave the machine.
 `--certs` is a folder holding the cluster CA certificate (`ca.pem`); when it also holds
 the cluster manifest (`cluster.json`), node receipts are checked against the nodes' keys.
+The provider id is the name given to `keygen --id`; it is kept next to the key in
+`<key>.id` so later commands need only `--key`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mutualmind.errors import InvalidInput
+
 
 def register(subparsers: Any) -> None:
     provider = subparsers.add_parser("provider", help="data provider: keys, registration, sharing, stake")
     sub = provider.add_subparsers(dest="provider_command", metavar="ACTION", required=True)
 
-    keygen = sub.add_parser("keygen", help="make an Ed25519 key (PEM, mode 0600) and print the provider id")
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key (PEM, mode 0600) for a provider id")
     keygen.add_argument("--key", type=Path, required=True, help="file to write (refuses to overwrite)")
+    keygen.add_argument("--id", required=True, help="the provider id to register under (e.g. hospital-a)")
     keygen.set_defaults(func=run_keygen)
 
     def market(p: argparse.ArgumentParser) -> None:
@@ -27,9 +32,8 @@ def register(subparsers: Any) -> None:
         p.add_argument("--coordinator", required=True, help="coordinator market address host:port")
         p.add_argument("--certs", type=Path, required=True, help="folder with the cluster's ca.pem")
 
-    reg = sub.add_parser("register", help="register this key with the coordinator")
+    reg = sub.add_parser("register", help="register this key and provider id with the coordinator")
     market(reg)
-    reg.add_argument("--name", required=True, help="a display name")
     reg.set_defaults(func=run_register)
 
     share = sub.add_parser("share", help="share a table over the nodes and register it")
@@ -57,14 +61,23 @@ def register(subparsers: Any) -> None:
     balance.set_defaults(func=run_balance)
 
 
-def run_keygen(args: argparse.Namespace) -> int:
-    from ledger.keys import generate_signing_key, public_key_bytes, save_private_key
-    from provider.signed_requests import provider_id_for
+def _id_file(key: Path) -> Path:
+    return key.with_name(key.name + ".id")
 
+
+def run_keygen(args: argparse.Namespace) -> int:
+    """Check the id, write the key (0600, never overwriting), then the id next to it."""
+    from ledger.entries import party_id
+    from ledger.keys import generate_signing_key, public_key_bytes, save_private_key
+
+    party_id("--id", args.id)
+    if _id_file(args.key).exists():
+        raise InvalidInput(f"{_id_file(args.key)} already exists; refusing to overwrite a provider identity")
     key = generate_signing_key()
     save_private_key(key, args.key)
+    _id_file(args.key).write_text(args.id + "\n", encoding="utf-8")
     public = public_key_bytes(key)
-    print(json.dumps({"provider_id": provider_id_for(public), "public_key": public.hex(), "key": str(args.key)}))
+    print(json.dumps({"provider_id": args.id, "public_key": public.hex(), "key": str(args.key)}))
     return 0
 
 
@@ -73,14 +86,21 @@ def _market(args: argparse.Namespace) -> Any:
     from mutualmind.transport import channel_credentials, open_channel
     from provider.client import MarketClient
 
+    key = load_private_key(args.key)
+    try:
+        provider_id = _id_file(args.key).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"{_id_file(args.key)} is missing: make the key with `mutualmind provider keygen --id ...`"
+        ) from None
     channel = open_channel(args.coordinator, channel_credentials(args.certs, None))
-    return MarketClient(channel=channel, key=load_private_key(args.key))
+    return MarketClient(channel=channel, key=key, provider_id=provider_id)
 
 
 def run_register(args: argparse.Namespace) -> int:
     client = _market(args)
     try:
-        reply = client.register(args.name)
+        reply = client.register()
     finally:
         client.channel.close()
     print(json.dumps({"provider_id": reply.provider_id, "ledger_index": reply.ledger_index}))
@@ -89,7 +109,6 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _load_table(args: argparse.Namespace) -> Any:
     from mpcnode.share_store import TableSchema
-    from mutualmind.errors import InvalidInput
     from provider.sharing import load_csv, load_sklearn, validate_table
 
     features = [c.strip() for c in args.features.split(",")] if args.features else None

@@ -27,10 +27,8 @@ from provider.sharing import SharedTable
 from provider.signed_requests import (
     signed_dataset_registration,
     signed_register_provider,
-    provider_id_for,
     signed_stake,
 )
-from ledger.keys import public_key_bytes
 
 CHUNK_BYTES = 1 << 20  # 1 MiB a message, well under the 8 MiB message limit
 UPLOAD_DEADLINE_S = 3600.0
@@ -131,13 +129,13 @@ class MarketClient:
 
     channel: grpc.Channel
     key: Ed25519PrivateKey
-    provider_id: str = ""  # derived from the key when empty
+    provider_id: str  # the name the provider registers under
     timeout_s: float = DEFAULT_DEADLINE_S
 
     def __post_init__(self) -> None:
         self._stub = market_pb2_grpc.MarketStub(self.channel)
         if not self.provider_id:
-            self.provider_id = provider_id_for(public_key_bytes(self.key))
+            raise InvalidInput("a provider id (the name registered with the coordinator) is required")
 
     def _call(self, method: str, request: Any) -> Any:
         try:
@@ -145,16 +143,13 @@ class MarketClient:
         except grpc.RpcError as err:
             raise_from_rpc_error(err)
 
-    def _need_id(self) -> str:
-        return self.provider_id
 
-    def register(self, name: str) -> market_pb2.RegisterProviderReply:
-        """Register this key under `name` (the provider id follows from the key)."""
-        reply = self._call("RegisterProvider", signed_register_provider(self.key, name))
+    def register(self) -> market_pb2.RegisterProviderReply:
+        """Register this key under the provider id (a self-signed ledger entry)."""
+        reply = self._call("RegisterProvider", signed_register_provider(self.key, self.provider_id))
         if reply.provider_id != self.provider_id:
             raise IntegrityError(
-                f"the coordinator registered provider id {reply.provider_id!r}, expected "
-                f"{self.provider_id!r} (derived from this key)"
+                f"the coordinator registered provider id {reply.provider_id!r}, asked for {self.provider_id!r}"
             )
         return reply
 
@@ -165,7 +160,7 @@ class MarketClient:
         registration = signed_dataset_registration(
             self.key,
             dataset_id=dataset_id,
-            provider_id=self._need_id(),
+            provider_id=self.provider_id,
             rows=shared.rows,
             cols=shared.cols,
             frac_bits=shared.frac_bits,
@@ -176,10 +171,10 @@ class MarketClient:
         return registration, self._call("RegisterDataset", registration)
 
     def stake(self, dataset_id: str, amount: int) -> market_pb2.StakeReply:
-        return self._call("Stake", signed_stake(self.key, self._need_id(), dataset_id, amount))
+        return self._call("Stake", signed_stake(self.key, self.provider_id, dataset_id, amount))
 
     def unstake(self, dataset_id: str, amount: int) -> market_pb2.StakeReply:
-        return self._call("Unstake", signed_stake(self.key, self._need_id(), dataset_id, amount, unstake=True))
+        return self._call("Unstake", signed_stake(self.key, self.provider_id, dataset_id, amount, unstake=True))
 
     def balance(self) -> market_pb2.BalanceReply:
-        return self._call("GetBalance", market_pb2.BalanceRequest(provider_id=self._need_id()))
+        return self._call("GetBalance", market_pb2.BalanceRequest(provider_id=self.provider_id))

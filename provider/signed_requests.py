@@ -7,14 +7,12 @@ entry's payload for that kind (provider_registered, dataset_registered, stake, u
 and carries a fresh nonce. The kind is bound into the message, so a signature for one
 request can never be replayed as another kind. Signatures are Ed25519 (`ledger.keys`).
 
-A provider id is derived from the provider's public key (`provider_id_for`), so anyone
-holding a registration can check that the key that signed it belongs to the provider it
-names without trusting whoever relayed the key.
+A provider's id is the name it registers under (the coordinator's Market.RegisterProvider
+records `provider_id = name`); the registration entry is signed by the key it registers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Any
 
@@ -28,7 +26,6 @@ from proto import common_pb2, market_pb2
 
 KIND_REGISTER_PROVIDER = "provider_registered"
 KIND_DATASET_REGISTRATION = "dataset_registered"
-PROVIDER_ID_PREFIX = "prov-"
 KIND_STAKE = "stake"
 KIND_UNSTAKE = "unstake"
 
@@ -40,14 +37,9 @@ def new_nonce() -> str:
 
 # ---- provider registration ---------------------------------------------------------
 
-def provider_id_for(public_key: bytes) -> str:
-    """The provider id of a raw Ed25519 public key: "prov-" + 32 hex of its SHA-256."""
-    return PROVIDER_ID_PREFIX + hashlib.sha256(public_key).hexdigest()[:32]
-
-
 def register_provider_payload(name: str, public_key: bytes, nonce: str) -> dict[str, Any]:
-    """The `provider_registered` ledger payload; the id follows from the key."""
-    return {"provider_id": provider_id_for(public_key), "name": name, "public_key": public_key.hex(), "nonce": nonce}
+    """The `provider_registered` ledger payload; the provider id is the name."""
+    return {"provider_id": name, "name": name, "public_key": public_key.hex(), "nonce": nonce}
 
 
 def signed_register_provider(key: Ed25519PrivateKey, name: str) -> market_pb2.RegisterProviderRequest:
@@ -154,14 +146,12 @@ def check_dataset_registration(reg: common_pb2.DatasetRegistration) -> None:
 
 
 def verify_dataset_registration(reg: common_pb2.DatasetRegistration, provider_public_key: bytes) -> None:
-    """InvalidInput if malformed; PermissionDenied unless it is signed by the key that the
-    provider id it names is derived from."""
+    """InvalidInput if malformed; PermissionDenied unless `provider_public_key` signed it.
+
+    The key comes with the registration (from the ledger's provider_registered entry,
+    itself signed by that key); binding the provider id to the key is the ledger's job.
+    """
     check_dataset_registration(reg)
-    if reg.provider_id != provider_id_for(provider_public_key):
-        raise PermissionDenied(
-            f"dataset {reg.dataset_id!r} names provider {reg.provider_id!r}, which is not the "
-            "provider of the public key given for it"
-        )
     message = request_message(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg))
     if not verify_signature(provider_public_key, message, reg.signature):
         raise PermissionDenied(
