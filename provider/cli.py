@@ -141,6 +141,7 @@ def _node_keys(certs: Path, count: int) -> list[bytes] | None:
 
 def run_share(args: argparse.Namespace) -> int:
     """Validate and share locally first (nothing leaves the machine for a bad table)."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from mutualmind.transport import channel_credentials, open_channel
@@ -156,7 +157,7 @@ def run_share(args: argparse.Namespace) -> int:
         _, reply = client.register_dataset(args.dataset_id, shared, purpose=args.purpose)
         size = shared.rows * shared.cols * 8
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                      TransferSpeedColumn(), transient=False) as bar:
+                      TransferSpeedColumn(), console=Console(stderr=True)) as bar:
             tasks = [bar.add_task(f"node {i}", total=size) for i in range(len(channels))]
             receipts = upload_shares(
                 channels, args.dataset_id, shared,
