@@ -1,0 +1,116 @@
+"""The dealer's per-job TTP processes (logic; `mpcnode.dealer` puts gRPC in front).
+
+For each job the coordinator asks the dealer to join the job's rendezvous: the dealer
+starts `python -m mpcnode.worker.ttp` as rank world_size in its own process group,
+kills it at the job's deadline or on cancel, and reports how it ended. CrypTen's TTP
+keeps no state beyond one job, so neither does this: a session lives as long as its
+process, and its log sits in `<work_dir>/<job_id>.log`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpcnode.supervised_process import EXITED, KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
+from mpcnode.worker.job_spec import check_party, check_port, validate_host, validate_job_id
+from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+
+MAX_DEADLINE_S = 24 * 3600.0
+MAX_SESSIONS = 64
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    job_id: str
+    state: str  # running | done | failed | cancelled
+    message: str = ""
+
+
+class TtpSessions:
+    """Starts, watches and stops one TTP process per job; thread-safe."""
+
+    def __init__(self, work_dir: Path | str, *, python: str = sys.executable) -> None:
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._python = python
+        self._lock = threading.Lock()
+        self._sessions: dict[str, SupervisedProcess] = {}
+
+    def start(
+        self,
+        job_id: str,
+        world_size: int,
+        master_addr: str,
+        master_port: int,
+        deadline_s: float,
+        gloo_interface: str = "",
+    ) -> SessionStatus:
+        """Join job `job_id`'s rendezvous as its TTP; refuse bad input before spawning."""
+        validate_job_id(job_id)
+        check_party(0, world_size)
+        validate_host(master_addr)
+        check_port(master_port)
+        if not (isinstance(deadline_s, (int, float)) and 0 < deadline_s <= MAX_DEADLINE_S):
+            raise InvalidInput(f"deadline {deadline_s!r} s must be in (0, {MAX_DEADLINE_S:.0f}]")
+        argv = [
+            self._python, "-m", "mpcnode.worker.ttp",
+            "--world-size", str(world_size),
+            "--master-addr", master_addr,
+            "--master-port", str(master_port),
+        ]
+        if gloo_interface:
+            argv += ["--gloo-interface", gloo_interface]
+        with self._lock:
+            if job_id in self._sessions:
+                raise AlreadyExists(f"the dealer already serves job {job_id!r}; use a new job id")
+            running = sum(1 for p in self._sessions.values() if p.returncode is None)
+            if running >= MAX_SESSIONS:
+                raise InvalidInput(f"the dealer already serves {running} jobs; wait for one to end")
+            env = dict(os.environ)
+            root = str(Path(__file__).resolve().parents[1])
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+            env["OMP_NUM_THREADS"] = "1"
+            self._sessions[job_id] = SupervisedProcess(
+                argv, log_path=self.work_dir / f"{job_id}.log", deadline_s=float(deadline_s), env=env
+            )
+        return self.status(job_id)
+
+    def status(self, job_id: str) -> SessionStatus:
+        process = self._get(job_id)
+        outcome = process.outcome
+        if outcome == KILLED_DEADLINE:
+            return SessionStatus(job_id, "failed", "stopped at the job's deadline")
+        if outcome == KILLED_CANCEL:
+            return SessionStatus(job_id, "cancelled", "cancelled")
+        if outcome == EXITED and process.wait(0):
+            if process.returncode == 0:
+                return SessionStatus(job_id, "done")
+            return SessionStatus(job_id, "failed", f"TTP process exited with status {process.returncode}")
+        return SessionStatus(job_id, "running")
+
+    def cancel(self, job_id: str) -> SessionStatus:
+        process = self._get(job_id)
+        process.cancel()
+        process.wait(10.0)
+        return self.status(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> SessionStatus:
+        self._get(job_id).wait(timeout)
+        return self.status(job_id)
+
+    def close(self) -> None:
+        with self._lock:
+            processes = list(self._sessions.values())
+        for process in processes:
+            process.cancel()
+
+    def _get(self, job_id: str) -> SupervisedProcess:
+        with self._lock:
+            process = self._sessions.get(job_id)
+        if process is None:
+            raise NotFound(f"the dealer serves no job {job_id!r}")
+        return process

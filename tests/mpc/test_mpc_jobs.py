@@ -1,0 +1,184 @@
+"""MPC jobs end to end: three node job runners, the dealer's TTP process, real CrypTen.
+
+Breast cancer is split across four providers (the second flips half its labels) and
+secret-shared into three real node share stores. Each node's `JobRunner` starts a real
+worker process; the dealer's `TtpSessions` starts the real TTP process; they meet on
+loopback over torch.distributed/gloo. The MPC contributions must agree with a plaintext
+leave-one-out that retrains without each provider.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+
+from ledger.attestation import attestation_message
+from ledger.keys import generate_signing_key, verify_signature
+from mpcnode.jobs import CANCELLED, DONE, FAILED, JobRequest, JobRunner
+from mpcnode.ttp_sessions import TtpSessions
+from mpcnode.worker.model_spec import contributions, parse_model_spec
+from mpcnode.worker.reference import plaintext_loo
+from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+from tests.mpc.cluster import free_port, store_dataset
+
+NODES = 3
+PROVIDERS = 4
+MODEL = {"kind": "logistic", "epochs": 8, "lr": 1.0}
+# fixed-point noise bound on each metric (log-loss), measured ~1e-3 on this data
+TOLERANCE = 0.005
+
+
+class Cluster:
+    def __init__(self, root: Path) -> None:
+        x, y = load_breast_cancer(return_X_y=True)
+        tx, vx, ty, vy = train_test_split(x, y.astype(float), test_size=0.2, random_state=0, stratify=y)
+        parts = np.array_split(np.arange(len(tx)), PROVIDERS)
+        ty = ty.copy()
+        noisy = parts[1]
+        flip = noisy[np.random.default_rng(0).random(len(noisy)) < 0.5]
+        ty[flip] = 1 - ty[flip]
+        self.data = (tx, ty, vx, vy, [len(p) for p in parts])
+        self.dirs = [root / f"node{i}" for i in range(NODES)]
+        self.datasets = [f"provider{i}" for i in range(PROVIDERS)]
+        for name, rows in zip(self.datasets, parts):
+            store_dataset(self.dirs, name, tx[rows], ty[rows])
+        store_dataset(self.dirs, "validation", vx, vy, purpose="validation")
+        self.keys = [generate_signing_key() for _ in range(NODES)]
+        self.runners = [JobRunner(d, k) for d, k in zip(self.dirs, self.keys)]
+        self.dealer = TtpSessions(root / "dealer")
+
+    def request(self, job_id: str, rank: int, port: int, deadline: float = 120.0, **changes: object) -> JobRequest:
+        fields = dict(
+            job_id=job_id,
+            round_id="round-7",
+            world_size=NODES,
+            rank=rank,
+            master_addr="127.0.0.1",
+            master_port=port,
+            dataset_ids=tuple(self.datasets),
+            validation_dataset_id="validation",
+            model_spec_json=parse_model_spec(MODEL).to_json(),
+            job_digest=bytes(range(32)),
+            deadline_s=deadline,
+        )
+        fields.update(changes)
+        return JobRequest(**fields)  # type: ignore[arg-type]
+
+    def start(self, job_id: str, deadline: float = 120.0, ranks: range = range(NODES)) -> int:
+        port = free_port()
+        for rank in ranks:
+            self.runners[rank].start(self.request(job_id, rank, port, deadline))
+        self.dealer.start(job_id, NODES, "127.0.0.1", port, deadline)
+        return port
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.close()
+        self.dealer.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    built = Cluster(tmp_path_factory.mktemp("mpc"))
+    yield built
+    built.close()
+
+
+def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> None:
+    cluster.start("job-loo")
+    statuses = [runner.wait("job-loo", timeout=150) for runner in cluster.runners]
+    assert [s.state for s in statuses] == [DONE] * NODES, [s.message for s in statuses]
+    assert cluster.dealer.wait("job-loo", timeout=30).state == "done"
+    results = [s.result for s in statuses]
+    assert all(r is not None for r in results)
+
+    # every node revealed and signed the same values
+    micro = results[0].metrics_micro
+    assert all(r.metrics_micro == micro for r in results)
+    payload = attestation_message("round-7", bytes(range(32)).hex(), micro)
+    for result, key in zip(results, cluster.keys):
+        assert result.attestation_payload == payload
+        assert verify_signature(key.public_key(), payload, result.attestation)
+    assert not verify_signature(cluster.keys[0].public_key(), payload, results[1].attestation)
+
+    spec = parse_model_spec(MODEL)
+    mpc = contributions(results[0].metrics, spec.metric)
+    plain = contributions(plaintext_loo(spec, *cluster.data), spec.metric)
+    assert len(mpc) == PROVIDERS
+    np.testing.assert_allclose(results[0].metrics, plaintext_loo(spec, *cluster.data), atol=TOLERANCE)
+    assert np.sign(mpc).tolist() == np.sign(plain).tolist()
+    assert np.argsort(mpc).tolist() == np.argsort(plain).tolist()
+    assert mpc[1] < 0 and mpc[1] == min(mpc), "the provider with flipped labels must be valued lowest"
+    assert results[0].accuracy_full is not None and results[0].accuracy_full > 0.9
+
+    # training communication is counted; weights stay as this node's shares
+    assert results[0].comm["rounds_per_step"] > 0 and results[0].comm["bytes"] > 0
+    weights = cluster.runners[0].weights_path("job-loo")
+    assert weights.stat().st_size == (30 + 1) * 8  # weight [30, 1] + bias [1, 1], int64
+    shares = [np.fromfile(r.weights_path, dtype="<i8") for r in results]
+    assert not np.array_equal(shares[0], shares[1])
+    with pytest.raises(AlreadyExists):
+        cluster.runners[0].start(cluster.request("job-loo", 0, free_port()))
+
+
+def test_a_killed_worker_fails_the_job_on_every_node_within_its_deadline(cluster: Cluster) -> None:
+    deadline = 60.0
+    started = time.monotonic()
+    cluster.start("job-kill", deadline=deadline)
+    while cluster.runners[1].status("job-kill").progress == 0.0 and time.monotonic() - started < 60:
+        time.sleep(0.2)
+    assert cluster.runners[1].cancel("job-kill").state == CANCELLED  # SIGKILL to its process group
+    others = [cluster.runners[r].wait("job-kill", timeout=deadline + 10) for r in (0, 2)]
+    elapsed = time.monotonic() - started
+    assert [s.state for s in others] == [FAILED, FAILED]
+    assert all(s.result is None for s in others)
+    assert elapsed < deadline + 5
+    cluster.dealer.cancel("job-kill")
+
+
+def test_a_missing_peer_fails_the_job_at_its_deadline(cluster: Cluster) -> None:
+    port = free_port()
+    started = time.monotonic()
+    cluster.runners[0].start(cluster.request("job-alone", 0, port, deadline=3.0))
+    status = cluster.runners[0].wait("job-alone", timeout=30)
+    assert status.state == FAILED and status.error_code == "deadline"
+    assert "deadline of 3 s" in status.message
+    assert 2.5 < time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"job_id": "../escape"}, "job id"),
+        ({"rank": 3}, "rank"),
+        ({"master_port": 0}, "master_port"),
+        ({"deadline_s": 0.0}, "deadline"),
+        ({"job_digest": b"short"}, "32-byte"),
+        ({"model_spec_json": '{"kind": "forest"}'}, "not supported"),
+        ({"dataset_ids": ("provider0", "provider0")}, "repeats"),
+        ({"validation_dataset_id": "provider0"}, "also a training"),
+        ({"master_addr": "bad host!"}, "master_addr"),
+    ],
+)
+def test_bad_requests_are_refused_and_leave_nothing(cluster: Cluster, change: dict, fragment: str) -> None:
+    runner = cluster.runners[0]
+    before = sorted(p.name for p in runner.jobs_dir.iterdir())
+    with pytest.raises(InvalidInput, match=fragment):
+        runner.start(dataclasses.replace(cluster.request("job-bad", 0, free_port()), **change))
+    assert sorted(p.name for p in runner.jobs_dir.iterdir()) == before
+    with pytest.raises(NotFound):
+        runner.status("job-bad")
+
+
+def test_unknown_dataset_fails_the_worker_with_a_typed_message(cluster: Cluster) -> None:
+    runner = cluster.runners[0]
+    runner.start(cluster.request("job-missing", 0, free_port(), dataset_ids=("provider0", "nope"), deadline=30.0))
+    status = runner.wait("job-missing", timeout=40)
+    assert status.state == FAILED and status.error_code == "not_found"
+    assert "'nope'" in status.message
