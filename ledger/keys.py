@@ -4,6 +4,13 @@ Keys travel as raw 32-byte public keys (hex in payloads) and sit on disk as PKCS
 files readable only by their owner. Verification returns a bool instead of raising so that
 callers choose the typed error that fits their context (a bad provider signature is
 PermissionDenied on append and a numbered failure in `verify`).
+
+Verification goes through libsodium (PyNaCl) when it is installed: the same Ed25519, with
+libsodium's stricter checks (it also refuses small-order keys and non-canonical points),
+at about half the cost of OpenSSL's (about 53 µs against 103 µs here). `verify` checks
+one or more signatures per entry, so this is what lets a 2-core machine verify over
+10,000 entries/s. Without PyNaCl the `cryptography` (OpenSSL) verifier is used, slower
+but accepting the same honest signatures. Signing always uses `cryptography`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from mutualmind.errors import InvalidInput, NotFound
+
+try:  # libsodium: the fast verifier (see the module docstring)
+    from nacl.bindings import crypto_sign_open as _sodium_open
+    from nacl.exceptions import CryptoError as _SodiumError
+except ImportError:  # pragma: no cover - depends on the installation
+    _sodium_open = None
+
+VERIFY_BACKEND = "libsodium" if _sodium_open is not None else "openssl"
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -96,17 +111,24 @@ def sign(key: Ed25519PrivateKey, message: bytes) -> bytes:
     return key.sign(message)
 
 
-def verify_signature(public_key: Ed25519PublicKey | bytes, message: bytes, signature: bytes) -> bool:
-    """True when `signature` is a valid Ed25519 signature of `message` by `public_key`."""
-    if isinstance(public_key, (bytes, bytearray)):
-        try:
-            public_key = load_public_key(bytes(public_key))
-        except InvalidInput:
-            return False
-    if len(signature) != SIGNATURE_SIZE:
+def verify_raw(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True when `signature` is a valid Ed25519 signature of `message` by a raw 32-byte key."""
+    if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
         return False
+    if _sodium_open is not None:
+        try:
+            _sodium_open(signature + message, public_key)
+        except (_SodiumError, ValueError, TypeError):
+            return False
+        return True
     try:
-        public_key.verify(signature, message)
-    except InvalidSignature:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def verify_signature(public_key: Ed25519PublicKey | bytes, message: bytes, signature: bytes) -> bool:
+    """True when `signature` is a valid Ed25519 signature of `message` by `public_key`."""
+    raw = public_key_bytes(public_key) if isinstance(public_key, Ed25519PublicKey) else bytes(public_key)
+    return verify_raw(raw, bytes(message), bytes(signature))

@@ -1,7 +1,7 @@
 """Per-entry checks that need no ledger state: hash, encoding and every signature.
 
 `verify` runs `check_range` over slices of the file in worker processes, so both cores
-share the Ed25519 verifications (about 100 µs each with `cryptography` here) while the
+share the Ed25519 verifications (about 53 µs each with libsodium here) while the
 main process replays the rules in order. A check only needs the public keys, which the
 verifier collects up front from the registration entries; whether a key was registered
 *before* it was used is the replay's business, not this module's. Workers read the
@@ -14,12 +14,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from ledger.attestation import attestation_message
 from ledger.canonical import canonical_json
 from ledger.entries import KINDS, entry_hash, request_message
+from ledger.keys import verify_raw
 from ledger.store import ENTRY_COLUMNS, connect_readonly
 from mutualmind.errors import MutualMindError
 
@@ -56,26 +54,7 @@ class KeyRing:
     nodes: dict[int, bytes]
 
 
-def _load(raw: bytes, cache: dict[bytes, Ed25519PublicKey | None]) -> Ed25519PublicKey | None:
-    if raw not in cache:
-        try:
-            cache[raw] = Ed25519PublicKey.from_public_bytes(raw)
-        except ValueError:
-            cache[raw] = None
-    return cache[raw]
-
-
-def _verifies(key: Ed25519PublicKey | None, signature: bytes, message: bytes) -> bool:
-    if key is None or len(signature) != 64:
-        return False
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def check_entry(row: tuple[Any, ...], keys: KeyRing, cache: dict[bytes, Any]) -> Failure | None:
+def check_entry(row: tuple[Any, ...], keys: KeyRing) -> Failure | None:
     """Everything about one stored row that does not depend on the entries before it."""
     index, time_ms, kind, payload_json, prev_hash, stored_hash, signature, provider_sig = row
     payload_json, stored_hash = bytes(payload_json), bytes(stored_hash)
@@ -94,7 +73,7 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing, cache: dict[bytes, Any]) ->
             return failure(index, "payload encoding", "payload is not canonical JSON")
     except (ValueError, MutualMindError) as err:
         return failure(index, "payload encoding", f"payload is not canonical JSON: {err}")
-    if not _verifies(_load(keys.coordinator, cache), bytes(signature), stored_hash):
+    if not verify_raw(keys.coordinator, stored_hash, bytes(signature)):
         return failure(index, "coordinator signature", "coordinator signature does not verify")
     spec = KINDS[kind]
     try:
@@ -105,7 +84,7 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing, cache: dict[bytes, Any]) ->
             if raw is not None:  # unknown signers are the replay's finding
                 if provider_sig is None:
                     return failure(index, "provider signature", f"no signature by {signer!r}")
-                if not _verifies(_load(raw, cache), provider_sig, request_message(kind, payload)):
+                if not verify_raw(raw, request_message(kind, payload), provider_sig):
                     return failure(index, "provider signature", f"signature by {signer!r} does not verify")
         elif provider_sig is not None:
             return failure(index, "provider signature", f"a {kind} entry carries no provider signature")
@@ -115,7 +94,7 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing, cache: dict[bytes, Any]) ->
                 raw = keys.nodes.get(attestation["node_index"])
                 if raw is None:
                     continue  # the replay reports attestations from unknown nodes
-                if not _verifies(_load(raw, cache), bytes.fromhex(attestation["signature"]), message):
+                if not verify_raw(raw, message, bytes.fromhex(attestation["signature"])):
                     return failure(
                         index, "node attestation",
                         f"node {attestation['node_index']}'s attestation does not verify",
@@ -128,13 +107,12 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing, cache: dict[bytes, Any]) ->
 def check_range(path: str, lo: int, hi: int, keys: KeyRing) -> Failure | None:
     """The first failure among entries with lo <= index < hi (a worker's job)."""
     conn = connect_readonly(path)
-    cache: dict[bytes, Any] = {}
     try:
         rows = conn.execute(
             f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (lo, hi)
         )
         for row in rows:
-            found = check_entry(row, keys, cache)
+            found = check_entry(row, keys)
             if found is not None:
                 return found
     finally:

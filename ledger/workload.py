@@ -153,4 +153,4 @@ def realistic_mix(count: int, *, nodes: int = 3, providers: int = 50, seed: int 
                 yield "payout", {"round_id": round_id, "to": datasets[member], "amount": share}, None
                 balances[datasets[member]] += share
             yield "round_closed", {"round_id": round_id}, None
-            produced += 8
+            produced += 7

@@ -1,0 +1,106 @@
+"""Ledger benchmark: signed appends/s, fully verified entries/s, signature checks/s, proof ms.
+
+    python bench/ledger.py --json
+
+Appends 100k entries of a realistic mix (registrations, mints, transfers, dataset
+registrations, stakes, whole rounds with attestations, slashes and payouts) in group
+commits, each entry individually validated, hashed, chained and signed; the provider and
+node signatures are made beforehand, as clients would. Then runs the full `verify_ledger`
+(every hash, every coordinator/provider/attestation/checkpoint signature, the replay of
+every rule), and times inclusion proof build + check in a tree of 1M leaves.
+Not a test: numbers depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ledger import Ledger, verify_ledger  # noqa: E402
+from ledger.keys import generate_signing_key  # noqa: E402
+from ledger.merkle import leaf_hash, verify_inclusion  # noqa: E402
+from ledger.merkle_tree import MerkleTree  # noqa: E402
+from ledger.workload import realistic_mix  # noqa: E402
+
+
+def bench_ledger(entries: int, batch: int, workers: int | None) -> dict[str, float]:
+    requests = list(realistic_mix(entries - 1, providers=200))[: entries - 1]
+    signatures = sum(1 for _, _, sig in requests if sig) + sum(
+        len(payload["attestations"]) for kind, payload, _ in requests if kind == "round_result"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.db"
+        key = generate_signing_key()
+        start = time.perf_counter()
+        ledger = Ledger.create(path, key, params={"bench": True})
+        for offset in range(0, len(requests), batch):
+            ledger.append_many(requests[offset : offset + batch])
+        append_s = time.perf_counter() - start
+        size, checkpoints = ledger.size, len(ledger.checkpoints())
+        ledger.close()
+        start = time.perf_counter()
+        report = verify_ledger(path, workers=workers)
+        verify_s = time.perf_counter() - start
+        if not report.ok:
+            raise SystemExit(f"benchmark ledger failed verification: {report.error}")
+        db_bytes = path.stat().st_size
+    sig_checks = size + signatures + checkpoints
+    return {
+        "entries": size,
+        "batch": batch,
+        "append_s": round(append_s, 3),
+        "append_per_s": round(size / append_s),
+        "verify_s": round(verify_s, 3),
+        "verify_per_s": round(size / verify_s),
+        "sig_checks": sig_checks,
+        "sig_checks_per_s": round(sig_checks / verify_s),
+        "checkpoints": checkpoints,
+        "db_mb": round(db_bytes / 1e6, 1),
+    }
+
+
+def bench_proof(leaves: int, trials: int) -> dict[str, float]:
+    tree = MerkleTree()
+    for i in range(leaves):
+        tree.append(leaf_hash(hashlib.sha256(i.to_bytes(8, "big")).digest()))
+    root = tree.root()
+    rng = random.Random(1)
+    indices = [rng.randrange(leaves) for _ in range(trials)]
+    start = time.perf_counter()
+    for index in indices:
+        proof = tree.inclusion_proof(index)
+        verify_inclusion(index, leaves, tree.leaf(index), proof, root)
+    elapsed = time.perf_counter() - start
+    return {"proof_leaves": leaves, "proof_ms": round(elapsed / trials * 1000, 4)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000, help="entries per group commit")
+    parser.add_argument("--workers", type=int, default=None, help="verify processes (default: cores)")
+    parser.add_argument("--proof-leaves", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    result: dict[str, float] = {"cpus": os.cpu_count() or 1}
+    result.update(bench_ledger(args.entries, args.batch, args.workers))
+    result.update(bench_proof(args.proof_leaves, 2000))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for name, value in result.items():
+            print(f"{name:>18}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
