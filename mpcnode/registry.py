@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mpcnode.share_store import ShareSpec, TableSchema
-from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.errors import IntegrityError, InvalidInput, NotFound
 from proto import common_pb2, market_pb2
 from provider.signed_requests import schema_from_proto, verify_dataset_registration
 
@@ -132,7 +132,7 @@ class CoordinatorRegistry:
         except grpc.RpcError as err:
             raise_from_rpc_error(err)
         if reply.registration.dataset_id != dataset_id:
-            raise InvalidInput(
+            raise IntegrityError(
                 f"the coordinator answered for dataset {reply.registration.dataset_id!r} "
                 f"when asked for {dataset_id!r}"
             )
