@@ -12,6 +12,9 @@ import importlib
 
 SUBCOMMANDS: dict[str, str] = {
     "certs": "mutualmind.cluster.certs_cli",
+    "up": "mutualmind.cluster.up_cli",
+    "status": "mutualmind.cluster.status_cli",
+    "down": "mutualmind.cluster.down_cli",
 }
 
 
