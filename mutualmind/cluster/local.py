@@ -10,6 +10,7 @@ standard gRPC health service says SERVING. Layout of a data dir::
     certs/               the cluster folder (unless another --certs is given)
     coordinator/         ledger and round state
     node<i>/             node i's shares
+    dealer/              the dealer's per-job TTP logs
     logs/<name>.log      each member's stdout and stderr
     cluster-state.json   see `local_state`
 
@@ -166,7 +167,8 @@ class LocalCluster:
         certs = str(self.certs_dir)
         if name == "dealer":
             return ["dealer", "serve", "--certs", certs,
-                    "--listen", plan["dealer"]["cluster"]]
+                    "--listen", plan["dealer"]["cluster"],
+                    "--work-dir", str(self.data_dir / "dealer")]
         if name == "coordinator":
             argv = ["coordinator", "serve", "--certs", certs,
                     "--data-dir", str(self.data_dir / "coordinator"),

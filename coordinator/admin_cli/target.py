@@ -1,0 +1,149 @@
+"""Where the coordinator is, and a client for its Admin and Market APIs.
+
+An admin command finds the coordinator in one of two ways: `--data-dir DIR` of a local
+cluster (its `cluster-state.json` names the admin address, the market address and the
+certificate folder), or explicit `--coordinator HOST:PORT` (the cluster port, where the
+Admin API is), `--market HOST:PORT` and `--certs DIR`. Explicit flags win over the
+state file. Every call has a deadline and a failed call becomes the typed error the
+server sent, so the CLI prints one line and exits with its code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mutualmind.errors import InvalidInput
+
+COORDINATOR_NAME = "coordinator"   # a SAN of the coordinator's certificate, whatever its address
+ADMIN_MEMBER = "admin"
+CALL_DEADLINE_S = 30.0
+ROUND_SLACK_S = 60.0               # streaming calls get the round's deadline plus this
+
+
+@dataclass(frozen=True)
+class AdminTarget:
+    """The coordinator's two addresses and the cluster folder with `admin.pem`/`ca.pem`."""
+
+    admin_address: str | None
+    market_address: str | None
+    certs_dir: Path
+
+    def require_admin(self) -> str:
+        if not self.admin_address:
+            raise InvalidInput("no coordinator admin address: pass --data-dir DIR of a local "
+                               "cluster, or --coordinator HOST:PORT (its cluster port)")
+        return self.admin_address
+
+    def require_market(self) -> str:
+        if not self.market_address:
+            raise InvalidInput("no coordinator market address: pass --data-dir DIR of a local "
+                               "cluster, or --market HOST:PORT (its public port)")
+        return self.market_address
+
+
+def target_arguments() -> argparse.ArgumentParser:
+    """A parent parser with the flags every admin command takes."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("where the coordinator is")
+    group.add_argument("--data-dir", type=Path, default=None,
+                       help="data dir of a local cluster (`cluster up`): reads all of the below")
+    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                       help="the coordinator's cluster (admin) port")
+    group.add_argument("--market", default=None, metavar="HOST:PORT",
+                       help="the coordinator's public (market) port")
+    group.add_argument("--certs", type=Path, default=None,
+                       help="cluster folder holding ca.pem, admin.pem and admin.key")
+    parent.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return parent
+
+
+def resolve_target(args: argparse.Namespace) -> AdminTarget:
+    admin, market, certs = args.coordinator, args.market, args.certs
+    if args.data_dir is not None:
+        from mutualmind.cluster.local_state import load_state
+
+        state = load_state(args.data_dir)
+        admin = admin or state.admin_address
+        market = market or state.market_address
+        certs = certs or state.certs_dir
+    if certs is None:
+        raise InvalidInput("no certificate folder: pass --data-dir DIR of a local cluster, or "
+                           "--certs DIR (the folder from `mutualmind cluster certs`)")
+    for flag, value in (("--coordinator", admin), ("--market", market)):
+        if value is not None and (":" not in value or not value.rsplit(":", 1)[1].isdigit()):
+            raise InvalidInput(f"{flag} {value!r} is not HOST:PORT (e.g. 127.0.0.1:7001)")
+    return AdminTarget(admin_address=admin, market_address=market, certs_dir=Path(certs))
+
+
+class CoordinatorClient:
+    """Admin calls (mTLS, admin certificate) and Market calls (TLS) with typed errors."""
+
+    def __init__(self, target: AdminTarget) -> None:
+        self.target = target
+        self._channels: list[Any] = []
+        self._admin: Any = None
+        self._market: Any = None
+
+    def __enter__(self) -> CoordinatorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+        self._channels.clear()
+
+    @property
+    def admin(self) -> Any:
+        if self._admin is None:
+            from mutualmind.transport import channel_credentials, open_channel
+            from proto import admin_pb2_grpc
+
+            channel = open_channel(self.target.require_admin(),
+                                   channel_credentials(self.target.certs_dir, ADMIN_MEMBER),
+                                   server_name=COORDINATOR_NAME)
+            self._channels.append(channel)
+            self._admin = admin_pb2_grpc.AdminStub(channel)
+        return self._admin
+
+    @property
+    def market(self) -> Any:
+        if self._market is None:
+            from mutualmind.transport import channel_credentials, open_channel
+            from proto import market_pb2_grpc
+
+            channel = open_channel(self.target.require_market(),
+                                   channel_credentials(self.target.certs_dir, None),
+                                   server_name=COORDINATOR_NAME)
+            self._channels.append(channel)
+            self._market = market_pb2_grpc.MarketStub(channel)
+        return self._market
+
+    def call(self, stub: Any, method: str, request: Any, *,
+             timeout: float = CALL_DEADLINE_S) -> Any:
+        """One unary call; a failure is raised as the typed error it stands for."""
+        import grpc
+
+        from mutualmind.transport import raise_from_rpc_error
+
+        try:
+            return getattr(stub, method)(request, timeout=timeout)
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+
+    def stream(self, stub: Any, method: str, request: Any, *, timeout: float) -> Iterator[Any]:
+        """A server-streaming call, message by message, with typed errors."""
+        import grpc
+
+        from mutualmind.transport import raise_from_rpc_error
+
+        try:
+            yield from getattr(stub, method)(request, timeout=timeout)
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
