@@ -2,8 +2,8 @@
 
 Breast cancer is split across four providers (the second flips half its labels) and
 secret-shared into three real node share stores. Each node's `JobRunner` starts a real
-worker process; the dealer's `TtpSessions` starts the real TTP process; they meet on
-loopback over torch.distributed/gloo. The MPC contributions must agree with a plaintext
+worker process; the real dealer server (mutual TLS, driven with the coordinator's
+certificate) starts the real TTP process; they meet on loopback over gloo. The MPC contributions must agree with a plaintext
 leave-one-out that retrains without each provider.
 """
 
@@ -21,7 +21,10 @@ from sklearn.model_selection import train_test_split
 from ledger.attestation import attestation_message
 from ledger.keys import generate_signing_key, verify_signature
 from mpcnode.jobs import CANCELLED, DONE, FAILED, JobRequest, JobRunner
-from mpcnode.ttp_sessions import TtpSessions
+from mpcnode.dealer import start_dealer
+from mpcnode.dealer_client import DealerClient
+from mutualmind.cluster.certs import create_cluster
+from mutualmind.transport import channel_credentials, open_channel
 from mpcnode.worker.model_spec import contributions, parse_model_spec
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
@@ -51,7 +54,13 @@ class Cluster:
         store_dataset(self.dirs, "validation", vx, vy, purpose="validation")
         self.keys = [generate_signing_key() for _ in range(NODES)]
         self.runners = [JobRunner(d, k) for d, k in zip(self.dirs, self.keys)]
-        self.dealer = TtpSessions(root / "dealer")
+        certs = root / "certs"
+        create_cluster(certs, NODES)
+        self.dealer_server = start_dealer(certs, "127.0.0.1:0", root / "dealer")
+        self.channel = open_channel(
+            f"127.0.0.1:{self.dealer_server.port}", channel_credentials(certs, "coordinator"), server_name="dealer"
+        )
+        self.dealer = DealerClient(self.channel)
 
     def request(self, job_id: str, rank: int, port: int, deadline: float = 120.0, **changes: object) -> JobRequest:
         fields = dict(
@@ -74,13 +83,21 @@ class Cluster:
         port = free_port()
         for rank in ranks:
             self.runners[rank].start(self.request(job_id, rank, port, deadline))
-        self.dealer.start(job_id, NODES, "127.0.0.1", port, deadline)
+        session = self.dealer.start(job_id, world_size=NODES, master_addr="127.0.0.1", master_port=port, deadline_s=deadline)
+        assert session.state == "running"
         return port
+
+    def wait_dealer(self, job_id: str, timeout: float) -> str:
+        end = time.monotonic() + timeout
+        while (state := self.dealer.status(job_id).state) == "running" and time.monotonic() < end:
+            time.sleep(0.1)
+        return state
 
     def close(self) -> None:
         for runner in self.runners:
             runner.close()
-        self.dealer.close()
+        self.channel.close()
+        self.dealer_server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +111,7 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     cluster.start("job-loo")
     statuses = [runner.wait("job-loo", timeout=150) for runner in cluster.runners]
     assert [s.state for s in statuses] == [DONE] * NODES, [s.message for s in statuses]
-    assert cluster.dealer.wait("job-loo", timeout=30).state == "done"
+    assert cluster.wait_dealer("job-loo", timeout=30) == "done"
     results = [s.result for s in statuses]
     assert all(r is not None for r in results)
 
@@ -139,7 +156,7 @@ def test_a_killed_worker_fails_the_job_on_every_node_within_its_deadline(cluster
     assert [s.state for s in others] == [FAILED, FAILED]
     assert all(s.result is None for s in others)
     assert elapsed < deadline + 5
-    cluster.dealer.cancel("job-kill")
+    assert cluster.dealer.stop("job-kill").state in ("cancelled", "done", "failed")
 
 
 def test_a_missing_peer_fails_the_job_at_its_deadline(cluster: Cluster) -> None:

@@ -1,0 +1,50 @@
+"""Client of the dealer's control API (used by the coordinator and admin tools).
+
+Calls go over an already-open mutual-TLS channel; a failed call becomes the typed
+error the dealer raised (or Unavailable when it cannot be reached).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from mutualmind.transport import raise_from_rpc_error
+from proto import dealer_pb2, dealer_pb2_grpc
+
+CALL_DEADLINE_S = 15.0
+
+
+@dataclass(frozen=True)
+class DealerSession:
+    job_id: str
+    state: str  # running | done | failed | cancelled
+    message: str = ""
+
+
+class DealerClient:
+    """start / status / stop one job's TTP process on the dealer."""
+
+    def __init__(self, channel: grpc.Channel, *, timeout_s: float = CALL_DEADLINE_S) -> None:
+        self._stub = dealer_pb2_grpc.DealerStub(channel)
+        self._timeout = timeout_s
+
+    def start(self, job_id: str, *, world_size: int, master_addr: str, master_port: int, deadline_s: float) -> DealerSession:
+        request = dealer_pb2.DealerSessionRequest(
+            job_id=job_id, world_size=world_size, master_addr=master_addr, master_port=master_port, deadline_s=deadline_s
+        )
+        return self._call("StartSession", request)
+
+    def status(self, job_id: str) -> DealerSession:
+        return self._call("GetSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
+
+    def stop(self, job_id: str) -> DealerSession:
+        return self._call("StopSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
+
+    def _call(self, method: str, request: object) -> DealerSession:
+        try:
+            reply = getattr(self._stub, method)(request, timeout=self._timeout)
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+        return DealerSession(job_id=reply.job_id, state=reply.state, message=reply.message)
