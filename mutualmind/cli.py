@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "provider": "provider.cli",
     "coordinator": "coordinator.cli",
     "admin": "coordinator.admin_cli.cli",
+    "dealer": "mpcnode.dealer",
 }
 
 
