@@ -271,6 +271,17 @@ class JobRunner:
         )
 
 
+def result_stats(result: JobResult) -> dict[str, object]:
+    """What a node reports about a finished job besides the signed values (JobResult.stats_json)."""
+    return {
+        "metric": result.metric,
+        "metrics_micro": result.metrics_micro,
+        "accuracy_full": result.accuracy_full,
+        "wall_s": result.wall_s,
+        **result.comm,
+    }
+
+
 def _read_progress(directory: Path) -> float:
     try:
         raw = json.loads((directory / PROGRESS_FILE).read_text(encoding="utf-8"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpcnode.jobs import JobRunner
 from mpcnode.registry import DatasetRegistry
 from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
 from mpcnode.share_intake import ShareIntake
@@ -50,6 +51,7 @@ class RunningNode:
     public: RunningServer
     cluster: RunningServer
     store: ShareStore
+    jobs: JobRunner | None = None
 
     @property
     def public_port(self) -> int:
@@ -61,6 +63,8 @@ class RunningNode:
 
     def stop(self, grace: float | None = 2.0) -> None:
         """Stop both servers and wait until they are down."""
+        if self.jobs is not None:
+            self.jobs.close()  # no MPC worker outlives its node
         events = [self.public.stop(grace), self.cluster.stop(grace)]
         for event in events:
             event.wait()
@@ -77,13 +81,15 @@ def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
         raise InvalidInput(f"--quota-bytes must be positive, got {config.quota_bytes}")
     store = ShareStore(config.data_dir)
     store.remove_stale_temp()
+    signing_key = load_signing_key(Path(config.certs_dir), config.node_index)
     intake = ShareIntake(
         node_index=config.node_index,
         store=store,
         registry=registry,
-        signing_key=load_signing_key(Path(config.certs_dir), config.node_index),
+        signing_key=signing_key,
         quota_bytes=config.quota_bytes,
     )
+    jobs = JobRunner(config.data_dir, signing_key)
     public = build_server(
         [(node_pb2_grpc.add_ShareIntakeServicer_to_server, ShareIntakeServicer(intake))],
         address=config.public_address,
@@ -93,7 +99,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
     )
     try:
         cluster = build_server(
-            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store))],
+            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs))],
             address=config.cluster_address,
             credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=True),
             service_names=[NODE_CONTROL_SERVICE],
@@ -102,4 +108,4 @@ def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
     except BaseException:
         public.stop(None).wait()
         raise
-    return RunningNode(config=config, public=public, cluster=cluster, store=store)
+    return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs)

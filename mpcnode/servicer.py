@@ -1,25 +1,29 @@
 """The node's gRPC servicers: decode, call the plain logic, encode. Nothing else.
 
 ShareIntake (public port) feeds `mpcnode.share_intake.ShareIntake`; NodeControl (cluster
-port, mutual TLS) reads `mpcnode.share_store.ShareStore`. Typed errors raised here or
+port, mutual TLS) reads `mpcnode.share_store.ShareStore` and drives `mpcnode.jobs.JobRunner`. Typed errors raised here or
 below become statuses in `mutualmind.transport`'s interceptor.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import grpc
 
+from mpcnode.jobs import JobRequest, JobRunner, JobStatus, result_stats
 from mpcnode.share_intake import ShareIntake, UploadHeader
 from mpcnode.share_store import ShareMeta, ShareStore
-from mutualmind.errors import Aborted, InvalidInput
+from mutualmind.errors import Aborted, InvalidInput, Unavailable
 from mutualmind.transport import require_role
 from proto import node_pb2, node_pb2_grpc
 from provider.signed_requests import schema_to_proto
 
 # Roles that may read what a node holds over the cluster port.
 READER_ROLES = ("coordinator", "admin", "node")
+# Roles that may start, watch and cancel MPC jobs.
+JOB_ROLES = ("coordinator", "admin")
 
 
 class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
@@ -92,10 +96,11 @@ def stored_dataset(meta: ShareMeta) -> node_pb2.StoredDataset:
 
 
 class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
-    """Cluster-port API: what the node holds; MPC jobs once `mpcnode.jobs` is wired in."""
+    """Cluster-port API: what the node holds, and its MPC jobs (`mpcnode.jobs.JobRunner`)."""
 
-    def __init__(self, store: ShareStore) -> None:
+    def __init__(self, store: ShareStore, jobs: JobRunner | None = None) -> None:
         self._store = store
+        self._jobs = jobs
 
     def ListDatasets(
         self, request: node_pb2.ListDatasetsRequest, context: grpc.ServicerContext
@@ -110,18 +115,53 @@ class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
         return stored_dataset(self._store.describe(request.dataset_id))
 
     def StartJob(self, request: node_pb2.JobSpec, context: grpc.ServicerContext) -> node_pb2.JobAccepted:
-        _jobs_not_wired(context)
+        require_role(context, *JOB_ROLES)
+        job_id = self._runner().start(job_request(request))
+        return node_pb2.JobAccepted(job_id=job_id)
 
     def GetJob(self, request: node_pb2.JobStatusRequest, context: grpc.ServicerContext) -> node_pb2.JobStatusReply:
-        _jobs_not_wired(context)
+        require_role(context, *JOB_ROLES)
+        return job_status_reply(self._runner().status(request.job_id))
 
     def CancelJob(self, request: node_pb2.CancelJobRequest, context: grpc.ServicerContext) -> node_pb2.CancelJobReply:
-        _jobs_not_wired(context)
+        require_role(context, *JOB_ROLES)
+        return node_pb2.CancelJobReply(state=self._runner().cancel(request.job_id).state)
+
+    def _runner(self) -> JobRunner:
+        if self._jobs is None:
+            raise Unavailable("this node was started without an MPC job runner; restart it with one")
+        return self._jobs
 
 
-def _jobs_not_wired(context: grpc.ServicerContext) -> None:
-    context.abort(
-        grpc.StatusCode.UNIMPLEMENTED,
-        "this node build does not run MPC jobs yet (mpcnode.jobs is not wired in); "
-        "upgrade the node to one with the MPC worker",
+def job_request(spec: node_pb2.JobSpec) -> JobRequest:
+    return JobRequest(
+        job_id=spec.job_id,
+        round_id=spec.round_id,
+        world_size=spec.world_size,
+        rank=spec.rank,
+        master_addr=spec.master_addr,
+        master_port=spec.master_port,
+        dataset_ids=tuple(spec.dataset_ids),
+        validation_dataset_id=spec.validation_dataset_id,
+        model_spec_json=spec.model_spec_json,
+        job_digest=bytes(spec.job_digest),
+        deadline_s=spec.deadline_s,
+        dealer_addr=spec.dealer_addr,
     )
+
+
+def job_status_reply(status: JobStatus) -> node_pb2.JobStatusReply:
+    reply = node_pb2.JobStatusReply(
+        job_id=status.job_id, state=status.state, message=status.message, progress=status.progress
+    )
+    if status.result is not None:
+        result = status.result
+        reply.result.CopyFrom(
+            node_pb2.JobResult(
+                metrics=result.metrics,
+                attestation=result.attestation,
+                attestation_payload_json=result.attestation_payload.decode("utf-8"),
+                stats_json=json.dumps(result_stats(result), sort_keys=True),
+            )
+        )
+    return reply

@@ -63,8 +63,9 @@ def test_coordinator_lists_and_describes(node: RunningNode, certs_dir: Path) -> 
         assert isinstance(error_from_rpc_error(caught.value), NotFound)
         with pytest.raises(grpc.RpcError) as caught:
             stub.StartJob(node_pb2.JobSpec(job_id="j"), timeout=10)
-        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "does not run MPC jobs yet" in (caught.value.details() or "")
+        # jobs are wired in (mpcnode.jobs): an empty spec is refused as invalid input
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "world size 0" in (caught.value.details() or "")
 
 
 def test_no_client_certificate_is_refused(node: RunningNode, certs_dir: Path) -> None:
