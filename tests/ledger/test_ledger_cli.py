@@ -1,0 +1,104 @@
+"""`mutualmind ledger ...` as a user runs it: real subprocesses on a real ledger file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import Ledger
+from ledger.signed_note import verifier_key_string
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mutualmind", "ledger", *args], capture_output=True, text=True,
+        cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)}, timeout=60,
+    )
+
+
+def test_verify_ok_prints_summary(filled_ledger: Path) -> None:
+    run = _cli("verify", "--db", str(filled_ledger))
+    assert run.returncode == 0, run.stderr
+    ledger = Ledger.open(filled_ledger)
+    try:
+        assert f"{ledger.size} entries" in run.stdout
+        assert ledger.root_hash().hex() in run.stdout
+        assert f"total supply {ledger.state.totals['minted']}" in run.stdout
+    finally:
+        ledger.close()
+    report = json.loads(_cli("verify", "--db", str(filled_ledger), "--json").stdout)
+    assert report["ok"] is True and report["first_bad_index"] is None
+
+
+def test_verify_names_the_first_bad_entry(filled_ledger: Path) -> None:
+    conn = sqlite3.connect(filled_ledger, isolation_level=None)
+    conn.execute("DROP TRIGGER entries_no_update")
+    conn.execute("UPDATE entries SET payload = CAST(replace(CAST(payload AS TEXT), '\"amount\":', '\"amount\":9') AS BLOB) WHERE idx = (SELECT min(idx) FROM entries WHERE idx > 100 AND kind = 'transfer')")
+    index = conn.execute("SELECT min(idx) FROM entries WHERE idx > 100 AND kind = 'transfer'").fetchone()[0]
+    conn.close()
+    run = _cli("verify", "--db", str(filled_ledger))
+    assert run.returncode == 1
+    assert f"entry {index}: hash" in run.stderr
+
+
+def test_verify_against_saved_head_catches_truncation(filled_ledger: Path, coordinator_key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    head = tmp_path / "head.txt"
+    head.write_text(_cli("head", "--db", str(filled_ledger)).stdout)
+    size = int(head.read_text().split("\n")[1])  # the latest stored tree head's size
+    ledger = Ledger.open(filled_ledger, coordinator_key)
+    assert ledger.checkpoints()[-1] == (size, head.read_text())
+    ledger.append("mint", {"to": "provider-1", "amount": 5, "memo": ""})
+    ledger.checkpoint()
+    ledger.close()
+    assert _cli("verify", "--db", str(filled_ledger), "--checkpoint", str(head)).returncode == 0
+    conn = sqlite3.connect(filled_ledger, isolation_level=None)
+    conn.execute("DROP TRIGGER entries_no_delete")
+    conn.execute("DELETE FROM entries WHERE idx >= ?", (size - 3,))
+    conn.execute("DELETE FROM checkpoints WHERE size > ?", (size - 3,))
+    conn.close()
+    run = _cli("verify", "--db", str(filled_ledger), "--checkpoint", str(head))
+    assert run.returncode == 1 and f"entry {size - 3}: missing entry" in run.stderr
+
+
+def test_show_filters_by_kind_and_party(filled_ledger: Path) -> None:
+    run = _cli("show", "--db", str(filled_ledger), "--kind", "transfer", "--limit", "5", "--json")
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert run.returncode == 0 and len(lines) == 5 and {e["kind"] for e in lines} == {"transfer"}
+    assert lines == sorted(lines, key=lambda e: e["index"])
+    run = _cli("show", "--db", str(filled_ledger), "--party", "provider-2", "--limit", "1000", "--json")
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert lines and all("provider-2" in json.dumps(e["payload"]) for e in lines)
+    table = _cli("show", "--db", str(filled_ledger), "--limit", "3")
+    assert table.returncode == 0 and len(table.stdout.splitlines()) == 3
+
+
+def test_proof_round_trip_and_forgery(filled_ledger: Path, coordinator_key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    proof_path = tmp_path / "proof.json"
+    run = _cli("proof", "--db", str(filled_ledger), "--index", "57", "--out", str(proof_path))
+    assert run.returncode == 0, run.stderr
+    vkey = verifier_key_string("mutualmind.example/ledger", coordinator_key)
+    assert _cli("head", "--db", str(filled_ledger), "--vkey-only").stdout.strip() == vkey
+    ok = _cli("check-proof", str(proof_path), "--vkey", vkey)
+    assert ok.returncode == 0 and "entry 57" in ok.stdout
+    document = json.loads(proof_path.read_text())
+    document["proof"][0] = "00" * 32
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(document))
+    bad = _cli("check-proof", str(forged), "--vkey", vkey)
+    assert bad.returncode == 1 and "root mismatch" in bad.stderr
+    other = verifier_key_string("mutualmind.example/ledger", Ed25519PrivateKey.generate())
+    assert _cli("check-proof", str(proof_path), "--vkey", other).returncode == 1
+
+
+def test_missing_file_is_a_typed_error(tmp_path: Path) -> None:
+    run = _cli("verify", "--db", str(tmp_path / "nope.db"))
+    assert run.returncode == 3 and "no ledger file" in run.stderr
+    assert not (tmp_path / "nope.db").exists()
