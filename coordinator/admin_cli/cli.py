@@ -15,7 +15,7 @@ ADMIN_COMMANDS: dict[str, str] = {
     "nodes": "coordinator.admin_cli.nodes_cli",
     "providers": "coordinator.admin_cli.providers_cli",
     "mint": "coordinator.admin_cli.mint_cli",
-    # "round": "coordinator.admin_cli.round_cli",
+    "round": "coordinator.admin_cli.round_cli",
     "ledger": "coordinator.admin_cli.ledger_cli",
 }
 

@@ -1,0 +1,246 @@
+"""`mutualmind admin round open|run|show|list|report|verify`: a round's whole life.
+
+`open` is signed by the sponsor on this machine (see `round_open.py`) and goes to the
+public Market API; the rest are Admin calls. `run` streams the coordinator's progress
+into a progress bar and ends with the round table; `verify` re-runs the valuation and
+exits 1 when it disagrees with the ledger beyond the tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mutualmind.errors import InvalidInput
+
+DEFAULT_RUN_DEADLINE_S = 600.0
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("round", help="open, run, show, chart and verify rounds")
+    sub = parser.add_subparsers(dest="round_command", metavar="ACTION", required=True)
+
+    opener = sub.add_parser("open", parents=[common],
+                            help="open a round as its sponsor (signed with the sponsor's key)")
+    opener.add_argument("--round-id", required=True)
+    opener.add_argument("--sponsor-key", type=Path, required=True,
+                        help="the sponsor's provider key (from `provider keygen`)")
+    opener.add_argument("--sponsor", default=None,
+                        help="sponsor's provider id (default: read from <key>.id)")
+    opener.add_argument("--pool", required=True, help="reward pool, whole tokens")
+    opener.add_argument("--model-spec", default='{"kind": "logistic"}',
+                        help="model spec as JSON, or @FILE (default: logistic regression)")
+    opener.add_argument("--validation-dataset", required=True)
+    opener.add_argument("--dataset", action="append", required=True,
+                        help="a staked training dataset (repeat, in provider order)")
+    opener.add_argument("--slash-rate-ppm", type=int, default=100_000,
+                        help="share of stake lost when contribution < -epsilon (ppm, "
+                             "default 100000 = 10%%)")
+    opener.add_argument("--epsilon-micro", type=int, default=1_000,
+                        help="dead band around zero contribution, millionths of the metric")
+    opener.set_defaults(func=run_open)
+
+    runner = sub.add_parser("run", parents=[common], help="run a round with live progress")
+    runner.add_argument("round_id")
+    runner.add_argument("--deadline", type=float, default=DEFAULT_RUN_DEADLINE_S,
+                        help="seconds the MPC job may take")
+    runner.set_defaults(func=run_run)
+
+    show = sub.add_parser("show", parents=[common], help="a round as a table")
+    show.add_argument("round_id")
+    show.set_defaults(func=run_show)
+
+    listing = sub.add_parser("list", parents=[common], help="every round on the ledger")
+    listing.set_defaults(func=run_list)
+
+    report = sub.add_parser("report", parents=[common],
+                            help="bar chart of contributions and payouts")
+    report.add_argument("round_id")
+    report.add_argument("--png", type=Path, required=True, help="file to write")
+    report.set_defaults(func=run_report)
+
+    verify = sub.add_parser("verify", parents=[common],
+                            help="re-run a closed round's valuation and compare")
+    verify.add_argument("round_id")
+    verify.add_argument("--tolerance", type=float, default=0.01,
+                        help="largest accepted difference, metric units (default 0.01)")
+    verify.add_argument("--deadline", type=float, default=DEFAULT_RUN_DEADLINE_S)
+    verify.set_defaults(func=run_verify)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+
+    return CoordinatorClient(resolve_target(args))
+
+
+def _whole(flag: str, text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise InvalidInput(f"{flag} {text!r} is not a whole number of tokens") from None
+    if value <= 0:
+        raise InvalidInput(f"{flag} must be positive, got {value}")
+    return value
+
+
+def _spec_text(text: str) -> str:
+    if not text.startswith("@"):
+        return text
+    path = Path(text[1:])
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InvalidInput(f"cannot read the model spec file {path}: {err.strerror}") from None
+
+
+def _sponsor_id(args: argparse.Namespace) -> str:
+    if args.sponsor:
+        return str(args.sponsor)
+    id_file = args.sponsor_key.with_name(args.sponsor_key.name + ".id")
+    try:
+        return id_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise InvalidInput(f"pass --sponsor ID (no {id_file} next to the key)") from None
+
+
+def run_open(args: argparse.Namespace) -> int:
+    from coordinator.admin_cli.round_open import RoundTerms, checked_model_spec, signed_open_round
+    from coordinator.admin_cli.terminal import print_json
+    from ledger.keys import load_private_key
+
+    terms = RoundTerms(
+        round_id=args.round_id, sponsor=_sponsor_id(args), pool=_whole("--pool", args.pool),
+        model_spec=checked_model_spec(_spec_text(args.model_spec)),
+        validation_dataset=args.validation_dataset, datasets=tuple(args.dataset),
+        slash_rate_ppm=args.slash_rate_ppm, epsilon_micro=args.epsilon_micro)
+    request = signed_open_round(load_private_key(args.sponsor_key), terms)
+    with _client(args) as client:
+        reply = client.call(client.market, "OpenRound", request)
+    if args.json:
+        print_json({"round_id": terms.round_id, "ledger_index": reply.ledger_index})
+    else:
+        print(f"round {terms.round_id} opened at ledger entry {reply.ledger_index}: pool "
+              f"{terms.pool} locked from {terms.sponsor}, {len(terms.datasets)} datasets")
+    return 0
+
+
+def _get_round(client: Any, round_id: str) -> Any:
+    from proto import market_pb2
+
+    return client.call(client.admin, "GetRound", market_pb2.GetRoundRequest(round_id=round_id))
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from coordinator.admin_cli.round_table import round_json, round_table
+    from coordinator.admin_cli.terminal import console, print_json
+
+    with _client(args) as client:
+        view = _get_round(client, args.round_id)
+    if args.json:
+        print_json(round_json(view))
+    else:
+        console().print(round_table(view))
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from coordinator.admin_cli.round_table import round_json, rounds_table
+    from coordinator.admin_cli.terminal import console, print_json
+    from proto import admin_pb2
+
+    with _client(args) as client:
+        views = list(client.call(client.admin, "ListRounds", admin_pb2.ListRoundsRequest()).rounds)
+    if args.json:
+        print_json([round_json(v) for v in views])
+    else:
+        console().print(rounds_table(views))
+    return 0
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """Stream RoundProgress; the last message carries the settled round."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from coordinator.admin_cli.round_table import round_json, round_table
+    from coordinator.admin_cli.target import ROUND_SLACK_S
+    from coordinator.admin_cli.terminal import console, print_json
+    from proto import admin_pb2
+
+    if not 0 < args.deadline <= 24 * 3600:
+        raise InvalidInput(f"--deadline must be 0..86400 seconds, got {args.deadline}")
+    request = admin_pb2.RunRoundRequest(round_id=args.round_id, deadline_s=args.deadline)
+    final = None
+    with _client(args) as client:
+        events = client.stream(client.admin, "RunRound", request,
+                               timeout=args.deadline + ROUND_SLACK_S)
+        if args.json:
+            for event in events:
+                print(json.dumps({"stage": event.stage, "fraction": event.fraction,
+                                  "message": event.message}), flush=True)
+                final = event if event.HasField("round") else final
+        else:
+            with Progress(TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                          TextColumn("{task.fields[note]}"), console=console()) as bar:
+                task = bar.add_task(f"round {args.round_id}", total=1.0, note="")
+                for event in events:
+                    bar.update(task, completed=event.fraction,
+                               description=f"round {args.round_id}: {event.stage}",
+                               note=event.message)
+                    final = event if event.HasField("round") else final
+    if final is None:
+        raise InvalidInput(f"the coordinator ended round {args.round_id!r} without a result; "
+                           "see `admin round show`")
+    if args.json:
+        print_json(round_json(final.round))
+    else:
+        console().print(round_table(final.round))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from coordinator.admin_cli.round_report import write_round_png
+
+    with _client(args) as client:
+        view = _get_round(client, args.round_id)
+    size = write_round_png(view, args.png)
+    print(f"wrote {args.png} ({size} bytes): round {view.round_id}, "
+          f"{len(view.participants)} datasets, status {view.status}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from coordinator.admin_cli.target import ROUND_SLACK_S
+    from coordinator.admin_cli.terminal import console, micro, print_json
+    from proto import admin_pb2
+
+    if not 0 < args.tolerance < 1e6:
+        raise InvalidInput(f"--tolerance must be positive, got {args.tolerance}")
+    with _client(args) as client:
+        reply = client.call(client.admin, "VerifyRound", admin_pb2.VerifyRoundRequest(
+            round_id=args.round_id, tolerance=args.tolerance, deadline_s=args.deadline),
+            timeout=args.deadline + ROUND_SLACK_S)
+    if args.json:
+        print_json({"round_id": args.round_id, "agrees": reply.agrees,
+                    "recorded_micro": list(reply.recorded_micro),
+                    "recomputed_micro": list(reply.recomputed_micro),
+                    "max_abs_diff_micro": reply.max_abs_diff_micro,
+                    "tolerance_micro": reply.tolerance_micro})
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"round {args.round_id}: recorded vs recomputed contributions")
+        for column in ("dataset #", "recorded", "recomputed", "difference"):
+            table.add_column(column, justify="right")
+        for i, (a, b) in enumerate(zip(reply.recorded_micro, reply.recomputed_micro)):
+            table.add_row(str(i), micro(a), micro(b), micro(b - a))
+        console().print(table)
+        verdict = "agrees" if reply.agrees else "DISAGREES"
+        print(f"{verdict}: largest difference {micro(reply.max_abs_diff_micro).lstrip('+')} "
+              f"(tolerance {micro(reply.tolerance_micro).lstrip('+')})",
+              file=sys.stdout if reply.agrees else sys.stderr)
+    return 0 if reply.agrees else 1

@@ -1,0 +1,84 @@
+"""A round for people (a rich table) and for scripts (a JSON object), from a RoundView.
+
+Contributions are the leave-one-out differences in millionths of the metric, shown as
+signed decimals; stakes, payouts and slashes are integer token units. Pure: the view
+comes from the Admin or Market API, nothing here talks to the network.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from coordinator.admin_cli.terminal import micro
+from proto import market_pb2
+
+
+def round_json(view: market_pb2.RoundView) -> dict[str, Any]:
+    return {
+        "round_id": view.round_id, "status": view.status, "sponsor": view.sponsor,
+        "pool": view.pool, "model_spec": _spec(view),
+        "validation_dataset": view.validation_dataset,
+        "participants": [{
+            "dataset_id": p.dataset_id, "provider_id": p.provider_id, "rows": p.rows,
+            "stake": p.stake, "contribution_micro": p.contribution_micro, "payout": p.payout,
+            "slashed": p.slashed} for p in view.participants],
+        "metrics_micro": list(view.metrics_micro), "job_digest": view.job_digest,
+        "message": view.message, "refund_to_sponsor": view.refund_to_sponsor,
+    }
+
+
+def round_table(view: market_pb2.RoundView) -> Any:
+    """Provider, dataset, rows, stake, contribution, payout, slash; totals in the footer."""
+    from rich.table import Table
+
+    spec = _spec(view)
+    caption = [f"status {view.status}", f"sponsor {view.sponsor}", f"pool {view.pool}",
+               f"model {spec.get('kind', '?')} ({spec.get('metric', '?')})",
+               f"validation {view.validation_dataset}"]
+    if view.metrics_micro:
+        caption.append(f"full-model {spec.get('metric', 'metric')} "
+                       f"{micro(view.metrics_micro[0]).lstrip('+')}")
+    if view.refund_to_sponsor:
+        caption.append(f"refund to sponsor {view.refund_to_sponsor}")
+    if view.message:
+        caption.append(f"note: {view.message}")
+    parts = list(view.participants)
+    table = Table(title=f"round {view.round_id}", caption="  ".join(caption),
+                  show_footer=True)
+    table.add_column("provider", footer="total", no_wrap=True)
+    table.add_column("dataset", no_wrap=True)
+    table.add_column("rows", justify="right", footer=str(sum(p.rows for p in parts)))
+    table.add_column("stake", justify="right", footer=str(sum(p.stake for p in parts)))
+    table.add_column("contribution", justify="right")
+    table.add_column("payout", justify="right", footer=str(sum(p.payout for p in parts)))
+    table.add_column("slash", justify="right", footer=str(sum(p.slashed for p in parts)))
+    for p in parts:
+        colour = "green" if p.contribution_micro > 0 else "red" if p.contribution_micro < 0 else ""
+        contribution = micro(p.contribution_micro) if view.metrics_micro else "-"
+        if colour and view.metrics_micro:
+            contribution = f"[{colour}]{contribution}[/{colour}]"
+        table.add_row(p.provider_id, p.dataset_id, str(p.rows), str(p.stake), contribution,
+                      str(p.payout), str(p.slashed))
+    return table
+
+
+def rounds_table(views: list[market_pb2.RoundView]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"rounds ({len(views)})")
+    for column in ("round", "status", "sponsor", "pool", "datasets", "paid", "slashed"):
+        table.add_column(column, no_wrap=True)
+    for v in views:
+        table.add_row(v.round_id, v.status, v.sponsor, str(v.pool), str(len(v.participants)),
+                      str(sum(p.payout for p in v.participants)),
+                      str(sum(p.slashed for p in v.participants)))
+    return table
+
+
+def _spec(view: market_pb2.RoundView) -> dict[str, Any]:
+    try:
+        spec = json.loads(view.model_spec_json or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return spec if isinstance(spec, dict) else {}
