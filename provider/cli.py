@@ -1,4 +1,4 @@
-"""`mutualmind provider keygen|register|share|stake|balance`: the provider's command line.
+"""`mutualmind provider keygen|register|share|resume|stake|balance`: the provider's command line.
 
 Sharing runs here, on the provider's machine: the table is loaded, validated, encoded and
 split locally; only shares (one per node) and signed commitments leave the machine.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,14 @@ def register(subparsers: Any) -> None:
     share.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
                        help="node public address, once per node in index order")
     share.set_defaults(func=run_share)
+
+    resume = sub.add_parser("resume", help="finish the upload of a registered dataset after a failure")
+    resume.add_argument("--key", type=Path, required=True, help="the provider's key file")
+    resume.add_argument("--certs", type=Path, required=True, help="folder with the cluster's ca.pem")
+    resume.add_argument("--dataset-id", required=True)
+    resume.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
+                        help="node public address, once per node in index order")
+    resume.set_defaults(func=run_resume)
 
     stake = sub.add_parser("stake", help="stake tokens on a dataset")
     market(stake)
@@ -139,40 +148,98 @@ def _node_keys(certs: Path, count: int) -> list[bytes] | None:
     return keys  # type: ignore[return-value]
 
 
-def run_share(args: argparse.Namespace) -> int:
-    """Validate and share locally first (nothing leaves the machine for a bad table)."""
+UPLOAD_ATTEMPTS = 3
+
+
+def _upload(args: argparse.Namespace, shared: Any, *, resuming: bool) -> list[Any]:
+    """Upload share i to --node i with a progress bar on stderr; retries transient failures."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from mutualmind.transport import channel_credentials, open_channel
     from provider.client import upload_shares
-    from provider.sharing import share_table
 
-    table = _load_table(args)
-    shared = share_table(table, len(args.node))
-    client = _market(args)
+    if len(args.node) != len(shared.shares):
+        raise InvalidInput(f"{args.dataset_id!r} was shared over {len(shared.shares)} nodes; "
+                           f"give {len(shared.shares)} --node addresses, got {len(args.node)}")
     credentials = channel_credentials(args.certs, None)
     channels = [open_channel(address, credentials) for address in args.node]
+    size = shared.rows * shared.cols * 8
     try:
-        _, reply = client.register_dataset(args.dataset_id, shared, purpose=args.purpose)
-        size = shared.rows * shared.cols * 8
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                       TransferSpeedColumn(), console=Console(stderr=True)) as bar:
             tasks = [bar.add_task(f"node {i}", total=size) for i in range(len(channels))]
-            receipts = upload_shares(
+            return upload_shares(
                 channels, args.dataset_id, shared,
                 node_public_keys=_node_keys(args.certs, len(channels)),
                 progress=lambda node, sent: bar.update(tasks[node], completed=sent),
+                attempts=UPLOAD_ATTEMPTS, already_stored_ok=resuming,
             )
     finally:
         for channel in channels:
             channel.close()
+
+
+def _upload_or_keep(args: argparse.Namespace, shared: Any, pending: Path, *, resuming: bool) -> list[Any]:
+    """Upload; on success forget the pending shares, on failure say how to resume."""
+    from mutualmind.errors import MutualMindError
+    from provider.pending import remove_pending
+
+    try:
+        receipts = _upload(args, shared, resuming=resuming)
+    except MutualMindError:
+        print(f"mutualmind: the registered shares of {args.dataset_id!r} are kept in "
+              f"{pending / args.dataset_id}; when the nodes are reachable run: mutualmind provider "
+              f"resume --key {args.key} --certs {args.certs} --dataset-id {args.dataset_id} "
+              + " ".join(f"--node {a}" for a in args.node), file=sys.stderr)
+        raise
+    remove_pending(pending, args.dataset_id)
+    return receipts
+
+
+def run_share(args: argparse.Namespace) -> int:
+    """Validate and share locally first (nothing leaves the machine for a bad table).
+
+    The shares are saved next to the key before the registration goes to the ledger, so
+    a failed upload can be resumed with the very shares whose commitments were signed.
+    """
+    from provider.pending import pending_dir_for, remove_pending, save_pending
+    from provider.sharing import share_table
+
+    table = _load_table(args)
+    shared = share_table(table, len(args.node))
+    pending = pending_dir_for(args.key)
+    client = _market(args)
+    try:
+        save_pending(pending, args.dataset_id, shared)
+        try:
+            _, reply = client.register_dataset(args.dataset_id, shared, purpose=args.purpose)
+        except BaseException:
+            remove_pending(pending, args.dataset_id)
+            raise
+    finally:
         client.channel.close()
+    receipts = _upload_or_keep(args, shared, pending, resuming=False)
     print(json.dumps({
         "dataset_id": args.dataset_id, "rows": shared.rows, "cols": shared.cols,
         "ledger_index": reply.ledger_index,
         "commitments": [c.hex() for c in shared.commitments],
         "stored_bytes": [r.bytes_received for r in receipts],
+    }))
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """Upload the kept shares of a registered dataset to the nodes that lack them."""
+    from provider.pending import load_pending, pending_dir_for
+
+    pending = pending_dir_for(args.key)
+    shared = load_pending(pending, args.dataset_id)
+    receipts = _upload_or_keep(args, shared, pending, resuming=True)
+    print(json.dumps({
+        "dataset_id": args.dataset_id,
+        "uploaded_to": [i for i, r in enumerate(receipts) if r is not None],
+        "already_held_by": [i for i, r in enumerate(receipts) if r is None],
     }))
     return 0
 

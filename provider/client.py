@@ -9,6 +9,7 @@ the typed error the server sent (`mutualmind.transport.raise_from_rpc_error`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.share_intake import ShareReceipt, verify_receipt
 from mpcnode.share_store import iter_chunks
-from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.errors import (
+    Aborted,
+    AlreadyExists,
+    DeadlineExceeded,
+    IntegrityError,
+    InvalidInput,
+    Unavailable,
+)
 from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
 from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
 from provider.sharing import SharedTable
@@ -93,29 +101,48 @@ def upload_shares(
     node_public_keys: Sequence[bytes] | None = None,
     progress: Progress | None = None,
     chunk_bytes: int = CHUNK_BYTES,
-) -> list[ShareReceipt]:
+    attempts: int = 1,
+    already_stored_ok: bool = False,
+) -> list[ShareReceipt | None]:
     """Upload share i to node i, all nodes at once; check every receipt.
 
     A receipt must name the commitment the provider registered and, when the nodes'
     public keys are given (from the cluster manifest), carry a valid node signature.
-    The first failure is raised after every upload has finished or failed.
+    A node that is unreachable, times out or loses the stream is retried up to
+    `attempts` times in all. With `already_stored_ok` (resuming), a node that already
+    holds the dataset counts as done - it can only hold the registered bytes - and its
+    entry is None. The first failure is raised after every upload has finished or failed.
     """
     if len(node_channels) != len(shared.shares):
         raise InvalidInput(f"{len(shared.shares)} shares need {len(shared.shares)} nodes, got {len(node_channels)}")
+
+    def one(i: int) -> ShareReceipt | None:
+        for attempt in range(1, max(attempts, 1) + 1):
+            try:
+                return upload_share(
+                    node_channels[i], dataset_id, i, shared.shares[i],
+                    frac_bits=shared.frac_bits, chunk_bytes=chunk_bytes, progress=progress,
+                )
+            except AlreadyExists:
+                if already_stored_ok:
+                    return None
+                raise
+            except (Unavailable, DeadlineExceeded, Aborted):
+                if attempt >= attempts:
+                    raise
+                time.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     with ThreadPoolExecutor(max_workers=len(node_channels), thread_name_prefix="upload") as pool:
-        futures = [
-            pool.submit(
-                upload_share, channel, dataset_id, i, shared.shares[i],
-                frac_bits=shared.frac_bits, chunk_bytes=chunk_bytes, progress=progress,
-            )
-            for i, channel in enumerate(node_channels)
-        ]
+        futures = [pool.submit(one, i) for i in range(len(node_channels))]
         outcomes = [f.exception() or f.result() for f in futures]
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    receipts: list[ShareReceipt] = outcomes  # type: ignore[assignment]
+    receipts: list[ShareReceipt | None] = outcomes  # type: ignore[assignment]
     for i, receipt in enumerate(receipts):
+        if receipt is None:
+            continue
         if receipt.commitment != shared.commitments[i] or receipt.node_index != i:
             raise IntegrityError(f"node {i} acknowledged a different share than the one registered")
         if node_public_keys is not None and not verify_receipt(receipt, node_public_keys[i]):

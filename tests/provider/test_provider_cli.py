@@ -138,3 +138,40 @@ def test_node_serve_subprocess_accepts_a_share_and_stops_on_sigterm(market: Mark
         assert process.wait(timeout=30) == 0
     assert "node1 stopped" in process.stderr.read()  # type: ignore[union-attr]
     assert os.listdir(data_dir / "shares") == ["clinic-3-a"]
+
+
+def test_share_with_a_node_down_keeps_the_shares_and_resume_finishes(market: Market, tmp_path: Path) -> None:
+    from mpcnode.registry import CoordinatorRegistry
+    from mpcnode.server import NodeConfig, start_node
+
+    key = tmp_path / "p.key"
+    mutualmind("provider", "keygen", "--key", str(key), "--id", "clinic-4")
+    common = ["--key", str(key), "--coordinator", market.coordinator_address, "--certs", str(market.certs)]
+    assert mutualmind("provider", "register", *common).returncode == 0
+    csv_path = tmp_path / "c.csv"
+    _write_csv(csv_path, rows=30)
+    market.nodes[2].stop(grace=None)
+    nodes = [arg for address in market.node_addresses for arg in ("--node", address)]
+    run = mutualmind("provider", "share", *common, "--dataset-id", "c4", "--csv", str(csv_path),
+                     "--label", "outcome", *nodes)
+    assert run.returncode == 9, run.stderr  # Unavailable
+    assert "mutualmind provider resume" in run.stderr
+    pending = tmp_path / "p.key.pending" / "c4"
+    assert sorted(p.name for p in pending.iterdir()) == ["meta.json", "share0.bin", "share1.bin", "share2.bin"]
+    assert market.nodes[0].store.has("c4") and market.nodes[1].store.has("c4")
+
+    with open_channel(market.coordinator_address, channel_credentials(market.certs, "node2")) as coordinator:
+        node2 = start_node(NodeConfig(node_index=2, data_dir=market.nodes[2].config.data_dir,
+                                      certs_dir=market.certs), CoordinatorRegistry(coordinator))
+        try:
+            addresses = market.node_addresses[:2] + [f"127.0.0.1:{node2.public_port}"]
+            run = mutualmind("provider", "resume", "--key", str(key), "--certs", str(market.certs),
+                             "--dataset-id", "c4", *[a for address in addresses for a in ("--node", address)])
+        finally:
+            node2.stop(grace=None)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"dataset_id": "c4", "uploaded_to": [2], "already_held_by": [0, 1]}
+    assert not pending.exists()
+    table = load_csv(csv_path, label_column="outcome")
+    stored = [ShareStore(n.config.data_dir).load("c4").data for n in market.nodes]
+    assert np.array_equal(recombine(stored), encode_fixed_point(table.values))
