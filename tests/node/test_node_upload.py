@@ -246,10 +246,14 @@ def test_cancelled_stream_leaves_nothing(
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll `condition`; a dir vanishing under a listing (cleanup racing it) means "not yet"."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return True
+        try:
+            if condition():
+                return True
+        except FileNotFoundError:
+            pass
         time.sleep(0.02)
     return condition()
 
