@@ -1,0 +1,131 @@
+"""The round table, the round chart and the sponsor's signature, on a real settled round.
+
+`settled_round.py` builds a real ledger and settles a round with the coordinator's own
+`Rounds` code (only the MPC job is stood in for); these tests read it back the way
+`admin round show/report` do and check what an operator would rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from coordinator.admin_cli.round_open import (  # noqa: E402
+    RoundTerms, checked_model_spec, round_opened_payload, signed_open_round,
+)
+from coordinator.admin_cli.round_report import render_round_png, write_round_png  # noqa: E402
+from coordinator.admin_cli.round_table import round_json, round_table  # noqa: E402
+from ledger.entries import request_message  # noqa: E402
+from ledger.keys import generate_signing_key, public_key_bytes, verify_signature  # noqa: E402
+from mutualmind.errors import InvalidInput  # noqa: E402
+from proto import market_pb2  # noqa: E402
+from settled_round import EPSILON_MICRO, settled_round_view  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def view(tmp_path_factory: pytest.TempPathFactory) -> market_pb2.RoundView:
+    return settled_round_view(tmp_path_factory.mktemp("settled"))
+
+
+def test_settled_round_pays_the_pool_plus_slashes(view: market_pb2.RoundView) -> None:
+    data = round_json(view)
+    assert data["status"] == "closed"
+    by_dataset = {p["dataset_id"]: p for p in data["participants"]}
+    assert by_dataset["a-1"]["contribution_micro"] == 50_000
+    assert by_dataset["c-1"]["contribution_micro"] == -40_000
+    assert by_dataset["c-1"]["slashed"] == 100           # 25% of its 400 stake
+    assert by_dataset["c-1"]["payout"] == 0
+    paid = sum(p["payout"] for p in data["participants"])
+    assert paid == data["pool"] + by_dataset["c-1"]["slashed"]
+    assert by_dataset["a-1"]["payout"] > by_dataset["b-1"]["payout"] > 0
+
+
+def test_round_table_shows_contributions_payouts_and_totals(view: market_pb2.RoundView) -> None:
+    console = Console(record=True, width=160)
+    console.print(round_table(view))
+    text = console.export_text()
+    for expected in ("round r1", "hospital-a", "+0.050000", "+0.020000", "-0.040000",
+                     "status closed", "full-model log_loss 0.300000"):
+        assert expected in text, expected
+    total_line = next(line for line in text.splitlines() if "total" in line)
+    assert "400" in total_line and "100" in total_line and "700" in total_line
+
+
+def test_report_png_is_a_real_png_of_the_expected_size(view: market_pb2.RoundView,
+                                                       tmp_path: Path) -> None:
+    path = tmp_path / "r1.png"
+    size = write_round_png(view, path, epsilon_micro=EPSILON_MICRO)
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) == size > 10_000
+    width, height = struct.unpack(">II", data[16:24])     # IHDR
+    assert (width, height) == (720, 780)                 # 6 x 6.5 inches at 120 dpi
+    assert [p.name for p in tmp_path.iterdir()] == ["r1.png"]   # no temp file left
+
+
+def test_report_refuses_bad_paths_and_empty_rounds_leaving_nothing(
+        view: market_pb2.RoundView, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"\.png"):
+        write_round_png(view, tmp_path / "r1.jpg")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        write_round_png(view, tmp_path / "missing" / "r1.png")
+    with pytest.raises(InvalidInput, match="no participants"):
+        render_round_png(market_pb2.RoundView(round_id="empty"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def _terms(**changes: object) -> RoundTerms:
+    base = dict(round_id="r9", sponsor="sponsor", pool=100,
+                model_spec=checked_model_spec({"kind": "logistic", "lr": 0.25}),
+                validation_dataset="val", datasets=("a", "b"), slash_rate_ppm=100_000,
+                epsilon_micro=1_000)
+    base.update(changes)
+    return RoundTerms(**base)  # type: ignore[arg-type]
+
+
+def test_open_round_signature_covers_the_ledger_payload() -> None:
+    key = generate_signing_key()
+    request = signed_open_round(key, _terms())
+    spec = json.loads(request.model_spec_json)
+    assert spec["lr"] == 0.25 and spec["epochs"] == 20     # defaults filled in
+    payload = round_opened_payload(_terms(model_spec=spec), request.auth.nonce)
+    assert payload["model_spec"]["lr"] == "0.25"          # decimal text on the ledger
+    message = request_message("round_opened", payload)
+    assert verify_signature(public_key_bytes(key), message, request.auth.signature)
+    tampered = round_opened_payload(_terms(model_spec=spec, pool=101), request.auth.nonce)
+    assert not verify_signature(public_key_bytes(key), request_message("round_opened", tampered),
+                                request.auth.signature)
+    assert request.auth.nonce != signed_open_round(key, _terms()).auth.nonce
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"datasets": ()}, "at least one training dataset"),
+    ({"datasets": ("a", "a")}, "listed twice"),
+    ({"datasets": ("a", "val")}, "both the validation set"),
+    ({"slash_rate_ppm": 1_000_001}, "slash rate"),
+    ({"round_id": "bad id!"}, "round_id"),
+    ({"pool": 0}, "pool"),
+])
+def test_open_round_refuses_bad_terms_before_signing(changes: dict[str, object],
+                                                     message: str) -> None:
+    with pytest.raises(Exception, match=message) as info:
+        signed_open_round(generate_signing_key(), _terms(**changes))
+    assert info.type.__name__ in ("InvalidInput", "RuleViolation")
+
+
+def test_model_spec_is_checked_with_the_workers_parser() -> None:
+    with pytest.raises(InvalidInput, match="kind"):
+        checked_model_spec({"kind": "forest"})
+    with pytest.raises(InvalidInput):
+        checked_model_spec('{"kind": "logistic", "unknown": 1}')
+    with pytest.raises(InvalidInput):
+        checked_model_spec("not json")
