@@ -12,6 +12,7 @@ the file are as they were before the call.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import time
@@ -126,6 +127,8 @@ class Ledger:
             entry = entry_from_row(row)
             if entry.prev_hash != self._last_hash:
                 raise IntegrityError(f"entry {entry.index} does not chain to the one before it")
+            if entry.time_ms < self._last_time:
+                raise IntegrityError(f"entry {entry.index} is dated before the entry preceding it")
             recomputed = entry_hash(entry.index, entry.time_ms, entry.kind, entry.prev_hash,
                                     entry.provider_signature, entry.payload_json)
             if recomputed != entry.hash:
@@ -181,7 +184,8 @@ class Ledger:
     def entry(self, index: int) -> Entry:
         if not 0 <= index < self.size:
             raise InvalidInput(f"entry {index} does not exist; the ledger holds {self.size}")
-        return entry_from_row(next(iter(self._store.rows(index))))
+        with self._mutex:  # never read inside another thread's open write transaction
+            return entry_from_row(next(iter(self._store.rows(index))))
 
     def entries(
         self, start: int = 0, limit: int | None = 100, kind: str | None = None, party: str | None = None,
@@ -190,15 +194,16 @@ class Ledger:
         if kind is not None and kind not in KINDS:
             raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
         found: list[Entry] = []
-        for row in self._store.rows(start):
-            if kind is not None and row[2] != kind:
-                continue
-            entry = entry_from_row(row)
-            if party is not None and party not in parties_of(entry.kind, entry.payload):
-                continue
-            found.append(entry)
-            if limit is not None and len(found) >= limit:
-                break
+        with self._mutex:
+            for row in self._store.rows(start):
+                if kind is not None and row[2] != kind:
+                    continue
+                entry = entry_from_row(row)
+                if party is not None and party not in parties_of(entry.kind, entry.payload):
+                    continue
+                found.append(entry)
+                if limit is not None and len(found) >= limit:
+                    break
         return found
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> list[bytes]:
@@ -208,7 +213,9 @@ class Ledger:
         return self.tree.consistency_proof(size1, size2)
 
     def checkpoints(self) -> list[tuple[int, str]]:
-        return self._store.checkpoints()
+        """Every stored signed tree head as (tree size, note), oldest first."""
+        with self._mutex:
+            return self._store.checkpoints()
 
     def checkpoint(self) -> str:
         """A signed tree head (C2SP tlog-checkpoint note) for the ledger's current size."""
@@ -262,6 +269,7 @@ class Ledger:
                 raise InvalidInput(f"batch item {position} must be (kind, payload, provider_signature)")
             kind, payload, provider_signature = request
             payload_json = canonical_json(payload)
+            payload = json.loads(payload_json)  # the state keeps exactly what is stored, not the caller's object
             index = tree.size
             state.apply(index, kind, payload)
             self._check_signatures(index, kind, payload, provider_signature)

@@ -11,6 +11,7 @@ SQLite file themselves: only integers and key bytes cross the process boundary.
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,13 +58,20 @@ class KeyRing:
 def check_entry(row: tuple[Any, ...], keys: KeyRing) -> Failure | None:
     """Everything about one stored row that does not depend on the entries before it."""
     index, time_ms, kind, payload_json, prev_hash, stored_hash, signature, provider_sig = row
-    payload_json, stored_hash = bytes(payload_json), bytes(stored_hash)
-    provider_sig = bytes(provider_sig) if provider_sig is not None else None
-    if type(kind) is not str or kind not in KINDS:
+    columns = (kind, payload_json, prev_hash, stored_hash, signature)
+    if not all(isinstance(value, bytes) for value in columns) or not (
+        provider_sig is None or isinstance(provider_sig, bytes)
+    ) or type(time_ms) is not int:
+        return failure(index, "hash", "a stored field has the wrong type (edited outside the ledger)")
+    try:
+        kind = kind.decode("utf-8")
+    except UnicodeDecodeError:
+        return failure(index, "hash", "the kind is not UTF-8 text")
+    if kind not in KINDS:
         return failure(index, "hash", f"unknown kind {kind!r}")
     try:
-        recomputed = entry_hash(index, time_ms, kind, bytes(prev_hash), provider_sig, payload_json)
-    except (OverflowError, TypeError, ValueError, Exception) as err:  # garbled column types
+        recomputed = entry_hash(index, time_ms, kind, prev_hash, provider_sig, payload_json)
+    except (OverflowError, struct.error, ValueError) as err:  # e.g. a negative time
         return failure(index, "hash", f"fields cannot be hashed: {err}")
     if recomputed != stored_hash:
         return failure(index, "hash", "stored hash does not match the entry's content")
@@ -73,7 +81,7 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing) -> Failure | None:
             return failure(index, "payload encoding", "payload is not canonical JSON")
     except (ValueError, MutualMindError) as err:
         return failure(index, "payload encoding", f"payload is not canonical JSON: {err}")
-    if not verify_raw(keys.coordinator, stored_hash, bytes(signature)):
+    if not verify_raw(keys.coordinator, stored_hash, signature):
         return failure(index, "coordinator signature", "coordinator signature does not verify")
     spec = KINDS[kind]
     try:
@@ -107,6 +115,7 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing) -> Failure | None:
 def check_range(path: str, lo: int, hi: int, keys: KeyRing) -> Failure | None:
     """The first failure among entries with lo <= index < hi (a worker's job)."""
     conn = connect_readonly(path)
+    conn.text_factory = bytes  # text columns may have been garbled into invalid UTF-8
     try:
         rows = conn.execute(
             f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (lo, hi)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sqlite3
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,11 @@ def _collect_keys(conn: sqlite3.Connection) -> KeyRing:
 
 
 def _ranges(count_: int, workers: int) -> list[tuple[int, int]]:
+    """Index ranges for the workers; the last one is open-ended so no stored row is skipped."""
     chunk = max(1000, -(-count_ // (workers * 4)))
-    return [(lo, min(lo + chunk, count_)) for lo in range(0, count_, chunk)]
+    ranges = [(lo, lo + chunk) for lo in range(0, count_, chunk)] or [(0, 1)]
+    ranges[-1] = (ranges[-1][0], 2**63 - 1)
+    return ranges
 
 
 class _Replay:
@@ -95,29 +99,33 @@ class _Replay:
         self.checked = 0
 
     def run(self, conn: sqlite3.Connection) -> Failure | None:
-        expected, prev = 0, GENESIS_PREV_HASH
+        expected, prev, last_time = 0, GENESIS_PREV_HASH, 0
         state, tree, pending = self.state, self.tree, self.pending
         while pending and pending[0][0] <= 0:
             found = self._check_checkpoint(*pending.pop(0))
             if found is not None:
                 return found
-        for index, kind, payload_json, prev_hash, stored_hash in conn.execute(
-            "SELECT idx, kind, payload, prev_hash, hash FROM entries ORDER BY idx"
+        for index, time_ms, kind, payload_json, prev_hash, stored_hash in conn.execute(
+            "SELECT idx, time_ms, kind, payload, prev_hash, hash FROM entries ORDER BY idx"
         ):
             if index != expected:
                 return failure(expected, "missing entry", f"entry {expected} is missing (next stored index is {index})")
             if prev_hash != prev:
                 return failure(index, "chain link", "prev_hash does not equal the previous entry's hash")
+            if type(time_ms) is not int or time_ms < last_time:
+                return failure(index, "rule broken on replay", "entry is dated before the entry preceding it")
+            last_time = time_ms
+            if not (isinstance(kind, bytes) and isinstance(payload_json, bytes) and isinstance(stored_hash, bytes)):
+                return failure(index, "hash", "a stored field has the wrong type (edited outside the ledger)")
             try:
-                kind_text = kind.decode("utf-8") if isinstance(kind, bytes) else kind
-                state.apply(index, kind_text, json.loads(payload_json))
-            except (MutualMindError, ValueError, TypeError, AttributeError, KeyError) as err:
+                state.apply(index, kind.decode("utf-8"), json.loads(payload_json))
+            except (MutualMindError, ValueError, TypeError, AttributeError, KeyError, RecursionError) as err:
                 message = err.message if isinstance(err, MutualMindError) else str(err)
                 return failure(index, "rule broken on replay", message)
             if index == 0 and self.verifier is not None:
                 if key_id(self.verifier.name, state.coordinator_key or b"") != self.verifier.key_id:
                     return failure(0, "coordinator signature", "genesis names another coordinator key than the trusted one")
-            tree.append(leaf_hash(bytes(stored_hash)))
+            tree.append(leaf_hash(stored_hash))
             prev, expected = stored_hash, expected + 1
             while pending and pending[0][0] == tree.size:
                 found = self._check_checkpoint(*pending.pop(0))
@@ -176,10 +184,13 @@ def verify_ledger(
         replay = _Replay(checkpoints, verifier)
         found = [replay.run(conn)]
         if pool is None:
-            found.append(check_range(str(path), 0, count_ + 1, keys))
+            found.append(check_range(str(path), 0, 2**63 - 1, keys))
         else:
-            for future in futures:
-                found.append(future.result())
+            for future, (lo, hi) in zip(futures, _ranges(count_, workers)):
+                try:
+                    found.append(future.result())
+                except BrokenProcessPool:  # e.g. a worker killed by the OOM killer: redo here
+                    found.append(check_range(str(path), lo, hi, keys))
             pool.shutdown()
     finally:
         conn.close()

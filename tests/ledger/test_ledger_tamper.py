@@ -75,6 +75,20 @@ def test_single_byte_flip_is_found_at_its_index(filled_ledger: Path, field: str,
     assert report.first_bad_index == index, (field, report.problem, report.error)
 
 
+@pytest.mark.parametrize("assignment", [
+    "payload = 1000000000000",            # an integer where bytes belong
+    "kind = CAST(x'6d69ff6e74' AS TEXT)",  # text that is not UTF-8
+    "time_ms = 'yesterday'",
+    "prev_hash = 12345",
+])
+def test_fields_of_the_wrong_type_are_found_not_crashed_on(filled_ledger: Path, assignment: str) -> None:
+    conn = _edit(filled_ledger)
+    conn.execute(f"UPDATE entries SET {assignment} WHERE idx = 77")
+    conn.close()
+    report = verify_ledger(filled_ledger)
+    assert (report.ok, report.first_bad_index) == (False, 77)
+
+
 def test_deleted_entry_is_found(filled_ledger: Path) -> None:
     conn = _edit(filled_ledger)
     conn.execute("DELETE FROM entries WHERE idx = 123")
