@@ -1,9 +1,10 @@
 """`mutualmind ledger verify|show|proof|head|check-proof`: the ledger from the shell.
 
 `verify` exits 0 with a summary when everything holds and 1 naming the first bad entry
-and what is wrong with it; the other subcommands read a ledger without its key (`show`,
-`proof`, `head` never write, except that `head`/`proof` may sign nothing: they print the
-latest stored checkpoint). `check-proof` needs no database at all.
+and what is wrong with it. `show`, `proof` and `head` only read the file (no key needed,
+nothing written): `head` prints the latest checkpoint the coordinator signed, `proof`
+proves an entry against the latest checkpoint that covers it. `check-proof` needs no
+database at all: a proof file and the coordinator's verifier key.
 """
 
 from __future__ import annotations
@@ -151,4 +152,7 @@ def _check_proof(args: argparse.Namespace) -> int:
         print(f"proof rejected: {err.message}", file=sys.stderr)
         return 1
     print(f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}")
+    if not args.vkey:
+        print("warning: the verifier key came from the proof file itself; pass --vkey with the "
+              "coordinator's published key to rule out a forged log", file=sys.stderr)
     return 0

@@ -153,3 +153,14 @@ def test_parallel_verify_finds_flip_in_a_later_chunk(tmp_path: Path, fill_ledger
     conn.close()
     report = verify_ledger(path, workers=2)
     assert (report.ok, report.first_bad_index, report.problem) == (False, 3900, "coordinator signature")
+
+
+def test_opening_a_tampered_ledger_is_refused(filled_ledger: Path, coordinator_key: Ed25519PrivateKey) -> None:
+    from mutualmind.errors import IntegrityError
+
+    conn = _edit(filled_ledger)
+    index = conn.execute("SELECT min(idx) FROM entries WHERE idx >= 150 AND kind = 'mint'").fetchone()[0]
+    conn.execute("UPDATE entries SET payload = CAST(replace(CAST(payload AS TEXT), '\"amount\":', '\"amount\":1') AS BLOB) WHERE idx = ?", (index,))
+    conn.close()
+    with pytest.raises(IntegrityError, match=f"entry {index}"):
+        Ledger.open(filled_ledger, coordinator_key)
