@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mpcnode.jobs import JobRunner
 from mpcnode.registry import DatasetRegistry
-from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
+from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer, StallPolicy
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareStore
 from mutualmind.cluster.certs import load_signing_key
@@ -37,6 +37,7 @@ class NodeConfig:
     cluster_address: str = "127.0.0.1:0"
     quota_bytes: int | None = None
     max_workers: int = 8
+    stall: StallPolicy = StallPolicy()  # when a slow upload is cancelled
 
     @property
     def member_name(self) -> str:
@@ -91,7 +92,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
     )
     jobs = JobRunner(config.data_dir, signing_key)
     public = build_server(
-        [(node_pb2_grpc.add_ShareIntakeServicer_to_server, ShareIntakeServicer(intake))],
+        [(node_pb2_grpc.add_ShareIntakeServicer_to_server, ShareIntakeServicer(intake, config.stall))],
         address=config.public_address,
         credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
         service_names=[SHARE_INTAKE_SERVICE],

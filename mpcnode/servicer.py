@@ -1,21 +1,29 @@
 """The node's gRPC servicers: decode, call the plain logic, encode. Nothing else.
 
 ShareIntake (public port) feeds `mpcnode.share_intake.ShareIntake`; NodeControl (cluster
-port, mutual TLS) reads `mpcnode.share_store.ShareStore` and drives `mpcnode.jobs.JobRunner`. Typed errors raised here or
-below become statuses in `mutualmind.transport`'s interceptor.
+port, mutual TLS) reads `mpcnode.share_store.ShareStore` and drives
+`mpcnode.jobs.JobRunner`. Typed errors raised here or below become statuses in
+`mutualmind.transport`'s interceptor.
+
+The public port takes streams from anyone, so an upload that stalls (fewer than
+`StallPolicy.min_bytes` in any `window_s`) is cancelled: a trickling client cannot hold
+one of the server's threads for hours.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import grpc
 
 from mpcnode.jobs import JobRequest, JobRunner, JobStatus, result_stats
 from mpcnode.share_intake import ShareIntake, UploadHeader
 from mpcnode.share_store import ShareMeta, ShareStore
-from mutualmind.errors import Aborted, InvalidInput, Unavailable
+from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, Unavailable
 from mutualmind.transport import require_role
 from proto import node_pb2, node_pb2_grpc
 from provider.signed_requests import schema_to_proto
@@ -25,26 +33,40 @@ READER_ROLES = ("coordinator", "admin", "node")
 # Roles that may start, watch and cancel MPC jobs.
 JOB_ROLES = ("coordinator", "admin")
 
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StallPolicy:
+    """An upload must deliver at least `min_bytes` in every `window_s` seconds."""
+
+    window_s: float = 30.0
+    min_bytes: int = 64 * 1024
+
 
 class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
     """Client-streaming share upload: header in the first message, data in every one."""
 
-    def __init__(self, intake: ShareIntake) -> None:
+    def __init__(self, intake: ShareIntake, stall: StallPolicy = StallPolicy()) -> None:
         self._intake = intake
+        self._stall = stall
 
     def UploadShare(
         self, request_iterator: Iterator[node_pb2.ShareChunk], context: grpc.ServicerContext
     ) -> node_pb2.UploadReceipt:
-        stream = _StreamReader(request_iterator)
-        first = stream.next_message()
-        if first is None or not first.HasField("header"):
-            raise InvalidInput(
-                "the first message of an upload must carry the ShareHeader "
-                "(dataset_id, node_index, rows, cols, frac_bits)"
-            )
-        h = first.header
-        header = UploadHeader(h.dataset_id, h.node_index, h.rows, h.cols, h.frac_bits)
-        receipt = self._intake.accept(header, stream.data_chunks(first))
+        stream = _StreamReader(request_iterator, context, self._stall)
+        try:
+            first = stream.next_message()
+            if first is None or not first.HasField("header"):
+                raise InvalidInput(
+                    "the first message of an upload must carry the ShareHeader "
+                    "(dataset_id, node_index, rows, cols, frac_bits)"
+                )
+            h = first.header
+            header = UploadHeader(h.dataset_id, h.node_index, h.rows, h.cols, h.frac_bits)
+            receipt = self._intake.accept(header, stream.data_chunks(first))
+        finally:
+            stream.close()
         return node_pb2.UploadReceipt(
             dataset_id=receipt.dataset_id,
             node_index=receipt.node_index,
@@ -55,20 +77,49 @@ class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
 
 
 class _StreamReader:
-    """Reads an upload stream, turning a broken stream into a typed Aborted."""
+    """Reads an upload stream, turning a broken stream into a typed Aborted, and cancels
+    it from a watchdog thread when it stalls (until the last message has arrived)."""
 
-    def __init__(self, messages: Iterator[node_pb2.ShareChunk]) -> None:
+    def __init__(
+        self, messages: Iterator[node_pb2.ShareChunk], context: grpc.ServicerContext, stall: StallPolicy
+    ) -> None:
         self._messages = messages
+        self._context = context
+        self._stall = stall
         self._bytes = 0
+        self._stalled = False
+        self._finished = threading.Event()
+        threading.Thread(target=self._watch, name="upload-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        seen = 0
+        while not self._finished.wait(self._stall.window_s):
+            if self._bytes - seen < self._stall.min_bytes:
+                self._stalled = True
+                _LOG.warning("cancelling an upload that stalled after %d bytes", self._bytes)
+                self._context.cancel()
+                return
+            seen = self._bytes
+
+    def close(self) -> None:
+        self._finished.set()
 
     def next_message(self) -> node_pb2.ShareChunk | None:
         try:
-            return next(self._messages, None)
-        except grpc.RpcError as err:  # client cancelled or the connection dropped
+            message = next(self._messages, None)
+        except grpc.RpcError as err:  # client cancelled, connection dropped, or stalled
+            if self._stalled:
+                raise DeadlineExceeded(
+                    f"the upload stalled after {self._bytes} bytes (under {self._stall.min_bytes} bytes "
+                    f"in {self._stall.window_s:g} s) and was cancelled; nothing was stored"
+                ) from err
             raise Aborted(
                 f"the upload stream broke after {self._bytes} bytes (the client cancelled or "
                 "the connection dropped); nothing was stored - upload the share again"
             ) from err
+        if message is None:
+            self.close()  # all bytes are in: storing them may take a while, that is no stall
+        return message
 
     def data_chunks(self, first: node_pb2.ShareChunk) -> Iterator[bytes]:
         if first.data:

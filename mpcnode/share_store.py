@@ -10,7 +10,10 @@ Invariants, which every writer here keeps:
     bytes hash to the commitment: a share is written into a temp dir inside `shares/`
     (`.tmp-<id>-<random>`), both files and the dir are fsynced, then the dir is renamed
     into place in one step. A refused or broken upload removes its temp dir.
-  * A dataset id is written once: a second upload of the same id is refused.
+  * A dataset id is written once: a second upload of the same id is refused. Uploads of
+    one id may run at the same time (each in its own temp dir), so a stalled or hostile
+    stream cannot block the provider's own; the first complete one is published, the
+    others are refused. Only bytes matching the commitment can complete, so they agree.
   * Dataset ids are validated before they touch a path.
   * Share bytes are read with numpy from raw bytes only (no pickle, no torch.load).
 
@@ -40,6 +43,7 @@ from mutualmind.errors import (
     InvalidInput,
     NotFound,
     QuotaExceeded,
+    Unavailable,
 )
 
 DATASET_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -268,17 +272,16 @@ class StoredShare:
 class ShareStore:
     """File-backed share store under `<data_dir>/shares/` (see the module docstring).
 
-    Safe for concurrent use from the threads of one server: two uploads of the same id
-    at the same time are refused (the second sees AlreadyExists). Readers in other
-    processes (the MPC worker) only ever see complete dataset directories.
+    Safe for concurrent use from the threads of one server and from other processes:
+    publishing is one rename, which fails when the dataset dir already exists. Readers
+    in other processes (the MPC worker) only ever see complete dataset directories.
     """
 
     def __init__(self, data_dir: Path | str) -> None:
         self.data_dir = Path(data_dir)
         self.shares_dir = self.data_dir / "shares"
         self.shares_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._in_flight: set[str] = set()
+        self._publish_lock = threading.Lock()
 
     # ---- reading ---------------------------------------------------------------
 
@@ -349,17 +352,18 @@ class ShareStore:
         """Store a share arriving in chunks; all-or-nothing.
 
         Refuses, leaving nothing behind: a share larger than `quota_bytes`
-        (QuotaExceeded, before reading any chunk), an id already stored or being
-        uploaded (AlreadyExists), more or fewer bytes than rows*cols*8 (InvalidInput),
-        bytes whose SHA-256 differs from the commitment (IntegrityError), and any
-        exception raised by `chunks` itself (a broken stream), which propagates.
+        (QuotaExceeded, before reading any chunk), an id already stored, checked before
+        and again when publishing (AlreadyExists), more or fewer bytes than rows*cols*8
+        (InvalidInput), bytes whose SHA-256 differs from the commitment (IntegrityError),
+        a disk that fails or fills up (Unavailable), and any exception raised by `chunks`
+        itself (a broken stream), which propagates.
         """
         if quota_bytes is not None and spec.size_bytes > quota_bytes:
             raise QuotaExceeded(
                 f"share of {spec.dataset_id!r} is {spec.size_bytes} bytes, above this node's quota "
                 f"of {quota_bytes} bytes; split the table or ask the operator for a larger quota"
             )
-        self._claim(spec.dataset_id)
+        self._refuse_if_stored(spec.dataset_id)
         temp_dir: Path | None = None
         try:
             temp_dir = Path(
@@ -378,10 +382,14 @@ class ShareStore:
             self._publish(temp_dir, spec.dataset_id)
             temp_dir = None
             return meta
+        except OSError as err:
+            raise Unavailable(
+                f"this node could not write the share of {spec.dataset_id!r} ({err.strerror or err}); "
+                "nothing was stored - retry later or ask the operator to check the node's disk"
+            ) from err
         finally:
             if temp_dir is not None:
                 shutil.rmtree(temp_dir, ignore_errors=True)
-            self._release(spec.dataset_id)
 
     def put_array(self, spec: ShareSpec, data: np.ndarray, *, quota_bytes: int | None = None) -> ShareMeta:
         """Store a share given as an int64 matrix (tests, the dealer, local tools)."""
@@ -400,28 +408,19 @@ class ShareStore:
                 removed += 1
         return removed
 
-    def _claim(self, dataset_id: str) -> None:
-        with self._lock:
-            if dataset_id in self._in_flight:
-                raise AlreadyExists(
-                    f"an upload of dataset {dataset_id!r} to this node is already in progress"
-                )
-            if self.has(dataset_id):
-                raise AlreadyExists(
-                    f"this node already holds a share of dataset {dataset_id!r}; a dataset id "
-                    "is uploaded once - register a new id for new data"
-                )
-            self._in_flight.add(dataset_id)
-
-    def _release(self, dataset_id: str) -> None:
-        with self._lock:
-            self._in_flight.discard(dataset_id)
+    def _refuse_if_stored(self, dataset_id: str) -> None:
+        if self.has(dataset_id):
+            raise AlreadyExists(
+                f"this node already holds a share of dataset {dataset_id!r}; a dataset id "
+                "is uploaded once - register a new id for new data"
+            )
 
     def _write_share(self, path: Path, spec: ShareSpec, chunks: Iterable[bytes | memoryview]) -> bytes:
         expected = spec.size_bytes
         received = 0
         hasher = hashlib.sha256()
-        with open(path, "wb", buffering=0) as handle:
+        # buffered: BufferedWriter retries short writes (a raw write may store only part)
+        with open(path, "wb") as handle:
             for chunk in chunks:
                 received += len(chunk)
                 if received > expected:
@@ -436,15 +435,26 @@ class ShareStore:
                     f"share of {spec.dataset_id!r} ended after {received} of {expected} bytes "
                     f"([{spec.rows}, {spec.cols}] int64); send the whole share"
                 )
+            handle.flush()
             os.fsync(handle.fileno())
+            written = os.fstat(handle.fileno()).st_size
+        if written != expected:  # never publish a file shorter than what was hashed
+            raise OSError(f"wrote {written} of {expected} bytes")
         return hasher.digest()
 
     def _publish(self, temp_dir: Path, dataset_id: str) -> None:
+        """Rename the temp dir into place; refused if another upload got there first."""
         final = self.path_of(dataset_id)
-        try:
-            os.rename(temp_dir, final)
-        except OSError as err:  # another process published the same id first
-            raise AlreadyExists(f"this node already holds a share of dataset {dataset_id!r}") from err
+        with self._publish_lock:
+            self._refuse_if_stored(dataset_id)
+            try:
+                os.rename(temp_dir, final)
+            except OSError as err:  # another process published the same id first
+                if final.exists():
+                    raise AlreadyExists(
+                        f"this node already holds a share of dataset {dataset_id!r}"
+                    ) from err
+                raise
         _fsync_dir(self.shares_dir)
 
 

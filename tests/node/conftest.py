@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.keys import generate_signing_key, public_key_bytes
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
+from mpcnode.servicer import StallPolicy
 from mutualmind.cluster.certs import ClusterManifest, create_cluster
 from mutualmind.transport import channel_credentials, open_channel
 
@@ -63,12 +64,13 @@ def start(
     """Start node i with its own data dir (and an optional quota); stopped after the test."""
     running: list[RunningNode] = []
 
-    def _start(index: int, *, quota_bytes: int | None = None) -> RunningNode:
+    def _start(index: int, *, quota_bytes: int | None = None, stall: StallPolicy = StallPolicy()) -> RunningNode:
         config = NodeConfig(
             node_index=index,
-            data_dir=tmp_path / f"node{index}-q{quota_bytes}",
+            data_dir=tmp_path / f"node{index}-{len(running)}",
             certs_dir=certs_dir,
             quota_bytes=quota_bytes,
+            stall=stall,
         )
         node = start_node(config, registry)
         running.append(node)

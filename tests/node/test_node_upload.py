@@ -245,6 +245,38 @@ def test_cancelled_stream_leaves_nothing(
     assert upload_share(public_channels[0], "big", 0, shared.shares[0]).bytes_received == len(share)
 
 
+def test_stalled_upload_is_cancelled_by_the_node(
+    start: Callable[..., RunningNode], certs_dir: Path, registry: InMemoryRegistry, provider: Provider
+) -> None:
+    from mpcnode.servicer import StallPolicy
+    from mutualmind.transport import channel_credentials, open_channel
+
+    node = start(0, stall=StallPolicy(window_s=0.5, min_bytes=64 * 1024))
+    shared = share_table(_small_table(rows=20000), 3)
+    _register(registry, provider, "slow", shared)
+    share = shared.shares[0].tobytes()
+    stop = threading.Event()
+
+    def trickle() -> Iterator[node_pb2.ShareChunk]:
+        for i, message in enumerate(_messages(_header(shared, "slow"), share, chunk=1024)):
+            if stop.is_set():
+                return
+            if i > 0:
+                time.sleep(0.05)  # ~20 KiB/s: under 64 KiB per 0.5 s
+            yield message
+
+    with open_channel(f"127.0.0.1:{node.public_port}", channel_credentials(certs_dir, None)) as channel:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as caught:
+            node_pb2_grpc.ShareIntakeStub(channel).UploadShare(trickle(), timeout=30)
+        stop.set()
+        assert caught.value.code() == grpc.StatusCode.CANCELLED
+        assert time.monotonic() - started < 10
+        assert _wait_for(lambda: _snapshot(node) == [])
+        # a stream at full speed is not affected by the policy
+        assert upload_share(channel, "slow", 0, shared.shares[0]).bytes_received == len(share)
+
+
 def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Poll `condition`; a dir vanishing under a listing (cleanup racing it) means "not yet"."""
     deadline = time.monotonic() + timeout

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,31 +147,54 @@ def test_broken_stream_leaves_nothing_and_id_can_be_retried(tmp_path: Path) -> N
     assert np.array_equal(store.load("ds").data, data)
 
 
-def test_concurrent_upload_of_same_id_is_refused(tmp_path: Path) -> None:
+def test_concurrent_uploads_of_one_id_publish_exactly_one(tmp_path: Path) -> None:
+    """A stalled upload does not block another of the same id; the later finisher is refused."""
     store = ShareStore(tmp_path)
     data = _share()
     started, release = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
-    def slow() -> Iterator[bytes]:
+    def stalled() -> Iterator[bytes]:
         started.set()
         release.wait(5)
         yield data.tobytes()
 
     def first() -> None:
         try:
-            store.put_stream(_spec(data), slow())
-        except BaseException as err:  # noqa: BLE001 - reported below
+            store.put_stream(_spec(data), stalled())
+        except BaseException as err:  # noqa: BLE001 - checked below
             errors.append(err)
 
     thread = threading.Thread(target=first)
     thread.start()
     assert started.wait(5)
-    with pytest.raises(AlreadyExists, match="already in progress"):
-        store.put_array(_spec(data), data)
+    store.put_array(_spec(data), data)  # not blocked by the stalled one
     release.set()
     thread.join(5)
-    assert errors == [] and store.has("ds")
+    assert len(errors) == 1 and isinstance(errors[0], AlreadyExists)
+    assert _snapshot(store) == ["ds", "ds/meta.json", "ds/share.bin"]
+    assert np.array_equal(store.load("ds").data, data)
+
+
+def test_a_failing_disk_is_unavailable_and_leaves_nothing(tmp_path: Path) -> None:
+    """A real write failure (file size limit, EFBIG) in a subprocess: typed, cleaned up."""
+    script = f"""
+import resource, signal, numpy as np
+from mpcnode.share_store import ShareSpec, ShareStore
+from mutualmind.errors import Unavailable
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+store = ShareStore({str(tmp_path)!r})
+data = np.arange(4096, dtype=np.int64).reshape(512, 8)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+try:
+    store.put_array(ShareSpec.of_array("ds", 0, data), data)
+except Unavailable as err:
+    print("UNAVAILABLE", err.message)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.stdout.startswith("UNAVAILABLE this node could not write the share of 'ds'"), run.stderr
+    assert _snapshot(ShareStore(tmp_path)) == []
 
 
 @pytest.mark.parametrize("bad", ["", "../etc", "a/b", ".hidden", "-x", "a" * 65, "x y", "é"])
