@@ -11,6 +11,7 @@ server sent, so the CLI prints one line and exits with its code.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,9 @@ class CoordinatorClient:
     """Admin calls (mTLS, admin certificate) and Market calls (TLS) with typed errors."""
 
     def __init__(self, target: AdminTarget) -> None:
+        # grpc's C core logs TLS handshake failures at INFO on stderr; the CLI's contract
+        # is one error line, so keep its own logging to errors (before grpc is loaded).
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         self.target = target
         self._channels: list[Any] = []
         self._admin: Any = None
