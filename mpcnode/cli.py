@@ -35,11 +35,15 @@ def register(subparsers: Any) -> None:
 
 
 def serve_node(args: argparse.Namespace) -> int:
-    """Start both servers, print their ports as one line each, serve until SIGTERM/SIGINT."""
+    """Start both servers, print their ports on one line, serve until SIGTERM/SIGINT."""
+    import logging
+
     from mpcnode.registry import CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
     from mutualmind.transport import channel_credentials, open_channel
 
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s node{args.index} %(levelname)s %(name)s: %(message)s")
     config = NodeConfig(
         node_index=args.index,
         data_dir=args.data_dir,

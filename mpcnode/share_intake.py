@@ -9,6 +9,8 @@ Then the bytes stream to disk with size and SHA-256 checked against the commitme
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,6 +23,8 @@ from mpcnode.share_store import ShareMeta, ShareStore, validate_dataset_id
 from mutualmind.errors import InvalidInput
 
 KIND_SHARE_RECEIPT = "share_receipt"
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,11 @@ class ShareIntake:
                 + ", ".join(mismatched)
             )
         spec = registered.spec_for(self.node_index)
+        started = time.monotonic()
         meta = self.store.put_stream(spec, chunks, quota_bytes=self.quota_bytes)
+        seconds = time.monotonic() - started
+        _LOG.info("stored share of %s from %s: %d bytes in %.2f s (%.0f MB/s)", meta.dataset_id,
+                  meta.provider_id, meta.size_bytes, seconds, meta.size_bytes / 1e6 / max(seconds, 1e-9))
         return self._receipt(meta)
 
     def _receipt(self, meta: ShareMeta) -> ShareReceipt:
