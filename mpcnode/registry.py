@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mpcnode.share_store import ShareSpec, TableSchema
-from mutualmind.errors import IntegrityError, InvalidInput, NotFound
+from mutualmind.errors import IntegrityError, InvalidInput, NotFound, Unavailable
 from proto import common_pb2, market_pb2
 from provider.signed_requests import schema_from_proto, verify_dataset_registration
 
@@ -130,6 +130,12 @@ class CoordinatorRegistry:
                 market_pb2.GetDatasetRequest(dataset_id=dataset_id), timeout=self._timeout_s
             )
         except grpc.RpcError as err:
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                # say whose link is down: the uploader would otherwise blame the node
+                raise Unavailable(
+                    f"this node cannot reach the coordinator to look up dataset {dataset_id!r} "
+                    f"({err.code().name}); nothing was stored - retry the upload later"
+                ) from err
             raise_from_rpc_error(err)
         if reply.registration.dataset_id != dataset_id:
             raise IntegrityError(

@@ -15,7 +15,7 @@ import pytest
 from mpcnode.registry import CoordinatorRegistry
 from mpcnode.server import NodeConfig, start_node
 from mpcnode.share_store import TableSchema
-from mutualmind.errors import IntegrityError, NotFound, PermissionDenied
+from mutualmind.errors import IntegrityError, NotFound, PermissionDenied, Unavailable
 from mutualmind.transport import build_server, channel_credentials, open_channel, server_credentials
 from proto import common_pb2, market_pb2, market_pb2_grpc
 from provider.client import upload_share
@@ -82,6 +82,28 @@ def test_node_refuses_a_registration_altered_by_the_coordinator(
             with open_channel(f"127.0.0.1:{node.public_port}", channel_credentials(certs_dir, None)) as channel:
                 with pytest.raises(PermissionDenied, match="not signed by provider"):
                     upload_share(channel, "d", 0, forged_share.shares[0])
+            assert node.store.list() == []
+        finally:
+            node.stop(grace=None)
+
+
+def test_unreachable_coordinator_is_unavailable_for_the_uploader(
+    certs_dir: Path, tmp_path: Path, provider: Provider
+) -> None:
+    """The provider learns that the node's coordinator link is down, not that the node is."""
+    import socket
+
+    with socket.socket() as probe:  # a port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    shared = share_table(Table(np.ones((4, 2)), TableSchema(("x", "y"), ("x",), "y")), 3)
+    with open_channel(f"127.0.0.1:{dead}", channel_credentials(certs_dir, "node0")) as coordinator:
+        node = start_node(NodeConfig(node_index=0, data_dir=tmp_path / "n0", certs_dir=certs_dir),
+                          CoordinatorRegistry(coordinator, timeout_s=2.0))
+        try:
+            with open_channel(f"127.0.0.1:{node.public_port}", channel_credentials(certs_dir, None)) as channel:
+                with pytest.raises(Unavailable, match="cannot reach the coordinator to look up dataset 'd'"):
+                    upload_share(channel, "d", 0, shared.shares[0])
             assert node.store.list() == []
         finally:
             node.stop(grace=None)
