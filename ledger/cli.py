@@ -39,9 +39,11 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     show.set_defaults(func=_show)
 
-    proof = sub.add_parser("proof", help="inclusion proof of one entry, as JSON")
+    proof = sub.add_parser("proof", help="inclusion proof of one entry (or consistency proof), as JSON")
     proof.add_argument("--db", required=True, type=Path)
-    proof.add_argument("--index", required=True, type=int)
+    target = proof.add_mutually_exclusive_group(required=True)
+    target.add_argument("--index", type=int, help="entry to prove included")
+    target.add_argument("--since", type=Path, help="a saved tree head: prove the log only grew since")
     proof.add_argument("--out", type=Path, help="write to this file instead of stdout")
     proof.set_defaults(func=_proof)
 
@@ -89,12 +91,9 @@ def _open(path: Path) -> Any:
 def _show(args: argparse.Namespace) -> int:
     if args.limit <= 0:
         raise InvalidInput("--limit must be positive")
-    ledger = _open(args.db)
-    try:
-        entries = ledger.entries(0, None, kind=args.kind, party=args.party)[-args.limit:]
-    finally:
-        ledger.close()
-    for entry in entries:
+    from ledger.store import read_recent
+
+    for entry in read_recent(args.db, args.limit, args.kind, args.party):
         if args.json:
             print(json.dumps(entry.to_json(), sort_keys=True))
         else:
@@ -105,15 +104,20 @@ def _show(args: argparse.Namespace) -> int:
 def _proof(args: argparse.Namespace) -> int:
     from ledger.proof_file import build_proof
 
+    from ledger.proof_file import build_consistency
+
     ledger = _open(args.db)
     try:
         stored = ledger.checkpoints()
         if not stored:
             raise NotFound("the ledger has no signed checkpoint yet; the coordinator signs one per round")
-        usable = [note for size, note in stored if size > args.index]
-        if not usable:
-            raise NotFound(f"no checkpoint covers entry {args.index} yet; wait for the next one")
-        document = build_proof(ledger, args.index, usable[-1])
+        if args.since is not None:
+            document = build_consistency(ledger, _read(args.since), stored[-1][1])
+        else:
+            usable = [note for size, note in stored if size > args.index]
+            if not usable:
+                raise NotFound(f"no checkpoint covers entry {args.index} yet; wait for the next one")
+            document = build_proof(ledger, args.index, usable[-1])
     finally:
         ledger.close()
     text = json.dumps(document, indent=2)
@@ -140,18 +144,22 @@ def _head(args: argparse.Namespace) -> int:
 
 
 def _check_proof(args: argparse.Namespace) -> int:
-    from ledger.proof_file import check_proof, load_proof
+    from ledger.proof_file import CONSISTENCY_FORMAT, check_consistency, check_proof, load_proof
 
     document = load_proof(_read(args.proof_file))
     vkey = args.vkey or document.get("verifier_key")
     if not isinstance(vkey, str):
         raise InvalidInput("give --vkey: the proof file names no verifier key")
     try:
-        head, entry = check_proof(document, vkey)
+        if document.get("format") == CONSISTENCY_FORMAT:
+            old, new = check_consistency(document, vkey)
+            print(f"ok: {new.origin} at size {new.size} extends the head at size {old.size}")
+        else:
+            head, entry = check_proof(document, vkey)
+            print(f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}")
     except MutualMindError as err:
         print(f"proof rejected: {err.message}", file=sys.stderr)
         return 1
-    print(f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}")
     if not args.vkey:
         print("warning: the verifier key came from the proof file itself; pass --vkey with the "
               "coordinator's published key to rule out a forged log", file=sys.stderr)

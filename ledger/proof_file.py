@@ -1,9 +1,11 @@
-"""The inclusion-proof file a provider keeps: its entry, the proof and a signed tree head.
+"""Proof files: inclusion of an entry (for a provider) and consistency of two heads (auditors).
 
 `mutualmind ledger proof --index N` writes one; `mutualmind ledger check-proof` checks one
 with nothing but the coordinator's verifier key: the checkpoint's signature, the entry's
 hash over its content, the entry's coordinator signature and the Merkle path to the
-checkpoint's root. JSON, hex for hashes and signatures, base64 nowhere but in the note.
+checkpoint's root. A consistency file shows that a tree head saved earlier is a prefix
+of a later one: the log only grew. JSON, hex for hashes and signatures, base64 only
+inside the notes.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.entries import Entry, entry_hash
 from ledger.keys import verify_signature
 from ledger.ledger import Ledger
-from ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from ledger.signed_note import parse_verifier_key
 from mutualmind.errors import IntegrityError, InvalidInput
 
 PROOF_FORMAT = "mutualmind-inclusion-proof/v1"
+CONSISTENCY_FORMAT = "mutualmind-consistency-proof/v1"
 
 
 def build_proof(ledger: Ledger, index: int, checkpoint_note: str | None = None) -> dict[str, Any]:
@@ -74,6 +77,34 @@ def check_proof(document: dict[str, Any], vkey: str) -> tuple[Checkpoint, Entry]
     proof = [_hex(h, "proof hash") for h in document.get("proof", [])]
     verify_inclusion(entry.index, head.size, leaf_hash(entry.hash), proof, head.root)
     return head, entry
+
+
+def build_consistency(ledger: Ledger, old_note: str, new_note: str) -> dict[str, Any]:
+    """A proof that the tree of `old_note` is a prefix of the tree of `new_note`."""
+    verifier = parse_verifier_key(ledger.verifier_key())
+    old = open_checkpoint(old_note, verifier, origin=ledger.origin)
+    new = open_checkpoint(new_note, verifier, origin=ledger.origin)
+    if old.size > new.size:
+        raise InvalidInput(f"the saved head ({old.size}) is newer than the latest one ({new.size})")
+    return {
+        "format": CONSISTENCY_FORMAT,
+        "old_checkpoint": old_note,
+        "new_checkpoint": new_note,
+        "proof": [h.hex() for h in ledger.consistency_proof(old.size, new.size)],
+        "verifier_key": ledger.verifier_key(),
+    }
+
+
+def check_consistency(document: dict[str, Any], vkey: str) -> tuple[Checkpoint, Checkpoint]:
+    """Raise unless both heads are signed by `vkey` and the proof links the old to the new."""
+    if not isinstance(document, dict) or document.get("format") != CONSISTENCY_FORMAT:
+        raise InvalidInput(f"not a {CONSISTENCY_FORMAT} document")
+    verifier = parse_verifier_key(vkey)
+    old = open_checkpoint(str(document.get("old_checkpoint", "")), verifier)
+    new = open_checkpoint(str(document.get("new_checkpoint", "")), verifier, origin=old.origin)
+    proof = [_hex(h, "proof hash") for h in document.get("proof", [])]
+    verify_consistency(old.size, new.size, proof, old.root, new.root)
+    return old, new
 
 
 def load_proof(text: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ledger.entries import Entry
+from ledger.entries import Entry, parties_of
 from mutualmind.errors import IntegrityError, InvalidInput, NotFound
 
 SCHEMA_VERSION = "mutualmind-ledger-1"
@@ -121,3 +121,32 @@ class LedgerStore:
     def add_checkpoint(self, size: int, note: str) -> None:
         with self.conn:
             self.conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (size, note))
+
+
+def read_recent(path: str | Path, limit: int, kind: str | None = None, party: str | None = None) -> list[Entry]:
+    """The newest `limit` entries (oldest first), read without replaying the ledger.
+
+    For `ledger show`: it must work on a ledger that fails verification too, which is
+    exactly when someone wants to look at it.
+    """
+    conn = connect_readonly(path)
+    try:
+        query = f"SELECT {ENTRY_COLUMNS} FROM entries"
+        params: tuple[object, ...] = ()
+        if kind is not None:
+            query, params = query + " WHERE kind = ?", (kind,)
+        found: list[Entry] = []
+        for row in conn.execute(query + " ORDER BY idx DESC", params):
+            try:
+                entry = entry_from_row(row)
+                if party is not None and party not in parties_of(entry.kind, entry.payload):
+                    continue
+            except (ValueError, TypeError):
+                continue  # unreadable payload: `verify` reports it
+            found.append(entry)
+            if len(found) >= limit:
+                break
+    finally:
+        conn.close()
+    found.reverse()
+    return found

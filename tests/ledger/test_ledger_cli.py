@@ -98,6 +98,26 @@ def test_proof_round_trip_and_forgery(filled_ledger: Path, coordinator_key: Ed25
     assert _cli("check-proof", str(proof_path), "--vkey", other).returncode == 1
 
 
+def test_consistency_proof_since_a_saved_head(filled_ledger: Path, coordinator_key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    old_head = tmp_path / "old.txt"
+    old_head.write_text(_cli("head", "--db", str(filled_ledger)).stdout)
+    ledger = Ledger.open(filled_ledger, coordinator_key)
+    for _ in range(3):
+        ledger.append("mint", {"to": "provider-1", "amount": 5, "memo": ""})
+        ledger.checkpoint()
+    ledger.close()
+    proof_path = tmp_path / "consistency.json"
+    assert _cli("proof", "--db", str(filled_ledger), "--since", str(old_head), "--out", str(proof_path)).returncode == 0
+    vkey = verifier_key_string("mutualmind.example/ledger", coordinator_key)
+    ok = _cli("check-proof", str(proof_path), "--vkey", vkey)
+    assert ok.returncode == 0 and "extends the head" in ok.stdout, ok.stderr
+    document = json.loads(proof_path.read_text())
+    document["proof"][-1] = "11" * 32
+    proof_path.write_text(json.dumps(document))
+    bad = _cli("check-proof", str(proof_path), "--vkey", vkey)
+    assert bad.returncode == 1 and "proof rejected" in bad.stderr
+
+
 def test_missing_file_is_a_typed_error(tmp_path: Path) -> None:
     run = _cli("verify", "--db", str(tmp_path / "nope.db"))
     assert run.returncode == 3 and "no ledger file" in run.stderr
