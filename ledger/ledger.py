@@ -34,7 +34,7 @@ from ledger.state import LedgerState
 from ledger.store import LedgerStore, entry_from_row, entry_row
 from ledger.keys import public_key_bytes, verify_signature
 from mutualmind.errors import (
-    IntegrityError, InvalidInput, MutualMindError, PermissionDenied, Unavailable,
+    IntegrityError, InvalidInput, MutualMindError, NotFound, PermissionDenied, Unavailable,
 )
 
 CHECKPOINT_INTERVAL = 1000
@@ -78,8 +78,16 @@ class Ledger:
         cls, path: str | Path, coordinator_key: Ed25519PrivateKey, params: dict[str, Any] | None = None,
         origin: str = DEFAULT_ORIGIN,
     ) -> "Ledger":
-        """Create a new ledger file whose entry 0 (genesis) names the coordinator's key."""
+        """Create a new ledger file whose entry 0 (genesis) names the coordinator's key.
+
+        `origin` names the log in its checkpoints and is the note key name, so it must be
+        a non-empty string without spaces or '+' (e.g. "mutualmind.example/ledger").
+        """
         path = Path(path)
+        if not origin or any(ch.isspace() or ch == "+" for ch in origin):
+            raise InvalidInput(f"origin {origin!r} must be non-empty, without spaces or '+'")
+        if path.exists():
+            raise InvalidInput(f"{path} already exists; open it instead of creating it")
         lock_fd = cls._lock(path)
         try:
             store = LedgerStore(path, create=True)
@@ -95,7 +103,8 @@ class Ledger:
             )
         except BaseException:
             ledger.close()
-            path.unlink(missing_ok=True)
+            for leftover in ("", "-wal", "-shm", ".lock"):
+                Path(f"{path}{leftover}").unlink(missing_ok=True)
             raise
         return ledger
 
@@ -107,6 +116,8 @@ class Ledger:
         `verify_ledger`'s job, over all cores); a file that fails is refused.
         """
         path = Path(path)
+        if not path.is_file():
+            raise NotFound(f"no ledger file at {path}")
         lock_fd = cls._lock(path) if coordinator_key is not None else None
         try:
             store = LedgerStore(path, create=False)

@@ -199,3 +199,13 @@ def test_create_refuses_existing_file(world, coordinator_key: Ed25519PrivateKey,
     with pytest.raises(InvalidInput):
         Ledger.create(other, coordinator_key)
     assert other.read_bytes() == b"not a ledger"
+
+
+def test_open_of_a_missing_file_leaves_nothing_behind(tmp_path: Path, coordinator_key: Ed25519PrivateKey) -> None:
+    from mutualmind.errors import NotFound
+
+    with pytest.raises(NotFound):
+        Ledger.open(tmp_path / "absent.db", coordinator_key)
+    with pytest.raises(InvalidInput, match="origin"):
+        Ledger.create(tmp_path / "bad-origin.db", coordinator_key, origin="has space")
+    assert list(tmp_path.iterdir()) == []
