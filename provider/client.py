@@ -109,9 +109,9 @@ def upload_shares(
     A receipt must name the commitment the provider registered and, when the nodes'
     public keys are given (from the cluster manifest), carry a valid node signature.
     A node that is unreachable, times out or loses the stream is retried up to
-    `attempts` times in all. With `already_stored_ok` (resuming), a node that already
-    holds the dataset counts as done - it can only hold the registered bytes - and its
-    entry is None. The first failure is raised after every upload has finished or failed.
+    `attempts` times in all. With `already_stored_ok` (resuming), or on a retry, a node
+    that already holds the dataset counts as done - it can only hold the registered
+    bytes - and its entry is None. The first failure is raised after every upload has finished or failed.
     """
     if len(node_channels) != len(shared.shares):
         raise InvalidInput(f"{len(shared.shares)} shares need {len(shared.shares)} nodes, got {len(node_channels)}")
@@ -124,7 +124,9 @@ def upload_shares(
                     frac_bits=shared.frac_bits, chunk_bytes=chunk_bytes, progress=progress,
                 )
             except AlreadyExists:
-                if already_stored_ok:
+                # a node can hold only the registered bytes of an id: on a retry this
+                # means the previous attempt was stored and only its answer was lost
+                if already_stored_ok or attempt > 1:
                     return None
                 raise
             except (Unavailable, DeadlineExceeded, Aborted):
