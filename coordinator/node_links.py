@@ -38,8 +38,6 @@ class GrpcClusterLink:
         self._dealer_address = dealer_address
         self._dealer_channel = open_channel(dealer_address, self._credentials,
                                             server_name="dealer")
-        from mpcnode.dealer_client import DealerClient  # the dealer's own client module
-        self._dealer = DealerClient(self._dealer_channel)
 
     @property
     def nodes(self) -> tuple[NodeEndpoint, ...]:
@@ -48,6 +46,11 @@ class GrpcClusterLink:
     def close(self) -> None:
         for channel in (*self._channels, self._dealer_channel):
             channel.close()
+
+    @property
+    def _dealer(self):  # type: ignore[no-untyped-def]
+        from mpcnode.dealer_client import DealerClient  # the dealer's own client module
+        return DealerClient(self._dealer_channel)
 
     def start_dealer(self, order: JobOrder) -> None:
         self._dealer.start(order.job_id, world_size=order.world_size,
