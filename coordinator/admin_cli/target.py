@@ -3,8 +3,9 @@
 An admin command finds the coordinator in one of two ways: `--data-dir DIR` of a local
 cluster (its `cluster-state.json` names the admin address, the market address and the
 certificate folder), or explicit `--coordinator HOST:PORT` (the cluster port, where the
-Admin API is), `--market HOST:PORT` and `--certs DIR`. Explicit flags win over the
-state file. Every call has a deadline and a failed call becomes the typed error the
+Admin API is), `--market HOST:PORT` and `--certs DIR` (or the environment variables
+MUTUALMIND_DATA_DIR / _COORDINATOR / _MARKET / _CERTS, as the compose `admin` service
+sets them). Explicit flags win over the state file. Every call has a deadline and a failed call becomes the typed error the
 server sent, so the CLI prints one line and exits with its code.
 """
 
@@ -22,6 +23,7 @@ from mutualmind.errors import InvalidInput
 COORDINATOR_NAME = "coordinator"   # a SAN of the coordinator's certificate, whatever its address
 ADMIN_MEMBER = "admin"
 CALL_DEADLINE_S = 30.0
+ENV_PREFIX = "MUTUALMIND_"         # MUTUALMIND_COORDINATOR etc.: defaults for the flags
 ROUND_SLACK_S = 60.0               # streaming calls get the round's deadline plus this
 
 
@@ -50,14 +52,18 @@ def target_arguments() -> argparse.ArgumentParser:
     """A parent parser with the flags every admin command takes."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("where the coordinator is")
-    group.add_argument("--data-dir", type=Path, default=None,
-                       help="data dir of a local cluster (`cluster up`): reads all of the below")
-    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
-                       help="the coordinator's cluster (admin) port")
-    group.add_argument("--market", default=None, metavar="HOST:PORT",
-                       help="the coordinator's public (market) port")
-    group.add_argument("--certs", type=Path, default=None,
-                       help="cluster folder holding ca.pem, admin.pem and admin.key")
+    env = os.environ.get
+    group.add_argument("--data-dir", type=Path, default=env(f"{ENV_PREFIX}DATA_DIR"),
+                       help="data dir of a local cluster (`cluster up`): reads all of the "
+                            f"below [env {ENV_PREFIX}DATA_DIR]")
+    group.add_argument("--coordinator", default=env(f"{ENV_PREFIX}COORDINATOR"),
+                       metavar="HOST:PORT",
+                       help=f"the coordinator's cluster (admin) port [env {ENV_PREFIX}COORDINATOR]")
+    group.add_argument("--market", default=env(f"{ENV_PREFIX}MARKET"), metavar="HOST:PORT",
+                       help=f"the coordinator's public (market) port [env {ENV_PREFIX}MARKET]")
+    group.add_argument("--certs", type=Path, default=env(f"{ENV_PREFIX}CERTS"),
+                       help="cluster folder holding ca.pem, admin.pem and admin.key "
+                            f"[env {ENV_PREFIX}CERTS]")
     parent.add_argument("--json", action="store_true", help="print JSON for scripts")
     return parent
 

@@ -21,12 +21,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="extra DNS names / IPs for every certificate (repeatable)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing cluster in --out (old certs stop working)")
+    parser.add_argument("--if-absent", action="store_true",
+                        help="do nothing (exit 0) when --out already holds a cluster; for a "
+                             "one-shot certs service that runs on every start")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mutualmind.cluster.certs import create_cluster
+    from mutualmind.cluster.certs import MANIFEST_NAME, create_cluster, load_manifest
 
+    if args.if_absent and not args.force and (args.out / MANIFEST_NAME).exists():
+        manifest = load_manifest(args.out)
+        if len(manifest.nodes) != args.nodes:
+            from mutualmind.errors import InvalidInput
+
+            raise InvalidInput(f"{args.out} holds a cluster of {len(manifest.nodes)} nodes, "
+                               f"not {args.nodes}; pass --force to replace it")
+        print(f"cluster already in {args.out} ({len(manifest.nodes)} nodes); kept as it is")
+        return 0
     hosts = tuple(h.strip() for item in args.hosts for h in item.split(",") if h.strip())
     manifest = create_cluster(args.out, args.nodes, hosts=hosts, force=args.force)
     print(f"cluster written to {args.out} (CA sha256 {manifest.ca_fingerprint[:16]}...)")

@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, str] = {
     "up": "mutualmind.cluster.up_cli",
     "status": "mutualmind.cluster.status_cli",
     "down": "mutualmind.cluster.down_cli",
+    "probe": "mutualmind.cluster.probe_cli",
 }
 
 

@@ -75,6 +75,13 @@ def test_up_status_refuse_second_up_down(tmp_path: Path) -> None:
     table = mutualmind("cluster", "status", "--data-dir", str(data))
     assert table.returncode == 0 and table.stdout.count("SERVING") == 9   # dealer has one port
 
+    probe = ["cluster", "probe", "--address", state.admin_address, "--certs",
+             str(state.certs_dir), "--server-name", "coordinator"]
+    serving = mutualmind(*probe)
+    assert serving.returncode == 0 and "SERVING" in serving.stdout
+    no_cert = mutualmind(*probe, "--member", "none")      # the cluster port demands one
+    assert no_cert.returncode == 1 and "UNREACHABLE" in no_cert.stdout
+
     again = mutualmind("cluster", "up", "--data-dir", str(data))
     assert again.returncode == 4
     assert "already running" in one_error_line(again.stderr)
