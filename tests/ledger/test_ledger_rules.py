@@ -209,3 +209,14 @@ def test_open_of_a_missing_file_leaves_nothing_behind(tmp_path: Path, coordinato
     with pytest.raises(InvalidInput, match="origin"):
         Ledger.create(tmp_path / "bad-origin.db", coordinator_key, origin="has space")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_at_least_every_thousand_entries(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    for _ in range(3):
+        ledger.append_many([market.mint("alice", 1) for _ in range(700)])
+    sizes = [size for size, _ in ledger.checkpoints()]
+    gaps = [b - a for a, b in zip([0, *sizes], sizes)]
+    assert ledger.size - sizes[-1] < 1000 and max(gaps) <= 1000 and len(sizes) >= 2
+    report = verify_ledger(ledger.path)
+    assert report.ok and report.checkpoints == len(sizes)
