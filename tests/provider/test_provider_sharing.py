@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy import stats
 
 from mpcnode.share_store import TableSchema
@@ -128,3 +131,16 @@ def test_sklearn_datasets_load_with_target_label() -> None:
 def test_split_needs_two_shares() -> None:
     with pytest.raises(InvalidInput, match="at least 2 shares"):
         split_additive(np.zeros((1, 1), dtype=np.int64), 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=arrays(np.int64, st.tuples(st.integers(1, 20), st.integers(1, 6)),
+                  elements=st.integers(-(2**63), 2**63 - 1)),
+    n=st.integers(2, 6),
+)
+def test_any_int64_matrix_splits_and_recombines_exactly(values: np.ndarray, n: int) -> None:
+    """Additive sharing is exact over the whole ring, extremes included (wrap-around)."""
+    shares = split_additive(values, n)
+    assert len(shares) == n and all(s.shape == values.shape and s.dtype == np.dtype("<i8") for s in shares)
+    assert np.array_equal(recombine(shares), values)
