@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger.attestation import attestation_message
 from ledger.canonical import canonical_json
-from ledger.entries import KINDS, entry_hash, request_message
+from ledger.entries import KINDS, REQUEST_DOMAIN, entry_hash
 from ledger.keys import verify_raw
 from ledger.store import ENTRY_COLUMNS, connect_readonly
 from mutualmind.errors import MutualMindError
@@ -92,7 +92,9 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing) -> Failure | None:
             if raw is not None:  # unknown signers are the replay's finding
                 if provider_sig is None:
                     return failure(index, "provider signature", f"no signature by {signer!r}")
-                if not verify_raw(raw, request_message(kind, payload), provider_sig):
+                # payload_json is canonical (checked above): it is what request_message builds
+                message = REQUEST_DOMAIN + kind.encode("utf-8") + b"\n" + payload_json
+                if not verify_raw(raw, message, provider_sig):
                     return failure(index, "provider signature", f"signature by {signer!r} does not verify")
         elif provider_sig is not None:
             return failure(index, "provider signature", f"a {kind} entry carries no provider signature")
