@@ -164,3 +164,77 @@ def test_opening_a_tampered_ledger_is_refused(filled_ledger: Path, coordinator_k
     conn.close()
     with pytest.raises(IntegrityError, match=f"entry {index}"):
         Ledger.open(filled_ledger, coordinator_key)
+
+
+def _forge(path: Path, key: Ed25519PrivateKey, kind: str, payload: dict, provider_signature: bytes | None = None) -> int:
+    """Append an entry the way a cheating coordinator would: correctly hashed and signed by
+    the coordinator key, but without the ledger's rule and signature checks."""
+    from ledger.canonical import canonical_json
+    from ledger.entries import entry_hash
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        index, time_ms, prev = conn.execute("SELECT idx, time_ms, hash FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
+        index += 1
+        payload_json = canonical_json(payload)
+        digest = entry_hash(index, time_ms, kind, prev, provider_signature, payload_json)
+        conn.execute("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?)",
+                     (index, time_ms, kind, payload_json, prev, digest, key.sign(digest), provider_signature))
+    finally:
+        conn.close()
+    return index
+
+
+def test_transfer_signed_by_a_stranger_is_a_provider_signature_failure(filled_ledger: Path, coordinator_key: Ed25519PrivateKey) -> None:
+    from ledger.entries import request_message
+
+    ledger = Ledger.open(filled_ledger)
+    state = ledger.state
+    rich = max(state.balances, key=state.balances.get)
+    poor = min(state.balances, key=state.balances.get)
+    ledger.close()
+    # a transfer "authorised" by a key that is not the sender's
+    overspend = {"from": poor, "to": rich, "amount": state.balances[poor] + 1, "nonce": "n" * 16}
+    stranger = generate_signing_key()
+    index = _forge(filled_ledger, coordinator_key, "transfer", overspend, stranger.sign(request_message("transfer", overspend)))
+    report = verify_ledger(filled_ledger)
+    assert (report.first_bad_index, report.problem) == (index, "provider signature")
+
+
+def test_overspend_signed_by_its_sender_is_a_broken_rule(tmp_path: Path, coordinator_key: Ed25519PrivateKey) -> None:
+    from ledger.workload import Market
+
+    path = tmp_path / "ledger.db"
+    market = Market()
+    ledger = Ledger.create(path, coordinator_key)
+    ledger.append_many([market.register_node(0), market.register_node(1), market.register_provider("a"),
+                        market.register_provider("b"), market.mint("a", 100), market.mint("b", 100),
+                        market.register_dataset("d", "a"), market.stake("a", "d", 50),
+                        market.register_dataset("v", "b", "validation"),
+                        market.open_round("r", "b", 10, "v", ["d"])])
+    ledger.close()
+    # 1) a transfer of more than the balance, properly signed by its sender: rule broken on replay
+    kind, payload, signature = market.transfer("a", "b", 51)
+    index = _forge(path, coordinator_key, kind, payload, signature)
+    report = verify_ledger(path)
+    assert (report.first_bad_index, report.problem) == (index, "rule broken on replay")
+    assert "insufficient_balance" in (report.error or "")
+
+
+def test_forged_node_attestation_is_named(tmp_path: Path, coordinator_key: Ed25519PrivateKey) -> None:
+    from ledger.workload import Market
+
+    path = tmp_path / "ledger.db"
+    market = Market()
+    ledger = Ledger.create(path, coordinator_key)
+    ledger.append_many([market.register_node(0), market.register_node(1), market.register_provider("a"),
+                        market.register_provider("b"), market.mint("a", 100), market.mint("b", 100),
+                        market.register_dataset("d", "a"), market.stake("a", "d", 50),
+                        market.register_dataset("v", "b", "validation"),
+                        market.open_round("r", "b", 10, "v", ["d"])])
+    ledger.close()
+    kind, payload, _ = market.round_result("r", [500_000, 400_000])
+    payload["metrics_micro"] = [900_000, 100_000]  # the coordinator rewrites what the nodes attested
+    index = _forge(path, coordinator_key, kind, payload)
+    report = verify_ledger(path)
+    assert (report.first_bad_index, report.problem) == (index, "node attestation")
