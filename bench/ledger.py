@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger import Ledger, verify_ledger  # noqa: E402
-from ledger.keys import generate_signing_key  # noqa: E402
+from ledger.keys import VERIFY_BACKEND, generate_signing_key  # noqa: E402
 from ledger.merkle import leaf_hash, verify_inclusion  # noqa: E402
 from ledger.merkle_tree import MerkleTree  # noqa: E402
 from ledger.workload import realistic_mix  # noqa: E402
@@ -91,7 +91,8 @@ def main() -> int:
     parser.add_argument("--proof-leaves", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result: dict[str, float] = {"cpus": os.cpu_count() or 1}
+    result: dict[str, object] = {"cpus": os.cpu_count() or 1, "verify_backend": VERIFY_BACKEND,
+                                 "load_before": round(os.getloadavg()[0], 2)}
     result.update(bench_ledger(args.entries, args.batch, args.workers))
     result.update(bench_proof(args.proof_leaves, 2000))
     if args.json:
