@@ -207,10 +207,30 @@ def run_report(args: argparse.Namespace) -> int:
 
     with _client(args) as client:
         view = _get_round(client, args.round_id)
-    size = write_round_png(view, args.png)
+        epsilon = _epsilon_micro(client, args.round_id)
+    size = write_round_png(view, args.png, epsilon_micro=epsilon)
     print(f"wrote {args.png} ({size} bytes): round {view.round_id}, "
           f"{len(view.participants)} datasets, status {view.status}")
     return 0
+
+
+def _epsilon_micro(client: Any, round_id: str) -> int:
+    """The round's dead band, from its round_opened entry (0 when no market is known)."""
+    from proto import market_pb2
+
+    if not client.target.market_address:
+        return 0
+    start = 0
+    while True:
+        entries = client.call(client.market, "ListEntries", market_pb2.ListEntriesRequest(
+            start=start, limit=1000, kind="round_opened")).entries
+        for entry in entries:
+            payload = json.loads(entry.payload_json)
+            if payload.get("round_id") == round_id:
+                return int(payload.get("epsilon_micro", 0))
+        if not entries:
+            return 0
+        start = entries[-1].index + 1
 
 
 def run_verify(args: argparse.Namespace) -> int:
