@@ -85,8 +85,10 @@ def _print_human(result: Any, elapsed: float, *, kept: bool) -> None:
                       str(p["payout"]), str(p["slashed"]))
     console.print(table)
     acc = "n/a" if result.accuracy_mpc is None else f"{result.accuracy_mpc:.4f}"
-    console.print(f"MPC model accuracy on the validation split: {acc}   "
-                  f"plaintext scikit-learn LogisticRegression: {result.plaintext_metric_full:.4f}")
+    console.print(f"validation accuracy — MPC model: {acc}, plaintext scikit-learn "
+                  f"LogisticRegression: {result.plaintext_accuracy:.4f}")
+    console.print(f"validation {result.metric} — MPC model: {result.metric_full:.4f}, "
+                  f"scikit-learn: {result.plaintext_metric_full:.4f}")
     ledger = result.ledger
     status = "[green]verified[/]" if ledger["ok"] else f"[red]FAILED: {ledger['error']}[/]"
     console.print(f"ledger: {status} — {ledger['entries']} entries, root {ledger['root'][:16]}…")

@@ -103,8 +103,8 @@ def _other_class(labels: np.ndarray, classes: int, rng: np.random.Generator) -> 
     return (labels + shift) % classes
 
 
-def plaintext_accuracy(scenario: Scenario) -> float:
-    """scikit-learn's LogisticRegression on the same training rows and validation split."""
+def plaintext_metrics(scenario: Scenario) -> dict[str, float]:
+    """scikit-learn's LogisticRegression on the same rows and split: log-loss and accuracy."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -113,4 +113,8 @@ def plaintext_accuracy(scenario: Scenario) -> float:
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     model.fit(train[:, :-1], train[:, -1])
     val = scenario.validation.values
-    return float(model.score(val[:, :-1], val[:, -1]))
+    from sklearn.metrics import log_loss
+
+    probabilities = model.predict_proba(val[:, :-1])
+    return {"log_loss": float(log_loss(val[:, -1], probabilities, labels=model.classes_)),
+            "accuracy": float(model.score(val[:, :-1], val[:, -1]))}
