@@ -24,11 +24,14 @@ grpc is imported only inside the functions that probe health, so the CLI starts 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +49,8 @@ DEFAULT_NODES = 3
 START_TIMEOUT_S = 30.0
 ADMIN_MEMBER = "admin"      # the certificate health probes present on cluster ports
 HEALTH_POLL_S = 0.1
+PORT_ATTEMPTS = 3
+LOCK_FILE = ".cluster.lock"
 
 __all__ = ["ClusterState", "LocalCluster", "MemberProcess", "MemberStatus", "load_state",
            "member_statuses"]
@@ -104,10 +109,28 @@ class LocalCluster:
     # -- up --------------------------------------------------------------------------
 
     def up(self) -> ClusterState:
-        """Make certificates if absent, start dealer, coordinator and nodes, wait for health."""
-        self._check_can_start()
-        self._prepare_certs()
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        """Make certificates if absent, start dealer, coordinator and nodes, wait for health.
+
+        Ports are picked free just before the start; should another process take one in
+        between (a member then reports "cannot listen on"), everything started is stopped
+        and the start is retried with new ports, up to PORT_ATTEMPTS times.
+        """
+        self._check_arguments()
+        self._check_certs()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            self._check_not_running()
+            self._make_certs_if_absent()
+            (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                try:
+                    return self._start_all()
+                except Unavailable as err:
+                    if "cannot listen on" not in err.message or attempt == PORT_ATTEMPTS:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _start_all(self) -> ClusterState:
         plan = self._plan()
         started: list[MemberProcess] = []
         first = ("dealer", "coordinator") if dealer_available() else ("coordinator",)
@@ -124,13 +147,29 @@ class LocalCluster:
             raise
         return self.state
 
-    def _check_can_start(self) -> None:
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One `up` or `down` at a time per data dir (an flock, released on exit)."""
+        fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise AlreadyExists(f"another `cluster up` or `cluster down` is working on "
+                                    f"{self.data_dir}; wait for it to finish") from None
+            yield
+        finally:
+            os.close(fd)
+
+    def _check_arguments(self) -> None:
         if not isinstance(self.nodes, int) or not MIN_NODES <= self.nodes <= MAX_NODES:
             raise InvalidInput(f"--nodes must be between {MIN_NODES} and {MAX_NODES}, got "
                                f"{self.nodes}: additive sharing needs at least two nodes")
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise InvalidInput(f"{self.data_dir} exists and is not a folder; choose another "
                                "--data-dir")
+
+    def _check_not_running(self) -> None:
         running = self.running_members()
         if running:
             pids = ", ".join(f"{m.name}={m.pid}" for m in running)
@@ -139,12 +178,16 @@ class LocalCluster:
                 f"it first with `mutualmind cluster down --data-dir {self.data_dir}`")
         state_path(self.data_dir).unlink(missing_ok=True)   # stale: every member is gone
 
-    def _prepare_certs(self) -> None:
+    def _make_certs_if_absent(self) -> None:
         if not (self.certs_dir / MANIFEST_NAME).exists():
             from mutualmind.cluster.certs import create_cluster  # cryptography: only here
 
             hosts = () if self.host in ("127.0.0.1", "localhost") else (self.host,)
             create_cluster(self.certs_dir, self.nodes, hosts=hosts)
+
+    def _check_certs(self) -> None:
+        """Existing certificates must be for this many nodes (checked before writing)."""
+        if not (self.certs_dir / MANIFEST_NAME).exists():
             return
         have = len(load_manifest(self.certs_dir).nodes)
         if have != self.nodes:
@@ -240,6 +283,10 @@ class LocalCluster:
         cluster was started from this data dir.
         """
         state = self.state
+        with self._lock():
+            return self._stop(state, grace_s)
+
+    def _stop(self, state: ClusterState, grace_s: float) -> list[str]:
         order = sorted(state.members, key=lambda m: (m.role != "node", m.role == "dealer"))
         stopped = stop_members(order, grace_s=grace_s)
         left = [m.name for m in state.members if member_running(m)]

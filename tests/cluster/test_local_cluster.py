@@ -21,7 +21,7 @@ from mutualmind.cluster.certs import create_cluster
 from mutualmind.cluster.local import LocalCluster
 from mutualmind.cluster.local_processes import member_running, process_start_time, stop_members
 from mutualmind.cluster.local_state import STATE_FILE, ClusterState, MemberProcess, load_state
-from mutualmind.errors import InvalidInput, NotFound, Unavailable
+from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 
 
 def mutualmind(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -184,3 +184,53 @@ def test_state_file_errors_are_typed(tmp_path: Path) -> None:
     (tmp_path / STATE_FILE).write_text(json.dumps({"version": 1, "members": [{}]}))
     with pytest.raises(InvalidInput, match="not a valid cluster state file"):
         load_state(tmp_path)
+
+
+class TakenPortCluster(LocalCluster):
+    """A LocalCluster whose first port plan hands node0 a port another process holds —
+    what happens when someone grabs a free port between choosing and binding it."""
+
+    def __init__(self, *args: object, taken: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.taken = taken
+        self.plans: list[dict[str, dict[str, str]]] = []
+
+    def _plan(self) -> dict[str, dict[str, str]]:
+        plan = super()._plan()
+        if not self.plans:
+            plan["node0"]["public"] = f"127.0.0.1:{self.taken}"
+        self.plans.append(plan)
+        return plan
+
+
+def test_a_port_taken_meanwhile_is_retried_with_new_ports(tmp_path: Path) -> None:
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    cluster = TakenPortCluster(tmp_path / "cluster", nodes=2, taken=taken)
+    try:
+        state = cluster.up()
+        assert len(cluster.plans) == 2
+        assert state.member("node0").addresses["public"] != f"127.0.0.1:{taken}"
+        assert all(s.healthy for s in cluster.status())
+        assert "cannot listen on" in (tmp_path / "cluster" / "logs" / "node0.log").read_text()
+    finally:
+        holder.close()
+        if (tmp_path / "cluster" / STATE_FILE).exists():
+            cluster.down()
+    assert processes_mentioning(str(tmp_path / "cluster")) == []
+
+
+def test_up_refuses_while_another_up_or_down_holds_the_data_dir(tmp_path: Path) -> None:
+    import fcntl
+
+    data = tmp_path / "cluster"
+    data.mkdir()
+    with open(data / ".cluster.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(AlreadyExists, match="another `cluster up` or `cluster down`"):
+            LocalCluster(data, nodes=2).up()
+    assert not (data / "certs").exists() and not (data / STATE_FILE).exists()
