@@ -6,7 +6,8 @@ Makes a throw-away cluster (CA, node certificates), starts each node in its own 
 shares total --mb megabytes per node, and times each client-streaming upload from the
 first message to the node's signed receipt - which the node sends only after the share is
 on disk, fsynced, hashed and checked against the commitment. Prints one JSON object with
-`mb_per_s` (the slowest stream; MB = 10^6 bytes).
+`mb_per_s`: the median over --repeat runs of each run's slowest stream (MB = 10^6 bytes).
+The 1-minute load average is printed too: on a shared machine it explains the spread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,14 +28,19 @@ sys.path.insert(0, str(ROOT))
 
 
 def serve_node(certs: Path, index: int, data_dir: Path, registration_file: Path, public_key_hex: str) -> None:
-    """Child mode: one node whose registry holds the one registration the parent wrote."""
+    """Child mode: one node whose registry holds the registrations the parent wrote
+    (length-prefixed serialized DatasetRegistration messages)."""
     from mpcnode.registry import InMemoryRegistry
     from mpcnode.server import NodeConfig, start_node
     from proto import common_pb2
 
-    registration = common_pb2.DatasetRegistration.FromString(registration_file.read_bytes())
     registry = InMemoryRegistry()
-    registry.add(registration, bytes.fromhex(public_key_hex))
+    raw = registration_file.read_bytes()
+    while raw:
+        size = int.from_bytes(raw[:4], "little")
+        registration = common_pb2.DatasetRegistration.FromString(raw[4 : 4 + size])
+        registry.add(registration, bytes.fromhex(public_key_hex))
+        raw = raw[4 + size :]
     node = start_node(NodeConfig(node_index=index, data_dir=data_dir, certs_dir=certs), registry)
     print(node.public_port, flush=True)
     sys.stdin.read()  # the parent closes stdin to stop us
@@ -46,6 +53,7 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=1, help="concurrent streams, one node each (default 1)")
     parser.add_argument("--cols", type=int, default=16)
     parser.add_argument("--chunk-kib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3, help="uploads per stream; the median is reported")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--serve-node", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -72,14 +80,19 @@ def main() -> int:
     commitments += [share_commitment(np.zeros((1, 1), dtype=np.int64))] * (n - len(commitments))
     key = generate_signing_key()
     names = tuple(f"c{i}" for i in range(args.cols))
-    registration = signed_dataset_registration(
-        key, dataset_id="bench", provider_id="bench-provider", rows=rows,
-        cols=args.cols, frac_bits=16, schema=TableSchema(names, names), share_commitments=commitments,
-    )
+    registrations = [
+        signed_dataset_registration(
+            key, dataset_id=f"bench-{k}", provider_id="bench-provider", rows=rows,
+            cols=args.cols, frac_bits=16, schema=TableSchema(names, names), share_commitments=commitments,
+        )
+        for k in range(args.repeat)
+    ]
     with tempfile.TemporaryDirectory(prefix="mm-bench-") as tmp:
         work = Path(tmp)
         create_cluster(work / "certs", n)
-        (work / "registration.bin").write_bytes(registration.SerializeToString())
+        (work / "registration.bin").write_bytes(b"".join(
+            len(body).to_bytes(4, "little") + body for body in (r.SerializeToString() for r in registrations)
+        ))
         children = [
             subprocess.Popen(
                 [sys.executable, __file__, "--serve-node", str(work / "certs"), str(i), str(work / f"node{i}"),
@@ -98,30 +111,33 @@ def main() -> int:
 
                 grpc.channel_ready_future(channel).result(timeout=30)
 
-            def timed(i: int) -> float:
+            def timed(i: int, k: int) -> float:
                 start = time.perf_counter()
-                upload_share(channels[i], "bench", i, shares[i], chunk_bytes=args.chunk_kib * 1024)
+                upload_share(channels[i], f"bench-{k}", i, shares[i], chunk_bytes=args.chunk_kib * 1024)
                 return time.perf_counter() - start
 
+            runs: list[list[float]] = []  # runs[k][i]: seconds of stream i in run k
             with ThreadPoolExecutor(max_workers=args.nodes) as pool:
-                seconds = list(pool.map(timed, range(args.nodes)))
+                for k in range(args.repeat):
+                    runs.append(list(pool.map(timed, range(args.nodes), [k] * args.nodes)))
             for channel in channels:
                 channel.close()
         finally:
             for child in children:
                 child.stdin.close()  # type: ignore[union-attr]
                 child.wait(timeout=30)
-    per_stream = [size / 1e6 / s for s in seconds]
+    slowest = sorted(size / 1e6 / max(run) for run in runs)  # each run: its slowest stream
     result = {
-        "mb_per_s": round(min(per_stream), 1),
-        "per_stream_mb_per_s": [round(x, 1) for x in per_stream],
+        "mb_per_s": round(statistics.median(slowest), 1),
+        "runs_mb_per_s": [round(size / 1e6 / max(run), 1) for run in runs],
+        "per_stream_mb_per_s": [[round(size / 1e6 / s, 1) for s in run] for run in runs],
         "streams": args.nodes,
         "bytes_per_stream": size,
-        "seconds": [round(s, 3) for s in seconds],
         "chunk_bytes": args.chunk_kib * 1024,
         "tls": True,
         "target_mb_per_s": 200,
         "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     if args.json:
         print(json.dumps(result))
