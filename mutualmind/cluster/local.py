@@ -133,9 +133,8 @@ class LocalCluster:
     def _start_all(self) -> ClusterState:
         plan = self._plan()
         started: list[MemberProcess] = []
-        first = ("dealer", "coordinator") if dealer_available() else ("coordinator",)
         try:
-            for batch in (first, tuple(f"node{i}" for i in range(self.nodes))):
+            for batch in (("dealer", "coordinator"), tuple(f"node{i}" for i in range(self.nodes))):
                 for name in batch:
                     started.append(self._spawn(name, plan))
                     self._write_state(started)
@@ -319,17 +318,6 @@ def _python_path() -> str:
     root = str(Path(__file__).resolve().parents[2])
     rest = os.environ.get("PYTHONPATH", "")
     return os.pathsep.join(p for p in (root, rest) if p)
-
-
-def dealer_available() -> bool:
-    """Whether this build has a `mutualmind dealer` command (the MPC engineer's part).
-
-    Without it the coordinator is still told a dealer address (reserved, unused), so the
-    market and admin APIs work; running a round then fails with Unavailable.
-    """
-    from mutualmind.cli import COMMANDS
-
-    return "dealer" in COMMANDS
 
 
 def member_credentials(certs_dir: Path) -> dict[str, object]:

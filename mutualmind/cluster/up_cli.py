@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from mutualmind.cluster.local import LocalCluster, dealer_available, member_statuses
+    from mutualmind.cluster.local import LocalCluster, member_statuses
     from mutualmind.cluster.status_cli import print_status_table
 
     cluster = LocalCluster(args.data_dir, nodes=args.nodes, certs_dir=args.certs,
@@ -43,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
             indent=2, sort_keys=True))
         return 0
     print_status_table(member_statuses(state), title=f"cluster up in {state.data_dir}")
-    if not dealer_available():
-        print("note: this build has no `mutualmind dealer` command; rounds cannot run yet")
     print(f"market {state.market_address}   admin {state.admin_address}   "
           f"certs {state.certs_dir}")
     print(f"try: mutualmind admin nodes --data-dir {args.data_dir}")
