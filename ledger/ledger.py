@@ -206,9 +206,7 @@ class Ledger:
             raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
         found: list[Entry] = []
         with self._mutex:
-            for row in self._store.rows(start):
-                if kind is not None and row[2] != kind:
-                    continue
+            for row in self._store.rows(start, kind):
                 entry = entry_from_row(row)
                 if party is not None and party not in parties_of(entry.kind, entry.payload):
                     continue

@@ -91,9 +91,15 @@ class LedgerStore:
     def close(self) -> None:
         self.conn.close()
 
-    def rows(self, start: int = 0) -> Iterator[Row]:
+    def rows(self, start: int = 0, kind: str | None = None) -> Iterator[Row]:
+        """Stored rows from index `start` on, in order; only one kind when given."""
+        if kind is None:
+            return self.conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx >= ? ORDER BY idx", (start,)
+            )
         return self.conn.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx >= ? ORDER BY idx", (start,)
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx >= ? AND kind = ? ORDER BY idx",
+            (start, kind),
         )
 
     def checkpoints(self) -> list[tuple[int, str]]:

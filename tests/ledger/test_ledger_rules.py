@@ -220,3 +220,16 @@ def test_a_checkpoint_at_least_every_thousand_entries(world) -> None:  # type: i
     assert ledger.size - sizes[-1] < 1000 and max(gaps) <= 1000 and len(sizes) >= 2
     report = verify_ledger(ledger.path)
     assert report.ok and report.checkpoints == len(sizes)
+
+
+def test_entries_filters_by_kind_and_party(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    ledger.append(*market.transfer("alice", "bob", 7))
+    mints = ledger.entries(kind="mint", limit=None)
+    assert [e.payload["to"] for e in mints] == ["alice", "bob", "carol"]
+    bobs = ledger.entries(party="bob", limit=None)
+    assert {e.kind for e in bobs} == {"provider_registered", "mint", "dataset_registered", "stake", "transfer"}
+    assert ledger.entries(start=ledger.size - 1, limit=5)[0].payload["amount"] == 7
+    assert ledger.entry(0).kind == "genesis"
+    with pytest.raises(InvalidInput):
+        ledger.entries(kind="nonsense")
