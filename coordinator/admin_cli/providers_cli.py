@@ -31,6 +31,16 @@ def _providers(args: argparse.Namespace) -> list[Any]:
                                 admin_pb2.ListProvidersRequest()).providers)
 
 
+def _open_pools(args: argparse.Namespace) -> int:
+    """Tokens locked in pools of rounds not yet closed or aborted."""
+    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from proto import admin_pb2
+
+    with CoordinatorClient(resolve_target(args)) as client:
+        rounds = client.call(client.admin, "ListRounds", admin_pb2.ListRoundsRequest()).rounds
+    return sum(r.pool for r in rounds if r.status in ("open", "running", "result"))
+
+
 def run_providers(args: argparse.Namespace) -> int:
     from coordinator.admin_cli.terminal import console, print_json, short_hex
 
@@ -62,14 +72,18 @@ def run_balances(args: argparse.Namespace) -> int:
     rows = [(p.provider_id, p.balance, p.staked) for p in providers]
     total_balance = sum(r[1] for r in rows)
     total_staked = sum(r[2] for r in rows)
+    pools = _open_pools(args)
     if args.json:
         print_json({"providers": [{"provider_id": r[0], "balance": r[1], "staked": r[2]}
                                   for r in rows],
-                    "total_balance": total_balance, "total_staked": total_staked})
+                    "total_balance": total_balance, "total_staked": total_staked,
+                    "open_pools": pools, "total": total_balance + total_staked + pools})
         return 0
     from rich.table import Table
 
-    table = Table(title="balances (token units)", show_footer=True)
+    table = Table(title="balances (token units)", show_footer=True,
+                  caption=f"locked in open round pools: {pools}; balances + stakes + pools = "
+                          f"{total_balance + total_staked + pools} (the minted supply)")
     table.add_column("provider", footer="total", no_wrap=True)
     table.add_column("balance", justify="right", footer=str(total_balance))
     table.add_column("staked", justify="right", footer=str(total_staked))

@@ -71,9 +71,14 @@ def people(cluster: ClusterState,
     register_and_share(cluster, who["hospital-a"], "a-1", tables[0])
     register_and_share(cluster, who["hospital-b"], "b-1", tables[1])
     register_and_share(cluster, who["sponsor"], "val-1", tables[2], purpose="validation")
-    for name in who:
-        assert admin("mint", "--data-dir", str(cluster.data_dir), "--to", name,
-                     "--amount", "1000").returncode == 0
+    from coordinator.admin_cli.target import AdminTarget, CoordinatorClient
+    from proto import admin_pb2
+
+    target = AdminTarget(cluster.admin_address, cluster.market_address, cluster.certs_dir)
+    with CoordinatorClient(target) as client:        # the Admin API call `admin mint` makes
+        for name in who:
+            client.call(client.admin, "Mint", admin_pb2.MintRequest(provider_id=name,
+                                                                    amount=1000))
     stake(cluster, who["hospital-a"], "a-1", 100)
     stake(cluster, who["hospital-b"], "b-1", 200)
     return who
@@ -127,6 +132,8 @@ def test_mint_then_providers_and_balances(cluster: ClusterState,
     rows = {r["provider_id"]: r for r in balances["providers"]}
     assert rows["hospital-b"] == {"provider_id": "hospital-b", "balance": 800, "staked": 200}
     assert balances["total_balance"] == sum(r["balance"] for r in rows.values())
+    supply = admin_json("ledger", "verify", "--data-dir", data)["total_supply"]
+    assert balances["total"] == supply                   # balances + stakes + pools = minted
     one = admin_json("balances", "--data-dir", data, "--provider", "hospital-a")
     assert one["stakes"] == {"a-1": 100} and one["balance"] == 900
     table = admin("balances", "--data-dir", data)
