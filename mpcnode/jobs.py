@@ -29,6 +29,7 @@ from ledger.attestation import attestation_message
 from ledger.keys import sign
 from mpcnode.supervised_process import KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
 from mpcnode.worker.job_spec import check_party, check_port, parse_worker_spec, validate_job_id
+from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 
@@ -70,6 +71,7 @@ class JobResult:
     comm: dict[str, float]
     wall_s: float
     weights_path: str
+    weights_manifest: list[dict[str, object]]  # name, shape, offset of each tensor in the file
 
 
 @dataclass
@@ -159,7 +161,7 @@ class JobRunner:
                 [self._python, "-m", "mpcnode.worker", str(directory / SPEC_FILE)],
                 log_path=directory / LOG_FILE,
                 deadline_s=float(request.deadline_s),
-                env=self._worker_env(),
+                env=self._worker_env(request.deadline_s),
                 on_end=lambda process: self._finish(job, process),
             )
         except OSError as err:
@@ -217,8 +219,10 @@ class JobRunner:
             raise NotFound(f"this node knows no job {job_id!r}; start it first")
         return job
 
-    def _worker_env(self) -> dict[str, str]:
+    def _worker_env(self, deadline_s: float) -> dict[str, str]:
         env = dict(os.environ)
+        env[PARENT_ENV] = str(os.getpid())  # the worker dies with this node process
+        env[DEADLINE_ENV] = repr(float(deadline_s))
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         # several parties share few cores: one thread each avoids oversubscription
@@ -268,6 +272,7 @@ class JobRunner:
             comm={k: float(v) for k, v in document["comm"].items()},
             wall_s=float(document["wall_s"]),
             weights_path=str(job.directory / WEIGHTS_FILE),
+            weights_manifest=list(document["weights"]["tensors"]),
         )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mpcnode.supervised_process import EXITED, KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
 from mpcnode.worker.job_spec import check_party, check_port, validate_host, validate_job_id
+from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 
 MAX_DEADLINE_S = 24 * 3600.0
@@ -74,6 +75,8 @@ class TtpSessions:
             root = str(Path(__file__).resolve().parents[1])
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
             env["OMP_NUM_THREADS"] = "1"
+            env[PARENT_ENV] = str(os.getpid())  # the TTP dies with the dealer
+            env[DEADLINE_ENV] = repr(float(deadline_s))
             self._sessions[job_id] = SupervisedProcess(
                 argv, log_path=self.work_dir / f"{job_id}.log", deadline_s=float(deadline_s), env=env
             )

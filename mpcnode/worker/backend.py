@@ -52,6 +52,9 @@ class Backend(Protocol):
     def one_hot(self, labels: Tensor, classes: int) -> Tensor:
         """Class-index labels [r, 1] as one-hot rows [r, classes]."""
 
+    def column_sums_of_squares(self, values: Tensor) -> Tensor:
+        """sum over rows of values**2, per column: [features]."""
+
     def scale_by_inv_sqrt(self, values: Tensor, sums: Tensor) -> Tensor:
         """values / sqrt(sums) (sums broadcast over rows), for sums in ~[1e-4, 4e9]."""
 
@@ -94,6 +97,9 @@ class PlainBackend:
     def argmax_one_hot(self, value: torch.Tensor, dim: int) -> torch.Tensor:
         index = value.argmax(dim=dim, keepdim=True)
         return torch.zeros_like(value).scatter_(dim, index, 1.0)
+
+    def column_sums_of_squares(self, values: torch.Tensor) -> torch.Tensor:
+        return (values * values).sum(0)
 
     def scale_by_inv_sqrt(self, values: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
         return values * torch.rsqrt(sums.clamp_min(1e-12))
@@ -166,6 +172,34 @@ class CrypTenBackend:
     def argmax_one_hot(self, value: Tensor, dim: int) -> Tensor:
         return value.argmax(dim=dim, one_hot=True)
 
+    def column_sums_of_squares(self, values: Tensor) -> Tensor:
+        """Exact-as-possible sums of squares without a truncation of a huge value.
+
+        CrypTen's truncation for more than two parties fails (a garbage element) with
+        probability |x| / 2^64 for the value x it truncates. A raw feature in the
+        thousands has a sum of squares near 2^59 at 32 fractional bits, so a plain matmul
+        fails a few percent of the time. So the fixed-point integers C are split as
+        C = 256 * hi + lo (one truncation of a small value), and
+        sum C^2 / 2^16 = sum hi^2 + (sum hi*lo) / 128 + (sum lo^2) / 2^16
+        is computed on integer-encoded tensors: the big term needs no truncation at all.
+        """
+        from crypten.mpc import MPCTensor
+
+        integers = MPCTensor.from_shares(values.share, precision=0)
+        high = integers.div(256)
+        low = integers - high * 256
+        high_columns, low_columns = high.t(), low.t()
+
+        def column_dot(a: Tensor, b: Tensor) -> Tensor:  # [features] sum over rows of a*b
+            return a.unsqueeze(1).matmul(b.unsqueeze(2)).reshape(-1)
+
+        total = (
+            column_dot(high_columns, high_columns)
+            + column_dot(high_columns, low_columns).div(128)
+            + column_dot(low_columns, low_columns).div(1 << 16)
+        )
+        return MPCTensor.from_shares(total.share, precision=16)
+
     def scale_by_inv_sqrt(self, values: Tensor, sums: Tensor) -> Tensor:
         """values / sqrt(sums): range reduction by powers of 4, Newton on [1, 4].
 
@@ -191,7 +225,9 @@ class CrypTenBackend:
         for k in range(count):
             flag = flags[k]
             if k < _POWERS_ABOVE:
-                reduced = reduced - (reduced * flag).mul(0.75)
+                # x * 3 / 4 with an integer product: a public-float multiply would truncate
+                # a value near 2^59 (see column_sums_of_squares)
+                reduced = reduced - ((reduced * flag) * 3).div(4)
                 scaled = scaled - (scaled * flag).div(2)
             else:
                 reduced = reduced + (reduced * flag) * 3

@@ -10,9 +10,10 @@ benchmark all train exactly the same thing from the same spec.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
-from mutualmind.errors import InvalidInput
+from mutualmind.errors import Aborted, InvalidInput
 
 MODEL_KINDS = ("logistic", "linear", "softmax", "mlp")
 TASKS = ("binary", "multiclass", "regression")
@@ -148,3 +149,25 @@ def contributions(metrics: list[float], metric: str) -> list[float]:
     full = metrics[0]
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     return [sign * (full - without) for without in metrics[1:]]
+
+
+# plausible ranges of revealed values; outside them the MPC arithmetic went wrong
+_PLAUSIBLE = {"log_loss": (0.0, 100.0), "accuracy": (0.0, 1.0), "mse": (0.0, 1e12)}
+
+
+def check_plausible(metrics: list[float], metric: str) -> None:
+    """Refuse revealed values no correct computation can produce (Aborted).
+
+    CrypTen's fixed-point truncation with more than two parties fails with a tiny
+    probability per element, turning a value into garbage; every node would then reveal
+    and sign the same garbage. A metric outside its possible range is refused instead,
+    so the round aborts and can be re-run.
+    """
+    low, high = _PLAUSIBLE[metric]
+    slack = 1e-3 * max(1.0, high - low) if metric != "mse" else 0.0
+    bad = [v for v in metrics if not math.isfinite(v) or not low - slack <= v <= high + slack]
+    if bad:
+        raise Aborted(
+            f"the MPC computation revealed impossible {metric} values {bad[:3]} (a fixed-point "
+            "wrap-around error); nothing was attested - re-run the round"
+        )

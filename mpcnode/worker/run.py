@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
+from mpcnode.worker.lifetime import bind_to_parent_and_deadline
 from mutualmind.errors import MutualMindError
 
 RESULT_FILE = "result.json"
@@ -80,6 +81,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
 
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.inputs import FRAC_BITS, load_local_shares
+    from mpcnode.worker.model_spec import check_plausible
     from mpcnode.worker.training import train_loo
 
     started = time.monotonic()
@@ -117,6 +119,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
             shares.provider_rows,
             on_step=on_step,
         )
+        check_plausible(result.metrics, spec.model.metric)
         final = stats.now()
         manifest = _write_weights(output / WEIGHTS_FILE, result.weights)
         finished = time.monotonic()
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m mpcnode.worker SPEC.json", file=sys.stderr)
         return 2
+    bind_to_parent_and_deadline()
     spec_path = Path(args[0])
     output: Path | None = None
     try:

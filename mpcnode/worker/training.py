@@ -29,13 +29,17 @@ from mpcnode.worker.model_spec import ModelSpec
 from mutualmind.errors import InvalidInput
 
 
+NORMALISE_MEAN = "normalise_mean"
+NORMALISE_SCALE = "normalise_scale"
+
+
 @dataclass
 class LooResult:
     """What a training run reveals (metrics) and keeps secret (the full model's weights)."""
 
     metrics: list[float]  # n+1 values of spec.metric: full model, then all-but-provider-i
     accuracy_full: float | None  # the full model's accuracy (classifiers only)
-    weights: dict[str, Tensor]  # the full model's parameters, still secret-shared
+    weights: dict[str, Tensor]  # the full model's parameters and normalisation, secret-shared
     steps: int
 
 
@@ -52,23 +56,37 @@ def row_masks(provider_rows: Sequence[int]) -> torch.Tensor:
     return masks
 
 
-def normalise(backend: Backend, train: Tensor, validation: Tensor) -> tuple[Tensor, Tensor]:
+@dataclass
+class Normalised:
+    """Standardised features and the (still secret) statistics that made them:
+    feature = (raw - mean) * scale, so a model on features is a model on raw rows too."""
+
+    train: Tensor
+    validation: Tensor
+    mean: Tensor  # [1, features]
+    scale: Tensor  # [1, features], 1 / pooled standard deviation
+
+
+def normalise(backend: Backend, train: Tensor, validation: Tensor) -> Normalised:
     """Standardise features with the pooled training mean and standard deviation.
 
     The statistics are computed on the shares and never revealed, so no provider's
     statistics (nor the pool's) leak; the validation rows use the training statistics.
-    Sums of squares come from one batched matmul per column (the products are summed
-    before the fixed-point truncation, so small-variance features keep their precision).
+    Sums of squares are summed before any fixed-point truncation (small-variance
+    features keep their precision; see CrypTenBackend.column_sums_of_squares).
+    A row of ones rides along to obtain the scale itself (kept with the model's shares).
     """
     rows = int(train.size(0))
+    features = int(train.size(1))
     mean = train.sum(0, keepdim=True).div(rows)
     centred_train = train - mean
     centred_validation = validation - mean
-    columns = centred_train.t()
-    sums = columns.unsqueeze(1).matmul(columns.unsqueeze(2)).reshape(-1)  # [features]
-    stacked = backend.cat([centred_train, centred_validation])
+    sums = backend.column_sums_of_squares(centred_train)  # [features]
+    ones = backend.public(torch.ones(1, features, dtype=torch.float64))
+    stacked = backend.cat([centred_train, centred_validation, ones])
     scaled = backend.scale_by_inv_sqrt(stacked, sums).mul(math.sqrt(rows))
-    return scaled[:rows], scaled[rows:]
+    end = int(stacked.size(0)) - 1
+    return Normalised(scaled[:rows], scaled[rows:end], mean, scaled[end:])
 
 
 def batch_schedule(spec: ModelSpec, rows: int) -> list[torch.Tensor | None]:
@@ -124,7 +142,8 @@ def train_masked(
     features, with the public schedule of `spec`; evaluate each on the validation rows."""
     rows = int(train_x.size(0))
     models = masks.size(0)
-    x, vx = normalise(backend, train_x, validation_x)
+    normalised = normalise(backend, train_x, validation_x)
+    x, vx = normalised.train, normalised.validation
     y = targets(backend, spec, train_y)
     params = {name: backend.public(value) for name, value in initial_parameters(spec, int(x.size(1)), models).items()}
     schedule = batch_schedule(spec, rows)
@@ -140,6 +159,8 @@ def train_masked(
             on_step(done + 1, len(schedule))
     metrics, accuracy = evaluate(backend, spec, params, vx, validation_y)
     full_weights = {name: value[0] for name, value in params.items()}
+    full_weights[NORMALISE_MEAN] = normalised.mean
+    full_weights[NORMALISE_SCALE] = normalised.scale
     return LooResult(metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule))
 
 

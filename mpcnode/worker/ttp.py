@@ -16,6 +16,7 @@ import os
 import sys
 
 from mpcnode.worker.job_spec import check_party, check_port, validate_host
+from mpcnode.worker.lifetime import bind_to_parent_and_deadline
 from mutualmind.errors import MutualMindError
 
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master-port", type=int, required=True)
     parser.add_argument("--gloo-interface", default="")
     args = parser.parse_args(argv)
+    bind_to_parent_and_deadline()
     try:
         serve(args.world_size, args.master_addr, args.master_port, args.gloo_interface)
     except MutualMindError as err:

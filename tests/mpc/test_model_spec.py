@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mpcnode.worker.model_spec import contributions, parse_model_spec
-from mutualmind.errors import InvalidInput
+from mpcnode.worker.model_spec import check_plausible, contributions, parse_model_spec
+from mutualmind.errors import Aborted, InvalidInput
 
 
 def test_defaults_fill_task_metric_and_classes_per_kind() -> None:
@@ -60,3 +60,18 @@ def test_contribution_sign_means_better_for_every_metric() -> None:
     assert contributions([10.0, 12.0, 9.0], "mse") == pytest.approx([2.0, -1.0])
     with pytest.raises(InvalidInput):
         contributions([0.1], "log_loss")
+
+
+def test_impossible_revealed_values_abort_instead_of_being_signed() -> None:
+    check_plausible([0.2, 0.19, 0.25], "log_loss")
+    check_plausible([1.0, 0.0], "accuracy")
+    check_plausible([3000.0, 2900.0], "mse")
+    for values, metric in (
+        ([0.2, 3.26e9], "log_loss"),  # the garbage a wrapped truncation produces
+        ([0.2, -0.5], "log_loss"),
+        ([1.5], "accuracy"),
+        ([float("nan")], "mse"),
+        ([-1.0], "mse"),
+    ):
+        with pytest.raises(Aborted, match="re-run the round"):
+            check_plausible(values, metric)

@@ -25,6 +25,7 @@ from mpcnode.dealer import start_dealer
 from mpcnode.dealer_client import DealerClient
 from mutualmind.cluster.certs import create_cluster
 from mutualmind.transport import channel_credentials, open_channel
+from mpcnode.worker.model_shares import predict, read_share_file, reconstruct
 from mpcnode.worker.model_spec import contributions, parse_model_spec
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
@@ -137,9 +138,17 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     # training communication is counted; weights stay as this node's shares
     assert results[0].comm["rounds_per_step"] > 0 and results[0].comm["bytes"] > 0
     weights = cluster.runners[0].weights_path("job-loo")
-    assert weights.stat().st_size == (30 + 1) * 8  # weight [30, 1] + bias [1, 1], int64
-    shares = [np.fromfile(r.weights_path, dtype="<i8") for r in results]
-    assert not np.array_equal(shares[0], shares[1])
+    # weight [30, 1], bias [1, 1], normalisation mean and scale [1, 30] each, int64
+    assert weights.stat().st_size == (30 + 1 + 30 + 30) * 8
+    shares = [read_share_file(Path(r.weights_path), r.weights_manifest) for r in results]
+    assert not np.array_equal(shares[0]["weight"], shares[1]["weight"])
+    # the sponsor, with every node's share, gets a model that works on raw rows
+    model = reconstruct(shares)
+    tx, ty, vx, vy, _ = cluster.data
+    accuracy = float((predict(model, spec, vx) == vy).mean())
+    assert abs(accuracy - results[0].accuracy_full) <= 0.02
+    with pytest.raises(InvalidInput):
+        reconstruct(shares[:1])
     with pytest.raises(AlreadyExists):
         cluster.runners[0].start(cluster.request("job-loo", 0, free_port()))
 

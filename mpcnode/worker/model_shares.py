@@ -1,0 +1,80 @@
+"""The trained model as it stays on the nodes: one additive share per node, raw int64.
+
+Each node's worker writes `weights.bin` (its shares of the full model's parameters and
+of the normalisation statistics, little-endian int64, fixed point with 16 fractional
+bits) and a manifest (name, shape, offset in elements) in its result. Only the sponsor
+collects every node's share; `reconstruct` adds them in Z/2^64 and decodes, and
+`predict` applies the model to raw rows. Nothing here is ever unpickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mpcnode.worker.model_spec import ModelSpec
+from mutualmind.errors import IntegrityError, InvalidInput
+
+FRAC_BITS = 16
+Manifest = Sequence[dict[str, object]]
+
+
+def read_share(data: bytes, manifest: Manifest) -> dict[str, np.ndarray]:
+    """One node's share file split into named int64 arrays; refuses a size mismatch."""
+    if len(data) % 8:
+        raise IntegrityError(f"model share has {len(data)} bytes, not a whole number of int64 values")
+    flat = np.frombuffer(data, dtype="<i8")
+    tensors: dict[str, np.ndarray] = {}
+    for entry in manifest:
+        try:
+            name, shape, offset = str(entry["name"]), [int(d) for d in entry["shape"]], int(entry["offset"])  # type: ignore[union-attr]
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidInput(f"model manifest entry {entry!r} is malformed: {err}") from None
+        size = int(np.prod(shape)) if shape else 1
+        if offset < 0 or offset + size > flat.size:
+            raise IntegrityError(f"model share is too short for tensor {name!r} (needs {offset + size} values, has {flat.size})")
+        tensors[name] = flat[offset : offset + size].reshape(shape)
+    return tensors
+
+
+def read_share_file(path: Path, manifest: Manifest) -> dict[str, np.ndarray]:
+    return read_share(Path(path).read_bytes(), manifest)
+
+
+def reconstruct(shares: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Add every node's shares (mod 2^64) and decode the fixed point to float64."""
+    if len(shares) < 2:
+        raise InvalidInput("reconstructing a model needs the shares of every node (at least two)")
+    names = set(shares[0])
+    if any(set(s) != names for s in shares[1:]):
+        raise IntegrityError("the nodes' model shares name different tensors; they are not shares of one model")
+    model = {}
+    for name in sorted(names):
+        total = np.zeros_like(shares[0][name])
+        with np.errstate(over="ignore"):
+            for share in shares:
+                if share[name].shape != total.shape:
+                    raise IntegrityError(f"tensor {name!r} has different shapes on different nodes")
+                total = total + share[name]
+        model[name] = total.astype(np.float64) / (1 << FRAC_BITS)
+    return model
+
+
+def predict_logits(model: dict[str, np.ndarray], spec: ModelSpec, raw: np.ndarray) -> np.ndarray:
+    """The model's logits [rows, outputs] on raw (unnormalised) feature rows."""
+    x = (np.asarray(raw, dtype=np.float64) - model["normalise_mean"]) * model["normalise_scale"]
+    if spec.kind == "mlp":
+        x = np.maximum(x @ model["hidden_weight"] + model["hidden_bias"], 0.0)
+    return x @ model["weight"] + model["bias"]
+
+
+def predict(model: dict[str, np.ndarray], spec: ModelSpec, raw: np.ndarray) -> np.ndarray:
+    """Class labels (classifiers) or values (regression) for raw feature rows."""
+    logits = predict_logits(model, spec, raw)
+    if spec.task == "binary":
+        return (logits[:, 0] > 0).astype(np.float64)
+    if spec.task == "multiclass":
+        return logits.argmax(axis=1).astype(np.float64)
+    return logits[:, 0]
