@@ -19,6 +19,7 @@ from mutualmind.transport import (channel_credentials, open_channel, probe_healt
 from proto import node_pb2, node_pb2_grpc
 
 CALL_DEADLINE_S = 15.0
+START_DEADLINE_S = 10.0   # a start waits this long for a (re)connecting member
 
 
 class GrpcClusterLink:
@@ -68,7 +69,7 @@ class GrpcClusterLink:
             validation_dataset_id=order.validation_dataset_id,
             model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
             deadline_s=order.deadline_s)
-        self._call(node_index, "StartJob", spec)
+        self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=START_DEADLINE_S)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         reply = self._call(node_index, "GetJob", node_pb2.JobStatusRequest(job_id=job_id))
@@ -84,8 +85,11 @@ class GrpcClusterLink:
     def node_health(self, node_index: int) -> str:
         return probe_health(self._nodes[node_index].cluster_address, self._credentials)
 
-    def _call(self, node_index: int, method: str, request: object) -> object:
+    def _call(self, node_index: int, method: str, request: object, *,
+              wait_for_ready: bool = False, timeout: float = CALL_DEADLINE_S) -> object:
+        """One call; polls fail fast on a dead node, starts wait briefly for a connection."""
         try:
-            return getattr(self._stubs[node_index], method)(request, timeout=CALL_DEADLINE_S)
+            return getattr(self._stubs[node_index], method)(
+                request, timeout=timeout, wait_for_ready=wait_for_ready)
         except grpc.RpcError as err:
             raise_from_rpc_error(err)

@@ -1,0 +1,167 @@
+"""Faults in a running round: a node dies, the coordinator restarts, a node lies.
+
+In every case nothing partial reaches the ledger and no token moves: stakes stay, the
+pool stays locked (or, when the coordinator restarted, goes back to the sponsor).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordinator.cluster_link import JobOrder, NodeJobReport
+from coordinator.node_links import GrpcClusterLink
+from coordinator.rounds import Rounds
+from ledger import Ledger
+from ledger.attestation import attestation_message
+from ledger.keys import load_private_key, sign
+from mutualmind.cluster.certs import load_signing_key
+from mutualmind.errors import IntegrityError, MutualMindError
+from tests.rounds.conftest import MINT, POOL, STAKE, Market, kill_member, restart_member
+
+
+def _ledger_kinds(market: Market, round_id: str) -> list[str]:
+    from proto import market_pb2
+
+    reply = market.session.admin.call(market.session.admin.market, "ListEntries",
+                                      market_pb2.ListEntriesRequest(start=0, limit=1000))
+    return [e.kind for e in reply.entries if json.loads(e.payload_json).get("round_id") == round_id]
+
+
+def _stakes(market: Market) -> dict[str, int]:
+    return {name: dict(market.session.balance(name).stakes).get(f"{name}-data", 0)
+            for name in market.clients}
+
+
+def _run_in_thread(market: Market, round_id: str, deadline_s: float) -> dict[str, Any]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            outcome["view"] = market.session.run_round(round_id, deadline_s=deadline_s)
+        except MutualMindError as err:
+            outcome["error"] = err
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    outcome["thread"] = thread
+    return outcome
+
+
+def _wait_until_training(market: Market, round_id: str) -> None:
+    """Until every node has the job running (its worker started)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if market.session.get_round(round_id).status == "running":
+            time.sleep(1.5)      # workers spawned and in the MPC rendezvous/training
+            return
+        time.sleep(0.1)
+    pytest.fail(f"round {round_id} never started running")
+
+
+def test_node_killed_mid_round_aborts_the_run_and_a_rerun_succeeds(market: Market) -> None:
+    stakes_before = _stakes(market)
+    sponsor_before = market.session.balance("sponsor").balance
+    market.session.open_round(market.sponsor, market.terms("fault-node"))
+    outcome = _run_in_thread(market, "fault-node", deadline_s=120)
+    _wait_until_training(market, "fault-node")
+    kill_member(market.cluster, "node1")
+    outcome["thread"].join(timeout=150)
+
+    assert "error" in outcome, "the run should fail when a node dies"
+    assert outcome["seconds"] < 120                        # within the round's deadline
+    assert "node 1" in str(outcome["error"]) or "unreachable" in str(outcome["error"]).lower() \
+        or "Unavailable" in type(outcome["error"]).__name__
+    assert _ledger_kinds(market, "fault-node") == ["round_opened"]   # nothing partial
+    assert _stakes(market) == stakes_before
+    assert market.session.balance("sponsor").balance == sponsor_before - POOL  # still locked
+    assert market.session.get_round("fault-node").status == "open"
+
+    restart_member(market.cluster, "node1")
+    view = market.session.run_round("fault-node", deadline_s=300)
+    assert view.status == "closed"
+    assert _ledger_kinds(market, "fault-node")[-1] == "round_closed"
+    assert market.session.verify_ledger().ok
+
+
+def test_coordinator_restart_mid_round_aborts_it_with_tokens_back(market: Market) -> None:
+    stakes_before = _stakes(market)
+    sponsor_before = market.session.balance("sponsor").balance
+    market.session.open_round(market.sponsor, market.terms("fault-coordinator"))
+    assert market.session.balance("sponsor").balance == sponsor_before - POOL
+    outcome = _run_in_thread(market, "fault-coordinator", deadline_s=120)
+    _wait_until_training(market, "fault-coordinator")
+    kill_member(market.cluster, "coordinator")
+    outcome["thread"].join(timeout=30)
+    assert "error" in outcome
+    restart_member(market.cluster, "coordinator")
+
+    view = market.session.get_round("fault-coordinator")
+    assert view.status == "aborted"
+    assert "restarted" in view.message
+    assert _ledger_kinds(market, "fault-coordinator") == ["round_opened", "round_aborted"]
+    assert market.session.balance("sponsor").balance == sponsor_before   # pool returned
+    assert _stakes(market) == stakes_before
+    assert market.session.verify_ledger().ok
+
+
+class _LyingNode:
+    """A real cluster link in which node 2 reports (and validly signs) other values."""
+
+    def __init__(self, link: GrpcClusterLink, key: Any) -> None:
+        self._link, self._key = link, key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._link, name)
+
+    def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
+        report = self._link.job_report(node_index, job_id)
+        if node_index != 2 or report.state != "done":
+            return report
+        body = json.loads(report.attestation_payload)
+        metrics = list(body["metrics_micro"])
+        metrics[1] -= 50_000                      # claim provider 0 helped much more
+        payload = attestation_message(body["round_id"], body["job_digest"], metrics)
+        return NodeJobReport(state="done", attestation_payload=payload,
+                             attestation=sign(self._key, payload), stats=report.stats)
+
+
+def test_a_node_reporting_other_values_is_refused(market: Market, tmp_path: Path) -> None:
+    """The real Rounds code on the cluster's real ledger, nodes and dealer; node 2 lies."""
+    cluster = market.cluster
+    market.session.open_round(market.sponsor, market.terms("fault-liar"))
+    coordinator = cluster.state.member("coordinator")
+    kill_member(cluster, "coordinator")          # we take over its ledger for this test
+    data_dir = Path(cluster.data_dir) / "coordinator"
+    try:
+        ledger = Ledger.open(data_dir / "ledger.db", load_private_key(data_dir / "coordinator.signing.key"))
+        state = cluster.state
+        from coordinator.cli import parse_nodes
+
+        nodes = parse_nodes([f"{state.member(f'node{i}').addresses['public']},"
+                             f"{state.member(f'node{i}').addresses['cluster']}"
+                             for i in range(3)])
+        link = GrpcClusterLink(list(nodes), state.member("dealer").addresses["cluster"],
+                               cluster.certs_dir)
+        try:
+            rounds = Rounds(ledger, _LyingNode(link, load_signing_key(cluster.certs_dir, 2)),
+                            tmp_path / "rounds")
+            size_before = ledger.size
+            with pytest.raises(IntegrityError, match="disagree"):
+                rounds.run("fault-liar", deadline_s=300)
+            assert ledger.size == size_before       # nothing written
+            assert ledger.state.rounds["fault-liar"].status == "open"
+        finally:
+            link.close()
+            ledger.close()
+    finally:
+        restart_member(cluster, "coordinator")
+    assert coordinator.argv                      # (restarted from its recorded argv)
+    assert market.session.verify_ledger().ok
