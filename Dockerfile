@@ -33,11 +33,13 @@ COPY coordinator ./coordinator
 COPY provider ./provider
 RUN pip install --no-deps . && python -m mutualmind --help > /dev/null
 
-# An unprivileged user; the volume mount points exist and belong to it, so fresh named
-# volumes are created writable for it.
+# An unprivileged user; every volume mount point exists in the image and belongs to it,
+# so fresh named volumes are created writable for it (/bundles/<member> for the
+# `bundles` service: coordinator, dealer, admin and up to 32 nodes).
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mutualmind \
-    && mkdir -p /certs /data \
-    && chown mutualmind /certs /data
+    && mkdir -p /ca /certs /data /bundles/coordinator /bundles/dealer /bundles/admin \
+    && for i in $(seq 0 31); do mkdir -p /bundles/node$i; done \
+    && chown -R mutualmind /ca /certs /data /bundles
 USER mutualmind
 WORKDIR /data
 

@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "status": "mutualmind.cluster.status_cli",
     "down": "mutualmind.cluster.down_cli",
     "probe": "mutualmind.cluster.probe_cli",
+    "bundle": "mutualmind.cluster.bundle_cli",
 }
 
 

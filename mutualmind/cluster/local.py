@@ -8,6 +8,7 @@ runs), certificates are made on first start, and every member is waited for unti
 standard gRPC health service says SERVING. Layout of a data dir::
 
     certs/               the cluster folder (unless another --certs is given)
+    members/<name>/      what each member is started with: only its own keys
     coordinator/         ledger and round state
     node<i>/             node i's shares
     dealer/              the dealer's per-job TTP logs
@@ -121,6 +122,7 @@ class LocalCluster:
         with self._lock():
             self._check_not_running()
             self._make_certs_if_absent()
+            self._write_bundles()
             (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
             for attempt in range(1, PORT_ATTEMPTS + 1):
                 try:
@@ -184,6 +186,17 @@ class LocalCluster:
             hosts = () if self.host in ("127.0.0.1", "localhost") else (self.host,)
             create_cluster(self.certs_dir, self.nodes, hosts=hosts)
 
+    def _write_bundles(self) -> None:
+        """Each member's own certificate and keys in `members/<name>/`, as in compose."""
+        from mutualmind.cluster.bundle import write_bundle
+
+        for name in ("dealer", "coordinator", *(f"node{i}" for i in range(self.nodes))):
+            write_bundle(self.certs_dir, name, self.member_certs(name))
+
+    def member_certs(self, name: str) -> Path:
+        """The folder member `name` is started with as --certs: only its own keys."""
+        return self.data_dir / "members" / name
+
     def _check_certs(self) -> None:
         """Existing certificates must be for this many nodes (checked before writing)."""
         if not (self.certs_dir / MANIFEST_NAME).exists():
@@ -206,7 +219,7 @@ class LocalCluster:
 
     def member_argv(self, name: str, plan: dict[str, dict[str, str]]) -> list[str]:
         """The `mutualmind` arguments that start member `name` (without the interpreter)."""
-        certs = str(self.certs_dir)
+        certs = str(self.member_certs(name))
         if name == "dealer":
             return ["dealer", "serve", "--certs", certs,
                     "--listen", plan["dealer"]["cluster"],

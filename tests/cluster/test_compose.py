@@ -70,9 +70,11 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
 
 def test_every_service_command_is_a_valid_invocation(parsed: dict[str, argparse.Namespace],
                                                      compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"certs", "admin", *SERVERS}
+    assert set(compose["services"]) == {"certs", "bundles", "admin", *SERVERS}
     assert parsed["certs"].cluster_command == "certs" and parsed["certs"].if_absent
     assert parsed["certs"].nodes == NODES
+    assert parsed["bundles"].cluster_command == "bundle" and parsed["bundles"].all
+    assert parsed["bundles"].certs == parsed["certs"].out
     assert parsed["dealer"].dealer_command == "serve"
     assert parsed["coordinator"].coordinator_command == "serve"
     for i in range(NODES):
@@ -95,16 +97,23 @@ def test_services_agree_on_addresses(parsed: dict[str, argparse.Namespace]) -> N
     assert coordinator.dealer == f"dealer:{host_port(parsed['dealer'].listen)[1]}"
 
 
-def test_volumes_certs_and_data_paths(compose: dict[str, Any],
-                                      parsed: dict[str, argparse.Namespace]) -> None:
+def test_volumes_keys_stay_with_their_member_and_data_paths(
+        compose: dict[str, Any], parsed: dict[str, argparse.Namespace]) -> None:
     services = compose["services"]
-    assert set(compose["volumes"]) == {"certs", "ledger",
+    members = ("coordinator", "dealer", "admin", *(f"node{i}" for i in range(NODES)))
+    assert set(compose["volumes"]) == {"ca", "ledger",
+                                       *(f"{m}-certs" for m in members),
                                        *(f"node{i}-shares" for i in range(NODES))}
-    assert mounts(services["certs"]) == {str(parsed["certs"].out): "certs"}   # writable
+    ca_dir = str(parsed["certs"].out)
+    assert mounts(services["certs"]) == {ca_dir: "ca"}                  # writable
+    bundle_mounts = mounts(services["bundles"])
+    assert bundle_mounts.pop(ca_dir) == "ca:ro"
+    assert bundle_mounts == {f"{parsed['bundles'].out}/{m}": f"{m}-certs" for m in members}
     for name in (*SERVERS, "admin"):
         certs_path = str(getattr(parsed[name], "certs", None) or
                          services[name]["environment"]["MUTUALMIND_CERTS"])
-        assert mounts(services[name])[certs_path] == "certs:ro", name
+        assert mounts(services[name])[certs_path] == f"{name}-certs:ro", name
+        assert "ca" not in {v.split(":")[0] for v in mounts(services[name]).values()}, name
     assert mounts(services["coordinator"])[str(parsed["coordinator"].data_dir)] == "ledger"
     for i in range(NODES):
         node = f"node{i}"
@@ -121,7 +130,7 @@ def test_health_checks_are_grpc_probes_of_each_servers_own_port(
         own_ports = {host_port(getattr(parsed[name], attr))[1]
                      for attr in ("listen", "cluster_listen") if hasattr(parsed[name], attr)}
         assert host_port(probe.address)[1] in own_ports, name
-        assert probe.server_name == name
+        assert probe.server_name == name and probe.member == name   # its own certificate
         for key in ("interval", "timeout", "retries"):
             assert key in check, (name, key)
 
@@ -132,12 +141,13 @@ def test_start_order_waits_for_certs_and_health(compose: dict[str, Any]) -> None
     def waits_for(name: str) -> dict[str, str]:
         return {k: v["condition"] for k, v in services[name].get("depends_on", {}).items()}
 
-    assert waits_for("dealer") == {"certs": "service_completed_successfully"}
-    assert waits_for("coordinator") == {"certs": "service_completed_successfully",
-                                        "dealer": "service_healthy"}
+    done = "service_completed_successfully"
+    assert waits_for("bundles") == {"certs": done}
+    assert waits_for("dealer") == {"bundles": done}
+    assert waits_for("coordinator") == {"bundles": done, "dealer": "service_healthy"}
     for i in range(NODES):
-        assert waits_for(f"node{i}") == {"coordinator": "service_healthy"}
-    assert services["certs"]["restart"] == "no"
+        assert waits_for(f"node{i}") == {"bundles": done, "coordinator": "service_healthy"}
+    assert services["certs"]["restart"] == services["bundles"]["restart"] == "no"
     published = [p for s in services.values() for p in s.get("ports", [])]
     assert all(p.startswith("127.0.0.1:") for p in published)   # loopback only
 
@@ -147,7 +157,8 @@ def test_dockerfile_runs_mutualmind_as_an_unprivileged_user() -> None:
     assert re.search(r'^ENTRYPOINT \["mutualmind"\]$', text, re.M)
     user = re.findall(r"^USER (\S+)$", text, re.M)
     assert user and user[-1] not in ("root", "0")
-    assert "mkdir -p /certs /data" in text
+    assert "mkdir -p /ca /certs /data /bundles/coordinator /bundles/dealer /bundles/admin" in text
+    assert "mkdir -p /bundles/node$i" in text        # fresh volumes writable for `bundles`
     assert "--no-deps crypten==0.4.1" in text
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     for must in (".git", ".venv", "*.key", "tests"):

@@ -66,6 +66,11 @@ def test_up_status_refuse_second_up_down(tmp_path: Path) -> None:
         assert os.getpgid(member.pid) == member.pid       # detached: leads its own session
         assert Path(member.log).is_file()
     assert (data / "certs" / "cluster.json").is_file()   # fresh certificates were made
+    for member in state.members:                         # each runs with only its own keys
+        certs = Path(member.argv[member.argv.index("--certs") + 1])
+        own = {f"{member.name}.key"} | ({f"{member.name}.signing.key"} if member.role == "node"
+                                        else set())
+        assert {p.name for p in certs.glob("*.key")} == own, member.name
 
     status = mutualmind("cluster", "status", "--data-dir", str(data), "--json")
     assert status.returncode == 0, status.stdout + status.stderr
