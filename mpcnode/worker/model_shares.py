@@ -77,4 +77,5 @@ def predict(model: dict[str, np.ndarray], spec: ModelSpec, raw: np.ndarray) -> n
         return (logits[:, 0] > 0).astype(np.float64)
     if spec.task == "multiclass":
         return logits.argmax(axis=1).astype(np.float64)
-    return logits[:, 0]
+    # regression models predict the standardised target
+    return logits[:, 0] / model["label_scale"][0, 0] + model["label_mean"][0, 0]

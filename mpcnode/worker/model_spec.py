@@ -152,7 +152,7 @@ def contributions(metrics: list[float], metric: str) -> list[float]:
 
 
 # plausible ranges of revealed values; outside them the MPC arithmetic went wrong
-_PLAUSIBLE = {"log_loss": (0.0, 100.0), "accuracy": (0.0, 1.0), "mse": (0.0, 1e12)}
+_PLAUSIBLE = {"log_loss": (0.0, 100.0), "accuracy": (0.0, 1.0), "mse": (0.0, 1e6)}
 
 
 def check_plausible(metrics: list[float], metric: str) -> None:

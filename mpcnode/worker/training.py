@@ -31,6 +31,8 @@ from mutualmind.errors import InvalidInput
 
 NORMALISE_MEAN = "normalise_mean"
 NORMALISE_SCALE = "normalise_scale"
+LABEL_MEAN = "label_mean"
+LABEL_SCALE = "label_scale"
 
 
 @dataclass
@@ -144,6 +146,13 @@ def train_masked(
     models = masks.size(0)
     normalised = normalise(backend, train_x, validation_x)
     x, vx = normalised.train, normalised.validation
+    labels = None
+    if spec.task == "regression":
+        # standardise the target too: raw targets in the hundreds would put gradients
+        # near 2^52 before truncation, where CrypTen's truncation starts to fail; the
+        # MSE is then in units of the pooled target variance
+        labels = normalise(backend, train_y, validation_y)
+        train_y, validation_y = labels.train, labels.validation
     y = targets(backend, spec, train_y)
     params = {name: backend.public(value) for name, value in initial_parameters(spec, int(x.size(1)), models).items()}
     schedule = batch_schedule(spec, rows)
@@ -161,6 +170,9 @@ def train_masked(
     full_weights = {name: value[0] for name, value in params.items()}
     full_weights[NORMALISE_MEAN] = normalised.mean
     full_weights[NORMALISE_SCALE] = normalised.scale
+    if labels is not None:
+        full_weights[LABEL_MEAN] = labels.mean
+        full_weights[LABEL_SCALE] = labels.scale
     return LooResult(metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule))
 
 

@@ -88,3 +88,32 @@ def start_ttp(world: int, port: int) -> subprocess.Popen:
 def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
     spec_path.write_text(json.dumps(spec))
     return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)], cwd=REPO, start_new_session=True)
+
+
+def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0) -> list[dict]:
+    """Share the data into `parties` stores, run one job (workers + TTP), return each
+    party's result.json."""
+    dirs = [root / f"node{i}" for i in range(parties)]
+    ids = []
+    start = 0
+    for index, rows in enumerate(provider_rows):
+        store_dataset(dirs, f"p{index}", x[start : start + rows], y[start : start + rows])
+        ids.append(f"p{index}")
+        start += rows
+    store_dataset(dirs, "val", vx, vy, purpose="validation")
+    port = free_port()
+    workers = [
+        start_worker(worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model), root / f"spec{r}.json")
+        for r in range(parties)
+    ]
+    ttp = start_ttp(parties, port)
+    try:
+        codes = [w.wait(timeout=timeout) for w in workers]
+        ttp.wait(timeout=30)
+    finally:
+        for process in [*workers, ttp]:
+            if process.poll() is None:
+                process.kill()
+    if any(codes):
+        raise AssertionError(f"workers exited with {codes}")
+    return [json.loads((root / f"out{r}" / "result.json").read_text()) for r in range(parties)]
