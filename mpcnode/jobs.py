@@ -36,6 +36,7 @@ from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 MAX_DEADLINE_S = 24 * 3600.0
 SPEC_FILE = "spec.json"
+REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
 
 
@@ -157,6 +158,7 @@ class JobRunner:
             self._jobs[job_id] = job
         try:
             (directory / SPEC_FILE).write_text(spec_text, encoding="utf-8")
+            (directory / REQUEST_FILE).write_text(_request_json(request), encoding="utf-8")
             job.process = SupervisedProcess(
                 [self._python, "-m", "mpcnode.worker", str(directory / SPEC_FILE)],
                 log_path=directory / LOG_FILE,
@@ -204,6 +206,18 @@ class JobRunner:
             raise NotFound(f"job {job_id!r} has no trained model on this node (state {status.state})")
         return Path(status.result.weights_path)
 
+    def model_share(self, job_id: str) -> tuple[bytes, list[dict[str, object]]]:
+        """This node's share of the trained model and its manifest (name, shape, offset).
+
+        For `provider collect-model`: the caller must have checked that the requester
+        is the round's sponsor; with every node's share, `mpcnode.worker.model_shares`
+        reconstructs the model.
+        """
+        path = self.weights_path(job_id)
+        result = self.status(job_id).result
+        assert result is not None  # weights_path checked it
+        return path.read_bytes(), list(result.weights_manifest)
+
     def close(self) -> None:
         """Cancel every running job (server shutdown)."""
         with self._lock:
@@ -216,8 +230,35 @@ class JobRunner:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
+            job = self._load_from_disk(job_id)
+        if job is None:
             raise NotFound(f"this node knows no job {job_id!r}; start it first")
         return job
+
+    def _load_from_disk(self, job_id: str) -> _Job | None:
+        """A job of an earlier run of this node: done if its worker wrote a result (its
+        model shares stay collectable after a restart), else failed."""
+        validate_job_id(job_id)
+        directory = self.jobs_dir / job_id
+        try:
+            raw = json.loads((directory / REQUEST_FILE).read_text(encoding="utf-8"))
+            raw["dataset_ids"] = tuple(raw["dataset_ids"])
+            raw["job_digest"] = bytes.fromhex(raw["job_digest"])
+            request = JobRequest(**raw)
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        job = _Job(request, directory, JobStatus(job_id, FAILED))
+        if (directory / RESULT_FILE).exists():
+            try:
+                job.status = JobStatus(job_id, DONE, progress=1.0, result=self._sign(job))
+            except (OSError, ValueError, KeyError, TypeError, InvalidInput) as err:
+                job.status.error_code, job.status.message = "internal", f"stored result is unreadable: {err}"
+        else:
+            job.status.error_code = "aborted"
+            job.status.message = "the node restarted while this job ran; re-run the round"
+        job.done.set()
+        with self._lock:
+            return self._jobs.setdefault(job_id, job)
 
     def _worker_env(self, deadline_s: float) -> dict[str, str]:
         env = dict(os.environ)
@@ -274,6 +315,13 @@ class JobRunner:
             weights_path=str(job.directory / WEIGHTS_FILE),
             weights_manifest=list(document["weights"]["tensors"]),
         )
+
+
+def _request_json(request: JobRequest) -> str:
+    raw = dict(vars(request))
+    raw["dataset_ids"] = list(request.dataset_ids)
+    raw["job_digest"] = request.job_digest.hex()
+    return json.dumps(raw, indent=2, sort_keys=True)
 
 
 def result_stats(result: JobResult) -> dict[str, object]:

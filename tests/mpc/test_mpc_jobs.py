@@ -149,6 +149,15 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     assert abs(accuracy - results[0].accuracy_full) <= 0.02
     with pytest.raises(InvalidInput):
         reconstruct(shares[:1])
+
+    # after a node restart (a new runner on the same data dir) the job and its model
+    # shares are still there, with the same signed values
+    restarted = JobRunner(cluster.dirs[2], cluster.keys[2])
+    again = restarted.status("job-loo")
+    assert again.state == DONE and again.result is not None
+    assert again.result.metrics_micro == micro and again.result.attestation == results[2].attestation
+    data, manifest = restarted.model_share("job-loo")
+    assert data == Path(results[2].weights_path).read_bytes() and manifest == results[2].weights_manifest
     with pytest.raises(AlreadyExists):
         cluster.runners[0].start(cluster.request("job-loo", 0, free_port()))
 
@@ -165,6 +174,9 @@ def test_a_killed_worker_fails_the_job_on_every_node_within_its_deadline(cluster
     assert [s.state for s in others] == [FAILED, FAILED]
     assert all(s.result is None for s in others)
     assert elapsed < deadline + 5
+    # a restarted node reports the job as failed, not as running forever
+    restarted = JobRunner(cluster.dirs[0], cluster.keys[0]).status("job-kill")
+    assert restarted.state == FAILED and restarted.result is None
     assert cluster.dealer.stop("job-kill").state in ("cancelled", "done", "failed")
 
 
