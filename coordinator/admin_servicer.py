@@ -89,7 +89,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         events: queue.Queue[admin_pb2.RoundProgress | _Done] = queue.Queue()
 
         def progress(stage: str, fraction: float, message: str) -> None:
-            events.put(admin_pb2.RoundProgress(stage=stage, fraction=fraction, message=message))
+            if stage != "done":   # the final message below carries "done" and the round
+                events.put(admin_pb2.RoundProgress(stage=stage, fraction=round(fraction, 4),
+                                                   message=message))
 
         def run() -> None:
             try:
@@ -107,8 +109,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                     raise event.error
                 break
             yield event
-        yield admin_pb2.RoundProgress(stage="done", fraction=1.0, message="closed",
-                                      round=self._view(request.round_id))
+        view = self._view(request.round_id)
+        yield admin_pb2.RoundProgress(stage="done", fraction=1.0,
+                                      message=f"round {view.round_id} {view.status}", round=view)
 
     def GetRound(self, request: market_pb2.GetRoundRequest,
                  context: grpc.ServicerContext) -> market_pb2.RoundView:
