@@ -121,6 +121,7 @@ def party(args: argparse.Namespace) -> None:
             "steps": result.steps,
             "metrics": result.metrics,
         }
+    figures["train_rows"] = len(tx)
     Path(args.out).write_text(json.dumps(figures))
     crypten.uninit()
 
@@ -176,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         "parties": args.parties,
         "model": args.model,
         "epochs": args.epochs,
-        "rows": args.rows or 569,
+        "dataset_rows": args.rows or 569,
+        "train_rows": parties[0]["train_rows"],
         "single_s": round(max(single["s"]), 3),
         "loo_s": round(max(loo["s"]), 3),
         "loo_over_single": round(max(loo["s"]) / max(single["s"]), 3),
