@@ -190,7 +190,9 @@ class Ledger:
         return verifier_key_string(self.origin, load_public_key(self.state.coordinator_key or b""))
 
     def root_hash(self, size: int | None = None) -> bytes:
-        return self.tree.root(size)
+        """Merkle root of the first `size` entries (default: all)."""
+        with self._mutex:  # the tree's rows grow during an append in another thread
+            return self.tree.root(size)
 
     def entry(self, index: int) -> Entry:
         if not 0 <= index < self.size:
@@ -216,10 +218,14 @@ class Ledger:
         return found
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> list[bytes]:
-        return self.tree.inclusion_proof(index, tree_size)
+        """RFC 9162 inclusion proof of entry `index` in the tree of `tree_size` entries."""
+        with self._mutex:
+            return self.tree.inclusion_proof(index, tree_size)
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
-        return self.tree.consistency_proof(size1, size2)
+        """RFC 9162 proof that the tree of `size1` entries is a prefix of that of `size2`."""
+        with self._mutex:
+            return self.tree.consistency_proof(size1, size2)
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """Every stored signed tree head as (tree size, note), oldest first."""
