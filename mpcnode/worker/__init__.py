@@ -1,0 +1,14 @@
+"""The CrypTen side of a node: one process per MPC job (`python -m mpcnode.worker`).
+
+model_spec   what to train (strict parsing of untrusted JSON), contributions
+job_spec     the worker's input file (rank, rendezvous, datasets, output dir)
+inputs       this node's shares of the job's datasets, checked to fit together
+backend      the few operations where secret and plaintext arithmetic differ
+layers       initial weights, forward pass, gradient at the logits
+training     normalisation and the batched leave-one-out training pass
+evaluation   the n+1 validation metrics: the only values revealed
+reference    the same algorithm in float torch, LOO by naive retraining
+model_shares the trained model's shares: read, reconstruct, predict
+run          the worker process; ttp: the dealer's per-job TTP process
+lifetime     job processes die with their parent and at their deadline
+"""
