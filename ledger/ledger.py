@@ -173,10 +173,12 @@ class Ledger:
 
     @property
     def size(self) -> int:
+        """Number of entries (= Merkle tree size)."""
         return self.tree.size
 
     @property
     def origin(self) -> str:
+        """The log's name in its checkpoints, from the genesis entry."""
         return self.state.origin
 
     @property
@@ -195,6 +197,7 @@ class Ledger:
             return self.tree.root(size)
 
     def entry(self, index: int) -> Entry:
+        """The stored entry at `index`."""
         if not 0 <= index < self.size:
             raise InvalidInput(f"entry {index} does not exist; the ledger holds {self.size}")
         with self._mutex:  # never read inside another thread's open write transaction
@@ -283,6 +286,12 @@ class Ledger:
             if not isinstance(request, tuple) or len(request) != 3:
                 raise InvalidInput(f"batch item {position} must be (kind, payload, provider_signature)")
             kind, payload, provider_signature = request
+            if provider_signature is not None:
+                if not isinstance(provider_signature, (bytes, bytearray)):
+                    raise InvalidInput("a provider signature is 64 raw bytes (not hex, not text)")
+                if len(provider_signature) != 64:
+                    raise PermissionDenied(f"a provider signature is 64 bytes, got {len(provider_signature)}")
+                provider_signature = bytes(provider_signature)
             payload_json = canonical_json(payload)
             payload = json.loads(payload_json)  # the state keeps exactly what is stored, not the caller's object
             index = tree.size

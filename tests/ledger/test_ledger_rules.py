@@ -114,6 +114,9 @@ def test_malformed_payloads_are_invalid_input(world) -> None:  # type: ignore[no
     _refused(ledger, InvalidInput, ("mint", {"to": "alice", "amount": 5, "memo": "", "x": 1}, None))
     _refused(ledger, InvalidInput, ("teleport", {}, None))
     _refused(ledger, InvalidInput, ("mint", {"to": "alice", "amount": 5, "memo": ""}, b"\x01" * 64))
+    kind, payload, signature = market.transfer("alice", "bob", 5)
+    _refused(ledger, InvalidInput, (kind, payload, signature.hex()))
+    _refused(ledger, PermissionDenied, (kind, payload, signature + b"\x00"))
 
 
 def test_round_lifecycle_slash_payout_close(world) -> None:  # type: ignore[no-untyped-def]
