@@ -130,6 +130,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         first = stats.after_first_step or final
         trained = stats.after_training or final
         steps = result.steps
+        offline = result.offline or {}
         per_step = (trained["rounds"] - first["rounds"]) / (steps - 1) if steps > 1 else float(first["rounds"])
         per_step_bytes = (trained["bytes"] - first["bytes"]) / (steps - 1) if steps > 1 else float(first["bytes"])
         document: dict[str, object] = {
@@ -151,6 +152,11 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 "rounds_per_step": per_step,
                 "bytes_per_step": per_step_bytes,
                 "rounds_evaluation": int(final["rounds"] - trained["rounds"]),
+                # the dealer prefetch before training (rehearsal + one batched fetch)
+                "offline_rounds": int(offline.get("rounds", 0)),
+                "offline_bytes": int(offline.get("bytes", 0)),
+                "offline_s": float(offline.get("wall_s", 0.0)),
+                "compute_s": max(0.0, (finished - connected) - float(final["time"])),
             },
             "wall_s": finished - started,
             "mpc_s": finished - connected,

@@ -17,6 +17,7 @@ reference, which runs this same code on float tensors.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ class LooResult:
     accuracy_full: float | None  # the full model's accuracy (classifiers only)
     weights: dict[str, Tensor]  # the full model's parameters and normalisation, secret-shared
     steps: int
+    offline: dict[str, float] | None = None  # the dealer prefetch's figures (MPC only)
 
 
 def row_masks(provider_rows: Sequence[int]) -> torch.Tensor:
@@ -157,13 +159,18 @@ def train_masked(
     params = {name: backend.public(value) for name, value in initial_parameters(spec, int(x.size(1)), models).items()}
     schedule = batch_schedule(spec, rows)
     decay = 1.0 - spec.lr * spec.l2
-    for done, index in enumerate(schedule):
-        xb, yb, mb = (x, y, masks) if index is None else (x[index], y[index], masks[:, index])
+
+    def step(params: dict[str, Tensor], xb: Tensor, yb: Tensor, mb: torch.Tensor) -> dict[str, Tensor]:
         counts = mb.sum(1, keepdim=True).to(torch.float64)  # [m, 1, 1], public
-        step = torch.where(counts > 0, spec.lr / counts.clamp_min(1.0), torch.zeros_like(counts))
+        step_size = torch.where(counts > 0, spec.lr / counts.clamp_min(1.0), torch.zeros_like(counts))
         logits, hidden, gate = forward(backend, spec, params, xb)
         grad = backend.mask_rows(logit_gradient(backend, spec, logits, yb), mb)
-        params = _apply_step(spec, params, xb, grad, hidden, gate, step, decay)
+        return _apply_step(backend, spec, params, xb, grad, hidden, gate, step_size, decay)
+
+    offline = backend.prefetch(_rehearsals(backend, spec, schedule, rows, x, y, masks, params, step))
+    for done, index in enumerate(schedule):
+        xb, yb, mb = (x, y, masks) if index is None else (x[index], y[index], masks[:, index])
+        params = step(params, xb, yb, mb)
         if on_step is not None:
             on_step(done + 1, len(schedule))
     metrics, accuracy = evaluate(backend, spec, params, vx, validation_y)
@@ -173,10 +180,45 @@ def train_masked(
     if labels is not None:
         full_weights[LABEL_MEAN] = labels.mean
         full_weights[LABEL_SCALE] = labels.scale
-    return LooResult(metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule))
+    return LooResult(
+        metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule), offline=offline
+    )
+
+
+def _rehearsals(
+    backend: Backend,
+    spec: ModelSpec,
+    schedule: list[torch.Tensor | None],
+    rows: int,
+    x: Tensor,
+    y: Tensor,
+    masks: torch.Tensor,
+    params: dict[str, Tensor],
+    step: Callable[[dict[str, Tensor], Tensor, Tensor, torch.Tensor], dict[str, Tensor]],
+) -> list[tuple[Callable[[], object], int]]:
+    """One rehearsal per batch size of the schedule, on public zeros of that shape.
+
+    A step's dealer requests depend only on shapes (MPC is oblivious), so a step on
+    zeros asks for exactly the material a real step of the same size will use. The
+    zeros are public: the rehearsal touches no data and reveals nothing.
+    """
+    sizes = Counter(rows if index is None else int(index.numel()) for index in schedule)
+    zero_params = {name: backend.public(torch.zeros(tuple(value.size()), dtype=torch.float64)) for name, value in params.items()}
+    features, width = int(x.size(1)), int(y.size(1))
+    rehearsals: list[tuple[Callable[[], object], int]] = []
+    for size, count in sizes.items():
+
+        def rehearse(size: int = size) -> object:
+            zeros_x = backend.public(torch.zeros(size, features, dtype=torch.float64))
+            zeros_y = backend.public(torch.zeros(size, width, dtype=torch.float64))
+            return step(zero_params, zeros_x, zeros_y, masks[:, :size])
+
+        rehearsals.append((rehearse, count))
+    return rehearsals
 
 
 def _apply_step(
+    backend: Backend,
     spec: ModelSpec,
     params: dict[str, Tensor],
     x: Tensor,
@@ -186,7 +228,12 @@ def _apply_step(
     step: torch.Tensor,
     decay: float,
 ) -> dict[str, Tensor]:
-    """One gradient step for all m models (gradients summed over rows, then scaled)."""
+    """One gradient step for all m models (gradients summed over rows, then scaled).
+
+    Every public scaling of the step (step size per model, weight decay) is applied in
+    ONE multiplication of a concatenation: in MPC each public fixed-point multiplication
+    costs a truncation round, and truncations of independent values batch together.
+    """
     xt = x.t()
     grads: dict[str, Tensor] = {}
     if spec.kind == "mlp":
@@ -198,8 +245,22 @@ def _apply_step(
     else:
         grads["weight"] = xt.matmul(grad)
         grads["bias"] = grad.sum(1, keepdim=True)
-    updated = {}
-    for name, value in params.items():
-        decayed = value.mul(decay) if decay != 1.0 and "weight" in name else value
-        updated[name] = decayed - grads[name].mul(step)
+    models = int(step.size(0))
+    names = sorted(params)
+    decayed = [name for name in names if decay != 1.0 and "weight" in name]
+    parts = [grads[name].reshape(models, -1) for name in names] + [params[name].reshape(models, -1) for name in decayed]
+    factors = [step.reshape(models, 1).expand(models, int(part.size(1))) for part in parts[: len(names)]]
+    factors += [torch.full((models, int(part.size(1))), decay, dtype=torch.float64) for part in parts[len(names) :]]
+    scaled = backend.cat(parts, dim=1).mul(torch.cat(factors, dim=1))
+    updated: dict[str, Tensor] = {}
+    offset = 0
+    pieces: dict[str, Tensor] = {}
+    for name in names + [f"decayed:{name}" for name in decayed]:
+        source = grads[name] if not name.startswith("decayed:") else params[name.split(":", 1)[1]]
+        size = int(source.reshape(models, -1).size(1))
+        pieces[name] = scaled[:, offset : offset + size].reshape(tuple(source.size()))
+        offset += size
+    for name in names:
+        kept = pieces.get(f"decayed:{name}", params[name])
+        updated[name] = kept - pieces[name]
     return updated

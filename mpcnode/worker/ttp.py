@@ -3,7 +3,8 @@
 `python -m mpcnode.worker.ttp --world-size N --master-addr HOST --master-port PORT`
 joins the job's torch.distributed rendezvous as rank N (after the N nodes) and serves
 Beaver triples, wraps and B2A randomness until party 0 says "terminate" or the job's
-processes go away. It sees only randomness it made itself, never a share - which is
+processes go away; it also answers a whole training run's requests in one batch
+(`dealer_prefetch`). It sees only randomness it made itself, never a share - which is
 why it must never run on a node or the coordinator. Phase 1 of the data plane:
 CrypTen's TTP protocol (its requests are CrypTen's restricted-unpickled messages from
 party 0); only for trusted networks.
@@ -36,12 +37,25 @@ def serve(world_size: int, master_addr: str, master_port: int, gloo_interface: s
     )
     if gloo_interface:
         os.environ["GLOO_SOCKET_IFNAME"] = gloo_interface
+    run_ttp_server()
+
+
+def run_ttp_server() -> None:
+    """CrypTen's TTP server plus `batch` (a whole run's material in one answer), in this
+    process, whose torch.distributed environment (RENDEZVOUS, RANK, ...) is already set.
+    Returns when party 0 sends "terminate" or the connection drops."""
     from mutualmind.crypten_compat import crypten
 
     crypten.cfg["mpc.provider"] = "TTP"
     from crypten.mpc.provider.ttp_provider import TTPServer
 
-    TTPServer()  # returns when party 0 sends "terminate" or the connection drops
+    from mpcnode.worker.dealer_prefetch import serve_batch
+
+    class BatchingTTPServer(TTPServer):
+        def batch(self, requests: object) -> object:
+            return serve_batch(self, requests)
+
+    BatchingTTPServer()
 
 
 def main(argv: list[str] | None = None) -> int:
