@@ -1,32 +1,8 @@
-"""The digest that names one MPC job: what was computed, on which inputs.
-
-Every node signs its revealed values together with this digest, and anyone holding the
-ledger can recompute it from the round_opened entry and the dataset registrations, so an
-attestation cannot be moved to another round, another model or other data.
-"""
+"""The job digest, re-exported: it lives in `ledger.job_digest` so nodes can recompute it
+without importing the coordinator."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+from ledger.job_digest import DIGEST_DOMAIN, job_digest
 
-from ledger.canonical import canonical_json
-
-DIGEST_DOMAIN = "mutualmind/job-digest/v1"
-
-
-def job_digest(round_payload: dict[str, Any], datasets: dict[str, dict[str, Any]]) -> str:
-    """Hex SHA-256 over the round id, model spec and every input commitment, in order."""
-    def inputs(dataset_id: str) -> dict[str, Any]:
-        reg = datasets[dataset_id]
-        return {"dataset_id": dataset_id, "rows": reg["rows"], "cols": reg["cols"],
-                "share_commitments": reg["share_commitments"]}
-
-    body = {
-        "domain": DIGEST_DOMAIN,
-        "round_id": round_payload["round_id"],
-        "model_spec": round_payload["model_spec"],
-        "datasets": [inputs(d) for d in round_payload["datasets"]],
-        "validation": inputs(round_payload["validation_dataset"]),
-    }
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+__all__ = ["DIGEST_DOMAIN", "job_digest"]

@@ -58,6 +58,16 @@ class Market:
                    "nonce": nonce}
         return self.ledger.append("provider_registered", payload, provider_signature=signature)
 
+    def get_provider(self, provider_id: str) -> Entry:
+        """The provider's provider_registered entry (its key, self-signed); NotFound if none."""
+        if provider_id not in self.ledger.state.providers:
+            raise NotFound(f"no provider {provider_id!r} is registered; register it first "
+                           "(mutualmind provider register)")
+        for entry in self.ledger.entries(kind="provider_registered", limit=None):
+            if entry.payload["provider_id"] == provider_id:
+                return entry
+        raise NotFound(f"provider {provider_id!r} has no provider_registered entry")
+
     def balance(self, provider_id: str) -> BalanceView:
         state = self.ledger.state
         if provider_id not in state.providers:

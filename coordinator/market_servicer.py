@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from coordinator.market import Market
-from coordinator.round_view import summarize
+from coordinator.round_view import opened_entry, summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
@@ -121,7 +121,20 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
     def GetRound(self, request: market_pb2.GetRoundRequest,
                  context: grpc.ServicerContext) -> market_pb2.RoundView:
         summary = summarize(self._ledger, request.round_id, self._rounds.runtime(request.round_id))
-        return round_view_proto(summary)
+        view = round_view_proto(summary)
+        # the sponsor-signed terms, so a node can check them (and the job digest) itself
+        opened = opened_entry(self._ledger, request.round_id)
+        view.opened_payload_json = opened.payload_json.decode()
+        view.sponsor_signature = opened.provider_signature or b""
+        return view
+
+    def GetProvider(self, request: market_pb2.GetProviderRequest,
+                    context: grpc.ServicerContext) -> market_pb2.ProviderView:
+        entry = self._market.get_provider(request.provider_id)
+        p = entry.payload
+        return market_pb2.ProviderView(
+            provider_id=p["provider_id"], name=p["name"], public_key=bytes.fromhex(p["public_key"]),
+            nonce=p["nonce"], signature=entry.provider_signature or b"", ledger_index=entry.index)
 
 
 # -- conversions ---------------------------------------------------------------------

@@ -21,6 +21,14 @@ def round_entries(ledger: Ledger, round_id: str) -> list[Any]:
             if e.payload.get("round_id") == round_id]
 
 
+def opened_entry(ledger: Ledger, round_id: str) -> Any:
+    """The round's round_opened entry (its payload bytes carry the sponsor's signature)."""
+    for entry in ledger.entries(kind="round_opened", limit=None):
+        if entry.payload.get("round_id") == round_id:
+            return entry
+    raise NotFound(f"no round {round_id!r} on the ledger")
+
+
 def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSummary:
     entries = round_entries(ledger, round_id)
     if not entries or entries[0].kind != "round_opened":

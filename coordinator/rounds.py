@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
-from coordinator.job_digest import job_digest
-from coordinator.model_spec import spec_for_ledger, spec_json_for_nodes
+from coordinator.model_spec import spec_for_ledger
 from coordinator.payouts import Participant, Settlement, settle
 from ledger import Entry, Ledger
 from ledger.attestation import attestation_message
+from ledger.canonical import canonical_json
+from ledger.job_digest import job_digest
 from ledger.keys import verify_signature
 from mutualmind.cluster.atomic_file import write_atomic
 from mutualmind.errors import (Aborted, AlreadyExists, DeadlineExceeded, IntegrityError,
@@ -198,7 +199,9 @@ class Rounds:
             master_port=port,
             dataset_ids=tuple(round_payload["datasets"]),
             validation_dataset_id=round_payload["validation_dataset"],
-            model_spec_json=spec_json_for_nodes(round_payload["model_spec"]),
+            # the ledger form (decimal strings): each node checks this very spec
+            # against the digest before it runs (and later signs) the job
+            model_spec_json=canonical_json(round_payload["model_spec"]).decode(),
             job_digest=job_digest(round_payload, datasets),
             deadline_s=deadline_s,
         )

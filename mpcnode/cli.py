@@ -38,6 +38,7 @@ def serve_node(args: argparse.Namespace) -> int:
     """Start both servers, print their ports on one line, serve until SIGTERM/SIGINT."""
     import logging
 
+    from mpcnode.market_view import CoordinatorMarket
     from mpcnode.registry import CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
     from mutualmind.transport import channel_credentials, open_channel
@@ -57,7 +58,7 @@ def serve_node(args: argparse.Namespace) -> int:
         channel_credentials(args.certs, config.member_name),
         server_name=args.coordinator_name,
     )
-    node = start_node(config, CoordinatorRegistry(channel))
+    node = start_node(config, CoordinatorRegistry(channel), CoordinatorMarket(channel))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

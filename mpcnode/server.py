@@ -9,10 +9,14 @@ from `mutualmind.transport.build_server`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRunner
+from mpcnode.market_view import MarketView
+from mpcnode.model_release import ModelRelease
 from mpcnode.registry import DatasetRegistry
 from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer, StallPolicy
 from mpcnode.share_intake import ShareIntake
@@ -24,6 +28,7 @@ from proto import node_pb2, node_pb2_grpc
 
 SHARE_INTAKE_SERVICE = node_pb2.DESCRIPTOR.services_by_name["ShareIntake"].full_name
 NODE_CONTROL_SERVICE = node_pb2.DESCRIPTOR.services_by_name["NodeControl"].full_name
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,15 @@ class RunningNode:
         self.public.wait()
 
 
-def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
-    """Open the store (clearing temp dirs a crash left), then start both servers."""
+def start_node(config: NodeConfig, registry: DatasetRegistry,
+               market: MarketView | None = None) -> RunningNode:
+    """Open the store (clearing temp dirs a crash left), then start both servers.
+
+    With `market` (the coordinator's view of rounds and providers, as `node serve` always
+    passes) the node checks every job's digest before it runs it and releases model
+    shares to a closed round's sponsor. Without it (tests and benchmarks that drive a node
+    with no coordinator) it runs jobs unchecked and refuses every model-share request.
+    """
     if config.node_index < 0:
         raise InvalidInput(f"node index must be 0 or more, got {config.node_index}")
     if config.quota_bytes is not None and config.quota_bytes < 1:
@@ -91,8 +103,17 @@ def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
         quota_bytes=config.quota_bytes,
     )
     jobs = JobRunner(config.data_dir, signing_key)
+    release = job_check = None
+    if market is not None:
+        release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,
+                               signing_key=signing_key)
+        job_check = JobDigestCheck(market, registry)
+    else:
+        _LOG.warning("node%d has no coordinator link: job digests are not checked and model "
+                     "shares cannot be collected", config.node_index)
     public = build_server(
-        [(node_pb2_grpc.add_ShareIntakeServicer_to_server, ShareIntakeServicer(intake, config.stall))],
+        [(node_pb2_grpc.add_ShareIntakeServicer_to_server,
+          ShareIntakeServicer(intake, config.stall, release))],
         address=config.public_address,
         credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
         service_names=[SHARE_INTAKE_SERVICE],
@@ -100,7 +121,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry) -> RunningNode:
     )
     try:
         cluster = build_server(
-            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs))],
+            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs, job_check))],
             address=config.cluster_address,
             credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=True),
             service_names=[NODE_CONTROL_SERVICE],

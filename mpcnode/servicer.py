@@ -20,14 +20,17 @@ from dataclasses import dataclass
 
 import grpc
 
+from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRequest, JobRunner, JobStatus, result_stats
+from mpcnode.model_release import FetchRequest, ModelRelease
 from mpcnode.share_intake import ShareIntake, UploadHeader
-from mpcnode.share_store import ShareMeta, ShareStore
+from mpcnode.share_store import ShareMeta, ShareStore, iter_chunks
 from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, Unavailable
 from mutualmind.transport import require_role
 from proto import node_pb2, node_pb2_grpc
 from provider.signed_requests import schema_to_proto
 
+MODEL_CHUNK_BYTES = 1 << 20  # model shares stream in 1 MiB messages (limit: 8 MiB)
 # Roles that may read what a node holds over the cluster port.
 READER_ROLES = ("coordinator", "admin", "node")
 # Roles that may start, watch and cancel MPC jobs.
@@ -45,11 +48,29 @@ class StallPolicy:
 
 
 class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
-    """Client-streaming share upload: header in the first message, data in every one."""
+    """Client-streaming share upload: header in the first message, data in every one;
+    and the sponsor's model-share download (`mpcnode.model_release.ModelRelease`)."""
 
-    def __init__(self, intake: ShareIntake, stall: StallPolicy = StallPolicy()) -> None:
+    def __init__(self, intake: ShareIntake, stall: StallPolicy = StallPolicy(),
+                 release: ModelRelease | None = None) -> None:
         self._intake = intake
         self._stall = stall
+        self._release = release
+
+    def FetchModelShare(
+        self, request: node_pb2.FetchModelShareRequest, context: grpc.ServicerContext
+    ) -> Iterator[node_pb2.ModelShareChunk]:
+        if self._release is None:
+            raise Unavailable("this node runs without a coordinator link, so it cannot check who "
+                              "sponsored a round; restart it with --coordinator")
+        share = self._release.release(FetchRequest(
+            round_id=request.round_id, sponsor_id=request.sponsor_id, node_index=request.node_index,
+            nonce=request.nonce, issued_at=request.issued_at, signature=bytes(request.signature)))
+        receipt = node_pb2.ModelShareReceipt(receipt_json=share.receipt_json.decode("utf-8"),
+                                             node_signature=share.signature)
+        yield node_pb2.ModelShareChunk(receipt=receipt)
+        for chunk in iter_chunks(memoryview(share.data), MODEL_CHUNK_BYTES):
+            yield node_pb2.ModelShareChunk(data=bytes(chunk))
 
     def UploadShare(
         self, request_iterator: Iterator[node_pb2.ShareChunk], context: grpc.ServicerContext
@@ -149,9 +170,11 @@ def stored_dataset(meta: ShareMeta) -> node_pb2.StoredDataset:
 class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
     """Cluster-port API: what the node holds, and its MPC jobs (`mpcnode.jobs.JobRunner`)."""
 
-    def __init__(self, store: ShareStore, jobs: JobRunner | None = None) -> None:
+    def __init__(self, store: ShareStore, jobs: JobRunner | None = None,
+                 job_check: JobDigestCheck | None = None) -> None:
         self._store = store
         self._jobs = jobs
+        self._job_check = job_check  # None only for nodes without a coordinator (tests, bench)
 
     def ListDatasets(
         self, request: node_pb2.ListDatasetsRequest, context: grpc.ServicerContext
@@ -167,7 +190,11 @@ class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
 
     def StartJob(self, request: node_pb2.JobSpec, context: grpc.ServicerContext) -> node_pb2.JobAccepted:
         require_role(context, *JOB_ROLES)
-        job_id = self._runner().start(job_request(request))
+        job = job_request(request)
+        runner = self._runner()
+        if self._job_check is not None:
+            self._job_check.check(job)  # refuses before anything is written or started
+        job_id = runner.start(job)
         return node_pb2.JobAccepted(job_id=job_id)
 
     def GetJob(self, request: node_pb2.JobStatusRequest, context: grpc.ServicerContext) -> node_pb2.JobStatusReply:

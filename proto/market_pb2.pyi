@@ -237,7 +237,7 @@ class RoundParticipant(_message.Message):
     def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., stake: _Optional[int] = ..., contribution_micro: _Optional[int] = ..., payout: _Optional[int] = ..., slashed: _Optional[int] = ...) -> None: ...
 
 class RoundView(_message.Message):
-    __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json")
+    __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json", "opened_payload_json", "sponsor_signature")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SPONSOR_FIELD_NUMBER: _ClassVar[int]
@@ -250,6 +250,8 @@ class RoundView(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REFUND_TO_SPONSOR_FIELD_NUMBER: _ClassVar[int]
     STATS_JSON_FIELD_NUMBER: _ClassVar[int]
+    OPENED_PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    SPONSOR_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     status: str
     sponsor: str
@@ -262,4 +264,28 @@ class RoundView(_message.Message):
     message: str
     refund_to_sponsor: int
     stats_json: str
-    def __init__(self, round_id: _Optional[str] = ..., status: _Optional[str] = ..., sponsor: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., metrics_micro: _Optional[_Iterable[int]] = ..., job_digest: _Optional[str] = ..., message: _Optional[str] = ..., refund_to_sponsor: _Optional[int] = ..., stats_json: _Optional[str] = ...) -> None: ...
+    opened_payload_json: str
+    sponsor_signature: bytes
+    def __init__(self, round_id: _Optional[str] = ..., status: _Optional[str] = ..., sponsor: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., metrics_micro: _Optional[_Iterable[int]] = ..., job_digest: _Optional[str] = ..., message: _Optional[str] = ..., refund_to_sponsor: _Optional[int] = ..., stats_json: _Optional[str] = ..., opened_payload_json: _Optional[str] = ..., sponsor_signature: _Optional[bytes] = ...) -> None: ...
+
+class GetProviderRequest(_message.Message):
+    __slots__ = ("provider_id",)
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    def __init__(self, provider_id: _Optional[str] = ...) -> None: ...
+
+class ProviderView(_message.Message):
+    __slots__ = ("provider_id", "name", "public_key", "nonce", "signature", "ledger_index")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    name: str
+    public_key: bytes
+    nonce: str
+    signature: bytes
+    ledger_index: int
+    def __init__(self, provider_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[str] = ..., signature: _Optional[bytes] = ..., ledger_index: _Optional[int] = ...) -> None: ...

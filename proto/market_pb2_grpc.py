@@ -95,6 +95,11 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.GetRoundRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.RoundView.FromString,
                 _registered_method=True)
+        self.GetProvider = channel.unary_unary(
+                '/mutualmind.v1.Market/GetProvider',
+                request_serializer=proto_dot_market__pb2.GetProviderRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.ProviderView.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -172,6 +177,12 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProvider(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +245,11 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.GetRound,
                     request_deserializer=proto_dot_market__pb2.GetRoundRequest.FromString,
                     response_serializer=proto_dot_market__pb2.RoundView.SerializeToString,
+            ),
+            'GetProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProvider,
+                    request_deserializer=proto_dot_market__pb2.GetProviderRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.ProviderView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -560,6 +576,33 @@ class Market:
             '/mutualmind.v1.Market/GetRound',
             proto_dot_market__pb2.GetRoundRequest.SerializeToString,
             proto_dot_market__pb2.RoundView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetProvider',
+            proto_dot_market__pb2.GetProviderRequest.SerializeToString,
+            proto_dot_market__pb2.ProviderView.FromString,
             options,
             channel_credentials,
             insecure,

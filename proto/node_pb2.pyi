@@ -158,3 +158,35 @@ class CancelJobReply(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     state: str
     def __init__(self, state: _Optional[str] = ...) -> None: ...
+
+class FetchModelShareRequest(_message.Message):
+    __slots__ = ("round_id", "sponsor_id", "node_index", "nonce", "issued_at", "signature")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    SPONSOR_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    sponsor_id: str
+    node_index: int
+    nonce: str
+    issued_at: int
+    signature: bytes
+    def __init__(self, round_id: _Optional[str] = ..., sponsor_id: _Optional[str] = ..., node_index: _Optional[int] = ..., nonce: _Optional[str] = ..., issued_at: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class ModelShareChunk(_message.Message):
+    __slots__ = ("receipt", "data")
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    receipt: ModelShareReceipt
+    data: bytes
+    def __init__(self, receipt: _Optional[_Union[ModelShareReceipt, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ModelShareReceipt(_message.Message):
+    __slots__ = ("receipt_json", "node_signature")
+    RECEIPT_JSON_FIELD_NUMBER: _ClassVar[int]
+    NODE_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    receipt_json: str
+    node_signature: bytes
+    def __init__(self, receipt_json: _Optional[str] = ..., node_signature: _Optional[bytes] = ...) -> None: ...

@@ -39,12 +39,23 @@ class ShareIntakeStub:
                 request_serializer=proto_dot_node__pb2.ShareChunk.SerializeToString,
                 response_deserializer=proto_dot_node__pb2.UploadReceipt.FromString,
                 _registered_method=True)
+        self.FetchModelShare = channel.unary_stream(
+                '/mutualmind.v1.ShareIntake/FetchModelShare',
+                request_serializer=proto_dot_node__pb2.FetchModelShareRequest.SerializeToString,
+                response_deserializer=proto_dot_node__pb2.ModelShareChunk.FromString,
+                _registered_method=True)
 
 
 class ShareIntakeServicer:
     """Missing associated documentation comment in .proto file."""
 
     def UploadShare(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchModelShare(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +68,11 @@ def add_ShareIntakeServicer_to_server(servicer, server):
                     servicer.UploadShare,
                     request_deserializer=proto_dot_node__pb2.ShareChunk.FromString,
                     response_serializer=proto_dot_node__pb2.UploadReceipt.SerializeToString,
+            ),
+            'FetchModelShare': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchModelShare,
+                    request_deserializer=proto_dot_node__pb2.FetchModelShareRequest.FromString,
+                    response_serializer=proto_dot_node__pb2.ModelShareChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +102,33 @@ class ShareIntake:
             '/mutualmind.v1.ShareIntake/UploadShare',
             proto_dot_node__pb2.ShareChunk.SerializeToString,
             proto_dot_node__pb2.UploadReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchModelShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mutualmind.v1.ShareIntake/FetchModelShare',
+            proto_dot_node__pb2.FetchModelShareRequest.SerializeToString,
+            proto_dot_node__pb2.ModelShareChunk.FromString,
             options,
             channel_credentials,
             insecure,

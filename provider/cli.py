@@ -1,4 +1,5 @@
-"""`mutualmind provider keygen|register|share|resume|stake|balance`: the provider's command line.
+"""`mutualmind provider keygen|register|share|resume|stake|balance|collect-model`: the provider's
+command line.
 
 Sharing runs here, on the provider's machine: the table is loaded, validated, encoded and
 split locally; only shares (one per node) and signed commitments leave the machine.
@@ -68,6 +69,18 @@ def register(subparsers: Any) -> None:
     balance = sub.add_parser("balance", help="show balance and stakes")
     market(balance)
     balance.set_defaults(func=run_balance)
+
+    collect = sub.add_parser("collect-model",
+                             help="(sponsor) fetch every node's model share of a closed round and rebuild the model")
+    market(collect)
+    collect.add_argument("--round-id", required=True)
+    collect.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
+                         help="node public address, once per node in index order")
+    collect.add_argument("--out", type=Path, required=True, help="JSON model file to write")
+    collect.add_argument("--evaluate", type=Path, metavar="CSV",
+                         help="also score the model on this CSV (header row; the model's feature columns)")
+    collect.add_argument("--label", help="label column of --evaluate (default: the round's label column)")
+    collect.set_defaults(func=run_collect_model)
 
 
 def _id_file(key: Path) -> Path:
@@ -262,4 +275,42 @@ def run_balance(args: argparse.Namespace) -> int:
         client.channel.close()
     print(json.dumps({"provider_id": reply.provider_id, "balance": reply.balance,
                       "staked": reply.staked, "stakes": dict(reply.stakes)}))
+    return 0
+
+
+def run_collect_model(args: argparse.Namespace) -> int:
+    """Collect, check and rebuild the model; write it atomically; one JSON summary line."""
+    from mutualmind.transport import channel_credentials, open_channel
+    from provider.model_collect import collect_model, evaluate, write_model
+    from provider.sharing import load_csv
+
+    keys = _node_keys(args.certs, len(args.node))
+    if keys is None:
+        raise InvalidInput(f"{args.certs} must hold the cluster manifest (cluster.json) naming "
+                           f"the keys of all {len(args.node)} nodes, to check who sent each share")
+    if args.evaluate is not None and not args.evaluate.is_file():
+        raise InvalidInput(f"no CSV file at {args.evaluate} to evaluate the model on")
+    client = _market(args)
+    credentials = channel_credentials(args.certs, None)
+    channels = [open_channel(address, credentials) for address in args.node]
+    try:
+        model = collect_model(client.channel, channels, client.key, client.provider_id,
+                              args.round_id, keys)
+    finally:
+        client.channel.close()
+        for channel in channels:
+            channel.close()
+    summary: dict[str, Any] = {
+        "round_id": model.round_id, "out": str(args.out), "nodes": len(model.shares),
+        "kind": model.spec.kind, "job_digest": model.job_digest,
+        "tensors": {name: list(t.shape) for name, t in sorted(model.tensors.items())},
+    }
+    if args.evaluate is not None:
+        table = load_csv(args.evaluate, feature_columns=model.feature_columns,
+                         label_column=args.label or model.label_column)
+        metric, value = evaluate(model, table.values[:, :-1], table.values[:, -1])
+        summary[metric] = round(value, 6)
+        summary["rows"] = table.rows
+    write_model(args.out, model)
+    print(json.dumps(summary))
     return 0

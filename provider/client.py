@@ -1,4 +1,5 @@
-"""The provider's Python API: register, register a dataset, upload shares, stake, balance.
+"""The provider's Python API: register, register a dataset, upload shares, stake, balance,
+and (for a round's sponsor) fetch one node's share of the trained model.
 
 Everything that touches plaintext (loading, encoding, splitting) happened before, in
 `provider.sharing`, on this machine; this module only moves shares and signed requests.
@@ -19,6 +20,7 @@ import grpc
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from mpcnode.model_release import check_released_share, sign_fetch
 from mpcnode.share_intake import ShareReceipt, verify_receipt
 from mpcnode.share_store import iter_chunks
 from mutualmind.errors import (
@@ -33,6 +35,7 @@ from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
 from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
 from provider.sharing import SharedTable
 from provider.signed_requests import (
+    new_nonce,
     signed_dataset_registration,
     signed_register_provider,
     signed_stake,
@@ -40,6 +43,8 @@ from provider.signed_requests import (
 
 CHUNK_BYTES = 1 << 20  # 1 MiB a message, well under the 8 MiB message limit
 UPLOAD_DEADLINE_S = 3600.0
+FETCH_DEADLINE_S = 600.0
+MAX_MODEL_SHARE_BYTES = 1 << 30  # far above the largest model a round can train (~32 MiB)
 
 # progress(node_index, bytes_sent_so_far)
 Progress = Callable[[int, int], None]
@@ -207,3 +212,60 @@ class MarketClient:
 
     def balance(self) -> market_pb2.BalanceReply:
         return self._call("GetBalance", market_pb2.BalanceRequest(provider_id=self.provider_id))
+
+
+@dataclass(frozen=True)
+class ModelShare:
+    """One node's share of a round's model, its receipt checked (see `fetch_model_share`)."""
+
+    node_index: int
+    data: bytes
+    manifest: list[dict[str, Any]]
+    receipt_json: bytes
+    signature: bytes
+
+
+def fetch_model_share(
+    channel: grpc.Channel,
+    key: Ed25519PrivateKey,
+    sponsor_id: str,
+    round_id: str,
+    node_index: int,
+    *,
+    node_public_key: bytes,
+    job_digest: str,
+    timeout_s: float = FETCH_DEADLINE_S,
+) -> ModelShare:
+    """Ask node `node_index` for its share of `round_id`'s model with a freshly signed
+    request; stream it in and check the node's signed receipt against the request, the
+    round's accepted job digest and the bytes (IntegrityError if anything differs)."""
+    request = sign_fetch(key, round_id, sponsor_id, node_index, new_nonce(), int(time.time()))
+    stub = node_pb2_grpc.ShareIntakeStub(channel)
+    try:
+        stream = stub.FetchModelShare(
+            node_pb2.FetchModelShareRequest(
+                round_id=round_id, sponsor_id=sponsor_id, node_index=node_index,
+                nonce=request.nonce, issued_at=request.issued_at, signature=request.signature),
+            timeout=timeout_s,
+        )
+        first = next(stream, None)
+        if first is None or not first.HasField("receipt"):
+            raise IntegrityError(f"node {node_index} sent no receipt before its model share")
+        receipt_json = first.receipt.receipt_json.encode("utf-8")
+        signature = bytes(first.receipt.node_signature)
+        data = bytearray(first.data)
+        for message in stream:
+            if message.HasField("receipt"):
+                raise IntegrityError(f"node {node_index} sent a second receipt in one model share")
+            data += message.data
+            if len(data) > MAX_MODEL_SHARE_BYTES:
+                stream.cancel()
+                raise IntegrityError(f"node {node_index} sent more than {MAX_MODEL_SHARE_BYTES} "
+                                     "bytes of model share; no round trains a model that large")
+    except grpc.RpcError as err:
+        raise_from_rpc_error(err)
+    shares = bytes(data)
+    manifest = check_released_share(
+        shares, receipt_json, signature, node_public_key, round_id=round_id, job_digest=job_digest,
+        node_index=node_index, sponsor_id=sponsor_id, nonce=request.nonce)
+    return ModelShare(node_index, shares, manifest, receipt_json, signature)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
 
 from mutualmind.errors import Aborted, InvalidInput
 
@@ -90,6 +91,12 @@ def parse_model_spec(raw: str | dict[str, object]) -> ModelSpec:
         value = raw[name]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if kind is float and isinstance(value, str):
+            # Node-trust change (collect-model / digest check): the coordinator now sends
+            # the spec in its ledger form, real numbers as decimal strings ("0.5"), so the
+            # node can hash exactly what the ledger holds; the worker itself still gets
+            # floats (JobRunner rewrites the spec with ModelSpec.to_json()).
+            value = _decimal_text(name, value)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InvalidInput(f"model spec field {name!r} must be a {kind.__name__}, got {value!r}")
         values[name] = value
@@ -109,6 +116,17 @@ def parse_model_spec(raw: str | dict[str, object]) -> ModelSpec:
     spec = ModelSpec(**values)  # type: ignore[arg-type]
     _check_ranges(spec)
     return spec
+
+
+def _decimal_text(name: str, text: str) -> float:
+    """A real-valued field written as decimal text, as the ledger stores it."""
+    try:
+        value = float(Decimal(text))
+    except InvalidOperation:
+        raise InvalidInput(f"model spec field {name!r} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise InvalidInput(f"model spec field {name!r} must be a finite number, got {text!r}")
+    return value
 
 
 def _check_ranges(spec: ModelSpec) -> None:

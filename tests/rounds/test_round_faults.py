@@ -153,11 +153,16 @@ def test_a_node_reporting_other_values_is_refused(market: Market, tmp_path: Path
         try:
             rounds = Rounds(ledger, _LyingNode(link, load_signing_key(cluster.certs_dir, 2)),
                             tmp_path / "rounds")
-            size_before = ledger.size
-            with pytest.raises(IntegrityError, match="disagree"):
-                rounds.run("fault-liar", deadline_s=300)
-            assert ledger.size == size_before       # nothing written
-            assert ledger.state.rounds["fault-liar"].status == "open"
+            # nodes check every job's digest against the market: serve it from this ledger
+            market_server = _serve_market(cluster, ledger, rounds)
+            try:
+                size_before = ledger.size
+                with pytest.raises(IntegrityError, match="disagree"):
+                    rounds.run("fault-liar", deadline_s=300)
+                assert ledger.size == size_before       # nothing written
+                assert ledger.state.rounds["fault-liar"].status == "open"
+            finally:
+                market_server.stop(None).wait()
         finally:
             link.close()
             ledger.close()
@@ -165,3 +170,18 @@ def test_a_node_reporting_other_values_is_refused(market: Market, tmp_path: Path
         restart_member(cluster, "coordinator")
     assert coordinator.argv                      # (restarted from its recorded argv)
     assert market.session.verify_ledger().ok
+
+
+def _serve_market(cluster: Any, ledger: Ledger, rounds: Rounds) -> Any:
+    """The Market API over `ledger` on the (killed) coordinator's public address."""
+    from coordinator.market import Market as MarketLogic
+    from coordinator.market_servicer import MarketServicer
+    from coordinator.server import MARKET_SERVICE
+    from mutualmind.transport import build_server, server_credentials
+    from proto import market_pb2_grpc
+
+    return build_server(
+        [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(MarketLogic(ledger, 3), rounds))],
+        address=cluster.state.member("coordinator").addresses["public"],
+        credentials=server_credentials(cluster.certs_dir, "coordinator", require_client_cert=False),
+        service_names=[MARKET_SERVICE])

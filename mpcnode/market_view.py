@@ -1,0 +1,136 @@
+"""What a node learns about rounds and providers from the coordinator, checked on arrival.
+
+A node must not take the coordinator's word for what a round is: before it runs a job
+(and later signs an attestation over its digest) or hands a model share to a "sponsor",
+it wants the round's terms as the sponsor signed them. So a `RoundFacts` holds the
+round_opened payload together with the sponsor's Ed25519 signature over it, and is only
+built after that signature verified against the sponsor's key - itself taken from the
+sponsor's self-signed provider_registered entry. What the coordinator alone asserts
+(status, job digest of the accepted result) is kept apart and named as such.
+
+`CoordinatorMarket` asks the coordinator's Market API (GetRound, GetProvider) over TLS;
+`MarketView` is the protocol the node's checks depend on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ledger.entries import request_message
+from ledger.keys import verify_signature
+from mutualmind.errors import IntegrityError, Unavailable
+from provider.signed_requests import register_provider_payload
+
+KIND_ROUND_OPENED = "round_opened"
+KIND_PROVIDER_REGISTERED = "provider_registered"
+
+
+@dataclass(frozen=True)
+class RoundFacts:
+    """A round: sponsor-signed terms (verified) plus the coordinator's report of its state."""
+
+    round_id: str
+    opened: dict[str, Any]          # the round_opened payload, sponsor signature verified
+    status: str                     # open | running | result | closed | aborted (coordinator's word)
+    job_digest: str                 # hex digest of the accepted result ('' before one)
+    metrics_micro: tuple[int, ...]  # the accepted revealed values ('' before a result)
+
+    @property
+    def sponsor(self) -> str:
+        return str(self.opened["sponsor"])
+
+
+class MarketView(Protocol):
+    """Where a node reads rounds and provider keys (verified by the implementation)."""
+
+    def round(self, round_id: str) -> RoundFacts:
+        """The round with its sponsor signature checked; NotFound for an unknown id."""
+        ...
+
+    def provider_key(self, provider_id: str) -> bytes:
+        """The provider's registered public key, its self-signature checked."""
+        ...
+
+
+def check_provider_registration(provider_id: str, name: str, public_key: bytes, nonce: str,
+                                signature: bytes) -> bytes:
+    """The key of a self-signed provider_registered entry; IntegrityError if it is not."""
+    message = request_message(KIND_PROVIDER_REGISTERED,
+                              register_provider_payload(name, public_key, nonce))
+    if name != provider_id or not verify_signature(public_key, message, signature):
+        raise IntegrityError(
+            f"the coordinator's registration of provider {provider_id!r} is not signed by the "
+            "key it names; this node will not trust it - report it to the cluster operator")
+    return public_key
+
+
+def check_round(round_id: str, opened_payload_json: str, sponsor_signature: bytes,
+                sponsor_key: bytes, *, status: str, job_digest: str,
+                metrics_micro: list[int]) -> RoundFacts:
+    """RoundFacts once the sponsor's signature over the round_opened payload verified."""
+    try:
+        opened = json.loads(opened_payload_json)
+    except ValueError:
+        opened = None
+    if not isinstance(opened, dict) or opened.get("round_id") != round_id:
+        raise IntegrityError(
+            f"the coordinator sent no readable round_opened payload for round {round_id!r}; "
+            "check that coordinator and node run the same version")
+    if not verify_signature(sponsor_key, request_message(KIND_ROUND_OPENED, opened), sponsor_signature):
+        raise IntegrityError(
+            f"the terms of round {round_id!r} the coordinator sent are not signed by its sponsor "
+            f"{opened.get('sponsor')!r}; this node refuses to act on them")
+    return RoundFacts(round_id=round_id, opened=opened, status=status, job_digest=job_digest,
+                      metrics_micro=tuple(int(m) for m in metrics_micro))
+
+
+class CoordinatorMarket:
+    """`MarketView` over the coordinator's Market API (a TLS channel to its market port)."""
+
+    def __init__(self, channel: Any, *, timeout_s: float = 10.0) -> None:
+        from proto import market_pb2_grpc
+
+        self._stub = market_pb2_grpc.MarketStub(channel)
+        self._timeout_s = timeout_s
+
+    def round(self, round_id: str) -> RoundFacts:
+        from proto import market_pb2
+
+        view = self._call("GetRound", market_pb2.GetRoundRequest(round_id=round_id), round_id)
+        if view.round_id != round_id:
+            raise IntegrityError(f"the coordinator answered for round {view.round_id!r} "
+                                 f"when asked for {round_id!r}")
+        try:
+            sponsor = json.loads(view.opened_payload_json)["sponsor"]
+        except (ValueError, KeyError, TypeError):
+            sponsor = view.sponsor
+        return check_round(round_id, view.opened_payload_json, bytes(view.sponsor_signature),
+                           self.provider_key(str(sponsor)), status=view.status,
+                           job_digest=view.job_digest, metrics_micro=list(view.metrics_micro))
+
+    def provider_key(self, provider_id: str) -> bytes:
+        from proto import market_pb2
+
+        reply = self._call("GetProvider", market_pb2.GetProviderRequest(provider_id=provider_id),
+                           provider_id)
+        if reply.provider_id != provider_id:
+            raise IntegrityError(f"the coordinator answered for provider {reply.provider_id!r} "
+                                 f"when asked for {provider_id!r}")
+        return check_provider_registration(provider_id, reply.name, bytes(reply.public_key),
+                                           reply.nonce, bytes(reply.signature))
+
+    def _call(self, method: str, request: Any, what: str) -> Any:
+        import grpc
+
+        from mutualmind.transport import raise_from_rpc_error
+
+        try:
+            return getattr(self._stub, method)(request, timeout=self._timeout_s)
+        except grpc.RpcError as err:
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise Unavailable(
+                    f"this node cannot reach the coordinator to look up {what!r} "
+                    f"({err.code().name}); retry later") from err
+            raise_from_rpc_error(err)

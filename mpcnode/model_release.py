@@ -1,0 +1,217 @@
+"""Handing this node's share of a trained model to the round's sponsor, and to no one else.
+
+The trained weights stay secret-shared on the nodes after a round (issue 4); the sponsor
+collects every node's share and adds them up on its own machine. One share alone is
+uniformly random, but all of them are the model, so each node releases its share only on
+a request that
+  1. names a round that is closed (the coordinator's ledger holds its accepted result),
+  2. comes from that round's sponsor - as the round_opened terms the sponsor signed say,
+  3. carries the sponsor's Ed25519 signature (key from its self-signed registration) over
+     `ledger.entries.request_message("model_share_fetch", payload)`,
+  4. is fresh: `issued_at` within `MAX_SKEW_S` of this node's clock and a nonce this node
+     has not accepted before (kept in memory for as long as the request could be fresh).
+It then finds its own finished job whose attestation is exactly the accepted result
+(round id, job digest, revealed values) and returns the share with a receipt the node
+signs: canonical JSON naming the round, digest, node, sponsor, nonce, size, SHA-256 and
+manifest, so the sponsor can tell which node gave which bytes. No gRPC here; nothing is
+pickled (the manifest is JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.attestation import attestation_message
+from ledger.canonical import canonical_json
+from ledger.entries import request_message
+from ledger.keys import sign, verify_signature
+from mpcnode.jobs import DONE, JobRunner
+from mpcnode.market_view import MarketView
+from mutualmind.errors import IntegrityError, InvalidInput, NotFound, PermissionDenied, RuleViolation
+
+KIND_MODEL_FETCH = "model_share_fetch"
+KIND_MODEL_RELEASE = "model_share_release"
+MAX_SKEW_S = 300
+MAX_REMEMBERED_NONCES = 100_000
+_NONCE = re.compile(r"[0-9a-f]{32,128}")
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """The sponsor's signed request for node `node_index`'s share of `round_id`'s model."""
+
+    round_id: str
+    sponsor_id: str
+    node_index: int
+    nonce: str
+    issued_at: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class ReleasedShare:
+    """A model share with the node's signed receipt (`receipt_json` holds `receipt_payload`)."""
+
+    data: bytes
+    receipt_json: bytes
+    signature: bytes
+
+
+def fetch_payload(round_id: str, sponsor_id: str, node_index: int, nonce: str,
+                  issued_at: int) -> dict[str, Any]:
+    return {"round_id": round_id, "sponsor_id": sponsor_id, "node_index": node_index,
+            "nonce": nonce, "issued_at": issued_at}
+
+
+def fetch_message(request: FetchRequest) -> bytes:
+    """The bytes the sponsor signs; the kind keeps it from passing as any ledger request."""
+    return request_message(KIND_MODEL_FETCH, fetch_payload(
+        request.round_id, request.sponsor_id, request.node_index, request.nonce, request.issued_at))
+
+
+def sign_fetch(key: Ed25519PrivateKey, round_id: str, sponsor_id: str, node_index: int,
+               nonce: str, issued_at: int) -> FetchRequest:
+    """A signed FetchRequest (the provider side builds one per node)."""
+    unsigned = FetchRequest(round_id, sponsor_id, node_index, nonce, issued_at, b"")
+    return FetchRequest(round_id, sponsor_id, node_index, nonce, issued_at,
+                        sign(key, fetch_message(unsigned)))
+
+
+def receipt_payload(*, round_id: str, job_digest: str, node_index: int, sponsor_id: str,
+                    nonce: str, data: bytes, manifest: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a node states about a share it released (signed as canonical JSON)."""
+    return {"kind": KIND_MODEL_RELEASE, "round_id": round_id, "job_digest": job_digest,
+            "node_index": node_index, "sponsor_id": sponsor_id, "nonce": nonce,
+            "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "manifest": manifest}
+
+
+class NonceCache:
+    """Nonces accepted within the freshness window; a repeat is a replay."""
+
+    def __init__(self, limit: int = MAX_REMEMBERED_NONCES) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, float] = {}  # nonce -> when it stops mattering (unix s)
+        self._limit = limit
+
+    def claim(self, nonce: str, forget_after: float, now: float) -> None:
+        """Record `nonce`; PermissionDenied if it was seen and could still be fresh."""
+        with self._lock:
+            if nonce in self._seen:
+                raise PermissionDenied(
+                    "this model-share request was already answered (its nonce was used); "
+                    "sign a new request with a fresh nonce")
+            if len(self._seen) >= self._limit:
+                self._seen = {n: t for n, t in self._seen.items() if t > now}
+            if len(self._seen) >= self._limit:
+                raise RuleViolation("too_many_requests", "this node is answering too many "
+                                    "model-share requests; retry in a few minutes")
+            self._seen[nonce] = forget_after
+
+
+class ModelRelease:
+    """Answers FetchModelShare for one node (thread-safe)."""
+
+    def __init__(self, *, node_index: int, jobs: JobRunner, market: MarketView,
+                 signing_key: Ed25519PrivateKey, clock: Callable[[], float] = time.time) -> None:
+        self.node_index = node_index
+        self._jobs = jobs
+        self._market = market
+        self._key = signing_key
+        self._clock = clock
+        self._nonces = NonceCache()
+
+    def release(self, request: FetchRequest) -> ReleasedShare:
+        """This node's share of the round's model and its signed receipt, or a typed refusal."""
+        self._check_shape(request)
+        now = self._clock()
+        if abs(now - request.issued_at) > MAX_SKEW_S:
+            raise PermissionDenied(
+                f"the request was issued at {request.issued_at}, {now - request.issued_at:+.0f} s from "
+                f"this node's clock (allowed: {MAX_SKEW_S} s); check the clock and sign a new request")
+        facts = self._market.round(request.round_id)
+        if facts.sponsor != request.sponsor_id:
+            raise PermissionDenied(
+                f"only the sponsor of round {request.round_id!r} may collect its model, and "
+                f"{request.sponsor_id!r} is not it")
+        key = self._market.provider_key(facts.sponsor)
+        if not verify_signature(key, fetch_message(request), request.signature):
+            raise PermissionDenied(
+                f"the request is not signed by sponsor {facts.sponsor!r}'s registered key; sign it "
+                "with the key the sponsor registered")
+        if facts.status != "closed" or not facts.job_digest:
+            raise RuleViolation(
+                "round_not_closed",
+                f"round {request.round_id!r} is {facts.status}; its model can be collected once "
+                "the round has closed with an accepted result")
+        self._nonces.claim(request.nonce, request.issued_at + MAX_SKEW_S + 1, now)
+        job_id = self._accepted_job(request.round_id, facts.job_digest, list(facts.metrics_micro))
+        data, manifest = self._jobs.model_share(job_id)
+        payload = receipt_payload(round_id=request.round_id, job_digest=facts.job_digest,
+                                  node_index=self.node_index, sponsor_id=request.sponsor_id,
+                                  nonce=request.nonce, data=data, manifest=manifest)
+        receipt = canonical_json(payload)
+        return ReleasedShare(data=data, receipt_json=receipt, signature=sign(self._key, receipt))
+
+    def _check_shape(self, request: FetchRequest) -> None:
+        if not request.round_id or not request.sponsor_id:
+            raise InvalidInput("a model-share request names the round and the sponsor")
+        if request.node_index != self.node_index:
+            raise InvalidInput(f"this is node {self.node_index}, the request is for node "
+                               f"{request.node_index}; send it to node {request.node_index}")
+        if not _NONCE.fullmatch(request.nonce):
+            raise InvalidInput("the nonce must be 32-128 lowercase hex characters from a secure "
+                               "random source (secrets.token_hex(16))")
+
+    def _accepted_job(self, round_id: str, digest: str, metrics_micro: list[int]) -> str:
+        """The finished job whose signed attestation is the round's accepted result."""
+        accepted = attestation_message(round_id, digest, metrics_micro)
+        for directory in sorted(self._jobs.jobs_dir.iterdir()):
+            if not directory.is_dir():
+                continue
+            try:
+                status = self._jobs.status(directory.name)
+            except (NotFound, InvalidInput):
+                continue
+            if status.state == DONE and status.result is not None \
+                    and status.result.attestation_payload == accepted:
+                return directory.name
+        raise NotFound(
+            f"node {self.node_index} holds no trained model for round {round_id!r} (job digest "
+            f"{digest[:16]}...): its job's files are gone; the model cannot be collected")
+
+
+def check_released_share(data: bytes, receipt_json: bytes, signature: bytes, node_public_key: bytes,
+                         *, round_id: str, job_digest: str, node_index: int, sponsor_id: str,
+                         nonce: str) -> list[dict[str, Any]]:
+    """The share's manifest once the node's receipt verified and matched the request.
+
+    For the sponsor: the receipt must be signed by node `node_index`'s key (from the
+    cluster manifest), answer this very request (round, digest, node, sponsor, nonce) and
+    describe exactly these bytes. IntegrityError says which check failed.
+    """
+    if not verify_signature(node_public_key, receipt_json, signature):
+        raise IntegrityError(f"node {node_index}'s receipt is not signed by node {node_index}'s key "
+                             "from the cluster manifest; do not use its share")
+    try:
+        receipt = json.loads(receipt_json)
+        manifest = receipt["manifest"]
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError(f"node {node_index} sent an unreadable receipt") from None
+    expected = receipt_payload(round_id=round_id, job_digest=job_digest, node_index=node_index,
+                               sponsor_id=sponsor_id, nonce=nonce, data=data,
+                               manifest=manifest if isinstance(manifest, list) else [])
+    wrong = sorted(k for k in expected if receipt.get(k) != expected[k])
+    if wrong or set(receipt) != set(expected):
+        raise IntegrityError(
+            f"node {node_index}'s receipt does not match what was asked and received "
+            f"(differs in: {', '.join(wrong) or 'its fields'}); do not use its share")
+    return list(manifest)

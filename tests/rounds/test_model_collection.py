@@ -1,0 +1,263 @@
+"""The sponsor collects a closed round's model from the real nodes; nobody else can; and a
+node refuses a job whose digest it cannot reproduce (issue 4, node trust).
+
+All on the module's real cluster (coordinator, dealer, 3 node processes, TLS): one round
+is run to a close, then every refusal is tried against the live nodes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+
+from ledger.keys import generate_signing_key, save_private_key
+from mpcnode.model_release import sign_fetch
+from mutualmind.cluster.certs import load_manifest
+from mutualmind.errors import (IntegrityError, InvalidInput, MutualMindError, PermissionDenied,
+                               RuleViolation)
+from mutualmind.transport import channel_credentials, open_channel, raise_from_rpc_error
+from proto import node_pb2, node_pb2_grpc
+from provider.client import fetch_model_share
+from provider.model_collect import collect_model
+from provider.signed_requests import new_nonce
+from tests.rounds.conftest import Market
+
+REPO = Path(__file__).resolve().parents[2]
+ROUND = "collect-1"
+OPEN_ROUND = "collect-open"
+
+
+@pytest.fixture(scope="module")
+def closed_round(market: Market) -> Any:
+    """One round run to a close (the model's shares now sit on the three nodes)."""
+    market.session.open_round(market.sponsor, market.terms(ROUND))
+    view = market.session.run_round(ROUND, deadline_s=300)
+    assert view.status == "closed", view.message
+    return view
+
+
+@pytest.fixture(scope="module")
+def node_keys(market: Market) -> list[bytes]:
+    return [n.signing_public_key for n in load_manifest(market.cluster.certs_dir).nodes]
+
+
+def _fetch_raw(market: Market, node: int, request: node_pb2.FetchModelShareRequest) -> bytes:
+    """Send a hand-built request to node `node`'s public port; the streamed bytes."""
+    stub = node_pb2_grpc.ShareIntakeStub(market.session.node_channels[node])
+    try:
+        return b"".join(m.data for m in stub.FetchModelShare(request, timeout=30))
+    except grpc.RpcError as err:
+        raise_from_rpc_error(err)
+
+
+def _signed(key: Any, round_id: str, sponsor: str, node: int, *, issued_at: int | None = None,
+            nonce: str | None = None) -> node_pb2.FetchModelShareRequest:
+    r = sign_fetch(key, round_id, sponsor, node, nonce or new_nonce(),
+                   int(time.time()) if issued_at is None else issued_at)
+    return node_pb2.FetchModelShareRequest(round_id=r.round_id, sponsor_id=r.sponsor_id,
+                                           node_index=r.node_index, nonce=r.nonce,
+                                           issued_at=r.issued_at, signature=r.signature)
+
+
+def test_sponsor_collects_a_model_that_predicts_like_the_mpc_one(
+        market: Market, closed_round: Any, node_keys: list[bytes]) -> None:
+    model = collect_model(market.session.market_channel, market.session.node_channels,
+                          market.sponsor.key, "sponsor", ROUND, node_keys)
+
+    assert model.job_digest == closed_round.job_digest
+    assert [s.node_index for s in model.shares] == [0, 1, 2]
+    features = len(market.scenario.schema.feature_columns)
+    assert model.tensors["weight"].shape == (features, 1)
+    # the reconstructed weights classify the validation set as well as the MPC model did
+    stats = json.loads(closed_round.stats_json)
+    mpc_accuracy = stats["parties"][0]["accuracy_full"]
+    validation = market.scenario.validation.values
+    from mpcnode.worker.model_shares import predict
+    predicted = predict(model.tensors, model.spec, validation[:, :-1])
+    accuracy = float((predicted == validation[:, -1]).mean())
+    assert accuracy > 0.85
+    assert abs(accuracy - mpc_accuracy) <= 0.03, (accuracy, mpc_accuracy)
+    # one share alone is noise, not the model
+    alone = np.frombuffer(model.shares[0].data, dtype="<i8")
+    assert np.abs(alone).max() > 2**40
+
+
+def test_collect_model_cli_writes_a_json_model_and_scores_it(
+        market: Market, closed_round: Any, tmp_path: Path) -> None:
+    key_path = tmp_path / "sponsor.pem"
+    save_private_key(market.sponsor.key, key_path)
+    key_path.with_name("sponsor.pem.id").write_text("sponsor\n")
+    table = market.scenario.validation
+    csv_path = tmp_path / "validation.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(table.schema.columns)
+        writer.writerows(table.values.tolist())
+    out = tmp_path / "model.json"
+    argv = [sys.executable, "-m", "mutualmind", "provider", "collect-model",
+            "--key", str(key_path), "--coordinator", market.cluster.market_address,
+            "--certs", str(market.cluster.certs_dir), "--round-id", ROUND, "--out", str(out),
+            "--evaluate", str(csv_path)]
+    for address in market.cluster.node_public_addresses:
+        argv += ["--node", address]
+    started = time.monotonic()
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["round_id"] == ROUND and summary["nodes"] == 3
+    assert summary["accuracy"] > 0.85
+    document = json.loads(out.read_text())
+    assert document["format"] == "mutualmind-model/v1"
+    assert document["job_digest"] == closed_round.job_digest
+    assert document["feature_columns"] == list(table.schema.feature_columns)
+    assert len(document["weights"]["weight"]) == len(table.schema.feature_columns)
+    assert set(document["normalisation"]) >= {"normalise_mean", "normalise_scale"}
+    assert [r["receipt"]["node_index"] for r in document["node_receipts"]] == [0, 1, 2]
+    assert out.stat().st_mode & 0o077 == 0
+    print(f"collect-model CLI: {seconds:.2f} s for 3 nodes")
+
+    # a provider that is not the sponsor gets a refusal and no file
+    other_key = tmp_path / "other.pem"
+    name = market.scenario.providers[0].name
+    save_private_key(market.clients[name].key, other_key)
+    other_key.with_name("other.pem.id").write_text(name + "\n")
+    other_out = tmp_path / "stolen.json"
+    argv_other = [a if a not in (str(key_path), str(out)) else
+                  (str(other_key) if a == str(key_path) else str(other_out)) for a in argv]
+    refused = subprocess.run(argv_other, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 5, refused.stderr       # PermissionDenied
+    assert "only its sponsor" in refused.stderr
+    assert not other_out.exists()
+
+
+def test_another_provider_cannot_fetch_a_share_even_by_asking_a_node_directly(
+        market: Market, closed_round: Any) -> None:
+    name = market.scenario.providers[0].name
+    thief = market.clients[name]
+    with pytest.raises(PermissionDenied, match="only the sponsor"):
+        _fetch_raw(market, 0, _signed(thief.key, ROUND, name, 0))
+    # claiming to be the sponsor without its key
+    with pytest.raises(PermissionDenied, match="not signed by sponsor"):
+        _fetch_raw(market, 1, _signed(thief.key, ROUND, "sponsor", 1))
+    with pytest.raises(PermissionDenied, match="not signed by sponsor"):
+        _fetch_raw(market, 1, _signed(generate_signing_key(), ROUND, "sponsor", 1))
+
+
+def test_replayed_stale_and_misaddressed_requests_are_refused(
+        market: Market, closed_round: Any) -> None:
+    key = market.sponsor.key
+    request = _signed(key, ROUND, "sponsor", 2)
+    assert len(_fetch_raw(market, 2, request)) > 0
+    with pytest.raises(PermissionDenied, match="already answered"):
+        _fetch_raw(market, 2, request)                    # the same nonce again
+    with pytest.raises(PermissionDenied, match="from this node's clock"):
+        _fetch_raw(market, 2, _signed(key, ROUND, "sponsor", 2, issued_at=int(time.time()) - 3600))
+    with pytest.raises(InvalidInput, match="this is node 0"):
+        _fetch_raw(market, 0, _signed(key, ROUND, "sponsor", 2))
+    with pytest.raises(InvalidInput, match="nonce"):
+        _fetch_raw(market, 0, _signed(key, ROUND, "sponsor", 0, nonce="short"))
+    # a tampered signature (the request's fields changed after signing)
+    tampered = _signed(key, ROUND, "sponsor", 0)
+    tampered.issued_at += 1
+    with pytest.raises(PermissionDenied, match="not signed by sponsor"):
+        _fetch_raw(market, 0, tampered)
+
+
+@pytest.fixture(scope="module")
+def open_round(market: Market) -> str:
+    """A round that is opened and never run."""
+    market.session.open_round(market.sponsor, market.terms(OPEN_ROUND))
+    return OPEN_ROUND
+
+
+def test_an_open_round_has_no_model_to_collect(market: Market, open_round: str) -> None:
+    with pytest.raises(RuleViolation, match="round_not_closed"):
+        _fetch_raw(market, 0, _signed(market.sponsor.key, OPEN_ROUND, "sponsor", 0))
+
+
+def test_a_receipt_from_the_wrong_node_key_is_rejected(
+        market: Market, closed_round: Any, node_keys: list[bytes]) -> None:
+    # node 1's share checked against node 0's key: the sponsor must not accept it
+    with pytest.raises(IntegrityError, match="not signed by node 1's key"):
+        fetch_model_share(market.session.node_channels[1], market.sponsor.key, "sponsor", ROUND, 1,
+                          node_public_key=node_keys[0], job_digest=closed_round.job_digest)
+    with pytest.raises(IntegrityError, match="job_digest"):
+        fetch_model_share(market.session.node_channels[1], market.sponsor.key, "sponsor", ROUND, 1,
+                          node_public_key=node_keys[1], job_digest="00" * 32)
+
+
+# -- the node checks the job digest before it runs a job ---------------------------------
+
+def _start_job(market: Market, node: int, **fields: Any) -> None:
+    member = market.cluster.state.member(f"node{node}")
+    channel = open_channel(member.addresses["cluster"],
+                           channel_credentials(market.cluster.certs_dir, "admin"),
+                           server_name=f"node{node}")
+    try:
+        node_pb2_grpc.NodeControlStub(channel).StartJob(node_pb2.JobSpec(**fields), timeout=30)
+    except grpc.RpcError as err:
+        raise_from_rpc_error(err)
+    finally:
+        channel.close()
+
+
+def _job_fields(market: Market, round_id: str, job_id: str, digest: bytes,
+                overrides: dict[str, Any]) -> dict[str, Any]:
+    from coordinator.model_spec import spec_for_ledger
+    from ledger.canonical import canonical_json
+
+    terms = market.terms(round_id)
+    fields = dict(job_id=job_id, round_id=round_id, world_size=3, rank=0,
+                  master_addr="127.0.0.1", master_port=29999, dataset_ids=list(terms.datasets),
+                  validation_dataset_id=terms.validation_dataset,
+                  model_spec_json=canonical_json(spec_for_ledger(terms.model_spec)).decode(),
+                  job_digest=digest, deadline_s=30.0)
+    fields.update(overrides)
+    return fields
+
+
+def _true_digest(market: Market, round_id: str) -> bytes:
+    """The digest recomputed from the ledger's round_opened entry and registrations."""
+    from ledger.job_digest import job_digest
+    from proto import market_pb2, market_pb2_grpc
+
+    stub = market_pb2_grpc.MarketStub(market.session.market_channel)
+    view = stub.GetRound(market_pb2.GetRoundRequest(round_id=round_id), timeout=30)
+    opened = json.loads(view.opened_payload_json)
+    datasets = {}
+    for d in [*opened["datasets"], opened["validation_dataset"]]:
+        reg = stub.GetDataset(market_pb2.GetDatasetRequest(dataset_id=d), timeout=30).registration
+        datasets[d] = {"rows": reg.rows, "cols": reg.cols,
+                       "share_commitments": [bytes(c).hex() for c in reg.share_commitments]}
+    return bytes.fromhex(job_digest(opened, datasets))
+
+
+def test_a_job_whose_digest_does_not_match_the_round_is_refused_and_nothing_starts(
+        market: Market, closed_round: Any, open_round: str) -> None:
+    jobs_dir = market.cluster.data_dir / "node0" / "jobs"
+    good = _true_digest(market, OPEN_ROUND)
+    cases: list[tuple[dict[str, Any], type[MutualMindError], str]] = [
+        (dict(job_digest=bytes(32)), IntegrityError, "cannot reproduce"),
+        (dict(job_digest=good[:-1] + bytes([good[-1] ^ 1])), IntegrityError, "cannot reproduce"),
+        (dict(model_spec_json='{"epochs":500,"kind":"logistic"}'), IntegrityError, "model spec"),
+        (dict(dataset_ids=list(reversed(market.datasets))), IntegrityError, "training datasets"),
+        (dict(validation_dataset_id=market.datasets[0]), IntegrityError, "validation dataset"),
+        (dict(round_id=ROUND), RuleViolation, "round_not_runnable"),   # a closed round
+    ]
+    for i, (overrides, error, fragment) in enumerate(cases):
+        job_id = f"forged-{i}"
+        fields = _job_fields(market, OPEN_ROUND, job_id, good, overrides)
+        with pytest.raises(error, match=fragment):
+            _start_job(market, 0, **fields)
+        assert not (jobs_dir / job_id).exists(), f"case {i} left a job directory"
+    # (the honest digest passes: `closed_round` ran with every node checking it)
