@@ -1,0 +1,91 @@
+"""Start MPC parties and the dealer's TTP as local processes for a benchmark.
+
+Each benchmark script re-runs itself once per party (`--rank R`) and once as the TTP
+(`--rank N`); the parties meet over gloo on loopback, exactly as node workers do, and
+each writes its figures as JSON to a file this module collects. Shares are derived
+from a public seed: fine for benchmarks, never for real data (providers split their
+tables with `secrets`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_parties(script: str, arguments: list[str], parties: int, timeout: float = 1800.0) -> list[dict]:
+    """Run `script arguments --rank r --port P --out F` for r in 0..parties (the last is
+    the TTP); return the parties' JSON outputs in rank order."""
+    port = free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    with tempfile.TemporaryDirectory(prefix="bench-mpc-") as tmp:
+        outs = [Path(tmp) / f"party{r}.json" for r in range(parties)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, script, *arguments, "--parties", str(parties), "--rank", str(r), "--port", str(port),
+                 "--out", str(outs[r]) if r < parties else ""],
+                env=env,
+            )
+            for r in range(parties + 1)
+        ]
+        try:
+            codes = [p.wait(timeout=timeout) for p in processes]
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+        if any(codes):
+            raise RuntimeError(f"a party failed (exit codes {codes})")
+        return [json.loads(o.read_text()) for o in outs]
+
+
+def join(rank: int, parties: int, port: int) -> object:
+    """Join the job as `rank`; the TTP (rank == parties) serves until the parties finish
+    and returns None. Parties get the initialised crypten module."""
+    os.environ.update(
+        {
+            "RENDEZVOUS": f"tcp://127.0.0.1:{port}",
+            "WORLD_SIZE": str(parties),
+            "RANK": str(rank),
+            "DISTRIBUTED_BACKEND": "gloo",
+        }
+    )
+    if rank == parties:
+        from mpcnode.worker.ttp import run_ttp_server
+
+        run_ttp_server()
+        return None
+    from mutualmind.crypten_compat import crypten
+
+    crypten.cfg["mpc.provider"] = "TTP"
+    crypten.cfg["communicator.verbose"] = True
+    crypten.init()
+    return crypten
+
+
+def public_seed_share(table: object, parties: int, rank: int, seed: int = 1234) -> object:
+    """This party's additive share (16 fractional bits, Z/2^64) of a public table."""
+    import numpy as np
+    import torch
+
+    encoded = np.round(np.asarray(table, dtype=np.float64) * 65536).astype(np.int64)
+    generator = np.random.default_rng(seed)
+    noise = [generator.integers(-(2**62), 2**62, size=encoded.shape, dtype=np.int64) for _ in range(parties - 1)]
+    if rank < parties - 1:
+        return torch.from_numpy(noise[rank])
+    with np.errstate(over="ignore"):
+        return torch.from_numpy(encoded - sum(noise))
