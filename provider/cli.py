@@ -288,6 +288,8 @@ def run_collect_model(args: argparse.Namespace) -> int:
     if keys is None:
         raise InvalidInput(f"{args.certs} must hold the cluster manifest (cluster.json) naming "
                            f"the keys of all {len(args.node)} nodes, to check who sent each share")
+    if not args.out.parent.is_dir():
+        raise InvalidInput(f"folder {args.out.parent} does not exist; create it or choose another --out")
     if args.evaluate is not None and not args.evaluate.is_file():
         raise InvalidInput(f"no CSV file at {args.evaluate} to evaluate the model on")
     client = _market(args)

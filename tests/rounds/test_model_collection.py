@@ -264,3 +264,25 @@ def test_a_job_whose_digest_does_not_match_the_round_is_refused_and_nothing_star
             print(f"StartJob refused after a full digest check in {time.monotonic() - started:.3f} s")
         assert not (jobs_dir / job_id).exists(), f"case {i} left a job directory"
     # (the honest digest passes: `closed_round` ran with every node checking it)
+
+
+def test_re_verifying_a_closed_round_passes_the_check_and_leaves_the_released_model_alone(
+        market: Market, closed_round: Any, node_keys: list[bytes]) -> None:
+    """`admin round verify` re-runs a closed round's job (the coordinator reports it as
+    running meanwhile, so the nodes accept it); the re-run's slightly different values
+    are not the accepted result, so collect-model still returns the accepted job's share."""
+    from proto import admin_pb2
+
+    def share() -> bytes:
+        return fetch_model_share(market.session.node_channels[0], market.sponsor.key, "sponsor",
+                                 ROUND, 0, node_public_key=node_keys[0],
+                                 job_digest=closed_round.job_digest).data
+
+    before = share()
+    reply = market.session.admin.call(market.session.admin.admin, "VerifyRound",
+                                      admin_pb2.VerifyRoundRequest(round_id=ROUND, deadline_s=300))
+    assert reply.agrees, (list(reply.recorded_micro), list(reply.recomputed_micro))
+    jobs = [d for d in (market.cluster.data_dir / "node0" / "jobs").iterdir()
+            if d.name.startswith(ROUND + "-")]
+    assert len(jobs) == 2                      # the accepted run and the verification run
+    assert share() == before
