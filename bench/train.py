@@ -42,7 +42,7 @@ from bench.mpc_launch import join, public_seed_share, run_parties  # noqa: E402
 # hyper-parameters per model kind, chosen by measurement (docs/performance.md)
 DEFAULTS = {
     "logistic": {"lr": 1.0, "epochs": 10, "batch_size": 128},
-    "softmax": {"lr": 1.0, "epochs": 10, "batch_size": 128},
+    "softmax": {"lr": 1.0, "epochs": 10, "batch_size": 32},
     "mlp": {"lr": 0.5, "epochs": 10, "batch_size": 128, "hidden": 8},
     "linear": {"lr": 0.2, "epochs": 10, "batch_size": 128},
 }

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from mpcnode.worker.comparison import less_than_zero
+from mpcnode.worker.softmax_training import mpc_softmax, plain_softmax
 
 # a training tensor: torch.Tensor (plaintext) or crypten MPCTensor (secret-shared)
 Tensor = Any
@@ -55,7 +56,8 @@ class Backend(Protocol):
         """Fetch a run's dealer material before it starts (see `dealer_prefetch`);
         returns the offline phase's figures, or None where there is no dealer."""
 
-    def softmax(self, value: Tensor, dim: int) -> Tensor: ...
+    def softmax(self, value: Tensor, dim: int) -> Tensor:
+        """The softmax training uses (`softmax_training`), in both backends."""
 
     def log_softmax(self, value: Tensor, dim: int) -> Tensor: ...
 
@@ -85,6 +87,11 @@ class Backend(Protocol):
         """The plaintext of `value` (in MPC: every party learns it - use for results only)."""
 
 
+def _last_dim_only(value: Tensor, dim: int) -> None:
+    if dim not in (-1, value.dim() - 1):
+        raise ValueError(f"the training softmax runs over the last dimension, not {dim}")
+
+
 class PlainBackend:
     """Float64 torch: the plaintext reference of the same algorithm."""
 
@@ -103,7 +110,8 @@ class PlainBackend:
         return None
 
     def softmax(self, value: torch.Tensor, dim: int) -> torch.Tensor:
-        return torch.softmax(value, dim)
+        _last_dim_only(value, dim)
+        return plain_softmax(value)
 
     def log_softmax(self, value: torch.Tensor, dim: int) -> torch.Tensor:
         return torch.log_softmax(value, dim)
@@ -202,7 +210,8 @@ class CrypTenBackend:
         provider.tuple_cache = {}
 
     def softmax(self, value: Tensor, dim: int) -> Tensor:
-        return value.softmax(dim)
+        _last_dim_only(value, dim)
+        return mpc_softmax(value, self._crypten)
 
     def log_softmax(self, value: Tensor, dim: int) -> Tensor:
         return value.log_softmax(dim)
