@@ -119,7 +119,8 @@ def world() -> World:
     return World(market, registry, sponsor, other, opened, job_digest(opened, datasets))
 
 
-def _finished_job(data_dir: Path, job_id: str, round_id: str, digest: str) -> bytes:
+def _finished_job(data_dir: Path, job_id: str, round_id: str, digest: str,
+                  manifest: list[dict[str, Any]] = MANIFEST) -> bytes:
     """A job directory as a worker leaves it; JobRunner reads it back after a 'restart'."""
     directory = data_dir / "jobs" / job_id
     directory.mkdir(parents=True)
@@ -128,11 +129,12 @@ def _finished_job(data_dir: Path, job_id: str, round_id: str, digest: str) -> by
                "validation_dataset_id": "val", "model_spec_json": "{}", "job_digest": digest,
                "deadline_s": 60.0, "dealer_addr": "", "gloo_interface": ""}
     (directory / "request.json").write_text(json.dumps(request))
-    weights = np.random.default_rng(0).integers(-2**62, 2**62, size=4, dtype=np.int64)
+    size = sum(int(np.prod(t["shape"])) for t in manifest)
+    weights = np.random.default_rng(0).integers(-2**62, 2**62, size=size, dtype=np.int64)
     (directory / WEIGHTS_FILE).write_bytes(weights.astype("<i8").tobytes())
     (directory / RESULT_FILE).write_text(json.dumps({
         "metrics": METRICS, "metric": "log_loss", "accuracy_full": 0.9, "comm": {}, "wall_s": 1.0,
-        "weights": {"tensors": MANIFEST}}))
+        "weights": {"tensors": manifest}}))
     return weights.astype("<i8").tobytes()
 
 
@@ -151,13 +153,16 @@ def _channel(node: RunningNode) -> grpc.Channel:
 def test_the_sponsor_gets_the_share_of_the_accepted_job_with_a_signed_receipt(
         node: RunningNode, world: World, node_public_keys: list[bytes]) -> None:
     _finished_job(node.config.data_dir, "r-1-1-aaaaaa", ROUND, "11" * 32)   # a failed attempt's digest
-    data = _finished_job(node.config.data_dir, "r-1-2-bbbbbb", ROUND, world.digest)
+    # an MLP-sized share (3.2 MB) streams in several 1 MiB messages
+    big = [{"name": "bias", "shape": [1, 1], "offset": 0},
+           {"name": "weight", "shape": [400_000, 1], "offset": 1}]
+    data = _finished_job(node.config.data_dir, "r-1-2-bbbbbb", ROUND, world.digest, big)
     world.market.close(ROUND, world.digest, [to_micro(m) for m in METRICS])
     with _channel(node) as channel:
         share = fetch_model_share(channel, world.sponsor, "sponsor", ROUND, 0,
                                   node_public_key=node_public_keys[0], job_digest=world.digest)
-        assert share.data == data
-        assert share.manifest == MANIFEST
+        assert len(data) > 3 * (1 << 20) and share.data == data
+        assert share.manifest == big
         # another registered provider asking in its own name is not the sponsor
         with pytest.raises(PermissionDenied, match="only the sponsor"):
             fetch_model_share(channel, world.other, "other", ROUND, 0,
