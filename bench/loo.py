@@ -16,16 +16,14 @@ evaluation on the validation split. Printed figures:
   rounds_single/_loo   communication rounds, maximum over parties (CrypTen's counter)
   bytes_single/_loo    bytes sent, summed over parties (CrypTen's counter)
   naive_loo_estimate_s (n+1) * single_s, what retraining n+1 times would cost
+  naive_s (--naive)    the n+1 separate trainings, run in MPC; naive_over_loo
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,58 +31,24 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.datasets import TASKS, load_task  # noqa: E402
+from bench.mpc_launch import join, public_seed_share, run_parties  # noqa: E402
+
 
 def _dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    import numpy as np
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_breast_cancer(return_X_y=True)
-    if args.rows > len(x):  # larger data: repeat rows with a little jitter (public seed)
-        rng = np.random.default_rng(0)
-        index = rng.integers(0, len(x), size=args.rows)
-        x = x[index] * (1 + 0.01 * rng.standard_normal(x[index].shape))
-        y = y[index]
-    tx, vx, ty, vy = train_test_split(x, y.astype(float), test_size=0.2, random_state=0, stratify=y)
+    tx, ty, vx, vy, _, _ = load_task(args.dataset, args.rows)
     return tx, ty, vx, vy
 
 
-def _shares(table, parties: int, rank: int):  # type: ignore[no-untyped-def]
-    """This party's additive share of `table` (every party derives all shares from one
-    public seed: fine for a benchmark, never for real data - providers share with os.urandom)."""
-    import torch
-
-    encoded = torch.round(torch.as_tensor(table, dtype=torch.float64) * 65536).to(torch.long)
-    generator = torch.Generator().manual_seed(1234)
-    noise = [torch.randint(-(2**62), 2**62, encoded.shape, generator=generator) for _ in range(parties - 1)]
-    if rank < parties - 1:
-        return noise[rank]
-    return encoded - sum(noise)
-
-
 def party(args: argparse.Namespace) -> None:
-    """One MPC party: single training, then batched LOO; writes its figures as JSON."""
+    """One MPC party: single training, batched LOO (and with --naive, n+1 single
+    trainings); writes its figures as JSON."""
     import numpy as np
     import torch
 
-    os.environ.update(
-        {
-            "RENDEZVOUS": f"tcp://127.0.0.1:{args.port}",
-            "WORLD_SIZE": str(args.parties),
-            "RANK": str(args.rank),
-            "DISTRIBUTED_BACKEND": "gloo",
-        }
-    )
-    from mutualmind.crypten_compat import crypten
-
-    crypten.cfg["mpc.provider"] = "TTP"
-    crypten.cfg["communicator.verbose"] = True
-    if args.rank == args.parties:
-        from crypten.mpc.provider.ttp_provider import TTPServer
-
-        TTPServer()
+    crypten = join(args.rank, args.parties, args.port)
+    if crypten is None:
         return
-    crypten.init()
     import crypten.communicator as comm
     from crypten.mpc import MPCTensor
 
@@ -97,19 +61,26 @@ def party(args: argparse.Namespace) -> None:
     provider_rows = [len(p) for p in parts]
 
     def secret(table):  # type: ignore[no-untyped-def]
-        return MPCTensor.from_shares(_shares(table, args.parties, args.rank), precision=16)
+        return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=16)
 
     inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
-    spec = parse_model_spec({"kind": args.model, "epochs": args.epochs, "batch_size": args.batch_size})
-    figures = {}
-    for phase, masks in (
-        ("single", torch.ones(1, len(tx), 1, dtype=torch.long)),
-        ("loo", row_masks(provider_rows)),
-    ):
+    spec = parse_model_spec({"kind": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr})
+    loo_masks = row_masks(provider_rows)
+    phases: list[tuple[str, list[torch.Tensor]]] = [
+        ("single", [torch.ones(1, len(tx), 1, dtype=torch.long)]),
+        ("loo", [loo_masks]),
+    ]
+    if args.naive:
+        phases.append(("naive", [loo_masks[j : j + 1] for j in range(loo_masks.size(0))]))
+    figures: dict[str, object] = {}
+    for phase, mask_list in phases:
         comm.get().barrier()
         comm.get().reset_communication_stats()
         started = time.perf_counter()
-        result = train_masked(CrypTenBackend(), spec, *inputs, masks)
+        metrics = []
+        for masks in mask_list:
+            result = train_masked(CrypTenBackend(), spec, *inputs, masks)
+            metrics.extend(result.metrics)
         elapsed = time.perf_counter() - started
         stats = comm.get().get_communication_stats()
         figures[phase] = {
@@ -117,9 +88,9 @@ def party(args: argparse.Namespace) -> None:
             "rounds": int(stats["rounds"]),
             "bytes": int(stats["bytes"]),
             "comm_s": float(stats["time"]),
-            "models": int(masks.size(0)),
+            "models": int(sum(m.size(0) for m in mask_list)),
             "steps": result.steps,
-            "metrics": result.metrics,
+            "metrics": metrics,
         }
     figures["train_rows"] = len(tx)
     Path(args.out).write_text(json.dumps(figures))
@@ -133,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="logistic", choices=["logistic", "mlp"])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=0, help="0 = full batch")
-    parser.add_argument("--rows", type=int, default=0, help="total rows (default: the dataset's 569)")
+    parser.add_argument("--rows", type=int, default=0, help="resample the set to this many rows")
+    parser.add_argument("--lr", type=float, default=1.0)
+    parser.add_argument("--dataset", default="breast_cancer", choices=sorted(TASKS))
+    parser.add_argument("--naive", action="store_true", help="also run the n+1 separate trainings in MPC")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rank", type=int, default=-1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -145,31 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     if not 2 <= args.providers <= 64 or not 2 <= args.parties <= 8:
         parser.error("--providers must be in [2, 64] and --parties in [2, 8]")
 
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    with tempfile.TemporaryDirectory(prefix="bench-loo-") as tmp:
-        outs = [Path(tmp) / f"party{r}.json" for r in range(args.parties)]
-        common = [
-            "--providers", str(args.providers), "--parties", str(args.parties), "--model", args.model,
-            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--rows", str(args.rows),
-            "--port", str(port),
-        ]
-        processes = [
-            subprocess.Popen(
-                [sys.executable, __file__, *common, "--rank", str(r), "--out", str(outs[r] if r < args.parties else "")],
-                env=env,
-            )
-            for r in range(args.parties + 1)
-        ]
-        codes = [p.wait() for p in processes]
-        if any(codes):
-            print(f"a party failed (exit codes {codes})", file=sys.stderr)
-            return 1
-        parties = [json.loads(o.read_text()) for o in outs]
+    forwarded = [
+        "--providers", str(args.providers), "--model", args.model, "--epochs", str(args.epochs),
+        "--batch-size", str(args.batch_size), "--rows", str(args.rows), "--lr", str(args.lr), "--dataset", args.dataset,
+    ] + (["--naive"] if args.naive else [])
+    try:
+        parties = run_parties(__file__, forwarded, args.parties)
+    except RuntimeError as err:
+        print(err, file=sys.stderr)
+        return 1
     single = {k: [p["single"][k] for p in parties] for k in ("s", "rounds", "bytes")}
     loo = {k: [p["loo"][k] for p in parties] for k in ("s", "rounds", "bytes")}
     report = {
@@ -177,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "parties": args.parties,
         "model": args.model,
         "epochs": args.epochs,
-        "dataset_rows": args.rows or 569,
+        "dataset": args.dataset,
         "train_rows": parties[0]["train_rows"],
         "single_s": round(max(single["s"]), 3),
         "loo_s": round(max(loo["s"]), 3),
@@ -189,6 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         "rounds_per_party_single": single["rounds"],
         "rounds_per_party_loo": loo["rounds"],
         "naive_loo_estimate_s": round((args.providers + 1) * max(single["s"]), 3),
+        **(
+            {
+                "naive_s": round(max(p["naive"]["s"] for p in parties), 3),
+                "rounds_naive": max(p["naive"]["rounds"] for p in parties),
+                "naive_over_loo": round(max(p["naive"]["s"] for p in parties) / max(loo["s"]), 2),
+                "max_metric_gap_naive_vs_loo": round(
+                    max(abs(a - b) for a, b in zip(parties[0]["naive"]["metrics"], parties[0]["loo"]["metrics"])), 6
+                ),
+            }
+            if args.naive
+            else {}
+        ),
         "metrics_loo": parties[0]["loo"]["metrics"],
     }
     if args.json:
