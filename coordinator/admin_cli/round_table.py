@@ -25,6 +25,7 @@ def round_json(view: market_pb2.RoundView) -> dict[str, Any]:
             "slashed": p.slashed} for p in view.participants],
         "metrics_micro": list(view.metrics_micro), "job_digest": view.job_digest,
         "message": view.message, "refund_to_sponsor": view.refund_to_sponsor,
+        "communication": _parties(view),
     }
 
 
@@ -60,7 +61,63 @@ def round_table(view: market_pb2.RoundView) -> Any:
             contribution = f"[{colour}]{contribution}[/{colour}]"
         table.add_row(p.provider_id, p.dataset_id, str(p.rows), str(p.stake), contribution,
                       str(p.payout), str(p.slashed))
+    communication = communication_table(view)
+    if communication is None:
+        return table
+    from rich.console import Group
+
+    return Group(table, communication)
+
+
+# (column, stats key, format): what each node measured in its last job of the round
+_COMM_COLUMNS = (
+    ("rounds/step", "rounds_per_step", "{:.0f}"),
+    ("bytes/step", "bytes_per_step", "{:,.0f}"),
+    ("offline rounds", "offline_rounds", "{:d}"),
+    ("offline bytes", "offline_bytes", "{:,d}"),
+    ("eval rounds", "rounds_evaluation", "{:d}"),
+    ("rounds", "rounds", "{:d}"),
+    ("bytes", "bytes", "{:,d}"),
+    ("comm s", "comm_time_s", "{:.2f}"),
+    ("compute s", "compute_s", "{:.2f}"),
+    ("wall s", "wall_s", "{:.2f}"),
+)
+
+
+def communication_table(view: market_pb2.RoundView) -> Any:
+    """Per-party communication of the round's job (rounds, bytes, time), or None."""
+    from rich.table import Table
+
+    parties = _parties(view)
+    if not parties:
+        return None
+    table = Table(title="MPC job: communication per party (online rounds per training step; "
+                        "offline = dealer prefetch before training)")
+    table.add_column("party", justify="right")
+    for column, _, _ in _COMM_COLUMNS:
+        table.add_column(column, justify="right")
+    for rank, stats in enumerate(parties):
+        cells = []
+        for _, key, fmt in _COMM_COLUMNS:
+            value = stats.get(key)
+            try:
+                cells.append(fmt.format(value) if value is not None else "-")
+            except (TypeError, ValueError):
+                cells.append(str(value))
+        table.add_row(str(rank), *cells)
     return table
+
+
+def _parties(view: market_pb2.RoundView) -> list[dict[str, Any]]:
+    """The per-node stats of the round's job ({"parties": [...]}), [] when absent or bad."""
+    try:
+        stats = json.loads(view.stats_json or "{}")
+    except json.JSONDecodeError:
+        return []
+    parties = stats.get("parties") if isinstance(stats, dict) else None
+    if not isinstance(parties, list):
+        return []
+    return [p if isinstance(p, dict) else {} for p in parties]
 
 
 def rounds_table(views: list[market_pb2.RoundView]) -> Any:
