@@ -2,16 +2,15 @@
 
 MPC fixed-point arithmetic adds small noise (truncation of shares), so a re-run never
 reproduces the recorded values bit for bit; it must agree within a stated tolerance, in
-the metric's own units. The verdict is recorded next to the round's job stats.
+the metric's own units. The verdict is recorded on the ledger as a `round_verified`
+entry (it moves no token), after the re-run's attestations were checked like any result.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from coordinator.rounds import Rounds, contributions_from_metrics
-from mutualmind.cluster.atomic_file import write_atomic
 from mutualmind.errors import InvalidInput, NotFound
 
 DEFAULT_TOLERANCE = 0.01
@@ -25,6 +24,7 @@ class RoundVerification:
     recomputed_micro: list[int]
     max_abs_diff_micro: int
     tolerance_micro: int
+    ledger_index: int
 
 
 def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TOLERANCE,
@@ -38,15 +38,17 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TO
         raise NotFound(f"round {round_id!r} has no recorded result to verify")
     runtime = rounds.claim(round_id)
     try:
-        _, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
+        order, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
     finally:
         runtime.running = False
     recomputed = contributions_from_metrics(metrics, payload["model_spec"].get("metric", "log_loss"))
     recorded = list(result["contributions_micro"])
     diff = max((abs(a - b) for a, b in zip(recorded, recomputed)), default=0)
     tolerance_micro = int(round(tolerance * 1_000_000))
-    verdict = RoundVerification(round_id, diff <= tolerance_micro, recorded, recomputed, diff,
-                                tolerance_micro)
-    write_atomic(rounds.state_dir / "stats" / f"{round_id}.verify.json",
-                 json.dumps(asdict(verdict), sort_keys=True).encode())
-    return verdict
+    agrees = diff <= tolerance_micro
+    entry = rounds.ledger.append("round_verified", {
+        "round_id": round_id, "job_digest": order.job_digest, "recomputed_micro": recomputed,
+        "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro,
+        "verdict": "agrees" if agrees else "disagrees"})
+    return RoundVerification(round_id, agrees, recorded, recomputed, diff, tolerance_micro,
+                             entry.index)

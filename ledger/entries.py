@@ -20,6 +20,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance |
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor |
+| round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict | coordinator | round closed; moves nothing (records an `admin round verify` re-run) |
 
 "Signed by" a party means the entry carries that party's Ed25519 signature over
 `request_message(kind, payload)`, which binds the kind as well as the payload so a signed
@@ -127,6 +128,11 @@ def purpose(name: str, value: Any) -> None:
         _fail(name, "must be 'training' or 'validation'")
 
 
+def verdict(name: str, value: Any) -> None:
+    if value not in ("agrees", "disagrees"):
+        _fail(name, "must be 'agrees' or 'disagrees'")
+
+
 def ppm(name: str, value: Any) -> None:
     if type(value) is not int or not 0 <= value <= PPM:
         _fail(name, f"must be an integer from 0 to {PPM} (parts per million)")
@@ -217,6 +223,12 @@ KINDS: dict[str, KindSpec] = {
     "payout": KindSpec({"round_id": party_id, "to": party_id, "amount": amount}, parties=("to",)),
     "round_closed": KindSpec({"round_id": party_id}),
     "round_aborted": KindSpec({"round_id": party_id, "reason": text}),
+    "round_verified": KindSpec(
+        {
+            "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
+            "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
+        }
+    ),
 }
 
 PROVIDER_SIGNED_KINDS = frozenset(k for k, spec in KINDS.items() if spec.signer_field)

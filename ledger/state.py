@@ -337,6 +337,17 @@ class LedgerState:
         self._add(self.balances, record.sponsor, refund, "balances")
         self._end_round(record, "aborted")
 
+    def _apply_round_verified(self, index: int, p: dict[str, Any]) -> None:
+        record = self._round(p["round_id"], "closed")
+        if len(p["recomputed_micro"]) != len(record.datasets):
+            raise RuleViolation("verification_shape", f"round {record.round_id} has "
+                                f"{len(record.datasets)} datasets, the re-run names "
+                                f"{len(p['recomputed_micro'])} contributions")
+        agrees = p["max_abs_diff_micro"] <= p["tolerance_micro"]
+        if (p["verdict"] == "agrees") != agrees:
+            raise RuleViolation("verdict_mismatch", "the verdict contradicts the difference "
+                                "and tolerance it states")
+
 
 def _replace(record: RoundRecord, **changes: Any) -> RoundRecord:
     return replace(record, **changes)
