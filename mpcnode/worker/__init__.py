@@ -4,6 +4,9 @@ model_spec   what to train (strict parsing of untrusted JSON), contributions
 job_spec     the worker's input file (rank, rendezvous, datasets, output dir)
 inputs       this node's shares of the job's datasets, checked to fit together
 backend      the few operations where secret and plaintext arithmetic differ
+comparison   [x < 0] with carry-save adders: 9 rounds instead of CrypTen's 15 (3 parties)
+softmax_training  the training softmax in few rounds (same algorithm in both backends)
+dealer_prefetch   a run's dealer material in one batched exchange before training
 layers       initial weights, forward pass, gradient at the logits
 training     normalisation and the batched leave-one-out training pass
 evaluation   the n+1 validation metrics: the only values revealed
