@@ -103,6 +103,13 @@ class MarketSession:
 
         return self.admin.call(self.admin.admin, "VerifyLedger", admin_pb2.VerifyLedgerRequest())
 
+    def collect_model(self, sponsor: Any, round_id: str) -> Any:
+        """The sponsor fetches every node's model share and reconstructs the model."""
+        from provider.model_collect import collect_model
+
+        return collect_model(self.market_channel, self.node_channels, sponsor.key,
+                             sponsor.provider_id, round_id, self.node_keys)
+
     def balance(self, provider_id: str) -> Any:
         from proto import market_pb2
 

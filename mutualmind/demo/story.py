@@ -30,6 +30,7 @@ class DemoResult:
     metric: str
     metric_full: float
     accuracy_mpc: float | None
+    accuracy_collected: float
     plaintext_metric_full: float
     plaintext_accuracy: float
     pool: int
@@ -40,7 +41,7 @@ class DemoResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"round": self.round_id, "metric": self.metric, "metric_full": self.metric_full,
-                "accuracy_mpc": self.accuracy_mpc,
+                "accuracy_mpc": self.accuracy_mpc, "accuracy_collected": self.accuracy_collected,
                 "plaintext_metric_full": self.plaintext_metric_full,
                 "plaintext_accuracy": self.plaintext_accuracy, "pool": self.pool,
                 "providers": self.providers, "ledger": self.ledger, "data_dir": self.data_dir}
@@ -56,6 +57,7 @@ def model_spec_for(scenario: Scenario, epochs: int) -> dict[str, Any]:
 def run_story(cluster: LocalCluster, scenario: Scenario, *, say: Say, epochs: int = 20,
               round_id: str = "round-1", deadline_s: float = 600.0) -> DemoResult:
     from coordinator.admin_cli.round_open import RoundTerms
+    from provider.model_collect import evaluate
 
     with MarketSession(cluster) as session:
         datasets = []
@@ -80,6 +82,11 @@ def run_story(cluster: LocalCluster, scenario: Scenario, *, say: Say, epochs: in
         say(f"sponsor opened {round_id}: pool {POOL} tokens, model {spec['kind']}, "
             f"metric {spec['metric']}")
         view = session.run_round(round_id, deadline_s=deadline_s, say=say)
+        model = session.collect_model(sponsor, round_id)
+        val = scenario.validation.values
+        _, collected_accuracy = evaluate(model, val[:, :-1], val[:, -1])
+        say(f"sponsor collected the model from the {len(session.node_channels)} nodes' shares: "
+            f"validation accuracy {collected_accuracy:.4f}")
         verified = session.verify_ledger()
 
     roles = {f"{p.name}-data": p for p in scenario.providers}
@@ -93,7 +100,7 @@ def run_story(cluster: LocalCluster, scenario: Scenario, *, say: Say, epochs: in
     return DemoResult(
         round_id=round_id, metric=spec["metric"],
         metric_full=view.metrics_micro[0] / 1e6 if view.metrics_micro else float("nan"),
-        accuracy_mpc=parties[0].get("accuracy_full"),
+        accuracy_mpc=parties[0].get("accuracy_full"), accuracy_collected=collected_accuracy,
         plaintext_metric_full=plain["log_loss"], plaintext_accuracy=plain["accuracy"],
         pool=POOL, providers=providers,
         ledger={"ok": verified.ok, "entries": verified.entries,
