@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +56,7 @@ def serve_coordinator(args: argparse.Namespace) -> int:
     import logging
 
     from coordinator.server import CoordinatorConfig, start_coordinator
+    from mutualmind.transport import serve_until_signalled
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s coordinator %(levelname)s %(message)s")
     config = CoordinatorConfig(
@@ -65,18 +64,9 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         dealer_address=args.dealer, public_address=args.public_listen,
         cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports))
     running = start_coordinator(config)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     for round_id in running.aborted_on_start:
         print(f"aborted round {round_id}: it was running when the coordinator stopped",
               file=sys.stderr, flush=True)
-    print(f"coordinator public_port={running.public_port} cluster_port={running.cluster_port}",
-          flush=True)
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        running.stop(grace=2.0)
-        print("coordinator stopped", file=sys.stderr, flush=True)
-    return 0
+    return serve_until_signalled(
+        f"coordinator public_port={running.public_port} cluster_port={running.cluster_port}",
+        lambda: running.stop(grace=2.0), name="coordinator")

@@ -8,9 +8,7 @@ server) happen inside the handler so that other subcommands start fast.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,7 @@ def serve_node(args: argparse.Namespace) -> int:
     from mpcnode.market_view import CoordinatorMarket
     from mpcnode.registry import CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
-    from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport import channel_credentials, open_channel, serve_until_signalled
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s node{args.index} %(levelname)s %(name)s: %(message)s")
@@ -59,15 +57,10 @@ def serve_node(args: argparse.Namespace) -> int:
         server_name=args.coordinator_name,
     )
     node = start_node(config, CoordinatorRegistry(channel), CoordinatorMarket(channel))
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    print(f"node{config.node_index} public_port={node.public_port} cluster_port={node.cluster_port}", flush=True)
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
+    def stop() -> None:
         node.stop(grace=2.0)
         channel.close()
-        print(f"node{config.node_index} stopped", file=sys.stderr, flush=True)
-    return 0
+
+    return serve_until_signalled(
+        f"node{config.node_index} public_port={node.public_port} cluster_port={node.cluster_port}",
+        stop, name=f"node{config.node_index}")

@@ -11,9 +11,6 @@ inside the handlers so that `mutualmind --help` starts fast.
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,16 +61,9 @@ def start_dealer(certs_dir: Path, address: str, work_dir: Path) -> RunningDealer
 
 def serve_dealer(args: argparse.Namespace) -> int:
     """Start the dealer, print its port on one line, serve until SIGTERM/SIGINT."""
+    from mutualmind.transport import serve_until_signalled
+
     work_dir = args.work_dir if args.work_dir is not None else Path.cwd() / "dealer"
     dealer = start_dealer(args.certs, args.listen, work_dir)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    print(f"dealer cluster_port={dealer.port}", flush=True)
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        dealer.stop(grace=2.0)
-        print("dealer stopped", file=sys.stderr, flush=True)
-    return 0
+    return serve_until_signalled(f"dealer cluster_port={dealer.port}",
+                                 lambda: dealer.stop(grace=2.0), name="dealer")

@@ -106,3 +106,22 @@ def _bind(server: grpc.Server, address: str,
         raise Unavailable(f"cannot listen on {address} ({reason}); the port may be in "
                           "use by another process: pick another or stop that process")
     return port
+
+
+def serve_until_signalled(ready_line: str, stop: Callable[[], None], *, name: str) -> int:
+    """Print `ready_line` (ports, for whoever started us), block until SIGTERM or SIGINT,
+    then call `stop`. The one way every `mutualmind ... serve` process runs."""
+    import signal
+    import sys
+
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    print(ready_line, flush=True)
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        stop()
+        print(f"{name} stopped", file=sys.stderr, flush=True)
+    return 0
