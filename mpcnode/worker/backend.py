@@ -64,6 +64,10 @@ class Backend(Protocol):
     def relu_with_gate(self, value: Tensor) -> tuple[Tensor, Tensor]:
         """relu(value) and its derivative (1 where value > 0, else 0)."""
 
+    def scale_by_ratio(self, value: Tensor, numerators: torch.Tensor, denominators: torch.Tensor) -> Tensor:
+        """value * numerators / denominators for public integer tensors (in MPC: an exact
+        integer product, then one truncation by the denominators)."""
+
     def softplus(self, value: Tensor) -> Tensor:
         """log(1 + exp(value)), computed where it is accurate for large |value|."""
 
@@ -119,6 +123,9 @@ class PlainBackend:
     def relu_with_gate(self, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gate = (value > 0).to(torch.float64)
         return value * gate, gate
+
+    def scale_by_ratio(self, value: torch.Tensor, numerators: torch.Tensor, denominators: torch.Tensor) -> torch.Tensor:
+        return value * (numerators.to(torch.float64) / denominators.to(torch.float64))
 
     def softplus(self, value: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.softplus(value)
@@ -219,6 +226,11 @@ class CrypTenBackend:
     def relu_with_gate(self, value: Tensor) -> tuple[Tensor, Tensor]:
         gate = 1 - less_than_zero(value)
         return value * gate, gate
+
+    def scale_by_ratio(self, value: Tensor, numerators: torch.Tensor, denominators: torch.Tensor) -> Tensor:
+        product = value.clone()
+        product.share = value.share * numerators  # an integer product: exact, no round
+        return product.div(denominators)  # one truncation by public integers
 
     def softplus(self, value: Tensor) -> Tensor:
         # softplus(z) = relu(z) + log(1 + exp(-|z|)): the log's argument stays in (1, 2],

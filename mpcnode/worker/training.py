@@ -185,6 +185,25 @@ def train_masked(
     )
 
 
+RATIO_PRECISION = 1 << 16
+
+
+def integer_ratio(factors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integers (M, D) with M / D = factor to ~1 / 2^16 relative, for factors >= 0.
+
+    M = ceil(2^16 f) keeps M * value near value * lr * 2^16 whatever the row count, so
+    the value truncated by D stays far below 2^64 (see CrypTenBackend's truncation
+    note); D = round(M / f). A zero factor (a model with no rows in a batch) is 0 / 1.
+    """
+    if bool((factors < 0).any()):
+        raise InvalidInput("step factors must not be negative")
+    numerators = torch.ceil(factors * RATIO_PRECISION).to(torch.long)
+    positive = numerators > 0
+    safe = torch.where(positive, factors, torch.ones_like(factors))
+    denominators = torch.where(positive, torch.round(numerators / safe).to(torch.long), torch.ones_like(numerators))
+    return numerators, denominators
+
+
 def _rehearsals(
     backend: Backend,
     spec: ModelSpec,
@@ -231,8 +250,10 @@ def _apply_step(
     """One gradient step for all m models (gradients summed over rows, then scaled).
 
     Every public scaling of the step (step size per model, weight decay) is applied in
-    ONE multiplication of a concatenation: in MPC each public fixed-point multiplication
+    ONE scaling of a concatenation: in MPC each public fixed-point multiplication
     costs a truncation round, and truncations of independent values batch together.
+    The factors are exact integer ratios (`integer_ratio`), not 16-bit fixed point:
+    lr / rows for 80,000 rows is 0.8 / 2^16 and would round to 1 / 2^16.
     """
     xt = x.t()
     grads: dict[str, Tensor] = {}
@@ -251,7 +272,8 @@ def _apply_step(
     parts = [grads[name].reshape(models, -1) for name in names] + [params[name].reshape(models, -1) for name in decayed]
     factors = [step.reshape(models, 1).expand(models, int(part.size(1))) for part in parts[: len(names)]]
     factors += [torch.full((models, int(part.size(1))), decay, dtype=torch.float64) for part in parts[len(names) :]]
-    scaled = backend.cat(parts, dim=1).mul(torch.cat(factors, dim=1))
+    numerators, denominators = integer_ratio(torch.cat(factors, dim=1))
+    scaled = backend.scale_by_ratio(backend.cat(parts, dim=1), numerators, denominators)
     updated: dict[str, Tensor] = {}
     offset = 0
     pieces: dict[str, Tensor] = {}
