@@ -52,9 +52,12 @@ class Backend(Protocol):
     def sigmoid(self, value: Tensor) -> Tensor:
         """The sigmoid training uses: `hard_sigmoid` (see there), in both backends."""
 
-    def prefetch(self, rehearsals: list[tuple[Callable[[], object], int]]) -> dict[str, float] | None:
-        """Fetch a run's dealer material before it starts (see `dealer_prefetch`);
-        returns the offline phase's figures, or None where there is no dealer."""
+    def prefetch(
+        self, rehearsals: dict[int, Callable[[], object]], step_shapes: list[int]
+    ) -> tuple[dict[str, float] | None, Callable[[int], object]]:
+        """Fetch a run's dealer material before it starts (see `dealer_prefetch`):
+        the offline phase's figures (None where there is no dealer) and the hook to
+        call before every step i (it fetches the next chunk of a long run)."""
 
     def softmax(self, value: Tensor, dim: int) -> Tensor:
         """The softmax training uses (`softmax_training`), in both backends."""
@@ -110,8 +113,10 @@ class PlainBackend:
     def sigmoid(self, value: torch.Tensor) -> torch.Tensor:
         return hard_sigmoid(value)
 
-    def prefetch(self, rehearsals: list[tuple[Callable[[], object], int]]) -> None:
-        return None
+    def prefetch(
+        self, rehearsals: dict[int, Callable[[], object]], step_shapes: list[int]
+    ) -> tuple[None, Callable[[int], object]]:
+        return None, lambda index: None
 
     def softmax(self, value: torch.Tensor, dim: int) -> torch.Tensor:
         _last_dim_only(value, dim)
@@ -204,12 +209,15 @@ class CrypTenBackend:
         fixed = MPCTensor.from_shares(inside.share * half + above.share * (2 * half), precision=16)
         return product + fixed
 
-    def prefetch(self, rehearsals: list[tuple[Callable[[], object], int]]) -> dict[str, float]:
+    def prefetch(
+        self, rehearsals: dict[int, Callable[[], object]], step_shapes: list[int]
+    ) -> tuple[dict[str, float], Callable[[int], object]]:
         from dataclasses import asdict
 
-        from mpcnode.worker.dealer_prefetch import prefetch
+        from mpcnode.worker.dealer_prefetch import DealerPrefetch
 
-        return asdict(prefetch(rehearsals))
+        prefetched = DealerPrefetch(rehearsals, step_shapes)
+        return {**asdict(prefetched.offline), "chunks": prefetched.chunks}, prefetched.before_step
 
     def clear_prefetched(self) -> None:
         """Drop unused prefetched material (e.g. after training, before evaluation)."""

@@ -11,21 +11,24 @@ shapes, never on data. So:
 
 1. *Rehearse*: run one step on public zeros of the real batch shape while CrypTen's
    provider traces its requests (`TupleProvider.trace`). This touches no data.
-2. *Prefetch*: replay the traced requests `count` times through the provider with party
+2. *Prefetch*: replay the traced requests once per step through the provider with party
    0's dealer call deferred: every party draws its PRG-derived parts locally in the
    same order as the dealer does, and party 0 collects all of its dealer-made parts in
-   ONE request to the dealer (`batch`, served by `mpcnode.worker.ttp`).
+   ONE request to the dealer (`batch`, served by `mpcnode.worker.ttp`). A run whose
+   material exceeds MATERIAL_BUDGET_BYTES is fetched in chunks, one batch each, just
+   before the chunk's first step (3 rounds on party 0 per later chunk).
 3. *Train*: CrypTen's tuple cache serves every request from memory (a request the
    rehearsal did not predict still works: it falls back to the dealer, and shows up
    in the online round count).
 
-Both the rehearsal and the prefetch are the job's *offline* phase; their rounds are
+The rehearsal and the first batch are the job's *offline* phase; their rounds are
 reported apart from the online rounds per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +47,7 @@ class OfflineStats:
     bytes: int
     comm_time_s: float
     wall_s: float
-    requests: int  # dealer requests served from the prefetched cache
+    requests: int  # dealer requests fetched before the first step
 
 
 def dealer_result_size(function: str, args: Sequence[Any]) -> torch.Size:
@@ -61,40 +64,93 @@ def dealer_result_size(function: str, args: Sequence[Any]) -> torch.Size:
     raise ValueError(f"unknown dealer function {function!r}")
 
 
-def prefetch(rehearsals: Sequence[tuple[Callable[[], object], int]]) -> OfflineStats:
-    """Rehearse each step shape once, then fetch `count` steps' material in one exchange.
+# material kept in memory at once per party; a longer run is fetched in chunks, each
+# chunk one batched request (3 rounds on party 0) just before its first step
+MATERIAL_BUDGET_BYTES = 256 << 20
 
-    `rehearsals` lists (run one step on public zeros, number of real steps of that
-    shape). Every party must call this with the same arguments at the same point.
-    """
-    import time
 
-    import crypten
-    import crypten.communicator as comm
+def material_bytes(requests: Sequence[tuple[str, tuple, dict]]) -> int:
+    """Memory one party holds for these requests once fetched (int64 tensors)."""
+    total = 0
+    for name, args, _ in requests:
+        if name == "generate_additive_triple":
+            sizes = [torch.Size(args[0]), torch.Size(args[1]), dealer_result_size("additive", args)]
+        elif name == "generate_binary_triple":
+            sizes = [torch.Size(args[0]), torch.Size(args[1]), dealer_result_size("binary", args)]
+        else:
+            sizes = [torch.Size(args[0])] * 2
+        total += 8 * sum(size.numel() for size in sizes)
+    return total
 
-    communicator = comm.get()
-    before = dict(communicator.get_communication_stats())
-    started = time.monotonic()
-    provider = crypten.mpc.get_default_provider()
-    requests: list[tuple[str, tuple, dict]] = []
-    for rehearse, count in rehearsals:
-        provider.request_cache = []
-        provider.trace(True)
-        try:
-            rehearse()
-        finally:
-            provider.trace(False)
-        requests.extend(list(provider.request_cache) * count)
-        provider.request_cache = []
-    _fill_cache_batched(provider, requests)
-    after = dict(communicator.get_communication_stats())
-    return OfflineStats(
-        rounds=int(after["rounds"] - before["rounds"]),
-        bytes=int(after["bytes"] - before["bytes"]),
-        comm_time_s=float(after["time"] - before["time"]),
-        wall_s=time.monotonic() - started,
-        requests=len(requests),
-    )
+
+class DealerPrefetch:
+    """Rehearse each step shape once; fetch the run's material in as few batches as
+    memory allows. Every party must create it with the same arguments at the same
+    point, and call `before_step(i)` before every step i."""
+
+    def __init__(
+        self,
+        rehearsals: Mapping[int, Callable[[], object]],
+        step_shapes: Sequence[int],
+        budget_bytes: int | None = None,
+    ) -> None:
+        import crypten
+        import crypten.communicator as comm
+
+        communicator = comm.get()
+        before = dict(communicator.get_communication_stats())
+        started = time.monotonic()
+        self._provider = crypten.mpc.get_default_provider()
+        self._requests: dict[int, list[tuple[str, tuple, dict]]] = {}
+        for shape in sorted(set(step_shapes)):
+            self._provider.request_cache = []
+            self._provider.trace(True)
+            try:
+                rehearsals[shape]()
+            finally:
+                self._provider.trace(False)
+            self._requests[shape] = list(self._provider.request_cache)
+            self._provider.request_cache = []
+        self._shapes = list(step_shapes)
+        self._chunks = _chunk_starts(
+            [material_bytes(self._requests[shape]) for shape in self._shapes],
+            MATERIAL_BUDGET_BYTES if budget_bytes is None else budget_bytes,
+        )
+        first = self.before_step(0)
+        after = dict(communicator.get_communication_stats())
+        self.offline = OfflineStats(
+            rounds=int(after["rounds"] - before["rounds"]),
+            bytes=int(after["bytes"] - before["bytes"]),
+            comm_time_s=float(after["time"] - before["time"]),
+            wall_s=time.monotonic() - started,
+            requests=first,
+        )
+
+    @property
+    def chunks(self) -> int:
+        return len(self._chunks)
+
+    def before_step(self, index: int) -> int:
+        """Fetch the chunk starting at step `index`, if one does; returns its requests."""
+        if index not in self._chunks:
+            return 0
+        end = self._chunks[self._chunks.index(index) + 1] if index != self._chunks[-1] else len(self._shapes)
+        requests = [request for shape in self._shapes[index:end] for request in self._requests[shape]]
+        _fill_cache_batched(self._provider, requests)
+        return len(requests)
+
+
+def _chunk_starts(step_bytes: Sequence[int], budget: int) -> list[int]:
+    """Indices where a new chunk of steps starts, each chunk within `budget` (at least
+    one step per chunk)."""
+    starts: list[int] = []
+    held = budget + 1
+    for index, size in enumerate(step_bytes):
+        if held + size > budget:
+            starts.append(index)
+            held = 0
+        held += size
+    return starts
 
 
 def _fill_cache_batched(provider: Any, requests: list[tuple[str, tuple, dict]]) -> None:

@@ -17,7 +17,6 @@ reference, which runs this same code on float tensors.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -167,8 +166,10 @@ def train_masked(
         grad = backend.mask_rows(logit_gradient(backend, spec, logits, yb), mb)
         return _apply_step(backend, spec, params, xb, grad, hidden, gate, step_size, decay)
 
-    offline = backend.prefetch(_rehearsals(backend, spec, schedule, rows, x, y, masks, params, step))
+    shapes = [rows if index is None else int(index.numel()) for index in schedule]
+    offline, before_step = backend.prefetch(_rehearsals(backend, shapes, x, y, masks, params, step), shapes)
     for done, index in enumerate(schedule):
+        before_step(done)
         xb, yb, mb = (x, y, masks) if index is None else (x[index], y[index], masks[:, index])
         params = step(params, xb, yb, mb)
         if on_step is not None:
@@ -206,33 +207,30 @@ def integer_ratio(factors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _rehearsals(
     backend: Backend,
-    spec: ModelSpec,
-    schedule: list[torch.Tensor | None],
-    rows: int,
+    shapes: list[int],
     x: Tensor,
     y: Tensor,
     masks: torch.Tensor,
     params: dict[str, Tensor],
     step: Callable[[dict[str, Tensor], Tensor, Tensor, torch.Tensor], dict[str, Tensor]],
-) -> list[tuple[Callable[[], object], int]]:
+) -> dict[int, Callable[[], object]]:
     """One rehearsal per batch size of the schedule, on public zeros of that shape.
 
     A step's dealer requests depend only on shapes (MPC is oblivious), so a step on
     zeros asks for exactly the material a real step of the same size will use. The
     zeros are public: the rehearsal touches no data and reveals nothing.
     """
-    sizes = Counter(rows if index is None else int(index.numel()) for index in schedule)
     zero_params = {name: backend.public(torch.zeros(tuple(value.size()), dtype=torch.float64)) for name, value in params.items()}
     features, width = int(x.size(1)), int(y.size(1))
-    rehearsals: list[tuple[Callable[[], object], int]] = []
-    for size, count in sizes.items():
+    rehearsals: dict[int, Callable[[], object]] = {}
+    for size in sorted(set(shapes)):
 
         def rehearse(size: int = size) -> object:
             zeros_x = backend.public(torch.zeros(size, features, dtype=torch.float64))
             zeros_y = backend.public(torch.zeros(size, width, dtype=torch.float64))
             return step(zero_params, zeros_x, zeros_y, masks[:, :size])
 
-        rehearsals.append((rehearse, count))
+        rehearsals[size] = rehearse
     return rehearsals
 
 

@@ -19,7 +19,7 @@ import torch
 
 from bench.datasets import load_task, sklearn_accuracy
 from mpcnode.worker.backend import hard_sigmoid
-from mpcnode.worker.dealer_prefetch import dealer_result_size, serve_batch
+from mpcnode.worker.dealer_prefetch import _chunk_starts, dealer_result_size, material_bytes, serve_batch
 from mpcnode.worker.model_spec import parse_model_spec
 from mpcnode.worker.reference import plaintext_batched
 from mpcnode.worker.softmax_training import newton_iterations, plain_softmax
@@ -102,3 +102,12 @@ def test_dealer_batch_sizes_and_refusals() -> None:
     for bad in ([], "square", [("shutdown", (), {})], [("square", [2], {})], [("square",)]):
         with pytest.raises(ValueError):
             serve_batch(Dealer(), bad)
+
+
+def test_long_runs_fetch_their_material_in_chunks_within_the_memory_budget() -> None:
+    assert _chunk_starts([10] * 7, budget=25) == [0, 2, 4, 6]
+    assert _chunk_starts([10] * 7, budget=1000) == [0]
+    assert _chunk_starts([50, 5, 5], budget=20) == [0, 1]  # a step over budget gets its own chunk
+    triple = ("generate_additive_triple", (torch.Size([4, 3]), torch.Size([1, 3, 1]), "matmul"), {})
+    wraps = ("wrap_rng", (torch.Size([4]),), {})
+    assert material_bytes([triple, wraps]) == 8 * ((12 + 3 + 4) + 2 * 4)
