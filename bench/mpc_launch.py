@@ -74,6 +74,9 @@ def join(rank: int, parties: int, port: int) -> object:
     crypten.cfg["mpc.provider"] = "TTP"
     crypten.cfg["communicator.verbose"] = True
     crypten.init()
+    from mpcnode.worker.crypten_config_view import install
+
+    install(crypten.cfg)  # as the worker does
     return crypten
 
 

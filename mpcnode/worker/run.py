@@ -64,6 +64,9 @@ def _init_crypten(spec: WorkerSpec) -> object:
     crypten.cfg["mpc.provider"] = "TTP"  # the dealer's process; never TFP outside unit tests
     crypten.cfg["communicator.verbose"] = True  # count rounds and bytes
     crypten.init()
+    from mpcnode.worker.crypten_config_view import install
+
+    install(crypten.cfg)  # configuration final: plain attribute reads from here on
     return crypten
 
 

@@ -111,3 +111,25 @@ def test_long_runs_fetch_their_material_in_chunks_within_the_memory_budget() -> 
     triple = ("generate_additive_triple", (torch.Size([4, 3]), torch.Size([1, 3, 1]), "matmul"), {})
     wraps = ("wrap_rng", (torch.Size([4]),), {})
     assert material_bytes([triple, wraps]) == 8 * ((12 + 3 + 4) + 2 * 4)
+
+
+def test_the_config_view_reads_like_crypten_config_and_keeps_temp_override() -> None:
+    from mutualmind.crypten_compat import crypten
+
+    from mpcnode.worker.crypten_config_view import install
+
+    cfg = crypten.cfg
+    original = cfg.config
+    before = (cfg.functions.exp_iterations, cfg["mpc.provider"], cfg.debug.validation_mode)
+    try:
+        install(cfg)
+        assert (cfg.functions.exp_iterations, cfg["mpc.provider"], cfg.debug.validation_mode) == before
+        with cfg.temp_override({"functions.exp_iterations": 3}):
+            assert cfg.functions.exp_iterations == 3
+        assert cfg.functions.exp_iterations == before[0]
+        with pytest.raises(AttributeError):
+            cfg.config.functions.exp_iterations = 5
+    finally:
+        cfg.config = original
+        cfg.__dict__.pop("temp_override", None)
+    assert cfg.functions.exp_iterations == before[0]
