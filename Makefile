@@ -28,8 +28,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Benchmarks print JSON (they are scripts, not timed tests); see docs/performance.md.
 bench: $(STAMP)
 	$(PY) bench/ledger.py --json
+	$(PY) bench/upload.py --json
+	$(PY) bench/loo.py --providers 8 --json
+	$(PY) bench/train.py --model logistic --dataset breast_cancer --json
 
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py
