@@ -219,11 +219,6 @@ class CrypTenBackend:
         prefetched = DealerPrefetch(rehearsals, step_shapes)
         return {**asdict(prefetched.offline), "chunks": prefetched.chunks}, prefetched.before_step
 
-    def clear_prefetched(self) -> None:
-        """Drop unused prefetched material (e.g. after training, before evaluation)."""
-        provider = self._crypten.mpc.get_default_provider()
-        provider.tuple_cache = {}
-
     def softmax(self, value: Tensor, dim: int) -> Tensor:
         _last_dim_only(value, dim)
         return mpc_softmax(value, self._crypten)
