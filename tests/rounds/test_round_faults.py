@@ -21,7 +21,7 @@ from ledger import Ledger
 from ledger.attestation import attestation_message
 from ledger.keys import load_private_key, sign
 from mutualmind.cluster.certs import load_signing_key
-from mutualmind.errors import IntegrityError, MutualMindError
+from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
 from tests.rounds.conftest import MINT, POOL, STAKE, Market, kill_member, restart_member
 
 
@@ -112,6 +112,19 @@ def test_coordinator_restart_mid_round_aborts_it_with_tokens_back(market: Market
     assert market.session.verify_ledger().ok
 
 
+def _open_when_released(data_dir: Path) -> Ledger:
+    """Open the killed coordinator's ledger once the kernel has dropped its writer lock."""
+    key = load_private_key(data_dir / "coordinator.signing.key")
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return Ledger.open(data_dir / "ledger.db", key)
+        except Unavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class _LyingNode:
     """A real cluster link in which node 2 reports (and validly signs) other values."""
 
@@ -141,7 +154,7 @@ def test_a_node_reporting_other_values_is_refused(market: Market, tmp_path: Path
     kill_member(cluster, "coordinator")          # we take over its ledger for this test
     data_dir = Path(cluster.data_dir) / "coordinator"
     try:
-        ledger = Ledger.open(data_dir / "ledger.db", load_private_key(data_dir / "coordinator.signing.key"))
+        ledger = _open_when_released(data_dir)
         state = cluster.state
         from coordinator.cli import parse_nodes
 
