@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from coordinator.model_spec import spec_for_ledger, spec_from_ledger
+from coordinator.model_spec import spec_for_ledger
 from mpcnode.worker.model_spec import parse_model_spec
 from mpcnode.worker.reference import plaintext_loo
 from tests.rounds.conftest import MINT, POOL, SLASH_RATE_PPM, STAKE, Market
@@ -26,7 +26,7 @@ def test_round_values_data_like_plaintext_loo_and_pays_out(market: Market) -> No
     mpc = np.array([p.contribution_micro for p in view.participants]) / 1e6
 
     # plaintext: the same algorithm retrained n+1 times, without each provider in turn
-    spec = parse_model_spec(spec_from_ledger(spec_for_ledger(terms.model_spec)))
+    spec = parse_model_spec(spec_for_ledger(terms.model_spec))   # what the nodes train
     train = market.scenario.training.values
     val = market.scenario.validation.values
     metrics = plaintext_loo(spec, train[:, :-1], train[:, -1], val[:, :-1], val[:, -1],
