@@ -15,7 +15,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, nonce | provider_id | id unused; one commitment per registered node |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set |
-| round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; one valid attestation per registered node |
+| round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `ledger.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
 | slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution < -epsilon; amount <= stake; once per dataset; stake -> pool |
 | payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance |
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |

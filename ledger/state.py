@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ledger.entries import PPM, validate_payload
+from ledger.job_digest import job_digest
 from mutualmind.errors import IntegrityError, RuleViolation
 
 _MISSING = object()
@@ -33,6 +34,7 @@ class RoundRecord:
     epsilon_micro: int
     contributions: tuple[int, ...] = ()
     slashed: frozenset[str] = frozenset()
+    job_digest: str = ""   # what every attestation of this round must name
 
 
 class LedgerState:
@@ -272,12 +274,22 @@ class LedgerState:
             self._put(self.active_rounds, dataset, self.active_rounds[dataset] + 1)
         record = RoundRecord(
             round_id, sponsor, "open", tuple(p["datasets"]), p["validation_dataset"],
-            p["slash_rate_ppm"], p["epsilon_micro"],
+            p["slash_rate_ppm"], p["epsilon_micro"], job_digest=job_digest(p, self.datasets),
         )
         self._put(self.rounds, round_id, record)
 
+    @staticmethod
+    def _digest(record: RoundRecord, claimed: str) -> None:
+        """A result must be about this round's model and inputs (ledger.job_digest)."""
+        if claimed != record.job_digest:
+            raise RuleViolation(
+                "job_digest", f"round {record.round_id!r}: the result names job digest "
+                f"{claimed[:16]}…, but the round's model spec and input commitments give "
+                f"{record.job_digest[:16]}…")
+
     def _apply_round_result(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], "open")
+        self._digest(record, p["job_digest"])
         n = len(record.datasets)
         if len(p["metrics_micro"]) != n + 1 or len(p["contributions_micro"]) != n:
             raise RuleViolation(
@@ -339,6 +351,7 @@ class LedgerState:
 
     def _apply_round_verified(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], "closed")
+        self._digest(record, p["job_digest"])
         if len(p["recomputed_micro"]) != len(record.datasets):
             raise RuleViolation("verification_shape", f"round {record.round_id} has "
                                 f"{len(record.datasets)} datasets, the re-run names "

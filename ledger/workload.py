@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.attestation import attestation_message
+from ledger.job_digest import job_digest
 from ledger.entries import request_message
 from ledger.keys import generate_signing_key, public_key_bytes
 
@@ -31,6 +32,8 @@ class Market:
 
     node_keys: list[Ed25519PrivateKey] = field(default_factory=list)
     provider_keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)   # registrations made
+    rounds: dict[str, dict[str, Any]] = field(default_factory=dict)     # rounds opened
 
     def nonce(self) -> str:
         return secrets.token_hex(16)
@@ -64,6 +67,7 @@ class Market:
         payload = {"dataset_id": dataset_id, "provider_id": provider, "rows": 1000, "cols": 4,
                    "frac_bits": 16, "schema": SCHEMA, "share_commitments": commitments,
                    "purpose": purpose, "nonce": self.nonce()}
+        self.datasets.setdefault(dataset_id, payload)
         return self.signed("dataset_registered", payload, provider)
 
     def stake(self, provider: str, dataset_id: str, amount: int, kind: str = "stake") -> Request:
@@ -76,10 +80,13 @@ class Market:
                    "model_spec": {"model": "logistic", "epochs": 3}, "validation_dataset": validation,
                    "datasets": datasets, "slash_rate_ppm": slash_rate_ppm,
                    "epsilon_micro": epsilon_micro, "nonce": self.nonce()}
+        self.rounds.setdefault(round_id, payload)
         return self.signed("round_opened", payload, sponsor)
 
     def round_result(self, round_id: str, metrics: list[int]) -> Request:
-        digest = hashlib.sha256(round_id.encode()).hexdigest()
+        opened = self.rounds.get(round_id)
+        digest = (job_digest(opened, self.datasets) if opened is not None
+                  else hashlib.sha256(round_id.encode()).hexdigest())   # a round never opened
         message = attestation_message(round_id, digest, metrics)
         attestations = [{"node_index": i, "signature": key.sign(message).hex()}
                         for i, key in enumerate(self.node_keys)]

@@ -140,26 +140,37 @@ def test_round_lifecycle_slash_payout_close(world) -> None:  # type: ignore[no-u
     assert report.total_supply == 30_000
 
 
-def _verified(verdict: str, diff: int, contributions: int = 2) -> tuple[str, dict[str, Any], None]:
-    return ("round_verified", {"round_id": "r1", "job_digest": "ab" * 32,
+def _verified(ledger: Ledger, verdict: str, diff: int,
+              contributions: int = 2) -> tuple[str, dict[str, Any], None]:
+    return ("round_verified", {"round_id": "r1", "job_digest": ledger.state.rounds["r1"].job_digest,
                                "recomputed_micro": [10] * contributions, "max_abs_diff_micro": diff,
                                "tolerance_micro": 10_000, "verdict": verdict}, None)
 
 
 def test_round_verified_records_a_rerun_of_a_closed_round_only(world) -> None:  # type: ignore[no-untyped-def]
     ledger, market = world
-    _refused(ledger, RuleViolation, _verified("agrees", 5), "round_state")     # still open
+    _refused(ledger, RuleViolation, _verified(ledger, "agrees", 5), "round_state")     # still open
     ledger.append(*market.round_result("r1", [900_000, 890_000, 880_000]))
     ledger.append("payout", {"round_id": "r1", "to": "alice", "amount": 3000}, None)
     ledger.append("round_closed", {"round_id": "r1"}, None)
     balances = dict(ledger.state.balances)
-    _refused(ledger, RuleViolation, _verified("agrees", 20_000), "verdict_mismatch")
-    _refused(ledger, RuleViolation, _verified("disagrees", 5), "verdict_mismatch")
-    _refused(ledger, RuleViolation, _verified("agrees", 5, contributions=3), "verification_shape")
-    ledger.append(*_verified("disagrees", 20_000))
-    ledger.append(*_verified("agrees", 5))
+    _refused(ledger, RuleViolation, _verified(ledger, "agrees", 20_000), "verdict_mismatch")
+    _refused(ledger, RuleViolation, _verified(ledger, "disagrees", 5), "verdict_mismatch")
+    _refused(ledger, RuleViolation, _verified(ledger, "agrees", 5, contributions=3), "verification_shape")
+    ledger.append(*_verified(ledger, "disagrees", 20_000))
+    ledger.append(*_verified(ledger, "agrees", 5))
     assert ledger.state.balances == balances                                  # moves nothing
     assert verify_ledger(ledger.path).ok
+
+
+def test_a_result_for_another_job_digest_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    """Attestations must name the digest of this round's model spec and input commitments."""
+    ledger, market = world
+    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000])
+    assert payload["job_digest"] == ledger.state.rounds["r1"].job_digest
+    market.rounds["r1"] = dict(market.rounds["r1"], model_spec={"model": "mlp"})
+    _refused(ledger, RuleViolation, market.round_result("r1", [900_000, 850_000, 910_000]),
+             "job_digest")
 
 
 def test_bad_attestation_is_refused(world) -> None:  # type: ignore[no-untyped-def]
