@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput
+
+DATA_DIR_ENV = "MUTUALMIND_DATA_DIR"   # the same variable the admin commands read
 
 
 def register(subparsers: Any) -> None:
@@ -29,14 +33,20 @@ def register(subparsers: Any) -> None:
     keygen.add_argument("--id", required=True, help="the provider id to register under (e.g. hospital-a)")
     keygen.set_defaults(func=run_keygen)
 
+    def local(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, default=os.environ.get(DATA_DIR_ENV),
+                       help="data dir of a local cluster (`cluster up`): fills in --coordinator, "
+                            f"--certs and --node [env {DATA_DIR_ENV}]")
+
     def market(p: argparse.ArgumentParser) -> None:
         p.add_argument("--key", type=Path, required=True, help="the provider's key file")
-        p.add_argument("--coordinator", required=True, help="coordinator market address host:port")
-        p.add_argument("--certs", type=Path, required=True, help="folder with the cluster's ca.pem")
+        p.add_argument("--coordinator", help="coordinator market address host:port")
+        p.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+        local(p)
 
     reg = sub.add_parser("register", help="register this key and provider id with the coordinator")
     market(reg)
-    reg.set_defaults(func=run_register)
+    reg.set_defaults(func=_with_cluster(run_register))
 
     share = sub.add_parser("share", help="share a table over the nodes and register it")
     market(share)
@@ -48,39 +58,64 @@ def register(subparsers: Any) -> None:
     share.add_argument("--label", help="the label column (default for --sklearn: target)")
     share.add_argument("--schema", type=Path, help="the round's schema (JSON: columns, feature_columns, label_column)")
     share.add_argument("--purpose", choices=("training", "validation"), default="training")
-    share.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
+    share.add_argument("--node", action="append", metavar="HOST:PORT",
                        help="node public address, once per node in index order")
-    share.set_defaults(func=run_share)
+    share.set_defaults(func=_with_cluster(run_share))
 
     resume = sub.add_parser("resume", help="finish the upload of a registered dataset after a failure")
     resume.add_argument("--key", type=Path, required=True, help="the provider's key file")
-    resume.add_argument("--certs", type=Path, required=True, help="folder with the cluster's ca.pem")
+    resume.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+    local(resume)
     resume.add_argument("--dataset-id", required=True)
-    resume.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
+    resume.add_argument("--node", action="append", metavar="HOST:PORT",
                         help="node public address, once per node in index order")
-    resume.set_defaults(func=run_resume)
+    resume.set_defaults(func=_with_cluster(run_resume))
 
     stake = sub.add_parser("stake", help="stake tokens on a dataset")
     market(stake)
     stake.add_argument("--dataset-id", required=True)
     stake.add_argument("--amount", type=int, required=True, help="whole token units")
-    stake.set_defaults(func=run_stake)
+    stake.set_defaults(func=_with_cluster(run_stake))
 
     balance = sub.add_parser("balance", help="show balance and stakes")
     market(balance)
-    balance.set_defaults(func=run_balance)
+    balance.set_defaults(func=_with_cluster(run_balance))
 
     collect = sub.add_parser("collect-model",
                              help="(sponsor) fetch every node's model share of a closed round and rebuild the model")
     market(collect)
     collect.add_argument("--round-id", required=True)
-    collect.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
+    collect.add_argument("--node", action="append", metavar="HOST:PORT",
                          help="node public address, once per node in index order")
     collect.add_argument("--out", type=Path, required=True, help="JSON model file to write")
     collect.add_argument("--evaluate", type=Path, metavar="CSV",
                          help="also score the model on this CSV (header row; the model's feature columns)")
     collect.add_argument("--label", help="label column of --evaluate (default: the round's label column)")
-    collect.set_defaults(func=run_collect_model)
+    collect.set_defaults(func=_with_cluster(run_collect_model))
+
+
+def resolve_cluster(args: argparse.Namespace) -> None:
+    """Fill --coordinator, --certs and --node from a local cluster's state when given
+    --data-dir (flags given explicitly win); refuse with one line when any is missing."""
+    if getattr(args, "data_dir", None) is not None:
+        from mutualmind.cluster.local_state import load_state
+
+        state = load_state(args.data_dir)
+        if hasattr(args, "coordinator"):
+            args.coordinator = args.coordinator or state.market_address
+        args.certs = args.certs or state.certs_dir
+        if hasattr(args, "node"):
+            args.node = args.node or list(state.node_public_addresses)
+    for flag, name in (("--coordinator", "coordinator"), ("--certs", "certs"), ("--node", "node")):
+        if hasattr(args, name) and not getattr(args, name):
+            raise InvalidInput(f"{flag} is required (or --data-dir DIR of a local cluster)")
+
+
+def _with_cluster(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def resolved(args: argparse.Namespace) -> int:
+        resolve_cluster(args)
+        return run(args)
+    return resolved
 
 
 def _id_file(key: Path) -> Path:
