@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -98,6 +98,21 @@ def upload_share(
     )
 
 
+T = TypeVar("T")
+
+
+def on_every_node(count: int, call: Callable[[int], T], *, name: str) -> list[T]:
+    """`call(i)` for every node index at once (one thread each); all finish before the
+    first failure, in node order, is raised, so no call is left running behind it."""
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix=name) as pool:
+        futures = [pool.submit(call, i) for i in range(count)]
+        outcomes = [f.exception() or f.result() for f in futures]
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes  # type: ignore[return-value]
+
+
 def upload_shares(
     node_channels: Sequence[grpc.Channel],
     dataset_id: str,
@@ -140,13 +155,7 @@ def upload_shares(
                 time.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    with ThreadPoolExecutor(max_workers=len(node_channels), thread_name_prefix="upload") as pool:
-        futures = [pool.submit(one, i) for i in range(len(node_channels))]
-        outcomes = [f.exception() or f.result() for f in futures]
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    receipts: list[ShareReceipt | None] = outcomes  # type: ignore[assignment]
+    receipts = on_every_node(len(node_channels), one, name="upload")
     for i, receipt in enumerate(receipts):
         if receipt is None:
             continue

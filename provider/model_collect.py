@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from mutualmind.cluster.atomic_file import write_atomic
 from mutualmind.errors import IntegrityError, InvalidInput, PermissionDenied, RuleViolation
 from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
 from proto import market_pb2, market_pb2_grpc
-from provider.client import ModelShare, fetch_model_share
+from provider.client import ModelShare, fetch_model_share, on_every_node
 
 MODEL_FORMAT = "mutualmind-model/v1"
 # tensors that undo the providers' scaling rather than compute the model
@@ -101,13 +100,7 @@ def collect_model(
         return fetch_model_share(node_channels[i], key, sponsor_id, round_id, i,
                                  node_public_key=node_public_keys[i], job_digest=view.job_digest)
 
-    with ThreadPoolExecutor(max_workers=len(node_channels), thread_name_prefix="collect") as pool:
-        futures = [pool.submit(one, i) for i in range(len(node_channels))]
-        outcomes = [f.exception() or f.result() for f in futures]
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    shares: list[ModelShare] = outcomes  # type: ignore[assignment]
+    shares = on_every_node(len(node_channels), one, name="collect")
     if any(s.manifest != shares[0].manifest for s in shares[1:]):
         raise IntegrityError("the nodes describe their model shares differently; they are not "
                              "shares of one model")
