@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger import Ledger, verify_ledger  # noqa: E402
-from ledger.keys import VERIFY_BACKEND, generate_signing_key  # noqa: E402
 from ledger.merkle import leaf_hash, verify_inclusion  # noqa: E402
 from ledger.merkle_tree import MerkleTree  # noqa: E402
 from ledger.workload import realistic_mix  # noqa: E402
+from mutualmind.vocabulary.signing_keys import VERIFY_BACKEND, generate_signing_key  # noqa: E402
 
 
 def _cpu() -> float:

@@ -53,8 +53,8 @@ def party(args: argparse.Namespace) -> None:
     from crypten.mpc import MPCTensor
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.model_spec import parse_model_spec
     from mpcnode.worker.training import row_masks, train_masked
+    from mutualmind.vocabulary.model_spec import parse_model_spec
 
     tx, ty, vx, vy = _dataset(args)
     parts = np.array_split(np.arange(len(tx)), args.providers)

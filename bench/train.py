@@ -83,8 +83,8 @@ def party(args: argparse.Namespace) -> None:
     from crypten.mpc import MPCTensor
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.model_spec import parse_model_spec
     from mpcnode.worker.training import train_masked
+    from mutualmind.vocabulary.model_spec import parse_model_spec
 
     tx, ty, vx, vy, task, classes = load_task(args.dataset, args.rows)
     spec = parse_model_spec(model_spec(args, task, classes))
@@ -137,8 +137,8 @@ def plaintext_step_seconds(spec_raw: dict, tx, ty, vx, vy, providers: int, repea
     import torch
 
     from mpcnode.worker.backend import PlainBackend
-    from mpcnode.worker.model_spec import parse_model_spec
     from mpcnode.worker.training import train_masked
+    from mutualmind.vocabulary.model_spec import parse_model_spec
 
     spec = parse_model_spec(spec_raw)
     masks = _masks(len(tx), providers)

@@ -64,13 +64,16 @@ def main() -> int:
 
     import numpy as np
 
-    from ledger.keys import generate_signing_key, public_key_bytes
-    from mpcnode.share_store import TableSchema
-    from mutualmind.cluster.certs import create_cluster
     from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport.pki import create_cluster
+    from mutualmind.vocabulary.dataset import TableSchema
+    from mutualmind.vocabulary.signed_requests import signed_dataset_registration
+    from mutualmind.vocabulary.signing_keys import (
+        generate_signing_key,
+        public_key_bytes,
+    )
     from provider.client import upload_share
     from provider.sharing import random_int64, share_commitment
-    from provider.signed_requests import signed_dataset_registration
 
     n = max(args.nodes, 2)  # a registration names at least two shares
     rows = max(1, int(args.mb * 1e6) // (args.cols * 8))

@@ -20,7 +20,7 @@ from coordinator.round_verify import verify_round
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds
 from ledger import verify_ledger
-from mutualmind.errors import InvalidInput, MutualMindError
+from mutualmind.errors import InvalidInput
 from mutualmind.transport import require_role
 from proto import admin_pb2, admin_pb2_grpc, market_pb2
 

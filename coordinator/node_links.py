@@ -14,8 +14,12 @@ import grpc
 
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from mutualmind.errors import InvalidInput
-from mutualmind.transport import (channel_credentials, open_channel, probe_health,
-                                  raise_from_rpc_error)
+from mutualmind.transport import (
+    channel_credentials,
+    open_channel,
+    probe_health,
+    raise_from_rpc_error,
+)
 from proto import node_pb2, node_pb2_grpc
 
 CALL_DEADLINE_S = 15.0
@@ -50,7 +54,9 @@ class GrpcClusterLink:
 
     @property
     def _dealer(self):  # type: ignore[no-untyped-def]
-        from mpcnode.dealer_client import DealerClient  # the dealer's own client module
+        from coordinator.dealer_client import (
+            DealerClient,  # the dealer's own client module
+        )
         return DealerClient(self._dealer_channel)
 
     def start_dealer(self, order: JobOrder) -> None:

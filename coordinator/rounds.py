@@ -22,16 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
-from coordinator.model_spec import spec_for_ledger
 from coordinator.payouts import Participant, Settlement, settle
 from ledger import Entry, Ledger
-from ledger.attestation import attestation_message
-from ledger.canonical import canonical_json
-from ledger.job_digest import job_digest
-from ledger.keys import verify_signature
-from mutualmind.cluster.atomic_file import write_atomic
-from mutualmind.errors import (Aborted, AlreadyExists, DeadlineExceeded, IntegrityError,
-                               InvalidInput, NotFound)
+from mutualmind.errors import (
+    Aborted,
+    AlreadyExists,
+    DeadlineExceeded,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+)
+from mutualmind.transport.atomic_file import write_atomic
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.job_digest import job_digest
+from mutualmind.vocabulary.model_spec import spec_for_ledger
+from mutualmind.vocabulary.signing_keys import verify_signature
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,14 @@ from coordinator.market import FRAC_BITS, Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import Rounds
 from ledger import Ledger
-from ledger.keys import generate_signing_key, load_private_key, save_private_key
-from mutualmind.cluster.certs import load_manifest
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
+from mutualmind.transport.pki import load_manifest
+from mutualmind.vocabulary.signing_keys import (
+    generate_signing_key,
+    load_private_key,
+    save_private_key,
+)
 from proto import admin_pb2, admin_pb2_grpc, market_pb2, market_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -102,9 +102,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _proof(args: argparse.Namespace) -> int:
-    from ledger.proof_file import build_proof
-
-    from ledger.proof_file import build_consistency
+    from ledger.proof_file import build_consistency, build_proof
 
     ledger = _open(args.db)
     try:
@@ -144,7 +142,12 @@ def _head(args: argparse.Namespace) -> int:
 
 
 def _check_proof(args: argparse.Namespace) -> int:
-    from ledger.proof_file import CONSISTENCY_FORMAT, check_consistency, check_proof, load_proof
+    from ledger.proof_file import (
+        CONSISTENCY_FORMAT,
+        check_consistency,
+        check_proof,
+        load_proof,
+    )
 
     document = load_proof(_read(args.proof_file))
     vkey = args.vkey or document.get("verifier_key")

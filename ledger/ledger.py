@@ -21,21 +21,25 @@ from typing import Any, Iterable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.attestation import attestation_message
-from ledger.canonical import canonical_json
 from ledger.checkpoint import Checkpoint, format_checkpoint
-from ledger.entries import (
-    GENESIS_PREV_HASH, KINDS, Entry, entry_hash, parties_of, request_message,
-)
+from ledger.entries import GENESIS_PREV_HASH, Entry, entry_hash
 from ledger.merkle import leaf_hash
 from ledger.merkle_tree import MerkleTree
 from ledger.signed_note import verifier_key_string
 from ledger.state import LedgerState
 from ledger.store import LedgerStore, entry_from_row, entry_row
-from ledger.keys import public_key_bytes, verify_signature
 from mutualmind.errors import (
-    IntegrityError, InvalidInput, MutualMindError, NotFound, PermissionDenied, Unavailable,
+    IntegrityError,
+    InvalidInput,
+    MutualMindError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
 )
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.payloads import KINDS, parties_of, request_message
+from mutualmind.vocabulary.signing_keys import public_key_bytes, verify_signature
 
 CHECKPOINT_INTERVAL = 1000
 DEFAULT_ORIGIN = "mutualmind.example/ledger"
@@ -187,7 +191,7 @@ class Ledger:
 
     def verifier_key(self) -> str:
         """The note verifier key string (`origin+keyid+base64`) for this ledger's checkpoints."""
-        from ledger.keys import load_public_key
+        from mutualmind.vocabulary.signing_keys import load_public_key
 
         return verifier_key_string(self.origin, load_public_key(self.state.coordinator_key or b""))
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.entries import Entry, entry_hash
-from ledger.keys import verify_signature
 from ledger.ledger import Ledger
 from ledger.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from ledger.signed_note import parse_verifier_key
 from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.signing_keys import verify_signature
 
 PROOF_FORMAT = "mutualmind-inclusion-proof/v1"
 CONSISTENCY_FORMAT = "mutualmind-consistency-proof/v1"

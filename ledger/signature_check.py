@@ -15,12 +15,13 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.attestation import attestation_message
-from ledger.canonical import canonical_json
-from ledger.entries import KINDS, REQUEST_DOMAIN, entry_hash
-from ledger.keys import verify_raw
+from ledger.entries import entry_hash
 from ledger.store import ENTRY_COLUMNS, connect_readonly
 from mutualmind.errors import MutualMindError
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.payloads import KINDS, REQUEST_DOMAIN
+from mutualmind.vocabulary.signing_keys import verify_raw
 
 # Problems, in the order they are reported when several hit the same entry.
 PROBLEMS = (

@@ -16,10 +16,18 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
-from ledger.keys import load_public_key, private_key_from_seed, public_key_bytes, verify_signature
 from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.signing_keys import (
+    load_public_key,
+    private_key_from_seed,
+    public_key_bytes,
+    verify_signature,
+)
 
 ALG_ED25519 = 0x01
 SIGNATURE_PREFIX = "\u2014 "

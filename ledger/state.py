@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ledger.entries import PPM, validate_payload
-from ledger.job_digest import job_digest
 from mutualmind.errors import IntegrityError, RuleViolation
+from mutualmind.vocabulary.job_digest import job_digest
+from mutualmind.vocabulary.payloads import PPM, validate_payload
 
 _MISSING = object()
 
@@ -280,7 +280,7 @@ class LedgerState:
 
     @staticmethod
     def _digest(record: RoundRecord, claimed: str) -> None:
-        """A result must be about this round's model and inputs (ledger.job_digest)."""
+        """A result must be about this round's model and inputs (mutualmind.vocabulary.job_digest)."""
         if claimed != record.job_digest:
             raise RuleViolation(
                 "job_digest", f"round {record.round_id!r}: the result names job digest "

@@ -12,8 +12,9 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ledger.entries import Entry, parties_of
+from ledger.entries import Entry
 from mutualmind.errors import IntegrityError, InvalidInput, NotFound
+from mutualmind.vocabulary.payloads import parties_of
 
 SCHEMA_VERSION = "mutualmind-ledger-1"
 

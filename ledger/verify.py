@@ -22,7 +22,6 @@ from typing import Any
 
 from ledger.checkpoint import open_checkpoint
 from ledger.entries import GENESIS_PREV_HASH
-from ledger.keys import load_public_key
 from ledger.merkle import leaf_hash
 from ledger.merkle_tree import MerkleTree
 from ledger.signature_check import Failure, KeyRing, check_range, failure
@@ -30,6 +29,7 @@ from ledger.signed_note import NoteError, NoteVerifier, key_id, parse_verifier_k
 from ledger.state import LedgerState
 from ledger.store import connect_readonly
 from mutualmind.errors import InvalidInput, MutualMindError
+from mutualmind.vocabulary.signing_keys import load_public_key
 
 PARALLEL_MIN_ENTRIES = 4000
 

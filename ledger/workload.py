@@ -16,10 +16,10 @@ from typing import Any, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.attestation import attestation_message
-from ledger.job_digest import job_digest
-from ledger.entries import request_message
-from ledger.keys import generate_signing_key, public_key_bytes
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.job_digest import job_digest
+from mutualmind.vocabulary.payloads import request_message
+from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
 
 Request = tuple[str, dict[str, Any], "bytes | None"]
 

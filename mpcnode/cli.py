@@ -39,7 +39,11 @@ def serve_node(args: argparse.Namespace) -> int:
     from mpcnode.market_view import CoordinatorMarket
     from mpcnode.registry import CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
-    from mutualmind.transport import channel_credentials, open_channel, serve_until_signalled
+    from mutualmind.transport import (
+        channel_credentials,
+        open_channel,
+        serve_until_signalled,
+    )
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s node{args.index} %(levelname)s %(name)s: %(message)s")

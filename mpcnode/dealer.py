@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+
 def register(subparsers: Any) -> None:
     dealer = subparsers.add_parser("dealer", help="run the MPC dealer (CrypTen TTP per job)")
     dealer_sub = dealer.add_subparsers(dest="dealer_command", metavar="ACTION", required=True)

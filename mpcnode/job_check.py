@@ -7,7 +7,7 @@ sign for another. So `JobDigestCheck.check` rebuilds the digest from
     payload with the sponsor's signature verified), and
   * the dataset registrations the node already trusts (`DatasetRegistry.get`: each one
     verified against its provider's signature),
-with `ledger.job_digest.job_digest`, the same function the coordinator and any ledger
+with `mutualmind.vocabulary.job_digest.job_digest`, the same function the coordinator and any ledger
 auditor use, and refuses the job unless the digest and everything the worker will be
 told (datasets in order, validation set, model spec in its ledger form) match. A refusal
 happens before `JobRunner.start`, so no directory and no worker exist for it.
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 
-from ledger.job_digest import job_digest
 from mpcnode.jobs import JobRequest
 from mpcnode.market_view import MarketView
 from mpcnode.registry import DatasetRegistry
 from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
+from mutualmind.vocabulary.job_digest import job_digest
 
 RUNNABLE_STATUSES = ("open", "running")
 

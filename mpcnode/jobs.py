@@ -5,7 +5,7 @@ module validates the request, writes the worker's spec into `<data_dir>/jobs/<jo
 starts `python -m mpcnode.worker` there in its own process group, and watches it: past
 the deadline or on cancel the whole group is killed; when the worker finishes, the
 node signs an attestation over (round id, job digest, revealed metrics in integer
-millionths) with its Ed25519 key - the bytes of `ledger.attestation.attestation_message`.
+millionths) with its Ed25519 key - the bytes of `mutualmind.vocabulary.attestation.attestation_message`.
 The coordinator accepts a result only when every node signed identical values.
 
 No gRPC here: `mpcnode.servicer` maps requests and replies. A job is never started
@@ -25,13 +25,18 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.attestation import attestation_message
-from ledger.keys import sign
 from mpcnode.supervised_process import KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
-from mpcnode.worker.job_spec import check_party, check_port, parse_worker_spec, validate_job_id
+from mpcnode.worker.job_spec import (
+    check_party,
+    check_port,
+    parse_worker_spec,
+    validate_job_id,
+)
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.signing_keys import sign
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 MAX_DEADLINE_S = 24 * 3600.0
@@ -68,7 +73,7 @@ class JobResult:
     metric: str
     accuracy_full: float | None
     attestation: bytes  # Ed25519 signature over attestation_payload
-    attestation_payload: bytes  # canonical JSON: ledger.attestation.attestation_message
+    attestation_payload: bytes  # canonical JSON: mutualmind.vocabulary.attestation.attestation_message
     comm: dict[str, float]
     wall_s: float
     weights_path: str
@@ -210,7 +215,7 @@ class JobRunner:
         """This node's share of the trained model and its manifest (name, shape, offset).
 
         For `provider collect-model`: the caller must have checked that the requester
-        is the round's sponsor; with every node's share, `mpcnode.worker.model_shares`
+        is the round's sponsor; with every node's share, `mutualmind.vocabulary.model_file`
         reconstructs the model.
         """
         path = self.weights_path(job_id)

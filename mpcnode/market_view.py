@@ -18,10 +18,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ledger.entries import request_message
-from ledger.keys import verify_signature
 from mutualmind.errors import IntegrityError, Unavailable
-from provider.signed_requests import register_provider_payload
+from mutualmind.vocabulary.payloads import request_message
+from mutualmind.vocabulary.signed_requests import register_provider_payload
+from mutualmind.vocabulary.signing_keys import verify_signature
 
 KIND_ROUND_OPENED = "round_opened"
 KIND_PROVIDER_REGISTERED = "provider_registered"

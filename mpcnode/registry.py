@@ -17,10 +17,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mpcnode.share_store import ShareSpec, TableSchema
+from mpcnode.share_store import ShareSpec
 from mutualmind.errors import IntegrityError, InvalidInput, NotFound, Unavailable
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.signed_requests import (
+    schema_from_proto,
+    verify_dataset_registration,
+)
 from proto import common_pb2, market_pb2
-from provider.signed_requests import schema_from_proto, verify_dataset_registration
 
 
 @dataclass(frozen=True)

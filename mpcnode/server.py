@@ -21,9 +21,9 @@ from mpcnode.registry import DatasetRegistry
 from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer, StallPolicy
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareStore
-from mutualmind.cluster.certs import load_signing_key
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
+from mutualmind.transport.pki import load_signing_key
 from proto import node_pb2, node_pb2_grpc
 
 SHARE_INTAKE_SERVICE = node_pb2.DESCRIPTOR.services_by_name["ShareIntake"].full_name

@@ -23,13 +23,16 @@ import grpc
 
 from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRequest, JobRunner, JobStatus, result_stats
-from mpcnode.model_release import FetchRequest, ModelRelease
-from mpcnode.share_intake import ShareIntake, UploadHeader
-from mpcnode.share_store import ShareMeta, ShareStore, iter_chunks
+from mpcnode.model_release import ModelRelease
+from mpcnode.share_intake import ShareIntake
+from mpcnode.share_store import ShareMeta, ShareStore
 from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, Unavailable
 from mutualmind.transport import require_role
+from mutualmind.vocabulary.model_fetch import FetchRequest
+from mutualmind.vocabulary.share_receipt import UploadHeader
+from mutualmind.vocabulary.signed_requests import schema_to_proto
+from mutualmind.vocabulary.upload import iter_chunks
 from proto import node_pb2, node_pb2_grpc
-from provider.signed_requests import schema_to_proto
 
 MODEL_CHUNK_BYTES = 1 << 20  # model shares stream in 1 MiB messages (limit: 8 MiB)
 # Roles that may read what a node holds over the cluster port.

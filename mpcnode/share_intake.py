@@ -12,59 +12,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.canonical import canonical_json
-from ledger.keys import sign, verify_signature
 from mpcnode.registry import DatasetRegistry
-from mpcnode.share_store import ShareMeta, ShareStore, validate_dataset_id
+from mpcnode.share_store import ShareMeta, ShareStore
 from mutualmind.errors import InvalidInput
-
-KIND_SHARE_RECEIPT = "share_receipt"
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.dataset import validate_dataset_id
+from mutualmind.vocabulary.share_receipt import (
+    ShareReceipt,
+    UploadHeader,
+    receipt_payload,
+)
+from mutualmind.vocabulary.signing_keys import sign
 
 _LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UploadHeader:
-    """What the first message of an upload says."""
-
-    dataset_id: str
-    node_index: int
-    rows: int
-    cols: int
-    frac_bits: int
-
-
-@dataclass(frozen=True)
-class ShareReceipt:
-    """The node's signed statement that it stored a share with this commitment."""
-
-    dataset_id: str
-    node_index: int
-    bytes_received: int
-    commitment: bytes
-    signature: bytes
-
-
-def receipt_payload(dataset_id: str, node_index: int, bytes_received: int, commitment: bytes) -> dict[str, object]:
-    return {
-        "kind": KIND_SHARE_RECEIPT,
-        "dataset_id": dataset_id,
-        "node_index": node_index,
-        "bytes_received": bytes_received,
-        "commitment": commitment.hex(),
-    }
-
-
-def verify_receipt(receipt: ShareReceipt, node_public_key: bytes) -> bool:
-    """True when the node holding `node_public_key` signed this receipt."""
-    message = canonical_json(
-        receipt_payload(receipt.dataset_id, receipt.node_index, receipt.bytes_received, receipt.commitment)
-    )
-    return verify_signature(node_public_key, message, receipt.signature)
 
 
 class ShareIntake:

@@ -15,8 +15,18 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpcnode.supervised_process import EXITED, KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
-from mpcnode.worker.job_spec import check_party, check_port, validate_host, validate_job_id
+from mpcnode.supervised_process import (
+    EXITED,
+    KILLED_CANCEL,
+    KILLED_DEADLINE,
+    SupervisedProcess,
+)
+from mpcnode.worker.job_spec import (
+    check_party,
+    check_port,
+    validate_host,
+    validate_job_id,
+)
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 

@@ -98,7 +98,7 @@ def resolve_cluster(args: argparse.Namespace) -> None:
     """Fill --coordinator, --certs and --node from a local cluster's state when given
     --data-dir (flags given explicitly win); refuse with one line when any is missing."""
     if getattr(args, "data_dir", None) is not None:
-        from mutualmind.cluster.local_state import load_state
+        from mutualmind.transport.cluster_state import load_state
 
         state = load_state(args.data_dir)
         if hasattr(args, "coordinator"):
@@ -124,8 +124,12 @@ def _id_file(key: Path) -> Path:
 
 def run_keygen(args: argparse.Namespace) -> int:
     """Check the id, write the key (0600, never overwriting), then the id next to it."""
-    from ledger.entries import party_id
-    from ledger.keys import generate_signing_key, public_key_bytes, save_private_key
+    from mutualmind.vocabulary.payloads import party_id
+    from mutualmind.vocabulary.signing_keys import (
+        generate_signing_key,
+        public_key_bytes,
+        save_private_key,
+    )
 
     party_id("--id", args.id)
     if _id_file(args.key).exists():
@@ -139,8 +143,8 @@ def run_keygen(args: argparse.Namespace) -> int:
 
 
 def _market(args: argparse.Namespace) -> Any:
-    from ledger.keys import load_private_key
     from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.vocabulary.signing_keys import load_private_key
     from provider.client import MarketClient
 
     key = load_private_key(args.key)
@@ -165,7 +169,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def _load_table(args: argparse.Namespace) -> Any:
-    from mpcnode.share_store import TableSchema
+    from mutualmind.vocabulary.dataset import TableSchema
     from provider.sharing import load_csv, load_sklearn, validate_table
 
     features = [c.strip() for c in args.features.split(",")] if args.features else None
@@ -185,7 +189,7 @@ def _load_table(args: argparse.Namespace) -> Any:
 
 
 def _node_keys(certs: Path, count: int) -> list[bytes] | None:
-    from mutualmind.cluster.certs import MANIFEST_NAME, load_manifest
+    from mutualmind.transport.pki import MANIFEST_NAME, load_manifest
 
     if not (certs / MANIFEST_NAME).is_file():
         return None

@@ -20,9 +20,6 @@ import grpc
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mpcnode.model_release import check_released_share, sign_fetch
-from mpcnode.share_intake import ShareReceipt, verify_receipt
-from mpcnode.share_store import iter_chunks
 from mutualmind.errors import (
     Aborted,
     AlreadyExists,
@@ -32,14 +29,17 @@ from mutualmind.errors import (
     Unavailable,
 )
 from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
-from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
-from provider.sharing import SharedTable
-from provider.signed_requests import (
+from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
+from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
+from mutualmind.vocabulary.signed_requests import (
     new_nonce,
     signed_dataset_registration,
     signed_register_provider,
     signed_stake,
 )
+from mutualmind.vocabulary.upload import iter_chunks
+from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
+from provider.sharing import SharedTable
 
 CHUNK_BYTES = 1 << 20  # 1 MiB a message, well under the 8 MiB message limit
 UPLOAD_DEADLINE_S = 3600.0

@@ -5,7 +5,7 @@ the shares (each node checks the sponsor's signed request). This module asks the
 coordinator for the round (it must be closed, and this key's provider its sponsor),
 fetches every node's share concurrently (`provider.client.fetch_model_share`, receipts
 checked with the nodes' keys from the cluster manifest), reconstructs the weights in
-Z/2^64 (`mpcnode.worker.model_shares.reconstruct`) and writes a plain JSON model: the
+Z/2^64 (`mutualmind.vocabulary.model_file.reconstruct`) and writes a plain JSON model: the
 spec, the feature columns of the validation set, the weights as lists and the
 normalisation statistics, plus each node's signed receipt as provenance. The file is
 written atomically, so a failed collection leaves nothing behind.
@@ -23,11 +23,16 @@ import grpc
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mpcnode.worker.model_shares import predict, read_share, reconstruct
-from mpcnode.worker.model_spec import ModelSpec, parse_model_spec
-from mutualmind.cluster.atomic_file import write_atomic
-from mutualmind.errors import IntegrityError, InvalidInput, PermissionDenied, RuleViolation
+from mutualmind.errors import (
+    IntegrityError,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+)
 from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from mutualmind.transport.atomic_file import write_atomic
+from mutualmind.vocabulary.model_file import predict, read_share, reconstruct
+from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 from proto import market_pb2, market_pb2_grpc
 from provider.client import ModelShare, fetch_model_share, on_every_node
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpcnode.share_store import TableSchema, validate_dataset_id
 from mutualmind.errors import IntegrityError, NotFound
+from mutualmind.vocabulary.dataset import TableSchema, validate_dataset_id
 from provider.sharing import SharedTable, share_commitment
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpcnode.share_store import TableSchema
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.dataset import TableSchema
 
 FRAC_BITS = 16
 # |x| must stay well inside int64 after scaling by 2^16 so that MPC products of two

@@ -22,8 +22,8 @@ GENERATED_SUFFIXES = ("_pb2.py", "_pb2_grpc.py", "_pb2.pyi")
 
 def compile_into(out_dir: Path) -> list[Path]:
     """Compile every proto/*.proto into out_dir/proto/; return the generated files."""
-    from grpc_tools import protoc  # dev dependency, imported only here
     import grpc_tools
+    from grpc_tools import protoc  # dev dependency, imported only here
 
     sources = sorted(PROTO_DIR.glob("*.proto"))
     include = Path(grpc_tools.__file__).parent / "_proto"

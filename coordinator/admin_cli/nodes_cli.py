@@ -18,7 +18,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coordinator.admin_cli.target import CoordinatorClient, resolve_target
-    from coordinator.admin_cli.terminal import console, health_markup, print_json, short_hex
+    from coordinator.admin_cli.terminal import (
+        console,
+        health_markup,
+        print_json,
+        short_hex,
+    )
     from proto import admin_pb2
 
     with CoordinatorClient(resolve_target(args)) as client:

@@ -108,9 +108,13 @@ def _sponsor_id(args: argparse.Namespace) -> str:
 
 
 def run_open(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.round_open import RoundTerms, checked_model_spec, signed_open_round
+    from coordinator.admin_cli.round_open import (
+        RoundTerms,
+        checked_model_spec,
+        signed_open_round,
+    )
     from coordinator.admin_cli.terminal import print_json
-    from ledger.keys import load_private_key
+    from mutualmind.vocabulary.signing_keys import load_private_key
 
     terms = RoundTerms(
         round_id=args.round_id, sponsor=_sponsor_id(args), pool=_whole("--pool", args.pool),

@@ -3,7 +3,7 @@
 A round locks the sponsor's pool, so the coordinator records it only with the sponsor's
 Ed25519 signature over `ledger.entries.request_message("round_opened", payload)`, the
 exact payload of the ledger entry. The coordinator rebuilds that payload from the
-request (`Rounds.open_round`, with `coordinator.model_spec.spec_for_ledger` turning the
+request (`Rounds.open_round`, with `mutualmind.vocabulary.model_spec.spec_for_ledger` turning the
 spec's floats into decimal strings), so this module builds it the same way; the model
 spec is first checked with the workers' own parser and sent with every default filled
 in, so the ledger records exactly what will be trained.
@@ -18,11 +18,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator.model_spec import spec_for_ledger
-from ledger.entries import request_message, validate_payload
-from ledger.keys import sign
-from mpcnode.worker.model_spec import parse_model_spec
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
+from mutualmind.vocabulary.payloads import request_message, validate_payload
+from mutualmind.vocabulary.signing_keys import sign
 from proto import common_pb2, market_pb2
 
 KIND_ROUND_OPENED = "round_opened"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from mutualmind.cluster.atomic_file import write_atomic
 from mutualmind.errors import InvalidInput
+from mutualmind.transport.atomic_file import write_atomic
 from proto import market_pb2
 
 DPI = 120

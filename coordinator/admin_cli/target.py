@@ -71,7 +71,7 @@ def target_arguments() -> argparse.ArgumentParser:
 def resolve_target(args: argparse.Namespace) -> AdminTarget:
     admin, market, certs = args.coordinator, args.market, args.certs
     if args.data_dir is not None:
-        from mutualmind.cluster.local_state import load_state
+        from mutualmind.transport.cluster_state import load_state
 
         state = load_state(args.data_dir)
         admin = admin or state.admin_address

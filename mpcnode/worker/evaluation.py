@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.layers import forward, targets
-from mpcnode.worker.model_spec import ModelSpec
+from mutualmind.vocabulary.model_spec import ModelSpec
 
 
 def evaluate(

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mpcnode.share_store import ShareStore, TableSchema
+from mpcnode.share_store import ShareStore
 from mpcnode.worker.job_spec import WorkerSpec
 from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.dataset import TableSchema
 
 FRAC_BITS = 16
 

@@ -12,9 +12,9 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mpcnode.share_store import validate_dataset_id
-from mpcnode.worker.model_spec import ModelSpec, parse_model_spec
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.dataset import validate_dataset_id
+from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 HOST_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")

@@ -12,7 +12,7 @@ import math
 import torch
 
 from mpcnode.worker.backend import Backend, Tensor
-from mpcnode.worker.model_spec import ModelSpec
+from mutualmind.vocabulary.model_spec import ModelSpec
 
 
 def initial_parameters(spec: ModelSpec, features: int, models: int) -> dict[str, torch.Tensor]:

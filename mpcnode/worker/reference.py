@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from mpcnode.worker.backend import PlainBackend
-from mpcnode.worker.model_spec import ModelSpec
 from mpcnode.worker.training import LooResult, row_masks, train_loo, train_masked
+from mutualmind.vocabulary.model_spec import ModelSpec
 
 
 def _tensor(values: np.ndarray) -> torch.Tensor:

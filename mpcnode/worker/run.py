@@ -88,8 +88,8 @@ def run(spec: WorkerSpec) -> dict[str, object]:
 
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.inputs import FRAC_BITS, load_local_shares
-    from mpcnode.worker.model_spec import check_plausible
     from mpcnode.worker.training import train_loo
+    from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()
     output = Path(spec.output_dir)
@@ -98,7 +98,6 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     crypten = _init_crypten(spec)
     try:
         import crypten.communicator as comm
-
         from crypten.mpc import MPCTensor
 
         communicator = comm.get()

@@ -25,9 +25,8 @@ import torch
 from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.evaluation import evaluate
 from mpcnode.worker.layers import forward, initial_parameters, logit_gradient, targets
-from mpcnode.worker.model_spec import ModelSpec
 from mutualmind.errors import InvalidInput
-
+from mutualmind.vocabulary.model_spec import ModelSpec
 
 NORMALISE_MEAN = "normalise_mean"
 NORMALISE_SCALE = "normalise_scale"

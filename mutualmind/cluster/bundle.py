@@ -13,9 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mutualmind.cluster.atomic_file import write_atomic
-from mutualmind.cluster.certs import KEY_MODE, MANIFEST_NAME, load_manifest, read_member_file
 from mutualmind.errors import InvalidInput
+from mutualmind.transport.atomic_file import write_atomic
+from mutualmind.transport.pki import (
+    KEY_MODE,
+    MANIFEST_NAME,
+    load_manifest,
+    read_member_file,
+)
 
 PUBLIC_FILES = ("ca.pem", MANIFEST_NAME)
 

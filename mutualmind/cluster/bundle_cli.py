@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from mutualmind.cluster.bundle import write_bundle
-    from mutualmind.cluster.certs import load_manifest
+    from mutualmind.transport.pki import load_manifest
 
     names = ([m.name for m in load_manifest(args.certs).members] if args.all
              else list(dict.fromkeys(args.member)))

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from mutualmind.cluster.certs import MANIFEST_NAME, create_cluster, load_manifest
+    from mutualmind.transport.pki import MANIFEST_NAME, create_cluster, load_manifest
 
     if args.if_absent and not args.force and (args.out / MANIFEST_NAME).exists():
         manifest = load_manifest(args.out)

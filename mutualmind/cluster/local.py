@@ -36,15 +36,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from mutualmind.cluster.atomic_file import write_atomic
-from mutualmind.cluster.certs import MANIFEST_NAME, MAX_NODES, MIN_NODES, load_manifest
 from mutualmind.cluster.local_processes import (
-    STOP_GRACE_S, free_ports, log_tail, member_running, process_start_time, stop_members,
+    STOP_GRACE_S,
+    free_ports,
+    log_tail,
+    member_running,
+    process_start_time,
+    stop_members,
 )
-from mutualmind.cluster.local_state import (
-    ClusterState, MemberProcess, MemberStatus, load_state, state_path,
+from mutualmind.errors import (
+    AlreadyExists,
+    InvalidInput,
+    MutualMindError,
+    NotFound,
+    Unavailable,
 )
-from mutualmind.errors import AlreadyExists, InvalidInput, MutualMindError, NotFound, Unavailable
+from mutualmind.transport.atomic_file import write_atomic
+from mutualmind.transport.cluster_state import (
+    ClusterState,
+    MemberProcess,
+    MemberStatus,
+    load_state,
+    state_path,
+)
+from mutualmind.transport.pki import MANIFEST_NAME, MAX_NODES, MIN_NODES, load_manifest
 
 DEFAULT_NODES = 3
 START_TIMEOUT_S = 30.0
@@ -181,7 +196,9 @@ class LocalCluster:
 
     def _make_certs_if_absent(self) -> None:
         if not (self.certs_dir / MANIFEST_NAME).exists():
-            from mutualmind.cluster.certs import create_cluster  # cryptography: only here
+            from mutualmind.transport.pki import (
+                create_cluster,  # cryptography: only here
+            )
 
             hosts = () if self.host in ("127.0.0.1", "localhost") else (self.host,)
             create_cluster(self.certs_dir, self.nodes, hosts=hosts)

@@ -14,7 +14,7 @@ import socket
 import time
 from pathlib import Path
 
-from mutualmind.cluster.local_state import MemberProcess
+from mutualmind.transport.cluster_state import MemberProcess
 
 STOP_GRACE_S = 5.0
 LOG_TAIL_LINES = 15

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mpcnode.share_store import TableSchema
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.dataset import TableSchema
 from provider.sharing import Table, load_csv, load_sklearn
 
 CLASSIFICATION_DATASETS = ("breast_cancer", "wine", "digits", "iris")

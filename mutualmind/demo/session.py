@@ -22,8 +22,8 @@ class MarketSession:
 
     def __init__(self, cluster: LocalCluster) -> None:
         from coordinator.admin_cli.target import AdminTarget, CoordinatorClient
-        from mutualmind.cluster.certs import load_manifest
         from mutualmind.transport import channel_credentials, open_channel
+        from mutualmind.transport.pki import load_manifest
 
         self.certs: Path = cluster.certs_dir
         self.node_keys = [m.signing_public_key or b"" for m in load_manifest(self.certs).nodes]
@@ -48,7 +48,7 @@ class MarketSession:
 
     def enrol(self, name: str, *, mint: int) -> Any:
         """Register a fresh provider key under `name` and mint it `mint` tokens."""
-        from ledger.keys import generate_signing_key
+        from mutualmind.vocabulary.signing_keys import generate_signing_key
         from proto import admin_pb2
         from provider.client import MarketClient
 
@@ -78,7 +78,7 @@ class MarketSession:
     def run_round(self, round_id: str, *, deadline_s: float = 600.0,
                   say: Say | None = None) -> Any:
         """Run the round (Admin.RunRound), relaying new progress lines; the final view."""
-        from proto import admin_pb2, market_pb2
+        from proto import admin_pb2
 
         view, last = None, ""
         request = admin_pb2.RunRoundRequest(round_id=round_id, deadline_s=deadline_s)

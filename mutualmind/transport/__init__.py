@@ -9,7 +9,11 @@ from mutualmind.transport.credentials import channel_credentials, server_credent
 from mutualmind.transport.health_probe import probe_health, wait_until_serving
 from mutualmind.transport.options import DEFAULT_DEADLINE_S, MAX_MESSAGE_BYTES
 from mutualmind.transport.peer import peer_name, peer_role, require_role
-from mutualmind.transport.server import RunningServer, build_server, serve_until_signalled
+from mutualmind.transport.server import (
+    RunningServer,
+    build_server,
+    serve_until_signalled,
+)
 from mutualmind.transport.status import error_from_rpc_error, raise_from_rpc_error
 
 __all__ = [

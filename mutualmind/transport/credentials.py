@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from mutualmind.cluster.certs import read_member_file
+from mutualmind.transport.pki import read_member_file
 
 CA_FILE = "ca.pem"
 

@@ -12,8 +12,8 @@ import grpc
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from mutualmind.cluster.certs import role_of_certificate
 from mutualmind.errors import PermissionDenied
+from mutualmind.transport.pki import role_of_certificate
 
 _PEM_KEY = "x509_pem_cert"
 

@@ -18,8 +18,18 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from mutualmind.errors import (
-    Aborted, AlreadyExists, DeadlineExceeded, ErrorCode, IntegrityError, InvalidInput,
-    MutualMindError, NotFound, PermissionDenied, QuotaExceeded, RuleViolation, Unavailable,
+    Aborted,
+    AlreadyExists,
+    DeadlineExceeded,
+    ErrorCode,
+    IntegrityError,
+    InvalidInput,
+    MutualMindError,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RuleViolation,
+    Unavailable,
 )
 
 ERROR_DOMAIN = "mutualmind"

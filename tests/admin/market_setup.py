@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.keys import generate_signing_key, save_private_key
-from mpcnode.share_store import TableSchema
-from mutualmind.cluster.local_state import ClusterState
 from mutualmind.transport import channel_credentials, open_channel
+from mutualmind.transport.cluster_state import ClusterState
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.signing_keys import generate_signing_key, save_private_key
 from provider.client import MarketClient, upload_shares
 from provider.sharing import Table, share_table
 

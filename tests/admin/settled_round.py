@@ -14,20 +14,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from coordinator.admin_cli.round_open import RoundTerms, checked_model_spec, signed_open_round
+from coordinator.admin_cli.round_open import (
+    RoundTerms,
+    checked_model_spec,
+    signed_open_round,
+)
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.market import Market
 from coordinator.market_servicer import registration_payload, round_view_proto
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds
 from ledger import Ledger
-from ledger.attestation import attestation_message
-from ledger.keys import generate_signing_key, public_key_bytes, sign
-from mpcnode.share_store import TableSchema
-from proto import market_pb2
-from provider.signed_requests import (
-    signed_dataset_registration, signed_register_provider, signed_stake,
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.signed_requests import (
+    signed_dataset_registration,
+    signed_register_provider,
+    signed_stake,
 )
+from mutualmind.vocabulary.signing_keys import (
+    generate_signing_key,
+    public_key_bytes,
+    sign,
+)
+from proto import market_pb2
 
 NODES = 3
 SCHEMA = TableSchema(("x0", "x1", "label"), ("x0", "x1"), "label")

@@ -19,14 +19,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mutualmind.cluster.certs import create_cluster, load_manifest  # noqa: E402
-from mutualmind.cluster.local import LocalCluster  # noqa: E402
-from mutualmind.cluster.local_state import ClusterState  # noqa: E402
-from mutualmind.transport import channel_credentials, open_channel  # noqa: E402
-from provider.client import MarketClient  # noqa: E402
 from market_setup import (  # noqa: E402
-    ProviderIdentity, breast_cancer_tables, provider_identity, register_and_share, stake,
+    ProviderIdentity,
+    breast_cancer_tables,
+    provider_identity,
+    register_and_share,
+    stake,
 )
+
+from mutualmind.cluster.local import LocalCluster  # noqa: E402
+from mutualmind.transport import channel_credentials, open_channel  # noqa: E402
+from mutualmind.transport.cluster_state import ClusterState  # noqa: E402
+from mutualmind.transport.pki import create_cluster, load_manifest  # noqa: E402
+from provider.client import MarketClient  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -124,7 +129,7 @@ def test_mint_then_providers_and_balances(cluster: ClusterState,
     providers = {p["provider_id"]: p for p in admin_json("providers", "--data-dir", data)}
     assert set(providers) >= {"hospital-a", "hospital-b", "sponsor", "clinic-m"}
     assert providers["clinic-m"]["balance"] == 300
-    from ledger.keys import public_key_bytes
+    from mutualmind.vocabulary.signing_keys import public_key_bytes
     assert providers["clinic-m"]["public_key"] == public_key_bytes(newcomer.key).hex()
     assert providers["hospital-a"]["staked"] == 100
 

@@ -18,10 +18,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mutualmind.cluster.local import LocalCluster  # noqa: E402
 from market_setup import (  # noqa: E402
-    breast_cancer_tables, provider_identity, register_and_share, stake,
+    breast_cancer_tables,
+    provider_identity,
+    register_and_share,
+    stake,
 )
+
+from mutualmind.cluster.local import LocalCluster  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -17,16 +17,24 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from settled_round import EPSILON_MICRO, settled_round_view  # noqa: E402
+
 from coordinator.admin_cli.round_open import (  # noqa: E402
-    RoundTerms, checked_model_spec, round_opened_payload, signed_open_round,
+    RoundTerms,
+    checked_model_spec,
+    round_opened_payload,
+    signed_open_round,
 )
 from coordinator.admin_cli.round_report import render_round_png, write_round_png  # noqa: E402
 from coordinator.admin_cli.round_table import round_json, round_table  # noqa: E402
-from ledger.entries import request_message  # noqa: E402
-from ledger.keys import generate_signing_key, public_key_bytes, verify_signature  # noqa: E402
 from mutualmind.errors import InvalidInput  # noqa: E402
+from mutualmind.vocabulary.payloads import request_message  # noqa: E402
+from mutualmind.vocabulary.signing_keys import (
+    generate_signing_key,
+    public_key_bytes,
+    verify_signature,
+)  # noqa: E402
 from proto import market_pb2  # noqa: E402
-from settled_round import EPSILON_MICRO, settled_round_view  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

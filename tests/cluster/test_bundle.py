@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from mutualmind.cluster.bundle import write_bundle
-from mutualmind.cluster.certs import create_cluster
 from mutualmind.errors import InvalidInput, NotFound
-from mutualmind.transport import build_server, channel_credentials, probe_health, server_credentials
+from mutualmind.transport import (
+    build_server,
+    channel_credentials,
+    probe_health,
+    server_credentials,
+)
+from mutualmind.transport.pki import create_cluster
 
 
 @pytest.fixture(scope="module")

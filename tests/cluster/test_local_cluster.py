@@ -17,11 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from mutualmind.cluster.certs import create_cluster
 from mutualmind.cluster.local import LocalCluster
-from mutualmind.cluster.local_processes import member_running, process_start_time, stop_members
-from mutualmind.cluster.local_state import STATE_FILE, ClusterState, MemberProcess, load_state
+from mutualmind.cluster.local_processes import (
+    member_running,
+    process_start_time,
+    stop_members,
+)
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
+from mutualmind.transport.cluster_state import (
+    STATE_FILE,
+    ClusterState,
+    MemberProcess,
+    load_state,
+)
+from mutualmind.transport.pki import create_cluster
 
 
 def mutualmind(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.payouts import Participant, largest_remainder_split, settle
 from mutualmind.errors import InvalidInput

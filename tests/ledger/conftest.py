@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger
-from ledger.keys import generate_signing_key
 from ledger.workload import realistic_mix
+from mutualmind.vocabulary.signing_keys import generate_signing_key
 
 SHARED_TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 

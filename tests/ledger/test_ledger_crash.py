@@ -13,14 +13,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, verify_ledger
-from ledger.keys import save_private_key
+from mutualmind.vocabulary.signing_keys import save_private_key
 
 REPO = Path(__file__).resolve().parents[2]
 
 WRITER = r"""
 import random, sys
 from ledger import Ledger
-from ledger.keys import load_private_key
+from mutualmind.vocabulary.signing_keys import load_private_key
 from ledger.workload import Market
 
 path, key_path, run = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from ledger.merkle import (
-    EMPTY_ROOT, ProofError, RootMismatchError, leaf_hash, root_from_leaf_hashes,
-    verify_consistency, verify_inclusion,
+    EMPTY_ROOT,
+    ProofError,
+    RootMismatchError,
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+    verify_inclusion,
 )
 from ledger.merkle_tree import MerkleTree
 

@@ -10,7 +10,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger
 from ledger.merkle import ProofError
-from ledger.proof_file import build_consistency, build_proof, check_consistency, check_proof
+from ledger.proof_file import (
+    build_consistency,
+    build_proof,
+    check_consistency,
+    check_proof,
+)
 from mutualmind.errors import IntegrityError, InvalidInput
 
 

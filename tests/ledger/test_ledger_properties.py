@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ledger import Ledger, verify_ledger
-from ledger.keys import generate_signing_key
 from ledger.workload import Market
 from mutualmind.errors import MutualMindError
+from mutualmind.vocabulary.signing_keys import generate_signing_key
 
 PROVIDERS = ("p0", "p1", "p2")
 # mostly affordable amounts, some refused (zero, negative) and some too large

@@ -10,11 +10,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, verify_ledger
-from ledger.canonical import canonical_json
-from ledger.entries import request_message
-from ledger.keys import generate_signing_key
 from ledger.workload import Market
 from mutualmind.errors import InvalidInput, PermissionDenied, RuleViolation, Unavailable
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.payloads import request_message
+from mutualmind.vocabulary.signing_keys import generate_signing_key
 
 
 @pytest.fixture

@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from ledger.checkpoint import Checkpoint, format_checkpoint, open_checkpoint, open_note
-from ledger.keys import generate_signing_key
-from ledger.signed_note import NoteError, parse_signer_key, parse_verifier_key, sign_note, verifier_key_string
+from ledger.signed_note import (
+    NoteError,
+    parse_signer_key,
+    parse_verifier_key,
+    sign_note,
+    verifier_key_string,
+)
+from mutualmind.vocabulary.signing_keys import generate_signing_key
 
 SHARED_TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 

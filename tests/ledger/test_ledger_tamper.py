@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, verify_ledger
-from ledger.keys import generate_signing_key
 from ledger.signed_note import verifier_key_string
+from mutualmind.vocabulary.signing_keys import generate_signing_key
 
 FIELDS = ("idx", "time_ms", "kind", "payload", "prev_hash", "hash", "signature", "provider_signature")
 
@@ -169,8 +169,8 @@ def test_opening_a_tampered_ledger_is_refused(filled_ledger: Path, coordinator_k
 def _forge(path: Path, key: Ed25519PrivateKey, kind: str, payload: dict, provider_signature: bytes | None = None) -> int:
     """Append an entry the way a cheating coordinator would: correctly hashed and signed by
     the coordinator key, but without the ledger's rule and signature checks."""
-    from ledger.canonical import canonical_json
     from ledger.entries import entry_hash
+    from mutualmind.vocabulary.canonical_json import canonical_json
 
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -186,7 +186,7 @@ def _forge(path: Path, key: Ed25519PrivateKey, kind: str, payload: dict, provide
 
 
 def test_transfer_signed_by_a_stranger_is_a_provider_signature_failure(filled_ledger: Path, coordinator_key: Ed25519PrivateKey) -> None:
-    from ledger.entries import request_message
+    from mutualmind.vocabulary.payloads import request_message
 
     ledger = Ledger.open(filled_ledger)
     state = ledger.state

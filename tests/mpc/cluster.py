@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpcnode.share_store import ShareSpec, ShareStore, TableSchema
+from mpcnode.share_store import ShareSpec, ShareStore
+from mutualmind.vocabulary.dataset import TableSchema
 
 FRAC_BITS = 16
 REPO = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
-from mpcnode.worker.model_shares import predict, read_share_file, reconstruct
-from mpcnode.worker.model_spec import parse_model_spec
 from mpcnode.worker.reference import plaintext_loo
+from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
+from mutualmind.vocabulary.model_spec import parse_model_spec
 from tests.mpc.cluster import run_job
 
 CASES = {

@@ -6,8 +6,12 @@ import json
 
 import pytest
 
-from mpcnode.worker.model_spec import check_plausible, contributions, parse_model_spec
 from mutualmind.errors import Aborted, InvalidInput
+from mutualmind.vocabulary.model_spec import (
+    check_plausible,
+    contributions,
+    parse_model_spec,
+)
 
 
 def test_defaults_fill_task_metric_and_classes_per_kind() -> None:

@@ -18,17 +18,17 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from ledger.attestation import attestation_message
-from ledger.keys import generate_signing_key, verify_signature
-from mpcnode.jobs import CANCELLED, DONE, FAILED, JobRequest, JobRunner
+from coordinator.dealer_client import DealerClient
 from mpcnode.dealer import start_dealer
-from mpcnode.dealer_client import DealerClient
-from mutualmind.cluster.certs import create_cluster
-from mutualmind.transport import channel_credentials, open_channel
-from mpcnode.worker.model_shares import predict, read_share_file, reconstruct
-from mpcnode.worker.model_spec import contributions, parse_model_spec
+from mpcnode.jobs import CANCELLED, DONE, FAILED, JobRequest, JobRunner
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+from mutualmind.transport import channel_credentials, open_channel
+from mutualmind.transport.pki import create_cluster
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
+from mutualmind.vocabulary.model_spec import contributions, parse_model_spec
+from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
 from tests.mpc.cluster import free_port, store_dataset
 
 NODES = 3

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from ledger.keys import verify_signature
+from coordinator.dealer_client import DealerClient
 from mpcnode.dealer import start_dealer
-from mpcnode.dealer_client import DealerClient
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
-from mutualmind.cluster.certs import create_cluster, load_signing_key
 from mutualmind.errors import NotFound, PermissionDenied
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
+from mutualmind.transport.pki import create_cluster, load_signing_key
+from mutualmind.vocabulary.signing_keys import verify_signature
 from proto import node_pb2, node_pb2_grpc
 from tests.mpc.cluster import free_port, store_dataset
 

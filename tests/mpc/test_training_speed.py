@@ -19,10 +19,15 @@ import torch
 
 from bench.datasets import load_task, sklearn_accuracy
 from mpcnode.worker.backend import hard_sigmoid
-from mpcnode.worker.dealer_prefetch import _chunk_starts, dealer_result_size, material_bytes, serve_batch
-from mpcnode.worker.model_spec import parse_model_spec
+from mpcnode.worker.dealer_prefetch import (
+    _chunk_starts,
+    dealer_result_size,
+    material_bytes,
+    serve_batch,
+)
 from mpcnode.worker.reference import plaintext_batched
 from mpcnode.worker.softmax_training import newton_iterations, plain_softmax
+from mutualmind.vocabulary.model_spec import parse_model_spec
 from tests.mpc.cluster import run_job
 
 # online rounds per step with 3 parties: logits (Beaver + truncation) 2, hard sigmoid
@@ -114,9 +119,8 @@ def test_long_runs_fetch_their_material_in_chunks_within_the_memory_budget() -> 
 
 
 def test_the_config_view_reads_like_crypten_config_and_keeps_temp_override() -> None:
-    from mutualmind.crypten_compat import crypten
-
     from mpcnode.worker.crypten_config_view import install
+    from mutualmind.crypten_compat import crypten
 
     cfg = crypten.cfg
     original = cfg.config

@@ -23,7 +23,7 @@ from tests.mpc.cluster import REPO, free_port, store_dataset
 NODE_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from ledger.keys import generate_signing_key
+    from mutualmind.vocabulary.signing_keys import generate_signing_key
     from mpcnode.jobs import JobRequest, JobRunner
     runner = JobRunner(sys.argv[1], generate_signing_key())
     runner.start(JobRequest(

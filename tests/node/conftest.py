@@ -10,12 +10,12 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.keys import generate_signing_key, public_key_bytes
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
 from mpcnode.servicer import StallPolicy
-from mutualmind.cluster.certs import ClusterManifest, create_cluster
 from mutualmind.transport import channel_credentials, open_channel
+from mutualmind.transport.pki import ClusterManifest, create_cluster
+from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
 
 NODES = 3
 

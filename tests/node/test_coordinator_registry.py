@@ -14,13 +14,18 @@ import pytest
 
 from mpcnode.registry import CoordinatorRegistry
 from mpcnode.server import NodeConfig, start_node
-from mpcnode.share_store import TableSchema
 from mutualmind.errors import IntegrityError, NotFound, PermissionDenied, Unavailable
-from mutualmind.transport import build_server, channel_credentials, open_channel, server_credentials
+from mutualmind.transport import (
+    build_server,
+    channel_credentials,
+    open_channel,
+    server_credentials,
+)
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.signed_requests import signed_dataset_registration
 from proto import common_pb2, market_pb2, market_pb2_grpc
 from provider.client import upload_share
 from provider.sharing import Table, share_table
-from provider.signed_requests import signed_dataset_registration
 
 Provider = Any  # the `provider` fixture in conftest.py
 

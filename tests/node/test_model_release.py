@@ -21,25 +21,38 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.attestation import attestation_message
-from ledger.entries import request_message
-from ledger.job_digest import job_digest
-from ledger.keys import generate_signing_key, sign
 from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRequest, JobRunner, to_micro
 from mpcnode.market_view import RoundFacts, check_provider_registration, check_round
-from mpcnode.model_release import (MAX_SKEW_S, ModelRelease, check_released_share, sign_fetch)
+from mpcnode.model_release import ModelRelease
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
-from mpcnode.share_store import TableSchema
 from mpcnode.worker.run import RESULT_FILE, WEIGHTS_FILE
-from mutualmind.cluster.certs import load_signing_key
-from mutualmind.errors import (IntegrityError, InvalidInput, NotFound, PermissionDenied,
-                               RuleViolation, Unavailable)
+from mutualmind.errors import (
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    Unavailable,
+)
 from mutualmind.transport import channel_credentials, open_channel
+from mutualmind.transport.pki import load_signing_key
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.job_digest import job_digest
+from mutualmind.vocabulary.model_fetch import (
+    MAX_SKEW_S,
+    check_released_share,
+    sign_fetch,
+)
+from mutualmind.vocabulary.payloads import request_message
+from mutualmind.vocabulary.signed_requests import (
+    new_nonce,
+    signed_dataset_registration,
+    signed_register_provider,
+)
+from mutualmind.vocabulary.signing_keys import generate_signing_key, sign
 from provider.client import fetch_model_share
-from provider.signed_requests import (new_nonce, signed_dataset_registration,
-                                      signed_register_provider)
 
 ROUND = "r-1"
 METRICS = [0.25, 0.3, 0.2]
@@ -241,8 +254,8 @@ def test_the_sponsor_rejects_a_receipt_that_does_not_match(certs_dir: Path, worl
     key = load_signing_key(certs_dir, 0)
     public = key.public_key().public_bytes_raw()
     data = b"\x01" * 32
-    from ledger.canonical import canonical_json
-    from mpcnode.model_release import receipt_payload
+    from mutualmind.vocabulary.canonical_json import canonical_json
+    from mutualmind.vocabulary.model_fetch import receipt_payload
 
     nonce = new_nonce()
     receipt = canonical_json(receipt_payload(round_id=ROUND, job_digest=world.digest, node_index=0,
@@ -262,7 +275,7 @@ def test_the_sponsor_rejects_a_receipt_that_does_not_match(certs_dir: Path, worl
 # -- the job-digest check ---------------------------------------------------------------
 
 def _job(world: World, **overrides: Any) -> JobRequest:
-    from ledger.canonical import canonical_json
+    from mutualmind.vocabulary.canonical_json import canonical_json
 
     fields: dict[str, Any] = dict(
         job_id="r-1-1-cccccc", round_id=ROUND, world_size=3, rank=0, master_addr="127.0.0.1",

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from mpcnode.server import RunningNode
-from mpcnode.share_store import ShareSpec, TableSchema
-from mutualmind.cluster.certs import create_ca, issue_certificate, load_ca
+from mpcnode.share_store import ShareSpec
 from mutualmind.errors import NotFound, PermissionDenied, Unavailable
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
+from mutualmind.transport.pki import create_ca, issue_certificate, load_ca
+from mutualmind.vocabulary.dataset import TableSchema
 from proto import node_pb2, node_pb2_grpc
 
 

@@ -16,7 +16,6 @@ from scipy import stats
 
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import SHARE_INTAKE_SERVICE, RunningNode
-from mpcnode.share_intake import verify_receipt
 from mpcnode.share_store import ShareStore
 from mutualmind.errors import (
     AlreadyExists,
@@ -28,11 +27,18 @@ from mutualmind.errors import (
     QuotaExceeded,
 )
 from mutualmind.transport import raise_from_rpc_error
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.share_receipt import verify_receipt
+from mutualmind.vocabulary.signed_requests import signed_dataset_registration
 from proto import node_pb2, node_pb2_grpc
 from provider.client import upload_share, upload_shares
-from provider.sharing import Table, encode_fixed_point, load_sklearn, recombine, share_table
-from provider.signed_requests import signed_dataset_registration
-from mpcnode.share_store import TableSchema
+from provider.sharing import (
+    Table,
+    encode_fixed_point,
+    load_sklearn,
+    recombine,
+    share_table,
+)
 
 Provider = Any  # the `provider` fixture in conftest.py (key + provider id)
 

@@ -14,13 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mpcnode.share_store import (
-    ShareSpec,
-    ShareStore,
-    TableSchema,
-    iter_chunks,
-    validate_dataset_id,
-)
+from mpcnode.share_store import ShareSpec, ShareStore
 from mutualmind.errors import (
     AlreadyExists,
     IntegrityError,
@@ -28,6 +22,8 @@ from mutualmind.errors import (
     NotFound,
     QuotaExceeded,
 )
+from mutualmind.vocabulary.dataset import TableSchema, validate_dataset_id
+from mutualmind.vocabulary.upload import iter_chunks
 
 
 def _share(rows: int = 50, cols: int = 4, seed: int = 1) -> np.ndarray:

@@ -18,9 +18,9 @@ from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
 from mpcnode.registry import CoordinatorRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
-from mutualmind.cluster.certs import ClusterManifest, create_cluster
 from mutualmind.errors import Unavailable
 from mutualmind.transport import channel_credentials, open_channel
+from mutualmind.transport.pki import ClusterManifest, create_cluster
 
 NODES = 3
 

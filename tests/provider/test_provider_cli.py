@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ledger.keys import generate_signing_key
-from mpcnode.share_store import ShareStore, TableSchema
+from mpcnode.share_store import ShareStore
 from mutualmind.transport import channel_credentials, open_channel
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.signing_keys import generate_signing_key
 from provider.client import MarketClient, upload_share
 from provider.sharing import Table, encode_fixed_point, load_csv, recombine, share_table
 

@@ -11,10 +11,10 @@ import grpc
 import numpy as np
 import pytest
 
-from ledger.keys import generate_signing_key
 from mpcnode.share_store import ShareStore
 from mutualmind.errors import IntegrityError, NotFound, PermissionDenied, RuleViolation
 from mutualmind.transport import channel_credentials, open_channel
+from mutualmind.vocabulary.signing_keys import generate_signing_key
 from provider.client import MarketClient, upload_shares
 from provider.sharing import encode_fixed_point, load_sklearn, recombine, share_table
 

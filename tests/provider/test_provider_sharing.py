@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats
 
-from mpcnode.share_store import TableSchema
 from mutualmind.crypten_compat import FixedPointEncoder
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.dataset import TableSchema
 from provider.sharing import (
     Table,
     encode_fixed_point,

@@ -112,7 +112,7 @@ def _record_pid(cluster: LocalCluster, name: str, pid: int) -> None:
     import json
 
     from mutualmind.cluster.local_processes import process_start_time
-    from mutualmind.cluster.local_state import state_path
+    from mutualmind.transport.cluster_state import state_path
 
     path: Path = state_path(cluster.data_dir)
     raw = json.loads(path.read_text())

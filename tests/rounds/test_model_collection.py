@@ -19,16 +19,21 @@ import grpc
 import numpy as np
 import pytest
 
-from ledger.keys import generate_signing_key, save_private_key
-from mpcnode.model_release import sign_fetch
-from mutualmind.cluster.certs import load_manifest
-from mutualmind.errors import (IntegrityError, InvalidInput, MutualMindError, PermissionDenied,
-                               RuleViolation)
+from mutualmind.errors import (
+    IntegrityError,
+    InvalidInput,
+    MutualMindError,
+    PermissionDenied,
+    RuleViolation,
+)
 from mutualmind.transport import channel_credentials, open_channel, raise_from_rpc_error
+from mutualmind.transport.pki import load_manifest
+from mutualmind.vocabulary.model_fetch import sign_fetch
+from mutualmind.vocabulary.signed_requests import new_nonce
+from mutualmind.vocabulary.signing_keys import generate_signing_key, save_private_key
 from proto import node_pb2, node_pb2_grpc
 from provider.client import fetch_model_share
 from provider.model_collect import collect_model
-from provider.signed_requests import new_nonce
 from tests.rounds.conftest import Market
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +86,7 @@ def test_sponsor_collects_a_model_that_predicts_like_the_mpc_one(
     stats = json.loads(closed_round.stats_json)
     mpc_accuracy = stats["parties"][0]["accuracy_full"]
     validation = market.scenario.validation.values
-    from mpcnode.worker.model_shares import predict
+    from mutualmind.vocabulary.model_file import predict
     predicted = predict(model.tensors, model.spec, validation[:, :-1])
     accuracy = float((predicted == validation[:, -1]).mean())
     assert accuracy > 0.85
@@ -213,8 +218,8 @@ def _start_job(market: Market, node: int, **fields: Any) -> None:
 
 def _job_fields(market: Market, round_id: str, job_id: str, digest: bytes,
                 overrides: dict[str, Any]) -> dict[str, Any]:
-    from coordinator.model_spec import spec_for_ledger
-    from ledger.canonical import canonical_json
+    from mutualmind.vocabulary.canonical_json import canonical_json
+    from mutualmind.vocabulary.model_spec import spec_for_ledger
 
     terms = market.terms(round_id)
     fields = dict(job_id=job_id, round_id=round_id, world_size=3, rank=0,
@@ -228,7 +233,7 @@ def _job_fields(market: Market, round_id: str, job_id: str, digest: bytes,
 
 def _true_digest(market: Market, round_id: str) -> bytes:
     """The digest recomputed from the ledger's round_opened entry and registrations."""
-    from ledger.job_digest import job_digest
+    from mutualmind.vocabulary.job_digest import job_digest
     from proto import market_pb2, market_pb2_grpc
 
     stub = market_pb2_grpc.MarketStub(market.session.market_channel)

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from coordinator.cluster_link import JobOrder, NodeJobReport
+from coordinator.cluster_link import NodeJobReport
 from coordinator.node_links import GrpcClusterLink
 from coordinator.rounds import Rounds
 from ledger import Ledger
-from ledger.attestation import attestation_message
-from ledger.keys import load_private_key, sign
-from mutualmind.cluster.certs import load_signing_key
 from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
-from tests.rounds.conftest import MINT, POOL, STAKE, Market, kill_member, restart_member
+from mutualmind.transport.pki import load_signing_key
+from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.signing_keys import load_private_key, sign
+from tests.rounds.conftest import POOL, Market, kill_member, restart_member
 
 
 def _ledger_kinds(market: Market, round_id: str) -> list[str]:

@@ -7,9 +7,8 @@ import json
 
 import numpy as np
 
-from coordinator.model_spec import spec_for_ledger
-from mpcnode.worker.model_spec import parse_model_spec
 from mpcnode.worker.reference import plaintext_loo
+from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from tests.rounds.conftest import MINT, POOL, SLASH_RATE_PPM, STAKE, Market
 
 # MPC fixed point (16 fractional bits), CrypTen's sigmoid/log approximations and share

@@ -14,11 +14,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from mutualmind.cluster.certs import create_cluster
 from mutualmind.transport import (
-    RunningServer, build_server, channel_credentials, open_channel, peer_name, peer_role,
-    require_role, server_credentials,
+    RunningServer,
+    build_server,
+    channel_credentials,
+    open_channel,
+    peer_name,
+    peer_role,
+    require_role,
+    server_credentials,
 )
+from mutualmind.transport.pki import create_cluster
 from proto import admin_pb2, admin_pb2_grpc, node_pb2, node_pb2_grpc
 
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name

@@ -16,10 +16,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from mutualmind.cluster.certs import (
-    create_ca, issue_certificate, load_manifest, load_signing_key, role_of_certificate,
-)
 from mutualmind.errors import EXIT_CODES, ErrorCode, InvalidInput, NotFound
+from mutualmind.transport.pki import (
+    create_ca,
+    issue_certificate,
+    load_manifest,
+    load_signing_key,
+    role_of_certificate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,11 +17,24 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from mutualmind.errors import (
-    Aborted, AlreadyExists, DeadlineExceeded, ErrorCode, IntegrityError, InvalidInput,
-    MutualMindError, NotFound, PermissionDenied, QuotaExceeded, RuleViolation, Unavailable,
+    Aborted,
+    AlreadyExists,
+    DeadlineExceeded,
+    ErrorCode,
+    IntegrityError,
+    InvalidInput,
+    MutualMindError,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RuleViolation,
+    Unavailable,
 )
 from mutualmind.transport import (
-    MAX_MESSAGE_BYTES, RunningServer, channel_credentials, raise_from_rpc_error,
+    MAX_MESSAGE_BYTES,
+    RunningServer,
+    channel_credentials,
+    raise_from_rpc_error,
 )
 from mutualmind.transport.status import ERROR_DOMAIN, STATUS_TABLE
 from proto import admin_pb2, admin_pb2_grpc, node_pb2, node_pb2_grpc

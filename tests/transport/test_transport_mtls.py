@@ -19,11 +19,15 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from mutualmind.cluster.certs import create_ca, issue_certificate, load_ca
 from mutualmind.errors import PermissionDenied, Unavailable
 from mutualmind.transport import (
-    RunningServer, channel_credentials, error_from_rpc_error, probe_health, wait_until_serving,
+    RunningServer,
+    channel_credentials,
+    error_from_rpc_error,
+    probe_health,
+    wait_until_serving,
 )
+from mutualmind.transport.pki import create_ca, issue_certificate, load_ca
 from proto import admin_pb2, admin_pb2_grpc, node_pb2, node_pb2_grpc
 
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name

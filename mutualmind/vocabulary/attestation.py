@@ -8,7 +8,7 @@ bytes verifies, so no single party can invent a result.
 
 from __future__ import annotations
 
-from ledger.canonical import canonical_json
+from mutualmind.vocabulary.canonical_json import canonical_json
 
 ATTESTATION_DOMAIN = "mutualmind/round-attestation/v1"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ledger.canonical import canonical_json
+from mutualmind.vocabulary.canonical_json import canonical_json
 
 DIGEST_DOMAIN = "mutualmind/job-digest/v1"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpcnode.worker.model_spec import ModelSpec
 from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.model_spec import ModelSpec
 
 FRAC_BITS = 16
 Manifest = Sequence[dict[str, object]]

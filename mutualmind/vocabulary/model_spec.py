@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from mutualmind.errors import Aborted, InvalidInput
 
@@ -189,3 +190,18 @@ def check_plausible(metrics: list[float], metric: str) -> None:
             f"the MPC computation revealed impossible {metric} values {bad[:3]} (a fixed-point "
             "wrap-around error); nothing was attested - re-run the round"
         )
+
+
+def spec_for_ledger(spec: dict[str, Any]) -> dict[str, Any]:
+    """A model spec with its real-valued fields as decimal strings."""
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise InvalidInput(f"model spec field {key!r} must be a finite number")
+            out[key] = repr(value)
+        elif isinstance(value, (str, int, bool)) or value is None:
+            out[key] = value
+        else:
+            raise InvalidInput(f"model spec field {key!r} must be a number or a string")
+    return out

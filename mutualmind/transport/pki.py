@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mutualmind.cluster.atomic_file import fsync_dir, write_atomic
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+from mutualmind.transport.atomic_file import fsync_dir, write_atomic
 
 ORGANIZATION = "MutualMind"
 ROLES = ("coordinator", "node", "dealer", "admin")

@@ -5,7 +5,7 @@ and each node (before accepting a share) verify the same bytes:
 `ledger.entries.request_message(kind, payload)`, where the payload is exactly the ledger
 entry's payload for that kind (provider_registered, dataset_registered, stake, unstake)
 and carries a fresh nonce. The kind is bound into the message, so a signature for one
-request can never be replayed as another kind. Signatures are Ed25519 (`ledger.keys`).
+request can never be replayed as another kind. Signatures are Ed25519 (`mutualmind.vocabulary.signing_keys`).
 
 A provider's id is the name it registers under (the coordinator's Market.RegisterProvider
 records `provider_id = name`); the registration entry is signed by the key it registers.
@@ -18,10 +18,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.entries import request_message, validate_payload
-from ledger.keys import public_key_bytes, sign, verify_signature
-from mpcnode.share_store import PURPOSES, TableSchema, validate_dataset_id
 from mutualmind.errors import InvalidInput, PermissionDenied
+from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
+from mutualmind.vocabulary.payloads import request_message, validate_payload
+from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
 from proto import common_pb2, market_pb2
 
 KIND_REGISTER_PROVIDER = "provider_registered"
