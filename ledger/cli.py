@@ -1,10 +1,11 @@
-"""`mutualmind ledger verify|show|proof|head|check-proof`: the ledger from the shell.
+"""`mutualmind ledger verify|show|proof|head|check-proof|export`: the ledger from the shell.
 
 `verify` exits 0 with a summary when everything holds and 1 naming the first bad entry
 and what is wrong with it. `show`, `proof` and `head` only read the file (no key needed,
 nothing written): `head` prints the latest checkpoint the coordinator signed, `proof`
 proves an entry against the latest checkpoint that covers it. `check-proof` needs no
-database at all: a proof file and the coordinator's verifier key.
+database at all: a proof file and the coordinator's verifier key. `export` writes a
+consistent single-file copy, safe while the coordinator runs.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ def register(subparsers: Any) -> None:
     head.add_argument("--db", required=True, type=Path)
     head.add_argument("--vkey-only", action="store_true", help="print the verifier key instead")
     head.set_defaults(func=_head)
+
+    export = sub.add_parser("export", help="a consistent single-file copy (safe while the coordinator runs)")
+    export.add_argument("--db", required=True, type=Path)
+    export.add_argument("--out", required=True, type=Path, help="file to write (refused if it exists)")
+    export.add_argument("--force", action="store_true", help="replace --out if it exists")
+    export.set_defaults(func=_export)
 
     check = sub.add_parser("check-proof", help="check a proof file offline")
     check.add_argument("proof_file", type=Path)
@@ -138,6 +145,14 @@ def _head(args: argparse.Namespace) -> int:
         print(stored[-1][1], end="")
     finally:
         ledger.close()
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ledger.export import export_ledger
+
+    entries = export_ledger(args.db, args.out, overwrite=args.force)
+    print(f"exported {entries} entries to {args.out}")
     return 0
 
 
