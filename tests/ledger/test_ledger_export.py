@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mutualmind", "ledger", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "mutualmind", "ledger", *args], check=False, capture_output=True, text=True,
         cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)}, timeout=60,
     )
 
