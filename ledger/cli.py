@@ -99,10 +99,17 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _read(path: Path) -> str:
+    """A text file the user named; every way it can be unreadable is one clear line."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFound(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory; give the file itself") from None
+    except PermissionError:
+        raise InvalidInput(f"{path} cannot be read (permission denied)") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not a UTF-8 text file (a proof or checkpoint is JSON/text)") from None
 
 
 def _open(path: Path) -> Any:

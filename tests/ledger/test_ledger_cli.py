@@ -149,3 +149,13 @@ def test_show_has_a_header_and_refuses_an_unknown_kind(filled_ledger: Path) -> N
     unknown = _cli("show", "--db", str(filled_ledger), "--kind", "payouts")
     assert unknown.returncode != 0
     assert "unknown entry kind 'payouts'" in unknown.stderr and "payout" in unknown.stderr
+
+
+def test_check_proof_of_a_directory_or_binary_file_is_one_line(tmp_path: Path) -> None:
+    binary = tmp_path / "proof.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    for target, says in ((tmp_path, "is a directory"), (binary, "not a UTF-8 text file")):
+        run = _cli("check-proof", str(target))
+        assert run.returncode != 0
+        assert says in run.stderr and "Traceback" not in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
