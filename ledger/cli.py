@@ -19,7 +19,6 @@ from typing import Any
 
 from mutualmind.errors import InvalidInput, MutualMindError, NotFound
 
-
 DATA_DIR_ENV = "MUTUALMIND_DATA_DIR"
 CLUSTER_LEDGER = Path("coordinator") / "ledger.db"  # where `cluster up` keeps the ledger
 DB_HELP = f"ledger SQLite file (default: ${DATA_DIR_ENV}/{CLUSTER_LEDGER} when that is set)"
