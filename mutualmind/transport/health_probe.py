@@ -21,9 +21,12 @@ UNREACHABLE = "UNREACHABLE"
 
 
 def probe_health(address: str, credentials: grpc.ChannelCredentials, *,
-                 service: str = "", timeout: float = 3.0) -> str:
-    """SERVING, NOT_SERVING or UNREACHABLE for `service` ("" = the whole server)."""
-    with open_channel(address, credentials) as channel:
+                 service: str = "", timeout: float = 3.0, server_name: str | None = None) -> str:
+    """SERVING, NOT_SERVING or UNREACHABLE for `service` ("" = the whole server).
+
+    With `server_name` (a member name) a server that is not that member is UNREACHABLE.
+    """
+    with open_channel(address, credentials, server_name=server_name) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -36,12 +39,12 @@ def probe_health(address: str, credentials: grpc.ChannelCredentials, *,
 
 def wait_until_serving(address: str, credentials: grpc.ChannelCredentials, *,
                        service: str = "", timeout: float = 30.0,
-                       interval: float = 0.1) -> None:
+                       interval: float = 0.1, server_name: str | None = None) -> None:
     """Poll until `service` at `address` is SERVING; Unavailable after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     state = UNREACHABLE
     while time.monotonic() < deadline:
-        state = probe_health(address, credentials, service=service,
+        state = probe_health(address, credentials, service=service, server_name=server_name,
                              timeout=max(0.1, min(3.0, deadline - time.monotonic())))
         if state == SERVING:
             return
