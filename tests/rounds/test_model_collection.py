@@ -298,8 +298,11 @@ def test_re_verifying_a_closed_round_passes_the_check_and_leaves_the_released_mo
                                  job_digest=closed_round.job_digest).data
 
     before = share()
+    # VerifyRound runs a whole job before it answers: wait as long as the job may take
+    # (the default 30 s call deadline was missed at load average ~20)
     reply = market.session.admin.call(market.session.admin.admin, "VerifyRound",
-                                      admin_pb2.VerifyRoundRequest(round_id=ROUND, deadline_s=300))
+                                      admin_pb2.VerifyRoundRequest(round_id=ROUND, deadline_s=300),
+                                      timeout=330)
     assert reply.agrees, (list(reply.recorded_micro), list(reply.recomputed_micro))
     jobs = [d for d in (market.cluster.data_dir / "node0" / "jobs").iterdir()
             if d.name.startswith(ROUND + "-")]
