@@ -226,9 +226,10 @@ def role_of_certificate(cert: x509.Certificate) -> str | None:
 
 def member_names(nodes: int) -> list[tuple[str, str, int | None]]:
     """(name, role, node index) of every member of an n-node cluster, in file order."""
-    return ([(COORDINATOR_NAME, "coordinator", None)]
-            + [(node_name(i), "node", i) for i in range(nodes)]
-            + [(DEALER_NAME, "dealer", None), (ADMIN_NAME, "admin", None)])
+    members: list[tuple[str, str, int | None]] = [(COORDINATOR_NAME, "coordinator", None)]
+    members += [(node_name(i), "node", i) for i in range(nodes)]
+    members += [(DEALER_NAME, "dealer", None), (ADMIN_NAME, "admin", None)]
+    return members
 
 
 def member_hosts(nodes: int, hosts: Mapping[str, Sequence[str]] | None
