@@ -249,10 +249,11 @@ def member_hosts(nodes: int, hosts: Mapping[str, Sequence[str]] | None
     for name in names:
         own = given.get(name) or LOOPBACK_HOSTS
         check_hosts(own)
-        taken = sorted(h for h in own if h in names and h != name)
+        # DNS names match case-insensitively in TLS: NODE1 would pass for node1
+        taken = sorted(h for h in own if h.lower() in names and h.lower() != name)
         if taken:
             raise InvalidInput(f"--host {name}={taken[0]} would let {name}'s certificate pass "
-                               f"for member {taken[0]}; give {name} its own address")
+                               f"for member {taken[0].lower()}; give {name} its own address")
         result[name] = tuple(dict.fromkeys(own))
     return result
 

@@ -126,6 +126,7 @@ def test_certs_command_refuses_to_overwrite_then_force_replaces(tmp_path: Path) 
     (("--nodes", "3", "--host", "10.0.0.2"), "MEMBER=HOST"),
     (("--nodes", "3", "--host", "node7=10.0.0.2"), "not a member"),
     (("--nodes", "3", "--host", "node0=node1"), "pass for member node1"),
+    (("--nodes", "3", "--host", "coordinator=10.0.0.1,Node2"), "pass for member node2"),
 ])
 def test_certs_command_bad_input_leaves_nothing(tmp_path: Path, args: tuple[str, ...],
                                                 needle: str) -> None:
