@@ -107,7 +107,8 @@ def main() -> int:
         try:
             ports = [int(child.stdout.readline()) for child in children]  # type: ignore[union-attr]
             credentials = channel_credentials(work / "certs", None)
-            channels = [open_channel(f"127.0.0.1:{port}", credentials) for port in ports]
+            channels = [open_channel(f"127.0.0.1:{port}", credentials, server_name=f"node{i}")
+                        for i, port in enumerate(ports)]
             # warm the TLS connections so the handshake is not timed
             for channel in channels:
                 import grpc

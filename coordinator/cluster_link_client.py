@@ -88,7 +88,8 @@ class GrpcClusterLink:
         self._call(node_index, "CancelJob", node_pb2.CancelJobRequest(job_id=job_id))
 
     def node_health(self, node_index: int) -> str:
-        return probe_health(self._nodes[node_index].cluster_address, self._credentials)
+        node = self._nodes[node_index]
+        return probe_health(node.cluster_address, self._credentials, server_name=node.name)
 
     def _call(self, node_index: int, method: str, request: object, *,
               wait_for_ready: bool = False, timeout: float = CALL_DEADLINE_S) -> Any:

@@ -58,6 +58,7 @@ class RunningNode:
     cluster: RunningServer
     store: ShareStore
     jobs: JobRunner | None = None
+    release: ModelRelease | None = None
 
     @property
     def public_port(self) -> int:
@@ -74,6 +75,8 @@ class RunningNode:
         events = [self.public.stop(grace), self.cluster.stop(grace)]
         for event in events:
             event.wait()
+        if self.release is not None:
+            self.release.close()  # after the servers: no request is between claim and answer
 
     def wait(self) -> None:
         self.public.wait()
@@ -130,4 +133,5 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
     except BaseException:
         public.stop(None).wait()
         raise
-    return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs)
+    return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs,
+                       release=release)

@@ -5,7 +5,9 @@ Everything that touches plaintext (loading, encoding, splitting) happened before
 `provider.sharing`, on this machine; this module only moves shares and signed requests.
 Share i goes to node i over that node's public TLS port as one client-streaming call in
 1 MiB chunks; the n uploads run concurrently (one thread each). A failed call becomes
-the typed error the server sent (`mutualmind.transport.raise_from_rpc_error`).
+the typed error the server sent (`mutualmind.transport.raise_from_rpc_error`). Channels
+are opened for node i's member name (`provider.cli`), so a server that is not node i
+fails the TLS handshake before any byte of share i leaves: `IdentityMismatch`, naming i.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 import grpc
 import numpy as np
@@ -24,11 +26,16 @@ from mutualmind.errors import (
     Aborted,
     AlreadyExists,
     DeadlineExceeded,
+    IdentityMismatch,
     IntegrityError,
     InvalidInput,
     Unavailable,
 )
-from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from mutualmind.transport import (
+    DEFAULT_DEADLINE_S,
+    error_from_rpc_error,
+    raise_from_rpc_error,
+)
 from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
 from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
 from mutualmind.vocabulary.signed_requests import (
@@ -91,7 +98,7 @@ def upload_share(
             _share_messages(dataset_id, node_index, share, frac_bits, chunk_bytes, progress), timeout=timeout_s
         )
     except grpc.RpcError as err:
-        raise_from_rpc_error(err)
+        _raise_for_node(err, node_index)
     return ShareReceipt(
         dataset_id=reply.dataset_id,
         node_index=reply.node_index,
@@ -99,6 +106,15 @@ def upload_share(
         commitment=reply.commitment,
         signature=reply.node_signature,
     )
+
+
+def _raise_for_node(err: grpc.RpcError, node_index: int) -> NoReturn:
+    """The typed error of a call to node `node_index`; an identity mismatch names the node."""
+    error = error_from_rpc_error(err)
+    if isinstance(error, IdentityMismatch):
+        error = IdentityMismatch(f"the server given for node {node_index} is not node "
+                                 f"{node_index}: {error.message}")
+    raise error from err
 
 
 T = TypeVar("T")
@@ -284,7 +300,7 @@ def fetch_model_share(
                 raise IntegrityError(f"node {node_index} sent more than {MAX_MODEL_SHARE_BYTES} "
                                      "bytes of model share; no round trains a model that large")
     except grpc.RpcError as err:
-        raise_from_rpc_error(err)
+        _raise_for_node(err, node_index)
     shares = bytes(data)
     manifest = check_released_share(
         shares, receipt_json, signature, node_public_key, round_id=round_id, job_digest=job_digest,

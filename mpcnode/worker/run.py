@@ -60,6 +60,9 @@ def _init_crypten(spec: WorkerSpec) -> ModuleType:
     )
     if spec.gloo_interface:
         os.environ["GLOO_SOCKET_IFNAME"] = spec.gloo_interface
+    from mpcnode.worker import rendezvous
+
+    rendezvous.register()  # spec.rendezvous is boundtcp://: rank 0 binds master_addr only
     from mutualmind.crypten_compat import crypten
 
     crypten.cfg["mpc.provider"] = "TTP"  # the dealer's process; never TFP outside unit tests

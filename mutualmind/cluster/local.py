@@ -196,11 +196,15 @@ class LocalCluster:
 
     def _make_certs_if_absent(self) -> None:
         if not (self.certs_dir / MANIFEST_NAME).exists():
-            from mutualmind.transport.pki import (
-                create_cluster,  # cryptography: only here
+            from mutualmind.transport.pki import (  # cryptography: only here
+                LOOPBACK_HOSTS,
+                create_cluster,
+                member_names,
             )
 
-            hosts = () if self.host in ("127.0.0.1", "localhost") else (self.host,)
+            # every member of a local cluster runs on this machine, at --host
+            hosts = None if self.host in LOOPBACK_HOSTS else {
+                name: (self.host,) for name, _, _ in member_names(self.nodes)}
             create_cluster(self.certs_dir, self.nodes, hosts=hosts)
 
     def _write_bundles(self) -> None:
@@ -287,7 +291,7 @@ class LocalCluster:
                     f"within {self.start_timeout_s:.0f} s (last: {state}); its log {member.log} "
                     f"ends with:\n{log_tail(Path(member.log))}")
             for kind, address in list(pending.items()):
-                state = probe(address, credentials[kind], timeout=1.0)
+                state = probe(address, credentials[kind], timeout=1.0, server_name=member.name)
                 if state == "SERVING":
                     del pending[kind]
             if pending:
@@ -358,10 +362,12 @@ def member_credentials(certs_dir: Path) -> dict[str, object]:
             "cluster": channel_credentials(certs_dir, ADMIN_MEMBER)}
 
 
-def probe(address: str, credentials: object, *, timeout: float) -> str:
+def probe(address: str, credentials: object, *, timeout: float, server_name: str) -> str:
+    """Health of member `server_name` at `address` (another member there is UNREACHABLE)."""
     from mutualmind.transport import probe_health
 
-    return probe_health(address, credentials, timeout=timeout)  # type: ignore[arg-type]
+    return probe_health(address, credentials, timeout=timeout,  # type: ignore[arg-type]
+                        server_name=server_name)
 
 
 def member_statuses(state: ClusterState, *, timeout: float = 2.0) -> list[MemberStatus]:
@@ -370,7 +376,8 @@ def member_statuses(state: ClusterState, *, timeout: float = 2.0) -> list[Member
     statuses = []
     for m in state.members:
         running = member_running(m)
-        health = {kind: (probe(address, credentials[kind], timeout=timeout) if running
+        health = {kind: (probe(address, credentials[kind], timeout=timeout, server_name=m.name)
+                         if running
                          else "UNREACHABLE")
                   for kind, address in m.addresses.items()}
         statuses.append(MemberStatus(name=m.name, role=m.role, pid=m.pid, running=running,

@@ -21,9 +21,13 @@ UNREACHABLE = "UNREACHABLE"
 
 
 def probe_health(address: str, credentials: grpc.ChannelCredentials, *,
-                 service: str = "", timeout: float = 3.0) -> str:
-    """SERVING, NOT_SERVING or UNREACHABLE for `service` ("" = the whole server)."""
-    return check_health(address, credentials, service=service, timeout=timeout)[0]
+                 service: str = "", timeout: float = 3.0, server_name: str | None = None) -> str:
+    """SERVING, NOT_SERVING or UNREACHABLE for `service` ("" = the whole server).
+
+    With `server_name` (a member name) a server that is not that member is UNREACHABLE.
+    """
+    return check_health(address, credentials, service=service, timeout=timeout,
+                        server_name=server_name)[0]
 
 
 def check_health(address: str, credentials: grpc.ChannelCredentials, *,
@@ -45,12 +49,12 @@ def check_health(address: str, credentials: grpc.ChannelCredentials, *,
 
 def wait_until_serving(address: str, credentials: grpc.ChannelCredentials, *,
                        service: str = "", timeout: float = 30.0,
-                       interval: float = 0.1) -> None:
+                       interval: float = 0.1, server_name: str | None = None) -> None:
     """Poll until `service` at `address` is SERVING; Unavailable after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     state = UNREACHABLE
     while time.monotonic() < deadline:
-        state = probe_health(address, credentials, service=service,
+        state = probe_health(address, credentials, service=service, server_name=server_name,
                              timeout=max(0.1, min(3.0, deadline - time.monotonic())))
         if state == SERVING:
             return
