@@ -90,7 +90,12 @@ def run(spec: WorkerSpec) -> dict[str, object]:
 
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.inputs import FRAC_BITS, load_local_shares
-    from mpcnode.worker.training import LABEL_EXPONENT, LABEL_MEAN, NORMALISE_EXPONENT, train_loo
+    from mpcnode.worker.training import (
+        LABEL_EXPONENT,
+        LABEL_MEAN,
+        NORMALISE_EXPONENT,
+        train_loo,
+    )
     from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()

@@ -39,7 +39,11 @@ from typing import Any, Callable
 
 from mutualmind.errors import InvalidInput, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.column_scale import MAX_ABS_EXPONENT, MAX_CLASSES, MIN_EXPONENT
+from mutualmind.vocabulary.column_scale import (
+    MAX_ABS_EXPONENT,
+    MAX_CLASSES,
+    MIN_EXPONENT,
+)
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
 AMOUNT_LIMIT = 2**62
