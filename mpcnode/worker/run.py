@@ -225,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mpc worker: {err.message}", file=sys.stderr)
         return 2
     except Exception as err:  # the runner needs a reason; details go to stderr (its log)
-        _write_error(output or spec_path.parent, "internal", f"worker failed: {type(err).__name__}: {err}")
+        # not a typed refusal: most often a peer that stopped mid-job, which a re-run fixes
+        _write_error(output or spec_path.parent, "internal",
+                     f"worker failed: {type(err).__name__}: {err}; if a node stopped, re-run the round once every node is up")
         raise
 
 
