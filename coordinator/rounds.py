@@ -35,8 +35,8 @@ from mutualmind.errors import (
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
+from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from mutualmind.vocabulary.signing_keys import verify_signature
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import stats
 
 from mutualmind.crypten_compat import FixedPointEncoder
-from mutualmind.errors import InvalidInput
+from mutualmind.errors import InvalidInput, PermissionDenied
 from mutualmind.vocabulary.column_scale import MAX_ABS_VALUE, column_exponent
 from mutualmind.vocabulary.dataset import TableSchema
 from provider.sharing import (
@@ -196,3 +197,31 @@ def test_label_kinds_parse_and_bad_ones_are_refused() -> None:
     for bad in ("classes:1", "classes:65", "classes:x", "ordinal"):
         with pytest.raises(InvalidInput):
             parse_label_kind(bad)
+
+
+def test_a_registration_carries_one_exponent_per_column_and_a_valid_label_kind() -> None:
+    from mutualmind.vocabulary.signed_requests import (
+        signed_dataset_registration,
+        verify_dataset_registration,
+    )
+    from mutualmind.vocabulary.signing_keys import (
+        generate_signing_key,
+        public_key_bytes,
+    )
+
+    key = generate_signing_key()
+    shared = share_table(load_sklearn("wine"), 3, label_classes=3)
+    fields: dict[str, Any] = {"dataset_id": "wine-1", "provider_id": "p", "rows": shared.rows, "cols": shared.cols,
+              "frac_bits": 16, "schema": shared.schema, "share_commitments": list(shared.commitments)}
+    reg = signed_dataset_registration(key, **fields, column_exponents=shared.column_exponents, label_classes=3)
+    verify_dataset_registration(reg, public_key_bytes(key))
+    assert list(reg.column_exponents) == list(shared.column_exponents) and reg.label_classes == 3
+    for bad, fragment in (({"column_exponents": [0] * (shared.cols - 1)}, "one exponent per column"),
+                          ({"column_exponents": [21] * shared.cols}, "exponents"),
+                          ({"label_classes": 1}, "label_classes")):
+        with pytest.raises(InvalidInput, match=fragment):
+            signed_dataset_registration(key, **{**fields, **bad})
+    # the exponents are signed: changing one breaks the provider's signature
+    reg.column_exponents[0] += 1
+    with pytest.raises(PermissionDenied):
+        verify_dataset_registration(reg, public_key_bytes(key))
