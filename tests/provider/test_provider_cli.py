@@ -121,6 +121,15 @@ def test_share_refuses_a_bad_table_before_anything_leaves(market: Market, tmp_pa
     run = mutualmind("provider", "share", *common, "--dataset-id", "bad", "--csv", str(csv_path),
                      "--label", "outcome", "--schema", str(schema), *nodes)
     assert run.returncode == 2 and "does not match the round's schema" in run.stderr
+    # labels 0/1000 for a binary model: refused on the provider's machine, row named
+    coded = csv_path.read_text().splitlines()
+    coded[3] = ",".join([*coded[3].split(",")[:-1], "1000"])
+    csv_path.write_text("\n".join(coded) + "\n")
+    run = mutualmind("provider", "share", *common, "--dataset-id", "bad", "--csv", str(csv_path),
+                     "--label", "outcome", *nodes)
+    assert run.returncode == 2
+    assert "label column 'outcome' data row 3: 1000 is not one of binary labels 0/1" in run.stderr
+    assert all(n.store.list() == [] for n in market.nodes)
 
 
 def test_node_serve_subprocess_accepts_a_share_and_stops_on_sigterm(market: Market, tmp_path: Path) -> None:
