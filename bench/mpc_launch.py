@@ -80,6 +80,28 @@ def join(rank: int, parties: int, port: int) -> object:
     return crypten
 
 
+def provider_scaled(tx: object, ty: object, vx: object, vy: object, regression: bool) -> tuple[object, ...]:
+    """The tables as `provider share` encodes them: each column divided by its public
+    power of two (mutualmind.vocabulary.column_scale), a regression target too; class
+    labels as they are. Standardisation is scale-invariant, so the model is the same."""
+    import numpy as np
+
+    from mutualmind.vocabulary.column_scale import column_exponent
+
+    def scaled(train: object, validation: object) -> tuple[object, object]:
+        a, b = np.asarray(train, dtype=np.float64), np.asarray(validation, dtype=np.float64)
+        columns = a.reshape(len(a), -1).shape[1]
+        stacked = np.vstack([a.reshape(len(a), columns), b.reshape(len(b), columns)])
+        exponents = np.array([column_exponent(float(m)) for m in np.abs(stacked).max(axis=0)])
+        power = exponents.reshape(a.shape[1:]) if a.ndim > 1 else exponents[0]
+        return np.ldexp(a, -power), np.ldexp(b, -power)
+
+    tx, vx = scaled(tx, vx)
+    if regression:
+        ty, vy = scaled(ty, vy)
+    return tx, ty, vx, vy
+
+
 def public_seed_share(table: object, parties: int, rank: int, seed: int = 1234) -> object:
     """This party's additive share (16 fractional bits, Z/2^64) of a public table."""
     import numpy as np

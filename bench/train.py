@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.datasets import TASKS, load_task, sklearn_accuracy  # noqa: E402
-from bench.mpc_launch import join, public_seed_share, run_parties  # noqa: E402
+from bench.mpc_launch import join, provider_scaled, public_seed_share, run_parties  # noqa: E402
 
 # hyper-parameters per model kind, chosen by measurement (docs/performance.md)
 DEFAULTS = {
@@ -88,6 +88,7 @@ def party(args: argparse.Namespace) -> None:
 
     tx, ty, vx, vy, task, classes = load_task(args.dataset, args.rows)
     spec = parse_model_spec(model_spec(args, task, classes))
+    tx, ty, vx, vy = provider_scaled(tx, ty, vx, vy, spec.task == "regression")
 
     def secret(table):  # type: ignore[no-untyped-def]
         return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=16)

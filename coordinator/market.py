@@ -135,6 +135,9 @@ def _check_shape(payload: dict[str, Any]) -> None:
     if not features or unknown:
         raise InvalidInput(f"feature columns must be a non-empty subset of the columns; "
                            f"unknown: {unknown}")
+    exponents = payload.get("column_exponents")
+    if not isinstance(exponents, list) or len(exponents) != cols:
+        raise InvalidInput(f"column_exponents must give one power-of-two exponent per column ({cols})")
     label = schema.get("label_column")
     if label not in columns or label in features:
         raise InvalidInput(f"label column {label!r} must be a column and not a feature")

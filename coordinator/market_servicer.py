@@ -148,7 +148,8 @@ def registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
                    "feature_columns": list(reg.schema.feature_columns),
                    "label_column": reg.schema.label_column},
         "share_commitments": [bytes(c).hex() for c in reg.share_commitments],
-        "purpose": reg.purpose, "nonce": reg.nonce,
+        "purpose": reg.purpose, "column_exponents": list(reg.column_exponents),
+        "label_classes": reg.label_classes, "nonce": reg.nonce,
     }
 
 
@@ -161,7 +162,8 @@ def registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.
                                        feature_columns=schema["feature_columns"],
                                        label_column=schema["label_column"]),
         share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
-        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"])
+        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"],
+        column_exponents=payload["column_exponents"], label_classes=payload["label_classes"])
 
 
 def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:

@@ -35,8 +35,9 @@ from mutualmind.errors import (
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.model_spec import spec_for_ledger
+from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from mutualmind.vocabulary.signing_keys import verify_signature
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,17 @@ class Rounds:
     def open_round(self, *, round_id: str, sponsor: str, pool: int, model_spec: dict[str, Any],
                    validation_dataset: str, datasets: list[str], slash_rate_ppm: int,
                    epsilon_micro: int, nonce: str, signature: bytes) -> Entry:
-        """Record the sponsor's signed round_opened entry; the ledger locks the pool."""
+        """Record the sponsor's signed round_opened entry; the ledger locks the pool.
+
+        Labels are secret-shared, so what the coordinator checks is each dataset's signed
+        declaration (`label_classes`, enforced by the provider's checker at share time)
+        against the model's task: a 0/1000 table never reaches a logistic round."""
+        spec = parse_model_spec(model_spec)
+        for dataset_id in [*datasets, validation_dataset]:
+            registered = self.ledger.state.datasets.get(dataset_id)
+            if registered is not None:  # unknown ids: the ledger's rule names them
+                check_labels_fit_model(dataset_id, int(registered.get("label_classes", 2)),
+                                       spec.task, spec.classes)
         payload = {
             "round_id": round_id, "sponsor": sponsor, "pool": pool,
             "model_spec": spec_for_ledger(model_spec), "validation_dataset": validation_dataset,
@@ -226,8 +237,10 @@ class Rounds:
                 failed = [(i, r) for i, r in enumerate(reports) if r.state in ("failed", "cancelled")]
                 if failed:
                     i, r = failed[0]
+                    # the node's message says whether running the round again can help
+                    # (a peer crashed, a deadline) or not (a deterministic numeric cause)
                     raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
-                                  "nothing was written, the round stays open: run it again")
+                                  "nothing was written, the round stays open")
                 if all(r.state == "done" for r in reports):
                     return reports
                 if time.monotonic() > deadline:

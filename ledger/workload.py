@@ -66,7 +66,8 @@ class Market:
                        for i in range(len(self.node_keys))]
         payload = {"dataset_id": dataset_id, "provider_id": provider, "rows": 1000, "cols": 4,
                    "frac_bits": 16, "schema": SCHEMA, "share_commitments": commitments,
-                   "purpose": purpose, "nonce": self.nonce()}
+                   "purpose": purpose, "column_exponents": [0] * 4, "label_classes": 2,
+                   "nonce": self.nonce()}
         self.datasets.setdefault(dataset_id, payload)
         return self.signed("dataset_registered", payload, provider)
 

@@ -355,5 +355,5 @@ def _read_error(directory: Path, returncode: int | None) -> tuple[str, str]:
     except (OSError, ValueError, KeyError, TypeError):
         return "internal", (
             f"worker exited with status {returncode} (a peer may have failed); see "
-            f"{directory / LOG_FILE}"
+            f"{directory / LOG_FILE}; re-run the round once every node is up"
         )

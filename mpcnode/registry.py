@@ -41,6 +41,8 @@ class RegisteredDataset:
     schema: TableSchema
     share_commitments: tuple[bytes, ...]
     purpose: str
+    column_exponents: tuple[int, ...] = ()
+    label_classes: int = 2
 
     @classmethod
     def from_registration(
@@ -58,6 +60,8 @@ class RegisteredDataset:
             schema=schema_from_proto(registration.schema),
             share_commitments=tuple(bytes(c) for c in registration.share_commitments),
             purpose=registration.purpose,
+            column_exponents=tuple(registration.column_exponents),
+            label_classes=registration.label_classes,
         )
 
     def spec_for(self, node_index: int) -> ShareSpec:
@@ -77,6 +81,7 @@ class RegisteredDataset:
             schema=self.schema,
             commitment=self.share_commitments[node_index],
             purpose=self.purpose,
+            column_exponents=self.column_exponents,
         )
 
 

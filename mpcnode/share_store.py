@@ -75,6 +75,8 @@ class ShareSpec:
     schema: TableSchema
     commitment: bytes
     purpose: str = "training"
+    # the provider's public power-of-two scale per column (column_scale); () = all 0
+    column_exponents: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         validate_dataset_id(self.dataset_id)
@@ -90,6 +92,8 @@ class ShareSpec:
             raise InvalidInput(f"purpose {self.purpose!r} must be one of {PURPOSES}")
         if self.node_index < 0:
             raise InvalidInput(f"node index {self.node_index} must not be negative")
+        if self.column_exponents and len(self.column_exponents) != self.cols:
+            raise InvalidInput(f"{len(self.column_exponents)} column exponents for {self.cols} columns")
 
     @property
     def size_bytes(self) -> int:
@@ -106,6 +110,7 @@ class ShareSpec:
         frac_bits: int = 16,
         schema: TableSchema | None = None,
         purpose: str = "training",
+        column_exponents: tuple[int, ...] = (),
     ) -> ShareSpec:
         """The spec whose commitment is the SHA-256 of `data` (for `put_array` in tests and
         local tools). Without a schema, columns are named c0..c{n-1}, all features."""
@@ -126,6 +131,7 @@ class ShareSpec:
             schema=schema,
             commitment=hashlib.sha256(array.data.cast("B")).digest(),
             purpose=purpose,
+            column_exponents=tuple(column_exponents),
         )
 
 
@@ -144,6 +150,12 @@ class ShareMeta:
     purpose: str
     size_bytes: int
     stored_at: str
+    column_exponents: tuple[int, ...] = ()
+
+    @property
+    def exponents(self) -> tuple[int, ...]:
+        """One power-of-two exponent per column (0 where the provider did not scale)."""
+        return self.column_exponents or (0,) * self.cols
 
     def to_json(self) -> str:
         return json.dumps(
@@ -159,6 +171,7 @@ class ShareMeta:
                 "purpose": self.purpose,
                 "size_bytes": self.size_bytes,
                 "stored_at": self.stored_at,
+                "column_exponents": list(self.column_exponents),
             },
             indent=2,
             sort_keys=True,
@@ -181,6 +194,7 @@ class ShareMeta:
                 purpose=str(raw["purpose"]),
                 size_bytes=int(raw["size_bytes"]),
                 stored_at=str(raw["stored_at"]),
+                column_exponents=tuple(int(e) for e in raw.get("column_exponents", [])),
             )
         except (ValueError, KeyError, TypeError, InvalidInput) as err:
             raise IntegrityError(f"share metadata is damaged ({err}); remove the dataset and re-upload") from err
@@ -202,6 +216,7 @@ class ShareMeta:
             purpose=spec.purpose,
             size_bytes=spec.size_bytes,
             stored_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            column_exponents=spec.column_exponents,
         )
 
 

@@ -62,6 +62,10 @@ def register(subparsers: Any) -> None:
     share.add_argument("--label", help="the label column (default for --sklearn: target)")
     share.add_argument("--schema", type=Path, help="the round's schema (JSON: columns, feature_columns, label_column)")
     share.add_argument("--purpose", choices=("training", "validation"), default="training")
+    share.add_argument("--labels", default="binary", metavar="KIND",
+                       help="what the label column holds, checked before anything is shared and "
+                            "signed in the registration: binary (0/1, default), classes:K "
+                            "(0..K-1) or real (a regression target)")
     share.add_argument("--node", action="append", metavar="HOST:PORT",
                        help="node public address, once per node in index order")
     share.set_defaults(func=_with_cluster(run_share))
@@ -176,7 +180,12 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _load_table(args: argparse.Namespace) -> Any:
     from mutualmind.vocabulary.dataset import TableSchema
-    from provider.sharing import load_csv, load_sklearn, validate_table
+    from provider.sharing import (
+        load_csv,
+        load_sklearn,
+        parse_label_kind,
+        validate_table,
+    )
 
     features = [c.strip() for c in args.features.split(",")] if args.features else None
     if args.csv is not None:
@@ -190,7 +199,7 @@ def _load_table(args: argparse.Namespace) -> Any:
         except (OSError, ValueError) as err:
             raise InvalidInput(f"cannot read the schema file {args.schema}: {err}") from None
         expected = TableSchema.from_dict(raw)
-    validate_table(table, expected_schema=expected)
+    validate_table(table, expected_schema=expected, label_classes=parse_label_kind(args.labels))
     return table
 
 
@@ -285,11 +294,11 @@ def run_share(args: argparse.Namespace) -> int:
     a failed upload can be resumed with the very shares whose commitments were signed.
     """
     from provider.pending import pending_dir_for, remove_pending, save_pending
-    from provider.sharing import share_table
+    from provider.sharing import parse_label_kind, share_table
 
     _node_names(args)   # a wrong --node count is refused before anything is registered
     table = _load_table(args)
-    shared = share_table(table, len(args.node))
+    shared = share_table(table, len(args.node), label_classes=parse_label_kind(args.labels))
     pending = pending_dir_for(args.key)
     client = _market(args)
     try:

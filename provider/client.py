@@ -238,6 +238,8 @@ class MarketClient:
             schema=shared.schema,
             share_commitments=list(shared.commitments),
             purpose=purpose,
+            column_exponents=shared.column_exponents or None,
+            label_classes=shared.label_classes,
         )
         return registration, self._call("RegisterDataset", registration)
 

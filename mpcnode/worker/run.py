@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
 from mpcnode.worker.lifetime import bind_to_parent_and_deadline
 from mutualmind.errors import MutualMindError
@@ -92,7 +94,12 @@ def run(spec: WorkerSpec) -> dict[str, object]:
 
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.inputs import FRAC_BITS, load_local_shares
-    from mpcnode.worker.training import train_loo
+    from mpcnode.worker.training import (
+        LABEL_EXPONENT,
+        LABEL_MEAN,
+        NORMALISE_EXPONENT,
+        train_loo,
+    )
     from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()
@@ -109,8 +116,16 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         communicator.reset_communication_stats()
         stats = _Stats(communicator)
 
-        def secret(array: object) -> object:
-            return MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
+        def secret(array: np.ndarray, shift: np.ndarray | None) -> object:
+            value = MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
+            if shift is None:
+                return value
+            # align a dataset's column to the job's exponent: one truncation by public
+            # powers of two of values at most 1 (column_scale)
+            return value.div(torch.from_numpy(np.left_shift(np.int64(1), shift.astype(np.int64))))
+
+        def split(shift: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+            return (None, None) if shift is None else (shift[:, :-1], shift[:, -1:])
 
         def on_step(done: int, total: int) -> None:
             if done == 1:
@@ -119,17 +134,25 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 stats.after_training = stats.now()
             write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(), durable=False)
 
+        backend = CrypTenBackend()
+        train_shift, train_label_shift = split(shares.train_shift)
+        validation_shift, validation_label_shift = split(shares.validation_shift)
         result = train_loo(
-            CrypTenBackend(),
+            backend,
             spec.model,
-            secret(shares.train_features),
-            secret(shares.train_labels),
-            secret(shares.validation_features),
-            secret(shares.validation_labels),
+            secret(shares.train_features, train_shift),
+            secret(shares.train_labels, train_label_shift),
+            secret(shares.validation_features, validation_shift),
+            secret(shares.validation_labels, validation_label_shift),
             shares.provider_rows,
             on_step=on_step,
         )
-        check_plausible(result.metrics, spec.model.metric)
+        check_plausible(result.metrics, spec.model.metric, spec.model.lr)
+        # public: the collected model folds these powers of two back (model_file.reconstruct)
+        exponents = torch.tensor([shares.feature_exponents], dtype=torch.float64)
+        result.weights[NORMALISE_EXPONENT] = backend.public(exponents)
+        if LABEL_MEAN in result.weights:
+            result.weights[LABEL_EXPONENT] = backend.public(torch.tensor([[float(shares.label_exponent)]], dtype=torch.float64))
         final = stats.now()
         manifest = _write_weights(output / WEIGHTS_FILE, result.weights)
         finished = time.monotonic()
@@ -206,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mpc worker: {err.message}", file=sys.stderr)
         return 2
     except Exception as err:  # the runner needs a reason; details go to stderr (its log)
-        _write_error(output or spec_path.parent, "internal", f"worker failed: {type(err).__name__}: {err}")
+        # not a typed refusal: most often a peer that stopped mid-job, which a re-run fixes
+        _write_error(output or spec_path.parent, "internal",
+                     f"worker failed: {type(err).__name__}: {err}; if a node stopped, re-run the round once every node is up")
         raise
 
 

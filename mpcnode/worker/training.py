@@ -32,6 +32,9 @@ NORMALISE_MEAN = "normalise_mean"
 NORMALISE_SCALE = "normalise_scale"
 LABEL_MEAN = "label_mean"
 LABEL_SCALE = "label_scale"
+# public powers of two the providers divided columns by (column_scale); folded at collection
+NORMALISE_EXPONENT = "normalise_exponent"
+LABEL_EXPONENT = "label_exponent"
 
 
 @dataclass

@@ -61,6 +61,29 @@ def reconstruct(shares: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray
                     raise IntegrityError(f"tensor {name!r} has different shapes on different nodes")
                 total = total + share[name]
         model[name] = total.astype(np.float64) / (1 << FRAC_BITS)
+    return fold_exponents(model)
+
+
+def fold_exponents(model: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Undo the providers' public power-of-two column scaling (`column_scale`) in float64.
+
+    The nodes trained on x' = x * 2^-E; (x' - m') * s = (x - m' 2^E) * (s 2^-E), so the
+    released statistics become raw-unit ones and the model predicts on raw rows. Done
+    here, in float64, because s 2^-E (1 / a standard deviation in dollars) is far below
+    the 2^-16 resolution of the nodes' fixed point.
+    """
+    model = dict(model)
+    for exponent, mean, scale in (
+        ("normalise_exponent", "normalise_mean", "normalise_scale"),
+        ("label_exponent", "label_mean", "label_scale"),
+    ):
+        if exponent not in model:
+            continue
+        powers = np.exp2(np.round(model.pop(exponent)))
+        if mean not in model or scale not in model:
+            raise IntegrityError(f"the model carries {exponent!r} but no {mean!r}/{scale!r} to fold it into")
+        model[mean] = model[mean] * powers
+        model[scale] = model[scale] / powers
     return model
 
 

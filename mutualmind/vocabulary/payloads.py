@@ -15,7 +15,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | provider_registered | provider_id, name, public_key (hex), nonce | the new key itself | id unused |
 | mint | to, amount, memo | coordinator | `to` registered; amount > 0 |
 | transfer | from, to, amount, nonce | `from` | both registered; amount <= balance |
-| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, nonce | provider_id | id unused; one commitment per registered node |
+| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, column_exponents [int per column], label_classes, nonce | provider_id | id unused; one commitment per registered node; exponents and label facts as `column_scale` admits |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set |
 | round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
@@ -39,6 +39,11 @@ from typing import Any, Callable
 
 from mutualmind.errors import InvalidInput, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.column_scale import (
+    MAX_ABS_EXPONENT,
+    MAX_CLASSES,
+    MIN_EXPONENT,
+)
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
 AMOUNT_LIMIT = 2**62
@@ -152,6 +157,19 @@ def schema(name: str, value: Any) -> None:
     text(f"{name}.label_column", value["label_column"])
 
 
+def exponent_list(name: str, value: Any) -> None:
+    if type(value) is not list or any(type(v) is not int for v in value):
+        _fail(name, "must be a list of integers (one power-of-two exponent per column)")
+    bad = [v for v in value if not MIN_EXPONENT <= v <= MAX_ABS_EXPONENT]
+    if bad:
+        _fail(name, f"must hold exponents from {MIN_EXPONENT} to {MAX_ABS_EXPONENT}, got {bad[:3]}")
+
+
+def label_classes(name: str, value: Any) -> None:
+    if type(value) is not int or not (value == 0 or 2 <= value <= MAX_CLASSES):
+        _fail(name, f"must be 0 (a real-valued target) or a class count from 2 to {MAX_CLASSES}")
+
+
 def attestations(name: str, value: Any) -> None:
     if type(value) is not list or not value:
         _fail(name, "must be a non-empty list of {node_index, signature}")
@@ -188,7 +206,8 @@ KINDS: dict[str, KindSpec] = {
         {
             "dataset_id": party_id, "provider_id": party_id, "rows": count, "cols": count,
             "frac_bits": frac_bits, "schema": schema, "share_commitments": hex32_list,
-            "purpose": purpose, "nonce": nonce,
+            "purpose": purpose, "column_exponents": exponent_list, "label_classes": label_classes,
+            "nonce": nonce,
         },
         signer_field="provider_id", parties=("provider_id",),
     ),

@@ -14,11 +14,13 @@ records `provider_id = name`); the registration entry is signed by the key it re
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import InvalidInput, PermissionDenied
+from mutualmind.vocabulary.column_scale import check_exponents, check_label_classes
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
 from mutualmind.vocabulary.payloads import request_message, validate_payload
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
@@ -90,6 +92,8 @@ def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[st
         },
         "share_commitments": [c.hex() for c in reg.share_commitments],
         "purpose": reg.purpose,
+        "column_exponents": list(reg.column_exponents),
+        "label_classes": reg.label_classes,
         "nonce": reg.nonce,
     }
 
@@ -105,8 +109,13 @@ def signed_dataset_registration(
     schema: TableSchema,
     share_commitments: list[bytes],
     purpose: str = "training",
+    column_exponents: Sequence[int] | None = None,
+    label_classes: int = 2,
 ) -> common_pb2.DatasetRegistration:
-    """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed)."""
+    """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed).
+
+    `column_exponents` (default: 0 for every column, i.e. shared unscaled) and
+    `label_classes` are the public numeric facts of `column_scale`."""
     reg = common_pb2.DatasetRegistration(
         dataset_id=dataset_id,
         provider_id=provider_id,
@@ -117,6 +126,8 @@ def signed_dataset_registration(
         share_commitments=share_commitments,
         nonce=new_nonce(),
         purpose=purpose,
+        column_exponents=list(column_exponents) if column_exponents is not None else [0] * cols,
+        label_classes=label_classes,
     )
     check_dataset_registration(reg)
     reg.signature = sign(key, request_message(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg)))
@@ -141,6 +152,8 @@ def check_dataset_registration(reg: common_pb2.DatasetRegistration) -> None:
         raise InvalidInput("every share commitment must be a 32-byte SHA-256 digest")
     if reg.purpose not in PURPOSES:
         raise InvalidInput(f"purpose {reg.purpose!r} must be one of {PURPOSES}")
+    check_exponents(list(reg.column_exponents), reg.cols)
+    check_label_classes(reg.label_classes)
     if not reg.nonce:
         raise InvalidInput("dataset registration carries no nonce")
 

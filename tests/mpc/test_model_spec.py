@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mutualmind.errors import Aborted, InvalidInput
+from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.model_spec import (
     check_plausible,
     contributions,
@@ -77,5 +78,34 @@ def test_impossible_revealed_values_abort_instead_of_being_signed() -> None:
         ([float("nan")], "mse"),
         ([-1.0], "mse"),
     ):
-        with pytest.raises(Aborted, match="re-run the round"):
-            check_plausible(values, metric)
+        with pytest.raises(Aborted, match="smaller lr") as caught:
+            check_plausible(values, metric, lr=1.0)
+        # a deterministic failure: asking for a re-run would only fail again
+        assert "again gives the same result" in caught.value.message
+        assert "re-run the round" not in caught.value.message
+
+
+@pytest.mark.parametrize(("label_classes", "kind", "fits"), [
+    (2, {"kind": "logistic"}, True),
+    (0, {"kind": "logistic"}, False),          # a real-valued target in a binary round
+    (3, {"kind": "logistic"}, False),
+    (3, {"kind": "softmax", "classes": 3}, True),
+    (4, {"kind": "softmax", "classes": 3}, False),  # labels up to 3 for a 3-class model
+    (0, {"kind": "linear"}, True),
+    (2, {"kind": "linear"}, False),
+    (2, {"kind": "mlp", "task": "binary"}, True),
+])
+def test_declared_labels_are_checked_against_the_model_task(label_classes: int, kind: dict, fits: bool) -> None:
+    spec = parse_model_spec(kind)
+    if fits:
+        check_labels_fit_model("clinic-1", label_classes, spec.task, spec.classes)
+        return
+    with pytest.raises(InvalidInput, match="dataset 'clinic-1' declares"):
+        check_labels_fit_model("clinic-1", label_classes, spec.task, spec.classes)
+
+
+def test_regression_defaults_to_a_learning_rate_that_converges() -> None:
+    assert parse_model_spec({"kind": "linear"}).lr == 0.1
+    assert parse_model_spec({"kind": "mlp", "task": "regression"}).lr == 0.1
+    assert parse_model_spec({"kind": "linear", "lr": 0.5}).lr == 0.5
+    assert parse_model_spec({"kind": "logistic"}).lr == 1.0

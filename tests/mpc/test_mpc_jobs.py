@@ -138,8 +138,9 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     # training communication is counted; weights stay as this node's shares
     assert results[0].comm["rounds_per_step"] > 0 and results[0].comm["bytes"] > 0
     weights = cluster.runners[0].weights_path("job-loo")
-    # weight [30, 1], bias [1, 1], normalisation mean and scale [1, 30] each, int64
-    assert weights.stat().st_size == (30 + 1 + 30 + 30) * 8
+    # weight [30, 1], bias [1, 1], normalisation mean, scale and the public column
+    # exponents [1, 30] each, int64
+    assert weights.stat().st_size == (30 + 1 + 30 + 30 + 30) * 8
     shares = [read_share_file(Path(r.weights_path), r.weights_manifest) for r in results]
     assert not np.array_equal(shares[0]["weight"], shares[1]["weight"])
     # the sponsor, with every node's share, gets a model that works on raw rows

@@ -36,6 +36,7 @@ from provider.sharing import (
     Table,
     encode_fixed_point,
     load_sklearn,
+    prescale,
     recombine,
     share_table,
 )
@@ -97,7 +98,7 @@ def test_round_trip_over_three_nodes(
     assert not verify_receipt(receipts[0], node_public_keys[1])
 
     stored = [ShareStore(n.config.data_dir).load("breast-cancer") for n in nodes]
-    assert np.array_equal(recombine([s.data for s in stored]), encode_fixed_point(table.values))
+    assert np.array_equal(recombine([s.data for s in stored]), encode_fixed_point(prescale(table.values, shared.column_exponents)))
     for i, s in enumerate(stored):
         assert s.meta.node_index == i and s.meta.commitment == shared.commitments[i]
         assert s.meta.schema == table.schema and s.meta.provider_id == provider.provider_id
