@@ -14,8 +14,8 @@ from typing import Any
 
 from ledger import Entry, Ledger
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
-FRAC_BITS = 16   # CrypTen's fixed-point precision, used by every node
 MAX_COLUMNS = 4096
 MAX_ROWS = 50_000_000
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coordinator.rounds import Rounds, contributions_from_metrics
+from coordinator.rounds import Rounds
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.model_spec import MICRO, contributions_micro
 
 DEFAULT_TOLERANCE = 0.01
 
@@ -41,10 +42,10 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TO
         order, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
     finally:
         runtime.running = False
-    recomputed = contributions_from_metrics(metrics, payload["model_spec"].get("metric", "log_loss"))
+    recomputed = contributions_micro(metrics, payload["model_spec"].get("metric", "log_loss"))
     recorded = list(result["contributions_micro"])
     diff = max((abs(a - b) for a, b in zip(recorded, recomputed)), default=0)
-    tolerance_micro = int(round(tolerance * 1_000_000))
+    tolerance_micro = int(round(tolerance * MICRO))
     agrees = diff <= tolerance_micro
     entry = rounds.ledger.append("round_verified", {
         "round_id": round_id, "job_digest": order.job_digest, "recomputed_micro": recomputed,

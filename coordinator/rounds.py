@@ -36,12 +36,11 @@ from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.model_spec import spec_for_ledger
+from mutualmind.vocabulary.model_spec import contributions_micro, spec_for_ledger
 from mutualmind.vocabulary.signing_keys import verify_signature
 
 log = logging.getLogger(__name__)
 
-LOWER_IS_BETTER = frozenset({"log_loss", "mse"})
 POLL_INTERVAL_S = 0.25
 DEFAULT_DEADLINE_S = 600.0
 
@@ -74,14 +73,6 @@ class RoundSummary:
     message: str
     refund_to_sponsor: int
     stats: dict[str, Any]
-
-
-def contributions_from_metrics(metrics_micro: list[int], metric: str) -> list[int]:
-    """contribution_i = metric(all) - metric(all but i), signed so that higher is better."""
-    full, without = metrics_micro[0], metrics_micro[1:]
-    if metric in LOWER_IS_BETTER:
-        return [m - full for m in without]
-    return [full - m for m in without]
 
 
 class Rounds:
@@ -277,7 +268,7 @@ class Rounds:
     def _settle(self, round_payload: dict[str, Any], order: JobOrder, metrics_micro: list[int],
                 attestations: list[dict[str, Any]]) -> list[Entry]:
         round_id = round_payload["round_id"]
-        contributions = contributions_from_metrics(
+        contributions = contributions_micro(
             metrics_micro, round_payload["model_spec"].get("metric", "log_loss"))
         settlement = self.settlement(round_payload, contributions)
         batch: list[tuple[str, dict[str, Any], bytes | None]] = [(

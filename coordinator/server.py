@@ -16,13 +16,14 @@ from pathlib import Path
 
 from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
-from coordinator.market import FRAC_BITS, Market
+from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import Rounds
 from ledger import Ledger
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     load_private_key,

@@ -36,6 +36,7 @@ from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -88,13 +89,6 @@ class JobStatus:
     progress: float = 0.0
     result: JobResult | None = None
     error_code: str = ""
-
-
-def to_micro(value: float) -> int:
-    """A revealed metric in integer millionths: the unit nodes sign and the ledger stores."""
-    if not math.isfinite(value):
-        raise InvalidInput(f"metric value {value!r} is not finite")
-    return int(round(value * 1_000_000))
 
 
 @dataclass

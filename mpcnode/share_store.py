@@ -51,6 +51,7 @@ from mutualmind.vocabulary.dataset import (
     TableSchema,
     validate_dataset_id,
 )
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.upload import iter_chunks
 
 SHARE_FILE = "share.bin"
@@ -103,7 +104,7 @@ class ShareSpec:
         data: np.ndarray,
         *,
         provider_id: str = "local",
-        frac_bits: int = 16,
+        frac_bits: int = FRAC_BITS,
         schema: TableSchema | None = None,
         purpose: str = "training",
     ) -> ShareSpec:

@@ -29,6 +29,7 @@ from mutualmind.errors import (
     Unavailable,
 )
 from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
 from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
 from mutualmind.vocabulary.signed_requests import (
@@ -74,7 +75,7 @@ def upload_share(
     node_index: int,
     share: np.ndarray,
     *,
-    frac_bits: int = 16,
+    frac_bits: int = FRAC_BITS,
     chunk_bytes: int = CHUNK_BYTES,
     progress: Progress | None = None,
     timeout_s: float = UPLOAD_DEADLINE_S,

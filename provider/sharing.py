@@ -25,8 +25,8 @@ import numpy as np
 
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
-FRAC_BITS = 16
 # |x| must stay well inside int64 after scaling by 2^16 so that MPC products of two
 # encoded values (scale 2^32 before truncation) do not wrap: 2^20 * 2^16 = 2^36.
 MAX_ABS_VALUE = float(2**20)

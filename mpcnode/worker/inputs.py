@@ -16,8 +16,7 @@ from mpcnode.share_store import ShareStore
 from mpcnode.worker.job_spec import WorkerSpec
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.vocabulary.dataset import TableSchema
-
-FRAC_BITS = 16
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 
 @dataclass(frozen=True)

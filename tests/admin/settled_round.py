@@ -27,6 +27,7 @@ from coordinator.rounds import Rounds
 from ledger import Ledger
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signed_requests import (
     signed_dataset_registration,
     signed_register_provider,
@@ -84,7 +85,7 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
     """Build the ledger, run and settle round "r1"; return its view as the Admin API does."""
     node_keys = [generate_signing_key() for _ in range(NODES)]
     ledger = Ledger.create(folder / "ledger.db", generate_signing_key(),
-                           params={"nodes": NODES, "frac_bits": 16})
+                           params={"nodes": NODES, "frac_bits": FRAC_BITS})
     try:
         ledger.append_many([("node_registered", {"node_index": i, "name": f"node{i}",
                                                  "signing_key": public_key_bytes(k).hex()}, None)
@@ -101,7 +102,7 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         for dataset_id, owner in datasets.items():
             reg = signed_dataset_registration(
                 keys[owner], dataset_id=dataset_id, provider_id=owner, rows=40, cols=3,
-                frac_bits=16, schema=SCHEMA, share_commitments=[bytes([i]) * 32 for i in range(NODES)],
+                frac_bits=FRAC_BITS, schema=SCHEMA, share_commitments=[bytes([i]) * 32 for i in range(NODES)],
                 purpose="validation" if dataset_id == "val-1" else "training")
             market.register_dataset(registration_payload(reg), reg.signature)
         for dataset_id, amount in (("a-1", 100), ("b-1", 200), ("c-1", 400)):

@@ -27,7 +27,7 @@ from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
-from mutualmind.vocabulary.model_spec import contributions, parse_model_spec
+from mutualmind.vocabulary.model_spec import contributions_micro, parse_model_spec, to_micro
 from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
 from tests.mpc.cluster import free_port, store_dataset
 
@@ -126,8 +126,8 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     assert not verify_signature(cluster.keys[0].public_key(), payload, results[1].attestation)
 
     spec = parse_model_spec(MODEL)
-    mpc = contributions(results[0].metrics, spec.metric)
-    plain = contributions(plaintext_loo(spec, *cluster.data), spec.metric)
+    mpc = contributions_micro(results[0].metrics_micro, spec.metric)
+    plain = contributions_micro([to_micro(m) for m in plaintext_loo(spec, *cluster.data)], spec.metric)
     assert len(mpc) == PROVIDERS
     np.testing.assert_allclose(results[0].metrics, plaintext_loo(spec, *cluster.data), atol=TOLERANCE)
     assert np.sign(mpc).tolist() == np.sign(plain).tolist()
