@@ -4,7 +4,7 @@ Each operation turns a request into one ledger entry (or refuses it, writing not
 the ledger checks the provider's signature over `ledger.entries.request_message(kind,
 payload)` and every rule (balances, nonces, ownership), so this module only adds what
 the ledger cannot know — the cluster's shape (one share commitment per node, the
-fixed-point precision the nodes compute with). It knows nothing of gRPC.
+fixed-point precision the nodes compute with). Schema rules: `mutualmind.vocabulary.dataset`. It knows nothing of gRPC.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any
 
 from ledger import Entry, Ledger
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.dataset import check_registration
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
-MAX_COLUMNS = 4096
-MAX_ROWS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class Market:
         if payload.get("frac_bits") != FRAC_BITS:
             raise InvalidInput(f"frac_bits must be {FRAC_BITS} (CrypTen's fixed point), "
                                f"got {payload.get('frac_bits')!r}")
-        _check_shape(payload)
+        check_registration(payload.get("rows"), payload.get("cols"), payload.get("schema"))
         return self.ledger.append("dataset_registered", payload, provider_signature=signature)
 
     def get_dataset(self, dataset_id: str) -> DatasetView:
@@ -118,23 +117,3 @@ class Market:
         return self.ledger.append("unstake" if unstake else "stake", payload,
                                   provider_signature=signature)
 
-
-def _check_shape(payload: dict[str, Any]) -> None:
-    rows, cols, schema = payload.get("rows"), payload.get("cols"), payload.get("schema")
-    if not isinstance(rows, int) or not 0 < rows <= MAX_ROWS:
-        raise InvalidInput(f"rows must be within 1..{MAX_ROWS}, got {rows!r}")
-    if not isinstance(cols, int) or not 0 < cols <= MAX_COLUMNS:
-        raise InvalidInput(f"cols must be within 1..{MAX_COLUMNS}, got {cols!r}")
-    if not isinstance(schema, dict):
-        raise InvalidInput("schema must name the columns, feature columns and label column")
-    columns = schema.get("columns") or []
-    if len(columns) != cols or len(set(columns)) != cols:
-        raise InvalidInput(f"schema must name {cols} distinct columns, got {len(columns)}")
-    features = schema.get("feature_columns") or []
-    unknown = [c for c in features if c not in columns]
-    if not features or unknown:
-        raise InvalidInput(f"feature columns must be a non-empty subset of the columns; "
-                           f"unknown: {unknown}")
-    label = schema.get("label_column")
-    if label not in columns or label in features:
-        raise InvalidInput(f"label column {label!r} must be a column and not a feature")

@@ -49,6 +49,7 @@ from mutualmind.vocabulary.dataset import (
     INT64_BYTES,
     PURPOSES,
     TableSchema,
+    check_table_shape,
     validate_dataset_id,
 )
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
@@ -79,12 +80,7 @@ class ShareSpec:
 
     def __post_init__(self) -> None:
         validate_dataset_id(self.dataset_id)
-        if self.rows < 1 or self.cols < 1:
-            raise InvalidInput(f"share shape [{self.rows}, {self.cols}] must have at least one row and column")
-        if len(self.schema.columns) != self.cols:
-            raise InvalidInput(
-                f"schema names {len(self.schema.columns)} columns but the share has {self.cols}"
-            )
+        check_table_shape(self.rows, self.cols, self.schema, what="share")
         if len(self.commitment) != 32:
             raise InvalidInput(f"commitment must be a 32-byte SHA-256 digest, got {len(self.commitment)} bytes")
         if self.purpose not in PURPOSES:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.dataset import TableSchema, check_table_shape
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 # |x| must stay well inside int64 after scaling by 2^16 so that MPC products of two
@@ -158,8 +158,7 @@ def validate_table(
     values = table.values
     if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
         raise InvalidInput(f"a table needs at least one row and one column, got shape {values.shape}")
-    if values.shape[1] != len(table.schema.columns):
-        raise InvalidInput(f"table has {values.shape[1]} columns, its schema names {len(table.schema.columns)}")
+    check_table_shape(table.rows, table.cols, table.schema)
     if not np.issubdtype(values.dtype, np.number):
         raise InvalidInput(f"table values must be numeric, got dtype {values.dtype}")
     if expected_schema is not None and table.schema != expected_schema:

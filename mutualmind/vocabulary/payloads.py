@@ -15,7 +15,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | provider_registered | provider_id, name, public_key (hex), nonce | the new key itself | id unused |
 | mint | to, amount, memo | coordinator | `to` registered; amount > 0 |
 | transfer | from, to, amount, nonce | `from` | both registered; amount <= balance |
-| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, nonce | provider_id | id unused; one commitment per registered node |
+| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, nonce | provider_id | id unused; one commitment per registered node; schema and shape per `mutualmind.vocabulary.dataset.check_registration` |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set |
 | round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 from mutualmind.errors import InvalidInput, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.dataset import check_registration
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
 AMOUNT_LIMIT = 2**62
@@ -141,15 +142,12 @@ def frac_bits(name: str, value: Any) -> None:
         _fail(name, "must be an integer from 0 to 62")
 
 
-def schema(name: str, value: Any) -> None:
-    obj(name, value)
-    if set(value) != {"columns", "feature_columns", "label_column"}:
-        _fail(name, "must hold exactly columns, feature_columns and label_column")
-    for key in ("columns", "feature_columns"):
-        column_names = value[key]
-        if type(column_names) is not list or any(type(c) is not str for c in column_names):
-            _fail(f"{name}.{key}", "must be a list of column names")
-    text(f"{name}.label_column", value["label_column"])
+def _registration(payload: dict[str, Any]) -> None:
+    """The schema and shape rules of `mutualmind.vocabulary.dataset`, the one owner."""
+    try:
+        check_registration(payload["rows"], payload["cols"], payload["schema"])
+    except InvalidInput as err:
+        raise InvalidInput(f"dataset_registered payload: {err}") from None
 
 
 def attestations(name: str, value: Any) -> None:
@@ -169,6 +167,7 @@ class KindSpec:
 
     fields: dict[str, Validator]
     signer_field: str | None = None  # payload field naming the provider who must sign
+    whole: Callable[[dict[str, Any]], None] | None = None  # rules across fields, after each field's
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
 
 
@@ -187,10 +186,10 @@ KINDS: dict[str, KindSpec] = {
     "dataset_registered": KindSpec(
         {
             "dataset_id": party_id, "provider_id": party_id, "rows": count, "cols": count,
-            "frac_bits": frac_bits, "schema": schema, "share_commitments": hex32_list,
+            "frac_bits": frac_bits, "schema": obj, "share_commitments": hex32_list,
             "purpose": purpose, "nonce": nonce,
         },
-        signer_field="provider_id", parties=("provider_id",),
+        signer_field="provider_id", whole=_registration, parties=("provider_id",),
     ),
     "stake": KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
@@ -245,6 +244,8 @@ def validate_payload(kind: str, payload: Any) -> None:
         raise InvalidInput(f"{kind} payload: missing fields {missing}, unexpected fields {extra}")
     for name, check in spec.fields.items():
         check(name, payload[name])
+    if spec.whole is not None:
+        spec.whole(payload)
 
 
 def request_message(kind: str, payload: dict[str, Any]) -> bytes:
