@@ -59,9 +59,7 @@ class JobDigestCheck:
                 f"{request.round_id!r} in its {', '.join(mismatched)}; this node will not run it")
         datasets = {}
         for dataset_id in [*opened["datasets"], opened["validation_dataset"]]:
-            reg = self._registry.get(dataset_id)
-            datasets[dataset_id] = {"rows": reg.rows, "cols": reg.cols,
-                                    "share_commitments": [c.hex() for c in reg.share_commitments]}
+            datasets[dataset_id] = self._registry.get(dataset_id).payload
         expected = job_digest(opened, datasets)
         if request.job_digest.hex() != expected:
             raise IntegrityError(

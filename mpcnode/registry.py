@@ -14,13 +14,14 @@ Implementations:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mpcnode.share_store import ShareSpec
 from mutualmind.errors import IntegrityError, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.signed_requests import (
+    dataset_registration_payload,
     schema_from_proto,
     verify_dataset_registration,
 )
@@ -40,6 +41,7 @@ class RegisteredDataset:
     schema: TableSchema
     share_commitments: tuple[bytes, ...]
     purpose: str
+    payload: dict[str, Any] = field(repr=False, compare=False)  # the dataset_registered payload signed
 
     @classmethod
     def from_registration(
@@ -57,6 +59,7 @@ class RegisteredDataset:
             schema=schema_from_proto(registration.schema),
             share_commitments=tuple(bytes(c) for c in registration.share_commitments),
             purpose=registration.purpose,
+            payload=dataset_registration_payload(registration),
         )
 
     def spec_for(self, node_index: int) -> ShareSpec:

@@ -21,7 +21,7 @@ from coordinator.admin_cli.round_open import (
 )
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.market import Market
-from coordinator.market_servicer import registration_payload, round_view_proto
+from coordinator.market_servicer import round_view_proto
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds
 from ledger import Ledger
@@ -29,6 +29,7 @@ from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signed_requests import (
+    dataset_registration_payload,
     signed_dataset_registration,
     signed_register_provider,
     signed_stake,
@@ -104,7 +105,7 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
                 keys[owner], dataset_id=dataset_id, provider_id=owner, rows=40, cols=3,
                 frac_bits=FRAC_BITS, schema=SCHEMA, share_commitments=[bytes([i]) * 32 for i in range(NODES)],
                 purpose="validation" if dataset_id == "val-1" else "training")
-            market.register_dataset(registration_payload(reg), reg.signature)
+            market.register_dataset(dataset_registration_payload(reg), reg.signature)
         for dataset_id, amount in (("a-1", 100), ("b-1", 200), ("c-1", 400)):
             owner = datasets[dataset_id]
             req = signed_stake(keys[owner], owner, dataset_id, amount)
