@@ -22,6 +22,7 @@ from coordinator.rounds import Rounds
 from ledger import verify_ledger
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import require_role
+from mutualmind.vocabulary.deadlines import round_deadline
 from proto import admin_pb2, admin_pb2_grpc, market_pb2
 
 ADMIN_ROLES = ("admin",)
@@ -95,7 +96,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
         def run() -> None:
             try:
-                self._rounds.run(request.round_id, deadline_s=request.deadline_s or 600.0,
+                self._rounds.run(request.round_id, deadline_s=round_deadline(request.deadline_s),
                                  progress=progress)
                 events.put(_Done(None))
             except BaseException as err:  # re-raised in the RPC thread below
@@ -129,7 +130,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         require_role(context, *ADMIN_ROLES)
         result = verify_round(self._rounds, request.round_id,
                               tolerance=request.tolerance or 0.01,
-                              deadline_s=request.deadline_s or 600.0)
+                              deadline_s=round_deadline(request.deadline_s))
         return admin_pb2.VerifyRoundReply(
             agrees=result.agrees, recorded_micro=result.recorded_micro,
             recomputed_micro=result.recomputed_micro,

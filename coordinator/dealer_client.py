@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import grpc
 
 from mutualmind.transport import raise_from_rpc_error
+from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S
 from proto import dealer_pb2, dealer_pb2_grpc
-
-CALL_DEADLINE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class DealerSession:
 class DealerClient:
     """start / status / stop one job's TTP process on the dealer."""
 
-    def __init__(self, channel: grpc.Channel, *, timeout_s: float = CALL_DEADLINE_S) -> None:
+    def __init__(self, channel: grpc.Channel, *, timeout_s: float = CLUSTER_CALL_S) -> None:
         self._stub = dealer_pb2_grpc.DealerStub(channel)
         self._timeout = timeout_s
 

@@ -18,7 +18,6 @@ from mutualmind.vocabulary.dataset import check_registration
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 
-
 @dataclass(frozen=True)
 class DatasetView:
     """A registered dataset as the ledger records it, plus its current stake."""

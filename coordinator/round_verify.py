@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from coordinator.rounds import Rounds
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.model_spec import MICRO, contributions_micro
 
 DEFAULT_TOLERANCE = 0.01
@@ -29,7 +30,7 @@ class RoundVerification:
 
 
 def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TOLERANCE,
-                 deadline_s: float = 600.0) -> RoundVerification:
+                 deadline_s: float = ROUND_S) -> RoundVerification:
     if not 0 < tolerance < 1e6:
         raise InvalidInput(f"tolerance must be positive, got {tolerance}")
     payload = rounds.round_payload(round_id, statuses=("closed",))

@@ -35,6 +35,7 @@ from mutualmind.errors import (
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import contributions_micro, spec_for_ledger
 from mutualmind.vocabulary.signing_keys import verify_signature
@@ -42,7 +43,6 @@ from mutualmind.vocabulary.signing_keys import verify_signature
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.25
-DEFAULT_DEADLINE_S = 600.0
 
 Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
@@ -124,7 +124,7 @@ class Rounds:
 
     # -- running -------------------------------------------------------------------
 
-    def run(self, round_id: str, *, deadline_s: float = DEFAULT_DEADLINE_S,
+    def run(self, round_id: str, *, deadline_s: float = ROUND_S,
             progress: Progress | None = None) -> list[Entry]:
         """Run the round's MPC job on every node and settle it; returns the entries written."""
         report = progress or (lambda stage, fraction, message: None)

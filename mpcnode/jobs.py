@@ -15,7 +15,6 @@ twice under one id, and a refused request leaves no directory behind.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -36,11 +35,11 @@ from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-MAX_DEADLINE_S = 24 * 3600.0
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
@@ -125,8 +124,8 @@ class JobRunner:
         job_id = validate_job_id(request.job_id)
         check_party(request.rank, request.world_size)
         check_port(request.master_port)
-        if not (isinstance(request.deadline_s, (int, float)) and 0 < request.deadline_s <= MAX_DEADLINE_S):
-            raise InvalidInput(f"deadline {request.deadline_s!r} s must be in (0, {MAX_DEADLINE_S:.0f}]")
+        if not (isinstance(request.deadline_s, (int, float)) and 0 < request.deadline_s <= MAX_JOB_S):
+            raise InvalidInput(f"deadline {request.deadline_s!r} s must be in (0, {MAX_JOB_S:.0f}]")
         if len(request.job_digest) != 32:
             raise InvalidInput(f"job digest must be a 32-byte SHA-256, got {len(request.job_digest)} bytes")
         directory = self.jobs_dir / job_id

@@ -29,6 +29,7 @@ from mutualmind.errors import (
     Unavailable,
 )
 from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from mutualmind.vocabulary.deadlines import MODEL_FETCH_S, SHARE_UPLOAD_S
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
 from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
@@ -43,8 +44,6 @@ from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_gr
 from provider.sharing import SharedTable
 
 CHUNK_BYTES = 1 << 20  # 1 MiB a message, well under the 8 MiB message limit
-UPLOAD_DEADLINE_S = 3600.0
-FETCH_DEADLINE_S = 600.0
 MAX_MODEL_SHARE_BYTES = 1 << 30  # far above the largest model a round can train (~32 MiB)
 
 # progress(node_index, bytes_sent_so_far)
@@ -78,7 +77,7 @@ def upload_share(
     frac_bits: int = FRAC_BITS,
     chunk_bytes: int = CHUNK_BYTES,
     progress: Progress | None = None,
-    timeout_s: float = UPLOAD_DEADLINE_S,
+    timeout_s: float = SHARE_UPLOAD_S,
 ) -> ShareReceipt:
     """Stream one share to one node; returns the node's signed receipt."""
     if share.ndim != 2:
@@ -244,7 +243,7 @@ def fetch_model_share(
     *,
     node_public_key: bytes,
     job_digest: str,
-    timeout_s: float = FETCH_DEADLINE_S,
+    timeout_s: float = MODEL_FETCH_S,
 ) -> ModelShare:
     """Ask node `node_index` for its share of `round_id`'s model with a freshly signed
     request; stream it in and check the node's signed receipt against the request, the

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.deadlines import RPC_S
 
 COORDINATOR_NAME = "coordinator"   # a SAN of the coordinator's certificate, whatever its address
 ADMIN_MEMBER = "admin"
-CALL_DEADLINE_S = 30.0
 ENV_PREFIX = "MUTUALMIND_"         # MUTUALMIND_COORDINATOR etc.: defaults for the flags
-ROUND_SLACK_S = 60.0               # streaming calls get the round's deadline plus this
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ class CoordinatorClient:
         return self._market
 
     def call(self, stub: Any, method: str, request: Any, *,
-             timeout: float = CALL_DEADLINE_S) -> Any:
+             timeout: float = RPC_S) -> Any:
         """One unary call; a failure is raised as the typed error it stands for."""
         import grpc
 

@@ -27,7 +27,11 @@ from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
-from mutualmind.vocabulary.model_spec import contributions_micro, parse_model_spec, to_micro
+from mutualmind.vocabulary.model_spec import (
+    contributions_micro,
+    parse_model_spec,
+    to_micro,
+)
 from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
 from tests.mpc.cluster import free_port, store_dataset
 

@@ -15,7 +15,11 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from mpcnode.worker.reference import plaintext_batched, plaintext_loo
 from mpcnode.worker.training import batch_schedule, row_masks
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.model_spec import contributions_micro, parse_model_spec, to_micro
+from mutualmind.vocabulary.model_spec import (
+    contributions_micro,
+    parse_model_spec,
+    to_micro,
+)
 
 
 def _split(x: np.ndarray, y: np.ndarray, providers: int, seed: int = 0):

@@ -41,12 +41,12 @@ from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.model_fetch import (
     MAX_SKEW_S,
     check_released_share,
     sign_fetch,
 )
+from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.signed_requests import (
     new_nonce,
