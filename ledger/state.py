@@ -110,15 +110,6 @@ class LedgerState:
             "pools": sum(self.pools.values()),
         }
 
-    def signer_key(self, kind: str, payload: dict[str, Any], signer: str) -> bytes:
-        """The public key that must have signed a provider-authorised entry."""
-        if kind == "provider_registered":
-            return bytes.fromhex(payload["public_key"])
-        key = self.providers.get(signer)
-        if key is None:
-            raise RuleViolation("unknown_provider", f"{signer!r} is not a registered provider")
-        return key
-
     # -- rules ---------------------------------------------------------------------
 
     def _provider(self, party: str, role: str) -> None:
