@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from mutualmind.transport import raise_from_rpc_error
+from mutualmind.transport import call
 from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S
 from proto import dealer_pb2, dealer_pb2_grpc
 
@@ -42,8 +42,5 @@ class DealerClient:
         return self._call("StopSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
 
     def _call(self, method: str, request: object) -> DealerSession:
-        try:
-            reply = getattr(self._stub, method)(request, timeout=self._timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        reply = call(self._stub, method, request, timeout=self._timeout)
         return DealerSession(job_id=reply.job_id, state=reply.state, message=reply.message)

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import grpc
-
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import (
+    call,
     channel_credentials,
     open_channel,
     probe_health,
-    raise_from_rpc_error,
 )
 from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S, JOB_START_S
 from proto import node_pb2, node_pb2_grpc
@@ -92,8 +90,5 @@ class GrpcClusterLink:
     def _call(self, node_index: int, method: str, request: object, *,
               wait_for_ready: bool = False, timeout: float = CLUSTER_CALL_S) -> object:
         """One call; polls fail fast on a dead node, starts wait briefly for a connection."""
-        try:
-            return getattr(self._stubs[node_index], method)(
-                request, timeout=timeout, wait_for_ready=wait_for_ready)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        return call(self._stubs[node_index], method, request, timeout=timeout,
+                    wait_for_ready=wait_for_ready)

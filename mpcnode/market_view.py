@@ -122,15 +122,7 @@ class CoordinatorMarket:
                                            reply.nonce, bytes(reply.signature))
 
     def _call(self, method: str, request: Any, what: str) -> Any:
-        import grpc
+        from mutualmind.transport import call
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            return getattr(self._stub, method)(request, timeout=self._timeout_s)
-        except grpc.RpcError as err:
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(
-                    f"this node cannot reach the coordinator to look up {what!r} "
-                    f"({err.code().name}); retry later") from err
-            raise_from_rpc_error(err)
+        return call(self._stub, method, request, timeout=self._timeout_s, unreachable=lambda code: Unavailable(
+            f"this node cannot reach the coordinator to look up {what!r} ({code}); retry later"))

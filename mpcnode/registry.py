@@ -128,22 +128,14 @@ class CoordinatorRegistry:
         self._timeout_s = timeout_s
 
     def get(self, dataset_id: str) -> RegisteredDataset:
-        import grpc
+        from mutualmind.transport import call
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            reply = self._stub.GetDataset(
-                market_pb2.GetDatasetRequest(dataset_id=dataset_id), timeout=self._timeout_s
-            )
-        except grpc.RpcError as err:
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                # say whose link is down: the uploader would otherwise blame the node
-                raise Unavailable(
-                    f"this node cannot reach the coordinator to look up dataset {dataset_id!r} "
-                    f"({err.code().name}); nothing was stored - retry the upload later"
-                ) from err
-            raise_from_rpc_error(err)
+        # say whose link is down: the uploader would otherwise blame the node
+        reply = call(
+            self._stub, "GetDataset", market_pb2.GetDatasetRequest(dataset_id=dataset_id),
+            timeout=self._timeout_s, unreachable=lambda code: Unavailable(
+                f"this node cannot reach the coordinator to look up dataset {dataset_id!r} "
+                f"({code}); nothing was stored - retry the upload later"))
         if reply.registration.dataset_id != dataset_id:
             raise IntegrityError(
                 f"the coordinator answered for dataset {reply.registration.dataset_id!r} "

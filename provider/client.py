@@ -5,7 +5,7 @@ Everything that touches plaintext (loading, encoding, splitting) happened before
 `provider.sharing`, on this machine; this module only moves shares and signed requests.
 Share i goes to node i over that node's public TLS port as one client-streaming call in
 1 MiB chunks; the n uploads run concurrently (one thread each). A failed call becomes
-the typed error the server sent (`mutualmind.transport.raise_from_rpc_error`).
+the typed error the server sent (`mutualmind.transport.call`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mutualmind.errors import (
     InvalidInput,
     Unavailable,
 )
-from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from mutualmind.transport import DEFAULT_DEADLINE_S, call, typed_rpc_errors
 from mutualmind.vocabulary.deadlines import MODEL_FETCH_S, SHARE_UPLOAD_S
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
@@ -83,12 +83,8 @@ def upload_share(
     if share.ndim != 2:
         raise InvalidInput(f"a share is a 2-D int64 matrix, got shape {share.shape}")
     stub = node_pb2_grpc.ShareIntakeStub(channel)
-    try:
-        reply = stub.UploadShare(
-            _share_messages(dataset_id, node_index, share, frac_bits, chunk_bytes, progress), timeout=timeout_s
-        )
-    except grpc.RpcError as err:
-        raise_from_rpc_error(err)
+    reply = call(stub, "UploadShare", _share_messages(dataset_id, node_index, share, frac_bits, chunk_bytes, progress),
+                 timeout=timeout_s)
     return ShareReceipt(
         dataset_id=reply.dataset_id,
         node_index=reply.node_index,
@@ -181,10 +177,7 @@ class MarketClient:
             raise InvalidInput("a provider id (the name registered with the coordinator) is required")
 
     def _call(self, method: str, request: Any) -> Any:
-        try:
-            return getattr(self._stub, method)(request, timeout=self.timeout_s)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        return call(self._stub, method, request, timeout=self.timeout_s)
 
 
     def register(self) -> market_pb2.RegisterProviderReply:
@@ -250,7 +243,7 @@ def fetch_model_share(
     round's accepted job digest and the bytes (IntegrityError if anything differs)."""
     request = sign_fetch(key, round_id, sponsor_id, node_index, new_nonce(), int(time.time()))
     stub = node_pb2_grpc.ShareIntakeStub(channel)
-    try:
+    with typed_rpc_errors():
         stream = stub.FetchModelShare(
             node_pb2.FetchModelShareRequest(
                 round_id=round_id, sponsor_id=sponsor_id, node_index=node_index,
@@ -271,8 +264,6 @@ def fetch_model_share(
                 stream.cancel()
                 raise IntegrityError(f"node {node_index} sent more than {MAX_MODEL_SHARE_BYTES} "
                                      "bytes of model share; no round trains a model that large")
-    except grpc.RpcError as err:
-        raise_from_rpc_error(err)
     shares = bytes(data)
     manifest = check_released_share(
         shares, receipt_json, signature, node_public_key, round_id=round_id, job_digest=job_digest,

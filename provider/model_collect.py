@@ -29,7 +29,7 @@ from mutualmind.errors import (
     PermissionDenied,
     RuleViolation,
 )
-from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from mutualmind.transport import DEFAULT_DEADLINE_S, call
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.model_file import predict, read_share, reconstruct
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
@@ -130,7 +130,4 @@ def evaluate(model: CollectedModel, features: np.ndarray, labels: np.ndarray) ->
 
 
 def _market_call(channel: grpc.Channel, method: str, request: Any) -> Any:
-    try:
-        return getattr(market_pb2_grpc.MarketStub(channel), method)(request, timeout=DEFAULT_DEADLINE_S)
-    except grpc.RpcError as err:
-        raise_from_rpc_error(err)
+    return call(market_pb2_grpc.MarketStub(channel), method, request, timeout=DEFAULT_DEADLINE_S)

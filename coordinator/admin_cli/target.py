@@ -137,22 +137,13 @@ class CoordinatorClient:
     def call(self, stub: Any, method: str, request: Any, *,
              timeout: float = RPC_S) -> Any:
         """One unary call; a failure is raised as the typed error it stands for."""
-        import grpc
+        from mutualmind.transport import call
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            return getattr(stub, method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        return call(stub, method, request, timeout=timeout)
 
     def stream(self, stub: Any, method: str, request: Any, *, timeout: float) -> Iterator[Any]:
         """A server-streaming call, message by message, with typed errors."""
-        import grpc
+        from mutualmind.transport import typed_rpc_errors
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
+        with typed_rpc_errors():
             yield from getattr(stub, method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
