@@ -23,6 +23,7 @@ from ledger import verify_ledger
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import require_role
 from mutualmind.vocabulary.deadlines import round_deadline
+from mutualmind.vocabulary.states import EntryKind
 from proto import admin_pb2, admin_pb2_grpc, market_pb2
 
 ADMIN_ROLES = ("admin",)
@@ -43,7 +44,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
              context: grpc.ServicerContext) -> admin_pb2.MintReply:
         require_role(context, *ADMIN_ROLES)
         entry = self._market.ledger.append(
-            "mint", {"to": request.provider_id, "amount": request.amount, "memo": request.memo})
+            EntryKind.MINT, {"to": request.provider_id, "amount": request.amount, "memo": request.memo})
         return admin_pb2.MintReply(ledger_index=entry.index,
                                    balance=self._market.ledger.state.balance(request.provider_id))
 
@@ -63,7 +64,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         require_role(context, *ADMIN_ROLES)
         state = self._market.ledger.state
         names = {e.payload["provider_id"]: e.payload["name"]
-                 for e in self._market.ledger.entries(kind="provider_registered", limit=None)}
+                 for e in self._market.ledger.entries(kind=EntryKind.PROVIDER_REGISTERED, limit=None)}
         providers = []
         for provider_id, key in sorted(state.providers.items()):
             view = self._market.balance(provider_id)

@@ -16,6 +16,7 @@ from ledger import Entry, Ledger
 from mutualmind.errors import InvalidInput, NotFound
 from mutualmind.vocabulary.dataset import check_registration
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.states import EntryKind
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,14 @@ class Market:
             raise InvalidInput("public_key must be a raw 32-byte Ed25519 public key")
         payload = {"provider_id": provider_id, "name": name, "public_key": public_key.hex(),
                    "nonce": nonce}
-        return self.ledger.append("provider_registered", payload, provider_signature=signature)
+        return self.ledger.append(EntryKind.PROVIDER_REGISTERED, payload, provider_signature=signature)
 
     def get_provider(self, provider_id: str) -> Entry:
         """The provider's provider_registered entry (its key, self-signed); NotFound if none."""
         if provider_id not in self.ledger.state.providers:
             raise NotFound(f"no provider {provider_id!r} is registered; register it first "
                            "(mutualmind provider register)")
-        for entry in self.ledger.entries(kind="provider_registered", limit=None):
+        for entry in self.ledger.entries(kind=EntryKind.PROVIDER_REGISTERED, limit=None):
             if entry.payload["provider_id"] == provider_id:
                 return entry
         raise NotFound(f"provider {provider_id!r} has no provider_registered entry")
@@ -88,7 +89,7 @@ class Market:
             raise InvalidInput(f"frac_bits must be {FRAC_BITS} (CrypTen's fixed point), "
                                f"got {payload.get('frac_bits')!r}")
         check_registration(payload.get("rows"), payload.get("cols"), payload.get("schema"))
-        return self.ledger.append("dataset_registered", payload, provider_signature=signature)
+        return self.ledger.append(EntryKind.DATASET_REGISTERED, payload, provider_signature=signature)
 
     def get_dataset(self, dataset_id: str) -> DatasetView:
         state = self.ledger.state
@@ -102,7 +103,7 @@ class Market:
                            ledger_index=index, staked=state.stakes.get(dataset_id, 0))
 
     def _registration_index(self, dataset_id: str) -> int:
-        for entry in self.ledger.entries(kind="dataset_registered", limit=None):
+        for entry in self.ledger.entries(kind=EntryKind.DATASET_REGISTERED, limit=None):
             if entry.payload["dataset_id"] == dataset_id:
                 return entry.index
         raise NotFound(f"no dataset {dataset_id!r} on the ledger")
@@ -113,6 +114,6 @@ class Market:
               signature: bytes, *, unstake: bool = False) -> Entry:
         payload = {"provider_id": provider_id, "dataset_id": dataset_id, "amount": amount,
                    "nonce": nonce}
-        return self.ledger.append("unstake" if unstake else "stake", payload,
+        return self.ledger.append(EntryKind.UNSTAKE if unstake else EntryKind.STAKE, payload,
                                   provider_signature=signature)
 

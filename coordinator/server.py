@@ -29,6 +29,7 @@ from mutualmind.vocabulary.signing_keys import (
     load_private_key,
     save_private_key,
 )
+from mutualmind.vocabulary.states import EntryKind
 from proto import admin_pb2, admin_pb2_grpc, market_pb2, market_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def open_or_create_ledger(config: CoordinatorConfig) -> Ledger:
         ledger = Ledger.create(path, key, params={"nodes": len(manifest_nodes),
                                                   "frac_bits": FRAC_BITS}, origin=config.origin)
         ledger.append_many([
-            ("node_registered", {"node_index": m.node_index, "name": m.name,
+            (EntryKind.NODE_REGISTERED, {"node_index": m.node_index, "name": m.name,
                                  "signing_key": (m.signing_public_key or b"").hex()}, None)
             for m in manifest_nodes])
         return ledger

@@ -47,6 +47,7 @@ from mutualmind.errors import (
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.payloads import KINDS, parties_of
 from mutualmind.vocabulary.signing_keys import public_key_bytes
+from mutualmind.vocabulary.states import EntryKind
 
 CHECKPOINT_INTERVAL = 1000
 DEFAULT_ORIGIN = "mutualmind.example/ledger"
@@ -108,7 +109,7 @@ class Ledger:
         ledger = cls(store, coordinator_key, lock_fd)
         try:
             ledger.append(
-                "genesis",
+                EntryKind.GENESIS,
                 {"coordinator_key": public_key_bytes(coordinator_key).hex(), "origin": origin,
                  "params": params or {}},
             )
@@ -297,6 +298,8 @@ class Ledger:
             if not isinstance(request, tuple) or len(request) != 3:
                 raise InvalidInput(f"batch item {position} must be (kind, payload, provider_signature)")
             kind, payload, provider_signature = request
+            if isinstance(kind, EntryKind):
+                kind = kind.value  # entries hold the plain string (same bytes either way)
             if provider_signature is not None:
                 if not isinstance(provider_signature, (bytes, bytearray)):
                     raise InvalidInput("a provider signature is 64 raw bytes (not hex, not text)")
@@ -315,7 +318,7 @@ class Ledger:
             tree.append(leaf_hash(digest))
             self._last_hash, self._last_time = digest, now
             last = self._last_checkpoint[0] if self._last_checkpoint else 0
-            if kind == "round_closed" or tree.size - last >= CHECKPOINT_INTERVAL:
+            if kind == EntryKind.ROUND_CLOSED or tree.size - last >= CHECKPOINT_INTERVAL:
                 note = format_checkpoint(Checkpoint(state.origin, tree.size, tree.root()), key)
                 notes.append((tree.size, note))
                 self._last_checkpoint = (tree.size, note)

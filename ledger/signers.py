@@ -26,6 +26,7 @@ from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.payloads import KINDS, REQUEST_DOMAIN
 from mutualmind.vocabulary.signing_keys import verify_raw
+from mutualmind.vocabulary.states import EntryKind
 
 PROVIDER_SIGNATURE = "provider signature"
 NODE_ATTESTATION = "node attestation"
@@ -68,7 +69,7 @@ def check_signatures(
                                     f"a {kind} entry carries no provider signature")
     else:
         signer = payload[spec.signer_field]
-        key = (bytes.fromhex(payload["public_key"]) if kind == "provider_registered"
+        key = (bytes.fromhex(payload["public_key"]) if kind == EntryKind.PROVIDER_REGISTERED
                else provider_keys.get(signer))
         if key is None:
             return SignatureFinding(PROVIDER_SIGNATURE, UNKNOWN_SIGNER, signer,
@@ -81,7 +82,7 @@ def check_signatures(
         if not verify_raw(key, message, bytes(provider_signature)):
             return SignatureFinding(PROVIDER_SIGNATURE, INVALID, signer,
                                     f"the signature on this {kind} does not verify with {signer!r}'s key")
-    if kind == "round_result":
+    if kind == EntryKind.ROUND_RESULT:
         return _check_attestations(payload, node_keys)
     return None
 

@@ -22,8 +22,9 @@ from mpcnode.market_view import MarketView
 from mpcnode.registry import DatasetRegistry
 from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
 from mutualmind.vocabulary.job_digest import job_digest
+from mutualmind.vocabulary.states import RoundStatus
 
-RUNNABLE_STATUSES = ("open", "running")
+RUNNABLE_STATUSES = (RoundStatus.OPEN, RoundStatus.RUNNING)
 
 
 class JobDigestCheck:

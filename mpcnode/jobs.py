@@ -38,8 +38,8 @@ from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
+from mutualmind.vocabulary.states import JobState
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
@@ -83,7 +83,7 @@ class JobResult:
 @dataclass
 class JobStatus:
     job_id: str
-    state: str
+    state: JobState
     message: str = ""
     progress: float = 0.0
     result: JobResult | None = None
@@ -152,7 +152,7 @@ class JobRunner:
             if job_id in self._jobs or directory.exists():
                 raise AlreadyExists(f"job {job_id!r} was already started on this node; use a new job id")
             directory.mkdir(mode=0o700)
-            job = _Job(request, directory, JobStatus(job_id, QUEUED))
+            job = _Job(request, directory, JobStatus(job_id, JobState.QUEUED))
             self._jobs[job_id] = job
         try:
             (directory / SPEC_FILE).write_text(spec_text, encoding="utf-8")
@@ -170,8 +170,8 @@ class JobRunner:
             shutil.rmtree(directory, ignore_errors=True)
             raise InvalidInput(f"could not start the worker for job {job_id!r}: {err}") from err
         with self._lock:
-            if job.status.state == QUEUED:
-                job.status.state = RUNNING
+            if job.status.state == JobState.QUEUED:
+                job.status.state = JobState.RUNNING
         return job_id
 
     def status(self, job_id: str) -> JobStatus:
@@ -179,7 +179,7 @@ class JobRunner:
         job = self._get(job_id)
         with self._lock:
             status = JobStatus(**vars(job.status))
-        if status.state == RUNNING:
+        if status.state == JobState.RUNNING:
             status.progress = _read_progress(job.directory)
         return status
 
@@ -200,7 +200,7 @@ class JobRunner:
     def weights_path(self, job_id: str) -> Path:
         """This node's shares of the job's trained full model (raw LE int64)."""
         status = self.status(job_id)
-        if status.state != DONE or status.result is None:
+        if status.state != JobState.DONE or status.result is None:
             raise NotFound(f"job {job_id!r} has no trained model on this node (state {status.state})")
         return Path(status.result.weights_path)
 
@@ -245,10 +245,10 @@ class JobRunner:
             request = JobRequest(**raw)
         except (OSError, ValueError, TypeError, KeyError):
             return None
-        job = _Job(request, directory, JobStatus(job_id, FAILED))
+        job = _Job(request, directory, JobStatus(job_id, JobState.FAILED))
         if (directory / RESULT_FILE).exists():
             try:
-                job.status = JobStatus(job_id, DONE, progress=1.0, result=self._sign(job))
+                job.status = JobStatus(job_id, JobState.DONE, progress=1.0, result=self._sign(job))
             except (OSError, ValueError, KeyError, TypeError, InvalidInput) as err:
                 job.status.error_code, job.status.message = "internal", f"stored result is unreadable: {err}"
         else:
@@ -272,7 +272,7 @@ class JobRunner:
     def _finish(self, job: _Job, process: SupervisedProcess) -> None:
         """Called once by the watcher thread when the worker process has ended."""
         request = job.request
-        status = JobStatus(job.status.job_id, FAILED)
+        status = JobStatus(job.status.job_id, JobState.FAILED)
         if process.outcome == KILLED_DEADLINE:
             status.error_code = "deadline"
             status.message = (
@@ -280,12 +280,12 @@ class JobRunner:
                 "a peer may be down - check the nodes and the dealer, then re-run the round"
             )
         elif process.outcome == KILLED_CANCEL:
-            status.state = CANCELLED
+            status.state = JobState.CANCELLED
             status.error_code = "aborted"
             status.message = "job was cancelled"
         elif process.returncode == 0:
             try:
-                status = JobStatus(job.status.job_id, DONE, progress=1.0, result=self._sign(job))
+                status = JobStatus(job.status.job_id, JobState.DONE, progress=1.0, result=self._sign(job))
             except (OSError, ValueError, KeyError, TypeError, InvalidInput) as err:
                 status.error_code = "internal"
                 status.message = f"worker finished but its result is unreadable: {err}"

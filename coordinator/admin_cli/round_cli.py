@@ -16,6 +16,7 @@ from typing import Any
 
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.deadlines import MAX_JOB_S, ROUND_S, ROUND_SLACK_S
+from mutualmind.vocabulary.states import EntryKind
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -225,7 +226,7 @@ def _epsilon_micro(client: Any, round_id: str) -> int:
     start = 0
     while True:
         entries = client.call(client.market, "ListEntries", market_pb2.ListEntriesRequest(
-            start=start, limit=1000, kind="round_opened")).entries
+            start=start, limit=1000, kind=EntryKind.ROUND_OPENED)).entries
         for entry in entries:
             payload = json.loads(entry.payload_json)
             if payload.get("round_id") == round_id:

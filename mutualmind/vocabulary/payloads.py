@@ -40,6 +40,7 @@ from typing import Any, Callable
 from mutualmind.errors import InvalidInput, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import check_registration
+from mutualmind.vocabulary.states import EntryKind
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
 AMOUNT_LIMIT = 2**62
@@ -171,19 +172,19 @@ class KindSpec:
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
 
 
-KINDS: dict[str, KindSpec] = {
-    "genesis": KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
-    "node_registered": KindSpec({"node_index": count, "name": text, "signing_key": hex32}),
-    "provider_registered": KindSpec(
+KINDS: dict[EntryKind, KindSpec] = {
+    EntryKind.GENESIS: KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
+    EntryKind.NODE_REGISTERED: KindSpec({"node_index": count, "name": text, "signing_key": hex32}),
+    EntryKind.PROVIDER_REGISTERED: KindSpec(
         {"provider_id": party_id, "name": text, "public_key": hex32, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "mint": KindSpec({"to": party_id, "amount": amount, "memo": text}, parties=("to",)),
-    "transfer": KindSpec(
+    EntryKind.MINT: KindSpec({"to": party_id, "amount": amount, "memo": text}, parties=("to",)),
+    EntryKind.TRANSFER: KindSpec(
         {"from": party_id, "to": party_id, "amount": amount, "nonce": nonce},
         signer_field="from", parties=("from", "to"),
     ),
-    "dataset_registered": KindSpec(
+    EntryKind.DATASET_REGISTERED: KindSpec(
         {
             "dataset_id": party_id, "provider_id": party_id, "rows": count, "cols": count,
             "frac_bits": frac_bits, "schema": obj, "share_commitments": hex32_list,
@@ -191,15 +192,15 @@ KINDS: dict[str, KindSpec] = {
         },
         signer_field="provider_id", whole=_registration, parties=("provider_id",),
     ),
-    "stake": KindSpec(
+    EntryKind.STAKE: KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "unstake": KindSpec(
+    EntryKind.UNSTAKE: KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "round_opened": KindSpec(
+    EntryKind.ROUND_OPENED: KindSpec(
         {
             "round_id": party_id, "sponsor": party_id, "pool": amount, "model_spec": obj,
             "validation_dataset": party_id, "datasets": id_list, "slash_rate_ppm": ppm,
@@ -207,20 +208,20 @@ KINDS: dict[str, KindSpec] = {
         },
         signer_field="sponsor", parties=("sponsor",),
     ),
-    "round_result": KindSpec(
+    EntryKind.ROUND_RESULT: KindSpec(
         {
             "round_id": party_id, "job_digest": hex32, "metrics_micro": int_list,
             "contributions_micro": int_list, "attestations": attestations,
         }
     ),
-    "slash": KindSpec(
+    EntryKind.SLASH: KindSpec(
         {"round_id": party_id, "dataset_id": party_id, "provider_id": party_id, "amount": amount},
         parties=("provider_id",),
     ),
-    "payout": KindSpec({"round_id": party_id, "to": party_id, "amount": amount}, parties=("to",)),
-    "round_closed": KindSpec({"round_id": party_id}),
-    "round_aborted": KindSpec({"round_id": party_id, "reason": text}),
-    "round_verified": KindSpec(
+    EntryKind.PAYOUT: KindSpec({"round_id": party_id, "to": party_id, "amount": amount}, parties=("to",)),
+    EntryKind.ROUND_CLOSED: KindSpec({"round_id": party_id}),
+    EntryKind.ROUND_ABORTED: KindSpec({"round_id": party_id, "reason": text}),
+    EntryKind.ROUND_VERIFIED: KindSpec(
         {
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,

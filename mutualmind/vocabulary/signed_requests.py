@@ -22,12 +22,13 @@ from mutualmind.errors import InvalidInput, PermissionDenied
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
 from mutualmind.vocabulary.payloads import request_message, validate_payload
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
+from mutualmind.vocabulary.states import EntryKind
 from proto import common_pb2, market_pb2
 
-KIND_REGISTER_PROVIDER = "provider_registered"
-KIND_DATASET_REGISTRATION = "dataset_registered"
-KIND_STAKE = "stake"
-KIND_UNSTAKE = "unstake"
+KIND_REGISTER_PROVIDER = EntryKind.PROVIDER_REGISTERED
+KIND_DATASET_REGISTRATION = EntryKind.DATASET_REGISTERED
+KIND_STAKE = EntryKind.STAKE
+KIND_UNSTAKE = EntryKind.UNSTAKE
 
 
 def new_nonce() -> str:

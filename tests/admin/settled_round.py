@@ -39,6 +39,7 @@ from mutualmind.vocabulary.signing_keys import (
     public_key_bytes,
     sign,
 )
+from mutualmind.vocabulary.states import JobState
 from proto import market_pb2
 
 NODES = 3
@@ -72,7 +73,7 @@ class AttestingLink:
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         order = self._orders[job_id]
         body = attestation_message(order.round_id, order.job_digest, METRICS_MICRO)
-        return NodeJobReport(state="done", progress=1.0, attestation_payload=body,
+        return NodeJobReport(state=JobState.DONE, progress=1.0, attestation_payload=body,
                              attestation=sign(self._keys[node_index], body))
 
     def cancel_job(self, node_index: int, job_id: str) -> None:
