@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from mutualmind.errors import InvalidInput
 
@@ -91,7 +92,7 @@ class TableSchema:
         return cls(tuple(columns), tuple(features), label)
 
 
-def _is_str_list(value: object) -> bool:
+def _is_str_list(value: object) -> TypeGuard[list[str]]:
     return type(value) is list and all(type(v) is str for v in value)
 
 

@@ -22,6 +22,7 @@ JOB_START_S: Final = 10.0        # a StartJob waits this long for a (re)connecti
 ROUND_S: Final = 600.0           # one round run or verify, from the job orders to the settlement
 ROUND_SLACK_S: Final = 60.0      # a client waiting on a round streams for ROUND_S plus this
 MAX_JOB_S: Final = 24 * 3600.0   # the longest deadline a node, the dealer or the admin CLI accepts
+COORDINATOR_LOOKUP_S: Final = 10.0  # a node asking the coordinator for a registration or a round
 MODEL_FETCH_S: Final = 600.0     # a sponsor's fetch of one node's model share
 SHARE_UPLOAD_S: Final = 3600.0   # one client-streamed share upload
 LEDGER_VERIFY_S: Final = 300.0   # the coordinator re-verifying its whole ledger for the admin CLI

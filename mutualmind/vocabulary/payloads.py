@@ -172,7 +172,7 @@ class KindSpec:
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
 
 
-KINDS: dict[EntryKind, KindSpec] = {
+KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any kind string
     EntryKind.GENESIS: KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
     EntryKind.NODE_REGISTERED: KindSpec({"node_index": count, "name": text, "signing_key": hex32}),
     EntryKind.PROVIDER_REGISTERED: KindSpec(
