@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mutualmind.vocabulary.fixed_point import SCALE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,7 +109,7 @@ def public_seed_share(table: object, parties: int, rank: int, seed: int = 1234) 
     import numpy as np
     import torch
 
-    encoded = np.round(np.asarray(table, dtype=np.float64) * 65536).astype(np.int64)
+    encoded = np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64)
     generator = np.random.default_rng(seed)
     noise = [generator.integers(-(2**62), 2**62, size=encoded.shape, dtype=np.int64) for _ in range(parties - 1)]
     if rank < parties - 1:

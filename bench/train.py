@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from bench.datasets import TASKS, load_task, sklearn_accuracy  # noqa: E402
 from bench.mpc_launch import join, provider_scaled, public_seed_share, run_parties  # noqa: E402
+from mutualmind.vocabulary.fixed_point import FRAC_BITS  # noqa: E402
 
 # hyper-parameters per model kind, chosen by measurement (docs/performance.md)
 DEFAULTS = {
@@ -91,7 +92,7 @@ def party(args: argparse.Namespace) -> None:
     tx, ty, vx, vy = provider_scaled(tx, ty, vx, vy, spec.task == "regression")
 
     def secret(table):  # type: ignore[no-untyped-def]
-        return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=16)
+        return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=FRAC_BITS)
 
     inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
     communicator = comm.get()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mutualmind.vocabulary.states import JobState
+
 
 @dataclass(frozen=True)
 class NodeEndpoint:
@@ -43,7 +45,7 @@ class JobOrder:
 class NodeJobReport:
     """A node's view of its part of a job; `attestation` is set once it is done."""
 
-    state: str                    # queued | running | done | failed | cancelled
+    state: str                    # a JobState value, as the node sent it
     message: str = ""
     progress: float = 0.0
     attestation_payload: bytes = b""   # the exact bytes the node signed
@@ -52,7 +54,7 @@ class NodeJobReport:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
+        return self.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 class ClusterLink(Protocol):

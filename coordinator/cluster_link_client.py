@@ -11,21 +11,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.dealer_client import DealerClient
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import (
+    call,
     channel_credentials,
     open_channel,
     probe_health,
-    raise_from_rpc_error,
 )
+from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S, JOB_START_S
 from proto import node_pb2, node_pb2_grpc
-
-CALL_DEADLINE_S = 15.0
-START_DEADLINE_S = 10.0   # a start waits this long for a (re)connecting member
 
 
 class GrpcClusterLink:
@@ -74,7 +70,7 @@ class GrpcClusterLink:
             validation_dataset_id=order.validation_dataset_id,
             model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
             deadline_s=order.deadline_s)
-        self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=START_DEADLINE_S)
+        self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=JOB_START_S)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         reply = self._call(node_index, "GetJob", node_pb2.JobStatusRequest(job_id=job_id))
@@ -92,10 +88,7 @@ class GrpcClusterLink:
         return probe_health(node.cluster_address, self._credentials, server_name=node.name)
 
     def _call(self, node_index: int, method: str, request: object, *,
-              wait_for_ready: bool = False, timeout: float = CALL_DEADLINE_S) -> Any:
+              wait_for_ready: bool = False, timeout: float = CLUSTER_CALL_S) -> Any:
         """One call; polls fail fast on a dead node, starts wait briefly for a connection."""
-        try:
-            return getattr(self._stubs[node_index], method)(
-                request, timeout=timeout, wait_for_ready=wait_for_ready)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        return call(self._stubs[node_index], method, request, timeout=timeout,
+                    wait_for_ready=wait_for_ready)

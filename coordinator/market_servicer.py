@@ -16,6 +16,10 @@ from coordinator.round_view import opened_entry, summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.signed_requests import (
+    dataset_registration_payload,
+    dataset_registration_proto,
+)
 from proto import common_pb2, market_pb2, market_pb2_grpc
 
 MAX_LIST = 1000
@@ -38,7 +42,7 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def RegisterDataset(self, request: common_pb2.DatasetRegistration,
                         context: grpc.ServicerContext) -> market_pb2.RegisterDatasetReply:
-        entry = self._market.register_dataset(registration_payload(request), bytes(request.signature))
+        entry = self._market.register_dataset(dataset_registration_payload(request), bytes(request.signature))
         return market_pb2.RegisterDatasetReply(ledger_index=entry.index)
 
     def GetDataset(self, request: market_pb2.GetDatasetRequest,
@@ -46,7 +50,7 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         view = self._market.get_dataset(request.dataset_id)
         signature = self._ledger.entry(view.ledger_index).provider_signature or b""
         return market_pb2.GetDatasetReply(
-            registration=registration_proto(view.payload, signature),
+            registration=dataset_registration_proto(view.payload, signature),
             provider_public_key=view.provider_public_key,
             ledger_index=view.ledger_index, staked=view.staked)
 
@@ -138,33 +142,6 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
 
 # -- conversions ---------------------------------------------------------------------
-
-def registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
-    """The dataset_registered ledger payload a DatasetRegistration stands for."""
-    return {
-        "dataset_id": reg.dataset_id, "provider_id": reg.provider_id,
-        "rows": reg.rows, "cols": reg.cols, "frac_bits": reg.frac_bits,
-        "schema": {"columns": list(reg.schema.columns),
-                   "feature_columns": list(reg.schema.feature_columns),
-                   "label_column": reg.schema.label_column},
-        "share_commitments": [bytes(c).hex() for c in reg.share_commitments],
-        "purpose": reg.purpose, "column_exponents": list(reg.column_exponents),
-        "label_classes": reg.label_classes, "nonce": reg.nonce,
-    }
-
-
-def registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.DatasetRegistration:
-    schema = payload["schema"]
-    return common_pb2.DatasetRegistration(
-        dataset_id=payload["dataset_id"], provider_id=payload["provider_id"],
-        rows=payload["rows"], cols=payload["cols"], frac_bits=payload["frac_bits"],
-        schema=common_pb2.ColumnSchema(columns=schema["columns"],
-                                       feature_columns=schema["feature_columns"],
-                                       label_column=schema["label_column"]),
-        share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
-        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"],
-        column_exponents=payload["column_exponents"], label_classes=payload["label_classes"])
-
 
 def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:
     return market_pb2.LedgerEntry(index=entry.index, time=str(entry.time_ms), kind=entry.kind,

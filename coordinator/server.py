@@ -16,18 +16,20 @@ from pathlib import Path
 
 from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
-from coordinator.market import FRAC_BITS, Market
+from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import Rounds
 from ledger import Ledger
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     load_private_key,
     save_private_key,
 )
+from mutualmind.vocabulary.states import EntryKind
 from proto import admin_pb2, admin_pb2_grpc, market_pb2, market_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ def open_or_create_ledger(config: CoordinatorConfig) -> Ledger:
         ledger = Ledger.create(path, key, params={"nodes": len(manifest_nodes),
                                                   "frac_bits": FRAC_BITS}, origin=config.origin)
         ledger.append_many([
-            ("node_registered", {"node_index": m.node_index, "name": m.name,
+            (EntryKind.NODE_REGISTERED, {"node_index": m.node_index, "name": m.name,
                                  "signing_key": (m.signing_public_key or b"").hex()}, None)
             for m in manifest_nodes])
         return ledger

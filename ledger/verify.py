@@ -30,6 +30,7 @@ from ledger.state import LedgerState
 from ledger.store import connect_readonly
 from mutualmind.errors import InvalidInput, MutualMindError
 from mutualmind.vocabulary.signing_keys import load_public_key
+from mutualmind.vocabulary.states import EntryKind
 
 PARALLEL_MIN_ENTRIES = 4000
 
@@ -71,11 +72,11 @@ def _collect_keys(conn: sqlite3.Connection) -> KeyRing:
         kind = kind.decode("utf-8", "replace") if isinstance(kind, bytes) else kind
         try:
             payload = json.loads(payload_json)
-            if kind == "genesis" and index == 0:
+            if kind == EntryKind.GENESIS and index == 0:
                 coordinator = bytes.fromhex(payload["coordinator_key"])
-            elif kind == "provider_registered":
+            elif kind == EntryKind.PROVIDER_REGISTERED:
                 providers.setdefault(payload["provider_id"], bytes.fromhex(payload["public_key"]))
-            elif kind == "node_registered":
+            elif kind == EntryKind.NODE_REGISTERED:
                 nodes.setdefault(payload["node_index"], bytes.fromhex(payload["signing_key"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # the entry's own checks report it

@@ -15,13 +15,14 @@ from typing import Any
 from mpcnode.market_view import RoundFacts, check_provider_registration, check_round
 from mpcnode.registry import RegisteredDataset
 from mutualmind.errors import IntegrityError, Unavailable
+from mutualmind.vocabulary.deadlines import COORDINATOR_LOOKUP_S
 from proto import market_pb2
 
 
 class CoordinatorMarket:
     """`MarketView` over the coordinator's Market API (a TLS channel to its market port)."""
 
-    def __init__(self, channel: Any, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, channel: Any, *, timeout_s: float = COORDINATOR_LOOKUP_S) -> None:
         from proto import market_pb2_grpc
 
         self._stub = market_pb2_grpc.MarketStub(channel)
@@ -50,18 +51,10 @@ class CoordinatorMarket:
                                            reply.nonce, bytes(reply.signature))
 
     def _call(self, method: str, request: Any, what: str) -> Any:
-        import grpc
+        from mutualmind.transport import call
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            return getattr(self._stub, method)(request, timeout=self._timeout_s)
-        except grpc.RpcError as err:
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(
-                    f"this node cannot reach the coordinator to look up {what!r} "
-                    f"({err.code().name}); retry later") from err
-            raise_from_rpc_error(err)
+        return call(self._stub, method, request, timeout=self._timeout_s, unreachable=lambda code: Unavailable(
+            f"this node cannot reach the coordinator to look up {what!r} ({code}); retry later"))
 
 
 class CoordinatorRegistry:
@@ -72,29 +65,21 @@ class CoordinatorRegistry:
     per dataset and node, and a fresh answer cannot be stale.
     """
 
-    def __init__(self, channel: Any, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, channel: Any, *, timeout_s: float = COORDINATOR_LOOKUP_S) -> None:
         from proto import market_pb2_grpc
 
         self._stub = market_pb2_grpc.MarketStub(channel)
         self._timeout_s = timeout_s
 
     def get(self, dataset_id: str) -> RegisteredDataset:
-        import grpc
+        from mutualmind.transport import call
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            reply = self._stub.GetDataset(
-                market_pb2.GetDatasetRequest(dataset_id=dataset_id), timeout=self._timeout_s
-            )
-        except grpc.RpcError as err:
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                # say whose link is down: the uploader would otherwise blame the node
-                raise Unavailable(
-                    f"this node cannot reach the coordinator to look up dataset {dataset_id!r} "
-                    f"({err.code().name}); nothing was stored - retry the upload later"
-                ) from err
-            raise_from_rpc_error(err)
+        # say whose link is down: the uploader would otherwise blame the node
+        reply = call(
+            self._stub, "GetDataset", market_pb2.GetDatasetRequest(dataset_id=dataset_id),
+            timeout=self._timeout_s, unreachable=lambda code: Unavailable(
+                f"this node cannot reach the coordinator to look up dataset {dataset_id!r} "
+                f"({code}); nothing was stored - retry the upload later"))
         if reply.registration.dataset_id != dataset_id:
             raise IntegrityError(
                 f"the coordinator answered for dataset {reply.registration.dataset_id!r} "

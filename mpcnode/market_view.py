@@ -22,9 +22,10 @@ from mutualmind.errors import IntegrityError
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.signed_requests import register_provider_payload
 from mutualmind.vocabulary.signing_keys import verify_signature
+from mutualmind.vocabulary.states import EntryKind
 
-KIND_ROUND_OPENED = "round_opened"
-KIND_PROVIDER_REGISTERED = "provider_registered"
+KIND_ROUND_OPENED = EntryKind.ROUND_OPENED
+KIND_PROVIDER_REGISTERED = EntryKind.PROVIDER_REGISTERED
 
 
 @dataclass(frozen=True)

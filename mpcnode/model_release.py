@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mpcnode.jobs import DONE, JobRunner
+from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
 from mpcnode.nonce_store import NONCE_FILE, NonceStore
 from mutualmind.errors import (
@@ -45,6 +45,7 @@ from mutualmind.vocabulary.model_fetch import (
     receipt_payload,
 )
 from mutualmind.vocabulary.signing_keys import sign, verify_signature
+from mutualmind.vocabulary.states import JobState, RoundStatus
 
 _NONCE = re.compile(r"[0-9a-f]{32,128}")
 
@@ -84,7 +85,7 @@ class ModelRelease:
             raise PermissionDenied(
                 f"the request is not signed by sponsor {facts.sponsor!r}'s registered key; sign it "
                 "with the key the sponsor registered")
-        if facts.status != "closed" or not facts.job_digest:
+        if facts.status != RoundStatus.CLOSED or not facts.job_digest:
             raise RuleViolation(
                 "round_not_closed",
                 f"round {request.round_id!r} is {facts.status}; its model can be collected once "
@@ -118,7 +119,7 @@ class ModelRelease:
                 status = self._jobs.status(directory.name)
             except (NotFound, InvalidInput):
                 continue
-            if status.state == DONE and status.result is not None \
+            if status.state == JobState.DONE and status.result is not None \
                     and status.result.attestation_payload == accepted:
                 return directory.name
         raise NotFound(

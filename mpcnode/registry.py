@@ -15,13 +15,14 @@ Implementations:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from mpcnode.share_store import ShareSpec
 from mutualmind.errors import InvalidInput, NotFound
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.signed_requests import (
+    dataset_registration_payload,
     schema_from_proto,
     verify_dataset_registration,
 )
@@ -41,6 +42,7 @@ class RegisteredDataset:
     schema: TableSchema
     share_commitments: tuple[bytes, ...]
     purpose: str
+    payload: dict[str, Any] = field(repr=False, compare=False)  # the dataset_registered payload signed
     column_exponents: tuple[int, ...] = ()
     label_classes: int = 2
 
@@ -62,6 +64,7 @@ class RegisteredDataset:
             purpose=registration.purpose,
             column_exponents=tuple(registration.column_exponents),
             label_classes=registration.label_classes,
+            payload=dataset_registration_payload(registration),
         )
 
     def spec_for(self, node_index: int) -> ShareSpec:

@@ -49,8 +49,10 @@ from mutualmind.vocabulary.dataset import (
     INT64_BYTES,
     PURPOSES,
     TableSchema,
+    check_table_shape,
     validate_dataset_id,
 )
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.upload import iter_chunks
 
 SHARE_FILE = "share.bin"
@@ -80,12 +82,7 @@ class ShareSpec:
 
     def __post_init__(self) -> None:
         validate_dataset_id(self.dataset_id)
-        if self.rows < 1 or self.cols < 1:
-            raise InvalidInput(f"share shape [{self.rows}, {self.cols}] must have at least one row and column")
-        if len(self.schema.columns) != self.cols:
-            raise InvalidInput(
-                f"schema names {len(self.schema.columns)} columns but the share has {self.cols}"
-            )
+        check_table_shape(self.rows, self.cols, self.schema, what="share")
         if len(self.commitment) != 32:
             raise InvalidInput(f"commitment must be a 32-byte SHA-256 digest, got {len(self.commitment)} bytes")
         if self.purpose not in PURPOSES:
@@ -107,7 +104,7 @@ class ShareSpec:
         data: np.ndarray,
         *,
         provider_id: str = "local",
-        frac_bits: int = 16,
+        frac_bits: int = FRAC_BITS,
         schema: TableSchema | None = None,
         purpose: str = "training",
         column_exponents: tuple[int, ...] = (),

@@ -31,6 +31,7 @@ from mutualmind.errors import (
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.model_file import predict, read_share, reconstruct
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
+from mutualmind.vocabulary.states import RoundStatus
 from proto import market_pb2
 from provider.client import Channel, ModelShare, fetch_model_share, market_call, on_every_node
 
@@ -75,7 +76,7 @@ def round_for_collection(market: Channel, round_id: str, sponsor_id: str) -> mar
     if view.sponsor != sponsor_id:
         raise PermissionDenied(f"round {round_id!r} was sponsored by {view.sponsor!r}, not "
                                f"{sponsor_id!r}; only its sponsor can collect the model")
-    if view.status != "closed" or not view.job_digest:
+    if view.status != RoundStatus.CLOSED or not view.job_digest:
         raise RuleViolation("round_not_closed", f"round {round_id!r} is {view.status}; collect its "
                             "model once it has closed with an accepted result")
     return view

@@ -27,7 +27,6 @@ import numpy as np
 
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.column_scale import (
-    FRAC_BITS,
     MAX_ABS_VALUE,
     MAX_CLASSES,
     REAL_LABEL,
@@ -35,10 +34,12 @@ from mutualmind.vocabulary.column_scale import (
     column_exponent,
     describe_labels,
 )
-from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.dataset import TableSchema, check_table_shape
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 # label kinds a provider declares (`--labels`): binary 0/1, classes:K (0..K-1), real
 LABEL_KINDS = ("binary", "classes:K", "real")
+
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes")
 
 
@@ -193,8 +194,7 @@ def validate_table(
     values = table.values
     if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
         raise InvalidInput(f"a table needs at least one row and one column, got shape {values.shape}")
-    if values.shape[1] != len(table.schema.columns):
-        raise InvalidInput(f"table has {values.shape[1]} columns, its schema names {len(table.schema.columns)}")
+    check_table_shape(table.rows, table.cols, table.schema)
     if not np.issubdtype(values.dtype, np.number):
         raise InvalidInput(f"table values must be numeric, got dtype {values.dtype}")
     if expected_schema is not None and table.schema != expected_schema:

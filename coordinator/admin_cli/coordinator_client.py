@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from coordinator.admin_cli.target import COORDINATOR_NAME, AdminTarget
+from mutualmind.vocabulary.deadlines import RPC_S
 
 ADMIN_MEMBER = "admin"
-CALL_DEADLINE_S = 30.0
 
 
 class CoordinatorClient:
@@ -67,24 +67,15 @@ class CoordinatorClient:
         return self._market
 
     def call(self, stub: Any, method: str, request: Any, *,
-             timeout: float = CALL_DEADLINE_S) -> Any:
+             timeout: float = RPC_S) -> Any:
         """One unary call; a failure is raised as the typed error it stands for."""
-        import grpc
+        from mutualmind.transport import call
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            return getattr(stub, method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        return call(stub, method, request, timeout=timeout)
 
     def stream(self, stub: Any, method: str, request: Any, *, timeout: float) -> Iterator[Any]:
         """A server-streaming call, message by message, with typed errors."""
-        import grpc
+        from mutualmind.transport import typed_rpc_errors
 
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
+        with typed_rpc_errors():
             yield from getattr(stub, method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)

@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from mutualmind.vocabulary.deadlines import LEDGER_VERIFY_S
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("ledger", help="the coordinator's ledger")
@@ -28,7 +30,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     with CoordinatorClient(resolve_target(args)) as client:
         reply = client.call(client.admin, "VerifyLedger", admin_pb2.VerifyLedgerRequest(),
-                            timeout=300.0)
+                            timeout=LEDGER_VERIFY_S)
     if args.json:
         print_json({"ok": reply.ok, "entries": reply.entries, "root": reply.root_hash.hex(),
                     "total_supply": reply.total_supply, "error": reply.error,

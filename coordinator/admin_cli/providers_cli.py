@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mutualmind.vocabulary.states import RoundStatus
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     providers = subparsers.add_parser("providers", parents=[common],
@@ -40,7 +42,7 @@ def _open_pools(args: argparse.Namespace) -> int:
 
     with CoordinatorClient(resolve_target(args)) as client:
         rounds = client.call(client.admin, "ListRounds", admin_pb2.ListRoundsRequest()).rounds
-    return sum(r.pool for r in rounds if r.status in ("open", "running", "result"))
+    return sum(r.pool for r in rounds if r.status in (RoundStatus.OPEN, RoundStatus.RUNNING, RoundStatus.RESULT))
 
 
 def run_providers(args: argparse.Namespace) -> int:

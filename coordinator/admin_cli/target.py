@@ -20,7 +20,6 @@ from mutualmind.errors import InvalidInput
 
 COORDINATOR_NAME = "coordinator"   # a SAN of the coordinator's certificate, whatever its address
 ENV_PREFIX = "MUTUALMIND_"         # MUTUALMIND_COORDINATOR etc.: defaults for the flags
-ROUND_SLACK_S = 60.0               # streaming calls get the round's deadline plus this
 
 
 @dataclass(frozen=True)

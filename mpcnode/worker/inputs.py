@@ -22,8 +22,7 @@ from mpcnode.worker.job_spec import WorkerSpec
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.vocabulary.column_scale import MAX_JOB_ROWS
 from mutualmind.vocabulary.dataset import TableSchema
-
-FRAC_BITS = 16
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 
 @dataclass(frozen=True)

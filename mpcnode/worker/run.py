@@ -29,7 +29,8 @@ import numpy as np
 
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
 from mpcnode.worker.lifetime import bind_to_parent_and_deadline
-from mutualmind.errors import MutualMindError
+from mutualmind.errors import IntegrityError, MutualMindError
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.bin"
@@ -70,6 +71,11 @@ def _init_crypten(spec: WorkerSpec) -> ModuleType:
     crypten.cfg["mpc.provider"] = "TTP"  # the dealer's process; never TFP outside unit tests
     crypten.cfg["communicator.verbose"] = True  # count rounds and bytes
     crypten.init()
+    if crypten.cfg.encoder.precision_bits != FRAC_BITS:
+        raise IntegrityError(
+            f"CrypTen encodes with {crypten.cfg.encoder.precision_bits} fractional bits but the shares "
+            f"use {FRAC_BITS}; leave CrypTen's encoder.precision_bits at its default"
+        )
     from mpcnode.worker.crypten_config_view import install
 
     install(crypten.cfg)  # configuration final: plain attribute reads from here on
@@ -93,7 +99,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.inputs import FRAC_BITS, load_local_shares
+    from mpcnode.worker.inputs import load_local_shares
     from mpcnode.worker.training import (
         LABEL_EXPONENT,
         LABEL_MEAN,

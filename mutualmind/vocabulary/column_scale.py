@@ -40,7 +40,6 @@ from collections.abc import Sequence
 
 from mutualmind.errors import InvalidInput
 
-FRAC_BITS = 16
 # raw values the share-time check admits (|x| <= 2^20 = 1,048,576)
 MAX_ABS_EXPONENT = 20
 MAX_ABS_VALUE = float(2**MAX_ABS_EXPONENT)

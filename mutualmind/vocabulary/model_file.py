@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.fixed_point import SCALE
 from mutualmind.vocabulary.model_spec import ModelSpec
 
-FRAC_BITS = 16
 Manifest = Sequence[dict[str, object]]
 
 
@@ -60,7 +60,7 @@ def reconstruct(shares: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray
                 if share[name].shape != total.shape:
                     raise IntegrityError(f"tensor {name!r} has different shapes on different nodes")
                 total = total + share[name]
-        model[name] = total.astype(np.float64) / (1 << FRAC_BITS)
+        model[name] = total.astype(np.float64) / SCALE
     return fold_exponents(model)
 
 

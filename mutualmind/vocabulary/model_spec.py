@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +26,7 @@ REGRESSION_DEFAULT_LR = 0.1
 KIND_TASK = {"logistic": "binary", "linear": "regression", "softmax": "multiclass"}
 # metrics where a lower value is better (contribution = metric(all but i) - metric(all))
 LOWER_IS_BETTER = frozenset({"log_loss", "mse"})
+MICRO = 1_000_000  # metrics and contributions travel and are stored in integer millionths
 
 
 @dataclass(frozen=True)
@@ -161,19 +163,31 @@ def _check_ranges(spec: ModelSpec) -> None:
         raise InvalidInput(f"seed {spec.seed} must be a non-negative 63-bit integer")
 
 
-def contributions(metrics: list[float], metric: str) -> list[float]:
-    """Contribution of each provider from the n+1 revealed values (full model first).
+def to_micro(value: float) -> int:
+    """A revealed metric in integer millionths: the unit nodes sign and the ledger stores."""
+    if not math.isfinite(value):
+        raise InvalidInput(f"metric value {value!r} is not finite")
+    return int(round(value * MICRO))
 
+
+def contributions_micro(metrics_micro: Sequence[int], metric: str) -> list[int]:
+    """Contribution of each provider, in integer millionths, from the n+1 revealed values.
+
+    The one contribution formula: the coordinator settles with it, `admin round verify`
+    recomputes with it, and the tests check it. `metrics_micro` is the full model's
+    metric first, then each leave-one-out model's (as the nodes sign them, `to_micro`).
     contribution_i = metric(all) - metric(all but i), with the sign flipped for metrics
     where lower is better, so a positive contribution always means "made the model better".
+    Integers throughout, so every node, the coordinator and an auditor get the same numbers.
     """
-    if len(metrics) < 2:
+    if len(metrics_micro) < 2:
         raise InvalidInput("need the full model's metric and at least one leave-one-out metric")
     if metric not in METRICS:
         raise InvalidInput(f"metric {metric!r} is not supported; choose one of {METRICS}")
-    full = metrics[0]
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    return [sign * (full - without) for without in metrics[1:]]
+    full, without = metrics_micro[0], metrics_micro[1:]
+    if metric in LOWER_IS_BETTER:
+        return [m - full for m in without]
+    return [full - m for m in without]
 
 
 # plausible ranges of revealed values; outside them the MPC arithmetic went wrong

@@ -15,7 +15,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | provider_registered | provider_id, name, public_key (hex), nonce | the new key itself | id unused |
 | mint | to, amount, memo | coordinator | `to` registered; amount > 0 |
 | transfer | from, to, amount, nonce | `from` | both registered; amount <= balance |
-| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, column_exponents [int per column], label_classes, nonce | provider_id | id unused; one commitment per registered node; exponents and label facts as `column_scale` admits |
+| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, column_exponents [int per column], label_classes, nonce | provider_id | id unused; one commitment per registered node; schema and shape per `mutualmind.vocabulary.dataset.check_registration`; exponents and label facts as `column_scale` admits |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set |
 | round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
@@ -44,6 +44,8 @@ from mutualmind.vocabulary.column_scale import (
     MAX_CLASSES,
     MIN_EXPONENT,
 )
+from mutualmind.vocabulary.dataset import check_registration
+from mutualmind.vocabulary.states import EntryKind
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
 AMOUNT_LIMIT = 2**62
@@ -146,15 +148,15 @@ def frac_bits(name: str, value: Any) -> None:
         _fail(name, "must be an integer from 0 to 62")
 
 
-def schema(name: str, value: Any) -> None:
-    obj(name, value)
-    if set(value) != {"columns", "feature_columns", "label_column"}:
-        _fail(name, "must hold exactly columns, feature_columns and label_column")
-    for key in ("columns", "feature_columns"):
-        column_names = value[key]
-        if type(column_names) is not list or any(type(c) is not str for c in column_names):
-            _fail(f"{name}.{key}", "must be a list of column names")
-    text(f"{name}.label_column", value["label_column"])
+def _registration(payload: dict[str, Any]) -> None:
+    """The schema and shape rules of `mutualmind.vocabulary.dataset`, the one owner."""
+    try:
+        check_registration(payload["rows"], payload["cols"], payload["schema"])
+    except InvalidInput as err:
+        raise InvalidInput(f"dataset_registered payload: {err}") from None
+    if len(payload["column_exponents"]) != payload["cols"]:
+        raise InvalidInput(f"dataset_registered payload: column_exponents must give one "
+                           f"exponent per column ({payload['cols']})")
 
 
 def exponent_list(name: str, value: Any) -> None:
@@ -187,39 +189,40 @@ class KindSpec:
 
     fields: dict[str, Validator]
     signer_field: str | None = None  # payload field naming the provider who must sign
+    whole: Callable[[dict[str, Any]], None] | None = None  # rules across fields, after each field's
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
 
 
-KINDS: dict[str, KindSpec] = {
-    "genesis": KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
-    "node_registered": KindSpec({"node_index": count, "name": text, "signing_key": hex32}),
-    "provider_registered": KindSpec(
+KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any kind string
+    EntryKind.GENESIS: KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
+    EntryKind.NODE_REGISTERED: KindSpec({"node_index": count, "name": text, "signing_key": hex32}),
+    EntryKind.PROVIDER_REGISTERED: KindSpec(
         {"provider_id": party_id, "name": text, "public_key": hex32, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "mint": KindSpec({"to": party_id, "amount": amount, "memo": text}, parties=("to",)),
-    "transfer": KindSpec(
+    EntryKind.MINT: KindSpec({"to": party_id, "amount": amount, "memo": text}, parties=("to",)),
+    EntryKind.TRANSFER: KindSpec(
         {"from": party_id, "to": party_id, "amount": amount, "nonce": nonce},
         signer_field="from", parties=("from", "to"),
     ),
-    "dataset_registered": KindSpec(
+    EntryKind.DATASET_REGISTERED: KindSpec(
         {
             "dataset_id": party_id, "provider_id": party_id, "rows": count, "cols": count,
-            "frac_bits": frac_bits, "schema": schema, "share_commitments": hex32_list,
+            "frac_bits": frac_bits, "schema": obj, "share_commitments": hex32_list,
             "purpose": purpose, "column_exponents": exponent_list, "label_classes": label_classes,
             "nonce": nonce,
         },
-        signer_field="provider_id", parties=("provider_id",),
+        signer_field="provider_id", whole=_registration, parties=("provider_id",),
     ),
-    "stake": KindSpec(
+    EntryKind.STAKE: KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "unstake": KindSpec(
+    EntryKind.UNSTAKE: KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "round_opened": KindSpec(
+    EntryKind.ROUND_OPENED: KindSpec(
         {
             "round_id": party_id, "sponsor": party_id, "pool": amount, "model_spec": obj,
             "validation_dataset": party_id, "datasets": id_list, "slash_rate_ppm": ppm,
@@ -227,20 +230,20 @@ KINDS: dict[str, KindSpec] = {
         },
         signer_field="sponsor", parties=("sponsor",),
     ),
-    "round_result": KindSpec(
+    EntryKind.ROUND_RESULT: KindSpec(
         {
             "round_id": party_id, "job_digest": hex32, "metrics_micro": int_list,
             "contributions_micro": int_list, "attestations": attestations,
         }
     ),
-    "slash": KindSpec(
+    EntryKind.SLASH: KindSpec(
         {"round_id": party_id, "dataset_id": party_id, "provider_id": party_id, "amount": amount},
         parties=("provider_id",),
     ),
-    "payout": KindSpec({"round_id": party_id, "to": party_id, "amount": amount}, parties=("to",)),
-    "round_closed": KindSpec({"round_id": party_id}),
-    "round_aborted": KindSpec({"round_id": party_id, "reason": text}),
-    "round_verified": KindSpec(
+    EntryKind.PAYOUT: KindSpec({"round_id": party_id, "to": party_id, "amount": amount}, parties=("to",)),
+    EntryKind.ROUND_CLOSED: KindSpec({"round_id": party_id}),
+    EntryKind.ROUND_ABORTED: KindSpec({"round_id": party_id, "reason": text}),
+    EntryKind.ROUND_VERIFIED: KindSpec(
         {
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
@@ -264,6 +267,8 @@ def validate_payload(kind: str, payload: Any) -> None:
         raise InvalidInput(f"{kind} payload: missing fields {missing}, unexpected fields {extra}")
     for name, check in spec.fields.items():
         check(name, payload[name])
+    if spec.whole is not None:
+        spec.whole(payload)
 
 
 def request_message(kind: str, payload: dict[str, Any]) -> bytes:

@@ -24,12 +24,13 @@ from mutualmind.vocabulary.column_scale import check_exponents, check_label_clas
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
 from mutualmind.vocabulary.payloads import request_message, validate_payload
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
+from mutualmind.vocabulary.states import EntryKind
 from proto import common_pb2, market_pb2
 
-KIND_REGISTER_PROVIDER = "provider_registered"
-KIND_DATASET_REGISTRATION = "dataset_registered"
-KIND_STAKE = "stake"
-KIND_UNSTAKE = "unstake"
+KIND_REGISTER_PROVIDER = EntryKind.PROVIDER_REGISTERED
+KIND_DATASET_REGISTRATION = EntryKind.DATASET_REGISTERED
+KIND_STAKE = EntryKind.STAKE
+KIND_UNSTAKE = EntryKind.UNSTAKE
 
 
 def new_nonce() -> str:
@@ -78,7 +79,11 @@ def schema_from_proto(message: common_pb2.ColumnSchema) -> TableSchema:
 
 
 def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
-    """The `dataset_registered` ledger payload: every registration field but the signature."""
+    """The `dataset_registered` ledger payload: every registration field but the signature.
+
+    The one builder: the provider signs these bytes, the coordinator appends this payload,
+    a node verifies against it and recomputes the job digest from it.
+    """
     return {
         "dataset_id": reg.dataset_id,
         "provider_id": reg.provider_id,
@@ -90,12 +95,26 @@ def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[st
             "feature_columns": list(reg.schema.feature_columns),
             "label_column": reg.schema.label_column,
         },
-        "share_commitments": [c.hex() for c in reg.share_commitments],
+        "share_commitments": [bytes(c).hex() for c in reg.share_commitments],
         "purpose": reg.purpose,
         "column_exponents": list(reg.column_exponents),
         "label_classes": reg.label_classes,
         "nonce": reg.nonce,
     }
+
+
+def dataset_registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.DatasetRegistration:
+    """The inverse of `dataset_registration_payload`: a ledger payload and its signature as a message."""
+    schema = payload["schema"]
+    return common_pb2.DatasetRegistration(
+        dataset_id=payload["dataset_id"], provider_id=payload["provider_id"],
+        rows=payload["rows"], cols=payload["cols"], frac_bits=payload["frac_bits"],
+        schema=common_pb2.ColumnSchema(columns=schema["columns"],
+                                       feature_columns=schema["feature_columns"],
+                                       label_column=schema["label_column"]),
+        share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
+        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"],
+        column_exponents=payload["column_exponents"], label_classes=payload["label_classes"])
 
 
 def signed_dataset_registration(

@@ -20,14 +20,14 @@ import numpy as np
 
 from mpcnode.share_store import ShareSpec, ShareStore
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import SCALE
 from provider.sharing import Table, column_exponents, infer_label_classes, prescale
 
-FRAC_BITS = 16
 REPO = Path(__file__).resolve().parents[2]
 
 
 def encode(table: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(table, dtype=np.float64) * (1 << FRAC_BITS)).astype(np.int64)
+    return np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64)
 
 
 def split(encoded: np.ndarray, parties: int) -> list[np.ndarray]:

@@ -10,8 +10,9 @@ from mutualmind.errors import Aborted, InvalidInput
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.model_spec import (
     check_plausible,
-    contributions,
+    contributions_micro,
     parse_model_spec,
+    to_micro,
 )
 
 
@@ -60,11 +61,13 @@ def test_bad_specs_are_refused_with_the_field_named(raw: object, fragment: str) 
 def test_contribution_sign_means_better_for_every_metric() -> None:
     # log-loss: lower is better; without provider 1 the loss rises (it helped), without
     # provider 2 it falls (it hurt)
-    assert contributions([0.20, 0.25, 0.15], "log_loss") == pytest.approx([0.05, -0.05])
-    assert contributions([0.90, 0.80, 0.95], "accuracy") == pytest.approx([0.10, -0.05])
-    assert contributions([10.0, 12.0, 9.0], "mse") == pytest.approx([2.0, -1.0])
+    assert contributions_micro([to_micro(m) for m in (0.20, 0.25, 0.15)], "log_loss") == [50_000, -50_000]
+    assert contributions_micro([to_micro(m) for m in (0.90, 0.80, 0.95)], "accuracy") == [100_000, -50_000]
+    assert contributions_micro([to_micro(m) for m in (10.0, 12.0, 9.0)], "mse") == [2_000_000, -1_000_000]
     with pytest.raises(InvalidInput):
-        contributions([0.1], "log_loss")
+        contributions_micro([100_000], "log_loss")
+    with pytest.raises(InvalidInput):
+        contributions_micro([1, 2], "auc")
 
 
 def test_impossible_revealed_values_abort_instead_of_being_signed() -> None:

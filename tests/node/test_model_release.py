@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.job_check import JobDigestCheck
-from mpcnode.jobs import JobRequest, JobRunner, to_micro
+from mpcnode.jobs import JobRequest, JobRunner
 from mpcnode.market_view import RoundFacts, check_provider_registration, check_round
 from mpcnode.model_release import ModelRelease
 from mpcnode.registry import InMemoryRegistry
@@ -39,12 +39,14 @@ from mutualmind.errors import (
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_fetch import (
     MAX_SKEW_S,
     check_released_share,
     sign_fetch,
 )
+from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.signed_requests import (
     new_nonce,
@@ -104,7 +106,7 @@ class World:
 def _register_dataset(registry: InMemoryRegistry, key: Ed25519PrivateKey, provider: str,
                       dataset_id: str, purpose: str) -> None:
     reg = signed_dataset_registration(
-        key, dataset_id=dataset_id, provider_id=provider, rows=10, cols=2, frac_bits=16,
+        key, dataset_id=dataset_id, provider_id=provider, rows=10, cols=2, frac_bits=FRAC_BITS,
         schema=TableSchema(("x", "y"), ("x",), "y"),
         share_commitments=[secrets.token_bytes(32) for _ in range(3)], purpose=purpose)
     registry.add(reg, key.public_key().public_bytes_raw())
