@@ -14,6 +14,7 @@ from typing import Any
 
 from ledger import Entry, Ledger
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.quotas import StorageQuota, share_bytes
 
 FRAC_BITS = 16   # CrypTen's fixed-point precision, used by every node
 MAX_COLUMNS = 4096
@@ -44,9 +45,10 @@ class BalanceView:
 class Market:
     """Registration, datasets, stakes and balances; every change is one ledger entry."""
 
-    def __init__(self, ledger: Ledger, node_count: int) -> None:
+    def __init__(self, ledger: Ledger, node_count: int, quota: StorageQuota = StorageQuota()) -> None:
         self.ledger = ledger
         self.node_count = node_count
+        self.quota = quota  # what every node will hold, known from rows x cols at registration
 
     # -- providers -----------------------------------------------------------------
 
@@ -90,7 +92,22 @@ class Market:
             raise InvalidInput(f"frac_bits must be {FRAC_BITS} (CrypTen's fixed point), "
                                f"got {payload.get('frac_bits')!r}")
         _check_shape(payload)
+        self._check_quota(payload)
         return self.ledger.append("dataset_registered", payload, provider_signature=signature)
+
+    def _check_quota(self, payload: dict[str, Any]) -> None:
+        """Refuse a dataset whose share would not fit the nodes' quotas next to every share
+        already registered (each registration puts one share on every node)."""
+        total, provider_total = 0, 0
+        for registered in self.ledger.state.datasets.values():
+            size = share_bytes(registered["rows"], registered["cols"])
+            total += size
+            if registered["provider_id"] == payload.get("provider_id"):
+                provider_total += size
+        self.quota.check(dataset_id=str(payload.get("dataset_id")),
+                         size=share_bytes(payload["rows"], payload["cols"]),
+                         provider_id=str(payload.get("provider_id")), node_held=total,
+                         provider_held=provider_total)
 
     def get_dataset(self, dataset_id: str) -> DatasetView:
         state = self.ledger.state

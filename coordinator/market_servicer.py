@@ -19,6 +19,9 @@ from mutualmind.errors import InvalidInput
 from proto import common_pb2, market_pb2, market_pb2_grpc
 
 MAX_LIST = 1000
+# A ListEntries page stops before this many bytes (half the 8 MiB message limit), so a
+# page of the largest entries still travels; every page holds at least one entry.
+MAX_LIST_BYTES = 4 * 1024 * 1024
 
 
 class MarketServicer(market_pb2_grpc.MarketServicer):
@@ -78,7 +81,15 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         limit = min(request.limit or 100, MAX_LIST)
         entries = self._ledger.entries(start=request.start, limit=limit,
                                        kind=request.kind or None, party=request.party or None)
-        return market_pb2.ListEntriesReply(entries=[entry_proto(e) for e in entries])
+        reply = market_pb2.ListEntriesReply()
+        size = 0
+        for entry in entries:
+            proto_entry = entry_proto(entry)
+            size += proto_entry.ByteSize() + 16
+            if reply.entries and size > MAX_LIST_BYTES:
+                break  # the caller asks again from the next index
+            reply.entries.append(proto_entry)
+        return reply
 
     def GetCheckpoint(self, request: market_pb2.CheckpointRequest,
                       context: grpc.ServicerContext) -> market_pb2.CheckpointReply:

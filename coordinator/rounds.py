@@ -37,6 +37,7 @@ from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import spec_for_ledger
+from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,13 @@ class Rounds:
     # -- reading -------------------------------------------------------------------
 
     def runtime(self, round_id: str) -> RoundRuntime:
+        """What the coordinator knows of a round beyond the ledger (last failure, stats).
+
+        The id is checked against the ledger before it names a file: a caller's string
+        (`../x`) never reaches a path."""
+        party_id("round_id", round_id)
+        if round_id not in self.ledger.state.rounds:
+            raise NotFound(f"no round {round_id!r} on the ledger; list rounds to see their ids")
         with self._lock:
             runtime = self._runtime.get(round_id, RoundRuntime())
         if not runtime.stats:

@@ -16,8 +16,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -38,7 +39,12 @@ from mutualmind.errors import (
 )
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.payloads import KINDS, parties_of, request_message
+from mutualmind.vocabulary.payloads import (
+    KINDS,
+    check_payload_size,
+    parties_of,
+    request_message,
+)
 from mutualmind.vocabulary.signing_keys import public_key_bytes, verify_signature
 
 CHECKPOINT_INTERVAL = 1000
@@ -81,7 +87,7 @@ class Ledger:
     def create(
         cls, path: str | Path, coordinator_key: Ed25519PrivateKey, params: dict[str, Any] | None = None,
         origin: str = DEFAULT_ORIGIN,
-    ) -> "Ledger":
+    ) -> Ledger:
         """Create a new ledger file whose entry 0 (genesis) names the coordinator's key.
 
         `origin` names the log in its checkpoints and is the note key name, so it must be
@@ -113,7 +119,7 @@ class Ledger:
         return ledger
 
     @classmethod
-    def open(cls, path: str | Path, coordinator_key: Ed25519PrivateKey | None = None) -> "Ledger":
+    def open(cls, path: str | Path, coordinator_key: Ed25519PrivateKey | None = None) -> Ledger:
         """Open a ledger and replay its state. Without a key it is read-only (no lock taken).
 
         Opening re-checks every hash, chain link and rule but not the signatures (that is
@@ -149,6 +155,7 @@ class Ledger:
             if recomputed != entry.hash:
                 raise IntegrityError(f"entry {entry.index}'s hash does not match its content")
             try:
+                check_payload_size(entry.kind, entry.payload_json)
                 self.state.apply(entry.index, entry.kind, entry.payload)
             except MutualMindError as err:
                 raise IntegrityError(f"entry {entry.index} breaks a rule on replay: {err.message}") from None
@@ -167,7 +174,7 @@ class Ledger:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -211,6 +218,9 @@ class Ledger:
         self, start: int = 0, limit: int | None = 100, kind: str | None = None, party: str | None = None,
     ) -> list[Entry]:
         """Entries from `start` on, optionally only one kind or those concerning a party."""
+        if not 0 <= start <= self.size:
+            raise InvalidInput(f"start {start} is outside the ledger, which holds {self.size} "
+                               f"entries (indexes 0..{self.size - 1}); ask from 0 to {self.size}")
         if kind is not None and kind not in KINDS:
             raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
         found: list[Entry] = []
@@ -297,6 +307,7 @@ class Ledger:
                     raise PermissionDenied(f"a provider signature is 64 bytes, got {len(provider_signature)}")
                 provider_signature = bytes(provider_signature)
             payload_json = canonical_json(payload)
+            check_payload_size(str(kind), payload_json)
             payload = json.loads(payload_json)  # the state keeps exactly what is stored, not the caller's object
             index = tree.size
             state.apply(index, kind, payload)
