@@ -16,9 +16,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -87,7 +86,7 @@ class Ledger:
     def create(
         cls, path: str | Path, coordinator_key: Ed25519PrivateKey, params: dict[str, Any] | None = None,
         origin: str = DEFAULT_ORIGIN,
-    ) -> Ledger:
+    ) -> "Ledger":
         """Create a new ledger file whose entry 0 (genesis) names the coordinator's key.
 
         `origin` names the log in its checkpoints and is the note key name, so it must be
@@ -119,7 +118,7 @@ class Ledger:
         return ledger
 
     @classmethod
-    def open(cls, path: str | Path, coordinator_key: Ed25519PrivateKey | None = None) -> Ledger:
+    def open(cls, path: str | Path, coordinator_key: Ed25519PrivateKey | None = None) -> "Ledger":
         """Open a ledger and replay its state. Without a key it is read-only (no lock taken).
 
         Opening re-checks every hash, chain link and rule but not the signatures (that is
@@ -174,7 +173,7 @@ class Ledger:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> "Ledger":
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,8 +9,8 @@ only someone editing the file by other means can rewrite history, and `verify` f
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from ledger.entries import Entry
 from mutualmind.errors import IntegrityError, InvalidInput, NotFound

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

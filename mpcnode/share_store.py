@@ -34,7 +34,7 @@ import shutil
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +204,7 @@ class ShareMeta:
             commitment=spec.commitment,
             purpose=spec.purpose,
             size_bytes=spec.size_bytes,
-            stored_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            stored_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
 
 

@@ -26,7 +26,7 @@ def _supply_missing_torch_module() -> None:
 
 _supply_missing_torch_module()
 
-import crypten
-from crypten.encoder import FixedPointEncoder
+import crypten  # noqa: E402  (must follow the stand-in)
+from crypten.encoder import FixedPointEncoder  # noqa: E402
 
-__all__ = ["FixedPointEncoder", "crypten"]
+__all__ = ["crypten", "FixedPointEncoder"]

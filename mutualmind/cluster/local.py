@@ -303,7 +303,7 @@ class LocalCluster:
     def _write_state(self, members: list[MemberProcess]) -> None:
         state = ClusterState(data_dir=self.data_dir, certs_dir=self.certs_dir,
                              nodes=self.nodes, members=tuple(members),
-                             started_at=dt.datetime.now(dt.UTC).isoformat(
+                             started_at=dt.datetime.now(dt.timezone.utc).isoformat(
                                  timespec="seconds"))
         write_atomic(state_path(self.data_dir), state.to_json().encode())
 

@@ -115,7 +115,7 @@ def create_ca(common_name: str = "MutualMind cluster CA", *,
               valid_days: int = CA_VALID_DAYS) -> CertificateAuthority:
     """Make a fresh self-signed CA (P-256) that may sign leaf certificates only."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
         x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -152,7 +152,7 @@ def issue_certificate(ca: CertificateAuthority, name: str, role: str, *,
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     check_hosts((name, *hosts))
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     start = not_before or now - CLOCK_SKEW
     end = not_after or now + dt.timedelta(days=LEAF_VALID_DAYS)
     if end <= start:

@@ -103,7 +103,7 @@ def error_from_rpc_error(err: grpc.RpcError) -> MutualMindError:
         if cls is RuleViolation:
             rule = info.metadata.get("rule", "unknown_rule")
             prefix = f"{rule}: "
-            text = message.removeprefix(prefix)
+            text = message[len(prefix):] if message.startswith(prefix) else message
             return RuleViolation(rule, text)
         if cls is MutualMindError:
             return MutualMindError(message, code=code)

@@ -44,9 +44,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from mutualmind.errors import InvalidInput, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json

@@ -312,8 +312,9 @@ def test_a_refused_start_job_leaves_no_job_behind(node: RunningNode, world: Worl
                             master_addr="127.0.0.1", master_port=29500, dataset_ids=list(job.dataset_ids),
                             validation_dataset_id="val", model_spec_json=job.model_spec_json,
                             job_digest=job.job_digest, deadline_s=60.0)
-    with channel, pytest.raises(grpc.RpcError) as err:
-        node_pb2_grpc.NodeControlStub(channel).StartJob(spec, timeout=10)
+    with channel:
+        with pytest.raises(grpc.RpcError) as err:
+            node_pb2_grpc.NodeControlStub(channel).StartJob(spec, timeout=10)
     assert err.value.code() == grpc.StatusCode.DATA_LOSS
     assert "cannot reproduce" in err.value.details()
     assert not (node.config.data_dir / "jobs" / job.job_id).exists()

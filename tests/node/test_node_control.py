@@ -82,7 +82,7 @@ def test_certificate_from_another_ca_is_refused(node: RunningNode, certs_dir: Pa
 
 
 def test_expired_certificate_is_refused(node: RunningNode, certs_dir: Path, tmp_path: Path) -> None:
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     expired = issue_certificate(
         load_ca(certs_dir), "coordinator", "coordinator",
         not_before=now - dt.timedelta(days=10), not_after=now - dt.timedelta(days=1),
