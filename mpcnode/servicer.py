@@ -142,6 +142,10 @@ class _StreamReader:
                 f"the upload stream broke after {self._bytes} bytes (the client cancelled or "
                 "the connection dropped); nothing was stored - upload the share again"
             ) from err
+        if message is None and self._stalled:  # the cancel may end the stream without an error
+            raise DeadlineExceeded(
+                f"the upload stalled after {self._bytes} bytes (under {self._stall.min_rate} bytes/s "
+                f"over {self._stall.window_s:g} s) and was cancelled; nothing was stored")
         if message is None:
             self.close()  # all bytes are in: storing them may take a while, that is no stall
         return message
