@@ -79,9 +79,9 @@ def test_a_node_refuses_a_share_above_its_default_quota_before_any_byte(
             sent.append(1)
             yield node_pb2.ShareChunk(data=bytes(64 * 1024))
 
-    with open_channel(f"127.0.0.1:{node.public_port}", channel_credentials(certs_dir, None)) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            node_pb2_grpc.ShareIntakeStub(channel).UploadShare(messages(), timeout=30)
+    with (open_channel(f"127.0.0.1:{node.public_port}", channel_credentials(certs_dir, None)) as channel,
+          pytest.raises(grpc.RpcError) as caught):
+        node_pb2_grpc.ShareIntakeStub(channel).UploadShare(messages(), timeout=30)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert ("is 1638400000000 bytes, above this node's quota of 68719476736 bytes (64 GiB)"
             in caught.value.details())
