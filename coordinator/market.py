@@ -148,10 +148,11 @@ def _check_shape(payload: dict[str, Any]) -> None:
     if len(columns) != cols or len(set(columns)) != cols:
         raise InvalidInput(f"schema must name {cols} distinct columns, got {len(columns)}")
     features = schema.get("feature_columns") or []
-    unknown = [c for c in features if c not in columns]
+    known = set(columns)  # a set: 4,096 columns checked in microseconds, not 16M comparisons
+    unknown = [c for c in features if c not in known]
     if not features or unknown:
         raise InvalidInput(f"feature columns must be a non-empty subset of the columns; "
                            f"unknown: {unknown}")
     label = schema.get("label_column")
-    if label not in columns or label in features:
+    if label not in known or label in set(features):
         raise InvalidInput(f"label column {label!r} must be a column and not a feature")

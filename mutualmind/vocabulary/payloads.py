@@ -43,7 +43,6 @@ over its entry hash.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -66,6 +65,8 @@ _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
 _HEX64_RE = re.compile(r"[0-9a-f]{128}")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
+# C0/C1 control characters (terminal escapes, NUL, newlines) and lone surrogates
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 Validator = Callable[[str, Any], None]
 
@@ -86,8 +87,7 @@ def text(name: str, value: Any) -> None:
 
 def display_name(name: str, value: Any) -> None:
     """A name people read (column, node or provider name): 1-128 characters, printable."""
-    if (type(value) is not str or not 0 < len(value) <= MAX_NAME_CHARS
-            or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)):
+    if type(value) is not str or not 0 < len(value) <= MAX_NAME_CHARS or _CONTROL_RE.search(value):
         _fail(name, f"must be a name of 1-{MAX_NAME_CHARS} characters without control characters")
 
 

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import InvalidInput, PermissionDenied
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
-from mutualmind.vocabulary.payloads import request_message, validate_payload
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.payloads import check_payload_size, request_message, validate_payload
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
 from proto import common_pb2, market_pb2
 
@@ -126,7 +127,9 @@ def signed_dataset_registration(
 def check_dataset_registration(reg: common_pb2.DatasetRegistration) -> None:
     """InvalidInput unless the registration is well formed (before any signature check):
     the ledger's payload rules plus a path-safe dataset id and a consistent schema."""
-    validate_payload(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg))
+    payload = dataset_registration_payload(reg)
+    validate_payload(KIND_DATASET_REGISTRATION, payload)
+    check_payload_size(KIND_DATASET_REGISTRATION, canonical_json(payload))
     validate_dataset_id(reg.dataset_id)
     if not reg.provider_id:
         raise InvalidInput("dataset registration names no provider id")
