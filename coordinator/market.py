@@ -45,10 +45,11 @@ class BalanceView:
 class Market:
     """Registration, datasets, stakes and balances; every change is one ledger entry."""
 
-    def __init__(self, ledger: Ledger, node_count: int, quota: StorageQuota = StorageQuota()) -> None:
+    def __init__(self, ledger: Ledger, node_count: int, quota: StorageQuota | None = None) -> None:
         self.ledger = ledger
         self.node_count = node_count
-        self.quota = quota  # what every node will hold, known from rows x cols at registration
+        # what every node will hold, known from rows x cols at registration
+        self.quota = quota if quota is not None else StorageQuota()
 
     # -- providers -----------------------------------------------------------------
 

@@ -19,9 +19,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import InvalidInput, PermissionDenied
-from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.payloads import check_payload_size, request_message, validate_payload
+from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
+from mutualmind.vocabulary.payloads import (
+    check_payload_size,
+    request_message,
+    validate_payload,
+)
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
 from proto import common_pb2, market_pb2
 

@@ -11,8 +11,11 @@ import pytest
 from ledger import verify_ledger
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.vocabulary.dataset import TableSchema
-from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES, MAX_SUPPLY
-from mutualmind.vocabulary.payloads import request_message
+from mutualmind.vocabulary.payloads import (
+    MAX_PAYLOAD_BYTES,
+    MAX_SUPPLY,
+    request_message,
+)
 from mutualmind.vocabulary.signed_requests import (
     dataset_registration_payload,
     new_nonce,
@@ -56,9 +59,10 @@ def _unchecked_registration(key: Any, provider_id: str, dataset_id: str, *, rows
     return reg
 
 
-def _code(call: Any) -> tuple[grpc.StatusCode, str]:
+def _code(method: Any, request: Any) -> tuple[grpc.StatusCode, str]:
+    """The status and message a call that must fail ends with."""
     with pytest.raises(grpc.RpcError) as caught:
-        call()
+        method(request, timeout=30)
     return caught.value.code(), caught.value.details()
 
 
@@ -70,13 +74,13 @@ def test_registration_beyond_the_quota_is_refused_before_any_byte(market: Market
     key = _provider(stub, "big-co")
     size = ledger.size
     columns = [f"c{i}" for i in range(4096)]
-    code, message = _code(lambda: stub.RegisterDataset(
-        _registration(key, "big-co", "huge", rows=50_000_000, columns=columns), timeout=10))
+    code, message = _code(stub.RegisterDataset,
+                          _registration(key, "big-co", "huge", rows=50_000_000, columns=columns))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "1638400000000 bytes, above this node's quota of 68719476736 bytes (64 GiB)" in message
     assert "--node-quota-bytes" in message and "coordinator serve" in message
-    code, message = _code(lambda: stub.RegisterDataset(
-        _registration(key, "big-co", "large", rows=2_100_000, columns=columns[:1024]), timeout=10))
+    code, message = _code(stub.RegisterDataset,
+                          _registration(key, "big-co", "large", rows=2_100_000, columns=columns[:1024]))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "per-provider quota of 17179869184" in message
     assert ledger.size == size
     fifteen_gib = 15 * (1 << 30) // (8 * 1024)  # rows of a 1024-column, 15 GiB share
@@ -84,9 +88,8 @@ def test_registration_beyond_the_quota_is_refused_before_any_byte(market: Market
         owner = f"p{i}"
         stub.RegisterDataset(_registration(_provider(stub, owner), owner, f"d{i}", rows=fifteen_gib,
                                            columns=columns[:1024]), timeout=10)
-    code, message = _code(lambda: stub.RegisterDataset(
-        _registration(_provider(stub, "p4"), "p4", "d4", rows=fifteen_gib, columns=columns[:1024]),
-        timeout=10))
+    code, message = _code(stub.RegisterDataset, _registration(
+        _provider(stub, "p4"), "p4", "d4", rows=fifteen_gib, columns=columns[:1024]))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "with the 64424509440 bytes already held" in message
     assert all(n.store.list() == [] for n in market.nodes)
@@ -101,10 +104,10 @@ def test_get_round_checks_the_id_before_any_path(market: Market) -> None:  # noq
     probe.parent.mkdir(parents=True, exist_ok=True)
     probe.write_text("not json")
     for round_id in ("../probe", "../../coordinator/x", "/etc/passwd", ""):
-        code, message = _code(lambda: stub.GetRound(market_pb2.GetRoundRequest(round_id=round_id), timeout=10))
+        code, message = _code(stub.GetRound, market_pb2.GetRoundRequest(round_id=round_id))
         assert code == grpc.StatusCode.INVALID_ARGUMENT, (round_id, message)
         assert "round_id" in message
-    code, _ = _code(lambda: stub.GetRound(market_pb2.GetRoundRequest(round_id="probe"), timeout=10))
+    code, _ = _code(stub.GetRound, market_pb2.GetRoundRequest(round_id="probe"))
     assert code == grpc.StatusCode.NOT_FOUND
 
 
@@ -112,7 +115,7 @@ def test_list_entries_refuses_a_start_past_the_end(market: Market) -> None:  # n
     stub = _stub(market)
     size = market.coordinator.ledger.size
     for start in (2**64 - 1, 2**63, size + 1):
-        code, message = _code(lambda: stub.ListEntries(market_pb2.ListEntriesRequest(start=start), timeout=10))
+        code, message = _code(stub.ListEntries, market_pb2.ListEntriesRequest(start=start))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and f"ledger, which holds {size}" in message
     assert list(stub.ListEntries(market_pb2.ListEntriesRequest(start=size), timeout=10).entries) == []
 
@@ -127,8 +130,8 @@ def test_entries_are_bounded_and_every_one_can_be_listed(market: Market) -> None
                           (["a\x1b[2Jb", "y"], "without control characters"),
                           ([("x" * 1_000_000), "y"], "2000438 bytes of canonical JSON, above the limit"),
                           ([f"c{i}-{'x' * 60}" for i in range(4096)], "above the limit of 262144")):
-        code, message = _code(lambda: stub.RegisterDataset(
-            _unchecked_registration(key, "wide-co", "wide", rows=10, columns=columns), timeout=10))
+        code, message = _code(stub.RegisterDataset,
+                              _unchecked_registration(key, "wide-co", "wide", rows=10, columns=columns))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and what in message
     assert market.coordinator.ledger.size == size
     wide = [f"column-{i:05d}-{'x' * 15}" for i in range(4096)]
@@ -158,13 +161,11 @@ def test_supply_stays_within_int64_and_admin_apis_keep_working(market: Market) -
         assert reply.balance == MAX_SUPPLY == 2**62 - 1
         size = market.coordinator.ledger.size
         for to, amount in (("rich-a", 2**62 - 1), ("rich-b", 2**62 - 1), ("rich-b", 1)):
-            code, message = _code(lambda: admin.Mint(
-                admin_pb2.MintRequest(provider_id=to, amount=amount, memo="b"), timeout=10))
+            code, message = _code(admin.Mint, admin_pb2.MintRequest(provider_id=to, amount=amount, memo="b"))
             assert code == grpc.StatusCode.FAILED_PRECONDITION and "supply_limit" in message
             assert "mint at most 0" in message
         for amount in (2**63 - 1, -(2**63), 0, -1):
-            code, _ = _code(lambda: admin.Mint(
-                admin_pb2.MintRequest(provider_id="rich-b", amount=amount, memo="c"), timeout=10))
+            code, _ = _code(admin.Mint, admin_pb2.MintRequest(provider_id="rich-b", amount=amount, memo="c"))
             assert code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT)
         assert market.coordinator.ledger.size == size
         providers = {p.provider_id: p.balance for p in
