@@ -16,6 +16,7 @@ from coordinator.round_view import opened_entry, summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES
 from proto import common_pb2, market_pb2, market_pb2_grpc
 
 MAX_LIST = 1000
@@ -115,10 +116,16 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def OpenRound(self, request: market_pb2.OpenRoundRequest,
                   context: grpc.ServicerContext) -> market_pb2.OpenRoundReply:
+        if len(request.model_spec_json) > MAX_PAYLOAD_BYTES:
+            raise InvalidInput(f"model_spec_json is {len(request.model_spec_json)} characters, above "
+                               f"the entry limit of {MAX_PAYLOAD_BYTES}; a model spec is a few fields")
         try:
             spec = json.loads(request.model_spec_json or "{}")
         except json.JSONDecodeError as err:
             raise InvalidInput(f"model_spec_json is not valid JSON ({err})") from None
+        except (RecursionError, ValueError):  # nesting too deep, an integer of 4,300+ digits
+            raise InvalidInput("model_spec_json nests too deeply or holds a number too large to "
+                               "read; a model spec is a flat object of a few fields") from None
         if not isinstance(spec, dict):
             raise InvalidInput("model_spec_json must be a JSON object")
         entry = self._rounds.open_round(
