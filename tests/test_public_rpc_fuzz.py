@@ -15,7 +15,6 @@ the module (`pytest -s`).
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from mpcnode.server import NodeConfig, RunningNode, start_node
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.signed_requests import signed_register_provider, signed_stake
 from mutualmind.vocabulary.signing_keys import generate_signing_key
 from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
 from provider.client import MarketClient, upload_shares
@@ -108,8 +108,6 @@ def _populate(live: Live, channel: grpc.Channel, node_channels: list[grpc.Channe
     are kept to be replayed."""
     key = generate_signing_key()
     client = MarketClient(channel, key, "alice")
-    from mutualmind.vocabulary.signed_requests import signed_register_provider, signed_stake
-
     register = signed_register_provider(key, "alice")
     live.market.RegisterProvider(register, timeout=10)
     rng = np.random.default_rng(0)  # test bytes (real shares come from os.urandom)
