@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -96,6 +97,18 @@ def _trickle(header: node_pb2.ShareHeader, stop: threading.Event) -> Iterator[no
         yield node_pb2.ShareChunk(data=bytes(1024))
 
 
+def _upload_retrying(channel: grpc.Channel, dataset_id: str, data: np.ndarray, within: float = 3.0) -> Any:
+    """Upload to node 0, retrying while the node says its upload slots are full (a refused
+    stream's slot is given back as its server thread unwinds, a moment after the refusal)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return upload_share(channel, dataset_id, 0, data)
+        except QuotaExceeded:
+            assert time.monotonic() < deadline, "the node's upload slots never came free"
+            time.sleep(0.1)
+
+
 def _health(channel: grpc.Channel) -> float:
     started = time.monotonic()
     reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
@@ -128,7 +141,7 @@ def test_trickling_uploads_cannot_take_the_node(
         try:
             time.sleep(0.5)  # every trickle has started (or been refused)
             assert _health(channel) < 1.0
-            receipt = upload_share(channel, "honest", 0, honest.data)
+            receipt = _upload_retrying(channel, "honest", honest.data)
             assert receipt.bytes_received == honest.rows * honest.cols * 8
             assert time.monotonic() - started < 5.0
             codes = []
@@ -176,13 +189,5 @@ def test_many_providers_fill_the_upload_slots_but_not_the_threads(
         finally:
             stop.set()
         # the evicted streams' slots free as their server threads unwind: retry, as a client does
-        deadline = time.monotonic() + 5.0
-        while True:
-            try:
-                receipt = upload_share(channel, "honest", 0, honest.data)
-                break
-            except QuotaExceeded:
-                assert time.monotonic() < deadline, "the evicted uploads never gave their slots back"
-                time.sleep(0.1)
-        assert receipt.bytes_received == honest.rows * 24
+        assert _upload_retrying(channel, "honest", honest.data).bytes_received == honest.rows * 24
     assert [m.dataset_id for m in node.store.list()] == ["honest"]
