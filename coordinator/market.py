@@ -14,8 +14,11 @@ from typing import Any
 
 from ledger import Entry, Ledger
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import check_registration
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.payloads import check_payload_size
+from mutualmind.vocabulary.quotas import StorageQuota, share_bytes
 from mutualmind.vocabulary.states import EntryKind
 
 
@@ -43,9 +46,11 @@ class BalanceView:
 class Market:
     """Registration, datasets, stakes and balances; every change is one ledger entry."""
 
-    def __init__(self, ledger: Ledger, node_count: int) -> None:
+    def __init__(self, ledger: Ledger, node_count: int, quota: StorageQuota | None = None) -> None:
         self.ledger = ledger
         self.node_count = node_count
+        # what every node will hold, known from rows x cols at registration
+        self.quota = quota if quota is not None else StorageQuota()
 
     # -- providers -----------------------------------------------------------------
 
@@ -88,8 +93,24 @@ class Market:
         if payload.get("frac_bits") != FRAC_BITS:
             raise InvalidInput(f"frac_bits must be {FRAC_BITS} (CrypTen's fixed point), "
                                f"got {payload.get('frac_bits')!r}")
+        check_payload_size(EntryKind.DATASET_REGISTERED, canonical_json(payload))  # bound first
         check_registration(payload.get("rows"), payload.get("cols"), payload.get("schema"))
+        self._check_quota(payload)
         return self.ledger.append(EntryKind.DATASET_REGISTERED, payload, provider_signature=signature)
+
+    def _check_quota(self, payload: dict[str, Any]) -> None:
+        """Refuse a dataset whose share would not fit the nodes' quotas next to every share
+        already registered (each registration puts one share on every node)."""
+        total, provider_total = 0, 0
+        for registered in self.ledger.state.datasets.values():
+            size = share_bytes(registered["rows"], registered["cols"])
+            total += size
+            if registered["provider_id"] == payload.get("provider_id"):
+                provider_total += size
+        self.quota.check(dataset_id=str(payload.get("dataset_id")),
+                         size=share_bytes(payload["rows"], payload["cols"]),
+                         provider_id=str(payload.get("provider_id")), node_held=total,
+                         provider_held=provider_total)
 
     def get_dataset(self, dataset_id: str) -> DatasetView:
         state = self.ledger.state

@@ -16,6 +16,7 @@ from coordinator.round_view import opened_entry, summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES
 from mutualmind.vocabulary.signed_requests import (
     dataset_registration_payload,
     dataset_registration_proto,
@@ -23,6 +24,9 @@ from mutualmind.vocabulary.signed_requests import (
 from proto import common_pb2, market_pb2, market_pb2_grpc
 
 MAX_LIST = 1000
+# A ListEntries page stops before this many bytes (half the 8 MiB message limit), so a
+# page of the largest entries still travels; every page holds at least one entry.
+MAX_LIST_BYTES = 4 * 1024 * 1024
 
 
 class MarketServicer(market_pb2_grpc.MarketServicer):
@@ -82,7 +86,15 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         limit = min(request.limit or 100, MAX_LIST)
         entries = self._ledger.entries(start=request.start, limit=limit,
                                        kind=request.kind or None, party=request.party or None)
-        return market_pb2.ListEntriesReply(entries=[entry_proto(e) for e in entries])
+        reply = market_pb2.ListEntriesReply()
+        size = 0
+        for entry in entries:
+            proto_entry = entry_proto(entry)
+            size += proto_entry.ByteSize() + 16
+            if reply.entries and size > MAX_LIST_BYTES:
+                break  # the caller asks again from the next index
+            reply.entries.append(proto_entry)
+        return reply
 
     def GetCheckpoint(self, request: market_pb2.CheckpointRequest,
                       context: grpc.ServicerContext) -> market_pb2.CheckpointReply:
@@ -108,10 +120,16 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def OpenRound(self, request: market_pb2.OpenRoundRequest,
                   context: grpc.ServicerContext) -> market_pb2.OpenRoundReply:
+        if len(request.model_spec_json) > MAX_PAYLOAD_BYTES:
+            raise InvalidInput(f"model_spec_json is {len(request.model_spec_json)} characters, above "
+                               f"the entry limit of {MAX_PAYLOAD_BYTES}; a model spec is a few fields")
         try:
             spec = json.loads(request.model_spec_json or "{}")
         except json.JSONDecodeError as err:
             raise InvalidInput(f"model_spec_json is not valid JSON ({err})") from None
+        except (RecursionError, ValueError):  # nesting too deep, an integer of 4,300+ digits
+            raise InvalidInput("model_spec_json nests too deeply or holds a number too large to "
+                               "read; a model spec is a flat object of a few fields") from None
         if not isinstance(spec, dict):
             raise InvalidInput("model_spec_json must be a JSON object")
         entry = self._rounds.open_round(

@@ -39,6 +39,7 @@ from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import contributions_micro, parse_model_spec, spec_for_ledger
+from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, JobState, RoundStatus
 
@@ -319,6 +320,13 @@ class Rounds:
     # -- reading -------------------------------------------------------------------
 
     def runtime(self, round_id: str) -> RoundRuntime:
+        """What the coordinator knows of a round beyond the ledger (last failure, stats).
+
+        The id is checked against the ledger before it names a file: a caller's string
+        (`../x`) never reaches a path."""
+        party_id("round_id", round_id)
+        if round_id not in self.ledger.state.rounds:
+            raise NotFound(f"no round {round_id!r} on the ledger; list rounds to see their ids")
         with self._lock:
             runtime = self._runtime.get(round_id, RoundRuntime())
         if not runtime.stats:

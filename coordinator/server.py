@@ -24,6 +24,7 @@ from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     load_private_key,
@@ -50,6 +51,7 @@ class CoordinatorConfig:
     cluster_address: str = "127.0.0.1:0"
     mpc_ports: range = field(default=range(29500, 29600))
     origin: str = "mutualmind.local/ledger"
+    quota: StorageQuota = StorageQuota()  # the nodes' quotas, applied at registration
 
 
 @dataclass
@@ -114,7 +116,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         if link is None:
             from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
-        market = Market(ledger, node_count=len(config.nodes))
+        market = Market(ledger, node_count=len(config.nodes), quota=config.quota)
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports)
         aborted = rounds.recover()
         public = build_server(

@@ -45,7 +45,7 @@ from mutualmind.errors import (
     Unavailable,
 )
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.payloads import KINDS, parties_of
+from mutualmind.vocabulary.payloads import KINDS, check_payload_size, parties_of
 from mutualmind.vocabulary.signing_keys import public_key_bytes
 from mutualmind.vocabulary.states import EntryKind
 
@@ -157,6 +157,7 @@ class Ledger:
             if recomputed != entry.hash:
                 raise IntegrityError(f"entry {entry.index}'s hash does not match its content")
             try:
+                check_payload_size(entry.kind, entry.payload_json)
                 self.state.apply(entry.index, entry.kind, entry.payload)
             except MutualMindError as err:
                 raise IntegrityError(f"entry {entry.index} breaks a rule on replay: {err.message}") from None
@@ -219,6 +220,9 @@ class Ledger:
         self, start: int = 0, limit: int | None = 100, kind: str | None = None, party: str | None = None,
     ) -> list[Entry]:
         """Entries from `start` on, optionally only one kind or those concerning a party."""
+        if not 0 <= start <= self.size:
+            raise InvalidInput(f"start {start} is outside the ledger, which holds {self.size} "
+                               f"entries (indexes 0..{self.size - 1}); ask from 0 to {self.size}")
         if kind is not None and kind not in KINDS:
             raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
         found: list[Entry] = []
@@ -307,6 +311,7 @@ class Ledger:
                     raise PermissionDenied(f"a provider signature is 64 bytes, got {len(provider_signature)}")
                 provider_signature = bytes(provider_signature)
             payload_json = canonical_json(payload)
+            check_payload_size(str(kind), payload_json)
             payload = json.loads(payload_json)  # the state keeps exactly what is stored, not the caller's object
             index = tree.size
             state.apply(index, kind, payload)

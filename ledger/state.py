@@ -16,7 +16,7 @@ from typing import Any
 
 from mutualmind.errors import IntegrityError, RuleViolation
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.payloads import PPM, validate_payload
+from mutualmind.vocabulary.payloads import MAX_SUPPLY, PPM, validate_payload
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 
 _MISSING = object()
@@ -195,6 +195,12 @@ class LedgerState:
 
     def _apply_mint(self, index: int, p: dict[str, Any]) -> None:
         self._provider(p["to"], "recipient")
+        minted = self.totals["minted"]
+        if minted + p["amount"] > MAX_SUPPLY:
+            raise RuleViolation(
+                "supply_limit", f"{minted} tokens are minted; minting {p['amount']} more would "
+                f"pass the supply limit of {MAX_SUPPLY} (2^62 - 1, so every balance and sum "
+                f"of balances fits int64); mint at most {MAX_SUPPLY - minted}")
         self._add(self.balances, p["to"], p["amount"], "balances")
         self._put(self.totals, "minted", self.totals["minted"] + p["amount"])
 

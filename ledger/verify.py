@@ -29,6 +29,7 @@ from ledger.signed_note import NoteError, NoteVerifier, key_id, parse_verifier_k
 from ledger.state import LedgerState
 from ledger.store import connect_readonly
 from mutualmind.errors import InvalidInput, MutualMindError
+from mutualmind.vocabulary.payloads import check_payload_size
 from mutualmind.vocabulary.signing_keys import load_public_key
 from mutualmind.vocabulary.states import EntryKind
 
@@ -121,6 +122,7 @@ class _Replay:
             if not (isinstance(kind, bytes) and isinstance(payload_json, bytes) and isinstance(stored_hash, bytes)):
                 return failure(index, "hash", "a stored field has the wrong type (edited outside the ledger)")
             try:
+                check_payload_size(kind.decode("utf-8"), payload_json)
                 state.apply(index, kind.decode("utf-8"), json.loads(payload_json))
             except (MutualMindError, ValueError, TypeError, AttributeError, KeyError, RecursionError) as err:
                 message = err.message if isinstance(err, MutualMindError) else str(err)

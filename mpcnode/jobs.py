@@ -15,6 +15,7 @@ twice under one id, and a refused request leaves no directory behind.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -43,6 +44,7 @@ from mutualmind.vocabulary.states import JobState
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,9 @@ class JobRunner:
             with self._lock:
                 self._jobs.pop(job_id, None)
             shutil.rmtree(directory, ignore_errors=True)
-            raise InvalidInput(f"could not start the worker for job {job_id!r}: {err}") from err
+            _LOG.error("job %s: could not start its worker in %s: %s", job_id, directory, err)
+            raise InvalidInput(f"could not start the worker for job {job_id!r} "
+                               f"({err.strerror or type(err).__name__}); the node's log names the cause") from err
         with self._lock:
             if job.status.state == JobState.QUEUED:
                 job.status.state = JobState.RUNNING
@@ -287,10 +291,17 @@ class JobRunner:
             try:
                 status = JobStatus(job.status.job_id, JobState.DONE, progress=1.0, result=self._sign(job))
             except (OSError, ValueError, KeyError, TypeError, InvalidInput) as err:
+                _LOG.error("job %s: worker result in %s is unreadable: %s", job.status.job_id,
+                           job.directory, err)
                 status.error_code = "internal"
-                status.message = f"worker finished but its result is unreadable: {err}"
+                status.message = (f"job {job.status.job_id}: the worker finished but its result "
+                                  "is unreadable (the node's log names the cause); re-run the round")
         else:
             status.error_code, status.message = _read_error(job.directory, process.returncode)
+            if status.error_code == "internal":
+                _LOG.error("job %s: worker exited with status %s; its log is %s",
+                           job.status.job_id, process.returncode, job.directory / LOG_FILE)
+                status.message = (f"job {job.status.job_id}: {status.message}")
         with self._lock:
             job.status = status
         job.done.set()
@@ -346,7 +357,8 @@ def _read_error(directory: Path, returncode: int | None) -> tuple[str, str]:
         raw = json.loads((directory / ERROR_FILE).read_text(encoding="utf-8"))
         return str(raw["code"]), str(raw["message"])
     except (OSError, ValueError, KeyError, TypeError):
+        # the log's path stays in the node's own log: job statuses reach the public API
         return "internal", (
-            f"worker exited with status {returncode} (a peer may have failed); see "
-            f"{directory / LOG_FILE}; re-run the round once every node is up"
+            f"worker exited with status {returncode} (a peer may have failed); the node "
+            "operator finds its log under the job id; re-run the round once every node is up"
         )

@@ -120,10 +120,25 @@ def load_csv(
     """
     path = Path(path)
     try:
-        handle = open(path, newline="", encoding="utf-8")
+        return _read_csv(path, feature_columns, label_column)
+    except UnicodeDecodeError as err:
+        raise InvalidInput(
+            f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+            "save it as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet, or iconv -f latin1 -t utf-8)"
+        ) from None
+    except csv.Error as err:
+        raise InvalidInput(f"{path} is not a readable CSV file ({err})") from None
     except FileNotFoundError:
         raise InvalidInput(f"no CSV file at {path}") from None
-    with handle:
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory; give the path of a CSV file") from None
+    except OSError as err:
+        raise InvalidInput(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _read_csv(path: Path, feature_columns: Sequence[str] | None, label_column: str | None) -> Table:
+    # utf-8-sig: a byte-order mark (Excel writes one) is dropped, never part of a column name
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:

@@ -60,6 +60,7 @@ from mutualmind.transport.cluster_state import (
     state_path,
 )
 from mutualmind.transport.pki import MANIFEST_NAME, MAX_NODES, MIN_NODES, load_manifest
+from mutualmind.vocabulary.quotas import StorageQuota
 
 DEFAULT_NODES = 3
 START_TIMEOUT_S = 30.0
@@ -84,8 +85,10 @@ class LocalCluster:
     def __init__(self, data_dir: Path, *, nodes: int = DEFAULT_NODES,
                  certs_dir: Path | None = None, host: str = "127.0.0.1",
                  start_timeout_s: float = START_TIMEOUT_S,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable,
+                 quota: StorageQuota = StorageQuota()) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.quota = quota  # passed to the coordinator and every node: the same limits
         self.nodes = nodes
         self._certs_dir = Path(certs_dir).absolute() if certs_dir is not None else None
         self.host = host
@@ -254,13 +257,17 @@ class LocalCluster:
             for i in range(self.nodes):
                 node = plan[f"node{i}"]
                 argv += ["--node", f"{node['public']},{node['cluster']}"]
-            return argv
+            return argv + self._quota_argv()
         index = int(name.removeprefix("node"))
         return ["node", "serve", "--index", str(index), "--certs", certs,
                 "--data-dir", str(self.data_dir / name),
                 "--coordinator", plan["coordinator"]["public"],
                 "--public-listen", plan[name]["public"],
-                "--cluster-listen", plan[name]["cluster"]]
+                "--cluster-listen", plan[name]["cluster"], *self._quota_argv()]
+
+    def _quota_argv(self) -> list[str]:
+        return ["--node-quota-bytes", str(self.quota.node_bytes),
+                "--provider-quota-bytes", str(self.quota.provider_bytes)]
 
     def _spawn(self, name: str, plan: dict[str, dict[str, str]]) -> MemberProcess:
         argv = [self.python, "-m", "mutualmind", *self.member_argv(name, plan)]

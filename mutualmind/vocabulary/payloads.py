@@ -25,6 +25,15 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor |
 | round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict | coordinator | round closed; moves nothing (records an `admin round verify` re-run) |
 
+Bounds (so no entry grows without limit and `ListEntries` can always return it): names
+<= 128 characters (no control characters), free text <= 1024, a schema <= 4096 columns,
+a round <= 256 datasets, share commitments and attestations <= 64 (nodes), integer
+lists hold int64 values, and the whole canonical payload JSON <= 256 KiB
+(`MAX_PAYLOAD_BYTES`: a 4096-column schema lists each name twice). Amounts are below
+2^62 and the total minted supply never exceeds `MAX_SUPPLY` = 2^62 - 1, so every
+balance, stake, pool and any sum of them fits a signed 64-bit integer (SQLite, protobuf
+int64, numpy) with room to spare.
+
 "Signed by" a party means the entry carries that party's Ed25519 signature over
 `request_message(kind, payload)`, which binds the kind as well as the payload so a signed
 stake cannot be replayed as an unstake. Every entry is also signed by the coordinator
@@ -49,12 +58,22 @@ from mutualmind.vocabulary.states import EntryKind
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
 AMOUNT_LIMIT = 2**62
+MAX_SUPPLY = AMOUNT_LIMIT - 1   # minted tokens in total; see the module docstring
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 PPM = 1_000_000
+MAX_NAME_CHARS = 128
+MAX_TEXT_CHARS = 1024
+MAX_COLUMNS = 4096
+MAX_ROUND_DATASETS = 256
+MAX_NODES = 64
+MAX_PAYLOAD_BYTES = 256 * 1024
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
 _HEX64_RE = re.compile(r"[0-9a-f]{128}")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
+# C0/C1 control characters (terminal escapes, NUL, newlines) and lone surrogates
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 Validator = Callable[[str, Any], None]
 
@@ -69,8 +88,19 @@ def party_id(name: str, value: Any) -> None:
 
 
 def text(name: str, value: Any) -> None:
-    if type(value) is not str or len(value) > 1024:
-        _fail(name, "must be a string of at most 1024 characters")
+    if type(value) is not str or len(value) > MAX_TEXT_CHARS:
+        _fail(name, f"must be a string of at most {MAX_TEXT_CHARS} characters")
+
+
+def display_name(name: str, value: Any) -> None:
+    """A name people read (column, node or provider name): 1-128 characters, printable."""
+    if type(value) is not str or not 0 < len(value) <= MAX_NAME_CHARS or _CONTROL_RE.search(value):
+        _fail(name, f"must be a name of 1-{MAX_NAME_CHARS} characters without control characters")
+
+
+def _bounded_list(name: str, value: Any, limit: int, what: str) -> None:
+    if type(value) is not list or len(value) > limit:
+        _fail(name, f"must be a list of at most {limit} {what}")
 
 
 def hex32(name: str, value: Any) -> None:
@@ -108,12 +138,14 @@ def obj(name: str, value: Any) -> None:
 
 
 def int_list(name: str, value: Any) -> None:
-    if type(value) is not list or any(type(v) is not int for v in value):
-        _fail(name, "must be a list of integers")
+    _bounded_list(name, value, MAX_ROUND_DATASETS + 1, "integers")
+    if any(type(v) is not int or not INT64_MIN <= v <= INT64_MAX for v in value):
+        _fail(name, "must be a list of 64-bit signed integers")
 
 
 def id_list(name: str, value: Any) -> None:
-    if type(value) is not list or not value:
+    _bounded_list(name, value, MAX_ROUND_DATASETS, "ids")
+    if not value:
         _fail(name, "must be a non-empty list of ids")
     for pos, item in enumerate(value):
         party_id(f"{name}[{pos}]", item)
@@ -122,7 +154,8 @@ def id_list(name: str, value: Any) -> None:
 
 
 def hex32_list(name: str, value: Any) -> None:
-    if type(value) is not list or not value:
+    _bounded_list(name, value, MAX_NODES, "hex hashes")
+    if not value:
         _fail(name, "must be a non-empty list of hex hashes")
     for pos, item in enumerate(value):
         hex32(f"{name}[{pos}]", item)
@@ -146,6 +179,19 @@ def ppm(name: str, value: Any) -> None:
 def frac_bits(name: str, value: Any) -> None:
     if type(value) is not int or not 0 <= value <= 62:
         _fail(name, "must be an integer from 0 to 62")
+
+
+def schema(name: str, value: Any) -> None:
+    obj(name, value)
+    if set(value) != {"columns", "feature_columns", "label_column"}:
+        _fail(name, "must hold exactly columns, feature_columns and label_column")
+    for key in ("columns", "feature_columns"):
+        column_names = value[key]
+        _bounded_list(f"{name}.{key}", column_names, MAX_COLUMNS, "column names")
+        for pos, column in enumerate(column_names):
+            display_name(f"{name}.{key}[{pos}]", column)
+    if value["label_column"] != "":
+        display_name(f"{name}.label_column", value["label_column"])
 
 
 def _registration(payload: dict[str, Any]) -> None:
@@ -173,7 +219,8 @@ def label_classes(name: str, value: Any) -> None:
 
 
 def attestations(name: str, value: Any) -> None:
-    if type(value) is not list or not value:
+    _bounded_list(name, value, MAX_NODES, "attestations")
+    if not value:
         _fail(name, "must be a non-empty list of {node_index, signature}")
     for pos, item in enumerate(value):
         if type(item) is not dict or set(item) != {"node_index", "signature"}:
@@ -195,9 +242,9 @@ class KindSpec:
 
 KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any kind string
     EntryKind.GENESIS: KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
-    EntryKind.NODE_REGISTERED: KindSpec({"node_index": count, "name": text, "signing_key": hex32}),
+    EntryKind.NODE_REGISTERED: KindSpec({"node_index": count, "name": display_name, "signing_key": hex32}),
     EntryKind.PROVIDER_REGISTERED: KindSpec(
-        {"provider_id": party_id, "name": text, "public_key": hex32, "nonce": nonce},
+        {"provider_id": party_id, "name": display_name, "public_key": hex32, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
     EntryKind.MINT: KindSpec({"to": party_id, "amount": amount, "memo": text}, parties=("to",)),
@@ -208,7 +255,7 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
     EntryKind.DATASET_REGISTERED: KindSpec(
         {
             "dataset_id": party_id, "provider_id": party_id, "rows": count, "cols": count,
-            "frac_bits": frac_bits, "schema": obj, "share_commitments": hex32_list,
+            "frac_bits": frac_bits, "schema": schema, "share_commitments": hex32_list,
             "purpose": purpose, "column_exponents": exponent_list, "label_classes": label_classes,
             "nonce": nonce,
         },
@@ -269,6 +316,13 @@ def validate_payload(kind: str, payload: Any) -> None:
         check(name, payload[name])
     if spec.whole is not None:
         spec.whole(payload)
+
+
+def check_payload_size(kind: str, payload_json: bytes) -> None:
+    """InvalidInput if an entry's canonical payload JSON is above MAX_PAYLOAD_BYTES."""
+    if len(payload_json) > MAX_PAYLOAD_BYTES:
+        raise InvalidInput(f"a {kind} payload is {len(payload_json)} bytes of canonical JSON, "
+                           f"above the limit of {MAX_PAYLOAD_BYTES}; shorten its names or lists")
 
 
 def request_message(kind: str, payload: dict[str, Any]) -> bytes:

@@ -20,9 +20,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import InvalidInput, PermissionDenied
+from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_exponents, check_label_classes
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
-from mutualmind.vocabulary.payloads import request_message, validate_payload
+from mutualmind.vocabulary.payloads import (
+    check_payload_size,
+    request_message,
+    validate_payload,
+)
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
 from mutualmind.vocabulary.states import EntryKind
 from proto import common_pb2, market_pb2
@@ -156,7 +161,9 @@ def signed_dataset_registration(
 def check_dataset_registration(reg: common_pb2.DatasetRegistration) -> None:
     """InvalidInput unless the registration is well formed (before any signature check):
     the ledger's payload rules plus a path-safe dataset id and a consistent schema."""
-    validate_payload(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg))
+    payload = dataset_registration_payload(reg)
+    validate_payload(KIND_DATASET_REGISTRATION, payload)
+    check_payload_size(KIND_DATASET_REGISTRATION, canonical_json(payload))
     validate_dataset_id(reg.dataset_id)
     if not reg.provider_id:
         raise InvalidInput("dataset registration names no provider id")

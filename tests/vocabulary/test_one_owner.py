@@ -62,7 +62,7 @@ def test_a_table_may_lack_a_label_but_not_fit_the_limits() -> None:
     check_table_shape(5, 2, features_only)
     with pytest.raises(InvalidInput, match="at most 4096"):
         check_table_shape(5, MAX_COLUMNS + 1, features_only)
-    with pytest.raises(InvalidInput, match="at most 1024 characters"):
+    with pytest.raises(InvalidInput, match="at most 128 characters"):
         TableSchema(("x" * 1025,), ("x" * 1025,))
 
 
