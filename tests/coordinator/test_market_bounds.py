@@ -122,7 +122,7 @@ def test_list_entries_refuses_a_start_past_the_end(market: Market) -> None:  # n
 
 def test_entries_are_bounded_and_every_one_can_be_listed(market: Market) -> None:  # noqa: F811
     """Column names of 1 MB (main stored a 41 MB entry) are refused; the largest entries
-    allowed (4,096 columns of 28 characters, ~240 KB) are listed in pages that fit."""
+    allowed (4,096 columns of 27 characters, ~240 KB) are listed in pages that fit."""
     stub = _stub(market)
     key = _provider(stub, "wide-co")
     size = market.coordinator.ledger.size
@@ -134,8 +134,8 @@ def test_entries_are_bounded_and_every_one_can_be_listed(market: Market) -> None
                               _unchecked_registration(key, "wide-co", "wide", rows=10, columns=columns))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and what in message
     assert market.coordinator.ledger.size == size
-    wide = [f"column-{i:05d}-{'x' * 15}" for i in range(4096)]
-    assert len(wide[0]) == 28
+    wide = [f"column-{i:05d}-{'x' * 14}" for i in range(4096)]
+    assert len(wide[0]) == 27
     for i in range(36):  # 36 x ~240 KB: more than one 8 MiB message
         stub.RegisterDataset(_registration(key, "wide-co", f"wide{i}", rows=10, columns=wide), timeout=30)
     biggest = max(len(e.payload_json) for e in market.coordinator.ledger.entries(limit=None))
