@@ -210,8 +210,10 @@ def test_overspend_signed_by_its_sender_is_a_broken_rule(tmp_path: Path, coordin
     ledger.append_many([market.register_node(0), market.register_node(1), market.register_provider("a"),
                         market.register_provider("b"), market.mint("a", 100), market.mint("b", 100),
                         market.register_dataset("d", "a"), market.stake("a", "d", 50),
+                        market.register_dataset("d2", "b"), market.stake("b", "d2", 1),
+                        market.register_dataset("d3", "b"), market.stake("b", "d3", 1),
                         market.register_dataset("v", "b", "validation"),
-                        market.open_round("r", "b", 10, "v", ["d"])])
+                        market.open_round("r", "b", 10, "v", ["d", "d2", "d3"])])
     ledger.close()
     # 1) a transfer of more than the balance, properly signed by its sender: rule broken on replay
     kind, payload, signature = market.transfer("a", "b", 51)
@@ -230,11 +232,13 @@ def test_forged_node_attestation_is_named(tmp_path: Path, coordinator_key: Ed255
     ledger.append_many([market.register_node(0), market.register_node(1), market.register_provider("a"),
                         market.register_provider("b"), market.mint("a", 100), market.mint("b", 100),
                         market.register_dataset("d", "a"), market.stake("a", "d", 50),
+                        market.register_dataset("d2", "b"), market.stake("b", "d2", 1),
+                        market.register_dataset("d3", "b"), market.stake("b", "d3", 1),
                         market.register_dataset("v", "b", "validation"),
-                        market.open_round("r", "b", 10, "v", ["d"])])
+                        market.open_round("r", "b", 10, "v", ["d", "d2", "d3"])])
     ledger.close()
-    kind, payload, _ = market.round_result("r", [500_000, 400_000])
-    payload["metrics_micro"] = [900_000, 100_000]  # the coordinator rewrites what the nodes attested
+    kind, payload, _ = market.round_result("r", [500_000, 400_000, 450_000, 480_000])
+    payload["metrics_micro"] = [900_000, 100_000, 450_000, 480_000]  # the coordinator rewrites what the nodes attested
     index = _forge(path, coordinator_key, kind, payload)
     report = verify_ledger(path)
     assert (report.first_bad_index, report.problem) == (index, "node attestation")
