@@ -16,6 +16,13 @@ from coordinator.round_view import opened_entry, summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.signed_requests import (
+    abort_round_payload,
+    dataset_registration_payload,
+    terms_from_json,
+    terms_update_payload,
+)
 from proto import common_pb2, market_pb2, market_pb2_grpc
 
 MAX_LIST = 1000
@@ -115,13 +122,32 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
             model_spec=spec, validation_dataset=request.validation_dataset,
             datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
             epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
-            signature=bytes(request.auth.signature))
+            signature=bytes(request.auth.signature), expires_at_ms=request.expires_at_ms)
         return market_pb2.OpenRoundReply(ledger_index=entry.index)
+
+    def AbortRound(self, request: market_pb2.AbortRoundRequest,
+                   context: grpc.ServicerContext) -> market_pb2.AbortRoundReply:
+        """The sponsor withdraws its round; the ledger checks the signature and that the
+        signer is the round's sponsor (round_abort_requested), in one commit with the abort."""
+        auth = request.auth
+        pool = self._ledger.state.pools.get(request.round_id, 0)
+        payload = abort_round_payload(auth.provider_id, request.round_id, request.reason, auth.nonce)
+        entry = self._rounds.abort(
+            request.round_id, f"withdrawn by its sponsor {auth.provider_id}: {request.reason}",
+            sponsor_request=(payload, bytes(auth.signature)))
+        return market_pb2.AbortRoundReply(ledger_index=entry.index, refund_to_sponsor=pool)
+
+    def UpdateDatasetTerms(self, request: market_pb2.UpdateDatasetTermsRequest,
+                           context: grpc.ServicerContext) -> market_pb2.UpdateDatasetTermsReply:
+        auth = request.auth
+        payload = terms_update_payload(auth.provider_id, request.dataset_id,
+                                       terms_from_json(request.terms_json), auth.nonce)
+        entry = self._market.update_terms(payload, bytes(auth.signature))
+        return market_pb2.UpdateDatasetTermsReply(ledger_index=entry.index)
 
     def GetRound(self, request: market_pb2.GetRoundRequest,
                  context: grpc.ServicerContext) -> market_pb2.RoundView:
-        summary = summarize(self._ledger, request.round_id, self._rounds.runtime(request.round_id))
-        view = round_view_proto(summary)
+        view = round_view(self._rounds, request.round_id)
         # the sponsor-signed terms, so a node can check them (and the job digest) itself
         opened = opened_entry(self._ledger, request.round_id)
         view.opened_payload_json = opened.payload_json.decode()
@@ -140,16 +166,9 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 # -- conversions ---------------------------------------------------------------------
 
 def registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
-    """The dataset_registered ledger payload a DatasetRegistration stands for."""
-    return {
-        "dataset_id": reg.dataset_id, "provider_id": reg.provider_id,
-        "rows": reg.rows, "cols": reg.cols, "frac_bits": reg.frac_bits,
-        "schema": {"columns": list(reg.schema.columns),
-                   "feature_columns": list(reg.schema.feature_columns),
-                   "label_column": reg.schema.label_column},
-        "share_commitments": [bytes(c).hex() for c in reg.share_commitments],
-        "purpose": reg.purpose, "nonce": reg.nonce,
-    }
+    """The dataset_registered ledger payload a DatasetRegistration stands for (the same
+    function the provider signs with and the nodes verify with)."""
+    return dataset_registration_payload(reg)
 
 
 def registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.DatasetRegistration:
@@ -161,7 +180,8 @@ def registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.
                                        feature_columns=schema["feature_columns"],
                                        label_column=schema["label_column"]),
         share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
-        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"])
+        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"],
+        terms_json=canonical_json(payload["terms"]).decode() if "terms" in payload else "")
 
 
 def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:
@@ -169,6 +189,15 @@ def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:
                                   payload_json=entry.payload_json.decode(),
                                   prev_hash=entry.prev_hash, entry_hash=entry.hash,
                                   signature=entry.signature)
+
+
+def round_view(rounds: Rounds, round_id: str) -> market_pb2.RoundView:
+    """A round as both APIs show it: ledger facts, runtime notes, expiry, failed runs."""
+    runtime = rounds.runtime(round_id)
+    view = round_view_proto(summarize(rounds.ledger, round_id, runtime))
+    view.expires_at_ms = rounds.expires_at_ms(round_id)
+    view.failed_runs = runtime.failures
+    return view
 
 
 def round_view_proto(s: RoundSummary) -> market_pb2.RoundView:

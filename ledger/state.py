@@ -15,7 +15,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mutualmind.errors import IntegrityError, RuleViolation
-from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms, RoundOffer, check_round
+from mutualmind.vocabulary.dataset_terms import (
+    DEFAULT_TERMS,
+    DatasetTerms,
+    RoundOffer,
+    check_round,
+)
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import check_workload, parse_model_spec
 from mutualmind.vocabulary.payloads import PPM, validate_payload

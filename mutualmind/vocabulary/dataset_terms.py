@@ -27,7 +27,8 @@ from typing import Any
 
 from mutualmind.errors import RuleViolation
 from mutualmind.vocabulary.model_spec import MODEL_KINDS
-from mutualmind.vocabulary.payloads import MIN_DATASETS_FLOOR, terms as check_terms_shape
+from mutualmind.vocabulary.payloads import MIN_DATASETS_FLOOR
+from mutualmind.vocabulary.payloads import terms as check_terms_shape
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ records `provider_id = name`); the registration entry is signed by the key it re
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import InvalidInput, PermissionDenied
+from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
 from mutualmind.vocabulary.payloads import request_message, validate_payload
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
@@ -28,6 +30,8 @@ KIND_REGISTER_PROVIDER = "provider_registered"
 KIND_DATASET_REGISTRATION = "dataset_registered"
 KIND_STAKE = "stake"
 KIND_UNSTAKE = "unstake"
+KIND_TERMS_UPDATE = "dataset_terms_updated"
+KIND_ABORT_ROUND = "round_abort_requested"
 
 
 def new_nonce() -> str:
@@ -75,9 +79,21 @@ def schema_from_proto(message: common_pb2.ColumnSchema) -> TableSchema:
     return TableSchema(tuple(message.columns), tuple(message.feature_columns), message.label_column)
 
 
+def terms_from_json(text: str) -> dict[str, Any]:
+    """A terms object sent as JSON text (InvalidInput if it is not a JSON object)."""
+    try:
+        terms = json.loads(text)
+    except ValueError:
+        raise InvalidInput("terms_json is not valid JSON; send the terms as a JSON object") from None
+    if not isinstance(terms, dict):
+        raise InvalidInput("terms_json must be a JSON object of the dataset's terms")
+    return terms
+
+
 def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
-    """The `dataset_registered` ledger payload: every registration field but the signature."""
-    return {
+    """The `dataset_registered` ledger payload: every registration field but the signature
+    (the terms only when the registration carries them)."""
+    payload = {
         "dataset_id": reg.dataset_id,
         "provider_id": reg.provider_id,
         "rows": reg.rows,
@@ -92,6 +108,9 @@ def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[st
         "purpose": reg.purpose,
         "nonce": reg.nonce,
     }
+    if reg.terms_json:
+        payload["terms"] = terms_from_json(reg.terms_json)
+    return payload
 
 
 def signed_dataset_registration(
@@ -105,8 +124,10 @@ def signed_dataset_registration(
     schema: TableSchema,
     share_commitments: list[bytes],
     purpose: str = "training",
+    terms: dict[str, Any] | None = None,
 ) -> common_pb2.DatasetRegistration:
-    """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed)."""
+    """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed);
+    `terms` (a `DatasetTerms.to_payload()`) are signed with it."""
     reg = common_pb2.DatasetRegistration(
         dataset_id=dataset_id,
         provider_id=provider_id,
@@ -117,6 +138,7 @@ def signed_dataset_registration(
         share_commitments=share_commitments,
         nonce=new_nonce(),
         purpose=purpose,
+        terms_json=canonical_json(terms).decode() if terms is not None else "",
     )
     check_dataset_registration(reg)
     reg.signature = sign(key, request_message(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg)))
@@ -188,3 +210,40 @@ def verify_stake(request: market_pb2.StakeRequest, provider_public_key: bytes, *
     message = request_message(kind, stake_payload(auth.provider_id, request.dataset_id, request.amount, auth.nonce))
     if not verify_signature(provider_public_key, message, auth.signature):
         raise PermissionDenied(f"{kind} request is not signed by provider {auth.provider_id!r}")
+
+
+# ---- dataset terms -----------------------------------------------------------------
+
+def terms_update_payload(provider_id: str, dataset_id: str, terms: dict[str, Any],
+                         nonce: str) -> dict[str, Any]:
+    return {"dataset_id": dataset_id, "provider_id": provider_id, "terms": terms, "nonce": nonce}
+
+
+def signed_terms_update(key: Ed25519PrivateKey, provider_id: str, dataset_id: str,
+                        terms: dict[str, Any]) -> market_pb2.UpdateDatasetTermsRequest:
+    """An UpdateDatasetTerms request: the provider signs its dataset's new terms."""
+    nonce = new_nonce()
+    payload = terms_update_payload(provider_id, dataset_id, terms, nonce)
+    validate_payload(KIND_TERMS_UPDATE, payload)
+    signature = sign(key, request_message(KIND_TERMS_UPDATE, payload))
+    return market_pb2.UpdateDatasetTermsRequest(
+        dataset_id=dataset_id, terms_json=canonical_json(terms).decode(),
+        auth=common_pb2.ProviderAuth(provider_id=provider_id, nonce=nonce, signature=signature))
+
+
+# ---- a sponsor withdraws its round -----------------------------------------------------
+
+def abort_round_payload(sponsor: str, round_id: str, reason: str, nonce: str) -> dict[str, Any]:
+    return {"round_id": round_id, "sponsor": sponsor, "reason": reason, "nonce": nonce}
+
+
+def signed_abort_round(key: Ed25519PrivateKey, sponsor: str, round_id: str,
+                       reason: str) -> market_pb2.AbortRoundRequest:
+    """An AbortRound request: the round's sponsor withdraws it (signed, fresh nonce)."""
+    nonce = new_nonce()
+    payload = abort_round_payload(sponsor, round_id, reason, nonce)
+    validate_payload(KIND_ABORT_ROUND, payload)
+    signature = sign(key, request_message(KIND_ABORT_ROUND, payload))
+    return market_pb2.AbortRoundRequest(
+        round_id=round_id, reason=reason,
+        auth=common_pb2.ProviderAuth(provider_id=sponsor, nonce=nonce, signature=signature))

@@ -135,14 +135,14 @@ def test_round_lifecycle_slash_payout_close(world) -> None:  # type: ignore[no-u
     ledger.append("round_closed", {"round_id": "r1"}, None)
     assert len(ledger.checkpoints()) == before + 1 and ledger.checkpoints()[-1][0] == ledger.size
     ledger.append(*market.stake("alice", "ds-a", 1000, kind="unstake"))  # unlocked after close
-    assert ledger.state.balances["alice"] == 13_000
+    assert ledger.state.balances["alice"] == 12_000
     report = verify_ledger(ledger.path)
     assert report.ok, report.error
     assert report.total_supply == 30_000
 
 
 def _verified(ledger: Ledger, verdict: str, diff: int,
-              contributions: int = 2) -> tuple[str, dict[str, Any], None]:
+              contributions: int = 3) -> tuple[str, dict[str, Any], None]:
     return ("round_verified", {"round_id": "r1", "job_digest": ledger.state.rounds["r1"].job_digest,
                                "recomputed_micro": [10] * contributions, "max_abs_diff_micro": diff,
                                "tolerance_micro": 10_000, "verdict": verdict}, None)
@@ -157,7 +157,7 @@ def test_round_verified_records_a_rerun_of_a_closed_round_only(world) -> None:  
     balances = dict(ledger.state.balances)
     _refused(ledger, RuleViolation, _verified(ledger, "agrees", 20_000), "verdict_mismatch")
     _refused(ledger, RuleViolation, _verified(ledger, "disagrees", 5), "verdict_mismatch")
-    _refused(ledger, RuleViolation, _verified(ledger, "agrees", 5, contributions=3), "verification_shape")
+    _refused(ledger, RuleViolation, _verified(ledger, "agrees", 5, contributions=2), "verification_shape")
     ledger.append(*_verified(ledger, "disagrees", 20_000))
     ledger.append(*_verified(ledger, "agrees", 5))
     assert ledger.state.balances == balances                                  # moves nothing
