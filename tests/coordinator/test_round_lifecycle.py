@@ -25,18 +25,32 @@ import grpc
 import numpy as np
 import pytest
 
-from coordinator.admin_cli.round_open import RoundTerms, round_opened_payload, signed_open_round
+from coordinator.admin_cli.round_open import (
+    RoundTerms,
+    round_opened_payload,
+    signed_open_round,
+)
 from coordinator.cluster_link import NodeEndpoint
 from coordinator.rounds import LifecyclePolicy
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
 from ledger import Ledger, verify_ledger
-from mutualmind.errors import Aborted, InvalidInput, PermissionDenied, RuleViolation, Unavailable
+from mutualmind.errors import (
+    Aborted,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+    Unavailable,
+)
 from mutualmind.transport import channel_credentials, open_channel, raise_from_rpc_error
 from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.dataset import TableSchema
-from mutualmind.vocabulary.dataset_terms import DatasetTerms
+from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms
 from mutualmind.vocabulary.payloads import request_message
-from mutualmind.vocabulary.signing_keys import generate_signing_key, save_private_key, sign
+from mutualmind.vocabulary.signing_keys import (
+    generate_signing_key,
+    save_private_key,
+    sign,
+)
 from proto import admin_pb2, admin_pb2_grpc, common_pb2, market_pb2
 from provider.client import MarketClient
 from provider.sharing import Table, share_table
@@ -84,7 +98,7 @@ class World:
         return client
 
     def dataset(self, owner: str, dataset_id: str, *, purpose: str = "training",
-                terms: DatasetTerms = DatasetTerms(), stake: int = STAKE) -> str:
+                terms: DatasetTerms = DEFAULT_TERMS, stake: int = STAKE) -> str:
         rng = np.random.default_rng(len(self.ledger.state.datasets))
         values = np.column_stack([rng.normal(size=(ROWS, 2)), rng.integers(0, 2, ROWS)])
         shared = share_table(Table(values.astype(np.float64), SCHEMA), NODES)
@@ -343,15 +357,15 @@ def test_each_term_refuses_a_round_naming_dataset_and_term(world: World) -> None
     world.enrol("stranger")
     with_picky = ("p1-data", "p2-data", "picky-data")
     cases = [
-        (dict(datasets=with_picky), "terms_min_datasets", "min_datasets"),
-        (dict(spec={"kind": "mlp", "epochs": 2}), "terms_model_kinds", "model_kinds"),
-        (dict(slash_rate_ppm=60_000), "terms_max_slash_rate", "max_slash_rate_ppm"),
-        (dict(pool=2 * ROWS * 4 - 1), "terms_min_pool_per_row", "min_pool_per_row"),
-        (dict(sponsor="stranger"), "terms_sponsors", "sponsors"),
+        ({"datasets": with_picky}, "terms_min_datasets", "min_datasets"),
+        ({"spec": {"kind": "mlp", "epochs": 2}}, "terms_model_kinds", "model_kinds"),
+        ({"slash_rate_ppm": 60_000}, "terms_max_slash_rate", "max_slash_rate_ppm"),
+        ({"pool": 2 * ROWS * 4 - 1}, "terms_min_pool_per_row", "min_pool_per_row"),
+        ({"sponsor": "stranger"}, "terms_sponsors", "sponsors"),
     ]
     for overrides, rule, term in cases:
-        args: dict[str, Any] = dict(datasets=(*THREE, "picky-data"), pool=2 * ROWS * 4,
-                                    slash_rate_ppm=50_000)
+        args: dict[str, Any] = {"datasets": (*THREE, "picky-data"), "pool": 2 * ROWS * 4,
+                                "slash_rate_ppm": 50_000}
         args.update(overrides)
         err = _unchanged(world, lambda a=args: world.open("picky-round", **a), RuleViolation)
         assert err.rule == rule, err   # type: ignore[attr-defined]
