@@ -31,7 +31,12 @@ from mutualmind.errors import (
 )
 from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
 from mutualmind.transport.atomic_file import write_atomic
-from mutualmind.vocabulary.model_file import predict, read_share, reconstruct
+from mutualmind.vocabulary.model_file import (
+    check_released,
+    predict,
+    read_share,
+    reconstruct,
+)
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 from proto import market_pb2, market_pb2_grpc
 from provider.client import ModelShare, fetch_model_share, on_every_node
@@ -109,6 +114,7 @@ def collect_model(
     if any(s.manifest != shares[0].manifest for s in shares[1:]):
         raise IntegrityError("the nodes describe their model shares differently; they are not "
                              "shares of one model")
+    check_released(shares[0].manifest)
     tensors = reconstruct([read_share(s.data, s.manifest) for s in shares])
     return CollectedModel(round_id=round_id, sponsor_id=sponsor_id, job_digest=view.job_digest,
                           spec=spec, feature_columns=list(schema.feature_columns),
