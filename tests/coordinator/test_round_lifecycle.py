@@ -397,3 +397,17 @@ def test_terms_below_three_datasets_cannot_be_signed(world: World) -> None:
         DatasetTerms(min_datasets=2).to_payload()
     bad = world.provider_cli("terms", "p1", "--dataset-id", "p1-data", "--min-datasets", "1")
     assert bad.returncode == 2 and "min_datasets" in bad.stderr
+
+
+def test_a_model_share_with_per_dataset_statistics_is_refused() -> None:
+    """collect-model accepts only the full model and one pooled row per statistic."""
+    from mutualmind.errors import IntegrityError
+    from mutualmind.vocabulary.model_file import check_released
+
+    good = [{"name": "weight", "shape": [4, 1], "offset": 0},
+            {"name": "normalise_mean", "shape": [1, 4], "offset": 4}]
+    check_released(good)
+    with pytest.raises(IntegrityError, match="no per-dataset statistics"):
+        check_released([*good, {"name": "dataset_means", "shape": [3, 4], "offset": 8}])
+    with pytest.raises(IntegrityError, match="one row"):
+        check_released([{"name": "normalise_mean", "shape": [3, 4], "offset": 0}])
