@@ -147,7 +147,8 @@ def plaintext_step_seconds(spec_raw: dict, tx, ty, vx, vy, providers: int, repea
     metric = 0.0
     for _ in range(repeats):  # the fastest of a few runs: plaintext at its best
         marks: list[float] = []
-        result = train_masked(PlainBackend(), spec, *tensors, masks, lambda done, total: marks.append(time.perf_counter()))
+        result = train_masked(PlainBackend(), spec, *tensors, masks,
+                              lambda done, total, marks=marks: marks.append(time.perf_counter()))
         timings.append((marks[-1] - marks[0]) / max(1, len(marks) - 1))
         metric = result.metrics[0]
     return min(timings), metric

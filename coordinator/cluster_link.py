@@ -1,7 +1,7 @@
 """What the coordinator needs from the nodes and the dealer to run one MPC job.
 
 `rounds.py` drives jobs through the `ClusterLink` protocol and never sees gRPC;
-`coordinator/node_links.py` implements it over the nodes' and dealer's mutual-TLS
+`coordinator/cluster_link_client.py` implements it over the nodes' and dealer's mutual-TLS
 cluster ports. Plain dataclasses cross this line in both directions.
 """
 

@@ -131,7 +131,7 @@ def open_or_create_ledger(config: CoordinatorConfig) -> Ledger:
         return ledger
     ledger = Ledger.open(path, key)
     for m in manifest_nodes:
-        if ledger.state.nodes.get(m.node_index) != m.signing_public_key:
+        if m.node_index is None or ledger.state.nodes.get(m.node_index) != m.signing_public_key:
             ledger.close()
             raise IntegrityError(f"node {m.node_index}'s signing key in the cluster manifest "
                                  "differs from the one on the ledger; wrong --certs folder?")
@@ -142,7 +142,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     ledger = open_or_create_ledger(config)
     try:
         if link is None:
-            from coordinator.node_links import GrpcClusterLink
+            from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
         market = Market(ledger, node_count=len(config.nodes))
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,

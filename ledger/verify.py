@@ -59,7 +59,9 @@ class VerifyReport:
 
 def _collect_keys(conn: sqlite3.Connection) -> KeyRing:
     """Public keys from the registration entries (first one wins; replay judges order)."""
-    coordinator, providers, nodes = b"", {}, {}
+    coordinator = b""
+    providers: dict[str, bytes] = {}
+    nodes: dict[int, bytes] = {}
     rows = conn.execute(
         "SELECT idx, kind, payload FROM entries WHERE kind IN "
         "(CAST('genesis' AS BLOB), CAST('provider_registered' AS BLOB), CAST('node_registered' AS BLOB), "

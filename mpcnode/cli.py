@@ -36,8 +36,7 @@ def serve_node(args: argparse.Namespace) -> int:
     """Start both servers, print their ports on one line, serve until SIGTERM/SIGINT."""
     import logging
 
-    from mpcnode.market_view import CoordinatorMarket
-    from mpcnode.registry import CoordinatorRegistry
+    from mpcnode.coordinator_client import CoordinatorMarket, CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
     from mutualmind.transport import (
         channel_credentials,

@@ -124,7 +124,7 @@ class ShareSpec:
             cols=cols,
             frac_bits=frac_bits,
             schema=schema,
-            commitment=hashlib.sha256(memoryview(array).cast("B")).digest(),
+            commitment=hashlib.sha256(array.data.cast("B")).digest(),
             purpose=purpose,
         )
 
@@ -340,7 +340,7 @@ class ShareStore:
         array = np.ascontiguousarray(data, dtype="<i8")
         if array.shape != (spec.rows, spec.cols):
             raise InvalidInput(f"share array has shape {array.shape}, spec says ({spec.rows}, {spec.cols})")
-        return self.put_stream(spec, iter_chunks(memoryview(array).cast("B")), quota_bytes=quota_bytes)
+        return self.put_stream(spec, iter_chunks(array.data.cast("B")), quota_bytes=quota_bytes)
 
     def remove_stale_temp(self) -> int:
         """Delete temp dirs left by a crash mid-upload; call once at server start-up only

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 import numpy as np
@@ -51,6 +51,9 @@ MAX_MODEL_SHARE_BYTES = 1 << 30  # far above the largest model a round can train
 
 # progress(node_index, bytes_sent_so_far)
 Progress = Callable[[int, int], None]
+# a TLS channel (`mutualmind.transport.open_channel`), named so that logic modules such as
+# `provider.model_collect` can type one without importing grpc
+Channel: TypeAlias = grpc.Channel
 
 
 def _share_messages(
@@ -62,7 +65,7 @@ def _share_messages(
         dataset_id=dataset_id, node_index=node_index, rows=array.shape[0], cols=array.shape[1], frac_bits=frac_bits
     )
     sent = 0
-    for i, chunk in enumerate(iter_chunks(memoryview(array).cast("B"), chunk_bytes)):
+    for i, chunk in enumerate(iter_chunks(array.data.cast("B"), chunk_bytes)):
         sent += len(chunk)
         yield node_pb2.ShareChunk(header=header, data=bytes(chunk)) if i == 0 else node_pb2.ShareChunk(
             data=bytes(chunk)
@@ -167,6 +170,15 @@ def upload_shares(
         if node_public_keys is not None and not verify_receipt(receipt, node_public_keys[i]):
             raise IntegrityError(f"node {i}'s receipt for {dataset_id!r} is not signed by node {i}'s key")
     return receipts
+
+
+def market_call(channel: Channel, method: str, request: Any, *,
+                timeout_s: float = DEFAULT_DEADLINE_S) -> Any:
+    """One unsigned Market call (a read: GetRound, GetDataset); typed errors out."""
+    try:
+        return getattr(market_pb2_grpc.MarketStub(channel), method)(request, timeout=timeout_s)
+    except grpc.RpcError as err:
+        raise_from_rpc_error(err)
 
 
 @dataclass

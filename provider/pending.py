@@ -38,7 +38,7 @@ def save_pending(base: Path, dataset_id: str, shared: SharedTable) -> Path:
     for i, share in enumerate(shared.shares):
         fd = os.open(folder / f"share{i}.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(memoryview(np.ascontiguousarray(share, dtype="<i8")).cast("B"))
+            handle.write(np.ascontiguousarray(share, dtype="<i8").data.cast("B"))
             handle.flush()
             os.fsync(handle.fileno())
     meta = {

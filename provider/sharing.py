@@ -229,7 +229,7 @@ def recombine(shares: Sequence[np.ndarray]) -> np.ndarray:
 
 def share_commitment(share: np.ndarray) -> bytes:
     """SHA-256 of a share's raw little-endian int64 bytes, row-major (what a node checks)."""
-    return hashlib.sha256(memoryview(np.ascontiguousarray(share, dtype="<i8")).cast("B")).digest()
+    return hashlib.sha256(np.ascontiguousarray(share, dtype="<i8").data.cast("B")).digest()
 
 
 def share_table(table: Table, n: int, *, frac_bits: int = FRAC_BITS) -> SharedTable:

@@ -21,7 +21,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from coordinator.admin_cli.terminal import print_json
     from proto import admin_pb2
 

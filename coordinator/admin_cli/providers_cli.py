@@ -23,7 +23,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _providers(args: argparse.Namespace) -> list[Any]:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from proto import admin_pb2
 
     with CoordinatorClient(resolve_target(args)) as client:
@@ -33,7 +34,8 @@ def _providers(args: argparse.Namespace) -> list[Any]:
 
 def _open_pools(args: argparse.Namespace) -> int:
     """Tokens locked in pools of rounds not yet closed or aborted."""
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from proto import admin_pb2
 
     with CoordinatorClient(resolve_target(args)) as client:
@@ -95,7 +97,8 @@ def run_balances(args: argparse.Namespace) -> int:
 
 
 def _one_balance(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from coordinator.admin_cli.terminal import console, print_json
     from proto import market_pb2
 

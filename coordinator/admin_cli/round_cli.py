@@ -82,7 +82,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
 
     return CoordinatorClient(resolve_target(args))
 

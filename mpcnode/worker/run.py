@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
 from mpcnode.worker.lifetime import bind_to_parent_and_deadline
@@ -48,7 +49,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(temp, path)
 
 
-def _init_crypten(spec: WorkerSpec) -> object:
+def _init_crypten(spec: WorkerSpec) -> ModuleType:
     os.environ.update(
         {
             "RENDEZVOUS": spec.rendezvous,

@@ -255,6 +255,8 @@ def _apply_step(
     xt = x.t()
     grads: dict[str, Tensor] = {}
     if spec.kind == "mlp":
+        if hidden is None or gate is None:
+            raise ValueError("an mlp step needs the hidden activations and the ReLU gate")
         grads["weight"] = hidden.transpose(1, 2).matmul(grad)
         grads["bias"] = grad.sum(1, keepdim=True)
         back = grad.matmul(params["weight"].transpose(1, 2)) * gate

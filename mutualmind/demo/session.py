@@ -21,7 +21,8 @@ class MarketSession:
     """Channels to a cluster's coordinator and nodes, for the length of a `with` block."""
 
     def __init__(self, cluster: LocalCluster) -> None:
-        from coordinator.admin_cli.target import AdminTarget, CoordinatorClient
+        from coordinator.admin_cli.coordinator_client import CoordinatorClient
+        from coordinator.admin_cli.target import AdminTarget
         from mutualmind.transport import channel_credentials, open_channel
         from mutualmind.transport.pki import load_manifest
 

@@ -201,9 +201,9 @@ def role_of_certificate(cert: x509.Certificate) -> str | None:
 
 def member_names(nodes: int) -> list[tuple[str, str, int | None]]:
     """(name, role, node index) of every member of an n-node cluster, in file order."""
-    return ([("coordinator", "coordinator", None)]
-            + [(f"node{i}", "node", i) for i in range(nodes)]
-            + [("dealer", "dealer", None), ("admin", "admin", None)])
+    members: list[tuple[str, str, int | None]] = [("coordinator", "coordinator", None)]
+    members += [(f"node{i}", "node", i) for i in range(nodes)]
+    return members + [("dealer", "dealer", None), ("admin", "admin", None)]
 
 
 def create_cluster(out_dir: Path, nodes: int, *, hosts: tuple[str, ...] = (),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from mutualmind.errors import InvalidInput
 
@@ -72,5 +73,5 @@ class TableSchema:
         return cls(tuple(columns), tuple(features), label)
 
 
-def _is_str_list(value: object) -> bool:
+def _is_str_list(value: object) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)

@@ -9,8 +9,9 @@ collects every node's share; `reconstruct` adds them in Z/2^64 and decodes, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,9 @@ def read_share(data: bytes, manifest: Manifest) -> dict[str, np.ndarray]:
     flat = np.frombuffer(data, dtype="<i8")
     tensors: dict[str, np.ndarray] = {}
     for entry in manifest:
+        fields: Mapping[str, Any] = entry  # JSON values, checked by the conversions below
         try:
-            name, shape, offset = str(entry["name"]), [int(d) for d in entry["shape"]], int(entry["offset"])  # type: ignore[union-attr]
+            name, shape, offset = str(fields["name"]), [int(d) for d in fields["shape"]], int(fields["offset"])
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidInput(f"model manifest entry {entry!r} is malformed: {err}") from None
         size = int(np.prod(shape)) if shape else 1

@@ -19,7 +19,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
 from coordinator.dealer_client import DealerClient
-from mpcnode.dealer import start_dealer
+from mpcnode.dealer_server import start_dealer
 from mpcnode.jobs import CANCELLED, DONE, FAILED, JobRequest, JobRunner
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound

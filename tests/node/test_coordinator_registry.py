@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
-from mpcnode.registry import CoordinatorRegistry
+from mpcnode.coordinator_client import CoordinatorRegistry
 from mpcnode.server import NodeConfig, start_node
 from mutualmind.errors import IntegrityError, NotFound, PermissionDenied, Unavailable
 from mutualmind.transport import (

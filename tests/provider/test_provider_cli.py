@@ -142,7 +142,7 @@ def test_node_serve_subprocess_accepts_a_share_and_stops_on_sigterm(market: Mark
 
 
 def test_share_with_a_node_down_keeps_the_shares_and_resume_finishes(market: Market, tmp_path: Path) -> None:
-    from mpcnode.registry import CoordinatorRegistry
+    from mpcnode.coordinator_client import CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
 
     key = tmp_path / "p.key"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from coordinator.cluster_link import NodeJobReport
-from coordinator.node_links import GrpcClusterLink
+from coordinator.cluster_link_client import GrpcClusterLink
 from coordinator.rounds import Rounds
 from ledger import Ledger
 from mutualmind.errors import IntegrityError, MutualMindError, Unavailable

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
+from coordinator.dealer_client import DealerClient
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import (
     channel_credentials,
@@ -53,10 +55,7 @@ class GrpcClusterLink:
             channel.close()
 
     @property
-    def _dealer(self):  # type: ignore[no-untyped-def]
-        from coordinator.dealer_client import (
-            DealerClient,  # the dealer's own client module
-        )
+    def _dealer(self) -> DealerClient:
         return DealerClient(self._dealer_channel)
 
     def start_dealer(self, order: JobOrder) -> None:
@@ -92,7 +91,7 @@ class GrpcClusterLink:
         return probe_health(self._nodes[node_index].cluster_address, self._credentials)
 
     def _call(self, node_index: int, method: str, request: object, *,
-              wait_for_ready: bool = False, timeout: float = CALL_DEADLINE_S) -> object:
+              wait_for_ready: bool = False, timeout: float = CALL_DEADLINE_S) -> Any:
         """One call; polls fail fast on a dead node, starts wait briefly for a connection."""
         try:
             return getattr(self._stubs[node_index], method)(
