@@ -223,8 +223,9 @@ class Rounds:
         with self._lock:
             runtime = self._runtime.setdefault(round_id, RoundRuntime())
             if runtime.running:
-                raise RuleViolation("round_running", f"round {round_id!r} is running; wait "
-                                    "until the run ends (or fails), then abort it")
+                raise RuleViolation("round_running", f"round {round_id!r} is running (or "
+                                    "being aborted); wait until the run ends or fails, then "
+                                    "abort it")
             runtime.running = True
             return runtime
 

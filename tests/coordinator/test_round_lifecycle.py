@@ -331,6 +331,20 @@ def test_a_round_that_failed_k_times_is_aborted(world: World) -> None:
         run()
 
 
+def test_a_running_round_cannot_be_aborted(world: World) -> None:
+    world.open("busy", THREE, pool=10)
+    runtime = world.coordinator.rounds.claim("busy")    # a run in flight
+    try:
+        err = _unchanged(world, lambda: world.clients["sponsor"].abort_round("busy", "now"),
+                         RuleViolation)
+        assert err.rule == "round_running"   # type: ignore[attr-defined]
+        assert world.coordinator.rounds.sweep(now_ms=2**62) == []   # nor by the sweep
+    finally:
+        runtime.running = False
+    world.clients["sponsor"].abort_round("busy", "the run ended")
+    assert world.ledger.state.rounds["busy"].status == "aborted"
+
+
 def test_only_the_admin_certificate_may_abort(world: World) -> None:
     world.open("guarded", THREE, pool=10)
     channel = open_channel(world.admin_address, channel_credentials(world.certs, "node0"))
