@@ -15,9 +15,8 @@ import grpc
 
 from coordinator.cluster_link import ClusterLink
 from coordinator.market import Market
-from coordinator.market_servicer import round_view_proto
+from coordinator.market_servicer import round_view
 from coordinator.round_verify import verify_round
-from coordinator.round_view import summarize
 from coordinator.rounds import Rounds
 from ledger import verify_ledger
 from mutualmind.errors import InvalidInput
@@ -137,6 +136,14 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             recomputed_micro=result.recomputed_micro,
             max_abs_diff_micro=result.max_abs_diff_micro, tolerance_micro=result.tolerance_micro)
 
+    def AbortRound(self, request: admin_pb2.AdminAbortRoundRequest,
+                   context: grpc.ServicerContext) -> market_pb2.RoundView:
+        """Abort an open round that is not running: pool back to the sponsor, stakes unlock."""
+        require_role(context, *ADMIN_ROLES)
+        if not request.reason.strip():
+            raise InvalidInput("say why the round is aborted (--reason); it goes on the ledger")
+        self._rounds.abort(request.round_id, f"aborted by the admin: {request.reason}")
+        return self._view(request.round_id)
+
     def _view(self, round_id: str) -> market_pb2.RoundView:
-        return round_view_proto(summarize(self._market.ledger, round_id,
-                                          self._rounds.runtime(round_id)))
+        return round_view(self._rounds, round_id)

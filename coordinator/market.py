@@ -129,6 +129,13 @@ class Market:
                 return entry.index
         raise NotFound(f"no dataset {dataset_id!r} on the ledger")
 
+    def update_terms(self, payload: dict[str, Any], signature: bytes) -> Entry:
+        """Record a provider-signed dataset_terms_updated entry (binds later rounds)."""
+        if payload.get("dataset_id") not in self.ledger.state.datasets:
+            raise NotFound(f"no dataset {payload.get('dataset_id')!r} is registered; register "
+                           "it before setting its terms")
+        return self.ledger.append("dataset_terms_updated", payload, provider_signature=signature)
+
     # -- stakes --------------------------------------------------------------------
 
     def stake(self, provider_id: str, dataset_id: str, amount: int, nonce: str,

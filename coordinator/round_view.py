@@ -59,6 +59,8 @@ def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSumm
             "payout": payout, "slashed": slashes.get(dataset_id, 0),
         })
     refund = payouts.get(opened["sponsor"], 0) if opened["sponsor"] not in paid_providers else 0
+    if record.status == "aborted":
+        refund = opened["pool"]   # an abort returns the whole pool (no result, no slash)
     return RoundSummary(
         round_id=round_id, status=status, sponsor=opened["sponsor"], pool=opened["pool"],
         model_spec=opened["model_spec"], validation_dataset=opened["validation_dataset"],

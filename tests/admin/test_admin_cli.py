@@ -68,14 +68,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterState]:
 @pytest.fixture(scope="module")
 def people(cluster: ClusterState,
            tmp_path_factory: pytest.TempPathFactory) -> dict[str, ProviderIdentity]:
-    """Two data providers with a staked training set each, and a sponsor with the
+    """Three data providers with a staked training set each, and a sponsor with the
     validation set; everyone holds 1000 minted tokens."""
     folder = tmp_path_factory.mktemp("keys")
-    who = {name: provider_identity(folder, name) for name in ("hospital-a", "hospital-b", "sponsor")}
-    tables = breast_cancer_tables(3)
+    who = {name: provider_identity(folder, name)
+           for name in ("hospital-a", "hospital-b", "hospital-c", "sponsor")}
+    tables = breast_cancer_tables(4)
     register_and_share(cluster, who["hospital-a"], "a-1", tables[0])
     register_and_share(cluster, who["hospital-b"], "b-1", tables[1])
-    register_and_share(cluster, who["sponsor"], "val-1", tables[2], purpose="validation")
+    register_and_share(cluster, who["hospital-c"], "c-1", tables[2])
+    register_and_share(cluster, who["sponsor"], "val-1", tables[3], purpose="validation")
     from coordinator.admin_cli.coordinator_client import CoordinatorClient
     from coordinator.admin_cli.target import AdminTarget
     from proto import admin_pb2
@@ -87,6 +89,7 @@ def people(cluster: ClusterState,
                                                                     amount=1000))
     stake(cluster, who["hospital-a"], "a-1", 100)
     stake(cluster, who["hospital-b"], "b-1", 200)
+    stake(cluster, who["hospital-c"], "c-1", 50)
     return who
 
 
@@ -177,7 +180,8 @@ def test_round_open_show_list_report(cluster: ClusterState,
     sponsor_key = str(people["sponsor"].key_file)
     before = ledger_entries(cluster)
     common = ["--data-dir", data, "--sponsor-key", sponsor_key, "--pool", "300",
-              "--validation-dataset", "val-1", "--dataset", "a-1", "--dataset", "b-1"]
+              "--validation-dataset", "val-1", "--dataset", "a-1", "--dataset", "b-1",
+              "--dataset", "c-1"]
     bad_spec = admin("round", "open", "--round-id", "r-bad", *common,
                      "--model-spec", '{"kind": "forest"}')
     assert "kind" in refused(bad_spec, 2)
@@ -196,7 +200,8 @@ def test_round_open_show_list_report(cluster: ClusterState,
     assert view["status"] == "open" and view["pool"] == 300 and view["sponsor"] == "sponsor"
     assert [(p["dataset_id"], p["provider_id"], p["stake"], p["rows"])
             for p in view["participants"]] == [("a-1", "hospital-a", 100, 60),
-                                               ("b-1", "hospital-b", 200, 60)]
+                                               ("b-1", "hospital-b", 200, 60),
+                                               ("c-1", "hospital-c", 50, 60)]
     assert view["model_spec"]["lr"] == "0.5" and view["model_spec"]["epochs"] == 5
     table = admin("round", "show", "r1", "--data-dir", data)
     assert table.returncode == 0 and "hospital-b" in table.stdout and "status open" in table.stdout
