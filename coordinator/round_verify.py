@@ -32,8 +32,7 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TO
     if not 0 < tolerance < 1e6:
         raise InvalidInput(f"tolerance must be positive, got {tolerance}")
     payload = rounds.round_payload(round_id, statuses=("closed",))
-    result = next((e.payload for e in rounds.ledger.entries(kind="round_result", limit=None)
-                   if e.payload["round_id"] == round_id), None)
+    result = next((e.payload for e in rounds.ledger.round_entries(round_id, "round_result")), None)
     if result is None:
         raise NotFound(f"round {round_id!r} has no recorded result to verify")
     runtime = rounds.claim(round_id)

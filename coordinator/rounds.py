@@ -177,10 +177,7 @@ class Rounds:
         if record.status not in statuses:
             raise InvalidInput(f"round {round_id!r} is {record.status}; this needs a round "
                                f"that is {' or '.join(statuses)}")
-        for entry in self.ledger.entries(kind="round_opened", limit=None):
-            if entry.payload["round_id"] == round_id:
-                return entry.payload
-        raise NotFound(f"round {round_id!r} has no round_opened entry")
+        return self.ledger.round_opened(round_id).payload
 
     def claim(self, round_id: str) -> RoundRuntime:
         with self._lock:
