@@ -21,7 +21,7 @@ from mpcnode.share_store import ShareSpec, ShareStore
 from mutualmind.vocabulary.dataset import TableSchema
 
 FRAC_BITS = 16
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def encode(table: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from mpcnode.dealer import RunningDealer, start_dealer
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from mutualmind.transport import channel_credentials, open_channel, probe_health
 from tests.certs import ClusterCertsFactory
-from tests.mpc.cluster import REPO, free_port
+from tests.mpcnode.worker.cluster import REPO, free_port
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from mutualmind.vocabulary.model_file import predict, read_share_file, reconstru
 from mutualmind.vocabulary.model_spec import contributions, parse_model_spec
 from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
 from tests.certs import ClusterCertsFactory
-from tests.mpc.cluster import free_port, store_dataset
+from tests.mpcnode.worker.cluster import free_port, store_dataset
 
 NODES = 3
 PROVIDERS = 4

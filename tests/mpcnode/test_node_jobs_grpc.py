@@ -28,7 +28,7 @@ from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.signing_keys import verify_signature
 from proto import node_pb2, node_pb2_grpc
 from tests.certs import ClusterCertsFactory
-from tests.mpc.cluster import free_port, store_dataset
+from tests.mpcnode.worker.cluster import free_port, store_dataset
 
 NODES = 3
 
