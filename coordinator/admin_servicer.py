@@ -62,13 +62,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                       context: grpc.ServicerContext) -> admin_pb2.ListProvidersReply:
         require_role(context, *ADMIN_ROLES)
         state = self._market.ledger.state
-        names = {e.payload["provider_id"]: e.payload["name"]
-                 for e in self._market.ledger.entries(kind=EntryKind.PROVIDER_REGISTERED, limit=None)}
         providers = []
         for provider_id, key in sorted(state.providers.items()):
             view = self._market.balance(provider_id)
+            name = self._market.get_provider(provider_id).payload["name"]
             providers.append(admin_pb2.ProviderInfo(
-                provider_id=provider_id, name=names.get(provider_id, provider_id), public_key=key,
+                provider_id=provider_id, name=name, public_key=key,
                 balance=view.balance, staked=view.staked))
         return admin_pb2.ListProvidersReply(providers=providers)
 

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from coordinator.market import Market
-from coordinator.round_view import opened_entry, summarize
+from coordinator.round_view import summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
@@ -111,7 +111,7 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         note = self._ledger.checkpoint()
         size = request.tree_size or self._ledger.size
         proof = self._ledger.inclusion_proof(request.index, size)
-        leaf = self._ledger.tree.leaf(request.index)
+        leaf = self._ledger.leaf_hash(request.index)
         return market_pb2.InclusionProofReply(index=request.index, tree_size=size, leaf_hash=leaf,
                                               proof=proof, checkpoint_note=note)
 
@@ -167,7 +167,7 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
                  context: grpc.ServicerContext) -> market_pb2.RoundView:
         view = round_view(self._rounds, request.round_id)
         # the sponsor-signed terms, so a node can check them (and the job digest) itself
-        opened = opened_entry(self._ledger, request.round_id)
+        opened = self._ledger.round_opened(request.round_id)
         view.opened_payload_json = opened.payload_json.decode()
         view.sponsor_signature = opened.provider_signature or b""
         return view

@@ -326,10 +326,7 @@ class Rounds:
         return dict(self._opened_entry(round_id).payload)
 
     def _opened_entry(self, round_id: str) -> Entry:
-        for entry in self.ledger.entries(kind=EntryKind.ROUND_OPENED, limit=None):
-            if entry.payload["round_id"] == round_id:
-                return entry
-        raise NotFound(f"round {round_id!r} has no round_opened entry")
+        return self.ledger.round_opened(round_id)
 
     def claim(self, round_id: str) -> RoundRuntime:
         with self._lock:

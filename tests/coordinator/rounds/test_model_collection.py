@@ -35,9 +35,9 @@ from mutualmind.vocabulary.signing_keys import generate_signing_key, save_privat
 from proto import node_pb2, node_pb2_grpc
 from provider.client import fetch_model_share
 from provider.model_collect import collect_model
-from tests.rounds.conftest import Market, kill_member, restart_member
+from tests.coordinator.rounds.conftest import Market, kill_member, restart_member
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ROUND = "collect-1"
 OPEN_ROUND = "collect-open"
 

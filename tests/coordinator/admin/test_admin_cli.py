@@ -30,8 +30,9 @@ from market_setup import (  # noqa: E402
 from mutualmind.cluster.local import LocalCluster  # noqa: E402
 from mutualmind.transport import channel_credentials, open_channel  # noqa: E402
 from mutualmind.transport.cluster_state import ClusterState  # noqa: E402
-from mutualmind.transport.pki import create_cluster, load_manifest  # noqa: E402
+from mutualmind.transport.pki import load_manifest  # noqa: E402
 from provider.client import MarketClient  # noqa: E402
+from tests.certs import ClusterCertsFactory  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -150,7 +151,8 @@ def test_mint_then_providers_and_balances(cluster: ClusterState,
 
 
 def test_refusals_are_one_line_with_their_exit_code_and_change_nothing(
-        cluster: ClusterState, people: dict[str, ProviderIdentity], tmp_path: Path) -> None:
+        cluster: ClusterState, people: dict[str, ProviderIdentity],
+        cluster_certs: ClusterCertsFactory) -> None:
     data = str(cluster.data_dir)
     before = ledger_entries(cluster)
     assert "whole number" in refused(admin("mint", "--data-dir", data, "--to", "sponsor",
@@ -165,8 +167,7 @@ def test_refusals_are_one_line_with_their_exit_code_and_change_nothing(
     assert "no round 'nope'" in refused(admin("round", "show", "nope", "--data-dir", data), 3)
     assert "nope" in refused(admin("round", "run", "nope", "--data-dir", data), 3)
     # certificates from another cluster's CA: the TLS handshake fails, nothing is called
-    other = tmp_path / "other-certs"
-    create_cluster(other, 3)
+    other = cluster_certs(3).folder
     stranger = admin("mint", "--coordinator", cluster.admin_address, "--certs", str(other),
                      "--to", "sponsor", "--amount", "5")
     assert "same cluster CA" in refused(stranger, 9)
