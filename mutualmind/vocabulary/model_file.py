@@ -27,7 +27,10 @@ Manifest = Sequence[dict[str, object]]
 # dataset's terms say so) the pooled means reveal no single provider's column means.
 MODEL_PARAMETERS = frozenset({"weight", "bias", "hidden_weight", "hidden_bias"})
 POOLED_STATISTICS = frozenset({"normalise_mean", "normalise_scale", "label_mean", "label_scale"})
-RELEASED_TENSORS = MODEL_PARAMETERS | POOLED_STATISTICS
+# the job's public power-of-two column scales (`column_scale`: the largest of the datasets'
+# signed exponents per column), one row each; `fold_exponents` folds them into the above
+PUBLIC_SCALES = frozenset({"normalise_exponent", "label_exponent"})
+RELEASED_TENSORS = MODEL_PARAMETERS | POOLED_STATISTICS | PUBLIC_SCALES
 
 
 def check_released(manifest: Manifest) -> None:
@@ -38,7 +41,7 @@ def check_released(manifest: Manifest) -> None:
         if name not in RELEASED_TENSORS:
             raise IntegrityError(f"the released model holds tensor {name!r}; a model carries only "
                                  f"{sorted(RELEASED_TENSORS)} (no per-dataset statistics)")
-        if name in POOLED_STATISTICS and (not isinstance(shape, list) or len(shape) != 2
+        if name in POOLED_STATISTICS | PUBLIC_SCALES and (not isinstance(shape, list) or len(shape) != 2
                                           or shape[0] != 1):
             raise IntegrityError(f"the released model's {name!r} has shape {shape}; a pooled "
                                  "statistic is one row [1, columns]")
