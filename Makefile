@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo test bench proto clean
+.PHONY: venv demo test test-compose bench proto clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The compose cluster as containers under podman (installs podman as root if missing,
+# builds the images; docs/operations.md). `make test` leaves it out (`-m "not compose"`).
+test-compose: $(STAMP)
+	$(PY) -m pytest -q -m compose tests/compose
 
 # Benchmarks print JSON (they are scripts, not timed tests); see docs/performance.md.
 bench: $(STAMP)
