@@ -33,12 +33,14 @@ RUN if [ -n "$TORCH_WHEELS" ]; then \
 # install it without them; its real runtime needs are in pyproject.toml.
 RUN pip install --no-deps crypten==0.4.1
 
-# Dependencies change less often than code: install them from pyproject.toml alone.
-COPY pyproject.toml README.md ./
+# Dependencies change less often than code: install them from pyproject.toml alone (the
+# README, which `pip install .` needs, comes later: editing it must not reinstall them).
+COPY pyproject.toml ./
 RUN python -c 'import subprocess, sys, tomllib; \
 deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; \
 subprocess.check_call([sys.executable, "-m", "pip", "install", *deps])'
 
+COPY README.md ./
 COPY mutualmind ./mutualmind
 COPY proto ./proto
 COPY ledger ./ledger

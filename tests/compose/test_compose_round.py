@@ -277,5 +277,5 @@ def test_compose_errors_name_the_failing_command() -> None:
     """The harness's refusal is loud: the command, its exit code and its output."""
     from tests.compose.cluster import run
 
-    with pytest.raises(ComposeError, match=r"exited 3\n.*stderr: boom"):
+    with pytest.raises(ComposeError, match=r"(?s)exited 3\n.*stderr: boom"):
         run(["sh", "-c", "echo boom >&2; exit 3"], timeout=10)
