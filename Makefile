@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make demo   -- the end-to-end demo
 #   make test   -- the test suite
+# and `make check` runs the static checks (ruff, mypy, import-linter contracts).
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo test test-compose bench proto clean
+.PHONY: venv demo test test-compose check bench proto clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,12 @@ test: $(STAMP)
 # builds the images; docs/operations.md). `make test` leaves it out (`-m "not compose"`).
 test-compose: $(STAMP)
 	$(PY) -m pytest -q -m compose tests/compose
+
+# Static checks, configured in pyproject.toml; the tools are pinned in the `dev` extra.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Benchmarks print JSON (they are scripts, not timed tests); see docs/performance.md.
 bench: $(STAMP)

@@ -32,7 +32,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.datasets import TASKS, load_task  # noqa: E402
-from bench.mpc_launch import join, public_seed_share, run_parties  # noqa: E402
+from bench.mpc_launch import join, provider_scaled, public_seed_share, run_parties  # noqa: E402
+from mutualmind.vocabulary.fixed_point import FRAC_BITS  # noqa: E402
 
 
 def _dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -61,10 +62,11 @@ def party(args: argparse.Namespace) -> None:
     provider_rows = [len(p) for p in parts]
 
     def secret(table):  # type: ignore[no-untyped-def]
-        return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=16)
+        return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=FRAC_BITS)
 
-    inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
     spec = parse_model_spec({"kind": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr})
+    tx, ty, vx, vy = provider_scaled(tx, ty, vx, vy, spec.task == "regression")
+    inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
     loo_masks = row_masks(provider_rows)
     phases: list[tuple[str, list[torch.Tensor]]] = [
         ("single", [torch.ones(1, len(tx), 1, dtype=torch.long)]),

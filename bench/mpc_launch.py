@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mutualmind.vocabulary.fixed_point import SCALE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -80,12 +82,34 @@ def join(rank: int, parties: int, port: int) -> object:
     return crypten
 
 
+def provider_scaled(tx: object, ty: object, vx: object, vy: object, regression: bool) -> tuple[object, ...]:
+    """The tables as `provider share` encodes them: each column divided by its public
+    power of two (mutualmind.vocabulary.column_scale), a regression target too; class
+    labels as they are. Standardisation is scale-invariant, so the model is the same."""
+    import numpy as np
+
+    from mutualmind.vocabulary.column_scale import column_exponent
+
+    def scaled(train: object, validation: object) -> tuple[object, object]:
+        a, b = np.asarray(train, dtype=np.float64), np.asarray(validation, dtype=np.float64)
+        columns = a.reshape(len(a), -1).shape[1]
+        stacked = np.vstack([a.reshape(len(a), columns), b.reshape(len(b), columns)])
+        exponents = np.array([column_exponent(float(m)) for m in np.abs(stacked).max(axis=0)])
+        power = exponents.reshape(a.shape[1:]) if a.ndim > 1 else exponents[0]
+        return np.ldexp(a, -power), np.ldexp(b, -power)
+
+    tx, vx = scaled(tx, vx)
+    if regression:
+        ty, vy = scaled(ty, vy)
+    return tx, ty, vx, vy
+
+
 def public_seed_share(table: object, parties: int, rank: int, seed: int = 1234) -> object:
     """This party's additive share (16 fractional bits, Z/2^64) of a public table."""
     import numpy as np
     import torch
 
-    encoded = np.round(np.asarray(table, dtype=np.float64) * 65536).astype(np.int64)
+    encoded = np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64)
     generator = np.random.default_rng(seed)
     noise = [generator.integers(-(2**62), 2**62, size=encoded.shape, dtype=np.int64) for _ in range(parties - 1)]
     if rank < parties - 1:

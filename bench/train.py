@@ -37,7 +37,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.datasets import TASKS, load_task, sklearn_accuracy  # noqa: E402
-from bench.mpc_launch import join, public_seed_share, run_parties  # noqa: E402
+from bench.mpc_launch import join, provider_scaled, public_seed_share, run_parties  # noqa: E402
+from mutualmind.vocabulary.fixed_point import FRAC_BITS  # noqa: E402
 
 # hyper-parameters per model kind, chosen by measurement (docs/performance.md)
 DEFAULTS = {
@@ -88,9 +89,10 @@ def party(args: argparse.Namespace) -> None:
 
     tx, ty, vx, vy, task, classes = load_task(args.dataset, args.rows)
     spec = parse_model_spec(model_spec(args, task, classes))
+    tx, ty, vx, vy = provider_scaled(tx, ty, vx, vy, spec.task == "regression")
 
     def secret(table):  # type: ignore[no-untyped-def]
-        return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=16)
+        return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=FRAC_BITS)
 
     inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
     communicator = comm.get()
@@ -147,7 +149,8 @@ def plaintext_step_seconds(spec_raw: dict, tx, ty, vx, vy, providers: int, repea
     metric = 0.0
     for _ in range(repeats):  # the fastest of a few runs: plaintext at its best
         marks: list[float] = []
-        result = train_masked(PlainBackend(), spec, *tensors, masks, lambda done, total: marks.append(time.perf_counter()))
+        result = train_masked(PlainBackend(), spec, *tensors, masks,
+                              lambda done, total, marks=marks: marks.append(time.perf_counter()))
         timings.append((marks[-1] - marks[0]) / max(1, len(marks) - 1))
         metric = result.metrics[0]
     return min(timings), metric

@@ -67,6 +67,7 @@ def main() -> int:
     from mutualmind.transport import channel_credentials, open_channel
     from mutualmind.transport.pki import create_cluster
     from mutualmind.vocabulary.dataset import TableSchema
+    from mutualmind.vocabulary.fixed_point import FRAC_BITS
     from mutualmind.vocabulary.signed_requests import signed_dataset_registration
     from mutualmind.vocabulary.signing_keys import (
         generate_signing_key,
@@ -86,7 +87,7 @@ def main() -> int:
     registrations = [
         signed_dataset_registration(
             key, dataset_id=f"bench-{k}", provider_id="bench-provider", rows=rows,
-            cols=args.cols, frac_bits=16, schema=TableSchema(names, names), share_commitments=commitments,
+            cols=args.cols, frac_bits=FRAC_BITS, schema=TableSchema(names, names), share_commitments=commitments,
         )
         for k in range(args.repeat)
     ]
@@ -107,7 +108,8 @@ def main() -> int:
         try:
             ports = [int(child.stdout.readline()) for child in children]  # type: ignore[union-attr]
             credentials = channel_credentials(work / "certs", None)
-            channels = [open_channel(f"127.0.0.1:{port}", credentials) for port in ports]
+            channels = [open_channel(f"127.0.0.1:{port}", credentials, server_name=f"node{i}")
+                        for i, port in enumerate(ports)]
             # warm the TLS connections so the handshake is not timed
             for channel in channels:
                 import grpc

@@ -22,6 +22,8 @@ from coordinator.rounds import Rounds
 from ledger import verify_ledger
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import require_role
+from mutualmind.vocabulary.deadlines import round_deadline
+from mutualmind.vocabulary.states import EntryKind
 from proto import admin_pb2, admin_pb2_grpc, market_pb2
 
 ADMIN_ROLES = ("admin",)
@@ -42,7 +44,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
              context: grpc.ServicerContext) -> admin_pb2.MintReply:
         require_role(context, *ADMIN_ROLES)
         entry = self._market.ledger.append(
-            "mint", {"to": request.provider_id, "amount": request.amount, "memo": request.memo})
+            EntryKind.MINT, {"to": request.provider_id, "amount": request.amount, "memo": request.memo})
         return admin_pb2.MintReply(ledger_index=entry.index,
                                    balance=self._market.ledger.state.balance(request.provider_id))
 
@@ -62,7 +64,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         require_role(context, *ADMIN_ROLES)
         state = self._market.ledger.state
         names = {e.payload["provider_id"]: e.payload["name"]
-                 for e in self._market.ledger.entries(kind="provider_registered", limit=None)}
+                 for e in self._market.ledger.entries(kind=EntryKind.PROVIDER_REGISTERED, limit=None)}
         providers = []
         for provider_id, key in sorted(state.providers.items()):
             view = self._market.balance(provider_id)
@@ -95,7 +97,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
         def run() -> None:
             try:
-                self._rounds.run(request.round_id, deadline_s=request.deadline_s or 600.0,
+                self._rounds.run(request.round_id, deadline_s=round_deadline(request.deadline_s),
                                  progress=progress)
                 events.put(_Done(None))
             except BaseException as err:  # re-raised in the RPC thread below
@@ -129,7 +131,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         require_role(context, *ADMIN_ROLES)
         result = verify_round(self._rounds, request.round_id,
                               tolerance=request.tolerance or 0.01,
-                              deadline_s=request.deadline_s or 600.0)
+                              deadline_s=round_deadline(request.deadline_s))
         return admin_pb2.VerifyRoundReply(
             agrees=result.agrees, recorded_micro=result.recorded_micro,
             recomputed_micro=result.recomputed_micro,

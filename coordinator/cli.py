@@ -25,6 +25,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--cluster-listen", default="127.0.0.1:0")
     serve.add_argument("--mpc-ports", default="29500-29599",
                        help="port range for MPC job rendezvous on node 0")
+    serve.add_argument("--node-quota-bytes", dest="node_quota", default=None,
+                       help="share bytes each node holds for all providers; registrations beyond "
+                            "it are refused (default 64GiB; units KiB, MiB, GiB, TiB)")
+    serve.add_argument("--provider-quota-bytes", dest="provider_quota", default=None,
+                       help="share bytes each node holds for one provider (default 16GiB)")
     serve.set_defaults(func=serve_coordinator)
 
 
@@ -57,12 +62,14 @@ def serve_coordinator(args: argparse.Namespace) -> int:
 
     from coordinator.server import CoordinatorConfig, start_coordinator
     from mutualmind.transport import serve_until_signalled
+    from mutualmind.vocabulary.quotas import StorageQuota
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s coordinator %(levelname)s %(message)s")
     config = CoordinatorConfig(
         certs_dir=args.certs, data_dir=args.data_dir, nodes=parse_nodes(args.node),
         dealer_address=args.dealer, public_address=args.public_listen,
-        cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports))
+        cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports),
+        quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota))
     running = start_coordinator(config)
     for round_id in running.aborted_on_start:
         print(f"aborted round {round_id}: it was running when the coordinator stopped",

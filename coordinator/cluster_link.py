@@ -1,7 +1,7 @@
 """What the coordinator needs from the nodes and the dealer to run one MPC job.
 
 `rounds.py` drives jobs through the `ClusterLink` protocol and never sees gRPC;
-`coordinator/node_links.py` implements it over the nodes' and dealer's mutual-TLS
+`coordinator/cluster_link_client.py` implements it over the nodes' and dealer's mutual-TLS
 cluster ports. Plain dataclasses cross this line in both directions.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from mutualmind.vocabulary.states import JobState
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class JobOrder:
 class NodeJobReport:
     """A node's view of its part of a job; `attestation` is set once it is done."""
 
-    state: str                    # queued | running | done | failed | cancelled
+    state: str                    # a JobState value, as the node sent it
     message: str = ""
     progress: float = 0.0
     attestation_payload: bytes = b""   # the exact bytes the node signed
@@ -52,7 +54,7 @@ class NodeJobReport:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
+        return self.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 class ClusterLink(Protocol):

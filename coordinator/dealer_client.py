@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from mutualmind.transport import raise_from_rpc_error
+from mutualmind.transport import call
+from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S
 from proto import dealer_pb2, dealer_pb2_grpc
-
-CALL_DEADLINE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class DealerSession:
 class DealerClient:
     """start / status / stop one job's TTP process on the dealer."""
 
-    def __init__(self, channel: grpc.Channel, *, timeout_s: float = CALL_DEADLINE_S) -> None:
+    def __init__(self, channel: grpc.Channel, *, timeout_s: float = CLUSTER_CALL_S) -> None:
         self._stub = dealer_pb2_grpc.DealerStub(channel)
         self._timeout = timeout_s
 
@@ -43,8 +42,5 @@ class DealerClient:
         return self._call("StopSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
 
     def _call(self, method: str, request: object) -> DealerSession:
-        try:
-            reply = getattr(self._stub, method)(request, timeout=self._timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        reply = call(self._stub, method, request, timeout=self._timeout)
         return DealerSession(job_id=reply.job_id, state=reply.state, message=reply.message)

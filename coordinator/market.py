@@ -4,7 +4,7 @@ Each operation turns a request into one ledger entry (or refuses it, writing not
 the ledger checks the provider's signature over `ledger.entries.request_message(kind,
 payload)` and every rule (balances, nonces, ownership), so this module only adds what
 the ledger cannot know — the cluster's shape (one share commitment per node, the
-fixed-point precision the nodes compute with). It knows nothing of gRPC.
+fixed-point precision the nodes compute with). Schema rules: `mutualmind.vocabulary.dataset`. It knows nothing of gRPC.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typing import Any
 
 from ledger import Entry, Ledger
 from mutualmind.errors import InvalidInput, NotFound
-
-FRAC_BITS = 16   # CrypTen's fixed-point precision, used by every node
-MAX_COLUMNS = 4096
-MAX_ROWS = 50_000_000
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.dataset import check_registration
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.payloads import check_payload_size
+from mutualmind.vocabulary.quotas import StorageQuota, share_bytes
+from mutualmind.vocabulary.states import EntryKind
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,11 @@ class BalanceView:
 class Market:
     """Registration, datasets, stakes and balances; every change is one ledger entry."""
 
-    def __init__(self, ledger: Ledger, node_count: int) -> None:
+    def __init__(self, ledger: Ledger, node_count: int, quota: StorageQuota | None = None) -> None:
         self.ledger = ledger
         self.node_count = node_count
+        # what every node will hold, known from rows x cols at registration
+        self.quota = quota if quota is not None else StorageQuota()
 
     # -- providers -----------------------------------------------------------------
 
@@ -56,14 +60,14 @@ class Market:
             raise InvalidInput("public_key must be a raw 32-byte Ed25519 public key")
         payload = {"provider_id": provider_id, "name": name, "public_key": public_key.hex(),
                    "nonce": nonce}
-        return self.ledger.append("provider_registered", payload, provider_signature=signature)
+        return self.ledger.append(EntryKind.PROVIDER_REGISTERED, payload, provider_signature=signature)
 
     def get_provider(self, provider_id: str) -> Entry:
         """The provider's provider_registered entry (its key, self-signed); NotFound if none."""
         if provider_id not in self.ledger.state.providers:
             raise NotFound(f"no provider {provider_id!r} is registered; register it first "
                            "(mutualmind provider register)")
-        for entry in self.ledger.entries(kind="provider_registered", limit=None):
+        for entry in self.ledger.entries(kind=EntryKind.PROVIDER_REGISTERED, limit=None):
             if entry.payload["provider_id"] == provider_id:
                 return entry
         raise NotFound(f"provider {provider_id!r} has no provider_registered entry")
@@ -89,8 +93,24 @@ class Market:
         if payload.get("frac_bits") != FRAC_BITS:
             raise InvalidInput(f"frac_bits must be {FRAC_BITS} (CrypTen's fixed point), "
                                f"got {payload.get('frac_bits')!r}")
-        _check_shape(payload)
-        return self.ledger.append("dataset_registered", payload, provider_signature=signature)
+        check_payload_size(EntryKind.DATASET_REGISTERED, canonical_json(payload))  # bound first
+        check_registration(payload.get("rows"), payload.get("cols"), payload.get("schema"))
+        self._check_quota(payload)
+        return self.ledger.append(EntryKind.DATASET_REGISTERED, payload, provider_signature=signature)
+
+    def _check_quota(self, payload: dict[str, Any]) -> None:
+        """Refuse a dataset whose share would not fit the nodes' quotas next to every share
+        already registered (each registration puts one share on every node)."""
+        total, provider_total = 0, 0
+        for registered in self.ledger.state.datasets.values():
+            size = share_bytes(registered["rows"], registered["cols"])
+            total += size
+            if registered["provider_id"] == payload.get("provider_id"):
+                provider_total += size
+        self.quota.check(dataset_id=str(payload.get("dataset_id")),
+                         size=share_bytes(payload["rows"], payload["cols"]),
+                         provider_id=str(payload.get("provider_id")), node_held=total,
+                         provider_held=provider_total)
 
     def get_dataset(self, dataset_id: str) -> DatasetView:
         state = self.ledger.state
@@ -104,7 +124,7 @@ class Market:
                            ledger_index=index, staked=state.stakes.get(dataset_id, 0))
 
     def _registration_index(self, dataset_id: str) -> int:
-        for entry in self.ledger.entries(kind="dataset_registered", limit=None):
+        for entry in self.ledger.entries(kind=EntryKind.DATASET_REGISTERED, limit=None):
             if entry.payload["dataset_id"] == dataset_id:
                 return entry.index
         raise NotFound(f"no dataset {dataset_id!r} on the ledger")
@@ -115,26 +135,6 @@ class Market:
               signature: bytes, *, unstake: bool = False) -> Entry:
         payload = {"provider_id": provider_id, "dataset_id": dataset_id, "amount": amount,
                    "nonce": nonce}
-        return self.ledger.append("unstake" if unstake else "stake", payload,
+        return self.ledger.append(EntryKind.UNSTAKE if unstake else EntryKind.STAKE, payload,
                                   provider_signature=signature)
 
-
-def _check_shape(payload: dict[str, Any]) -> None:
-    rows, cols, schema = payload.get("rows"), payload.get("cols"), payload.get("schema")
-    if not isinstance(rows, int) or not 0 < rows <= MAX_ROWS:
-        raise InvalidInput(f"rows must be within 1..{MAX_ROWS}, got {rows!r}")
-    if not isinstance(cols, int) or not 0 < cols <= MAX_COLUMNS:
-        raise InvalidInput(f"cols must be within 1..{MAX_COLUMNS}, got {cols!r}")
-    if not isinstance(schema, dict):
-        raise InvalidInput("schema must name the columns, feature columns and label column")
-    columns = schema.get("columns") or []
-    if len(columns) != cols or len(set(columns)) != cols:
-        raise InvalidInput(f"schema must name {cols} distinct columns, got {len(columns)}")
-    features = schema.get("feature_columns") or []
-    unknown = [c for c in features if c not in columns]
-    if not features or unknown:
-        raise InvalidInput(f"feature columns must be a non-empty subset of the columns; "
-                           f"unknown: {unknown}")
-    label = schema.get("label_column")
-    if label not in columns or label in features:
-        raise InvalidInput(f"label column {label!r} must be a column and not a feature")

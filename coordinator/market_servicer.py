@@ -16,9 +16,17 @@ from coordinator.round_view import opened_entry, summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES
+from mutualmind.vocabulary.signed_requests import (
+    dataset_registration_payload,
+    dataset_registration_proto,
+)
 from proto import common_pb2, market_pb2, market_pb2_grpc
 
 MAX_LIST = 1000
+# A ListEntries page stops before this many bytes (half the 8 MiB message limit), so a
+# page of the largest entries still travels; every page holds at least one entry.
+MAX_LIST_BYTES = 4 * 1024 * 1024
 
 
 class MarketServicer(market_pb2_grpc.MarketServicer):
@@ -38,7 +46,7 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def RegisterDataset(self, request: common_pb2.DatasetRegistration,
                         context: grpc.ServicerContext) -> market_pb2.RegisterDatasetReply:
-        entry = self._market.register_dataset(registration_payload(request), bytes(request.signature))
+        entry = self._market.register_dataset(dataset_registration_payload(request), bytes(request.signature))
         return market_pb2.RegisterDatasetReply(ledger_index=entry.index)
 
     def GetDataset(self, request: market_pb2.GetDatasetRequest,
@@ -46,7 +54,7 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         view = self._market.get_dataset(request.dataset_id)
         signature = self._ledger.entry(view.ledger_index).provider_signature or b""
         return market_pb2.GetDatasetReply(
-            registration=registration_proto(view.payload, signature),
+            registration=dataset_registration_proto(view.payload, signature),
             provider_public_key=view.provider_public_key,
             ledger_index=view.ledger_index, staked=view.staked)
 
@@ -78,7 +86,15 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         limit = min(request.limit or 100, MAX_LIST)
         entries = self._ledger.entries(start=request.start, limit=limit,
                                        kind=request.kind or None, party=request.party or None)
-        return market_pb2.ListEntriesReply(entries=[entry_proto(e) for e in entries])
+        reply = market_pb2.ListEntriesReply()
+        size = 0
+        for entry in entries:
+            proto_entry = entry_proto(entry)
+            size += proto_entry.ByteSize() + 16
+            if reply.entries and size > MAX_LIST_BYTES:
+                break  # the caller asks again from the next index
+            reply.entries.append(proto_entry)
+        return reply
 
     def GetCheckpoint(self, request: market_pb2.CheckpointRequest,
                       context: grpc.ServicerContext) -> market_pb2.CheckpointReply:
@@ -104,10 +120,16 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def OpenRound(self, request: market_pb2.OpenRoundRequest,
                   context: grpc.ServicerContext) -> market_pb2.OpenRoundReply:
+        if len(request.model_spec_json) > MAX_PAYLOAD_BYTES:
+            raise InvalidInput(f"model_spec_json is {len(request.model_spec_json)} characters, above "
+                               f"the entry limit of {MAX_PAYLOAD_BYTES}; a model spec is a few fields")
         try:
             spec = json.loads(request.model_spec_json or "{}")
         except json.JSONDecodeError as err:
             raise InvalidInput(f"model_spec_json is not valid JSON ({err})") from None
+        except (RecursionError, ValueError):  # nesting too deep, an integer of 4,300+ digits
+            raise InvalidInput("model_spec_json nests too deeply or holds a number too large to "
+                               "read; a model spec is a flat object of a few fields") from None
         if not isinstance(spec, dict):
             raise InvalidInput("model_spec_json must be a JSON object")
         entry = self._rounds.open_round(
@@ -138,31 +160,6 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
 
 # -- conversions ---------------------------------------------------------------------
-
-def registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
-    """The dataset_registered ledger payload a DatasetRegistration stands for."""
-    return {
-        "dataset_id": reg.dataset_id, "provider_id": reg.provider_id,
-        "rows": reg.rows, "cols": reg.cols, "frac_bits": reg.frac_bits,
-        "schema": {"columns": list(reg.schema.columns),
-                   "feature_columns": list(reg.schema.feature_columns),
-                   "label_column": reg.schema.label_column},
-        "share_commitments": [bytes(c).hex() for c in reg.share_commitments],
-        "purpose": reg.purpose, "nonce": reg.nonce,
-    }
-
-
-def registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.DatasetRegistration:
-    schema = payload["schema"]
-    return common_pb2.DatasetRegistration(
-        dataset_id=payload["dataset_id"], provider_id=payload["provider_id"],
-        rows=payload["rows"], cols=payload["cols"], frac_bits=payload["frac_bits"],
-        schema=common_pb2.ColumnSchema(columns=schema["columns"],
-                                       feature_columns=schema["feature_columns"],
-                                       label_column=schema["label_column"]),
-        share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
-        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"])
-
 
 def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:
     return market_pb2.LedgerEntry(index=entry.index, time=str(entry.time_ms), kind=entry.kind,

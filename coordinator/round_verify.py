@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coordinator.rounds import Rounds, contributions_from_metrics
+from coordinator.rounds import Rounds
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.deadlines import ROUND_S
+from mutualmind.vocabulary.model_spec import MICRO, contributions_micro
+from mutualmind.vocabulary.states import EntryKind, RoundStatus
 
 DEFAULT_TOLERANCE = 0.01
 
@@ -28,11 +31,11 @@ class RoundVerification:
 
 
 def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TOLERANCE,
-                 deadline_s: float = 600.0) -> RoundVerification:
+                 deadline_s: float = ROUND_S) -> RoundVerification:
     if not 0 < tolerance < 1e6:
         raise InvalidInput(f"tolerance must be positive, got {tolerance}")
-    payload = rounds.round_payload(round_id, statuses=("closed",))
-    result = next((e.payload for e in rounds.ledger.entries(kind="round_result", limit=None)
+    payload = rounds.round_payload(round_id, statuses=(RoundStatus.CLOSED,))
+    result = next((e.payload for e in rounds.ledger.entries(kind=EntryKind.ROUND_RESULT, limit=None)
                    if e.payload["round_id"] == round_id), None)
     if result is None:
         raise NotFound(f"round {round_id!r} has no recorded result to verify")
@@ -41,12 +44,12 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TO
         order, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
     finally:
         runtime.running = False
-    recomputed = contributions_from_metrics(metrics, payload["model_spec"].get("metric", "log_loss"))
+    recomputed = contributions_micro(metrics, payload["model_spec"].get("metric", "log_loss"))
     recorded = list(result["contributions_micro"])
     diff = max((abs(a - b) for a, b in zip(recorded, recomputed)), default=0)
-    tolerance_micro = int(round(tolerance * 1_000_000))
+    tolerance_micro = int(round(tolerance * MICRO))
     agrees = diff <= tolerance_micro
-    entry = rounds.ledger.append("round_verified", {
+    entry = rounds.ledger.append(EntryKind.ROUND_VERIFIED, {
         "round_id": round_id, "job_digest": order.job_digest, "recomputed_micro": recomputed,
         "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro,
         "verdict": "agrees" if agrees else "disagrees"})

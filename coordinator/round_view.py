@@ -12,18 +12,19 @@ from typing import Any
 from coordinator.rounds import RoundRuntime, RoundSummary
 from ledger import Ledger
 from mutualmind.errors import NotFound
+from mutualmind.vocabulary.states import EntryKind, RoundStatus
 
 
 def round_entries(ledger: Ledger, round_id: str) -> list[Any]:
     """Every entry that names `round_id`, in ledger order."""
     return [e for e in ledger.entries(start=0, limit=None)
-            if e.kind.startswith("round_") or e.kind in ("slash", "payout")
+            if e.kind.startswith("round_") or e.kind in (EntryKind.SLASH, EntryKind.PAYOUT)
             if e.payload.get("round_id") == round_id]
 
 
 def opened_entry(ledger: Ledger, round_id: str) -> Any:
     """The round's round_opened entry (its payload bytes carry the sponsor's signature)."""
-    for entry in ledger.entries(kind="round_opened", limit=None):
+    for entry in ledger.entries(kind=EntryKind.ROUND_OPENED, limit=None):
         if entry.payload.get("round_id") == round_id:
             return entry
     raise NotFound(f"no round {round_id!r} on the ledger")
@@ -31,18 +32,18 @@ def opened_entry(ledger: Ledger, round_id: str) -> Any:
 
 def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSummary:
     entries = round_entries(ledger, round_id)
-    if not entries or entries[0].kind != "round_opened":
+    if not entries or entries[0].kind != EntryKind.ROUND_OPENED:
         raise NotFound(f"no round {round_id!r} on the ledger")
     opened = entries[0].payload
     record = ledger.state.rounds[round_id]
-    status = "running" if runtime.running else record.status
-    result = next((e.payload for e in entries if e.kind == "round_result"), None)
-    slashes = {e.payload["dataset_id"]: e.payload["amount"] for e in entries if e.kind == "slash"}
+    status = RoundStatus.RUNNING if runtime.running else record.status
+    result = next((e.payload for e in entries if e.kind == EntryKind.ROUND_RESULT), None)
+    slashes = {e.payload["dataset_id"]: e.payload["amount"] for e in entries if e.kind == EntryKind.SLASH}
     payouts: dict[str, int] = {}
     for e in entries:
-        if e.kind == "payout":
+        if e.kind == EntryKind.PAYOUT:
             payouts[e.payload["to"]] = payouts.get(e.payload["to"], 0) + e.payload["amount"]
-    aborted = next((e.payload["reason"] for e in entries if e.kind == "round_aborted"), "")
+    aborted = next((e.payload["reason"] for e in entries if e.kind == EntryKind.ROUND_ABORTED), "")
     stakes_at_open = _stakes_at(ledger, entries[0].index, opened["datasets"])
     participants = []
     paid_providers: set[str] = set()
@@ -73,8 +74,8 @@ def _stakes_at(ledger: Ledger, index: int, datasets: list[str]) -> dict[str, int
     wanted = set(datasets)
     stakes: dict[str, int] = {}
     for e in ledger.entries(start=0, limit=index + 1):
-        if e.kind in ("stake", "unstake", "slash") and e.payload.get("dataset_id") in wanted:
-            sign = 1 if e.kind == "stake" else -1
+        if e.kind in (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.SLASH) and e.payload.get("dataset_id") in wanted:
+            sign = 1 if e.kind == EntryKind.STAKE else -1
             d = e.payload["dataset_id"]
             stakes[d] = stakes.get(d, 0) + sign * e.payload["amount"]
     return stakes

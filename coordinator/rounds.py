@@ -35,15 +35,17 @@ from mutualmind.errors import (
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.column_scale import check_labels_fit_model
+from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.model_spec import spec_for_ledger
+from mutualmind.vocabulary.model_spec import contributions_micro, parse_model_spec, spec_for_ledger
+from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
+from mutualmind.vocabulary.states import UNSETTLED, EntryKind, JobState, RoundStatus
 
 log = logging.getLogger(__name__)
 
-LOWER_IS_BETTER = frozenset({"log_loss", "mse"})
 POLL_INTERVAL_S = 0.25
-DEFAULT_DEADLINE_S = 600.0
 
 Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
@@ -63,7 +65,7 @@ class RoundSummary:
     """A round as `admin round show` prints it: ledger facts joined with runtime facts."""
 
     round_id: str
-    status: str
+    status: RoundStatus
     sponsor: str
     pool: int
     model_spec: dict[str, Any]
@@ -74,14 +76,6 @@ class RoundSummary:
     message: str
     refund_to_sponsor: int
     stats: dict[str, Any]
-
-
-def contributions_from_metrics(metrics_micro: list[int], metric: str) -> list[int]:
-    """contribution_i = metric(all) - metric(all but i), signed so that higher is better."""
-    full, without = metrics_micro[0], metrics_micro[1:]
-    if metric in LOWER_IS_BETTER:
-        return [m - full for m in without]
-    return [full - m for m in without]
 
 
 class Rounds:
@@ -104,14 +98,24 @@ class Rounds:
     def open_round(self, *, round_id: str, sponsor: str, pool: int, model_spec: dict[str, Any],
                    validation_dataset: str, datasets: list[str], slash_rate_ppm: int,
                    epsilon_micro: int, nonce: str, signature: bytes) -> Entry:
-        """Record the sponsor's signed round_opened entry; the ledger locks the pool."""
+        """Record the sponsor's signed round_opened entry; the ledger locks the pool.
+
+        Labels are secret-shared, so what the coordinator checks is each dataset's signed
+        declaration (`label_classes`, enforced by the provider's checker at share time)
+        against the model's task: a 0/1000 table never reaches a logistic round."""
+        spec = parse_model_spec(model_spec)
+        for dataset_id in [*datasets, validation_dataset]:
+            registered = self.ledger.state.datasets.get(dataset_id)
+            if registered is not None:  # unknown ids: the ledger's rule names them
+                check_labels_fit_model(dataset_id, int(registered.get("label_classes", 2)),
+                                       spec.task, spec.classes)
         payload = {
             "round_id": round_id, "sponsor": sponsor, "pool": pool,
             "model_spec": spec_for_ledger(model_spec), "validation_dataset": validation_dataset,
             "datasets": list(datasets), "slash_rate_ppm": slash_rate_ppm,
             "epsilon_micro": epsilon_micro, "nonce": nonce,
         }
-        return self.ledger.append("round_opened", payload, provider_signature=signature)
+        return self.ledger.append(EntryKind.ROUND_OPENED, payload, provider_signature=signature)
 
     # -- recovery ------------------------------------------------------------------
 
@@ -121,8 +125,8 @@ class Rounds:
         for marker in sorted((self.state_dir / "running").iterdir()):
             round_id = marker.name
             record = self.ledger.state.rounds.get(round_id)
-            if record is not None and record.status in ("open", "result"):
-                self.ledger.append("round_aborted", {
+            if record is not None and record.status in UNSETTLED:
+                self.ledger.append(EntryKind.ROUND_ABORTED, {
                     "round_id": round_id,
                     "reason": "coordinator restarted while the round was running"})
                 aborted.append(round_id)
@@ -133,11 +137,11 @@ class Rounds:
 
     # -- running -------------------------------------------------------------------
 
-    def run(self, round_id: str, *, deadline_s: float = DEFAULT_DEADLINE_S,
+    def run(self, round_id: str, *, deadline_s: float = ROUND_S,
             progress: Progress | None = None) -> list[Entry]:
         """Run the round's MPC job on every node and settle it; returns the entries written."""
         report = progress or (lambda stage, fraction, message: None)
-        round_payload = self.round_payload(round_id, statuses=("open",))
+        round_payload = self.round_payload(round_id, statuses=(RoundStatus.OPEN,))
         runtime = self.claim(round_id)
         marker = self.state_dir / "running" / round_id
         write_atomic(marker, b"running\n")
@@ -169,7 +173,7 @@ class Rounds:
         self._save_stats(round_payload["round_id"], runtime.stats)
         return order, metrics_micro, attestations
 
-    def round_payload(self, round_id: str, *, statuses: tuple[str, ...]) -> dict[str, Any]:
+    def round_payload(self, round_id: str, *, statuses: tuple[RoundStatus, ...]) -> dict[str, Any]:
         """The round_opened payload of a round whose ledger status is one of `statuses`."""
         record = self.ledger.state.rounds.get(round_id)
         if record is None:
@@ -177,7 +181,7 @@ class Rounds:
         if record.status not in statuses:
             raise InvalidInput(f"round {round_id!r} is {record.status}; this needs a round "
                                f"that is {' or '.join(statuses)}")
-        for entry in self.ledger.entries(kind="round_opened", limit=None):
+        for entry in self.ledger.entries(kind=EntryKind.ROUND_OPENED, limit=None):
             if entry.payload["round_id"] == round_id:
                 return entry.payload
         raise NotFound(f"round {round_id!r} has no round_opened entry")
@@ -223,12 +227,14 @@ class Rounds:
                 started.append(node.index)
             while True:
                 reports = [self.link.job_report(n.index, order.job_id) for n in nodes]
-                failed = [(i, r) for i, r in enumerate(reports) if r.state in ("failed", "cancelled")]
+                failed = [(i, r) for i, r in enumerate(reports) if r.state in (JobState.FAILED, JobState.CANCELLED)]
                 if failed:
                     i, r = failed[0]
+                    # the node's message says whether running the round again can help
+                    # (a peer crashed, a deadline) or not (a deterministic numeric cause)
                     raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
-                                  "nothing was written, the round stays open: run it again")
-                if all(r.state == "done" for r in reports):
+                                  "nothing was written, the round stays open")
+                if all(r.state == JobState.DONE for r in reports):
                     return reports
                 if time.monotonic() > deadline:
                     raise DeadlineExceeded(
@@ -277,22 +283,22 @@ class Rounds:
     def _settle(self, round_payload: dict[str, Any], order: JobOrder, metrics_micro: list[int],
                 attestations: list[dict[str, Any]]) -> list[Entry]:
         round_id = round_payload["round_id"]
-        contributions = contributions_from_metrics(
+        contributions = contributions_micro(
             metrics_micro, round_payload["model_spec"].get("metric", "log_loss"))
         settlement = self.settlement(round_payload, contributions)
         batch: list[tuple[str, dict[str, Any], bytes | None]] = [(
-            "round_result", {"round_id": round_id, "job_digest": order.job_digest,
+            EntryKind.ROUND_RESULT, {"round_id": round_id, "job_digest": order.job_digest,
                              "metrics_micro": metrics_micro,
                              "contributions_micro": contributions,
                              "attestations": attestations}, None)]
         datasets = self.ledger.state.datasets
         for dataset_id, amount in settlement.slashes.items():
-            batch.append(("slash", {"round_id": round_id, "dataset_id": dataset_id,
+            batch.append((EntryKind.SLASH, {"round_id": round_id, "dataset_id": dataset_id,
                                     "provider_id": datasets[dataset_id]["provider_id"],
                                     "amount": amount}, None))
         for party, amount in settlement.payouts.items():
-            batch.append(("payout", {"round_id": round_id, "to": party, "amount": amount}, None))
-        batch.append(("round_closed", {"round_id": round_id}, None))
+            batch.append((EntryKind.PAYOUT, {"round_id": round_id, "to": party, "amount": amount}, None))
+        batch.append((EntryKind.ROUND_CLOSED, {"round_id": round_id}, None))
         return self.ledger.append_many(batch)
 
     def settlement(self, round_payload: dict[str, Any], contributions: list[int]) -> Settlement:
@@ -314,6 +320,13 @@ class Rounds:
     # -- reading -------------------------------------------------------------------
 
     def runtime(self, round_id: str) -> RoundRuntime:
+        """What the coordinator knows of a round beyond the ledger (last failure, stats).
+
+        The id is checked against the ledger before it names a file: a caller's string
+        (`../x`) never reaches a path."""
+        party_id("round_id", round_id)
+        if round_id not in self.ledger.state.rounds:
+            raise NotFound(f"no round {round_id!r} on the ledger; list rounds to see their ids")
         with self._lock:
             runtime = self._runtime.get(round_id, RoundRuntime())
         if not runtime.stats:

@@ -16,18 +16,21 @@ from pathlib import Path
 
 from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
-from coordinator.market import FRAC_BITS, Market
+from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import Rounds
 from ledger import Ledger
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     load_private_key,
     save_private_key,
 )
+from mutualmind.vocabulary.states import EntryKind
 from proto import admin_pb2, admin_pb2_grpc, market_pb2, market_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ class CoordinatorConfig:
     cluster_address: str = "127.0.0.1:0"
     mpc_ports: range = field(default=range(29500, 29600))
     origin: str = "mutualmind.local/ledger"
+    quota: StorageQuota = StorageQuota()  # the nodes' quotas, applied at registration
 
 
 @dataclass
@@ -93,13 +97,13 @@ def open_or_create_ledger(config: CoordinatorConfig) -> Ledger:
         ledger = Ledger.create(path, key, params={"nodes": len(manifest_nodes),
                                                   "frac_bits": FRAC_BITS}, origin=config.origin)
         ledger.append_many([
-            ("node_registered", {"node_index": m.node_index, "name": m.name,
+            (EntryKind.NODE_REGISTERED, {"node_index": m.node_index, "name": m.name,
                                  "signing_key": (m.signing_public_key or b"").hex()}, None)
             for m in manifest_nodes])
         return ledger
     ledger = Ledger.open(path, key)
     for m in manifest_nodes:
-        if ledger.state.nodes.get(m.node_index) != m.signing_public_key:
+        if m.node_index is None or ledger.state.nodes.get(m.node_index) != m.signing_public_key:
             ledger.close()
             raise IntegrityError(f"node {m.node_index}'s signing key in the cluster manifest "
                                  "differs from the one on the ledger; wrong --certs folder?")
@@ -110,9 +114,9 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     ledger = open_or_create_ledger(config)
     try:
         if link is None:
-            from coordinator.node_links import GrpcClusterLink
+            from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
-        market = Market(ledger, node_count=len(config.nodes))
+        market = Market(ledger, node_count=len(config.nodes), quota=config.quota)
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports)
         aborted = rounds.recover()
         public = build_server(

@@ -1,21 +1,37 @@
-"""`mutualmind ledger verify|show|proof|head|check-proof`: the ledger from the shell.
+"""`mutualmind ledger verify|show|proof|head|check-proof|export`: the ledger from the shell.
 
 `verify` exits 0 with a summary when everything holds and 1 naming the first bad entry
 and what is wrong with it. `show`, `proof` and `head` only read the file (no key needed,
 nothing written): `head` prints the latest checkpoint the coordinator signed, `proof`
 proves an entry against the latest checkpoint that covers it. `check-proof` needs no
-database at all: a proof file and the coordinator's verifier key.
+database at all: a proof file and the coordinator's verifier key. `export` writes a
+consistent single-file copy, safe while the coordinator runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput, MutualMindError, NotFound
+
+DATA_DIR_ENV = "MUTUALMIND_DATA_DIR"
+CLUSTER_LEDGER = Path("coordinator") / "ledger.db"  # where `cluster up` keeps the ledger
+DB_HELP = f"ledger SQLite file (default: ${DATA_DIR_ENV}/{CLUSTER_LEDGER} when that is set)"
+
+
+def resolve_db(db: Path | None) -> Path:
+    """The ledger file to read: --db, else the local cluster's under $MUTUALMIND_DATA_DIR."""
+    if db is not None:
+        return db
+    data_dir = os.environ.get(DATA_DIR_ENV)
+    if not data_dir:
+        raise InvalidInput(f"give --db LEDGER_FILE (or set {DATA_DIR_ENV} to a local cluster's data dir)")
+    return Path(data_dir) / CLUSTER_LEDGER
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +39,7 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
 
     verify = sub.add_parser("verify", help="check every hash, signature, link and rule")
-    verify.add_argument("--db", required=True, type=Path, help="ledger SQLite file")
+    verify.add_argument("--db", type=Path, default=None, help=DB_HELP)
     verify.add_argument("--vkey", help="trusted verifier key (name+keyid+base64); default: genesis key")
     verify.add_argument("--checkpoint", type=Path, action="append", default=[],
                         help="a signed tree head saved earlier; the ledger must still match it")
@@ -32,7 +48,7 @@ def register(subparsers: Any) -> None:
     verify.set_defaults(func=_verify)
 
     show = sub.add_parser("show", help="recent entries")
-    show.add_argument("--db", required=True, type=Path)
+    show.add_argument("--db", type=Path, default=None, help=DB_HELP)
     show.add_argument("--kind", help="only entries of this kind")
     show.add_argument("--party", help="only entries concerning this provider id")
     show.add_argument("--limit", type=int, default=20, help="how many (the most recent)")
@@ -40,7 +56,7 @@ def register(subparsers: Any) -> None:
     show.set_defaults(func=_show)
 
     proof = sub.add_parser("proof", help="inclusion proof of one entry (or consistency proof), as JSON")
-    proof.add_argument("--db", required=True, type=Path)
+    proof.add_argument("--db", type=Path, default=None, help=DB_HELP)
     target = proof.add_mutually_exclusive_group(required=True)
     target.add_argument("--index", type=int, help="entry to prove included")
     target.add_argument("--since", type=Path, help="a saved tree head: prove the log only grew since")
@@ -48,9 +64,15 @@ def register(subparsers: Any) -> None:
     proof.set_defaults(func=_proof)
 
     head = sub.add_parser("head", help="the latest signed tree head (tlog-checkpoint)")
-    head.add_argument("--db", required=True, type=Path)
+    head.add_argument("--db", type=Path, default=None, help=DB_HELP)
     head.add_argument("--vkey-only", action="store_true", help="print the verifier key instead")
     head.set_defaults(func=_head)
+
+    export = sub.add_parser("export", help="a consistent single-file copy (safe while the coordinator runs)")
+    export.add_argument("--db", type=Path, default=None, help=DB_HELP)
+    export.add_argument("--out", required=True, type=Path, help="file to write (refused if it exists)")
+    export.add_argument("--force", action="store_true", help="replace --out if it exists")
+    export.set_defaults(func=_export)
 
     check = sub.add_parser("check-proof", help="check a proof file offline")
     check.add_argument("proof_file", type=Path)
@@ -62,7 +84,7 @@ def _verify(args: argparse.Namespace) -> int:
     from ledger.verify import verify_ledger
 
     notes = [_read(path) for path in args.checkpoint]
-    report = verify_ledger(args.db, vkey=args.vkey, trusted_checkpoints=notes, workers=args.workers)
+    report = verify_ledger(resolve_db(args.db), vkey=args.vkey, trusted_checkpoints=notes, workers=args.workers)
     if args.json:
         print(json.dumps(report.summary(), indent=2))
     elif report.ok:
@@ -76,10 +98,17 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _read(path: Path) -> str:
+    """A text file the user named; every way it can be unreadable is one clear line."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFound(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory; give the file itself") from None
+    except PermissionError:
+        raise InvalidInput(f"{path} cannot be read (permission denied)") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not a UTF-8 text file (a proof or checkpoint is JSON/text)") from None
 
 
 def _open(path: Path) -> Any:
@@ -92,8 +121,14 @@ def _show(args: argparse.Namespace) -> int:
     if args.limit <= 0:
         raise InvalidInput("--limit must be positive")
     from ledger.store import read_recent
+    from mutualmind.vocabulary.payloads import KINDS
 
-    for entry in read_recent(args.db, args.limit, args.kind, args.party):
+    if args.kind is not None and args.kind not in KINDS:
+        raise InvalidInput(f"unknown entry kind {args.kind!r}; kinds: {', '.join(KINDS)}")
+    entries = read_recent(resolve_db(args.db), args.limit, args.kind, args.party)
+    if not args.json:
+        print(f"{'index':>8}  {'kind':<20} payload")
+    for entry in entries:
         if args.json:
             print(json.dumps(entry.to_json(), sort_keys=True))
         else:
@@ -104,7 +139,7 @@ def _show(args: argparse.Namespace) -> int:
 def _proof(args: argparse.Namespace) -> int:
     from ledger.proof_file import build_consistency, build_proof
 
-    ledger = _open(args.db)
+    ledger = _open(resolve_db(args.db))
     try:
         stored = ledger.checkpoints()
         if not stored:
@@ -127,7 +162,7 @@ def _proof(args: argparse.Namespace) -> int:
 
 
 def _head(args: argparse.Namespace) -> int:
-    ledger = _open(args.db)
+    ledger = _open(resolve_db(args.db))
     try:
         if args.vkey_only:
             print(ledger.verifier_key())
@@ -138,6 +173,14 @@ def _head(args: argparse.Namespace) -> int:
         print(stored[-1][1], end="")
     finally:
         ledger.close()
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ledger.export import export_ledger
+
+    entries = export_ledger(resolve_db(args.db), args.out, overwrite=args.force)
+    print(f"exported {entries} entries to {args.out}")
     return 0
 
 

@@ -26,6 +26,13 @@ from ledger.entries import GENESIS_PREV_HASH, Entry, entry_hash
 from ledger.merkle import leaf_hash
 from ledger.merkle_tree import MerkleTree
 from ledger.signed_note import verifier_key_string
+from ledger.signers import (
+    INVALID,
+    PROVIDER_SIGNATURE,
+    UNEXPECTED,
+    UNKNOWN_SIGNER,
+    check_signatures,
+)
 from ledger.state import LedgerState
 from ledger.store import LedgerStore, entry_from_row, entry_row
 from mutualmind.errors import (
@@ -34,12 +41,13 @@ from mutualmind.errors import (
     MutualMindError,
     NotFound,
     PermissionDenied,
+    RuleViolation,
     Unavailable,
 )
-from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.payloads import KINDS, parties_of, request_message
-from mutualmind.vocabulary.signing_keys import public_key_bytes, verify_signature
+from mutualmind.vocabulary.payloads import KINDS, check_payload_size, parties_of
+from mutualmind.vocabulary.signing_keys import public_key_bytes
+from mutualmind.vocabulary.states import EntryKind
 
 CHECKPOINT_INTERVAL = 1000
 DEFAULT_ORIGIN = "mutualmind.example/ledger"
@@ -101,7 +109,7 @@ class Ledger:
         ledger = cls(store, coordinator_key, lock_fd)
         try:
             ledger.append(
-                "genesis",
+                EntryKind.GENESIS,
                 {"coordinator_key": public_key_bytes(coordinator_key).hex(), "origin": origin,
                  "params": params or {}},
             )
@@ -149,6 +157,7 @@ class Ledger:
             if recomputed != entry.hash:
                 raise IntegrityError(f"entry {entry.index}'s hash does not match its content")
             try:
+                check_payload_size(entry.kind, entry.payload_json)
                 self.state.apply(entry.index, entry.kind, entry.payload)
             except MutualMindError as err:
                 raise IntegrityError(f"entry {entry.index} breaks a rule on replay: {err.message}") from None
@@ -211,6 +220,9 @@ class Ledger:
         self, start: int = 0, limit: int | None = 100, kind: str | None = None, party: str | None = None,
     ) -> list[Entry]:
         """Entries from `start` on, optionally only one kind or those concerning a party."""
+        if not 0 <= start <= self.size:
+            raise InvalidInput(f"start {start} is outside the ledger, which holds {self.size} "
+                               f"entries (indexes 0..{self.size - 1}); ask from 0 to {self.size}")
         if kind is not None and kind not in KINDS:
             raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
         found: list[Entry] = []
@@ -290,6 +302,8 @@ class Ledger:
             if not isinstance(request, tuple) or len(request) != 3:
                 raise InvalidInput(f"batch item {position} must be (kind, payload, provider_signature)")
             kind, payload, provider_signature = request
+            if isinstance(kind, EntryKind):
+                kind = kind.value  # entries hold the plain string (same bytes either way)
             if provider_signature is not None:
                 if not isinstance(provider_signature, (bytes, bytearray)):
                     raise InvalidInput("a provider signature is 64 raw bytes (not hex, not text)")
@@ -297,10 +311,11 @@ class Ledger:
                     raise PermissionDenied(f"a provider signature is 64 bytes, got {len(provider_signature)}")
                 provider_signature = bytes(provider_signature)
             payload_json = canonical_json(payload)
+            check_payload_size(str(kind), payload_json)
             payload = json.loads(payload_json)  # the state keeps exactly what is stored, not the caller's object
             index = tree.size
             state.apply(index, kind, payload)
-            self._check_signatures(index, kind, payload, provider_signature)
+            self._check_signatures(kind, payload, payload_json, provider_signature)
             digest = entry_hash(index, now, kind, self._last_hash, provider_signature, payload_json)
             entry = Entry(index, now, kind, payload_json, self._last_hash, digest,
                           key.sign(digest), provider_signature or None)
@@ -308,7 +323,7 @@ class Ledger:
             tree.append(leaf_hash(digest))
             self._last_hash, self._last_time = digest, now
             last = self._last_checkpoint[0] if self._last_checkpoint else 0
-            if kind == "round_closed" or tree.size - last >= CHECKPOINT_INTERVAL:
+            if kind == EntryKind.ROUND_CLOSED or tree.size - last >= CHECKPOINT_INTERVAL:
                 note = format_checkpoint(Checkpoint(state.origin, tree.size, tree.root()), key)
                 notes.append((tree.size, note))
                 self._last_checkpoint = (tree.size, note)
@@ -316,26 +331,17 @@ class Ledger:
             raise InvalidInput("an append batch needs at least one entry")
         return entries, notes
 
-    def _check_signatures(self, index: int, kind: str, payload: dict[str, Any], provider_signature: bytes | None) -> None:
-        spec = KINDS[kind]
-        if spec.signer_field is None:
-            if provider_signature:
-                raise InvalidInput(f"a {kind} entry carries no provider signature")
-        else:
-            signer = payload[spec.signer_field]
-            if not provider_signature:
-                raise PermissionDenied(f"a {kind} entry needs the signature of {signer!r}")
-            if not verify_signature(
-                self.state.signer_key(kind, payload, signer),
-                request_message(kind, payload), bytes(provider_signature),
-            ):
-                raise PermissionDenied(
-                    f"the signature on this {kind} does not verify with {signer!r}'s key; "
-                    "sign request_message(kind, payload) with the provider's key"
-                )
-        if kind == "round_result":
-            message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"])
-            for attestation in payload["attestations"]:
-                node = attestation["node_index"]
-                if not verify_signature(self.state.nodes[node], message, bytes.fromhex(attestation["signature"])):
-                    raise PermissionDenied(f"node {node}'s attestation does not verify over this result")
+    def _check_signatures(self, kind: str, payload: dict[str, Any], payload_json: bytes,
+                          provider_signature: bytes | None) -> None:
+        """The who-signs-what rule (`ledger.signers`) as a typed refusal of the append."""
+        found = check_signatures(kind, payload, provider_signature, self.state.providers,
+                                 self.state.nodes, payload_json=payload_json)
+        if found is None:
+            return
+        if found.reason == UNEXPECTED:
+            raise InvalidInput(found.message)
+        if found.reason == UNKNOWN_SIGNER:
+            raise RuleViolation("unknown_provider", found.message)
+        if found.reason == INVALID and found.problem == PROVIDER_SIGNATURE:
+            raise PermissionDenied(f"{found.message}; sign request_message(kind, payload) with the provider's key")
+        raise PermissionDenied(found.message)

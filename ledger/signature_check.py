@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.entries import entry_hash
+from ledger.signers import UNKNOWN_SIGNER, check_signatures
 from ledger.store import ENTRY_COLUMNS, connect_readonly
 from mutualmind.errors import MutualMindError
-from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.payloads import KINDS, REQUEST_DOMAIN
+from mutualmind.vocabulary.payloads import KINDS
 from mutualmind.vocabulary.signing_keys import verify_raw
 
 # Problems, in the order they are reported when several hit the same entry.
@@ -84,35 +84,15 @@ def check_entry(row: tuple[Any, ...], keys: KeyRing) -> Failure | None:
         return failure(index, "payload encoding", f"payload is not canonical JSON: {err}")
     if not verify_raw(keys.coordinator, stored_hash, signature):
         return failure(index, "coordinator signature", "coordinator signature does not verify")
-    spec = KINDS[kind]
     try:
-        if spec.signer_field is not None:
-            signer = payload[spec.signer_field]
-            raw = (bytes.fromhex(payload["public_key"]) if kind == "provider_registered"
-                   else keys.providers.get(signer))
-            if raw is not None:  # unknown signers are the replay's finding
-                if provider_sig is None:
-                    return failure(index, "provider signature", f"no signature by {signer!r}")
-                # payload_json is canonical (checked above): it is what request_message builds
-                message = REQUEST_DOMAIN + kind.encode("utf-8") + b"\n" + payload_json
-                if not verify_raw(raw, message, provider_sig):
-                    return failure(index, "provider signature", f"signature by {signer!r} does not verify")
-        elif provider_sig is not None:
-            return failure(index, "provider signature", f"a {kind} entry carries no provider signature")
-        if kind == "round_result":
-            message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"])
-            for attestation in payload["attestations"]:
-                raw = keys.nodes.get(attestation["node_index"])
-                if raw is None:
-                    continue  # the replay reports attestations from unknown nodes
-                if not verify_raw(raw, message, bytes.fromhex(attestation["signature"])):
-                    return failure(
-                        index, "node attestation",
-                        f"node {attestation['node_index']}'s attestation does not verify",
-                    )
+        # payload_json is canonical (checked above): it is what request_message builds
+        found = check_signatures(kind, payload, provider_sig, keys.providers, keys.nodes,
+                                 payload_json=payload_json)
     except (KeyError, TypeError, ValueError, AttributeError, MutualMindError):
         return None  # malformed payload: the replay names the broken rule
-    return None
+    if found is None or found.reason == UNKNOWN_SIGNER:
+        return None  # unknown signers and nodes are the replay's finding
+    return failure(index, found.problem, found.message)
 
 
 def check_range(path: str, lo: int, hi: int, keys: KeyRing) -> Failure | None:

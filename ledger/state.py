@@ -16,7 +16,8 @@ from typing import Any
 
 from mutualmind.errors import IntegrityError, RuleViolation
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.payloads import PPM, validate_payload
+from mutualmind.vocabulary.payloads import MAX_SUPPLY, PPM, validate_payload
+from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 
 _MISSING = object()
 
@@ -27,7 +28,7 @@ class RoundRecord:
 
     round_id: str
     sponsor: str
-    status: str  # "open" -> "result" -> "closed", or "aborted"
+    status: RoundStatus  # open -> result -> closed, or aborted
     datasets: tuple[str, ...]
     validation_dataset: str
     slash_rate_ppm: int
@@ -110,15 +111,6 @@ class LedgerState:
             "pools": sum(self.pools.values()),
         }
 
-    def signer_key(self, kind: str, payload: dict[str, Any], signer: str) -> bytes:
-        """The public key that must have signed a provider-authorised entry."""
-        if kind == "provider_registered":
-            return bytes.fromhex(payload["public_key"])
-        key = self.providers.get(signer)
-        if key is None:
-            raise RuleViolation("unknown_provider", f"{signer!r} is not a registered provider")
-        return key
-
     # -- rules ---------------------------------------------------------------------
 
     def _provider(self, party: str, role: str) -> None:
@@ -144,7 +136,7 @@ class LedgerState:
             )
         self._add(self.balances, party, -value, "balances")
 
-    def _round(self, round_id: str, *statuses: str) -> RoundRecord:
+    def _round(self, round_id: str, *statuses: RoundStatus) -> RoundRecord:
         record = self.rounds.get(round_id)
         if record is None:
             raise RuleViolation("unknown_round", f"round {round_id!r} was never opened")
@@ -163,8 +155,8 @@ class LedgerState:
             raise RuleViolation("not_owner", f"dataset {dataset!r} belongs to another provider")
         return info
 
-    def _end_round(self, record: RoundRecord, status: str) -> None:
-        if record.status in ("open", "result"):
+    def _end_round(self, record: RoundRecord, status: RoundStatus) -> None:
+        if record.status in UNSETTLED:
             for dataset in (*record.datasets, record.validation_dataset):
                 self._put(self.active_rounds, dataset, self.active_rounds[dataset] - 1)
         self._put(self.rounds, record.round_id, _replace(record, status=status))
@@ -174,7 +166,7 @@ class LedgerState:
         if index != self.size:
             raise IntegrityError(f"entry {index} arrives when the ledger holds {self.size}")
         validate_payload(kind, payload)
-        if (kind == "genesis") != (index == 0):
+        if (kind == EntryKind.GENESIS) != (index == 0):
             raise RuleViolation("genesis_first", "genesis must be entry 0 and only entry 0")
         getattr(self, "_apply_" + kind)(index, payload)
         self._set("size", index + 1)
@@ -203,6 +195,12 @@ class LedgerState:
 
     def _apply_mint(self, index: int, p: dict[str, Any]) -> None:
         self._provider(p["to"], "recipient")
+        minted = self.totals["minted"]
+        if minted + p["amount"] > MAX_SUPPLY:
+            raise RuleViolation(
+                "supply_limit", f"{minted} tokens are minted; minting {p['amount']} more would "
+                f"pass the supply limit of {MAX_SUPPLY} (2^62 - 1, so every balance and sum "
+                f"of balances fits int64); mint at most {MAX_SUPPLY - minted}")
         self._add(self.balances, p["to"], p["amount"], "balances")
         self._put(self.totals, "minted", self.totals["minted"] + p["amount"])
 
@@ -273,7 +271,7 @@ class LedgerState:
         for dataset in (*p["datasets"], p["validation_dataset"]):
             self._put(self.active_rounds, dataset, self.active_rounds[dataset] + 1)
         record = RoundRecord(
-            round_id, sponsor, "open", tuple(p["datasets"]), p["validation_dataset"],
+            round_id, sponsor, RoundStatus.OPEN, tuple(p["datasets"]), p["validation_dataset"],
             p["slash_rate_ppm"], p["epsilon_micro"], job_digest=job_digest(p, self.datasets),
         )
         self._put(self.rounds, round_id, record)
@@ -288,7 +286,7 @@ class LedgerState:
                 f"{record.job_digest[:16]}…")
 
     def _apply_round_result(self, index: int, p: dict[str, Any]) -> None:
-        record = self._round(p["round_id"], "open")
+        record = self._round(p["round_id"], RoundStatus.OPEN)
         self._digest(record, p["job_digest"])
         n = len(record.datasets)
         if len(p["metrics_micro"]) != n + 1 or len(p["contributions_micro"]) != n:
@@ -302,11 +300,11 @@ class LedgerState:
             )
         self._put(
             self.rounds, record.round_id,
-            _replace(record, status="result", contributions=tuple(p["contributions_micro"])),
+            _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"])),
         )
 
     def _apply_slash(self, index: int, p: dict[str, Any]) -> None:
-        record = self._round(p["round_id"], "result")
+        record = self._round(p["round_id"], RoundStatus.RESULT)
         dataset = p["dataset_id"]
         self._owned_dataset(p["provider_id"], dataset)
         if dataset not in record.datasets:
@@ -326,7 +324,7 @@ class LedgerState:
         self._put(self.rounds, record.round_id, _replace(record, slashed=record.slashed | {dataset}))
 
     def _apply_payout(self, index: int, p: dict[str, Any]) -> None:
-        record = self._round(p["round_id"], "result")
+        record = self._round(p["round_id"], RoundStatus.RESULT)
         self._provider(p["to"], "payee")
         pool = self.pools[record.round_id]
         if p["amount"] > pool:
@@ -335,22 +333,22 @@ class LedgerState:
         self._add(self.balances, p["to"], p["amount"], "balances")
 
     def _apply_round_closed(self, index: int, p: dict[str, Any]) -> None:
-        record = self._round(p["round_id"], "result")
+        record = self._round(p["round_id"], RoundStatus.RESULT)
         if self.pools[record.round_id] != 0:
             raise RuleViolation(
                 "pool_not_empty", f"{self.pools[record.round_id]} tokens left; pay them out first"
             )
-        self._end_round(record, "closed")
+        self._end_round(record, RoundStatus.CLOSED)
 
     def _apply_round_aborted(self, index: int, p: dict[str, Any]) -> None:
-        record = self._round(p["round_id"], "open", "result")
+        record = self._round(p["round_id"], RoundStatus.OPEN, RoundStatus.RESULT)
         refund = self.pools[record.round_id]
         self._add(self.pools, record.round_id, -refund, "pools")
         self._add(self.balances, record.sponsor, refund, "balances")
-        self._end_round(record, "aborted")
+        self._end_round(record, RoundStatus.ABORTED)
 
     def _apply_round_verified(self, index: int, p: dict[str, Any]) -> None:
-        record = self._round(p["round_id"], "closed")
+        record = self._round(p["round_id"], RoundStatus.CLOSED)
         self._digest(record, p["job_digest"])
         if len(p["recomputed_micro"]) != len(record.datasets):
             raise RuleViolation("verification_shape", f"round {record.round_id} has "

@@ -29,7 +29,9 @@ from ledger.signed_note import NoteError, NoteVerifier, key_id, parse_verifier_k
 from ledger.state import LedgerState
 from ledger.store import connect_readonly
 from mutualmind.errors import InvalidInput, MutualMindError
+from mutualmind.vocabulary.payloads import check_payload_size
 from mutualmind.vocabulary.signing_keys import load_public_key
+from mutualmind.vocabulary.states import EntryKind
 
 PARALLEL_MIN_ENTRIES = 4000
 
@@ -59,7 +61,9 @@ class VerifyReport:
 
 def _collect_keys(conn: sqlite3.Connection) -> KeyRing:
     """Public keys from the registration entries (first one wins; replay judges order)."""
-    coordinator, providers, nodes = b"", {}, {}
+    coordinator = b""
+    providers: dict[str, bytes] = {}
+    nodes: dict[int, bytes] = {}
     rows = conn.execute(
         "SELECT idx, kind, payload FROM entries WHERE kind IN "
         "(CAST('genesis' AS BLOB), CAST('provider_registered' AS BLOB), CAST('node_registered' AS BLOB), "
@@ -69,11 +73,11 @@ def _collect_keys(conn: sqlite3.Connection) -> KeyRing:
         kind = kind.decode("utf-8", "replace") if isinstance(kind, bytes) else kind
         try:
             payload = json.loads(payload_json)
-            if kind == "genesis" and index == 0:
+            if kind == EntryKind.GENESIS and index == 0:
                 coordinator = bytes.fromhex(payload["coordinator_key"])
-            elif kind == "provider_registered":
+            elif kind == EntryKind.PROVIDER_REGISTERED:
                 providers.setdefault(payload["provider_id"], bytes.fromhex(payload["public_key"]))
-            elif kind == "node_registered":
+            elif kind == EntryKind.NODE_REGISTERED:
                 nodes.setdefault(payload["node_index"], bytes.fromhex(payload["signing_key"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # the entry's own checks report it
@@ -118,6 +122,7 @@ class _Replay:
             if not (isinstance(kind, bytes) and isinstance(payload_json, bytes) and isinstance(stored_hash, bytes)):
                 return failure(index, "hash", "a stored field has the wrong type (edited outside the ledger)")
             try:
+                check_payload_size(kind.decode("utf-8"), payload_json)
                 state.apply(index, kind.decode("utf-8"), json.loads(payload_json))
             except (MutualMindError, ValueError, TypeError, AttributeError, KeyError, RecursionError) as err:
                 message = err.message if isinstance(err, MutualMindError) else str(err)

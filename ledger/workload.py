@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
@@ -65,8 +66,9 @@ class Market:
         commitments = [hashlib.sha256(f"{dataset_id}/{i}".encode()).hexdigest()
                        for i in range(len(self.node_keys))]
         payload = {"dataset_id": dataset_id, "provider_id": provider, "rows": 1000, "cols": 4,
-                   "frac_bits": 16, "schema": SCHEMA, "share_commitments": commitments,
-                   "purpose": purpose, "nonce": self.nonce()}
+                   "frac_bits": FRAC_BITS, "schema": SCHEMA, "share_commitments": commitments,
+                   "purpose": purpose, "column_exponents": [0] * 4, "label_classes": 2,
+                   "nonce": self.nonce()}
         self.datasets.setdefault(dataset_id, payload)
         return self.signed("dataset_registered", payload, provider)
 

@@ -26,7 +26,16 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--coordinator", required=True, help="coordinator market address host:port")
     serve.add_argument("--public-listen", default="127.0.0.1:0", help="share upload port (default: a free port)")
     serve.add_argument("--cluster-listen", default="127.0.0.1:0", help="cluster port (default: a free port)")
-    serve.add_argument("--quota-bytes", type=int, default=None, help="refuse shares larger than this")
+    serve.add_argument("--node-quota-bytes", "--quota-bytes", dest="node_quota", default=None,
+                       help="share bytes this node holds for all providers together "
+                            "(default 64GiB; units KiB, MiB, GiB, TiB)")
+    serve.add_argument("--provider-quota-bytes", dest="provider_quota", default=None,
+                       help="share bytes this node holds for one provider (default 16GiB)")
+    serve.add_argument("--uploads-per-provider", type=int, default=2,
+                       help="concurrent upload streams of one provider's datasets (default 2)")
+    serve.add_argument("--min-upload-rate", default="64KiB",
+                       help="uploads slower than this many bytes/s (averaged over 10 s, after "
+                            "10 s of grace) are cancelled (default 64KiB)")
     serve.add_argument("--coordinator-name", default="coordinator",
                        help="name in the coordinator's certificate (when its address is not among its SANs)")
     serve.set_defaults(func=serve_node)
@@ -36,14 +45,15 @@ def serve_node(args: argparse.Namespace) -> int:
     """Start both servers, print their ports on one line, serve until SIGTERM/SIGINT."""
     import logging
 
-    from mpcnode.market_view import CoordinatorMarket
-    from mpcnode.registry import CoordinatorRegistry
+    from mpcnode.coordinator_client import CoordinatorMarket, CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
+    from mpcnode.upload_guard import StallPolicy, StreamLimits
     from mutualmind.transport import (
         channel_credentials,
         open_channel,
         serve_until_signalled,
     )
+    from mutualmind.vocabulary.quotas import StorageQuota, parse_size
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s node{args.index} %(levelname)s %(name)s: %(message)s")
@@ -53,7 +63,9 @@ def serve_node(args: argparse.Namespace) -> int:
         certs_dir=args.certs,
         public_address=args.public_listen,
         cluster_address=args.cluster_listen,
-        quota_bytes=args.quota_bytes,
+        quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),
+        stall=StallPolicy(min_rate=parse_size(args.min_upload_rate)),
+        streams=StreamLimits(per_provider=args.uploads_per_provider),
     )
     channel = open_channel(
         args.coordinator,

@@ -4,14 +4,14 @@ The dealer is its own process (and container): never the coordinator, never a no
 For each job the coordinator calls StartSession, and the dealer starts CrypTen's TTP
 for that job as a subprocess (`mpcnode.ttp_sessions`), which joins the job's
 rendezvous as rank world_size. The servicer (`mpcnode.dealer_servicer`) only decodes,
-checks the caller's role, calls `TtpSessions` and encodes. Heavy imports (grpc) stay
-inside the handlers so that `mutualmind --help` starts fast.
+checks the caller's role, calls `TtpSessions` and encodes; `mpcnode.dealer_server`
+starts it. Heavy imports (grpc) stay inside the handlers so that `mutualmind --help`
+starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,41 +27,9 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=serve_dealer)
 
 
-@dataclass
-class RunningDealer:
-    """A started dealer: its server, bound port and sessions."""
-
-    server: Any  # mutualmind.transport.RunningServer
-    sessions: Any  # mpcnode.ttp_sessions.TtpSessions
-
-    @property
-    def port(self) -> int:
-        return int(self.server.port)
-
-    def stop(self, grace: float | None = 2.0) -> None:
-        self.sessions.close()
-        self.server.stop(grace).wait()
-
-
-def start_dealer(certs_dir: Path, address: str, work_dir: Path) -> RunningDealer:
-    """Start the dealer's server with member certificate `dealer` (mTLS, cluster CA)."""
-    from mpcnode.dealer_servicer import DEALER_SERVICE, DealerServicer
-    from mpcnode.ttp_sessions import TtpSessions
-    from mutualmind.transport import build_server, server_credentials
-    from proto import dealer_pb2_grpc
-
-    sessions = TtpSessions(work_dir)
-    server = build_server(
-        [(dealer_pb2_grpc.add_DealerServicer_to_server, DealerServicer(sessions))],
-        address=address,
-        credentials=server_credentials(Path(certs_dir), "dealer", require_client_cert=True),
-        service_names=[DEALER_SERVICE],
-    )
-    return RunningDealer(server=server, sessions=sessions)
-
-
 def serve_dealer(args: argparse.Namespace) -> int:
     """Start the dealer, print its port on one line, serve until SIGTERM/SIGINT."""
+    from mpcnode.dealer_server import start_dealer
     from mutualmind.transport import serve_until_signalled
 
     work_dir = args.work_dir if args.work_dir is not None else Path.cwd() / "dealer"

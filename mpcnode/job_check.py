@@ -22,8 +22,9 @@ from mpcnode.market_view import MarketView
 from mpcnode.registry import DatasetRegistry
 from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
 from mutualmind.vocabulary.job_digest import job_digest
+from mutualmind.vocabulary.states import RoundStatus
 
-RUNNABLE_STATUSES = ("open", "running")
+RUNNABLE_STATUSES = (RoundStatus.OPEN, RoundStatus.RUNNING)
 
 
 class JobDigestCheck:
@@ -59,9 +60,7 @@ class JobDigestCheck:
                 f"{request.round_id!r} in its {', '.join(mismatched)}; this node will not run it")
         datasets = {}
         for dataset_id in [*opened["datasets"], opened["validation_dataset"]]:
-            reg = self._registry.get(dataset_id)
-            datasets[dataset_id] = {"rows": reg.rows, "cols": reg.cols,
-                                    "share_commitments": [c.hex() for c in reg.share_commitments]}
+            datasets[dataset_id] = self._registry.get(dataset_id).payload
         expected = job_digest(opened, datasets)
         if request.job_digest.hex() != expected:
             raise IntegrityError(

@@ -15,7 +15,7 @@ twice under one id, and a refused request leaves no directory behind.
 from __future__ import annotations
 
 import json
-import math
+import logging
 import os
 import shutil
 import sys
@@ -36,13 +36,15 @@ from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.deadlines import MAX_JOB_S
+from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
+from mutualmind.vocabulary.states import JobState
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-MAX_DEADLINE_S = 24 * 3600.0
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,18 +85,11 @@ class JobResult:
 @dataclass
 class JobStatus:
     job_id: str
-    state: str
+    state: JobState
     message: str = ""
     progress: float = 0.0
     result: JobResult | None = None
     error_code: str = ""
-
-
-def to_micro(value: float) -> int:
-    """A revealed metric in integer millionths: the unit nodes sign and the ledger stores."""
-    if not math.isfinite(value):
-        raise InvalidInput(f"metric value {value!r} is not finite")
-    return int(round(value * 1_000_000))
 
 
 @dataclass
@@ -131,8 +126,8 @@ class JobRunner:
         job_id = validate_job_id(request.job_id)
         check_party(request.rank, request.world_size)
         check_port(request.master_port)
-        if not (isinstance(request.deadline_s, (int, float)) and 0 < request.deadline_s <= MAX_DEADLINE_S):
-            raise InvalidInput(f"deadline {request.deadline_s!r} s must be in (0, {MAX_DEADLINE_S:.0f}]")
+        if not (isinstance(request.deadline_s, (int, float)) and 0 < request.deadline_s <= MAX_JOB_S):
+            raise InvalidInput(f"deadline {request.deadline_s!r} s must be in (0, {MAX_JOB_S:.0f}]")
         if len(request.job_digest) != 32:
             raise InvalidInput(f"job digest must be a 32-byte SHA-256, got {len(request.job_digest)} bytes")
         directory = self.jobs_dir / job_id
@@ -159,7 +154,7 @@ class JobRunner:
             if job_id in self._jobs or directory.exists():
                 raise AlreadyExists(f"job {job_id!r} was already started on this node; use a new job id")
             directory.mkdir(mode=0o700)
-            job = _Job(request, directory, JobStatus(job_id, QUEUED))
+            job = _Job(request, directory, JobStatus(job_id, JobState.QUEUED))
             self._jobs[job_id] = job
         try:
             (directory / SPEC_FILE).write_text(spec_text, encoding="utf-8")
@@ -175,10 +170,12 @@ class JobRunner:
             with self._lock:
                 self._jobs.pop(job_id, None)
             shutil.rmtree(directory, ignore_errors=True)
-            raise InvalidInput(f"could not start the worker for job {job_id!r}: {err}") from err
+            _LOG.error("job %s: could not start its worker in %s: %s", job_id, directory, err)
+            raise InvalidInput(f"could not start the worker for job {job_id!r} "
+                               f"({err.strerror or type(err).__name__}); the node's log names the cause") from err
         with self._lock:
-            if job.status.state == QUEUED:
-                job.status.state = RUNNING
+            if job.status.state == JobState.QUEUED:
+                job.status.state = JobState.RUNNING
         return job_id
 
     def status(self, job_id: str) -> JobStatus:
@@ -186,7 +183,7 @@ class JobRunner:
         job = self._get(job_id)
         with self._lock:
             status = JobStatus(**vars(job.status))
-        if status.state == RUNNING:
+        if status.state == JobState.RUNNING:
             status.progress = _read_progress(job.directory)
         return status
 
@@ -207,7 +204,7 @@ class JobRunner:
     def weights_path(self, job_id: str) -> Path:
         """This node's shares of the job's trained full model (raw LE int64)."""
         status = self.status(job_id)
-        if status.state != DONE or status.result is None:
+        if status.state != JobState.DONE or status.result is None:
             raise NotFound(f"job {job_id!r} has no trained model on this node (state {status.state})")
         return Path(status.result.weights_path)
 
@@ -252,10 +249,10 @@ class JobRunner:
             request = JobRequest(**raw)
         except (OSError, ValueError, TypeError, KeyError):
             return None
-        job = _Job(request, directory, JobStatus(job_id, FAILED))
+        job = _Job(request, directory, JobStatus(job_id, JobState.FAILED))
         if (directory / RESULT_FILE).exists():
             try:
-                job.status = JobStatus(job_id, DONE, progress=1.0, result=self._sign(job))
+                job.status = JobStatus(job_id, JobState.DONE, progress=1.0, result=self._sign(job))
             except (OSError, ValueError, KeyError, TypeError, InvalidInput) as err:
                 job.status.error_code, job.status.message = "internal", f"stored result is unreadable: {err}"
         else:
@@ -279,7 +276,7 @@ class JobRunner:
     def _finish(self, job: _Job, process: SupervisedProcess) -> None:
         """Called once by the watcher thread when the worker process has ended."""
         request = job.request
-        status = JobStatus(job.status.job_id, FAILED)
+        status = JobStatus(job.status.job_id, JobState.FAILED)
         if process.outcome == KILLED_DEADLINE:
             status.error_code = "deadline"
             status.message = (
@@ -287,17 +284,24 @@ class JobRunner:
                 "a peer may be down - check the nodes and the dealer, then re-run the round"
             )
         elif process.outcome == KILLED_CANCEL:
-            status.state = CANCELLED
+            status.state = JobState.CANCELLED
             status.error_code = "aborted"
             status.message = "job was cancelled"
         elif process.returncode == 0:
             try:
-                status = JobStatus(job.status.job_id, DONE, progress=1.0, result=self._sign(job))
+                status = JobStatus(job.status.job_id, JobState.DONE, progress=1.0, result=self._sign(job))
             except (OSError, ValueError, KeyError, TypeError, InvalidInput) as err:
+                _LOG.error("job %s: worker result in %s is unreadable: %s", job.status.job_id,
+                           job.directory, err)
                 status.error_code = "internal"
-                status.message = f"worker finished but its result is unreadable: {err}"
+                status.message = (f"job {job.status.job_id}: the worker finished but its result "
+                                  "is unreadable (the node's log names the cause); re-run the round")
         else:
             status.error_code, status.message = _read_error(job.directory, process.returncode)
+            if status.error_code == "internal":
+                _LOG.error("job %s: worker exited with status %s; its log is %s",
+                           job.status.job_id, process.returncode, job.directory / LOG_FILE)
+                status.message = (f"job {job.status.job_id}: {status.message}")
         with self._lock:
             job.status = status
         job.done.set()
@@ -353,7 +357,8 @@ def _read_error(directory: Path, returncode: int | None) -> tuple[str, str]:
         raw = json.loads((directory / ERROR_FILE).read_text(encoding="utf-8"))
         return str(raw["code"]), str(raw["message"])
     except (OSError, ValueError, KeyError, TypeError):
+        # the log's path stays in the node's own log: job statuses reach the public API
         return "internal", (
-            f"worker exited with status {returncode} (a peer may have failed); see "
-            f"{directory / LOG_FILE}"
+            f"worker exited with status {returncode} (a peer may have failed); the node "
+            "operator finds its log under the job id; re-run the round once every node is up"
         )

@@ -8,8 +8,8 @@ built after that signature verified against the sponsor's key - itself taken fro
 sponsor's self-signed provider_registered entry. What the coordinator alone asserts
 (status, job digest of the accepted result) is kept apart and named as such.
 
-`CoordinatorMarket` asks the coordinator's Market API (GetRound, GetProvider) over TLS;
-`MarketView` is the protocol the node's checks depend on.
+`MarketView` is the protocol the node's checks depend on; `CoordinatorMarket`
+(`mpcnode.coordinator_client`) implements it over the coordinator's Market API.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mutualmind.errors import IntegrityError, Unavailable
+from mutualmind.errors import IntegrityError
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.signed_requests import register_provider_payload
 from mutualmind.vocabulary.signing_keys import verify_signature
+from mutualmind.vocabulary.states import EntryKind
 
-KIND_ROUND_OPENED = "round_opened"
-KIND_PROVIDER_REGISTERED = "provider_registered"
+KIND_ROUND_OPENED = EntryKind.ROUND_OPENED
+KIND_PROVIDER_REGISTERED = EntryKind.PROVIDER_REGISTERED
 
 
 @dataclass(frozen=True)
@@ -84,53 +85,3 @@ def check_round(round_id: str, opened_payload_json: str, sponsor_signature: byte
             f"{opened.get('sponsor')!r}; this node refuses to act on them")
     return RoundFacts(round_id=round_id, opened=opened, status=status, job_digest=job_digest,
                       metrics_micro=tuple(int(m) for m in metrics_micro))
-
-
-class CoordinatorMarket:
-    """`MarketView` over the coordinator's Market API (a TLS channel to its market port)."""
-
-    def __init__(self, channel: Any, *, timeout_s: float = 10.0) -> None:
-        from proto import market_pb2_grpc
-
-        self._stub = market_pb2_grpc.MarketStub(channel)
-        self._timeout_s = timeout_s
-
-    def round(self, round_id: str) -> RoundFacts:
-        from proto import market_pb2
-
-        view = self._call("GetRound", market_pb2.GetRoundRequest(round_id=round_id), round_id)
-        if view.round_id != round_id:
-            raise IntegrityError(f"the coordinator answered for round {view.round_id!r} "
-                                 f"when asked for {round_id!r}")
-        try:
-            sponsor = json.loads(view.opened_payload_json)["sponsor"]
-        except (ValueError, KeyError, TypeError):
-            sponsor = view.sponsor
-        return check_round(round_id, view.opened_payload_json, bytes(view.sponsor_signature),
-                           self.provider_key(str(sponsor)), status=view.status,
-                           job_digest=view.job_digest, metrics_micro=list(view.metrics_micro))
-
-    def provider_key(self, provider_id: str) -> bytes:
-        from proto import market_pb2
-
-        reply = self._call("GetProvider", market_pb2.GetProviderRequest(provider_id=provider_id),
-                           provider_id)
-        if reply.provider_id != provider_id:
-            raise IntegrityError(f"the coordinator answered for provider {reply.provider_id!r} "
-                                 f"when asked for {provider_id!r}")
-        return check_provider_registration(provider_id, reply.name, bytes(reply.public_key),
-                                           reply.nonce, bytes(reply.signature))
-
-    def _call(self, method: str, request: Any, what: str) -> Any:
-        import grpc
-
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            return getattr(self._stub, method)(request, timeout=self._timeout_s)
-        except grpc.RpcError as err:
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(
-                    f"this node cannot reach the coordinator to look up {what!r} "
-                    f"({err.code().name}); retry later") from err
-            raise_from_rpc_error(err)

@@ -9,7 +9,8 @@ a request that
   3. carries the sponsor's Ed25519 signature (key from its self-signed registration) over
      `ledger.entries.request_message("model_share_fetch", payload)`,
   4. is fresh: `issued_at` within `MAX_SKEW_S` of this node's clock and a nonce this node
-     has not accepted before (kept in memory for as long as the request could be fresh).
+     has not accepted before (`mpcnode.nonce_store`: on disk in the node's data dir, fsynced
+     before the share is answered, so a node restart does not reopen a replay).
 It then finds its own finished job whose attestation is exactly the accepted result
 (round id, job digest, revealed values) and returns the share with a receipt the node
 signs: canonical JSON naming the round, digest, node, sponsor, nonce, size, SHA-256 and
@@ -20,14 +21,14 @@ pickled (the manifest is JSON).
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mpcnode.jobs import DONE, JobRunner
+from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
+from mpcnode.nonce_store import NONCE_FILE, NonceStore
 from mutualmind.errors import (
     InvalidInput,
     NotFound,
@@ -44,45 +45,27 @@ from mutualmind.vocabulary.model_fetch import (
     receipt_payload,
 )
 from mutualmind.vocabulary.signing_keys import sign, verify_signature
+from mutualmind.vocabulary.states import JobState, RoundStatus
 
-MAX_REMEMBERED_NONCES = 100_000
 _NONCE = re.compile(r"[0-9a-f]{32,128}")
-
-
-class NonceCache:
-    """Nonces accepted within the freshness window; a repeat is a replay."""
-
-    def __init__(self, limit: int = MAX_REMEMBERED_NONCES) -> None:
-        self._lock = threading.Lock()
-        self._seen: dict[str, float] = {}  # nonce -> when it stops mattering (unix s)
-        self._limit = limit
-
-    def claim(self, nonce: str, forget_after: float, now: float) -> None:
-        """Record `nonce`; PermissionDenied if it was seen and could still be fresh."""
-        with self._lock:
-            if nonce in self._seen:
-                raise PermissionDenied(
-                    "this model-share request was already answered (its nonce was used); "
-                    "sign a new request with a fresh nonce")
-            if len(self._seen) >= self._limit:
-                self._seen = {n: t for n, t in self._seen.items() if t > now}
-            if len(self._seen) >= self._limit:
-                raise RuleViolation("too_many_requests", "this node is answering too many "
-                                    "model-share requests; retry in a few minutes")
-            self._seen[nonce] = forget_after
 
 
 class ModelRelease:
     """Answers FetchModelShare for one node (thread-safe)."""
 
     def __init__(self, *, node_index: int, jobs: JobRunner, market: MarketView,
-                 signing_key: Ed25519PrivateKey, clock: Callable[[], float] = time.time) -> None:
+                 signing_key: Ed25519PrivateKey, clock: Callable[[], float] = time.time,
+                 nonces: NonceStore | None = None) -> None:
+        """`nonces` defaults to the store in the node's data dir (next to `jobs/`)."""
         self.node_index = node_index
         self._jobs = jobs
         self._market = market
         self._key = signing_key
         self._clock = clock
-        self._nonces = NonceCache()
+        self._nonces = nonces if nonces is not None else NonceStore(jobs.data_dir / NONCE_FILE)
+
+    def close(self) -> None:
+        self._nonces.close()
 
     def release(self, request: FetchRequest) -> ReleasedShare:
         """This node's share of the round's model and its signed receipt, or a typed refusal."""
@@ -102,7 +85,7 @@ class ModelRelease:
             raise PermissionDenied(
                 f"the request is not signed by sponsor {facts.sponsor!r}'s registered key; sign it "
                 "with the key the sponsor registered")
-        if facts.status != "closed" or not facts.job_digest:
+        if facts.status != RoundStatus.CLOSED or not facts.job_digest:
             raise RuleViolation(
                 "round_not_closed",
                 f"round {request.round_id!r} is {facts.status}; its model can be collected once "
@@ -136,7 +119,7 @@ class ModelRelease:
                 status = self._jobs.status(directory.name)
             except (NotFound, InvalidInput):
                 continue
-            if status.state == DONE and status.result is not None \
+            if status.state == JobState.DONE and status.result is not None \
                     and status.result.attestation_payload == accepted:
                 return directory.name
         raise NotFound(

@@ -6,7 +6,8 @@ implementation verifies the provider's Ed25519 signature itself, so a node need 
 trust whoever relayed the registration (the coordinator) for its content.
 
 Implementations:
-  * `CoordinatorRegistry` asks the coordinator's Market.GetDataset over TLS.
+  * `CoordinatorRegistry` (`mpcnode.coordinator_client`) asks the coordinator's
+    Market.GetDataset over TLS.
   * `InMemoryRegistry` holds registrations handed to it (tests and single-machine demos
     before a coordinator runs); it verifies exactly as the coordinator-backed one does.
 """
@@ -14,17 +15,18 @@ Implementations:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mpcnode.share_store import ShareSpec
-from mutualmind.errors import IntegrityError, InvalidInput, NotFound, Unavailable
+from mutualmind.errors import InvalidInput, NotFound
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.signed_requests import (
+    dataset_registration_payload,
     schema_from_proto,
     verify_dataset_registration,
 )
-from proto import common_pb2, market_pb2
+from proto import common_pb2
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class RegisteredDataset:
     schema: TableSchema
     share_commitments: tuple[bytes, ...]
     purpose: str
+    payload: dict[str, Any] = field(repr=False, compare=False)  # the dataset_registered payload signed
+    column_exponents: tuple[int, ...] = ()
+    label_classes: int = 2
 
     @classmethod
     def from_registration(
@@ -57,6 +62,9 @@ class RegisteredDataset:
             schema=schema_from_proto(registration.schema),
             share_commitments=tuple(bytes(c) for c in registration.share_commitments),
             purpose=registration.purpose,
+            column_exponents=tuple(registration.column_exponents),
+            label_classes=registration.label_classes,
+            payload=dataset_registration_payload(registration),
         )
 
     def spec_for(self, node_index: int) -> ShareSpec:
@@ -76,6 +84,7 @@ class RegisteredDataset:
             schema=self.schema,
             commitment=self.share_commitments[node_index],
             purpose=self.purpose,
+            column_exponents=self.column_exponents,
         )
 
 
@@ -108,42 +117,3 @@ class InMemoryRegistry:
                 f"dataset {dataset_id!r} is not registered; register it with the coordinator before uploading"
             )
         return entry
-
-
-class CoordinatorRegistry:
-    """Looks registrations up with Market.GetDataset and verifies them locally.
-
-    `channel` is a TLS channel to the coordinator's market port (see
-    `mutualmind.transport.open_channel`). Lookups are not cached: an upload happens once
-    per dataset and node, and a fresh answer cannot be stale.
-    """
-
-    def __init__(self, channel: Any, *, timeout_s: float = 10.0) -> None:
-        from proto import market_pb2_grpc
-
-        self._stub = market_pb2_grpc.MarketStub(channel)
-        self._timeout_s = timeout_s
-
-    def get(self, dataset_id: str) -> RegisteredDataset:
-        import grpc
-
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            reply = self._stub.GetDataset(
-                market_pb2.GetDatasetRequest(dataset_id=dataset_id), timeout=self._timeout_s
-            )
-        except grpc.RpcError as err:
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                # say whose link is down: the uploader would otherwise blame the node
-                raise Unavailable(
-                    f"this node cannot reach the coordinator to look up dataset {dataset_id!r} "
-                    f"({err.code().name}); nothing was stored - retry the upload later"
-                ) from err
-            raise_from_rpc_error(err)
-        if reply.registration.dataset_id != dataset_id:
-            raise IntegrityError(
-                f"the coordinator answered for dataset {reply.registration.dataset_id!r} "
-                f"when asked for {dataset_id!r}"
-            )
-        return RegisteredDataset.from_registration(reply.registration, reply.provider_public_key)

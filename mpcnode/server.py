@@ -18,12 +18,14 @@ from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
 from mpcnode.model_release import ModelRelease
 from mpcnode.registry import DatasetRegistry
-from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer, StallPolicy
+from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareStore
+from mpcnode.upload_guard import StallPolicy, StreamLimits, UploadGuard
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_signing_key
+from mutualmind.vocabulary.quotas import StorageQuota
 from proto import node_pb2, node_pb2_grpc
 
 SHARE_INTAKE_SERVICE = node_pb2.DESCRIPTOR.services_by_name["ShareIntake"].full_name
@@ -40,9 +42,10 @@ class NodeConfig:
     certs_dir: Path
     public_address: str = "127.0.0.1:0"
     cluster_address: str = "127.0.0.1:0"
-    quota_bytes: int | None = None
+    quota: StorageQuota = StorageQuota()  # share bytes held: in total and per provider
     max_workers: int = 8
     stall: StallPolicy = StallPolicy()  # when a slow upload is cancelled
+    streams: StreamLimits = StreamLimits()  # concurrent uploads: per provider and in total
 
     @property
     def member_name(self) -> str:
@@ -58,6 +61,7 @@ class RunningNode:
     cluster: RunningServer
     store: ShareStore
     jobs: JobRunner | None = None
+    release: ModelRelease | None = None
 
     @property
     def public_port(self) -> int:
@@ -74,6 +78,8 @@ class RunningNode:
         events = [self.public.stop(grace), self.cluster.stop(grace)]
         for event in events:
             event.wait()
+        if self.release is not None:
+            self.release.close()  # after the servers: no request is between claim and answer
 
     def wait(self) -> None:
         self.public.wait()
@@ -90,8 +96,6 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
     """
     if config.node_index < 0:
         raise InvalidInput(f"node index must be 0 or more, got {config.node_index}")
-    if config.quota_bytes is not None and config.quota_bytes < 1:
-        raise InvalidInput(f"--quota-bytes must be positive, got {config.quota_bytes}")
     store = ShareStore(config.data_dir)
     store.remove_stale_temp()
     signing_key = load_signing_key(Path(config.certs_dir), config.node_index)
@@ -100,7 +104,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         store=store,
         registry=registry,
         signing_key=signing_key,
-        quota_bytes=config.quota_bytes,
+        quota=config.quota,
     )
     jobs = JobRunner(config.data_dir, signing_key)
     release = job_check = None
@@ -113,7 +117,8 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
                      "shares cannot be collected", config.node_index)
     public = build_server(
         [(node_pb2_grpc.add_ShareIntakeServicer_to_server,
-          ShareIntakeServicer(intake, config.stall, release))],
+          ShareIntakeServicer(intake, UploadGuard(config.stall, config.streams.for_pool(config.max_workers)),
+                              release))],
         address=config.public_address,
         credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
         service_names=[SHARE_INTAKE_SERVICE],
@@ -130,4 +135,5 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
     except BaseException:
         public.stop(None).wait()
         raise
-    return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs)
+    return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs,
+                       release=release)

@@ -6,9 +6,10 @@ port, mutual TLS) reads `mpcnode.share_store.ShareStore` and drives
 `mpcnode.jobs.JobRunner`, after `mpcnode.job_check.JobDigestCheck` accepted the job. Typed errors raised here or below become statuses in
 `mutualmind.transport`'s interceptor.
 
-The public port takes streams from anyone, so an upload that stalls (fewer than
-`StallPolicy.min_bytes` in any `window_s`) is cancelled: a trickling client cannot hold
-one of the server's threads for hours.
+The public port takes streams from anyone, so uploads are bounded by
+`mpcnode.upload_guard.UploadGuard`: a few at once (per provider and in total, always
+fewer than the server's threads, so health checks keep answering), and one slower than
+the minimum rate is cancelled by a watchdog: a trickling client cannot hold a thread.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import grpc
 
@@ -26,6 +26,7 @@ from mpcnode.jobs import JobRequest, JobRunner, JobStatus, result_stats
 from mpcnode.model_release import ModelRelease
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareMeta, ShareStore
+from mpcnode.upload_guard import StallPolicy, UploadGuard
 from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, Unavailable
 from mutualmind.transport import require_role
 from mutualmind.vocabulary.model_fetch import FetchRequest
@@ -43,22 +44,14 @@ JOB_ROLES = ("coordinator", "admin")
 _LOG = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class StallPolicy:
-    """An upload must deliver at least `min_bytes` in every `window_s` seconds."""
-
-    window_s: float = 30.0
-    min_bytes: int = 64 * 1024
-
-
 class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
     """Client-streaming share upload: header in the first message, data in every one;
     and the sponsor's model-share download (`mpcnode.model_release.ModelRelease`)."""
 
-    def __init__(self, intake: ShareIntake, stall: StallPolicy = StallPolicy(),
+    def __init__(self, intake: ShareIntake, guard: UploadGuard | None = None,
                  release: ModelRelease | None = None) -> None:
         self._intake = intake
-        self._stall = stall
+        self._guard = guard if guard is not None else UploadGuard()
         self._release = release
 
     def FetchModelShare(
@@ -79,7 +72,8 @@ class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
     def UploadShare(
         self, request_iterator: Iterator[node_pb2.ShareChunk], context: grpc.ServicerContext
     ) -> node_pb2.UploadReceipt:
-        stream = _StreamReader(request_iterator, context, self._stall)
+        ticket = self._guard.admit()  # refused at once, before a byte is read, when full
+        stream = _StreamReader(request_iterator, context, self._guard.stall)
         try:
             first = stream.next_message()
             if first is None or not first.HasField("header"):
@@ -89,9 +83,12 @@ class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
                 )
             h = first.header
             header = UploadHeader(h.dataset_id, h.node_index, h.rows, h.cols, h.frac_bits)
-            receipt = self._intake.accept(header, stream.data_chunks(first))
+            spec = self._intake.check(header)
+            ticket.for_provider(spec.provider_id)
+            receipt = self._intake.store_share(spec, stream.data_chunks(first))
         finally:
             stream.close()
+            ticket.release()
         return node_pb2.UploadReceipt(
             dataset_id=receipt.dataset_id,
             node_index=receipt.node_index,
@@ -117,11 +114,14 @@ class _StreamReader:
         threading.Thread(target=self._watch, name="upload-watchdog", daemon=True).start()
 
     def _watch(self) -> None:
-        seen = 0
+        if self._finished.wait(self._stall.grace_s):
+            return
+        seen = self._bytes
         while not self._finished.wait(self._stall.window_s):
-            if self._bytes - seen < self._stall.min_bytes:
+            if self._bytes - seen < self._stall.min_bytes_per_window:
                 self._stalled = True
-                _LOG.warning("cancelling an upload that stalled after %d bytes", self._bytes)
+                _LOG.warning("cancelling an upload slower than %d bytes/s after %d bytes",
+                             self._stall.min_rate, self._bytes)
                 self._context.cancel()
                 return
             seen = self._bytes
@@ -135,13 +135,17 @@ class _StreamReader:
         except grpc.RpcError as err:  # client cancelled, connection dropped, or stalled
             if self._stalled:
                 raise DeadlineExceeded(
-                    f"the upload stalled after {self._bytes} bytes (under {self._stall.min_bytes} bytes "
-                    f"in {self._stall.window_s:g} s) and was cancelled; nothing was stored"
+                    f"the upload stalled after {self._bytes} bytes (under {self._stall.min_rate} bytes/s "
+                    f"over {self._stall.window_s:g} s) and was cancelled; nothing was stored"
                 ) from err
             raise Aborted(
                 f"the upload stream broke after {self._bytes} bytes (the client cancelled or "
                 "the connection dropped); nothing was stored - upload the share again"
             ) from err
+        if message is None and self._stalled:  # the cancel may end the stream without an error
+            raise DeadlineExceeded(
+                f"the upload stalled after {self._bytes} bytes (under {self._stall.min_rate} bytes/s "
+                f"over {self._stall.window_s:g} s) and was cancelled; nothing was stored")
         if message is None:
             self.close()  # all bytes are in: storing them may take a while, that is no stall
         return message

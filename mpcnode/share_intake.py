@@ -3,7 +3,8 @@ bytes all-or-nothing, and sign a receipt. No gRPC here (the servicer feeds it).
 
 Order of checks, cheapest first, all before a byte is written: the header is for this
 node, the dataset is registered (signature verified by the registry), the header's shape
-and precision match the registration, the share fits the quota, the id is not stored yet.
+and precision match the registration, the share fits the node's and the provider's
+quota (`mutualmind.vocabulary.quotas`, on by default), the id is not stored yet.
 Then the bytes stream to disk with size and SHA-256 checked against the commitment.
 """
 
@@ -16,10 +17,11 @@ from collections.abc import Iterable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.registry import DatasetRegistry
-from mpcnode.share_store import ShareMeta, ShareStore
+from mpcnode.share_store import ShareMeta, ShareSpec, ShareStore
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import validate_dataset_id
+from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.share_receipt import (
     ShareReceipt,
     UploadHeader,
@@ -40,17 +42,21 @@ class ShareIntake:
         store: ShareStore,
         registry: DatasetRegistry,
         signing_key: Ed25519PrivateKey,
-        quota_bytes: int | None = None,
+        quota: StorageQuota | None = None,
     ) -> None:
         self.node_index = node_index
         self.store = store
         self.registry = registry
         self.signing_key = signing_key
-        self.quota_bytes = quota_bytes
+        self.quota = quota if quota is not None else StorageQuota()
 
     def accept(self, header: UploadHeader, chunks: Iterable[bytes | memoryview]) -> ShareReceipt:
         """Store the share described by `header` from `chunks`, or refuse with a typed error
         (and nothing stored). An exception raised by `chunks` propagates unchanged."""
+        return self.store_share(self.check(header), chunks)
+
+    def check(self, header: UploadHeader) -> ShareSpec:
+        """What the share must be (from the signed registration), or a typed refusal."""
         validate_dataset_id(header.dataset_id)
         if header.node_index != self.node_index:
             raise InvalidInput(
@@ -72,9 +78,12 @@ class ShareIntake:
                 f"upload header of {header.dataset_id!r} does not match its registration: "
                 + ", ".join(mismatched)
             )
-        spec = registered.spec_for(self.node_index)
+        return registered.spec_for(self.node_index)
+
+    def store_share(self, spec: ShareSpec, chunks: Iterable[bytes | memoryview]) -> ShareReceipt:
+        """Store a checked share from `chunks` (quota, size, commitment) and sign a receipt."""
         started = time.monotonic()
-        meta = self.store.put_stream(spec, chunks, quota_bytes=self.quota_bytes)
+        meta = self.store.put_stream(spec, chunks, quota=self.quota)
         seconds = time.monotonic() - started
         _LOG.info("stored share of %s from %s: %d bytes in %.2f s (%.0f MB/s)", meta.dataset_id,
                   meta.provider_id, meta.size_bytes, seconds, meta.size_bytes / 1e6 / max(seconds, 1e-9))

@@ -14,6 +14,9 @@ Invariants, which every writer here keeps:
     one id may run at the same time (each in its own temp dir), so a stalled or hostile
     stream cannot block the provider's own; the first complete one is published, the
     others are refused. Only bytes matching the commitment can complete, so they agree.
+  * The bytes a node holds stay within its `StorageQuota` (all providers, and each
+    provider): stored shares plus uploads in flight, reserved before the first byte is
+    written, so concurrent uploads cannot jointly overshoot.
   * Dataset ids are validated before they touch a path.
   * Share bytes are read with numpy from raw bytes only (no pickle, no torch.load).
 
@@ -41,7 +44,6 @@ from mutualmind.errors import (
     IntegrityError,
     InvalidInput,
     NotFound,
-    QuotaExceeded,
     Unavailable,
 )
 from mutualmind.vocabulary.dataset import (
@@ -49,8 +51,11 @@ from mutualmind.vocabulary.dataset import (
     INT64_BYTES,
     PURPOSES,
     TableSchema,
+    check_table_shape,
     validate_dataset_id,
 )
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.upload import iter_chunks
 
 SHARE_FILE = "share.bin"
@@ -75,21 +80,20 @@ class ShareSpec:
     schema: TableSchema
     commitment: bytes
     purpose: str = "training"
+    # the provider's public power-of-two scale per column (column_scale); () = all 0
+    column_exponents: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         validate_dataset_id(self.dataset_id)
-        if self.rows < 1 or self.cols < 1:
-            raise InvalidInput(f"share shape [{self.rows}, {self.cols}] must have at least one row and column")
-        if len(self.schema.columns) != self.cols:
-            raise InvalidInput(
-                f"schema names {len(self.schema.columns)} columns but the share has {self.cols}"
-            )
+        check_table_shape(self.rows, self.cols, self.schema, what="share")
         if len(self.commitment) != 32:
             raise InvalidInput(f"commitment must be a 32-byte SHA-256 digest, got {len(self.commitment)} bytes")
         if self.purpose not in PURPOSES:
             raise InvalidInput(f"purpose {self.purpose!r} must be one of {PURPOSES}")
         if self.node_index < 0:
             raise InvalidInput(f"node index {self.node_index} must not be negative")
+        if self.column_exponents and len(self.column_exponents) != self.cols:
+            raise InvalidInput(f"{len(self.column_exponents)} column exponents for {self.cols} columns")
 
     @property
     def size_bytes(self) -> int:
@@ -103,9 +107,10 @@ class ShareSpec:
         data: np.ndarray,
         *,
         provider_id: str = "local",
-        frac_bits: int = 16,
+        frac_bits: int = FRAC_BITS,
         schema: TableSchema | None = None,
         purpose: str = "training",
+        column_exponents: tuple[int, ...] = (),
     ) -> ShareSpec:
         """The spec whose commitment is the SHA-256 of `data` (for `put_array` in tests and
         local tools). Without a schema, columns are named c0..c{n-1}, all features."""
@@ -124,8 +129,9 @@ class ShareSpec:
             cols=cols,
             frac_bits=frac_bits,
             schema=schema,
-            commitment=hashlib.sha256(memoryview(array).cast("B")).digest(),
+            commitment=hashlib.sha256(array.data.cast("B")).digest(),
             purpose=purpose,
+            column_exponents=tuple(column_exponents),
         )
 
 
@@ -144,6 +150,12 @@ class ShareMeta:
     purpose: str
     size_bytes: int
     stored_at: str
+    column_exponents: tuple[int, ...] = ()
+
+    @property
+    def exponents(self) -> tuple[int, ...]:
+        """One power-of-two exponent per column (0 where the provider did not scale)."""
+        return self.column_exponents or (0,) * self.cols
 
     def to_json(self) -> str:
         return json.dumps(
@@ -159,6 +171,7 @@ class ShareMeta:
                 "purpose": self.purpose,
                 "size_bytes": self.size_bytes,
                 "stored_at": self.stored_at,
+                "column_exponents": list(self.column_exponents),
             },
             indent=2,
             sort_keys=True,
@@ -181,6 +194,7 @@ class ShareMeta:
                 purpose=str(raw["purpose"]),
                 size_bytes=int(raw["size_bytes"]),
                 stored_at=str(raw["stored_at"]),
+                column_exponents=tuple(int(e) for e in raw.get("column_exponents", [])),
             )
         except (ValueError, KeyError, TypeError, InvalidInput) as err:
             raise IntegrityError(f"share metadata is damaged ({err}); remove the dataset and re-upload") from err
@@ -202,6 +216,7 @@ class ShareMeta:
             purpose=spec.purpose,
             size_bytes=spec.size_bytes,
             stored_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            column_exponents=spec.column_exponents,
         )
 
 
@@ -226,6 +241,9 @@ class ShareStore:
         self.shares_dir = self.data_dir / "shares"
         self.shares_dir.mkdir(parents=True, exist_ok=True)
         self._publish_lock = threading.Lock()
+        self._quota_lock = threading.Lock()
+        self._reserved: dict[int, tuple[str, int]] = {}  # upload token -> (provider, bytes)
+        self._next_token = 0
 
     # ---- reading ---------------------------------------------------------------
 
@@ -286,28 +304,52 @@ class ShareStore:
 
     # ---- writing ---------------------------------------------------------------
 
+    def held_bytes(self) -> tuple[int, dict[str, int]]:
+        """Share bytes held (stored and reserved by uploads in flight): in total, per provider."""
+        per_provider: dict[str, int] = {}
+        for meta in self.list():
+            per_provider[meta.provider_id] = per_provider.get(meta.provider_id, 0) + meta.size_bytes
+        for provider, size in self._reserved.values():
+            per_provider[provider] = per_provider.get(provider, 0) + size
+        return sum(per_provider.values()), per_provider
+
+    def _reserve(self, spec: ShareSpec, quota: StorageQuota) -> int:
+        """Check the quota and reserve the share's bytes; returns the token to release."""
+        with self._quota_lock:
+            total, per_provider = self.held_bytes()
+            quota.check(dataset_id=spec.dataset_id, size=spec.size_bytes,
+                        provider_id=spec.provider_id, node_held=total,
+                        provider_held=per_provider.get(spec.provider_id, 0))
+            self._next_token += 1
+            self._reserved[self._next_token] = (spec.provider_id, spec.size_bytes)
+            return self._next_token
+
     def put_stream(
         self,
         spec: ShareSpec,
         chunks: Iterable[bytes | memoryview],
         *,
-        quota_bytes: int | None = None,
+        quota: StorageQuota | None = None,
     ) -> ShareMeta:
         """Store a share arriving in chunks; all-or-nothing.
 
-        Refuses, leaving nothing behind: a share larger than `quota_bytes`
-        (QuotaExceeded, before reading any chunk), an id already stored, checked before
+        Refuses, leaving nothing behind: a share that does not fit `quota` next to what
+        the store holds (QuotaExceeded, before reading any chunk), an id already stored, checked before
         and again when publishing (AlreadyExists), more or fewer bytes than rows*cols*8
         (InvalidInput), bytes whose SHA-256 differs from the commitment (IntegrityError),
         a disk that fails or fills up (Unavailable), and any exception raised by `chunks`
         itself (a broken stream), which propagates.
         """
-        if quota_bytes is not None and spec.size_bytes > quota_bytes:
-            raise QuotaExceeded(
-                f"share of {spec.dataset_id!r} is {spec.size_bytes} bytes, above this node's quota "
-                f"of {quota_bytes} bytes; split the table or ask the operator for a larger quota"
-            )
         self._refuse_if_stored(spec.dataset_id)
+        token = self._reserve(spec, quota) if quota is not None else None
+        try:
+            return self._put_reserved(spec, chunks)
+        finally:
+            if token is not None:
+                with self._quota_lock:
+                    del self._reserved[token]
+
+    def _put_reserved(self, spec: ShareSpec, chunks: Iterable[bytes | memoryview]) -> ShareMeta:
         temp_dir: Path | None = None
         try:
             temp_dir = Path(
@@ -335,12 +377,12 @@ class ShareStore:
             if temp_dir is not None:
                 shutil.rmtree(temp_dir, ignore_errors=True)
 
-    def put_array(self, spec: ShareSpec, data: np.ndarray, *, quota_bytes: int | None = None) -> ShareMeta:
+    def put_array(self, spec: ShareSpec, data: np.ndarray, *, quota: StorageQuota | None = None) -> ShareMeta:
         """Store a share given as an int64 matrix (tests, the dealer, local tools)."""
         array = np.ascontiguousarray(data, dtype="<i8")
         if array.shape != (spec.rows, spec.cols):
             raise InvalidInput(f"share array has shape {array.shape}, spec says ({spec.rows}, {spec.cols})")
-        return self.put_stream(spec, iter_chunks(memoryview(array).cast("B")), quota_bytes=quota_bytes)
+        return self.put_stream(spec, iter_chunks(array.data.cast("B")), quota=quota)
 
     def remove_stale_temp(self) -> int:
         """Delete temp dirs left by a crash mid-upload; call once at server start-up only

@@ -29,8 +29,8 @@ from mpcnode.worker.job_spec import (
 )
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+from mutualmind.vocabulary.deadlines import MAX_JOB_S
 
-MAX_DEADLINE_S = 24 * 3600.0
 MAX_SESSIONS = 64
 
 
@@ -65,8 +65,8 @@ class TtpSessions:
         check_party(0, world_size)
         validate_host(master_addr)
         check_port(master_port)
-        if not (isinstance(deadline_s, (int, float)) and 0 < deadline_s <= MAX_DEADLINE_S):
-            raise InvalidInput(f"deadline {deadline_s!r} s must be in (0, {MAX_DEADLINE_S:.0f}]")
+        if not (isinstance(deadline_s, (int, float)) and 0 < deadline_s <= MAX_JOB_S):
+            raise InvalidInput(f"deadline {deadline_s!r} s must be in (0, {MAX_JOB_S:.0f}]")
         argv = [
             self._python, "-m", "mpcnode.worker.ttp",
             "--world-size", str(world_size),

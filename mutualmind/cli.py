@@ -32,10 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mutualmind",
         description="MutualMind: a private machine-learning data marketplace.",
     )
+    parser.add_argument("--version", action="version", version=f"mutualmind {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS.values():
         importlib.import_module(module_name).register(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (what `pip show mutualmind` says)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mutualmind")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

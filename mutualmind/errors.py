@@ -58,6 +58,14 @@ class PermissionDenied(MutualMindError):
     code = ErrorCode.PERMISSION_DENIED
 
 
+class IdentityMismatch(PermissionDenied):
+    """The server's TLS certificate does not name the member the client meant to reach.
+
+    Raised by the client before it sends a byte: the handshake itself fails. Never
+    retried - the same address will present the same certificate.
+    """
+
+
 class RuleViolation(MutualMindError):
     """An operation would break a ledger rule; `rule` names it (e.g. "insufficient_balance")."""
 

@@ -7,6 +7,10 @@ split locally; only shares (one per node) and signed commitments leave the machi
 the cluster manifest (`cluster.json`), node receipts are checked against the nodes' keys.
 The provider id is the name given to `keygen --id`; it is kept next to the key in
 `<key>.id` so later commands need only `--key`.
+
+Every channel is opened for the member it means (`coordinator`, node i's name from the
+manifest, else `node<i>`), so the TLS handshake fails - before a byte of share i is
+sent - unless the server at --node i holds node i's certificate.
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ def register(subparsers: Any) -> None:
     share.add_argument("--label", help="the label column (default for --sklearn: target)")
     share.add_argument("--schema", type=Path, help="the round's schema (JSON: columns, feature_columns, label_column)")
     share.add_argument("--purpose", choices=("training", "validation"), default="training")
+    share.add_argument("--labels", default="binary", metavar="KIND",
+                       help="what the label column holds, checked before anything is shared and "
+                            "signed in the registration: binary (0/1, default), classes:K "
+                            "(0..K-1) or real (a regression target)")
     share.add_argument("--node", action="append", metavar="HOST:PORT",
                        help="node public address, once per node in index order")
     share.set_defaults(func=_with_cluster(run_share))
@@ -144,6 +152,7 @@ def run_keygen(args: argparse.Namespace) -> int:
 
 def _market(args: argparse.Namespace) -> Any:
     from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport.pki import COORDINATOR_NAME
     from mutualmind.vocabulary.signing_keys import load_private_key
     from provider.client import MarketClient
 
@@ -154,7 +163,8 @@ def _market(args: argparse.Namespace) -> Any:
         raise InvalidInput(
             f"{_id_file(args.key)} is missing: make the key with `mutualmind provider keygen --id ...`"
         ) from None
-    channel = open_channel(args.coordinator, channel_credentials(args.certs, None))
+    channel = open_channel(args.coordinator, channel_credentials(args.certs, None),
+                           server_name=COORDINATOR_NAME)
     return MarketClient(channel=channel, key=key, provider_id=provider_id)
 
 
@@ -170,7 +180,12 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _load_table(args: argparse.Namespace) -> Any:
     from mutualmind.vocabulary.dataset import TableSchema
-    from provider.sharing import load_csv, load_sklearn, validate_table
+    from provider.sharing import (
+        load_csv,
+        load_sklearn,
+        parse_label_kind,
+        validate_table,
+    )
 
     features = [c.strip() for c in args.features.split(",")] if args.features else None
     if args.csv is not None:
@@ -184,7 +199,7 @@ def _load_table(args: argparse.Namespace) -> Any:
         except (OSError, ValueError) as err:
             raise InvalidInput(f"cannot read the schema file {args.schema}: {err}") from None
         expected = TableSchema.from_dict(raw)
-    validate_table(table, expected_schema=expected)
+    validate_table(table, expected_schema=expected, label_classes=parse_label_kind(args.labels))
     return table
 
 
@@ -200,6 +215,31 @@ def _node_keys(certs: Path, count: int) -> list[bytes] | None:
     return keys  # type: ignore[return-value]
 
 
+def _node_names(args: argparse.Namespace) -> list[str]:
+    """The member name each --node i must present: the manifest's name for node i, or
+    `node<i>` when --certs holds only ca.pem. Checked before anything is registered."""
+    from mutualmind.transport.pki import MANIFEST_NAME, load_manifest, node_name
+
+    if not (args.certs / MANIFEST_NAME).is_file():
+        return [node_name(i) for i in range(len(args.node))]
+    manifest = load_manifest(args.certs)
+    if len(manifest.nodes) != len(args.node):
+        raise InvalidInput(f"the cluster in {args.certs} has {len(manifest.nodes)} nodes; give "
+                           f"{len(manifest.nodes)} --node addresses in index order, got {len(args.node)}")
+    return [manifest.node_name(i) for i in range(len(args.node))]
+
+
+def _node_channels(args: argparse.Namespace) -> list[Any]:
+    """A channel to each --node i that talks only to node i (its name is the TLS server
+    name, so a server holding another member's certificate fails the handshake)."""
+    from mutualmind.transport import channel_credentials, open_channel
+
+    names = _node_names(args)
+    credentials = channel_credentials(args.certs, None)
+    return [open_channel(address, credentials, server_name=name)
+            for address, name in zip(args.node, names)]
+
+
 UPLOAD_ATTEMPTS = 3
 
 
@@ -208,14 +248,12 @@ def _upload(args: argparse.Namespace, shared: Any, *, resuming: bool) -> list[An
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from mutualmind.transport import channel_credentials, open_channel
     from provider.client import upload_shares
 
     if len(args.node) != len(shared.shares):
         raise InvalidInput(f"{args.dataset_id!r} was shared over {len(shared.shares)} nodes; "
                            f"give {len(shared.shares)} --node addresses, got {len(args.node)}")
-    credentials = channel_credentials(args.certs, None)
-    channels = [open_channel(address, credentials) for address in args.node]
+    channels = _node_channels(args)
     size = shared.rows * shared.cols * 8
     try:
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -256,10 +294,11 @@ def run_share(args: argparse.Namespace) -> int:
     a failed upload can be resumed with the very shares whose commitments were signed.
     """
     from provider.pending import pending_dir_for, remove_pending, save_pending
-    from provider.sharing import share_table
+    from provider.sharing import parse_label_kind, share_table
 
+    _node_names(args)   # a wrong --node count is refused before anything is registered
     table = _load_table(args)
-    shared = share_table(table, len(args.node))
+    shared = share_table(table, len(args.node), label_classes=parse_label_kind(args.labels))
     pending = pending_dir_for(args.key)
     client = _market(args)
     try:
@@ -319,7 +358,6 @@ def run_balance(args: argparse.Namespace) -> int:
 
 def run_collect_model(args: argparse.Namespace) -> int:
     """Collect, check and rebuild the model; write it atomically; one JSON summary line."""
-    from mutualmind.transport import channel_credentials, open_channel
     from provider.model_collect import collect_model, evaluate, write_model
     from provider.sharing import load_csv
 
@@ -331,14 +369,15 @@ def run_collect_model(args: argparse.Namespace) -> int:
         raise InvalidInput(f"folder {args.out.parent} does not exist; create it or choose another --out")
     if args.evaluate is not None and not args.evaluate.is_file():
         raise InvalidInput(f"no CSV file at {args.evaluate} to evaluate the model on")
-    client = _market(args)
-    credentials = channel_credentials(args.certs, None)
-    channels = [open_channel(address, credentials) for address in args.node]
+    channels = _node_channels(args)
     try:
-        model = collect_model(client.channel, channels, client.key, client.provider_id,
-                              args.round_id, keys)
+        client = _market(args)
+        try:
+            model = collect_model(client.channel, channels, client.key, client.provider_id,
+                                  args.round_id, keys)
+        finally:
+            client.channel.close()
     finally:
-        client.channel.close()
         for channel in channels:
             channel.close()
     summary: dict[str, Any] = {

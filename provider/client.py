@@ -5,7 +5,9 @@ Everything that touches plaintext (loading, encoding, splitting) happened before
 `provider.sharing`, on this machine; this module only moves shares and signed requests.
 Share i goes to node i over that node's public TLS port as one client-streaming call in
 1 MiB chunks; the n uploads run concurrently (one thread each). A failed call becomes
-the typed error the server sent (`mutualmind.transport.raise_from_rpc_error`).
+the typed error the server sent (`mutualmind.transport.call`). Channels are opened for
+node i's member name (`provider.cli`), so a server that is not node i fails the TLS
+handshake before any byte of share i leaves: `IdentityMismatch`, naming i.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 import numpy as np
@@ -24,11 +27,14 @@ from mutualmind.errors import (
     Aborted,
     AlreadyExists,
     DeadlineExceeded,
+    IdentityMismatch,
     IntegrityError,
     InvalidInput,
     Unavailable,
 )
-from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
+from mutualmind.transport import DEFAULT_DEADLINE_S, call, typed_rpc_errors
+from mutualmind.vocabulary.deadlines import MODEL_FETCH_S, SHARE_UPLOAD_S
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
 from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
 from mutualmind.vocabulary.signed_requests import (
@@ -42,12 +48,13 @@ from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_gr
 from provider.sharing import SharedTable
 
 CHUNK_BYTES = 1 << 20  # 1 MiB a message, well under the 8 MiB message limit
-UPLOAD_DEADLINE_S = 3600.0
-FETCH_DEADLINE_S = 600.0
 MAX_MODEL_SHARE_BYTES = 1 << 30  # far above the largest model a round can train (~32 MiB)
 
 # progress(node_index, bytes_sent_so_far)
 Progress = Callable[[int, int], None]
+# a TLS channel (`mutualmind.transport.open_channel`), named so that logic modules such as
+# `provider.model_collect` can type one without importing grpc
+Channel: TypeAlias = grpc.Channel
 
 
 def _share_messages(
@@ -59,7 +66,7 @@ def _share_messages(
         dataset_id=dataset_id, node_index=node_index, rows=array.shape[0], cols=array.shape[1], frac_bits=frac_bits
     )
     sent = 0
-    for i, chunk in enumerate(iter_chunks(memoryview(array).cast("B"), chunk_bytes)):
+    for i, chunk in enumerate(iter_chunks(array.data.cast("B"), chunk_bytes)):
         sent += len(chunk)
         yield node_pb2.ShareChunk(header=header, data=bytes(chunk)) if i == 0 else node_pb2.ShareChunk(
             data=bytes(chunk)
@@ -74,21 +81,19 @@ def upload_share(
     node_index: int,
     share: np.ndarray,
     *,
-    frac_bits: int = 16,
+    frac_bits: int = FRAC_BITS,
     chunk_bytes: int = CHUNK_BYTES,
     progress: Progress | None = None,
-    timeout_s: float = UPLOAD_DEADLINE_S,
+    timeout_s: float = SHARE_UPLOAD_S,
 ) -> ShareReceipt:
     """Stream one share to one node; returns the node's signed receipt."""
     if share.ndim != 2:
         raise InvalidInput(f"a share is a 2-D int64 matrix, got shape {share.shape}")
     stub = node_pb2_grpc.ShareIntakeStub(channel)
-    try:
-        reply = stub.UploadShare(
-            _share_messages(dataset_id, node_index, share, frac_bits, chunk_bytes, progress), timeout=timeout_s
-        )
-    except grpc.RpcError as err:
-        raise_from_rpc_error(err)
+    with naming_node(node_index):
+        reply = call(stub, "UploadShare",
+                     _share_messages(dataset_id, node_index, share, frac_bits, chunk_bytes, progress),
+                     timeout=timeout_s)
     return ShareReceipt(
         dataset_id=reply.dataset_id,
         node_index=reply.node_index,
@@ -96,6 +101,17 @@ def upload_share(
         commitment=reply.commitment,
         signature=reply.node_signature,
     )
+
+
+@contextmanager
+def naming_node(node_index: int) -> Iterator[None]:
+    """An identity mismatch inside the block names node `node_index` (the server given for
+    it presented another member's certificate)."""
+    try:
+        yield
+    except IdentityMismatch as err:
+        raise IdentityMismatch(f"the server given for node {node_index} is not node "
+                               f"{node_index}: {err.message}") from err
 
 
 T = TypeVar("T")
@@ -166,6 +182,12 @@ def upload_shares(
     return receipts
 
 
+def market_call(channel: Channel, method: str, request: Any, *,
+                timeout_s: float = DEFAULT_DEADLINE_S) -> Any:
+    """One unsigned Market call (a read: GetRound, GetDataset); typed errors out."""
+    return call(market_pb2_grpc.MarketStub(channel), method, request, timeout=timeout_s)
+
+
 @dataclass
 class MarketClient:
     """Signed provider requests to the coordinator's Market API."""
@@ -181,10 +203,7 @@ class MarketClient:
             raise InvalidInput("a provider id (the name registered with the coordinator) is required")
 
     def _call(self, method: str, request: Any) -> Any:
-        try:
-            return getattr(self._stub, method)(request, timeout=self.timeout_s)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        return call(self._stub, method, request, timeout=self.timeout_s)
 
 
     def register(self) -> market_pb2.RegisterProviderReply:
@@ -210,6 +229,8 @@ class MarketClient:
             schema=shared.schema,
             share_commitments=list(shared.commitments),
             purpose=purpose,
+            column_exponents=shared.column_exponents or None,
+            label_classes=shared.label_classes,
         )
         return registration, self._call("RegisterDataset", registration)
 
@@ -243,14 +264,14 @@ def fetch_model_share(
     *,
     node_public_key: bytes,
     job_digest: str,
-    timeout_s: float = FETCH_DEADLINE_S,
+    timeout_s: float = MODEL_FETCH_S,
 ) -> ModelShare:
     """Ask node `node_index` for its share of `round_id`'s model with a freshly signed
     request; stream it in and check the node's signed receipt against the request, the
     round's accepted job digest and the bytes (IntegrityError if anything differs)."""
     request = sign_fetch(key, round_id, sponsor_id, node_index, new_nonce(), int(time.time()))
     stub = node_pb2_grpc.ShareIntakeStub(channel)
-    try:
+    with naming_node(node_index), typed_rpc_errors():
         stream = stub.FetchModelShare(
             node_pb2.FetchModelShareRequest(
                 round_id=round_id, sponsor_id=sponsor_id, node_index=node_index,
@@ -271,8 +292,6 @@ def fetch_model_share(
                 stream.cancel()
                 raise IntegrityError(f"node {node_index} sent more than {MAX_MODEL_SHARE_BYTES} "
                                      "bytes of model share; no round trains a model that large")
-    except grpc.RpcError as err:
-        raise_from_rpc_error(err)
     shares = bytes(data)
     manifest = check_released_share(
         shares, receipt_json, signature, node_public_key, round_id=round_id, job_digest=job_digest,

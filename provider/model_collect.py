@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -29,12 +28,12 @@ from mutualmind.errors import (
     PermissionDenied,
     RuleViolation,
 )
-from mutualmind.transport import DEFAULT_DEADLINE_S, raise_from_rpc_error
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.model_file import predict, read_share, reconstruct
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
-from proto import market_pb2, market_pb2_grpc
-from provider.client import ModelShare, fetch_model_share, on_every_node
+from mutualmind.vocabulary.states import RoundStatus
+from proto import market_pb2
+from provider.client import Channel, ModelShare, fetch_model_share, market_call, on_every_node
 
 MODEL_FORMAT = "mutualmind-model/v1"
 # tensors that undo the providers' scaling rather than compute the model
@@ -71,21 +70,21 @@ class CollectedModel:
         }
 
 
-def round_for_collection(market: grpc.Channel, round_id: str, sponsor_id: str) -> market_pb2.RoundView:
+def round_for_collection(market: Channel, round_id: str, sponsor_id: str) -> market_pb2.RoundView:
     """The round, if `sponsor_id` may collect its model now (clear refusals otherwise)."""
-    view = _market_call(market, "GetRound", market_pb2.GetRoundRequest(round_id=round_id))
+    view = market_call(market, "GetRound", market_pb2.GetRoundRequest(round_id=round_id))
     if view.sponsor != sponsor_id:
         raise PermissionDenied(f"round {round_id!r} was sponsored by {view.sponsor!r}, not "
                                f"{sponsor_id!r}; only its sponsor can collect the model")
-    if view.status != "closed" or not view.job_digest:
+    if view.status != RoundStatus.CLOSED or not view.job_digest:
         raise RuleViolation("round_not_closed", f"round {round_id!r} is {view.status}; collect its "
                             "model once it has closed with an accepted result")
     return view
 
 
 def collect_model(
-    market: grpc.Channel,
-    node_channels: Sequence[grpc.Channel],
+    market: Channel,
+    node_channels: Sequence[Channel],
     key: Ed25519PrivateKey,
     sponsor_id: str,
     round_id: str,
@@ -97,8 +96,8 @@ def collect_model(
                            f"{len(node_channels)} addresses for {len(node_public_keys)} node keys")
     view = round_for_collection(market, round_id, sponsor_id)
     spec = parse_model_spec(view.model_spec_json)
-    validation = _market_call(market, "GetDataset",
-                              market_pb2.GetDatasetRequest(dataset_id=view.validation_dataset))
+    validation = market_call(market, "GetDataset",
+                             market_pb2.GetDatasetRequest(dataset_id=view.validation_dataset))
     schema = validation.registration.schema
 
     def one(i: int) -> ModelShare:
@@ -127,10 +126,3 @@ def evaluate(model: CollectedModel, features: np.ndarray, labels: np.ndarray) ->
     if model.spec.task == "regression":
         return "mse", float(np.mean((predicted - labels) ** 2))
     return "accuracy", float(np.mean(predicted == labels))
-
-
-def _market_call(channel: grpc.Channel, method: str, request: Any) -> Any:
-    try:
-        return getattr(market_pb2_grpc.MarketStub(channel), method)(request, timeout=DEFAULT_DEADLINE_S)
-    except grpc.RpcError as err:
-        raise_from_rpc_error(err)

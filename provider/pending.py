@@ -8,7 +8,8 @@ uploads what is left. Layout, next to the provider's key (the provider's own mac
 where the plaintext lives anyway):
 
     <dir>/<dataset_id>/share<i>.bin   raw little-endian int64 [rows, cols]
-    <dir>/<dataset_id>/meta.json      rows, cols, frac_bits, schema, commitments (hex)
+    <dir>/<dataset_id>/meta.json      rows, cols, frac_bits, schema, commitments (hex),
+                                      column exponents, label classes
 
 Read back with numpy from raw bytes only, each share checked against its commitment.
 """
@@ -38,12 +39,13 @@ def save_pending(base: Path, dataset_id: str, shared: SharedTable) -> Path:
     for i, share in enumerate(shared.shares):
         fd = os.open(folder / f"share{i}.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(memoryview(np.ascontiguousarray(share, dtype="<i8")).cast("B"))
+            handle.write(np.ascontiguousarray(share, dtype="<i8").data.cast("B"))
             handle.flush()
             os.fsync(handle.fileno())
     meta = {
         "rows": shared.rows, "cols": shared.cols, "frac_bits": shared.frac_bits,
         "schema": shared.schema.to_dict(), "commitments": [c.hex() for c in shared.commitments],
+        "column_exponents": list(shared.column_exponents), "label_classes": shared.label_classes,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return folder
@@ -72,6 +74,8 @@ def load_pending(base: Path, dataset_id: str) -> SharedTable:
     return SharedTable(
         schema=TableSchema.from_dict(meta["schema"]), rows=rows, cols=cols,
         frac_bits=int(meta["frac_bits"]), shares=shares, commitments=commitments,
+        column_exponents=tuple(int(e) for e in meta.get("column_exponents", [0] * cols)),
+        label_classes=int(meta.get("label_classes", 2)),
     )
 
 

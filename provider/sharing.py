@@ -4,7 +4,9 @@ Steps, each a plain function so they can be tested apart:
   1. load a table: a CSV file (header row) or a scikit-learn bundled dataset by name;
   2. validate it: numeric, finite, within the fixed-point range with headroom, and with
      the schema the round expects - errors name the column and the row;
-  3. encode it with CrypTen's FixedPointEncoder (16 fractional bits, ring Z/2^64);
+  3. scale every column by its public power of two (`column_scale`: |x'| <= 1, exact in
+     float64; class labels are left as they are) and encode it with CrypTen's
+     FixedPointEncoder (16 fractional bits, ring Z/2^64);
   4. split it into n additive shares: shares 0..n-2 are uniform int64 from `os.urandom`
      (never torch.randint or a seeded generator), the last is x - sum(others) with
      wrapping int64 arithmetic, so any n-1 shares are independent of the data.
@@ -24,12 +26,20 @@ from pathlib import Path
 import numpy as np
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.column_scale import (
+    MAX_ABS_VALUE,
+    MAX_CLASSES,
+    REAL_LABEL,
+    check_label_classes,
+    column_exponent,
+    describe_labels,
+)
+from mutualmind.vocabulary.dataset import TableSchema, check_table_shape
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
-FRAC_BITS = 16
-# |x| must stay well inside int64 after scaling by 2^16 so that MPC products of two
-# encoded values (scale 2^32 before truncation) do not wrap: 2^20 * 2^16 = 2^36.
-MAX_ABS_VALUE = float(2**20)
+# label kinds a provider declares (`--labels`): binary 0/1, classes:K (0..K-1), real
+LABEL_KINDS = ("binary", "classes:K", "real")
+
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes")
 
 
@@ -59,6 +69,27 @@ class SharedTable:
     frac_bits: int
     shares: list[np.ndarray] = field(repr=False)
     commitments: list[bytes]
+    # the public power of two each column was divided by before encoding (column_scale)
+    column_exponents: tuple[int, ...] = ()
+    # 0: a real-valued target; k >= 2: labels are the integers 0..k-1
+    label_classes: int = 2
+
+
+def parse_label_kind(text: str) -> int:
+    """`binary` -> 2, `classes:K` -> K, `real` -> 0 (the registration's label_classes)."""
+    value = text.strip().lower()
+    if value == "binary":
+        return 2
+    if value == "real":
+        return REAL_LABEL
+    if value.startswith("classes:"):
+        try:
+            classes = int(value.split(":", 1)[1])
+        except ValueError:
+            classes = -1
+        check_label_classes(classes if classes >= 2 else -1)
+        return classes
+    raise InvalidInput(f"label kind {text!r} is not one of {LABEL_KINDS}")
 
 
 def _choose_columns(
@@ -89,10 +120,25 @@ def load_csv(
     """
     path = Path(path)
     try:
-        handle = open(path, newline="", encoding="utf-8")
+        return _read_csv(path, feature_columns, label_column)
+    except UnicodeDecodeError as err:
+        raise InvalidInput(
+            f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+            "save it as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet, or iconv -f latin1 -t utf-8)"
+        ) from None
+    except csv.Error as err:
+        raise InvalidInput(f"{path} is not a readable CSV file ({err})") from None
     except FileNotFoundError:
         raise InvalidInput(f"no CSV file at {path}") from None
-    with handle:
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory; give the path of a CSV file") from None
+    except OSError as err:
+        raise InvalidInput(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _read_csv(path: Path, feature_columns: Sequence[str] | None, label_column: str | None) -> Table:
+    # utf-8-sig: a byte-order mark (Excel writes one) is dropped, never part of a column name
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
@@ -153,13 +199,17 @@ def validate_table(
     *,
     expected_schema: TableSchema | None = None,
     max_abs: float = MAX_ABS_VALUE,
+    label_classes: int | None = None,
 ) -> None:
-    """Refuse a table that cannot be shared faithfully, naming the first bad cell."""
+    """Refuse a table that cannot be shared faithfully, naming the first bad cell.
+
+    With `label_classes` (k >= 2) every label must be one of the integers 0..k-1: the
+    nodes never see labels, so a label 1000 for a binary model is refused here or never.
+    """
     values = table.values
     if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
         raise InvalidInput(f"a table needs at least one row and one column, got shape {values.shape}")
-    if values.shape[1] != len(table.schema.columns):
-        raise InvalidInput(f"table has {values.shape[1]} columns, its schema names {len(table.schema.columns)}")
+    check_table_shape(table.rows, table.cols, table.schema)
     if not np.issubdtype(values.dtype, np.number):
         raise InvalidInput(f"table values must be numeric, got dtype {values.dtype}")
     if expected_schema is not None and table.schema != expected_schema:
@@ -181,6 +231,40 @@ def validate_table(
             f"column {table.schema.columns[col]!r} data row {row + 1}: {values[row, col]:g} is outside "
             f"the fixed-point range +-{max_abs:.0f}; rescale the column before sharing"
         )
+    if label_classes is not None:
+        check_labels(table, label_classes)
+
+
+def check_labels(table: Table, label_classes: int) -> None:
+    """Labels must be what the provider declares (see `column_scale`), naming a bad row."""
+    check_label_classes(label_classes)
+    if label_classes == REAL_LABEL or not table.schema.label_column:
+        return
+    column = table.schema.columns.index(table.schema.label_column)
+    labels = table.values[:, column]
+    bad = (labels != np.round(labels)) | (labels < 0) | (labels > label_classes - 1)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise InvalidInput(
+            f"label column {table.schema.label_column!r} data row {row + 1}: {labels[row]:g} is not "
+            f"one of {describe_labels(label_classes)}; recode the labels as 0..{label_classes - 1}, "
+            "or declare another label kind (--labels binary | classes:K | real)"
+        )
+
+
+def column_exponents(table: Table, label_classes: int) -> tuple[int, ...]:
+    """Each column's public power of two: the smallest e with max |x| <= 2^e (class
+    labels keep exponent 0: they are compared with class indices, never normalised)."""
+    magnitudes = np.abs(table.values).max(axis=0)
+    exponents = [column_exponent(float(m)) for m in magnitudes]
+    if table.schema.label_column and label_classes != REAL_LABEL:
+        exponents[table.schema.columns.index(table.schema.label_column)] = 0
+    return tuple(exponents)
+
+
+def prescale(values: np.ndarray, exponents: Sequence[int]) -> np.ndarray:
+    """values * 2^-e per column, exact in float64 (what is encoded and shared)."""
+    return np.ldexp(np.asarray(values, dtype=np.float64), -np.asarray(exponents, dtype=np.int64)[None, :])
 
 
 def encode_fixed_point(values: np.ndarray, frac_bits: int = FRAC_BITS) -> np.ndarray:
@@ -229,12 +313,31 @@ def recombine(shares: Sequence[np.ndarray]) -> np.ndarray:
 
 def share_commitment(share: np.ndarray) -> bytes:
     """SHA-256 of a share's raw little-endian int64 bytes, row-major (what a node checks)."""
-    return hashlib.sha256(memoryview(np.ascontiguousarray(share, dtype="<i8")).cast("B")).digest()
+    return hashlib.sha256(np.ascontiguousarray(share, dtype="<i8").data.cast("B")).digest()
 
 
-def share_table(table: Table, n: int, *, frac_bits: int = FRAC_BITS) -> SharedTable:
-    """Encode, split into n shares and commit to each (validate the table first)."""
-    shares = split_additive(encode_fixed_point(table.values, frac_bits), n)
+def infer_label_classes(table: Table) -> int:
+    """What the labels look like: integers 0..k-1 (k <= 64) give k (at least 2), anything
+    else a real-valued target. For tools and tests; the CLI asks the provider instead."""
+    if not table.schema.label_column:
+        return REAL_LABEL
+    labels = table.values[:, table.schema.columns.index(table.schema.label_column)]
+    if np.all(labels == np.round(labels)) and labels.min() >= 0 and labels.max() < MAX_CLASSES:
+        return max(2, int(labels.max()) + 1)
+    return REAL_LABEL
+
+
+def share_table(
+    table: Table, n: int, *, label_classes: int | None = None, frac_bits: int = FRAC_BITS
+) -> SharedTable:
+    """Check the labels, scale each column by its public power of two, encode, split into
+    n shares and commit to each (validate the table first). `label_classes` is what the
+    provider declares (None: inferred from the labels)."""
+    if label_classes is None:
+        label_classes = infer_label_classes(table)
+    check_labels(table, label_classes)
+    exponents = column_exponents(table, label_classes)
+    shares = split_additive(encode_fixed_point(prescale(table.values, exponents), frac_bits), n)
     return SharedTable(
         schema=table.schema,
         rows=table.rows,
@@ -242,4 +345,6 @@ def share_table(table: Table, n: int, *, frac_bits: int = FRAC_BITS) -> SharedTa
         frac_bits=frac_bits,
         shares=shares,
         commitments=[share_commitment(s) for s in shares],
+        column_exponents=exponents,
+        label_classes=label_classes,
     )

@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from mutualmind.vocabulary.deadlines import LEDGER_VERIFY_S
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("ledger", help="the coordinator's ledger")
@@ -21,13 +23,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from coordinator.admin_cli.terminal import print_json
     from proto import admin_pb2
 
     with CoordinatorClient(resolve_target(args)) as client:
         reply = client.call(client.admin, "VerifyLedger", admin_pb2.VerifyLedgerRequest(),
-                            timeout=300.0)
+                            timeout=LEDGER_VERIFY_S)
     if args.json:
         print_json({"ok": reply.ok, "entries": reply.entries, "root": reply.root_hash.hex(),
                     "total_supply": reply.total_supply, "error": reply.error,

@@ -36,7 +36,8 @@ def parse_amount(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from coordinator.admin_cli.terminal import print_json
     from proto import admin_pb2
 

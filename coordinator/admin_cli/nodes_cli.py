@@ -17,7 +17,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from coordinator.admin_cli.terminal import (
         console,
         health_markup,

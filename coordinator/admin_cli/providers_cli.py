@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mutualmind.vocabulary.states import RoundStatus
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     providers = subparsers.add_parser("providers", parents=[common],
@@ -23,7 +25,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _providers(args: argparse.Namespace) -> list[Any]:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from proto import admin_pb2
 
     with CoordinatorClient(resolve_target(args)) as client:
@@ -33,12 +36,13 @@ def _providers(args: argparse.Namespace) -> list[Any]:
 
 def _open_pools(args: argparse.Namespace) -> int:
     """Tokens locked in pools of rounds not yet closed or aborted."""
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from proto import admin_pb2
 
     with CoordinatorClient(resolve_target(args)) as client:
         rounds = client.call(client.admin, "ListRounds", admin_pb2.ListRoundsRequest()).rounds
-    return sum(r.pool for r in rounds if r.status in ("open", "running", "result"))
+    return sum(r.pool for r in rounds if r.status in (RoundStatus.OPEN, RoundStatus.RUNNING, RoundStatus.RESULT))
 
 
 def run_providers(args: argparse.Namespace) -> int:
@@ -95,7 +99,8 @@ def run_balances(args: argparse.Namespace) -> int:
 
 
 def _one_balance(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
     from coordinator.admin_cli.terminal import console, print_json
     from proto import market_pb2
 

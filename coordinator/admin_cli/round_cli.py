@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput
-
-DEFAULT_RUN_DEADLINE_S = 600.0
+from mutualmind.vocabulary.deadlines import MAX_JOB_S, ROUND_S, ROUND_SLACK_S
+from mutualmind.vocabulary.states import EntryKind
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     runner = sub.add_parser("run", parents=[common], help="run a round with live progress")
     runner.add_argument("round_id")
-    runner.add_argument("--deadline", type=float, default=DEFAULT_RUN_DEADLINE_S,
+    runner.add_argument("--deadline", type=float, default=ROUND_S,
                         help="seconds the MPC job may take")
     runner.set_defaults(func=run_run)
 
@@ -67,12 +67,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     verify.add_argument("round_id")
     verify.add_argument("--tolerance", type=float, default=0.01,
                         help="largest accepted difference, metric units (default 0.01)")
-    verify.add_argument("--deadline", type=float, default=DEFAULT_RUN_DEADLINE_S)
+    verify.add_argument("--deadline", type=float, default=ROUND_S)
     verify.set_defaults(func=run_verify)
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from coordinator.admin_cli.target import CoordinatorClient, resolve_target
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import resolve_target
 
     return CoordinatorClient(resolve_target(args))
 
@@ -170,12 +171,11 @@ def run_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from coordinator.admin_cli.round_table import round_json, round_table
-    from coordinator.admin_cli.target import ROUND_SLACK_S
     from coordinator.admin_cli.terminal import console, print_json
     from proto import admin_pb2
 
-    if not 0 < args.deadline <= 24 * 3600:
-        raise InvalidInput(f"--deadline must be 0..86400 seconds, got {args.deadline}")
+    if not 0 < args.deadline <= MAX_JOB_S:
+        raise InvalidInput(f"--deadline must be 0..{MAX_JOB_S:.0f} seconds, got {args.deadline}")
     request = admin_pb2.RunRoundRequest(round_id=args.round_id, deadline_s=args.deadline)
     final = None
     with _client(args) as client:
@@ -227,7 +227,7 @@ def _epsilon_micro(client: Any, round_id: str) -> int:
     start = 0
     while True:
         entries = client.call(client.market, "ListEntries", market_pb2.ListEntriesRequest(
-            start=start, limit=1000, kind="round_opened")).entries
+            start=start, limit=1000, kind=EntryKind.ROUND_OPENED)).entries
         for entry in entries:
             payload = json.loads(entry.payload_json)
             if payload.get("round_id") == round_id:
@@ -238,7 +238,6 @@ def _epsilon_micro(client: Any, round_id: str) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.target import ROUND_SLACK_S
     from coordinator.admin_cli.terminal import console, micro, print_json
     from proto import admin_pb2
 

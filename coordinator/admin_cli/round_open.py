@@ -22,9 +22,10 @@ from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from mutualmind.vocabulary.payloads import request_message, validate_payload
 from mutualmind.vocabulary.signing_keys import sign
+from mutualmind.vocabulary.states import EntryKind
 from proto import common_pb2, market_pb2
 
-KIND_ROUND_OPENED = "round_opened"
+KIND_ROUND_OPENED = EntryKind.ROUND_OPENED
 PPM = 1_000_000
 
 

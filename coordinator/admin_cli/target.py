@@ -1,30 +1,25 @@
-"""Where the coordinator is, and a client for its Admin and Market APIs.
+"""Where the coordinator is: the flags and environment every admin command reads.
 
 An admin command finds the coordinator in one of two ways: `--data-dir DIR` of a local
 cluster (its `cluster-state.json` names the admin address, the market address and the
 certificate folder), or explicit `--coordinator HOST:PORT` (the cluster port, where the
 Admin API is), `--market HOST:PORT` and `--certs DIR` (or the environment variables
 MUTUALMIND_DATA_DIR / _COORDINATOR / _MARKET / _CERTS, as the compose `admin` service
-sets them). Explicit flags win over the state file. Every call has a deadline and a failed call becomes the typed error the
-server sent, so the CLI prints one line and exits with its code.
+sets them). Explicit flags win over the state file. The client that calls the coordinator
+there is `coordinator.admin_cli.coordinator_client`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mutualmind.errors import InvalidInput
 
 COORDINATOR_NAME = "coordinator"   # a SAN of the coordinator's certificate, whatever its address
-ADMIN_MEMBER = "admin"
-CALL_DEADLINE_S = 30.0
 ENV_PREFIX = "MUTUALMIND_"         # MUTUALMIND_COORDINATOR etc.: defaults for the flags
-ROUND_SLACK_S = 60.0               # streaming calls get the round's deadline plus this
 
 
 @dataclass(frozen=True)
@@ -84,76 +79,3 @@ def resolve_target(args: argparse.Namespace) -> AdminTarget:
         if value is not None and (":" not in value or not value.rsplit(":", 1)[1].isdigit()):
             raise InvalidInput(f"{flag} {value!r} is not HOST:PORT (e.g. 127.0.0.1:7001)")
     return AdminTarget(admin_address=admin, market_address=market, certs_dir=Path(certs))
-
-
-class CoordinatorClient:
-    """Admin calls (mTLS, admin certificate) and Market calls (TLS) with typed errors."""
-
-    def __init__(self, target: AdminTarget) -> None:
-        # grpc's C core logs TLS handshake failures at INFO on stderr; the CLI's contract
-        # is one error line, so keep its own logging to errors (before grpc is loaded).
-        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-        self.target = target
-        self._channels: list[Any] = []
-        self._admin: Any = None
-        self._market: Any = None
-
-    def __enter__(self) -> CoordinatorClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        for channel in self._channels:
-            channel.close()
-        self._channels.clear()
-
-    @property
-    def admin(self) -> Any:
-        if self._admin is None:
-            from mutualmind.transport import channel_credentials, open_channel
-            from proto import admin_pb2_grpc
-
-            channel = open_channel(self.target.require_admin(),
-                                   channel_credentials(self.target.certs_dir, ADMIN_MEMBER),
-                                   server_name=COORDINATOR_NAME)
-            self._channels.append(channel)
-            self._admin = admin_pb2_grpc.AdminStub(channel)
-        return self._admin
-
-    @property
-    def market(self) -> Any:
-        if self._market is None:
-            from mutualmind.transport import channel_credentials, open_channel
-            from proto import market_pb2_grpc
-
-            channel = open_channel(self.target.require_market(),
-                                   channel_credentials(self.target.certs_dir, None),
-                                   server_name=COORDINATOR_NAME)
-            self._channels.append(channel)
-            self._market = market_pb2_grpc.MarketStub(channel)
-        return self._market
-
-    def call(self, stub: Any, method: str, request: Any, *,
-             timeout: float = CALL_DEADLINE_S) -> Any:
-        """One unary call; a failure is raised as the typed error it stands for."""
-        import grpc
-
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            return getattr(stub, method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
-
-    def stream(self, stub: Any, method: str, request: Any, *, timeout: float) -> Iterator[Any]:
-        """A server-streaming call, message by message, with typed errors."""
-        import grpc
-
-        from mutualmind.transport import raise_from_rpc_error
-
-        try:
-            yield from getattr(stub, method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)

@@ -20,6 +20,7 @@ import torch
 
 from mpcnode.worker.comparison import less_than_zero
 from mpcnode.worker.softmax_training import mpc_softmax, plain_softmax
+from mutualmind.vocabulary.fixed_point import FRAC_BITS, SCALE
 
 # a training tensor: torch.Tensor (plaintext) or crypten MPCTensor (secret-shared)
 Tensor = Any
@@ -204,9 +205,9 @@ class CrypTenBackend:
         inside = below[1] - below[0]  # d = a - b = [z >= -W] - [z >= W]
         above = 1 - below[1]
         product = (value * inside).div(int(2 * width))
-        half = 1 << (16 - 1)
+        half = SCALE // 2
         # integer-encoded 0/1 tensors to fixed point without a multiplication round
-        fixed = MPCTensor.from_shares(inside.share * half + above.share * (2 * half), precision=16)
+        fixed = MPCTensor.from_shares(inside.share * half + above.share * SCALE, precision=FRAC_BITS)
         return product + fixed
 
     def prefetch(
@@ -274,9 +275,9 @@ class CrypTenBackend:
         total = (
             column_dot(high_columns, high_columns)
             + column_dot(high_columns, low_columns).div(128)
-            + column_dot(low_columns, low_columns).div(1 << 16)
+            + column_dot(low_columns, low_columns).div(SCALE)
         )
-        return MPCTensor.from_shares(total.share, precision=16)
+        return MPCTensor.from_shares(total.share, precision=FRAC_BITS)
 
     def scale_by_inv_sqrt(self, values: Tensor, sums: Tensor) -> Tensor:
         """values / sqrt(sums): range reduction by powers of 4, Newton on [1, 4].

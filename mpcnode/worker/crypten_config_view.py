@@ -23,6 +23,8 @@ from typing import Any
 class ConfigView:
     """Nested attribute access over a plain dict of plain values (read-only)."""
 
+    _source: Any  # the omegaconf tree this view was made from (`temp_override` merges into it)
+
     def __init__(self, values: Mapping[str, Any], source: Any) -> None:
         for key, value in values.items():
             object.__setattr__(self, key, ConfigView(value, None) if isinstance(value, Mapping) else value)
@@ -37,7 +39,10 @@ def install(cfg: Any) -> None:
     from omegaconf import OmegaConf
 
     def view_of(config: Any) -> ConfigView:
-        return ConfigView(OmegaConf.to_container(config, resolve=True), config)
+        values = OmegaConf.to_container(config, resolve=True)
+        if not isinstance(values, Mapping):
+            raise TypeError(f"CrypTen's configuration is a {type(values).__name__}, not a mapping")
+        return ConfigView({str(key): value for key, value in values.items()}, config)
 
     @contextmanager
     def temp_override(override_dict: Mapping[str, object]) -> Iterator[None]:

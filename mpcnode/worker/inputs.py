@@ -4,6 +4,11 @@ Everything here is local: the node's own share files, read by the share store wi
 numpy (never pickle) and checked against their commitments. What is public about a
 dataset - its shape, schema and precision - must agree across the job's datasets;
 which rows are whose follows from the provider order.
+
+Providers share every column scaled by a public power of two (`column_scale`); datasets
+of one job may use different exponents for a column, so each is aligned to the job's
+largest exponent of that column: `shift` says by how many bits (a division by a public
+power of two of values at most 1, done by the caller on the secret-shared values).
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ import numpy as np
 from mpcnode.share_store import ShareStore
 from mpcnode.worker.job_spec import WorkerSpec
 from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.column_scale import MAX_JOB_ROWS
 from mutualmind.vocabulary.dataset import TableSchema
-
-FRAC_BITS = 16
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,13 @@ class LocalShares:
     validation_labels: np.ndarray
     provider_rows: tuple[int, ...]
     schema: TableSchema
+    # the job's power-of-two exponent of every feature column and of the label: the
+    # values here are raw / 2^exponent once aligned by the shifts below
+    feature_exponents: tuple[int, ...] = ()
+    label_exponent: int = 0
+    # bits to shift each element right to align it (None: nothing to align)
+    train_shift: np.ndarray | None = None  # [rows, features + 1], label last
+    validation_shift: np.ndarray | None = None
 
 
 def _columns(schema: TableSchema) -> tuple[list[int], int]:
@@ -62,6 +74,17 @@ def load_local_shares(spec: WorkerSpec) -> LocalShares:
                 f"{loaded[0].meta.dataset_id!r}; every dataset of a job shares one schema"
             )
     features, label = _columns(schema)
+    rows = sum(s.meta.rows for s in loaded)
+    if rows > MAX_JOB_ROWS:
+        raise InvalidInput(
+            f"the job's training datasets hold {rows} rows together; the fixed-point bounds "
+            f"hold for at most {MAX_JOB_ROWS} (docs/mpc.md): include fewer datasets"
+        )
+    order = [*features, label]
+    job = np.max([np.asarray(s.meta.exponents)[order] for s in [*loaded, validation]], axis=0)
+    shifts = [np.broadcast_to(job - np.asarray(s.meta.exponents)[order], (s.meta.rows, len(order))) for s in loaded]
+    train_shift = np.concatenate(shifts, axis=0)
+    validation_shift = np.broadcast_to(job - np.asarray(validation.meta.exponents)[order], (validation.meta.rows, len(order)))
     train = np.concatenate([s.data for s in loaded], axis=0)
     return LocalShares(
         train_features=np.ascontiguousarray(train[:, features]),
@@ -70,4 +93,8 @@ def load_local_shares(spec: WorkerSpec) -> LocalShares:
         validation_labels=np.ascontiguousarray(validation.data[:, [label]]),
         provider_rows=tuple(s.meta.rows for s in loaded),
         schema=schema,
+        feature_exponents=tuple(int(e) for e in job[:-1]),
+        label_exponent=int(job[-1]),
+        train_shift=np.ascontiguousarray(train_shift) if train_shift.any() else None,
+        validation_shift=np.ascontiguousarray(validation_shift) if validation_shift.any() else None,
     )

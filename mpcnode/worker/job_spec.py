@@ -28,7 +28,8 @@ class WorkerSpec:
 
     `rank` is this node's index (its shares are share number `rank` of every dataset);
     ranks 0..world_size-1 are the nodes, rank world_size is the dealer's TTP process.
-    Rank 0 hosts the torch.distributed rendezvous at master_addr:master_port.
+    Rank 0 hosts the torch.distributed rendezvous at master_addr:master_port, bound to
+    that address only.
     """
 
     job_id: str
@@ -52,10 +53,10 @@ class WorkerSpec:
 
     @property
     def rendezvous(self) -> str:
-        host = self.master_addr
-        if ":" in host:  # IPv6 literal
-            host = f"[{host}]"
-        return f"tcp://{host}:{self.master_port}"
+        """Rank 0's store listens on master_addr only (`mpcnode.worker.rendezvous`)."""
+        from mpcnode.worker.rendezvous import rendezvous_url
+
+        return rendezvous_url(self.master_addr, self.master_port)
 
 
 def validate_job_id(job_id: object) -> str:

@@ -23,10 +23,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+
+import numpy as np
 
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
 from mpcnode.worker.lifetime import bind_to_parent_and_deadline
-from mutualmind.errors import MutualMindError
+from mutualmind.errors import IntegrityError, MutualMindError
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.bin"
@@ -48,7 +52,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(temp, path)
 
 
-def _init_crypten(spec: WorkerSpec) -> object:
+def _init_crypten(spec: WorkerSpec) -> ModuleType:
     os.environ.update(
         {
             "RENDEZVOUS": spec.rendezvous,
@@ -59,11 +63,19 @@ def _init_crypten(spec: WorkerSpec) -> object:
     )
     if spec.gloo_interface:
         os.environ["GLOO_SOCKET_IFNAME"] = spec.gloo_interface
+    from mpcnode.worker import rendezvous
+
+    rendezvous.register()  # spec.rendezvous is boundtcp://: rank 0 binds master_addr only
     from mutualmind.crypten_compat import crypten
 
     crypten.cfg["mpc.provider"] = "TTP"  # the dealer's process; never TFP outside unit tests
     crypten.cfg["communicator.verbose"] = True  # count rounds and bytes
     crypten.init()
+    if crypten.cfg.encoder.precision_bits != FRAC_BITS:
+        raise IntegrityError(
+            f"CrypTen encodes with {crypten.cfg.encoder.precision_bits} fractional bits but the shares "
+            f"use {FRAC_BITS}; leave CrypTen's encoder.precision_bits at its default"
+        )
     from mpcnode.worker.crypten_config_view import install
 
     install(crypten.cfg)  # configuration final: plain attribute reads from here on
@@ -87,8 +99,13 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.inputs import FRAC_BITS, load_local_shares
-    from mpcnode.worker.training import train_loo
+    from mpcnode.worker.inputs import load_local_shares
+    from mpcnode.worker.training import (
+        LABEL_EXPONENT,
+        LABEL_MEAN,
+        NORMALISE_EXPONENT,
+        train_loo,
+    )
     from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()
@@ -105,8 +122,16 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         communicator.reset_communication_stats()
         stats = _Stats(communicator)
 
-        def secret(array: object) -> object:
-            return MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
+        def secret(array: np.ndarray, shift: np.ndarray | None) -> object:
+            value = MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
+            if shift is None:
+                return value
+            # align a dataset's column to the job's exponent: one truncation by public
+            # powers of two of values at most 1 (column_scale)
+            return value.div(torch.from_numpy(np.left_shift(np.int64(1), shift.astype(np.int64))))
+
+        def split(shift: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+            return (None, None) if shift is None else (shift[:, :-1], shift[:, -1:])
 
         def on_step(done: int, total: int) -> None:
             if done == 1:
@@ -115,17 +140,25 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 stats.after_training = stats.now()
             write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(), durable=False)
 
+        backend = CrypTenBackend()
+        train_shift, train_label_shift = split(shares.train_shift)
+        validation_shift, validation_label_shift = split(shares.validation_shift)
         result = train_loo(
-            CrypTenBackend(),
+            backend,
             spec.model,
-            secret(shares.train_features),
-            secret(shares.train_labels),
-            secret(shares.validation_features),
-            secret(shares.validation_labels),
+            secret(shares.train_features, train_shift),
+            secret(shares.train_labels, train_label_shift),
+            secret(shares.validation_features, validation_shift),
+            secret(shares.validation_labels, validation_label_shift),
             shares.provider_rows,
             on_step=on_step,
         )
-        check_plausible(result.metrics, spec.model.metric)
+        check_plausible(result.metrics, spec.model.metric, spec.model.lr)
+        # public: the collected model folds these powers of two back (model_file.reconstruct)
+        exponents = torch.tensor([shares.feature_exponents], dtype=torch.float64)
+        result.weights[NORMALISE_EXPONENT] = backend.public(exponents)
+        if LABEL_MEAN in result.weights:
+            result.weights[LABEL_EXPONENT] = backend.public(torch.tensor([[float(shares.label_exponent)]], dtype=torch.float64))
         final = stats.now()
         manifest = _write_weights(output / WEIGHTS_FILE, result.weights)
         finished = time.monotonic()
@@ -202,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mpc worker: {err.message}", file=sys.stderr)
         return 2
     except Exception as err:  # the runner needs a reason; details go to stderr (its log)
-        _write_error(output or spec_path.parent, "internal", f"worker failed: {type(err).__name__}: {err}")
+        # not a typed refusal: most often a peer that stopped mid-job, which a re-run fixes
+        _write_error(output or spec_path.parent, "internal",
+                     f"worker failed: {type(err).__name__}: {err}; if a node stopped, re-run the round once every node is up")
         raise
 
 

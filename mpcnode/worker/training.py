@@ -32,6 +32,9 @@ NORMALISE_MEAN = "normalise_mean"
 NORMALISE_SCALE = "normalise_scale"
 LABEL_MEAN = "label_mean"
 LABEL_SCALE = "label_scale"
+# public powers of two the providers divided columns by (column_scale); folded at collection
+NORMALISE_EXPONENT = "normalise_exponent"
+LABEL_EXPONENT = "label_exponent"
 
 
 @dataclass
@@ -255,6 +258,8 @@ def _apply_step(
     xt = x.t()
     grads: dict[str, Tensor] = {}
     if spec.kind == "mlp":
+        if hidden is None or gate is None:
+            raise ValueError("an mlp step needs the hidden activations and the ReLU gate")
         grads["weight"] = hidden.transpose(1, 2).matmul(grad)
         grads["bias"] = grad.sum(1, keepdim=True)
         back = grad.matmul(params["weight"].transpose(1, 2)) * gate

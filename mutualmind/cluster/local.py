@@ -60,6 +60,7 @@ from mutualmind.transport.cluster_state import (
     state_path,
 )
 from mutualmind.transport.pki import MANIFEST_NAME, MAX_NODES, MIN_NODES, load_manifest
+from mutualmind.vocabulary.quotas import StorageQuota
 
 DEFAULT_NODES = 3
 START_TIMEOUT_S = 30.0
@@ -84,8 +85,10 @@ class LocalCluster:
     def __init__(self, data_dir: Path, *, nodes: int = DEFAULT_NODES,
                  certs_dir: Path | None = None, host: str = "127.0.0.1",
                  start_timeout_s: float = START_TIMEOUT_S,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable,
+                 quota: StorageQuota = StorageQuota()) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.quota = quota  # passed to the coordinator and every node: the same limits
         self.nodes = nodes
         self._certs_dir = Path(certs_dir).absolute() if certs_dir is not None else None
         self.host = host
@@ -196,11 +199,15 @@ class LocalCluster:
 
     def _make_certs_if_absent(self) -> None:
         if not (self.certs_dir / MANIFEST_NAME).exists():
-            from mutualmind.transport.pki import (
-                create_cluster,  # cryptography: only here
+            from mutualmind.transport.pki import (  # cryptography: only here
+                LOOPBACK_HOSTS,
+                create_cluster,
+                member_names,
             )
 
-            hosts = () if self.host in ("127.0.0.1", "localhost") else (self.host,)
+            # every member of a local cluster runs on this machine, at --host
+            hosts = None if self.host in LOOPBACK_HOSTS else {
+                name: (self.host,) for name, _, _ in member_names(self.nodes)}
             create_cluster(self.certs_dir, self.nodes, hosts=hosts)
 
     def _write_bundles(self) -> None:
@@ -250,13 +257,17 @@ class LocalCluster:
             for i in range(self.nodes):
                 node = plan[f"node{i}"]
                 argv += ["--node", f"{node['public']},{node['cluster']}"]
-            return argv
+            return argv + self._quota_argv()
         index = int(name.removeprefix("node"))
         return ["node", "serve", "--index", str(index), "--certs", certs,
                 "--data-dir", str(self.data_dir / name),
                 "--coordinator", plan["coordinator"]["public"],
                 "--public-listen", plan[name]["public"],
-                "--cluster-listen", plan[name]["cluster"]]
+                "--cluster-listen", plan[name]["cluster"], *self._quota_argv()]
+
+    def _quota_argv(self) -> list[str]:
+        return ["--node-quota-bytes", str(self.quota.node_bytes),
+                "--provider-quota-bytes", str(self.quota.provider_bytes)]
 
     def _spawn(self, name: str, plan: dict[str, dict[str, str]]) -> MemberProcess:
         argv = [self.python, "-m", "mutualmind", *self.member_argv(name, plan)]
@@ -287,7 +298,7 @@ class LocalCluster:
                     f"within {self.start_timeout_s:.0f} s (last: {state}); its log {member.log} "
                     f"ends with:\n{log_tail(Path(member.log))}")
             for kind, address in list(pending.items()):
-                state = probe(address, credentials[kind], timeout=1.0)
+                state = probe(address, credentials[kind], timeout=1.0, server_name=member.name)
                 if state == "SERVING":
                     del pending[kind]
             if pending:
@@ -358,10 +369,12 @@ def member_credentials(certs_dir: Path) -> dict[str, object]:
             "cluster": channel_credentials(certs_dir, ADMIN_MEMBER)}
 
 
-def probe(address: str, credentials: object, *, timeout: float) -> str:
+def probe(address: str, credentials: object, *, timeout: float, server_name: str) -> str:
+    """Health of member `server_name` at `address` (another member there is UNREACHABLE)."""
     from mutualmind.transport import probe_health
 
-    return probe_health(address, credentials, timeout=timeout)  # type: ignore[arg-type]
+    return probe_health(address, credentials, timeout=timeout,  # type: ignore[arg-type]
+                        server_name=server_name)
 
 
 def member_statuses(state: ClusterState, *, timeout: float = 2.0) -> list[MemberStatus]:
@@ -370,7 +383,8 @@ def member_statuses(state: ClusterState, *, timeout: float = 2.0) -> list[Member
     statuses = []
     for m in state.members:
         running = member_running(m)
-        health = {kind: (probe(address, credentials[kind], timeout=timeout) if running
+        health = {kind: (probe(address, credentials[kind], timeout=timeout, server_name=m.name)
+                         if running
                          else "UNREACHABLE")
                   for kind, address in m.addresses.items()}
         statuses.append(MemberStatus(name=m.name, role=m.role, pid=m.pid, running=running,

@@ -31,23 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     from mutualmind.errors import InvalidInput
-    from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport import channel_credentials
+    from mutualmind.transport.health_probe import SERVING, UNREACHABLE, check_health
 
     if not 0 < args.timeout <= 60:
         raise InvalidInput(f"--timeout must be within 0..60 s, got {args.timeout}")
     member = None if args.member == "none" else args.member
     credentials = channel_credentials(args.certs, member)
-    with open_channel(args.address, credentials, server_name=args.server_name) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=args.timeout)
-        except grpc.RpcError as err:
-            print(f"{args.address}: UNREACHABLE ({err.code().name})")
-            return 1
-    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
-    print(f"{args.address}: {'SERVING' if serving else 'NOT_SERVING'}")
-    return 0 if serving else 1
+    state, why = check_health(args.address, credentials, server_name=args.server_name,
+                              timeout=args.timeout)
+    if state == UNREACHABLE:
+        print(f"{args.address}: UNREACHABLE ({why})")
+        return 1
+    print(f"{args.address}: {state}")
+    return 0 if state == SERVING else 1

@@ -26,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds to wait for each member to serve")
+    parser.add_argument("--node-quota-bytes", dest="node_quota", default=None,
+                        help="share bytes each node holds for all providers (default 64GiB; "
+                             "units KiB, MiB, GiB, TiB); registrations beyond it are refused")
+    parser.add_argument("--provider-quota-bytes", dest="provider_quota", default=None,
+                        help="share bytes each node holds for one provider (default 16GiB)")
     parser.add_argument("--json", action="store_true", help="print the state as JSON")
     parser.set_defaults(func=run)
 
@@ -33,9 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from mutualmind.cluster.local import LocalCluster, member_statuses
     from mutualmind.cluster.status_cli import print_status_table
+    from mutualmind.vocabulary.quotas import StorageQuota
 
     cluster = LocalCluster(args.data_dir, nodes=args.nodes, certs_dir=args.certs,
-                           host=args.host, start_timeout_s=args.timeout)
+                           host=args.host, start_timeout_s=args.timeout,
+                           quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota))
     state = cluster.up()
     if args.json:
         print(json.dumps(json.loads(state.to_json()) | {

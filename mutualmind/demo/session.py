@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualmind.cluster.local import LocalCluster
+from mutualmind.vocabulary.deadlines import ROUND_S, ROUND_SLACK_S
 
 Say = Callable[[str], None]
 
@@ -21,7 +22,8 @@ class MarketSession:
     """Channels to a cluster's coordinator and nodes, for the length of a `with` block."""
 
     def __init__(self, cluster: LocalCluster) -> None:
-        from coordinator.admin_cli.target import AdminTarget, CoordinatorClient
+        from coordinator.admin_cli.coordinator_client import CoordinatorClient
+        from coordinator.admin_cli.target import AdminTarget
         from mutualmind.transport import channel_credentials, open_channel
         from mutualmind.transport.pki import load_manifest
 
@@ -75,7 +77,7 @@ class MarketSession:
 
         return self.admin.call(self.admin.market, "OpenRound", signed_open_round(sponsor.key, terms))
 
-    def run_round(self, round_id: str, *, deadline_s: float = 600.0,
+    def run_round(self, round_id: str, *, deadline_s: float = ROUND_S,
                   say: Say | None = None) -> Any:
         """Run the round (Admin.RunRound), relaying new progress lines; the final view."""
         from proto import admin_pb2
@@ -83,7 +85,7 @@ class MarketSession:
         view, last = None, ""
         request = admin_pb2.RunRoundRequest(round_id=round_id, deadline_s=deadline_s)
         for event in self.admin.stream(self.admin.admin, "RunRound", request,
-                                       timeout=deadline_s + 60):
+                                       timeout=deadline_s + ROUND_SLACK_S):
             line = f"  [{event.stage} {event.fraction:4.0%}] {event.message}"
             if say is not None and event.message and event.stage != "done" and line != last:
                 say(line)

@@ -16,6 +16,7 @@ from typing import Any
 from mutualmind.cluster.local import LocalCluster
 from mutualmind.demo.scenario import Scenario, plaintext_metrics
 from mutualmind.demo.session import MarketSession, Say
+from mutualmind.vocabulary.deadlines import ROUND_S
 
 MINT = 10_000
 STAKE = 1_000
@@ -55,7 +56,7 @@ def model_spec_for(scenario: Scenario, epochs: int) -> dict[str, Any]:
 
 
 def run_story(cluster: LocalCluster, scenario: Scenario, *, say: Say, epochs: int = 20,
-              round_id: str = "round-1", deadline_s: float = 600.0) -> DemoResult:
+              round_id: str = "round-1", deadline_s: float = ROUND_S) -> DemoResult:
     from coordinator.admin_cli.round_open import RoundTerms
     from provider.model_collect import evaluate
 

@@ -4,6 +4,7 @@ Only servicers, server start-up and clients import this package; logic modules r
 `mutualmind.errors` types and never import grpc.
 """
 
+from mutualmind.transport.calls import call, typed_rpc_errors
 from mutualmind.transport.channel import open_channel
 from mutualmind.transport.credentials import channel_credentials, server_credentials
 from mutualmind.transport.health_probe import probe_health, wait_until_serving
@@ -18,7 +19,7 @@ from mutualmind.transport.status import error_from_rpc_error, raise_from_rpc_err
 
 __all__ = [
     "DEFAULT_DEADLINE_S", "MAX_MESSAGE_BYTES", "RunningServer", "build_server",
-    "channel_credentials", "error_from_rpc_error", "open_channel", "peer_name",
+    "call", "channel_credentials", "error_from_rpc_error", "open_channel", "peer_name",
     "peer_role", "probe_health", "raise_from_rpc_error", "require_role",
-    "serve_until_signalled", "server_credentials", "wait_until_serving",
+    "serve_until_signalled", "server_credentials", "typed_rpc_errors", "wait_until_serving",
 ]

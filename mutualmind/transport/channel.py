@@ -1,9 +1,16 @@
-"""Open a TLS channel with the same limits and keepalive as the servers.
+"""Open a TLS channel to one cluster member, with the same limits and keepalive as the servers.
 
 Deadlines are per call and the caller's job (pass `timeout=DEFAULT_DEADLINE_S`); a
-channel has no deadline of its own. `server_name` overrides the name checked against
-the server certificate, for when the address is an IP or alias not among its SANs but
-the member name (e.g. "node1") is.
+channel has no deadline of its own.
+
+`server_name` is the identity check: the member the caller means to reach ("node0",
+"coordinator", "dealer"). Every member certificate carries its member name as a DNS SAN
+(`mutualmind.transport.pki`), and grpc checks the server certificate against this name
+instead of the address, so the TLS handshake itself fails - before the first byte of a
+request is sent - unless the server holds that member's certificate. A server holding
+node 1's key on node 0's address therefore receives nothing meant for node 0; the
+caller sees `IdentityMismatch`. Every client that talks to a specific member passes it;
+without it any certificate of the cluster CA whose SANs cover the address is accepted.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from mutualmind.transport.options import CHANNEL_OPTIONS
 
 def open_channel(address: str, credentials: grpc.ChannelCredentials, *,
                  server_name: str | None = None) -> grpc.Channel:
-    """A secure channel to `address` ("host:port"); close it (or use `with`) when done."""
+    """A secure channel to `address` ("host:port") that only talks to member `server_name`;
+    close it (or use `with`) when done."""
     options: list[tuple[str, int | str]] = list(CHANNEL_OPTIONS)
     if server_name is not None:
         options.append(("grpc.ssl_target_name_override", server_name))

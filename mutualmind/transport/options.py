@@ -8,8 +8,10 @@ well below MAX_MESSAGE_BYTES.
 
 from __future__ import annotations
 
+from mutualmind.vocabulary.deadlines import RPC_S
+
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-DEFAULT_DEADLINE_S = 30.0  # for control-plane calls; long jobs are polled, not awaited
+DEFAULT_DEADLINE_S = RPC_S  # for control-plane calls; long jobs are polled, not awaited
 
 SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -6,6 +6,14 @@ CA is the cluster's root of trust. Node Ed25519 signing keys (for attestations) 
 here too, so that one `mutualmind cluster certs` run gives every member its identity and
 the manifest gives everyone the nodes' public keys.
 
+Identity: every member certificate carries its member name ("node0", "coordinator") as
+a DNS SAN, and clients open channels with that name as the TLS server name
+(`mutualmind.transport.channel`), so a handshake succeeds only with the member meant.
+Besides its name a certificate names only its own member's hosts (`--host
+node0=10.0.0.2`); a member given none runs on this machine and gets localhost and
+127.0.0.1 (a local or compose cluster, where member names are the service names). No
+host may be another member's name: that would let one member pass for another.
+
 Layout of a cluster folder::
 
     ca.pem  ca.key(0600)  cluster.json
@@ -23,6 +31,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +52,8 @@ CA_VALID_DAYS = 3650
 LEAF_VALID_DAYS = 825
 CLOCK_SKEW = dt.timedelta(minutes=5)
 KEY_MODE = 0o600
+COORDINATOR_NAME, DEALER_NAME, ADMIN_NAME = "coordinator", "dealer", "admin"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")  # hosts of a member given none
 _DNS_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_NAME = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 
@@ -84,6 +95,7 @@ class Member:
     role: str
     node_index: int | None = None
     signing_public_key: bytes | None = None  # raw Ed25519 public key, nodes only
+    hosts: tuple[str, ...] = ()  # the SANs besides its name (informational)
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,13 @@ class ClusterManifest:
         """The nodes, ordered by index (share i goes to node i)."""
         return tuple(sorted((m for m in self.members if m.role == "node"),
                             key=lambda m: m.node_index or 0))
+
+    def node_name(self, index: int) -> str:
+        """The member name node `index`'s certificate must carry (share i goes to it)."""
+        nodes = self.nodes
+        if not 0 <= index < len(nodes):
+            raise InvalidInput(f"the cluster has {len(nodes)} nodes, there is no node {index}")
+        return nodes[index].name
 
     def member(self, name: str) -> Member:
         for member in self.members:
@@ -139,14 +158,20 @@ def create_ca(common_name: str = "MutualMind cluster CA", *,
     return CertificateAuthority(cert=cert, key=key)
 
 
+def node_name(index: int) -> str:
+    """Member name of node `index`; also the DNS SAN a client pins to reach it."""
+    return f"node{index}"
+
+
 def issue_certificate(ca: CertificateAuthority, name: str, role: str, *,
-                      hosts: tuple[str, ...] = (),
+                      hosts: tuple[str, ...] = LOOPBACK_HOSTS,
                       not_before: dt.datetime | None = None,
                       not_after: dt.datetime | None = None) -> IssuedCertificate:
     """Issue a client+server certificate for member `name` with `role` in its OU.
 
-    SANs are localhost, 127.0.0.1, the member name and `hosts`. `not_before`/`not_after`
-    default to now-5min .. now+825 days; tests pass past dates to get an expired cert.
+    SANs are the member name and `hosts` (this member's own addresses; by default the
+    loopback ones). `not_before`/`not_after` default to now-5min .. now+825 days; tests
+    pass past dates to get an expired cert.
     """
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -201,15 +226,45 @@ def role_of_certificate(cert: x509.Certificate) -> str | None:
 
 def member_names(nodes: int) -> list[tuple[str, str, int | None]]:
     """(name, role, node index) of every member of an n-node cluster, in file order."""
-    return ([("coordinator", "coordinator", None)]
-            + [(f"node{i}", "node", i) for i in range(nodes)]
-            + [("dealer", "dealer", None), ("admin", "admin", None)])
+    members: list[tuple[str, str, int | None]] = [(COORDINATOR_NAME, "coordinator", None)]
+    members += [(node_name(i), "node", i) for i in range(nodes)]
+    members += [(DEALER_NAME, "dealer", None), (ADMIN_NAME, "admin", None)]
+    return members
 
 
-def create_cluster(out_dir: Path, nodes: int, *, hosts: tuple[str, ...] = (),
+def member_hosts(nodes: int, hosts: Mapping[str, Sequence[str]] | None
+                 ) -> dict[str, tuple[str, ...]]:
+    """Each member's own hosts: those given for it, or the loopback ones when none were.
+
+    InvalidInput for a name that is not a member of an n-node cluster, a malformed host,
+    or a host that is another member's name (its certificate would pass for that member).
+    """
+    names = [name for name, _, _ in member_names(nodes)]
+    given = {name: tuple(values) for name, values in (hosts or {}).items()}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise InvalidInput(f"--host names {', '.join(unknown)}, which is not a member of a "
+                           f"{nodes}-node cluster; members are {', '.join(names)}")
+    result: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        own = given.get(name) or LOOPBACK_HOSTS
+        check_hosts(own)
+        # DNS names match case-insensitively in TLS: NODE1 would pass for node1
+        taken = sorted(h for h in own if h.lower() in names and h.lower() != name)
+        if taken:
+            raise InvalidInput(f"--host {name}={taken[0]} would let {name}'s certificate pass "
+                               f"for member {taken[0].lower()}; give {name} its own address")
+        result[name] = tuple(dict.fromkeys(own))
+    return result
+
+
+def create_cluster(out_dir: Path, nodes: int, *,
+                   hosts: Mapping[str, Sequence[str]] | None = None,
                    force: bool = False) -> ClusterManifest:
     """Write a whole cluster identity into `out_dir` and return its manifest.
 
+    `hosts` maps a member name to the DNS names/IPs it is reached at; its certificate
+    names those and its member name only (a member not listed: localhost, 127.0.0.1).
     Refuses (AlreadyExists) when `out_dir` already holds a cluster unless `force`: a new
     CA silently invalidates every certificate the running members hold. Input is checked
     before anything is written; a failure while writing removes the files it created.
@@ -217,7 +272,7 @@ def create_cluster(out_dir: Path, nodes: int, *, hosts: tuple[str, ...] = (),
     if not isinstance(nodes, int) or not MIN_NODES <= nodes <= MAX_NODES:
         raise InvalidInput(f"--nodes must be between {MIN_NODES} and {MAX_NODES}, got "
                            f"{nodes}: additive sharing needs at least two nodes")
-    check_hosts(hosts)
+    own_hosts = member_hosts(nodes, hosts)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInput(f"{out_dir} exists and is not a folder; choose another --out")
     existing = _existing_cluster_files(out_dir)
@@ -241,7 +296,7 @@ def create_cluster(out_dir: Path, nodes: int, *, hosts: tuple[str, ...] = (),
         put("ca.pem", ca.cert_pem, 0o644)
         members: list[Member] = []
         for name, role, index in member_names(nodes):
-            issued = issue_certificate(ca, name, role, hosts=hosts)
+            issued = issue_certificate(ca, name, role, hosts=own_hosts[name])
             put(f"{name}.key", issued.key_pem, KEY_MODE)
             put(f"{name}.pem", issued.cert_pem, 0o644)
             public: bytes | None = None
@@ -250,7 +305,7 @@ def create_cluster(out_dir: Path, nodes: int, *, hosts: tuple[str, ...] = (),
                 put(f"{name}.signing.key", _private_pem(signing), KEY_MODE)
                 public = signing.public_key().public_bytes(
                     serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            members.append(Member(name, role, index, public))
+            members.append(Member(name, role, index, public, own_hosts[name]))
         manifest = ClusterManifest(ca_fingerprint=ca.fingerprint, members=tuple(members))
         _remove_stale_nodes(out_dir, nodes)
         put(MANIFEST_NAME, manifest_json(manifest).encode(), 0o644)
@@ -271,6 +326,8 @@ def manifest_json(manifest: ClusterManifest) -> str:
             entry["node_index"] = m.node_index
         if m.signing_public_key is not None:
             entry["signing_public_key"] = m.signing_public_key.hex()
+        if m.hosts:
+            entry["hosts"] = list(m.hosts)
         members.append(entry)
     return json.dumps({"version": MANIFEST_VERSION, "ca_fingerprint": manifest.ca_fingerprint,
                        "members": members}, indent=2, sort_keys=True) + "\n"
@@ -294,10 +351,12 @@ def load_manifest(certs_dir: Path) -> ClusterManifest:
         for entry in raw["members"]:
             key_hex = entry.get("signing_public_key")
             key = bytes.fromhex(key_hex) if key_hex is not None else None
-            if entry["role"] not in ROLES or (key is not None and len(key) != 32):
+            hosts = entry.get("hosts", [])
+            if entry["role"] not in ROLES or (key is not None and len(key) != 32) \
+                    or not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
                 raise ValueError(f"bad member entry {entry.get('name')!r}")
             members.append(Member(str(entry["name"]), entry["role"],
-                                  entry.get("node_index"), key))
+                                  entry.get("node_index"), key, tuple(hosts)))
         return ClusterManifest(ca_fingerprint=str(raw["ca_fingerprint"]),
                                members=tuple(members))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -348,7 +407,7 @@ def check_hosts(hosts: tuple[str, ...]) -> None:
 def _san_entries(name: str, hosts: tuple[str, ...]) -> list[x509.GeneralName]:
     entries: list[x509.GeneralName] = []
     seen: set[str] = set()
-    for host in ("localhost", "127.0.0.1", name, *hosts):
+    for host in (name, *hosts):
         if host in seen:
             continue
         seen.add(host)

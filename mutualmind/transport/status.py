@@ -5,7 +5,9 @@ google.rpc.Status carrying an ErrorInfo (domain "mutualmind", reason = the Error
 so a client can rebuild the very same typed error with `raise_from_rpc_error` and the
 CLI can print its message and exit with its code. Statuses that carry no ErrorInfo
 (connection refused, TLS handshake failure, deadline, message too large) are mapped by
-their gRPC code alone, so callers only ever catch `MutualMindError`.
+their gRPC code alone, so callers only ever catch `MutualMindError`; a handshake that
+failed because the server's certificate does not name the member the channel was opened
+for becomes `IdentityMismatch` (never retried).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mutualmind.errors import (
     AlreadyExists,
     DeadlineExceeded,
     ErrorCode,
+    IdentityMismatch,
     IntegrityError,
     InvalidInput,
     MutualMindError,
@@ -49,6 +52,10 @@ STATUS_TABLE: dict[ErrorCode, tuple[grpc.StatusCode, type[MutualMindError]]] = {
     ErrorCode.DEADLINE: (grpc.StatusCode.DEADLINE_EXCEEDED, DeadlineExceeded),
     ErrorCode.INTERNAL: (grpc.StatusCode.INTERNAL, MutualMindError),
 }
+
+# What grpc's TLS stack says when the server certificate lacks the name the channel was
+# opened for (`open_channel(..., server_name=...)`): the handshake failed, nothing was sent.
+_HOSTNAME_CHECK_FAILED = "Hostname Verification Check failed"
 
 # For statuses without ErrorInfo: what the failure most likely means, and what to do.
 _BARE_STATUS: dict[grpc.StatusCode, tuple[ErrorCode, str]] = {
@@ -109,6 +116,12 @@ def error_from_rpc_error(err: grpc.RpcError) -> MutualMindError:
             return MutualMindError(message, code=code)
         return cls(message)
     grpc_code = _code(err)
+    if _HOSTNAME_CHECK_FAILED in message:
+        return IdentityMismatch(
+            "identity mismatch: the server's TLS certificate does not name the cluster member "
+            "this client meant to reach, so nothing was sent; check that the address belongs "
+            "to that member and that its certificate is the one `mutualmind cluster certs` "
+            f"made for it ({message})")
     code, hint = _BARE_STATUS.get(grpc_code, (ErrorCode.INTERNAL, "see the server log"))
     text = f"call failed ({grpc_code.name if grpc_code else 'no status'}: {message}); {hint}"
     _, cls = STATUS_TABLE[code]

@@ -10,6 +10,7 @@ millionths), and a float's decimal rendering differs between languages.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any
 
 from mutualmind.errors import InvalidInput
@@ -23,9 +24,14 @@ _ENCODER = json.JSONEncoder(
 
 
 def check_json_value(value: Any, path: str = "$") -> None:
-    """Raise InvalidInput unless `value` holds only dict/list/str/int/bool/None."""
+    """Raise InvalidInput unless `value` holds only dict/list/str/int/bool/None.
+
+    A `StrEnum` member (`mutualmind.vocabulary.states`) counts as the string it is: the
+    encoder writes its value, so {"kind": EntryKind.STAKE} and {"kind": "stake"} give
+    the same bytes. Other str subclasses are still refused (their encoding is not ours).
+    """
     kind = type(value)
-    if kind is str or value is None or kind is bool:
+    if kind is str or value is None or kind is bool or isinstance(value, StrEnum):
         return
     if kind is int:
         if not -INT_LIMIT < value < INT_LIMIT:
@@ -33,7 +39,7 @@ def check_json_value(value: Any, path: str = "$") -> None:
         return
     if kind is dict:
         for key, item in value.items():
-            if type(key) is not str:
+            if type(key) is not str and not isinstance(key, StrEnum):
                 raise InvalidInput(f"{path}: object key {key!r} is not a string")
             check_json_value(item, f"{path}.{key}")
         return

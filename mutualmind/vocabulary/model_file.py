@@ -9,15 +9,16 @@ collects every node's share; `reconstruct` adds them in Z/2^64 and decodes, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.fixed_point import SCALE
 from mutualmind.vocabulary.model_spec import ModelSpec
 
-FRAC_BITS = 16
 Manifest = Sequence[dict[str, object]]
 
 
@@ -28,8 +29,9 @@ def read_share(data: bytes, manifest: Manifest) -> dict[str, np.ndarray]:
     flat = np.frombuffer(data, dtype="<i8")
     tensors: dict[str, np.ndarray] = {}
     for entry in manifest:
+        fields: Mapping[str, Any] = entry  # JSON values, checked by the conversions below
         try:
-            name, shape, offset = str(entry["name"]), [int(d) for d in entry["shape"]], int(entry["offset"])  # type: ignore[union-attr]
+            name, shape, offset = str(fields["name"]), [int(d) for d in fields["shape"]], int(fields["offset"])
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidInput(f"model manifest entry {entry!r} is malformed: {err}") from None
         size = int(np.prod(shape)) if shape else 1
@@ -58,7 +60,30 @@ def reconstruct(shares: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray
                 if share[name].shape != total.shape:
                     raise IntegrityError(f"tensor {name!r} has different shapes on different nodes")
                 total = total + share[name]
-        model[name] = total.astype(np.float64) / (1 << FRAC_BITS)
+        model[name] = total.astype(np.float64) / SCALE
+    return fold_exponents(model)
+
+
+def fold_exponents(model: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Undo the providers' public power-of-two column scaling (`column_scale`) in float64.
+
+    The nodes trained on x' = x * 2^-E; (x' - m') * s = (x - m' 2^E) * (s 2^-E), so the
+    released statistics become raw-unit ones and the model predicts on raw rows. Done
+    here, in float64, because s 2^-E (1 / a standard deviation in dollars) is far below
+    the 2^-16 resolution of the nodes' fixed point.
+    """
+    model = dict(model)
+    for exponent, mean, scale in (
+        ("normalise_exponent", "normalise_mean", "normalise_scale"),
+        ("label_exponent", "label_mean", "label_scale"),
+    ):
+        if exponent not in model:
+            continue
+        powers = np.exp2(np.round(model.pop(exponent)))
+        if mean not in model or scale not in model:
+            raise IntegrityError(f"the model carries {exponent!r} but no {mean!r}/{scale!r} to fold it into")
+        model[mean] = model[mean] * powers
+        model[scale] = model[scale] / powers
     return model
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,10 +21,12 @@ from mutualmind.errors import Aborted, InvalidInput
 MODEL_KINDS = ("logistic", "linear", "softmax", "mlp")
 TASKS = ("binary", "multiclass", "regression")
 METRICS = ("log_loss", "accuracy", "mse")
+REGRESSION_DEFAULT_LR = 0.1
 # the task each kind solves; the MLP's task is chosen by its `task` field
 KIND_TASK = {"logistic": "binary", "linear": "regression", "softmax": "multiclass"}
 # metrics where a lower value is better (contribution = metric(all but i) - metric(all))
 LOWER_IS_BETTER = frozenset({"log_loss", "mse"})
+MICRO = 1_000_000  # metrics and contributions travel and are stored in integer millionths
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,11 @@ def parse_model_spec(raw: str | dict[str, object]) -> ModelSpec:
         values.setdefault("classes", 2)
     if task == "regression":
         values.setdefault("metric", "mse")
+        # gradient descent on standardised features converges for lr < 2 / (largest
+        # eigenvalue of their correlation matrix), which can reach the feature count
+        # (diabetes: 4.0, so lr 1.0 diverges); 0.1 is safe up to 20 and converges in the
+        # default 20 epochs. The logistic/softmax gradient is bounded and needs no cut.
+        values.setdefault("lr", REGRESSION_DEFAULT_LR)
     spec = ModelSpec(**values)  # type: ignore[arg-type]
     _check_ranges(spec)
     return spec
@@ -155,40 +163,58 @@ def _check_ranges(spec: ModelSpec) -> None:
         raise InvalidInput(f"seed {spec.seed} must be a non-negative 63-bit integer")
 
 
-def contributions(metrics: list[float], metric: str) -> list[float]:
-    """Contribution of each provider from the n+1 revealed values (full model first).
+def to_micro(value: float) -> int:
+    """A revealed metric in integer millionths: the unit nodes sign and the ledger stores."""
+    if not math.isfinite(value):
+        raise InvalidInput(f"metric value {value!r} is not finite")
+    return int(round(value * MICRO))
 
+
+def contributions_micro(metrics_micro: Sequence[int], metric: str) -> list[int]:
+    """Contribution of each provider, in integer millionths, from the n+1 revealed values.
+
+    The one contribution formula: the coordinator settles with it, `admin round verify`
+    recomputes with it, and the tests check it. `metrics_micro` is the full model's
+    metric first, then each leave-one-out model's (as the nodes sign them, `to_micro`).
     contribution_i = metric(all) - metric(all but i), with the sign flipped for metrics
     where lower is better, so a positive contribution always means "made the model better".
+    Integers throughout, so every node, the coordinator and an auditor get the same numbers.
     """
-    if len(metrics) < 2:
+    if len(metrics_micro) < 2:
         raise InvalidInput("need the full model's metric and at least one leave-one-out metric")
     if metric not in METRICS:
         raise InvalidInput(f"metric {metric!r} is not supported; choose one of {METRICS}")
-    full = metrics[0]
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    return [sign * (full - without) for without in metrics[1:]]
+    full, without = metrics_micro[0], metrics_micro[1:]
+    if metric in LOWER_IS_BETTER:
+        return [m - full for m in without]
+    return [full - m for m in without]
 
 
 # plausible ranges of revealed values; outside them the MPC arithmetic went wrong
 _PLAUSIBLE = {"log_loss": (0.0, 100.0), "accuracy": (0.0, 1.0), "mse": (0.0, 1e6)}
 
 
-def check_plausible(metrics: list[float], metric: str) -> None:
+def check_plausible(metrics: list[float], metric: str, lr: float | None = None) -> None:
     """Refuse revealed values no correct computation can produce (Aborted).
 
-    CrypTen's fixed-point truncation with more than two parties fails with a tiny
-    probability per element, turning a value into garbage; every node would then reveal
-    and sign the same garbage. A metric outside its possible range is refused instead,
-    so the round aborts and can be re-run.
+    Inputs are scaled into a range where no intermediate can leave the ring
+    (`column_scale`), so what remains is deterministic: a learning rate too large for the
+    data makes training diverge (a linear model's error grows geometrically until its
+    weights wrap around), and running the same spec again fails the same way. The
+    message says so and names the knob; it never asks for a re-run. (CrypTen's random
+    truncation failures are bounded far below one in a million per job by the same
+    scaling; see docs/mpc.md.)
     """
     low, high = _PLAUSIBLE[metric]
     slack = 1e-3 * max(1.0, high - low) if metric != "mse" else 0.0
     bad = [v for v in metrics if not math.isfinite(v) or not low - slack <= v <= high + slack]
     if bad:
+        rate = f" (lr {lr:g})" if lr is not None else ""
         raise Aborted(
-            f"the MPC computation revealed impossible {metric} values {bad[:3]} (a fixed-point "
-            "wrap-around error); nothing was attested - re-run the round"
+            f"the MPC computation revealed impossible {metric} values {bad[:3]}: the model's "
+            f"training diverged and its weights overflowed the fixed-point range; the learning "
+            f"rate{rate} is too large for these datasets - open a round with a smaller lr "
+            "(running this one again gives the same result); nothing was attested"
         )
 
 

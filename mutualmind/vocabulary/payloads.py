@@ -15,7 +15,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | provider_registered | provider_id, name, public_key (hex), nonce | the new key itself | id unused |
 | mint | to, amount, memo | coordinator | `to` registered; amount > 0 |
 | transfer | from, to, amount, nonce | `from` | both registered; amount <= balance |
-| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, nonce | provider_id | id unused; one commitment per registered node |
+| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, column_exponents [int per column], label_classes, nonce | provider_id | id unused; one commitment per registered node; schema and shape per `mutualmind.vocabulary.dataset.check_registration`; exponents and label facts as `column_scale` admits |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set |
 | round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
@@ -24,6 +24,15 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor |
 | round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict | coordinator | round closed; moves nothing (records an `admin round verify` re-run) |
+
+Bounds (so no entry grows without limit and `ListEntries` can always return it): names
+<= 128 characters (no control characters), free text <= 1024, a schema <= 4096 columns,
+a round <= 256 datasets, share commitments and attestations <= 64 (nodes), integer
+lists hold int64 values, and the whole canonical payload JSON <= 256 KiB
+(`MAX_PAYLOAD_BYTES`: a 4096-column schema lists each name twice). Amounts are below
+2^62 and the total minted supply never exceeds `MAX_SUPPLY` = 2^62 - 1, so every
+balance, stake, pool and any sum of them fits a signed 64-bit integer (SQLite, protobuf
+int64, numpy) with room to spare.
 
 "Signed by" a party means the entry carries that party's Ed25519 signature over
 `request_message(kind, payload)`, which binds the kind as well as the payload so a signed
@@ -39,15 +48,32 @@ from typing import Any, Callable
 
 from mutualmind.errors import InvalidInput, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.column_scale import (
+    MAX_ABS_EXPONENT,
+    MAX_CLASSES,
+    MIN_EXPONENT,
+)
+from mutualmind.vocabulary.dataset import check_registration
+from mutualmind.vocabulary.states import EntryKind
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
 AMOUNT_LIMIT = 2**62
+MAX_SUPPLY = AMOUNT_LIMIT - 1   # minted tokens in total; see the module docstring
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 PPM = 1_000_000
+MAX_NAME_CHARS = 128
+MAX_TEXT_CHARS = 1024
+MAX_COLUMNS = 4096
+MAX_ROUND_DATASETS = 256
+MAX_NODES = 64
+MAX_PAYLOAD_BYTES = 256 * 1024
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
 _HEX64_RE = re.compile(r"[0-9a-f]{128}")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
+# C0/C1 control characters (terminal escapes, NUL, newlines) and lone surrogates
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 Validator = Callable[[str, Any], None]
 
@@ -62,8 +88,19 @@ def party_id(name: str, value: Any) -> None:
 
 
 def text(name: str, value: Any) -> None:
-    if type(value) is not str or len(value) > 1024:
-        _fail(name, "must be a string of at most 1024 characters")
+    if type(value) is not str or len(value) > MAX_TEXT_CHARS:
+        _fail(name, f"must be a string of at most {MAX_TEXT_CHARS} characters")
+
+
+def display_name(name: str, value: Any) -> None:
+    """A name people read (column, node or provider name): 1-128 characters, printable."""
+    if type(value) is not str or not 0 < len(value) <= MAX_NAME_CHARS or _CONTROL_RE.search(value):
+        _fail(name, f"must be a name of 1-{MAX_NAME_CHARS} characters without control characters")
+
+
+def _bounded_list(name: str, value: Any, limit: int, what: str) -> None:
+    if type(value) is not list or len(value) > limit:
+        _fail(name, f"must be a list of at most {limit} {what}")
 
 
 def hex32(name: str, value: Any) -> None:
@@ -101,12 +138,14 @@ def obj(name: str, value: Any) -> None:
 
 
 def int_list(name: str, value: Any) -> None:
-    if type(value) is not list or any(type(v) is not int for v in value):
-        _fail(name, "must be a list of integers")
+    _bounded_list(name, value, MAX_ROUND_DATASETS + 1, "integers")
+    if any(type(v) is not int or not INT64_MIN <= v <= INT64_MAX for v in value):
+        _fail(name, "must be a list of 64-bit signed integers")
 
 
 def id_list(name: str, value: Any) -> None:
-    if type(value) is not list or not value:
+    _bounded_list(name, value, MAX_ROUND_DATASETS, "ids")
+    if not value:
         _fail(name, "must be a non-empty list of ids")
     for pos, item in enumerate(value):
         party_id(f"{name}[{pos}]", item)
@@ -115,7 +154,8 @@ def id_list(name: str, value: Any) -> None:
 
 
 def hex32_list(name: str, value: Any) -> None:
-    if type(value) is not list or not value:
+    _bounded_list(name, value, MAX_NODES, "hex hashes")
+    if not value:
         _fail(name, "must be a non-empty list of hex hashes")
     for pos, item in enumerate(value):
         hex32(f"{name}[{pos}]", item)
@@ -147,13 +187,40 @@ def schema(name: str, value: Any) -> None:
         _fail(name, "must hold exactly columns, feature_columns and label_column")
     for key in ("columns", "feature_columns"):
         column_names = value[key]
-        if type(column_names) is not list or any(type(c) is not str for c in column_names):
-            _fail(f"{name}.{key}", "must be a list of column names")
-    text(f"{name}.label_column", value["label_column"])
+        _bounded_list(f"{name}.{key}", column_names, MAX_COLUMNS, "column names")
+        for pos, column in enumerate(column_names):
+            display_name(f"{name}.{key}[{pos}]", column)
+    if value["label_column"] != "":
+        display_name(f"{name}.label_column", value["label_column"])
+
+
+def _registration(payload: dict[str, Any]) -> None:
+    """The schema and shape rules of `mutualmind.vocabulary.dataset`, the one owner."""
+    try:
+        check_registration(payload["rows"], payload["cols"], payload["schema"])
+    except InvalidInput as err:
+        raise InvalidInput(f"dataset_registered payload: {err}") from None
+    if len(payload["column_exponents"]) != payload["cols"]:
+        raise InvalidInput(f"dataset_registered payload: column_exponents must give one "
+                           f"exponent per column ({payload['cols']})")
+
+
+def exponent_list(name: str, value: Any) -> None:
+    if type(value) is not list or any(type(v) is not int for v in value):
+        _fail(name, "must be a list of integers (one power-of-two exponent per column)")
+    bad = [v for v in value if not MIN_EXPONENT <= v <= MAX_ABS_EXPONENT]
+    if bad:
+        _fail(name, f"must hold exponents from {MIN_EXPONENT} to {MAX_ABS_EXPONENT}, got {bad[:3]}")
+
+
+def label_classes(name: str, value: Any) -> None:
+    if type(value) is not int or not (value == 0 or 2 <= value <= MAX_CLASSES):
+        _fail(name, f"must be 0 (a real-valued target) or a class count from 2 to {MAX_CLASSES}")
 
 
 def attestations(name: str, value: Any) -> None:
-    if type(value) is not list or not value:
+    _bounded_list(name, value, MAX_NODES, "attestations")
+    if not value:
         _fail(name, "must be a non-empty list of {node_index, signature}")
     for pos, item in enumerate(value):
         if type(item) is not dict or set(item) != {"node_index", "signature"}:
@@ -169,38 +236,40 @@ class KindSpec:
 
     fields: dict[str, Validator]
     signer_field: str | None = None  # payload field naming the provider who must sign
+    whole: Callable[[dict[str, Any]], None] | None = None  # rules across fields, after each field's
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
 
 
-KINDS: dict[str, KindSpec] = {
-    "genesis": KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
-    "node_registered": KindSpec({"node_index": count, "name": text, "signing_key": hex32}),
-    "provider_registered": KindSpec(
-        {"provider_id": party_id, "name": text, "public_key": hex32, "nonce": nonce},
+KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any kind string
+    EntryKind.GENESIS: KindSpec({"coordinator_key": hex32, "origin": text, "params": obj}),
+    EntryKind.NODE_REGISTERED: KindSpec({"node_index": count, "name": display_name, "signing_key": hex32}),
+    EntryKind.PROVIDER_REGISTERED: KindSpec(
+        {"provider_id": party_id, "name": display_name, "public_key": hex32, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "mint": KindSpec({"to": party_id, "amount": amount, "memo": text}, parties=("to",)),
-    "transfer": KindSpec(
+    EntryKind.MINT: KindSpec({"to": party_id, "amount": amount, "memo": text}, parties=("to",)),
+    EntryKind.TRANSFER: KindSpec(
         {"from": party_id, "to": party_id, "amount": amount, "nonce": nonce},
         signer_field="from", parties=("from", "to"),
     ),
-    "dataset_registered": KindSpec(
+    EntryKind.DATASET_REGISTERED: KindSpec(
         {
             "dataset_id": party_id, "provider_id": party_id, "rows": count, "cols": count,
             "frac_bits": frac_bits, "schema": schema, "share_commitments": hex32_list,
-            "purpose": purpose, "nonce": nonce,
+            "purpose": purpose, "column_exponents": exponent_list, "label_classes": label_classes,
+            "nonce": nonce,
         },
-        signer_field="provider_id", parties=("provider_id",),
+        signer_field="provider_id", whole=_registration, parties=("provider_id",),
     ),
-    "stake": KindSpec(
+    EntryKind.STAKE: KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "unstake": KindSpec(
+    EntryKind.UNSTAKE: KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
         signer_field="provider_id", parties=("provider_id",),
     ),
-    "round_opened": KindSpec(
+    EntryKind.ROUND_OPENED: KindSpec(
         {
             "round_id": party_id, "sponsor": party_id, "pool": amount, "model_spec": obj,
             "validation_dataset": party_id, "datasets": id_list, "slash_rate_ppm": ppm,
@@ -208,20 +277,20 @@ KINDS: dict[str, KindSpec] = {
         },
         signer_field="sponsor", parties=("sponsor",),
     ),
-    "round_result": KindSpec(
+    EntryKind.ROUND_RESULT: KindSpec(
         {
             "round_id": party_id, "job_digest": hex32, "metrics_micro": int_list,
             "contributions_micro": int_list, "attestations": attestations,
         }
     ),
-    "slash": KindSpec(
+    EntryKind.SLASH: KindSpec(
         {"round_id": party_id, "dataset_id": party_id, "provider_id": party_id, "amount": amount},
         parties=("provider_id",),
     ),
-    "payout": KindSpec({"round_id": party_id, "to": party_id, "amount": amount}, parties=("to",)),
-    "round_closed": KindSpec({"round_id": party_id}),
-    "round_aborted": KindSpec({"round_id": party_id, "reason": text}),
-    "round_verified": KindSpec(
+    EntryKind.PAYOUT: KindSpec({"round_id": party_id, "to": party_id, "amount": amount}, parties=("to",)),
+    EntryKind.ROUND_CLOSED: KindSpec({"round_id": party_id}),
+    EntryKind.ROUND_ABORTED: KindSpec({"round_id": party_id, "reason": text}),
+    EntryKind.ROUND_VERIFIED: KindSpec(
         {
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
@@ -245,6 +314,15 @@ def validate_payload(kind: str, payload: Any) -> None:
         raise InvalidInput(f"{kind} payload: missing fields {missing}, unexpected fields {extra}")
     for name, check in spec.fields.items():
         check(name, payload[name])
+    if spec.whole is not None:
+        spec.whole(payload)
+
+
+def check_payload_size(kind: str, payload_json: bytes) -> None:
+    """InvalidInput if an entry's canonical payload JSON is above MAX_PAYLOAD_BYTES."""
+    if len(payload_json) > MAX_PAYLOAD_BYTES:
+        raise InvalidInput(f"a {kind} payload is {len(payload_json)} bytes of canonical JSON, "
+                           f"above the limit of {MAX_PAYLOAD_BYTES}; shorten its names or lists")
 
 
 def request_message(kind: str, payload: dict[str, Any]) -> bytes:

@@ -14,20 +14,28 @@ records `provider_id = name`); the registration entry is signed by the key it re
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import InvalidInput, PermissionDenied
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.column_scale import check_exponents, check_label_classes
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
-from mutualmind.vocabulary.payloads import request_message, validate_payload
+from mutualmind.vocabulary.payloads import (
+    check_payload_size,
+    request_message,
+    validate_payload,
+)
 from mutualmind.vocabulary.signing_keys import public_key_bytes, sign, verify_signature
+from mutualmind.vocabulary.states import EntryKind
 from proto import common_pb2, market_pb2
 
-KIND_REGISTER_PROVIDER = "provider_registered"
-KIND_DATASET_REGISTRATION = "dataset_registered"
-KIND_STAKE = "stake"
-KIND_UNSTAKE = "unstake"
+KIND_REGISTER_PROVIDER = EntryKind.PROVIDER_REGISTERED
+KIND_DATASET_REGISTRATION = EntryKind.DATASET_REGISTERED
+KIND_STAKE = EntryKind.STAKE
+KIND_UNSTAKE = EntryKind.UNSTAKE
 
 
 def new_nonce() -> str:
@@ -76,7 +84,11 @@ def schema_from_proto(message: common_pb2.ColumnSchema) -> TableSchema:
 
 
 def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
-    """The `dataset_registered` ledger payload: every registration field but the signature."""
+    """The `dataset_registered` ledger payload: every registration field but the signature.
+
+    The one builder: the provider signs these bytes, the coordinator appends this payload,
+    a node verifies against it and recomputes the job digest from it.
+    """
     return {
         "dataset_id": reg.dataset_id,
         "provider_id": reg.provider_id,
@@ -88,10 +100,26 @@ def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[st
             "feature_columns": list(reg.schema.feature_columns),
             "label_column": reg.schema.label_column,
         },
-        "share_commitments": [c.hex() for c in reg.share_commitments],
+        "share_commitments": [bytes(c).hex() for c in reg.share_commitments],
         "purpose": reg.purpose,
+        "column_exponents": list(reg.column_exponents),
+        "label_classes": reg.label_classes,
         "nonce": reg.nonce,
     }
+
+
+def dataset_registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.DatasetRegistration:
+    """The inverse of `dataset_registration_payload`: a ledger payload and its signature as a message."""
+    schema = payload["schema"]
+    return common_pb2.DatasetRegistration(
+        dataset_id=payload["dataset_id"], provider_id=payload["provider_id"],
+        rows=payload["rows"], cols=payload["cols"], frac_bits=payload["frac_bits"],
+        schema=common_pb2.ColumnSchema(columns=schema["columns"],
+                                       feature_columns=schema["feature_columns"],
+                                       label_column=schema["label_column"]),
+        share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
+        nonce=payload["nonce"], signature=signature, purpose=payload["purpose"],
+        column_exponents=payload["column_exponents"], label_classes=payload["label_classes"])
 
 
 def signed_dataset_registration(
@@ -105,8 +133,13 @@ def signed_dataset_registration(
     schema: TableSchema,
     share_commitments: list[bytes],
     purpose: str = "training",
+    column_exponents: Sequence[int] | None = None,
+    label_classes: int = 2,
 ) -> common_pb2.DatasetRegistration:
-    """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed)."""
+    """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed).
+
+    `column_exponents` (default: 0 for every column, i.e. shared unscaled) and
+    `label_classes` are the public numeric facts of `column_scale`."""
     reg = common_pb2.DatasetRegistration(
         dataset_id=dataset_id,
         provider_id=provider_id,
@@ -117,6 +150,8 @@ def signed_dataset_registration(
         share_commitments=share_commitments,
         nonce=new_nonce(),
         purpose=purpose,
+        column_exponents=list(column_exponents) if column_exponents is not None else [0] * cols,
+        label_classes=label_classes,
     )
     check_dataset_registration(reg)
     reg.signature = sign(key, request_message(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg)))
@@ -126,7 +161,9 @@ def signed_dataset_registration(
 def check_dataset_registration(reg: common_pb2.DatasetRegistration) -> None:
     """InvalidInput unless the registration is well formed (before any signature check):
     the ledger's payload rules plus a path-safe dataset id and a consistent schema."""
-    validate_payload(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg))
+    payload = dataset_registration_payload(reg)
+    validate_payload(KIND_DATASET_REGISTRATION, payload)
+    check_payload_size(KIND_DATASET_REGISTRATION, canonical_json(payload))
     validate_dataset_id(reg.dataset_id)
     if not reg.provider_id:
         raise InvalidInput("dataset registration names no provider id")
@@ -141,6 +178,8 @@ def check_dataset_registration(reg: common_pb2.DatasetRegistration) -> None:
         raise InvalidInput("every share commitment must be a 32-byte SHA-256 digest")
     if reg.purpose not in PURPOSES:
         raise InvalidInput(f"purpose {reg.purpose!r} must be one of {PURPOSES}")
+    check_exponents(list(reg.column_exponents), reg.cols)
+    check_label_classes(reg.label_classes)
     if not reg.nonce:
         raise InvalidInput("dataset registration carries no nonce")
 

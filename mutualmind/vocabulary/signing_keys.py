@@ -16,6 +16,7 @@ but accepting the same honest signatures. Signing always uses `cryptography`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -27,9 +28,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from mutualmind.errors import InvalidInput, NotFound
 
+_sodium_open: Callable[[bytes, bytes], bytes] | None
 try:  # libsodium: the fast verifier (see the module docstring)
-    from nacl.bindings import crypto_sign_open as _sodium_open
+    from nacl.bindings import crypto_sign_open
     from nacl.exceptions import CryptoError as _SodiumError
+    _sodium_open = crypto_sign_open
 except ImportError:  # pragma: no cover - depends on the installation
     _sodium_open = None
 

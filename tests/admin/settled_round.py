@@ -21,13 +21,15 @@ from coordinator.admin_cli.round_open import (
 )
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.market import Market
-from coordinator.market_servicer import registration_payload, round_view_proto
+from coordinator.market_servicer import round_view_proto
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds
 from ledger import Ledger
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signed_requests import (
+    dataset_registration_payload,
     signed_dataset_registration,
     signed_register_provider,
     signed_stake,
@@ -37,6 +39,7 @@ from mutualmind.vocabulary.signing_keys import (
     public_key_bytes,
     sign,
 )
+from mutualmind.vocabulary.states import JobState
 from proto import market_pb2
 
 NODES = 3
@@ -70,7 +73,7 @@ class AttestingLink:
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         order = self._orders[job_id]
         body = attestation_message(order.round_id, order.job_digest, METRICS_MICRO)
-        return NodeJobReport(state="done", progress=1.0, attestation_payload=body,
+        return NodeJobReport(state=JobState.DONE, progress=1.0, attestation_payload=body,
                              attestation=sign(self._keys[node_index], body))
 
     def cancel_job(self, node_index: int, job_id: str) -> None:
@@ -84,7 +87,7 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
     """Build the ledger, run and settle round "r1"; return its view as the Admin API does."""
     node_keys = [generate_signing_key() for _ in range(NODES)]
     ledger = Ledger.create(folder / "ledger.db", generate_signing_key(),
-                           params={"nodes": NODES, "frac_bits": 16})
+                           params={"nodes": NODES, "frac_bits": FRAC_BITS})
     try:
         ledger.append_many([("node_registered", {"node_index": i, "name": f"node{i}",
                                                  "signing_key": public_key_bytes(k).hex()}, None)
@@ -101,9 +104,9 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         for dataset_id, owner in datasets.items():
             reg = signed_dataset_registration(
                 keys[owner], dataset_id=dataset_id, provider_id=owner, rows=40, cols=3,
-                frac_bits=16, schema=SCHEMA, share_commitments=[bytes([i]) * 32 for i in range(NODES)],
+                frac_bits=FRAC_BITS, schema=SCHEMA, share_commitments=[bytes([i]) * 32 for i in range(NODES)],
                 purpose="validation" if dataset_id == "val-1" else "training")
-            market.register_dataset(registration_payload(reg), reg.signature)
+            market.register_dataset(dataset_registration_payload(reg), reg.signature)
         for dataset_id, amount in (("a-1", 100), ("b-1", 200), ("c-1", 400)):
             owner = datasets[dataset_id]
             req = signed_stake(keys[owner], owner, dataset_id, amount)

@@ -76,7 +76,8 @@ def people(cluster: ClusterState,
     register_and_share(cluster, who["hospital-a"], "a-1", tables[0])
     register_and_share(cluster, who["hospital-b"], "b-1", tables[1])
     register_and_share(cluster, who["sponsor"], "val-1", tables[2], purpose="validation")
-    from coordinator.admin_cli.target import AdminTarget, CoordinatorClient
+    from coordinator.admin_cli.coordinator_client import CoordinatorClient
+    from coordinator.admin_cli.target import AdminTarget
     from proto import admin_pb2
 
     target = AdminTarget(cluster.admin_address, cluster.market_address, cluster.certs_dir)

@@ -83,6 +83,20 @@ def test_every_service_command_is_a_valid_invocation(parsed: dict[str, argparse.
     assert parsed["admin"].admin_command == "nodes"
 
 
+def test_nodes_and_coordinator_share_one_storage_quota(parsed: dict[str, argparse.Namespace]) -> None:
+    """The coordinator refuses registrations the nodes would refuse: same quotas, set."""
+    from mutualmind.vocabulary.quotas import StorageQuota
+
+    def quota(name: str) -> StorageQuota:
+        args = parsed[name]
+        assert args.node_quota and args.provider_quota, f"{name} starts with no explicit quota"
+        return StorageQuota.from_sizes(args.node_quota, args.provider_quota)
+
+    expected = quota("coordinator")
+    assert expected == StorageQuota()  # the documented defaults
+    assert all(quota(f"node{i}") == expected for i in range(NODES))
+
+
 def test_services_agree_on_addresses(parsed: dict[str, argparse.Namespace]) -> None:
     coordinator = parsed["coordinator"]
     market_port = host_port(coordinator.public_listen)[1]
@@ -154,8 +168,8 @@ def test_start_order_waits_for_certs_and_health(compose: dict[str, Any]) -> None
 
 def test_dockerfile_runs_mutualmind_as_an_unprivileged_user() -> None:
     text = (REPO / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r'^ENTRYPOINT \["mutualmind"\]$', text, re.M)
-    user = re.findall(r"^USER (\S+)$", text, re.M)
+    assert re.search(r'^ENTRYPOINT \["mutualmind"\]$', text, re.MULTILINE)
+    user = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert user and user[-1] not in ("root", "0")
     assert "mkdir -p /ca /certs /data /bundles/coordinator /bundles/dealer /bundles/admin" in text
     assert "mkdir -p /bundles/node$i" in text        # fresh volumes writable for `bundles`

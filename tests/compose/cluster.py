@@ -37,8 +37,8 @@ def run(argv: list[str], *, timeout: float, check: bool = True,
         cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure (when `check`) raise ComposeError with its output."""
     try:
-        done = subprocess.run(argv, check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(argv, check=False, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as err:
         raise ComposeError(f"{' '.join(argv)} took over {timeout:.0f} s\n"
                            f"{_tail(err.stdout)}{_tail(err.stderr)}") from err

@@ -63,8 +63,8 @@ class Market:
     def host(self, *args: str, timeout: float = 120,
              check: bool = True) -> subprocess.CompletedProcess[str]:
         """`mutualmind ARGS` on the host (providers, the sponsor), this checkout's code."""
-        done = subprocess.run([sys.executable, "-m", "mutualmind", *args], check=False, cwd=self.home,
-                              capture_output=True, text=True, timeout=timeout,
+        done = subprocess.run([sys.executable, "-m", "mutualmind", *args], check=False,
+                              cwd=self.home, capture_output=True, text=True, timeout=timeout,
                               env=dict(os.environ, PYTHONPATH=str(REPO)))
         if check and done.returncode != 0:
             raise AssertionError(f"mutualmind {' '.join(args)} exited {done.returncode}: "

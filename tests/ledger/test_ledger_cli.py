@@ -77,7 +77,7 @@ def test_show_filters_by_kind_and_party(filled_ledger: Path) -> None:
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert lines and all("provider-2" in json.dumps(e["payload"]) for e in lines)
     table = _cli("show", "--db", str(filled_ledger), "--limit", "3")
-    assert table.returncode == 0 and len(table.stdout.splitlines()) == 3
+    assert table.returncode == 0 and len(table.stdout.splitlines()) == 1 + 3  # header + 3 entries
 
 
 def test_proof_round_trip_and_forgery(filled_ledger: Path, coordinator_key: Ed25519PrivateKey, tmp_path: Path) -> None:
@@ -122,3 +122,40 @@ def test_missing_file_is_a_typed_error(tmp_path: Path) -> None:
     run = _cli("verify", "--db", str(tmp_path / "nope.db"))
     assert run.returncode == 3 and "no ledger file" in run.stderr
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_ledger_commands_find_the_cluster_ledger_through_the_data_dir(filled_ledger: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "cluster"
+    (data_dir / "coordinator").mkdir(parents=True)
+    Path(data_dir / "coordinator" / "ledger.db").symlink_to(filled_ledger)
+    env = os.environ | {"PYTHONPATH": str(REPO), "MUTUALMIND_DATA_DIR": str(data_dir)}
+    run = subprocess.run([sys.executable, "-m", "mutualmind", "ledger", "verify"], check=False,
+                         capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ok: ")
+    bare = os.environ | {"PYTHONPATH": str(REPO)}
+    bare.pop("MUTUALMIND_DATA_DIR", None)
+    missing = subprocess.run([sys.executable, "-m", "mutualmind", "ledger", "show"], check=False,
+                             capture_output=True, text=True, cwd=REPO, env=bare, timeout=60)
+    assert missing.returncode != 0
+    assert "--db" in missing.stderr and "MUTUALMIND_DATA_DIR" in missing.stderr
+
+
+def test_show_has_a_header_and_refuses_an_unknown_kind(filled_ledger: Path) -> None:
+    run = _cli("show", "--db", str(filled_ledger), "--limit", "3")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["index", "kind", "payload"] and len(lines) == 4
+    unknown = _cli("show", "--db", str(filled_ledger), "--kind", "payouts")
+    assert unknown.returncode != 0
+    assert "unknown entry kind 'payouts'" in unknown.stderr and "payout" in unknown.stderr
+
+
+def test_check_proof_of_a_directory_or_binary_file_is_one_line(tmp_path: Path) -> None:
+    binary = tmp_path / "proof.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    for target, says in ((tmp_path, "is a directory"), (binary, "not a UTF-8 text file")):
+        run = _cli("check-proof", str(target))
+        assert run.returncode != 0
+        assert says in run.stderr and "Traceback" not in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1

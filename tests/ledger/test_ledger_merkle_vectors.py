@@ -19,8 +19,7 @@ from ledger.merkle import (
     verify_inclusion,
 )
 from ledger.merkle_tree import MerkleTree
-
-SHARED_TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+from tests.shared_testdata import SHARED_TESTDATA, needs_testdata, require
 
 VECTORS = SHARED_TESTDATA / "rfc9162"
 
@@ -35,13 +34,12 @@ def _b64(value: str) -> bytes:
     return base64.b64decode(value)
 
 
-needs_vectors = pytest.mark.skipif(
-    not VECTORS.is_dir(), reason=f"shared test vectors not found at {VECTORS}"
-)
+needs_vectors = needs_testdata(VECTORS)
 
 
 @needs_vectors
 def test_all_196_cases_are_present() -> None:
+    require(VECTORS)
     assert len(_cases("inclusion")) + len(_cases("consistency")) == 196
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +15,10 @@ from ledger.signed_note import (
     verifier_key_string,
 )
 from mutualmind.vocabulary.signing_keys import generate_signing_key
-
-SHARED_TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+from tests.shared_testdata import SHARED_TESTDATA, needs_testdata, require
 
 VECTORS = SHARED_TESTDATA / "signed-note" / "vectors.json"
-needs_vectors = pytest.mark.skipif(not VECTORS.is_file(), reason=f"shared vectors not found at {VECTORS}")
+needs_vectors = needs_testdata(VECTORS)
 
 
 def _vectors() -> dict:
@@ -47,6 +45,7 @@ def test_signed_note_vector(case: dict) -> None:
 
 @needs_vectors
 def test_vectors_include_a_reproducible_signature() -> None:
+    require(VECTORS)
     assert _vectors()["signer_keys"], "the vector file should carry at least one signer key"
 
 

@@ -1,6 +1,7 @@
 """Test fixtures for MPC jobs: share real data into real node stores, run real processes.
 
-Shares are made the way a provider makes them (fixed point with 16 fractional bits,
+Shares are made the way a provider makes them (each column scaled by its public power
+of two, `provider.sharing.column_exponents`; fixed point with 16 fractional bits,
 additive split over Z/2^64 with randomness from `secrets`), written with the node's real
 `ShareStore`, and the job runs as real worker processes plus a real TTP process on
 loopback.
@@ -19,13 +20,14 @@ import numpy as np
 
 from mpcnode.share_store import ShareSpec, ShareStore
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import SCALE
+from provider.sharing import Table, column_exponents, infer_label_classes, prescale
 
-FRAC_BITS = 16
 REPO = Path(__file__).resolve().parents[2]
 
 
 def encode(table: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(table, dtype=np.float64) * (1 << FRAC_BITS)).astype(np.int64)
+    return np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64)
 
 
 def split(encoded: np.ndarray, parties: int) -> list[np.ndarray]:
@@ -47,13 +49,20 @@ def schema_for(features: int) -> TableSchema:
     return TableSchema(names, names[:-1], "label")
 
 
-def store_dataset(data_dirs: list[Path], dataset_id: str, x: np.ndarray, y: np.ndarray, purpose: str = "training") -> None:
+def store_dataset(
+    data_dirs: list[Path], dataset_id: str, x: np.ndarray, y: np.ndarray, purpose: str = "training",
+    label_classes: int | None = None,
+) -> tuple[int, ...]:
+    """Share one table into every node's store; returns its column exponents."""
     table = np.concatenate([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1, 1)], axis=1)
-    shares = split(encode(table), len(data_dirs))
     schema = schema_for(x.shape[1])
+    plain = Table(table, schema)
+    exponents = column_exponents(plain, infer_label_classes(plain) if label_classes is None else label_classes)
+    shares = split(encode(prescale(table, exponents)), len(data_dirs))
     for index, (directory, share) in enumerate(zip(data_dirs, shares)):
-        spec = ShareSpec.of_array(dataset_id, index, share, schema=schema, purpose=purpose)
+        spec = ShareSpec.of_array(dataset_id, index, share, schema=schema, purpose=purpose, column_exponents=exponents)
         ShareStore(directory).put_array(spec, share)
+    return exponents
 
 
 def free_port() -> int:

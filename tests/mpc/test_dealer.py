@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.dealer_client import DealerClient
-from mpcnode.dealer import RunningDealer, start_dealer
+from mpcnode.dealer_server import RunningDealer, start_dealer
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from mutualmind.transport import channel_credentials, open_channel, probe_health
 from mutualmind.transport.pki import create_cluster

@@ -7,10 +7,12 @@ import json
 import pytest
 
 from mutualmind.errors import Aborted, InvalidInput
+from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.model_spec import (
     check_plausible,
-    contributions,
+    contributions_micro,
     parse_model_spec,
+    to_micro,
 )
 
 
@@ -59,11 +61,13 @@ def test_bad_specs_are_refused_with_the_field_named(raw: object, fragment: str) 
 def test_contribution_sign_means_better_for_every_metric() -> None:
     # log-loss: lower is better; without provider 1 the loss rises (it helped), without
     # provider 2 it falls (it hurt)
-    assert contributions([0.20, 0.25, 0.15], "log_loss") == pytest.approx([0.05, -0.05])
-    assert contributions([0.90, 0.80, 0.95], "accuracy") == pytest.approx([0.10, -0.05])
-    assert contributions([10.0, 12.0, 9.0], "mse") == pytest.approx([2.0, -1.0])
+    assert contributions_micro([to_micro(m) for m in (0.20, 0.25, 0.15)], "log_loss") == [50_000, -50_000]
+    assert contributions_micro([to_micro(m) for m in (0.90, 0.80, 0.95)], "accuracy") == [100_000, -50_000]
+    assert contributions_micro([to_micro(m) for m in (10.0, 12.0, 9.0)], "mse") == [2_000_000, -1_000_000]
     with pytest.raises(InvalidInput):
-        contributions([0.1], "log_loss")
+        contributions_micro([100_000], "log_loss")
+    with pytest.raises(InvalidInput):
+        contributions_micro([1, 2], "auc")
 
 
 def test_impossible_revealed_values_abort_instead_of_being_signed() -> None:
@@ -77,5 +81,34 @@ def test_impossible_revealed_values_abort_instead_of_being_signed() -> None:
         ([float("nan")], "mse"),
         ([-1.0], "mse"),
     ):
-        with pytest.raises(Aborted, match="re-run the round"):
-            check_plausible(values, metric)
+        with pytest.raises(Aborted, match="smaller lr") as caught:
+            check_plausible(values, metric, lr=1.0)
+        # a deterministic failure: asking for a re-run would only fail again
+        assert "again gives the same result" in caught.value.message
+        assert "re-run the round" not in caught.value.message
+
+
+@pytest.mark.parametrize(("label_classes", "kind", "fits"), [
+    (2, {"kind": "logistic"}, True),
+    (0, {"kind": "logistic"}, False),          # a real-valued target in a binary round
+    (3, {"kind": "logistic"}, False),
+    (3, {"kind": "softmax", "classes": 3}, True),
+    (4, {"kind": "softmax", "classes": 3}, False),  # labels up to 3 for a 3-class model
+    (0, {"kind": "linear"}, True),
+    (2, {"kind": "linear"}, False),
+    (2, {"kind": "mlp", "task": "binary"}, True),
+])
+def test_declared_labels_are_checked_against_the_model_task(label_classes: int, kind: dict, fits: bool) -> None:
+    spec = parse_model_spec(kind)
+    if fits:
+        check_labels_fit_model("clinic-1", label_classes, spec.task, spec.classes)
+        return
+    with pytest.raises(InvalidInput, match="dataset 'clinic-1' declares"):
+        check_labels_fit_model("clinic-1", label_classes, spec.task, spec.classes)
+
+
+def test_regression_defaults_to_a_learning_rate_that_converges() -> None:
+    assert parse_model_spec({"kind": "linear"}).lr == 0.1
+    assert parse_model_spec({"kind": "mlp", "task": "regression"}).lr == 0.1
+    assert parse_model_spec({"kind": "linear", "lr": 0.5}).lr == 0.5
+    assert parse_model_spec({"kind": "logistic"}).lr == 1.0

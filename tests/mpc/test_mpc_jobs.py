@@ -19,16 +19,21 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
 from coordinator.dealer_client import DealerClient
-from mpcnode.dealer import start_dealer
-from mpcnode.jobs import CANCELLED, DONE, FAILED, JobRequest, JobRunner
+from mpcnode.dealer_server import start_dealer
+from mpcnode.jobs import JobRequest, JobRunner
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
-from mutualmind.vocabulary.model_spec import contributions, parse_model_spec
+from mutualmind.vocabulary.model_spec import (
+    contributions_micro,
+    parse_model_spec,
+    to_micro,
+)
 from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
+from mutualmind.vocabulary.states import JobState
 from tests.mpc.cluster import free_port, store_dataset
 
 NODES = 3
@@ -111,7 +116,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> None:
     cluster.start("job-loo")
     statuses = [runner.wait("job-loo", timeout=150) for runner in cluster.runners]
-    assert [s.state for s in statuses] == [DONE] * NODES, [s.message for s in statuses]
+    assert [s.state for s in statuses] == [JobState.DONE] * NODES, [s.message for s in statuses]
     assert cluster.wait_dealer("job-loo", timeout=30) == "done"
     results = [s.result for s in statuses]
     assert all(r is not None for r in results)
@@ -126,8 +131,8 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     assert not verify_signature(cluster.keys[0].public_key(), payload, results[1].attestation)
 
     spec = parse_model_spec(MODEL)
-    mpc = contributions(results[0].metrics, spec.metric)
-    plain = contributions(plaintext_loo(spec, *cluster.data), spec.metric)
+    mpc = contributions_micro(results[0].metrics_micro, spec.metric)
+    plain = contributions_micro([to_micro(m) for m in plaintext_loo(spec, *cluster.data)], spec.metric)
     assert len(mpc) == PROVIDERS
     np.testing.assert_allclose(results[0].metrics, plaintext_loo(spec, *cluster.data), atol=TOLERANCE)
     assert np.sign(mpc).tolist() == np.sign(plain).tolist()
@@ -138,8 +143,9 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     # training communication is counted; weights stay as this node's shares
     assert results[0].comm["rounds_per_step"] > 0 and results[0].comm["bytes"] > 0
     weights = cluster.runners[0].weights_path("job-loo")
-    # weight [30, 1], bias [1, 1], normalisation mean and scale [1, 30] each, int64
-    assert weights.stat().st_size == (30 + 1 + 30 + 30) * 8
+    # weight [30, 1], bias [1, 1], normalisation mean, scale and the public column
+    # exponents [1, 30] each, int64
+    assert weights.stat().st_size == (30 + 1 + 30 + 30 + 30) * 8
     shares = [read_share_file(Path(r.weights_path), r.weights_manifest) for r in results]
     assert not np.array_equal(shares[0]["weight"], shares[1]["weight"])
     # the sponsor, with every node's share, gets a model that works on raw rows
@@ -154,7 +160,7 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     # shares are still there, with the same signed values
     restarted = JobRunner(cluster.dirs[2], cluster.keys[2])
     again = restarted.status("job-loo")
-    assert again.state == DONE and again.result is not None
+    assert again.state == JobState.DONE and again.result is not None
     assert again.result.metrics_micro == micro and again.result.attestation == results[2].attestation
     data, manifest = restarted.model_share("job-loo")
     assert data == Path(results[2].weights_path).read_bytes() and manifest == results[2].weights_manifest
@@ -168,15 +174,15 @@ def test_a_killed_worker_fails_the_job_on_every_node_within_its_deadline(cluster
     cluster.start("job-kill", deadline=deadline)
     while cluster.runners[1].status("job-kill").progress == 0.0 and time.monotonic() - started < 60:
         time.sleep(0.2)
-    assert cluster.runners[1].cancel("job-kill").state == CANCELLED  # SIGKILL to its process group
+    assert cluster.runners[1].cancel("job-kill").state == JobState.CANCELLED  # SIGKILL to its process group
     others = [cluster.runners[r].wait("job-kill", timeout=deadline + 10) for r in (0, 2)]
     elapsed = time.monotonic() - started
-    assert [s.state for s in others] == [FAILED, FAILED]
+    assert [s.state for s in others] == [JobState.FAILED, JobState.FAILED]
     assert all(s.result is None for s in others)
     assert elapsed < deadline + 5
     # a restarted node reports the job as failed, not as running forever
     restarted = JobRunner(cluster.dirs[0], cluster.keys[0]).status("job-kill")
-    assert restarted.state == FAILED and restarted.result is None
+    assert restarted.state == JobState.FAILED and restarted.result is None
     assert cluster.dealer.stop("job-kill").state in ("cancelled", "done", "failed")
 
 
@@ -185,7 +191,7 @@ def test_a_missing_peer_fails_the_job_at_its_deadline(cluster: Cluster) -> None:
     started = time.monotonic()
     cluster.runners[0].start(cluster.request("job-alone", 0, port, deadline=3.0))
     status = cluster.runners[0].wait("job-alone", timeout=30)
-    assert status.state == FAILED and status.error_code == "deadline"
+    assert status.state == JobState.FAILED and status.error_code == "deadline"
     assert "deadline of 3 s" in status.message
     assert 2.5 < time.monotonic() - started < 15
 
@@ -218,5 +224,5 @@ def test_unknown_dataset_fails_the_worker_with_a_typed_message(cluster: Cluster)
     runner = cluster.runners[0]
     runner.start(cluster.request("job-missing", 0, free_port(), dataset_ids=("provider0", "nope"), deadline=30.0))
     status = runner.wait("job-missing", timeout=40)
-    assert status.state == FAILED and status.error_code == "not_found"
+    assert status.state == JobState.FAILED and status.error_code == "not_found"
     assert "'nope'" in status.message

@@ -19,7 +19,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from coordinator.dealer_client import DealerClient
-from mpcnode.dealer import start_dealer
+from mpcnode.dealer_server import start_dealer
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
 from mutualmind.errors import NotFound, PermissionDenied

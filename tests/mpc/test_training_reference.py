@@ -15,7 +15,11 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from mpcnode.worker.reference import plaintext_batched, plaintext_loo
 from mpcnode.worker.training import batch_schedule, row_masks
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.model_spec import contributions, parse_model_spec
+from mutualmind.vocabulary.model_spec import (
+    contributions_micro,
+    parse_model_spec,
+    to_micro,
+)
 
 
 def _split(x: np.ndarray, y: np.ndarray, providers: int, seed: int = 0):
@@ -46,7 +50,7 @@ def test_batched_loo_equals_retraining_without_each_provider(case: str) -> None:
     assert len(batched.metrics) == 5
     np.testing.assert_allclose(batched.metrics, naive, rtol=1e-9, atol=1e-9)
     # and the models differ: leaving a provider out changes the metric
-    assert max(abs(c) for c in contributions(batched.metrics, spec.metric)) > 1e-4
+    assert max(abs(c) for c in contributions_micro([to_micro(m) for m in batched.metrics], spec.metric)) > 100
 
 
 def test_flipped_labels_get_a_negative_contribution() -> None:
@@ -58,7 +62,7 @@ def test_flipped_labels_get_a_negative_contribution() -> None:
     ty[flip] = 1 - ty[flip]  # provider 2 flips half its labels at random
     spec = parse_model_spec({"kind": "logistic", "epochs": 15})
     result = plaintext_batched(spec, tx, ty, vx, vy, rows)
-    values = contributions(result.metrics, spec.metric)
+    values = contributions_micro([to_micro(m) for m in result.metrics], spec.metric)
     assert values[1] < 0 < min(values[0], values[2], values[3])
     assert result.accuracy_full is not None and result.accuracy_full > 0.8
 

@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
-from mpcnode.servicer import StallPolicy
+from mpcnode.upload_guard import StallPolicy, StreamLimits
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import ClusterManifest, create_cluster
+from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
 
 NODES = 3
@@ -64,13 +65,15 @@ def start(
     """Start node i with its own data dir (and an optional quota); stopped after the test."""
     running: list[RunningNode] = []
 
-    def _start(index: int, *, quota_bytes: int | None = None, stall: StallPolicy = StallPolicy()) -> RunningNode:
+    def _start(index: int, *, quota: StorageQuota = StorageQuota(), stall: StallPolicy = StallPolicy(),
+               streams: StreamLimits = StreamLimits()) -> RunningNode:
         config = NodeConfig(
             node_index=index,
             data_dir=tmp_path / f"node{index}-{len(running)}",
             certs_dir=certs_dir,
-            quota_bytes=quota_bytes,
+            quota=quota,
             stall=stall,
+            streams=streams,
         )
         node = start_node(config, registry)
         running.append(node)

@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
-from mpcnode.registry import CoordinatorRegistry
+from mpcnode.coordinator_client import CoordinatorRegistry
 from mpcnode.server import NodeConfig, start_node
 from mutualmind.errors import IntegrityError, NotFound, PermissionDenied, Unavailable
 from mutualmind.transport import (
@@ -22,6 +22,7 @@ from mutualmind.transport import (
     server_credentials,
 )
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signed_requests import signed_dataset_registration
 from proto import common_pb2, market_pb2, market_pb2_grpc
 from provider.client import upload_share
@@ -61,7 +62,7 @@ def test_node_refuses_a_registration_altered_by_the_coordinator(
     servicer, port = relay
     shared = share_table(Table(np.ones((10, 2)), TableSchema(("x", "y"), ("x",), "y")), 3)
     genuine = signed_dataset_registration(
-        provider.key, dataset_id="d", provider_id=provider.provider_id, rows=10, cols=2, frac_bits=16,
+        provider.key, dataset_id="d", provider_id=provider.provider_id, rows=10, cols=2, frac_bits=FRAC_BITS,
         schema=shared.schema, share_commitments=list(shared.commitments),
     )
     forged_share = share_table(Table(np.zeros((10, 2)), shared.schema), 3)
@@ -70,7 +71,7 @@ def test_node_refuses_a_registration_altered_by_the_coordinator(
     altered.share_commitments[0] = forged_share.commitments[0]  # lets other bytes in
     servicer.entries["d"] = (altered, provider.public_key)
     servicer.entries["ok"] = (signed_dataset_registration(
-        provider.key, dataset_id="ok", provider_id=provider.provider_id, rows=10, cols=2, frac_bits=16,
+        provider.key, dataset_id="ok", provider_id=provider.provider_id, rows=10, cols=2, frac_bits=FRAC_BITS,
         schema=shared.schema, share_commitments=list(shared.commitments),
     ), provider.public_key)
     servicer.entries["swapped"] = (genuine, provider.public_key)  # a valid answer to another question

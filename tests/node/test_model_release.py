@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.job_check import JobDigestCheck
-from mpcnode.jobs import JobRequest, JobRunner, to_micro
+from mpcnode.jobs import JobRequest, JobRunner
 from mpcnode.market_view import RoundFacts, check_provider_registration, check_round
 from mpcnode.model_release import ModelRelease
 from mpcnode.registry import InMemoryRegistry
@@ -39,12 +39,14 @@ from mutualmind.errors import (
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_fetch import (
     MAX_SKEW_S,
     check_released_share,
     sign_fetch,
 )
+from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.signed_requests import (
     new_nonce,
@@ -104,7 +106,7 @@ class World:
 def _register_dataset(registry: InMemoryRegistry, key: Ed25519PrivateKey, provider: str,
                       dataset_id: str, purpose: str) -> None:
     reg = signed_dataset_registration(
-        key, dataset_id=dataset_id, provider_id=provider, rows=10, cols=2, frac_bits=16,
+        key, dataset_id=dataset_id, provider_id=provider, rows=10, cols=2, frac_bits=FRAC_BITS,
         schema=TableSchema(("x", "y"), ("x",), "y"),
         share_commitments=[secrets.token_bytes(32) for _ in range(3)], purpose=purpose)
     registry.add(reg, key.public_key().public_bytes_raw())
@@ -216,6 +218,62 @@ def test_freshness_window_and_nonce_replay(node: RunningNode, world: World) -> N
             release.release(sign_fetch(world.sponsor, ROUND, "sponsor", 0, new_nonce(), issued_at))
     with pytest.raises(InvalidInput, match="nonce"):
         release.release(sign_fetch(world.sponsor, ROUND, "sponsor", 0, "ab" * 8, int(now)))
+
+
+def _fetch(node: RunningNode, request: Any) -> bytes:
+    """Send one hand-built signed request to `node`'s share port; the bytes it streams."""
+    from mutualmind.transport import raise_from_rpc_error
+    from proto import node_pb2, node_pb2_grpc
+
+    message = node_pb2.FetchModelShareRequest(
+        round_id=request.round_id, sponsor_id=request.sponsor_id, node_index=request.node_index,
+        nonce=request.nonce, issued_at=request.issued_at, signature=request.signature)
+    with _channel(node) as channel:
+        try:
+            return b"".join(m.data for m in node_pb2_grpc.ShareIntakeStub(channel)
+                            .FetchModelShare(message, timeout=30))
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+
+
+def test_a_request_answered_before_a_restart_is_still_a_replay_after_it(
+        tmp_path: Path, certs_dir: Path, world: World) -> None:
+    data_dir = tmp_path / "node0-restarts"
+    data = _finished_job(data_dir, "r-1-1-aaaaaa", ROUND, world.digest)
+    world.market.close(ROUND, world.digest, [to_micro(m) for m in METRICS])
+    request = sign_fetch(world.sponsor, ROUND, "sponsor", 0, new_nonce(), int(time.time()))
+    first = start_node(NodeConfig(0, data_dir, certs_dir), world.registry, world.market)
+    try:
+        assert _fetch(first, request) == data
+    finally:
+        first.stop()
+    again = start_node(NodeConfig(0, data_dir, certs_dir), world.registry, world.market)
+    try:
+        with pytest.raises(PermissionDenied, match="already answered"):
+            _fetch(again, request)
+        fresh = sign_fetch(world.sponsor, ROUND, "sponsor", 0, new_nonce(), int(time.time()))
+        assert _fetch(again, fresh) == data     # a new request is served as before
+    finally:
+        again.stop()
+
+
+def test_nonces_are_pruned_once_they_cannot_be_fresh(tmp_path: Path) -> None:
+    from mpcnode.nonce_store import NonceStore
+
+    store = NonceStore(tmp_path / "nonces.sqlite", limit=2)
+    store.claim("a" * 32, forget_after=100.0, now=10.0)
+    store.claim("b" * 32, forget_after=200.0, now=10.0)
+    with pytest.raises(RuleViolation, match="too_many_requests"):
+        store.claim("c" * 32, forget_after=300.0, now=50.0)
+    store.claim("c" * 32, forget_after=300.0, now=150.0)    # "a" has lapsed and is pruned
+    with pytest.raises(PermissionDenied, match="already answered"):
+        store.claim("b" * 32, forget_after=400.0, now=150.0)
+    store.close()
+    reopened = NonceStore(tmp_path / "nonces.sqlite", limit=2)
+    with pytest.raises(PermissionDenied, match="already answered"):
+        reopened.claim("c" * 32, forget_after=400.0, now=160.0)
+    reopened.claim("a" * 32, forget_after=400.0, now=250.0)  # both "a" and "b" lapsed
+    reopened.close()
 
 
 def test_terms_or_keys_the_sponsor_did_not_sign_are_refused(node: RunningNode, world: World) -> None:

@@ -36,6 +36,7 @@ from provider.sharing import (
     Table,
     encode_fixed_point,
     load_sklearn,
+    prescale,
     recombine,
     share_table,
 )
@@ -97,7 +98,7 @@ def test_round_trip_over_three_nodes(
     assert not verify_receipt(receipts[0], node_public_keys[1])
 
     stored = [ShareStore(n.config.data_dir).load("breast-cancer") for n in nodes]
-    assert np.array_equal(recombine([s.data for s in stored]), encode_fixed_point(table.values))
+    assert np.array_equal(recombine([s.data for s in stored]), encode_fixed_point(prescale(table.values, shared.column_exponents)))
     for i, s in enumerate(stored):
         assert s.meta.node_index == i and s.meta.commitment == shared.commitments[i]
         assert s.meta.schema == table.schema and s.meta.provider_id == provider.provider_id
@@ -216,8 +217,9 @@ def test_share_above_quota_is_refused(
     start: Callable[..., RunningNode], certs_dir: Path, registered
 ) -> None:
     from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.vocabulary.quotas import StorageQuota
 
-    node = start(0, quota_bytes=1535)
+    node = start(0, quota=StorageQuota(node_bytes=1535))
     with open_channel(f"127.0.0.1:{node.public_port}", channel_credentials(certs_dir, None)) as channel:
         with pytest.raises(QuotaExceeded, match="1536 bytes, above this node's quota of 1535") as caught:
             upload_share(channel, "ds", 0, registered.shares[0])
@@ -254,10 +256,10 @@ def test_cancelled_stream_leaves_nothing(
 def test_stalled_upload_is_cancelled_by_the_node(
     start: Callable[..., RunningNode], certs_dir: Path, registry: InMemoryRegistry, provider: Provider
 ) -> None:
-    from mpcnode.servicer import StallPolicy
+    from mpcnode.upload_guard import StallPolicy
     from mutualmind.transport import channel_credentials, open_channel
 
-    node = start(0, stall=StallPolicy(window_s=0.5, min_bytes=64 * 1024))
+    node = start(0, stall=StallPolicy(grace_s=0.2, window_s=0.5, min_rate=128 * 1024))
     shared = share_table(_small_table(rows=20000), 3)
     _register(registry, provider, "slow", shared)
     share = shared.shares[0].tobytes()
@@ -268,7 +270,7 @@ def test_stalled_upload_is_cancelled_by_the_node(
             if stop.is_set():
                 return
             if i > 0:
-                time.sleep(0.05)  # ~20 KiB/s: under 64 KiB per 0.5 s
+                time.sleep(0.05)  # ~20 KiB/s: under 128 KiB/s
             yield message
 
     with open_channel(f"127.0.0.1:{node.public_port}", channel_credentials(certs_dir, None)) as channel:

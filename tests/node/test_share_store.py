@@ -23,6 +23,7 @@ from mutualmind.errors import (
     QuotaExceeded,
 )
 from mutualmind.vocabulary.dataset import TableSchema, validate_dataset_id
+from mutualmind.vocabulary.quotas import DEFAULT_NODE_QUOTA_BYTES, StorageQuota
 from mutualmind.vocabulary.upload import iter_chunks
 
 
@@ -117,10 +118,56 @@ def test_quota_is_checked_before_any_byte(tmp_path: Path) -> None:
         yield data.tobytes()
 
     with pytest.raises(QuotaExceeded, match="1600 bytes, above this node's quota of 1599"):
-        store.put_stream(_spec(data), chunks(), quota_bytes=1599)
+        store.put_stream(_spec(data), chunks(), quota=StorageQuota(node_bytes=1599))
     assert consumed == [] and _snapshot(store) == []
-    store.put_stream(_spec(data), chunks(), quota_bytes=1600)  # exactly at quota is fine
+    store.put_stream(_spec(data), chunks(), quota=StorageQuota(node_bytes=1600))  # exactly at quota is fine
     assert store.has("ds")
+
+
+def test_quota_counts_what_is_held_in_total_and_per_provider(tmp_path: Path) -> None:
+    """The quota bounds the bytes a node holds (not one share): shares of 1600 bytes fit a
+    4000-byte node quota only twice, and one provider's only once under a 2000-byte one."""
+    store = ShareStore(tmp_path)
+    quota = StorageQuota(node_bytes=4000, provider_bytes=2000)
+
+    def spec(dataset_id: str, provider: str, seed: int) -> tuple[ShareSpec, np.ndarray]:
+        data = _share(seed=seed)
+        return ShareSpec.of_array(dataset_id, 0, data, provider_id=provider), data
+
+    store.put_array(*spec("a1", "alice", 1), quota=quota)
+    with pytest.raises(QuotaExceeded, match=r"per-provider quota of 2000 bytes .* 1600 bytes 'alice'"):
+        store.put_array(*spec("a2", "alice", 2), quota=quota)
+    store.put_array(*spec("b1", "bob", 3), quota=quota)
+    with pytest.raises(QuotaExceeded, match=r"above this node's quota of 4000 bytes .* 3200 bytes "
+                                            r"already held.*--node-quota-bytes"):
+        store.put_array(*spec("c1", "carol", 4), quota=quota)
+    assert sorted(m.dataset_id for m in store.list()) == ["a1", "b1"]
+    assert not any(p.name.startswith(".tmp-") for p in store.shares_dir.iterdir())
+    assert StorageQuota().node_bytes == DEFAULT_NODE_QUOTA_BYTES == 64 << 30
+
+
+def test_quota_reserves_uploads_in_flight(tmp_path: Path) -> None:
+    """Two uploads that each fit alone cannot both start when together they do not fit."""
+    store = ShareStore(tmp_path)
+    quota = StorageQuota(node_bytes=2000, provider_bytes=2000)
+    first, second = _share(seed=1), _share(seed=2)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_chunks() -> Iterator[bytes]:
+        started.set()
+        release.wait(10)
+        yield first.tobytes()
+
+    worker = threading.Thread(target=store.put_stream,
+                              args=(ShareSpec.of_array("one", 0, first, provider_id="p"), slow_chunks()),
+                              kwargs={"quota": quota})
+    worker.start()
+    assert started.wait(10)
+    with pytest.raises(QuotaExceeded, match="1600 bytes already held"):
+        store.put_array(ShareSpec.of_array("two", 0, second, provider_id="q"), second, quota=quota)
+    release.set()
+    worker.join(10)
+    assert [m.dataset_id for m in store.list()] == ["one"]
 
 
 def test_broken_stream_leaves_nothing_and_id_can_be_retried(tmp_path: Path) -> None:

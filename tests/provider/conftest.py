@@ -16,7 +16,7 @@ import pytest
 
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
-from mpcnode.registry import CoordinatorRegistry
+from mpcnode.coordinator_client import CoordinatorRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
 from mutualmind.errors import Unavailable
 from mutualmind.transport import channel_credentials, open_channel

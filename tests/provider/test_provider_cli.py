@@ -18,7 +18,14 @@ from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.signing_keys import generate_signing_key
 from provider.client import MarketClient, upload_share
-from provider.sharing import Table, encode_fixed_point, load_csv, recombine, share_table
+from provider.sharing import (
+    Table,
+    encode_fixed_point,
+    load_csv,
+    prescale,
+    recombine,
+    share_table,
+)
 
 Market = Any  # the `market` fixture in conftest.py
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +82,12 @@ def test_provider_cli_register_share_stake_balance(market: Market, tmp_path: Pat
     assert (out["rows"], out["cols"]) == (200, 3) and out["stored_bytes"] == [4800] * 3
     table = load_csv(csv_path, feature_columns=["age", "bmi"], label_column="outcome")
     stored = [ShareStore(n.config.data_dir).load("clinic-1-2026") for n in market.nodes]
-    assert np.array_equal(recombine([s.data for s in stored]), encode_fixed_point(table.values))
+    # every column was divided by its public power of two (signed, kept in the node's meta)
+    exponents = stored[0].meta.exponents
+    assert exponents[-1] == 0  # the 0/1 label is never scaled
+    scaled = np.abs(prescale(table.values, exponents)).max(axis=0)
+    assert np.all(scaled[:-1] <= 1.0) and np.all(scaled[:-1] > 0.5)  # the smallest power of two
+    assert np.array_equal(recombine([s.data for s in stored]), encode_fixed_point(prescale(table.values, exponents)))
     assert stored[0].meta.schema.columns == ("age", "bmi", "outcome")
 
     market.mint("clinic-1", 50)
@@ -109,6 +121,15 @@ def test_share_refuses_a_bad_table_before_anything_leaves(market: Market, tmp_pa
     run = mutualmind("provider", "share", *common, "--dataset-id", "bad", "--csv", str(csv_path),
                      "--label", "outcome", "--schema", str(schema), *nodes)
     assert run.returncode == 2 and "does not match the round's schema" in run.stderr
+    # labels 0/1000 for a binary model: refused on the provider's machine, row named
+    coded = csv_path.read_text().splitlines()
+    coded[3] = ",".join([*coded[3].split(",")[:-1], "1000"])
+    csv_path.write_text("\n".join(coded) + "\n")
+    run = mutualmind("provider", "share", *common, "--dataset-id", "bad", "--csv", str(csv_path),
+                     "--label", "outcome", *nodes)
+    assert run.returncode == 2
+    assert "label column 'outcome' data row 3: 1000 is not one of binary labels 0/1" in run.stderr
+    assert all(n.store.list() == [] for n in market.nodes)
 
 
 def test_node_serve_subprocess_accepts_a_share_and_stops_on_sigterm(market: Market, tmp_path: Path) -> None:
@@ -142,7 +163,7 @@ def test_node_serve_subprocess_accepts_a_share_and_stops_on_sigterm(market: Mark
 
 
 def test_share_with_a_node_down_keeps_the_shares_and_resume_finishes(market: Market, tmp_path: Path) -> None:
-    from mpcnode.registry import CoordinatorRegistry
+    from mpcnode.coordinator_client import CoordinatorRegistry
     from mpcnode.server import NodeConfig, start_node
 
     key = tmp_path / "p.key"
@@ -174,5 +195,7 @@ def test_share_with_a_node_down_keeps_the_shares_and_resume_finishes(market: Mar
     assert json.loads(run.stdout) == {"dataset_id": "c4", "uploaded_to": [2], "already_held_by": [0, 1]}
     assert not pending.exists()
     table = load_csv(csv_path, label_column="outcome")
-    stored = [ShareStore(n.config.data_dir).load("c4").data for n in market.nodes]
-    assert np.array_equal(recombine(stored), encode_fixed_point(table.values))
+    loaded = [ShareStore(n.config.data_dir).load("c4") for n in market.nodes]
+    exponents = loaded[0].meta.exponents
+    assert all(s.meta.exponents == exponents for s in loaded)
+    assert np.array_equal(recombine([s.data for s in loaded]), encode_fixed_point(prescale(table.values, exponents)))

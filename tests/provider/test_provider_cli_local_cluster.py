@@ -43,7 +43,7 @@ def test_register_share_stake_with_only_the_data_dir(cluster: LocalCluster, tmp_
     assert mint.returncode == 0, mint.stderr
     # the environment variable works like --data-dir (as for the admin commands)
     share = mutualmind("provider", "share", "--key", str(key), "--dataset-id", "clinic-1",
-                       "--sklearn", "iris", env_data_dir=cluster.data_dir)
+                       "--sklearn", "iris", "--labels", "classes:3", env_data_dir=cluster.data_dir)
     assert share.returncode == 0, share.stderr
     assert json.loads(share.stdout.strip().splitlines()[-1])["rows"] == 150
     for i in range(3):   # every node of the cluster got its share

@@ -16,7 +16,13 @@ from mutualmind.errors import IntegrityError, NotFound, PermissionDenied, RuleVi
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.vocabulary.signing_keys import generate_signing_key
 from provider.client import MarketClient, upload_shares
-from provider.sharing import encode_fixed_point, load_sklearn, recombine, share_table
+from provider.sharing import (
+    encode_fixed_point,
+    load_sklearn,
+    prescale,
+    recombine,
+    share_table,
+)
 
 Market = Any  # the `market` fixture in conftest.py
 
@@ -47,7 +53,9 @@ def test_register_share_stake_balance(market: Market, connect: Any) -> None:
                              node_public_keys=market.node_public_keys)
     assert [r.commitment for r in receipts] == list(registration.share_commitments)
     stored = [ShareStore(n.config.data_dir).load("iris-a").data for n in market.nodes]
-    assert np.array_equal(recombine(stored), encode_fixed_point(table.values))
+    assert list(registration.column_exponents) == list(shared.column_exponents)
+    assert registration.label_classes == 3  # iris: labels 0..2
+    assert np.array_equal(recombine(stored), encode_fixed_point(prescale(table.values, shared.column_exponents)))
 
     market.mint("hospital-a", 1000)
     staked = client.stake("iris-a", 300)

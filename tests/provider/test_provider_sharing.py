@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,13 +14,16 @@ from hypothesis.extra.numpy import arrays
 from scipy import stats
 
 from mutualmind.crypten_compat import FixedPointEncoder
-from mutualmind.errors import InvalidInput
+from mutualmind.errors import InvalidInput, PermissionDenied
+from mutualmind.vocabulary.column_scale import MAX_ABS_VALUE, column_exponent
 from mutualmind.vocabulary.dataset import TableSchema
 from provider.sharing import (
     Table,
     encode_fixed_point,
     load_csv,
     load_sklearn,
+    parse_label_kind,
+    prescale,
     recombine,
     share_commitment,
     share_table,
@@ -89,9 +93,10 @@ def test_shares_recombine_to_the_encoding(n: int) -> None:
     table = load_sklearn("wine")
     shared = share_table(table, n)
     assert len(shared.shares) == n
-    assert np.array_equal(recombine(shared.shares), encode_fixed_point(table.values))
+    encoded = encode_fixed_point(prescale(table.values, shared.column_exponents))
+    assert np.array_equal(recombine(shared.shares), encoded)
     assert np.array_equal(recombine(shared.shares[:-1]), recombine(shared.shares[:-1]))
-    assert not np.array_equal(recombine(shared.shares[:-1]), encode_fixed_point(table.values))
+    assert not np.array_equal(recombine(shared.shares[:-1]), encoded)
     assert shared.commitments == [share_commitment(s) for s in shared.shares]
     assert len(set(shared.commitments)) == n
 
@@ -144,3 +149,79 @@ def test_any_int64_matrix_splits_and_recombines_exactly(values: np.ndarray, n: i
     shares = split_additive(values, n)
     assert len(shares) == n and all(s.shape == values.shape and s.dtype == np.dtype("<i8") for s in shares)
     assert np.array_equal(recombine(shares), values)
+
+
+def test_column_exponent_is_the_smallest_power_of_two_bound() -> None:
+    assert [column_exponent(v) for v in (0.0, 1.0, 1.5, 2.0, 250_000.0, MAX_ABS_VALUE, 1e-3)] == [0, 0, 1, 1, 18, 20, -9]
+    assert column_exponent(1e-30) == -24  # scaled up by at most 2^24
+    with pytest.raises(InvalidInput, match="admitted range"):
+        column_exponent(MAX_ABS_VALUE * 1.01)
+
+
+def test_every_shared_column_lands_in_plus_minus_one_and_labels_stay_integers() -> None:
+    """Dollars next to thousandths: each column gets its own exponent, so after scaling
+    every feature is within [-1, 1] with its own 16 fractional bits of precision."""
+    rng = np.random.default_rng(3)
+    values = np.column_stack([rng.uniform(0, 250_000, 50), rng.uniform(-1e-3, 1e-3, 50),
+                              np.full(50, -MAX_ABS_VALUE), rng.integers(0, 2, 50)])
+    table = Table(values, TableSchema(("income", "tiny", "edge", "y"), ("income", "tiny", "edge"), "y"))
+    validate_table(table, label_classes=2)
+    shared = share_table(table, 3, label_classes=2)
+    assert shared.column_exponents == (18, -10, 20, 0)
+    decoded = recombine(shared.shares) / 2**16
+    assert np.abs(decoded[:, :3]).max() <= 1.0
+    assert np.array_equal(decoded[:, 3], values[:, 3])  # 0/1 labels are shared as they are
+    # relative precision 2^-16 of each column's bound, the thousandths included
+    assert np.allclose(np.ldexp(decoded[:, 1], -10), values[:, 1], rtol=0, atol=2**-16 * 2**-10)
+
+
+@pytest.mark.parametrize(("kind", "labels", "fragment"), [
+    ("binary", [0, 1000], "1000 is not one of binary labels 0/1"),
+    ("binary", [0, 0.5], "0.5 is not one of binary labels 0/1"),
+    ("classes:3", [0, 3], "3 is not one of class labels 0..2"),
+    ("classes:3", [-1, 2], "-1 is not one of class labels 0..2"),
+])
+def test_labels_that_do_not_fit_the_declared_kind_are_refused_before_sharing(
+    kind: str, labels: list[float], fragment: str
+) -> None:
+    table = Table(np.column_stack([[1.0, 2.0], labels]), TableSchema(("x", "y"), ("x",), "y"))
+    with pytest.raises(InvalidInput, match=fragment) as caught:
+        validate_table(table, label_classes=parse_label_kind(kind))
+    assert "data row" in caught.value.message and "--labels" in caught.value.message
+    with pytest.raises(InvalidInput, match=fragment):
+        share_table(table, 3, label_classes=parse_label_kind(kind))
+
+
+def test_label_kinds_parse_and_bad_ones_are_refused() -> None:
+    assert [parse_label_kind(k) for k in ("binary", "real", "classes:10")] == [2, 0, 10]
+    for bad in ("classes:1", "classes:65", "classes:x", "ordinal"):
+        with pytest.raises(InvalidInput):
+            parse_label_kind(bad)
+
+
+def test_a_registration_carries_one_exponent_per_column_and_a_valid_label_kind() -> None:
+    from mutualmind.vocabulary.signed_requests import (
+        signed_dataset_registration,
+        verify_dataset_registration,
+    )
+    from mutualmind.vocabulary.signing_keys import (
+        generate_signing_key,
+        public_key_bytes,
+    )
+
+    key = generate_signing_key()
+    shared = share_table(load_sklearn("wine"), 3, label_classes=3)
+    fields: dict[str, Any] = {"dataset_id": "wine-1", "provider_id": "p", "rows": shared.rows, "cols": shared.cols,
+              "frac_bits": 16, "schema": shared.schema, "share_commitments": list(shared.commitments)}
+    reg = signed_dataset_registration(key, **fields, column_exponents=shared.column_exponents, label_classes=3)
+    verify_dataset_registration(reg, public_key_bytes(key))
+    assert list(reg.column_exponents) == list(shared.column_exponents) and reg.label_classes == 3
+    for bad, fragment in (({"column_exponents": [0] * (shared.cols - 1)}, "one exponent per column"),
+                          ({"column_exponents": [21] * shared.cols}, "exponents"),
+                          ({"label_classes": 1}, "label_classes")):
+        with pytest.raises(InvalidInput, match=fragment):
+            signed_dataset_registration(key, **{**fields, **bad})
+    # the exponents are signed: changing one breaks the provider's signature
+    reg.column_exponents[0] += 1
+    with pytest.raises(PermissionDenied):
+        verify_dataset_registration(reg, public_key_bytes(key))

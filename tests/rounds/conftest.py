@@ -101,7 +101,7 @@ def restart_member(cluster: LocalCluster, name: str) -> None:
     credentials = member_credentials(cluster.certs_dir)
     deadline = time.monotonic() + 30
     for kind, address in member.addresses.items():
-        while probe(address, credentials[kind], timeout=1.0) != "SERVING":
+        while probe(address, credentials[kind], timeout=1.0, server_name=name) != "SERVING":
             assert process.poll() is None, f"{name} exited on restart; see {member.log}"
             assert time.monotonic() < deadline, f"{name} did not serve again"
             time.sleep(0.1)

@@ -34,7 +34,7 @@ from mutualmind.vocabulary.signing_keys import generate_signing_key, save_privat
 from proto import node_pb2, node_pb2_grpc
 from provider.client import fetch_model_share
 from provider.model_collect import collect_model
-from tests.rounds.conftest import Market
+from tests.rounds.conftest import Market, kill_member, restart_member
 
 REPO = Path(__file__).resolve().parents[2]
 ROUND = "collect-1"
@@ -55,11 +55,13 @@ def node_keys(market: Market) -> list[bytes]:
     return [n.signing_public_key for n in load_manifest(market.cluster.certs_dir).nodes]
 
 
-def _fetch_raw(market: Market, node: int, request: node_pb2.FetchModelShareRequest) -> bytes:
+def _fetch_raw(market: Market, node: int, request: node_pb2.FetchModelShareRequest, *,
+               wait_for_ready: bool = False) -> bytes:
     """Send a hand-built request to node `node`'s public port; the streamed bytes."""
     stub = node_pb2_grpc.ShareIntakeStub(market.session.node_channels[node])
     try:
-        return b"".join(m.data for m in stub.FetchModelShare(request, timeout=30))
+        return b"".join(m.data for m in stub.FetchModelShare(request, timeout=30,
+                                                             wait_for_ready=wait_for_ready))
     except grpc.RpcError as err:
         raise_from_rpc_error(err)
 
@@ -178,6 +180,18 @@ def test_replayed_stale_and_misaddressed_requests_are_refused(
         _fetch_raw(market, 0, tampered)
 
 
+def test_a_fetch_answered_before_a_node_restart_is_still_a_replay_after_it(
+        market: Market, closed_round: Any) -> None:
+    """The node process is SIGKILLed right after answering and started again from its argv."""
+    request = _signed(market.sponsor.key, ROUND, "sponsor", 1)
+    assert len(_fetch_raw(market, 1, request)) > 0
+    kill_member(market.cluster, "node1")
+    restart_member(market.cluster, "node1")
+    with pytest.raises(PermissionDenied, match="already answered"):
+        _fetch_raw(market, 1, request, wait_for_ready=True)
+    assert len(_fetch_raw(market, 1, _signed(market.sponsor.key, ROUND, "sponsor", 1))) > 0
+
+
 @pytest.fixture(scope="module")
 def open_round(market: Market) -> str:
     """A round that is opened and never run."""
@@ -284,8 +298,11 @@ def test_re_verifying_a_closed_round_passes_the_check_and_leaves_the_released_mo
                                  job_digest=closed_round.job_digest).data
 
     before = share()
+    # VerifyRound runs a whole job before it answers: wait as long as the job may take
+    # (the default 30 s call deadline was missed at load average ~20)
     reply = market.session.admin.call(market.session.admin.admin, "VerifyRound",
-                                      admin_pb2.VerifyRoundRequest(round_id=ROUND, deadline_s=300))
+                                      admin_pb2.VerifyRoundRequest(round_id=ROUND, deadline_s=300),
+                                      timeout=330)
     assert reply.agrees, (list(reply.recorded_micro), list(reply.recomputed_micro))
     jobs = [d for d in (market.cluster.data_dir / "node0" / "jobs").iterdir()
             if d.name.startswith(ROUND + "-")]

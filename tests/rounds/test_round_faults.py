@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from coordinator.cluster_link import NodeJobReport
-from coordinator.node_links import GrpcClusterLink
+from coordinator.cluster_link_client import GrpcClusterLink
 from coordinator.rounds import Rounds
 from ledger import Ledger
 from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
@@ -198,3 +199,27 @@ def _serve_market(cluster: Any, ledger: Ledger, rounds: Rounds) -> Any:
         address=cluster.state.member("coordinator").addresses["public"],
         credentials=server_credentials(cluster.certs_dir, "coordinator", require_client_cert=False),
         service_names=[MARKET_SERVICE])
+
+
+def test_a_dataset_whose_declared_labels_do_not_fit_the_model_is_refused_at_open(market: Market) -> None:
+    """Labels are secret-shared: the coordinator checks each dataset's signed declaration
+    (`label_classes`) against the model kind, and names the dataset it refuses."""
+    from mutualmind.errors import InvalidInput
+    from provider.sharing import Table
+
+    name = market.scenario.providers[0].name
+    client = market.clients[name]
+    table = market.scenario.validation
+    values = table.values.copy()
+    label = table.schema.columns.index(table.schema.label_column)
+    values[:, label] = np.linspace(-2.5, 7.25, len(values))  # a real-valued target
+    market.session.share(client, "real-target", Table(values, table.schema), purpose="training",
+                         expected_schema=market.scenario.schema)
+    client.stake("real-target", 10)
+    before = len(_ledger_kinds(market, "labels-logistic"))
+    with pytest.raises(InvalidInput) as caught:
+        market.session.open_round(market.sponsor, market.terms(
+            "labels-logistic", datasets=(*market.datasets, "real-target")))
+    assert "'real-target'" in caught.value.message and "binary labels 0/1" in caught.value.message
+    assert len(_ledger_kinds(market, "labels-logistic")) == before == 0   # nothing recorded
+    client.unstake("real-target", 10)

@@ -47,7 +47,9 @@ def expected_files(nodes: int) -> set[str]:
 
 def test_certs_command_writes_the_layout(tmp_path: Path) -> None:
     out = tmp_path / "certs"
-    run = run_certs("--out", str(out), "--nodes", "3", "--hosts", "mm.example.org,10.0.0.7")
+    run = run_certs("--out", str(out), "--nodes", "3", "--host", "node0=10.0.0.2",
+                    "--host", "node1=10.0.0.3,node1.example.org",
+                    "--host", "coordinator=mm.example.org,10.0.0.7")
     assert run.returncode == 0, run.stderr
     assert set(os.listdir(out)) == expected_files(3)
     for path in out.iterdir():
@@ -68,11 +70,8 @@ def test_certs_command_writes_the_layout(tmp_path: Path) -> None:
         cert = x509.load_pem_x509_certificate((out / f"{member.name}.pem").read_bytes())
         cert.verify_directly_issued_by(ca)
         assert role_of_certificate(cert) == member.role
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        assert {"localhost", member.name, "mm.example.org"} <= set(
-            sans.get_values_for_type(x509.DNSName))
-        assert {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)} == {
-            "127.0.0.1", "10.0.0.7"}
+        assert sans_of(cert) == OWN_SANS[member.name], member.name
+        assert set(member.hosts) == OWN_SANS[member.name] - {member.name}
         key = serialization.load_pem_private_key(
             (out / f"{member.name}.key").read_bytes(), None)
         assert key.public_key() == cert.public_key()
@@ -83,6 +82,24 @@ def test_certs_command_writes_the_layout(tmp_path: Path) -> None:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         ) == node.signing_public_key
     assert "node2" in run.stdout
+
+
+# Each certificate names its member and that member's own hosts: node 0's does not
+# carry node 1's address, nor the coordinator's (with --hosts every one carried all).
+OWN_SANS = {
+    "node0": {"node0", "10.0.0.2"},
+    "node1": {"node1", "10.0.0.3", "node1.example.org"},
+    "coordinator": {"coordinator", "mm.example.org", "10.0.0.7"},
+    "node2": {"node2", "localhost", "127.0.0.1"},
+    "dealer": {"dealer", "localhost", "127.0.0.1"},
+    "admin": {"admin", "localhost", "127.0.0.1"},
+}
+
+
+def sans_of(cert: x509.Certificate) -> set[str]:
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return set(sans.get_values_for_type(x509.DNSName)) | {
+        str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
 
 
 def test_certs_command_refuses_to_overwrite_then_force_replaces(tmp_path: Path) -> None:
@@ -104,7 +121,12 @@ def test_certs_command_refuses_to_overwrite_then_force_replaces(tmp_path: Path) 
 
 @pytest.mark.parametrize("args,needle", [
     (("--nodes", "1"), "at least two nodes"),
-    (("--nodes", "3", "--hosts", "bad host!"), "neither an IP address nor a DNS name"),
+    (("--nodes", "3", "--host", "node0=bad host!"), "neither an IP address nor a DNS name"),
+    (("--nodes", "3", "--hosts", "10.0.0.2"), "every host into every certificate"),
+    (("--nodes", "3", "--host", "10.0.0.2"), "MEMBER=HOST"),
+    (("--nodes", "3", "--host", "node7=10.0.0.2"), "not a member"),
+    (("--nodes", "3", "--host", "node0=node1"), "pass for member node1"),
+    (("--nodes", "3", "--host", "coordinator=10.0.0.1,Node2"), "pass for member node2"),
 ])
 def test_certs_command_bad_input_leaves_nothing(tmp_path: Path, args: tuple[str, ...],
                                                 needle: str) -> None:

@@ -19,11 +19,12 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from mutualmind.errors import PermissionDenied, Unavailable
+from mutualmind.errors import IdentityMismatch, PermissionDenied, Unavailable
 from mutualmind.transport import (
     RunningServer,
     channel_credentials,
     error_from_rpc_error,
+    open_channel,
     probe_health,
     wait_until_serving,
 )
@@ -241,3 +242,30 @@ def test_probe_health_reports_like_list_nodes(start_admin: Any, cluster_dir: Pat
         wait_until_serving(address, member, timeout=0.5)
     running.stop(0).wait()
     assert probe_health(address, member, timeout=1) == "UNREACHABLE"
+
+
+@pytest.mark.parametrize("expected,presented", [
+    ("coordinator", "node0"),   # node -> coordinator, admin -> coordinator
+    ("node0", "node1"),         # provider / coordinator -> node 0
+    ("dealer", "coordinator"),  # coordinator -> dealer
+])
+def test_a_channel_opened_for_one_member_refuses_another_members_server(
+        start_admin: Any, cluster_dir: Path, expected: str, presented: str) -> None:
+    """Same CA, valid certificate, wrong member: the handshake fails, no call is made."""
+    running, admin = start_admin(cluster_dir, presented, True)
+    address = f"127.0.0.1:{running.port}"
+    with open_channel(address, channel_credentials(cluster_dir, "admin"),
+                      server_name=expected) as channel:
+        err = call_error(admin_pb2_grpc.AdminStub(channel).ListNodes,
+                         admin_pb2.ListNodesRequest())
+    typed = error_from_rpc_error(err)
+    assert isinstance(typed, IdentityMismatch) and "identity mismatch" in typed.message
+    assert admin.calls == 0
+    assert probe_health(address, channel_credentials(cluster_dir, "admin"),
+                        server_name=expected) == "UNREACHABLE"
+    # control: the same server, asked for the member it is, answers
+    with open_channel(address, channel_credentials(cluster_dir, "admin"),
+                      server_name=presented) as channel:
+        reply = admin_pb2_grpc.AdminStub(channel).ListNodes(admin_pb2.ListNodesRequest(),
+                                                            timeout=10)
+    assert reply.nodes[0].health == "admin" and admin.calls == 1

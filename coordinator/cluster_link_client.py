@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import grpc
+from typing import Any
 
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
+from coordinator.dealer_client import DealerClient
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import (
+    call,
     channel_credentials,
     open_channel,
     probe_health,
-    raise_from_rpc_error,
 )
+from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S, JOB_START_S
 from proto import node_pb2, node_pb2_grpc
-
-CALL_DEADLINE_S = 15.0
-START_DEADLINE_S = 10.0   # a start waits this long for a (re)connecting member
 
 
 class GrpcClusterLink:
@@ -53,10 +51,7 @@ class GrpcClusterLink:
             channel.close()
 
     @property
-    def _dealer(self):  # type: ignore[no-untyped-def]
-        from coordinator.dealer_client import (
-            DealerClient,  # the dealer's own client module
-        )
+    def _dealer(self) -> DealerClient:
         return DealerClient(self._dealer_channel)
 
     def start_dealer(self, order: JobOrder) -> None:
@@ -75,7 +70,7 @@ class GrpcClusterLink:
             validation_dataset_id=order.validation_dataset_id,
             model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
             deadline_s=order.deadline_s)
-        self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=START_DEADLINE_S)
+        self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=JOB_START_S)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         reply = self._call(node_index, "GetJob", node_pb2.JobStatusRequest(job_id=job_id))
@@ -89,13 +84,11 @@ class GrpcClusterLink:
         self._call(node_index, "CancelJob", node_pb2.CancelJobRequest(job_id=job_id))
 
     def node_health(self, node_index: int) -> str:
-        return probe_health(self._nodes[node_index].cluster_address, self._credentials)
+        node = self._nodes[node_index]
+        return probe_health(node.cluster_address, self._credentials, server_name=node.name)
 
     def _call(self, node_index: int, method: str, request: object, *,
-              wait_for_ready: bool = False, timeout: float = CALL_DEADLINE_S) -> object:
+              wait_for_ready: bool = False, timeout: float = CLUSTER_CALL_S) -> Any:
         """One call; polls fail fast on a dead node, starts wait briefly for a connection."""
-        try:
-            return getattr(self._stubs[node_index], method)(
-                request, timeout=timeout, wait_for_ready=wait_for_ready)
-        except grpc.RpcError as err:
-            raise_from_rpc_error(err)
+        return call(self._stubs[node_index], method, request, timeout=timeout,
+                    wait_for_ready=wait_for_ready)

@@ -1,0 +1,42 @@
+"""Start the dealer's server: its servicer on a mutual-TLS cluster port, with TTP sessions.
+
+`mutualmind dealer serve` (`mpcnode.dealer`) and the tests start the dealer through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpcnode.dealer_servicer import DEALER_SERVICE, DealerServicer
+from mpcnode.ttp_sessions import TtpSessions
+from mutualmind.transport import RunningServer, build_server, server_credentials
+from proto import dealer_pb2_grpc
+
+
+@dataclass
+class RunningDealer:
+    """A started dealer: its server, bound port and sessions."""
+
+    server: RunningServer
+    sessions: TtpSessions
+
+    @property
+    def port(self) -> int:
+        return int(self.server.port)
+
+    def stop(self, grace: float | None = 2.0) -> None:
+        self.sessions.close()
+        self.server.stop(grace).wait()
+
+
+def start_dealer(certs_dir: Path, address: str, work_dir: Path) -> RunningDealer:
+    """Start the dealer's server with member certificate `dealer` (mTLS, cluster CA)."""
+    sessions = TtpSessions(work_dir)
+    server = build_server(
+        [(dealer_pb2_grpc.add_DealerServicer_to_server, DealerServicer(sessions))],
+        address=address,
+        credentials=server_credentials(Path(certs_dir), "dealer", require_client_cert=True),
+        service_names=[DEALER_SERVICE],
+    )
+    return RunningDealer(server=server, sessions=sessions)

@@ -1,0 +1,60 @@
+"""The domain states as enums: round status, job state, ledger entry kind.
+
+Each is an `enum.StrEnum`, so a member *is* its string: it compares equal to it, hashes
+like it, prints as it, and `canonical_json` / `json.dumps` / protobuf string fields encode
+it as exactly that string. Wire formats and ledger bytes are the same as with bare
+strings; what changes is that a misspelt state is a NameError instead of a silent
+mismatch, and every place that compares states names the same member.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RoundStatus(StrEnum):
+    """A round's life: open -> result -> closed, or aborted from open or result.
+
+    RUNNING is the coordinator's runtime view of an open round whose MPC job is under
+    way; it is never on the ledger.
+    """
+
+    OPEN = "open"
+    RUNNING = "running"
+    RESULT = "result"
+    CLOSED = "closed"
+    ABORTED = "aborted"
+
+
+# statuses in which a round still holds its pool and its datasets' stakes
+UNSETTLED = frozenset({RoundStatus.OPEN, RoundStatus.RESULT})
+
+
+class JobState(StrEnum):
+    """An MPC job on a node: queued -> running -> done, failed or cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EntryKind(StrEnum):
+    """The kinds of ledger entry (their payloads and signers: `payloads.KINDS`)."""
+
+    GENESIS = "genesis"
+    NODE_REGISTERED = "node_registered"
+    PROVIDER_REGISTERED = "provider_registered"
+    MINT = "mint"
+    TRANSFER = "transfer"
+    DATASET_REGISTERED = "dataset_registered"
+    STAKE = "stake"
+    UNSTAKE = "unstake"
+    ROUND_OPENED = "round_opened"
+    ROUND_RESULT = "round_result"
+    SLASH = "slash"
+    PAYOUT = "payout"
+    ROUND_CLOSED = "round_closed"
+    ROUND_ABORTED = "round_aborted"
+    ROUND_VERIFIED = "round_verified"
