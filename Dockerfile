@@ -58,10 +58,6 @@ RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mutu
     && chown -R mutualmind /ca /certs /data /bundles
 USER mutualmind
 WORKDIR /data
-# Members find each other by service name through the container network's DNS server;
-# grpc's own c-ares resolver once gave up on `dealer` there under load ("DNS query
-# cancelled", podman 4.3 + aardvark-dns): resolve with the C library, which retries.
-ENV GRPC_DNS_RESOLVER=native
 
 ENTRYPOINT ["mutualmind"]
 CMD ["--help"]

@@ -38,7 +38,4 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
-    # A restarted container comes back under its name with a new address (compose): look
-    # the name up again after a failed connection within a second, not grpc's 30 s.
-    ("grpc.dns_min_time_between_resolutions_ms", 1_000),
 ]

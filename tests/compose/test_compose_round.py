@@ -116,7 +116,8 @@ def market(tmp_path_factory: pytest.TempPathFactory,
     finally:
         mark = time.monotonic()
         try:
-            cluster.down(volumes=True)
+            if not os.environ.get("MM_COMPOSE_KEEP"):    # set it to look at a failed run
+                cluster.down(volumes=True)
         finally:
             market.timings["compose down --volumes"] = time.monotonic() - mark
             market.timings["whole compose test"] = time.monotonic() - started
@@ -248,9 +249,26 @@ def test_a_node_killed_mid_round_fails_the_run_cleanly_and_the_rerun_closes(
         subprocess.run(["podman", "start", market.cluster.container("node1")], check=True,
                        capture_output=True, timeout=60)
     market.cluster.wait_healthy(("node1",), timeout=120)
+    mark = time.monotonic()
+    wait_until_the_coordinator_sees_every_node(market)
+    market.timings["until the coordinator reaches node1 again"] = time.monotonic() - mark
     assert_settled(run_round(market, "r2"),
                    bob_stake=provider_balance(balances_before, "bob")["staked"])
     market.ledger()
+
+
+def wait_until_the_coordinator_sees_every_node(market: Market, timeout: float = 120) -> None:
+    """`admin nodes` until every node is SERVING as the coordinator sees it: a restarted
+    container has a new address, which the coordinator's channel finds on its next name
+    lookup (grpc backs lookups off while the name is gone, so this takes up to ~30 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = market.cluster.admin("nodes", "--json", check=False).stdout
+        health = [n["health"] for n in json.loads(out)] if out.strip() else []
+        if health and all(h == "SERVING" for h in health):
+            return
+        assert time.monotonic() < deadline, f"the coordinator never reached every node: {out}"
+        time.sleep(2)
 
 
 def test_compose_down_and_up_keep_the_ledger_and_the_shares(market: Market) -> None:
