@@ -2,7 +2,7 @@
 
     PYTHONPATH=$PWD python bench/numerics_edges.py
 
-Real MPC (3 worker processes + TTP, tests/mpc/cluster.py) with the default specs; prints
+Real MPC (3 worker processes + TTP, tests/mpcnode/worker/cluster.py) with the default specs; prints
 one line per table: MPC log-loss / accuracy against the plaintext run of the same
 algorithm (and MSE in units of the target variance for linear regression).
 """
@@ -18,8 +18,8 @@ from sklearn.datasets import load_diabetes
 
 from mpcnode.worker.reference import plaintext_batched
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpc.cluster import run_job
-from tests.mpc.test_numerics import credit_table, edge_table
+from tests.mpcnode.worker.cluster import run_job
+from tests.mpcnode.worker.test_numerics import credit_table, edge_table
 
 
 def measure(name: str, x: np.ndarray, y: np.ndarray, rows: list[int], raw: dict) -> dict:

@@ -15,9 +15,8 @@ import grpc
 
 from coordinator.cluster_link import ClusterLink
 from coordinator.market import Market
-from coordinator.market_servicer import round_view_proto
+from coordinator.market_servicer import round_view
 from coordinator.round_verify import verify_round
-from coordinator.round_view import summarize
 from coordinator.rounds import Rounds
 from ledger import verify_ledger
 from mutualmind.errors import InvalidInput
@@ -63,13 +62,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                       context: grpc.ServicerContext) -> admin_pb2.ListProvidersReply:
         require_role(context, *ADMIN_ROLES)
         state = self._market.ledger.state
-        names = {e.payload["provider_id"]: e.payload["name"]
-                 for e in self._market.ledger.entries(kind=EntryKind.PROVIDER_REGISTERED, limit=None)}
         providers = []
         for provider_id, key in sorted(state.providers.items()):
             view = self._market.balance(provider_id)
+            name = self._market.get_provider(provider_id).payload["name"]
             providers.append(admin_pb2.ProviderInfo(
-                provider_id=provider_id, name=names.get(provider_id, provider_id), public_key=key,
+                provider_id=provider_id, name=name, public_key=key,
                 balance=view.balance, staked=view.staked))
         return admin_pb2.ListProvidersReply(providers=providers)
 
@@ -137,6 +135,14 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             recomputed_micro=result.recomputed_micro,
             max_abs_diff_micro=result.max_abs_diff_micro, tolerance_micro=result.tolerance_micro)
 
+    def AbortRound(self, request: admin_pb2.AdminAbortRoundRequest,
+                   context: grpc.ServicerContext) -> market_pb2.RoundView:
+        """Abort an open round that is not running: pool back to the sponsor, stakes unlock."""
+        require_role(context, *ADMIN_ROLES)
+        if not request.reason.strip():
+            raise InvalidInput("say why the round is aborted (--reason); it goes on the ledger")
+        self._rounds.abort(request.round_id, f"aborted by the admin: {request.reason}")
+        return self._view(request.round_id)
+
     def _view(self, round_id: str) -> market_pb2.RoundView:
-        return round_view_proto(summarize(self._market.ledger, round_id,
-                                          self._rounds.runtime(round_id)))
+        return round_view(self._rounds, round_id)

@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
                             "it are refused (default 64GiB; units KiB, MiB, GiB, TiB)")
     serve.add_argument("--provider-quota-bytes", dest="provider_quota", default=None,
                        help="share bytes each node holds for one provider (default 16GiB)")
+    serve.add_argument("--round-ttl-hours", type=float, default=24.0,
+                       help="life of a round whose sponsor signed no expiry (default 24)")
+    serve.add_argument("--max-failed-runs", type=int, default=3,
+                       help="failed runs after which a round is aborted (default 3)")
+    serve.add_argument("--sweep-interval", type=float, default=60.0,
+                       help="seconds between looks for expired rounds (default 60)")
     serve.set_defaults(func=serve_coordinator)
 
 
@@ -60,19 +66,29 @@ def parse_port_range(text: str) -> range:
 def serve_coordinator(args: argparse.Namespace) -> int:
     import logging
 
+    from coordinator.rounds import LifecyclePolicy
     from coordinator.server import CoordinatorConfig, start_coordinator
     from mutualmind.transport import serve_until_signalled
     from mutualmind.vocabulary.quotas import StorageQuota
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s coordinator %(levelname)s %(message)s")
+    if not 0 < args.round_ttl_hours <= 30 * 24:
+        raise InvalidInput(f"--round-ttl-hours must be within 0..720, got {args.round_ttl_hours}")
+    if not 1 <= args.max_failed_runs <= 100:
+        raise InvalidInput(f"--max-failed-runs must be within 1..100, got {args.max_failed_runs}")
+    if not 0.1 <= args.sweep_interval <= 3600:
+        raise InvalidInput(f"--sweep-interval must be within 0.1..3600 s, got {args.sweep_interval}")
     config = CoordinatorConfig(
         certs_dir=args.certs, data_dir=args.data_dir, nodes=parse_nodes(args.node),
         dealer_address=args.dealer, public_address=args.public_listen,
         cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports),
-        quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota))
+        quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),
+        lifecycle=LifecyclePolicy(max_failures=args.max_failed_runs,
+                                  default_ttl_s=args.round_ttl_hours * 3600),
+        sweep_interval_s=args.sweep_interval)
     running = start_coordinator(config)
     for round_id in running.aborted_on_start:
-        print(f"aborted round {round_id}: it was running when the coordinator stopped",
+        print(f"aborted round {round_id} on start (see `admin round show {round_id}`)",
               file=sys.stderr, flush=True)
     return serve_until_signalled(
         f"coordinator public_port={running.public_port} cluster_port={running.cluster_port}",

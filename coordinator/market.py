@@ -64,21 +64,15 @@ class Market:
 
     def get_provider(self, provider_id: str) -> Entry:
         """The provider's provider_registered entry (its key, self-signed); NotFound if none."""
-        if provider_id not in self.ledger.state.providers:
-            raise NotFound(f"no provider {provider_id!r} is registered; register it first "
-                           "(mutualmind provider register)")
-        for entry in self.ledger.entries(kind=EntryKind.PROVIDER_REGISTERED, limit=None):
-            if entry.payload["provider_id"] == provider_id:
-                return entry
-        raise NotFound(f"provider {provider_id!r} has no provider_registered entry")
+        return self.ledger.provider_registration(provider_id)
 
     def balance(self, provider_id: str) -> BalanceView:
         state = self.ledger.state
         if provider_id not in state.providers:
             raise NotFound(f"no provider {provider_id!r} is registered; register it first "
                            "(mutualmind provider register)")
-        stakes = {d: state.stakes.get(d, 0) for d, p in state.datasets.items()
-                  if p["provider_id"] == provider_id and state.stakes.get(d, 0)}
+        stakes = {d: state.stakes.get(d, 0) for d in self.ledger.provider_datasets(provider_id)
+                  if state.stakes.get(d, 0)}
         return BalanceView(provider_id, state.balance(provider_id), stakes)
 
     # -- datasets ------------------------------------------------------------------
@@ -118,16 +112,17 @@ class Market:
         if payload is None:
             raise NotFound(f"no dataset {dataset_id!r} is registered; the provider must "
                            "register it before uploading shares")
-        index = self._registration_index(dataset_id)
+        index = self.ledger.dataset_registration(dataset_id).index
         return DatasetView(payload=payload,
                            provider_public_key=state.providers[payload["provider_id"]],
                            ledger_index=index, staked=state.stakes.get(dataset_id, 0))
 
-    def _registration_index(self, dataset_id: str) -> int:
-        for entry in self.ledger.entries(kind=EntryKind.DATASET_REGISTERED, limit=None):
-            if entry.payload["dataset_id"] == dataset_id:
-                return entry.index
-        raise NotFound(f"no dataset {dataset_id!r} on the ledger")
+    def update_terms(self, payload: dict[str, Any], signature: bytes) -> Entry:
+        """Record a provider-signed dataset_terms_updated entry (binds later rounds)."""
+        if payload.get("dataset_id") not in self.ledger.state.datasets:
+            raise NotFound(f"no dataset {payload.get('dataset_id')!r} is registered; register "
+                           "it before setting its terms")
+        return self.ledger.append(EntryKind.DATASET_TERMS_UPDATED, payload, provider_signature=signature)
 
     # -- stakes --------------------------------------------------------------------
 

@@ -12,14 +12,17 @@ from typing import Any
 import grpc
 
 from coordinator.market import Market
-from coordinator.round_view import opened_entry, summarize
+from coordinator.round_view import summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES
 from mutualmind.vocabulary.signed_requests import (
+    abort_round_payload,
     dataset_registration_payload,
     dataset_registration_proto,
+    terms_from_json,
+    terms_update_payload,
 )
 from proto import common_pb2, market_pb2, market_pb2_grpc
 
@@ -108,7 +111,7 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         note = self._ledger.checkpoint()
         size = request.tree_size or self._ledger.size
         proof = self._ledger.inclusion_proof(request.index, size)
-        leaf = self._ledger.tree.leaf(request.index)
+        leaf = self._ledger.leaf_hash(request.index)
         return market_pb2.InclusionProofReply(index=request.index, tree_size=size, leaf_hash=leaf,
                                               proof=proof, checkpoint_note=note)
 
@@ -137,15 +140,34 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
             model_spec=spec, validation_dataset=request.validation_dataset,
             datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
             epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
-            signature=bytes(request.auth.signature))
+            signature=bytes(request.auth.signature), expires_at_ms=request.expires_at_ms)
         return market_pb2.OpenRoundReply(ledger_index=entry.index)
+
+    def AbortRound(self, request: market_pb2.AbortRoundRequest,
+                   context: grpc.ServicerContext) -> market_pb2.AbortRoundReply:
+        """The sponsor withdraws its round; the ledger checks the signature and that the
+        signer is the round's sponsor (round_abort_requested), in one commit with the abort."""
+        auth = request.auth
+        pool = self._ledger.state.pools.get(request.round_id, 0)
+        payload = abort_round_payload(auth.provider_id, request.round_id, request.reason, auth.nonce)
+        entry = self._rounds.abort(
+            request.round_id, f"withdrawn by its sponsor {auth.provider_id}: {request.reason}",
+            sponsor_request=(payload, bytes(auth.signature)))
+        return market_pb2.AbortRoundReply(ledger_index=entry.index, refund_to_sponsor=pool)
+
+    def UpdateDatasetTerms(self, request: market_pb2.UpdateDatasetTermsRequest,
+                           context: grpc.ServicerContext) -> market_pb2.UpdateDatasetTermsReply:
+        auth = request.auth
+        payload = terms_update_payload(auth.provider_id, request.dataset_id,
+                                       terms_from_json(request.terms_json), auth.nonce)
+        entry = self._market.update_terms(payload, bytes(auth.signature))
+        return market_pb2.UpdateDatasetTermsReply(ledger_index=entry.index)
 
     def GetRound(self, request: market_pb2.GetRoundRequest,
                  context: grpc.ServicerContext) -> market_pb2.RoundView:
-        summary = summarize(self._ledger, request.round_id, self._rounds.runtime(request.round_id))
-        view = round_view_proto(summary)
+        view = round_view(self._rounds, request.round_id)
         # the sponsor-signed terms, so a node can check them (and the job digest) itself
-        opened = opened_entry(self._ledger, request.round_id)
+        opened = self._ledger.round_opened(request.round_id)
         view.opened_payload_json = opened.payload_json.decode()
         view.sponsor_signature = opened.provider_signature or b""
         return view
@@ -166,6 +188,15 @@ def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:
                                   payload_json=entry.payload_json.decode(),
                                   prev_hash=entry.prev_hash, entry_hash=entry.hash,
                                   signature=entry.signature)
+
+
+def round_view(rounds: Rounds, round_id: str) -> market_pb2.RoundView:
+    """A round as both APIs show it: ledger facts, runtime notes, expiry, failed runs."""
+    runtime = rounds.runtime(round_id)
+    view = round_view_proto(summarize(rounds.ledger, round_id, runtime))
+    view.expires_at_ms = rounds.expires_at_ms(round_id)
+    view.failed_runs = runtime.failures
+    return view
 
 
 def round_view_proto(s: RoundSummary) -> market_pb2.RoundView:

@@ -35,8 +35,7 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TO
     if not 0 < tolerance < 1e6:
         raise InvalidInput(f"tolerance must be positive, got {tolerance}")
     payload = rounds.round_payload(round_id, statuses=(RoundStatus.CLOSED,))
-    result = next((e.payload for e in rounds.ledger.entries(kind=EntryKind.ROUND_RESULT, limit=None)
-                   if e.payload["round_id"] == round_id), None)
+    result = next((e.payload for e in rounds.ledger.round_entries(round_id, EntryKind.ROUND_RESULT)), None)
     if result is None:
         raise NotFound(f"round {round_id!r} has no recorded result to verify")
     runtime = rounds.claim(round_id)

@@ -7,31 +7,14 @@ stats), so `admin round show` after a restart prints the same table as before it
 
 from __future__ import annotations
 
-from typing import Any
-
 from coordinator.rounds import RoundRuntime, RoundSummary
 from ledger import Ledger
 from mutualmind.errors import NotFound
 from mutualmind.vocabulary.states import EntryKind, RoundStatus
 
 
-def round_entries(ledger: Ledger, round_id: str) -> list[Any]:
-    """Every entry that names `round_id`, in ledger order."""
-    return [e for e in ledger.entries(start=0, limit=None)
-            if e.kind.startswith("round_") or e.kind in (EntryKind.SLASH, EntryKind.PAYOUT)
-            if e.payload.get("round_id") == round_id]
-
-
-def opened_entry(ledger: Ledger, round_id: str) -> Any:
-    """The round's round_opened entry (its payload bytes carry the sponsor's signature)."""
-    for entry in ledger.entries(kind=EntryKind.ROUND_OPENED, limit=None):
-        if entry.payload.get("round_id") == round_id:
-            return entry
-    raise NotFound(f"no round {round_id!r} on the ledger")
-
-
 def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSummary:
-    entries = round_entries(ledger, round_id)
+    entries = ledger.round_entries(round_id)
     if not entries or entries[0].kind != EntryKind.ROUND_OPENED:
         raise NotFound(f"no round {round_id!r} on the ledger")
     opened = entries[0].payload
@@ -59,6 +42,8 @@ def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSumm
             "payout": payout, "slashed": slashes.get(dataset_id, 0),
         })
     refund = payouts.get(opened["sponsor"], 0) if opened["sponsor"] not in paid_providers else 0
+    if record.status == "aborted":
+        refund = opened["pool"]   # an abort returns the whole pool (no result, no slash)
     return RoundSummary(
         round_id=round_id, status=status, sponsor=opened["sponsor"], pool=opened["pool"],
         model_spec=opened["model_spec"], validation_dataset=opened["validation_dataset"],
@@ -71,11 +56,10 @@ def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSumm
 
 def _stakes_at(ledger: Ledger, index: int, datasets: list[str]) -> dict[str, int]:
     """Stake per dataset just after entry `index` (replayed from stake/unstake/slash)."""
-    wanted = set(datasets)
     stakes: dict[str, int] = {}
-    for e in ledger.entries(start=0, limit=index + 1):
-        if e.kind in (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.SLASH) and e.payload.get("dataset_id") in wanted:
-            sign = 1 if e.kind == EntryKind.STAKE else -1
-            d = e.payload["dataset_id"]
-            stakes[d] = stakes.get(d, 0) + sign * e.payload["amount"]
+    for d in datasets:
+        for e in ledger.dataset_entries(d, stop=index + 1):
+            if e.kind in (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.SLASH):
+                sign = 1 if e.kind == EntryKind.STAKE else -1
+                stakes[d] = stakes.get(d, 0) + sign * e.payload["amount"]
     return stakes

@@ -1,12 +1,21 @@
-"""A round's life: open -> run (one MPC job on every node) -> result -> settled -> closed.
+"""A round's life: open -> run (one MPC job on every node) -> result -> settled -> closed,
+or open -> aborted; nothing stays locked for ever.
 
 The ledger is the store of record: a round is opened by the sponsor's signed
-round_opened entry, and a successful run ends in ONE group commit of round_result,
-every slash, every payout and round_closed — so the ledger never holds half a round.
-A failed run (a node died, the deadline passed, the nodes disagreed) writes nothing: the
-round stays open with stakes and pool where they were, and can be run again. A run in
-flight when the coordinator died is found by its marker file on restart and the round is
-aborted (pool back to the sponsor) — the coordinator cannot know how far it got.
+round_opened entry (its model spec, work and every dataset's terms are ledger rules, so
+a round no worker can run or no provider agreed to is refused before anything is
+written), and a successful run ends in ONE group commit of round_result, every slash,
+every payout and round_closed — so the ledger never holds half a round. A failed run (a
+node died, the deadline passed, the nodes disagreed) writes nothing: the round stays
+open with stakes and pool where they were, and can be run again — until it has failed
+`max_failures` times. An open round that is not running is aborted (a round_aborted
+entry: pool back to the sponsor, stakes unlocked) when its sponsor withdraws it (a
+signed round_abort_requested in the same group commit), when the admin aborts it, when
+it has passed its expiry (signed at open, or the coordinator's default TTL from the
+open), or after `max_failures` failed runs; expiry and failures are acted on whenever
+the coordinator looks at the round (a run) and by `sweep`, which the server calls
+periodically. A run in flight when the coordinator died is found by its marker file on
+restart and the round is aborted — the coordinator cannot know how far it got.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from mutualmind.errors import (
     IntegrityError,
     InvalidInput,
     NotFound,
+    RuleViolation,
 )
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
@@ -50,14 +60,33 @@ POLL_INTERVAL_S = 0.25
 Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
 
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    """When the coordinator gives up on an open round.
+
+    `max_failures` failed runs abort a round (a spec or data that cannot train would
+    otherwise hold the stakes for ever); `default_ttl_s` is the life of a round whose
+    sponsor signed no expiry, counted from its round_opened entry; a signed expiry must
+    lie in the future and at most `max_ttl_s` ahead.
+    """
+
+    max_failures: int = 3
+    default_ttl_s: float = 24 * 3600.0
+    max_ttl_s: float = 30 * 24 * 3600.0
+
+
 @dataclass
 class RoundRuntime:
-    """What the coordinator knows of a round beyond the ledger: the last run's fate."""
+    """What the coordinator knows of a round beyond the ledger: the last run's fate.
+
+    `failures` counts failed runs since this coordinator started (a restart forgives
+    them; expiry still bounds the round's life)."""
 
     running: bool = False
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,8 +111,10 @@ class Rounds:
     """Opens, runs and settles rounds; one run at a time per round."""
 
     def __init__(self, ledger: Ledger, link: ClusterLink, state_dir: Path, *,
-                 mpc_ports: range = range(29500, 29600)) -> None:
+                 mpc_ports: range = range(29500, 29600),
+                 policy: LifecyclePolicy = LifecyclePolicy()) -> None:
         self.ledger = ledger
+        self.policy = policy
         self.link = link
         self.state_dir = Path(state_dir)
         (self.state_dir / "running").mkdir(parents=True, exist_ok=True)
@@ -97,9 +128,13 @@ class Rounds:
 
     def open_round(self, *, round_id: str, sponsor: str, pool: int, model_spec: dict[str, Any],
                    validation_dataset: str, datasets: list[str], slash_rate_ppm: int,
-                   epsilon_micro: int, nonce: str, signature: bytes) -> Entry:
+                   epsilon_micro: int, nonce: str, signature: bytes,
+                   expires_at_ms: int = 0, now_ms: int | None = None) -> Entry:
         """Record the sponsor's signed round_opened entry; the ledger locks the pool.
 
+        The spec is parsed with the workers' own parser first (InvalidInput naming the
+        field); the ledger's rules then check it again with the work it asks and every
+        dataset's terms, so nothing is written and no pool locked unless all hold.
         Labels are secret-shared, so what the coordinator checks is each dataset's signed
         declaration (`label_classes`, enforced by the provider's checker at share time)
         against the model's task: a 0/1000 table never reaches a logistic round."""
@@ -115,7 +150,98 @@ class Rounds:
             "datasets": list(datasets), "slash_rate_ppm": slash_rate_ppm,
             "epsilon_micro": epsilon_micro, "nonce": nonce,
         }
+        if expires_at_ms:
+            now = _now_ms() if now_ms is None else now_ms
+            latest = now + int(self.policy.max_ttl_s * 1000)
+            if not now < expires_at_ms <= latest:
+                raise InvalidInput(
+                    f"expires_at_ms {expires_at_ms} must lie in the future and at most "
+                    f"{self.policy.max_ttl_s / 86400:g} days ahead (now {now}); sign a "
+                    "nearer expiry")
+            payload["expires_at_ms"] = expires_at_ms
         return self.ledger.append(EntryKind.ROUND_OPENED, payload, provider_signature=signature)
+
+    # -- ending without a result -----------------------------------------------------
+
+    def expires_at_ms(self, round_id: str) -> int:
+        """When the round is aborted if still open: the signed expiry, else default TTL."""
+        entry = self._opened_entry(round_id)
+        signed = entry.payload.get("expires_at_ms")
+        return int(signed) if signed else entry.time_ms + int(self.policy.default_ttl_s * 1000)
+
+    def abort(self, round_id: str, reason: str, *,
+              sponsor_request: tuple[dict[str, Any], bytes] | None = None) -> Entry:
+        """Abort an open round that is not running: pool back to the sponsor, stakes
+        unlock. `sponsor_request` is the sponsor's signed round_abort_requested
+        (payload, signature), written in the same group commit."""
+        runtime = self._hold(round_id)
+        try:
+            self.round_payload(round_id, statuses=(RoundStatus.OPEN,))
+            return self._write_abort(round_id, reason, runtime, sponsor_request)
+        finally:
+            runtime.running = False
+
+    def look_at(self, round_id: str, now_ms: int | None = None) -> str | None:
+        """Abort the round if it is open, not running, and expired or failed too often;
+        returns the reason it was aborted (None: left as it is)."""
+        record = self.ledger.state.rounds.get(round_id)
+        if record is None or record.status != "open":
+            return None
+        try:
+            runtime = self._hold(round_id)
+        except RuleViolation:
+            return None   # running: looked at again when the run ends
+        try:
+            if self.ledger.state.rounds[round_id].status != "open":
+                return None
+            reason = self._give_up_reason(round_id, runtime, now_ms)
+            if reason is not None:
+                self._write_abort(round_id, reason, runtime, None)
+            return reason
+        finally:
+            runtime.running = False
+
+    def sweep(self, now_ms: int | None = None) -> list[str]:
+        """Look at every open round (the server calls this periodically); returns the
+        ids of the rounds aborted."""
+        aborted = []
+        for round_id, record in list(self.ledger.state.rounds.items()):
+            if record.status == "open" and self.look_at(round_id, now_ms) is not None:
+                aborted.append(round_id)
+        return aborted
+
+    def _give_up_reason(self, round_id: str, runtime: RoundRuntime,
+                        now_ms: int | None) -> str | None:
+        now = _now_ms() if now_ms is None else now_ms
+        expiry = self.expires_at_ms(round_id)
+        if now >= expiry:
+            return f"expired at {_utc(expiry)} before it settled"
+        if runtime.failures >= self.policy.max_failures:
+            return (f"failed {runtime.failures} runs (last: {runtime.message[:300]})")
+        return None
+
+    def _hold(self, round_id: str) -> RoundRuntime:
+        """Mark the round busy (no run may start) while an abort is decided and written."""
+        with self._lock:
+            runtime = self._runtime.setdefault(round_id, RoundRuntime())
+            if runtime.running:
+                raise RuleViolation("round_running", f"round {round_id!r} is running (or "
+                                    "being aborted); wait until the run ends or fails, then "
+                                    "abort it")
+            runtime.running = True
+            return runtime
+
+    def _write_abort(self, round_id: str, reason: str, runtime: RoundRuntime,
+                     sponsor_request: tuple[dict[str, Any], bytes] | None) -> Entry:
+        batch: list[tuple[str, dict[str, Any], bytes | None]] = []
+        if sponsor_request is not None:
+            payload, signature = sponsor_request
+            batch.append(("round_abort_requested", payload, signature))
+        batch.append(("round_aborted", {"round_id": round_id, "reason": reason[:1024]}, None))
+        entry = self.ledger.append_many(batch)[-1]
+        runtime.message = reason
+        log.warning("aborted round %s: %s", round_id, reason)
+        return entry
 
     # -- recovery ------------------------------------------------------------------
 
@@ -141,8 +267,17 @@ class Rounds:
             progress: Progress | None = None) -> list[Entry]:
         """Run the round's MPC job on every node and settle it; returns the entries written."""
         report = progress or (lambda stage, fraction, message: None)
-        round_payload = self.round_payload(round_id, statuses=(RoundStatus.OPEN,))
+        self.round_payload(round_id, statuses=(RoundStatus.OPEN,))
+        reason = self.look_at(round_id)
+        if reason is not None:
+            raise Aborted(f"round {round_id!r} was aborted ({reason}): its pool went back "
+                          "to the sponsor and its stakes are unlocked")
         runtime = self.claim(round_id)
+        try:
+            round_payload = self.round_payload(round_id, statuses=(RoundStatus.OPEN,))
+        except BaseException:
+            runtime.running = False
+            raise
         marker = self.state_dir / "running" / round_id
         write_atomic(marker, b"running\n")
         try:
@@ -155,8 +290,15 @@ class Rounds:
             return entries
         except Exception as err:
             runtime.message = str(err)
-            report("failed", 1.0, str(err))
-            raise
+            runtime.failures += 1
+            if runtime.failures < self.policy.max_failures:
+                report("failed", 1.0, str(err))
+                raise
+            reason = f"failed {runtime.failures} runs (last: {str(err)[:300]})"
+            self._write_abort(round_id, reason, runtime, None)
+            report("failed", 1.0, reason)
+            raise Aborted(f"round {round_id!r} {reason}; it was aborted: its pool went back "
+                          "to the sponsor and its stakes are unlocked") from err
         finally:
             marker.unlink(missing_ok=True)
             runtime.running = False
@@ -181,10 +323,10 @@ class Rounds:
         if record.status not in statuses:
             raise InvalidInput(f"round {round_id!r} is {record.status}; this needs a round "
                                f"that is {' or '.join(statuses)}")
-        for entry in self.ledger.entries(kind=EntryKind.ROUND_OPENED, limit=None):
-            if entry.payload["round_id"] == round_id:
-                return entry.payload
-        raise NotFound(f"round {round_id!r} has no round_opened entry")
+        return dict(self._opened_entry(round_id).payload)
+
+    def _opened_entry(self, round_id: str) -> Entry:
+        return self.ledger.round_opened(round_id)
 
     def claim(self, round_id: str) -> RoundRuntime:
         with self._lock:
@@ -339,6 +481,14 @@ class Rounds:
 def _merge_stats(order: JobOrder, reports: list[NodeJobReport]) -> dict[str, Any]:
     return {"job_id": order.job_id, "job_digest": order.job_digest,
             "parties": [r.stats for r in reports]}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _utc(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:

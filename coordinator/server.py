@@ -11,6 +11,7 @@ when the coordinator stopped is aborted (`Rounds.recover`).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
-from coordinator.rounds import Rounds
+from coordinator.rounds import LifecyclePolicy, Rounds
 from ledger import Ledger
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
@@ -52,6 +53,34 @@ class CoordinatorConfig:
     mpc_ports: range = field(default=range(29500, 29600))
     origin: str = "mutualmind.local/ledger"
     quota: StorageQuota = StorageQuota()  # the nodes' quotas, applied at registration
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
+    sweep_interval_s: float = 60.0   # how often expired / failed rounds are looked for
+
+
+class RoundSweeper:
+    """A daemon thread that calls `Rounds.sweep` every `interval_s` seconds, so an expired
+    round is aborted even when nobody asks about it."""
+
+    def __init__(self, rounds: Rounds, interval_s: float) -> None:
+        self._rounds = rounds
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="round-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._rounds.sweep()
+            except Exception:  # a sweep must never kill the coordinator; retried next time
+                log.exception("round sweep failed")
 
 
 @dataclass
@@ -63,6 +92,7 @@ class RunningCoordinator:
     cluster: RunningServer
     link: ClusterLink
     aborted_on_start: list[str]
+    sweeper: RoundSweeper | None = None
 
     @property
     def public_port(self) -> int:
@@ -73,6 +103,8 @@ class RunningCoordinator:
         return self.cluster.port
 
     def stop(self, grace: float | None = 2.0) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
         for event in (self.public.stop(grace), self.cluster.stop(grace)):
             event.wait()
         close = getattr(self.link, "close", None)
@@ -117,8 +149,9 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
             from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
         market = Market(ledger, node_count=len(config.nodes), quota=config.quota)
-        rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports)
-        aborted = rounds.recover()
+        rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
+                        policy=config.lifecycle)
+        aborted = rounds.recover() + rounds.sweep()
         public = build_server(
             [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds))],
             address=config.public_address,
@@ -138,4 +171,6 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     except BaseException:
         ledger.close()
         raise
-    return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted)
+    sweeper = RoundSweeper(rounds, config.sweep_interval_s)
+    sweeper.start()
+    return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper)

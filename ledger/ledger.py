@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.checkpoint import Checkpoint, format_checkpoint
 from ledger.entries import GENESIS_PREV_HASH, Entry, entry_hash
+from ledger.index import EntryIndex
 from ledger.merkle import leaf_hash
 from ledger.merkle_tree import MerkleTree
 from ledger.signed_note import verifier_key_string
@@ -35,6 +36,7 @@ from ledger.signers import (
 )
 from ledger.state import LedgerState
 from ledger.store import LedgerStore, entry_from_row, entry_row
+from ledger.views import StateView, TreeView
 from mutualmind.errors import (
     IntegrityError,
     InvalidInput,
@@ -45,7 +47,7 @@ from mutualmind.errors import (
     Unavailable,
 )
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.payloads import KINDS, check_payload_size, parties_of
+from mutualmind.vocabulary.payloads import KINDS, check_payload_size
 from mutualmind.vocabulary.signing_keys import public_key_bytes
 from mutualmind.vocabulary.states import EntryKind
 
@@ -67,8 +69,9 @@ class Ledger:
         self._key = key
         self._lock_fd = lock_fd
         self._mutex = threading.Lock()
-        self.state = LedgerState()
-        self.tree = MerkleTree()
+        self._state = LedgerState()
+        self._tree = MerkleTree()
+        self._index = EntryIndex()
         self._last_hash = GENESIS_PREV_HASH
         self._last_time = 0
         self._last_checkpoint: tuple[int, str] | None = None
@@ -158,14 +161,16 @@ class Ledger:
                 raise IntegrityError(f"entry {entry.index}'s hash does not match its content")
             try:
                 check_payload_size(entry.kind, entry.payload_json)
-                self.state.apply(entry.index, entry.kind, entry.payload)
+                payload = entry.payload
+                self._state.apply(entry.index, entry.kind, payload)
             except MutualMindError as err:
                 raise IntegrityError(f"entry {entry.index} breaks a rule on replay: {err.message}") from None
-            self.tree.append(leaf_hash(entry.hash))
+            self._tree.append(leaf_hash(entry.hash))
+            self._index.add(entry.index, entry.kind, payload)
             self._last_hash, self._last_time = entry.hash, entry.time_ms
-        if self.state.size == 0:
+        if self._state.size == 0:
             raise IntegrityError(f"{self._store.path} holds no genesis entry")
-        if self._key is not None and public_key_bytes(self._key) != self.state.coordinator_key:
+        if self._key is not None and public_key_bytes(self._key) != self._state.coordinator_key:
             raise PermissionDenied("this key is not the coordinator key named in the genesis entry")
         stored = self._store.checkpoints()
         self._last_checkpoint = stored[-1] if stored else None
@@ -187,12 +192,12 @@ class Ledger:
     @property
     def size(self) -> int:
         """Number of entries (= Merkle tree size)."""
-        return self.tree.size
+        return self._tree.size
 
     @property
     def origin(self) -> str:
         """The log's name in its checkpoints, from the genesis entry."""
-        return self.state.origin
+        return self._state.origin
 
     @property
     def path(self) -> Path:
@@ -202,12 +207,12 @@ class Ledger:
         """The note verifier key string (`origin+keyid+base64`) for this ledger's checkpoints."""
         from mutualmind.vocabulary.signing_keys import load_public_key
 
-        return verifier_key_string(self.origin, load_public_key(self.state.coordinator_key or b""))
+        return verifier_key_string(self.origin, load_public_key(self._state.coordinator_key or b""))
 
     def root_hash(self, size: int | None = None) -> bytes:
         """Merkle root of the first `size` entries (default: all)."""
         with self._mutex:  # the tree's rows grow during an append in another thread
-            return self.tree.root(size)
+            return self._tree.root(size)
 
     def entry(self, index: int) -> Entry:
         """The stored entry at `index`."""
@@ -215,6 +220,23 @@ class Ledger:
             raise InvalidInput(f"entry {index} does not exist; the ledger holds {self.size}")
         with self._mutex:  # never read inside another thread's open write transaction
             return entry_from_row(next(iter(self._store.rows(index))))
+
+    @property
+    def state(self) -> StateView:
+        """The replayed state (balances, stakes, rounds, registries), read-only."""
+        return StateView(self._state)
+
+    @property
+    def tree(self) -> TreeView:
+        """The Merkle tree's reading methods; only appends grow it."""
+        return TreeView(self._tree)
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The Merkle leaf hash of entry `index` (SHA-256(0x00 || entry hash))."""
+        if not 0 <= index < self.size:
+            raise InvalidInput(f"entry {index} does not exist; the ledger holds {self.size}")
+        with self._mutex:
+            return self._tree.leaf(index)
 
     def entries(
         self, start: int = 0, limit: int | None = 100, kind: str | None = None, party: str | None = None,
@@ -225,26 +247,104 @@ class Ledger:
                                f"entries (indexes 0..{self.size - 1}); ask from 0 to {self.size}")
         if kind is not None and kind not in KINDS:
             raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        if party is not None:
+            return self.entries_for_party(party, start=start, limit=limit, kind=kind)
+        if kind is not None:
+            with self._mutex:
+                indexes = self._index.by_kind(kind, start=start, limit=limit)
+            return self._fetch(indexes)
         found: list[Entry] = []
         with self._mutex:
-            for row in self._store.rows(start, kind):
-                entry = entry_from_row(row)
-                if party is not None and party not in parties_of(entry.kind, entry.payload):
-                    continue
-                found.append(entry)
+            for row in self._store.rows(start):
+                found.append(entry_from_row(row))
                 if limit is not None and len(found) >= limit:
                     break
         return found
 
+    # -- indexed queries (ledger.index; no query reads more entries than it returns) -----
+
+    def round_entries(self, round_id: str, kind: str | None = None) -> list[Entry]:
+        """Every entry naming `round_id` (opened, result, slashes, payouts, close...), in
+        ledger order; only those of `kind` when given; [] for a round never opened."""
+        kinds = self._kinds(kind)
+        with self._mutex:
+            indexes = self._index.by_round(round_id, kinds=kinds)
+        return self._fetch(indexes)
+
+    def round_opened(self, round_id: str) -> Entry:
+        """The round's round_opened entry (it carries the sponsor's signature); NotFound."""
+        found = self.round_entries(round_id, "round_opened")
+        if not found:
+            raise NotFound(f"no round {round_id!r} on the ledger; open it first (admin round open)")
+        return found[0]
+
+    def dataset_registration(self, dataset_id: str) -> Entry:
+        """The dataset's dataset_registered entry; NotFound if it was never registered."""
+        with self._mutex:
+            index = self._index.registration("dataset_registered", dataset_id)
+        if index is None:
+            raise NotFound(f"no dataset {dataset_id!r} is registered on the ledger")
+        return self._fetch([index])[0]
+
+    def dataset_entries(self, dataset_id: str, kind: str | None = None, stop: int | None = None) -> list[Entry]:
+        """Entries whose payload names `dataset_id` (registration, stakes, unstakes,
+        slashes) before index `stop` (default: all), in ledger order."""
+        kinds = self._kinds(kind)
+        with self._mutex:
+            indexes = self._index.by_dataset(dataset_id, kinds=kinds, stop=stop)
+        return self._fetch(indexes)
+
+    def provider_registration(self, provider_id: str) -> Entry:
+        """The provider's self-signed provider_registered entry; NotFound if none."""
+        with self._mutex:
+            index = self._index.registration("provider_registered", provider_id)
+        if index is None:
+            raise NotFound(f"no provider {provider_id!r} is registered; register it first "
+                           "(mutualmind provider register)")
+        return self._fetch([index])[0]
+
+    def provider_datasets(self, provider_id: str) -> tuple[str, ...]:
+        """The ids of the datasets `provider_id` registered, in ledger order."""
+        with self._mutex:
+            return self._index.datasets_of(provider_id)
+
+    def provider_entries(self, provider_id: str, limit: int | None = None) -> list[Entry]:
+        """A provider's history: every entry naming it as a party (registration, mints,
+        transfers both ways, its datasets, stakes, rounds it sponsored, slashes, payouts)."""
+        return self.entries_for_party(provider_id, limit=limit)
+
+    def entries_for_party(
+        self, party: str, start: int = 0, limit: int | None = 100, kind: str | None = None,
+    ) -> list[Entry]:
+        """Entries from `start` on concerning `party` (`parties_of`), of `kind` when given."""
+        kinds = self._kinds(kind)
+        with self._mutex:
+            indexes = self._index.by_party(party, kinds=kinds, start=start, limit=limit)
+        return self._fetch(indexes)
+
+    @staticmethod
+    def _kinds(kind: str | None) -> tuple[str, ...] | None:
+        if kind is None:
+            return None
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        return (kind,)
+
+    def _fetch(self, indexes: list[int]) -> list[Entry]:
+        if not indexes:
+            return []
+        with self._mutex:  # never read inside another thread's open write transaction
+            return [entry_from_row(row) for row in self._store.rows_at(indexes)]
+
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> list[bytes]:
         """RFC 9162 inclusion proof of entry `index` in the tree of `tree_size` entries."""
         with self._mutex:
-            return self.tree.inclusion_proof(index, tree_size)
+            return self._tree.inclusion_proof(index, tree_size)
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
         """RFC 9162 proof that the tree of `size1` entries is a prefix of that of `size2`."""
         with self._mutex:
-            return self.tree.consistency_proof(size1, size2)
+            return self._tree.consistency_proof(size1, size2)
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """Every stored signed tree head as (tree size, note), oldest first."""
@@ -257,7 +357,7 @@ class Ledger:
             if self._last_checkpoint and self._last_checkpoint[0] == self.size:
                 return self._last_checkpoint[1]
             key = self._writer_key()
-            note = format_checkpoint(Checkpoint(self.origin, self.size, self.tree.root()), key)
+            note = format_checkpoint(Checkpoint(self.origin, self.size, self._tree.root()), key)
             self._store.add_checkpoint(self.size, note)
             self._last_checkpoint = (self.size, note)
             return note
@@ -277,12 +377,12 @@ class Ledger:
         """Append a batch in one transaction: every entry or none (group commit)."""
         key = self._writer_key()
         with self._mutex:
-            state, tree = self.state, self.tree
+            state, tree = self._state, self._tree
             start_size, start_hash, start_time = tree.size, self._last_hash, self._last_time
             start_checkpoint = self._last_checkpoint
             state.begin()
             try:
-                entries, notes = self._build(key, requests)
+                entries, notes, applied = self._build(key, requests)
                 self._store.write(start_size, [entry_row(e) for e in entries], notes)
             except BaseException:
                 state.rollback()
@@ -291,12 +391,18 @@ class Ledger:
                 self._last_checkpoint = start_checkpoint
                 raise
             state.commit()
+            # only now, with the batch on disk: the index has nothing to roll back
+            self._index.add_all(applied)
             return entries
 
-    def _build(self, key: Ed25519PrivateKey, requests: Iterable[AppendRequest]) -> tuple[list[Entry], list[tuple[int, str]]]:
-        state, tree = self.state, self.tree
+    def _build(
+        self, key: Ed25519PrivateKey, requests: Iterable[AppendRequest],
+    ) -> tuple[list[Entry], list[tuple[int, str]], list[tuple[int, str, dict[str, Any]]]]:
+        """Apply, sign and chain each request; also returns (index, kind, payload) of each."""
+        state, tree = self._state, self._tree
         entries: list[Entry] = []
         notes: list[tuple[int, str]] = []
+        applied: list[tuple[int, str, dict[str, Any]]] = []
         now = max(_now_ms(), self._last_time)
         for position, request in enumerate(requests):
             if not isinstance(request, tuple) or len(request) != 3:
@@ -320,6 +426,7 @@ class Ledger:
             entry = Entry(index, now, kind, payload_json, self._last_hash, digest,
                           key.sign(digest), provider_signature or None)
             entries.append(entry)
+            applied.append((index, kind, payload))
             tree.append(leaf_hash(digest))
             self._last_hash, self._last_time = digest, now
             last = self._last_checkpoint[0] if self._last_checkpoint else 0
@@ -329,13 +436,13 @@ class Ledger:
                 self._last_checkpoint = (tree.size, note)
         if not entries:
             raise InvalidInput("an append batch needs at least one entry")
-        return entries, notes
+        return entries, notes, applied
 
     def _check_signatures(self, kind: str, payload: dict[str, Any], payload_json: bytes,
                           provider_signature: bytes | None) -> None:
         """The who-signs-what rule (`ledger.signers`) as a typed refusal of the append."""
-        found = check_signatures(kind, payload, provider_signature, self.state.providers,
-                                 self.state.nodes, payload_json=payload_json)
+        found = check_signatures(kind, payload, provider_signature, self._state.providers,
+                                 self._state.nodes, payload_json=payload_json)
         if found is None:
             return
         if found.reason == UNEXPECTED:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mutualmind.errors import IntegrityError, RuleViolation
+from mutualmind.vocabulary.dataset_terms import (
+    DEFAULT_TERMS,
+    DatasetTerms,
+    RoundOffer,
+    check_round,
+)
 from mutualmind.vocabulary.job_digest import job_digest
+from mutualmind.vocabulary.model_spec import check_workload, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_SUPPLY, PPM, validate_payload
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 
@@ -51,6 +58,7 @@ class LedgerState:
         self.balances: dict[str, int] = {}
         self.stakes: dict[str, int] = {}        # dataset id -> staked tokens
         self.datasets: dict[str, dict[str, Any]] = {}
+        self.terms: dict[str, DatasetTerms] = {}  # dataset id -> its provider's current terms
         self.rounds: dict[str, RoundRecord] = {}
         self.pools: dict[str, int] = {}         # round id -> tokens locked in the round
         self.used_nonces: dict[tuple[str, str], int] = {}  # (party, nonce) -> entry index
@@ -225,6 +233,14 @@ class LedgerState:
         self._nonce(index, p["provider_id"], p["nonce"])
         self._put(self.datasets, p["dataset_id"], p)
         self._put(self.active_rounds, p["dataset_id"], 0)
+        terms = DatasetTerms.from_payload(p["terms"]) if "terms" in p else DEFAULT_TERMS
+        self._put(self.terms, p["dataset_id"], terms)
+
+    def _apply_dataset_terms_updated(self, index: int, p: dict[str, Any]) -> None:
+        self._provider(p["provider_id"], "owner")
+        self._owned_dataset(p["provider_id"], p["dataset_id"])
+        self._nonce(index, p["provider_id"], p["nonce"])
+        self._put(self.terms, p["dataset_id"], DatasetTerms.from_payload(p["terms"]))
 
     def _apply_stake(self, index: int, p: dict[str, Any]) -> None:
         self._provider(p["provider_id"], "staker")
@@ -265,6 +281,7 @@ class LedgerState:
                 raise RuleViolation("not_staked", f"dataset {dataset!r} has no stake")
             if info["schema"] != validation["schema"] or info["cols"] != validation["cols"]:
                 raise RuleViolation("schema_mismatch", f"{dataset!r} differs from the validation schema")
+        self._check_round_terms(p)
         self._nonce(index, sponsor, p["nonce"])
         self._spend(sponsor, p["pool"], "this round's pool")
         self._add(self.pools, round_id, p["pool"], "pools")
@@ -275,6 +292,24 @@ class LedgerState:
             p["slash_rate_ppm"], p["epsilon_micro"], job_digest=job_digest(p, self.datasets),
         )
         self._put(self.rounds, round_id, record)
+
+    def _check_round_terms(self, p: dict[str, Any]) -> None:
+        """The spec is one the workers run, within the work a job can finish, and every
+        included dataset's terms allow this round (InvalidInput / RuleViolation)."""
+        spec = parse_model_spec(p["model_spec"])
+        rows = sum(self.datasets[d]["rows"] for d in p["datasets"])
+        check_workload(spec, rows)
+        offer = RoundOffer(sponsor=p["sponsor"], model_kind=spec.kind, datasets=len(p["datasets"]),
+                           slash_rate_ppm=p["slash_rate_ppm"], pool=p["pool"], training_rows=rows)
+        for dataset in p["datasets"]:
+            check_round(dataset, self.terms.get(dataset, DEFAULT_TERMS), offer)
+
+    def _apply_round_abort_requested(self, index: int, p: dict[str, Any]) -> None:
+        record = self._round(p["round_id"], RoundStatus.OPEN)
+        if p["sponsor"] != record.sponsor:
+            raise RuleViolation("not_sponsor", f"round {record.round_id!r} was opened by "
+                                f"{record.sponsor!r}; only its sponsor may withdraw it")
+        self._nonce(index, p["sponsor"], p["nonce"])
 
     @staticmethod
     def _digest(record: RoundRecord, claimed: str) -> None:

@@ -37,6 +37,8 @@ CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
     BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
 """
 
+_IN_CHUNK = 500  # SQLite host parameters per IN (...) query, well under its limit
+
 ENTRY_COLUMNS = "idx, time_ms, kind, payload, prev_hash, hash, signature, provider_signature"
 
 Row = tuple[int, int, str, bytes, bytes, bytes, bytes, "bytes | None"]
@@ -102,6 +104,19 @@ class LedgerStore:
             f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx >= ? AND kind = ? ORDER BY idx",
             (start, kind),
         )
+
+    def rows_at(self, indexes: list[int]) -> list[Row]:
+        """The stored rows at these indexes (ascending, existing), by primary key."""
+        found: list[Row] = []
+        for offset in range(0, len(indexes), _IN_CHUNK):
+            chunk = indexes[offset : offset + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found += self.conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE idx IN ({marks}) ORDER BY idx", chunk
+            ).fetchall()
+        if len(found) != len(indexes):
+            raise IntegrityError(f"{self.path} lacks entries its index names; reopen the ledger")
+        return found
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return self.conn.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()

@@ -79,7 +79,7 @@ class Market:
     def open_round(self, round_id: str, sponsor: str, pool: int, validation: str,
                    datasets: list[str], slash_rate_ppm: int = 100_000, epsilon_micro: int = 1000) -> Request:
         payload = {"round_id": round_id, "sponsor": sponsor, "pool": pool,
-                   "model_spec": {"model": "logistic", "epochs": 3}, "validation_dataset": validation,
+                   "model_spec": {"kind": "logistic", "epochs": 3}, "validation_dataset": validation,
                    "datasets": datasets, "slash_rate_ppm": slash_rate_ppm,
                    "epsilon_micro": epsilon_micro, "nonce": self.nonce()}
         self.rounds.setdefault(round_id, payload)

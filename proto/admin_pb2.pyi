@@ -139,6 +139,14 @@ class VerifyRoundReply(_message.Message):
     tolerance_micro: int
     def __init__(self, agrees: _Optional[bool] = ..., recorded_micro: _Optional[_Iterable[int]] = ..., recomputed_micro: _Optional[_Iterable[int]] = ..., max_abs_diff_micro: _Optional[int] = ..., tolerance_micro: _Optional[int] = ...) -> None: ...
 
+class AdminAbortRoundRequest(_message.Message):
+    __slots__ = ("round_id", "reason")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    reason: str
+    def __init__(self, round_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class ListRoundsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

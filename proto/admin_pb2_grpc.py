@@ -75,6 +75,11 @@ class AdminStub:
                 request_serializer=proto_dot_admin__pb2.VerifyRoundRequest.SerializeToString,
                 response_deserializer=proto_dot_admin__pb2.VerifyRoundReply.FromString,
                 _registered_method=True)
+        self.AbortRound = channel.unary_unary(
+                '/mutualmind.v1.Admin/AbortRound',
+                request_serializer=proto_dot_admin__pb2.AdminAbortRoundRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.RoundView.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -128,6 +133,12 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AbortRound(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +181,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.VerifyRound,
                     request_deserializer=proto_dot_admin__pb2.VerifyRoundRequest.FromString,
                     response_serializer=proto_dot_admin__pb2.VerifyRoundReply.SerializeToString,
+            ),
+            'AbortRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortRound,
+                    request_deserializer=proto_dot_admin__pb2.AdminAbortRoundRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.RoundView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -388,6 +404,33 @@ class Admin:
             '/mutualmind.v1.Admin/VerifyRound',
             proto_dot_admin__pb2.VerifyRoundRequest.SerializeToString,
             proto_dot_admin__pb2.VerifyRoundReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/AbortRound',
+            proto_dot_admin__pb2.AdminAbortRoundRequest.SerializeToString,
+            proto_dot_market__pb2.RoundView.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/common.proto\x12\rmutualmind.v1\"N\n\x0c\x43olumnSchema\x12\x0f\n\x07\x63olumns\x18\x01 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_columns\x18\x02 \x03(\t\x12\x14\n\x0clabel_column\x18\x03 \x01(\t\"\x99\x02\n\x13\x44\x61tasetRegistration\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x0c\n\x04\x63ols\x18\x04 \x01(\x04\x12\x11\n\tfrac_bits\x18\x05 \x01(\r\x12+\n\x06schema\x18\x06 \x01(\x0b\x32\x1b.mutualmind.v1.ColumnSchema\x12\x19\n\x11share_commitments\x18\x07 \x03(\x0c\x12\r\n\x05nonce\x18\x08 \x01(\t\x12\x11\n\tsignature\x18\t \x01(\x0c\x12\x0f\n\x07purpose\x18\n \x01(\t\x12\x18\n\x10\x63olumn_exponents\x18\x0b \x03(\x11\x12\x15\n\rlabel_classes\x18\x0c \x01(\r\"E\n\x0cProviderAuth\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/common.proto\x12\rmutualmind.v1\"N\n\x0c\x43olumnSchema\x12\x0f\n\x07\x63olumns\x18\x01 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_columns\x18\x02 \x03(\t\x12\x14\n\x0clabel_column\x18\x03 \x01(\t\"\xad\x02\n\x13\x44\x61tasetRegistration\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x0c\n\x04\x63ols\x18\x04 \x01(\x04\x12\x11\n\tfrac_bits\x18\x05 \x01(\r\x12+\n\x06schema\x18\x06 \x01(\x0b\x32\x1b.mutualmind.v1.ColumnSchema\x12\x19\n\x11share_commitments\x18\x07 \x03(\x0c\x12\r\n\x05nonce\x18\x08 \x01(\t\x12\x11\n\tsignature\x18\t \x01(\x0c\x12\x0f\n\x07purpose\x18\n \x01(\t\x12\x18\n\x10\x63olumn_exponents\x18\x0b \x03(\x11\x12\x15\n\rlabel_classes\x18\x0c \x01(\r\x12\x12\n\nterms_json\x18\r \x01(\t\"E\n\x0cProviderAuth\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLUMNSCHEMA']._serialized_start=37
   _globals['_COLUMNSCHEMA']._serialized_end=115
   _globals['_DATASETREGISTRATION']._serialized_start=118
-  _globals['_DATASETREGISTRATION']._serialized_end=399
-  _globals['_PROVIDERAUTH']._serialized_start=401
-  _globals['_PROVIDERAUTH']._serialized_end=470
+  _globals['_DATASETREGISTRATION']._serialized_end=419
+  _globals['_PROVIDERAUTH']._serialized_start=421
+  _globals['_PROVIDERAUTH']._serialized_end=490
 # @@protoc_insertion_point(module_scope)

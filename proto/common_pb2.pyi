@@ -17,7 +17,7 @@ class ColumnSchema(_message.Message):
     def __init__(self, columns: _Optional[_Iterable[str]] = ..., feature_columns: _Optional[_Iterable[str]] = ..., label_column: _Optional[str] = ...) -> None: ...
 
 class DatasetRegistration(_message.Message):
-    __slots__ = ("dataset_id", "provider_id", "rows", "cols", "frac_bits", "schema", "share_commitments", "nonce", "signature", "purpose", "column_exponents", "label_classes")
+    __slots__ = ("dataset_id", "provider_id", "rows", "cols", "frac_bits", "schema", "share_commitments", "nonce", "signature", "purpose", "column_exponents", "label_classes", "terms_json")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class DatasetRegistration(_message.Message):
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     COLUMN_EXPONENTS_FIELD_NUMBER: _ClassVar[int]
     LABEL_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    TERMS_JSON_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     provider_id: str
     rows: int
@@ -42,7 +43,8 @@ class DatasetRegistration(_message.Message):
     purpose: str
     column_exponents: _containers.RepeatedScalarFieldContainer[int]
     label_classes: int
-    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., frac_bits: _Optional[int] = ..., schema: _Optional[_Union[ColumnSchema, _Mapping]] = ..., share_commitments: _Optional[_Iterable[bytes]] = ..., nonce: _Optional[str] = ..., signature: _Optional[bytes] = ..., purpose: _Optional[str] = ..., column_exponents: _Optional[_Iterable[int]] = ..., label_classes: _Optional[int] = ...) -> None: ...
+    terms_json: str
+    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., frac_bits: _Optional[int] = ..., schema: _Optional[_Union[ColumnSchema, _Mapping]] = ..., share_commitments: _Optional[_Iterable[bytes]] = ..., nonce: _Optional[str] = ..., signature: _Optional[bytes] = ..., purpose: _Optional[str] = ..., column_exponents: _Optional[_Iterable[int]] = ..., label_classes: _Optional[int] = ..., terms_json: _Optional[str] = ...) -> None: ...
 
 class ProviderAuth(_message.Message):
     __slots__ = ("provider_id", "nonce", "signature")

@@ -187,7 +187,7 @@ class ConsistencyProofReply(_message.Message):
     def __init__(self, size1: _Optional[int] = ..., size2: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class OpenRoundRequest(_message.Message):
-    __slots__ = ("round_id", "pool", "model_spec_json", "validation_dataset", "datasets", "slash_rate_ppm", "epsilon_micro", "auth")
+    __slots__ = ("round_id", "pool", "model_spec_json", "validation_dataset", "datasets", "slash_rate_ppm", "epsilon_micro", "auth", "expires_at_ms")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     MODEL_SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +196,7 @@ class OpenRoundRequest(_message.Message):
     SLASH_RATE_PPM_FIELD_NUMBER: _ClassVar[int]
     EPSILON_MICRO_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     pool: int
     model_spec_json: str
@@ -204,7 +205,42 @@ class OpenRoundRequest(_message.Message):
     slash_rate_ppm: int
     epsilon_micro: int
     auth: _common_pb2.ProviderAuth
-    def __init__(self, round_id: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., slash_rate_ppm: _Optional[int] = ..., epsilon_micro: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ...) -> None: ...
+    expires_at_ms: int
+    def __init__(self, round_id: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., slash_rate_ppm: _Optional[int] = ..., epsilon_micro: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+
+class AbortRoundRequest(_message.Message):
+    __slots__ = ("round_id", "reason", "auth")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    reason: str
+    auth: _common_pb2.ProviderAuth
+    def __init__(self, round_id: _Optional[str] = ..., reason: _Optional[str] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ...) -> None: ...
+
+class AbortRoundReply(_message.Message):
+    __slots__ = ("ledger_index", "refund_to_sponsor")
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    REFUND_TO_SPONSOR_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    refund_to_sponsor: int
+    def __init__(self, ledger_index: _Optional[int] = ..., refund_to_sponsor: _Optional[int] = ...) -> None: ...
+
+class UpdateDatasetTermsRequest(_message.Message):
+    __slots__ = ("dataset_id", "terms_json", "auth")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    terms_json: str
+    auth: _common_pb2.ProviderAuth
+    def __init__(self, dataset_id: _Optional[str] = ..., terms_json: _Optional[str] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ...) -> None: ...
+
+class UpdateDatasetTermsReply(_message.Message):
+    __slots__ = ("ledger_index",)
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    def __init__(self, ledger_index: _Optional[int] = ...) -> None: ...
 
 class OpenRoundReply(_message.Message):
     __slots__ = ("ledger_index",)
@@ -237,7 +273,7 @@ class RoundParticipant(_message.Message):
     def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., stake: _Optional[int] = ..., contribution_micro: _Optional[int] = ..., payout: _Optional[int] = ..., slashed: _Optional[int] = ...) -> None: ...
 
 class RoundView(_message.Message):
-    __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json", "opened_payload_json", "sponsor_signature")
+    __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json", "opened_payload_json", "sponsor_signature", "expires_at_ms", "failed_runs")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SPONSOR_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +288,8 @@ class RoundView(_message.Message):
     STATS_JSON_FIELD_NUMBER: _ClassVar[int]
     OPENED_PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
     SPONSOR_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RUNS_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     status: str
     sponsor: str
@@ -266,7 +304,9 @@ class RoundView(_message.Message):
     stats_json: str
     opened_payload_json: str
     sponsor_signature: bytes
-    def __init__(self, round_id: _Optional[str] = ..., status: _Optional[str] = ..., sponsor: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., metrics_micro: _Optional[_Iterable[int]] = ..., job_digest: _Optional[str] = ..., message: _Optional[str] = ..., refund_to_sponsor: _Optional[int] = ..., stats_json: _Optional[str] = ..., opened_payload_json: _Optional[str] = ..., sponsor_signature: _Optional[bytes] = ...) -> None: ...
+    expires_at_ms: int
+    failed_runs: int
+    def __init__(self, round_id: _Optional[str] = ..., status: _Optional[str] = ..., sponsor: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., metrics_micro: _Optional[_Iterable[int]] = ..., job_digest: _Optional[str] = ..., message: _Optional[str] = ..., refund_to_sponsor: _Optional[int] = ..., stats_json: _Optional[str] = ..., opened_payload_json: _Optional[str] = ..., sponsor_signature: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ..., failed_runs: _Optional[int] = ...) -> None: ...
 
 class GetProviderRequest(_message.Message):
     __slots__ = ("provider_id",)

@@ -100,6 +100,16 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.GetProviderRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.ProviderView.FromString,
                 _registered_method=True)
+        self.AbortRound = channel.unary_unary(
+                '/mutualmind.v1.Market/AbortRound',
+                request_serializer=proto_dot_market__pb2.AbortRoundRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.AbortRoundReply.FromString,
+                _registered_method=True)
+        self.UpdateDatasetTerms = channel.unary_unary(
+                '/mutualmind.v1.Market/UpdateDatasetTerms',
+                request_serializer=proto_dot_market__pb2.UpdateDatasetTermsRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.UpdateDatasetTermsReply.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -183,6 +193,18 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AbortRound(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateDatasetTerms(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -250,6 +272,16 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.GetProvider,
                     request_deserializer=proto_dot_market__pb2.GetProviderRequest.FromString,
                     response_serializer=proto_dot_market__pb2.ProviderView.SerializeToString,
+            ),
+            'AbortRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortRound,
+                    request_deserializer=proto_dot_market__pb2.AbortRoundRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.AbortRoundReply.SerializeToString,
+            ),
+            'UpdateDatasetTerms': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDatasetTerms,
+                    request_deserializer=proto_dot_market__pb2.UpdateDatasetTermsRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.UpdateDatasetTermsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +635,60 @@ class Market:
             '/mutualmind.v1.Market/GetProvider',
             proto_dot_market__pb2.GetProviderRequest.SerializeToString,
             proto_dot_market__pb2.ProviderView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/AbortRound',
+            proto_dot_market__pb2.AbortRoundRequest.SerializeToString,
+            proto_dot_market__pb2.AbortRoundReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateDatasetTerms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/UpdateDatasetTerms',
+            proto_dot_market__pb2.UpdateDatasetTermsRequest.SerializeToString,
+            proto_dot_market__pb2.UpdateDatasetTermsReply.FromString,
             options,
             channel_credentials,
             insecure,

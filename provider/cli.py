@@ -1,5 +1,5 @@
-"""`mutualmind provider keygen|register|share|resume|stake|balance|collect-model`: the provider's
-command line.
+"""`mutualmind provider keygen|register|share|resume|stake|balance|collect-model` (and
+`terms|unstake|abort-round` from `consent_cli.py`): the provider's command line.
 
 Sharing runs here, on the provider's machine: the table is loaded, validated, encoded and
 split locally; only shares (one per node) and signed commitments leave the machine.
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput
+from provider import consent_cli
 
 DATA_DIR_ENV = "MUTUALMIND_DATA_DIR"   # the same variable the admin commands read
 
@@ -68,6 +69,7 @@ def register(subparsers: Any) -> None:
                             "(0..K-1) or real (a regression target)")
     share.add_argument("--node", action="append", metavar="HOST:PORT",
                        help="node public address, once per node in index order")
+    consent_cli.add_terms_flags(share)
     share.set_defaults(func=_with_cluster(run_share))
 
     resume = sub.add_parser("resume", help="finish the upload of a registered dataset after a failure")
@@ -100,6 +102,8 @@ def register(subparsers: Any) -> None:
                          help="also score the model on this CSV (header row; the model's feature columns)")
     collect.add_argument("--label", help="label column of --evaluate (default: the round's label column)")
     collect.set_defaults(func=_with_cluster(run_collect_model))
+
+    consent_cli.register(sub, market, _with_cluster)
 
 
 def resolve_cluster(args: argparse.Namespace) -> None:
@@ -297,6 +301,7 @@ def run_share(args: argparse.Namespace) -> int:
     from provider.sharing import parse_label_kind, share_table
 
     _node_names(args)   # a wrong --node count is refused before anything is registered
+    terms = consent_cli.terms_from_args(args)
     table = _load_table(args)
     shared = share_table(table, len(args.node), label_classes=parse_label_kind(args.labels))
     pending = pending_dir_for(args.key)
@@ -304,7 +309,8 @@ def run_share(args: argparse.Namespace) -> int:
     try:
         save_pending(pending, args.dataset_id, shared)
         try:
-            _, reply = client.register_dataset(args.dataset_id, shared, purpose=args.purpose)
+            _, reply = client.register_dataset(args.dataset_id, shared, purpose=args.purpose,
+                                               terms=terms)
         except BaseException:
             remove_pending(pending, args.dataset_id)
             raise

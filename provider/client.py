@@ -33,15 +33,18 @@ from mutualmind.errors import (
     Unavailable,
 )
 from mutualmind.transport import DEFAULT_DEADLINE_S, call, typed_rpc_errors
+from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms
 from mutualmind.vocabulary.deadlines import MODEL_FETCH_S, SHARE_UPLOAD_S
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
 from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
 from mutualmind.vocabulary.signed_requests import (
     new_nonce,
+    signed_abort_round,
     signed_dataset_registration,
     signed_register_provider,
     signed_stake,
+    signed_terms_update,
 )
 from mutualmind.vocabulary.upload import iter_chunks
 from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
@@ -216,9 +219,11 @@ class MarketClient:
         return reply
 
     def register_dataset(
-        self, dataset_id: str, shared: SharedTable, *, purpose: str = "training"
+        self, dataset_id: str, shared: SharedTable, *, purpose: str = "training",
+        terms: DatasetTerms = DEFAULT_TERMS,
     ) -> tuple[common_pb2.DatasetRegistration, market_pb2.RegisterDatasetReply]:
-        """Sign the registration (with every share commitment) and record it on the ledger."""
+        """Sign the registration (with every share commitment and the dataset's terms)
+        and record it on the ledger."""
         registration = signed_dataset_registration(
             self.key,
             dataset_id=dataset_id,
@@ -231,8 +236,18 @@ class MarketClient:
             purpose=purpose,
             column_exponents=shared.column_exponents or None,
             label_classes=shared.label_classes,
+            terms=terms.to_payload(),
         )
         return registration, self._call("RegisterDataset", registration)
+
+    def update_terms(self, dataset_id: str, terms: DatasetTerms) -> market_pb2.UpdateDatasetTermsReply:
+        """Sign new terms for one of this provider's datasets (binding later rounds)."""
+        return self._call("UpdateDatasetTerms",
+                          signed_terms_update(self.key, self.provider_id, dataset_id, terms.to_payload()))
+
+    def abort_round(self, round_id: str, reason: str) -> market_pb2.AbortRoundReply:
+        """Withdraw a round this provider sponsors (open, not running): the pool comes back."""
+        return self._call("AbortRound", signed_abort_round(self.key, self.provider_id, round_id, reason))
 
     def stake(self, dataset_id: str, amount: int) -> market_pb2.StakeReply:
         return self._call("Stake", signed_stake(self.key, self.provider_id, dataset_id, amount))

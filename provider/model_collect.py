@@ -29,7 +29,12 @@ from mutualmind.errors import (
     RuleViolation,
 )
 from mutualmind.transport.atomic_file import write_atomic
-from mutualmind.vocabulary.model_file import predict, read_share, reconstruct
+from mutualmind.vocabulary.model_file import (
+    check_released,
+    predict,
+    read_share,
+    reconstruct,
+)
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 from mutualmind.vocabulary.states import RoundStatus
 from proto import market_pb2
@@ -108,6 +113,7 @@ def collect_model(
     if any(s.manifest != shares[0].manifest for s in shares[1:]):
         raise IntegrityError("the nodes describe their model shares differently; they are not "
                              "shares of one model")
+    check_released(shares[0].manifest)
     tensors = reconstruct([read_share(s.data, s.manifest) for s in shares])
     return CollectedModel(round_id=round_id, sponsor_id=sponsor_id, job_digest=view.job_digest,
                           spec=spec, feature_columns=list(schema.feature_columns),

@@ -1,4 +1,4 @@
-"""`mutualmind admin round open|run|show|list|report|verify`: a round's whole life.
+"""`mutualmind admin round open|run|abort|show|list|report|verify`: a round's whole life.
 
 `open` is signed by the sponsor on this machine (see `round_open.py`) and goes to the
 public Market API; the rest are Admin calls. `run` streams the coordinator's progress
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                              "default 100000 = 10%%)")
     opener.add_argument("--epsilon-micro", type=int, default=1_000,
                         help="dead band around zero contribution, millionths of the metric")
+    opener.add_argument("--ttl-hours", type=float, default=24.0,
+                        help="the round is aborted if not settled this many hours after "
+                             "opening (signed; default 24)")
     opener.set_defaults(func=run_open)
+
+    abort = sub.add_parser("abort", parents=[common],
+                           help="abort an open round that is not running (pool back, stakes unlock)")
+    abort.add_argument("round_id")
+    abort.add_argument("--reason", required=True, help="why (recorded on the ledger)")
+    abort.set_defaults(func=run_abort)
 
     runner = sub.add_parser("run", parents=[common], help="run a round with live progress")
     runner.add_argument("round_id")
@@ -117,11 +127,14 @@ def run_open(args: argparse.Namespace) -> int:
     from coordinator.admin_cli.terminal import print_json
     from mutualmind.vocabulary.signing_keys import load_private_key
 
+    if not 0 < args.ttl_hours <= 30 * 24:
+        raise InvalidInput(f"--ttl-hours must be within 0..720, got {args.ttl_hours}")
     terms = RoundTerms(
         round_id=args.round_id, sponsor=_sponsor_id(args), pool=_whole("--pool", args.pool),
         model_spec=checked_model_spec(_spec_text(args.model_spec)),
         validation_dataset=args.validation_dataset, datasets=tuple(args.dataset),
-        slash_rate_ppm=args.slash_rate_ppm, epsilon_micro=args.epsilon_micro)
+        slash_rate_ppm=args.slash_rate_ppm, epsilon_micro=args.epsilon_micro,
+        expires_at_ms=int((time.time() + args.ttl_hours * 3600) * 1000))
     request = signed_open_round(load_private_key(args.sponsor_key), terms)
     with _client(args) as client:
         reply = client.call(client.market, "OpenRound", request)
@@ -130,6 +143,25 @@ def run_open(args: argparse.Namespace) -> int:
     else:
         print(f"round {terms.round_id} opened at ledger entry {reply.ledger_index}: pool "
               f"{terms.pool} locked from {terms.sponsor}, {len(terms.datasets)} datasets")
+    return 0
+
+
+def run_abort(args: argparse.Namespace) -> int:
+    from coordinator.admin_cli.round_table import round_json, round_table
+    from coordinator.admin_cli.terminal import console, print_json
+    from proto import admin_pb2
+
+    if not args.reason.strip():
+        raise InvalidInput("--reason must say why the round is aborted")
+    with _client(args) as client:
+        view = client.call(client.admin, "AbortRound", admin_pb2.AdminAbortRoundRequest(
+            round_id=args.round_id, reason=args.reason))
+    if args.json:
+        print_json(round_json(view))
+    else:
+        console().print(round_table(view))
+        print(f"round {view.round_id} aborted: {view.refund_to_sponsor} tokens back to "
+              f"{view.sponsor}, stakes unlocked")
     return 0
 
 

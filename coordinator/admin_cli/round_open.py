@@ -41,6 +41,7 @@ class RoundTerms:
     datasets: tuple[str, ...]
     slash_rate_ppm: int = 0
     epsilon_micro: int = 0
+    expires_at_ms: int = 0     # 0: none signed (the coordinator's default TTL applies)
 
 
 def checked_model_spec(raw: str | dict[str, Any]) -> dict[str, Any]:
@@ -50,13 +51,16 @@ def checked_model_spec(raw: str | dict[str, Any]) -> dict[str, Any]:
 
 def round_opened_payload(terms: RoundTerms, nonce: str) -> dict[str, Any]:
     """The `round_opened` ledger payload these terms stand for."""
-    return {
+    payload = {
         "round_id": terms.round_id, "sponsor": terms.sponsor, "pool": terms.pool,
         "model_spec": spec_for_ledger(terms.model_spec),
         "validation_dataset": terms.validation_dataset, "datasets": list(terms.datasets),
         "slash_rate_ppm": terms.slash_rate_ppm, "epsilon_micro": terms.epsilon_micro,
         "nonce": nonce,
     }
+    if terms.expires_at_ms:
+        payload["expires_at_ms"] = terms.expires_at_ms
+    return payload
 
 
 def check_terms(terms: RoundTerms) -> None:
@@ -83,5 +87,6 @@ def signed_open_round(key: Ed25519PrivateKey, terms: RoundTerms) -> market_pb2.O
         model_spec_json=json.dumps(terms.model_spec, sort_keys=True),
         validation_dataset=terms.validation_dataset, datasets=list(terms.datasets),
         slash_rate_ppm=terms.slash_rate_ppm, epsilon_micro=terms.epsilon_micro,
+        expires_at_ms=terms.expires_at_ms,
         auth=common_pb2.ProviderAuth(provider_id=terms.sponsor, nonce=nonce,
                                      signature=signature))

@@ -25,6 +25,7 @@ def round_json(view: market_pb2.RoundView) -> dict[str, Any]:
             "slashed": p.slashed} for p in view.participants],
         "metrics_micro": list(view.metrics_micro), "job_digest": view.job_digest,
         "message": view.message, "refund_to_sponsor": view.refund_to_sponsor,
+        "expires_at_ms": view.expires_at_ms, "failed_runs": view.failed_runs,
         "communication": _parties(view),
     }
 

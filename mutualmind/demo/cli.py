@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
                              "(default), wine, digits, iris")
     source.add_argument("--csv", default=None, help="a CSV file with a header row")
     parser.add_argument("--label", default=None, help="label column of --csv")
-    parser.add_argument("--providers", type=int, default=5, help="number of providers (>= 2)")
+    parser.add_argument("--providers", type=int, default=5, help="number of providers (>= 3)")
     parser.add_argument("--nodes", type=int, default=3, help="number of MPC nodes (>= 2)")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs")
     parser.add_argument("--data-dir", type=Path, default=None,

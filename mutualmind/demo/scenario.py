@@ -15,6 +15,7 @@ import numpy as np
 
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.payloads import MIN_DATASETS_FLOOR
 from provider.sharing import Table, load_csv, load_sklearn
 
 CLASSIFICATION_DATASETS = ("breast_cancer", "wine", "digits", "iris")
@@ -67,8 +68,9 @@ def build_scenario(table: Table, *, providers: int = 5, validation_fraction: flo
     the last provider re-submits a copy of provider 0's rows ("duplicate"); the rest are
     honest. Labels must be class indices 0..k-1.
     """
-    if providers < 2:
-        raise InvalidInput("--providers must be at least 2")
+    if providers < MIN_DATASETS_FLOOR:
+        raise InvalidInput(f"--providers must be at least {MIN_DATASETS_FLOOR}: every dataset's "
+                           f"terms ask for rounds of {MIN_DATASETS_FLOOR} datasets or more")
     labels = table.values[:, -1]
     if not np.all(labels == np.round(labels)) or labels.min() < 0:
         raise InvalidInput("the label column must hold class indices 0, 1, ...")

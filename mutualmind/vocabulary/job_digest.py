@@ -10,6 +10,7 @@ it orders a job, and each node before it agrees to run (and later sign) that job
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from mutualmind.vocabulary.canonical_json import canonical_json
@@ -17,7 +18,7 @@ from mutualmind.vocabulary.canonical_json import canonical_json
 DIGEST_DOMAIN = "mutualmind/job-digest/v1"
 
 
-def job_digest(round_payload: dict[str, Any], datasets: dict[str, dict[str, Any]]) -> str:
+def job_digest(round_payload: Mapping[str, Any], datasets: Mapping[str, Mapping[str, Any]]) -> str:
     """Hex SHA-256 over the round id, model spec and every input commitment, in order.
 
     `round_payload` is the round_opened ledger payload (model spec floats as decimal

@@ -21,6 +21,28 @@ from mutualmind.vocabulary.model_spec import ModelSpec
 
 Manifest = Sequence[dict[str, object]]
 
+# What a released model may hold: the full model's parameters and the normalisation
+# pooled over all of the round's training datasets (one row each). Never a leave-one-out
+# model or a statistic of one dataset: with a round of at least 3 datasets (every
+# dataset's terms say so) the pooled means reveal no single provider's column means.
+MODEL_PARAMETERS = frozenset({"weight", "bias", "hidden_weight", "hidden_bias"})
+POOLED_STATISTICS = frozenset({"normalise_mean", "normalise_scale", "label_mean", "label_scale"})
+RELEASED_TENSORS = MODEL_PARAMETERS | POOLED_STATISTICS
+
+
+def check_released(manifest: Manifest) -> None:
+    """IntegrityError unless a released share holds only `RELEASED_TENSORS`, each
+    statistic a single pooled row (a per-dataset statistic would have one row each)."""
+    for entry in manifest:
+        name, shape = str(entry.get("name")), entry.get("shape")
+        if name not in RELEASED_TENSORS:
+            raise IntegrityError(f"the released model holds tensor {name!r}; a model carries only "
+                                 f"{sorted(RELEASED_TENSORS)} (no per-dataset statistics)")
+        if name in POOLED_STATISTICS and (not isinstance(shape, list) or len(shape) != 2
+                                          or shape[0] != 1):
+            raise IntegrityError(f"the released model's {name!r} has shape {shape}; a pooled "
+                                 "statistic is one row [1, columns]")
+
 
 def read_share(data: bytes, manifest: Manifest) -> dict[str, np.ndarray]:
     """One node's share file split into named int64 arrays; refuses a size mismatch."""

@@ -170,6 +170,39 @@ def to_micro(value: float) -> int:
     return int(round(value * MICRO))
 
 
+# Work a round may ask of the workers, so that every accepted spec can finish within the
+# default 600 s job deadline on the reference machine (docs/performance.md: 2 shared
+# cores, 3 parties + dealer). A training step costs ~0.07 s (logistic), ~0.15 s (MLP),
+# ~0.35 s (softmax, 10 classes) whatever its size up to ~10k rows, so 1,500 steps take
+# at most ~530 s; beyond that time grows with rows (0.63 s per full-batch step of 80,000
+# rows, ~8 us per row and epoch), so 10,000,000 rows x epochs take ~80 s of logistic
+# work (more for wide models, still bounded). A spec over either cap is refused at open.
+MAX_TRAINING_STEPS = 1_500
+MAX_ROW_EPOCHS = 10_000_000
+
+
+def training_steps(spec: ModelSpec, rows: int) -> int:
+    """Steps the worker takes on `rows` training rows (the same batching as training.py)."""
+    if spec.batch_size == 0 or spec.batch_size >= rows:
+        return spec.epochs
+    return spec.epochs * -(-rows // spec.batch_size)
+
+
+def check_workload(spec: ModelSpec, training_rows: int) -> None:
+    """InvalidInput unless a worker can train `spec` on `training_rows` rows in time."""
+    steps = training_steps(spec, max(training_rows, 1))
+    if steps > MAX_TRAINING_STEPS:
+        raise InvalidInput(
+            f"model spec asks {steps} training steps (epochs {spec.epochs} x batches of "
+            f"{spec.batch_size or 'all'} over {training_rows} rows); at most "
+            f"{MAX_TRAINING_STEPS} fit a job's deadline: lower epochs or raise batch_size")
+    work = training_rows * spec.epochs
+    if work > MAX_ROW_EPOCHS:
+        raise InvalidInput(
+            f"model spec asks {work} rows x epochs ({training_rows} rows, epochs "
+            f"{spec.epochs}); at most {MAX_ROW_EPOCHS} fit a job's deadline: lower epochs")
+
+
 def contributions_micro(metrics_micro: Sequence[int], metric: str) -> list[int]:
     """Contribution of each provider, in integer millionths, from the n+1 revealed values.
 

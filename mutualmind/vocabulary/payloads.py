@@ -15,14 +15,16 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | provider_registered | provider_id, name, public_key (hex), nonce | the new key itself | id unused |
 | mint | to, amount, memo | coordinator | `to` registered; amount > 0 |
 | transfer | from, to, amount, nonce | `from` | both registered; amount <= balance |
-| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, column_exponents [int per column], label_classes, nonce | provider_id | id unused; one commitment per registered node; schema and shape per `mutualmind.vocabulary.dataset.check_registration`; exponents and label facts as `column_scale` admits |
+| dataset_registered | dataset_id, provider_id, rows, cols, frac_bits, schema {columns, feature_columns, label_column}, share_commitments [hex per node], purpose, column_exponents [int per column], label_classes, nonce, optional terms {min_datasets, model_kinds, max_slash_rate_ppm, min_pool_per_row, sponsors} | provider_id | id unused; one commitment per registered node; schema and shape per `mutualmind.vocabulary.dataset.check_registration`; exponents and label facts as `column_scale` admits; no terms = `dataset_terms.DEFAULT_TERMS` |
+| dataset_terms_updated | dataset_id, provider_id, terms {as above}, nonce | provider_id | provider owns the dataset; binds rounds opened after it (open rounds keep the terms they were opened under) |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
-| round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set |
+| round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce, optional expires_at_ms | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set; model_spec parses with the workers' `parse_model_spec` and its work fits `check_workload`; every dataset's terms allow the round (`dataset_terms.check_round`); no expires_at_ms = the coordinator's default TTL from the entry's time |
 | round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
 | slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution < -epsilon; amount <= stake; once per dataset; stake -> pool |
 | payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance |
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
-| round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor |
+| round_abort_requested | round_id, sponsor, reason, nonce | sponsor | round open; the round's own sponsor; moves nothing (the coordinator's round_aborted follows in the same group commit) |
+| round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor, stakes unlock (on restart, sponsor or admin abort, expiry, K failed runs) |
 | round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict | coordinator | round closed; moves nothing (records an `admin round verify` re-run) |
 
 Bounds (so no entry grows without limit and `ListEntries` can always return it): names
@@ -54,6 +56,7 @@ from mutualmind.vocabulary.column_scale import (
     MIN_EXPONENT,
 )
 from mutualmind.vocabulary.dataset import check_registration
+from mutualmind.vocabulary.model_spec import MODEL_KINDS
 from mutualmind.vocabulary.states import EntryKind
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
@@ -74,6 +77,13 @@ _HEX64_RE = re.compile(r"[0-9a-f]{128}")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
 # C0/C1 control characters (terminal escapes, NUL, newlines) and lone surrogates
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+# dataset terms (see mutualmind.vocabulary.dataset_terms for what each means)
+TERMS_FIELDS = ("min_datasets", "model_kinds", "max_slash_rate_ppm", "min_pool_per_row",
+                "sponsors")
+MIN_DATASETS_FLOOR = 3        # no terms may allow a round of fewer datasets
+MAX_DATASETS_PER_ROUND = 1024
+MAX_SPONSORS = 256
 
 Validator = Callable[[str, Any], None]
 
@@ -230,14 +240,42 @@ def attestations(name: str, value: Any) -> None:
             _fail(f"{name}[{pos}].signature", "must be 128 lowercase hex characters")
 
 
+def terms(name: str, value: Any) -> None:
+    """A dataset's terms of use (`mutualmind.vocabulary.dataset_terms`), shape only."""
+    obj(name, value)
+    if set(value) != set(TERMS_FIELDS):
+        _fail(name, f"must hold exactly {', '.join(TERMS_FIELDS)}")
+    limit = value["min_datasets"]
+    if type(limit) is not int or not MIN_DATASETS_FLOOR <= limit <= MAX_DATASETS_PER_ROUND:
+        _fail(f"{name}.min_datasets", f"must be an integer from {MIN_DATASETS_FLOOR} to "
+              f"{MAX_DATASETS_PER_ROUND} (a round of fewer datasets could reveal one)")
+    kinds = value["model_kinds"]
+    if (type(kinds) is not list or not kinds or len(set(kinds)) != len(kinds)
+            or any(k not in MODEL_KINDS for k in kinds)):
+        _fail(f"{name}.model_kinds", f"must be a non-empty list of distinct kinds from {MODEL_KINDS}")
+    ppm(f"{name}.max_slash_rate_ppm", value["max_slash_rate_ppm"])
+    count(f"{name}.min_pool_per_row", value["min_pool_per_row"])
+    sponsors = value["sponsors"]
+    if type(sponsors) is not list or len(sponsors) > MAX_SPONSORS:
+        _fail(f"{name}.sponsors", f"must be a list of at most {MAX_SPONSORS} provider ids "
+              "(empty: any sponsor)")
+    if sponsors:
+        id_list(f"{name}.sponsors", sponsors)
+
+
 @dataclass(frozen=True)
 class KindSpec:
-    """The payload fields of one kind and which field names the signing party."""
+    """The payload fields of one kind and which field names the signing party.
+
+    `optional` fields may be absent (entries written before they existed stay valid);
+    when present they are checked like the others.
+    """
 
     fields: dict[str, Validator]
     signer_field: str | None = None  # payload field naming the provider who must sign
     whole: Callable[[dict[str, Any]], None] | None = None  # rules across fields, after each field's
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
+    optional: dict[str, Validator] = field(default_factory=dict)
 
 
 KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any kind string
@@ -260,6 +298,11 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "nonce": nonce,
         },
         signer_field="provider_id", whole=_registration, parties=("provider_id",),
+        optional={"terms": terms},
+    ),
+    EntryKind.DATASET_TERMS_UPDATED: KindSpec(
+        {"dataset_id": party_id, "provider_id": party_id, "terms": terms, "nonce": nonce},
+        signer_field="provider_id", parties=("provider_id",),
     ),
     EntryKind.STAKE: KindSpec(
         {"provider_id": party_id, "dataset_id": party_id, "amount": amount, "nonce": nonce},
@@ -275,6 +318,10 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "validation_dataset": party_id, "datasets": id_list, "slash_rate_ppm": ppm,
             "epsilon_micro": count, "nonce": nonce,
         },
+        signer_field="sponsor", parties=("sponsor",), optional={"expires_at_ms": count},
+    ),
+    EntryKind.ROUND_ABORT_REQUESTED: KindSpec(
+        {"round_id": party_id, "sponsor": party_id, "reason": text, "nonce": nonce},
         signer_field="sponsor", parties=("sponsor",),
     ),
     EntryKind.ROUND_RESULT: KindSpec(
@@ -308,12 +355,13 @@ def validate_payload(kind: str, payload: Any) -> None:
         raise InvalidInput(f"unknown entry kind {kind!r}; known kinds: {', '.join(KINDS)}")
     if type(payload) is not dict:
         raise InvalidInput(f"a {kind} payload must be a JSON object")
-    if payload.keys() != spec.fields.keys():
-        missing = sorted(spec.fields.keys() - payload.keys())
-        extra = sorted(payload.keys() - spec.fields.keys())
+    missing = sorted(spec.fields.keys() - payload.keys())
+    extra = sorted(payload.keys() - spec.fields.keys() - spec.optional.keys())
+    if missing or extra:
         raise InvalidInput(f"{kind} payload: missing fields {missing}, unexpected fields {extra}")
-    for name, check in spec.fields.items():
-        check(name, payload[name])
+    for name, check in (*spec.fields.items(), *spec.optional.items()):
+        if name in payload:
+            check(name, payload[name])
     if spec.whole is not None:
         spec.whole(payload)
 

@@ -13,6 +13,7 @@ records `provider_id = name`); the registration entry is signed by the key it re
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,8 @@ KIND_REGISTER_PROVIDER = EntryKind.PROVIDER_REGISTERED
 KIND_DATASET_REGISTRATION = EntryKind.DATASET_REGISTERED
 KIND_STAKE = EntryKind.STAKE
 KIND_UNSTAKE = EntryKind.UNSTAKE
+KIND_TERMS_UPDATE = EntryKind.DATASET_TERMS_UPDATED
+KIND_ABORT_ROUND = EntryKind.ROUND_ABORT_REQUESTED
 
 
 def new_nonce() -> str:
@@ -83,13 +86,25 @@ def schema_from_proto(message: common_pb2.ColumnSchema) -> TableSchema:
     return TableSchema(tuple(message.columns), tuple(message.feature_columns), message.label_column)
 
 
+def terms_from_json(text: str) -> dict[str, Any]:
+    """A terms object sent as JSON text (InvalidInput if it is not a JSON object)."""
+    try:
+        terms = json.loads(text)
+    except ValueError:
+        raise InvalidInput("terms_json is not valid JSON; send the terms as a JSON object") from None
+    if not isinstance(terms, dict):
+        raise InvalidInput("terms_json must be a JSON object of the dataset's terms")
+    return terms
+
+
 def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[str, Any]:
-    """The `dataset_registered` ledger payload: every registration field but the signature.
+    """The `dataset_registered` ledger payload: every registration field but the signature
+    (the terms only when the registration carries them).
 
     The one builder: the provider signs these bytes, the coordinator appends this payload,
     a node verifies against it and recomputes the job digest from it.
     """
-    return {
+    payload = {
         "dataset_id": reg.dataset_id,
         "provider_id": reg.provider_id,
         "rows": reg.rows,
@@ -106,6 +121,9 @@ def dataset_registration_payload(reg: common_pb2.DatasetRegistration) -> dict[st
         "label_classes": reg.label_classes,
         "nonce": reg.nonce,
     }
+    if reg.terms_json:
+        payload["terms"] = terms_from_json(reg.terms_json)
+    return payload
 
 
 def dataset_registration_proto(payload: dict[str, Any], signature: bytes) -> common_pb2.DatasetRegistration:
@@ -119,7 +137,8 @@ def dataset_registration_proto(payload: dict[str, Any], signature: bytes) -> com
                                        label_column=schema["label_column"]),
         share_commitments=[bytes.fromhex(c) for c in payload["share_commitments"]],
         nonce=payload["nonce"], signature=signature, purpose=payload["purpose"],
-        column_exponents=payload["column_exponents"], label_classes=payload["label_classes"])
+        column_exponents=payload["column_exponents"], label_classes=payload["label_classes"],
+        terms_json=canonical_json(payload["terms"]).decode() if "terms" in payload else "")
 
 
 def signed_dataset_registration(
@@ -135,11 +154,13 @@ def signed_dataset_registration(
     purpose: str = "training",
     column_exponents: Sequence[int] | None = None,
     label_classes: int = 2,
+    terms: dict[str, Any] | None = None,
 ) -> common_pb2.DatasetRegistration:
     """Build and sign a DatasetRegistration (checked first, so nothing malformed is signed).
 
     `column_exponents` (default: 0 for every column, i.e. shared unscaled) and
-    `label_classes` are the public numeric facts of `column_scale`."""
+    `label_classes` are the public numeric facts of `column_scale`; `terms` (a
+    `DatasetTerms.to_payload()`) are signed with the rest."""
     reg = common_pb2.DatasetRegistration(
         dataset_id=dataset_id,
         provider_id=provider_id,
@@ -152,6 +173,7 @@ def signed_dataset_registration(
         purpose=purpose,
         column_exponents=list(column_exponents) if column_exponents is not None else [0] * cols,
         label_classes=label_classes,
+        terms_json=canonical_json(terms).decode() if terms is not None else "",
     )
     check_dataset_registration(reg)
     reg.signature = sign(key, request_message(KIND_DATASET_REGISTRATION, dataset_registration_payload(reg)))
@@ -227,3 +249,40 @@ def verify_stake(request: market_pb2.StakeRequest, provider_public_key: bytes, *
     message = request_message(kind, stake_payload(auth.provider_id, request.dataset_id, request.amount, auth.nonce))
     if not verify_signature(provider_public_key, message, auth.signature):
         raise PermissionDenied(f"{kind} request is not signed by provider {auth.provider_id!r}")
+
+
+# ---- dataset terms -----------------------------------------------------------------
+
+def terms_update_payload(provider_id: str, dataset_id: str, terms: dict[str, Any],
+                         nonce: str) -> dict[str, Any]:
+    return {"dataset_id": dataset_id, "provider_id": provider_id, "terms": terms, "nonce": nonce}
+
+
+def signed_terms_update(key: Ed25519PrivateKey, provider_id: str, dataset_id: str,
+                        terms: dict[str, Any]) -> market_pb2.UpdateDatasetTermsRequest:
+    """An UpdateDatasetTerms request: the provider signs its dataset's new terms."""
+    nonce = new_nonce()
+    payload = terms_update_payload(provider_id, dataset_id, terms, nonce)
+    validate_payload(KIND_TERMS_UPDATE, payload)
+    signature = sign(key, request_message(KIND_TERMS_UPDATE, payload))
+    return market_pb2.UpdateDatasetTermsRequest(
+        dataset_id=dataset_id, terms_json=canonical_json(terms).decode(),
+        auth=common_pb2.ProviderAuth(provider_id=provider_id, nonce=nonce, signature=signature))
+
+
+# ---- a sponsor withdraws its round -----------------------------------------------------
+
+def abort_round_payload(sponsor: str, round_id: str, reason: str, nonce: str) -> dict[str, Any]:
+    return {"round_id": round_id, "sponsor": sponsor, "reason": reason, "nonce": nonce}
+
+
+def signed_abort_round(key: Ed25519PrivateKey, sponsor: str, round_id: str,
+                       reason: str) -> market_pb2.AbortRoundRequest:
+    """An AbortRound request: the round's sponsor withdraws it (signed, fresh nonce)."""
+    nonce = new_nonce()
+    payload = abort_round_payload(sponsor, round_id, reason, nonce)
+    validate_payload(KIND_ABORT_ROUND, payload)
+    signature = sign(key, request_message(KIND_ABORT_ROUND, payload))
+    return market_pb2.AbortRoundRequest(
+        round_id=round_id, reason=reason,
+        auth=common_pb2.ProviderAuth(provider_id=sponsor, nonce=nonce, signature=signature))

@@ -17,14 +17,12 @@ from mutualmind.transport import (
     probe_health,
     server_credentials,
 )
-from mutualmind.transport.pki import create_cluster
+from tests.certs import ClusterCertsFactory
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("cluster")
-    create_cluster(folder, 2)
-    return folder
+def certs(cluster_certs: ClusterCertsFactory) -> Path:
+    return cluster_certs(2).folder
 
 
 def test_node_bundle_has_only_its_own_keys_with_private_modes(certs: Path, tmp_path: Path) -> None:

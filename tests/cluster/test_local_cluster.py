@@ -31,6 +31,7 @@ from mutualmind.transport.cluster_state import (
     load_state,
 )
 from mutualmind.transport.pki import create_cluster
+from tests.certs import ClusterCertsFactory
 
 
 def mutualmind(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -114,9 +115,9 @@ def test_up_status_refuse_second_up_down(tmp_path: Path) -> None:
     assert again_down.returncode == 3
 
 
-def test_up_with_certificates_for_another_size_refuses_and_writes_nothing(tmp_path: Path) -> None:
-    certs = tmp_path / "certs"
-    create_cluster(certs, 3)
+def test_up_with_certificates_for_another_size_refuses_and_writes_nothing(
+        tmp_path: Path, cluster_certs: ClusterCertsFactory) -> None:
+    certs = cluster_certs(3).folder
     data = tmp_path / "cluster"
     with pytest.raises(InvalidInput, match="3 nodes, not 2"):
         LocalCluster(data, nodes=2, certs_dir=certs).up()

@@ -28,7 +28,7 @@ money = st.one_of(
     st.tuples(st.just("unstake"), who, amounts),
 )
 rounds = st.one_of(
-    st.tuples(st.just("open"), who, amounts, st.lists(who, min_size=1, max_size=3, unique=True)),
+    st.tuples(st.just("open"), who, amounts, st.lists(who, min_size=2, max_size=3, unique=True)),
     st.tuples(st.just("result"), st.lists(st.integers(0, 1_000_000), min_size=4, max_size=4)),
     st.tuples(st.just("slash"), who, amounts),
     st.tuples(st.just("payout"), who, amounts),

@@ -19,7 +19,7 @@ from mutualmind.vocabulary.signing_keys import generate_signing_key
 
 @pytest.fixture
 def world(tmp_path: Path, coordinator_key: Ed25519PrivateKey):  # type: ignore[no-untyped-def]
-    """A ledger with 2 nodes, providers alice/bob/carol, datasets, stakes and an open round."""
+    """A ledger with 2 nodes, providers alice/bob/carol, 3 datasets, stakes and an open round."""
     ledger = Ledger.create(tmp_path / "ledger.db", coordinator_key, params={"nodes": 2})
     market = Market()
     ledger.append_many([market.register_node(0), market.register_node(1)])
@@ -29,8 +29,9 @@ def world(tmp_path: Path, coordinator_key: Ed25519PrivateKey):  # type: ignore[n
     ledger.append_many([
         market.register_dataset("ds-a", "alice"), market.stake("alice", "ds-a", 1000),
         market.register_dataset("ds-b", "bob"), market.stake("bob", "ds-b", 1000),
+        market.register_dataset("ds-c", "alice"), market.stake("alice", "ds-c", 1000),
         market.register_dataset("val", "carol", "validation"),
-        market.open_round("r1", "carol", 3000, "val", ["ds-a", "ds-b"]),
+        market.open_round("r1", "carol", 3000, "val", ["ds-a", "ds-b", "ds-c"]),
     ])
     yield ledger, market
     ledger.close()
@@ -60,11 +61,11 @@ def _refused(ledger: Ledger, error: type[Exception], request: tuple[str, dict[st
 
 def test_state_after_setup(world) -> None:  # type: ignore[no-untyped-def]
     ledger, _ = world
-    assert ledger.state.balances == {"alice": 9000, "bob": 9000, "carol": 7000}
-    assert ledger.state.stakes == {"ds-a": 1000, "ds-b": 1000}
+    assert ledger.state.balances == {"alice": 8000, "bob": 9000, "carol": 7000}
+    assert ledger.state.stakes == {"ds-a": 1000, "ds-b": 1000, "ds-c": 1000}
     assert ledger.state.pools == {"r1": 3000}
     assert ledger.state.rounds["r1"].status == "open"
-    assert ledger.state.recount_supply() == {"minted": 30000, "balances": 25000, "stakes": 2000, "pools": 3000}
+    assert ledger.state.recount_supply() == {"minted": 30000, "balances": 24000, "stakes": 3000, "pools": 3000}
 
 
 @pytest.mark.parametrize("build, error, rule", [
@@ -78,7 +79,7 @@ def test_state_after_setup(world) -> None:  # type: ignore[no-untyped-def]
     (lambda m: m.register_provider("alice"), RuleViolation, "provider_exists"),
     (lambda m: ("payout", {"round_id": "r1", "to": "alice", "amount": 1}, None), RuleViolation, "round_state"),
     (lambda m: ("round_closed", {"round_id": "r9"}, None), RuleViolation, "unknown_round"),
-    (lambda m: m.open_round("r2", "carol", 99_999, "val", ["ds-a"]), RuleViolation, "insufficient_balance"),
+    (lambda m: m.open_round("r2", "carol", 99_999, "val", ["ds-a", "ds-b", "ds-c"]), RuleViolation, "insufficient_balance"),
     (lambda m: ("genesis", {"coordinator_key": "00" * 32, "origin": "x", "params": {}}, None), RuleViolation, "genesis_first"),
 ])
 def test_rule_refusals_name_the_rule_and_write_nothing(world, build: Callable, error: type, rule: str) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +122,7 @@ def test_malformed_payloads_are_invalid_input(world) -> None:  # type: ignore[no
 
 def test_round_lifecycle_slash_payout_close(world) -> None:  # type: ignore[no-untyped-def]
     ledger, market = world
-    ledger.append(*market.round_result("r1", [900_000, 850_000, 910_000]))  # ds-b hurt
+    ledger.append(*market.round_result("r1", [900_000, 850_000, 910_000, 900_000]))  # ds-b hurt
     _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-a", "provider_id": "alice", "amount": 10}, None), "slash_unwarranted")
     _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 101}, None), "slash_too_large")
     ledger.append("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 100}, None)
@@ -134,14 +135,14 @@ def test_round_lifecycle_slash_payout_close(world) -> None:  # type: ignore[no-u
     ledger.append("round_closed", {"round_id": "r1"}, None)
     assert len(ledger.checkpoints()) == before + 1 and ledger.checkpoints()[-1][0] == ledger.size
     ledger.append(*market.stake("alice", "ds-a", 1000, kind="unstake"))  # unlocked after close
-    assert ledger.state.balances["alice"] == 13_000
+    assert ledger.state.balances["alice"] == 12_000
     report = verify_ledger(ledger.path)
     assert report.ok, report.error
     assert report.total_supply == 30_000
 
 
 def _verified(ledger: Ledger, verdict: str, diff: int,
-              contributions: int = 2) -> tuple[str, dict[str, Any], None]:
+              contributions: int = 3) -> tuple[str, dict[str, Any], None]:
     return ("round_verified", {"round_id": "r1", "job_digest": ledger.state.rounds["r1"].job_digest,
                                "recomputed_micro": [10] * contributions, "max_abs_diff_micro": diff,
                                "tolerance_micro": 10_000, "verdict": verdict}, None)
@@ -150,13 +151,13 @@ def _verified(ledger: Ledger, verdict: str, diff: int,
 def test_round_verified_records_a_rerun_of_a_closed_round_only(world) -> None:  # type: ignore[no-untyped-def]
     ledger, market = world
     _refused(ledger, RuleViolation, _verified(ledger, "agrees", 5), "round_state")     # still open
-    ledger.append(*market.round_result("r1", [900_000, 890_000, 880_000]))
+    ledger.append(*market.round_result("r1", [900_000, 890_000, 880_000, 900_000]))
     ledger.append("payout", {"round_id": "r1", "to": "alice", "amount": 3000}, None)
     ledger.append("round_closed", {"round_id": "r1"}, None)
     balances = dict(ledger.state.balances)
     _refused(ledger, RuleViolation, _verified(ledger, "agrees", 20_000), "verdict_mismatch")
     _refused(ledger, RuleViolation, _verified(ledger, "disagrees", 5), "verdict_mismatch")
-    _refused(ledger, RuleViolation, _verified(ledger, "agrees", 5, contributions=3), "verification_shape")
+    _refused(ledger, RuleViolation, _verified(ledger, "agrees", 5, contributions=2), "verification_shape")
     ledger.append(*_verified(ledger, "disagrees", 20_000))
     ledger.append(*_verified(ledger, "agrees", 5))
     assert ledger.state.balances == balances                                  # moves nothing
@@ -166,19 +167,19 @@ def test_round_verified_records_a_rerun_of_a_closed_round_only(world) -> None:  
 def test_a_result_for_another_job_digest_is_refused(world) -> None:  # type: ignore[no-untyped-def]
     """Attestations must name the digest of this round's model spec and input commitments."""
     ledger, market = world
-    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000])
+    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000, 900_000])
     assert payload["job_digest"] == ledger.state.rounds["r1"].job_digest
     market.rounds["r1"] = dict(market.rounds["r1"], model_spec={"model": "mlp"})
-    _refused(ledger, RuleViolation, market.round_result("r1", [900_000, 850_000, 910_000]),
+    _refused(ledger, RuleViolation, market.round_result("r1", [900_000, 850_000, 910_000, 900_000]),
              "job_digest")
 
 
 def test_bad_attestation_is_refused(world) -> None:  # type: ignore[no-untyped-def]
     ledger, market = world
-    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000])
+    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000, 900_000])
     payload["attestations"][1]["signature"] = "00" * 64
     _refused(ledger, PermissionDenied, (kind, payload, None))
-    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000])
+    kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000, 900_000])
     payload["attestations"] = payload["attestations"][:1]
     _refused(ledger, RuleViolation, (kind, payload, None), "attestations")
 

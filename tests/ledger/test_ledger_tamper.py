@@ -210,8 +210,10 @@ def test_overspend_signed_by_its_sender_is_a_broken_rule(tmp_path: Path, coordin
     ledger.append_many([market.register_node(0), market.register_node(1), market.register_provider("a"),
                         market.register_provider("b"), market.mint("a", 100), market.mint("b", 100),
                         market.register_dataset("d", "a"), market.stake("a", "d", 50),
+                        market.register_dataset("d2", "b"), market.stake("b", "d2", 1),
+                        market.register_dataset("d3", "b"), market.stake("b", "d3", 1),
                         market.register_dataset("v", "b", "validation"),
-                        market.open_round("r", "b", 10, "v", ["d"])])
+                        market.open_round("r", "b", 10, "v", ["d", "d2", "d3"])])
     ledger.close()
     # 1) a transfer of more than the balance, properly signed by its sender: rule broken on replay
     kind, payload, signature = market.transfer("a", "b", 51)
@@ -230,11 +232,58 @@ def test_forged_node_attestation_is_named(tmp_path: Path, coordinator_key: Ed255
     ledger.append_many([market.register_node(0), market.register_node(1), market.register_provider("a"),
                         market.register_provider("b"), market.mint("a", 100), market.mint("b", 100),
                         market.register_dataset("d", "a"), market.stake("a", "d", 50),
+                        market.register_dataset("d2", "b"), market.stake("b", "d2", 1),
+                        market.register_dataset("d3", "b"), market.stake("b", "d3", 1),
                         market.register_dataset("v", "b", "validation"),
-                        market.open_round("r", "b", 10, "v", ["d"])])
+                        market.open_round("r", "b", 10, "v", ["d", "d2", "d3"])])
     ledger.close()
-    kind, payload, _ = market.round_result("r", [500_000, 400_000])
-    payload["metrics_micro"] = [900_000, 100_000]  # the coordinator rewrites what the nodes attested
+    kind, payload, _ = market.round_result("r", [500_000, 400_000, 450_000, 480_000])
+    payload["metrics_micro"] = [900_000, 100_000, 450_000, 480_000]  # the coordinator rewrites what the nodes attested
     index = _forge(path, coordinator_key, kind, payload)
     report = verify_ledger(path)
     assert (report.first_bad_index, report.problem) == (index, "node attestation")
+
+
+def _three_dataset_market(path: Path, key: Ed25519PrivateKey, terms: dict | None = None):  # type: ignore[no-untyped-def]
+    from ledger.workload import Market
+
+    market = Market()
+    ledger = Ledger.create(path, key)
+    requests = [market.register_node(0), market.register_node(1), market.register_provider("a"),
+                market.register_provider("b"), market.mint("a", 100), market.mint("b", 100)]
+    for name in ("d0", "d1", "d2"):
+        kind, payload, _ = market.register_dataset(name, "a")
+        if terms is not None:
+            payload["terms"] = terms
+        requests += [market.signed(kind, payload, "a"), market.stake("a", name, 1)]
+    requests.append(market.register_dataset("v", "b", "validation"))
+    ledger.append_many(requests)
+    ledger.close()
+    return market
+
+
+@pytest.mark.parametrize("change, terms, problem", [
+    ({"model_spec": {"kind": "evil"}}, None, "evil"),
+    ({"model_spec": {"kind": "logistic", "lr": "abc"}}, None, "'lr'"),
+    ({"model_spec": {"kind": "logistic", "epochs": 10**9}}, None, "epochs"),
+    ({"datasets": ["d0", "d1"]}, None, "terms_min_datasets"),
+    ({"slash_rate_ppm": 900_000}, None, "terms_max_slash_rate"),
+    ({}, {"min_datasets": 3, "model_kinds": ["mlp"], "max_slash_rate_ppm": 0,
+          "min_pool_per_row": 0, "sponsors": []}, "terms_model_kinds"),
+    ({}, {"min_datasets": 3, "model_kinds": ["logistic"], "max_slash_rate_ppm": 1_000_000,
+          "min_pool_per_row": 0, "sponsors": ["a"]}, "terms_sponsors"),
+])
+def test_a_round_breaking_spec_or_terms_is_a_broken_rule_on_replay(
+        tmp_path: Path, coordinator_key: Ed25519PrivateKey, change: dict, terms: dict | None,
+        problem: str) -> None:
+    """A cheating coordinator that writes a round the workers cannot run, or that a
+    dataset's signed terms forbid, is caught by `verify` (the same rules as on append)."""
+    path = tmp_path / "ledger.db"
+    market = _three_dataset_market(path, coordinator_key, terms)
+    kind, payload, _ = market.open_round("r", "b", 10, "v", ["d0", "d1", "d2"], slash_rate_ppm=0)
+    payload.update(change)
+    kind, payload, signature = market.signed(kind, payload, "b")
+    index = _forge(path, coordinator_key, kind, payload, signature)
+    report = verify_ledger(path)
+    assert (report.first_bad_index, report.problem) == (index, "rule broken on replay")
+    assert problem in (report.error or "")

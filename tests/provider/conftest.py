@@ -20,7 +20,8 @@ from mpcnode.coordinator_client import CoordinatorRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
 from mutualmind.errors import Unavailable
 from mutualmind.transport import channel_credentials, open_channel
-from mutualmind.transport.pki import ClusterManifest, create_cluster
+from mutualmind.transport.pki import ClusterManifest
+from tests.certs import ClusterCertsFactory
 
 NODES = 3
 
@@ -83,9 +84,8 @@ class Market:
 
 
 @pytest.fixture
-def market(tmp_path: Path) -> Iterator[Market]:
-    certs = tmp_path / "certs"
-    manifest = create_cluster(certs, NODES)
+def market(tmp_path: Path, cluster_certs: ClusterCertsFactory) -> Iterator[Market]:
+    certs, manifest = cluster_certs(NODES).folder, cluster_certs(NODES).manifest
     endpoints = tuple(
         NodeEndpoint(index=i, name=f"node{i}", public_address="127.0.0.1:1", cluster_address="127.0.0.1:1")
         for i in range(NODES)

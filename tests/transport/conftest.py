@@ -24,8 +24,8 @@ from mutualmind.transport import (
     require_role,
     server_credentials,
 )
-from mutualmind.transport.pki import create_cluster
 from proto import admin_pb2, admin_pb2_grpc, node_pb2, node_pb2_grpc
+from tests.certs import ClusterCertsFactory
 
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
 INTAKE_SERVICE = node_pb2.DESCRIPTOR.services_by_name["ShareIntake"].full_name
@@ -83,10 +83,8 @@ OpenChannel = Callable[[int, grpc.ChannelCredentials], grpc.Channel]
 
 
 @pytest.fixture(scope="session")
-def cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cluster") / "certs"
-    create_cluster(out, 2)
-    return out
+def cluster_dir(cluster_certs: ClusterCertsFactory) -> Path:
+    return cluster_certs(2).folder
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpc.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job
 
 CASES = {
     # name: (loader, model, tolerance on each metric)

@@ -23,7 +23,7 @@ from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
 from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.signing_keys import load_private_key, sign
-from tests.rounds.conftest import POOL, Market, kill_member, restart_member
+from tests.coordinator.rounds.conftest import POOL, Market, kill_member, restart_member
 
 
 def _ledger_kinds(market: Market, round_id: str) -> list[str]:

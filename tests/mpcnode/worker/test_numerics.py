@@ -5,7 +5,7 @@ admits: a credit-scoring table in dollars, values at the admitted limit +-2^20 n
 thousandths in one table, providers whose exponents for one column differ (the job
 aligns them), and linear regression with the default spec. Each must train to the
 plaintext run of the same algorithm, and the collected model must predict on raw rows.
-Shares are made the way `provider share` makes them (tests/mpc/cluster.py).
+Shares are made the way `provider share` makes them (tests/mpcnode/worker/cluster.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mpcnode.worker.reference import plaintext_batched, plaintext_loo
 from mutualmind.vocabulary.column_scale import MAX_ABS_VALUE
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpc.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job
 
 
 def credit_table(rows: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:

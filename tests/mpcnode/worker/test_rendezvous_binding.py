@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.mpc.cluster import REPO, free_port, store_dataset, worker_spec
+from tests.mpcnode.worker.cluster import REPO, free_port, store_dataset, worker_spec
 
 JOB_ADDRESS = "127.0.0.2"
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp

@@ -28,7 +28,7 @@ from mpcnode.worker.dealer_prefetch import (
 from mpcnode.worker.reference import plaintext_batched
 from mpcnode.worker.softmax_training import newton_iterations, plain_softmax
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpc.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job
 
 # online rounds per step with 3 parties: logits (Beaver + truncation) 2, hard sigmoid
 # (carry-save comparison 9, exact product 1, /8 truncation 1) 11, gradient matmul 2,

@@ -24,7 +24,6 @@ from mpcnode.jobs import JobRequest, JobRunner
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.transport import channel_credentials, open_channel
-from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import (
@@ -34,7 +33,8 @@ from mutualmind.vocabulary.model_spec import (
 )
 from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
 from mutualmind.vocabulary.states import JobState
-from tests.mpc.cluster import free_port, store_dataset
+from tests.certs import ClusterCertsFactory
+from tests.mpcnode.worker.cluster import free_port, store_dataset
 
 NODES = 3
 PROVIDERS = 4
@@ -44,7 +44,7 @@ TOLERANCE = 0.005
 
 
 class Cluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, certs: Path) -> None:
         x, y = load_breast_cancer(return_X_y=True)
         tx, vx, ty, vy = train_test_split(x, y.astype(float), test_size=0.2, random_state=0, stratify=y)
         parts = np.array_split(np.arange(len(tx)), PROVIDERS)
@@ -60,8 +60,6 @@ class Cluster:
         store_dataset(self.dirs, "validation", vx, vy, purpose="validation")
         self.keys = [generate_signing_key() for _ in range(NODES)]
         self.runners = [JobRunner(d, k) for d, k in zip(self.dirs, self.keys)]
-        certs = root / "certs"
-        create_cluster(certs, NODES)
         self.dealer_server = start_dealer(certs, "127.0.0.1:0", root / "dealer")
         self.channel = open_channel(
             f"127.0.0.1:{self.dealer_server.port}", channel_credentials(certs, "coordinator"), server_name="dealer"
@@ -107,8 +105,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    built = Cluster(tmp_path_factory.mktemp("mpc"))
+def cluster(tmp_path_factory: pytest.TempPathFactory, cluster_certs: ClusterCertsFactory):
+    built = Cluster(tmp_path_factory.mktemp("mpc"), cluster_certs(NODES).folder)
     yield built
     built.close()
 

@@ -39,19 +39,21 @@ def test_round_run_streams_progress_and_settles(tmp_path: Path) -> None:
     with LocalCluster(tmp_path / "cluster", nodes=3) as cluster:
         state = cluster.state
         data = str(state.data_dir)
-        who = {n: provider_identity(tmp_path, n) for n in ("hospital-a", "hospital-b", "sponsor")}
-        tables = breast_cancer_tables(3, rows_each=50)
+        who = {n: provider_identity(tmp_path, n)
+               for n in ("hospital-a", "hospital-b", "hospital-c", "sponsor")}
+        tables = breast_cancer_tables(4, rows_each=50)
         register_and_share(state, who["hospital-a"], "a-1", tables[0])
         register_and_share(state, who["hospital-b"], "b-1", tables[1])
-        register_and_share(state, who["sponsor"], "val-1", tables[2], purpose="validation")
+        register_and_share(state, who["hospital-c"], "c-1", tables[2])
+        register_and_share(state, who["sponsor"], "val-1", tables[3], purpose="validation")
         for name in who:
             assert admin("mint", "--data-dir", data, "--to", name, "--amount", "1000").returncode == 0
-        stake(state, who["hospital-a"], "a-1", 100)
-        stake(state, who["hospital-b"], "b-1", 100)
+        for name, dataset in (("hospital-a", "a-1"), ("hospital-b", "b-1"), ("hospital-c", "c-1")):
+            stake(state, who[name], dataset, 100)
         opened = admin("round", "open", "--data-dir", data, "--round-id", "r1",
                        "--sponsor-key", str(who["sponsor"].key_file), "--pool", "500",
                        "--validation-dataset", "val-1", "--dataset", "a-1", "--dataset", "b-1",
-                       "--model-spec", '{"kind": "logistic", "epochs": 3, "lr": 1.0}')
+                       "--dataset", "c-1", "--model-spec", '{"kind": "logistic", "epochs": 3, "lr": 1.0}')
         assert opened.returncode == 0, opened.stderr
 
         run = admin("round", "run", "r1", "--data-dir", data, "--deadline", "240", "--json")
@@ -66,7 +68,7 @@ def test_round_run_streams_progress_and_settles(tmp_path: Path) -> None:
         assert fractions[-1] == 1.0
         final = json.loads("\n".join(lines[len(events):]))
         assert final["status"] == "closed"
-        assert len(final["metrics_micro"]) == 3
+        assert len(final["metrics_micro"]) == 4
         paid = sum(p["payout"] for p in final["participants"])
         slashed = sum(p["slashed"] for p in final["participants"])
         assert paid + final["refund_to_sponsor"] == 500 + slashed   # the pool is paid out exactly
@@ -78,6 +80,6 @@ def test_round_run_streams_progress_and_settles(tmp_path: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         verified = admin("ledger", "verify", "--data-dir", data, "--json")
         report = json.loads(verified.stdout)
-        assert verified.returncode == 0 and report["ok"] and report["total_supply"] == 3000
+        assert verified.returncode == 0 and report["ok"] and report["total_supply"] == 4000
         again = admin("round", "run", "r1", "--data-dir", data)
         assert again.returncode == 2 and "closed" in again.stderr

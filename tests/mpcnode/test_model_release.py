@@ -3,7 +3,7 @@ reading a finished job from disk), with the market played by `SignedMarket`: an
 in-memory stand-in for the coordinator that hands out genuinely signed round terms and
 provider registrations and runs them through the node's own checks (`check_round`,
 `check_provider_registration`), like the coordinator-backed `CoordinatorMarket` does.
-Fast edge cases here; the end-to-end path on real processes is tests/rounds/test_model_collection.py.
+Fast edge cases here; the end-to-end path on real processes is tests/coordinator/rounds/test_model_collection.py.
 """
 
 from __future__ import annotations

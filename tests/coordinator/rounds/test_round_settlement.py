@@ -9,7 +9,7 @@ import numpy as np
 
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
-from tests.rounds.conftest import MINT, POOL, SLASH_RATE_PPM, STAKE, Market
+from tests.coordinator.rounds.conftest import MINT, POOL, SLASH_RATE_PPM, STAKE, Market
 
 # MPC fixed point (16 fractional bits), CrypTen's sigmoid/log approximations and share
 # truncation noise move a log-loss contribution by a few thousandths at most here.

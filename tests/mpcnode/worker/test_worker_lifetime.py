@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.mpc.cluster import REPO, free_port, store_dataset
+from tests.mpcnode.worker.cluster import REPO, free_port, store_dataset
 
 NODE_SCRIPT = textwrap.dedent(
     """

@@ -23,7 +23,7 @@ from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from provider.sharing import Table, column_exponents, infer_label_classes, prescale
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def encode(table: np.ndarray) -> np.ndarray:

@@ -18,20 +18,23 @@ from coordinator.dealer_client import DealerClient
 from mpcnode.dealer_server import RunningDealer, start_dealer
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from mutualmind.transport import channel_credentials, open_channel, probe_health
-from mutualmind.transport.pki import create_cluster
-from tests.mpc.cluster import REPO, free_port
+from tests.certs import ClusterCertsFactory
+from tests.mpcnode.worker.cluster import REPO, free_port
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dealer") / "certs"
-    create_cluster(out, 2)
-    return out
+def certs(cluster_certs: ClusterCertsFactory) -> Path:
+    return cluster_certs(2).folder
 
 
 @pytest.fixture(scope="module")
-def dealer(certs: Path) -> Iterator[RunningDealer]:
-    running = start_dealer(certs, "127.0.0.1:0", certs.parent / "work")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dealer") / "work"
+
+
+@pytest.fixture(scope="module")
+def dealer(certs: Path, work_dir: Path) -> Iterator[RunningDealer]:
+    running = start_dealer(certs, "127.0.0.1:0", work_dir)
     yield running
     running.stop()
 
@@ -41,14 +44,14 @@ def _client(certs: Path, dealer: RunningDealer, name: str) -> DealerClient:
     return DealerClient(channel, timeout_s=10.0)
 
 
-def test_a_session_runs_a_ttp_process_until_stopped(certs: Path, dealer: RunningDealer) -> None:
+def test_a_session_runs_a_ttp_process_until_stopped(certs: Path, dealer: RunningDealer, work_dir: Path) -> None:
     client = _client(certs, dealer, "coordinator")
     session = client.start("job-a", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=60.0)
     assert session.state == "running"
     time.sleep(0.5)
     assert client.status("job-a").state == "running"  # waits for its peers at the rendezvous
     assert client.stop("job-a").state == "cancelled"
-    log = certs.parent / "work" / "job-a.log"
+    log = work_dir / "job-a.log"
     assert log.exists()
     with pytest.raises(AlreadyExists):
         client.start("job-a", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=60.0)

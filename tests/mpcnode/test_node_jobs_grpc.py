@@ -24,19 +24,20 @@ from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
 from mutualmind.errors import NotFound, PermissionDenied
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
-from mutualmind.transport.pki import create_cluster, load_signing_key
+from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.signing_keys import verify_signature
 from proto import node_pb2, node_pb2_grpc
-from tests.mpc.cluster import free_port, store_dataset
+from tests.certs import ClusterCertsFactory
+from tests.mpcnode.worker.cluster import free_port, store_dataset
 
 NODES = 3
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[RunningNode]]]:
+def nodes(tmp_path_factory: pytest.TempPathFactory,
+          cluster_certs: ClusterCertsFactory) -> Iterator[tuple[Path, list[RunningNode]]]:
     root = tmp_path_factory.mktemp("grpc-jobs")
-    certs = root / "certs"
-    create_cluster(certs, NODES)
+    certs = cluster_certs(NODES).folder
     x, y = load_breast_cancer(return_X_y=True)
     order = np.random.default_rng(3).permutation(len(x))
     x, y = x[order], y[order].astype(float)

@@ -1,4 +1,4 @@
-"""Real node servers on loopback with real TLS, from a real `create_cluster` folder."""
+"""Real node servers on loopback with real TLS, from the session's cluster folder."""
 
 from __future__ import annotations
 
@@ -14,17 +14,18 @@ from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
 from mpcnode.upload_guard import StallPolicy, StreamLimits
 from mutualmind.transport import channel_credentials, open_channel
-from mutualmind.transport.pki import ClusterManifest, create_cluster
+from mutualmind.transport.pki import ClusterManifest
 from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
+from tests.certs import ClusterCertsFactory
 
 NODES = 3
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ClusterManifest]:
-    certs = tmp_path_factory.mktemp("cluster")
-    return certs, create_cluster(certs, NODES)
+def cluster(cluster_certs: ClusterCertsFactory) -> tuple[Path, ClusterManifest]:
+    ready = cluster_certs(NODES)
+    return ready.folder, ready.manifest
 
 
 @pytest.fixture(scope="session")

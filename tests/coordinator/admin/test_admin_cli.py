@@ -30,8 +30,9 @@ from market_setup import (  # noqa: E402
 from mutualmind.cluster.local import LocalCluster  # noqa: E402
 from mutualmind.transport import channel_credentials, open_channel  # noqa: E402
 from mutualmind.transport.cluster_state import ClusterState  # noqa: E402
-from mutualmind.transport.pki import create_cluster, load_manifest  # noqa: E402
+from mutualmind.transport.pki import load_manifest  # noqa: E402
 from provider.client import MarketClient  # noqa: E402
+from tests.certs import ClusterCertsFactory  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,14 +69,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterState]:
 @pytest.fixture(scope="module")
 def people(cluster: ClusterState,
            tmp_path_factory: pytest.TempPathFactory) -> dict[str, ProviderIdentity]:
-    """Two data providers with a staked training set each, and a sponsor with the
+    """Three data providers with a staked training set each, and a sponsor with the
     validation set; everyone holds 1000 minted tokens."""
     folder = tmp_path_factory.mktemp("keys")
-    who = {name: provider_identity(folder, name) for name in ("hospital-a", "hospital-b", "sponsor")}
-    tables = breast_cancer_tables(3)
+    who = {name: provider_identity(folder, name)
+           for name in ("hospital-a", "hospital-b", "hospital-c", "sponsor")}
+    tables = breast_cancer_tables(4)
     register_and_share(cluster, who["hospital-a"], "a-1", tables[0])
     register_and_share(cluster, who["hospital-b"], "b-1", tables[1])
-    register_and_share(cluster, who["sponsor"], "val-1", tables[2], purpose="validation")
+    register_and_share(cluster, who["hospital-c"], "c-1", tables[2])
+    register_and_share(cluster, who["sponsor"], "val-1", tables[3], purpose="validation")
     from coordinator.admin_cli.coordinator_client import CoordinatorClient
     from coordinator.admin_cli.target import AdminTarget
     from proto import admin_pb2
@@ -87,6 +90,7 @@ def people(cluster: ClusterState,
                                                                     amount=1000))
     stake(cluster, who["hospital-a"], "a-1", 100)
     stake(cluster, who["hospital-b"], "b-1", 200)
+    stake(cluster, who["hospital-c"], "c-1", 50)
     return who
 
 
@@ -147,7 +151,8 @@ def test_mint_then_providers_and_balances(cluster: ClusterState,
 
 
 def test_refusals_are_one_line_with_their_exit_code_and_change_nothing(
-        cluster: ClusterState, people: dict[str, ProviderIdentity], tmp_path: Path) -> None:
+        cluster: ClusterState, people: dict[str, ProviderIdentity],
+        cluster_certs: ClusterCertsFactory) -> None:
     data = str(cluster.data_dir)
     before = ledger_entries(cluster)
     assert "whole number" in refused(admin("mint", "--data-dir", data, "--to", "sponsor",
@@ -162,8 +167,7 @@ def test_refusals_are_one_line_with_their_exit_code_and_change_nothing(
     assert "no round 'nope'" in refused(admin("round", "show", "nope", "--data-dir", data), 3)
     assert "nope" in refused(admin("round", "run", "nope", "--data-dir", data), 3)
     # certificates from another cluster's CA: the TLS handshake fails, nothing is called
-    other = tmp_path / "other-certs"
-    create_cluster(other, 3)
+    other = cluster_certs(3).folder
     stranger = admin("mint", "--coordinator", cluster.admin_address, "--certs", str(other),
                      "--to", "sponsor", "--amount", "5")
     assert "same cluster CA" in refused(stranger, 9)
@@ -177,7 +181,8 @@ def test_round_open_show_list_report(cluster: ClusterState,
     sponsor_key = str(people["sponsor"].key_file)
     before = ledger_entries(cluster)
     common = ["--data-dir", data, "--sponsor-key", sponsor_key, "--pool", "300",
-              "--validation-dataset", "val-1", "--dataset", "a-1", "--dataset", "b-1"]
+              "--validation-dataset", "val-1", "--dataset", "a-1", "--dataset", "b-1",
+              "--dataset", "c-1"]
     bad_spec = admin("round", "open", "--round-id", "r-bad", *common,
                      "--model-spec", '{"kind": "forest"}')
     assert "kind" in refused(bad_spec, 2)
@@ -196,7 +201,8 @@ def test_round_open_show_list_report(cluster: ClusterState,
     assert view["status"] == "open" and view["pool"] == 300 and view["sponsor"] == "sponsor"
     assert [(p["dataset_id"], p["provider_id"], p["stake"], p["rows"])
             for p in view["participants"]] == [("a-1", "hospital-a", 100, 60),
-                                               ("b-1", "hospital-b", 200, 60)]
+                                               ("b-1", "hospital-b", 200, 60),
+                                               ("c-1", "hospital-c", 50, 60)]
     assert view["model_spec"]["lr"] == "0.5" and view["model_spec"]["epochs"] == 5
     table = admin("round", "show", "r1", "--data-dir", data)
     assert table.returncode == 0 and "hospital-b" in table.stdout and "status open" in table.stdout

@@ -1,0 +1,427 @@
+"""Issue 11: nothing stays locked for ever, and providers consent to how their data is used.
+
+A real coordinator (its Market over TLS and its Admin over mutual TLS on loopback, its
+ledger a SQLite file, its cluster link the real gRPC one) serves the module. Its dealer
+address has nothing listening, so every run fails for real (the dealer is unreachable)
+- which is what the "K failed runs" test needs; no test here needs a run to succeed.
+Providers register, register datasets (with their signed terms) and stake through the
+provider's own client; the sponsor and the admin abort through the real `mutualmind`
+commands. Balances are checked live, by an independent replay of the ledger file, and
+with `verify_ledger`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+
+from coordinator.admin_cli.round_open import (
+    RoundTerms,
+    round_opened_payload,
+    signed_open_round,
+)
+from coordinator.cluster_link import NodeEndpoint
+from coordinator.rounds import LifecyclePolicy
+from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
+from ledger import Ledger, verify_ledger
+from mutualmind.errors import (
+    Aborted,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+    Unavailable,
+)
+from mutualmind.transport import channel_credentials, open_channel, raise_from_rpc_error
+from mutualmind.transport.pki import create_cluster
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms
+from mutualmind.vocabulary.payloads import request_message
+from mutualmind.vocabulary.signing_keys import (
+    generate_signing_key,
+    save_private_key,
+    sign,
+)
+from proto import admin_pb2, admin_pb2_grpc, common_pb2, market_pb2
+from provider.client import MarketClient
+from provider.sharing import Table, share_table
+
+NODES = 3
+MINT = 10_000
+STAKE = 100
+ROWS = 20
+SCHEMA = TableSchema(("x0", "x1", "label"), ("x0", "x1"), "label")
+SPEC = {"kind": "logistic", "epochs": 2}
+
+
+@dataclass
+class World:
+    tmp: Path
+    certs: Path
+    coordinator: RunningCoordinator
+    channel: grpc.Channel
+    clients: dict[str, MarketClient]
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.coordinator.ledger
+
+    @property
+    def market_address(self) -> str:
+        return f"127.0.0.1:{self.coordinator.public_port}"
+
+    @property
+    def admin_address(self) -> str:
+        return f"127.0.0.1:{self.coordinator.cluster_port}"
+
+    def key_file(self, name: str) -> Path:
+        return self.tmp / f"{name}.key"
+
+    def enrol(self, name: str, *, mint: int = MINT) -> MarketClient:
+        key = generate_signing_key()
+        save_private_key(key, self.key_file(name))
+        self.key_file(name).with_name(f"{name}.key.id").write_text(name + "\n")
+        client = MarketClient(channel=self.channel, key=key, provider_id=name)
+        client.register()
+        if mint:
+            self.ledger.append("mint", {"to": name, "amount": mint, "memo": "test"})
+        self.clients[name] = client
+        return client
+
+    def dataset(self, owner: str, dataset_id: str, *, purpose: str = "training",
+                terms: DatasetTerms = DEFAULT_TERMS, stake: int = STAKE) -> str:
+        rng = np.random.default_rng(len(self.ledger.state.datasets))
+        values = np.column_stack([rng.normal(size=(ROWS, 2)), rng.integers(0, 2, ROWS)])
+        shared = share_table(Table(values.astype(np.float64), SCHEMA), NODES)
+        client = self.clients[owner]
+        client.register_dataset(dataset_id, shared, purpose=purpose, terms=terms)
+        if stake and purpose == "training":
+            client.stake(dataset_id, stake)
+        return dataset_id
+
+    def open(self, round_id: str, datasets: tuple[str, ...], *, sponsor: str = "sponsor",
+             pool: int = 100, slash_rate_ppm: int = 100_000, spec: dict[str, Any] | None = None,
+             expires_at_ms: int = 0) -> Any:
+        terms = RoundTerms(round_id=round_id, sponsor=sponsor, pool=pool,
+                           model_spec=dict(spec or SPEC), validation_dataset="validation",
+                           datasets=datasets, slash_rate_ppm=slash_rate_ppm,
+                           epsilon_micro=1000, expires_at_ms=expires_at_ms)
+        request = signed_open_round(self.clients[sponsor].key, terms)
+        return market_call(self.channel, "OpenRound", request)
+
+    def admin(self, method: str, request: Any) -> Any:
+        channel = open_channel(self.admin_address, channel_credentials(self.certs, "admin"))
+        try:
+            return getattr(admin_pb2_grpc.AdminStub(channel), method)(request, timeout=30)
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+        finally:
+            channel.close()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mutualmind", *args], capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    def provider_cli(self, command: str, who: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.cli("provider", command, "--key", str(self.key_file(who)), "--coordinator",
+                        self.market_address, "--certs", str(self.certs), *args)
+
+
+def market_call(channel: grpc.Channel, method: str, request: Any) -> Any:
+    from proto import market_pb2_grpc
+
+    try:
+        return getattr(market_pb2_grpc.MarketStub(channel), method)(request, timeout=30)
+    except grpc.RpcError as err:
+        raise_from_rpc_error(err)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    certs = tmp / "certs"
+    create_cluster(certs, NODES)
+    endpoints = tuple(NodeEndpoint(index=i, name=f"node{i}", public_address="127.0.0.1:1",
+                                   cluster_address="127.0.0.1:1") for i in range(NODES))
+    coordinator = start_coordinator(CoordinatorConfig(
+        certs_dir=certs, data_dir=tmp / "coordinator", nodes=endpoints,
+        dealer_address="127.0.0.1:1",   # nothing listens: every run fails (dealer unreachable)
+        lifecycle=LifecyclePolicy(max_failures=3), sweep_interval_s=0.2))
+    channel = open_channel(f"127.0.0.1:{coordinator.public_port}", channel_credentials(certs, None))
+    w = World(tmp, certs, coordinator, channel, {})
+    try:
+        for name in ("p1", "p2", "p3", "p4"):
+            w.enrol(name)
+            w.dataset(name, f"{name}-data")
+        w.enrol("sponsor")
+        w.dataset("sponsor", "validation", purpose="validation")
+        yield w
+    finally:
+        channel.close()
+        coordinator.stop(grace=None)
+
+
+FOUR = ("p1-data", "p2-data", "p3-data", "p4-data")
+THREE = FOUR[:3]
+
+
+def _unchanged(world: World, call: Any, error: type[Exception]) -> Exception:
+    """`call()` is refused with `error`; nothing is written, no pool or stake moves."""
+    size, balances = world.ledger.size, dict(world.ledger.state.balances)
+    pools, active = dict(world.ledger.state.pools), dict(world.ledger.state.active_rounds)
+    with pytest.raises(error) as caught:
+        call()
+    assert world.ledger.size == size
+    assert world.ledger.state.balances == balances and world.ledger.state.pools == pools
+    assert world.ledger.state.active_rounds == active
+    return caught.value
+
+
+def _replayed(world: World) -> Any:
+    """An independent replay of the ledger file (read-only), and a full verification."""
+    report = verify_ledger(world.ledger.path)
+    assert report.ok, report.error
+    replay = Ledger.open(world.ledger.path)
+    try:
+        return replay.state
+    finally:
+        replay.close()
+
+
+def _raw_open(world: World, round_id: str, spec: dict[str, Any], *, sponsor: str = "poor",
+              datasets: tuple[str, ...] = FOUR, pool: int = 1) -> Any:
+    """An OpenRound request signed over `spec` exactly as given (no client-side checks)."""
+    terms = RoundTerms(round_id=round_id, sponsor=sponsor, pool=pool, model_spec=spec,
+                       validation_dataset="validation", datasets=datasets)
+    nonce = "n" + round_id.replace("-", "")[:20] + "0123456789"
+    payload = round_opened_payload(terms, nonce)
+    return market_pb2.OpenRoundRequest(
+        round_id=round_id, pool=pool, model_spec_json=json.dumps(spec),
+        validation_dataset="validation", datasets=list(datasets),
+        auth=common_pb2.ProviderAuth(
+            provider_id=sponsor, nonce=nonce,
+            signature=sign(world.clients[sponsor].key, request_message("round_opened", payload))))
+
+
+# -- 1. the model spec is checked at open ------------------------------------------------
+
+@pytest.mark.parametrize("spec, names", [
+    ({"kind": "evil"}, "'evil'"),
+    ({"kind": "logistic", "epochs": 10**9}, "epochs"),
+    ({"kind": "logistic", "backdoor": 1}, "backdoor"),
+    ({"kind": "logistic", "lr": "abc"}, "'lr'"),
+    ({"kind": "logistic", "epochs": 5000, "batch_size": 1}, "training steps"),
+])
+def test_a_spec_no_worker_runs_is_refused_and_locks_nothing(world: World, spec: dict[str, Any],
+                                                            names: str) -> None:
+    if "poor" not in world.clients:
+        world.enrol("poor", mint=1)     # a sponsor with 1 token
+    request = _raw_open(world, f"evil-{len(names)}-{spec.get('epochs', 0)}", spec)
+    err = _unchanged(world, lambda: market_call(world.channel, "OpenRound", request), InvalidInput)
+    assert names in str(err)
+    assert world.ledger.state.balance("poor") == 1
+    assert all(world.ledger.state.active_rounds[d] == 0 for d in FOUR)   # no stake locked
+
+
+# -- 2. abort: sponsor, admin, expiry, K failed runs --------------------------------------
+
+def _assert_unlocked(world: World, round_id: str, sponsor_before: int,
+                     datasets: tuple[str, ...]) -> None:
+    state = world.ledger.state
+    assert state.rounds[round_id].status == "aborted"
+    assert state.pools[round_id] == 0
+    assert state.balance("sponsor") == sponsor_before
+    assert all(state.active_rounds[d] == 0 for d in datasets)
+    replay = _replayed(world)
+    assert replay.balances == state.balances and replay.stakes == state.stakes
+    assert replay.rounds[round_id].status == "aborted"
+
+
+def test_the_sponsor_withdraws_its_round_and_providers_unstake(world: World) -> None:
+    before = world.ledger.state.balance("sponsor")
+    world.open("withdrawn", THREE, pool=250)
+    assert world.ledger.state.balance("sponsor") == before - 250
+    # stakes are locked while the round is open; another provider cannot withdraw it
+    locked = world.provider_cli("unstake", "p1", "--dataset-id", "p1-data", "--amount", "10")
+    assert locked.returncode == 6 and "stake_locked" in locked.stderr, locked.stderr
+    err = _unchanged(world, lambda: world.clients["p2"].abort_round("withdrawn", "mine"),
+                     RuleViolation)
+    assert err.rule == "not_sponsor"   # type: ignore[attr-defined]
+    done = world.provider_cli("abort-round", "sponsor", "--round-id", "withdrawn",
+                              "--reason", "budget moved")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["refund_to_sponsor"] == 250
+    _assert_unlocked(world, "withdrawn", before, THREE)
+    kinds = [e.kind for e in world.ledger.entries(start=world.ledger.size - 2, limit=2)]
+    assert kinds == ["round_abort_requested", "round_aborted"]
+    unstaked = world.provider_cli("unstake", "p1", "--dataset-id", "p1-data", "--amount", "10")
+    assert unstaked.returncode == 0, unstaked.stderr
+    assert json.loads(unstaked.stdout)["staked"] == STAKE - 10
+    world.clients["p1"].stake("p1-data", 10)
+    # a second abort of the same round is refused and writes nothing
+    _unchanged(world, lambda: world.clients["sponsor"].abort_round("withdrawn", "again"),
+               InvalidInput)
+
+
+def test_the_admin_aborts_a_round(world: World) -> None:
+    before = world.ledger.state.balance("sponsor")
+    world.open("by-admin", FOUR, pool=300)
+    done = world.cli("admin", "round", "abort", "by-admin", "--reason", "wrong validation set",
+                     "--coordinator", world.admin_address, "--market", world.market_address,
+                     "--certs", str(world.certs), "--json")
+    assert done.returncode == 0, done.stderr
+    view = json.loads(done.stdout)
+    assert view["status"] == "aborted" and view["refund_to_sponsor"] == 300
+    assert "wrong validation set" in view["message"]
+    _assert_unlocked(world, "by-admin", before, FOUR)
+    refused = world.cli("admin", "round", "abort", "by-admin", "--reason", "again",
+                        "--coordinator", world.admin_address, "--certs", str(world.certs))
+    assert refused.returncode == 2 and "aborted" in refused.stderr
+
+
+def test_an_expired_round_is_aborted_by_the_sweep(world: World) -> None:
+    before = world.ledger.state.balance("sponsor")
+    _unchanged(world, lambda: world.open("past", THREE, expires_at_ms=int(time.time() * 1000) - 1),
+               InvalidInput)
+    world.open("expiring", THREE, pool=120, expires_at_ms=int(time.time() * 1000) + 1500)
+    view = world.admin("GetRound", market_pb2.GetRoundRequest(round_id="expiring"))
+    assert view.status == "open" and view.expires_at_ms > 0
+    deadline = time.monotonic() + 15
+    while world.ledger.state.rounds["expiring"].status == "open":
+        assert time.monotonic() < deadline, "the sweep did not abort the expired round"
+        time.sleep(0.1)
+    _assert_unlocked(world, "expiring", before, THREE)
+    view = world.admin("GetRound", market_pb2.GetRoundRequest(round_id="expiring"))
+    assert view.status == "aborted" and "expired" in view.message
+
+
+def test_a_round_that_failed_k_times_is_aborted(world: World) -> None:
+    before = world.ledger.state.balance("sponsor")
+    world.open("doomed", FOUR, pool=90)
+    request = admin_pb2.RunRoundRequest(round_id="doomed", deadline_s=20)
+
+    def run() -> None:
+        channel = open_channel(world.admin_address, channel_credentials(world.certs, "admin"))
+        try:
+            for _ in admin_pb2_grpc.AdminStub(channel).RunRound(request, timeout=60):
+                pass
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+        finally:
+            channel.close()
+
+    for attempt in (1, 2):
+        with pytest.raises(Unavailable):    # the dealer is unreachable: a real failed run
+            run()
+        assert world.ledger.state.rounds["doomed"].status == "open"
+        assert world.admin("GetRound", market_pb2.GetRoundRequest(round_id="doomed")).failed_runs == attempt
+    with pytest.raises(Aborted, match="failed 3 runs"):
+        run()
+    _assert_unlocked(world, "doomed", before, FOUR)
+    with pytest.raises(InvalidInput, match="aborted"):
+        run()
+
+
+def test_a_running_round_cannot_be_aborted(world: World) -> None:
+    world.open("busy", THREE, pool=10)
+    runtime = world.coordinator.rounds.claim("busy")    # a run in flight
+    try:
+        err = _unchanged(world, lambda: world.clients["sponsor"].abort_round("busy", "now"),
+                         RuleViolation)
+        assert err.rule == "round_running"   # type: ignore[attr-defined]
+        assert world.coordinator.rounds.sweep(now_ms=2**62) == []   # nor by the sweep
+    finally:
+        runtime.running = False
+    world.clients["sponsor"].abort_round("busy", "the run ended")
+    assert world.ledger.state.rounds["busy"].status == "aborted"
+
+
+def test_only_the_admin_certificate_may_abort(world: World) -> None:
+    world.open("guarded", THREE, pool=10)
+    channel = open_channel(world.admin_address, channel_credentials(world.certs, "node0"))
+    try:
+        with pytest.raises(PermissionDenied):
+            try:
+                admin_pb2_grpc.AdminStub(channel).AbortRound(
+                    admin_pb2.AdminAbortRoundRequest(round_id="guarded", reason="x"), timeout=10)
+            except grpc.RpcError as err:
+                raise_from_rpc_error(err)
+    finally:
+        channel.close()
+    assert world.ledger.state.rounds["guarded"].status == "open"
+    world.clients["sponsor"].abort_round("guarded", "test done")
+
+
+# -- 3. every dataset's terms -------------------------------------------------------------
+
+def test_each_term_refuses_a_round_naming_dataset_and_term(world: World) -> None:
+    picky = world.enrol("picky")
+    world.dataset("picky", "picky-data", terms=DatasetTerms(
+        min_datasets=4, model_kinds=("logistic",), max_slash_rate_ppm=50_000,
+        min_pool_per_row=2, sponsors=("sponsor",)))
+    world.enrol("stranger")
+    with_picky = ("p1-data", "p2-data", "picky-data")
+    cases = [
+        ({"datasets": with_picky}, "terms_min_datasets", "min_datasets"),
+        ({"spec": {"kind": "mlp", "epochs": 2}}, "terms_model_kinds", "model_kinds"),
+        ({"slash_rate_ppm": 60_000}, "terms_max_slash_rate", "max_slash_rate_ppm"),
+        ({"pool": 2 * ROWS * 4 - 1}, "terms_min_pool_per_row", "min_pool_per_row"),
+        ({"sponsor": "stranger"}, "terms_sponsors", "sponsors"),
+    ]
+    for overrides, rule, term in cases:
+        args: dict[str, Any] = {"datasets": (*THREE, "picky-data"), "pool": 2 * ROWS * 4,
+                                "slash_rate_ppm": 50_000}
+        args.update(overrides)
+        err = _unchanged(world, lambda a=args: world.open("picky-round", **a), RuleViolation)
+        assert err.rule == rule, err   # type: ignore[attr-defined]
+        assert "'picky-data'" in str(err) and term in str(err), err
+    # the same round within every term opens; then the provider tightens its terms
+    world.open("picky-round", (*THREE, "picky-data"), pool=5 * ROWS * 2, slash_rate_ppm=50_000)
+    world.clients["sponsor"].abort_round("picky-round", "test done")
+    picky.update_terms("picky-data", DatasetTerms(min_datasets=5))
+    err = _unchanged(world, lambda: world.open("picky-2", (*THREE, "picky-data"), pool=400),
+                     RuleViolation)
+    assert err.rule == "terms_min_datasets" and "'picky-data'" in str(err)  # type: ignore[attr-defined]
+    # another provider cannot set picky's terms
+    _unchanged(world, lambda: world.clients["p1"].update_terms("picky-data", DatasetTerms()),
+               RuleViolation)
+    assert _replayed(world).terms["picky-data"].min_datasets == 5
+
+
+def test_default_terms_refuse_rounds_of_fewer_than_three_datasets(world: World) -> None:
+    for datasets in (FOUR[:1], FOUR[:2]):
+        err = _unchanged(world, lambda d=datasets: world.open("tiny", d), RuleViolation)
+        assert err.rule == "terms_min_datasets"   # type: ignore[attr-defined]
+    err = _unchanged(world, lambda: world.open("harsh", THREE, slash_rate_ppm=600_000),
+                     RuleViolation)
+    assert err.rule == "terms_max_slash_rate"   # type: ignore[attr-defined]
+
+
+def test_terms_below_three_datasets_cannot_be_signed(world: World) -> None:
+    with pytest.raises(InvalidInput, match="min_datasets"):
+        DatasetTerms(min_datasets=2).to_payload()
+    bad = world.provider_cli("terms", "p1", "--dataset-id", "p1-data", "--min-datasets", "1")
+    assert bad.returncode == 2 and "min_datasets" in bad.stderr
+
+
+def test_a_model_share_with_per_dataset_statistics_is_refused() -> None:
+    """collect-model accepts only the full model and one pooled row per statistic."""
+    from mutualmind.errors import IntegrityError
+    from mutualmind.vocabulary.model_file import check_released
+
+    good = [{"name": "weight", "shape": [4, 1], "offset": 0},
+            {"name": "normalise_mean", "shape": [1, 4], "offset": 4}]
+    check_released(good)
+    with pytest.raises(IntegrityError, match="no per-dataset statistics"):
+        check_released([*good, {"name": "dataset_means", "shape": [3, 4], "offset": 8}])
+    with pytest.raises(IntegrityError, match="one row"):
+        check_released([{"name": "normalise_mean", "shape": [3, 4], "offset": 0}])

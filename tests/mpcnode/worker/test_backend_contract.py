@@ -1,0 +1,133 @@
+"""The `Backend` contract (mpcnode/worker/backend.py), run against every implementation.
+
+Each test states what an operation must return, as a float64 formula, and checks it on
+`PlainBackend` and on `CrypTenBackend` (real CrypTen, one party in this process, so its
+trusted-first-party provider is allowed: this is a unit test). The training code is
+written once against this contract; a backend that broke it would train another model
+than the plaintext reference it is compared to. CrypTen computes in fixed point with 16
+fractional bits, so its tolerance is that of the operation's approximation; the exact
+operations (masking, integer ratios, gates) must be exact up to one encoding step.
+`prefetch` is left out: CrypTen's needs a dealer, and the MPC job tests run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from mpcnode.worker.backend import Backend, CrypTenBackend, PlainBackend, hard_sigmoid
+from mpcnode.worker.softmax_training import plain_softmax
+
+STEP = 2.0**-16  # one fixed-point step
+
+# absolute tolerance per kind of operation: (plain, crypten)
+EXACT = (1e-12, 4 * STEP)
+APPROX = (1e-12, 2e-2)
+
+X = torch.tensor([[-9.0, -3.5, -0.75, -0.01, 0.4, 2.25, 5.0, 11.0],
+                  [1.5, -2.0, 3.25, -0.5, 6.0, -7.5, 0.125, 4.0]], dtype=torch.float64)
+ZERO = torch.zeros((1, 3), dtype=torch.float64)
+
+
+@pytest.fixture(scope="module", params=["plain", "crypten"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "plain":
+        yield PlainBackend()
+        return
+    from mutualmind.crypten_compat import crypten
+
+    crypten.init()
+    try:
+        yield CrypTenBackend()
+    finally:
+        crypten.uninit()
+
+
+def tolerance(backend: Backend, kind: tuple[float, float]) -> float:
+    return kind[0] if backend.name == "plain" else kind[1]
+
+
+def close(backend: Backend, got: Any, want: torch.Tensor, kind: tuple[float, float]) -> None:
+    got = backend.reveal(got) if not isinstance(got, torch.Tensor) else got
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, rtol=0, atol=tolerance(backend, kind)), (got, want)
+
+
+def test_a_public_value_reveals_as_itself(backend: Backend) -> None:
+    close(backend, backend.public(X), X, EXACT)
+    assert backend.name in ("plain", "crypten")
+
+
+def test_masking_rows_is_exact(backend: Backend) -> None:
+    mask = torch.tensor([[1], [0]])
+    close(backend, backend.mask_rows(backend.public(X), mask), X * mask, EXACT)
+
+
+def test_sigmoid_is_the_hard_sigmoid(backend: Backend) -> None:
+    close(backend, backend.sigmoid(backend.public(X)), hard_sigmoid(X), EXACT)
+
+
+def test_relu_with_its_gate(backend: Backend) -> None:
+    relu, gate = backend.relu_with_gate(backend.public(X))
+    close(backend, relu, torch.clamp(X, min=0), EXACT)
+    close(backend, gate, (X > 0).to(torch.float64), EXACT)
+
+
+def test_positive_is_one_where_the_value_is_above_zero(backend: Backend) -> None:
+    close(backend, backend.positive(backend.public(X)), (X > 0).to(torch.float64), EXACT)
+
+
+def test_the_gate_at_exactly_zero(backend: Backend, request: pytest.FixtureRequest) -> None:
+    """Found by this suite: at exactly 0 CrypTen's gate is 1 (1 - [z < 0]) where the
+    plaintext reference's is 0 ([z > 0]), so a ReLU unit at exactly 0 passes gradient in
+    MPC and not in the reference. Marked as a known difference until one side changes."""
+    if backend.name == "crypten":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="CrypTen gate is 1 at exactly 0"))
+    close(backend, backend.positive(backend.public(ZERO)), ZERO, EXACT)
+    close(backend, backend.relu_with_gate(backend.public(ZERO))[1], ZERO, EXACT)
+
+
+def test_scaling_by_a_public_integer_ratio(backend: Backend) -> None:
+    numerators = torch.tensor([[3], [5]])
+    denominators = torch.tensor([[4], [7]])
+    close(backend, backend.scale_by_ratio(backend.public(X), numerators, denominators),
+          X * numerators / denominators, EXACT)
+
+
+def test_softplus_holds_for_large_values_too(backend: Backend) -> None:
+    close(backend, backend.softplus(backend.public(X)), torch.nn.functional.softplus(X), APPROX)
+
+
+def test_softmax_and_log_softmax_over_the_last_dimension(backend: Backend) -> None:
+    """The training softmax is `softmax_training`'s algorithm (within ~1e-2 of the exact
+    one by design); evaluation's log-softmax is the exact one within CrypTen's error."""
+    small = X / 4   # logits in the range training produces
+    close(backend, backend.softmax(backend.public(small), -1), plain_softmax(small), APPROX)
+    assert torch.allclose(plain_softmax(small), torch.softmax(small, -1), atol=3e-2)
+    close(backend, backend.log_softmax(backend.public(small), -1), torch.log_softmax(small, -1),
+          (1e-12, 5e-2))
+
+
+def test_argmax_and_one_hot(backend: Backend) -> None:
+    want = torch.nn.functional.one_hot(X.argmax(-1), X.shape[1]).to(torch.float64)
+    close(backend, backend.argmax_one_hot(backend.public(X), -1), want, EXACT)
+    labels = torch.tensor([[2.0], [0.0], [1.0]], dtype=torch.float64)
+    close(backend, backend.one_hot(backend.public(labels), 3),
+          torch.nn.functional.one_hot(labels.long().reshape(-1), 3).to(torch.float64), EXACT)
+
+
+def test_column_sums_of_squares_and_inverse_root_scaling(backend: Backend) -> None:
+    sums = backend.column_sums_of_squares(backend.public(X))
+    want = (X**2).sum(0)
+    close(backend, sums, want, (1e-12, 1e-2))
+    scaled = backend.scale_by_inv_sqrt(backend.public(X), sums)
+    close(backend, scaled, X / want.sqrt(), APPROX)
+
+
+def test_cat_joins_along_a_dimension(backend: Backend) -> None:
+    parts = [backend.public(X[:1]), backend.public(X[1:])]
+    close(backend, backend.cat(parts, dim=0), X, EXACT)
+    close(backend, backend.cat(parts, dim=1), torch.cat([X[:1], X[1:]], dim=1), EXACT)
