@@ -80,7 +80,7 @@ class Market:
         self.host("admin", "round", "open", "--market", MARKET, "--certs", "certs",
                   "--round-id", round_id, "--sponsor-key", "sponsor.key", "--pool", str(POOL),
                   "--validation-dataset", "sponsor-val", "--dataset", "alice-1",
-                  "--dataset", "bob-1", "--model-spec", json.dumps(MODEL_SPEC),
+                  "--dataset", "bob-1", "--dataset", "carol-1", "--model-spec", json.dumps(MODEL_SPEC),
                   "--slash-rate-ppm", str(SLASH_RATE_PPM))
 
     def ledger(self) -> dict[str, Any]:
@@ -129,13 +129,15 @@ def market(tmp_path_factory: pytest.TempPathFactory,
 
 
 def enrol(market: Market) -> None:
-    """Two providers (alice: clean rows; bob: labels flipped) and a sponsor, from the host."""
+    """Three providers (alice and carol: clean rows; bob: labels flipped; a round needs at
+    least 3 datasets by the default dataset terms) and a sponsor, from the host."""
     market.cluster.provider_certs(market.home / "certs")
     assert {p.name for p in (market.home / "certs").iterdir()} == {"ca.pem", "cluster.json"}
     tables = csv_tables(market.home)
     nodes = [arg for address in NODE_SHARE_PORTS for arg in ("--node", address)]
     for name, dataset, purpose in (("alice", "alice-1", "training"),
                                    ("bob", "bob-1", "training"),
+                                   ("carol", "carol-1", "training"),
                                    ("sponsor", "sponsor-val", "validation")):
         market.host("provider", "keygen", "--key", f"{name}.key", "--id", name)
         market.provider("register", name)
@@ -147,7 +149,7 @@ def enrol(market: Market) -> None:
 
 
 def csv_tables(home: Path) -> dict[str, Path]:
-    """Standardised breast-cancer rows: alice's true, bob's with every label flipped."""
+    """Standardised breast-cancer rows: alice's and carol's true, bob's labels flipped."""
     from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
 
     data = load_breast_cancer()
@@ -156,7 +158,7 @@ def csv_tables(home: Path) -> dict[str, Path]:
     y = np.asarray(data.target, dtype=np.int64)
     order = np.random.default_rng(17).permutation(len(y))
     parts = {"alice": order[:ROWS], "bob": order[ROWS:2 * ROWS],
-             "sponsor": order[2 * ROWS:3 * ROWS]}
+             "carol": order[2 * ROWS:3 * ROWS], "sponsor": order[3 * ROWS:4 * ROWS]}
     out = {}
     for name, rows in parts.items():
         labels = 1 - y[rows] if name == "bob" else y[rows]
@@ -176,16 +178,18 @@ def run_round(market: Market, round_id: str) -> dict[str, Any]:
 
 
 def assert_settled(view: dict[str, Any], bob_stake: int) -> None:
-    """Alice (true labels) is paid the pool and bob's slash; bob (flipped) is slashed a
-    share of the stake he had when the round ran."""
+    """Bob (flipped labels) is slashed a share of the stake he had when the round ran and
+    paid nothing; alice and carol (true labels) share the pool and bob's slash."""
     assert view["status"] == "closed", view
     parts = {p["provider_id"]: p for p in view["participants"]}
-    assert set(parts) == {"alice", "bob"}
-    assert parts["alice"]["rows"] == parts["bob"]["rows"] == ROWS
-    assert parts["alice"]["contribution_micro"] > 0 > parts["bob"]["contribution_micro"], parts
+    assert set(parts) == {"alice", "bob", "carol"}
+    assert {p["rows"] for p in parts.values()} == {ROWS}
+    assert parts["bob"]["contribution_micro"] < 0, parts
     slash = bob_stake * SLASH_RATE_PPM // 1_000_000
     assert parts["bob"]["slashed"] == slash > 0 and parts["bob"]["payout"] == 0
-    assert parts["alice"]["slashed"] == 0 and parts["alice"]["payout"] == POOL + slash
+    assert parts["alice"]["slashed"] == parts["carol"]["slashed"] == 0
+    assert parts["alice"]["payout"] + parts["carol"]["payout"] == POOL + slash, parts
+    assert parts["alice"]["payout"] > 0 or parts["carol"]["payout"] > 0
     assert view["refund_to_sponsor"] == 0
 
 
@@ -197,8 +201,8 @@ def provider_balance(balances: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_a_round_through_the_compose_cluster_pays_out_and_its_ledger_verifies(
         market: Market) -> None:
-    nodes = market.cluster.admin_json("nodes")
-    assert len(nodes) == 3 and all(n["health"] == "SERVING" for n in nodes), nodes
+    wait_until_the_coordinator_sees_every_node(market)
+    assert len(market.cluster.admin_json("nodes")) == 3
     before = market.balances()
     market.open_round("r1")
     mark = time.monotonic()
@@ -206,9 +210,12 @@ def test_a_round_through_the_compose_cluster_pays_out_and_its_ledger_verifies(
     market.timings["round r1 (admin round run through compose)"] = time.monotonic() - mark
     assert_settled(view, bob_stake=STAKE)
     after = market.balances()
-    alice, bob = provider_balance(after, "alice"), provider_balance(after, "bob")
+    bob = provider_balance(after, "bob")
     slash = STAKE * SLASH_RATE_PPM // 1_000_000
-    assert alice["balance"] == provider_balance(before, "alice")["balance"] + POOL + slash
+    payouts = {p["provider_id"]: p["payout"] for p in view["participants"]}
+    for name in ("alice", "carol"):
+        assert provider_balance(after, name)["balance"] == \
+            provider_balance(before, name)["balance"] + payouts[name]
     assert bob["balance"] == provider_balance(before, "bob")["balance"]      # slashed from stake
     assert bob["staked"] == STAKE - slash
     assert provider_balance(after, "sponsor")["balance"] == \
