@@ -1,7 +1,19 @@
 # syntax=docker/dockerfile:1
 # One image for every MutualMind role: `docker compose` picks the role by the command
 # (`coordinator serve`, `node serve`, `dealer serve`, `cluster certs`, `admin ...`).
-FROM python:3.11-slim
+# Builds with Docker BuildKit and with podman/buildah 4.3 (which cannot parse heredoc RUN
+# steps: keep every step a plain command).
+#   docker build -t mutualmind:latest .
+#   scripts/podman-setup.sh     # podman: a local Debian base image, torch from the wheel folder
+# BASE_IMAGE: any Debian-like image with Python 3.11, pip and useradd on PATH.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+# Where torch comes from: the CPU index by default (the default wheel pulls several GB of
+# CUDA libraries), or, with TORCH_WHEELS set, only a folder of wheels mounted into the
+# build (`podman build -v /opt/wheels:/wheels:ro --build-arg TORCH_WHEELS=/wheels`).
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ARG TORCH_WHEELS=
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -11,20 +23,24 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# torch first, the CPU build (the default wheel pulls several GB of CUDA libraries).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# torch first, pinned: 2.13.0 CPU (from the folder, only its own requirements from the index).
+RUN if [ -n "$TORCH_WHEELS" ]; then \
+        pip install --find-links "$TORCH_WHEELS" "torch==2.13.0+cpu"; \
+    else \
+        pip install --index-url "$TORCH_INDEX" torch==2.13.0; \
+    fi
 # CrypTen 0.4.1 declares the dead `sklearn` package and torchvision as requirements:
 # install it without them; its real runtime needs are in pyproject.toml.
 RUN pip install --no-deps crypten==0.4.1
 
-# Dependencies change less often than code: install them from pyproject.toml alone.
-COPY pyproject.toml README.md ./
-RUN python - <<'PY'
-import subprocess, sys, tomllib
-deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
-subprocess.check_call([sys.executable, "-m", "pip", "install", *deps])
-PY
+# Dependencies change less often than code: install them from pyproject.toml alone (the
+# README, which `pip install .` needs, comes later: editing it must not reinstall them).
+COPY pyproject.toml ./
+RUN python -c 'import subprocess, sys, tomllib; \
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; \
+subprocess.check_call([sys.executable, "-m", "pip", "install", *deps])'
 
+COPY README.md ./
 COPY mutualmind ./mutualmind
 COPY proto ./proto
 COPY ledger ./ledger

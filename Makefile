@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo test check bench proto clean
+.PHONY: venv demo test test-compose check bench proto clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The compose cluster as containers under podman (installs podman as root if missing,
+# builds the images; docs/operations.md). `make test` leaves it out (`-m "not compose"`).
+test-compose: $(STAMP)
+	$(PY) -m pytest -q -m compose tests/compose
 
 # Static checks, configured in pyproject.toml; the tools are pinned in the `dev` extra.
 check: $(STAMP)
