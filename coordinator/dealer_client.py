@@ -33,7 +33,10 @@ class DealerClient:
         request = dealer_pb2.DealerSessionRequest(
             job_id=job_id, world_size=world_size, master_addr=master_addr, master_port=master_port, deadline_s=deadline_s
         )
-        return self._call("StartSession", request)
+        # wait_for_ready: a transient failure to reach the dealer (a name lookup that failed
+        # once, e.g. while a container network changes) is waited out within the deadline
+        # instead of failing the round at its start
+        return self._call("StartSession", request, wait_for_ready=True)
 
     def status(self, job_id: str) -> DealerSession:
         return self._call("GetSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
@@ -41,6 +44,6 @@ class DealerClient:
     def stop(self, job_id: str) -> DealerSession:
         return self._call("StopSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
 
-    def _call(self, method: str, request: object) -> DealerSession:
-        reply = call(self._stub, method, request, timeout=self._timeout)
+    def _call(self, method: str, request: object, *, wait_for_ready: bool = False) -> DealerSession:
+        reply = call(self._stub, method, request, timeout=self._timeout, wait_for_ready=wait_for_ready)
         return DealerSession(job_id=reply.job_id, state=reply.state, message=reply.message)
