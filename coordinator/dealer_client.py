@@ -6,10 +6,12 @@ error the dealer raised (or Unavailable when it cannot be reached).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import grpc
 
+from mutualmind.errors import Unavailable
 from mutualmind.transport import call
 from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S
 from proto import dealer_pb2, dealer_pb2_grpc
@@ -20,6 +22,10 @@ class DealerSession:
     job_id: str
     state: str  # running | done | failed | cancelled
     message: str = ""
+
+
+START_RETRY_S = 4.0
+START_RETRY_PAUSE_S = 0.5
 
 
 class DealerClient:
@@ -33,10 +39,19 @@ class DealerClient:
         request = dealer_pb2.DealerSessionRequest(
             job_id=job_id, world_size=world_size, master_addr=master_addr, master_port=master_port, deadline_s=deadline_s
         )
-        # wait_for_ready: a transient failure to reach the dealer (a name lookup that failed
-        # once, e.g. while a container network changes) is waited out within the deadline
-        # instead of failing the round at its start
-        return self._call("StartSession", request, wait_for_ready=True)
+        # A failure to reach the dealer is retried for START_RETRY_S: a name lookup that
+        # failed once (seen under podman's DNS while the container network changes) must
+        # not fail the round at its start; a dealer that stays down still fails it soon,
+        # as Unavailable naming the dealer. Unavailable means no byte reached the dealer,
+        # so a retry cannot start a session twice.
+        give_up = time.monotonic() + START_RETRY_S
+        while True:
+            try:
+                return self._call("StartSession", request)
+            except Unavailable:
+                if time.monotonic() >= give_up:
+                    raise
+                time.sleep(START_RETRY_PAUSE_S)
 
     def status(self, job_id: str) -> DealerSession:
         return self._call("GetSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
@@ -44,6 +59,6 @@ class DealerClient:
     def stop(self, job_id: str) -> DealerSession:
         return self._call("StopSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
 
-    def _call(self, method: str, request: object, *, wait_for_ready: bool = False) -> DealerSession:
-        reply = call(self._stub, method, request, timeout=self._timeout, wait_for_ready=wait_for_ready)
+    def _call(self, method: str, request: object) -> DealerSession:
+        reply = call(self._stub, method, request, timeout=self._timeout)
         return DealerSession(job_id=reply.job_id, state=reply.state, message=reply.message)

@@ -108,3 +108,36 @@ def test_dealer_serve_command_serves_health_until_terminated(certs: Path, tmp_pa
     finally:
         process.terminate()
         assert process.wait(timeout=15) == 0
+
+
+def test_a_dealer_that_comes_up_late_is_waited_for_and_one_that_stays_down_is_named(
+    certs: Path, tmp_path: Path
+) -> None:
+    """A start that cannot reach the dealer is retried for a few seconds (a transient name
+    lookup failure must not fail a round), then fails as Unavailable."""
+    import threading
+
+    from coordinator.dealer_client import START_RETRY_S
+    from mutualmind.errors import Unavailable
+
+    port = free_port()
+    channel = open_channel(f"127.0.0.1:{port}", channel_credentials(certs, "coordinator"), server_name="dealer")
+    client = DealerClient(channel, timeout_s=10.0)
+    late: list[RunningDealer] = []
+    starter = threading.Timer(1.5, lambda: late.append(start_dealer(certs, f"127.0.0.1:{port}", tmp_path / "w")))
+    starter.start()
+    try:
+        session = client.start("job-late-dealer", world_size=2, master_addr="127.0.0.1",
+                               master_port=free_port(), deadline_s=30.0)
+        assert session.state == "running" and late
+        client.stop("job-late-dealer")
+    finally:
+        starter.join()
+        for running in late:
+            running.stop()
+    down = open_channel(f"127.0.0.1:{free_port()}", channel_credentials(certs, "coordinator"), server_name="dealer")
+    began = time.monotonic()
+    with pytest.raises(Unavailable):
+        DealerClient(down, timeout_s=10.0).start("job-never", world_size=2, master_addr="127.0.0.1",
+                                                  master_port=free_port(), deadline_s=30.0)
+    assert START_RETRY_S <= time.monotonic() - began < START_RETRY_S + 5
