@@ -4,6 +4,8 @@ MPC fixed-point arithmetic adds small noise (truncation of shares), so a re-run 
 reproduces the recorded values bit for bit; it must agree within a stated tolerance, in
 the metric's own units. The verdict is recorded on the ledger as a `round_verified`
 entry (it moves no token), after the re-run's attestations were checked like any result.
+The tolerance defaults to the round's own epsilon (its dead band): any wider and a
+contribution could flip sign across the band (+eps to -eps) and still "agree".
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coordinator.rounds import Rounds
-from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.errors import IntegrityError, InvalidInput, NotFound
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.model_spec import MICRO, contributions_micro
 from mutualmind.vocabulary.states import EntryKind, RoundStatus
-
-DEFAULT_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,26 @@ class RoundVerification:
     ledger_index: int
 
 
-def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TOLERANCE,
+def max_abs_diff_micro(round_id: str, datasets: list[str], recorded: list[int],
+                       recomputed: list[int]) -> int:
+    """The largest per-dataset difference; lists of different lengths are a disagreement
+    (zip would silently drop the datasets one side is missing), so they raise."""
+    if not len(recorded) == len(recomputed) == len(datasets):
+        raise IntegrityError(
+            f"round {round_id!r}: the ledger records {len(recorded)} contributions and the "
+            f"re-run computed {len(recomputed)} for {len(datasets)} datasets {datasets}; "
+            "they cannot be compared (check the round's entries with `ledger verify`)")
+    return max((abs(a - b) for a, b in zip(recorded, recomputed, strict=True)), default=0)
+
+
+def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = None,
                  deadline_s: float = ROUND_S) -> RoundVerification:
-    if not 0 < tolerance < 1e6:
+    """Re-run and compare; `tolerance` in metric units, None for the round's epsilon."""
+    if tolerance is not None and not 0 < tolerance < 1e6:
         raise InvalidInput(f"tolerance must be positive, got {tolerance}")
     payload = rounds.round_payload(round_id, statuses=(RoundStatus.CLOSED,))
+    if tolerance is None:
+        tolerance = max(int(payload.get("epsilon_micro", 0)), 1) / MICRO
     result = next((e.payload for e in rounds.ledger.round_entries(round_id, EntryKind.ROUND_RESULT)), None)
     if result is None:
         raise NotFound(f"round {round_id!r} has no recorded result to verify")
@@ -45,7 +60,7 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float = DEFAULT_TO
         runtime.running = False
     recomputed = contributions_micro(metrics, payload["model_spec"].get("metric", "log_loss"))
     recorded = list(result["contributions_micro"])
-    diff = max((abs(a - b) for a, b in zip(recorded, recomputed)), default=0)
+    diff = max_abs_diff_micro(round_id, list(payload["datasets"]), recorded, recomputed)
     tolerance_micro = int(round(tolerance * MICRO))
     agrees = diff <= tolerance_micro
     entry = rounds.ledger.append(EntryKind.ROUND_VERIFIED, {

@@ -75,8 +75,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     verify = sub.add_parser("verify", parents=[common],
                             help="re-run a closed round's valuation and compare")
     verify.add_argument("round_id")
-    verify.add_argument("--tolerance", type=float, default=0.01,
-                        help="largest accepted difference, metric units (default 0.01)")
+    verify.add_argument("--tolerance", type=float, default=None,
+                        help="largest accepted difference, metric units (default: the "
+                             "round's epsilon, so a contribution that changes sign "
+                             "across the dead band never agrees)")
     verify.add_argument("--deadline", type=float, default=ROUND_S)
     verify.set_defaults(func=run_verify)
 
@@ -214,9 +216,13 @@ def run_run(args: argparse.Namespace) -> int:
         events = client.stream(client.admin, "RunRound", request,
                                timeout=args.deadline + ROUND_SLACK_S)
         if args.json:
+            last: dict[str, Any] | None = None
             for event in events:
-                print(json.dumps({"stage": event.stage, "fraction": event.fraction,
-                                  "message": event.message}), flush=True)
+                line = {"stage": event.stage, "fraction": event.fraction,
+                        "message": event.message}
+                if line != last:                 # one line per change, not per poll
+                    print_json(line)
+                    last = line
                 final = event if event.HasField("round") else final
         else:
             with Progress(TextColumn("{task.description}"), BarColumn(),
@@ -245,6 +251,12 @@ def run_report(args: argparse.Namespace) -> int:
         view = _get_round(client, args.round_id)
         epsilon = _epsilon_micro(client, args.round_id)
     size = write_round_png(view, args.png, epsilon_micro=epsilon)
+    if args.json:
+        from coordinator.admin_cli.terminal import print_json
+
+        print_json({"round_id": view.round_id, "png": str(args.png), "bytes": size,
+                    "datasets": len(view.participants), "status": view.status})
+        return 0
     print(f"wrote {args.png} ({size} bytes): round {view.round_id}, "
           f"{len(view.participants)} datasets, status {view.status}")
     return 0
@@ -273,14 +285,17 @@ def run_verify(args: argparse.Namespace) -> int:
     from coordinator.admin_cli.terminal import console, micro, print_json
     from proto import admin_pb2
 
-    if not 0 < args.tolerance < 1e6:
+    if args.tolerance is not None and not 0 < args.tolerance < 1e6:
         raise InvalidInput(f"--tolerance must be positive, got {args.tolerance}")
     with _client(args) as client:
+        view = _get_round(client, args.round_id)
         reply = client.call(client.admin, "VerifyRound", admin_pb2.VerifyRoundRequest(
-            round_id=args.round_id, tolerance=args.tolerance, deadline_s=args.deadline),
+            round_id=args.round_id, tolerance=args.tolerance or 0.0,   # 0: epsilon
+            deadline_s=args.deadline),
             timeout=args.deadline + ROUND_SLACK_S)
+    datasets = [p.dataset_id for p in view.participants]
     if args.json:
-        print_json({"round_id": args.round_id, "agrees": reply.agrees,
+        print_json({"round_id": args.round_id, "agrees": reply.agrees, "datasets": datasets,
                     "recorded_micro": list(reply.recorded_micro),
                     "recomputed_micro": list(reply.recomputed_micro),
                     "max_abs_diff_micro": reply.max_abs_diff_micro,
@@ -289,10 +304,12 @@ def run_verify(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(title=f"round {args.round_id}: recorded vs recomputed contributions")
-        for column in ("dataset #", "recorded", "recomputed", "difference"):
+        table.add_column("dataset")
+        for column in ("recorded", "recomputed", "difference"):
             table.add_column(column, justify="right")
-        for i, (a, b) in enumerate(zip(reply.recorded_micro, reply.recomputed_micro)):
-            table.add_row(str(i), micro(a), micro(b), micro(b - a))
+        for name, a, b in zip(datasets, reply.recorded_micro, reply.recomputed_micro,
+                              strict=False):
+            table.add_row(name, micro(a), micro(b), micro(b - a))
         console().print(table)
         verdict = "agrees" if reply.agrees else "DISAGREES"
         print(f"{verdict}: largest difference {micro(reply.max_abs_diff_micro).lstrip('+')} "

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from coordinator.admin_cli.terminal import micro
+from mutualmind.vocabulary.model_spec import spec_from_ledger
 from proto import market_pb2
 
 
@@ -135,8 +136,9 @@ def rounds_table(views: list[market_pb2.RoundView]) -> Any:
 
 
 def _spec(view: market_pb2.RoundView) -> dict[str, Any]:
+    """The round's model spec for display, reals as numbers (the ledger keeps text)."""
     try:
         spec = json.loads(view.model_spec_json or "{}")
     except json.JSONDecodeError:
         return {}
-    return spec if isinstance(spec, dict) else {}
+    return spec_from_ledger(spec) if isinstance(spec, dict) else {}

@@ -1,7 +1,8 @@
 """How admin commands print: rich tables for people, JSON for scripts, token amounts.
 
 A pipe gets a wide console (tables are not squeezed to 80 columns in logs and tests);
-JSON goes to stdout as one document, keys sorted, so scripts can parse it.
+JSON goes to stdout one document per line (JSON lines), keys sorted, so scripts can
+parse every line with `json.loads`, including the progress lines of `round run --json`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def console() -> Any:
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True))
+    print(json.dumps(value, sort_keys=True), flush=True)
 
 
 def short_hex(data: bytes, length: int = 16) -> str:

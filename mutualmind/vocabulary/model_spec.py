@@ -264,3 +264,23 @@ def spec_for_ledger(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             raise InvalidInput(f"model spec field {key!r} must be a number or a string")
     return out
+
+
+def spec_from_ledger(spec: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of `spec_for_ledger` for display: real-valued fields back to numbers.
+
+    The ledger keeps reals as decimal text so the digest is exact; a person or script
+    reading `round show --json` expects `"lr": 1.0`, not `"lr": "1.0"`. Text that is not
+    a decimal is left as it is (display never refuses what the ledger holds).
+    """
+    out = dict(spec)
+    for key, kind in _FIELD_TYPES.items():
+        value = out.get(key)
+        if kind is float and isinstance(value, str):
+            try:
+                number = float(Decimal(value))
+            except InvalidOperation:
+                continue
+            if math.isfinite(number):
+                out[key] = number
+    return out

@@ -11,6 +11,7 @@ view (`coordinator.round_view.summarize`) is real ledger data for the report and
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ class AttestingLink:
     def __init__(self, keys: list[Any]) -> None:
         self._keys = keys
         self._orders: dict[str, JobOrder] = {}
+        self.metrics_micro = list(METRICS_MICRO)   # what the next job reveals (a test may
+        #                                            change it to make a re-run disagree)
 
     @property
     def nodes(self) -> tuple[NodeEndpoint, ...]:
@@ -72,7 +75,7 @@ class AttestingLink:
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         order = self._orders[job_id]
-        body = attestation_message(order.round_id, order.job_digest, METRICS_MICRO)
+        body = attestation_message(order.round_id, order.job_digest, self.metrics_micro)
         return NodeJobReport(state=JobState.DONE, progress=1.0, attestation_payload=body,
                              attestation=sign(self._keys[node_index], body))
 
@@ -92,40 +95,46 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         ledger.append_many([("node_registered", {"node_index": i, "name": f"node{i}",
                                                  "signing_key": public_key_bytes(k).hex()}, None)
                             for i, k in enumerate(node_keys)])
-        market = Market(ledger, node_count=NODES)
-        keys = {}
-        for who in ("hospital-a", "hospital-b", "hospital-c", "sponsor"):
-            keys[who] = generate_signing_key()
-            req = signed_register_provider(keys[who], who)
-            market.register_provider(who, who, req.public_key, req.nonce, req.signature)
-            ledger.append("mint", {"to": who, "amount": 1_000, "memo": "test"})
-        datasets = {"a-1": "hospital-a", "b-1": "hospital-b", "c-1": "hospital-c",
-                    "val-1": "sponsor"}
-        for dataset_id, owner in datasets.items():
-            reg = signed_dataset_registration(
-                keys[owner], dataset_id=dataset_id, provider_id=owner, rows=40, cols=3,
-                frac_bits=FRAC_BITS, schema=SCHEMA, share_commitments=[bytes([i]) * 32 for i in range(NODES)],
-                purpose="validation" if dataset_id == "val-1" else "training")
-            market.register_dataset(dataset_registration_payload(reg), reg.signature)
-        for dataset_id, amount in (("a-1", 100), ("b-1", 200), ("c-1", 400)):
-            owner = datasets[dataset_id]
-            req = signed_stake(keys[owner], owner, dataset_id, amount)
-            market.stake(owner, dataset_id, amount, req.auth.nonce, req.auth.signature)
         rounds = Rounds(ledger, AttestingLink(node_keys), folder / "rounds")
-        terms = RoundTerms(round_id="r1", sponsor="sponsor", pool=300,
-                           model_spec=checked_model_spec({"kind": "logistic", "lr": 0.5}),
-                           validation_dataset="val-1", datasets=("a-1", "b-1", "c-1"),
-                           slash_rate_ppm=250_000, epsilon_micro=EPSILON_MICRO)
-        request = signed_open_round(keys["sponsor"], terms)
-        import json
-
-        rounds.open_round(round_id=request.round_id, sponsor=request.auth.provider_id,
-                          pool=request.pool, model_spec=json.loads(request.model_spec_json),
-                          validation_dataset=request.validation_dataset,
-                          datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
-                          epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
-                          signature=bytes(request.auth.signature))
-        rounds.run("r1", deadline_s=30.0)
+        settle_round(ledger, rounds)
         return round_view_proto(summarize(ledger, "r1", rounds.runtime("r1")))
     finally:
         ledger.close()
+
+
+def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
+    """On a ledger with its nodes registered: providers with 1000 tokens each, datasets,
+    stakes, and round "r1" opened by the sponsor and settled; returns the providers' keys."""
+    market = Market(ledger, node_count=NODES)
+    keys = {}
+    for who in ("hospital-a", "hospital-b", "hospital-c", "sponsor"):
+        keys[who] = generate_signing_key()
+        req = signed_register_provider(keys[who], who)
+        market.register_provider(who, who, req.public_key, req.nonce, req.signature)
+        ledger.append("mint", {"to": who, "amount": 1_000, "memo": "test"})
+    datasets = {"a-1": "hospital-a", "b-1": "hospital-b", "c-1": "hospital-c",
+                "val-1": "sponsor"}
+    for dataset_id, owner in datasets.items():
+        reg = signed_dataset_registration(
+            keys[owner], dataset_id=dataset_id, provider_id=owner, rows=40, cols=3,
+            frac_bits=FRAC_BITS, schema=SCHEMA,
+            share_commitments=[bytes([i]) * 32 for i in range(NODES)],
+            purpose="validation" if dataset_id == "val-1" else "training")
+        market.register_dataset(dataset_registration_payload(reg), reg.signature)
+    for dataset_id, amount in (("a-1", 100), ("b-1", 200), ("c-1", 400)):
+        owner = datasets[dataset_id]
+        req = signed_stake(keys[owner], owner, dataset_id, amount)
+        market.stake(owner, dataset_id, amount, req.auth.nonce, req.auth.signature)
+    terms = RoundTerms(round_id="r1", sponsor="sponsor", pool=300,
+                       model_spec=checked_model_spec({"kind": "logistic", "lr": 0.5}),
+                       validation_dataset="val-1", datasets=("a-1", "b-1", "c-1"),
+                       slash_rate_ppm=250_000, epsilon_micro=EPSILON_MICRO)
+    request = signed_open_round(keys["sponsor"], terms)
+    rounds.open_round(round_id=request.round_id, sponsor=request.auth.provider_id,
+                      pool=request.pool, model_spec=json.loads(request.model_spec_json),
+                      validation_dataset=request.validation_dataset,
+                      datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
+                      epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
+                      signature=bytes(request.auth.signature))
+    rounds.run("r1", deadline_s=30.0)
+    return keys
