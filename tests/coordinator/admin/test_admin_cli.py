@@ -203,7 +203,7 @@ def test_round_open_show_list_report(cluster: ClusterState,
             for p in view["participants"]] == [("a-1", "hospital-a", 100, 60),
                                                ("b-1", "hospital-b", 200, 60),
                                                ("c-1", "hospital-c", 50, 60)]
-    assert view["model_spec"]["lr"] == "0.5" and view["model_spec"]["epochs"] == 5
+    assert view["model_spec"]["lr"] == 0.5 and view["model_spec"]["epochs"] == 5
     table = admin("round", "show", "r1", "--data-dir", data)
     assert table.returncode == 0 and "hospital-b" in table.stdout and "status open" in table.stdout
     assert [r["round_id"] for r in admin_json("round", "list", "--data-dir", data)] == ["r1"]

@@ -2,7 +2,7 @@
 
 Dealer, coordinator and three nodes run as processes; providers share and stake through
 their client API; the sponsor opens the round with `admin round open`; `admin round run`
-streams the coordinator's progress (checked as JSON lines) until the round is settled;
+streams the coordinator's progress (checked as JSON lines, the settled round last) until the round is settled;
 `round show`, `round report --png` and `ledger verify` then read the closed round.
 One MPC job (worker processes importing torch and CrypTen) takes ~20 s on 2 cores.
 """
@@ -58,15 +58,15 @@ def test_round_run_streams_progress_and_settles(tmp_path: Path) -> None:
 
         run = admin("round", "run", "r1", "--data-dir", data, "--deadline", "240", "--json")
         assert run.returncode == 0, run.stderr
-        lines = run.stdout.splitlines()
-        events = [json.loads(line) for line in lines if line.startswith('{"')]
+        documents = [json.loads(line) for line in run.stdout.splitlines()]   # JSON lines only
+        events, final = documents[:-1], documents[-1]
+        assert all(a != b for a, b in zip(events, events[1:]))    # one line per change
         stages = [e["stage"] for e in events]
         assert stages[0] == "starting" and stages[-1] == "done", stages
         assert "attesting" in stages and "settling" in stages
         fractions = [e["fraction"] for e in events]
         assert all(b >= a - 1e-9 for a, b in zip(fractions, fractions[1:])), fractions
         assert fractions[-1] == 1.0
-        final = json.loads("\n".join(lines[len(events):]))
         assert final["status"] == "closed"
         assert len(final["metrics_micro"]) == 4
         paid = sum(p["payout"] for p in final["participants"])

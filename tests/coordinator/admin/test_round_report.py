@@ -25,9 +25,14 @@ from coordinator.admin_cli.round_open import (  # noqa: E402
     round_opened_payload,
     signed_open_round,
 )
-from coordinator.admin_cli.round_report import render_round_png, write_round_png  # noqa: E402
+from coordinator.admin_cli.round_report import (  # noqa: E402
+    render_round_png,
+    round_figure,
+    write_round_png,
+)
 from coordinator.admin_cli.round_table import round_json, round_table  # noqa: E402
-from mutualmind.errors import InvalidInput  # noqa: E402
+from coordinator.round_verify import max_abs_diff_micro  # noqa: E402
+from mutualmind.errors import IntegrityError, InvalidInput  # noqa: E402
 from mutualmind.vocabulary.payloads import request_message  # noqa: E402
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
@@ -78,6 +83,64 @@ def test_report_png_is_a_real_png_of_the_expected_size(view: market_pb2.RoundVie
     width, height = struct.unpack(">II", data[16:24])     # IHDR
     assert (width, height) == (720, 780)                 # 6 x 6.5 inches at 120 dpi
     assert [p.name for p in tmp_path.iterdir()] == ["r1.png"]   # no temp file left
+
+
+def _texts(view: market_pb2.RoundView) -> list[str]:
+    """Every text artist of the rendered chart (titles, labels, bar labels, notes)."""
+    from matplotlib.text import Text
+
+    figure = round_figure(view, epsilon_micro=EPSILON_MICRO)
+    figure.canvas.draw()
+    return [t.get_text() for t in figure.findobj(Text) if t.get_text()]
+
+
+def test_report_chart_labels_bars_and_names_the_metric(view: market_pb2.RoundView) -> None:
+    texts = _texts(view)
+    for value in ("+0.0500", "+0.0200", "-0.0400"):      # contribution bar labels
+        assert value in texts, (value, texts)
+    payouts = [str(p.payout) for p in view.participants if p.payout]
+    assert payouts and all(p in texts for p in payouts)
+    assert "100" in texts                                 # c-1's slash
+    assert any("log_loss" in t for t in texts), texts     # the contribution axis
+
+
+def test_report_chart_shows_the_refund_when_nothing_was_paid(
+        view: market_pb2.RoundView) -> None:
+    unpaid = market_pb2.RoundView()
+    unpaid.CopyFrom(view)
+    for p in unpaid.participants:
+        p.payout = 0
+    unpaid.refund_to_sponsor = 300
+    texts = _texts(unpaid)
+    assert any("nothing paid" in t and "300" in t and "sponsor" in t for t in texts), texts
+
+
+def test_report_chart_of_an_aborted_round_shows_the_reason(view: market_pb2.RoundView) -> None:
+    aborted = market_pb2.RoundView()
+    aborted.CopyFrom(view)
+    aborted.status = "aborted"
+    aborted.message = "aborted by the admin: node1 lost its shares"
+    del aborted.metrics_micro[:]
+    for p in aborted.participants:
+        p.payout, p.slashed, p.contribution_micro = 0, 0, 0
+    aborted.refund_to_sponsor = 300
+    texts = " ".join(_texts(aborted))
+    assert "node1 lost its shares" in texts and "300 tokens back to sponsor" in texts
+    assert "contribution" not in texts                    # no empty bar chart
+
+
+def test_verify_refuses_contribution_lists_of_different_lengths() -> None:
+    assert max_abs_diff_micro("r1", ["a", "b"], [10, -20], [12, -25]) == 5
+    with pytest.raises(IntegrityError, match="2 contributions.*computed 1"):
+        max_abs_diff_micro("r1", ["a", "b"], [10, -20], [10])
+    with pytest.raises(IntegrityError, match="3 datasets"):
+        max_abs_diff_micro("r1", ["a", "b", "c"], [10, -20], [10, -20])
+
+
+def test_round_json_model_spec_reals_are_numbers(view: market_pb2.RoundView) -> None:
+    spec = round_json(view)["model_spec"]
+    assert spec["lr"] == 0.5 and isinstance(spec["lr"], float)
+    assert spec["epochs"] == 20 and spec["metric"] == "log_loss"
 
 
 def test_report_refuses_bad_paths_and_empty_rounds_leaving_nothing(
