@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
                        help="failed runs after which a round is aborted (default 3)")
     serve.add_argument("--sweep-interval", type=float, default=60.0,
                        help="seconds between looks for expired rounds (default 60)")
+    serve.add_argument("--checkpoint-interval", type=float, default=2.0,
+                       help="seconds after which a grown ledger gets a signed checkpoint, so a "
+                            "proof of any entry is available that soon (default 2)")
     serve.set_defaults(func=serve_coordinator)
 
 
@@ -78,6 +81,8 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--max-failed-runs must be within 1..100, got {args.max_failed_runs}")
     if not 0.1 <= args.sweep_interval <= 3600:
         raise InvalidInput(f"--sweep-interval must be within 0.1..3600 s, got {args.sweep_interval}")
+    if not 0.1 <= args.checkpoint_interval <= 3600:
+        raise InvalidInput(f"--checkpoint-interval must be within 0.1..3600 s, got {args.checkpoint_interval}")
     config = CoordinatorConfig(
         certs_dir=args.certs, data_dir=args.data_dir, nodes=parse_nodes(args.node),
         dealer_address=args.dealer, public_address=args.public_listen,
@@ -85,7 +90,7 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),
         lifecycle=LifecyclePolicy(max_failures=args.max_failed_runs,
                                   default_ttl_s=args.round_ttl_hours * 3600),
-        sweep_interval_s=args.sweep_interval)
+        sweep_interval_s=args.sweep_interval, checkpoint_interval_s=args.checkpoint_interval)
     running = start_coordinator(config)
     for round_id in running.aborted_on_start:
         print(f"aborted round {round_id} on start (see `admin round show {round_id}`)",

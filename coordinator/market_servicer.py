@@ -15,7 +15,8 @@ from coordinator.market import Market
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
-from mutualmind.errors import InvalidInput
+from ledger.proof_file import build_proof
+from mutualmind.errors import InvalidInput, NotFound
 from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES
 from mutualmind.vocabulary.signed_requests import (
     abort_round_payload,
@@ -108,12 +109,21 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def GetInclusionProof(self, request: market_pb2.InclusionProofRequest,
                           context: grpc.ServicerContext) -> market_pb2.InclusionProofReply:
-        note = self._ledger.checkpoint()
-        size = request.tree_size or self._ledger.size
-        proof = self._ledger.inclusion_proof(request.index, size)
-        leaf = self._ledger.leaf_hash(request.index)
-        return market_pb2.InclusionProofReply(index=request.index, tree_size=size, leaf_hash=leaf,
-                                              proof=proof, checkpoint_note=note)
+        ledger = self._ledger
+        if request.tree_size:
+            notes = [note for size, note in ledger.checkpoints() if size == request.tree_size]
+            if not notes:
+                raise NotFound(f"no checkpoint of tree size {request.tree_size} is stored; "
+                               "leave tree_size 0 for the newest one")
+            note = notes[0]
+        else:
+            note = ledger.checkpoint_covering(request.index)  # signs one if none covers it yet
+        document = build_proof(ledger, request.index, note)
+        return market_pb2.InclusionProofReply(
+            index=request.index, tree_size=document["tree_size"],
+            leaf_hash=bytes.fromhex(document["leaf_hash"]),
+            proof=[bytes.fromhex(h) for h in document["proof"]], checkpoint_note=note,
+            entry_json=json.dumps(document["entry"], sort_keys=True))
 
     def GetConsistencyProof(self, request: market_pb2.ConsistencyProofRequest,
                             context: grpc.ServicerContext) -> market_pb2.ConsistencyProofReply:

@@ -55,6 +55,7 @@ class CoordinatorConfig:
     quota: StorageQuota = StorageQuota()  # the nodes' quotas, applied at registration
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     sweep_interval_s: float = 60.0   # how often expired / failed rounds are looked for
+    checkpoint_interval_s: float = 2.0  # a grown log gets a signed head within about this long
 
 
 class RoundSweeper:
@@ -83,6 +84,35 @@ class RoundSweeper:
                 log.exception("round sweep failed")
 
 
+class CheckpointSigner:
+    """A daemon thread that signs a checkpoint every `interval_s` seconds when the log grew,
+    so `ledger proof --index N` and GetInclusionProof find a head covering any entry within
+    seconds. It signs through `Ledger.checkpoint_if_grown`, which takes the ledger's writer
+    mutex: the note goes through the one writer, never between an append's rows."""
+
+    def __init__(self, ledger: Ledger, interval_s: float) -> None:
+        self._ledger = ledger
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="checkpoint-signer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for the thread, so no signing runs after the ledger is closed."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._ledger.checkpoint_if_grown()
+            except Exception:  # never kill the coordinator; the next tick tries again
+                log.exception("signing a checkpoint failed")
+
+
 @dataclass
 class RunningCoordinator:
     config: CoordinatorConfig
@@ -93,6 +123,7 @@ class RunningCoordinator:
     link: ClusterLink
     aborted_on_start: list[str]
     sweeper: RoundSweeper | None = None
+    signer: CheckpointSigner | None = None
 
     @property
     def public_port(self) -> int:
@@ -110,6 +141,8 @@ class RunningCoordinator:
         close = getattr(self.link, "close", None)
         if close is not None:
             close()
+        if self.signer is not None:
+            self.signer.stop()  # after the servers: a last append may still be signed above
         self.ledger.close()
 
 
@@ -173,4 +206,6 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         raise
     sweeper = RoundSweeper(rounds, config.sweep_interval_s)
     sweeper.start()
-    return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper)
+    signer = CheckpointSigner(ledger, config.checkpoint_interval_s)
+    signer.start()
+    return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper, signer)

@@ -3,7 +3,8 @@
 `Ledger` is the single writer of one SQLite file (an exclusive lock file enforces it). An
 append checks the entry against the rules and every signature it carries, hashes it,
 chains it to the previous entry, signs it, adds it to the Merkle tree, signs a checkpoint
-when one is due (every round close, at least every 1,000 entries), and commits all that
+when one is due (every round close, at least every 1,000 entries; the coordinator also
+signs one a few seconds after any growth, `checkpoint_if_grown`), and commits all that
 in one SQLite transaction; `append_many` does the same for a whole batch (group commit:
 one fsync for many individually signed entries). On any failure the state, the tree and
 the file are as they were before the call.
@@ -354,13 +355,48 @@ class Ledger:
     def checkpoint(self) -> str:
         """A signed tree head (C2SP tlog-checkpoint note) for the ledger's current size."""
         with self._mutex:
-            if self._last_checkpoint and self._last_checkpoint[0] == self.size:
-                return self._last_checkpoint[1]
-            key = self._writer_key()
-            note = format_checkpoint(Checkpoint(self.origin, self.size, self._tree.root()), key)
-            self._store.add_checkpoint(self.size, note)
-            self._last_checkpoint = (self.size, note)
-            return note
+            return self._checkpoint_locked()
+
+    @property
+    def checkpointed_size(self) -> int:
+        """The tree size of the newest signed checkpoint (0 when none is signed yet)."""
+        last = self._last_checkpoint
+        return last[0] if last else 0
+
+    def checkpoint_if_grown(self) -> bool:
+        """Sign a checkpoint at the current size if the log grew since the last one.
+
+        The coordinator's checkpoint thread calls this every few seconds, so a proof for
+        any entry is available shortly after it is appended. True when one was signed.
+        """
+        with self._mutex:
+            if self.checkpointed_size >= self._tree.size:
+                return False
+            self._checkpoint_locked()
+            return True
+
+    def checkpoint_covering(self, index: int) -> str:
+        """The newest signed checkpoint if it covers entry `index`, else one signed now."""
+        if not 0 <= index < self.size:
+            raise InvalidInput(f"entry {index} does not exist; the ledger holds {self.size} "
+                               f"entries (indexes 0..{self.size - 1})")
+        with self._mutex:
+            last = self._last_checkpoint
+            if last is not None and last[0] > index:
+                return last[1]
+            return self._checkpoint_locked()
+
+    def _checkpoint_locked(self) -> str:
+        """Sign and store a head at the current size; the caller holds the writer mutex, so
+        the note goes through the one writer connection, never interleaved with an append."""
+        size = self._tree.size
+        if self._last_checkpoint and self._last_checkpoint[0] == size:
+            return self._last_checkpoint[1]
+        key = self._writer_key()
+        note = format_checkpoint(Checkpoint(self.origin, size, self._tree.root()), key)
+        self._store.add_checkpoint(size, note)
+        self._last_checkpoint = (size, note)
+        return note
 
     # -- appending -----------------------------------------------------------------
 

@@ -155,18 +155,20 @@ class InclusionProofRequest(_message.Message):
     def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
 
 class InclusionProofReply(_message.Message):
-    __slots__ = ("index", "tree_size", "leaf_hash", "proof", "checkpoint_note")
+    __slots__ = ("index", "tree_size", "leaf_hash", "proof", "checkpoint_note", "entry_json")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_NOTE_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_JSON_FIELD_NUMBER: _ClassVar[int]
     index: int
     tree_size: int
     leaf_hash: bytes
     proof: _containers.RepeatedScalarFieldContainer[bytes]
     checkpoint_note: str
-    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ..., proof: _Optional[_Iterable[bytes]] = ..., checkpoint_note: _Optional[str] = ...) -> None: ...
+    entry_json: str
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ..., proof: _Optional[_Iterable[bytes]] = ..., checkpoint_note: _Optional[str] = ..., entry_json: _Optional[str] = ...) -> None: ...
 
 class ConsistencyProofRequest(_message.Message):
     __slots__ = ("size1", "size2")

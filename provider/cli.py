@@ -1,4 +1,4 @@
-"""`mutualmind provider keygen|register|share|resume|stake|balance|collect-model` (and
+"""`mutualmind provider keygen|register|share|resume|stake|balance|collect-model|proof` (and
 `terms|unstake|abort-round` from `consent_cli.py`): the provider's command line.
 
 Sharing runs here, on the provider's machine: the table is loaded, validated, encoded and
@@ -103,6 +103,16 @@ def register(subparsers: Any) -> None:
     collect.add_argument("--label", help="label column of --evaluate (default: the round's label column)")
     collect.set_defaults(func=_with_cluster(run_collect_model))
 
+    proof = sub.add_parser("proof", help="fetch an inclusion proof of a ledger entry and check it offline")
+    proof.add_argument("--entry", type=int, required=True, metavar="N", help="the ledger index to prove")
+    proof.add_argument("--coordinator", help="coordinator market address host:port")
+    proof.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+    proof.add_argument("--vkey", help="the coordinator's verifier key (`mutualmind ledger head --vkey-only`; "
+                                      "default with --data-dir: the local cluster's ledger)")
+    proof.add_argument("--out", type=Path, help="also write the proof file `ledger check-proof` reads")
+    local(proof)
+    proof.set_defaults(func=_with_cluster(run_proof))
+
     consent_cli.register(sub, market, _with_cluster)
 
 
@@ -170,6 +180,40 @@ def _market(args: argparse.Namespace) -> Any:
     channel = open_channel(args.coordinator, channel_credentials(args.certs, None),
                            server_name=COORDINATOR_NAME)
     return MarketClient(channel=channel, key=key, provider_id=provider_id)
+
+
+def _verifier_key(args: argparse.Namespace) -> str:
+    """--vkey, else the local cluster's ledger's key (read-only; nothing is written)."""
+    if args.vkey:
+        return str(args.vkey)
+    if args.data_dir is None:
+        raise InvalidInput("give --vkey (the coordinator's `ledger head --vkey-only`) or "
+                           "--data-dir of a local cluster")
+    from ledger import Ledger
+    from ledger.cli import CLUSTER_LEDGER
+
+    with Ledger.open(Path(args.data_dir) / CLUSTER_LEDGER) as ledger:
+        return ledger.verifier_key()
+
+
+def run_proof(args: argparse.Namespace) -> int:
+    from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport.pki import COORDINATOR_NAME
+    from provider.client import fetch_inclusion_proof
+    from provider.proof import check_reply
+
+    vkey = _verifier_key(args)
+    channel = open_channel(args.coordinator, channel_credentials(args.certs, None),
+                           server_name=COORDINATOR_NAME)
+    try:
+        reply = fetch_inclusion_proof(channel, args.entry)
+    finally:
+        channel.close()
+    document, head, entry = check_reply(reply, args.entry, vkey)
+    if args.out:
+        args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}")
+    return 0
 
 
 def run_register(args: argparse.Namespace) -> int:

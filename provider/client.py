@@ -191,6 +191,16 @@ def market_call(channel: Channel, method: str, request: Any, *,
     return call(market_pb2_grpc.MarketStub(channel), method, request, timeout=timeout_s)
 
 
+def fetch_inclusion_proof(channel: Channel, index: int, *,
+                          timeout_s: float = DEFAULT_DEADLINE_S) -> market_pb2.InclusionProofReply:
+    """The coordinator's inclusion proof of entry `index` (unsigned read; check it with
+    `provider.proof.check_reply` before believing any of it)."""
+    if index < 0:
+        raise InvalidInput(f"--entry must be a ledger index (0 or more), got {index}")
+    return market_call(channel, "GetInclusionProof", market_pb2.InclusionProofRequest(index=index),
+                       timeout_s=timeout_s)
+
+
 @dataclass
 class MarketClient:
     """Signed provider requests to the coordinator's Market API."""
