@@ -62,7 +62,16 @@ def register(subparsers: Any) -> None:
     share.add_argument("--features", help="comma-separated feature columns (default: all but the label)")
     share.add_argument("--label", help="the label column (default for --sklearn: target)")
     share.add_argument("--schema", type=Path, help="the round's schema (JSON: columns, feature_columns, label_column)")
-    share.add_argument("--purpose", choices=("training", "validation"), default="training")
+    share.add_argument("--purpose", choices=("training", "validation"), default="training",
+                       help="training (a round's data, default) or validation (a sponsor's held-out set)")
+    rows = share.add_mutually_exclusive_group()
+    rows.add_argument("--rows", metavar="A:B",
+                      help="share only rows A to B-1 of the table (counted from 0, as in Python)")
+    rows.add_argument("--split", metavar="K/N",
+                      help="share only the K-th (from 0) of N disjoint random parts of the table; "
+                           "N providers using the same N and --seed get disjoint parts")
+    share.add_argument("--seed", type=int, metavar="S",
+                       help="the seed of --split's shuffle (default 0); the same for every part")
     share.add_argument("--labels", default="binary", metavar="KIND",
                        help="what the label column holds, checked before anything is shared and "
                             "signed in the registration: binary (0/1, default), classes:K "
@@ -184,7 +193,9 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _load_table(args: argparse.Namespace) -> Any:
     from mutualmind.vocabulary.dataset import TableSchema
+    from provider.row_selection import select_rows
     from provider.sharing import (
+        Table,
         load_csv,
         load_sklearn,
         parse_label_kind,
@@ -196,6 +207,11 @@ def _load_table(args: argparse.Namespace) -> Any:
         table = load_csv(args.csv, feature_columns=features, label_column=args.label)
     else:
         table = load_sklearn(args.sklearn, feature_columns=features, label_column=args.label or "target")
+    if args.seed is not None and args.split is None:
+        raise InvalidInput("--seed only applies to --split K/N")
+    values = select_rows(table.values, rows=args.rows, split=args.split,
+                         seed=0 if args.seed is None else args.seed)
+    table = Table(values, table.schema)
     expected = None
     if args.schema is not None:
         try:
