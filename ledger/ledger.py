@@ -450,5 +450,7 @@ class Ledger:
         if found.reason == UNKNOWN_SIGNER:
             raise RuleViolation("unknown_provider", found.message)
         if found.reason == INVALID and found.problem == PROVIDER_SIGNATURE:
-            raise PermissionDenied(f"{found.message}; sign request_message(kind, payload) with the provider's key")
+            raise PermissionDenied(f"this {kind} request is signed by a key that does not match the key "
+                                   f"registered for provider id {found.party!r}; use the key file that "
+                                   "registered it")
         raise PermissionDenied(found.message)

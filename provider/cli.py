@@ -204,6 +204,8 @@ def _load_table(args: argparse.Namespace) -> Any:
 
     features = [c.strip() for c in args.features.split(",")] if args.features else None
     if args.csv is not None:
+        if not args.label:
+            raise InvalidInput("give --label COL for a CSV: the column the model learns to predict")
         table = load_csv(args.csv, feature_columns=features, label_column=args.label)
     else:
         table = load_sklearn(args.sklearn, feature_columns=features, label_column=args.label or "target")
