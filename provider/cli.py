@@ -55,7 +55,8 @@ def register(subparsers: Any) -> None:
 
     share = sub.add_parser("share", help="share a table over the nodes and register it")
     market(share)
-    share.add_argument("--dataset-id", required=True)
+    share.add_argument("--dataset-id", required=True,
+                       help="the dataset's id, new in the market (up to 64 letters, digits, ., _, -)")
     source = share.add_mutually_exclusive_group(required=True)
     source.add_argument("--csv", type=Path, help="a CSV file with a header row")
     source.add_argument("--sklearn", help="a scikit-learn bundled dataset (breast_cancer, wine, digits, iris, diabetes)")
@@ -85,14 +86,15 @@ def register(subparsers: Any) -> None:
     resume.add_argument("--key", type=Path, required=True, help="the provider's key file")
     resume.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
     local(resume)
-    resume.add_argument("--dataset-id", required=True)
+    resume.add_argument("--dataset-id", required=True,
+                        help="the dataset's id whose upload failed (its shares are kept next to --key)")
     resume.add_argument("--node", action="append", metavar="HOST:PORT",
                         help="node public address, once per node in index order")
     resume.set_defaults(func=_with_cluster(run_resume))
 
     stake = sub.add_parser("stake", help="stake tokens on a dataset")
     market(stake)
-    stake.add_argument("--dataset-id", required=True)
+    stake.add_argument("--dataset-id", required=True, help="one of your registered datasets")
     stake.add_argument("--amount", type=int, required=True, help="whole token units")
     stake.set_defaults(func=_with_cluster(run_stake))
 
@@ -103,7 +105,7 @@ def register(subparsers: Any) -> None:
     collect = sub.add_parser("collect-model",
                              help="(sponsor) fetch every node's model share of a closed round and rebuild the model")
     market(collect)
-    collect.add_argument("--round-id", required=True)
+    collect.add_argument("--round-id", required=True, help="a closed round you sponsored")
     collect.add_argument("--node", action="append", metavar="HOST:PORT",
                          help="node public address, once per node in index order")
     collect.add_argument("--out", type=Path, required=True, help="JSON model file to write")
