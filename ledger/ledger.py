@@ -486,5 +486,6 @@ class Ledger:
         if found.reason == UNKNOWN_SIGNER:
             raise RuleViolation("unknown_provider", found.message)
         if found.reason == INVALID and found.problem == PROVIDER_SIGNATURE:
-            raise PermissionDenied(f"{found.message}; sign request_message(kind, payload) with the provider's key")
+            raise PermissionDenied(f"{found.message}: the signing key does not match the key registered "
+                                   f"for provider id {found.party!r}; use the key file that registered it")
         raise PermissionDenied(found.message)

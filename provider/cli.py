@@ -55,14 +55,24 @@ def register(subparsers: Any) -> None:
 
     share = sub.add_parser("share", help="share a table over the nodes and register it")
     market(share)
-    share.add_argument("--dataset-id", required=True)
+    share.add_argument("--dataset-id", required=True,
+                       help="the dataset's id, new in the market (up to 64 letters, digits, ., _, -)")
     source = share.add_mutually_exclusive_group(required=True)
     source.add_argument("--csv", type=Path, help="a CSV file with a header row")
     source.add_argument("--sklearn", help="a scikit-learn bundled dataset (breast_cancer, wine, digits, iris, diabetes)")
     share.add_argument("--features", help="comma-separated feature columns (default: all but the label)")
     share.add_argument("--label", help="the label column (default for --sklearn: target)")
     share.add_argument("--schema", type=Path, help="the round's schema (JSON: columns, feature_columns, label_column)")
-    share.add_argument("--purpose", choices=("training", "validation"), default="training")
+    share.add_argument("--purpose", choices=("training", "validation"), default="training",
+                       help="training (a round's data, default) or validation (a sponsor's held-out set)")
+    rows = share.add_mutually_exclusive_group()
+    rows.add_argument("--rows", metavar="A:B",
+                      help="share only rows A to B-1 of the table (counted from 0, as in Python)")
+    rows.add_argument("--split", metavar="K/N",
+                      help="share only the K-th (from 0) of N disjoint random parts of the table; "
+                           "N providers using the same N and --seed get disjoint parts")
+    share.add_argument("--seed", type=int, metavar="S",
+                       help="the seed of --split's shuffle (default 0); the same for every part")
     share.add_argument("--labels", default="binary", metavar="KIND",
                        help="what the label column holds, checked before anything is shared and "
                             "signed in the registration: binary (0/1, default), classes:K "
@@ -76,14 +86,15 @@ def register(subparsers: Any) -> None:
     resume.add_argument("--key", type=Path, required=True, help="the provider's key file")
     resume.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
     local(resume)
-    resume.add_argument("--dataset-id", required=True)
+    resume.add_argument("--dataset-id", required=True,
+                        help="the dataset's id whose upload failed (its shares are kept next to --key)")
     resume.add_argument("--node", action="append", metavar="HOST:PORT",
                         help="node public address, once per node in index order")
     resume.set_defaults(func=_with_cluster(run_resume))
 
     stake = sub.add_parser("stake", help="stake tokens on a dataset")
     market(stake)
-    stake.add_argument("--dataset-id", required=True)
+    stake.add_argument("--dataset-id", required=True, help="one of your registered datasets")
     stake.add_argument("--amount", type=int, required=True, help="whole token units")
     stake.set_defaults(func=_with_cluster(run_stake))
 
@@ -94,7 +105,7 @@ def register(subparsers: Any) -> None:
     collect = sub.add_parser("collect-model",
                              help="(sponsor) fetch every node's model share of a closed round and rebuild the model")
     market(collect)
-    collect.add_argument("--round-id", required=True)
+    collect.add_argument("--round-id", required=True, help="a closed round you sponsored")
     collect.add_argument("--node", action="append", metavar="HOST:PORT",
                          help="node public address, once per node in index order")
     collect.add_argument("--out", type=Path, required=True, help="JSON model file to write")
@@ -228,7 +239,9 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _load_table(args: argparse.Namespace) -> Any:
     from mutualmind.vocabulary.dataset import TableSchema
+    from provider.row_selection import select_rows
     from provider.sharing import (
+        Table,
         load_csv,
         load_sklearn,
         parse_label_kind,
@@ -237,9 +250,16 @@ def _load_table(args: argparse.Namespace) -> Any:
 
     features = [c.strip() for c in args.features.split(",")] if args.features else None
     if args.csv is not None:
+        if not args.label:
+            raise InvalidInput("give --label COL for a CSV: the column the model learns to predict")
         table = load_csv(args.csv, feature_columns=features, label_column=args.label)
     else:
         table = load_sklearn(args.sklearn, feature_columns=features, label_column=args.label or "target")
+    if args.seed is not None and args.split is None:
+        raise InvalidInput("--seed only applies to --split K/N")
+    values = select_rows(table.values, rows=args.rows, split=args.split,
+                         seed=0 if args.seed is None else args.seed)
+    table = Table(values, table.schema)
     expected = None
     if args.schema is not None:
         try:

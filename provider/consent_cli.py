@@ -59,20 +59,20 @@ def register(sub: Any, market: Callable[[argparse.ArgumentParser], None],
              with_cluster: Callable[[Command], Command]) -> None:
     terms = sub.add_parser("terms", help="sign new terms for one of your datasets")
     market(terms)
-    terms.add_argument("--dataset-id", required=True)
+    terms.add_argument("--dataset-id", required=True, help="the dataset's id, as given to `provider share`")
     add_terms_flags(terms)
     terms.set_defaults(func=with_cluster(run_terms))
 
     unstake = sub.add_parser("unstake", help="take staked tokens off a dataset (not while in an open round)")
     market(unstake)
-    unstake.add_argument("--dataset-id", required=True)
+    unstake.add_argument("--dataset-id", required=True, help="the dataset the tokens are staked on")
     unstake.add_argument("--amount", type=int, required=True, help="whole token units")
     unstake.set_defaults(func=with_cluster(run_unstake))
 
     abort = sub.add_parser("abort-round",
                            help="(sponsor) withdraw your open round: the pool comes back, stakes unlock")
     market(abort)
-    abort.add_argument("--round-id", required=True)
+    abort.add_argument("--round-id", required=True, help="the open round you sponsor")
     abort.add_argument("--reason", required=True, help="why (recorded on the ledger)")
     abort.set_defaults(func=with_cluster(run_abort_round))
 

@@ -80,4 +80,10 @@ def load_pending(base: Path, dataset_id: str) -> SharedTable:
 
 
 def remove_pending(base: Path, dataset_id: str) -> None:
+    """Forget the kept shares of `dataset_id`; the `<key>.pending` folder goes too once
+    it holds no other dataset, so a successful share leaves nothing next to the key."""
     shutil.rmtree(Path(base) / validate_dataset_id(dataset_id), ignore_errors=True)
+    try:
+        Path(base).rmdir()   # only succeeds when empty: another dataset's shares stay
+    except OSError:
+        pass

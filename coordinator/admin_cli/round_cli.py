@@ -131,13 +131,14 @@ def run_open(args: argparse.Namespace) -> int:
 
     if not 0 < args.ttl_hours <= 30 * 24:
         raise InvalidInput(f"--ttl-hours must be within 0..720, got {args.ttl_hours}")
+    key = load_private_key(args.sponsor_key)   # a missing key is named before its `.id` file
     terms = RoundTerms(
         round_id=args.round_id, sponsor=_sponsor_id(args), pool=_whole("--pool", args.pool),
         model_spec=checked_model_spec(_spec_text(args.model_spec)),
         validation_dataset=args.validation_dataset, datasets=tuple(args.dataset),
         slash_rate_ppm=args.slash_rate_ppm, epsilon_micro=args.epsilon_micro,
         expires_at_ms=int((time.time() + args.ttl_hours * 3600) * 1000))
-    request = signed_open_round(load_private_key(args.sponsor_key), terms)
+    request = signed_open_round(key, terms)
     with _client(args) as client:
         reply = client.call(client.market, "OpenRound", request)
     if args.json:

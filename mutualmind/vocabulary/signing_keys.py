@@ -75,10 +75,15 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise NotFound(f"key file {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory; give the path of a key file") from None
+    except OSError as err:
+        raise InvalidInput(f"cannot read the key file {path}: {err.strerror or err}") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as err:
-        raise InvalidInput(f"{path} is not an unencrypted PEM private key: {err}") from None
+    except (ValueError, TypeError):
+        raise InvalidInput(f"{path} is not an unencrypted PEM private key (one made by "
+                           "`mutualmind provider keygen`)") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidInput(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
     return key

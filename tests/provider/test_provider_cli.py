@@ -80,6 +80,7 @@ def test_provider_cli_register_share_stake_balance(market: Market, tmp_path: Pat
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert (out["rows"], out["cols"]) == (200, 3) and out["stored_bytes"] == [4800] * 3
+    assert not (tmp_path / "p.key.pending").exists()  # a successful share leaves no empty folder
     table = load_csv(csv_path, feature_columns=["age", "bmi"], label_column="outcome")
     stored = [ShareStore(n.config.data_dir).load("clinic-1-2026") for n in market.nodes]
     # every column was divided by its public power of two (signed, kept in the node's meta)
@@ -193,7 +194,7 @@ def test_share_with_a_node_down_keeps_the_shares_and_resume_finishes(market: Mar
             node2.stop(grace=None)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"dataset_id": "c4", "uploaded_to": [2], "already_held_by": [0, 1]}
-    assert not pending.exists()
+    assert not pending.exists() and not pending.parent.exists()  # no empty `.pending/` left
     table = load_csv(csv_path, label_column="outcome")
     loaded = [ShareStore(n.config.data_dir).load("c4") for n in market.nodes]
     exponents = loaded[0].meta.exponents

@@ -32,3 +32,15 @@ def test_pending_round_trip_and_tamper_detection(tmp_path: Path) -> None:
     remove_pending(tmp_path, "iris-1")
     with pytest.raises(NotFound, match="no pending upload of 'iris-1'"):
         load_pending(tmp_path, "iris-1")
+
+
+def test_the_pending_folder_goes_once_it_holds_no_dataset(tmp_path: Path) -> None:
+    base = tmp_path / "p.key.pending"
+    shared = share_table(load_sklearn("iris"), 2)
+    save_pending(base, "iris-1", shared)
+    save_pending(base, "iris-2", shared)
+    remove_pending(base, "iris-1")
+    assert [p.name for p in base.iterdir()] == ["iris-2"]
+    remove_pending(base, "iris-2")
+    assert not base.exists()
+    remove_pending(base, "iris-2")   # nothing to remove: no error
