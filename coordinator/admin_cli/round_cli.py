@@ -1,8 +1,8 @@
 """`mutualmind admin round open|run|abort|show|list|report|verify`: a round's whole life.
 
-`open` is signed by the sponsor on this machine (see `round_open.py`) and goes to the
-public Market API; the rest are Admin calls. `run` streams the coordinator's progress
-into a progress bar and ends with the round table; `verify` re-runs the valuation and
+`open` is signed by the sponsor on this machine (`mutualmind.vocabulary.round_open`, the
+builder `provider open-round` uses too) and goes to the public Market API; the rest are
+Admin calls. `run` streams the coordinator's progress into a progress bar and ends with the round table; `verify` re-runs the valuation and
 exits 1 when it disagrees with the ledger beyond the tolerance.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.deadlines import MAX_JOB_S, ROUND_S, ROUND_SLACK_S
+from mutualmind.vocabulary.round_open import add_terms_flags
 from mutualmind.vocabulary.states import EntryKind
 
 
@@ -26,25 +26,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     opener = sub.add_parser("open", parents=[common],
                             help="open a round as its sponsor (signed with the sponsor's key)")
-    opener.add_argument("--round-id", required=True)
+    add_terms_flags(opener)
     opener.add_argument("--sponsor-key", type=Path, required=True,
                         help="the sponsor's provider key (from `provider keygen`)")
     opener.add_argument("--sponsor", default=None,
                         help="sponsor's provider id (default: read from <key>.id)")
-    opener.add_argument("--pool", required=True, help="reward pool, whole tokens")
-    opener.add_argument("--model-spec", default='{"kind": "logistic"}',
-                        help="model spec as JSON, or @FILE (default: logistic regression)")
-    opener.add_argument("--validation-dataset", required=True)
-    opener.add_argument("--dataset", action="append", required=True,
-                        help="a staked training dataset (repeat, in provider order)")
-    opener.add_argument("--slash-rate-ppm", type=int, default=100_000,
-                        help="share of stake lost when contribution < -epsilon (ppm, "
-                             "default 100000 = 10%%)")
-    opener.add_argument("--epsilon-micro", type=int, default=1_000,
-                        help="dead band around zero contribution, millionths of the metric")
-    opener.add_argument("--ttl-hours", type=float, default=24.0,
-                        help="the round is aborted if not settled this many hours after "
-                             "opening (signed; default 24)")
     opener.set_defaults(func=run_open)
 
     abort = sub.add_parser("abort", parents=[common],
@@ -90,26 +76,6 @@ def _client(args: argparse.Namespace) -> Any:
     return CoordinatorClient(resolve_target(args))
 
 
-def _whole(flag: str, text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise InvalidInput(f"{flag} {text!r} is not a whole number of tokens") from None
-    if value <= 0:
-        raise InvalidInput(f"{flag} must be positive, got {value}")
-    return value
-
-
-def _spec_text(text: str) -> str:
-    if not text.startswith("@"):
-        return text
-    path = Path(text[1:])
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InvalidInput(f"cannot read the model spec file {path}: {err.strerror}") from None
-
-
 def _sponsor_id(args: argparse.Namespace) -> str:
     if args.sponsor:
         return str(args.sponsor)
@@ -121,23 +87,12 @@ def _sponsor_id(args: argparse.Namespace) -> str:
 
 
 def run_open(args: argparse.Namespace) -> int:
-    from coordinator.admin_cli.round_open import (
-        RoundTerms,
-        checked_model_spec,
-        signed_open_round,
-    )
     from coordinator.admin_cli.terminal import print_json
+    from mutualmind.vocabulary.round_open import signed_open_round, terms_from_flags
     from mutualmind.vocabulary.signing_keys import load_private_key
 
-    if not 0 < args.ttl_hours <= 30 * 24:
-        raise InvalidInput(f"--ttl-hours must be within 0..720, got {args.ttl_hours}")
     key = load_private_key(args.sponsor_key)   # a missing key is named before its `.id` file
-    terms = RoundTerms(
-        round_id=args.round_id, sponsor=_sponsor_id(args), pool=_whole("--pool", args.pool),
-        model_spec=checked_model_spec(_spec_text(args.model_spec)),
-        validation_dataset=args.validation_dataset, datasets=tuple(args.dataset),
-        slash_rate_ppm=args.slash_rate_ppm, epsilon_micro=args.epsilon_micro,
-        expires_at_ms=int((time.time() + args.ttl_hours * 3600) * 1000))
+    terms = terms_from_flags(args, _sponsor_id(args))
     request = signed_open_round(key, terms)
     with _client(args) as client:
         reply = client.call(client.market, "OpenRound", request)

@@ -7,35 +7,19 @@ comes from the Admin or Market API, nothing here talks to the network.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from coordinator.admin_cli.terminal import micro
-from mutualmind.vocabulary.model_spec import spec_from_ledger
+from mutualmind.vocabulary.round_json import round_json as round_json  # one JSON for both roles
+from mutualmind.vocabulary.round_json import round_parties, round_spec
 from proto import market_pb2
-
-
-def round_json(view: market_pb2.RoundView) -> dict[str, Any]:
-    return {
-        "round_id": view.round_id, "status": view.status, "sponsor": view.sponsor,
-        "pool": view.pool, "model_spec": _spec(view),
-        "validation_dataset": view.validation_dataset,
-        "participants": [{
-            "dataset_id": p.dataset_id, "provider_id": p.provider_id, "rows": p.rows,
-            "stake": p.stake, "contribution_micro": p.contribution_micro, "payout": p.payout,
-            "slashed": p.slashed} for p in view.participants],
-        "metrics_micro": list(view.metrics_micro), "job_digest": view.job_digest,
-        "message": view.message, "refund_to_sponsor": view.refund_to_sponsor,
-        "expires_at_ms": view.expires_at_ms, "failed_runs": view.failed_runs,
-        "communication": _parties(view),
-    }
 
 
 def round_table(view: market_pb2.RoundView) -> Any:
     """Provider, dataset, rows, stake, contribution, payout, slash; totals in the footer."""
     from rich.table import Table
 
-    spec = _spec(view)
+    spec = round_spec(view)
     caption = [f"status {view.status}", f"sponsor {view.sponsor}", f"pool {view.pool}",
                f"model {spec.get('kind', '?')} ({spec.get('metric', '?')})",
                f"validation {view.validation_dataset}"]
@@ -90,7 +74,7 @@ def communication_table(view: market_pb2.RoundView) -> Any:
     """Per-party communication of the round's job (rounds, bytes, time), or None."""
     from rich.table import Table
 
-    parties = _parties(view)
+    parties = round_parties(view)
     if not parties:
         return None
     table = Table(title="MPC job: communication per party (online rounds per training step; "
@@ -110,18 +94,6 @@ def communication_table(view: market_pb2.RoundView) -> Any:
     return table
 
 
-def _parties(view: market_pb2.RoundView) -> list[dict[str, Any]]:
-    """The per-node stats of the round's job ({"parties": [...]}), [] when absent or bad."""
-    try:
-        stats = json.loads(view.stats_json or "{}")
-    except json.JSONDecodeError:
-        return []
-    parties = stats.get("parties") if isinstance(stats, dict) else None
-    if not isinstance(parties, list):
-        return []
-    return [p if isinstance(p, dict) else {} for p in parties]
-
-
 def rounds_table(views: list[market_pb2.RoundView]) -> Any:
     from rich.table import Table
 
@@ -133,12 +105,3 @@ def rounds_table(views: list[market_pb2.RoundView]) -> Any:
                       str(sum(p.payout for p in v.participants)),
                       str(sum(p.slashed for p in v.participants)))
     return table
-
-
-def _spec(view: market_pb2.RoundView) -> dict[str, Any]:
-    """The round's model spec for display, reals as numbers (the ledger keeps text)."""
-    try:
-        spec = json.loads(view.model_spec_json or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return spec_from_ledger(spec) if isinstance(spec, dict) else {}

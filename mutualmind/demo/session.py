@@ -73,7 +73,7 @@ class MarketSession:
         upload_shares(self.node_channels, dataset_id, shared, node_public_keys=self.node_keys)
 
     def open_round(self, sponsor: Any, terms: Any) -> Any:
-        from coordinator.admin_cli.round_open import signed_open_round
+        from mutualmind.vocabulary.round_open import signed_open_round
 
         return self.admin.call(self.admin.market, "OpenRound", signed_open_round(sponsor.key, terms))
 

@@ -57,7 +57,7 @@ def model_spec_for(scenario: Scenario, epochs: int) -> dict[str, Any]:
 
 def run_story(cluster: LocalCluster, scenario: Scenario, *, say: Say, epochs: int = 20,
               round_id: str = "round-1", deadline_s: float = ROUND_S) -> DemoResult:
-    from coordinator.admin_cli.round_open import RoundTerms
+    from mutualmind.vocabulary.round_open import RoundTerms
     from provider.model_collect import evaluate
 
     with MarketSession(cluster) as session:

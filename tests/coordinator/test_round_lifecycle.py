@@ -25,7 +25,7 @@ import grpc
 import numpy as np
 import pytest
 
-from coordinator.admin_cli.round_open import (
+from mutualmind.vocabulary.round_open import (
     RoundTerms,
     round_opened_payload,
     signed_open_round,

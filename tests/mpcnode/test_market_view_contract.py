@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator.admin_cli.round_open import (
+from mutualmind.vocabulary.round_open import (
     RoundTerms,
     checked_model_spec,
     signed_open_round,

@@ -2,7 +2,7 @@
 
 Everything but the MPC job is real: a SQLite ledger, providers registered and datasets
 registered with their own Ed25519 signatures, stakes, the sponsor's round_opened signed by
-`coordinator.admin_cli.round_open`, and `Rounds.run` checking attestations and writing
+`mutualmind.vocabulary.round_open`, and `Rounds.run` checking attestations and writing
 round_result, slashes, payouts and round_closed. In place of the nodes stands
 `AttestingLink`, which implements the `ClusterLink` protocol by signing fixed revealed
 metrics with each node's real key (as a node does at the end of a job) — so the round's
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from coordinator.admin_cli.round_open import (
+from mutualmind.vocabulary.round_open import (
     RoundTerms,
     checked_model_spec,
     signed_open_round,

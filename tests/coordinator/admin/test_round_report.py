@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from settled_round import EPSILON_MICRO, settled_round_view  # noqa: E402
 
-from coordinator.admin_cli.round_open import (  # noqa: E402
+from mutualmind.vocabulary.round_open import (  # noqa: E402
     RoundTerms,
     checked_model_spec,
     round_opened_payload,

@@ -42,7 +42,7 @@ class Market:
     clients: dict[str, Any]
 
     def terms(self, round_id: str, **overrides: Any) -> Any:
-        from coordinator.admin_cli.round_open import RoundTerms
+        from mutualmind.vocabulary.round_open import RoundTerms
 
         values = dict(round_id=round_id, sponsor="sponsor", pool=POOL,
                       model_spec={"kind": "logistic", "task": "binary", "metric": "log_loss",

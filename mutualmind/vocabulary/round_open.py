@@ -7,13 +7,20 @@ request (`Rounds.open_round`, with `mutualmind.vocabulary.model_spec.spec_for_le
 spec's floats into decimal strings), so this module builds it the same way; the model
 spec is first checked with the workers' own parser and sent with every default filled
 in, so the ledger records exactly what will be trained.
+
+The sponsor's command (`mutualmind provider open-round`, over the public Market port) and
+the operator's (`mutualmind admin round open`) take the same flags (`add_terms_flags`) and
+build the same terms from them (`terms_from_flags`), so the two can never drift apart.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -27,6 +34,7 @@ from proto import common_pb2, market_pb2
 
 KIND_ROUND_OPENED = EntryKind.ROUND_OPENED
 PPM = 1_000_000
+MAX_TTL_HOURS = 30 * 24
 
 
 @dataclass(frozen=True)
@@ -90,3 +98,59 @@ def signed_open_round(key: Ed25519PrivateKey, terms: RoundTerms) -> market_pb2.O
         expires_at_ms=terms.expires_at_ms,
         auth=common_pb2.ProviderAuth(provider_id=terms.sponsor, nonce=nonce,
                                      signature=signature))
+
+
+# ---- the round's terms from command-line flags (shared by `provider` and `admin`) ------
+
+def add_terms_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a round's terms (everything but who signs)."""
+    parser.add_argument("--round-id", required=True, help="the new round's id")
+    parser.add_argument("--pool", required=True, help="reward pool, whole tokens")
+    parser.add_argument("--model-spec", default='{"kind": "logistic"}',
+                        help="model spec as JSON, or @FILE (default: logistic regression)")
+    parser.add_argument("--validation-dataset", required=True,
+                        help="the sponsor's held-out dataset (shared with --purpose validation)")
+    parser.add_argument("--dataset", action="append", required=True,
+                        help="a staked training dataset (repeat, in provider order)")
+    parser.add_argument("--slash-rate-ppm", type=int, default=100_000,
+                        help="share of stake lost when contribution < -epsilon (ppm, "
+                             "default 100000 = 10%%)")
+    parser.add_argument("--epsilon-micro", type=int, default=1_000,
+                        help="dead band around zero contribution, millionths of the metric")
+    parser.add_argument("--ttl-hours", type=float, default=24.0,
+                        help="the round is aborted if not settled this many hours after "
+                             "opening (signed; default 24)")
+
+
+def whole_tokens(flag: str, text: str) -> int:
+    """A positive whole number of tokens from a flag's text (InvalidInput otherwise)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise InvalidInput(f"{flag} {text!r} is not a whole number of tokens") from None
+    if value <= 0:
+        raise InvalidInput(f"{flag} must be positive, got {value}")
+    return value
+
+
+def spec_text(text: str) -> str:
+    """The model spec's JSON: the flag itself, or the file named after `@`."""
+    if not text.startswith("@"):
+        return text
+    path = Path(text[1:])
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InvalidInput(f"cannot read the model spec file {path}: {err.strerror}") from None
+
+
+def terms_from_flags(args: argparse.Namespace, sponsor: str) -> RoundTerms:
+    """The terms `add_terms_flags` describe, the expiry signed as now + --ttl-hours."""
+    if not 0 < args.ttl_hours <= MAX_TTL_HOURS:
+        raise InvalidInput(f"--ttl-hours must be within 0..{MAX_TTL_HOURS}, got {args.ttl_hours}")
+    return RoundTerms(
+        round_id=args.round_id, sponsor=sponsor, pool=whole_tokens("--pool", args.pool),
+        model_spec=checked_model_spec(spec_text(args.model_spec)),
+        validation_dataset=args.validation_dataset, datasets=tuple(args.dataset),
+        slash_rate_ppm=args.slash_rate_ppm, epsilon_micro=args.epsilon_micro,
+        expires_at_ms=int((time.time() + args.ttl_hours * 3600) * 1000))
