@@ -1,5 +1,6 @@
 """`mutualmind provider keygen|register|share|resume|stake|balance|collect-model|proof` (and
-`terms|unstake|abort-round` from `consent_cli.py`): the provider's command line.
+`terms|unstake|abort-round` from `consent_cli.py`, `open-round|round-show` from
+`sponsor_cli.py`): the provider's command line.
 
 Sharing runs here, on the provider's machine: the table is loaded, validated, encoded and
 split locally; only shares (one per node) and signed commitments leave the machine.
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput
-from provider import consent_cli
+from provider import consent_cli, sponsor_cli
 
 DATA_DIR_ENV = "MUTUALMIND_DATA_DIR"   # the same variable the admin commands read
 
@@ -125,6 +126,7 @@ def register(subparsers: Any) -> None:
     proof.set_defaults(func=_with_cluster(run_proof))
 
     consent_cli.register(sub, market, _with_cluster)
+    sponsor_cli.register(sub, market, local, _with_cluster)
 
 
 def resolve_cluster(args: argparse.Namespace) -> None:

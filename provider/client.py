@@ -37,6 +37,7 @@ from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms
 from mutualmind.vocabulary.deadlines import MODEL_FETCH_S, SHARE_UPLOAD_S
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
+from mutualmind.vocabulary.round_open import RoundTerms, signed_open_round
 from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
 from mutualmind.vocabulary.signed_requests import (
     new_nonce,
@@ -254,6 +255,13 @@ class MarketClient:
         """Sign new terms for one of this provider's datasets (binding later rounds)."""
         return self._call("UpdateDatasetTerms",
                           signed_terms_update(self.key, self.provider_id, dataset_id, terms.to_payload()))
+
+    def open_round(self, terms: RoundTerms) -> market_pb2.OpenRoundReply:
+        """Open a round this provider sponsors: the terms signed here lock its pool."""
+        if terms.sponsor != self.provider_id:
+            raise InvalidInput(f"the terms name sponsor {terms.sponsor!r}, this key is "
+                               f"{self.provider_id!r}; a provider opens rounds only in its own name")
+        return self._call("OpenRound", signed_open_round(self.key, terms))
 
     def abort_round(self, round_id: str, reason: str) -> market_pb2.AbortRoundReply:
         """Withdraw a round this provider sponsors (open, not running): the pool comes back."""

@@ -1,0 +1,96 @@
+"""`mutualmind provider open-round|round-show`: a sponsor's rounds, over the public Market port.
+
+A sponsor is a provider like any other: its key (from `provider keygen`) signs the
+round's terms on its own machine (`mutualmind.vocabulary.round_open`, the builder the
+operator's `admin round open` uses too), and the coordinator's public Market API records
+them; no admin certificate is needed. The ledger refuses a round signed by anyone but the
+sponsor it names. Running a round stays the operator's (`admin round run`); the sponsor
+withdraws its open round with `provider abort-round`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mutualmind.vocabulary.round_open import add_terms_flags
+
+Wrap = Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]
+
+
+def register(sub: Any, market: Callable[[argparse.ArgumentParser], None],
+             local: Callable[[argparse.ArgumentParser], None], with_cluster: Wrap) -> None:
+    opener = sub.add_parser("open-round",
+                            help="(sponsor) open a round: sign its terms and lock your pool")
+    market(opener)
+    add_terms_flags(opener)
+    opener.set_defaults(func=with_cluster(run_open_round))
+
+    show = sub.add_parser("round-show",
+                          help="a round's status, terms, contributions and payouts")
+    show.add_argument("round_id", metavar="ROUND", help="the round's id")
+    show.add_argument("--coordinator", help="coordinator market address host:port")
+    show.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+    show.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    local(show)
+    show.set_defaults(func=with_cluster(run_round_show))
+
+
+def run_open_round(args: argparse.Namespace) -> int:
+    """Build and sign the terms here (checked first: nothing malformed is signed or sent)."""
+    from mutualmind.vocabulary.round_open import terms_from_flags
+    from provider.cli import _market
+
+    client = _market(args)
+    try:
+        terms = terms_from_flags(args, client.provider_id)
+        reply = client.open_round(terms)
+    finally:
+        client.channel.close()
+    print(json.dumps({"round_id": terms.round_id, "ledger_index": reply.ledger_index,
+                      "sponsor": terms.sponsor, "pool": terms.pool,
+                      "datasets": list(terms.datasets), "expires_at_ms": terms.expires_at_ms}))
+    return 0
+
+
+def run_round_show(args: argparse.Namespace) -> int:
+    from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport.pki import COORDINATOR_NAME
+    from mutualmind.vocabulary.round_json import round_json
+    from proto import market_pb2
+    from provider.client import market_call
+
+    channel = open_channel(args.coordinator, channel_credentials(args.certs, None),
+                           server_name=COORDINATOR_NAME)
+    try:
+        view = market_call(channel, "GetRound", market_pb2.GetRoundRequest(round_id=args.round_id))
+    finally:
+        channel.close()
+    shown = round_json(view)
+    if args.json:
+        print(json.dumps(shown, sort_keys=True))
+    else:
+        print(_text(shown))
+    return 0
+
+
+def _text(shown: dict[str, Any]) -> str:
+    """The round for people: one line of terms, then one line per participant."""
+    spec = shown["model_spec"]
+    lines = [f"round {shown['round_id']}: {shown['status']}, sponsor {shown['sponsor']}, "
+             f"pool {shown['pool']}, model {spec.get('kind', '?')} ({spec.get('metric', '?')}), "
+             f"validation {shown['validation_dataset']}"]
+    if shown["metrics_micro"]:
+        lines.append(f"full-model metric {shown['metrics_micro'][0] / 1e6:+.6f}")
+    for p in shown["participants"]:
+        lines.append(f"  {p['provider_id']:<16} {p['dataset_id']:<20} rows {p['rows']:>7}  "
+                     f"stake {p['stake']:>6}  contribution {p['contribution_micro'] / 1e6:+.6f}  "
+                     f"payout {p['payout']:>6}  slashed {p['slashed']:>6}")
+    if shown["refund_to_sponsor"]:
+        lines.append(f"refund to sponsor {shown['refund_to_sponsor']}")
+    if shown["message"]:
+        lines.append(f"note: {shown['message']}")
+    return "\n".join(lines)
