@@ -25,11 +25,6 @@ import grpc
 import numpy as np
 import pytest
 
-from mutualmind.vocabulary.round_open import (
-    RoundTerms,
-    round_opened_payload,
-    signed_open_round,
-)
 from coordinator.cluster_link import NodeEndpoint
 from coordinator.rounds import LifecyclePolicy
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
@@ -46,6 +41,11 @@ from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms
 from mutualmind.vocabulary.payloads import request_message
+from mutualmind.vocabulary.round_open import (
+    RoundTerms,
+    round_opened_payload,
+    signed_open_round,
+)
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     save_private_key,

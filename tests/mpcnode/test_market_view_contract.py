@@ -16,11 +16,6 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mutualmind.vocabulary.round_open import (
-    RoundTerms,
-    checked_model_spec,
-    signed_open_round,
-)
 from coordinator.cluster_link import NodeEndpoint
 from coordinator.server import CoordinatorConfig, start_coordinator
 from mpcnode.coordinator_client import CoordinatorMarket
@@ -28,6 +23,11 @@ from mpcnode.market_view import MarketView
 from mutualmind.errors import NotFound
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.round_open import (
+    RoundTerms,
+    checked_model_spec,
+    signed_open_round,
+)
 from mutualmind.vocabulary.signed_requests import (
     signed_dataset_registration,
     signed_register_provider,

@@ -15,11 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mutualmind.vocabulary.round_open import (
-    RoundTerms,
-    checked_model_spec,
-    signed_open_round,
-)
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.market import Market
 from coordinator.market_servicer import round_view_proto
@@ -29,6 +24,11 @@ from ledger import Ledger
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.round_open import (
+    RoundTerms,
+    checked_model_spec,
+    signed_open_round,
+)
 from mutualmind.vocabulary.signed_requests import (
     dataset_registration_payload,
     signed_dataset_registration,

@@ -19,12 +19,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from settled_round import EPSILON_MICRO, settled_round_view  # noqa: E402
 
-from mutualmind.vocabulary.round_open import (  # noqa: E402
-    RoundTerms,
-    checked_model_spec,
-    round_opened_payload,
-    signed_open_round,
-)
 from coordinator.admin_cli.round_report import (  # noqa: E402
     render_round_png,
     round_figure,
@@ -34,6 +28,12 @@ from coordinator.admin_cli.round_table import round_json, round_table  # noqa: E
 from coordinator.round_verify import max_abs_diff_micro  # noqa: E402
 from mutualmind.errors import IntegrityError, InvalidInput  # noqa: E402
 from mutualmind.vocabulary.payloads import request_message  # noqa: E402
+from mutualmind.vocabulary.round_open import (  # noqa: E402
+    RoundTerms,
+    checked_model_spec,
+    round_opened_payload,
+    signed_open_round,
+)
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     public_key_bytes,
