@@ -181,7 +181,10 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         if link is None:
             from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
-        market = Market(ledger, node_count=len(config.nodes), quota=config.quota)
+        names = [m.name for m in load_manifest(config.certs_dir).nodes]
+        market = Market(ledger, node_count=len(config.nodes), quota=config.quota,
+                        node_addresses=[(name, n.public_address)
+                                        for name, n in zip(names, config.nodes)])
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         policy=config.lifecycle)
         aborted = rounds.recover() + rounds.sweep()
