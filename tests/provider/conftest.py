@@ -8,7 +8,6 @@ every job: these tests run no rounds, and the real link needs a dealer.
 from __future__ import annotations
 
 import socket
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
