@@ -56,6 +56,8 @@ class CoordinatorConfig:
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     sweep_interval_s: float = 60.0   # how often expired / failed rounds are looked for
     checkpoint_interval_s: float = 2.0  # a grown log gets a signed head within about this long
+    # node i's public address as providers elsewhere reach it (ListNodes); empty: nodes[i]'s
+    advertised: tuple[str, ...] = ()
 
 
 class RoundSweeper:
@@ -182,9 +184,9 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
             from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
         names = [m.name for m in load_manifest(config.certs_dir).nodes]
+        addresses = list(config.advertised) or [n.public_address for n in config.nodes]
         market = Market(ledger, node_count=len(config.nodes), quota=config.quota,
-                        node_addresses=[(name, n.public_address)
-                                        for name, n in zip(names, config.nodes)])
+                        node_addresses=list(zip(names, addresses)))
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         policy=config.lifecycle)
         aborted = rounds.recover() + rounds.sweep()

@@ -90,3 +90,57 @@ def test_a_provider_with_only_coordinator_and_ca_shares_and_reads_catalog_and_hi
                 if e.kind in ("stake", "unstake", "payout", "slash")]
     assert [(h["index"], h["kind"]) for h in history] == [(e.index, e.kind) for e in expected]
     assert [(h["kind"], h["amount"]) for h in history] == [("stake", 30), ("unstake", 5)]
+
+
+def test_share_with_a_node_down_hints_a_resume_that_asks_the_directory(market: Market, tmp_path: Path) -> None:
+    """Nodes from the directory: the resume hint repeats no node list, and resume finds the
+    nodes (in the coordinator's order) by itself once node 2 is back at its address."""
+    from mpcnode.coordinator_client import CoordinatorRegistry
+    from mpcnode.server import NodeConfig, start_node
+
+    key = tmp_path / "p.key"
+    mutualmind("provider", "keygen", "--key", str(key), "--id", "far-2")
+    common = ["--key", str(key), "--coordinator", market.coordinator_address, "--certs", str(market.certs)]
+    assert mutualmind("provider", "register", *common).returncode == 0
+    csv_path = tmp_path / "t.csv"
+    _csv(csv_path, rows=20)
+    market.nodes[2].stop(grace=None)
+    run = mutualmind("provider", "share", *common, "--dataset-id", "far-2", "--csv", str(csv_path),
+                     "--label", "outcome")
+    assert run.returncode == 9, run.stderr  # Unavailable
+    hint = next(line for line in run.stderr.splitlines() if "mutualmind provider resume" in line)
+    assert "--node" not in hint and f"--coordinator {market.coordinator_address}" in hint
+    resume = hint.split("run: mutualmind ", 1)[1].split()
+    with open_channel(market.coordinator_address, channel_credentials(market.certs, "node2")) as coordinator:
+        node2 = start_node(NodeConfig(node_index=2, data_dir=market.nodes[2].config.data_dir,
+                                      certs_dir=market.certs, public_address=market.node_addresses[2]),
+                           CoordinatorRegistry(coordinator))
+        try:
+            run = mutualmind(*resume)
+        finally:
+            node2.stop(grace=None)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"dataset_id": "far-2", "uploaded_to": [2], "already_held_by": [0, 1]}
+
+
+def test_the_directory_lists_advertised_addresses(tmp_path: Path, cluster_certs: Any) -> None:
+    """`coordinator serve --advertise-node`: providers elsewhere get the addresses they can
+    reach (compose: the published ports), not the cluster-internal names."""
+    from coordinator.cluster_link import NodeEndpoint
+    from coordinator.server import CoordinatorConfig, start_coordinator
+    from tests.provider.conftest import NoJobsLink
+
+    certs = cluster_certs(3).folder
+    endpoints = tuple(NodeEndpoint(index=i, name=f"node{i}", public_address=f"node{i}:7101",
+                                   cluster_address=f"node{i}:7201") for i in range(3))
+    coordinator = start_coordinator(
+        CoordinatorConfig(certs_dir=certs, data_dir=tmp_path / "c", nodes=endpoints, dealer_address="x:1",
+                          advertised=("127.0.0.1:7110", "127.0.0.1:7111", "127.0.0.1:7112")),
+        link=NoJobsLink(endpoints))
+    try:
+        with open_channel(f"127.0.0.1:{coordinator.public_port}", channel_credentials(certs, None),
+                          server_name=COORDINATOR_NAME) as channel:
+            assert [n.public_address for n in list_nodes(channel)] == [
+                "127.0.0.1:7110", "127.0.0.1:7111", "127.0.0.1:7112"]
+    finally:
+        coordinator.stop(grace=None)
