@@ -172,9 +172,11 @@ class Market:
         return [NodeListing(i, name, address, keys.get(i, b""))
                 for i, (name, address) in enumerate(self.node_addresses)]
 
-    def catalog(self, provider_id: str = "") -> list[CatalogEntry]:
+    def catalog(self, provider_id: str = "", offset: int = 0) -> tuple[list[CatalogEntry], int]:
         """Registered datasets (one provider's when given) in ledger order, with their
-        current terms and stake; read from the ledger's state, no entry is scanned."""
+        current terms and stake; read from the ledger's state, no entry is scanned. A page
+        holds up to MAX_DIRECTORY from `offset`; the second value is the next page's offset
+        (0 when this is the last)."""
         state = self.ledger.state
         if provider_id:
             if provider_id not in state.providers:
@@ -183,10 +185,12 @@ class Market:
             ids: Sequence[str] = self.ledger.provider_datasets(provider_id)
         else:
             ids = list(state.datasets)
-        return [CatalogEntry(payload=state.datasets[d],
+        page = [CatalogEntry(payload=state.datasets[d],
                              terms=state.terms.get(d, DEFAULT_TERMS).to_payload(),
                              staked=state.stakes.get(d, 0))
-                for d in ids[:MAX_DIRECTORY]]
+                for d in ids[offset:offset + MAX_DIRECTORY]]
+        end = offset + len(page)
+        return page, (end if end < len(ids) else 0)
 
     def history(self, provider_id: str, limit: int = MAX_DIRECTORY) -> list[Entry]:
         """The provider's stakes, unstakes, payouts and slashes, oldest first, from the

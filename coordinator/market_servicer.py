@@ -200,13 +200,22 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def ListDatasets(self, request: market_pb2.CatalogRequest,
                      context: grpc.ServicerContext) -> market_pb2.CatalogReply:
-        return market_pb2.CatalogReply(datasets=[
-            market_pb2.CatalogDataset(
+        page, next_offset = self._market.catalog(request.provider_id, request.offset)
+        reply = market_pb2.CatalogReply()
+        size = 0
+        for i, d in enumerate(page):
+            item = market_pb2.CatalogDataset(
                 dataset_id=d.payload["dataset_id"], provider_id=d.payload["provider_id"],
                 purpose=d.payload["purpose"], rows=d.payload["rows"], cols=d.payload["cols"],
                 schema_json=canonical_json(d.payload["schema"]).decode(),
                 terms_json=canonical_json(d.terms).decode(), staked=d.staked)
-            for d in self._market.catalog(request.provider_id)])
+            size += item.ByteSize() + 16
+            if reply.datasets and size > MAX_LIST_BYTES:
+                next_offset = request.offset + i  # the caller asks again from here
+                break
+            reply.datasets.append(item)
+        reply.next_offset = next_offset
+        return reply
 
     def GetProviderHistory(self, request: market_pb2.ProviderHistoryRequest,
                            context: grpc.ServicerContext) -> market_pb2.ProviderHistoryReply:

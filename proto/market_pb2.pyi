@@ -355,10 +355,12 @@ class DirectoryNodesReply(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeListing, _Mapping]]] = ...) -> None: ...
 
 class CatalogRequest(_message.Message):
-    __slots__ = ("provider_id",)
+    __slots__ = ("provider_id", "offset")
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     provider_id: str
-    def __init__(self, provider_id: _Optional[str] = ...) -> None: ...
+    offset: int
+    def __init__(self, provider_id: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class CatalogDataset(_message.Message):
     __slots__ = ("dataset_id", "provider_id", "purpose", "rows", "cols", "schema_json", "terms_json", "staked")
@@ -381,10 +383,12 @@ class CatalogDataset(_message.Message):
     def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., purpose: _Optional[str] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., schema_json: _Optional[str] = ..., terms_json: _Optional[str] = ..., staked: _Optional[int] = ...) -> None: ...
 
 class CatalogReply(_message.Message):
-    __slots__ = ("datasets",)
+    __slots__ = ("datasets", "next_offset")
     DATASETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
     datasets: _containers.RepeatedCompositeFieldContainer[CatalogDataset]
-    def __init__(self, datasets: _Optional[_Iterable[_Union[CatalogDataset, _Mapping]]] = ...) -> None: ...
+    next_offset: int
+    def __init__(self, datasets: _Optional[_Iterable[_Union[CatalogDataset, _Mapping]]] = ..., next_offset: _Optional[int] = ...) -> None: ...
 
 class ProviderHistoryRequest(_message.Message):
     __slots__ = ("provider_id", "limit")

@@ -212,9 +212,16 @@ def list_nodes(channel: Channel) -> list[market_pb2.NodeListing]:
 
 
 def list_datasets(channel: Channel, provider_id: str = "") -> list[market_pb2.CatalogDataset]:
-    """The dataset catalog (one provider's datasets when given)."""
-    return list(market_call(channel, "ListDatasets",
-                            market_pb2.CatalogRequest(provider_id=provider_id)).datasets)
+    """The dataset catalog (one provider's datasets when given), every page of it."""
+    datasets: list[market_pb2.CatalogDataset] = []
+    offset = 0
+    while True:
+        reply = market_call(channel, "ListDatasets",
+                            market_pb2.CatalogRequest(provider_id=provider_id, offset=offset))
+        datasets.extend(reply.datasets)
+        if not reply.next_offset or reply.next_offset <= offset:
+            return datasets
+        offset = reply.next_offset
 
 
 def provider_history(channel: Channel, provider_id: str, limit: int = 0) -> list[market_pb2.LedgerEntry]:

@@ -282,7 +282,8 @@ def test_lookups_by_id(live: Live) -> None:
             "GetRound": lambda: market_pb2.GetRoundRequest(round_id=value),
             "GetProvider": lambda: market_pb2.GetProviderRequest(provider_id=value),
             "ListNodes": lambda: market_pb2.DirectoryNodesRequest(),
-            "ListDatasets": lambda: market_pb2.CatalogRequest(provider_id=value),
+            "ListDatasets": lambda: market_pb2.CatalogRequest(provider_id=value,
+                                                              offset=len(value) * 2**26 % 2**32),
             "GetProviderHistory": lambda: market_pb2.ProviderHistoryRequest(
                 provider_id=value, limit=len(value) * 2**26 % 2**32),
         }[which]()

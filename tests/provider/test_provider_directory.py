@@ -144,3 +144,29 @@ def test_the_directory_lists_advertised_addresses(tmp_path: Path, cluster_certs:
                 "127.0.0.1:7110", "127.0.0.1:7111", "127.0.0.1:7112"]
     finally:
         coordinator.stop(grace=None)
+
+
+def test_the_catalog_comes_in_pages_and_filters_by_provider(market: Market, monkeypatch: Any) -> None:
+    """Three datasets over pages of two: every dataset once, in ledger order."""
+    import coordinator.market
+    from mutualmind.vocabulary.signing_keys import generate_signing_key
+    from provider.client import MarketClient
+    from provider.sharing import load_sklearn, share_table
+
+    monkeypatch.setattr(coordinator.market, "MAX_DIRECTORY", 2)
+    channel = open_channel(market.coordinator_address, channel_credentials(market.certs, None),
+                           server_name=COORDINATOR_NAME)
+    try:
+        a = MarketClient(channel=channel, key=generate_signing_key(), provider_id="a")
+        b = MarketClient(channel=channel, key=generate_signing_key(), provider_id="b")
+        a.register()
+        b.register()
+        for client, dataset in ((a, "a-1"), (b, "b-1"), (a, "a-2")):
+            client.register_dataset(dataset, share_table(load_sklearn("iris"), 3))
+        assert [d.dataset_id for d in list_datasets(channel)] == ["a-1", "b-1", "a-2"]
+        assert [d.dataset_id for d in list_datasets(channel, "a")] == ["a-1", "a-2"]
+        assert all(d.rows == 150 and d.staked == 0 for d in list_datasets(channel))
+        with pytest.raises(NotFound):
+            list_datasets(channel, "nobody")
+    finally:
+        channel.close()
