@@ -20,6 +20,10 @@ def register(subparsers: Any) -> None:
                        help="where the ledger and round state live")
     serve.add_argument("--node", action="append", required=True, metavar="PUBLIC,CLUSTER[,MPC_HOST]",
                        help="node addresses in index order (repeat once per node)")
+    serve.add_argument("--advertise-node", action="append", metavar="HOST:PORT",
+                       help="node i's public address as providers elsewhere reach it (repeat "
+                            "once per node, in index order), listed by the Market's ListNodes "
+                            "(default: each --node's PUBLIC address)")
     serve.add_argument("--dealer", required=True, help="dealer cluster address host:port")
     serve.add_argument("--public-listen", default="127.0.0.1:0")
     serve.add_argument("--cluster-listen", default="127.0.0.1:0")
@@ -56,6 +60,15 @@ def parse_nodes(values: list[str]) -> tuple[Any, ...]:
     return tuple(nodes)
 
 
+def parse_advertised(values: list[str] | None, count: int) -> tuple[str, ...]:
+    """--advertise-node addresses: none, or exactly one per --node."""
+    if not values:
+        return ()
+    if len(values) != count:
+        raise InvalidInput(f"--advertise-node: give one address per --node ({count}), got {len(values)}")
+    return tuple(values)
+
+
 def parse_port_range(text: str) -> range:
     try:
         lo, hi = (int(p) for p in text.split("-"))
@@ -85,6 +98,7 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--checkpoint-interval must be within 0.1..3600 s, got {args.checkpoint_interval}")
     config = CoordinatorConfig(
         certs_dir=args.certs, data_dir=args.data_dir, nodes=parse_nodes(args.node),
+        advertised=parse_advertised(args.advertise_node, len(args.node)),
         dealer_address=args.dealer, public_address=args.public_listen,
         cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports),
         quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),

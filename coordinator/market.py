@@ -9,6 +9,7 @@ fixed-point precision the nodes compute with). Schema rules: `mutualmind.vocabul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from ledger import Entry, Ledger
 from mutualmind.errors import InvalidInput, NotFound
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import check_registration
+from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.payloads import check_payload_size
 from mutualmind.vocabulary.quotas import StorageQuota, share_bytes
@@ -43,12 +45,40 @@ class BalanceView:
         return sum(self.stakes.values())
 
 
+@dataclass(frozen=True)
+class NodeListing:
+    """One node as the public directory shows it: what a provider needs to send it a share
+    (its address, and the certificate name to pin) and to check its receipts (its key)."""
+
+    index: int
+    name: str
+    public_address: str
+    signing_key: bytes
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A registered dataset in the catalog: its registration, current terms and stake."""
+
+    payload: dict[str, Any]
+    terms: dict[str, Any]
+    staked: int
+
+
+# the entry kinds a provider's history shows: its money at stake and what rounds did to it
+HISTORY_KINDS = (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.PAYOUT, EntryKind.SLASH)
+MAX_DIRECTORY = 1000
+
+
 class Market:
     """Registration, datasets, stakes and balances; every change is one ledger entry."""
 
-    def __init__(self, ledger: Ledger, node_count: int, quota: StorageQuota | None = None) -> None:
+    def __init__(self, ledger: Ledger, node_count: int, quota: StorageQuota | None = None,
+                 node_addresses: Sequence[tuple[str, str]] = ()) -> None:
         self.ledger = ledger
         self.node_count = node_count
+        # (certificate name, public share address) of node i, from the coordinator's config
+        self.node_addresses = tuple(node_addresses)
         # what every node will hold, known from rows x cols at registration
         self.quota = quota if quota is not None else StorageQuota()
 
@@ -133,3 +163,42 @@ class Market:
         return self.ledger.append(EntryKind.UNSTAKE if unstake else EntryKind.STAKE, payload,
                                   provider_signature=signature)
 
+
+    # -- directory (read only) -----------------------------------------------------
+
+    def list_nodes(self) -> list[NodeListing]:
+        """Every node in index order, so a provider's share i goes to node i."""
+        keys = self.ledger.state.nodes
+        return [NodeListing(i, name, address, keys.get(i, b""))
+                for i, (name, address) in enumerate(self.node_addresses)]
+
+    def catalog(self, provider_id: str = "", offset: int = 0) -> tuple[list[CatalogEntry], int]:
+        """Registered datasets (one provider's when given) in ledger order, with their
+        current terms and stake; read from the ledger's state, no entry is scanned. A page
+        holds up to MAX_DIRECTORY from `offset`; the second value is the next page's offset
+        (0 when this is the last)."""
+        state = self.ledger.state
+        if provider_id:
+            if provider_id not in state.providers:
+                raise NotFound(f"no provider {provider_id!r} is registered; leave provider_id "
+                               "empty for every dataset")
+            ids: Sequence[str] = self.ledger.provider_datasets(provider_id)
+        else:
+            ids = list(state.datasets)
+        page = [CatalogEntry(payload=state.datasets[d],
+                             terms=state.terms.get(d, DEFAULT_TERMS).to_payload(),
+                             staked=state.stakes.get(d, 0))
+                for d in ids[offset:offset + MAX_DIRECTORY]]
+        end = offset + len(page)
+        return page, (end if end < len(ids) else 0)
+
+    def history(self, provider_id: str, limit: int = MAX_DIRECTORY) -> list[Entry]:
+        """The provider's stakes, unstakes, payouts and slashes, oldest first, from the
+        ledger's party index (one indexed read per kind)."""
+        if provider_id not in self.ledger.state.providers:
+            raise NotFound(f"no provider {provider_id!r} is registered; register it first "
+                           "(mutualmind provider register)")
+        limit = min(limit or MAX_DIRECTORY, MAX_DIRECTORY)
+        entries = [e for kind in HISTORY_KINDS
+                   for e in self.ledger.entries_for_party(provider_id, limit=limit, kind=kind)]
+        return sorted(entries, key=lambda e: e.index)[:limit]

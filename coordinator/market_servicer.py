@@ -17,6 +17,7 @@ from coordinator.rounds import Rounds, RoundSummary
 from ledger.entries import Entry
 from ledger.proof_file import build_proof
 from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES
 from mutualmind.vocabulary.signed_requests import (
     abort_round_payload,
@@ -189,6 +190,37 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         return market_pb2.ProviderView(
             provider_id=p["provider_id"], name=p["name"], public_key=bytes.fromhex(p["public_key"]),
             nonce=p["nonce"], signature=entry.provider_signature or b"", ledger_index=entry.index)
+
+    def ListNodes(self, request: market_pb2.DirectoryNodesRequest,
+                  context: grpc.ServicerContext) -> market_pb2.DirectoryNodesReply:
+        return market_pb2.DirectoryNodesReply(nodes=[
+            market_pb2.NodeListing(index=n.index, name=n.name, public_address=n.public_address,
+                                   signing_key=n.signing_key)
+            for n in self._market.list_nodes()])
+
+    def ListDatasets(self, request: market_pb2.CatalogRequest,
+                     context: grpc.ServicerContext) -> market_pb2.CatalogReply:
+        page, next_offset = self._market.catalog(request.provider_id, request.offset)
+        reply = market_pb2.CatalogReply()
+        size = 0
+        for i, d in enumerate(page):
+            item = market_pb2.CatalogDataset(
+                dataset_id=d.payload["dataset_id"], provider_id=d.payload["provider_id"],
+                purpose=d.payload["purpose"], rows=d.payload["rows"], cols=d.payload["cols"],
+                schema_json=canonical_json(d.payload["schema"]).decode(),
+                terms_json=canonical_json(d.terms).decode(), staked=d.staked)
+            size += item.ByteSize() + 16
+            if reply.datasets and size > MAX_LIST_BYTES:
+                next_offset = request.offset + i  # the caller asks again from here
+                break
+            reply.datasets.append(item)
+        reply.next_offset = next_offset
+        return reply
+
+    def GetProviderHistory(self, request: market_pb2.ProviderHistoryRequest,
+                           context: grpc.ServicerContext) -> market_pb2.ProviderHistoryReply:
+        entries = self._market.history(request.provider_id, request.limit)
+        return market_pb2.ProviderHistoryReply(entries=[entry_proto(e) for e in entries])
 
 
 # -- conversions ---------------------------------------------------------------------

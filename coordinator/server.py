@@ -56,6 +56,8 @@ class CoordinatorConfig:
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     sweep_interval_s: float = 60.0   # how often expired / failed rounds are looked for
     checkpoint_interval_s: float = 2.0  # a grown log gets a signed head within about this long
+    # node i's public address as providers elsewhere reach it (ListNodes); empty: nodes[i]'s
+    advertised: tuple[str, ...] = ()
 
 
 class RoundSweeper:
@@ -181,7 +183,10 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         if link is None:
             from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
-        market = Market(ledger, node_count=len(config.nodes), quota=config.quota)
+        names = [m.name for m in load_manifest(config.certs_dir).nodes]
+        addresses = list(config.advertised) or [n.public_address for n in config.nodes]
+        market = Market(ledger, node_count=len(config.nodes), quota=config.quota,
+                        node_addresses=list(zip(names, addresses)))
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         policy=config.lifecycle)
         aborted = rounds.recover() + rounds.sweep()

@@ -331,3 +331,75 @@ class ProviderView(_message.Message):
     signature: bytes
     ledger_index: int
     def __init__(self, provider_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., nonce: _Optional[str] = ..., signature: _Optional[bytes] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+
+class DirectoryNodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NodeListing(_message.Message):
+    __slots__ = ("index", "name", "public_address", "signing_key")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_KEY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    public_address: str
+    signing_key: bytes
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., public_address: _Optional[str] = ..., signing_key: _Optional[bytes] = ...) -> None: ...
+
+class DirectoryNodesReply(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeListing]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeListing, _Mapping]]] = ...) -> None: ...
+
+class CatalogRequest(_message.Message):
+    __slots__ = ("provider_id", "offset")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    offset: int
+    def __init__(self, provider_id: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class CatalogDataset(_message.Message):
+    __slots__ = ("dataset_id", "provider_id", "purpose", "rows", "cols", "schema_json", "terms_json", "staked")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    TERMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    STAKED_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    provider_id: str
+    purpose: str
+    rows: int
+    cols: int
+    schema_json: str
+    terms_json: str
+    staked: int
+    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., purpose: _Optional[str] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., schema_json: _Optional[str] = ..., terms_json: _Optional[str] = ..., staked: _Optional[int] = ...) -> None: ...
+
+class CatalogReply(_message.Message):
+    __slots__ = ("datasets", "next_offset")
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    datasets: _containers.RepeatedCompositeFieldContainer[CatalogDataset]
+    next_offset: int
+    def __init__(self, datasets: _Optional[_Iterable[_Union[CatalogDataset, _Mapping]]] = ..., next_offset: _Optional[int] = ...) -> None: ...
+
+class ProviderHistoryRequest(_message.Message):
+    __slots__ = ("provider_id", "limit")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    limit: int
+    def __init__(self, provider_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ProviderHistoryReply(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[LedgerEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ...) -> None: ...

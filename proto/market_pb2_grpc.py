@@ -110,6 +110,21 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.UpdateDatasetTermsRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.UpdateDatasetTermsReply.FromString,
                 _registered_method=True)
+        self.ListNodes = channel.unary_unary(
+                '/mutualmind.v1.Market/ListNodes',
+                request_serializer=proto_dot_market__pb2.DirectoryNodesRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.DirectoryNodesReply.FromString,
+                _registered_method=True)
+        self.ListDatasets = channel.unary_unary(
+                '/mutualmind.v1.Market/ListDatasets',
+                request_serializer=proto_dot_market__pb2.CatalogRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.CatalogReply.FromString,
+                _registered_method=True)
+        self.GetProviderHistory = channel.unary_unary(
+                '/mutualmind.v1.Market/GetProviderHistory',
+                request_serializer=proto_dot_market__pb2.ProviderHistoryRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.ProviderHistoryReply.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -205,6 +220,24 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNodes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProviderHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -282,6 +315,21 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.UpdateDatasetTerms,
                     request_deserializer=proto_dot_market__pb2.UpdateDatasetTermsRequest.FromString,
                     response_serializer=proto_dot_market__pb2.UpdateDatasetTermsReply.SerializeToString,
+            ),
+            'ListNodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNodes,
+                    request_deserializer=proto_dot_market__pb2.DirectoryNodesRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.DirectoryNodesReply.SerializeToString,
+            ),
+            'ListDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasets,
+                    request_deserializer=proto_dot_market__pb2.CatalogRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.CatalogReply.SerializeToString,
+            ),
+            'GetProviderHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProviderHistory,
+                    request_deserializer=proto_dot_market__pb2.ProviderHistoryRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.ProviderHistoryReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -689,6 +737,87 @@ class Market:
             '/mutualmind.v1.Market/UpdateDatasetTerms',
             proto_dot_market__pb2.UpdateDatasetTermsRequest.SerializeToString,
             proto_dot_market__pb2.UpdateDatasetTermsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/ListNodes',
+            proto_dot_market__pb2.DirectoryNodesRequest.SerializeToString,
+            proto_dot_market__pb2.DirectoryNodesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/ListDatasets',
+            proto_dot_market__pb2.CatalogRequest.SerializeToString,
+            proto_dot_market__pb2.CatalogReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProviderHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetProviderHistory',
+            proto_dot_market__pb2.ProviderHistoryRequest.SerializeToString,
+            proto_dot_market__pb2.ProviderHistoryReply.FromString,
             options,
             channel_credentials,
             insecure,

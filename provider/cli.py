@@ -79,18 +79,21 @@ def register(subparsers: Any) -> None:
                             "signed in the registration: binary (0/1, default), classes:K "
                             "(0..K-1) or real (a regression target)")
     share.add_argument("--node", action="append", metavar="HOST:PORT",
-                       help="node public address, once per node in index order")
+                       help="node public address, once per node in index order (default: the coordinator's node directory)")
     consent_cli.add_terms_flags(share)
     share.set_defaults(func=_with_cluster(run_share))
 
     resume = sub.add_parser("resume", help="finish the upload of a registered dataset after a failure")
     resume.add_argument("--key", type=Path, required=True, help="the provider's key file")
     resume.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+    resume.add_argument("--coordinator", help="coordinator market address host:port, for its "
+                                              "node directory (not needed with --node)")
+    resume.set_defaults(coordinator_optional=True)
     local(resume)
     resume.add_argument("--dataset-id", required=True,
                         help="the dataset's id whose upload failed (its shares are kept next to --key)")
     resume.add_argument("--node", action="append", metavar="HOST:PORT",
-                        help="node public address, once per node in index order")
+                        help="node public address, once per node in index order (default: the coordinator's node directory)")
     resume.set_defaults(func=_with_cluster(run_resume))
 
     stake = sub.add_parser("stake", help="stake tokens on a dataset")
@@ -108,7 +111,7 @@ def register(subparsers: Any) -> None:
     market(collect)
     collect.add_argument("--round-id", required=True, help="a closed round you sponsored")
     collect.add_argument("--node", action="append", metavar="HOST:PORT",
-                         help="node public address, once per node in index order")
+                         help="node public address, once per node in index order (default: the coordinator's node directory)")
     collect.add_argument("--out", type=Path, required=True, help="JSON model file to write")
     collect.add_argument("--evaluate", type=Path, metavar="CSV",
                          help="also score the model on this CSV (header row; the model's feature columns)")
@@ -124,6 +127,20 @@ def register(subparsers: Any) -> None:
     proof.add_argument("--out", type=Path, help="also write the proof file `ledger check-proof` reads")
     local(proof)
     proof.set_defaults(func=_with_cluster(run_proof))
+
+    catalog = sub.add_parser("catalog", help="list the market's datasets: schema, rows, terms, stake")
+    catalog.add_argument("--coordinator", help="coordinator market address host:port")
+    catalog.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+    catalog.add_argument("--provider", default="", help="only this provider's datasets")
+    catalog.add_argument("--json", action="store_true", help="one JSON object per dataset, one a line")
+    local(catalog)
+    catalog.set_defaults(func=_with_cluster(run_catalog))
+
+    history = sub.add_parser("history", help="your stakes, unstakes, payouts and slashes on the ledger")
+    market(history)
+    history.add_argument("--limit", type=int, default=0, help="at most this many entries (default: up to 1000)")
+    history.add_argument("--json", action="store_true", help="one JSON object per entry, one a line")
+    history.set_defaults(func=_with_cluster(run_history))
 
     consent_cli.register(sub, market, _with_cluster)
     sponsor_cli.register(sub, market, local, _with_cluster)
@@ -141,7 +158,10 @@ def resolve_cluster(args: argparse.Namespace) -> None:
         args.certs = args.certs or state.certs_dir
         if hasattr(args, "node"):
             args.node = args.node or list(state.node_public_addresses)
-    for flag, name in (("--coordinator", "coordinator"), ("--certs", "certs"), ("--node", "node")):
+    # --node is optional: without it the nodes come from the coordinator's directory
+    for flag, name in (("--coordinator", "coordinator"), ("--certs", "certs")):
+        if name == "coordinator" and getattr(args, "coordinator_optional", False):
+            continue  # resume: checked in _resolve_nodes, only when --node is missing
         if hasattr(args, name) and not getattr(args, name):
             raise InvalidInput(f"{flag} is required (or --data-dir DIR of a local cluster)")
 
@@ -273,10 +293,39 @@ def _load_table(args: argparse.Namespace) -> Any:
     return table
 
 
-def _node_keys(certs: Path, count: int) -> list[bytes] | None:
+def _coordinator_channel(args: argparse.Namespace) -> Any:
+    from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport.pki import COORDINATOR_NAME
+
+    return open_channel(args.coordinator, channel_credentials(args.certs, None),
+                        server_name=COORDINATOR_NAME)
+
+
+def _resolve_nodes(args: argparse.Namespace) -> None:
+    """Without --node, take node addresses, certificate names and receipt keys from the
+    coordinator's directory (ListNodes), in its index order; --node overrides."""
+    args.directory = None
+    if args.node:
+        return
+    from provider.client import list_nodes
+
+    if not args.coordinator:
+        raise InvalidInput("give --coordinator (its node directory) or --node once per node")
+    channel = _coordinator_channel(args)
+    try:
+        args.directory = list_nodes(channel)
+    finally:
+        channel.close()
+    args.node = [n.public_address for n in args.directory]
+
+
+def _node_keys(certs: Path, count: int, directory: Any = None) -> list[bytes] | None:
+    """Node i's receipt key: the manifest's (when --certs holds one), else the directory's."""
     from mutualmind.transport.pki import MANIFEST_NAME, load_manifest
 
     if not (certs / MANIFEST_NAME).is_file():
+        if directory and len(directory) == count and all(len(n.signing_key) == 32 for n in directory):
+            return [bytes(n.signing_key) for n in directory]
         return None
     nodes = load_manifest(certs).nodes
     keys = [n.signing_public_key for n in nodes]
@@ -291,6 +340,8 @@ def _node_names(args: argparse.Namespace) -> list[str]:
     from mutualmind.transport.pki import MANIFEST_NAME, load_manifest, node_name
 
     if not (args.certs / MANIFEST_NAME).is_file():
+        if getattr(args, "directory", None):
+            return [n.name for n in args.directory]
         return [node_name(i) for i in range(len(args.node))]
     manifest = load_manifest(args.certs)
     if len(manifest.nodes) != len(args.node):
@@ -331,7 +382,7 @@ def _upload(args: argparse.Namespace, shared: Any, *, resuming: bool) -> list[An
             tasks = [bar.add_task(f"node {i}", total=size) for i in range(len(channels))]
             return upload_shares(
                 channels, args.dataset_id, shared,
-                node_public_keys=_node_keys(args.certs, len(channels)),
+                node_public_keys=_node_keys(args.certs, len(channels), getattr(args, "directory", None)),
                 progress=lambda node, sent: bar.update(tasks[node], completed=sent),
                 attempts=UPLOAD_ATTEMPTS, already_stored_ok=resuming,
             )
@@ -348,10 +399,14 @@ def _upload_or_keep(args: argparse.Namespace, shared: Any, pending: Path, *, res
     try:
         receipts = _upload(args, shared, resuming=resuming)
     except MutualMindError:
+        # nodes from the directory: the hint names none, resume asks the coordinator again
+        nodes = "" if getattr(args, "directory", None) else " " + " ".join(f"--node {a}" for a in args.node)
         print(f"mutualmind: the registered shares of {args.dataset_id!r} are kept in "
               f"{pending / args.dataset_id}; when the nodes are reachable run: mutualmind provider "
-              f"resume --key {args.key} --certs {args.certs} --dataset-id {args.dataset_id} "
-              + " ".join(f"--node {a}" for a in args.node), file=sys.stderr)
+              f"resume --key {args.key}"
+              + (f" --coordinator {args.coordinator}" if args.coordinator else "")
+              + f" --certs {args.certs} "
+              f"--dataset-id {args.dataset_id}{nodes}", file=sys.stderr)
         raise
     remove_pending(pending, args.dataset_id)
     return receipts
@@ -366,6 +421,7 @@ def run_share(args: argparse.Namespace) -> int:
     from provider.pending import pending_dir_for, remove_pending, save_pending
     from provider.sharing import parse_label_kind, share_table
 
+    _resolve_nodes(args)
     _node_names(args)   # a wrong --node count is refused before anything is registered
     terms = consent_cli.terms_from_args(args)
     table = _load_table(args)
@@ -398,6 +454,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
     pending = pending_dir_for(args.key)
     shared = load_pending(pending, args.dataset_id)
+    _resolve_nodes(args)
     receipts = _upload_or_keep(args, shared, pending, resuming=True)
     print(json.dumps({
         "dataset_id": args.dataset_id,
@@ -433,7 +490,8 @@ def run_collect_model(args: argparse.Namespace) -> int:
     from provider.model_collect import collect_model, evaluate, write_model
     from provider.sharing import load_csv
 
-    keys = _node_keys(args.certs, len(args.node))
+    _resolve_nodes(args)
+    keys = _node_keys(args.certs, len(args.node), args.directory)
     if keys is None:
         raise InvalidInput(f"{args.certs} must hold the cluster manifest (cluster.json) naming "
                            f"the keys of all {len(args.node)} nodes, to check who sent each share")
@@ -465,4 +523,61 @@ def run_collect_model(args: argparse.Namespace) -> int:
         summary["rows"] = table.rows
     write_model(args.out, model)
     print(json.dumps(summary))
+    return 0
+
+
+def run_catalog(args: argparse.Namespace) -> int:
+    """The dataset catalog as a table (or JSON lines): what a sponsor can ask rounds of."""
+    from provider.client import list_datasets
+
+    channel = _coordinator_channel(args)
+    try:
+        datasets = list_datasets(channel, args.provider)
+    finally:
+        channel.close()
+    rows = [{"dataset_id": d.dataset_id, "provider_id": d.provider_id, "purpose": d.purpose,
+             "rows": d.rows, "cols": d.cols, "schema": json.loads(d.schema_json),
+             "terms": json.loads(d.terms_json), "staked": d.staked} for d in datasets]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"datasets ({len(rows)})")
+    for column in ("dataset", "provider", "purpose", "rows", "cols", "label", "staked", "terms"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["dataset_id"], r["provider_id"], r["purpose"], str(r["rows"]), str(r["cols"]),
+                      str(r["schema"].get("label_column", "")), str(r["staked"]),
+                      json.dumps(r["terms"], sort_keys=True))
+    Console(width=200).print(table)
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    """This key's provider's stakes, unstakes, payouts and slashes, oldest first."""
+    from provider.client import provider_history
+
+    client = _market(args)
+    try:
+        entries = provider_history(client.channel, client.provider_id, args.limit)
+    finally:
+        client.channel.close()
+    rows = [{"index": e.index, "kind": e.kind, **json.loads(e.payload_json)} for e in entries]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"history of {client.provider_id} ({len(rows)} entries)")
+    for column in ("entry", "kind", "dataset", "round", "amount"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["index"]), r["kind"], str(r.get("dataset_id", "")), str(r.get("round_id", "")),
+                      str(r.get("amount", "")))
+    Console(width=200).print(table)
     return 0

@@ -202,6 +202,36 @@ def fetch_inclusion_proof(channel: Channel, index: int, *,
                        timeout_s=timeout_s)
 
 
+def list_nodes(channel: Channel) -> list[market_pb2.NodeListing]:
+    """The coordinator's node directory, in index order (share i goes to node i)."""
+    reply = market_call(channel, "ListNodes", market_pb2.DirectoryNodesRequest())
+    nodes = list(reply.nodes)
+    if not nodes or [n.index for n in nodes] != list(range(len(nodes))):
+        raise IntegrityError("the coordinator's node directory is empty or out of order; "
+                             "give --node addresses in index order instead")
+    return nodes
+
+
+def list_datasets(channel: Channel, provider_id: str = "") -> list[market_pb2.CatalogDataset]:
+    """The dataset catalog (one provider's datasets when given), every page of it."""
+    datasets: list[market_pb2.CatalogDataset] = []
+    offset = 0
+    while True:
+        reply = market_call(channel, "ListDatasets",
+                            market_pb2.CatalogRequest(provider_id=provider_id, offset=offset))
+        datasets.extend(reply.datasets)
+        if not reply.next_offset or reply.next_offset <= offset:
+            return datasets
+        offset = reply.next_offset
+
+
+def provider_history(channel: Channel, provider_id: str, limit: int = 0) -> list[market_pb2.LedgerEntry]:
+    """A provider's stakes, unstakes, payouts and slashes as ledger entries, oldest first."""
+    return list(market_call(channel, "GetProviderHistory",
+                            market_pb2.ProviderHistoryRequest(provider_id=provider_id,
+                                                              limit=limit)).entries)
+
+
 @dataclass
 class MarketClient:
     """Signed provider requests to the coordinator's Market API."""

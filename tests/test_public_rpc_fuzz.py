@@ -266,7 +266,10 @@ def test_open_round(live: Live) -> None:
 
 def test_lookups_by_id(live: Live) -> None:
     @SETTINGS
-    @given(which=st.sampled_from(["GetDataset", "GetBalance", "GetRound", "GetProvider"]), value=strings)
+    @given(which=st.sampled_from(["GetDataset", "GetBalance", "GetRound", "GetProvider", "ListNodes",
+                                  "ListDatasets", "GetProviderHistory"]), value=strings)
+    @example(which="ListDatasets", value="alice")
+    @example(which="GetProviderHistory", value="alice")
     @example(which="GetRound", value="../probe")
     @example(which="GetRound", value="../../coordinator/ledger")
     @example(which="GetDataset", value="alice-ds")
@@ -278,6 +281,11 @@ def test_lookups_by_id(live: Live) -> None:
             "GetBalance": lambda: market_pb2.BalanceRequest(provider_id=value),
             "GetRound": lambda: market_pb2.GetRoundRequest(round_id=value),
             "GetProvider": lambda: market_pb2.GetProviderRequest(provider_id=value),
+            "ListNodes": lambda: market_pb2.DirectoryNodesRequest(),
+            "ListDatasets": lambda: market_pb2.CatalogRequest(provider_id=value,
+                                                              offset=len(value) * 2**26 % 2**32),
+            "GetProviderHistory": lambda: market_pb2.ProviderHistoryRequest(
+                provider_id=value, limit=len(value) * 2**26 % 2**32),
         }[which]()
         _fire(live, which, lambda: getattr(live.market, which)(request, timeout=20))
 

@@ -7,6 +7,7 @@ every job: these tests run no rounds, and the real link needs a dealer.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,13 @@ from mutualmind.transport.pki import ClusterManifest
 from tests.certs import ClusterCertsFactory
 
 NODES = 3
+
+
+def free_port() -> int:
+    """A loopback port free right now (bound and released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class NoJobsLink:
@@ -86,8 +94,10 @@ class Market:
 @pytest.fixture
 def market(tmp_path: Path, cluster_certs: ClusterCertsFactory) -> Iterator[Market]:
     certs, manifest = cluster_certs(NODES).folder, cluster_certs(NODES).manifest
+    # the nodes' public ports, picked up front so the coordinator's directory lists them
+    publics = [f"127.0.0.1:{free_port()}" for _ in range(NODES)]
     endpoints = tuple(
-        NodeEndpoint(index=i, name=f"node{i}", public_address="127.0.0.1:1", cluster_address="127.0.0.1:1")
+        NodeEndpoint(index=i, name=f"node{i}", public_address=publics[i], cluster_address="127.0.0.1:1")
         for i in range(NODES)
     )
     coordinator = start_coordinator(
@@ -101,7 +111,8 @@ def market(tmp_path: Path, cluster_certs: ClusterCertsFactory) -> Iterator[Marke
         for i in range(NODES):
             channel = open_channel(f"127.0.0.1:{coordinator.public_port}", channel_credentials(certs, f"node{i}"))
             channels.append(channel)
-            config = NodeConfig(node_index=i, data_dir=tmp_path / f"node{i}", certs_dir=certs)
+            config = NodeConfig(node_index=i, data_dir=tmp_path / f"node{i}", certs_dir=certs,
+                                public_address=publics[i])
             nodes.append(start_node(config, CoordinatorRegistry(channel)))
         yield Market(certs=certs, manifest=manifest, coordinator=coordinator, nodes=nodes)
     finally:
