@@ -32,8 +32,10 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 # before any server handler ran (connection refused while a member restarts, a TLS
 # handshake that failed once - seen once in 140 calls) is sent again, up to
 # RETRY_MAX_ATTEMPTS times (gRPC's cap) after jittered exponential backoff (each wait is
-# random within 0.5 s, 1 s, 2 s, 2 s: at most 5.5 s in all, 2.75 s on average), always
-# within the call's own deadline; a member that never comes up fails UNAVAILABLE then.
+# random within 0.3 s, 0.6 s, 1.2 s, 1.2 s: at most 3.3 s in all, 1.65 s on average),
+# always within the call's own deadline; a member that never comes up fails UNAVAILABLE
+# then. The budget is kept short because permanent TLS failures (wrong CA, expired or
+# missing certificate, IdentityMismatch) also arrive as UNAVAILABLE and are retried too.
 # Why this is safe for calls that are not idempotent (signed requests, mints, uploads):
 #  - a handler of ours that *itself* fails with UNAVAILABLE (e.g. "node1 is down") had
 #    already run; `status.status_for_error` then adds the trailer
@@ -45,8 +47,8 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 #    already flowed to the node is not retried by gRPC: a failure mid-stream surfaces to
 #    the provider as Unavailable, and it is the provider's to upload again.
 RETRY_MAX_ATTEMPTS = 5
-RETRY_INITIAL_BACKOFF_S = 0.5
-RETRY_MAX_BACKOFF_S = 2.0
+RETRY_INITIAL_BACKOFF_S = 0.3
+RETRY_MAX_BACKOFF_S = 1.2
 SERVICE_CONFIG = json.dumps({
     "methodConfig": [{
         "name": [{}],   # every service, every method

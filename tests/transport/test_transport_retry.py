@@ -38,7 +38,7 @@ from mutualmind.transport.options import (
 from proto import admin_pb2, admin_pb2_grpc
 from tests.transport.conftest import ADMIN_SERVICE, RecordingAdmin
 
-# The most the retry policy can wait in all: backoffs 0.5, 1, 2, 2 s (each jittered down).
+# The most the retry policy can wait in all: backoffs 0.3, 0.6, 1.2, 1.2 s (each jittered down).
 RETRY_BUDGET_S = sum(min(RETRY_INITIAL_BACKOFF_S * 2 ** i, RETRY_MAX_BACKOFF_S)
                      for i in range(RETRY_MAX_ATTEMPTS - 1))
 
@@ -107,9 +107,10 @@ def test_call_to_a_server_that_starts_late_is_retried(cluster_dir: Path,
         caller = threading.Thread(target=call)
         issued = time.monotonic()
         caller.start()
-        # The first attempt was refused (nothing listens yet); start the server a bit later.
+        # The first attempt was refused (nothing listens yet); only then start the server.
+        # (Retry waits are jittered down to random fractions of 0.3, 0.6, 1.2, 1.2 s, so a
+        # fixed delay of ~1 s would make this test fail now and then by chance.)
         assert refused.wait(5), "the first attempt never failed"
-        time.sleep(0.5)
         running, admin = start_admin(cluster_dir, port)
         servers.append(running)
         up_after = time.monotonic() - issued
