@@ -44,6 +44,7 @@ from mutualmind.cluster.local_processes import (
     process_start_time,
     stop_members,
 )
+from mutualmind.cluster.mpc_ports import claim_mpc_ports, format_range, release_mpc_ports
 from mutualmind.errors import (
     AlreadyExists,
     InvalidInput,
@@ -94,6 +95,7 @@ class LocalCluster:
         self.host = host
         self.start_timeout_s = start_timeout_s
         self.python = python
+        self.mpc_ports: range | None = None   # claimed at `up` (mpc_ports.claim_mpc_ports)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -142,12 +144,17 @@ class LocalCluster:
             self._make_certs_if_absent()
             self._write_bundles()
             (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-            for attempt in range(1, PORT_ATTEMPTS + 1):
-                try:
-                    return self._start_all()
-                except Unavailable as err:
-                    if "cannot listen on" not in err.message or attempt == PORT_ATTEMPTS:
-                        raise
+            self.mpc_ports = claim_mpc_ports(self.data_dir, self.host)
+            try:
+                for attempt in range(1, PORT_ATTEMPTS + 1):
+                    try:
+                        return self._start_all()
+                    except Unavailable as err:
+                        if "cannot listen on" not in err.message or attempt == PORT_ATTEMPTS:
+                            raise
+            except BaseException:
+                release_mpc_ports(self.data_dir)
+                raise
         raise AssertionError("unreachable")
 
     def _start_all(self) -> ClusterState:
@@ -254,6 +261,8 @@ class LocalCluster:
                     "--dealer", plan["dealer"]["cluster"],
                     "--public-listen", plan[name]["public"],
                     "--cluster-listen", plan[name]["cluster"]]
+            if self.mpc_ports is not None:
+                argv += ["--mpc-ports", format_range(self.mpc_ports)]
             for i in range(self.nodes):
                 node = plan[f"node{i}"]
                 argv += ["--node", f"{node['public']},{node['cluster']}"]
@@ -307,6 +316,7 @@ class LocalCluster:
     def _write_state(self, members: list[MemberProcess]) -> None:
         state = ClusterState(data_dir=self.data_dir, certs_dir=self.certs_dir,
                              nodes=self.nodes, members=tuple(members),
+                             mpc_ports=format_range(self.mpc_ports) if self.mpc_ports else "",
                              started_at=dt.datetime.now(dt.timezone.utc).isoformat(
                                  timespec="seconds"))
         write_atomic(state_path(self.data_dir), state.to_json().encode())
@@ -334,6 +344,7 @@ class LocalCluster:
             raise Unavailable(f"{', '.join(left)} still run after SIGKILL; the state file "
                               f"{state_path(self.data_dir)} is kept so you can retry")
         state_path(self.data_dir).unlink(missing_ok=True)
+        release_mpc_ports(self.data_dir)
         return stopped
 
     def __enter__(self) -> LocalCluster:

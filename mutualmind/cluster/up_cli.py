@@ -51,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print_status_table(member_statuses(state), title=f"cluster up in {state.data_dir}")
     print(f"market {state.market_address}   admin {state.admin_address}   "
-          f"certs {state.certs_dir}")
+          f"certs {state.certs_dir}   MPC ports {state.mpc_ports}")
     print(f"try: mutualmind admin nodes --data-dir {args.data_dir}")
     return 0

@@ -15,16 +15,35 @@ without it any certificate of the cluster CA whose SANs cover the address is acc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 
 from mutualmind.transport.options import CHANNEL_OPTIONS
 
 
 def open_channel(address: str, credentials: grpc.ChannelCredentials, *,
-                 server_name: str | None = None) -> grpc.Channel:
+                 server_name: str | None = None,
+                 overrides: Sequence[tuple[str, int | str]] = ()) -> grpc.Channel:
     """A secure channel to `address` ("host:port") that only talks to member `server_name`;
-    close it (or use `with`) when done."""
-    options: list[tuple[str, int | str]] = list(CHANNEL_OPTIONS)
+    close it (or use `with`) when done.
+
+    Every channel carries CHANNEL_OPTIONS: message limits, keepalive, and the retry
+    policy for UNAVAILABLE (see `options.SERVICE_CONFIG`). `overrides` replace options of
+    the same name (tests shorten keepalive with it)."""
+    return grpc.secure_channel(address, credentials,
+                               options=channel_options(server_name=server_name,
+                                                       overrides=overrides))
+
+
+def channel_options(*, server_name: str | None = None,
+                    overrides: Sequence[tuple[str, int | str]] = ()) -> list[tuple[str, int | str]]:
+    """The options `open_channel` passes: CHANNEL_OPTIONS, `overrides` replacing options of
+    the same name, and the member-name check."""
+    replaced = {name for name, _ in overrides}
+    options: list[tuple[str, int | str]] = [
+        (name, value) for name, value in CHANNEL_OPTIONS if name not in replaced]
+    options += overrides
     if server_name is not None:
         options.append(("grpc.ssl_target_name_override", server_name))
-    return grpc.secure_channel(address, credentials, options=options)
+    return options

@@ -45,6 +45,7 @@ class ClusterState:
     nodes: int
     members: tuple[MemberProcess, ...]
     started_at: str = ""
+    mpc_ports: str = ""     # "LOW-HIGH" passed to `coordinator serve --mpc-ports`
 
     def member(self, name: str) -> MemberProcess:
         for m in self.members:
@@ -75,7 +76,7 @@ class ClusterState:
         return json.dumps({
             "version": STATE_VERSION, "data_dir": str(self.data_dir),
             "certs_dir": str(self.certs_dir), "nodes": self.nodes,
-            "started_at": self.started_at,
+            "started_at": self.started_at, "mpc_ports": self.mpc_ports,
             "members": [asdict(m) for m in self.members],
         }, indent=2, sort_keys=True) + "\n"
 
@@ -123,7 +124,8 @@ def load_state(data_dir: Path) -> ClusterState:
             for m in raw["members"])
         return ClusterState(data_dir=Path(raw["data_dir"]), certs_dir=Path(raw["certs_dir"]),
                             nodes=int(raw["nodes"]), members=members,
-                            started_at=str(raw.get("started_at", "")))
+                            started_at=str(raw.get("started_at", "")),
+                            mpc_ports=str(raw.get("mpc_ports", "")))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise InvalidInput(f"{path} is not a valid cluster state file ({err}); stop what "
                            "runs and remove the file") from None

@@ -56,13 +56,15 @@ def build_server(services: Sequence[tuple[AddServicer, Any]], *,
                  credentials: grpc.ServerCredentials,
                  service_names: Sequence[str],
                  max_workers: int = 8,
-                 maximum_concurrent_rpcs: int | None = None) -> RunningServer:
+                 maximum_concurrent_rpcs: int | None = None,
+                 overrides: Sequence[tuple[str, int]] = ()) -> RunningServer:
     """Create, bind and start a server; returns it with the port actually bound.
 
     `services` are (add_XServicer_to_server, servicer) pairs; `service_names` are their
     full names (e.g. `admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name`) for
     health and reflection. `address` "host:0" binds a free port. Plain-text ports are
-    not offered: every MutualMind port is TLS.
+    not offered: every MutualMind port is TLS. `overrides` replace SERVER_OPTIONS of the
+    same name (tests shorten the keepalive permit with it).
     """
     if credentials is None:
         raise InvalidInput("a server needs TLS credentials; build them with "
@@ -71,7 +73,8 @@ def build_server(services: Sequence[tuple[AddServicer, Any]], *,
         futures.ThreadPoolExecutor(max_workers=max_workers,
                                    thread_name_prefix="mutualmind-rpc"),
         interceptors=[ErrorStatusInterceptor()],
-        options=SERVER_OPTIONS,
+        options=[*((n, v) for n, v in SERVER_OPTIONS if n not in {k for k, _ in overrides}),
+                 *overrides],
         maximum_concurrent_rpcs=maximum_concurrent_rpcs,
     )
     for add_servicer, servicer in services:

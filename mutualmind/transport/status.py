@@ -12,6 +12,7 @@ for becomes `IdentityMismatch` (never retried).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NoReturn
 
 import grpc
@@ -36,6 +37,8 @@ from mutualmind.errors import (
 )
 
 ERROR_DOMAIN = "mutualmind"
+# gRPC's retry pushback trailer: a negative value means "do not retry this call".
+NO_RETRY_TRAILER = ("grpc-retry-pushback-ms", "-1")
 MAX_MESSAGE_CHARS = 2000  # the message travels in an HTTP/2 header; keep it bounded
 
 # ErrorCode -> (gRPC status, typed error class a client rebuilds).
@@ -82,6 +85,13 @@ _BARE_STATUS: dict[grpc.StatusCode, tuple[ErrorCode, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
 def status_for_error(err: MutualMindError) -> grpc.Status:
     """The gRPC status (code, message, rich details) a server sends for `err`."""
     grpc_code, _ = STATUS_TABLE[err.code]
@@ -93,8 +103,14 @@ def status_for_error(err: MutualMindError) -> grpc.Status:
                                        metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    return rpc_status.to_status(status_pb2.Status(
+    status = rpc_status.to_status(status_pb2.Status(
         code=grpc_code.value[0], message=message, details=[detail]))
+    if grpc_code is grpc.StatusCode.UNAVAILABLE:
+        # The handler ran (and may have acted): tell the client's retry policy
+        # (options.SERVICE_CONFIG) not to send this call again.
+        return _Status(status.code, status.details,
+                       (*status.trailing_metadata, NO_RETRY_TRAILER))
+    return status
 
 
 def error_from_rpc_error(err: grpc.RpcError) -> MutualMindError:

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.cli import parse_port_range
 from mutualmind.cluster.local import LocalCluster
 from mutualmind.cluster.local_processes import (
     member_running,
     process_start_time,
     stop_members,
 )
+from mutualmind.cluster.mpc_ports import MPC_BLOCK_SIZE, registry_dir
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.transport.cluster_state import (
     STATE_FILE,
@@ -76,6 +78,13 @@ def test_up_status_refuse_second_up_down(tmp_path: Path) -> None:
         assert os.getpgid(member.pid) == member.pid       # detached: leads its own session
         assert Path(member.log).is_file()
     assert (data / "certs" / "cluster.json").is_file()   # fresh certificates were made
+    # Its own MPC port block, claimed in the host registry and given to the coordinator.
+    mpc = parse_port_range(state.mpc_ports)
+    assert len(mpc) == MPC_BLOCK_SIZE and json.loads(up.stdout)["mpc_ports"] == state.mpc_ports
+    coordinator = state.member("coordinator")
+    cmdline = Path(f"/proc/{coordinator.pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[cmdline.index(b"--mpc-ports") + 1].decode() == state.mpc_ports
+    assert (registry_dir() / state.mpc_ports).read_text().strip() == str(data.absolute())
     for member in state.members:                         # each runs with only its own keys
         certs = Path(member.argv[member.argv.index("--certs") + 1])
         own = {f"{member.name}.key"} | ({f"{member.name}.signing.key"} if member.role == "node"
@@ -108,6 +117,7 @@ def test_up_status_refuse_second_up_down(tmp_path: Path) -> None:
     assert not any(member_running(m) for m in state.members)
     assert processes_mentioning(str(data)) == []
     assert not (data / STATE_FILE).exists()
+    assert not (registry_dir() / state.mpc_ports).exists()  # its MPC block is released
     assert (data / "coordinator" / "ledger.db").is_file()   # data is kept
     gone = mutualmind("cluster", "status", "--data-dir", str(data))
     assert gone.returncode == 3 and "cluster up" in one_error_line(gone.stderr)
