@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,20 +61,28 @@ class CoordinatorConfig:
     advertised: tuple[str, ...] = ()
 
 
-class RoundSweeper:
-    """A daemon thread that calls `Rounds.sweep` every `interval_s` seconds, so an expired
-    round is aborted even when nobody asks about it."""
+class PeriodicTask:
+    """A daemon thread that calls `task` every `interval_s` seconds until stopped.
 
-    def __init__(self, rounds: Rounds, interval_s: float) -> None:
-        self._rounds = rounds
+    Used for the round sweep (an expired round is aborted even when nobody asks about it)
+    and for checkpoint signing (a grown log gets a signed head within seconds; it signs
+    through `Ledger.checkpoint_if_grown`, which takes the ledger's writer mutex, so a note
+    never lands between an append's rows). A failing tick is logged and tried again next
+    time: it must never kill the coordinator.
+    """
+
+    def __init__(self, task: Callable[[], object], interval_s: float, *, name: str) -> None:
+        self._task = task
         self._interval_s = interval_s
+        self._name = name
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="round-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop and wait for the thread, so no tick runs after what it uses is closed."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
@@ -81,38 +90,9 @@ class RoundSweeper:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
-                self._rounds.sweep()
-            except Exception:  # a sweep must never kill the coordinator; retried next time
-                log.exception("round sweep failed")
-
-
-class CheckpointSigner:
-    """A daemon thread that signs a checkpoint every `interval_s` seconds when the log grew,
-    so `ledger proof --index N` and GetInclusionProof find a head covering any entry within
-    seconds. It signs through `Ledger.checkpoint_if_grown`, which takes the ledger's writer
-    mutex: the note goes through the one writer, never between an append's rows."""
-
-    def __init__(self, ledger: Ledger, interval_s: float) -> None:
-        self._ledger = ledger
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="checkpoint-signer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and wait for the thread, so no signing runs after the ledger is closed."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._ledger.checkpoint_if_grown()
-            except Exception:  # never kill the coordinator; the next tick tries again
-                log.exception("signing a checkpoint failed")
+                self._task()
+            except Exception:  # retried at the next tick
+                log.exception("%s failed", self._name)
 
 
 @dataclass
@@ -124,8 +104,8 @@ class RunningCoordinator:
     cluster: RunningServer
     link: ClusterLink
     aborted_on_start: list[str]
-    sweeper: RoundSweeper | None = None
-    signer: CheckpointSigner | None = None
+    sweeper: PeriodicTask | None = None
+    signer: PeriodicTask | None = None
 
     @property
     def public_port(self) -> int:
@@ -209,8 +189,9 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     except BaseException:
         ledger.close()
         raise
-    sweeper = RoundSweeper(rounds, config.sweep_interval_s)
+    sweeper = PeriodicTask(rounds.sweep, config.sweep_interval_s, name="round-sweeper")
     sweeper.start()
-    signer = CheckpointSigner(ledger, config.checkpoint_interval_s)
+    signer = PeriodicTask(ledger.checkpoint_if_grown, config.checkpoint_interval_s,
+                          name="checkpoint-signer")
     signer.start()
     return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper, signer)
