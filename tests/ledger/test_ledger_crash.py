@@ -54,7 +54,10 @@ def _run_and_kill(path: Path, key_path: Path, run: int, rng: random.Random) -> i
     child.wait(timeout=10)
     acknowledged = int(line.split()[1])
     for line in child.stdout:
-        acknowledged = int(line.split()[1])
+        # the kill can cut the last line mid-write: only a whole line acknowledges a size
+        fields = line.split()
+        if line.endswith("\n") and len(fields) == 2 and fields[1].isdigit():
+            acknowledged = int(fields[1])
     child.stdout.close()
     return acknowledged
 
