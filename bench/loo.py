@@ -45,7 +45,6 @@ def party(args: argparse.Namespace) -> None:
     """One MPC party: single training, batched LOO (and with --naive, n+1 single
     trainings); writes its figures as JSON."""
     import numpy as np
-    import torch
 
     crypten = join(args.rank, args.parties, args.port)
     if crypten is None:
@@ -54,7 +53,8 @@ def party(args: argparse.Namespace) -> None:
     from crypten.mpc import MPCTensor
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.training import row_masks, train_masked
+    from mpcnode.worker.row_masks import RowMasks
+    from mpcnode.worker.training import train_masked
     from mutualmind.vocabulary.model_spec import parse_model_spec
 
     tx, ty, vx, vy = _dataset(args)
@@ -66,24 +66,27 @@ def party(args: argparse.Namespace) -> None:
 
     spec = parse_model_spec({"kind": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr})
     tx, ty, vx, vy = provider_scaled(tx, ty, vx, vy, spec.task == "regression")
-    inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
-    loo_masks = row_masks(provider_rows)
-    phases: list[tuple[str, list[torch.Tensor]]] = [
-        ("single", [torch.ones(1, len(tx), 1, dtype=torch.long)]),
+
+    def inputs():  # type: ignore[no-untyped-def]  # fresh: training standardises in place
+        return (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
+
+    loo_masks = RowMasks.leave_one_out(provider_rows)
+    phases: list[tuple[str, list[RowMasks]]] = [
+        ("single", [RowMasks.everyone(len(tx))]),
         ("loo", [loo_masks]),
     ]
     if args.naive:
-        phases.append(("naive", [loo_masks[j : j + 1] for j in range(loo_masks.size(0))]))
+        phases.append(("naive", [loo_masks.only(j) for j in range(loo_masks.models)]))
     figures: dict[str, object] = {}
     # warm-up (lazy imports, allocator, first gloo buffers) so the first phase is not penalised
-    train_masked(CrypTenBackend(), parse_model_spec({"kind": args.model, "epochs": 1}), *inputs, loo_masks[:1])
+    train_masked(CrypTenBackend(), parse_model_spec({"kind": args.model, "epochs": 1}), *inputs(), loo_masks.only(0))
     for phase, mask_list in phases:
         comm.get().barrier()
         comm.get().reset_communication_stats()
         started = time.perf_counter()
         metrics = []
         for masks in mask_list:
-            result = train_masked(CrypTenBackend(), spec, *inputs, masks)
+            result = train_masked(CrypTenBackend(), spec, *inputs(), masks)
             metrics.extend(result.metrics)
         elapsed = time.perf_counter() - started
         stats = comm.get().get_communication_stats()
@@ -92,7 +95,7 @@ def party(args: argparse.Namespace) -> None:
             "rounds": int(stats["rounds"]),
             "bytes": int(stats["bytes"]),
             "comm_s": float(stats["time"]),
-            "models": int(sum(m.size(0) for m in mask_list)),
+            "models": int(sum(m.models for m in mask_list)),
             "steps": result.steps,
             "metrics": metrics,
         }

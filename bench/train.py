@@ -66,13 +66,12 @@ def model_spec(args: argparse.Namespace, task: str, classes: int) -> dict:
 
 def _masks(rows: int, providers: int):  # type: ignore[no-untyped-def]
     import numpy as np
-    import torch
 
-    from mpcnode.worker.training import row_masks
+    from mpcnode.worker.row_masks import RowMasks
 
     if providers <= 1:
-        return torch.ones(1, rows, 1, dtype=torch.long)
-    return row_masks([len(p) for p in np.array_split(np.arange(rows), providers)])
+        return RowMasks.everyone(rows)
+    return RowMasks.leave_one_out([len(p) for p in np.array_split(np.arange(rows), providers)])
 
 
 def party(args: argparse.Namespace) -> None:
@@ -144,11 +143,12 @@ def plaintext_step_seconds(spec_raw: dict, tx, ty, vx, vy, providers: int, repea
 
     spec = parse_model_spec(spec_raw)
     masks = _masks(len(tx), providers)
-    tensors = [torch.as_tensor(a, dtype=torch.float64) for a in (tx, ty.reshape(-1, 1), vx, vy.reshape(-1, 1))]
     timings = []
     metric = 0.0
     for _ in range(repeats):  # the fastest of a few runs: plaintext at its best
         marks: list[float] = []
+        # fresh tensors every run: training standardises its inputs in place
+        tensors = [torch.tensor(a, dtype=torch.float64) for a in (tx, ty.reshape(-1, 1), vx, vy.reshape(-1, 1))]
         result = train_masked(PlainBackend(), spec, *tensors, masks,
                               lambda done, total, marks=marks: marks.append(time.perf_counter()))
         timings.append((marks[-1] - marks[0]) / max(1, len(marks) - 1))

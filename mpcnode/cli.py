@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--min-upload-rate", default="64KiB",
                        help="uploads slower than this many bytes/s (averaged over 10 s, after "
                             "10 s of grace) are cancelled (default 64KiB)")
+    serve.add_argument("--worker-memory", default="4GiB",
+                       help="memory one MPC worker process may use; a job that needs more is refused "
+                            "before it starts, naming what to change (default 4GiB; units MiB, GiB)")
     serve.add_argument("--coordinator-name", default="coordinator",
                        help="name in the coordinator's certificate (when its address is not among its SANs)")
     serve.set_defaults(func=serve_node)
@@ -66,6 +69,7 @@ def serve_node(args: argparse.Namespace) -> int:
         quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),
         stall=StallPolicy(min_rate=parse_size(args.min_upload_rate)),
         streams=StreamLimits(per_provider=args.uploads_per_provider),
+        worker_memory_bytes=parse_size(args.worker_memory),
     )
     channel = open_channel(
         args.coordinator,

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.supervised_process import KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
 from mpcnode.worker.job_spec import (
+    DEFAULT_BUDGET_BYTES,
     check_party,
     check_port,
     parse_worker_spec,
@@ -111,6 +112,7 @@ class JobRunner:
         *,
         python: str = sys.executable,
         worker_threads: int = 1,
+        worker_memory_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
@@ -118,6 +120,7 @@ class JobRunner:
         self._key = signing_key
         self._python = python
         self._threads = worker_threads
+        self._memory = worker_memory_bytes
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
 
@@ -145,6 +148,7 @@ class JobRunner:
                 "model": request.model_spec_json,
                 "output_dir": str(directory),
                 "gloo_interface": request.gloo_interface,
+                "memory_budget_bytes": self._memory,
             },
             indent=2,
         )

@@ -22,6 +22,7 @@ from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareStore
 from mpcnode.upload_guard import StallPolicy, StreamLimits, UploadGuard
+from mpcnode.worker.job_spec import DEFAULT_BUDGET_BYTES
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_signing_key
@@ -46,6 +47,7 @@ class NodeConfig:
     max_workers: int = 8
     stall: StallPolicy = StallPolicy()  # when a slow upload is cancelled
     streams: StreamLimits = StreamLimits()  # concurrent uploads: per provider and in total
+    worker_memory_bytes: int = DEFAULT_BUDGET_BYTES  # per MPC worker process (memory_budget)
 
     @property
     def member_name(self) -> str:
@@ -106,7 +108,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         signing_key=signing_key,
         quota=config.quota,
     )
-    jobs = JobRunner(config.data_dir, signing_key)
+    jobs = JobRunner(config.data_dir, signing_key, worker_memory_bytes=config.worker_memory_bytes)
     release = job_check = None
     if market is not None:
         release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,

@@ -13,6 +13,7 @@ construction, not by keeping two copies in sync.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -86,8 +87,13 @@ class Backend(Protocol):
     def column_sums_of_squares(self, values: Tensor) -> Tensor:
         """sum over rows of values**2, per column: [features]."""
 
-    def scale_by_inv_sqrt(self, values: Tensor, sums: Tensor) -> Tensor:
-        """values / sqrt(sums) (sums broadcast over rows), for sums in ~[1e-4, 4e9]."""
+    def inverse_std(self, sums: Tensor, rows: int) -> Tensor:
+        """sqrt(rows / sums) per column for sums of squares in [4^-6, 4^17): the inverse
+        standard deviation; 0 for a column whose sum of squares is below 4^-6 (constant
+        within the fixed-point resolution: it is dropped rather than blown up)."""
+
+    def write_rows(self, table: Tensor, start: int, rows: Tensor) -> None:
+        """table[start : start + len(rows)] = rows, in place (no copy of the table)."""
 
     def cat(self, parts: list[Tensor], dim: int = 0) -> Tensor: ...
 
@@ -146,8 +152,12 @@ class PlainBackend:
     def column_sums_of_squares(self, values: torch.Tensor) -> torch.Tensor:
         return (values * values).sum(0)
 
-    def scale_by_inv_sqrt(self, values: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
-        return values * torch.rsqrt(sums.clamp_min(1e-12))
+    def inverse_std(self, sums: torch.Tensor, rows: int) -> torch.Tensor:
+        varying = sums >= CONSTANT_BELOW
+        return torch.where(varying, torch.sqrt(rows / sums.clamp_min(CONSTANT_BELOW)), torch.zeros_like(sums))
+
+    def write_rows(self, table: torch.Tensor, start: int, rows: torch.Tensor) -> None:
+        table[start : start + int(rows.size(0))] = rows
 
     def one_hot(self, labels: torch.Tensor, classes: int) -> torch.Tensor:
         index = labels.round().to(torch.long).clamp(0, classes - 1)
@@ -160,9 +170,10 @@ class PlainBackend:
         return value.detach().clone()
 
 
-# inv_sqrt range reduction: thresholds 4^k above and below 1 (covers ~1e-4 .. ~4e9)
-_POWERS_ABOVE = 16
-_POWERS_BELOW = 7
+# inverse_std's range reduction: a sum of squares v lies in [4^k, 4^(k+1)) for one level
+# k of LEVELS (4^17 = 2^34 > 4 * MAX_JOB_ROWS); below 4^-6 a column counts as constant
+LEVELS = torch.arange(-6, 17)
+CONSTANT_BELOW = 4.0**-6
 
 
 class CrypTenBackend:
@@ -269,52 +280,47 @@ class CrypTenBackend:
         low = integers - high * 256
         high_columns, low_columns = high.t(), low.t()
 
-        def column_dot(a: Tensor, b: Tensor) -> Tensor:  # [features] sum over rows of a*b
-            return a.unsqueeze(1).matmul(b.unsqueeze(2)).reshape(-1)
-
-        total = (
-            column_dot(high_columns, high_columns)
-            + column_dot(high_columns, low_columns).div(128)
-            + column_dot(low_columns, low_columns).div(SCALE)
-        )
+        crypten = self._crypten
+        # the three column dots (hi.hi, hi.lo, lo.lo) in one matmul: [3, features]
+        lefts = crypten.stack([high_columns, high_columns, low_columns]).unsqueeze(2)
+        rights = crypten.stack([high_columns, low_columns, low_columns]).unsqueeze(3)
+        dots = lefts.matmul(rights).reshape(3, -1)
+        scaled = dots[1:].div(torch.tensor([[128], [SCALE]]))  # one truncation of both
+        total = dots[0] + scaled.sum(0)
         return MPCTensor.from_shares(total.share, precision=FRAC_BITS)
 
-    def scale_by_inv_sqrt(self, values: Tensor, sums: Tensor) -> Tensor:
-        """values / sqrt(sums): range reduction by powers of 4, Newton on [1, 4].
+    def inverse_std(self, sums: Tensor, rows: int) -> Tensor:
+        """sqrt(rows / v) on [features] vectors: range reduction by powers of 4, Newton on [1, 4).
 
-        CrypTen's own inv_sqrt starts from a guess that diverges above a few hundred, and
-        a pooled sum of squares of a raw feature (an area in the thousands) is far larger;
-        its inverse root is also too small for 16 fractional bits. So one batched
-        comparison against the thresholds 4^k finds how often to divide (or multiply)
-        `sums` by 4, Newton runs on the reduced value in [1, 4] from a linear start, and
-        the factors of 2 are applied to `values` one at a time, keeping it well scaled.
+        One batched comparison of v against the thresholds 4^k gives the one-hot level
+        e_k = [4^k <= v < 4^(k+1)] (integer-encoded 0/1). Then r = sum_k e_k v 4^-k lies
+        in [1, 4) (an exact product with the 0/1 bits, then one truncation by the public
+        4^k), Newton's inverse square root runs on r from a linear start, and the public
+        factor of the level, sqrt(rows) 2^-k, is selected by the same bits without a
+        multiplication round: sqrt(rows / v) = r^-1/2 sqrt(rows) 2^-k. A v below 4^-6
+        selects no level: its factor is 0. Everything here is [levels, features], so the
+        cost does not depend on the row count (it used to scale the whole table 23 times).
         """
+        from crypten.mpc import MPCTensor
+
         crypten = self._crypten
-        count = _POWERS_ABOVE + _POWERS_BELOW
-        above = [4.0**k for k in range(1, _POWERS_ABOVE + 1)]
-        below = [4.0 ** (1 - k) for k in range(1, _POWERS_BELOW + 1)]
-        thresholds = torch.tensor(above + below, dtype=torch.float64).reshape((-1,) + (1,) * sums.dim())
-        stacked = crypten.cat([sums.unsqueeze(0)] * count, dim=0)
-        less = less_than_zero(stacked - thresholds)  # one batched comparison: [v < threshold_k]
-        # flags[k] = [v > 4^k] for the powers above, [v < 4^(1-k)] for those below
-        flags = crypten.cat([1 - less[:_POWERS_ABOVE], less[_POWERS_ABOVE:]], dim=0)
-        reduced = sums
-        scaled = values
-        # flags are integer-encoded 0/1, so `x * flag` is exact; scale public factors after
-        for k in range(count):
-            flag = flags[k]
-            if k < _POWERS_ABOVE:
-                # x * 3 / 4 with an integer product: a public-float multiply would truncate
-                # a value near 2^59 (see column_sums_of_squares)
-                reduced = reduced - ((reduced * flag) * 3).div(4)
-                scaled = scaled - (scaled * flag).div(2)
-            else:
-                reduced = reduced + (reduced * flag) * 3
-                scaled = scaled + scaled * flag
+        levels = len(LEVELS)
+        thresholds = (4.0**LEVELS).to(torch.float64).reshape(-1, 1)
+        stacked = crypten.cat([sums.unsqueeze(0)] * levels, dim=0)
+        at_least = 1 - less_than_zero(stacked - thresholds)  # [v >= 4^k], integer-encoded
+        onehot = crypten.cat([at_least[:-1] - at_least[1:], at_least[-1:]], dim=0)
+        numerators = (4 ** (-LEVELS).clamp_min(0)).reshape(-1, 1)
+        denominators = (4 ** LEVELS.clamp_min(0)).reshape(-1, 1)
+        reduced = self.scale_by_ratio(stacked * onehot, numerators, denominators).sum(0)  # exact product
         guess = 1.2 - 0.17 * reduced
         for _ in range(4):
             guess = guess * (3 - reduced * guess.square()) / 2
-        return scaled * guess
+        factors = torch.round(math.sqrt(rows) * 2.0 ** (-LEVELS.to(torch.float64)) * SCALE).to(torch.long)
+        level_factor = MPCTensor.from_shares((onehot.share * factors.reshape(-1, 1)).sum(0), precision=FRAC_BITS)
+        return guess * level_factor
+
+    def write_rows(self, table: Tensor, start: int, rows: Tensor) -> None:
+        table.share[start : start + int(rows.size(0))] = rows.share
 
     def one_hot(self, labels: Tensor, classes: int) -> Tensor:
         # labels [r, 1] holding class indices -> [r, k]: one batched equality test

@@ -19,6 +19,7 @@ import numpy as np
 
 from mpcnode.share_store import ShareStore
 from mpcnode.worker.job_spec import WorkerSpec
+from mpcnode.worker.memory_budget import JobShape, check_memory
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.vocabulary.column_scale import MAX_JOB_ROWS
 from mutualmind.vocabulary.dataset import TableSchema
@@ -39,8 +40,10 @@ class LocalShares:
     # values here are raw / 2^exponent once aligned by the shifts below
     feature_exponents: tuple[int, ...] = ()
     label_exponent: int = 0
-    # bits to shift each element right to align it (None: nothing to align)
-    train_shift: np.ndarray | None = None  # [rows, features + 1], label last
+    # bits to shift each column right to align it, per training dataset [datasets,
+    # features + 1] (label last) and for the validation set [features + 1]; None: nothing
+    # to align. Per dataset, not per row: a row-sized array would double the memory.
+    train_shifts: np.ndarray | None = None
     validation_shift: np.ndarray | None = None
 
 
@@ -54,13 +57,16 @@ def _columns(schema: TableSchema) -> tuple[list[int], int]:
 
 
 def load_local_shares(spec: WorkerSpec) -> LocalShares:
-    """Read share number `spec.rank` of every dataset; refuse mismatched inputs."""
+    """Read share number `spec.rank` of every dataset; refuse mismatched inputs.
+
+    Datasets are read one at a time into arrays allocated once for the whole job, so the
+    peak is the job's table plus one dataset, not twice the table.
+    """
     store = ShareStore(spec.data_dir)
-    loaded = [store.load(d) for d in spec.dataset_ids]
-    validation = store.load(spec.validation_dataset_id)
-    schema = loaded[0].meta.schema
-    for share in [*loaded, validation]:
-        meta = share.meta
+    metas = [store.describe(d) for d in spec.dataset_ids]
+    validation_meta = store.describe(spec.validation_dataset_id)
+    schema = metas[0].schema
+    for meta in [*metas, validation_meta]:
         if meta.node_index != spec.rank:
             raise IntegrityError(
                 f"share of {meta.dataset_id!r} on this node is share {meta.node_index}, but this "
@@ -71,30 +77,42 @@ def load_local_shares(spec: WorkerSpec) -> LocalShares:
         if meta.schema != schema:
             raise InvalidInput(
                 f"dataset {meta.dataset_id!r} has a different column schema from "
-                f"{loaded[0].meta.dataset_id!r}; every dataset of a job shares one schema"
+                f"{metas[0].dataset_id!r}; every dataset of a job shares one schema"
             )
     features, label = _columns(schema)
-    rows = sum(s.meta.rows for s in loaded)
+    rows = sum(m.rows for m in metas)
     if rows > MAX_JOB_ROWS:
         raise InvalidInput(
-            f"the job's training datasets hold {rows} rows together; the fixed-point bounds "
-            f"hold for at most {MAX_JOB_ROWS} (docs/mpc.md): include fewer datasets"
+            f"the job's training datasets hold {rows:,} rows together; the fixed-point bounds "
+            f"hold for at most {MAX_JOB_ROWS:,} (docs/mpc.md): include fewer datasets"
         )
+    check_memory(
+        spec.memory_budget_bytes,
+        JobShape(rows, validation_meta.rows, len(features), len(metas) + 1, spec.model),
+    )
     order = [*features, label]
-    job = np.max([np.asarray(s.meta.exponents)[order] for s in [*loaded, validation]], axis=0)
-    shifts = [np.broadcast_to(job - np.asarray(s.meta.exponents)[order], (s.meta.rows, len(order))) for s in loaded]
-    train_shift = np.concatenate(shifts, axis=0)
-    validation_shift = np.broadcast_to(job - np.asarray(validation.meta.exponents)[order], (validation.meta.rows, len(order)))
-    train = np.concatenate([s.data for s in loaded], axis=0)
+    exponents = np.array([np.asarray(m.exponents)[order] for m in [*metas, validation_meta]])
+    job = exponents.max(axis=0)
+    shifts = job - exponents
+    train_features = np.empty((rows, len(features)), dtype=np.int64)
+    train_labels = np.empty((rows, 1), dtype=np.int64)
+    start = 0
+    for meta in metas:
+        data = store.load(meta.dataset_id).data  # checked against its commitment
+        train_features[start : start + meta.rows] = data[:, features]
+        train_labels[start : start + meta.rows, 0] = data[:, label]
+        start += meta.rows
+        del data
+    validation = store.load(validation_meta.dataset_id).data
     return LocalShares(
-        train_features=np.ascontiguousarray(train[:, features]),
-        train_labels=np.ascontiguousarray(train[:, [label]]),
-        validation_features=np.ascontiguousarray(validation.data[:, features]),
-        validation_labels=np.ascontiguousarray(validation.data[:, [label]]),
-        provider_rows=tuple(s.meta.rows for s in loaded),
+        train_features=train_features,
+        train_labels=train_labels,
+        validation_features=np.ascontiguousarray(validation[:, features]),
+        validation_labels=np.ascontiguousarray(validation[:, [label]]),
+        provider_rows=tuple(m.rows for m in metas),
         schema=schema,
         feature_exponents=tuple(int(e) for e in job[:-1]),
         label_exponent=int(job[-1]),
-        train_shift=np.ascontiguousarray(train_shift) if train_shift.any() else None,
-        validation_shift=np.ascontiguousarray(validation_shift) if validation_shift.any() else None,
+        train_shifts=shifts[:-1] if shifts[:-1].any() else None,
+        validation_shift=shifts[-1] if shifts[-1].any() else None,
     )

@@ -20,6 +20,9 @@ JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 HOST_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 MAX_PARTIES = 16
 MAX_DATASETS = 256
+DEFAULT_BUDGET_BYTES = 4 << 30
+MIN_BUDGET_BYTES = 64 << 20
+MAX_BUDGET_BYTES = 1 << 42
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class WorkerSpec:
     model: ModelSpec
     output_dir: str
     gloo_interface: str = ""
+    # what this party's process may use (memory_budget): a job that needs more is refused
+    # before it joins the others, never killed by the kernel mid-round
+    memory_budget_bytes: int = DEFAULT_BUDGET_BYTES
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -128,6 +134,9 @@ def parse_worker_spec(text: str) -> WorkerSpec:
     for name in ("data_dir", "output_dir"):
         if not isinstance(raw[name], str) or not raw[name]:
             raise InvalidInput(f"{name} must be a directory path")
+    budget = raw.get("memory_budget_bytes", DEFAULT_BUDGET_BYTES)
+    if not isinstance(budget, int) or isinstance(budget, bool) or not MIN_BUDGET_BYTES <= budget <= MAX_BUDGET_BYTES:
+        raise InvalidInput(f"memory_budget_bytes {budget!r} must be an integer in [{MIN_BUDGET_BYTES}, {MAX_BUDGET_BYTES}]")
     interface = raw.get("gloo_interface", "")
     if not isinstance(interface, str) or (interface and not re.fullmatch(r"[A-Za-z0-9._-]{1,15}", interface)):
         raise InvalidInput(f"gloo_interface {interface!r} is not a network interface name")
@@ -144,4 +153,5 @@ def parse_worker_spec(text: str) -> WorkerSpec:
         model=parse_model_spec(raw["model"]),
         output_dir=str(Path(raw["output_dir"])),
         gloo_interface=interface,
+        memory_budget_bytes=budget,
     )

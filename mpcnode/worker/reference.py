@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from mpcnode.worker.backend import PlainBackend
-from mpcnode.worker.training import LooResult, row_masks, train_loo, train_masked
+from mpcnode.worker.row_masks import RowMasks
+from mpcnode.worker.training import LooResult, train_loo, train_masked
 from mutualmind.vocabulary.model_spec import ModelSpec
 
 
 def _tensor(values: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(values, dtype=np.float64))
+    """A float64 copy (training standardises its tables in place: never the caller's array)."""
+    return torch.tensor(np.asarray(values, dtype=np.float64))
 
 
 def plaintext_loo(
@@ -32,12 +34,13 @@ def plaintext_loo(
     provider_rows: Sequence[int],
 ) -> list[float]:
     """n+1 metric values from n+1 separate plaintext trainings (full, then without i)."""
-    masks = row_masks(provider_rows)
+    masks = RowMasks.leave_one_out(provider_rows)
     backend = PlainBackend()
-    args = (_tensor(train_x), _tensor(train_y).reshape(-1, 1), _tensor(validation_x), _tensor(validation_y).reshape(-1, 1))
     metrics = []
-    for j in range(masks.size(0)):
-        result = train_masked(backend, spec, *args, masks[j : j + 1])
+    for j in range(masks.models):
+        # fresh tensors each time: training standardises its inputs in place
+        args = (_tensor(train_x), _tensor(train_y).reshape(-1, 1), _tensor(validation_x), _tensor(validation_y).reshape(-1, 1))
+        result = train_masked(backend, spec, *args, masks.only(j))
         metrics.append(result.metrics[0])
     return metrics
 

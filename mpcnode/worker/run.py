@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -100,6 +101,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
 
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.inputs import load_local_shares
+    from mpcnode.worker.normalisation import align_columns
     from mpcnode.worker.training import (
         LABEL_EXPONENT,
         LABEL_MEAN,
@@ -122,16 +124,25 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         communicator.reset_communication_stats()
         stats = _Stats(communicator)
 
-        def secret(array: np.ndarray, shift: np.ndarray | None) -> object:
-            value = MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
-            if shift is None:
-                return value
-            # align a dataset's column to the job's exponent: one truncation by public
-            # powers of two of values at most 1 (column_scale)
-            return value.div(torch.from_numpy(np.left_shift(np.int64(1), shift.astype(np.int64))))
+        backend = CrypTenBackend()
 
-        def split(shift: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
-            return (None, None) if shift is None else (shift[:, :-1], shift[:, -1:])
+        def secret(array: np.ndarray) -> object:
+            # the tensor shares the array's memory: no copy of the table
+            return MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
+
+        train_x, train_y = secret(shares.train_features), secret(shares.train_labels)
+        validation_x, validation_y = secret(shares.validation_features), secret(shares.validation_labels)
+        # align each dataset's columns to the job's exponents (column_scale), in place
+        starts = np.concatenate([[0], np.cumsum(shares.provider_rows)])
+        if shares.train_shifts is not None:
+            for index, shift in enumerate(shares.train_shifts):
+                rows = (int(starts[index]), int(starts[index + 1]))
+                align_columns(backend, train_x, shift[:-1], rows)
+                align_columns(backend, train_y, shift[-1:], rows)
+        if shares.validation_shift is not None:
+            every = (0, int(shares.validation_features.shape[0]))
+            align_columns(backend, validation_x, shares.validation_shift[:-1], every)
+            align_columns(backend, validation_y, shares.validation_shift[-1:], every)
 
         def on_step(done: int, total: int) -> None:
             if done == 1:
@@ -140,18 +151,8 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 stats.after_training = stats.now()
             write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(), durable=False)
 
-        backend = CrypTenBackend()
-        train_shift, train_label_shift = split(shares.train_shift)
-        validation_shift, validation_label_shift = split(shares.validation_shift)
         result = train_loo(
-            backend,
-            spec.model,
-            secret(shares.train_features, train_shift),
-            secret(shares.train_labels, train_label_shift),
-            secret(shares.validation_features, validation_shift),
-            secret(shares.validation_labels, validation_label_shift),
-            shares.provider_rows,
-            on_step=on_step,
+            backend, spec.model, train_x, train_y, validation_x, validation_y, shares.provider_rows, on_step=on_step
         )
         check_plausible(result.metrics, spec.model.metric, spec.model.lr)
         # public: the collected model folds these powers of two back (model_file.reconstruct)
@@ -194,6 +195,8 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 "compute_s": max(0.0, (finished - connected) - float(final["time"])),
             },
             "wall_s": finished - started,
+            # this process's peak resident memory (memory_budget checks its estimate)
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "mpc_s": finished - connected,
             "weights": {"file": WEIGHTS_FILE, "frac_bits": FRAC_BITS, "tensors": manifest},
         }

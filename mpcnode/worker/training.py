@@ -16,7 +16,6 @@ reference, which runs this same code on float tensors.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +24,8 @@ import torch
 from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.evaluation import evaluate
 from mpcnode.worker.layers import forward, initial_parameters, logit_gradient, targets
+from mpcnode.worker.normalisation import standardise
+from mpcnode.worker.row_masks import RowMasks
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.model_spec import ModelSpec
 
@@ -46,52 +47,6 @@ class LooResult:
     weights: dict[str, Tensor]  # the full model's parameters and normalisation, secret-shared
     steps: int
     offline: dict[str, float] | None = None  # the dealer prefetch's figures (MPC only)
-
-
-def row_masks(provider_rows: Sequence[int]) -> torch.Tensor:
-    """The public mask [n+1, rows, 1]: column 0 keeps every row, column j drops provider j."""
-    if not provider_rows or any(r < 1 for r in provider_rows):
-        raise InvalidInput(f"every provider needs at least one row, got {list(provider_rows)}")
-    total = sum(provider_rows)
-    masks = torch.ones(len(provider_rows) + 1, total, 1, dtype=torch.long)
-    start = 0
-    for j, rows in enumerate(provider_rows, start=1):
-        masks[j, start : start + rows] = 0
-        start += rows
-    return masks
-
-
-@dataclass
-class Normalised:
-    """Standardised features and the (still secret) statistics that made them:
-    feature = (raw - mean) * scale, so a model on features is a model on raw rows too."""
-
-    train: Tensor
-    validation: Tensor
-    mean: Tensor  # [1, features]
-    scale: Tensor  # [1, features], 1 / pooled standard deviation
-
-
-def normalise(backend: Backend, train: Tensor, validation: Tensor) -> Normalised:
-    """Standardise features with the pooled training mean and standard deviation.
-
-    The statistics are computed on the shares and never revealed, so no provider's
-    statistics (nor the pool's) leak; the validation rows use the training statistics.
-    Sums of squares are summed before any fixed-point truncation (small-variance
-    features keep their precision; see CrypTenBackend.column_sums_of_squares).
-    A row of ones rides along to obtain the scale itself (kept with the model's shares).
-    """
-    rows = int(train.size(0))
-    features = int(train.size(1))
-    mean = train.sum(0, keepdim=True).div(rows)
-    centred_train = train - mean
-    centred_validation = validation - mean
-    sums = backend.column_sums_of_squares(centred_train)  # [features]
-    ones = backend.public(torch.ones(1, features, dtype=torch.float64))
-    stacked = backend.cat([centred_train, centred_validation, ones])
-    scaled = backend.scale_by_inv_sqrt(stacked, sums).mul(math.sqrt(rows))
-    end = int(stacked.size(0)) - 1
-    return Normalised(scaled[:rows], scaled[rows:end], mean, scaled[end:])
 
 
 def batch_schedule(spec: ModelSpec, rows: int) -> list[torch.Tensor | None]:
@@ -129,7 +84,7 @@ def train_loo(
     if rows != sum(provider_rows):
         raise InvalidInput(f"training data has {rows} rows but the providers hold {sum(provider_rows)}")
     return train_masked(
-        backend, spec, train_x, train_y, validation_x, validation_y, row_masks(provider_rows), on_step
+        backend, spec, train_x, train_y, validation_x, validation_y, RowMasks.leave_one_out(provider_rows), on_step
     )
 
 
@@ -140,22 +95,27 @@ def train_masked(
     train_y: Tensor,
     validation_x: Tensor,
     validation_y: Tensor,
-    masks: torch.Tensor,
+    masks: RowMasks,
     on_step: Callable[[int, int], None] | None = None,
 ) -> LooResult:
-    """Train one model per mask row (masks [m, rows, 1], public 0/1) on pooled-normalised
-    features, with the public schedule of `spec`; evaluate each on the validation rows."""
+    """Train one model per mask (public: which rows each model sees) on pooled-standardised
+    features, with the public schedule of `spec`; evaluate each on the validation rows.
+
+    The tables are standardised in place: the caller's `train_x` and `validation_x` (and
+    the labels of a regression) hold standardised values afterwards.
+    """
     rows = int(train_x.size(0))
-    models = masks.size(0)
-    normalised = normalise(backend, train_x, validation_x)
-    x, vx = normalised.train, normalised.validation
+    if masks.rows != rows:
+        raise InvalidInput(f"the row masks cover {masks.rows} rows but the training table has {rows}")
+    models = masks.models
+    normalised = standardise(backend, train_x, validation_x)
+    x, vx = train_x, validation_x
     labels = None
     if spec.task == "regression":
         # standardise the target too: raw targets in the hundreds would put gradients
         # near 2^52 before truncation, where CrypTen's truncation starts to fail; the
         # MSE is then in units of the pooled target variance
-        labels = normalise(backend, train_y, validation_y)
-        train_y, validation_y = labels.train, labels.validation
+        labels = standardise(backend, train_y, validation_y)
     y = targets(backend, spec, train_y)
     params = {name: backend.public(value) for name, value in initial_parameters(spec, int(x.size(1)), models).items()}
     schedule = batch_schedule(spec, rows)
@@ -172,7 +132,8 @@ def train_masked(
     offline, before_step = backend.prefetch(_rehearsals(backend, shapes, x, y, masks, params, step), shapes)
     for done, index in enumerate(schedule):
         before_step(done)
-        xb, yb, mb = (x, y, masks) if index is None else (x[index], y[index], masks[:, index])
+        xb, yb = (x, y) if index is None else (x[index], y[index])
+        mb = masks.batch(index)
         params = step(params, xb, yb, mb)
         if on_step is not None:
             on_step(done + 1, len(schedule))
@@ -189,6 +150,45 @@ def train_masked(
 
 
 RATIO_PRECISION = 1 << 16
+# rows whose products one truncation sums: a gradient over more rows is summed per block
+GRADIENT_BLOCK_ROWS = 1 << 13
+
+
+def sums_over_rows(backend: Backend, lefts: list[Tensor], rights: list[Tensor]) -> list[Tensor]:
+    """left^T @ right summed over the rows, for each pair, in blocks of bounded size.
+
+    In MPC a product of two fixed-point values is truncated once, after the sum over rows,
+    and CrypTen's truncation fails with probability |value| / 2^64: a full-batch gradient
+    over a million rows would put that value near 2^52. Blocks of at most
+    GRADIENT_BLOCK_ROWS rows are truncated separately (one batched matmul, the same number
+    of rounds) and their results, at 16 fractional bits, are added exactly. The rows of
+    a batch are padded with public zeros to whole blocks, which add nothing.
+
+    `lefts[i]` is [rows, p] or [m, rows, p], `rights[i]` [m, rows, k]; the results are
+    [m, p, k]. Pairs are computed one after the other (the MLP's two depend on each
+    other only through `rights`, which are given).
+    """
+    results = []
+    for left, right in zip(lefts, rights, strict=True):
+        rows = int(left.size(-2))
+        if rows <= GRADIENT_BLOCK_ROWS:
+            results.append(left.transpose(-2, -1).matmul(right))
+            continue
+        blocks = -(-rows // GRADIENT_BLOCK_ROWS)
+        padding = blocks * GRADIENT_BLOCK_ROWS - rows
+        left, right = _pad_rows(backend, left, padding), _pad_rows(backend, right, padding)
+        lead_left, lead_right = tuple(left.size())[:-2], tuple(right.size())[:-2]
+        left = left.reshape(*lead_left, blocks, GRADIENT_BLOCK_ROWS, int(left.size(-1))).transpose(-2, -1)
+        right = right.reshape(*lead_right, blocks, GRADIENT_BLOCK_ROWS, int(right.size(-1)))
+        results.append(left.matmul(right).sum(-3))
+    return results
+
+
+def _pad_rows(backend: Backend, value: Tensor, rows: int) -> Tensor:
+    if rows == 0:
+        return value
+    shape = (*tuple(value.size())[:-2], rows, int(value.size(-1)))
+    return backend.cat([value, backend.public(torch.zeros(shape, dtype=torch.float64))], dim=-2)
 
 
 def integer_ratio(factors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,7 +212,7 @@ def _rehearsals(
     shapes: list[int],
     x: Tensor,
     y: Tensor,
-    masks: torch.Tensor,
+    masks: RowMasks,
     params: dict[str, Tensor],
     step: Callable[[dict[str, Tensor], Tensor, Tensor, torch.Tensor], dict[str, Tensor]],
 ) -> dict[int, Callable[[], object]]:
@@ -230,7 +230,7 @@ def _rehearsals(
         def rehearse(size: int = size) -> object:
             zeros_x = backend.public(torch.zeros(size, features, dtype=torch.float64))
             zeros_y = backend.public(torch.zeros(size, width, dtype=torch.float64))
-            return step(zero_params, zeros_x, zeros_y, masks[:, :size])
+            return step(zero_params, zeros_x, zeros_y, masks.batch(torch.arange(size)))
 
         rehearsals[size] = rehearse
     return rehearsals
@@ -255,18 +255,16 @@ def _apply_step(
     The factors are exact integer ratios (`integer_ratio`), not 16-bit fixed point:
     lr / rows for 80,000 rows is 0.8 / 2^16 and would round to 1 / 2^16.
     """
-    xt = x.t()
     grads: dict[str, Tensor] = {}
     if spec.kind == "mlp":
         if hidden is None or gate is None:
             raise ValueError("an mlp step needs the hidden activations and the ReLU gate")
-        grads["weight"] = hidden.transpose(1, 2).matmul(grad)
-        grads["bias"] = grad.sum(1, keepdim=True)
         back = grad.matmul(params["weight"].transpose(1, 2)) * gate
-        grads["hidden_weight"] = xt.matmul(back)
+        grads["weight"], grads["hidden_weight"] = sums_over_rows(backend, [hidden, x], [grad, back])
+        grads["bias"] = grad.sum(1, keepdim=True)
         grads["hidden_bias"] = back.sum(1, keepdim=True)
     else:
-        grads["weight"] = xt.matmul(grad)
+        (grads["weight"],) = sums_over_rows(backend, [x], [grad])
         grads["bias"] = grad.sum(1, keepdim=True)
     models = int(step.size(0))
     names = sorted(params)

@@ -119,12 +119,34 @@ def test_argmax_and_one_hot(backend: Backend) -> None:
           torch.nn.functional.one_hot(labels.long().reshape(-1), 3).to(torch.float64), EXACT)
 
 
-def test_column_sums_of_squares_and_inverse_root_scaling(backend: Backend) -> None:
+def test_column_sums_of_squares_and_inverse_std(backend: Backend) -> None:
     sums = backend.column_sums_of_squares(backend.public(X))
     want = (X**2).sum(0)
     close(backend, sums, want, (1e-12, 1e-2))
-    scaled = backend.scale_by_inv_sqrt(backend.public(X), sums)
-    close(backend, scaled, X / want.sqrt(), APPROX)
+    rows = 1_000_000
+    got = backend.reveal(backend.inverse_std(sums, rows))
+    assert torch.allclose(got, torch.sqrt(rows / want), rtol=1e-4, atol=0), got  # relative: ~1e-5 seen
+
+
+def test_inverse_std_covers_every_level_and_drops_constant_columns(backend: Backend) -> None:
+    """Sums of squares from a near-constant column to 4N at the row limit: every level of
+    the range reduction, its edges, and below the constant threshold (factor 0)."""
+    rows = 1 << 22
+    sums = torch.tensor([4.0**-7, 4.0**-6 * 1.25, 0.3, 1.0, 3.99, 4.0, 1234.5, 4.0**10 * 2.5, 4.0 * rows * 0.999],
+                        dtype=torch.float64)
+    got = backend.reveal(backend.inverse_std(backend.public(sums), rows))
+    want = torch.sqrt(rows / sums)
+    want[0] = 0.0
+    assert got[0] == 0.0
+    assert torch.allclose(got[1:], want[1:], rtol=2e-3), (got, want)
+
+
+def test_write_rows_overwrites_in_place(backend: Backend) -> None:
+    table = backend.public(torch.zeros(4, 8, dtype=torch.float64))
+    backend.write_rows(table, 1, backend.public(X[:2]))
+    want = torch.zeros(4, 8, dtype=torch.float64)
+    want[1:3] = X[:2]
+    close(backend, table, want, EXACT)
 
 
 def test_cat_joins_along_a_dimension(backend: Backend) -> None:

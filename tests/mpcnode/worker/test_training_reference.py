@@ -13,7 +13,8 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from mpcnode.worker.reference import plaintext_batched, plaintext_loo
-from mpcnode.worker.training import batch_schedule, row_masks
+from mpcnode.worker.row_masks import RowMasks
+from mpcnode.worker.training import batch_schedule
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.model_spec import (
     contributions_micro,
@@ -68,14 +69,22 @@ def test_flipped_labels_get_a_negative_contribution() -> None:
 
 
 def test_row_masks_drop_exactly_each_providers_rows() -> None:
-    masks = row_masks([2, 3, 1])
+    masks = RowMasks.leave_one_out([2, 3, 1]).dense()
     assert masks.shape == (4, 6, 1)
     assert masks[0].flatten().tolist() == [1] * 6
     assert masks[1].flatten().tolist() == [0, 0, 1, 1, 1, 1]
     assert masks[2].flatten().tolist() == [1, 1, 0, 0, 0, 1]
     assert masks[3].flatten().tolist() == [1, 1, 1, 1, 1, 0]
     with pytest.raises(InvalidInput):
-        row_masks([3, 0])
+        RowMasks.leave_one_out([3, 0])
+
+
+def test_a_batch_mask_is_the_rows_of_the_whole_mask() -> None:
+    masks = RowMasks.leave_one_out([2, 3, 1])
+    index = torch.tensor([5, 0, 3])
+    assert torch.equal(masks.batch(index), masks.dense()[:, index])
+    assert torch.equal(masks.only(2).batch(None), masks.dense()[2:3])
+    assert RowMasks.everyone(4).dense().flatten().tolist() == [1, 1, 1, 1]
 
 
 def test_minibatch_schedule_covers_every_row_once_per_epoch() -> None:
