@@ -109,10 +109,15 @@ def public_seed_share(table: object, parties: int, rank: int, seed: int = 1234) 
     import numpy as np
     import torch
 
-    encoded = np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64)
-    generator = np.random.default_rng(seed)
-    noise = [generator.integers(-(2**62), 2**62, size=encoded.shape, dtype=np.int64) for _ in range(parties - 1)]
+    shape = np.shape(table)
+
+    def noise(index: int) -> np.ndarray:  # one generator per share: no party makes all of them
+        return np.random.default_rng([seed, index]).integers(-(2**62), 2**62, size=shape, dtype=np.int64)
+
     if rank < parties - 1:
-        return torch.from_numpy(noise[rank])
+        return torch.from_numpy(noise(rank))
+    share = np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64)
     with np.errstate(over="ignore"):
-        return torch.from_numpy(encoded - sum(noise))
+        for index in range(parties - 1):
+            share -= noise(index)  # in place: at most two table-sized arrays at once
+    return torch.from_numpy(share)

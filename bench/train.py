@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,9 @@ def party(args: argparse.Namespace) -> None:
     def secret(table):  # type: ignore[no-untyped-def]
         return MPCTensor.from_shares(public_seed_share(table, args.parties, args.rank), precision=FRAC_BITS)
 
+    loading = time.perf_counter()
     inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
+    setup_s = time.perf_counter() - loading
     communicator = comm.get()
     marks: dict[str, tuple[float, dict]] = {}
 
@@ -106,7 +109,11 @@ def party(args: argparse.Namespace) -> None:
     communicator.barrier()
     communicator.reset_communication_stats()
     started = time.perf_counter()
+    import cProfile, os
+    prof = cProfile.Profile()
+    if args.rank == 0 and os.environ.get("PROFILE_OUT"): prof.enable()
     result = train_masked(CrypTenBackend(), spec, *inputs, _masks(len(tx), args.providers), on_step)
+    if args.rank == 0 and os.environ.get("PROFILE_OUT"): prof.disable(); prof.dump_stats(os.environ["PROFILE_OUT"])
     finished = time.perf_counter()
     total = dict(communicator.get_communication_stats())
     (t1, s1), (tn, sn) = marks["first"], marks["last"]
@@ -126,6 +133,9 @@ def party(args: argparse.Namespace) -> None:
                 "comm_s": float(total["time"]),
                 "job_s": finished - started,
                 "metrics": result.metrics,
+                "phases": result.phases,
+                "setup_s": setup_s,
+                "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "spec": json.loads(spec.to_json()),
             }
         )
@@ -192,6 +202,9 @@ def measure(args: argparse.Namespace) -> dict:
         "plaintext_s": round(plain_step_s * steps, 6),
         "plaintext_step_s": round(plain_step_s, 7),
         "mpc_over_plaintext": round(mpc_step_s / plain_step_s, 1),
+        # where a job's time goes, slowest party: standardise, offline, steps, evaluate
+        "phases_s": {k: round(max(p["phases"][k] for p in parties), 3) for k in parties[0]["phases"]},
+        "peak_rss_mb": [round(p["peak_rss_bytes"] / 2**20) for p in parties],
         "accuracy_mpc": round(parties[0]["metrics"][0], 4),
         "accuracy_reference": round(plain_metric, 4),
         "accuracy_plaintext": round(sklearn_accuracy(task, tx, ty, vx, vy), 4),

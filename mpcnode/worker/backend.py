@@ -272,21 +272,24 @@ class CrypTenBackend:
         C = 256 * hi + lo (one truncation of a small value), and
         sum C^2 / 2^16 = sum hi^2 + (sum hi*lo) / 128 + (sum lo^2) / 2^16
         is computed on integer-encoded tensors: the big term needs no truncation at all.
+        The three products come from ONE batched Beaver square of [hi; lo; hi + lo]
+        (2 hi lo = (hi + lo)^2 - hi^2 - lo^2): elementwise, where a matmul of int64
+        columns is slow in torch, and one opened value instead of a matmul's two.
         """
         from crypten.mpc import MPCTensor
+        from crypten.mpc.primitives import beaver
 
         integers = MPCTensor.from_shares(values.share, precision=0)
         high = integers.div(256)
         low = integers - high * 256
-        high_columns, low_columns = high.t(), low.t()
-
-        crypten = self._crypten
-        # the three column dots (hi.hi, hi.lo, lo.lo) in one matmul: [3, features]
-        lefts = crypten.stack([high_columns, high_columns, low_columns]).unsqueeze(2)
-        rights = crypten.stack([high_columns, low_columns, low_columns]).unsqueeze(3)
-        dots = lefts.matmul(rights).reshape(3, -1)
-        scaled = dots[1:].div(torch.tensor([[128], [SCALE]]))  # one truncation of both
-        total = dots[0] + scaled.sum(0)
+        rows = int(values.size(0))
+        stacked = self._crypten.cat([high, low, high + low], dim=0)
+        # integer-encoded square: exact, no truncation (CrypTen's square would divide by 1)
+        squares = MPCTensor.from_shares(beaver.square(stacked._tensor).share, precision=0)
+        high_sq, low_sq, mixed_sq = squares[:rows].sum(0), squares[rows : 2 * rows].sum(0), squares[2 * rows :].sum(0)
+        parts = self._crypten.stack([mixed_sq - high_sq - low_sq, low_sq])  # [2 sum hi lo, sum lo^2]
+        scaled = parts.div(torch.tensor([[256], [SCALE]]))  # one truncation of both
+        total = high_sq + scaled.sum(0)
         return MPCTensor.from_shares(total.share, precision=FRAC_BITS)
 
     def inverse_std(self, sums: Tensor, rows: int) -> Tensor:

@@ -17,7 +17,8 @@ reference, which runs this same code on float tensors.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import torch
 
@@ -47,6 +48,8 @@ class LooResult:
     weights: dict[str, Tensor]  # the full model's parameters and normalisation, secret-shared
     steps: int
     offline: dict[str, float] | None = None  # the dealer prefetch's figures (MPC only)
+    # wall seconds of each phase: standardise, offline (rehearsal + dealer), steps, evaluate
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def batch_schedule(spec: ModelSpec, rows: int) -> list[torch.Tensor | None]:
@@ -108,6 +111,7 @@ def train_masked(
     if masks.rows != rows:
         raise InvalidInput(f"the row masks cover {masks.rows} rows but the training table has {rows}")
     models = masks.models
+    clock = _PhaseClock()
     normalised = standardise(backend, train_x, validation_x)
     x, vx = train_x, validation_x
     labels = None
@@ -117,6 +121,7 @@ def train_masked(
         # MSE is then in units of the pooled target variance
         labels = standardise(backend, train_y, validation_y)
     y = targets(backend, spec, train_y)
+    clock.mark("standardise")
     params = {name: backend.public(value) for name, value in initial_parameters(spec, int(x.size(1)), models).items()}
     schedule = batch_schedule(spec, rows)
     decay = 1.0 - spec.lr * spec.l2
@@ -130,6 +135,7 @@ def train_masked(
 
     shapes = [rows if index is None else int(index.numel()) for index in schedule]
     offline, before_step = backend.prefetch(_rehearsals(backend, shapes, x, y, masks, params, step), shapes)
+    clock.mark("offline")
     for done, index in enumerate(schedule):
         before_step(done)
         xb, yb = (x, y) if index is None else (x[index], y[index])
@@ -137,7 +143,9 @@ def train_masked(
         params = step(params, xb, yb, mb)
         if on_step is not None:
             on_step(done + 1, len(schedule))
+    clock.mark("steps")
     metrics, accuracy = evaluate(backend, spec, params, vx, validation_y)
+    clock.mark("evaluate")
     full_weights = {name: value[0] for name, value in params.items()}
     full_weights[NORMALISE_MEAN] = normalised.mean
     full_weights[NORMALISE_SCALE] = normalised.scale
@@ -145,8 +153,22 @@ def train_masked(
         full_weights[LABEL_MEAN] = labels.mean
         full_weights[LABEL_SCALE] = labels.scale
     return LooResult(
-        metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule), offline=offline
+        metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule), offline=offline,
+        phases=clock.phases,
     )
+
+
+class _PhaseClock:
+    """Wall seconds between marks: where a job's time goes (setup versus steps)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = round(now - self._last, 4)
+        self._last = now
 
 
 RATIO_PRECISION = 1 << 16
