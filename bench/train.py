@@ -109,11 +109,7 @@ def party(args: argparse.Namespace) -> None:
     communicator.barrier()
     communicator.reset_communication_stats()
     started = time.perf_counter()
-    import cProfile, os
-    prof = cProfile.Profile()
-    if args.rank == 0 and os.environ.get("PROFILE_OUT"): prof.enable()
     result = train_masked(CrypTenBackend(), spec, *inputs, _masks(len(tx), args.providers), on_step)
-    if args.rank == 0 and os.environ.get("PROFILE_OUT"): prof.disable(); prof.dump_stats(os.environ["PROFILE_OUT"])
     finished = time.perf_counter()
     total = dict(communicator.get_communication_stats())
     (t1, s1), (tn, sn) = marks["first"], marks["last"]

@@ -205,7 +205,7 @@ def test_register_dataset(live: Live) -> None:
     @given(dataset_id=strings, provider_id=strings, rows=uint64s, cols=uint64s, frac_bits=uint32s,
            columns=string_lists, features=string_lists, label=strings,
            commitments=st.lists(blobs, max_size=5), nonce=strings, signature=blobs, purpose=strings)
-    @example(dataset_id="huge", provider_id="alice", rows=4_194_304, cols=4096, frac_bits=16,
+    @example(dataset_id="huge", provider_id="alice", rows=2_097_152, cols=4096, frac_bits=16,
              columns=[f"c{i}" for i in range(4096)], features=[f"c{i}" for i in range(4095)],
              label="c4095", commitments=[bytes(32)] * 3, nonce="a" * 32, signature=bytes(64),
              purpose="training")

@@ -114,6 +114,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     output = Path(spec.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     shares = load_local_shares(spec)
+    loaded = time.monotonic()
     crypten = _init_crypten(spec)
     try:
         import crypten.communicator as comm
@@ -195,6 +196,8 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 "compute_s": max(0.0, (finished - connected) - float(final["time"])),
             },
             "wall_s": finished - started,
+            # where the time went: loading the shares, then train_loo's phases
+            "phases_s": {"load": round(loaded - started, 4), **result.phases},
             # this process's peak resident memory (memory_budget checks its estimate)
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "mpc_s": finished - connected,

@@ -16,8 +16,8 @@ reference, which runs this same code on float tensors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch

@@ -15,11 +15,11 @@ largest exponent E_c of the job (a division by the public 2^(E_c - e_c) of value
 1), and the collected model folds 2^E_c back into its normalisation in float64, so the
 released model predicts on raw values.
 
-Bounds (N = training rows of a job, at most MAX_JOB_ROWS = 2^22):
-  * sums over rows: |sum x'| <= N, encoded N * 2^16 <= 2^38; the mean's truncation by N
-    fails with probability <= 2^-26 per column;
-  * centred values |x' - mean| <= 2, so the pooled sum of squares is <= 4N <= 2^24 as a
-    value, 2^40 encoded (summed exactly per chunk by `column_sums_of_squares`), inside
+Bounds (N = training rows of a job, at most MAX_JOB_ROWS = 2^21):
+  * sums over rows: |sum x'| <= N, encoded N * 2^16 <= 2^37; the mean's truncation by N
+    fails with probability <= 2^-27 per column;
+  * centred values |x' - mean| <= 2, so the pooled sum of squares is <= 4N <= 2^23 as a
+    value, 2^39 encoded (summed exactly per chunk by `column_sums_of_squares`), inside
     the inverse standard deviation's range reduction (up to 4^17 = 2^34);
   * values are 2^-16 apart relative to the column's bound: mixed magnitudes (1e-3 next to
     1e6) keep their own precision because each column has its own exponent.
@@ -47,7 +47,7 @@ MAX_ABS_VALUE = float(2**MAX_ABS_EXPONENT)
 # columns whose largest magnitude is below 2^-24 are scaled up by at most 2^24
 MIN_EXPONENT = -24
 # rows of one job (all training datasets together) the bounds above are proven for
-MAX_JOB_ROWS = MAX_ROWS  # 2^22: tested at the limit (tests/mpcnode/worker/test_scale.py)
+MAX_JOB_ROWS = MAX_ROWS  # 2^21: tested at the limit (tests/mpcnode/worker/test_scale.py)
 # classification labels: binary is 2, multiclass at most 64 classes (the model spec's limit)
 MAX_CLASSES = 64
 REAL_LABEL = 0

@@ -29,7 +29,7 @@ INT64_BYTES = 8
 PURPOSES = ("training", "validation")
 # rows of one dataset; a job's training rows together have the same limit
 # (column_scale.MAX_JOB_ROWS): the fixed-point bounds of docs/mpc.md and the test at the limit
-MAX_ROWS = 4_194_304  # 2^22
+MAX_ROWS = 2_097_152  # 2^21
 MAX_COLUMNS = 4096
 MAX_NAME_CHARS = 128  # names people read; the ledger bounds them the same (payloads.display_name)
 SCHEMA_KEYS = frozenset({"columns", "feature_columns", "label_column"})

@@ -67,7 +67,7 @@ def _code(method: Any, request: Any) -> tuple[grpc.StatusCode, str]:
 
 
 def test_registration_beyond_the_quota_is_refused_before_any_byte(market: Market) -> None:  # noqa: F811
-    """4,194,304 x 4,096 (137 GB per share) never reaches the ledger; neither does a
+    """2,097,152 x 4,096 (69 GB per share) never reaches the ledger; neither does a
     provider's share past 16 GiB, nor the fifth 15 GiB share of a 64 GiB node."""
     stub = _stub(market)
     ledger = market.coordinator.ledger
@@ -75,7 +75,7 @@ def test_registration_beyond_the_quota_is_refused_before_any_byte(market: Market
     size = ledger.size
     columns = [f"c{i}" for i in range(4096)]
     code, message = _code(stub.RegisterDataset,
-                          _registration(key, "big-co", "huge", rows=4_194_304, columns=columns))
+                          _registration(key, "big-co", "huge", rows=2_097_152, columns=columns))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "1638400000000 bytes, above this node's quota of 68719476736 bytes (64 GiB)" in message
     assert "--node-quota-bytes" in message and "coordinator serve" in message

@@ -67,11 +67,11 @@ def _shared(rows: int, seed: int) -> _Share:
 def test_a_node_refuses_a_share_above_its_default_quota_before_any_byte(
     start: Callable[..., RunningNode], certs_dir: Path, registry: InMemoryRegistry
 ) -> None:
-    """The 137 GB share of a 4,194,304 x 4,096 table: refused by a node started with no
+    """The 69 GB share of a 2,097,152 x 4,096 table: refused by a node started with no
     quota options, before it reads a data byte, nothing written."""
-    _register(registry, "big-co", "huge", rows=4_194_304, cols=4096, commitments=[bytes(32)] * 3)
+    _register(registry, "big-co", "huge", rows=2_097_152, cols=4096, commitments=[bytes(32)] * 3)
     node = start(0)  # the default NodeConfig, as `node serve` without quota flags
-    header = node_pb2.ShareHeader(dataset_id="huge", node_index=0, rows=4_194_304, cols=4096, frac_bits=16)
+    header = node_pb2.ShareHeader(dataset_id="huge", node_index=0, rows=2_097_152, cols=4096, frac_bits=16)
     sent: list[int] = []
 
     def messages() -> Iterator[node_pb2.ShareChunk]:
