@@ -88,6 +88,21 @@ def parse_cosigner_vkey(vkey: str) -> Cosigner:
     return cosigner
 
 
+def parse_cosigner_vkeys(text: str) -> list[Cosigner]:
+    """Cosigner keys, one a line (blank lines and '#' comments skipped), each key once."""
+    found: dict[bytes, Cosigner] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            cosigner = parse_cosigner_vkey(line)
+        except NoteError as err:
+            raise InvalidInput(f"witness key {number} ({line[:40]}): {err.message}") from None
+        found.setdefault(cosigner.public_key, cosigner)
+    return list(found.values())
+
+
 def cosigned_message(text: str, timestamp: int) -> bytes:
     """The bytes a v1 cosignature signs: header, time line, the checkpoint's whole text."""
     if not 0 <= timestamp <= MAX_TIMESTAMP:

@@ -59,6 +59,11 @@ class Witness:
         self._pinned = pinned_vkey
         self._clock = clock
         self._lock = threading.Lock()  # one check-and-store at a time
+        if pinned_vkey is not None:
+            try:
+                parse_verifier_key(pinned_vkey)
+            except NoteError as err:
+                raise InvalidInput(f"--ledger-vkey: {err.message}") from None
         self._head = self._load()
         if pinned_vkey is not None and self._head is not None \
                 and self._head.verifier_key != pinned_vkey:
