@@ -157,7 +157,8 @@ def add_cosignatures(note: str, cosignatures: Iterable[Cosignature]) -> str:
 
 
 def valid_cosigners(note: str, cosigners: Sequence[Cosigner]) -> list[Cosigner]:
-    """The trusted cosigners with a valid cosignature on `note`, each distinct key once.
+    """The trusted cosigners with a valid cosignature on `note`, each distinct key once,
+    in the order of `cosigners`.
 
     Lines by keys not in `cosigners` are ignored (as the spec asks), as are lines that
     claim a trusted name and key ID but do not verify: they count for nothing.
@@ -175,7 +176,7 @@ def valid_cosigners(note: str, cosigners: Sequence[Cosigner]) -> list[Cosigner]:
             continue
         if verify_cosignature(text, cosignature, cosigner):
             found[cosigner.public_key] = cosigner
-    return list(found.values())
+    return [c for c in cosigners if found.pop(c.public_key, None) is not None]  # in given order
 
 
 class QuorumNotMet(IntegrityError):
