@@ -7,7 +7,9 @@ from the cluster manifest, and stores the lines on the checkpoint note
 (`Ledger.add_checkpoint_signatures`), so every place that serves checkpoints serves the
 cosigned note. Nodes are asked in parallel within a short deadline (`COSIGN_S`): a node
 that is down or slow costs at most that long and never blocks a checkpoint or a round;
-the nodes still missing are asked again at the next tick. A node's refusal (it saw
+the nodes still missing are asked again at a later tick (after a failure, with a
+backoff of 5 s doubling to 60 s, so a dead node does not cost every tick and every
+proof request its deadline). A node's refusal (it saw
 another log: a fork) is logged loudly - that is what witnesses are for.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Protocol, runtime_checkable
@@ -26,6 +29,9 @@ from mutualmind.errors import MutualMindError, RuleViolation
 from mutualmind.vocabulary.deadlines import COSIGN_S
 
 log = logging.getLogger(__name__)
+
+FIRST_BACKOFF_S = 5.0   # a node that failed is asked again after this long...
+MAX_BACKOFF_S = 60.0    # ...doubling up to this, so a dead node costs a deadline rarely
 
 
 @runtime_checkable
@@ -54,6 +60,7 @@ class CheckpointWitnesses:
         self._sizes: dict[int, int] = {}       # node -> size it last cosigned, as far as known
         self._done: dict[int, int] = {}        # node -> checkpoint size it cosigned for us
         self._refusals: dict[int, str] = {}    # node -> last refusal logged (logged once)
+        self._backoff: dict[int, tuple[float, float]] = {}  # node -> (retry at, backoff)
         self._round = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._cosigners)),
                                         thread_name_prefix="cosign")
@@ -74,18 +81,25 @@ class CheckpointWitnesses:
             if latest is None:
                 return 0
             size, note = latest
-            missing = [i for i in range(len(self._cosigners)) if self._done.get(i, -1) < size]
+            now = time.monotonic()
+            missing = [i for i in range(len(self._cosigners)) if self._done.get(i, -1) < size
+                       and self._backoff.get(i, (0.0, 0.0))[0] <= now]
             if not missing:
                 return 0
             text, _ = split_note(note)
             futures = {self._pool.submit(self._ask, i, size, note, text): i for i in missing}
             finished, _ = wait(futures, timeout=self._deadline_s + 0.5)
             found: list[Cosignature] = []
-            for future in finished:
-                cosignature = future.result()
-                if cosignature is not None:
-                    found.append(cosignature)
-                    self._done[futures[future]] = size
+            for future, node in futures.items():
+                cosignature = future.result() if future in finished else None
+                if cosignature is None:
+                    _, last = self._backoff.get(node, (0.0, FIRST_BACKOFF_S / 2))
+                    wait_s = min(MAX_BACKOFF_S, last * 2)
+                    self._backoff[node] = (time.monotonic() + wait_s, wait_s)
+                    continue
+                self._backoff.pop(node, None)
+                found.append(cosignature)
+                self._done[node] = size
             if found:
                 self._ledger.add_checkpoint_signatures(size, [c.line() for c in found])
             return len(found)
