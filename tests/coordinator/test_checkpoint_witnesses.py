@@ -7,6 +7,7 @@ check-proof` accept a head only with a quorum of valid cosignatures by known nod
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from coordinator import witnesses as witnesses_module
 from coordinator.cluster_link import NodeEndpoint
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
 from ledger.cosignature import Cosigner, valid_cosigners
@@ -100,6 +102,27 @@ def test_every_node_cosigns_and_a_down_node_holds_nothing_back(
     # every stored checkpoint still verifies as the coordinator's (ledger verify reads them all)
     verified = _mutualmind("ledger", "verify", "--db", str(coordinator.ledger.path))
     assert verified.returncode == 0, verified.stderr
+
+
+def test_a_node_back_from_downtime_catches_up_and_cosigns_again(
+        cluster: tuple[RunningCoordinator, list[RunningNode]], certs: ClusterCerts,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(witnesses_module, "FIRST_BACKOFF_S", 0.4)  # keep the test short
+    coordinator, nodes = cluster
+    _mint(coordinator, 10)
+    first, _, _ = _cosigned_head(coordinator, certs, NODES)
+    config, port = nodes[2].config, nodes[2].cluster_port
+    nodes[2].stop(grace=None)
+    _mint(coordinator, 11)
+    _cosigned_head(coordinator, certs, NODES - 1)
+    _mint(coordinator, 12)
+    size, names, _ = _cosigned_head(coordinator, certs, NODES - 1)
+    assert "node2" not in names
+    # the same node, its witness.json still at `first`, on the port the coordinator knows
+    nodes[2] = start_node(replace(config, cluster_address=f"127.0.0.1:{port}"), InMemoryRegistry())
+    size_again, names, _ = _cosigned_head(coordinator, certs, NODES)
+    assert size_again == size > first and names == ["node0", "node1", "node2"]
+    assert b'"size": %d' % size in (config.data_dir / "witness.json").read_bytes()
 
 
 def test_proofs_demand_a_quorum_of_known_node_cosignatures(
