@@ -7,10 +7,10 @@ check-proof` accept a head only with a quorum of valid cosignatures by known nod
 from __future__ import annotations
 
 import subprocess
-from dataclasses import replace
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
