@@ -5,7 +5,8 @@ cluster server (mutual TLS) serves the Admin API to admin certificates. The ledg
 is the store of record: on first start it is created with genesis and one
 node_registered entry per node of the cluster manifest; on every later start it is
 replayed, its node keys checked against the manifest, and any round that was running
-when the coordinator stopped is aborted (`Rounds.recover`).
+when the coordinator stopped is aborted (`Rounds.recover`). Each checkpoint it signs is
+sent to the nodes to cosign (`coordinator.witnesses`) when its link to them is the real one.
 """
 
 from __future__ import annotations

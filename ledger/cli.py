@@ -4,7 +4,8 @@
 and what is wrong with it. `show`, `proof` and `head` only read the file (no key needed,
 nothing written): `head` prints the latest checkpoint the coordinator signed, `proof`
 proves an entry against the latest checkpoint that covers it. `check-proof` needs no
-database at all: a proof file and the coordinator's verifier key. `export` writes a
+database at all: a proof file and the coordinator's verifier key (and, with `--quorum K`,
+the nodes' witness keys: the head must carry K of their cosignatures). `export` writes a
 consistent single-file copy, safe while the coordinator runs.
 """
 

@@ -3,7 +3,8 @@
 ShareIntake (public port) feeds `mpcnode.share_intake.ShareIntake` and streams model
 shares to a round's sponsor (`mpcnode.model_release.ModelRelease`); NodeControl (cluster
 port, mutual TLS) reads `mpcnode.share_store.ShareStore` and drives
-`mpcnode.jobs.JobRunner`, after `mpcnode.job_check.JobDigestCheck` accepted the job. Typed errors raised here or below become statuses in
+`mpcnode.jobs.JobRunner`, after `mpcnode.job_check.JobDigestCheck` accepted the job, and
+cosigns the coordinator's ledger checkpoints (`mpcnode.witness.Witness`). Typed errors raised here or below become statuses in
 `mutualmind.transport`'s interceptor.
 
 The public port takes streams from anyone, so uploads are bounded by

@@ -5,6 +5,9 @@ path and a signed checkpoint that covers it. Nothing in the reply is trusted: th
 document is checked with the ledger's pure verifiers (`ledger.proof_file.check_proof`)
 against a verifier key the provider got elsewhere (`--vkey`, or the local cluster's
 ledger), so a coordinator that rewrote the entry, the path or the head is caught here.
+With `--quorum K` the head must also carry valid cosignatures by K distinct nodes
+(`ledger.cosignature`): a coordinator showing this provider a log it showed nobody else
+would need K nodes to cosign a fork.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ check-proof` accept a head only with a quorum of valid cosignatures by known nod
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -18,7 +19,8 @@ import pytest
 from coordinator import witnesses as witnesses_module
 from coordinator.cluster_link import NodeEndpoint
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
-from ledger.cosignature import Cosigner, valid_cosigners
+from ledger.cosignature import Cosigner, add_cosignatures, cosign, valid_cosigners
+from ledger.signed_note import split_note
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
 from mutualmind.transport import channel_credentials, open_channel
@@ -157,6 +159,18 @@ def test_proofs_demand_a_quorum_of_known_node_cosignatures(
     too_few = _mutualmind(*check, "--witnesses", str(witnesses), "--quorum", "3")
     assert too_few.returncode == 1
     assert too_few.stderr.strip().splitlines() == [
+        "proof rejected: quorum not met: 2 valid cosignatures by known nodes (node0, node1), 3 needed"]
+    # a line by a key that is not node2's, under node2's name, adds nothing to the count
+    document = json.loads(out.read_text())
+    text, _ = split_note(document["checkpoint"])
+    impostor = cosign(text, "node2", generate_signing_key(), int(time.time()))
+    document["checkpoint"] = add_cosignatures(document["checkpoint"], [impostor])
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(document))
+    padded = _mutualmind("ledger", "check-proof", str(forged), "--vkey", vkey,
+                         "--witnesses", str(witnesses), "--quorum", "3")
+    assert padded.returncode == 1
+    assert padded.stderr.strip().splitlines() == [
         "proof rejected: quorum not met: 2 valid cosignatures by known nodes (node0, node1), 3 needed"]
     # a cosignature counts only under a key the verifier knows: a stranger's key finds none
     stranger = Cosigner("node0", public_key_bytes(generate_signing_key()))
