@@ -87,7 +87,8 @@ class CheckpointWitnesses:
             if not missing:
                 return 0
             text, _ = split_note(note)
-            futures = {self._pool.submit(self._ask, i, size, note, text): i for i in missing}
+            until = time.monotonic() + self._deadline_s  # both calls to a node share it
+            futures = {self._pool.submit(self._ask, i, size, note, text, until): i for i in missing}
             finished, _ = wait(futures, timeout=self._deadline_s + 0.5)
             found: list[Cosignature] = []
             for future, node in futures.items():
@@ -122,18 +123,22 @@ class CheckpointWitnesses:
         newest = self._ledger.latest_checkpoint()
         return newest[1] if newest is not None and newest[0] == latest[0] else note
 
-    def _ask(self, node: int, size: int, note: str, text: str) -> Cosignature | None:
+    def _ask(self, node: int, size: int, note: str, text: str, until: float) -> Cosignature | None:
         """One node's checked cosignature of the checkpoint at `size`, or None (logged)."""
         cosigner = self._cosigners[node]
+
+        def left() -> float:
+            return max(0.05, until - time.monotonic())
+
         try:
             old = self._sizes.get(node)
             if old is None:
-                old = self._link.witness_size(node, timeout=self._deadline_s)
+                old = self._link.witness_size(node, timeout=left())
             if old > size:
                 return None  # it cosigned a newer head already; that one will carry it
             proof = self._ledger.consistency_proof(old, size) if 0 < old < size else []
             line = self._link.cosign_checkpoint(node, note, self._ledger.verifier_key(), old,
-                                                proof, timeout=self._deadline_s)
+                                                proof, timeout=left())
             self._sizes[node] = size
             cosignature = Cosignature.from_line(parse_signature_line(line))
         except RuleViolation as err:
