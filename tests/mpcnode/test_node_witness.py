@@ -19,8 +19,8 @@ from ledger.cosignature import Cosignature, Cosigner, verify_cosignature
 from ledger.signed_note import parse_signature_line, split_note
 from ledger.workload import realistic_mix
 from mpcnode.server import RunningNode
-from mpcnode.witness import STATE_FILE, Witness
-from mutualmind.errors import RuleViolation
+from mpcnode.witness import STATE_FILE, CosignRequest, Witness
+from mutualmind.errors import InvalidInput, RuleViolation
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.signing_keys import generate_signing_key
@@ -178,3 +178,22 @@ def test_refusals_travel_as_failed_precondition_and_only_the_coordinator_may_ask
     assert refusals["coordinator"][0] == grpc.StatusCode.FAILED_PRECONDITION
     assert "the log forked" in refusals["coordinator"][1]
     assert refusals["admin"][0] == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_pinned_log_key_refuses_another_logs_first_checkpoint(
+        logs: Callable[[int], Log], tmp_path: Path, certs_dir: Path) -> None:
+    log = logs(1)
+    note = log.grow(3)
+    other = Ledger.create(tmp_path / "other.db", generate_signing_key(), origin=ORIGIN)
+    try:
+        pinned = other.verifier_key()
+    finally:
+        other.close()
+    witness = Witness(tmp_path / "w", "node0", load_signing_key(certs_dir, 0), pinned_vkey=pinned)
+    with pytest.raises(RuleViolation, match="signed by .* only"):
+        witness.cosign(CosignRequest(note, log.ledger.verifier_key(), 0, ()))
+    with pytest.raises(RuleViolation, match="not signed by the log's key"):
+        witness.cosign(CosignRequest(note, "", 0, ()))  # the coordinator named no key
+    assert witness.head() is None and not (tmp_path / "w" / STATE_FILE).exists()
+    with pytest.raises(InvalidInput, match="--ledger-vkey"):
+        Witness(tmp_path / "w", "node0", load_signing_key(certs_dir, 0), pinned_vkey="nonsense")
