@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Protocol, runtime_checkable
 
@@ -123,6 +123,19 @@ class CheckpointWitnesses:
         newest = self._ledger.latest_checkpoint()
         return newest[1] if newest is not None and newest[0] == latest[0] else note
 
+    def _request(self, node: int, size: int, note: str, left: Callable[[], float]) -> str | None:
+        """Send the cosign request with a proof from the node's size; None if it is ahead."""
+        old = self._sizes.get(node)
+        if old is None:
+            old = self._link.witness_size(node, timeout=left())
+        if old > size:
+            return None
+        proof = self._ledger.consistency_proof(old, size) if 0 < old < size else []
+        line = self._link.cosign_checkpoint(node, note, self._ledger.verifier_key(), old, proof,
+                                            timeout=left())
+        self._sizes[node] = size
+        return line
+
     def _ask(self, node: int, size: int, note: str, text: str, until: float) -> Cosignature | None:
         """One node's checked cosignature of the checkpoint at `size`, or None (logged)."""
         cosigner = self._cosigners[node]
@@ -131,15 +144,15 @@ class CheckpointWitnesses:
             return max(0.05, until - time.monotonic())
 
         try:
-            old = self._sizes.get(node)
-            if old is None:
-                old = self._link.witness_size(node, timeout=left())
-            if old > size:
+            try:
+                line = self._request(node, size, note, left)
+            except RuleViolation as err:
+                if err.rule != "witness_size_mismatch" or node not in self._sizes:
+                    raise
+                del self._sizes[node]  # a stale idea of its size: ask it, then once more
+                line = self._request(node, size, note, left)
+            if line is None:
                 return None  # it cosigned a newer head already; that one will carry it
-            proof = self._ledger.consistency_proof(old, size) if 0 < old < size else []
-            line = self._link.cosign_checkpoint(node, note, self._ledger.verifier_key(), old,
-                                                proof, timeout=left())
-            self._sizes[node] = size
             cosignature = Cosignature.from_line(parse_signature_line(line))
         except RuleViolation as err:
             self._sizes.pop(node, None)

@@ -96,6 +96,13 @@ def test_every_node_cosigns_and_a_down_node_holds_nothing_back(
     assert names == ["node0", "node1", "node2"]
     # the nodes' own records agree: each last cosigned that size
     assert all(b'"size": %d' % size in (n.config.data_dir / "witness.json").read_bytes() for n in nodes)
+    # a stale idea of a node's size (its refusal: witness_size_mismatch) is mended in the
+    # same round: the coordinator asks the node's size and sends the right proof
+    assert coordinator.witnesses is not None
+    coordinator.witnesses._sizes[0] = 1
+    _mint(coordinator, 5)
+    size, names, _ = _cosigned_head(coordinator, certs, NODES, timeout=3.0)  # < the 5 s backoff
+    assert names == ["node0", "node1", "node2"]
     nodes[2].stop(grace=None)
     _mint(coordinator, 11)
     size2, names, waited = _cosigned_head(coordinator, certs, NODES - 1)
