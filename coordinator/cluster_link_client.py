@@ -83,6 +83,20 @@ class GrpcClusterLink:
     def cancel_job(self, node_index: int, job_id: str) -> None:
         self._call(node_index, "CancelJob", node_pb2.CancelJobRequest(job_id=job_id))
 
+    def cosign_checkpoint(self, node_index: int, note: str, verifier_key: str, old_size: int,
+                          proof: list[bytes], *, timeout: float) -> str:
+        """Node `node_index`'s cosignature line for `note` (`coordinator.witnesses`)."""
+        reply = self._call(node_index, "CosignCheckpoint", node_pb2.CosignRequest(
+            checkpoint_note=note, verifier_key=verifier_key, old_size=old_size,
+            consistency_proof=proof), timeout=timeout)
+        return str(reply.cosignature_line)
+
+    def witness_size(self, node_index: int, *, timeout: float) -> int:
+        """The tree size of the last checkpoint node `node_index` cosigned (0: none yet)."""
+        reply = self._call(node_index, "GetWitnessHead", node_pb2.WitnessHeadRequest(),
+                           timeout=timeout)
+        return int(reply.size)
+
     def node_health(self, node_index: int) -> str:
         node = self._nodes[node_index]
         return probe_health(node.cluster_address, self._credentials, server_name=node.name)

@@ -14,6 +14,7 @@ import grpc
 from coordinator.market import Market
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds, RoundSummary
+from coordinator.witnesses import CheckpointWitnesses
 from ledger.entries import Entry
 from ledger.proof_file import build_proof
 from mutualmind.errors import InvalidInput, NotFound
@@ -35,9 +36,11 @@ MAX_LIST_BYTES = 4 * 1024 * 1024
 
 
 class MarketServicer(market_pb2_grpc.MarketServicer):
-    def __init__(self, market: Market, rounds: Rounds) -> None:
+    def __init__(self, market: Market, rounds: Rounds,
+                 witnesses: CheckpointWitnesses | None = None) -> None:
         self._market = market
         self._rounds = rounds
+        self._witnesses = witnesses  # None: checkpoints are served without node cosignatures
 
     @property
     def _ledger(self) -> Any:
@@ -103,8 +106,9 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def GetCheckpoint(self, request: market_pb2.CheckpointRequest,
                       context: grpc.ServicerContext) -> market_pb2.CheckpointReply:
-        note = self._ledger.checkpoint()
-        size = self._ledger.size
+        witnesses = self._witnesses
+        note = witnesses.current_note() if witnesses is not None else self._ledger.checkpoint()
+        size = int(note.split("\n")[1])
         return market_pb2.CheckpointReply(note=note, tree_size=size,
                                           root_hash=self._ledger.root_hash(size))
 
@@ -118,7 +122,9 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
                                "leave tree_size 0 for the newest one")
             note = notes[0]
         else:
-            note = ledger.checkpoint_covering(request.index)  # signs one if none covers it yet
+            # signs one if none covers it yet, and asks the nodes to cosign it
+            note = (self._witnesses.note_covering(request.index) if self._witnesses is not None
+                    else ledger.checkpoint_covering(request.index))
         document = build_proof(ledger, request.index, note)
         return market_pb2.InclusionProofReply(
             index=request.index, tree_size=document["tree_size"],

@@ -5,7 +5,8 @@ cluster server (mutual TLS) serves the Admin API to admin certificates. The ledg
 is the store of record: on first start it is created with genesis and one
 node_registered entry per node of the cluster manifest; on every later start it is
 replayed, its node keys checked against the manifest, and any round that was running
-when the coordinator stopped is aborted (`Rounds.recover`).
+when the coordinator stopped is aborted (`Rounds.recover`). Each checkpoint it signs is
+sent to the nodes to cosign (`coordinator.witnesses`) when its link to them is the real one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from coordinator.cluster_link import ClusterLink, NodeEndpoint
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import LifecyclePolicy, Rounds
+from coordinator.witnesses import CheckpointWitnesses, WitnessLink
 from ledger import Ledger
+from ledger.cosignature import Cosigner
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
@@ -106,6 +109,7 @@ class RunningCoordinator:
     aborted_on_start: list[str]
     sweeper: PeriodicTask | None = None
     signer: PeriodicTask | None = None
+    witnesses: CheckpointWitnesses | None = None
 
     @property
     def public_port(self) -> int:
@@ -120,6 +124,8 @@ class RunningCoordinator:
             self.sweeper.stop()
         for event in (self.public.stop(grace), self.cluster.stop(grace)):
             event.wait()
+        if self.witnesses is not None:
+            self.witnesses.close()  # before the link: no cosigning round starts on closed channels
         close = getattr(self.link, "close", None)
         if close is not None:
             close()
@@ -163,7 +169,12 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         if link is None:
             from coordinator.cluster_link_client import GrpcClusterLink
             link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
-        names = [m.name for m in load_manifest(config.certs_dir).nodes]
+        manifest_nodes = load_manifest(config.certs_dir).nodes
+        names = [m.name for m in manifest_nodes]
+        witnesses = None
+        if isinstance(link, WitnessLink):  # in-process test links without nodes have no witnesses
+            witnesses = CheckpointWitnesses(
+                ledger, link, [Cosigner(m.name, m.signing_public_key or b"") for m in manifest_nodes])
         addresses = list(config.advertised) or [n.public_address for n in config.nodes]
         market = Market(ledger, node_count=len(config.nodes), quota=config.quota,
                         node_addresses=list(zip(names, addresses)))
@@ -171,7 +182,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
                         policy=config.lifecycle)
         aborted = rounds.recover() + rounds.sweep()
         public = build_server(
-            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds))],
+            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses))],
             address=config.public_address,
             credentials=server_credentials(config.certs_dir, "coordinator",
                                            require_client_cert=False),
@@ -191,7 +202,13 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         raise
     sweeper = PeriodicTask(rounds.sweep, config.sweep_interval_s, name="round-sweeper")
     sweeper.start()
-    signer = PeriodicTask(ledger.checkpoint_if_grown, config.checkpoint_interval_s,
-                          name="checkpoint-signer")
+
+    def sign_checkpoint() -> None:
+        ledger.checkpoint_if_grown()
+        if witnesses is not None:
+            witnesses.cosign_newest()  # also heads signed by a round close or a request
+
+    signer = PeriodicTask(sign_checkpoint, config.checkpoint_interval_s, name="checkpoint-signer")
     signer.start()
-    return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper, signer)
+    return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper, signer,
+                              witnesses)

@@ -4,7 +4,8 @@
 and what is wrong with it. `show`, `proof` and `head` only read the file (no key needed,
 nothing written): `head` prints the latest checkpoint the coordinator signed, `proof`
 proves an entry against the latest checkpoint that covers it. `check-proof` needs no
-database at all: a proof file and the coordinator's verifier key. `export` writes a
+database at all: a proof file and the coordinator's verifier key (and, with `--quorum K`,
+the nodes' witness keys: the head must carry K of their cosignatures). `export` writes a
 consistent single-file copy, safe while the coordinator runs.
 """
 
@@ -77,6 +78,14 @@ def register(subparsers: Any) -> None:
     check = sub.add_parser("check-proof", help="check a proof file offline")
     check.add_argument("proof_file", type=Path)
     check.add_argument("--vkey", help="trusted verifier key; default: the one in the file (weaker)")
+    check.add_argument("--quorum", type=int, default=0, metavar="K",
+                       help="accept the checkpoint only with valid cosignatures by at least K "
+                            "distinct known witnesses (the nodes); default 0: not required")
+    check.add_argument("--witness", action="append", default=[], metavar="VKEY",
+                       help="a trusted witness key name+keyid+base64 (repeat per node; "
+                            "`mutualmind cluster witnesses` prints them)")
+    check.add_argument("--witnesses", type=Path, metavar="FILE",
+                       help="a file of trusted witness keys, one a line ('#' comments)")
     check.set_defaults(func=_check_proof)
 
 
@@ -184,7 +193,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _witness_keys(args: argparse.Namespace) -> list[Any]:
+    """The trusted witnesses of --witness and --witnesses, each key once."""
+    from ledger.cosignature import parse_cosigner_vkeys
+
+    texts = list(args.witness)
+    if args.witnesses is not None:
+        texts.append(_read(args.witnesses))
+    return parse_cosigner_vkeys("\n".join(texts))
+
+
 def _check_proof(args: argparse.Namespace) -> int:
+    from ledger.cosignature import check_quorum
     from ledger.proof_file import (
         CONSISTENCY_FORMAT,
         check_consistency,
@@ -192,17 +212,28 @@ def _check_proof(args: argparse.Namespace) -> int:
         load_proof,
     )
 
+    cosigners = _witness_keys(args)
+    if args.quorum < 0 or args.quorum > len(cosigners):
+        raise InvalidInput(f"--quorum {args.quorum} needs at least that many witness keys, "
+                           f"{len(cosigners)} given (--witness VKEY or --witnesses FILE; "
+                           "`mutualmind cluster witnesses` prints them)")
     document = load_proof(_read(args.proof_file))
     vkey = args.vkey or document.get("verifier_key")
     if not isinstance(vkey, str):
         raise InvalidInput("give --vkey: the proof file names no verifier key")
     try:
         if document.get("format") == CONSISTENCY_FORMAT:
-            old, new = check_consistency(document, vkey)
-            print(f"ok: {new.origin} at size {new.size} extends the head at size {old.size}")
+            old, new = check_consistency(document, vkey, cosigners=cosigners, quorum=args.quorum)
+            line = f"ok: {new.origin} at size {new.size} extends the head at size {old.size}"
+            note = str(document.get("new_checkpoint"))
         else:
-            head, entry = check_proof(document, vkey)
-            print(f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}")
+            head, entry = check_proof(document, vkey, cosigners=cosigners, quorum=args.quorum)
+            line = f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}"
+            note = str(document.get("checkpoint"))
+        if cosigners:
+            found = check_quorum(note, cosigners, 0)
+            line += f", cosigned by {len(found)} of {len(cosigners)} known witnesses"
+        print(line)
     except MutualMindError as err:
         print(f"proof rejected: {err.message}", file=sys.stderr)
         return 1

@@ -27,7 +27,7 @@ from ledger.entries import GENESIS_PREV_HASH, Entry, entry_hash
 from ledger.index import EntryIndex
 from ledger.merkle import leaf_hash
 from ledger.merkle_tree import MerkleTree
-from ledger.signed_note import verifier_key_string
+from ledger.signed_note import SignatureLine, add_signatures, verifier_key_string
 from ledger.signers import (
     INVALID,
     PROVIDER_SIGNATURE,
@@ -385,6 +385,29 @@ class Ledger:
             if last is not None and last[0] > index:
                 return last[1]
             return self._checkpoint_locked()
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        """The newest signed checkpoint as (tree size, note), None before the first."""
+        return self._last_checkpoint
+
+    def add_checkpoint_signatures(self, size: int, lines: list[SignatureLine]) -> str:
+        """Append witness signature lines (cosignatures) to the stored checkpoint of `size`.
+
+        The caller checked them (`ledger.cosignature`); a key's newer line replaces its
+        older one. The note stays a valid checkpoint for every reader: signature lines by
+        unknown keys are ignored. Returns the note as now stored; NotFound for a size
+        that has no checkpoint.
+        """
+        with self._mutex:
+            old = self._store.checkpoint_at(size)
+            if old is None:
+                raise NotFound(f"no checkpoint of tree size {size} is stored")
+            note = add_signatures(old, lines)
+            if note != old:
+                self._store.add_checkpoint(size, note)
+                if self._last_checkpoint and self._last_checkpoint[0] == size:
+                    self._last_checkpoint = (size, note)
+            return note
 
     def _checkpoint_locked(self) -> str:
         """Sign and store a head at the current size; the caller holds the writer mutex, so

@@ -11,9 +11,11 @@ inside the notes.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.cosignature import Cosigner, check_quorum
 from ledger.entries import Entry, entry_hash
 from ledger.ledger import Ledger
 from ledger.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
@@ -49,12 +51,18 @@ def _hex(value: Any, what: str) -> bytes:
         raise InvalidInput(f"proof file: {what} is not hex") from None
 
 
-def check_proof(document: dict[str, Any], vkey: str) -> tuple[Checkpoint, Entry]:
-    """Raise IntegrityError/ProofError unless the proof file holds up under `vkey`."""
+def check_proof(document: dict[str, Any], vkey: str, *, cosigners: Sequence[Cosigner] = (),
+                quorum: int = 0) -> tuple[Checkpoint, Entry]:
+    """Raise IntegrityError/ProofError unless the proof file holds up under `vkey`, and
+    its checkpoint carries valid cosignatures by at least `quorum` of `cosigners`
+    (`ledger.cosignature.QuorumNotMet` otherwise; 0: cosignatures are not required)."""
     if not isinstance(document, dict) or document.get("format") != PROOF_FORMAT:
         raise InvalidInput(f"not a {PROOF_FORMAT} document")
     verifier = parse_verifier_key(vkey)
-    head = open_checkpoint(str(document.get("checkpoint", "")), verifier)
+    note = str(document.get("checkpoint", ""))
+    head = open_checkpoint(note, verifier)
+    if quorum:
+        check_quorum(note, cosigners, quorum)
     raw = document.get("entry")
     if not isinstance(raw, dict):
         raise InvalidInput("proof file: entry is missing")
@@ -95,13 +103,18 @@ def build_consistency(ledger: Ledger, old_note: str, new_note: str) -> dict[str,
     }
 
 
-def check_consistency(document: dict[str, Any], vkey: str) -> tuple[Checkpoint, Checkpoint]:
-    """Raise unless both heads are signed by `vkey` and the proof links the old to the new."""
+def check_consistency(document: dict[str, Any], vkey: str, *, cosigners: Sequence[Cosigner] = (),
+                      quorum: int = 0) -> tuple[Checkpoint, Checkpoint]:
+    """Raise unless both heads are signed by `vkey`, the proof links the old to the new,
+    and the new head carries at least `quorum` valid cosignatures by `cosigners`."""
     if not isinstance(document, dict) or document.get("format") != CONSISTENCY_FORMAT:
         raise InvalidInput(f"not a {CONSISTENCY_FORMAT} document")
     verifier = parse_verifier_key(vkey)
     old = open_checkpoint(str(document.get("old_checkpoint", "")), verifier)
-    new = open_checkpoint(str(document.get("new_checkpoint", "")), verifier, origin=old.origin)
+    new_note = str(document.get("new_checkpoint", ""))
+    new = open_checkpoint(new_note, verifier, origin=old.origin)
+    if quorum:
+        check_quorum(new_note, cosigners, quorum)
     proof = [_hex(h, "proof hash") for h in document.get("proof", [])]
     verify_consistency(old.size, new.size, proof, old.root, new.root)
     return old, new

@@ -121,6 +121,10 @@ class LedgerStore:
     def checkpoints(self) -> list[tuple[int, str]]:
         return self.conn.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()
 
+    def checkpoint_at(self, size: int) -> str | None:
+        row = self.conn.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+        return str(row[0]) if row else None
+
     def write(self, expected_size: int, rows: Iterable[Row], checkpoints: list[tuple[int, str]]) -> None:
         """Insert `rows` and `checkpoints` in one transaction, or nothing at all."""
         conn = self.conn

@@ -41,6 +41,10 @@ def register(subparsers: Any) -> None:
                             "before it starts, naming what to change (default 4GiB; units MiB, GiB)")
     serve.add_argument("--coordinator-name", default="coordinator",
                        help="name in the coordinator's certificate (when its address is not among its SANs)")
+    serve.add_argument("--ledger-vkey", default=None,
+                       help="the coordinator's checkpoint key (`ledger head --vkey-only`): this node "
+                            "cosigns only checkpoints signed by it (default: the key of the first "
+                            "checkpoint it cosigns, pinned from then on)")
     serve.set_defaults(func=serve_node)
 
 
@@ -70,6 +74,7 @@ def serve_node(args: argparse.Namespace) -> int:
         stall=StallPolicy(min_rate=parse_size(args.min_upload_rate)),
         streams=StreamLimits(per_provider=args.uploads_per_provider),
         worker_memory_bytes=parse_size(args.worker_memory),
+        ledger_vkey=args.ledger_vkey,
     )
     channel = open_channel(
         args.coordinator,

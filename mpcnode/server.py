@@ -22,10 +22,11 @@ from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareStore
 from mpcnode.upload_guard import StallPolicy, StreamLimits, UploadGuard
+from mpcnode.witness import Witness
 from mpcnode.worker.job_spec import DEFAULT_BUDGET_BYTES
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
-from mutualmind.transport.pki import load_signing_key
+from mutualmind.transport.pki import load_manifest, load_signing_key
 from mutualmind.vocabulary.quotas import StorageQuota
 from proto import node_pb2, node_pb2_grpc
 
@@ -48,6 +49,7 @@ class NodeConfig:
     stall: StallPolicy = StallPolicy()  # when a slow upload is cancelled
     streams: StreamLimits = StreamLimits()  # concurrent uploads: per provider and in total
     worker_memory_bytes: int = DEFAULT_BUDGET_BYTES  # per MPC worker process (memory_budget)
+    ledger_vkey: str | None = None  # the coordinator's checkpoint key; None: pinned on first use
 
     @property
     def member_name(self) -> str:
@@ -109,6 +111,8 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         quota=config.quota,
     )
     jobs = JobRunner(config.data_dir, signing_key, worker_memory_bytes=config.worker_memory_bytes)
+    witness = Witness(config.data_dir, load_manifest(Path(config.certs_dir)).node_name(config.node_index),
+                      signing_key, pinned_vkey=config.ledger_vkey)
     release = job_check = None
     if market is not None:
         release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,
@@ -128,7 +132,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
     )
     try:
         cluster = build_server(
-            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs, job_check))],
+            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs, job_check, witness))],
             address=config.cluster_address,
             credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=True),
             service_names=[NODE_CONTROL_SERVICE],

@@ -3,7 +3,8 @@
 ShareIntake (public port) feeds `mpcnode.share_intake.ShareIntake` and streams model
 shares to a round's sponsor (`mpcnode.model_release.ModelRelease`); NodeControl (cluster
 port, mutual TLS) reads `mpcnode.share_store.ShareStore` and drives
-`mpcnode.jobs.JobRunner`, after `mpcnode.job_check.JobDigestCheck` accepted the job. Typed errors raised here or below become statuses in
+`mpcnode.jobs.JobRunner`, after `mpcnode.job_check.JobDigestCheck` accepted the job, and
+cosigns the coordinator's ledger checkpoints (`mpcnode.witness.Witness`). Typed errors raised here or below become statuses in
 `mutualmind.transport`'s interceptor.
 
 The public port takes streams from anyone, so uploads are bounded by
@@ -27,6 +28,7 @@ from mpcnode.model_release import ModelRelease
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareMeta, ShareStore
 from mpcnode.upload_guard import StallPolicy, UploadGuard
+from mpcnode.witness import CosignRequest, Witness
 from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, Unavailable
 from mutualmind.transport import require_role
 from mutualmind.vocabulary.model_fetch import FetchRequest
@@ -40,6 +42,8 @@ MODEL_CHUNK_BYTES = 1 << 20  # model shares stream in 1 MiB messages (limit: 8 M
 READER_ROLES = ("coordinator", "admin", "node")
 # Roles that may start, watch and cancel MPC jobs.
 JOB_ROLES = ("coordinator", "admin")
+# Only the coordinator asks for cosignatures of its checkpoints.
+COSIGN_ROLES = ("coordinator",)
 
 _LOG = logging.getLogger(__name__)
 
@@ -179,10 +183,11 @@ class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
     """Cluster-port API: what the node holds, and its MPC jobs (`mpcnode.jobs.JobRunner`)."""
 
     def __init__(self, store: ShareStore, jobs: JobRunner | None = None,
-                 job_check: JobDigestCheck | None = None) -> None:
+                 job_check: JobDigestCheck | None = None, witness: Witness | None = None) -> None:
         self._store = store
         self._jobs = jobs
         self._job_check = job_check  # None only for nodes without a coordinator (tests, bench)
+        self._witness = witness
 
     def ListDatasets(
         self, request: node_pb2.ListDatasetsRequest, context: grpc.ServicerContext
@@ -212,6 +217,29 @@ class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
     def CancelJob(self, request: node_pb2.CancelJobRequest, context: grpc.ServicerContext) -> node_pb2.CancelJobReply:
         require_role(context, *JOB_ROLES)
         return node_pb2.CancelJobReply(state=self._runner().cancel(request.job_id).state)
+
+    def CosignCheckpoint(self, request: node_pb2.CosignRequest,
+                         context: grpc.ServicerContext) -> node_pb2.CosignReply:
+        require_role(context, *COSIGN_ROLES)
+        cosignature = self._witness_or_refuse().cosign(CosignRequest(
+            note=request.checkpoint_note, verifier_key=request.verifier_key,
+            old_size=request.old_size, proof=tuple(bytes(p) for p in request.consistency_proof)))
+        return node_pb2.CosignReply(cosignature_line=cosignature.line().line())
+
+    def GetWitnessHead(self, request: node_pb2.WitnessHeadRequest,
+                       context: grpc.ServicerContext) -> node_pb2.WitnessHeadReply:
+        require_role(context, *READER_ROLES)
+        head = self._witness_or_refuse().head()
+        if head is None:
+            return node_pb2.WitnessHeadReply()
+        cp = head.checkpoint
+        return node_pb2.WitnessHeadReply(origin=cp.origin, size=cp.size, root_hash=cp.root,
+                                         verifier_key=head.verifier_key)
+
+    def _witness_or_refuse(self) -> Witness:
+        if self._witness is None:
+            raise Unavailable("this node was started without a witness; restart it with one")
+        return self._witness
 
     def _runner(self) -> JobRunner:
         if self._jobs is None:

@@ -190,3 +190,37 @@ class ModelShareReceipt(_message.Message):
     receipt_json: str
     node_signature: bytes
     def __init__(self, receipt_json: _Optional[str] = ..., node_signature: _Optional[bytes] = ...) -> None: ...
+
+class CosignRequest(_message.Message):
+    __slots__ = ("checkpoint_note", "verifier_key", "old_size", "consistency_proof")
+    CHECKPOINT_NOTE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_note: str
+    verifier_key: str
+    old_size: int
+    consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, checkpoint_note: _Optional[str] = ..., verifier_key: _Optional[str] = ..., old_size: _Optional[int] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class CosignReply(_message.Message):
+    __slots__ = ("cosignature_line",)
+    COSIGNATURE_LINE_FIELD_NUMBER: _ClassVar[int]
+    cosignature_line: str
+    def __init__(self, cosignature_line: _Optional[str] = ...) -> None: ...
+
+class WitnessHeadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WitnessHeadReply(_message.Message):
+    __slots__ = ("origin", "size", "root_hash", "verifier_key")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    size: int
+    root_hash: bytes
+    verifier_key: str
+    def __init__(self, origin: _Optional[str] = ..., size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., verifier_key: _Optional[str] = ...) -> None: ...

@@ -174,6 +174,16 @@ class NodeControlStub:
                 request_serializer=proto_dot_node__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=proto_dot_node__pb2.CancelJobReply.FromString,
                 _registered_method=True)
+        self.CosignCheckpoint = channel.unary_unary(
+                '/mutualmind.v1.NodeControl/CosignCheckpoint',
+                request_serializer=proto_dot_node__pb2.CosignRequest.SerializeToString,
+                response_deserializer=proto_dot_node__pb2.CosignReply.FromString,
+                _registered_method=True)
+        self.GetWitnessHead = channel.unary_unary(
+                '/mutualmind.v1.NodeControl/GetWitnessHead',
+                request_serializer=proto_dot_node__pb2.WitnessHeadRequest.SerializeToString,
+                response_deserializer=proto_dot_node__pb2.WitnessHeadReply.FromString,
+                _registered_method=True)
 
 
 class NodeControlServicer:
@@ -209,6 +219,18 @@ class NodeControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CosignCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWitnessHead(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -236,6 +258,16 @@ def add_NodeControlServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=proto_dot_node__pb2.CancelJobRequest.FromString,
                     response_serializer=proto_dot_node__pb2.CancelJobReply.SerializeToString,
+            ),
+            'CosignCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CosignCheckpoint,
+                    request_deserializer=proto_dot_node__pb2.CosignRequest.FromString,
+                    response_serializer=proto_dot_node__pb2.CosignReply.SerializeToString,
+            ),
+            'GetWitnessHead': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWitnessHead,
+                    request_deserializer=proto_dot_node__pb2.WitnessHeadRequest.FromString,
+                    response_serializer=proto_dot_node__pb2.WitnessHeadReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -373,6 +405,60 @@ class NodeControl:
             '/mutualmind.v1.NodeControl/CancelJob',
             proto_dot_node__pb2.CancelJobRequest.SerializeToString,
             proto_dot_node__pb2.CancelJobReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CosignCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.NodeControl/CosignCheckpoint',
+            proto_dot_node__pb2.CosignRequest.SerializeToString,
+            proto_dot_node__pb2.CosignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWitnessHead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.NodeControl/GetWitnessHead',
+            proto_dot_node__pb2.WitnessHeadRequest.SerializeToString,
+            proto_dot_node__pb2.WitnessHeadReply.FromString,
             options,
             channel_credentials,
             insecure,

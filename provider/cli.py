@@ -125,6 +125,10 @@ def register(subparsers: Any) -> None:
     proof.add_argument("--vkey", help="the coordinator's verifier key (`mutualmind ledger head --vkey-only`; "
                                       "default with --data-dir: the local cluster's ledger)")
     proof.add_argument("--out", type=Path, help="also write the proof file `ledger check-proof` reads")
+    proof.add_argument("--quorum", type=int, default=0, metavar="K",
+                       help="accept the coordinator's checkpoint only when at least K distinct nodes "
+                            "cosigned it (node keys from --certs' cluster.json, else the "
+                            "coordinator's node directory); default 0: not required")
     local(proof)
     proof.set_defaults(func=_with_cluster(run_proof))
 
@@ -235,18 +239,40 @@ def run_proof(args: argparse.Namespace) -> int:
     from provider.client import fetch_inclusion_proof
     from provider.proof import check_reply
 
+    if args.quorum < 0:
+        raise InvalidInput(f"--quorum must be 0 or more, got {args.quorum}")
     vkey = _verifier_key(args)
     channel = open_channel(args.coordinator, channel_credentials(args.certs, None),
                            server_name=COORDINATOR_NAME)
     try:
+        witnesses = _witnesses(args.certs, channel) if args.quorum else []
+        if args.quorum > len(witnesses):
+            raise InvalidInput(f"--quorum {args.quorum} is more than the cluster's "
+                               f"{len(witnesses)} nodes")
         reply = fetch_inclusion_proof(channel, args.entry)
     finally:
         channel.close()
-    document, head, entry = check_reply(reply, args.entry, vkey)
+    document, head, entry, cosigned = check_reply(reply, args.entry, vkey, cosigners=witnesses,
+                                                  quorum=args.quorum)
     if args.out:
         args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}")
+    line = f"ok: entry {entry.index} ({entry.kind}) is in {head.origin} at tree size {head.size}"
+    if args.quorum:
+        line += f", cosigned by {len(cosigned)} of {len(witnesses)} nodes"
+    print(line)
     return 0
+
+
+def _witnesses(certs: Path, channel: Any) -> list[Any]:
+    """The nodes as checkpoint witnesses: names and keys from the cluster manifest in
+    --certs when it has one (trusted), else from the coordinator's directory (its word)."""
+    from ledger.cosignature import Cosigner
+    from mutualmind.transport.pki import MANIFEST_NAME, load_manifest
+    from provider.client import list_nodes
+
+    if (certs / MANIFEST_NAME).is_file():
+        return [Cosigner(n.name, n.signing_public_key or b"") for n in load_manifest(certs).nodes]
+    return [Cosigner(n.name, bytes(n.signing_key)) for n in list_nodes(channel)]
 
 
 def run_register(args: argparse.Namespace) -> int:

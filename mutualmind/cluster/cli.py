@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "down": "mutualmind.cluster.down_cli",
     "probe": "mutualmind.cluster.probe_cli",
     "bundle": "mutualmind.cluster.bundle_cli",
+    "witnesses": "mutualmind.cluster.witnesses_cli",
 }
 
 

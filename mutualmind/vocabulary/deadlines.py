@@ -25,6 +25,7 @@ MAX_JOB_S: Final = 24 * 3600.0   # the longest deadline a node, the dealer or th
 COORDINATOR_LOOKUP_S: Final = 10.0  # a node asking the coordinator for a registration or a round
 MODEL_FETCH_S: Final = 600.0     # a sponsor's fetch of one node's model share
 SHARE_UPLOAD_S: Final = 3600.0   # one client-streamed share upload
+COSIGN_S: Final = 2.0            # the coordinator waits this long for nodes' checkpoint cosignatures
 LEDGER_VERIFY_S: Final = 300.0   # the coordinator re-verifying its whole ledger for the admin CLI
 
 
