@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -84,6 +83,7 @@ def party(args: argparse.Namespace) -> None:
     from crypten.mpc import MPCTensor
 
     from mpcnode.worker.backend import CrypTenBackend
+    from mpcnode.worker.memory_budget import measured_peak_bytes
     from mpcnode.worker.training import train_masked
     from mutualmind.vocabulary.model_spec import parse_model_spec
 
@@ -131,7 +131,7 @@ def party(args: argparse.Namespace) -> None:
                 "metrics": result.metrics,
                 "phases": result.phases,
                 "setup_s": setup_s,
-                "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "peak_rss_bytes": measured_peak_bytes(),
                 "spec": json.loads(spec.to_json()),
             }
         )

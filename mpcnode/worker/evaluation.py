@@ -27,7 +27,9 @@ def evaluate(
     """(n+1 values of spec.metric, the full model's accuracy or None for regression)."""
     rows = int(validation_x.size(0))
     models = int(params["bias"].size(0))
-    width = models * (int(validation_x.size(1)) + spec.outputs + (spec.hidden if spec.kind == "mlp" else 0))
+    # a chunk bounds both the rows of features and the m models' activations on them
+    # (few chunks: each costs the metric's rounds again - log-loss's exp and log ~100)
+    width = max(int(validation_x.size(1)), models * (spec.outputs + (spec.hidden if spec.kind == "mlp" else 0)))
     totals: list[Tensor] | None = None
     for start, stop in row_chunks(rows, width):
         sums = _chunk_sums(backend, spec, params, validation_x[start:stop], validation_y[start:stop])

@@ -15,7 +15,8 @@ What a party holds (docs/performance.md, "Memory"):
   * one training step: a batch of rows and the m models' logits and gradients on it,
     with CrypTen's temporaries (the comparison of the hard sigmoid works on binary
     shares of every logit, several copies at a time);
-  * the dealer material prefetched for the run (at most `MATERIAL_BUDGET_BYTES`).
+  * the dealer material prefetched for the run (at most `MATERIAL_BUDGET_BYTES`, held
+    twice by party 0 while it unpacks the dealer's answer).
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ from mutualmind.vocabulary.model_spec import ModelSpec
 
 INT64 = 8
 MIB = 1 << 20
-# a worker that has imported torch and CrypTen and joined gloo, before any data (measured:
-# ~420 MB RSS; rounded up)
-BASE_BYTES = 640 * MIB
-# copies of a pass chunk alive at once (operands, Beaver triple, opened values, result)
-CHUNK_COPIES = 24
+# a worker that has imported torch and CrypTen and joined gloo, with CrypTen's and
+# gloo's buffers; calibrated so the estimate covers the measured peaks (VmHWM) of a
+# real job at 1,000,000 rows x 30 features, 8 providers: 1,623 MB on party 0 (which
+# receives the dealer's material), 1,425-1,442 MB on the others
+BASE_BYTES = 768 * MIB
+# copies of a pass chunk alive at once (operands, Beaver triple, opened values, result;
+# evaluation's exp and log on the models' activations make the most)
+CHUNK_COPIES = 32
+# party 0 holds the dealer's answer twice while it unpacks it (the message and tensors)
+MATERIAL_COPIES = 2
 # copies of a step's [m, batch, outputs] tensors alive at once: the comparison of the
 # hard sigmoid holds binary shares of both shifted copies plus carry-save terms
 STEP_LOGIT_COPIES = 64
@@ -61,6 +67,25 @@ class JobShape:
         return self.spec.outputs + (self.spec.hidden if self.spec.kind == "mlp" else 0)
 
 
+def measured_peak_bytes() -> int:
+    """This process's peak resident memory since it started (its exec).
+
+    Linux's VmHWM, not getrusage's ru_maxrss: ru_maxrss keeps the parent's resident
+    size at fork across exec, so a worker started by a big node (or a benchmark holding
+    a table) would report its parent's memory as its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def estimate_bytes(shape: JobShape) -> int:
     """A conservative peak of one party's process for `shape` (see the module doc)."""
     tables = INT64 * (shape.train_rows + shape.validation_rows) * (shape.features + 1)
@@ -68,7 +93,7 @@ def estimate_bytes(shape: JobShape) -> int:
     step = INT64 * shape.batch_rows * (
         STEP_ROW_COPIES * shape.features + STEP_LOGIT_COPIES * shape.models * shape.outputs_per_row
     )
-    return BASE_BYTES + tables + chunk + step + MATERIAL_BUDGET_BYTES
+    return BASE_BYTES + tables + chunk + step + MATERIAL_COPIES * MATERIAL_BUDGET_BYTES
 
 
 def largest_batch(shape: JobShape, budget_bytes: int) -> int:

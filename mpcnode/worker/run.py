@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -101,6 +100,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
 
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.inputs import load_local_shares
+    from mpcnode.worker.memory_budget import measured_peak_bytes
     from mpcnode.worker.normalisation import align_columns
     from mpcnode.worker.training import (
         LABEL_EXPONENT,
@@ -201,7 +201,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
             # where the time went: loading the shares, then train_loo's phases
             "phases_s": {"load": round(loaded - started, 4), **result.phases},
             # this process's peak resident memory (memory_budget checks its estimate)
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss_bytes": measured_peak_bytes(),
             "mpc_s": finished - connected,
             "weights": {"file": WEIGHTS_FILE, "frac_bits": FRAC_BITS, "tensors": manifest},
         }
