@@ -128,7 +128,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                     context: grpc.ServicerContext) -> admin_pb2.VerifyRoundReply:
         require_role(context, *ADMIN_ROLES)
         result = verify_round(self._rounds, request.round_id,
-                              tolerance=request.tolerance or None,   # 0: the round's epsilon
+                              tolerance=request.tolerance or None,   # 0: the default (round_verify)
                               deadline_s=round_deadline(request.deadline_s))
         return admin_pb2.VerifyRoundReply(
             agrees=result.agrees, recorded_micro=result.recorded_micro,

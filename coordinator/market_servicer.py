@@ -223,6 +223,21 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         reply.next_offset = next_offset
         return reply
 
+    def ListRounds(self, request: market_pb2.RoundsRequest,
+                   context: grpc.ServicerContext) -> market_pb2.RoundsReply:
+        ids, next_offset = self._rounds.round_ids(request.status, request.offset)
+        reply = market_pb2.RoundsReply()
+        size = 0
+        for i, round_id in enumerate(ids):
+            view = round_view(self._rounds, round_id)
+            size += view.ByteSize() + 16
+            if reply.rounds and size > MAX_LIST_BYTES:
+                next_offset = request.offset + i  # the caller asks again from here
+                break
+            reply.rounds.append(view)
+        reply.next_offset = next_offset
+        return reply
+
     def GetProviderHistory(self, request: market_pb2.ProviderHistoryRequest,
                            context: grpc.ServicerContext) -> market_pb2.ProviderHistoryReply:
         entries = self._market.history(request.provider_id, request.limit)

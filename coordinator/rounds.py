@@ -53,6 +53,8 @@ from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, JobState, RoundStatus
 
+ROUNDS_PAGE = 200  # rounds per ListRounds page (each carries its participants and stats)
+
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.25
@@ -162,6 +164,23 @@ class Rounds:
         return self.ledger.append(EntryKind.ROUND_OPENED, payload, provider_signature=signature)
 
     # -- ending without a result -----------------------------------------------------
+
+    def round_ids(self, status: str = "", offset: int = 0) -> tuple[list[str], int]:
+        """Round ids in the order they were opened (one status's when given): a page of up
+        to ROUNDS_PAGE from `offset`, and the next page's offset (0 when this is the last).
+        RUNNING is the runtime's view of an open round, as in `GetRound`."""
+        statuses = [s.value for s in RoundStatus]
+        if status and status not in statuses:
+            raise InvalidInput(f"round status {status!r} is not one of {statuses}; leave it empty for every round")
+        ids = list(self.ledger.state.rounds)
+        if status:
+            with self._lock:
+                running = {rid for rid, runtime in self._runtime.items() if runtime.running}
+            ids = [rid for rid in ids
+                   if (RoundStatus.RUNNING if rid in running else self.ledger.state.rounds[rid].status) == status]
+        page = ids[offset:offset + ROUNDS_PAGE]
+        end = offset + len(page)
+        return page, (end if end < len(ids) else 0)
 
     def expires_at_ms(self, round_id: str) -> int:
         """When the round is aborted if still open: the signed expiry, else default TTL."""

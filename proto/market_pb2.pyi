@@ -390,6 +390,22 @@ class CatalogReply(_message.Message):
     next_offset: int
     def __init__(self, datasets: _Optional[_Iterable[_Union[CatalogDataset, _Mapping]]] = ..., next_offset: _Optional[int] = ...) -> None: ...
 
+class RoundsRequest(_message.Message):
+    __slots__ = ("status", "offset")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    offset: int
+    def __init__(self, status: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class RoundsReply(_message.Message):
+    __slots__ = ("rounds", "next_offset")
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    rounds: _containers.RepeatedCompositeFieldContainer[RoundView]
+    next_offset: int
+    def __init__(self, rounds: _Optional[_Iterable[_Union[RoundView, _Mapping]]] = ..., next_offset: _Optional[int] = ...) -> None: ...
+
 class ProviderHistoryRequest(_message.Message):
     __slots__ = ("provider_id", "limit")
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]

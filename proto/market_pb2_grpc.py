@@ -125,6 +125,11 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.ProviderHistoryRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.ProviderHistoryReply.FromString,
                 _registered_method=True)
+        self.ListRounds = channel.unary_unary(
+                '/mutualmind.v1.Market/ListRounds',
+                request_serializer=proto_dot_market__pb2.RoundsRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.RoundsReply.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -238,6 +243,12 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRounds(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -330,6 +341,11 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.GetProviderHistory,
                     request_deserializer=proto_dot_market__pb2.ProviderHistoryRequest.FromString,
                     response_serializer=proto_dot_market__pb2.ProviderHistoryReply.SerializeToString,
+            ),
+            'ListRounds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRounds,
+                    request_deserializer=proto_dot_market__pb2.RoundsRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.RoundsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -818,6 +834,33 @@ class Market:
             '/mutualmind.v1.Market/GetProviderHistory',
             proto_dot_market__pb2.ProviderHistoryRequest.SerializeToString,
             proto_dot_market__pb2.ProviderHistoryReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRounds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/ListRounds',
+            proto_dot_market__pb2.RoundsRequest.SerializeToString,
+            proto_dot_market__pb2.RoundsReply.FromString,
             options,
             channel_credentials,
             insecure,

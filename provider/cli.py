@@ -139,6 +139,14 @@ def register(subparsers: Any) -> None:
     catalog.add_argument("--json", action="store_true", help="one JSON object per dataset, one a line")
     local(catalog)
     catalog.set_defaults(func=_with_cluster(run_catalog))
+    rounds = sub.add_parser("rounds", help="list the market's rounds: status, sponsor, pool, datasets, results")
+    rounds.add_argument("--coordinator", help="coordinator market address host:port")
+    rounds.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+    rounds.add_argument("--status", default="", choices=["", "open", "running", "result", "closed", "aborted"],
+                        help="only rounds in this status (default: every round)")
+    rounds.add_argument("--json", action="store_true", help="one JSON object per round, one a line")
+    local(rounds)
+    rounds.set_defaults(func=_with_cluster(run_rounds))
 
     history = sub.add_parser("history", help="your stakes, unstakes, payouts and slashes on the ledger")
     market(history)
@@ -578,6 +586,38 @@ def run_catalog(args: argparse.Namespace) -> int:
         table.add_row(r["dataset_id"], r["provider_id"], r["purpose"], str(r["rows"]), str(r["cols"]),
                       str(r["schema"].get("label_column", "")), str(r["staked"]),
                       json.dumps(r["terms"], sort_keys=True))
+    Console(width=200).print(table)
+    return 0
+
+
+def run_rounds(args: argparse.Namespace) -> int:
+    """The market's rounds as a table (or JSON lines): which are open to join or watch."""
+    from provider.client import list_rounds
+
+    channel = _coordinator_channel(args)
+    try:
+        rounds = list_rounds(channel, args.status)
+    finally:
+        channel.close()
+    rows = [{"round_id": r.round_id, "status": r.status, "sponsor": r.sponsor, "pool": r.pool,
+             "model_spec": json.loads(r.model_spec_json or "{}"), "validation_dataset": r.validation_dataset,
+             "datasets": [p.dataset_id for p in r.participants],
+             "contributions_micro": [p.contribution_micro for p in r.participants],
+             "payouts": [p.payout for p in r.participants], "expires_at_ms": r.expires_at_ms}
+            for r in rounds]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"rounds ({len(rows)})")
+    for column in ("round", "status", "sponsor", "pool", "model", "datasets", "paid"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["round_id"], r["status"], r["sponsor"], str(r["pool"]), str(r["model_spec"].get("kind", "")),
+                      ", ".join(r["datasets"]), str(sum(r["payouts"])))
     Console(width=200).print(table)
     return 0
 

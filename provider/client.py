@@ -225,6 +225,18 @@ def list_datasets(channel: Channel, provider_id: str = "") -> list[market_pb2.Ca
         offset = reply.next_offset
 
 
+def list_rounds(channel: Channel, status: str = "") -> list[market_pb2.RoundView]:
+    """The market's rounds (one status's when given), oldest first, every page of them."""
+    rounds: list[market_pb2.RoundView] = []
+    offset = 0
+    while True:
+        reply = market_call(channel, "ListRounds", market_pb2.RoundsRequest(status=status, offset=offset))
+        rounds.extend(reply.rounds)
+        if not reply.next_offset or reply.next_offset <= offset:
+            return rounds
+        offset = reply.next_offset
+
+
 def provider_history(channel: Channel, provider_id: str, limit: int = 0) -> list[market_pb2.LedgerEntry]:
     """A provider's stakes, unstakes, payouts and slashes as ledger entries, oldest first."""
     return list(market_call(channel, "GetProviderHistory",

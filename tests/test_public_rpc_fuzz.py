@@ -267,8 +267,10 @@ def test_open_round(live: Live) -> None:
 def test_lookups_by_id(live: Live) -> None:
     @SETTINGS
     @given(which=st.sampled_from(["GetDataset", "GetBalance", "GetRound", "GetProvider", "ListNodes",
-                                  "ListDatasets", "GetProviderHistory"]), value=strings)
+                                  "ListDatasets", "GetProviderHistory", "ListRounds"]), value=strings)
     @example(which="ListDatasets", value="alice")
+    @example(which="ListRounds", value="open")
+    @example(which="ListRounds", value="../probe")
     @example(which="GetProviderHistory", value="alice")
     @example(which="GetRound", value="../probe")
     @example(which="GetRound", value="../../coordinator/ledger")
@@ -286,6 +288,7 @@ def test_lookups_by_id(live: Live) -> None:
                                                               offset=len(value) * 2**26 % 2**32),
             "GetProviderHistory": lambda: market_pb2.ProviderHistoryRequest(
                 provider_id=value, limit=len(value) * 2**26 % 2**32),
+            "ListRounds": lambda: market_pb2.RoundsRequest(status=value, offset=len(value) * 2**26 % 2**32),
         }[which]()
         _fire(live, which, lambda: getattr(live.market, which)(request, timeout=20))
 

@@ -170,3 +170,20 @@ def test_the_catalog_comes_in_pages_and_filters_by_provider(market: Market, monk
             list_datasets(channel, "nobody")
     finally:
         channel.close()
+
+
+def test_rounds_come_in_pages_and_a_bad_status_is_refused(market: Market, monkeypatch: Any) -> None:
+    """ListRounds pages like the catalog; an unknown status is INVALID_ARGUMENT naming the choices."""
+    import coordinator.rounds
+    from mutualmind.errors import InvalidInput
+    from provider.client import list_rounds
+
+    monkeypatch.setattr(coordinator.rounds, "ROUNDS_PAGE", 1)
+    channel = open_channel(market.coordinator_address, channel_credentials(market.certs, None),
+                           server_name=COORDINATOR_NAME)
+    try:
+        assert list_rounds(channel) == []
+        with pytest.raises(InvalidInput, match="not one of"):
+            list_rounds(channel, "finished")
+    finally:
+        channel.close()

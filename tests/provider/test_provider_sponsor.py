@@ -107,6 +107,17 @@ def test_sponsor_opens_shows_and_aborts_its_round_over_the_public_port(
     text = mutualmind("provider", "round-show", "r-sponsor", *_public(market))
     assert text.returncode == 0 and "round r-sponsor: open, sponsor sponsor-s" in text.stdout
 
+    # the public directory lists it: every round, and filtered by status
+    listed = mutualmind("provider", "rounds", "--json", *_public(market))
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["round_id"], row["status"], row["sponsor"], row["pool"], row["datasets"]) == (
+        "r-sponsor", "open", "sponsor-s", 300, DATASETS)
+    closed = mutualmind("provider", "rounds", "--status", "closed", "--json", *_public(market))
+    assert closed.returncode == 0 and closed.stdout.strip() == ""
+    table = mutualmind("provider", "rounds", *_public(market))
+    assert table.returncode == 0 and "r-sponsor" in table.stdout and "open" in table.stdout
+
     aborted = mutualmind("provider", "abort-round", "--key", str(sponsor_file), *_public(market),
                          "--round-id", "r-sponsor", "--reason", "changed my mind")
     assert aborted.returncode == 0, aborted.stderr
@@ -114,6 +125,8 @@ def test_sponsor_opens_shows_and_aborts_its_round_over_the_public_port(
     after = json.loads(mutualmind("provider", "round-show", "r-sponsor", "--json",
                                   *_public(market)).stdout)
     assert after["status"] == "aborted" and ledger.state.balances["sponsor-s"] == 500
+    aborted_rows = mutualmind("provider", "rounds", "--status", "aborted", "--json", *_public(market))
+    assert [json.loads(line)["round_id"] for line in aborted_rows.stdout.splitlines()] == ["r-sponsor"]
 
 
 def test_another_key_cannot_open_a_round_in_the_sponsors_name(
