@@ -42,7 +42,7 @@ CHUNK_COPIES = 32
 MATERIAL_COPIES = 2
 # copies of a step's [m, batch, outputs] tensors alive at once: the comparison of the
 # hard sigmoid holds binary shares of both shifted copies plus carry-save terms
-STEP_LOGIT_COPIES = 64
+STEP_LOGIT_COPIES = 128
 STEP_ROW_COPIES = 6  # the batch of features: gathered, its Beaver operands, the gradient's
 
 
