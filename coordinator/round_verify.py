@@ -7,9 +7,10 @@ entry (it moves no token), after the re-run's attestations were checked like any
 The tolerance defaults to the larger of the round's epsilon (its dead band) and the
 re-run noise of MPC (`rerun_noise_micro`): the truncations of a re-run draw fresh dealer
 randomness, so an honest round re-run differs by up to ~2,300 micro on log-loss
-(measured); with epsilon (1,000) alone every honest round "disagreed". Within that band
-a contribution near the dead band can change sign in the re-run: MPC cannot tell those
-apart, and the verdict says so by its tolerance. `--tolerance` sets it explicitly.
+(measured); with epsilon (1,000) alone every honest round "disagreed". A sign flip
+never agrees, whatever the tolerance: a contribution paid in one run (above +epsilon) and
+slashed in the other (below -epsilon), or the reverse, is a disagreement (`sign_flips`).
+`--tolerance` sets the tolerance explicitly.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ class RoundVerification:
     ledger_index: int
 
 
+def sign_flips(datasets: list[str], recorded: list[int], recomputed: list[int], epsilon_micro: int) -> list[str]:
+    """Datasets paid in one run and slashed in the other (beyond the dead band each way)."""
+    return [d for d, a, b in zip(datasets, recorded, recomputed, strict=True)
+            if (a > epsilon_micro and b < -epsilon_micro) or (a < -epsilon_micro and b > epsilon_micro)]
+
+
 def max_abs_diff_micro(round_id: str, datasets: list[str], recorded: list[int],
                        recomputed: list[int]) -> int:
     """The largest per-dataset difference; lists of different lengths are a disagreement
@@ -83,7 +90,8 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
     recorded = list(result["contributions_micro"])
     diff = max_abs_diff_micro(round_id, list(payload["datasets"]), recorded, recomputed)
     tolerance_micro = int(round(tolerance * MICRO))
-    agrees = diff <= tolerance_micro
+    flipped = sign_flips(list(payload["datasets"]), recorded, recomputed, int(payload.get("epsilon_micro", 0)))
+    agrees = diff <= tolerance_micro and not flipped
     entry = rounds.ledger.append(EntryKind.ROUND_VERIFIED, {
         "round_id": round_id, "job_digest": order.job_digest, "recomputed_micro": recomputed,
         "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro,

@@ -25,7 +25,7 @@ from coordinator.admin_cli.round_report import (  # noqa: E402
     write_round_png,
 )
 from coordinator.admin_cli.round_table import round_json, round_table  # noqa: E402
-from coordinator.round_verify import max_abs_diff_micro  # noqa: E402
+from coordinator.round_verify import max_abs_diff_micro, rerun_noise_micro, sign_flips  # noqa: E402
 from mutualmind.errors import IntegrityError, InvalidInput  # noqa: E402
 from mutualmind.vocabulary.payloads import request_message  # noqa: E402
 from mutualmind.vocabulary.round_open import (  # noqa: E402
@@ -135,6 +135,23 @@ def test_verify_refuses_contribution_lists_of_different_lengths() -> None:
         max_abs_diff_micro("r1", ["a", "b"], [10, -20], [10])
     with pytest.raises(IntegrityError, match="3 datasets"):
         max_abs_diff_micro("r1", ["a", "b", "c"], [10, -20], [10, -20])
+
+
+def test_a_sign_flip_across_the_dead_band_never_agrees() -> None:
+    """Paid in one run, slashed in the other: a disagreement even within the noise band;
+    moves inside the band, or on one side of it, are not flips."""
+    datasets = ["a", "b", "c", "d"]
+    recorded = [1_500, -1_200, 800, 40_000]
+    assert sign_flips(datasets, recorded, [-1_100, 1_300, -900, 38_000], 1_000) == ["a", "b"]
+    assert sign_flips(datasets, recorded, recorded, 1_000) == []
+    assert sign_flips(datasets, recorded, [1_001, -1_001, -1_000, 1_001], 1_000) == []
+
+
+def test_rerun_noise_is_two_validation_rows_on_accuracy() -> None:
+    assert rerun_noise_micro("log_loss", 100) == 5_000
+    assert rerun_noise_micro("accuracy", 100) == 20_000          # 2 of 100 rows
+    assert rerun_noise_micro("accuracy", 1_000_000) == 5_000     # never below the noise floor
+    assert rerun_noise_micro("accuracy", 0) == 5_000
 
 
 def test_round_json_model_spec_reals_are_numbers(view: market_pb2.RoundView) -> None:
