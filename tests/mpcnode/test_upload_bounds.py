@@ -67,8 +67,9 @@ def _shared(rows: int, seed: int) -> _Share:
 def test_a_node_refuses_a_share_above_its_default_quota_before_any_byte(
     start: Callable[..., RunningNode], certs_dir: Path, registry: InMemoryRegistry
 ) -> None:
-    """The 69 GB share of a 2,097,152 x 4,096 table: refused by a node started with no
-    quota options, before it reads a data byte, nothing written."""
+    """The 64 GiB share of a 2,097,152 x 4,096 table (the largest admitted): refused by a
+    node started with no quota options (16 GiB per provider), before it reads a data
+    byte, nothing written."""
     _register(registry, "big-co", "huge", rows=2_097_152, cols=4096, commitments=[bytes(32)] * 3)
     node = start(0)  # the default NodeConfig, as `node serve` without quota flags
     header = node_pb2.ShareHeader(dataset_id="huge", node_index=0, rows=2_097_152, cols=4096, frac_bits=16)
@@ -84,9 +85,9 @@ def test_a_node_refuses_a_share_above_its_default_quota_before_any_byte(
           pytest.raises(grpc.RpcError) as caught):
         node_pb2_grpc.ShareIntakeStub(channel).UploadShare(messages(), timeout=30)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert ("is 1638400000000 bytes, above this node's quota of 68719476736 bytes (64 GiB)"
-            in caught.value.details())
-    assert "--node-quota-bytes" in caught.value.details()
+    details = caught.value.details()
+    assert "68719476736" in details and "per-provider quota of 17179869184" in details, details
+    assert "--provider-quota-bytes" in details
     assert list(node.store.shares_dir.iterdir()) == []
 
 
