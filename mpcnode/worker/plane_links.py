@@ -1,0 +1,194 @@
+"""One ordered, authenticated link to one peer of an MPC job: frames out, frames in.
+
+The gRPC data plane (issue 12) carries each pair of parties' traffic on one
+bidirectional stream. This module is the part of a link that knows no gRPC: it numbers
+outgoing frames, checks the numbers of incoming ones (a frame out of order or replayed
+ends the job: TLS already orders the bytes, so a gap means a peer that misbehaves),
+and turns tensors into raw little-endian bytes with dtype and shape in a typed header
+and back, never unpickling anything. The wire modules (`plane_servicer`, `plane_client`)
+feed `deliver` from the stream and drain `outgoing` into it.
+
+Errors stick: once a link has failed (peer gone, bad frame), every later receive on it
+raises the same typed error naming the member, so a job fails with the first cause.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
+from proto import plane_pb2
+
+# wire dtype name -> (torch dtype, little-endian numpy dtype)
+DTYPES: dict[str, tuple[torch.dtype, str]] = {
+    "int64": (torch.int64, "<i8"),
+    "int32": (torch.int32, "<i4"),
+    "int8": (torch.int8, "i1"),
+    "uint8": (torch.uint8, "u1"),
+    "bool": (torch.bool, "?"),
+    "float32": (torch.float32, "<f4"),
+    "float64": (torch.float64, "<f8"),
+}
+_NAMES = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()}
+CHUNK_BYTES = 2 << 20          # well below the channel's 8 MiB message limit
+MAX_TENSOR_BYTES = 1 << 31     # a larger tensor is refused before it is buffered
+MAX_DIMS = 8
+
+
+class PeerLink:
+    """The link to the party of rank `rank`, whose certificate names `member`."""
+
+    def __init__(self, member: str, rank: int, recv_timeout_s: float) -> None:
+        self.member = member
+        self.rank = rank
+        self.recv_timeout_s = recv_timeout_s
+        self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | None] = queue.SimpleQueue()
+        self._in: queue.SimpleQueue[plane_pb2.PlaneFrame | MutualMindError] = queue.SimpleQueue()
+        self._send_seq = 1   # 0 is the hello, sent by the wire module
+        self._recv_seq = 1
+        self._error: MutualMindError | None = None
+        self._lock = threading.Lock()
+        self.closed = threading.Event()     # the peer ended its side of the stream
+
+    # -- outgoing ---------------------------------------------------------------
+    def outgoing(self) -> Iterator[plane_pb2.PlaneFrame]:
+        """Frames to put on the stream, in order; ends after `close`."""
+        while True:
+            frame = self._out.get()
+            if frame is None:
+                return
+            yield frame
+
+    def _put(self, **body: object) -> None:
+        with self._lock:
+            frame = plane_pb2.PlaneFrame(seq=self._send_seq, **body)  # type: ignore[arg-type]
+            self._send_seq += 1
+        self._out.put(frame)
+
+    def send_tensor(self, tensor: torch.Tensor) -> None:
+        """Queue `tensor` (copied now: the caller may change it afterwards)."""
+        name = _NAMES.get(tensor.dtype)
+        if name is None:
+            raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
+        data = np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=DTYPES[name][1]).tobytes()
+        shape = list(tensor.shape)
+        chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+        for index, chunk in enumerate(chunks):
+            first = index == 0
+            self._put(tensor=plane_pb2.PlaneTensor(
+                dtype=name if first else "", shape=shape if first else [], data=chunk,
+                more=index < len(chunks) - 1))
+
+    def send_control(self, kind: int, values: tuple[int, ...] = ()) -> None:
+        self._put(control=plane_pb2.PlaneControl(kind=kind, values=list(values)))  # type: ignore[arg-type]
+
+    def send_dealer_request(self, request: plane_pb2.DealerRequest) -> None:
+        self._put(dealer_request=request)
+
+    def close(self) -> None:
+        """End our side of the stream once every queued frame is out."""
+        self._out.put(None)
+
+    # -- incoming ---------------------------------------------------------------
+    def deliver(self, frame: plane_pb2.PlaneFrame) -> None:
+        """Accept the next frame from the stream (reader thread); refuse a bad number."""
+        if frame.seq != self._recv_seq:
+            what = "replayed" if frame.seq < self._recv_seq else "out of order"
+            raise IntegrityError(
+                f"{self.member} (rank {self.rank}) sent data-plane message {frame.seq} where "
+                f"{self._recv_seq} was due ({what}); the job stops and nothing is written")
+        self._recv_seq += 1
+        self._in.put(frame)
+
+    def fail(self, error: MutualMindError) -> None:
+        """The stream broke (reader thread): every later receive raises `error`."""
+        self._in.put(error)
+
+    def next_frame(self, timeout_s: float | None = None) -> plane_pb2.PlaneFrame:
+        if self._error is not None:
+            raise self._error
+        wait = self.recv_timeout_s if timeout_s is None else timeout_s
+        try:
+            item = self._in.get(timeout=wait)
+        except queue.Empty:
+            self._error = Unavailable(
+                f"{self.member} (rank {self.rank}) sent nothing for {wait:.0f} s on the data "
+                "plane; it stopped or its link is down: re-run once every member is up")
+            raise self._error from None
+        if isinstance(item, MutualMindError):
+            self._error = item
+            raise item
+        return item
+
+    def recv_tensor(self, like: torch.Tensor | None = None) -> torch.Tensor:
+        """The next tensor from this peer; with `like`, it must have like's dtype and number
+        of elements (as over gloo, which matches byte counts: CrypTen sends its seed as a
+        scalar into a one-element tensor) and takes like's shape."""
+        frame = self.next_frame()
+        if frame.WhichOneof("body") != "tensor":
+            raise self._unexpected(frame, "a tensor")
+        header = frame.tensor
+        if header.dtype not in DTYPES or len(header.shape) > MAX_DIMS or any(d < 0 for d in header.shape):
+            raise self._bad(f"a tensor header ({header.dtype!r}, shape {list(header.shape)}) the plane does not carry")
+        torch_dtype, numpy_dtype = DTYPES[header.dtype]
+        shape = tuple(int(d) for d in header.shape)
+        expected_bytes = math.prod(shape) * np.dtype(numpy_dtype).itemsize
+        if expected_bytes > MAX_TENSOR_BYTES:
+            raise self._bad(f"a tensor of {expected_bytes} bytes, over the {MAX_TENSOR_BYTES}-byte limit")
+        if like is not None and (like.dtype != torch_dtype or like.numel() != math.prod(shape)):
+            raise self._bad(f"a {header.dtype} tensor of shape {list(shape)} where a {like.dtype} "
+                            f"tensor of shape {list(like.shape)} was due")
+        parts = [header.data]
+        received = len(header.data)
+        more = header.more
+        while more:
+            chunk = self.next_frame()
+            if chunk.WhichOneof("body") != "tensor" or chunk.tensor.dtype or chunk.tensor.shape:
+                raise self._unexpected(chunk, "the next chunk of a tensor")
+            received += len(chunk.tensor.data)
+            if received > expected_bytes:
+                break
+            parts.append(chunk.tensor.data)
+            more = chunk.tensor.more
+        if received != expected_bytes:
+            raise self._bad(f"{received} bytes for a tensor of shape {list(shape)} ({expected_bytes} bytes)")
+        array = np.frombuffer(b"".join(parts), dtype=numpy_dtype).reshape(shape if like is None else tuple(like.shape))
+        return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
+
+    def recv_control(self, kind: int) -> tuple[int, ...]:
+        frame = self.next_frame()
+        if frame.WhichOneof("body") != "control" or frame.control.kind != kind:
+            raise self._unexpected(frame, f"control {plane_pb2.PlaneControl.Kind.Name(kind)}")  # type: ignore[arg-type]
+        return tuple(frame.control.values)
+
+    def _bad(self, what: str) -> IntegrityError:
+        self._error = IntegrityError(f"{self.member} (rank {self.rank}) sent {what}; the job stops")
+        return self._error
+
+    def _unexpected(self, frame: plane_pb2.PlaneFrame, due: str) -> IntegrityError:
+        body = frame.WhichOneof("body")
+        if body == "control":
+            body = f"control {plane_pb2.PlaneControl.Kind.Name(frame.control.kind)}"
+        return self._bad(f"{body} where {due} was due")
+
+
+def pump(link: PeerLink, frames: Iterator[plane_pb2.PlaneFrame]) -> None:
+    """Deliver `frames` (a stream's inbound side, after the hello) into `link` until the
+    stream ends or a frame is refused; run in its own thread."""
+    try:
+        for frame in frames:
+            link.deliver(frame)
+    except MutualMindError as err:
+        link.fail(err)
+    except Exception as err:  # the wire module's translation missed it: still fail cleanly
+        link.fail(Unavailable(f"the data-plane stream with {link.member} broke ({type(err).__name__}: {err})"))
+    else:
+        link.fail(Unavailable(f"{link.member} (rank {link.rank}) closed its data-plane stream"))
+    finally:
+        link.closed.set()
