@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.data_plane import PLANES
 from mutualmind.vocabulary.dataset import validate_dataset_id
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 
@@ -99,7 +100,6 @@ def validate_host(host: object) -> str:
     return host
 
 
-PLANES = ("gloo", "grpc")
 MEMBER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
