@@ -72,18 +72,20 @@ class PeerLink:
         self._out.put(frame)
 
     def send_tensor(self, tensor: torch.Tensor) -> None:
-        """Queue `tensor` (copied now: the caller may change it afterwards)."""
+        """Queue `tensor` (copied now, chunk by chunk, into the frames: the caller may
+        change it afterwards; no other copy of the whole tensor is made)."""
         name = _NAMES.get(tensor.dtype)
         if name is None:
             raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
-        data = np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=DTYPES[name][1]).tobytes()
+        array = np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=DTYPES[name][1])
+        view = array.reshape(-1).view(np.uint8).data
         shape = list(tensor.shape)
-        chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
-        for index, chunk in enumerate(chunks):
+        starts = range(0, len(view), CHUNK_BYTES) if len(view) else range(1)
+        for index, start in enumerate(starts):
             first = index == 0
             self._put(tensor=plane_pb2.PlaneTensor(
-                dtype=name if first else "", shape=shape if first else [], data=chunk,
-                more=index < len(chunks) - 1))
+                dtype=name if first else "", shape=shape if first else [],
+                data=bytes(view[start : start + CHUNK_BYTES]), more=index < len(starts) - 1))
 
     def send_control(self, kind: int, values: tuple[int, ...] = ()) -> None:
         self._put(control=plane_pb2.PlaneControl(kind=kind, values=list(values)))  # type: ignore[arg-type]
@@ -144,22 +146,28 @@ class PeerLink:
         if like is not None and (like.dtype != torch_dtype or like.numel() != math.prod(shape)):
             raise self._bad(f"a {header.dtype} tensor of shape {list(shape)} where a {like.dtype} "
                             f"tensor of shape {list(like.shape)} was due")
-        parts = [header.data]
-        received = len(header.data)
-        more = header.more
-        while more:
-            chunk = self.next_frame()
-            if chunk.WhichOneof("body") != "tensor" or chunk.tensor.dtype or chunk.tensor.shape:
-                raise self._unexpected(chunk, "the next chunk of a tensor")
-            received += len(chunk.tensor.data)
-            if received > expected_bytes:
+        # filled chunk by chunk: the only whole copy is the result (frames are dropped as read)
+        flat = np.empty(expected_bytes, dtype=np.uint8)
+        received = 0
+        chunk: plane_pb2.PlaneTensor = header
+        while True:
+            data = chunk.data
+            if received + len(data) > expected_bytes:
+                raise self._bad(f"more than {expected_bytes} bytes for a tensor of shape {list(shape)}")
+            flat[received : received + len(data)] = np.frombuffer(data, dtype=np.uint8)
+            received += len(data)
+            if not chunk.more:
                 break
-            parts.append(chunk.tensor.data)
-            more = chunk.tensor.more
+            frame = self.next_frame()
+            if frame.WhichOneof("body") != "tensor" or frame.tensor.dtype or frame.tensor.shape:
+                raise self._unexpected(frame, "the next chunk of a tensor")
+            chunk = frame.tensor
         if received != expected_bytes:
             raise self._bad(f"{received} bytes for a tensor of shape {list(shape)} ({expected_bytes} bytes)")
-        array = np.frombuffer(b"".join(parts), dtype=numpy_dtype).reshape(shape if like is None else tuple(like.shape))
-        return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
+        array = flat.view(numpy_dtype).reshape(shape if like is None else tuple(like.shape))
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))
+        return torch.from_numpy(array)
 
     def recv_control(self, kind: int) -> tuple[int, ...]:
         frame = self.next_frame()

@@ -10,4 +10,4 @@ no pickle. New cluster jobs use DEFAULT_PLANE unless the coordinator is told oth
 from __future__ import annotations
 
 PLANES = ("gloo", "grpc")
-DEFAULT_PLANE = "gloo"
+DEFAULT_PLANE = "grpc"

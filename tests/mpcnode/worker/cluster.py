@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from mpcnode.share_store import ShareSpec, ShareStore
+from mutualmind.transport.pki import create_cluster
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from provider.sharing import Table, column_exponents, infer_label_classes, prescale
@@ -119,10 +121,10 @@ def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
 
 
 def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0,
-            certs_dir: Path | None = None) -> list[dict]:
+            plane: str = DEFAULT_PLANE, certs_dir: Path | None = None) -> list[dict]:
     """Share the data into `parties` stores, run one job (workers + TTP), return each
-    party's result.json. With `certs_dir` (a cluster folder) the job runs over the gRPC
-    data plane, else over gloo."""
+    party's result.json. On the gRPC data plane (cluster jobs' default) the parties use
+    the cluster folder `certs_dir` (made under `root` when not given)."""
     dirs = [root / f"node{i}" for i in range(parties)]
     ids = []
     start = 0
@@ -132,13 +134,16 @@ def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.nda
         start += rows
     store_dataset(dirs, "val", vx, vy, purpose="validation")
     port = free_port()
-    plane = plane_fields("job", parties, certs_dir) if certs_dir is not None else None
+    if plane == "grpc" and certs_dir is None:
+        certs_dir = root / "certs"
+        create_cluster(certs_dir, parties)
+    plane_spec = plane_fields("job", parties, certs_dir) if plane == "grpc" and certs_dir is not None else None
     workers = [
-        start_worker({**worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model), **(plane or {})},
+        start_worker({**worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model), **(plane_spec or {})},
                      root / f"spec{r}.json")
         for r in range(parties)
     ]
-    ttp = start_ttp(parties, port, plane)
+    ttp = start_ttp(parties, port, plane_spec)
     try:
         codes = [w.wait(timeout=timeout) for w in workers]
         ttp.wait(timeout=30)

@@ -83,8 +83,9 @@ def test_training_over_grpc_equals_gloo_step_for_step(tmp_path: Path, cluster_ce
     vx = rng.normal(size=(20, 3))
     vy = (vx[:, 0] - vx[:, 1] > 0).astype(float)
     model = {"kind": "logistic", "lr": 1.0, "epochs": 1, "batch_size": 16, "metric": "accuracy"}
-    over_grpc = run_job(tmp_path / "grpc", x, y, vx, vy, [20, 20, 20], model, certs_dir=cluster_certs(3).folder)
-    over_gloo = run_job(tmp_path / "gloo", x, y, vx, vy, [20, 20, 20], model)
+    over_grpc = run_job(tmp_path / "grpc", x, y, vx, vy, [20, 20, 20], model, plane="grpc",
+                        certs_dir=cluster_certs(3).folder)
+    over_gloo = run_job(tmp_path / "gloo", x, y, vx, vy, [20, 20, 20], model, plane="gloo")
     keys = ("rounds", "bytes", "rounds_per_step", "bytes_per_step", "offline_rounds", "offline_bytes", "rounds_evaluation")
     assert [[r["comm"][k] for k in keys] for r in over_grpc] == [[r["comm"][k] for k in keys] for r in over_gloo]
     assert over_grpc[0]["comm"]["rounds_per_step"] == 16
