@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.distributed import ReduceOp  # the enum only: no process group is made
 
+from mpcnode.worker.plane_links import take_snapshot
 from mpcnode.worker.plane_session import PlaneSession
 from mutualmind.crypten_compat import crypten
 from mutualmind.errors import InvalidInput
@@ -90,6 +91,12 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
     def _send(self, tensor: torch.Tensor, dst: int) -> None:
         self.session.link(dst).send_tensor(tensor)
 
+    def _send_all(self, tensor: torch.Tensor, dsts: Sequence[int]) -> None:
+        """The same tensor to several peers: one snapshot for all of them."""
+        snapshot = take_snapshot(tensor)
+        for dst in dsts:
+            self.session.link(dst).send_tensor(tensor, snapshot)
+
     def _recv(self, like: torch.Tensor, src: int) -> torch.Tensor:
         return self.session.link(src).recv_tensor(like)
 
@@ -145,9 +152,8 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
     def all_reduce(self, input: Any, op: Any = ReduceOp.SUM, batched: bool = False) -> Any:
         tensors = list(input) if batched else [input]
         combine = _combiner(op)
-        for dst in self._peers():
-            for tensor in tensors:
-                self._send(tensor, dst)
+        for tensor in tensors:
+            self._send_all(tensor, self._peers())
         # every party adds the same terms in rank order: identical results everywhere
         results = [tensor.clone() if self.rank == 0 else self._recv(tensor, 0) for tensor in tensors]
         for src in range(1, self.world_size):
@@ -165,8 +171,7 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
 
     @_logging
     def all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
-        for dst in self._peers():
-            self._send(tensor, dst)
+        self._send_all(tensor, self._peers())
         like = torch.empty(tensor.size(), dtype=torch.long)
         return [tensor.clone() if src == self.rank else self._recv(like, src) for src in range(self.world_size)]
 
@@ -176,9 +181,8 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
             raise InvalidInput("the gRPC data plane has one group: the job's nodes")
         tensors = list(input) if batched else [input]
         if self.rank == src:
-            for dst in self._peers():
-                for tensor in tensors:
-                    self._send(tensor, dst)
+            for tensor in tensors:
+                self._send_all(tensor, self._peers())
         else:
             for tensor in tensors:
                 tensor.copy_(self._recv(tensor, src))

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from mpcnode.worker.grpc_plane import GrpcCommunicator
+from mpcnode.worker.heap import fix_mmap_threshold
 from mpcnode.worker.plane_dealer import PlaneTTPClient
 from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
 
@@ -32,6 +33,7 @@ def init_crypten_over_plane(config: PlaneConfig) -> ModuleType:
     TTPClient = crypten.mpc.provider.ttp_provider.TTPClient
     if _saved:
         raise RuntimeError("CrypTen already runs over the gRPC plane in this process")
+    fix_mmap_threshold()   # idempotent; the worker also calls it before loading its shares
     session = PlaneSession.connect(config)
     communicator = GrpcCommunicator(session)
     _saved.update(get=comm_module.get, is_initialized=comm_module.is_initialized, uninit=comm_module.uninit)

@@ -18,6 +18,7 @@ import math
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,6 +42,23 @@ MAX_TENSOR_BYTES = 1 << 31     # a larger tensor is refused before it is buffere
 MAX_DIMS = 8
 
 
+@dataclass(frozen=True)
+class _Tensor:
+    """A tensor queued for sending: wire dtype, shape, and its bytes (little-endian)."""
+
+    dtype: str
+    shape: list[int]
+    array: np.ndarray
+
+
+def take_snapshot(tensor: torch.Tensor) -> np.ndarray:
+    """A little-endian, C-order copy of `tensor`'s values, to send (once) to any peers."""
+    name = _NAMES.get(tensor.dtype)
+    if name is None:
+        raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
+    return np.array(tensor.detach().cpu().numpy(), dtype=DTYPES[name][1], order="C", copy=True)
+
+
 class PeerLink:
     """The link to the party of rank `rank`, whose certificate names `member`."""
 
@@ -48,44 +66,50 @@ class PeerLink:
         self.member = member
         self.rank = rank
         self.recv_timeout_s = recv_timeout_s
-        self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | None] = queue.SimpleQueue()
+        # frames, tensors still to be framed (framed lazily, as the stream takes them),
+        # or None (end)
+        self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | _Tensor | None] = queue.SimpleQueue()
         self._in: queue.SimpleQueue[plane_pb2.PlaneFrame | MutualMindError] = queue.SimpleQueue()
-        self._send_seq = 1   # 0 is the hello, sent by the wire module
         self._recv_seq = 1
         self._error: MutualMindError | None = None
-        self._lock = threading.Lock()
         self.closed = threading.Event()     # the peer ended its side of the stream
 
     # -- outgoing ---------------------------------------------------------------
     def outgoing(self) -> Iterator[plane_pb2.PlaneFrame]:
-        """Frames to put on the stream, in order; ends after `close`."""
+        """Frames to put on the stream, numbered in order; ends after `close`. A tensor
+        is cut into frames only here, one chunk at a time, so a queued tensor costs one
+        snapshot (shared by every peer it goes to), not a second copy per peer."""
+        seq = 1   # 0 is the hello, sent by the wire module
         while True:
-            frame = self._out.get()
-            if frame is None:
+            item = self._out.get()
+            if item is None:
                 return
-            yield frame
+            if isinstance(item, plane_pb2.PlaneFrame):
+                if not item.seq:
+                    item.seq = seq
+                    seq += 1
+                yield item
+                continue
+            view = item.array.reshape(-1).view(np.uint8).data
+            starts = range(0, len(view), CHUNK_BYTES) if len(view) else range(1)
+            for index, start in enumerate(starts):
+                first = index == 0
+                yield plane_pb2.PlaneFrame(seq=seq, tensor=plane_pb2.PlaneTensor(
+                    dtype=item.dtype if first else "", shape=item.shape if first else [],
+                    data=bytes(view[start : start + CHUNK_BYTES]), more=index < len(starts) - 1))
+                seq += 1
 
     def _put(self, **body: object) -> None:
-        with self._lock:
-            frame = plane_pb2.PlaneFrame(seq=self._send_seq, **body)  # type: ignore[arg-type]
-            self._send_seq += 1
-        self._out.put(frame)
+        self._out.put(plane_pb2.PlaneFrame(**body))  # type: ignore[arg-type]
 
-    def send_tensor(self, tensor: torch.Tensor) -> None:
-        """Queue `tensor` (copied now, chunk by chunk, into the frames: the caller may
-        change it afterwards; no other copy of the whole tensor is made)."""
+    def send_tensor(self, tensor: torch.Tensor, snapshot: np.ndarray | None = None) -> None:
+        """Queue `tensor`. The bytes sent are `snapshot(tensor)`, taken now (the caller
+        may change the tensor afterwards); a collective passes one snapshot to every peer."""
         name = _NAMES.get(tensor.dtype)
         if name is None:
             raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
-        array = np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=DTYPES[name][1])
-        view = array.reshape(-1).view(np.uint8).data
-        shape = list(tensor.shape)
-        starts = range(0, len(view), CHUNK_BYTES) if len(view) else range(1)
-        for index, start in enumerate(starts):
-            first = index == 0
-            self._put(tensor=plane_pb2.PlaneTensor(
-                dtype=name if first else "", shape=shape if first else [],
-                data=bytes(view[start : start + CHUNK_BYTES]), more=index < len(starts) - 1))
+        array = take_snapshot(tensor) if snapshot is None else snapshot
+        self._out.put(_Tensor(name, list(tensor.shape), array))
 
     def send_control(self, kind: int, values: tuple[int, ...] = ()) -> None:
         self._put(control=plane_pb2.PlaneControl(kind=kind, values=list(values)))  # type: ignore[arg-type]

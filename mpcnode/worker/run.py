@@ -137,6 +137,10 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()
+    if spec.plane == "grpc":
+        from mpcnode.worker.heap import fix_mmap_threshold
+
+        fix_mmap_threshold()  # before the tables are loaded: they are the largest blocks
     output = Path(spec.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     shares = load_local_shares(spec)
