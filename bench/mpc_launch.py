@@ -152,7 +152,9 @@ def public_seed_share(table: object, parties: int, rank: int, seed: int = 1234) 
 
     if rank < parties - 1:
         return torch.from_numpy(noise(rank))
-    share = np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64)
+    # C order: gloo sends a tensor's memory as laid out, so a Fortran-ordered share (a
+    # table built column by column) would be summed in the wrong order - garbage on reveal
+    share = np.ascontiguousarray(np.round(np.asarray(table, dtype=np.float64) * SCALE).astype(np.int64))
     with np.errstate(over="ignore"):
         for index in range(parties - 1):
             share -= noise(index)  # in place: at most two table-sized arrays at once

@@ -201,7 +201,7 @@ def measure(args: argparse.Namespace) -> dict:
         "mpc_step_s": round(mpc_step_s, 5),
         "plaintext_s": round(plain_step_s * steps, 6),
         "plaintext_step_s": round(plain_step_s, 7),
-        "mpc_over_plaintext": round(mpc_step_s / plain_step_s, 1),
+        "mpc_over_plaintext": round(mpc_step_s / plain_step_s, 1) if plain_step_s > 0 else None,
         # where a job's time goes, slowest party: standardise, offline, steps, evaluate
         "phases_s": {k: round(max(p["phases"][k] for p in parties), 3) for k in parties[0]["phases"]},
         "peak_rss_mb": [round(p["peak_rss_bytes"] / 2**20) for p in parties],

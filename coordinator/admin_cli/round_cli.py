@@ -63,8 +63,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     verify.add_argument("round_id")
     verify.add_argument("--tolerance", type=float, default=None,
                         help="largest accepted difference, metric units (default: the "
-                             "round's epsilon, so a contribution that changes sign "
-                             "across the dead band never agrees)")
+                             "larger of the round's epsilon and an honest re-run's "
+                             "fixed-point noise, 0.005; two validation rows on accuracy)")
     verify.add_argument("--deadline", type=float, default=ROUND_S)
     verify.set_defaults(func=run_verify)
 

@@ -334,4 +334,9 @@ class CrypTenBackend:
         return self._crypten.cat(parts, dim=dim)
 
     def reveal(self, value: Tensor) -> torch.Tensor:
+        # gloo sums the shares' memory as laid out: a transposed view would be revealed
+        # element-mismatched (garbage), so reveal a row-major copy
+        if not value.share.is_contiguous():
+            value = value.clone()
+            value.share = value.share.contiguous()
         return value.get_plain_text().to(torch.float64)

@@ -158,8 +158,10 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         backend = CrypTenBackend()
 
         def secret(array: np.ndarray) -> object:
-            # the tensor shares the array's memory: no copy of the table
-            return MPCTensor.from_shares(torch.from_numpy(array), precision=FRAC_BITS)
+            # the tensor shares the array's memory: no copy of the table. C order matters:
+            # gloo sends a tensor's memory as laid out, so a column-major share would be
+            # combined element by element with another party's row-major one
+            return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
 
         train_x, train_y = secret(shares.train_features), secret(shares.train_labels)
         validation_x, validation_y = secret(shares.validation_features), secret(shares.validation_labels)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from settled_round import EPSILON_MICRO, METRICS_MICRO, NODES, AttestingLink, settle_round  # noqa: E402
 
 from coordinator.cluster_link import NodeEndpoint  # noqa: E402
+from coordinator.round_verify import RERUN_NOISE_MICRO  # noqa: E402
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator  # noqa: E402
 from mutualmind.transport.pki import load_signing_key  # noqa: E402
 from mutualmind.vocabulary.signing_keys import save_private_key  # noqa: E402
@@ -107,19 +108,21 @@ def test_every_json_command_prints_json_lines_only(served: Served, tmp_path: Pat
     assert outputs["round abort"][0]["status"] == "aborted"
 
 
-def test_verify_tolerance_is_the_rounds_epsilon_and_names_datasets(served: Served) -> None:
+def test_verify_tolerance_is_the_rerun_noise_and_names_datasets(served: Served) -> None:
+    """The default tolerance is the larger of epsilon and an honest re-run's fixed-point
+    noise (0.005 on log-loss): an honest round agrees, a re-run 0.02 away does not."""
     agreed = json_lines(served, "round", "verify", "r1")[0]
-    assert agreed["agrees"] is True and agreed["tolerance_micro"] == EPSILON_MICRO
+    assert agreed["agrees"] is True and agreed["tolerance_micro"] == max(EPSILON_MICRO, RERUN_NOISE_MICRO)
     assert agreed["datasets"] == ["a-1", "b-1", "c-1"]
-    # a re-run 0.005 away on b-1: within the old 0.01 default, beyond epsilon (0.001)
+    # a re-run 0.02 away on b-1: beyond the noise band
     served.link.metrics_micro = [METRICS_MICRO[0], METRICS_MICRO[1],
-                                 METRICS_MICRO[2] - 5_000, METRICS_MICRO[3]]
+                                 METRICS_MICRO[2] - 20_000, METRICS_MICRO[3]]
     try:
         text = admin(served, "round", "verify", "r1")
     finally:
         served.link.metrics_micro = list(METRICS_MICRO)
     assert text.returncode == 1, text.stderr
-    assert "DISAGREES" in text.stderr and "tolerance 0.001000" in text.stderr
+    assert "DISAGREES" in text.stderr and "tolerance 0.005000" in text.stderr
     rows = [line for line in text.stdout.splitlines() if "b-1" in line]
-    assert len(rows) == 1 and "-0.005000" in rows[0]
+    assert len(rows) == 1 and "-0.020000" in rows[0]
     assert "dataset #" not in text.stdout

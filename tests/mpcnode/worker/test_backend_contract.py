@@ -153,3 +153,9 @@ def test_cat_joins_along_a_dimension(backend: Backend) -> None:
     parts = [backend.public(X[:1]), backend.public(X[1:])]
     close(backend, backend.cat(parts, dim=0), X, EXACT)
     close(backend, backend.cat(parts, dim=1), torch.cat([X[:1], X[1:]], dim=1), EXACT)
+
+
+def test_a_transposed_value_reveals_as_itself(backend: Backend) -> None:
+    """A column-major share (a transposed view, a table built column by column) reveals
+    element by element: with gloo it would be summed in memory order otherwise."""
+    close(backend, backend.public(X).t(), X.t(), EXACT)
