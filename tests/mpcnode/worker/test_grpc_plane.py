@@ -214,3 +214,42 @@ def test_a_refused_worker_fails_cleanly_naming_the_member_and_writes_no_result(
     assert "node1's certificate asked for job 'job-b'" in error["message"]
     assert not (out / "result.json").exists() and not (out / "weights.bin").exists()
     assert refused and isinstance(refused[0], PermissionDenied)
+
+
+# -- the dealer's allow-list ------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        (plane_pb2.DealerItem(kind=0, size0=[2]), "kind 0 is not served"),
+        (plane_pb2.DealerItem(kind=plane_pb2.ADDITIVE, size0=[2], size1=[2], op="conv2d"), "mul and matmul only"),
+        (plane_pb2.DealerItem(kind=plane_pb2.ADDITIVE, size0=[2, 3], size1=[4, 5], op="matmul"), "has no result"),
+        (plane_pb2.DealerItem(kind=plane_pb2.SQUARE, size0=[1 << 13, 1 << 13]), "elements"),
+        (plane_pb2.DealerItem(kind=plane_pb2.WRAPS, size0=[1] * 9), "not a shape"),
+        (plane_pb2.DealerItem(kind=plane_pb2.B2A, size0=[-1]), "not a shape"),
+        (plane_pb2.DealerItem(kind=plane_pb2.SQUARE, size0=[2], size1=[2]), "one shape"),
+    ],
+)
+def test_the_dealer_refuses_requests_off_its_allow_list(item: plane_pb2.DealerItem, fragment: str) -> None:
+    from mpcnode.worker.plane_dealer import decode_request
+    from mutualmind.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=fragment):
+        decode_request(plane_pb2.DealerRequest(items=[item]))
+    many = plane_pb2.DealerItem(kind=plane_pb2.SQUARE, size0=[1 << 12, 1 << 12])
+    with pytest.raises(InvalidInput, match="in all"):
+        decode_request(plane_pb2.DealerRequest(items=[many, many, many], batch=True))
+    with pytest.raises(InvalidInput, match="1 item"):
+        decode_request(plane_pb2.DealerRequest(items=[many, many]))
+
+
+def test_party_zero_sends_only_typed_allow_listed_requests() -> None:
+    from mpcnode.worker.plane_dealer import decode_request, encode_item
+    from mutualmind.errors import InvalidInput
+
+    item = encode_item("additive", (torch.Size([2, 3]), torch.Size([3, 4]), "matmul"), {})
+    assert decode_request(plane_pb2.DealerRequest(items=[item])) == [("additive", (torch.Size([2, 3]), torch.Size([3, 4]), "matmul"))]
+    with pytest.raises(InvalidInput):
+        encode_item("additive", (torch.Size([1, 1, 4, 4]), torch.Size([1, 1, 2, 2]), "conv2d"), {"stride": 2})
+    with pytest.raises(InvalidInput):
+        encode_item("terminate", (), {})
