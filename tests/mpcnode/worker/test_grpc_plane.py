@@ -221,7 +221,7 @@ def test_a_refused_worker_fails_cleanly_naming_the_member_and_writes_no_result(
 @pytest.mark.parametrize(
     ("item", "fragment"),
     [
-        (plane_pb2.DealerItem(kind=0, size0=[2]), "kind 0 is not served"),
+        (plane_pb2.DealerItem(kind=plane_pb2.DEALER_KIND_UNSPECIFIED, size0=[2]), "kind 0 is not served"),
         (plane_pb2.DealerItem(kind=plane_pb2.ADDITIVE, size0=[2], size1=[2], op="conv2d"), "mul and matmul only"),
         (plane_pb2.DealerItem(kind=plane_pb2.ADDITIVE, size0=[2, 3], size1=[4, 5], op="matmul"), "has no result"),
         (plane_pb2.DealerItem(kind=plane_pb2.SQUARE, size0=[1 << 13, 1 << 13]), "elements"),
