@@ -1,8 +1,9 @@
 """Start MPC parties and the dealer's TTP as local processes for a benchmark.
 
 Each benchmark script re-runs itself once per party (`--rank R`) and once as the TTP
-(`--rank N`); the parties meet over gloo on loopback, exactly as node workers do, and
-each writes its figures as JSON to a file this module collects. Shares are derived
+(`--rank N`); the parties meet on loopback, exactly as node workers do - over gloo, or
+with `plane="grpc"` over the gRPC data plane (mutual TLS, with a throw-away cluster CA
+made for the run) - and each writes its figures as JSON to a file this module collects. Shares are derived
 from a public seed: fine for benchmarks, never for real data (providers split their
 tables with `secrets`).
 """
@@ -28,18 +29,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_parties(script: str, arguments: list[str], parties: int, timeout: float = 1800.0) -> list[dict]:
-    """Run `script arguments --rank r --port P --out F` for r in 0..parties (the last is
-    the TTP); return the parties' JSON outputs in rank order."""
+def run_parties(script: str, arguments: list[str], parties: int, timeout: float = 1800.0,
+                plane: str = "gloo") -> list[dict]:
+    """Run `script arguments --rank r --port P --out F [--plane grpc --plane-addresses A
+    --certs C]` for r in 0..parties (the last is the TTP); return the parties' JSON
+    outputs in rank order."""
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="bench-mpc-") as tmp:
         outs = [Path(tmp) / f"party{r}.json" for r in range(parties)]
+        extra: list[str] = []
+        if plane == "grpc":
+            from mutualmind.transport.pki import create_cluster
+
+            create_cluster(Path(tmp) / "certs", parties)
+            addresses = ",".join(f"127.0.0.1:{free_port()}" for _ in range(parties))
+            extra = ["--plane", "grpc", "--plane-addresses", addresses, "--certs", str(Path(tmp) / "certs")]
         processes = [
             subprocess.Popen(
                 [sys.executable, script, *arguments, "--parties", str(parties), "--rank", str(r), "--port", str(port),
-                 "--out", str(outs[r]) if r < parties else ""],
+                 "--out", str(outs[r]) if r < parties else "", *extra],
                 env=env,
             )
             for r in range(parties + 1)
@@ -55,9 +65,12 @@ def run_parties(script: str, arguments: list[str], parties: int, timeout: float 
         return [json.loads(o.read_text()) for o in outs]
 
 
-def join(rank: int, parties: int, port: int) -> object:
+def join(rank: int, parties: int, port: int, plane: str = "gloo", addresses: str = "",
+         certs: str = "") -> object:
     """Join the job as `rank`; the TTP (rank == parties) serves until the parties finish
     and returns None. Parties get the initialised crypten module."""
+    if plane == "grpc":
+        return _join_grpc(rank, parties, addresses.split(","), Path(certs))
     os.environ.update(
         {
             "RENDEZVOUS": f"tcp://127.0.0.1:{port}",
@@ -79,6 +92,29 @@ def join(rank: int, parties: int, port: int) -> object:
     from mpcnode.worker.crypten_config_view import install
 
     install(crypten.cfg)  # as the worker does
+    return crypten
+
+
+def _join_grpc(rank: int, parties: int, addresses: list[str], certs: Path) -> object:
+    """`join` over the gRPC data plane, as a worker (or the dealer) on that plane does."""
+    if rank == parties:
+        from mpcnode.worker.ttp import serve_grpc
+
+        serve_grpc("bench", parties, addresses, [], str(certs), 60.0)
+        return None
+    from mpcnode.worker.crypten_config_view import install
+    from mpcnode.worker.heap import fix_mmap_threshold
+    from mpcnode.worker.plane_install import init_crypten_over_plane
+    from mpcnode.worker.plane_session import PlaneConfig
+    from mutualmind.crypten_compat import crypten
+
+    fix_mmap_threshold()
+    crypten.cfg["mpc.provider"] = "TTP"
+    crypten.cfg["communicator.verbose"] = True
+    init_crypten_over_plane(PlaneConfig(
+        job_id="bench", rank=rank, world_size=parties, addresses=tuple(addresses),
+        members=tuple(f"node{i}" for i in range(parties)), certs_dir=certs))
+    install(crypten.cfg)
     return crypten
 
 

@@ -3,8 +3,9 @@
 
     python bench/train.py --model logistic --dataset breast_cancer --json
 
-Starts `--parties` MPC parties and the dealer's TTP as local processes (gloo on
-loopback, CrypTen's TTP provider with the worker's batched dealer prefetch) and trains
+Starts `--parties` MPC parties and the dealer's TTP as local processes (on loopback,
+over `--plane gloo` or `grpc`, or `both` one after the other; CrypTen's TTP provider
+with the worker's batched dealer prefetch) and trains
 one model (or, with `--providers N`, the full and N leave-one-out models in one batched
 pass) exactly as a node's worker does: pooled normalisation, the dealer prefetch
 (offline phase), the training steps (online), evaluation on the validation split.
@@ -22,6 +23,8 @@ Printed figures (one JSON object with --json):
   accuracy_reference  the plaintext run of the same algorithm (same split, same steps)
   accuracy_plaintext  scikit-learn's LogisticRegression on the same split (LinearRegression
                       MSE for linear)
+
+With `--plane both`: {"gloo": report, "grpc": report, "grpc_over_gloo_step_s": ratio}.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def _masks(rows: int, providers: int):  # type: ignore[no-untyped-def]
 
 def party(args: argparse.Namespace) -> None:
     """One MPC party (or the TTP): train as a worker does, write this party's figures."""
-    crypten = join(args.rank, args.parties, args.port)
+    crypten = join(args.rank, args.parties, args.port, args.plane, args.plane_addresses, args.certs)
     if crypten is None:
         return
     import crypten.communicator as comm
@@ -170,12 +173,13 @@ def measure(args: argparse.Namespace) -> dict:
     for key in ("lr", "epochs", "batch_size", "hidden"):
         if getattr(args, key) is not None:
             forwarded += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    parties = run_parties(__file__, forwarded, args.parties)
+    parties = run_parties(__file__, forwarded, args.parties, plane=args.plane)
     steps = parties[0]["steps"]
     plain_step_s, plain_metric = plaintext_step_seconds(raw, tx, ty, vx, vy, args.providers)
     mpc_step_s = max(p["step_s"] for p in parties)
     offline = [p["offline"] or {} for p in parties]
     return {
+        "plane": args.plane,
         "model": args.model,
         "dataset": args.dataset,
         "parties": args.parties,
@@ -223,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rank", type=int, default=-1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--plane", default="gloo", choices=("gloo", "grpc", "both"),
+                        help="the MPC data plane (both: gloo, then grpc, and their ratio)")
+    parser.add_argument("--plane-addresses", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--certs", default="", help=argparse.SUPPRESS)
     return parser
 
 
@@ -234,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not 2 <= args.parties <= 8 or not 0 <= args.providers <= 64:
         parser.error("--parties must be in [2, 8] and --providers in [0, 64]")
-    report = measure(args)
+    if args.plane == "both":
+        reports = {plane: measure(argparse.Namespace(**{**vars(args), "plane": plane})) for plane in ("gloo", "grpc")}
+        report = {**reports, "grpc_over_gloo_step_s": round(reports["grpc"]["mpc_step_s"] / reports["gloo"]["mpc_step_s"], 3)}
+    else:
+        report = measure(args)
     if args.json:
         print(json.dumps(report))
     else:

@@ -39,6 +39,11 @@ class JobOrder:
     model_spec_json: str
     job_digest: str
     deadline_s: float
+    # the data plane: "gloo" (rendezvous at master_addr:master_port) or "grpc" (issue 12:
+    # node rank i listens on plane_addresses[i] holding certificate plane_members[i])
+    plane: str = "gloo"
+    plane_addresses: tuple[str, ...] = ()
+    plane_members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

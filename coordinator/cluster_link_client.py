@@ -57,7 +57,8 @@ class GrpcClusterLink:
     def start_dealer(self, order: JobOrder) -> None:
         self._dealer.start(order.job_id, world_size=order.world_size,
                            master_addr=order.master_addr, master_port=order.master_port,
-                           deadline_s=order.deadline_s)
+                           deadline_s=order.deadline_s, plane=order.plane,
+                           plane_addresses=order.plane_addresses, plane_members=order.plane_members)
 
     def stop_dealer(self, job_id: str) -> None:
         self._dealer.stop(job_id)
@@ -69,7 +70,8 @@ class GrpcClusterLink:
             dealer_addr=self._dealer_address, dataset_ids=list(order.dataset_ids),
             validation_dataset_id=order.validation_dataset_id,
             model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
-            deadline_s=order.deadline_s)
+            deadline_s=order.deadline_s, plane=order.plane, plane_addresses=list(order.plane_addresses),
+            plane_members=list(order.plane_members))
         self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=JOB_START_S)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:

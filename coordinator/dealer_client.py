@@ -7,6 +7,7 @@ error the dealer raised (or Unavailable when it cannot be reached).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -35,9 +36,12 @@ class DealerClient:
         self._stub = dealer_pb2_grpc.DealerStub(channel)
         self._timeout = timeout_s
 
-    def start(self, job_id: str, *, world_size: int, master_addr: str, master_port: int, deadline_s: float) -> DealerSession:
+    def start(self, job_id: str, *, world_size: int, master_addr: str, master_port: int, deadline_s: float,
+              plane: str = "gloo", plane_addresses: Sequence[str] = (),
+              plane_members: Sequence[str] = ()) -> DealerSession:
         request = dealer_pb2.DealerSessionRequest(
-            job_id=job_id, world_size=world_size, master_addr=master_addr, master_port=master_port, deadline_s=deadline_s
+            job_id=job_id, world_size=world_size, master_addr=master_addr, master_port=master_port, deadline_s=deadline_s,
+            plane=plane, plane_addresses=list(plane_addresses), plane_members=list(plane_members),
         )
         # A failure to reach the dealer is retried for START_RETRY_S: a name lookup that
         # failed once (seen under podman's DNS while the container network changes) must

@@ -46,6 +46,7 @@ from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import contributions_micro, parse_model_spec, spec_for_ledger
@@ -114,6 +115,7 @@ class Rounds:
 
     def __init__(self, ledger: Ledger, link: ClusterLink, state_dir: Path, *,
                  mpc_ports: range = range(29500, 29600),
+                 plane: str = DEFAULT_PLANE,
                  policy: LifecyclePolicy = LifecyclePolicy()) -> None:
         self.ledger = ledger
         self.policy = policy
@@ -122,6 +124,9 @@ class Rounds:
         (self.state_dir / "running").mkdir(parents=True, exist_ok=True)
         (self.state_dir / "stats").mkdir(parents=True, exist_ok=True)
         self._ports = mpc_ports
+        if plane not in PLANES:
+            raise InvalidInput(f"data plane {plane!r} must be one of {', '.join(PLANES)}")
+        self.plane = plane
         self._next_port = secrets.randbelow(len(mpc_ports))
         self._lock = threading.Lock()
         self._runtime: dict[str, RoundRuntime] = {}
@@ -358,10 +363,15 @@ class Rounds:
 
     def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int) -> JobOrder:
         datasets = self.ledger.state.datasets
-        with self._lock:
-            port = self._ports[self._next_port % len(self._ports)]
-            self._next_port += 1
         nodes = self.link.nodes
+        with self._lock:
+            # gloo: one port (rank 0's rendezvous); grpc: one MPC port per node (nodes may
+            # share a host, as in a local cluster)
+            ports = [self._ports[(self._next_port + i) % len(self._ports)]
+                     for i in range(len(nodes) if self.plane == "grpc" else 1)]
+            self._next_port += len(ports)
+        port = ports[0]
+        grpc_plane = self.plane == "grpc"
         return JobOrder(
             job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
             round_id=round_payload["round_id"],
@@ -375,6 +385,9 @@ class Rounds:
             model_spec_json=canonical_json(round_payload["model_spec"]).decode(),
             job_digest=job_digest(round_payload, datasets),
             deadline_s=deadline_s,
+            plane=self.plane,
+            plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)) if grpc_plane else (),
+            plane_members=tuple(n.name for n in nodes) if grpc_plane else (),
         )
 
     def _run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
@@ -515,3 +528,8 @@ def _quietly(fn: Callable[..., Any], *args: Any) -> None:
         fn(*args)
     except Exception as err:  # cleanup must not hide the error that caused it
         log.warning("cleanup call %s%s failed: %s", getattr(fn, "__name__", fn), args, err)
+
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

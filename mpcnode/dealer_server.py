@@ -32,7 +32,7 @@ class RunningDealer:
 
 def start_dealer(certs_dir: Path, address: str, work_dir: Path) -> RunningDealer:
     """Start the dealer's server with member certificate `dealer` (mTLS, cluster CA)."""
-    sessions = TtpSessions(work_dir)
+    sessions = TtpSessions(work_dir, certs_dir=Path(certs_dir))
     server = build_server(
         [(dealer_pb2_grpc.add_DealerServicer_to_server, DealerServicer(sessions))],
         address=address,

@@ -30,7 +30,9 @@ class DealerServicer(dealer_pb2_grpc.DealerServicer):
         require_role(context, *CONTROL_ROLES)
         return _reply(
             self._sessions.start(
-                request.job_id, request.world_size, request.master_addr, request.master_port, request.deadline_s
+                request.job_id, request.world_size, request.master_addr, request.master_port, request.deadline_s,
+                plane=request.plane or "gloo", plane_addresses=tuple(request.plane_addresses),
+                plane_members=tuple(request.plane_members),
             )
         )
 

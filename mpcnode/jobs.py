@@ -35,7 +35,7 @@ from mpcnode.worker.job_spec import (
 )
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
-from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from mutualmind.vocabulary.model_spec import to_micro
@@ -65,6 +65,9 @@ class JobRequest:
     deadline_s: float
     dealer_addr: str = ""
     gloo_interface: str = ""
+    plane: str = "gloo"                     # or "grpc": see mpcnode.worker.job_spec
+    plane_addresses: tuple[str, ...] = ()
+    plane_members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class JobRunner:
         python: str = sys.executable,
         worker_threads: int = 1,
         worker_memory_bytes: int = DEFAULT_BUDGET_BYTES,
+        certs_dir: Path | str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
@@ -121,8 +125,20 @@ class JobRunner:
         self._python = python
         self._threads = worker_threads
         self._memory = worker_memory_bytes
+        # the node's cluster folder: its certificate for the gRPC data plane
+        self._certs_dir = str(certs_dir) if certs_dir is not None else ""
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
+
+    def _plane_fields(self, request: JobRequest) -> dict[str, object]:
+        """The worker spec's data-plane fields (checked by the worker spec's parser)."""
+        if request.plane in ("", "gloo"):
+            return {"plane": "gloo"}
+        if not self._certs_dir:
+            raise Unavailable("this node was started without its cluster folder, so it cannot "
+                              "join a job on the gRPC data plane; restart it with --certs")
+        return {"plane": request.plane, "plane_addresses": list(request.plane_addresses),
+                "plane_members": list(request.plane_members), "certs_dir": self._certs_dir}
 
     def start(self, request: JobRequest) -> str:
         """Validate and start a job; returns its id. Refusals leave nothing on disk."""
@@ -149,6 +165,7 @@ class JobRunner:
                 "output_dir": str(directory),
                 "gloo_interface": request.gloo_interface,
                 "memory_budget_bytes": self._memory,
+                **self._plane_fields(request),
             },
             indent=2,
         )
@@ -333,6 +350,8 @@ class JobRunner:
 def _request_json(request: JobRequest) -> str:
     raw = dict(vars(request))
     raw["dataset_ids"] = list(request.dataset_ids)
+    raw["plane_addresses"] = list(request.plane_addresses)
+    raw["plane_members"] = list(request.plane_members)
     raw["job_digest"] = request.job_digest.hex()
     return json.dumps(raw, indent=2, sort_keys=True)
 

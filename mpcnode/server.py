@@ -110,7 +110,8 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         signing_key=signing_key,
         quota=config.quota,
     )
-    jobs = JobRunner(config.data_dir, signing_key, worker_memory_bytes=config.worker_memory_bytes)
+    jobs = JobRunner(config.data_dir, signing_key, worker_memory_bytes=config.worker_memory_bytes,
+                     certs_dir=config.certs_dir)
     witness = Witness(config.data_dir, load_manifest(Path(config.certs_dir)).node_name(config.node_index),
                       signing_key, pinned_vkey=config.ledger_vkey)
     release = job_check = None

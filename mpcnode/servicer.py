@@ -261,6 +261,9 @@ def job_request(spec: node_pb2.JobSpec) -> JobRequest:
         job_digest=bytes(spec.job_digest),
         deadline_s=spec.deadline_s,
         dealer_addr=spec.dealer_addr,
+        plane=spec.plane or "gloo",
+        plane_addresses=tuple(spec.plane_addresses),
+        plane_members=tuple(spec.plane_members),
     )
 
 

@@ -22,13 +22,15 @@ from mpcnode.supervised_process import (
     SupervisedProcess,
 )
 from mpcnode.worker.job_spec import (
+    MEMBER_PATTERN,
     check_party,
     check_port,
     validate_host,
     validate_job_id,
+    validate_plane_address,
 )
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
-from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
+from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
 
 MAX_SESSIONS = 64
@@ -44,8 +46,10 @@ class SessionStatus:
 class TtpSessions:
     """Starts, watches and stops one TTP process per job; thread-safe."""
 
-    def __init__(self, work_dir: Path | str, *, python: str = sys.executable) -> None:
+    def __init__(self, work_dir: Path | str, *, python: str = sys.executable,
+                 certs_dir: Path | None = None) -> None:
         self.work_dir = Path(work_dir)
+        self._certs_dir = certs_dir   # the dealer's cluster folder, for the gRPC data plane
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._python = python
         self._lock = threading.Lock()
@@ -59,6 +63,10 @@ class TtpSessions:
         master_port: int,
         deadline_s: float,
         gloo_interface: str = "",
+        *,
+        plane: str = "gloo",
+        plane_addresses: tuple[str, ...] = (),
+        plane_members: tuple[str, ...] = (),
     ) -> SessionStatus:
         """Join job `job_id`'s rendezvous as its TTP; refuse bad input before spawning."""
         validate_job_id(job_id)
@@ -75,6 +83,7 @@ class TtpSessions:
         ]
         if gloo_interface:
             argv += ["--gloo-interface", gloo_interface]
+        argv += self._plane_args(job_id, world_size, plane, plane_addresses, plane_members)
         with self._lock:
             if job_id in self._sessions:
                 raise AlreadyExists(f"the dealer already serves job {job_id!r}; use a new job id")
@@ -91,6 +100,28 @@ class TtpSessions:
                 argv, log_path=self.work_dir / f"{job_id}.log", deadline_s=float(deadline_s), env=env
             )
         return self.status(job_id)
+
+    def _plane_args(self, job_id: str, world_size: int, plane: str, addresses: tuple[str, ...],
+                    members: tuple[str, ...]) -> list[str]:
+        """The TTP's gRPC-plane arguments, checked before anything is spawned."""
+        if plane == "gloo":
+            return []
+        if plane != "grpc":
+            raise InvalidInput(f"data plane {plane!r} must be gloo or grpc")
+        if self._certs_dir is None:
+            raise Unavailable("this dealer was started without its cluster folder; it cannot "
+                              "serve a job on the gRPC data plane")
+        if len(addresses) != world_size or (members and len(members) != world_size):
+            raise InvalidInput(f"a gRPC-plane job of {world_size} nodes needs {world_size} node "
+                               "addresses (and member names), in rank order")
+        for address in addresses:
+            validate_plane_address(address)
+        for member in members:
+            if not MEMBER_PATTERN.fullmatch(member):
+                raise InvalidInput(f"member name {member!r} is not a certificate name")
+        args = ["--plane", "grpc", "--job-id", job_id, "--addresses", ",".join(addresses),
+                "--certs-dir", str(self._certs_dir)]
+        return args + (["--members", ",".join(members)] if members else [])
 
     def status(self, job_id: str) -> SessionStatus:
         process = self._get(job_id)

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/dealer.proto\x12\rmutualmind.v1\"x\n\x14\x44\x65\x61lerSessionRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nworld_size\x18\x02 \x01(\r\x12\x13\n\x0bmaster_addr\x18\x03 \x01(\t\x12\x13\n\x0bmaster_port\x18\x04 \x01(\r\x12\x12\n\ndeadline_s\x18\x05 \x01(\x01\"$\n\x12\x44\x65\x61lerSessionQuery\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"E\n\x13\x44\x65\x61lerSessionStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t2\x8c\x02\n\x06\x44\x65\x61ler\x12W\n\x0cStartSession\x12#.mutualmind.v1.DealerSessionRequest\x1a\".mutualmind.v1.DealerSessionStatus\x12S\n\nGetSession\x12!.mutualmind.v1.DealerSessionQuery\x1a\".mutualmind.v1.DealerSessionStatus\x12T\n\x0bStopSession\x12!.mutualmind.v1.DealerSessionQuery\x1a\".mutualmind.v1.DealerSessionStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/dealer.proto\x12\rmutualmind.v1\"\xb7\x01\n\x14\x44\x65\x61lerSessionRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nworld_size\x18\x02 \x01(\r\x12\x13\n\x0bmaster_addr\x18\x03 \x01(\t\x12\x13\n\x0bmaster_port\x18\x04 \x01(\r\x12\x12\n\ndeadline_s\x18\x05 \x01(\x01\x12\r\n\x05plane\x18\x06 \x01(\t\x12\x17\n\x0fplane_addresses\x18\x07 \x03(\t\x12\x15\n\rplane_members\x18\x08 \x03(\t\"$\n\x12\x44\x65\x61lerSessionQuery\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"E\n\x13\x44\x65\x61lerSessionStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t2\x8c\x02\n\x06\x44\x65\x61ler\x12W\n\x0cStartSession\x12#.mutualmind.v1.DealerSessionRequest\x1a\".mutualmind.v1.DealerSessionStatus\x12S\n\nGetSession\x12!.mutualmind.v1.DealerSessionQuery\x1a\".mutualmind.v1.DealerSessionStatus\x12T\n\x0bStopSession\x12!.mutualmind.v1.DealerSessionQuery\x1a\".mutualmind.v1.DealerSessionStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.dealer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEALERSESSIONREQUEST']._serialized_start=37
-  _globals['_DEALERSESSIONREQUEST']._serialized_end=157
-  _globals['_DEALERSESSIONQUERY']._serialized_start=159
-  _globals['_DEALERSESSIONQUERY']._serialized_end=195
-  _globals['_DEALERSESSIONSTATUS']._serialized_start=197
-  _globals['_DEALERSESSIONSTATUS']._serialized_end=266
-  _globals['_DEALER']._serialized_start=269
-  _globals['_DEALER']._serialized_end=537
+  _globals['_DEALERSESSIONREQUEST']._serialized_start=38
+  _globals['_DEALERSESSIONREQUEST']._serialized_end=221
+  _globals['_DEALERSESSIONQUERY']._serialized_start=223
+  _globals['_DEALERSESSIONQUERY']._serialized_end=259
+  _globals['_DEALERSESSIONSTATUS']._serialized_start=261
+  _globals['_DEALERSESSIONSTATUS']._serialized_end=330
+  _globals['_DEALER']._serialized_start=333
+  _globals['_DEALER']._serialized_end=601
 # @@protoc_insertion_point(module_scope)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.data_plane import PLANES
 from mutualmind.vocabulary.dataset import validate_dataset_id
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 
@@ -50,11 +51,21 @@ class WorkerSpec:
     # what this party's process may use (memory_budget): a job that needs more is refused
     # before it joins the others, never killed by the kernel mid-round
     memory_budget_bytes: int = DEFAULT_BUDGET_BYTES
+    # the data plane (issue 12): "gloo" (phase 1, rendezvous at master_addr:master_port)
+    # or "grpc" (mutual TLS from the cluster CA in certs_dir; plane_addresses[i] is node
+    # rank i's MPC listen address, plane_members[i] the certificate name it must hold)
+    plane: str = "gloo"
+    plane_addresses: tuple[str, ...] = ()
+    plane_members: tuple[str, ...] = ()
+    certs_dir: str = ""
+    plane_connect_timeout_s: float = 60.0
 
     def to_json(self) -> str:
         raw = asdict(self)
         raw["model"] = json.loads(self.model.to_json())
         raw["dataset_ids"] = list(self.dataset_ids)
+        raw["plane_addresses"] = list(self.plane_addresses)
+        raw["plane_members"] = list(self.plane_members)
         return json.dumps(raw, sort_keys=True, indent=2)
 
     @property
@@ -87,6 +98,50 @@ def validate_host(host: object) -> str:
     if not HOST_PATTERN.fullmatch(host):
         raise InvalidInput(f"master_addr {host!r} is neither an IP address nor a host name")
     return host
+
+
+MEMBER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def validate_plane_address(address: object) -> str:
+    """A data-plane address: host:port ([v6]:port), host an IP address or DNS name."""
+    if not isinstance(address, str) or ":" not in address:
+        raise InvalidInput(f"data-plane address {address!r} must be host:port")
+    host, _, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    validate_host(host)
+    if not port.isdigit():
+        raise InvalidInput(f"data-plane address {address!r} needs a numeric port")
+    check_port(int(port))
+    return address
+
+
+def _plane_fields(raw: dict, world_size: int) -> dict[str, object]:
+    plane = raw.get("plane", "gloo")
+    if plane not in PLANES:
+        raise InvalidInput(f"plane {plane!r} must be one of {', '.join(PLANES)}")
+    if plane == "gloo":
+        return {"plane": plane}
+    addresses = raw.get("plane_addresses")
+    if not isinstance(addresses, list) or len(addresses) != world_size:
+        raise InvalidInput(f"plane_addresses must list the {world_size} nodes' MPC host:port, in rank order")
+    members = raw.get("plane_members") or [f"node{i}" for i in range(world_size)]
+    if (not isinstance(members, list) or len(members) != world_size
+            or not all(isinstance(m, str) and MEMBER_PATTERN.fullmatch(m) for m in members)):
+        raise InvalidInput(f"plane_members must list the {world_size} nodes' certificate names, in rank order")
+    certs_dir = raw.get("certs_dir")
+    if not isinstance(certs_dir, str) or not certs_dir:
+        raise InvalidInput("the grpc plane needs certs_dir: the cluster folder with this node's certificate")
+    timeout = raw.get("plane_connect_timeout_s", 60.0)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0.5 <= timeout <= 3600:
+        raise InvalidInput(f"plane_connect_timeout_s {timeout!r} must be a number of seconds in [0.5, 3600]")
+    return {
+        "plane": plane,
+        "plane_addresses": tuple(validate_plane_address(a) for a in addresses),
+        "plane_members": tuple(members),
+        "certs_dir": str(Path(certs_dir)),
+        "plane_connect_timeout_s": float(timeout),
+    }
 
 
 def check_party(rank: object, world_size: object) -> tuple[int, int]:
@@ -154,4 +209,5 @@ def parse_worker_spec(text: str) -> WorkerSpec:
         output_dir=str(Path(raw["output_dir"])),
         gloo_interface=interface,
         memory_budget_bytes=budget,
+        **_plane_fields(raw, world_size),  # type: ignore[arg-type]
     )

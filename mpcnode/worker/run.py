@@ -53,6 +53,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
 
 
 def _init_crypten(spec: WorkerSpec) -> ModuleType:
+    if spec.plane == "grpc":
+        return _init_crypten_over_plane(spec)
     os.environ.update(
         {
             "RENDEZVOUS": spec.rendezvous,
@@ -79,6 +81,30 @@ def _init_crypten(spec: WorkerSpec) -> ModuleType:
     from mpcnode.worker.crypten_config_view import install
 
     install(crypten.cfg)  # configuration final: plain attribute reads from here on
+    return crypten
+
+
+def _init_crypten_over_plane(spec: WorkerSpec) -> ModuleType:
+    """The gRPC data plane (issue 12): mutual TLS, no torch.distributed (`plane_install`)."""
+    from mpcnode.worker.plane_install import init_crypten_over_plane
+    from mpcnode.worker.plane_session import PlaneConfig
+    from mutualmind.crypten_compat import crypten
+
+    crypten.cfg["mpc.provider"] = "TTP"
+    crypten.cfg["communicator.verbose"] = True
+    if crypten.cfg.encoder.precision_bits != FRAC_BITS:
+        raise IntegrityError(
+            f"CrypTen encodes with {crypten.cfg.encoder.precision_bits} fractional bits but the shares "
+            f"use {FRAC_BITS}; leave CrypTen's encoder.precision_bits at its default"
+        )
+    config = PlaneConfig(
+        job_id=spec.job_id, rank=spec.rank, world_size=spec.world_size,
+        addresses=spec.plane_addresses, members=spec.plane_members, certs_dir=Path(spec.certs_dir),
+        connect_timeout_s=spec.plane_connect_timeout_s)
+    init_crypten_over_plane(config)
+    from mpcnode.worker.crypten_config_view import install
+
+    install(crypten.cfg)
     return crypten
 
 
@@ -111,6 +137,10 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()
+    if spec.plane == "grpc":
+        from mpcnode.worker.heap import fix_mmap_threshold
+
+        fix_mmap_threshold()  # before the tables are loaded: they are the largest blocks
     output = Path(spec.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     shares = load_local_shares(spec)

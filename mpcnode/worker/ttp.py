@@ -5,9 +5,14 @@ joins the job's torch.distributed rendezvous as rank N (after the N nodes) and s
 Beaver triples, wraps and B2A randomness until party 0 says "terminate" or the job's
 processes go away; it also answers a whole training run's requests in one batch
 (`dealer_prefetch`). It sees only randomness it made itself, never a share - which is
-why it must never run on a node or the coordinator. Phase 1 of the data plane:
-CrypTen's TTP protocol (its requests are CrypTen's restricted-unpickled messages from
-party 0); only for trusted networks.
+why it must never run on a node or the coordinator.
+
+Two data planes: `--plane gloo` (phase 1, the benchmark baseline and today's default:
+CrypTen's TTP protocol over torch.distributed, its requests CrypTen's
+restricted-unpickled messages from party 0; only for trusted networks) and
+`--plane grpc` (issue 12: mutual TLS, typed requests, `plane_dealer`), where
+`--addresses` lists the nodes' MPC ports and `--certs-dir` holds the dealer's
+certificate.
 """
 
 from __future__ import annotations
@@ -58,16 +63,58 @@ def run_ttp_server() -> None:
     BatchingTTPServer()
 
 
+def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list[str],
+               certs_dir: str, connect_timeout_s: float) -> None:
+    """Dial every node of the job over the gRPC plane and serve party 0 until the end."""
+    from pathlib import Path
+
+    from mpcnode.worker.job_spec import validate_job_id, validate_plane_address
+    from mpcnode.worker.plane_dealer import serve_dealer
+    from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
+
+    check_party(0, world_size)
+    config = PlaneConfig(
+        job_id=validate_job_id(job_id), rank=world_size, world_size=world_size,
+        addresses=tuple(validate_plane_address(a) for a in addresses),
+        members=tuple(members) or tuple(f"node{i}" for i in range(world_size)),
+        certs_dir=Path(certs_dir), connect_timeout_s=connect_timeout_s,
+        recv_timeout_s=DEALER_IDLE_S)
+    session = PlaneSession.connect(config)
+    try:
+        serve_dealer(session)
+    finally:
+        session.close()
+
+
+# party 0 asks for all material before training, then is silent until the job ends:
+# the dealer waits that long (its process is bound to the job's deadline anyway)
+DEALER_IDLE_S = 24 * 3600.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mpcnode.worker.ttp")
     parser.add_argument("--world-size", type=int, required=True, help="number of nodes (parties)")
-    parser.add_argument("--master-addr", required=True)
-    parser.add_argument("--master-port", type=int, required=True)
+    parser.add_argument("--plane", choices=("gloo", "grpc"), default="gloo")
+    parser.add_argument("--master-addr", help="gloo: the job's rendezvous host")
+    parser.add_argument("--master-port", type=int, help="gloo: the job's rendezvous port")
     parser.add_argument("--gloo-interface", default="")
+    parser.add_argument("--job-id", help="grpc: the job the dealer serves")
+    parser.add_argument("--addresses", default="", help="grpc: node ranks' MPC host:port, comma separated")
+    parser.add_argument("--members", default="", help="grpc: node ranks' certificate names (default node0,...)")
+    parser.add_argument("--certs-dir", help="grpc: cluster folder with ca.pem, dealer.pem, dealer.key")
+    parser.add_argument("--connect-timeout-s", type=float, default=60.0)
     args = parser.parse_args(argv)
     bind_to_parent_and_deadline()
     try:
-        serve(args.world_size, args.master_addr, args.master_port, args.gloo_interface)
+        if args.plane == "grpc":
+            if not (args.job_id and args.addresses and args.certs_dir):
+                parser.error("--plane grpc needs --job-id, --addresses and --certs-dir")
+            serve_grpc(args.job_id, args.world_size, args.addresses.split(","),
+                       [m for m in args.members.split(",") if m], args.certs_dir, args.connect_timeout_s)
+        else:
+            if not args.master_addr or args.master_port is None:
+                parser.error("--plane gloo needs --master-addr and --master-port")
+            serve(args.world_size, args.master_addr, args.master_port, args.gloo_interface)
     except MutualMindError as err:
         print(f"ttp: {err.message}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import (
     contributions_micro,
@@ -59,7 +60,10 @@ class Cluster:
             store_dataset(self.dirs, name, tx[rows], ty[rows])
         store_dataset(self.dirs, "validation", vx, vy, purpose="validation")
         self.keys = [generate_signing_key() for _ in range(NODES)]
-        self.runners = [JobRunner(d, k) for d, k in zip(self.dirs, self.keys)]
+        # the jobs run on the data plane cluster jobs use by default (issue 12: gRPC, mTLS)
+        self.plane = DEFAULT_PLANE
+        self.runners = [JobRunner(d, k, certs_dir=certs) for d, k in zip(self.dirs, self.keys)]
+        self._addresses: dict[str, tuple[str, ...]] = {}
         self.dealer_server = start_dealer(certs, "127.0.0.1:0", root / "dealer")
         self.channel = open_channel(
             f"127.0.0.1:{self.dealer_server.port}", channel_credentials(certs, "coordinator"), server_name="dealer"
@@ -79,15 +83,24 @@ class Cluster:
             model_spec_json=parse_model_spec(MODEL).to_json(),
             job_digest=bytes(range(32)),
             deadline_s=deadline,
+            **self.plane_fields(job_id),
         )
         fields.update(changes)
         return JobRequest(**fields)  # type: ignore[arg-type]
+
+    def plane_fields(self, job_id: str) -> dict[str, object]:
+        """The job's data plane; on gRPC a loopback MPC port per node rank."""
+        if self.plane == "gloo":
+            return {"plane": "gloo"}
+        addresses = self._addresses.setdefault(job_id, tuple(f"127.0.0.1:{free_port()}" for _ in range(NODES)))
+        return {"plane": "grpc", "plane_addresses": addresses, "plane_members": tuple(f"node{i}" for i in range(NODES))}
 
     def start(self, job_id: str, deadline: float = 120.0, ranks: range = range(NODES)) -> int:
         port = free_port()
         for rank in ranks:
             self.runners[rank].start(self.request(job_id, rank, port, deadline))
-        session = self.dealer.start(job_id, world_size=NODES, master_addr="127.0.0.1", master_port=port, deadline_s=deadline)
+        session = self.dealer.start(job_id, world_size=NODES, master_addr="127.0.0.1", master_port=port,
+                                    deadline_s=deadline, **self.plane_fields(job_id))  # type: ignore[arg-type]
         assert session.state == "running"
         return port
 

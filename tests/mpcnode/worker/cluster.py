@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from mpcnode.share_store import ShareSpec, ShareStore
+from mutualmind.transport.pki import create_cluster
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from provider.sharing import Table, column_exponents, infer_label_classes, prescale
@@ -87,12 +89,30 @@ def worker_spec(job_id: str, rank: int, world: int, port: int, data_dir: Path, o
     }
 
 
-def start_ttp(world: int, port: int) -> subprocess.Popen:
+def start_ttp(world: int, port: int, plane: dict | None = None) -> subprocess.Popen:
+    """The dealer's process: over gloo at the rendezvous port, or over the gRPC plane
+    (`plane`: the job's grpc fields from `plane_fields`)."""
+    if plane is None:
+        args = ["--master-addr", "127.0.0.1", "--master-port", str(port)]
+    else:
+        args = ["--plane", "grpc", "--job-id", plane["job_id"], "--addresses", ",".join(plane["plane_addresses"]),
+                "--certs-dir", plane["certs_dir"], "--connect-timeout-s", str(plane["plane_connect_timeout_s"])]
     return subprocess.Popen(
-        [sys.executable, "-m", "mpcnode.worker.ttp", "--world-size", str(world), "--master-addr", "127.0.0.1", "--master-port", str(port)],
+        [sys.executable, "-m", "mpcnode.worker.ttp", "--world-size", str(world), *args],
         cwd=REPO,
         start_new_session=True,
     )
+
+
+def plane_fields(job_id: str, world: int, certs_dir: Path, connect_timeout_s: float = 30.0) -> dict:
+    """A job's gRPC data-plane fields: a free loopback MPC port per node rank."""
+    return {
+        "job_id": job_id,
+        "plane": "grpc",
+        "plane_addresses": [f"127.0.0.1:{free_port()}" for _ in range(world)],
+        "certs_dir": str(certs_dir),
+        "plane_connect_timeout_s": connect_timeout_s,
+    }
 
 
 def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
@@ -100,9 +120,11 @@ def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)], cwd=REPO, start_new_session=True)
 
 
-def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0) -> list[dict]:
+def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0,
+            plane: str = DEFAULT_PLANE, certs_dir: Path | None = None) -> list[dict]:
     """Share the data into `parties` stores, run one job (workers + TTP), return each
-    party's result.json."""
+    party's result.json. On the gRPC data plane (cluster jobs' default) the parties use
+    the cluster folder `certs_dir` (made under `root` when not given)."""
     dirs = [root / f"node{i}" for i in range(parties)]
     ids = []
     start = 0
@@ -112,11 +134,16 @@ def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.nda
         start += rows
     store_dataset(dirs, "val", vx, vy, purpose="validation")
     port = free_port()
+    if plane == "grpc" and certs_dir is None:
+        certs_dir = root / "certs"
+        create_cluster(certs_dir, parties)
+    plane_spec = plane_fields("job", parties, certs_dir) if plane == "grpc" and certs_dir is not None else None
     workers = [
-        start_worker(worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model), root / f"spec{r}.json")
+        start_worker({**worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model), **(plane_spec or {})},
+                     root / f"spec{r}.json")
         for r in range(parties)
     ]
-    ttp = start_ttp(parties, port)
+    ttp = start_ttp(parties, port, plane_spec)
     try:
         codes = [w.wait(timeout=timeout) for w in workers]
         ttp.wait(timeout=30)

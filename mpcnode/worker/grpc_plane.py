@@ -1,0 +1,255 @@
+"""CrypTen's Communicator over the gRPC data plane (issue 12): no torch.distributed.
+
+Every collective CrypTen calls is built from ordered point-to-point messages on the
+job's authenticated links (`plane_session`): all parties run the same sequence of
+collectives, so per-peer FIFO order is all the matching a message needs. Each method
+carries CrypTen's own `_logging` decorator under the same name and argument layout as
+`DistributedCommunicator`, so rounds and bytes are counted exactly as over gloo - the
+round counts the tests assert per training step stay what they are.
+
+Object messages are limited to what CrypTen's protocol code sends (a public size or an
+integer, as typed control messages); CrypTen's pickled `send_obj`/`recv_obj` exist only
+for its TTP, which `plane_dealer` replaces with typed requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.distributed import ReduceOp  # the enum only: no process group is made
+
+from mpcnode.worker.plane_links import take_snapshot
+from mpcnode.worker.plane_session import PlaneSession
+from mutualmind.crypten_compat import crypten
+from mutualmind.errors import InvalidInput
+from proto import plane_pb2
+
+# CrypTen's base class and its counting decorator (through the compat import, which
+# must run before any crypten module)
+Communicator = crypten.communicator.Communicator
+_logging = crypten.communicator.communicator._logging
+
+Control = plane_pb2.PlaneControl
+
+
+class _Done:
+    """What isend/irecv return: CrypTen only calls `wait()` on it."""
+
+    def __init__(self, finish: Callable[[], None] | None = None) -> None:
+        self._finish = finish
+
+    def wait(self) -> None:
+        if self._finish is not None:
+            finish, self._finish = self._finish, None
+            finish()
+
+    def is_completed(self) -> bool:
+        return self._finish is None
+
+
+class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
+    """Party `session.config.rank` of `world_size` nodes; the dealer is reached through
+    `plane_dealer`, not through these methods."""
+
+    BYTES_PER_ELEMENT = 8
+    instance: GrpcCommunicator | None = None
+
+    def __init__(self, session: PlaneSession) -> None:
+        self.session = session
+        self.rank = session.config.rank
+        self.world_size = session.config.world_size
+        self._name = f"rank{self.rank}"
+        self.reset_communication_stats()
+
+    # -- CrypTen's class interface (the module-level functions are installed by plane_install)
+    @classmethod
+    def is_initialized(cls) -> bool:
+        return cls.instance is not None
+
+    @classmethod
+    def get(cls) -> GrpcCommunicator | None:
+        return cls.instance
+
+    @classmethod
+    def shutdown(cls) -> None:
+        if cls.instance is not None:
+            cls.instance.close()
+            cls.instance = None
+
+    def close(self) -> None:
+        """Tell the dealer the job is over (party 0), then close every link in order."""
+        dealer = self.session.links.get(self.world_size)
+        if self.rank == 0 and dealer is not None:
+            dealer.send_control(Control.TERMINATE)
+        self.session.close()
+
+    def _peers(self) -> list[int]:
+        return [r for r in range(self.world_size) if r != self.rank]
+
+    def _send(self, tensor: torch.Tensor, dst: int) -> None:
+        self.session.link(dst).send_tensor(tensor)
+
+    def _send_all(self, tensor: torch.Tensor, dsts: Sequence[int]) -> None:
+        """The same tensor to several peers: one snapshot for all of them."""
+        snapshot = take_snapshot(tensor)
+        for dst in dsts:
+            self.session.link(dst).send_tensor(tensor, snapshot)
+
+    def _recv(self, like: torch.Tensor, src: int) -> torch.Tensor:
+        return self.session.link(src).recv_tensor(like)
+
+    # -- point to point -------------------------------------------------------------
+    @_logging
+    def send(self, tensor: torch.Tensor, dst: int) -> None:
+        self._send(tensor, dst)
+
+    @_logging
+    def recv(self, tensor: torch.Tensor, src: int | None = None) -> torch.Tensor:
+        return self._recv(tensor, _known(src))
+
+    @_logging
+    def isend(self, tensor: torch.Tensor, dst: int) -> _Done:
+        self._send(tensor, dst)   # queued now; the stream sends it in order
+        return _Done()
+
+    @_logging
+    def irecv(self, tensor: torch.Tensor, src: int | None = None) -> _Done:
+        source = _known(src)
+
+        def finish() -> None:
+            tensor.copy_(self._recv(tensor, source))  # CrypTen reads the tensor it passed
+
+        return _Done(finish)
+
+    # -- collectives ----------------------------------------------------------------
+    @_logging
+    def scatter(self, scatter_list: Sequence[torch.Tensor], src: int, size: Any = None,
+                device: Any = None) -> torch.Tensor:
+        if src == self.rank:
+            for dst in self._peers():
+                self._send(scatter_list[dst], dst)
+            return scatter_list[self.rank]
+        shape = size if size is not None else scatter_list[self.rank].size()
+        return self._recv(torch.empty(shape, dtype=torch.long), src)
+
+    @_logging
+    def reduce(self, input: Any, dst: int, op: Any = ReduceOp.SUM, batched: bool = False) -> Any:
+        tensors = list(input) if batched else [input]
+        combine = _combiner(op)
+        if self.rank != dst:
+            for tensor in tensors:
+                self._send(tensor, dst)
+            return None
+        results = [t.clone() for t in tensors]
+        for src in self._peers():
+            for index, tensor in enumerate(tensors):
+                results[index] = combine(results[index], self._recv(tensor, src))
+        return results if batched else results[0]
+
+    @_logging
+    def all_reduce(self, input: Any, op: Any = ReduceOp.SUM, batched: bool = False) -> Any:
+        tensors = list(input) if batched else [input]
+        combine = _combiner(op)
+        for tensor in tensors:
+            self._send_all(tensor, self._peers())
+        # every party adds the same terms in rank order: identical results everywhere
+        results = [tensor.clone() if self.rank == 0 else self._recv(tensor, 0) for tensor in tensors]
+        for src in range(1, self.world_size):
+            for index, tensor in enumerate(tensors):
+                results[index] = combine(results[index], tensor if src == self.rank else self._recv(tensor, src))
+        return results if batched else results[0]
+
+    @_logging
+    def gather(self, tensor: torch.Tensor, dst: int) -> list[torch.Tensor | None]:
+        if self.rank != dst:
+            self._send(tensor, dst)
+            return [None]
+        like = torch.empty(tensor.size(), dtype=torch.long)
+        return [tensor.clone() if src == self.rank else self._recv(like, src) for src in range(self.world_size)]
+
+    @_logging
+    def all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        self._send_all(tensor, self._peers())
+        like = torch.empty(tensor.size(), dtype=torch.long)
+        return [tensor.clone() if src == self.rank else self._recv(like, src) for src in range(self.world_size)]
+
+    @_logging
+    def broadcast(self, input: Any, src: int, group: Any = None, batched: bool = False) -> Any:
+        if group is not None:
+            raise InvalidInput("the gRPC data plane has one group: the job's nodes")
+        tensors = list(input) if batched else [input]
+        if self.rank == src:
+            for tensor in tensors:
+                self._send_all(tensor, self._peers())
+        else:
+            for tensor in tensors:
+                tensor.copy_(self._recv(tensor, src))
+        return input
+
+    @_logging
+    def barrier(self) -> None:
+        for dst in self._peers():
+            self.session.link(dst).send_control(Control.BARRIER)
+        for src in self._peers():
+            self.session.link(src).recv_control(Control.BARRIER)
+
+    @_logging
+    def broadcast_obj(self, obj: Any, src: int, group: Any = None) -> Any:
+        """A public size or integer (all CrypTen's MPC code broadcasts), as typed values."""
+        if self.rank == src:
+            values = _size_values(obj)
+            for dst in self._peers():
+                self.session.link(dst).send_control(Control.SIZE, values)
+            return obj
+        values = self.session.link(src).recv_control(Control.SIZE)
+        return torch.Size(values)
+
+    def send_obj(self, obj: Any, dst: int, group: Any = None) -> None:
+        raise InvalidInput("the gRPC data plane carries no pickled objects; dealer requests are typed")
+
+    def recv_obj(self, src: int, group: Any = None) -> Any:
+        raise InvalidInput("the gRPC data plane carries no pickled objects; dealer requests are typed")
+
+    # -- identity -------------------------------------------------------------------
+    def get_world_size(self) -> int:
+        return self.world_size
+
+    def get_rank(self) -> int:
+        return self.rank
+
+    def get_ttp_rank(self) -> int:
+        return self.world_size
+
+    def set_name(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise InvalidInput(f"party name {name!r} is not a string")
+        self._name = name
+
+    def get_name(self) -> str:
+        return self._name
+
+    def get_distributed_backend(self) -> str:
+        return "grpc"
+
+
+def _known(src: int | None) -> int:
+    if src is None:
+        raise InvalidInput("the gRPC data plane receives from a named party only")
+    return src
+
+
+def _combiner(op: Any) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if op is None or op == ReduceOp.SUM:
+        return torch.add   # int64 wraps: addition in Z/2^64, as the shares need
+    if op == ReduceOp.BXOR:
+        return torch.bitwise_xor
+    raise InvalidInput(f"the gRPC data plane reduces with SUM or BXOR, not {op}")
+
+
+def _size_values(obj: Any) -> tuple[int, ...]:
+    if isinstance(obj, (tuple, list, torch.Size)) and all(isinstance(v, int) for v in obj):
+        return tuple(int(v) for v in obj)
+    raise InvalidInput(f"the gRPC data plane broadcasts sizes only, not {type(obj).__name__}")
+

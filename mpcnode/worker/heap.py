@@ -1,0 +1,33 @@
+"""The worker's heap policy on the gRPC data plane (see `fix_mmap_threshold`)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+# glibc's M_MMAP_THRESHOLD (malloc.h)
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 4 << 20
+
+
+def fix_mmap_threshold() -> None:
+    """Keep the plane's buffers from swelling the heap (glibc only; elsewhere a no-op).
+
+    The plane moves every message through short-lived 2 MiB frames on several threads.
+    glibc raises its mmap threshold each time a large block is freed, after which
+    blocks that size come from per-thread heaps that it rarely gives back: measured on a
+    2^19-row job, +250 MB peak RSS per party over gloo. A fixed 4 MiB threshold keeps
+    frames in the heap (reused at once) and returns every larger block to the system
+    when freed: the peak is then gloo's (test_scale holds the estimate to it).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):   # not glibc (musl has no mallopt): nothing to tune
+        return

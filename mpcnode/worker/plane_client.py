@@ -1,0 +1,73 @@
+"""The dialling side of the MPC data plane: open one party's stream to a lower rank.
+
+The TLS handshake checks the server holds the certificate of the member expected at
+that rank (`server_name`, see `mutualmind.transport.channel`); the server's hello
+answer must then name the same job and rank. The stream waits for the peer to come up
+(`wait_for_ready`) but only for `timeout_s`: a member that is down, unreachable or not
+holding its certificate fails the job naming it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+
+from mpcnode.worker.plane_links import PeerLink, pump
+from mutualmind.errors import MutualMindError, Unavailable
+from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
+from proto import plane_pb2, plane_pb2_grpc
+
+CheckAnswer = Callable[[plane_pb2.PlaneFrame], None]
+# a stream is not a retryable call: a broken one fails the job, whose re-run starts afresh
+PLANE_CHANNEL_OVERRIDES: tuple[tuple[str, int | str], ...] = (("grpc.enable_retries", 0),)
+
+
+def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
+         hello: plane_pb2.PlaneHello, check_answer: CheckAnswer, timeout_s: float) -> Callable[[], None]:
+    """Open the stream to `link`'s member at `address` presenting `member`'s certificate;
+    returns a function that closes the channel. Raises a typed error naming the peer."""
+    channel = open_channel(address, channel_credentials(certs_dir, member),
+                           server_name=link.member, overrides=PLANE_CHANNEL_OVERRIDES)
+    frames = itertools.chain([plane_pb2.PlaneFrame(seq=0, hello=hello)], link.outgoing())
+    call = plane_pb2_grpc.PlaneStub(channel).Exchange(frames, wait_for_ready=True)
+    answered = threading.Event()
+    failure: list[MutualMindError] = []
+
+    def read() -> None:
+        responses = _typed(call)
+        try:
+            first = next(responses, None)
+            if first is None:
+                raise Unavailable(f"{link.member} at {address} closed the data-plane stream at once")
+            check_answer(first)
+        except MutualMindError as err:
+            failure.append(err)
+            answered.set()
+            link.closed.set()
+            return
+        answered.set()
+        pump(link, responses)
+
+    threading.Thread(target=read, daemon=True, name=f"plane-to-{link.member}").start()
+    if not answered.wait(timeout_s):
+        call.cancel()
+        channel.close()
+        raise Unavailable(
+            f"no data plane to {link.member} (rank {link.rank}) at {address} within {timeout_s:.0f} s: "
+            f"it is down, unreachable, or did not present {link.member}'s cluster certificate")
+    if failure:
+        call.cancel()
+        channel.close()
+        raise failure[0]
+    return channel.close
+
+
+def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFrame]:
+    try:
+        yield from frames
+    except grpc.RpcError as err:
+        raise error_from_rpc_error(err) from None

@@ -1,0 +1,226 @@
+"""One ordered, authenticated link to one peer of an MPC job: frames out, frames in.
+
+The gRPC data plane (issue 12) carries each pair of parties' traffic on one
+bidirectional stream. This module is the part of a link that knows no gRPC: it numbers
+outgoing frames, checks the numbers of incoming ones (a frame out of order or replayed
+ends the job: TLS already orders the bytes, so a gap means a peer that misbehaves),
+and turns tensors into raw little-endian bytes with dtype and shape in a typed header
+and back, never unpickling anything. The wire modules (`plane_servicer`, `plane_client`)
+feed `deliver` from the stream and drain `outgoing` into it.
+
+Errors stick: once a link has failed (peer gone, bad frame), every later receive on it
+raises the same typed error naming the member, so a job fails with the first cause.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
+from proto import plane_pb2
+
+# wire dtype name -> (torch dtype, little-endian numpy dtype)
+DTYPES: dict[str, tuple[torch.dtype, str]] = {
+    "int64": (torch.int64, "<i8"),
+    "int32": (torch.int32, "<i4"),
+    "int8": (torch.int8, "i1"),
+    "uint8": (torch.uint8, "u1"),
+    "bool": (torch.bool, "?"),
+    "float32": (torch.float32, "<f4"),
+    "float64": (torch.float64, "<f8"),
+}
+_NAMES = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()}
+CHUNK_BYTES = 2 << 20          # well below the channel's 8 MiB message limit
+MAX_TENSOR_BYTES = 1 << 31     # a larger tensor is refused before it is buffered
+MAX_DIMS = 8
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """A tensor queued for sending: wire dtype, shape, and its bytes (little-endian)."""
+
+    dtype: str
+    shape: list[int]
+    array: np.ndarray
+
+
+def take_snapshot(tensor: torch.Tensor) -> np.ndarray:
+    """A little-endian, C-order copy of `tensor`'s values, to send (once) to any peers."""
+    name = _NAMES.get(tensor.dtype)
+    if name is None:
+        raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
+    return np.array(tensor.detach().cpu().numpy(), dtype=DTYPES[name][1], order="C", copy=True)
+
+
+class PeerLink:
+    """The link to the party of rank `rank`, whose certificate names `member`."""
+
+    def __init__(self, member: str, rank: int, recv_timeout_s: float) -> None:
+        self.member = member
+        self.rank = rank
+        self.recv_timeout_s = recv_timeout_s
+        # frames, tensors still to be framed (framed lazily, as the stream takes them),
+        # or None (end)
+        self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | _Tensor | None] = queue.SimpleQueue()
+        self._in: queue.SimpleQueue[plane_pb2.PlaneFrame | MutualMindError] = queue.SimpleQueue()
+        self._recv_seq = 1
+        self._error: MutualMindError | None = None
+        self.closed = threading.Event()     # the peer ended its side of the stream
+
+    # -- outgoing ---------------------------------------------------------------
+    def outgoing(self) -> Iterator[plane_pb2.PlaneFrame]:
+        """Frames to put on the stream, numbered in order; ends after `close`. A tensor
+        is cut into frames only here, one chunk at a time, so a queued tensor costs one
+        snapshot (shared by every peer it goes to), not a second copy per peer."""
+        seq = 1   # 0 is the hello, sent by the wire module
+        while True:
+            item = self._out.get()
+            if item is None:
+                return
+            if isinstance(item, plane_pb2.PlaneFrame):
+                if not item.seq:
+                    item.seq = seq
+                    seq += 1
+                yield item
+                continue
+            view = item.array.reshape(-1).view(np.uint8).data
+            starts = range(0, len(view), CHUNK_BYTES) if len(view) else range(1)
+            for index, start in enumerate(starts):
+                first = index == 0
+                yield plane_pb2.PlaneFrame(seq=seq, tensor=plane_pb2.PlaneTensor(
+                    dtype=item.dtype if first else "", shape=item.shape if first else [],
+                    data=bytes(view[start : start + CHUNK_BYTES]), more=index < len(starts) - 1))
+                seq += 1
+
+    def _put(self, **body: object) -> None:
+        self._out.put(plane_pb2.PlaneFrame(**body))  # type: ignore[arg-type]
+
+    def send_tensor(self, tensor: torch.Tensor, snapshot: np.ndarray | None = None) -> None:
+        """Queue `tensor`. The bytes sent are `snapshot(tensor)`, taken now (the caller
+        may change the tensor afterwards); a collective passes one snapshot to every peer."""
+        name = _NAMES.get(tensor.dtype)
+        if name is None:
+            raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
+        array = take_snapshot(tensor) if snapshot is None else snapshot
+        self._out.put(_Tensor(name, list(tensor.shape), array))
+
+    def send_control(self, kind: int, values: tuple[int, ...] = ()) -> None:
+        self._put(control=plane_pb2.PlaneControl(kind=kind, values=list(values)))  # type: ignore[arg-type]
+
+    def send_dealer_request(self, request: plane_pb2.DealerRequest) -> None:
+        self._put(dealer_request=request)
+
+    def close(self) -> None:
+        """End our side of the stream once every queued frame is out."""
+        self._out.put(None)
+
+    # -- incoming ---------------------------------------------------------------
+    def deliver(self, frame: plane_pb2.PlaneFrame) -> None:
+        """Accept the next frame from the stream (reader thread); refuse a bad number."""
+        if frame.seq != self._recv_seq:
+            what = "replayed" if frame.seq < self._recv_seq else "out of order"
+            raise IntegrityError(
+                f"{self.member} (rank {self.rank}) sent data-plane message {frame.seq} where "
+                f"{self._recv_seq} was due ({what}); the job stops and nothing is written")
+        self._recv_seq += 1
+        self._in.put(frame)
+
+    def fail(self, error: MutualMindError) -> None:
+        """The stream broke (reader thread): every later receive raises `error`."""
+        self._in.put(error)
+
+    def next_frame(self, timeout_s: float | None = None) -> plane_pb2.PlaneFrame:
+        if self._error is not None:
+            raise self._error
+        wait = self.recv_timeout_s if timeout_s is None else timeout_s
+        try:
+            item = self._in.get(timeout=wait)
+        except queue.Empty:
+            self._error = Unavailable(
+                f"{self.member} (rank {self.rank}) sent nothing for {wait:.0f} s on the data "
+                "plane; it stopped or its link is down: re-run once every member is up")
+            raise self._error from None
+        if isinstance(item, MutualMindError):
+            self._error = item
+            raise item
+        return item
+
+    def recv_tensor(self, like: torch.Tensor | None = None) -> torch.Tensor:
+        """The next tensor from this peer; with `like`, it must have like's dtype and number
+        of elements (as over gloo, which matches byte counts: CrypTen sends its seed as a
+        scalar into a one-element tensor) and takes like's shape."""
+        frame = self.next_frame()
+        if frame.WhichOneof("body") != "tensor":
+            raise self._unexpected(frame, "a tensor")
+        header = frame.tensor
+        if header.dtype not in DTYPES or len(header.shape) > MAX_DIMS or any(d < 0 for d in header.shape):
+            raise self._bad(f"a tensor header ({header.dtype!r}, shape {list(header.shape)}) the plane does not carry")
+        torch_dtype, numpy_dtype = DTYPES[header.dtype]
+        shape = tuple(int(d) for d in header.shape)
+        expected_bytes = math.prod(shape) * np.dtype(numpy_dtype).itemsize
+        if expected_bytes > MAX_TENSOR_BYTES:
+            raise self._bad(f"a tensor of {expected_bytes} bytes, over the {MAX_TENSOR_BYTES}-byte limit")
+        if like is not None and (like.dtype != torch_dtype or like.numel() != math.prod(shape)):
+            raise self._bad(f"a {header.dtype} tensor of shape {list(shape)} where a {like.dtype} "
+                            f"tensor of shape {list(like.shape)} was due")
+        # filled chunk by chunk: the only whole copy is the result (frames are dropped as read)
+        flat = np.empty(expected_bytes, dtype=np.uint8)
+        received = 0
+        chunk: plane_pb2.PlaneTensor = header
+        while True:
+            data = chunk.data
+            if received + len(data) > expected_bytes:
+                raise self._bad(f"more than {expected_bytes} bytes for a tensor of shape {list(shape)}")
+            flat[received : received + len(data)] = np.frombuffer(data, dtype=np.uint8)
+            received += len(data)
+            if not chunk.more:
+                break
+            frame = self.next_frame()
+            if frame.WhichOneof("body") != "tensor" or frame.tensor.dtype or frame.tensor.shape:
+                raise self._unexpected(frame, "the next chunk of a tensor")
+            chunk = frame.tensor
+        if received != expected_bytes:
+            raise self._bad(f"{received} bytes for a tensor of shape {list(shape)} ({expected_bytes} bytes)")
+        array = flat.view(numpy_dtype).reshape(shape if like is None else tuple(like.shape))
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))
+        return torch.from_numpy(array)
+
+    def recv_control(self, kind: int) -> tuple[int, ...]:
+        frame = self.next_frame()
+        if frame.WhichOneof("body") != "control" or frame.control.kind != kind:
+            raise self._unexpected(frame, f"control {plane_pb2.PlaneControl.Kind.Name(kind)}")  # type: ignore[arg-type]
+        return tuple(frame.control.values)
+
+    def _bad(self, what: str) -> IntegrityError:
+        self._error = IntegrityError(f"{self.member} (rank {self.rank}) sent {what}; the job stops")
+        return self._error
+
+    def _unexpected(self, frame: plane_pb2.PlaneFrame, due: str) -> IntegrityError:
+        body = frame.WhichOneof("body")
+        if body == "control":
+            body = f"control {plane_pb2.PlaneControl.Kind.Name(frame.control.kind)}"
+        return self._bad(f"{body} where {due} was due")
+
+
+def pump(link: PeerLink, frames: Iterator[plane_pb2.PlaneFrame]) -> None:
+    """Deliver `frames` (a stream's inbound side, after the hello) into `link` until the
+    stream ends or a frame is refused; run in its own thread."""
+    try:
+        for frame in frames:
+            link.deliver(frame)
+    except MutualMindError as err:
+        link.fail(err)
+    except Exception as err:  # the wire module's translation missed it: still fail cleanly
+        link.fail(Unavailable(f"the data-plane stream with {link.member} broke ({type(err).__name__}: {err})"))
+    else:
+        link.fail(Unavailable(f"{link.member} (rank {link.rank}) closed its data-plane stream"))
+    finally:
+        link.closed.set()

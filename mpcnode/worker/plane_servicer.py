@@ -1,0 +1,75 @@
+"""The listening side of the MPC data plane: one gRPC service, `Plane.Exchange`.
+
+A node's worker listens on its MPC port (mutual TLS: gRPC has verified the caller's
+certificate against the cluster CA before this code runs) for the parties of higher
+rank and the dealer. The first frame must be the caller's hello; `accept` (the
+session's rules: right job, right rank for that certificate) turns it into a
+`PeerLink` or refuses it, and from then on the stream is that link's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+
+from mpcnode.worker.plane_links import PeerLink, pump
+from mutualmind.errors import InvalidInput, MutualMindError
+from mutualmind.transport import (
+    RunningServer,
+    build_server,
+    error_from_rpc_error,
+    peer_name,
+    peer_role,
+    server_credentials,
+)
+from mutualmind.transport.status import status_for_error
+from proto import plane_pb2, plane_pb2_grpc
+
+SERVICE_NAME = plane_pb2.DESCRIPTOR.services_by_name["Plane"].full_name
+Accept = Callable[[plane_pb2.PlaneHello, str | None, str | None], PeerLink]
+Answer = Callable[[PeerLink], plane_pb2.PlaneHello]
+
+
+class PlaneServicer(plane_pb2_grpc.PlaneServicer):
+    """Hands each accepted stream to its link; refuses the rest with their reason."""
+
+    def __init__(self, accept: Accept, answer: Answer) -> None:
+        self._accept = accept
+        self._answer = answer
+
+    def Exchange(self, request_iterator: Iterator[plane_pb2.PlaneFrame],
+                 context: grpc.ServicerContext) -> Iterator[plane_pb2.PlaneFrame]:
+        try:
+            first = next(request_iterator, None)
+            if first is None or first.seq != 0 or first.WhichOneof("body") != "hello":
+                raise InvalidInput("a data-plane stream starts with a hello (message 0)")
+            link = self._accept(first.hello, peer_name(context), peer_role(context))
+        except MutualMindError as err:
+            context.abort_with_status(status_for_error(err))  # raises: the call ends here
+            return
+        threading.Thread(target=pump, args=(link, _typed(request_iterator)), daemon=True,
+                         name=f"plane-from-{link.member}").start()
+        yield plane_pb2.PlaneFrame(seq=0, hello=self._answer(link))
+        yield from link.outgoing()
+
+
+def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFrame]:
+    try:
+        yield from frames
+    except grpc.RpcError as err:
+        raise error_from_rpc_error(err) from None
+
+
+def start_plane_server(address: str, certs_dir: Path, member: str, accept: Accept,
+                       answer: Answer, streams: int) -> RunningServer:
+    """Listen on `address` (host:port, this party's MPC port) as `member`, mTLS only."""
+    return build_server(
+        [(plane_pb2_grpc.add_PlaneServicer_to_server, PlaneServicer(accept, answer))],
+        address=address,
+        credentials=server_credentials(certs_dir, member, require_client_cert=True),
+        service_names=[SERVICE_NAME],
+        max_workers=streams + 4,   # each stream holds a thread for its outgoing side
+    )

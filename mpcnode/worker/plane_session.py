@@ -1,0 +1,188 @@
+"""One party's set of data-plane links for one job, and the rules for who may join it.
+
+Topology: the party of higher rank dials the lower one, so node r listens (on its MPC
+port, mutual TLS) for nodes r+1..n-1 and the dealer (rank n), and dials nodes 0..r-1;
+the dealer only dials. A job on three hosts therefore needs each node's MPC port open
+to the other nodes and the dealer, and nothing open on the dealer.
+
+Who may join is checked twice, by certificate and by hello: the dialler pins the
+member name it expects at that rank (the TLS handshake fails otherwise); the listener
+accepts a stream only if the caller's verified certificate names the member of the
+rank its hello claims, with that member's role, for this very job, addressed to this
+rank, once. The first refusal fails the job at once with a message naming the member.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpcnode.worker.plane_links import PeerLink
+from mutualmind.errors import IntegrityError, MutualMindError, PermissionDenied, Unavailable
+from mutualmind.transport.pki import DEALER_NAME
+from proto import plane_pb2
+
+CLOSE_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class PlaneConfig:
+    """Where and as whom one party of one job talks.
+
+    `rank` is world_size for the dealer. `addresses[i]` is node rank i's MPC listen
+    address (host:port, from the job request / cluster manifest) and `members[i]` the
+    certificate name that must hold it.
+    """
+
+    job_id: str
+    rank: int
+    world_size: int
+    addresses: tuple[str, ...]
+    members: tuple[str, ...]
+    certs_dir: Path
+    with_dealer: bool = True
+    connect_timeout_s: float = 60.0
+    recv_timeout_s: float = 600.0
+
+    def member_of(self, rank: int) -> str:
+        return DEALER_NAME if rank == self.world_size else self.members[rank]
+
+    def role_of(self, rank: int) -> str:
+        return "dealer" if rank == self.world_size else "node"
+
+    @property
+    def member(self) -> str:
+        return self.member_of(self.rank)
+
+    def inbound(self) -> list[int]:
+        """Ranks that dial this party."""
+        if self.rank == self.world_size:
+            return []
+        return list(range(self.rank + 1, self.world_size)) + ([self.world_size] if self.with_dealer else [])
+
+    def check(self) -> None:
+        if len(self.addresses) != self.world_size or len(self.members) != self.world_size:
+            raise IntegrityError(f"the data plane needs {self.world_size} node addresses and member names, "
+                                 f"got {len(self.addresses)} and {len(self.members)}")
+        if not 0 <= self.rank <= self.world_size:
+            raise IntegrityError(f"rank {self.rank} is outside [0, {self.world_size}]")
+
+
+class PlaneSession:
+    """Every link of this party, connected; `close` ends them all after the last frame."""
+
+    def __init__(self, config: PlaneConfig) -> None:
+        config.check()
+        self.config = config
+        self.links: dict[int, PeerLink] = {}
+        self._changed = threading.Condition()
+        self._refusal: MutualMindError | None = None
+        self._closers: list[Callable[[], object]] = []
+
+    @classmethod
+    def connect(cls, config: PlaneConfig) -> PlaneSession:
+        session = cls(config)
+        try:
+            session._connect()
+        except BaseException:
+            session.close(wait_s=0.0)
+            raise
+        return session
+
+    def _connect(self) -> None:
+        from mpcnode.worker.plane_client import dial
+        from mpcnode.worker.plane_servicer import start_plane_server
+
+        config = self.config
+        inbound = config.inbound()
+        if inbound:
+            server = start_plane_server(config.addresses[config.rank], config.certs_dir, config.member,
+                                        self._accept, self._answer, streams=len(inbound))
+            self._closers.append(lambda: server.stop(grace=1.0))
+        for rank in range(min(config.rank, config.world_size)):
+            link = PeerLink(config.member_of(rank), rank, config.recv_timeout_s)
+            hello = plane_pb2.PlaneHello(job_id=config.job_id, from_rank=config.rank, to_rank=rank,
+                                         world_size=config.world_size)
+            self._closers.append(dial(config.addresses[rank], config.certs_dir, config.member, link,
+                                      hello, self._answer_checker(link), config.connect_timeout_s))
+            with self._changed:
+                self.links[rank] = link
+        deadline = time.monotonic() + config.connect_timeout_s
+        with self._changed:
+            while True:
+                if self._refusal is not None:
+                    raise self._refusal
+                missing = [r for r in inbound if r not in self.links]
+                if not missing:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    names = ", ".join(f"{config.member_of(r)} (rank {r})" for r in missing)
+                    raise Unavailable(f"{names} did not join job {config.job_id}'s data plane within "
+                                      f"{config.connect_timeout_s:.0f} s: down, unreachable, or without "
+                                      "its cluster certificate; re-run once every member is up")
+                self._changed.wait(left)
+
+    def _accept(self, hello: plane_pb2.PlaneHello, cert_name: str | None, cert_role: str | None) -> PeerLink:
+        """The listener's rules (see module docstring); a refusal also fails this job."""
+        config = self.config
+        claimed = int(hello.from_rank)
+        presenter = f"a peer presenting {cert_name}'s certificate" if cert_name else "a peer without a member certificate"
+        with self._changed:
+            try:
+                if hello.job_id != config.job_id:
+                    raise PermissionDenied(f"{presenter} asked for job {hello.job_id!r} on the data plane, "
+                                           f"but this party runs job {config.job_id!r} only")
+                if hello.to_rank != config.rank or hello.world_size != config.world_size:
+                    raise PermissionDenied(f"{presenter} addressed rank {hello.to_rank} of {hello.world_size} "
+                                           f"parties; this is rank {config.rank} of {config.world_size}")
+                if claimed not in config.inbound():
+                    raise PermissionDenied(f"{presenter} claimed rank {claimed}, which does not dial rank {config.rank}")
+                expected = config.member_of(claimed)
+                if cert_name != expected or cert_role != config.role_of(claimed):
+                    raise PermissionDenied(f"{presenter} claimed rank {claimed}, which is {expected}'s; "
+                                           f"refused: a member may only take its own rank")
+                if claimed in self.links:
+                    raise PermissionDenied(f"{expected} (rank {claimed}) opened a second data-plane stream "
+                                           "for the same job; refused")
+            except PermissionDenied as err:
+                if self._refusal is None:
+                    self._refusal = err
+                self._changed.notify_all()
+                raise
+            link = PeerLink(expected, claimed, config.recv_timeout_s)
+            self.links[claimed] = link
+            self._changed.notify_all()
+            return link
+
+    def _answer(self, link: PeerLink) -> plane_pb2.PlaneHello:
+        return plane_pb2.PlaneHello(job_id=self.config.job_id, from_rank=self.config.rank, to_rank=link.rank,
+                                    world_size=self.config.world_size)
+
+    def _answer_checker(self, link: PeerLink) -> Callable[[plane_pb2.PlaneFrame], None]:
+        def check(frame: plane_pb2.PlaneFrame) -> None:
+            hello = frame.hello
+            if (frame.seq != 0 or frame.WhichOneof("body") != "hello" or hello.job_id != self.config.job_id
+                    or hello.from_rank != link.rank or hello.to_rank != self.config.rank):
+                raise PermissionDenied(f"{link.member} (rank {link.rank}) answered the data-plane hello "
+                                       f"for job {hello.job_id!r}, rank {hello.from_rank}; expected job "
+                                       f"{self.config.job_id!r}, rank {link.rank}")
+        return check
+
+    def link(self, rank: int) -> PeerLink:
+        return self.links[rank]
+
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Send what is queued, end our side of every stream, wait (up to `wait_s`) for the
+        peers to end theirs - so nothing a peer still needs is cut off - then stop."""
+        for link in self.links.values():
+            link.close()
+        deadline = time.monotonic() + wait_s
+        for link in self.links.values():
+            link.closed.wait(max(0.0, deadline - time.monotonic()))
+        for closer in reversed(self._closers):
+            closer()
+        self._closers = []
