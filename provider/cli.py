@@ -114,7 +114,10 @@ def register(subparsers: Any) -> None:
                          help="node public address, once per node in index order (default: the coordinator's node directory)")
     collect.add_argument("--out", type=Path, required=True, help="JSON model file to write")
     collect.add_argument("--evaluate", type=Path, metavar="CSV",
-                         help="also score the model on this CSV (header row; the model's feature columns)")
+                         help="also score the model on this CSV (header row; the model's feature columns "
+                              "and its label column, raw units as shared): the printed JSON gains "
+                              "`accuracy` (share of rows predicted right; classifiers) or `mse` (mean "
+                              "squared error in the label's units; regression) and `rows`")
     collect.add_argument("--label", help="label column of --evaluate (default: the round's label column)")
     collect.set_defaults(func=_with_cluster(run_collect_model))
 
