@@ -192,13 +192,15 @@ class Market:
         end = offset + len(page)
         return page, (end if end < len(ids) else 0)
 
-    def history(self, provider_id: str, limit: int = MAX_DIRECTORY) -> list[Entry]:
-        """The provider's stakes, unstakes, payouts and slashes, oldest first, from the
-        ledger's party index (one indexed read per kind)."""
+    def history(self, provider_id: str, limit: int = MAX_DIRECTORY, start: int = 0) -> tuple[list[Entry], int]:
+        """The provider's stakes, unstakes, payouts and slashes from ledger index `start`
+        on, oldest first, from the ledger's party index (one indexed read per kind): a page
+        of up to `limit` (at most MAX_DIRECTORY) and the index to ask from next (0: none)."""
         if provider_id not in self.ledger.state.providers:
             raise NotFound(f"no provider {provider_id!r} is registered; register it first "
                            "(mutualmind provider register)")
         limit = min(limit or MAX_DIRECTORY, MAX_DIRECTORY)
         entries = [e for kind in HISTORY_KINDS
-                   for e in self.ledger.entries_for_party(provider_id, limit=limit, kind=kind)]
-        return sorted(entries, key=lambda e: e.index)[:limit]
+                   for e in self.ledger.entries_for_party(provider_id, start=start, limit=limit, kind=kind)]
+        page = sorted(entries, key=lambda e: e.index)[:limit]
+        return page, (page[-1].index + 1 if len(page) == limit else 0)

@@ -240,8 +240,8 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
     def GetProviderHistory(self, request: market_pb2.ProviderHistoryRequest,
                            context: grpc.ServicerContext) -> market_pb2.ProviderHistoryReply:
-        entries = self._market.history(request.provider_id, request.limit)
-        return market_pb2.ProviderHistoryReply(entries=[entry_proto(e) for e in entries])
+        entries, next_start = self._market.history(request.provider_id, request.limit, request.start)
+        return market_pb2.ProviderHistoryReply(entries=[entry_proto(e) for e in entries], next_start=next_start)
 
 
 # -- conversions ---------------------------------------------------------------------

@@ -407,15 +407,19 @@ class RoundsReply(_message.Message):
     def __init__(self, rounds: _Optional[_Iterable[_Union[RoundView, _Mapping]]] = ..., next_offset: _Optional[int] = ...) -> None: ...
 
 class ProviderHistoryRequest(_message.Message):
-    __slots__ = ("provider_id", "limit")
+    __slots__ = ("provider_id", "limit", "start")
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
     provider_id: str
     limit: int
-    def __init__(self, provider_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    start: int
+    def __init__(self, provider_id: _Optional[str] = ..., limit: _Optional[int] = ..., start: _Optional[int] = ...) -> None: ...
 
 class ProviderHistoryReply(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "next_start")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_START_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[LedgerEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ...) -> None: ...
+    next_start: int
+    def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_start: _Optional[int] = ...) -> None: ...

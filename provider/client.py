@@ -238,10 +238,18 @@ def list_rounds(channel: Channel, status: str = "") -> list[market_pb2.RoundView
 
 
 def provider_history(channel: Channel, provider_id: str, limit: int = 0) -> list[market_pb2.LedgerEntry]:
-    """A provider's stakes, unstakes, payouts and slashes as ledger entries, oldest first."""
-    return list(market_call(channel, "GetProviderHistory",
-                            market_pb2.ProviderHistoryRequest(provider_id=provider_id,
-                                                              limit=limit)).entries)
+    """A provider's stakes, unstakes, payouts and slashes as ledger entries, oldest first:
+    every page of them, or the first `limit` when given."""
+    entries: list[market_pb2.LedgerEntry] = []
+    start = 0
+    while True:
+        want = limit - len(entries) if limit else 0
+        reply = market_call(channel, "GetProviderHistory",
+                            market_pb2.ProviderHistoryRequest(provider_id=provider_id, limit=want, start=start))
+        entries.extend(reply.entries)
+        if not reply.next_start or reply.next_start <= start or (limit and len(entries) >= limit):
+            return entries[:limit] if limit else entries
+        start = reply.next_start
 
 
 @dataclass

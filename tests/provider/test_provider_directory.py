@@ -187,3 +187,32 @@ def test_rounds_come_in_pages_and_a_bad_status_is_refused(market: Market, monkey
             list_rounds(channel, "finished")
     finally:
         channel.close()
+
+
+def test_a_providers_history_comes_in_pages(market: Market, monkeypatch: Any) -> None:
+    """Five stakes and unstakes over pages of two: every one once, oldest first; a limit
+    stops early."""
+    import coordinator.market
+    from mutualmind.vocabulary.signing_keys import generate_signing_key
+    from provider.client import MarketClient
+    from provider.sharing import load_sklearn, share_table
+
+    monkeypatch.setattr(coordinator.market, "MAX_DIRECTORY", 2)
+    channel = open_channel(market.coordinator_address, channel_credentials(market.certs, None),
+                           server_name=COORDINATOR_NAME)
+    try:
+        client = MarketClient(channel=channel, key=generate_signing_key(), provider_id="pager")
+        client.register()
+        client.register_dataset("pager-1", share_table(load_sklearn("iris"), 3))
+        market.mint("pager", 100)
+        for amount in (10, 11, 12):
+            client.stake("pager-1", amount)
+        client.unstake("pager-1", 5)
+        client.stake("pager-1", 13)
+        history = provider_history(channel, "pager")
+        assert [(e.kind, json.loads(e.payload_json)["amount"]) for e in history] == [
+            ("stake", 10), ("stake", 11), ("stake", 12), ("unstake", 5), ("stake", 13)]
+        assert [e.index for e in history] == sorted(e.index for e in history)
+        assert [e.index for e in provider_history(channel, "pager", limit=3)] == [e.index for e in history[:3]]
+    finally:
+        channel.close()
