@@ -7,6 +7,7 @@ errors become gRPC statuses in `mutualmind.transport`'s interceptor.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -208,34 +209,16 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
                      context: grpc.ServicerContext) -> market_pb2.CatalogReply:
         page, next_offset = self._market.catalog(request.provider_id, request.offset)
         reply = market_pb2.CatalogReply()
-        size = 0
-        for i, d in enumerate(page):
-            item = market_pb2.CatalogDataset(
-                dataset_id=d.payload["dataset_id"], provider_id=d.payload["provider_id"],
-                purpose=d.payload["purpose"], rows=d.payload["rows"], cols=d.payload["cols"],
-                schema_json=canonical_json(d.payload["schema"]).decode(),
-                terms_json=canonical_json(d.terms).decode(), staked=d.staked)
-            size += item.ByteSize() + 16
-            if reply.datasets and size > MAX_LIST_BYTES:
-                next_offset = request.offset + i  # the caller asks again from here
-                break
-            reply.datasets.append(item)
-        reply.next_offset = next_offset
+        reply.next_offset = _fill_page(reply.datasets, (_catalog_item(d) for d in page),
+                                       request.offset, next_offset)
         return reply
 
     def ListRounds(self, request: market_pb2.RoundsRequest,
                    context: grpc.ServicerContext) -> market_pb2.RoundsReply:
         ids, next_offset = self._rounds.round_ids(request.status, request.offset)
         reply = market_pb2.RoundsReply()
-        size = 0
-        for i, round_id in enumerate(ids):
-            view = round_view(self._rounds, round_id)
-            size += view.ByteSize() + 16
-            if reply.rounds and size > MAX_LIST_BYTES:
-                next_offset = request.offset + i  # the caller asks again from here
-                break
-            reply.rounds.append(view)
-        reply.next_offset = next_offset
+        reply.next_offset = _fill_page(reply.rounds, (round_view(self._rounds, r) for r in ids),
+                                       request.offset, next_offset)
         return reply
 
     def GetProviderHistory(self, request: market_pb2.ProviderHistoryRequest,
@@ -245,6 +228,27 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
 
 # -- conversions ---------------------------------------------------------------------
+
+
+def _fill_page(field: Any, items: Iterator[Any], offset: int, next_offset: int) -> int:
+    """Append `items` (a page that started at `offset`) to the repeated `field` until the
+    reply would pass MAX_LIST_BYTES (at least one item); returns the offset to ask from
+    next: where this reply stopped, else the page's own `next_offset`."""
+    size = 0
+    for i, item in enumerate(items):
+        size += item.ByteSize() + 16
+        if len(field) and size > MAX_LIST_BYTES:
+            return offset + i  # the caller asks again from here
+        field.append(item)
+    return next_offset
+
+
+def _catalog_item(d: Any) -> market_pb2.CatalogDataset:
+    return market_pb2.CatalogDataset(
+        dataset_id=d.payload["dataset_id"], provider_id=d.payload["provider_id"],
+        purpose=d.payload["purpose"], rows=d.payload["rows"], cols=d.payload["cols"],
+        schema_json=canonical_json(d.payload["schema"]).decode(),
+        terms_json=canonical_json(d.terms).decode(), staked=d.staked)
 
 def entry_proto(entry: Entry) -> market_pb2.LedgerEntry:
     return market_pb2.LedgerEntry(index=entry.index, time=str(entry.time_ms), kind=entry.kind,

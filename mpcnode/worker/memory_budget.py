@@ -21,7 +21,7 @@ What a party holds (docs/performance.md, "Memory"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mpcnode.worker.dealer_prefetch import MATERIAL_BUDGET_BYTES
 from mpcnode.worker.normalisation import CHUNK_ELEMENTS
@@ -105,8 +105,6 @@ def largest_batch(shape: JobShape, budget_bytes: int) -> int:
 
 
 def _with_batch(spec: ModelSpec, batch_size: int) -> ModelSpec:
-    from dataclasses import replace
-
     return replace(spec, batch_size=batch_size)
 
 
