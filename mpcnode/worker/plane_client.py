@@ -16,14 +16,19 @@ from pathlib import Path
 
 import grpc
 
-from mpcnode.worker.plane_links import PeerLink, pump
+from mpcnode.worker.plane_links import KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, PeerLink, pump
 from mutualmind.errors import MutualMindError, Unavailable
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
 from proto import plane_pb2, plane_pb2_grpc
 
 CheckAnswer = Callable[[plane_pb2.PlaneFrame], None]
-# a stream is not a retryable call: a broken one fails the job, whose re-run starts afresh
-PLANE_CHANNEL_OVERRIDES: tuple[tuple[str, int | str], ...] = (("grpc.enable_retries", 0),)
+# a stream is not a retryable call: a broken one fails the job, whose re-run starts
+# afresh; a silent peer is pinged (plane_links.KEEPALIVE_MS) and dropped when it answers not
+PLANE_CHANNEL_OVERRIDES: tuple[tuple[str, int | str], ...] = (
+    ("grpc.enable_retries", 0),
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+)
 
 
 def dial(address: str, certs_dir: Path, member: str, link: PeerLink,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
+from mutualmind.errors import DeadlineExceeded, IntegrityError, MutualMindError, Unavailable
 from proto import plane_pb2
 
 # wire dtype name -> (torch dtype, little-endian numpy dtype)
@@ -38,6 +38,14 @@ DTYPES: dict[str, tuple[torch.dtype, str]] = {
 }
 _NAMES = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()}
 CHUNK_BYTES = 2 << 20          # well below the channel's 8 MiB message limit
+# Liveness of a link whose peer vanished without a word (host down, cable cut: no RST,
+# no FIN): both ends of every stream ping every KEEPALIVE_MS while the peer is silent and
+# drop the link when a ping is not answered within KEEPALIVE_TIMEOUT_MS, so the job
+# fails naming that peer in ~20 s instead of waiting out its deadline. A party that
+# computes for minutes without sending is still answered: gRPC's transport, not the
+# MPC code, acknowledges pings. The listener permits pings twice as often as they come.
+KEEPALIVE_MS = 10_000
+KEEPALIVE_TIMEOUT_MS = 10_000
 MAX_TENSOR_BYTES = 1 << 31     # a larger tensor is refused before it is buffered
 MAX_DIMS = 8
 
@@ -216,6 +224,9 @@ def pump(link: PeerLink, frames: Iterator[plane_pb2.PlaneFrame]) -> None:
     try:
         for frame in frames:
             link.deliver(frame)
+    except (Unavailable, DeadlineExceeded) as err:   # the stream broke: say with whom
+        link.fail(Unavailable(f"the data-plane stream with {link.member} (rank {link.rank}) broke: "
+                              f"{err.message}; its host or link may be down - re-run once it is back"))
     except MutualMindError as err:
         link.fail(err)
     except Exception as err:  # the wire module's translation missed it: still fail cleanly

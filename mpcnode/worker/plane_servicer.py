@@ -15,12 +15,11 @@ from pathlib import Path
 
 import grpc
 
-from mpcnode.worker.plane_links import PeerLink, pump
-from mutualmind.errors import InvalidInput, MutualMindError
+from mpcnode.worker.plane_links import KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, PeerLink, pump
+from mutualmind.errors import InvalidInput, MutualMindError, Unavailable
 from mutualmind.transport import (
     RunningServer,
     build_server,
-    error_from_rpc_error,
     peer_name,
     peer_role,
     server_credentials,
@@ -29,6 +28,13 @@ from mutualmind.transport.status import status_for_error
 from proto import plane_pb2, plane_pb2_grpc
 
 SERVICE_NAME = plane_pb2.DESCRIPTOR.services_by_name["Plane"].full_name
+# the listener pings a silent dialler as the dialler pings it (plane_links.KEEPALIVE_MS),
+# and accepts the dialler's pings at twice that rate (a ping early by jitter is no strike)
+PLANE_SERVER_OVERRIDES: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
+)
 Accept = Callable[[plane_pb2.PlaneHello, str | None, str | None], PeerLink]
 Answer = Callable[[PeerLink], plane_pb2.PlaneHello]
 
@@ -57,10 +63,13 @@ class PlaneServicer(plane_pb2_grpc.PlaneServicer):
 
 
 def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFrame]:
+    """The dialler's frames; on this side gRPC raises a bare RpcError (no status) only
+    when the call was cancelled: the dialler went away or its connection was dropped."""
     try:
         yield from frames
-    except grpc.RpcError as err:
-        raise error_from_rpc_error(err) from None
+    except grpc.RpcError:
+        raise Unavailable("the dialling party's stream was cancelled or its connection "
+                          "dropped (no answer to keepalive pings)") from None
 
 
 def start_plane_server(address: str, certs_dir: Path, member: str, accept: Accept,
@@ -72,4 +81,5 @@ def start_plane_server(address: str, certs_dir: Path, member: str, accept: Accep
         credentials=server_credentials(certs_dir, member, require_client_cert=True),
         service_names=[SERVICE_NAME],
         max_workers=streams + 4,   # each stream holds a thread for its outgoing side
+        overrides=PLANE_SERVER_OVERRIDES,
     )
