@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from mpcnode.worker.plane_links import KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, PeerLink, pump
+from mpcnode.worker.plane_links import KEEPALIVE_S, PeerLink, keepalive_options, pump
 from mutualmind.errors import InvalidInput, MutualMindError, Unavailable
 from mutualmind.transport import (
     RunningServer,
@@ -28,13 +28,6 @@ from mutualmind.transport.status import status_for_error
 from proto import plane_pb2, plane_pb2_grpc
 
 SERVICE_NAME = plane_pb2.DESCRIPTOR.services_by_name["Plane"].full_name
-# the listener pings a silent dialler as the dialler pings it (plane_links.KEEPALIVE_MS),
-# and accepts the dialler's pings at twice that rate (a ping early by jitter is no strike)
-PLANE_SERVER_OVERRIDES: tuple[tuple[str, int], ...] = (
-    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
-    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
-    ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
-)
 Accept = Callable[[plane_pb2.PlaneHello, str | None, str | None], PeerLink]
 Answer = Callable[[PeerLink], plane_pb2.PlaneHello]
 
@@ -73,13 +66,14 @@ def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFr
 
 
 def start_plane_server(address: str, certs_dir: Path, member: str, accept: Accept,
-                       answer: Answer, streams: int) -> RunningServer:
-    """Listen on `address` (host:port, this party's MPC port) as `member`, mTLS only."""
+                       answer: Answer, streams: int, keepalive_s: float = KEEPALIVE_S) -> RunningServer:
+    """Listen on `address` (host:port, this party's MPC port) as `member`, mTLS only;
+    a silent dialler is pinged every `keepalive_s` and dropped when it answers not."""
     return build_server(
         [(plane_pb2_grpc.add_PlaneServicer_to_server, PlaneServicer(accept, answer))],
         address=address,
         credentials=server_credentials(certs_dir, member, require_client_cert=True),
         service_names=[SERVICE_NAME],
         max_workers=streams + 4,   # each stream holds a thread for its outgoing side
-        overrides=PLANE_SERVER_OVERRIDES,
+        overrides=keepalive_options(keepalive_s, listener=True),
     )
