@@ -137,7 +137,7 @@ def network(members: Sequence[str]) -> Iterator[Network]:
     remove_leftovers()
     run = f"{PREFIX}{os.getpid():x}x{next(_RUNS):x}"
     subnet = _free_subnet()
-    net = Network(run=run, subnet=subnet, bridge=f"{run}-b",
+    net = Network(run=run, subnet=subnet, bridge=f"{run}-br",
                   host_address=str(subnet.network_address + 1))
     try:
         _ip("link", "add", net.bridge, "type", "bridge")

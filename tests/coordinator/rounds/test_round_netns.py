@@ -5,11 +5,14 @@ Every member runs in its own Linux network namespace with its own address on a b
 providers, the sponsor and the admin are this process, on the host. The MPC job runs on
 the default gRPC data plane with mutual TLS, so its traffic crosses the bridge.
 
-- The round settles exactly as the loopback round of the same fixture is required to
-  (`assert_settled_like_plaintext`: test_round_settlement.py runs it on loopback).
-- A node's cable cut mid-round (its bridge port down: packets dropped without a word)
-  fails the run within its deadline with an error naming the node, writes nothing,
-  and the re-run once the cable is back closes the round.
+One test, because each MPC job start costs ~20 s of worker start-up: node1's cable is
+cut at the bridge mid-job (packets dropped without a word: no RST, no FIN); the run
+fails within its deadline with an error naming node1, writes nothing (no result, no
+payout, stakes and pool as they were), and node1's own worker stops by itself naming
+a peer. Then the cable is back and the re-run settles exactly as the loopback round of
+the same fixture is required to (`assert_settled_like_plaintext`, which
+test_round_settlement.py runs on loopback), its MPC bytes having crossed each node's
+cable.
 
 Skips, saying why, only where namespaces cannot be made (not root, no iproute2).
 """
