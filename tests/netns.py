@@ -198,11 +198,11 @@ def _remove_namespace(namespace: str) -> None:
 
 def _free_subnet() -> ipaddress.IPv4Network:
     """A random /24 of SUBNET_POOL that overlaps no address or route the host has."""
-    used = []
+    used: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for line in _ip("-4", "-o", "addr", "show").splitlines() + _ip("-4", "route", "show").splitlines():
         for token in re.findall(r"\d+\.\d+\.\d+\.\d+(?:/\d+)?", line):
             used.append(ipaddress.ip_network(token, strict=False))
-    candidates = list(SUBNET_POOL.subnets(new_prefix=24))
+    candidates = [ipaddress.IPv4Network(s) for s in SUBNET_POOL.subnets(new_prefix=24)]
     for _ in range(100):
         subnet = random.choice(candidates)
         if not any(subnet.overlaps(u) for u in used):
