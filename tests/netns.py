@@ -37,8 +37,9 @@ from typing import Any
 PREFIX = "mn"
 _NAME = re.compile(rf"^{PREFIX}([0-9a-f]+)x([0-9a-f]+)-")
 _RUNS = itertools.count()
-SUBNET_POOL = ipaddress.ip_network("10.64.0.0/10")
+SUBNET_POOL = ipaddress.IPv4Network("10.64.0.0/10")
 IP_TIMEOUT_S = 10.0
+IFNAMSIZ = 15               # Linux's longest interface name
 
 
 class NetnsError(RuntimeError):
@@ -51,7 +52,7 @@ def unavailable_reason() -> str | None:
         return "network namespaces need iproute2's `ip` command, which is not installed"
     if os.geteuid() != 0:
         return "network namespaces, veth pairs and bridges need root (CAP_NET_ADMIN)"
-    probe = f"{PREFIX}{os.getpid():x}xprobe-p"
+    probe = f"{PREFIX}{os.getpid():x}xfff-probe"     # a name `remove_leftovers` knows
     try:
         _ip("netns", "add", probe)
     except NetnsError as err:
@@ -111,6 +112,8 @@ class Network:
         index = len(self.members) + 2            # .1 is the host
         namespace = f"{self.run}-{name}"
         host_veth, inner = f"{self.run}-h{index}", f"{self.run}-n{index}"
+        if len(inner) > IFNAMSIZ:
+            raise NetnsError(f"interface name {inner!r} is longer than Linux's {IFNAMSIZ} characters")
         address = str(self.subnet.network_address + index)
         _ip("netns", "add", namespace)
         member = Member(name, namespace, address, host_veth)
