@@ -48,10 +48,12 @@ KEEPALIVE_S = 10.0
 
 
 def keepalive_options(keepalive_s: float, *, listener: bool) -> tuple[tuple[str, int], ...]:
-    """gRPC arguments for one side of a plane stream; the listener also accepts the
+    """gRPC arguments for one side of a plane stream: ping a silent peer however long
+    the quiet lasts (no cap on pings without data); the listener also accepts the
     dialler's pings at twice their rate (a ping early by jitter is no strike)."""
     ms = max(1, int(keepalive_s * 1000))
-    options = [("grpc.keepalive_time_ms", ms), ("grpc.keepalive_timeout_ms", ms)]
+    options = [("grpc.keepalive_time_ms", ms), ("grpc.keepalive_timeout_ms", ms),
+               ("grpc.http2.max_pings_without_data", 0)]
     if listener:
         options.append(("grpc.http2.min_ping_interval_without_data_ms", max(1, ms // 2)))
     return tuple(options)

@@ -12,6 +12,7 @@ namespaces cannot be made.
 from __future__ import annotations
 
 import json
+import selectors
 import subprocess
 import sys
 import time
@@ -26,20 +27,24 @@ from tests.netns import network, unavailable_reason
 
 KEEPALIVE_S = 1.0         # production: plane_links.KEEPALIVE_S (10 s)
 RECV_TIMEOUT_S = 60.0     # what a dropped link would wait for without keepalive
-QUIET_S = 4 * KEEPALIVE_S
+QUIET_S = 6 * KEEPALIVE_S   # more pings than gRPC sends without data by default (2)
 PORT = 29500              # each namespace has all its ports to itself
+
+
+def _ready(process: subprocess.Popen[str], timeout_s: float) -> bool:
+    """Whether the party wrote (or closed) its stdout within `timeout_s`."""
+    with selectors.DefaultSelector() as selector:
+        assert process.stdout is not None
+        selector.register(process.stdout, selectors.EVENT_READ)
+        return bool(selector.select(timeout_s))
 
 
 def _line(process: subprocess.Popen[str], timeout_s: float) -> dict[str, Any]:
     """The party's next JSON line (its stdout is line-buffered by print(flush=True))."""
-    import selectors
-
-    with selectors.DefaultSelector() as selector:
-        assert process.stdout is not None
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout_s):
-            pytest.fail(f"no line from the party within {timeout_s:.0f} s")
-        line = process.stdout.readline()
+    if not _ready(process, timeout_s):
+        pytest.fail(f"no line from the party within {timeout_s:.0f} s")
+    assert process.stdout is not None
+    line = process.stdout.readline()
     assert line, f"the party exited (status {process.wait(timeout=5)}) without a line"
     return dict(json.loads(line))
 
@@ -64,7 +69,8 @@ def test_a_peer_cut_off_silently_fails_the_link_naming_it(tmp_path: Path) -> Non
             assert [_line(p, 60)["joined"] for p in parties] == [True, True]
 
             time.sleep(QUIET_S)        # quiet, not dead: pings are answered, nobody fails
-            assert [p.poll() for p in parties] == [None, None]
+            early = [_line(p, 0) for p in parties if _ready(p, 0)]
+            assert not early, f"a quiet link was dropped: {early}"
 
             net.link_down("node1")
             cut = time.monotonic()
