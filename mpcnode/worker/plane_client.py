@@ -16,7 +16,8 @@ from pathlib import Path
 
 import grpc
 
-from mpcnode.worker.plane_links import KEEPALIVE_S, PeerLink, keepalive_options, pump
+from mpcnode.worker.plane_keepalive import KEEPALIVE_S, keepalive_options
+from mpcnode.worker.plane_links import PeerLink, pump
 from mutualmind.errors import DeadlineExceeded, MutualMindError, Unavailable
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
 from mutualmind.transport.status import answered_by_handler

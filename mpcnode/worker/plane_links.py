@@ -38,25 +38,6 @@ DTYPES: dict[str, tuple[torch.dtype, str]] = {
 }
 _NAMES = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()}
 CHUNK_BYTES = 2 << 20          # well below the channel's 8 MiB message limit
-# Liveness of a link whose peer vanished without a word (host down, cable cut: no RST,
-# no FIN): both ends of every stream ping the peer every KEEPALIVE_S and drop the link
-# when a ping is not answered within as long again, so the job fails naming that peer in
-# about 2 x KEEPALIVE_S instead of waiting out its deadline. A party that computes for
-# minutes without sending is still answered: gRPC's transport, not the MPC code,
-# acknowledges pings. `PlaneConfig.keepalive_s` changes it (tests shorten it).
-KEEPALIVE_S = 10.0
-
-
-def keepalive_options(keepalive_s: float, *, listener: bool) -> tuple[tuple[str, int], ...]:
-    """gRPC arguments for one side of a plane stream: ping a silent peer however long
-    the quiet lasts (no cap on pings without data); the listener also accepts the
-    dialler's pings at twice their rate (a ping early by jitter is no strike)."""
-    ms = max(1, int(keepalive_s * 1000))
-    options = [("grpc.keepalive_time_ms", ms), ("grpc.keepalive_timeout_ms", ms),
-               ("grpc.http2.max_pings_without_data", 0)]
-    if listener:
-        options.append(("grpc.http2.min_ping_interval_without_data_ms", max(1, ms // 2)))
-    return tuple(options)
 MAX_TENSOR_BYTES = 1 << 31     # a larger tensor is refused before it is buffered
 MAX_DIMS = 8
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import grpc
 
-from mpcnode.worker.plane_links import KEEPALIVE_S, PeerLink, keepalive_options, pump
+from mpcnode.worker.plane_keepalive import KEEPALIVE_S, keepalive_options
+from mpcnode.worker.plane_links import PeerLink, pump
 from mutualmind.errors import InvalidInput, MutualMindError, Unavailable
 from mutualmind.transport import (
     RunningServer,

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpcnode.worker.plane_links import KEEPALIVE_S, PeerLink
+from mpcnode.worker.plane_keepalive import KEEPALIVE_S
+from mpcnode.worker.plane_links import PeerLink
 from mutualmind.errors import IntegrityError, MutualMindError, PermissionDenied, Unavailable
 from mutualmind.transport.pki import DEALER_NAME
 from proto import plane_pb2

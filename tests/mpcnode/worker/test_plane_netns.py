@@ -25,7 +25,7 @@ from mutualmind.transport.pki import create_cluster
 from tests.mpcnode.worker.cluster import REPO
 from tests.netns import network, unavailable_reason
 
-KEEPALIVE_S = 1.0         # production: plane_links.KEEPALIVE_S (10 s)
+KEEPALIVE_S = 1.0         # production: plane_keepalive.KEEPALIVE_S (10 s)
 RECV_TIMEOUT_S = 60.0     # what a dropped link would wait for without keepalive
 QUIET_S = 6 * KEEPALIVE_S   # more pings than gRPC sends without data by default (2)
 PORT = 29500              # each namespace has all its ports to itself
