@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
+from coordinator.ownership import round_earnings, units_issued_request
 from coordinator.payouts import Participant, Settlement, settle
 from ledger import Entry, Ledger
 from mutualmind.errors import (
@@ -473,6 +474,10 @@ class Rounds:
         for party, amount in settlement.payouts.items():
             batch.append((EntryKind.PAYOUT, {"round_id": round_id, "to": party, "amount": amount}, None))
         batch.append((EntryKind.ROUND_CLOSED, {"round_id": round_id}, None))
+        earned = round_earnings(settlement.payouts, round_payload["sponsor"])
+        units = units_issued_request("round", round_id, earned)  # the model's owners (issue 16)
+        if units is not None:
+            batch.append(units)
         return self.ledger.append_many(batch)
 
     def settlement(self, round_payload: dict[str, Any], contributions: list[int]) -> Settlement:

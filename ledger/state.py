@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.ownership_rules import OwnershipRules
 from mutualmind.errors import IntegrityError, RuleViolation
 from mutualmind.vocabulary.dataset_terms import (
     DEFAULT_TERMS,
@@ -45,8 +46,11 @@ class RoundRecord:
     job_digest: str = ""   # what every attestation of this round must name
 
 
-class LedgerState:
-    """Balances, stakes, pools and registries derived only from the entries."""
+class LedgerState(OwnershipRules):
+    """Balances, stakes, pools and registries derived only from the entries.
+
+    A mutually owned model's kinds and rules come from `OwnershipRules` (ledger/ownership_rules.py).
+    """
 
     def __init__(self) -> None:
         self.size = 0
@@ -65,6 +69,8 @@ class LedgerState:
         self.active_rounds: dict[str, int] = {}  # dataset id -> open rounds it is in
         self.totals: dict[str, int] = {"minted": 0, "balances": 0, "stakes": 0, "pools": 0}
         self._journal: list[tuple[Any, Any, Any]] | None = None
+        self.entry_time_ms: int | None = None  # the time of the entry being applied
+        self.init_ownership()
 
     # -- journal -------------------------------------------------------------------
 
@@ -116,7 +122,7 @@ class LedgerState:
             "minted": self.totals["minted"],
             "balances": sum(self.balances.values()),
             "stakes": sum(self.stakes.values()),
-            "pools": sum(self.pools.values()),
+            "pools": sum(self.pools.values()) + self.ownership_pool_total(),
         }
 
     # -- rules ---------------------------------------------------------------------
@@ -169,8 +175,11 @@ class LedgerState:
                 self._put(self.active_rounds, dataset, self.active_rounds[dataset] - 1)
         self._put(self.rounds, record.round_id, _replace(record, status=status))
 
-    def apply(self, index: int, kind: str, payload: dict[str, Any]) -> None:
-        """Check entry `index` against the rules and apply it; raise before any change."""
+    def apply(self, index: int, kind: str, payload: dict[str, Any], time_ms: int | None = None) -> None:
+        """Check entry `index` against the rules and apply it; raise before any change.
+
+        `time_ms` is the entry's time (the rules of tournament deadlines need it)."""
+        self.entry_time_ms = time_ms
         if index != self.size:
             raise IntegrityError(f"entry {index} arrives when the ledger holds {self.size}")
         validate_payload(kind, payload)
@@ -292,6 +301,7 @@ class LedgerState:
             p["slash_rate_ppm"], p["epsilon_micro"], job_digest=job_digest(p, self.datasets),
         )
         self._put(self.rounds, round_id, record)
+        self._note_round_opened(p)
 
     def _check_round_terms(self, p: dict[str, Any]) -> None:
         """The spec is one the workers run, within the work a job can finish, and every
@@ -366,6 +376,7 @@ class LedgerState:
             raise RuleViolation("pool_exhausted", f"pool holds {pool}, payout asks {p['amount']}")
         self._add(self.pools, record.round_id, -p["amount"], "pools")
         self._add(self.balances, p["to"], p["amount"], "balances")
+        self._note_round_payout(record, p["to"], p["amount"])
 
     def _apply_round_closed(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ledger.merkle_tree import MerkleTree
+from ledger.ownership_rules import OwnershipView
 from ledger.state import LedgerState, RoundRecord
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.dataset_terms import DatasetTerms
@@ -127,6 +128,11 @@ class StateView:
 
     def recount_supply(self) -> dict[str, int]:
         return self._state.recount_supply()
+
+    @property
+    def ownership(self) -> OwnershipView:
+        """Owned models, units, orders and fee accounts (ledger.ownership_rules)."""
+        return OwnershipView(self._state)
 
 
 class TreeView:

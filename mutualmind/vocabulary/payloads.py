@@ -26,6 +26,13 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | round_abort_requested | round_id, sponsor, reason, nonce | sponsor | round open; the round's own sponsor; moves nothing (the coordinator's round_aborted follows in the same group commit) |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor, stakes unlock (on restart, sponsor or admin abort, expiry, K failed runs) |
 | round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict | coordinator | round closed; moves nothing (records an `admin round verify` re-run) |
+| model_units_issued | model_id, source_kind ("round"), source_id, holders [{to, units}] | coordinator | a mutually owned model (issue 16): every ownership kind and its rules are in `ledger.ownership_rules` (arithmetic: `mutualmind.vocabulary.ownership`); round_opened's optional inference_price_per_1000_rows is the model's price at open |
+| model_units_transferred | model_id, from, to, units, nonce | from | (as above) |
+| inference_ordered | order_id, model_id, user, rows, fee, issued_at_ms, nonce | user | (as above) |
+| inference_delivered | order_id, model_id, user, rows, attestations | every node | (as above) |
+| inference_failed | order_id, reason | coordinator | (as above) |
+| dividend_paid | model_id, amount, payments [{to, amount}] | coordinator | (as above) |
+| model_price_changed | model_id, price_per_1000_rows, nonce, signatures [{owner, signature}] | owners holding > half of the units | (as above) |
 
 Bounds (so no entry grows without limit and `ListEntries` can always return it): names
 <= 128 characters (no control characters), free text <= 1024, a schema <= 4096 columns,
@@ -70,6 +77,7 @@ MAX_COLUMNS = 4096
 MAX_ROUND_DATASETS = 256
 MAX_NODES = 64
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_MODEL_HOLDERS = 1024      # unit holders of one model (a dividend lists each: < 256 KiB)
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
@@ -263,6 +271,49 @@ def terms(name: str, value: Any) -> None:
         id_list(f"{name}.sponsors", sponsors)
 
 
+def _party_amounts(name: str, value: Any, amount_field: str) -> None:
+    """[{to, <amount_field>}]: distinct parties, positive integers, ascending ids."""
+    _bounded_list(name, value, MAX_MODEL_HOLDERS, f"{{to, {amount_field}}}")
+    if not value:
+        _fail(name, f"must be a non-empty list of {{to, {amount_field}}}")
+    for pos, item in enumerate(value):
+        if type(item) is not dict or set(item) != {"to", amount_field}:
+            _fail(f"{name}[{pos}]", f"must hold exactly to and {amount_field}")
+        party_id(f"{name}[{pos}].to", item["to"])
+        amount(f"{name}[{pos}].{amount_field}", item[amount_field])
+    names = [item["to"] for item in value]
+    if names != sorted(set(names)):
+        _fail(name, "must list each party once, in ascending id order")
+
+
+def unit_holders(name: str, value: Any) -> None:
+    _party_amounts(name, value, "units")
+
+
+def payments(name: str, value: Any) -> None:
+    _party_amounts(name, value, "amount")
+
+
+def source_kind(name: str, value: Any) -> None:
+    if value != "round":  # "tournament" once issue 15's metamodel settles
+        _fail(name, "must be 'round'")
+
+
+def owner_signatures(name: str, value: Any) -> None:
+    _bounded_list(name, value, MAX_MODEL_HOLDERS, "owner signatures")
+    if not value:
+        _fail(name, "must be a non-empty list of {owner, signature}")
+    for pos, item in enumerate(value):
+        if type(item) is not dict or set(item) != {"owner", "signature"}:
+            _fail(f"{name}[{pos}]", "must hold exactly owner and signature")
+        party_id(f"{name}[{pos}].owner", item["owner"])
+        if type(item["signature"]) is not str or not _HEX64_RE.fullmatch(item["signature"]):
+            _fail(f"{name}[{pos}].signature", "must be 128 lowercase hex characters")
+    owners = [item["owner"] for item in value]
+    if len(set(owners)) != len(owners):
+        _fail(name, "must name each owner once")
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """The payload fields of one kind and which field names the signing party.
@@ -318,7 +369,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "validation_dataset": party_id, "datasets": id_list, "slash_rate_ppm": ppm,
             "epsilon_micro": count, "nonce": nonce,
         },
-        signer_field="sponsor", parties=("sponsor",), optional={"expires_at_ms": count},
+        signer_field="sponsor", parties=("sponsor",),
+        optional={"expires_at_ms": count, "inference_price_per_1000_rows": amount},
     ),
     EntryKind.ROUND_ABORT_REQUESTED: KindSpec(
         {"round_id": party_id, "sponsor": party_id, "reason": text, "nonce": nonce},
@@ -342,6 +394,32 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
         }
+    ),
+    # a mutually owned model (issue 16); rules in ledger.ownership_rules
+    EntryKind.MODEL_UNITS_ISSUED: KindSpec(
+        {"model_id": party_id, "source_kind": source_kind, "source_id": party_id,
+         "holders": unit_holders},
+    ),
+    EntryKind.MODEL_UNITS_TRANSFERRED: KindSpec(
+        {"model_id": party_id, "from": party_id, "to": party_id, "units": amount, "nonce": nonce},
+        signer_field="from", parties=("from", "to"),
+    ),
+    EntryKind.INFERENCE_ORDERED: KindSpec(
+        {"order_id": party_id, "model_id": party_id, "user": party_id, "rows": amount,
+         "fee": amount, "issued_at_ms": count, "nonce": nonce},
+        signer_field="user", parties=("user",),
+    ),
+    EntryKind.INFERENCE_DELIVERED: KindSpec(
+        {"order_id": party_id, "model_id": party_id, "user": party_id, "rows": amount,
+         "attestations": attestations}, parties=("user",),
+    ),
+    EntryKind.INFERENCE_FAILED: KindSpec({"order_id": party_id, "reason": text}),
+    EntryKind.DIVIDEND_PAID: KindSpec(
+        {"model_id": party_id, "amount": amount, "payments": payments},
+    ),
+    EntryKind.MODEL_PRICE_CHANGED: KindSpec(
+        {"model_id": party_id, "price_per_1000_rows": amount, "nonce": nonce,
+         "signatures": owner_signatures},
     ),
 }
 

@@ -60,3 +60,11 @@ class EntryKind(StrEnum):
     ROUND_ABORT_REQUESTED = "round_abort_requested"
     ROUND_ABORTED = "round_aborted"
     ROUND_VERIFIED = "round_verified"
+    # a mutually owned model (issue 16): `payloads.KINDS` and `ledger.ownership_rules`
+    MODEL_UNITS_ISSUED = "model_units_issued"
+    MODEL_UNITS_TRANSFERRED = "model_units_transferred"
+    INFERENCE_ORDERED = "inference_ordered"
+    INFERENCE_DELIVERED = "inference_delivered"
+    INFERENCE_FAILED = "inference_failed"
+    DIVIDEND_PAID = "dividend_paid"
+    MODEL_PRICE_CHANGED = "model_price_changed"
