@@ -3,6 +3,7 @@ changes on a real ledger conserve units and tokens, and replay equals the live s
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from functools import cache
@@ -39,6 +40,7 @@ operations = st.one_of(
 def _template() -> tuple[Path, Ed25519PrivateKey, OwnedMarket]:
     """One owned world, written once; each example works on a copy of its file."""
     folder = Path(tempfile.mkdtemp(prefix="owned-template-"))
+    atexit.register(shutil.rmtree, folder, True)
     key, market = generate_signing_key(), OwnedMarket()
     with Ledger.create(folder / "ledger.db", key, params={}) as ledger:
         owned_world(ledger, market)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import Ledger, verify_ledger
 from mutualmind.errors import InvalidInput, PermissionDenied, RuleViolation
 from mutualmind.vocabulary.ownership import UNITS_PER_MODEL
+from mutualmind.vocabulary.payloads import MAX_MODEL_HOLDERS
 from mutualmind.vocabulary.signing_keys import generate_signing_key
 from tests.ledger.owned_model import OwnedMarket, owned_world, settlement_requests
 
@@ -134,6 +135,18 @@ def test_units_transfer_moves_units_and_refuses_more_than_held(owned) -> None:  
     used = market.units_transfer("r1", "bob", "dave", 1, nonce="n" * 16)
     ledger.append(*used)
     _refused(ledger, RuleViolation, market.units_transfer("r1", "bob", "dave", 1, nonce="n" * 16), "nonce_reused")
+
+
+def test_a_model_has_at_most_max_holders(owned) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = owned
+    names = [f"h{i:04d}" for i in range(MAX_MODEL_HOLDERS - 2)]   # with alice and bob: the limit
+    ledger.append_many([market.register_provider(name) for name in names])
+    ledger.append_many([market.units_transfer("r1", "alice", name, 1) for name in names[:-1]])
+    ledger.append(*market.units_transfer("r1", "bob", names[-1], 1))
+    assert len(ledger.state.ownership.units("r1")) == MAX_MODEL_HOLDERS
+    _refused(ledger, RuleViolation, market.units_transfer("r1", "alice", "dave", 1), "too_many_holders")
+    ledger.append(*market.units_transfer("r1", names[0], "dave", 1))   # a holder leaves, one joins
+    assert "dave" in ledger.state.ownership.units("r1") and names[0] not in ledger.state.ownership.units("r1")
 
 
 def test_order_holds_the_fee_and_delivery_pays_the_fee_account(owned) -> None:  # type: ignore[no-untyped-def]
