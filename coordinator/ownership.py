@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ledger import Entry, Ledger
+from mutualmind.errors import NotFound
 from mutualmind.vocabulary.ownership import as_list, dividend_split, units_for_earnings
 from mutualmind.vocabulary.states import EntryKind
 
@@ -39,3 +41,16 @@ def dividend_request(model_id: str, fee_account: int, units: Mapping[str, int]) 
     payments = as_list(dividend_split(fee_account, units), "amount")
     return (EntryKind.DIVIDEND_PAID, {"model_id": model_id, "amount": fee_account,
                                       "payments": payments}, None)
+
+
+def pay_dividend(ledger: Ledger, model_id: str) -> Entry:
+    """Pay `model_id`'s whole fee account to its holders now (on demand).
+
+    NotFound for an unknown model, RuleViolation nothing_to_pay for an empty account. An
+    order delivered between the read and the append makes the ledger refuse the entry
+    (dividend_amount) and nothing is written; calling again pays the new account.
+    """
+    view = ledger.state.ownership
+    if view.model(model_id) is None:
+        raise NotFound(f"no model {model_id!r} has been issued units")
+    return ledger.append(*dividend_request(model_id, view.fee_account(model_id), view.units(model_id)))

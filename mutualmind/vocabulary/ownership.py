@@ -86,7 +86,29 @@ def as_list(parts: Mapping[str, int], value_field: str) -> list[dict[str, Any]]:
     return [{"to": party, value_field: parts[party]} for party in sorted(parts)]
 
 
-# ---- what people and nodes sign -----------------------------------------------------
+# ---- what people and nodes sign (clients build these; the ledger checks them) ---------
+
+def order_payload(order_id: str, model_id: str, user: str, rows: int, price_per_1000_rows: int,
+                  issued_at_ms: int, nonce: str) -> dict[str, Any]:
+    """The `inference_ordered` payload the user signs, its fee computed from the price."""
+    return {"order_id": order_id, "model_id": model_id, "user": user, "rows": rows,
+            "fee": inference_fee(price_per_1000_rows, rows), "issued_at_ms": issued_at_ms,
+            "nonce": nonce}
+
+
+def units_transfer_payload(model_id: str, sender: str, to: str, units: int, nonce: str) -> dict[str, Any]:
+    """The `model_units_transferred` payload the sender signs."""
+    return {"model_id": model_id, "from": sender, "to": to, "units": units, "nonce": nonce}
+
+
+def price_change_payload(model_id: str, price_per_1000_rows: int, nonce: str,
+                         signatures: Mapping[str, bytes]) -> dict[str, Any]:
+    """The `model_price_changed` payload: the proposal and each owner's signature over
+    `price_proposal_message` (collected by whoever proposes), owners in id order."""
+    return {"model_id": model_id, "price_per_1000_rows": price_per_1000_rows, "nonce": nonce,
+            "signatures": [{"owner": o, "signature": signatures[o].hex()} for o in sorted(signatures)]}
+
+
 
 def price_proposal_payload(model_id: str, price_per_1000_rows: int, nonce: str) -> dict[str, Any]:
     """The proposal every signing owner signs; the nonce makes it single-use per model."""

@@ -327,6 +327,7 @@ class KindSpec:
     whole: Callable[[dict[str, Any]], None] | None = None  # rules across fields, after each field's
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
     optional: dict[str, Validator] = field(default_factory=dict)
+    listed_parties: tuple[tuple[str, str], ...] = ()  # (list field, key naming a party) per item
 
 
 KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any kind string
@@ -398,7 +399,7 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
     # a mutually owned model (issue 16); rules in ledger.ownership_rules
     EntryKind.MODEL_UNITS_ISSUED: KindSpec(
         {"model_id": party_id, "source_kind": source_kind, "source_id": party_id,
-         "holders": unit_holders},
+         "holders": unit_holders}, listed_parties=(("holders", "to"),),
     ),
     EntryKind.MODEL_UNITS_TRANSFERRED: KindSpec(
         {"model_id": party_id, "from": party_id, "to": party_id, "units": amount, "nonce": nonce},
@@ -416,10 +417,11 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
     EntryKind.INFERENCE_FAILED: KindSpec({"order_id": party_id, "reason": text}),
     EntryKind.DIVIDEND_PAID: KindSpec(
         {"model_id": party_id, "amount": amount, "payments": payments},
+        listed_parties=(("payments", "to"),),
     ),
     EntryKind.MODEL_PRICE_CHANGED: KindSpec(
         {"model_id": party_id, "price_per_1000_rows": amount, "nonce": nonce,
-         "signatures": owner_signatures},
+         "signatures": owner_signatures}, listed_parties=(("signatures", "owner"),),
     ),
 }
 
@@ -461,4 +463,9 @@ def parties_of(kind: str, payload: dict[str, Any]) -> set[str]:
     spec = KINDS.get(kind)
     if spec is None:
         return set()
-    return {payload[name] for name in spec.parties if isinstance(payload.get(name), str)}
+    found = {payload[name] for name in spec.parties if isinstance(payload.get(name), str)}
+    for name, key in spec.listed_parties:
+        items = payload.get(name)
+        if isinstance(items, list):
+            found.update(i[key] for i in items if isinstance(i, dict) and isinstance(i.get(key), str))
+    return found

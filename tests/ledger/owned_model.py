@@ -15,7 +15,13 @@ from coordinator.ownership import round_earnings, units_issued_request
 from coordinator.payouts import Participant, settle
 from ledger import Ledger
 from ledger.workload import Market, Request
-from mutualmind.vocabulary.ownership import delivery_message, inference_fee, price_proposal_message
+from mutualmind.vocabulary.ownership import (
+    delivery_message,
+    order_payload,
+    price_change_payload,
+    price_proposal_message,
+    units_transfer_payload,
+)
 
 PRICE = 7  # tokens per 1,000 rows, signed by the sponsor at open
 
@@ -36,16 +42,16 @@ class OwnedMarket(Market):
 
     def units_transfer(self, model_id: str, sender: str, to: str, units: int,
                        nonce: str | None = None) -> Request:
-        return self.signed("model_units_transferred", {
-            "model_id": model_id, "from": sender, "to": to, "units": units,
-            "nonce": nonce or self.nonce()}, sender)
+        return self.signed("model_units_transferred", units_transfer_payload(
+            model_id, sender, to, units, nonce or self.nonce()), sender)
 
     def order(self, order_id: str, model_id: str, user: str, rows: int, fee: int | None = None,
               price: int = PRICE, nonce: str | None = None, issued_at_ms: int | None = None) -> Request:
-        payload = {"order_id": order_id, "model_id": model_id, "user": user, "rows": rows,
-                   "fee": inference_fee(price, rows) if fee is None else fee,
-                   "issued_at_ms": time.time_ns() // 1_000_000 if issued_at_ms is None else issued_at_ms,
-                   "nonce": nonce or self.nonce()}
+        payload = order_payload(order_id, model_id, user, rows, price,
+                                time.time_ns() // 1_000_000 if issued_at_ms is None else issued_at_ms,
+                                nonce or self.nonce())
+        if fee is not None:
+            payload["fee"] = fee
         return self.signed("inference_ordered", payload, user)
 
     def delivery(self, order_id: str, model_id: str, user: str, rows: int,
@@ -60,9 +66,8 @@ class OwnedMarket(Market):
     def price_change(self, model_id: str, price: int, owners: list[str], nonce: str | None = None) -> Request:
         nonce = nonce or self.nonce()
         message = price_proposal_message(model_id, price, nonce)
-        signatures = [{"owner": o, "signature": self.provider_keys[o].sign(message).hex()} for o in owners]
-        return "model_price_changed", {"model_id": model_id, "price_per_1000_rows": price,
-                                       "nonce": nonce, "signatures": signatures}, None
+        signatures = {o: self.provider_keys[o].sign(message) for o in owners}
+        return "model_price_changed", price_change_payload(model_id, price, nonce, signatures), None
 
 
 def settlement_requests(ledger: Ledger, market: Market, round_id: str, metrics: list[int],

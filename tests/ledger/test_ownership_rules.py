@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, verify_ledger
-from mutualmind.errors import InvalidInput, PermissionDenied, RuleViolation
+from mutualmind.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from mutualmind.vocabulary.ownership import UNITS_PER_MODEL
 from mutualmind.vocabulary.payloads import MAX_MODEL_HOLDERS
 from mutualmind.vocabulary.signing_keys import generate_signing_key
@@ -204,7 +204,7 @@ def test_a_failed_job_refunds_the_fee(owned) -> None:  # type: ignore[no-untyped
 
 
 def test_dividend_pays_the_fee_account_pro_rata_to_units(owned) -> None:  # type: ignore[no-untyped-def]
-    from coordinator.ownership import dividend_request
+    from coordinator.ownership import dividend_request, pay_dividend
 
     ledger, market = owned
     view = ledger.state.ownership
@@ -218,10 +218,16 @@ def test_dividend_pays_the_fee_account_pro_rata_to_units(owned) -> None:  # type
     _refused(ledger, RuleViolation, skewed, "dividend_mismatch")
     _refused(ledger, RuleViolation, (request[0], {**request[1], "amount": 20}, None), "dividend_amount")
     alice, bob = ledger.state.balance("alice"), ledger.state.balance("bob")
-    ledger.append(*request)
+    with pytest.raises(NotFound):
+        pay_dividend(ledger, "nope")
+    assert pay_dividend(ledger, "r1").payload == request[1]
     assert (ledger.state.balance("alice") - alice, ledger.state.balance("bob") - bob) == (15, 6)
     assert view.fee_account("r1") == 0
     _refused(ledger, RuleViolation, request, "nothing_to_pay")
+    with pytest.raises(RuleViolation):
+        pay_dividend(ledger, "r1")
+    history = [e.kind for e in ledger.entries_for_party("bob")]   # listed payees are indexed
+    assert history[-2:] == ["model_units_issued", "dividend_paid"]
 
 
 def test_price_changes_only_with_a_majority_of_units(owned) -> None:  # type: ignore[no-untyped-def]
