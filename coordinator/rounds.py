@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,20 +395,28 @@ class Rounds:
         nodes = self.link.nodes
         started: list[int] = []
         deadline = time.monotonic() + order.deadline_s
+        # The nodes are asked at once and the first failure ends the wait: when a node's
+        # link is cut, its peers report the broken stream within seconds, and that
+        # answer must not queue behind the silent node's call deadline.
+        pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="job-poll")
         try:
             self.link.start_dealer(order)
             for node in nodes:
                 self.link.start_job(node.index, order)
                 started.append(node.index)
             while True:
-                reports = [self.link.job_report(n.index, order.job_id) for n in nodes]
-                failed = [(i, r) for i, r in enumerate(reports) if r.state in (JobState.FAILED, JobState.CANCELLED)]
-                if failed:
-                    i, r = failed[0]
-                    # the node's message says whether running the round again can help
-                    # (a peer crashed, a deadline) or not (a deterministic numeric cause)
-                    raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
-                                  "nothing was written, the round stays open")
+                asked = {pool.submit(self.link.job_report, n.index, order.job_id): i
+                         for i, n in enumerate(nodes)}
+                answers: dict[int, NodeJobReport] = {}
+                for future in as_completed(asked):
+                    i, r = asked[future], future.result()
+                    if r.state in (JobState.FAILED, JobState.CANCELLED):
+                        # the node's message says whether running the round again can
+                        # help (a peer crashed, a deadline) or not (a numeric cause)
+                        raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
+                                      "nothing was written, the round stays open")
+                    answers[i] = r
+                reports = [answers[i] for i in range(len(nodes))]
                 if all(r.state == JobState.DONE for r in reports):
                     return reports
                 if time.monotonic() > deadline:
@@ -422,6 +431,7 @@ class Rounds:
                 _quietly(self.link.cancel_job, index, order.job_id)
             raise
         finally:
+            pool.shutdown(wait=False, cancel_futures=True)
             _quietly(self.link.stop_dealer, order.job_id)
 
     def _check_attestations(self, order: JobOrder,
