@@ -45,7 +45,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.model_spec import LOWER_IS_BETTER, METRICS
+from mutualmind.vocabulary.model_spec import (
+    LOWER_IS_BETTER,
+    METRICS,
+    contributions_micro,
+    parse_model_spec,
+)
 
 EXACT_LIMIT = 8            # up to this many datasets, every one of the 2^n coalitions
 MSR_SAMPLES = 256          # sampled coalitions beyond it (the cost of exact at 8 datasets)
@@ -190,3 +195,15 @@ def earns(contribution_micro: int, error_micro: int, epsilon_micro: int) -> bool
 def slashable(contribution_micro: int, error_micro: int, epsilon_micro: int) -> bool:
     """Slashed only when the value is below -epsilon even at the high end of its band."""
     return upper_bound(contribution_micro, error_micro) < -epsilon_micro
+
+
+def round_result_micro(metrics_micro: Sequence[int], model_spec: dict[str, object],
+                       providers: int) -> tuple[list[int], list[int] | None]:
+    """(contributions, standard errors or None) of a round from its signed values: the one
+    place the coordinator, `admin round verify` and the ledger's rules derive them.
+
+    Leave-one-out rounds keep their formula exactly as it always was (metric looked up in
+    the spec as written, errors None); Banzhaf rounds use the parsed spec's metric."""
+    if model_spec.get("valuation", "loo") != "banzhaf":
+        return contributions_micro(metrics_micro, str(model_spec.get("metric", "log_loss"))), None
+    return banzhaf_result_micro(metrics_micro, parse_model_spec(dict(model_spec)).metric, providers)
