@@ -25,7 +25,13 @@ from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import ModelSpec, check_workload, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_SUPPLY, PPM, validate_payload
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
-from mutualmind.vocabulary.valuation import K_SIGMA, banzhaf_result_micro, earns, slashable
+from mutualmind.vocabulary.valuation import (
+    K_SIGMA,
+    banzhaf_result_micro,
+    check_banzhaf_workload,
+    earns,
+    slashable,
+)
 
 _MISSING = object()
 
@@ -304,6 +310,8 @@ class LedgerState:
         spec = parse_model_spec(p["model_spec"])
         rows = sum(self.datasets[d]["rows"] for d in p["datasets"])
         check_workload(spec, rows)
+        if spec.valuation == "banzhaf":
+            check_banzhaf_workload(spec.epochs, rows, len(p["datasets"]))
         offer = RoundOffer(sponsor=p["sponsor"], model_kind=spec.kind, datasets=len(p["datasets"]),
                            slash_rate_ppm=p["slash_rate_ppm"], pool=p["pool"], training_rows=rows)
         for dataset in p["datasets"]:

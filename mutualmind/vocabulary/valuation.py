@@ -154,6 +154,25 @@ def model_count(valuation: str, providers: int) -> int:
     return 2**providers if providers <= EXACT_LIMIT else MSR_SAMPLES + 1
 
 
+# A Banzhaf pass costs bytes and time in proportion to models x rows x epochs (every model
+# has its own activations and comparisons): measured ~4 KB and ~26 us per unit (bench/loo.py
+# --banzhaf, 256 models x 455 rows x 10 epochs: 4.8 GB, 30 s on the loaded reference
+# machine), so 20,000,000 units keep a job within the default 600 s deadline. Leave-one-out
+# rounds are not counted here (their rule predates this one; docs/performance.md).
+MAX_BANZHAF_WORK = 20_000_000
+
+
+def check_banzhaf_workload(epochs: int, training_rows: int, providers: int) -> None:
+    """InvalidInput unless a Banzhaf pass over `providers` datasets fits a job's deadline."""
+    models = model_count("banzhaf", providers)
+    work = models * training_rows * epochs
+    if work > MAX_BANZHAF_WORK:
+        raise InvalidInput(
+            f"a Banzhaf valuation trains {models} models: {models} x {training_rows} rows x "
+            f"{epochs} epochs = {work} model-row-epochs, above the {MAX_BANZHAF_WORK} a job's "
+            "deadline fits; lower epochs, include fewer rows, or use valuation loo")
+
+
 def revealed_count(valuation: str, providers: int) -> int:
     """How many values the nodes reveal and sign for `providers` datasets."""
     return 2 * providers + 1 if valuation == "banzhaf" else providers + 1

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, verify_ledger
 from ledger.workload import Market
-from mutualmind.errors import RuleViolation
+from mutualmind.errors import InvalidInput, RuleViolation
 from tests.ledger.test_ledger_rules import _refused
 
 BANZHAF = {"kind": "logistic", "epochs": 3, "valuation": "banzhaf"}
@@ -87,3 +87,14 @@ def test_a_loo_round_refuses_errors(tmp_path: Path, coordinator_key: Ed25519Priv
     kind, payload, _ = market.round_result("r1", [900_000, 850_000, 910_000, 900_000])
     _refused(ledger, RuleViolation, (kind, {**payload, "errors_micro": [0, 0, 0]}, None), "result_shape")
     ledger.close()
+
+
+def test_a_banzhaf_round_beyond_a_jobs_work_is_refused_at_open(banzhaf_world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = banzhaf_world
+    # 8 models x 3,000 rows x 1,000 epochs: fine for leave-one-out, too much for Banzhaf
+    heavy = {**BANZHAF, "epochs": 1000}
+    error = _refused(ledger, InvalidInput, market.open_round("r2", "carol", 10, "val", ["ds-a", "ds-b", "ds-c"],
+                                                             model_spec=heavy))
+    assert "Banzhaf" in str(error) and "epochs" in str(error)
+    ledger.append(*market.open_round("r3", "carol", 10, "val", ["ds-a", "ds-b", "ds-c"],
+                                     model_spec={**heavy, "valuation": "loo"}))
