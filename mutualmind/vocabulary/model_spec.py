@@ -37,7 +37,8 @@ class ModelSpec:
     """A model kind and its hyper-parameters; `batch_size` 0 means full-batch.
 
     `seed` fixes the public parts of training (MLP initial weights, mini-batch order), so
-    every node and the plaintext reference take the same steps.
+    every node and the plaintext reference take the same steps. `valuation` chooses how
+    datasets are valued: "loo" (leave-one-out) or "banzhaf" (`valuation.py`).
     """
 
     kind: str = "logistic"

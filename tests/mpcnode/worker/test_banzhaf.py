@@ -44,10 +44,10 @@ def _coalitions(raw: dict, providers: int):
 
 
 def test_exact_banzhaf_in_mpc_equals_retraining_every_coalition(tmp_path: Path) -> None:
-    x, y = _data(300, 11)
+    x, y = _data(220, 11)
     y[:40] = 1 - y[:40]  # provider 0 flips its labels: the lowest value
     rows, cut = [40, 40, 40, 40], 160
-    raw = {"kind": "logistic", "epochs": 4, "valuation": "banzhaf"}
+    raw = {"kind": "logistic", "epochs": 3, "valuation": "banzhaf"}
     spec, coalitions = _coalitions(raw, len(rows))
     assert coalitions.method == EXACT and coalitions.models == 16
     started = time.monotonic()
@@ -67,8 +67,8 @@ def test_exact_banzhaf_in_mpc_equals_retraining_every_coalition(tmp_path: Path) 
 
 def test_banzhaf_beyond_the_exact_limit_samples_coalitions_in_mpc(tmp_path: Path) -> None:
     providers = EXACT_LIMIT + 1
-    x, y = _synthetic(providers * 10 + 40, 12)
-    rows, cut = [10] * providers, providers * 10
+    x, y = _synthetic(providers * 6 + 24, 12)
+    rows, cut = [6] * providers, providers * 6
     raw = {"kind": "logistic", "epochs": 1, "valuation": "banzhaf"}
     spec, coalitions = _coalitions(raw, providers)
     assert coalitions.method == MSR and coalitions.models == MSR_SAMPLES + 1
