@@ -44,9 +44,9 @@ def _coalitions(raw: dict, providers: int):
 
 
 def test_exact_banzhaf_in_mpc_equals_retraining_every_coalition(tmp_path: Path) -> None:
-    x, y = _data(220, 11)
-    y[:40] = 1 - y[:40]  # provider 0 flips its labels: the lowest value
-    rows, cut = [40, 40, 40, 40], 160
+    x, y = _synthetic(180, 11)
+    y[:30] = 1 - y[:30]  # provider 0 flips its labels: the lowest value
+    rows, cut = [30, 30, 30, 30], 120
     raw = {"kind": "logistic", "epochs": 3, "valuation": "banzhaf"}
     spec, coalitions = _coalitions(raw, len(rows))
     assert coalitions.method == EXACT and coalitions.models == 16
