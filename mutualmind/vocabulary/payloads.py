@@ -19,9 +19,9 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | dataset_terms_updated | dataset_id, provider_id, terms {as above}, nonce | provider_id | provider owns the dataset; binds rounds opened after it (open rounds keep the terms they were opened under) |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce, optional expires_at_ms | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set; model_spec parses with the workers' `parse_model_spec` and its work fits `check_workload`; every dataset's terms allow the round (`dataset_terms.check_round`); no expires_at_ms = the coordinator's default TTL from the entry's time |
-| round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
-| slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution < -epsilon; amount <= stake; once per dataset; stake -> pool |
-| payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance |
+| round_result | round_id, job_digest (hex), metrics_micro [n+1; Banzhaf: 2n+1], contributions_micro [n], attestations [{node_index, signature}], errors_micro [n] (Banzhaf rounds only) | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node; a Banzhaf round's contributions and errors are those `valuation.banzhaf_result_micro` derives from its signed values |
+| slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution + K * error < -epsilon (error 0 but for Banzhaf MSR); amount <= stake; once per dataset; stake -> pool |
+| payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance; in a Banzhaf round only to the sponsor or a provider with a dataset whose contribution - K * error > epsilon |
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
 | round_abort_requested | round_id, sponsor, reason, nonce | sponsor | round open; the round's own sponsor; moves nothing (the coordinator's round_aborted follows in the same group commit) |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor, stakes unlock (on restart, sponsor or admin abort, expiry, K failed runs) |
@@ -328,7 +328,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
         {
             "round_id": party_id, "job_digest": hex32, "metrics_micro": int_list,
             "contributions_micro": int_list, "attestations": attestations,
-        }
+        },
+        optional={"errors_micro": int_list},  # Banzhaf rounds only (`valuation`)
     ),
     EntryKind.SLASH: KindSpec(
         {"round_id": party_id, "dataset_id": party_id, "provider_id": party_id, "amount": amount},
