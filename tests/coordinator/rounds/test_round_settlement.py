@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
-from tests.coordinator.rounds.conftest import TOLERANCE, Market, assert_settled_like_plaintext
+import numpy as np
+
+from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
+from tests.coordinator.rounds.conftest import POOL, TOLERANCE, Market, assert_settled_like_plaintext
 
 
 def test_round_values_data_like_plaintext_loo_and_pays_out(market: Market) -> None:
