@@ -118,7 +118,7 @@ def tournaments(draw: st.DrawFn) -> tuple[list[ModelPart], dict[str, int], dict[
             f"m{i}", f"modeler-{i % 3}", draw(st.integers(0, 100_000)), draw(st.integers(0, 10_000)),
             draw(contribution),
             tuple(DatasetPart(d, f"owner-{d}", dataset_stakes[d], draw(contribution)) for d in chosen)))
-    terms = {"pool": draw(st.integers(0, 10**9)), "metamodel_metric_micro": draw(st.integers(0, 10**6)),
+    terms: dict[str, object] = {"pool": draw(st.integers(0, 10**9)), "metamodel_metric_micro": draw(st.integers(0, 10**6)),
              "threshold_micro": draw(st.integers(0, 10**6)), "slash_rate_ppm": draw(st.integers(0, 10**6)),
              "epsilon_micro": draw(st.integers(0, 20_000)), "higher_is_better": draw(st.booleans())}
     return models, dataset_stakes, terms
