@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, verify_ledger
@@ -107,12 +110,12 @@ def _attest(market: Market, message: bytes) -> list[dict[str, Any]]:
     return [{"node_index": i, "signature": key.sign(message).hex()} for i, key in enumerate(market.node_keys)]
 
 
-@pytest.fixture
-def world(tmp_path: Path, coordinator_key: Ed25519PrivateKey, clock: Clock):  # type: ignore[no-untyped-def]
+def build_world(path: Path, key: Ed25519PrivateKey, clock: Clock) -> tuple[Ledger, Market]:
     """2 nodes; data providers alice/bob/carol/dave, sponsor spon, modelers m1/m2, eve;
     staked ds-a..ds-d, ds-u (its terms allow only MLPs), ds-0 (never staked), ds-x (eve's, not
     eligible); tournament t1 open with a pool of 5000."""
-    ledger = Ledger.create(tmp_path / "ledger.db", coordinator_key, params={"nodes": 2})
+    clock.now = START
+    ledger = Ledger.create(path, key, params={"nodes": 2})
     market = Market()
     ledger.append_many([market.register_node(0), market.register_node(1)])
     for name in ("alice", "bob", "carol", "dave", "spon", "m1", "m2", "eve"):
@@ -126,6 +129,13 @@ def world(tmp_path: Path, coordinator_key: Ed25519PrivateKey, clock: Clock):  # 
     ledger.append(*market.signed("dataset_terms_updated", {"dataset_id": "ds-u", "provider_id": "dave",
                                                            "terms": only_mlp, "nonce": market.nonce()}, "dave"))
     ledger.append(*open_request(market))
+    return ledger, market
+
+
+@pytest.fixture
+def world(tmp_path: Path, coordinator_key: Ed25519PrivateKey, clock: Clock):  # type: ignore[no-untyped-def]
+    """`build_world` in a fresh directory."""
+    ledger, market = build_world(tmp_path / "ledger.db", coordinator_key, clock)
     yield ledger, market, clock
     ledger.close()
 
@@ -303,3 +313,47 @@ def test_a_whole_tournament_settles_replays_and_verifies(world, metric: int, bou
     assert report.ok, report
     with Ledger.open(path) as replayed:
         assert (replayed.size, replayed.root_hash(), dict(replayed.state.balances)) == (size, root, balances)
+
+
+DATA = ["ds-a", "ds-b", "ds-c", "ds-d"]
+micro = st.integers(min_value=-30_000, max_value=30_000)
+
+
+@st.composite
+def random_tournaments(draw: st.DrawFn) -> dict[str, Any]:
+    models = []
+    for i in range(draw(st.integers(1, 3))):
+        chosen = draw(st.lists(st.sampled_from(DATA), min_size=3, max_size=4, unique=True))
+        models.append({"modeler": draw(st.sampled_from(["m1", "m2", "alice"])), "datasets": chosen,
+                       "stake": draw(st.integers(1, 3000)), "kept": draw(st.integers(0, 10_000)),
+                       "contribution": draw(micro), "per_dataset": [draw(micro) for _ in chosen]})
+    return {"models": models, "metric": draw(st.integers(400_000, 800_000))}
+
+
+@settings(max_examples=12, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(random_tournaments())
+def test_random_tournaments_replay_and_conserve_supply(coordinator_key: Ed25519PrivateKey, clock: Clock,
+                                                       drawn: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger, market = build_world(Path(tmp) / "ledger.db", coordinator_key, clock)
+        try:
+            minted = ledger.state.totals["minted"]
+            ledger.append_many([submit(market, f"model-{i}", m["modeler"], m["datasets"], m["stake"], m["kept"])
+                                for i, m in enumerate(drawn["models"])])
+            clock.now = DEADLINE
+            ledger.append(*freeze(ledger, market))
+            ledger.append_many([market.register_dataset("res", "spon", "validation"), resolve(market)])
+            ledger.append(*result(ledger, market, drawn["metric"], [m["contribution"] for m in drawn["models"]],
+                                  [m["per_dataset"] for m in drawn["models"]]))
+            ledger.append_many(_settle(ledger))
+            state = ledger.state
+            assert state.tournament("t1").status == "closed"  # type: ignore[union-attr]
+            assert state.recount_supply() == dict(state.totals) and state.totals["minted"] == minted
+            assert min(state.balances.values()) >= 0 and min(state.stakes.values()) >= 0
+            path, root, balances, stakes = ledger.path, ledger.root_hash(), dict(state.balances), dict(state.stakes)
+        finally:
+            ledger.close()
+        with Ledger.open(path) as replayed:
+            assert replayed.root_hash() == root
+            assert (dict(replayed.state.balances), dict(replayed.state.stakes)) == (balances, stakes)
