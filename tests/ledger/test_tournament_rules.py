@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, verify_ledger
 from ledger.workload import Market
@@ -322,7 +322,7 @@ micro = st.integers(min_value=-30_000, max_value=30_000)
 @st.composite
 def random_tournaments(draw: st.DrawFn) -> dict[str, Any]:
     models = []
-    for i in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, 3))):
         chosen = draw(st.lists(st.sampled_from(DATA), min_size=3, max_size=4, unique=True))
         models.append({"modeler": draw(st.sampled_from(["m1", "m2", "alice"])), "datasets": chosen,
                        "stake": draw(st.integers(1, 3000)), "kept": draw(st.integers(0, 10_000)),

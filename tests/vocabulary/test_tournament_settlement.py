@@ -149,7 +149,7 @@ def _replay(models: list[ModelPart], dataset_stakes: dict[str, int], pool: int,
     return accounts, dataset_stakes
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(tournaments())
 def test_random_tournaments_conserve_supply_and_follow_their_terms(drawn) -> None:  # type: ignore[no-untyped-def]
     models, dataset_stakes, terms = drawn
