@@ -30,6 +30,10 @@ The life of a tournament (`TournamentStatus`):
 - the settlement: `tournament_settlement.settlement_entries` of `settle_tournament` over
   the state when its first entry arrives, entry by entry in that order and nothing else
   (`settlement_mismatch`), ending with `tournament_closed`, which unlocks the datasets.
+- `tournament_aborted` (coordinator: admin, a failed MPC job, an expiry): only before a
+  result, so nobody can cancel an outcome already known; it is followed by exactly
+  `tournament_settlement.abort_entries` (the pool to the sponsor, every stake to its
+  modeler, `tournament_closed`), so no token stays locked for ever.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from mutualmind.vocabulary.tournament import freeze_digest, ledger_recipe, resol
 from mutualmind.vocabulary.tournament_settlement import (
     DatasetPart,
     ModelPart,
+    abort_entries,
     settle_tournament,
     settlement_entries,
 )
@@ -297,9 +302,9 @@ class TournamentRules:
         return parts
 
     def settlement_plan(self, tournament_id: str) -> Plan:
-        """The settlement entries the rules expect, from the state now (the coordinator
-        appends exactly these in one group commit)."""
-        record = self._tournament(tournament_id, TournamentStatus.RESULT)
+        """The settlement (or abort) entries the rules expect, from the state now (the
+        coordinator appends exactly these in one group commit)."""
+        record = self._tournament(tournament_id, TournamentStatus.RESULT, TournamentStatus.ABORTING)
         planned = self.settlement_plans.get(tournament_id)
         if planned is not None:
             return planned
@@ -315,7 +320,7 @@ class TournamentRules:
     def _step(self, kind: str, p: dict[str, Any]) -> TournamentRecord:
         """Check that this entry is the settlement's next one; count it."""
         tid = p["tournament_id"]
-        record = self._tournament(tid, TournamentStatus.RESULT)
+        record = self._tournament(tid, TournamentStatus.RESULT, TournamentStatus.ABORTING)
         if tid not in self.settlement_plans:
             self._put(self.settlement_plans, tid, self.settlement_plan(tid))
             self._put(self.settlement_steps, tid, 0)
@@ -377,5 +382,22 @@ class TournamentRules:
             raise IntegrityError(f"tournament {tid!r} closes with {left} tokens left in it")
         for mid in record.models:
             self._lock(self.models[model_key(tid, mid)].datasets, -1)
-        self._lock((record.resolution_dataset,), -1)
-        self._put(self.tournaments, tid, replace(record, status=TournamentStatus.CLOSED))
+        if record.resolution_dataset:
+            self._lock((record.resolution_dataset,), -1)
+        ended = (TournamentStatus.ABORTED if record.status == TournamentStatus.ABORTING
+                 else TournamentStatus.CLOSED)
+        self._put(self.tournaments, tid, replace(record, status=ended))
+
+    def _apply_tournament_aborted(self, index: int, p: dict[str, Any]) -> None:
+        tid = p["tournament_id"]
+        record = self._tournament(tid, TournamentStatus.OPEN, TournamentStatus.FROZEN,
+                                  TournamentStatus.RESOLVING)
+        parts = []
+        for mid in record.models:
+            key = model_key(tid, mid)
+            parts.append(ModelPart(mid, self.models[key].submission["modeler"], self.model_stakes[key],
+                                   0, 0, ()))
+        plan = tuple(abort_entries(tid, record.sponsor, self.tournament_pools[tid], parts))
+        self._put(self.settlement_plans, tid, plan)
+        self._put(self.settlement_steps, tid, 0)
+        self._put(self.tournaments, tid, replace(record, status=TournamentStatus.ABORTING))

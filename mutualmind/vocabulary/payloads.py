@@ -32,6 +32,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | resolution_committed | tournament_id, publisher, dataset_id, nonce | publisher | (as above) |
 | tournament_result | tournament_id, job_digest, metamodel_metric_micro, contributions_micro [per model], dataset_contributions_micro [[per dataset] per model], attestations | every node | (as above) |
 | model_dataset_slashed, model_slashed, tournament_refund, model_rewarded, model_payout, model_stake_returned, tournament_closed | tournament_id and the movement's parties and amount | coordinator | exactly the entries `tournament_settlement.settlement_entries` computes, in its order |
+| tournament_aborted | tournament_id, reason | coordinator | before a result only; then exactly `tournament_settlement.abort_entries` (pool and stakes back) |
 
 Bounds (so no entry grows without limit and `ListEntries` can always return it): names
 <= 128 characters (no control characters), free text <= 1024, a schema <= 4096 columns,
@@ -446,6 +447,7 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
         parties=("modeler",),
     ),
     EntryKind.TOURNAMENT_CLOSED: KindSpec({"tournament_id": party_id}),
+    EntryKind.TOURNAMENT_ABORTED: KindSpec({"tournament_id": party_id, "reason": text}),
 }
 
 PROVIDER_SIGNED_KINDS = frozenset(k for k, spec in KINDS.items() if spec.signer_field)

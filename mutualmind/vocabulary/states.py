@@ -73,14 +73,18 @@ class EntryKind(StrEnum):
     MODEL_PAYOUT = "model_payout"
     MODEL_STAKE_RETURNED = "model_stake_returned"
     TOURNAMENT_CLOSED = "tournament_closed"
+    TOURNAMENT_ABORTED = "tournament_aborted"
 
 
 class TournamentStatus(StrEnum):
     """A tournament's life: open (submissions) -> frozen (models trained and committed)
-    -> resolving (resolution data committed) -> result -> closed (settled)."""
+    -> resolving (resolution data committed) -> result -> closed (settled); or, before a
+    result, aborting (the coordinator gives everything back) -> aborted."""
 
     OPEN = "open"
     FROZEN = "frozen"
     RESOLVING = "resolving"
     RESULT = "result"
     CLOSED = "closed"
+    ABORTING = "aborting"
+    ABORTED = "aborted"

@@ -184,6 +184,22 @@ def settle_tournament(
 Request = tuple[str, dict[str, Any]]
 
 
+def abort_entries(tournament_id: str, sponsor: str, pool: int, models: list[ModelPart]) -> list[Request]:
+    """What follows a `tournament_aborted` (before any result): the pool back to the
+    sponsor, every model's stake back to its modeler, then `tournament_closed`."""
+    out: list[Request] = []
+    if pool:
+        out.append((EntryKind.TOURNAMENT_REFUND, {"tournament_id": tournament_id, "sponsor": sponsor,
+                                                  "amount": pool}))
+    for m in models:
+        if m.stake:
+            out.append((EntryKind.MODEL_STAKE_RETURNED, {"tournament_id": tournament_id,
+                                                         "model_id": m.model_id, "modeler": m.modeler,
+                                                         "amount": m.stake}))
+    out.append((EntryKind.TOURNAMENT_CLOSED, {"tournament_id": tournament_id}))
+    return out
+
+
 def settlement_entries(tournament_id: str, sponsor: str, models: list[ModelPart],
                        settlement: TournamentSettlement) -> list[Request]:
     """The settlement as ledger entries (kind, payload), in the one order the ledger expects.

@@ -28,6 +28,7 @@ from mutualmind.vocabulary.tournament import (
     signed_model_submit,
     signed_tournament_open,
 )
+from mutualmind.vocabulary.tournament_settlement import ModelPart, abort_entries
 
 Request = tuple[str, dict[str, Any], Any]
 START = 1_800_000_000_000
@@ -357,3 +358,45 @@ def test_random_tournaments_replay_and_conserve_supply(coordinator_key: Ed25519P
         with Ledger.open(path) as replayed:
             assert replayed.root_hash() == root
             assert (dict(replayed.state.balances), dict(replayed.state.stakes)) == (balances, stakes)
+
+
+def _abort_batch(ledger: Ledger, tid: str = "t1") -> list[Request]:
+    """`tournament_aborted` and the entries that must follow it, for one group commit."""
+    record = ledger.state.tournament(tid)
+    assert record is not None
+    subs = {e.payload["model_id"]: e.payload for e in ledger.entries(kind="model_submitted", limit=None)}
+    parts = [ModelPart(m, subs[m]["modeler"], ledger.state.model_stakes[f"{tid}/{m}"], 0, 0, ())
+             for m in record.models]
+    follow = abort_entries(tid, record.sponsor, ledger.state.tournament_pools[tid], parts)
+    return [("tournament_aborted", {"tournament_id": tid, "reason": "the training job failed"}, None),
+            *((kind, payload, None) for kind, payload in follow)]
+
+
+@pytest.mark.parametrize("phase", ["open", "resolving"])
+def test_an_abort_before_the_result_gives_everything_back(world, phase: str) -> None:  # type: ignore[no-untyped-def]
+    ledger, market, clock = world
+    before = dict(ledger.state.balances)
+    if phase == "open":
+        ledger.append(*submit(market, "good", "m1", ["ds-a", "ds-b", "ds-c"], stake=2000))
+    else:
+        to_resolution(ledger, market, clock)
+    batch = _abort_batch(ledger)
+    refused(ledger, RuleViolation, batch[:1] + batch[2:], "settlement_mismatch")  # the refund left out
+    ledger.append_many(batch)
+    state = ledger.state
+    assert state.tournament("t1").status == "aborted"  # type: ignore[union-attr]
+    # the pool (locked before `before`) and every stake are back
+    assert {p: state.balance(p) for p in before} == {**before, "spon": before["spon"] + 5000}
+    assert all(count == 0 for count in state.active_rounds.values())
+    assert state.recount_supply() == dict(state.totals)
+    ledger.append(*market.stake("alice", "ds-a", 1000, kind="unstake"))
+    path = ledger.path
+    ledger.close()
+    assert verify_ledger(path).ok
+
+
+def test_no_abort_once_the_result_is_known(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market, clock = world
+    to_resolution(ledger, market, clock)
+    ledger.append(*result(ledger, market, 700_000, [20_000, -8_000], [[10_000, 5_000, 2_000], [2_000, 3_000, -9_000]]))
+    refused(ledger, RuleViolation, _abort_batch(ledger)[:1], "tournament_state")
