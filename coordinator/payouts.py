@@ -23,7 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.largest_remainder import largest_remainder_split
 from mutualmind.vocabulary.valuation import earns, lower_bound, slashable
+
+__all__ = ["Participant", "Settlement", "largest_remainder_split", "settle"]
 
 PPM = 1_000_000
 
@@ -50,26 +53,6 @@ class Settlement:
     @property
     def total_paid(self) -> int:
         return sum(self.payouts.values())
-
-
-def largest_remainder_split(total: int, weights: list[int]) -> list[int]:
-    """Split `total` units over positive integer `weights` pro rata; the parts sum to `total`.
-
-    Each part is floor(total * w / W); the units left over go one each to the largest
-    fractional remainders (ties to the lower index).
-    """
-    if total < 0:
-        raise InvalidInput(f"cannot split a negative amount ({total})")
-    if not weights or any(w <= 0 for w in weights):
-        raise InvalidInput("weights must be a non-empty list of positive integers")
-    weight_sum = sum(weights)
-    parts = [total * w // weight_sum for w in weights]
-    remainders = [total * w % weight_sum for w in weights]
-    left = total - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
-    for i in order[:left]:
-        parts[i] += 1
-    return parts
 
 
 def settle(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.tournament_rules import TournamentRules
 from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
 from mutualmind.vocabulary.dataset_terms import (
     DEFAULT_TERMS,
@@ -55,8 +56,11 @@ class RoundRecord:
     errors: tuple[int, ...] = ()  # standard errors of the contributions (Banzhaf rounds)
 
 
-class LedgerState:
-    """Balances, stakes, pools and registries derived only from the entries."""
+class LedgerState(TournamentRules):
+    """Balances, stakes, pools and registries derived only from the entries.
+
+    The model market's kinds and rules come from `TournamentRules` (ledger/tournament_rules.py).
+    """
 
     def __init__(self) -> None:
         self.size = 0
@@ -75,6 +79,8 @@ class LedgerState:
         self.active_rounds: dict[str, int] = {}  # dataset id -> open rounds it is in
         self.totals: dict[str, int] = {"minted": 0, "balances": 0, "stakes": 0, "pools": 0}
         self._journal: list[tuple[Any, Any, Any]] | None = None
+        self.entry_time_ms: int | None = None  # the time of the entry being applied
+        self.init_tournaments()
 
     # -- journal -------------------------------------------------------------------
 
@@ -125,8 +131,8 @@ class LedgerState:
         return {
             "minted": self.totals["minted"],
             "balances": sum(self.balances.values()),
-            "stakes": sum(self.stakes.values()),
-            "pools": sum(self.pools.values()),
+            "stakes": sum(self.stakes.values()) + sum(self.model_stakes.values()),
+            "pools": sum(self.pools.values()) + self.tournament_pool_total(),
         }
 
     # -- rules ---------------------------------------------------------------------
@@ -179,8 +185,11 @@ class LedgerState:
                 self._put(self.active_rounds, dataset, self.active_rounds[dataset] - 1)
         self._put(self.rounds, record.round_id, _replace(record, status=status))
 
-    def apply(self, index: int, kind: str, payload: dict[str, Any]) -> None:
-        """Check entry `index` against the rules and apply it; raise before any change."""
+    def apply(self, index: int, kind: str, payload: dict[str, Any], time_ms: int | None = None) -> None:
+        """Check entry `index` against the rules and apply it; raise before any change.
+
+        `time_ms` is the entry's time (the rules of tournament deadlines need it)."""
+        self.entry_time_ms = time_ms
         if index != self.size:
             raise IntegrityError(f"entry {index} arrives when the ledger holds {self.size}")
         validate_payload(kind, payload)
