@@ -9,7 +9,9 @@ On top of that:
   * every other kind carries no provider signature;
   * a round_result carries one attestation per node, each over
     `attestation_message(round_id, job_digest, metrics_micro)` by that node's key;
-    an inference_delivered likewise, over `ownership.delivery_message`;
+    models_frozen and tournament_result likewise, over
+    `mutualmind.vocabulary.tournament.attested_message`, and an inference_delivered over
+    `ownership.delivery_message`;
   * a model_price_changed carries one signature per owner it names, each over
     `ownership.price_proposal_message` by that owner's registered key.
 
@@ -31,6 +33,7 @@ from mutualmind.vocabulary.ownership import delivery_message, price_proposal_mes
 from mutualmind.vocabulary.payloads import KINDS, REQUEST_DOMAIN
 from mutualmind.vocabulary.signing_keys import verify_raw
 from mutualmind.vocabulary.states import EntryKind
+from mutualmind.vocabulary.tournament import attested_message
 
 PROVIDER_SIGNATURE = "provider signature"
 NODE_ATTESTATION = "node attestation"
@@ -89,6 +92,9 @@ def check_signatures(
     if kind == EntryKind.ROUND_RESULT:
         return _check_attestations(payload, node_keys, attestation_message(
             payload["round_id"], payload["job_digest"], payload["metrics_micro"]))
+    attested = attested_message(kind, payload)  # a tournament's freeze or result
+    if attested is not None:
+        return _check_attestations(payload, node_keys, attested)
     if kind == EntryKind.INFERENCE_DELIVERED:
         return _check_attestations(payload, node_keys, delivery_message(
             payload["order_id"], payload["model_id"], payload["user"], payload["rows"]))
