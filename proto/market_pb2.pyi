@@ -257,7 +257,7 @@ class GetRoundRequest(_message.Message):
     def __init__(self, round_id: _Optional[str] = ...) -> None: ...
 
 class RoundParticipant(_message.Message):
-    __slots__ = ("dataset_id", "provider_id", "rows", "stake", "contribution_micro", "payout", "slashed")
+    __slots__ = ("dataset_id", "provider_id", "rows", "stake", "contribution_micro", "payout", "slashed", "error_micro")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
@@ -265,6 +265,7 @@ class RoundParticipant(_message.Message):
     CONTRIBUTION_MICRO_FIELD_NUMBER: _ClassVar[int]
     PAYOUT_FIELD_NUMBER: _ClassVar[int]
     SLASHED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MICRO_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     provider_id: str
     rows: int
@@ -272,7 +273,8 @@ class RoundParticipant(_message.Message):
     contribution_micro: int
     payout: int
     slashed: int
-    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., stake: _Optional[int] = ..., contribution_micro: _Optional[int] = ..., payout: _Optional[int] = ..., slashed: _Optional[int] = ...) -> None: ...
+    error_micro: int
+    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., stake: _Optional[int] = ..., contribution_micro: _Optional[int] = ..., payout: _Optional[int] = ..., slashed: _Optional[int] = ..., error_micro: _Optional[int] = ...) -> None: ...
 
 class RoundView(_message.Message):
     __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json", "opened_payload_json", "sponsor_signature", "expires_at_ms", "failed_runs")

@@ -85,9 +85,11 @@ def _text(shown: dict[str, Any]) -> str:
              f"validation {shown['validation_dataset']}"]
     if shown["metrics_micro"]:
         lines.append(f"full-model metric {shown['metrics_micro'][0] / 1e6:+.6f}")
+    banzhaf = spec.get("valuation") == "banzhaf"  # leave-one-out lines stay as they were
     for p in shown["participants"]:
+        error = f" ± {p['error_micro'] / 1e6:.6f}" if banzhaf else ""
         lines.append(f"  {p['provider_id']:<16} {p['dataset_id']:<20} rows {p['rows']:>7}  "
-                     f"stake {p['stake']:>6}  contribution {p['contribution_micro'] / 1e6:+.6f}  "
+                     f"stake {p['stake']:>6}  contribution {p['contribution_micro'] / 1e6:+.6f}{error}  "
                      f"payout {p['payout']:>6}  slashed {p['slashed']:>6}")
     if shown["refund_to_sponsor"]:
         lines.append(f"refund to sponsor {shown['refund_to_sponsor']}")
