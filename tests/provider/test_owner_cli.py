@@ -23,6 +23,7 @@ import pytest
 from coordinator.cluster_link import NodeEndpoint
 from coordinator.server import CoordinatorConfig, RunningCoordinator, start_coordinator
 from ledger import Ledger
+from mutualmind.cli import main
 from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.ownership import delivery_message, order_payload
 from mutualmind.vocabulary.payloads import request_message
@@ -47,9 +48,9 @@ class Owned:
     def ledger(self) -> Ledger:
         return self.coordinator.ledger
 
-    def cli(self, *args: str, remote: bool = True) -> subprocess.CompletedProcess[str]:
-        where = ["--coordinator", f"127.0.0.1:{self.coordinator.public_port}",
-                 "--certs", str(self.certs)] if remote else []
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`mutualmind ARGS` against this coordinator, as a subprocess."""
+        where = ["--coordinator", f"127.0.0.1:{self.coordinator.public_port}", "--certs", str(self.certs)]
         return subprocess.run([sys.executable, "-m", "mutualmind", *args, *where],
                               capture_output=True, text=True, timeout=60, cwd=ROOT)
 
@@ -114,19 +115,16 @@ def test_a_transfer_above_balance_is_refused_with_nothing_written(owned: Owned) 
 
 def test_a_price_change_needs_owners_holding_a_majority(owned: Owned, tmp_path: Path) -> None:
     proposal = tmp_path / "proposal.json"
-    made = owned.cli("owner", "propose-price", "--model", "r1", "--price", "9", "--out", str(proposal),
-                     remote=False)
-    assert made.returncode == 0, made.stderr
-    signed = owned.cli("owner", "sign", str(proposal), "--key", str(owned.key_files["hospital-b"]),
-                       remote=False)
-    assert signed.returncode == 0 and json.loads(signed.stdout)["signatures"] == ["hospital-b"]
+    # proposing and signing are offline: the same `main` in this process (no subprocess start-up)
+    assert main(["owner", "propose-price", "--model", "r1", "--price", "9", "--out", str(proposal)]) == 0
+    assert main(["owner", "sign", str(proposal), "--key", str(owned.key_files["hospital-b"])]) == 0
+    assert list(json.loads(proposal.read_text())["signatures"]) == ["hospital-b"]
     size = owned.ledger.size
     minority = owned.cli("owner", "submit-price", str(proposal))
     _one_error_line(minority, 6, "no_majority", "owner sign")
     assert owned.ledger.size == size
     assert owned.ledger.state.ownership.model("r1").price_per_1000_rows == PRICE  # type: ignore[union-attr]
-    assert owned.cli("owner", "sign", str(proposal), "--key", str(owned.key_files["hospital-a"]),
-                     remote=False).returncode == 0
+    assert main(["owner", "sign", str(proposal), "--key", str(owned.key_files["hospital-a"])]) == 0
     majority = owned.cli("owner", "submit-price", str(proposal))
     assert majority.returncode == 0, majority.stderr
     assert json.loads(majority.stdout)["signed_units"] == 1_000_000
@@ -178,3 +176,34 @@ def test_the_sponsor_signs_an_inference_price_at_open_and_round_show_has_it(owne
                               "--round-id", "r3", "--pool", "10", "--validation-dataset", "val-1",
                               "--dataset", "a-1", "--dataset", "b-1", "--dataset", "c-1",
                               "--inference-price", "-1"), 2, "--inference-price")
+
+
+def test_forged_and_replayed_owner_requests_are_refused_over_grpc(owned: Owned) -> None:
+    """The Market API itself (a client in this process, TLS on loopback): a signature
+    that is not the named owner's, and a transfer sent twice, write nothing."""
+    from mutualmind.errors import PermissionDenied, RuleViolation
+    from mutualmind.transport import channel_credentials, open_channel
+    from mutualmind.transport.pki import COORDINATOR_NAME
+    from mutualmind.vocabulary.signed_requests import (
+        new_price_proposal,
+        sign_price_proposal,
+        signed_units_transfer,
+    )
+    from provider.client import market_call, submit_price_change
+
+    channel = open_channel(f"127.0.0.1:{owned.coordinator.public_port}",
+                           channel_credentials(owned.certs, None), server_name=COORDINATOR_NAME)
+    try:
+        size = owned.ledger.size
+        # hospital-b signs in hospital-a's name: the ledger checks a's registered key
+        forged = sign_price_proposal(owned.keys["hospital-b"], "hospital-a", new_price_proposal("r1", 3))
+        with pytest.raises(PermissionDenied):
+            submit_price_change(channel, forged)
+        request = signed_units_transfer(owned.keys["hospital-a"], "hospital-a", "r1", "sponsor", 10)
+        assert market_call(channel, "TransferUnits", request).units_left == 714_990
+        with pytest.raises(RuleViolation, match="nonce"):
+            market_call(channel, "TransferUnits", request)
+        assert owned.ledger.size == size + 1
+        assert owned.ledger.state.ownership.model("r1").price_per_1000_rows == PRICE  # type: ignore[union-attr]
+    finally:
+        channel.close()
