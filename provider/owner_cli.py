@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,6 @@ PROPOSAL_HELP = "the proposal file (from `owner propose-price`)"
 
 
 def register(subparsers: Any) -> None:
-    import os
-
     owner = subparsers.add_parser("owner", help="model owners: units, dividends, price changes, transfers")
     sub = owner.add_subparsers(dest="owner_command", metavar="ACTION", required=True)
 
