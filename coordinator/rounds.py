@@ -139,7 +139,8 @@ class Rounds:
     def open_round(self, *, round_id: str, sponsor: str, pool: int, model_spec: dict[str, Any],
                    validation_dataset: str, datasets: list[str], slash_rate_ppm: int,
                    epsilon_micro: int, nonce: str, signature: bytes,
-                   expires_at_ms: int = 0, now_ms: int | None = None) -> Entry:
+                   expires_at_ms: int = 0, now_ms: int | None = None,
+                   inference_price_per_1000_rows: int = 0) -> Entry:
         """Record the sponsor's signed round_opened entry; the ledger locks the pool.
 
         The spec is parsed with the workers' own parser first (InvalidInput naming the
@@ -169,6 +170,8 @@ class Rounds:
                     f"{self.policy.max_ttl_s / 86400:g} days ahead (now {now}); sign a "
                     "nearer expiry")
             payload["expires_at_ms"] = expires_at_ms
+        if inference_price_per_1000_rows:  # the model's price; the ledger bounds it (amount)
+            payload["inference_price_per_1000_rows"] = inference_price_per_1000_rows
         return self.ledger.append(EntryKind.ROUND_OPENED, payload, provider_signature=signature)
 
     # -- ending without a result -----------------------------------------------------

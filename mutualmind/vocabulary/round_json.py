@@ -30,6 +30,7 @@ def round_json(view: market_pb2.RoundView) -> dict[str, Any]:
         "metrics_micro": list(view.metrics_micro), "job_digest": view.job_digest,
         "message": view.message, "refund_to_sponsor": view.refund_to_sponsor,
         "expires_at_ms": view.expires_at_ms, "failed_runs": view.failed_runs,
+        "inference_price_per_1000_rows": view.inference_price_per_1000_rows,
         "communication": round_parties(view),
     }
 
