@@ -19,9 +19,10 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from mpcnode.worker.memory_budget import JobShape, check_memory, estimate_bytes
 from mpcnode.worker.newton import provider_blocks
 from mpcnode.worker.reference import plaintext_batched, plaintext_loo
-from mutualmind.errors import InvalidInput
+from mutualmind.errors import InvalidInput, QuotaExceeded
 from mutualmind.vocabulary.model_spec import parse_model_spec
 from tests.mpcnode.worker.cluster import run_job
 from tests.mpcnode.worker.test_numerics import credit_table
@@ -142,6 +143,21 @@ def test_provider_blocks_cover_every_row_once() -> None:
     assert covered == list(range(26))
     assert all(stop - first <= block for _, first, stop in blocks)
     assert [p for p, _, _ in blocks] == [0, 1, 2, 2, 2, 3]
+
+
+def test_memory_budget_counts_the_newton_hessian_and_points_to_newton_step() -> None:
+    """Retraining holds [models, rows, features + 2] for the Hessians; one Newton step
+    from the full model holds one model's: a big job is refused with that advice."""
+    def shape(raw: dict) -> JobShape:
+        return JobShape(200_000, 10_000, 30, 51, parse_model_spec(raw))
+
+    sgd = estimate_bytes(shape({"l2": L2}))
+    retrain = estimate_bytes(shape({"solver": "newton", "l2": L2}))
+    stepped = estimate_bytes(shape({"solver": "newton", "l2": L2, "loo": "newton_step"}))
+    assert sgd < stepped < retrain
+    with pytest.raises(QuotaExceeded, match="newton_step"):
+        check_memory(stepped, shape({"solver": "newton", "l2": L2}))
+    assert check_memory(stepped, shape({"solver": "newton", "l2": L2, "loo": "newton_step"})) == stepped
 
 
 def test_mpc_newton_loo_agrees_with_sklearn_on_breast_cancer(tmp_path: Path) -> None:
