@@ -16,8 +16,9 @@ The d x d solve, in secret shares: A = H / l2 = S / (c l2) + P has eigenvalues i
 [~1, B / l2] with the public bound B = w_max ((rows / c) d + 1) + l2 d (standardised
 features: the squared norms of all rows sum to d x rows; w_max = 1/4 or 1 bounds W), so
 Newton-Schulz X <- X (2I - A X) from X_0 = (l2 / B) I converges (||I - A X_0|| < 1) and
-after K = ceil(log2(11 B / l2)) iterations the error (1 - l2/B)^(2^K) is below 2^-16.
-Both products are truncated with |result| <= 1 (A X has spectral radius <= 1, X <= 1):
+after K = ceil(log2(11 B / l2)) iterations the error (1 - l2/B)^(2^K) is below 2^-16
+(coupled with Y = A X, one multiplication round per iteration, see `solve`).
+The products are truncated with |result| <= 1 (A X has spectral radius <= 1, X <= 1):
 a failure probability of ~2^-32 per element whatever the data. Then
 delta = X (g / l2) and theta <- theta - delta. An inverse that is not fully converged
 (a bias direction with curvature below l2) is still positive definite and smaller than
@@ -91,19 +92,24 @@ def solve(
 ) -> Tensor:
     """delta = A^-1 u for each model, A [m, k, k] = H / l2, u [m, k, 1] = g / l2.
 
-    Newton-Schulz from the public start X_0 = I / (B / l2): the first iteration is a public
-    scaling (X_1 = 2 X_0 - X_0 A X_0, X_0 a scalar), then 2 matmuls per iteration.
+    Newton-Schulz from the public start X_0 = I / (B / l2), in its coupled form: with
+    Y = A X, X' = X (2I - Y) and Y' = A X' = Y (2I - Y) (X is a polynomial in A, so they
+    commute), so both come from ONE batched matmul [X; Y] @ (2I - Y): one multiplication
+    round per iteration instead of two. The first iteration is a public scaling
+    (X_1 = 2 c I - c^2 A, c public per model), Y_1 = A X_1 one matmul. Y's rounding is
+    not corrected against A, so X carries a relative error of ~K x 2^-16: an inexact
+    inverse, which Newton's outer steps absorb (the optimum is where g = 0).
     """
     models, size = int(scaled_hessian.size(0)), int(scaled_hessian.size(-1))
     start = (1.0 / bounds).reshape(models, 1, 1)  # l2 / B per model, times l2 / l2
     eye = torch.eye(size, dtype=torch.float64).expand(models, size, size)
-    # X_1 = 2 c I - c^2 A (c public per model): one truncation, no multiplication round
     numerators, denominators = integer_ratio((start * start).expand(models, size, size).contiguous())
     inverse = backend.public(2 * start * eye) - backend.scale_by_ratio(scaled_hessian, numerators, denominators)
+    product = scaled_hessian.matmul(inverse)
     twice = backend.public(2 * eye)
     for _ in range(iterations - 1):
-        product = scaled_hessian.matmul(inverse)
-        inverse = inverse.matmul(twice - product)
+        both = backend.cat([inverse, product], dim=0).matmul(backend.cat([twice - product] * 2, dim=0))
+        inverse, product = both[:models], both[models:]
     return inverse.matmul(scaled_gradient)
 
 
