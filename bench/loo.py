@@ -17,11 +17,14 @@ evaluation on the validation split. Printed figures:
   bytes_single/_loo    bytes sent, summed over parties (CrypTen's counter)
   naive_loo_estimate_s (n+1) * single_s, what retraining n+1 times would cost
   naive_s (--naive)    the n+1 separate trainings, run in MPC; naive_over_loo
+  banzhaf_s (--banzhaf) the Data Banzhaf pass (2^n coalitions up to 8 providers, else MSR,
+                       `mutualmind.vocabulary.valuation`) with its estimator on the shares;
+                       banzhaf_over_single, banzhaf_over_loo, rounds_banzhaf, bytes_banzhaf
 
 The solver (`--solver sgd|newton`, `--loo retrain|newton_step`, `--l2`) is the model
 spec's; `--flip-provider K` flips 40 % of provider K's labels. For logistic models the
 LOO contributions are compared with a converged plaintext reference (scikit-learn
-LogisticRegression, same L2, retrained without each provider on the pooled
+LogisticRegression, same L2 (given, > 0), retrained without each provider on the pooled
 standardisation):
 
   sign_agreement       share of providers whose reference |contribution| > 0.002 that
@@ -122,8 +125,12 @@ def party(args: argparse.Namespace) -> None:
     from crypten.mpc import MPCTensor
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.row_masks import RowMasks
-    from mpcnode.worker.training import train_loo, train_masked
+    from mpcnode.worker.banzhaf import CoalitionMasks, banzhaf_evaluator
+    from mpcnode.worker.evaluation import evaluate
+    from mpcnode.worker.row_masks import ModelMasks, RowMasks
+    from mpcnode.worker.training import Evaluator, train_loo, train_masked
+    from mutualmind.vocabulary.valuation import msr_seed, plan
+
     tx, ty, vx, vy = _dataset(args)
     parts = np.array_split(np.arange(len(tx)), args.providers)
     provider_rows = [len(p) for p in parts]
@@ -138,16 +145,19 @@ def party(args: argparse.Namespace) -> None:
         return (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
 
     loo_masks = RowMasks.leave_one_out(provider_rows)
-    phases: list[tuple[str, list[RowMasks]]] = [
-        ("single", [RowMasks.everyone(len(tx))]),
-        ("loo", [loo_masks]),
+    phases: list[tuple[str, list[ModelMasks], Evaluator]] = [
+        ("single", [RowMasks.everyone(len(tx))], evaluate),
+        ("loo", [loo_masks], evaluate),
     ]
     if args.naive:
-        phases.append(("naive", [loo_masks.only(j) for j in range(loo_masks.models)]))
+        phases.append(("naive", [loo_masks.only(j) for j in range(loo_masks.models)], evaluate))
+    if args.banzhaf:
+        coalitions = plan(args.providers, msr_seed("bench", spec.to_json(), [str(i) for i in range(args.providers)]))
+        phases.append(("banzhaf", [CoalitionMasks.of(provider_rows, coalitions)], banzhaf_evaluator(coalitions)))
     figures: dict[str, object] = {}
     # warm-up (lazy imports, allocator, first gloo buffers) so the first phase is not penalised
     train_masked(CrypTenBackend(), parse_model_spec(_spec(args, epochs=1)), *inputs(), loo_masks.only(0))
-    for phase, mask_list in phases:
+    for phase, mask_list, evaluator in phases:
         comm.get().barrier()
         comm.get().reset_communication_stats()
         started = time.perf_counter()
@@ -156,7 +166,7 @@ def party(args: argparse.Namespace) -> None:
             if phase == "loo":  # train_loo: the spec's loo method (newton_step needs the providers)
                 result = train_loo(CrypTenBackend(), spec, *inputs(), provider_rows)
             else:
-                result = train_masked(CrypTenBackend(), spec, *inputs(), masks)
+                result = train_masked(CrypTenBackend(), spec, *inputs(), masks, evaluator=evaluator)
             metrics.extend(result.metrics)
         elapsed = time.perf_counter() - started
         stats = comm.get().get_communication_stats()
@@ -182,18 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=0, help="0 = sgd 10, newton the spec's default (6 logistic)")
     parser.add_argument("--solver", default="sgd", choices=["sgd", "newton"])
     parser.add_argument("--loo", default="retrain", choices=["retrain", "newton_step"])
-    parser.add_argument("--l2", type=float, default=0.01)
+    parser.add_argument("--l2", type=float, default=None, help="default: sgd 0 (this benchmark's history), newton 0.01")
     parser.add_argument("--flip-provider", type=int, default=-1, help="flip 40 %% of this provider's labels")
     parser.add_argument("--batch-size", type=int, default=0, help="0 = full batch")
     parser.add_argument("--rows", type=int, default=0, help="resample the set to this many rows")
     parser.add_argument("--lr", type=float, default=1.0)
     parser.add_argument("--dataset", default="breast_cancer", choices=sorted(TASKS))
     parser.add_argument("--naive", action="store_true", help="also run the n+1 separate trainings in MPC")
+    parser.add_argument("--banzhaf", action="store_true", help="also run the Data Banzhaf pass (exact up to 8 providers)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rank", type=int, default=-1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.l2 is None:
+        args.l2 = 0.01 if args.solver == "newton" else 0.0
     if args.rank >= 0:
         party(args)
         return 0
@@ -206,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "--providers", str(args.providers), "--model", args.model, "--epochs", str(args.epochs),
         "--batch-size", str(args.batch_size), "--rows", str(args.rows), "--lr", str(args.lr), "--dataset", args.dataset,
         "--solver", args.solver, "--loo", args.loo, "--l2", str(args.l2), "--flip-provider", str(args.flip_provider),
-    ] + (["--naive"] if args.naive else [])
+    ] + (["--naive"] if args.naive else []) + (["--banzhaf"] if args.banzhaf else [])
     try:
         parties = run_parties(__file__, forwarded, args.parties)
     except RuntimeError as err:
@@ -246,9 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.naive
             else {}
         ),
+        **(_banzhaf_report(parties) if args.banzhaf else {}),
         "metrics_loo": parties[0]["loo"]["metrics"],
     }
-    if args.model == "logistic":
+    if args.model == "logistic" and args.l2 > 0:  # the reference needs a penalty to converge
         report.update(reference_agreement(args, parties[0]["loo"]["metrics"]))
     if args.json:
         print(json.dumps(report))
@@ -256,6 +270,20 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in report.items():
             print(f"{key:>26}: {value}")
     return 0
+
+
+def _banzhaf_report(parties: list[dict]) -> dict[str, object]:
+    """The Banzhaf pass's figures beside the single training and the LOO pass."""
+    seconds = max(p["banzhaf"]["s"] for p in parties)
+    return {
+        "banzhaf_models": parties[0]["banzhaf"]["models"],
+        "banzhaf_s": round(seconds, 3),
+        "banzhaf_over_single": round(seconds / max(p["single"]["s"] for p in parties), 3),
+        "banzhaf_over_loo": round(seconds / max(p["loo"]["s"] for p in parties), 3),
+        "rounds_banzhaf": max(p["banzhaf"]["rounds"] for p in parties),
+        "bytes_banzhaf": sum(p["banzhaf"]["bytes"] for p in parties),
+        "metrics_banzhaf": parties[0]["banzhaf"]["metrics"],
+    }
 
 
 if __name__ == "__main__":

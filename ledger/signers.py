@@ -8,7 +8,9 @@ On top of that:
     signed by the key it registers, the others by the key the party registered;
   * every other kind carries no provider signature;
   * a round_result carries one attestation per node, each over
-    `attestation_message(round_id, job_digest, metrics_micro)` by that node's key.
+    `attestation_message(round_id, job_digest, metrics_micro)` by that node's key;
+    models_frozen and tournament_result likewise, over
+    `mutualmind.vocabulary.tournament.attested_message`.
 
 `check_signatures` applies this rule with whatever keys the caller knows. The ledger's
 append turns a finding into a typed error, and the parallel verifier (`signature_check`)
@@ -27,6 +29,7 @@ from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.payloads import KINDS, REQUEST_DOMAIN
 from mutualmind.vocabulary.signing_keys import verify_raw
 from mutualmind.vocabulary.states import EntryKind
+from mutualmind.vocabulary.tournament import attested_message
 
 PROVIDER_SIGNATURE = "provider signature"
 NODE_ATTESTATION = "node attestation"
@@ -83,12 +86,16 @@ def check_signatures(
             return SignatureFinding(PROVIDER_SIGNATURE, INVALID, signer,
                                     f"the signature on this {kind} does not verify with {signer!r}'s key")
     if kind == EntryKind.ROUND_RESULT:
-        return _check_attestations(payload, node_keys)
+        return _check_attestations(payload, node_keys, attestation_message(
+            payload["round_id"], payload["job_digest"], payload["metrics_micro"]))
+    attested = attested_message(kind, payload)  # a tournament's freeze or result
+    if attested is not None:
+        return _check_attestations(payload, node_keys, attested)
     return None
 
 
-def _check_attestations(payload: dict[str, Any], node_keys: Mapping[int, bytes]) -> SignatureFinding | None:
-    message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"])
+def _check_attestations(payload: dict[str, Any], node_keys: Mapping[int, bytes],
+                        message: bytes) -> SignatureFinding | None:
     unknown: SignatureFinding | None = None
     for attestation in payload["attestations"]:
         node = attestation["node_index"]

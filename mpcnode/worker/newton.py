@@ -45,13 +45,14 @@ import torch
 from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.evaluation import evaluate
 from mpcnode.worker.normalisation import standardise
-from mpcnode.worker.row_masks import RowMasks
+from mpcnode.worker.row_masks import ModelMasks, RowMasks
 from mpcnode.worker.training import (
     GRADIENT_BLOCK_ROWS,
     LABEL_MEAN,
     LABEL_SCALE,
     NORMALISE_MEAN,
     NORMALISE_SCALE,
+    Evaluator,
     LooResult,
     PhaseClock,
     integer_ratio,
@@ -168,7 +169,7 @@ def _sums(
 
 
 def newton_iterations(
-    problem: _Problem, masks: RowMasks, on_step: Callable[[int, int], None] | None, extra: dict[int, Callable[[], object]]
+    problem: _Problem, masks: ModelMasks, on_step: Callable[[int, int], None] | None, extra: dict[int, Callable[[], object]]
 ) -> tuple[Tensor, Callable[[int], object], dict[str, float] | None]:
     """Train every masked model to its optimum: (theta [m, k, 1], the dealer hook, offline figures).
 
@@ -177,17 +178,18 @@ def newton_iterations(
     the steps (key 1: the leave-one-out step), fetched with them.
     """
     backend, spec = problem.backend, problem.spec
-    dense = masks.dense()  # [m, rows, 1]
+    dense = masks.batch(None)  # [m, rows, 1]
     counts = dense.sum(1).reshape(-1).to(torch.float64)
-    if bool((counts == 0).any()):
-        raise InvalidInput("every model of the newton solver needs at least one training row")
-    bounds = curvature_bound(spec, problem.features, problem.rows, counts)
+    # a model without rows (Data Banzhaf's empty coalition) has gradient 0 and stays at
+    # theta = 0, as with SGD; its bound is taken as the full table's so it does not
+    # raise every model's iteration count
+    bounds = curvature_bound(spec, problem.features, problem.rows, torch.where(counts > 0, counts, problem.rows))
     iterations = schulz_iterations(spec, bounds)
     size, models = problem.features + 1, masks.models
     constant = None
     if spec.kind == "linear":  # X~^T diag(mask) X~: the same for every step
         (constant,) = sums_over_rows(backend, [problem.xt], [backend.mask_rows(problem.xt, dense)])
-    factors = 1.0 / (counts * spec.l2)
+    factors = torch.where(counts > 0, 1.0 / (counts.clamp_min(1.0) * spec.l2), torch.zeros_like(counts))
     penalty = backend.public(problem.penalty.expand(models, size, size))
 
     def step(theta: Tensor, xt: Tensor, y: Tensor) -> Tensor:
@@ -305,15 +307,17 @@ def train_newton(
     train_y: Tensor,
     validation_x: Tensor,
     validation_y: Tensor,
-    masks: RowMasks,
+    masks: ModelMasks,
     provider_rows: Sequence[int] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    evaluator: Evaluator = evaluate,
 ) -> LooResult:
     """Train with the newton solver and evaluate.
 
     With `provider_rows` and `spec.loo == "newton_step"`, `masks` must be the
     leave-one-out masks of those providers: only the full model is trained, the others
-    are one Newton step away from it. Otherwise every mask's model is trained.
+    are one Newton step away from it. Otherwise every mask's model is trained (row masks
+    or Data Banzhaf's coalitions); `evaluator` reveals what `training.train_masked`'s does.
     """
     clock = PhaseClock()
     normalised = standardise(backend, train_x, validation_x)
@@ -333,7 +337,7 @@ def train_newton(
         theta, _, offline = newton_iterations(problem, masks, on_step, {})
         clock.mark("steps")
     params = as_params(theta, problem.features)
-    metrics, accuracy = evaluate(backend, spec, params, validation_x, validation_y)
+    metrics, accuracy = evaluator(backend, spec, params, validation_x, validation_y)
     clock.mark("evaluate")
     full = {name: value[0] for name, value in params.items()}
     full[NORMALISE_MEAN] = normalised.mean

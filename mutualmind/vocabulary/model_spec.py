@@ -21,6 +21,9 @@ from mutualmind.errors import Aborted, InvalidInput
 MODEL_KINDS = ("logistic", "linear", "softmax", "mlp")
 TASKS = ("binary", "multiclass", "regression")
 METRICS = ("log_loss", "accuracy", "mse")
+# how each dataset is valued: leave-one-out (n+1 models) or Data Banzhaf (2^n coalitions
+# exactly up to 8 datasets, Maximum Sample Reuse beyond; `mutualmind.vocabulary.valuation`)
+VALUATIONS = ("loo", "banzhaf")
 REGRESSION_DEFAULT_LR = 0.1
 # the task each kind solves; the MLP's task is chosen by its `task` field
 KIND_TASK = {"logistic": "binary", "linear": "regression", "softmax": "multiclass"}
@@ -50,7 +53,8 @@ class ModelSpec:
     """A model kind and its hyper-parameters; `batch_size` 0 means full-batch.
 
     `seed` fixes the public parts of training (MLP initial weights, mini-batch order), so
-    every node and the plaintext reference take the same steps.
+    every node and the plaintext reference take the same steps. `valuation` chooses how
+    datasets are valued: "loo" (leave-one-out) or "banzhaf" (`valuation.py`).
     """
 
     kind: str = "logistic"
@@ -63,6 +67,7 @@ class ModelSpec:
     task: str = "binary"
     metric: str = "log_loss"
     seed: int = 0
+    valuation: str = "loo"
     solver: str = "sgd"
     loo: str = "retrain"
 
@@ -91,6 +96,7 @@ _FIELD_TYPES: dict[str, type] = {
     "task": str,
     "metric": str,
     "seed": int,
+    "valuation": str,
     "solver": str,
     "loo": str,
 }
@@ -183,6 +189,8 @@ def _check_ranges(spec: ModelSpec) -> None:
         raise InvalidInput(f"a regression model is valued by mse, not {spec.metric!r}")
     if spec.task != "regression" and spec.metric == "mse":
         raise InvalidInput("a classifier is valued by log_loss or accuracy, not mse")
+    if spec.valuation not in VALUATIONS:
+        raise InvalidInput(f"valuation {spec.valuation!r} is not supported; choose one of {VALUATIONS}")
     if not 0 <= spec.seed < 2**63:
         raise InvalidInput(f"seed {spec.seed} must be a non-negative 63-bit integer")
 
@@ -196,6 +204,9 @@ def _check_solver(spec: ModelSpec) -> None:
         if spec.loo != "retrain":
             raise InvalidInput(f"loo {spec.loo!r} needs the newton solver; the sgd solver retrains (loo \"retrain\")")
         return
+    if spec.loo == "newton_step" and spec.valuation != "loo":
+        raise InvalidInput(f"loo \"newton_step\" approximates leave-one-out models; valuation {spec.valuation!r} "
+                           "trains its coalitions: leave loo at \"retrain\"")
     if spec.kind not in NEWTON_KINDS:
         raise InvalidInput(f"the newton solver trains {NEWTON_KINDS} models, not {spec.kind!r}; use solver \"sgd\"")
     if spec.batch_size != 0:

@@ -105,6 +105,13 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
 def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
     """On a ledger with its nodes registered: providers with 1000 tokens each, datasets,
     stakes, and round "r1" opened by the sponsor and settled; returns the providers' keys."""
+    keys = open_round_r1(ledger, rounds)
+    rounds.run("r1", deadline_s=30.0)
+    return keys
+
+
+def open_round_r1(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
+    """`settle_round` up to the opening of round "r1" (not run); returns the keys."""
     market = Market(ledger, node_count=NODES)
     keys = {}
     for who in ("hospital-a", "hospital-b", "hospital-c", "sponsor"):
@@ -136,5 +143,4 @@ def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
                       datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
                       epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
                       signature=bytes(request.auth.signature))
-    rounds.run("r1", deadline_s=30.0)
     return keys

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -94,6 +95,7 @@ def test_spec_chooses_the_solver_strictly() -> None:
         "mini-batch": {"solver": "newton", "l2": L2, "batch_size": 32},
         "too many steps": {"solver": "newton", "l2": L2, "epochs": 31},
         "not a string": {"solver": 1},
+        "banzhaf trains its coalitions": {"solver": "newton", "l2": L2, "loo": "newton_step", "valuation": "banzhaf"},
     }
     for name, raw in refused.items():
         with pytest.raises(InvalidInput):
@@ -105,6 +107,23 @@ def test_batched_newton_equals_separate_newton_trainings() -> None:
     data = noisy_split(*load_breast_cancer(return_X_y=True), providers=4, noisy=1)
     spec = parse_model_spec({"solver": "newton", "l2": L2})
     np.testing.assert_allclose(plaintext_batched(spec, *data).metrics, plaintext_loo(spec, *data), rtol=1e-9, atol=1e-9)
+
+
+def test_newton_trains_data_banzhaf_coalitions_too() -> None:
+    """The newton solver serves `valuation: banzhaf` (its coalition masks, its evaluator)."""
+    from mpcnode.worker.backend import PlainBackend
+    from mpcnode.worker.banzhaf import train_banzhaf
+    from mpcnode.worker.reference import plaintext_banzhaf
+    from mutualmind.vocabulary.valuation import msr_seed, plan
+
+    data = noisy_split(*load_breast_cancer(return_X_y=True), providers=3, noisy=1)
+    spec = parse_model_spec({"solver": "newton", "l2": L2, "valuation": "banzhaf"})
+    coalitions = plan(3, msr_seed("round-1", spec.to_json(), ["a", "b", "c"]))
+    tensors = [torch.tensor(np.asarray(a, dtype=np.float64)).reshape(len(a), -1) for a in data[:4]]
+    batched = train_banzhaf(PlainBackend(), spec, *tensors, data[4], coalitions).metrics
+    np.testing.assert_allclose(batched, plaintext_banzhaf(spec, *data, coalitions), rtol=1e-9, atol=1e-9)
+    # values are mean log-loss with the dataset minus without it: the noisy one raises it
+    assert int(np.argmax(batched[1:4])) == 1
 
 
 def test_plaintext_newton_converges_to_sklearn_where_sgd_does_not() -> None:
