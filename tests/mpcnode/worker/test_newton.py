@@ -30,6 +30,7 @@ from tests.mpcnode.worker.test_numerics import credit_table
 
 L2 = 0.01
 EPSILON = 0.002  # log-loss; the smallest contribution whose sign the tests hold to
+MPC_TOLERANCE = 0.005  # log-loss, MPC against the plaintext run of the same algorithm
 # One Newton step from the full optimum against retraining, |stepped - retrained| <=
 # STEP_RELATIVE |retrained| + STEP_ABSOLUTE. Measured (breast cancer, L2 0.01, provider 1
 # noisy): 5 providers: noisy -0.050 vs -0.090 (the step underestimates a large removal:
@@ -179,29 +180,32 @@ def test_memory_budget_counts_the_newton_hessian_and_points_to_newton_step() -> 
     assert check_memory(stepped, shape({"solver": "newton", "l2": L2, "loo": "newton_step"})) == stepped
 
 
-def test_mpc_newton_loo_agrees_with_sklearn_on_breast_cancer(tmp_path: Path) -> None:
-    """Real MPC, every model retrained in one batched pass (loo "retrain")."""
+def test_mpc_newton_step_agrees_with_sklearn_on_breast_cancer(tmp_path: Path) -> None:
+    """Real MPC, 30 features, leave-one-out by one Newton step (loo "newton_step": one
+    model's Hessians, [rows, 32]; retraining's [6, rows, 32] made this job 2x slower)."""
     data = noisy_split(*load_breast_cancer(return_X_y=True), providers=5, noisy=2)
-    raw = {"kind": "logistic", "solver": "newton", "l2": L2}
+    raw = {"kind": "logistic", "solver": "newton", "l2": L2, "loo": "newton_step"}
     results = run_job(tmp_path, *data, raw)
     assert all(r["metrics"] == results[0]["metrics"] for r in results)
     got = contributions(results[0]["metrics"])
     assert_agrees(got, sklearn_contributions(*data), noisy=2)
     plain = contributions(plaintext_batched(parse_model_spec(raw), *data).metrics)
-    assert np.abs(got - plain).max() < 0.002  # fixed point vs float64, same algorithm
+    # fixed point vs float64, same algorithm: measured 0.0008-0.0028 over 4 runs (training
+    # and the evaluation's CrypTen exp/log); the log-loss tolerance of the other MPC tests
+    assert np.abs(got - plain).max() < MPC_TOLERANCE
 
 
-def test_mpc_newton_step_agrees_with_sklearn_on_a_credit_table(tmp_path: Path) -> None:
-    """Real MPC on incomes in dollars, leave-one-out by one Newton step (loo "newton_step")."""
+def test_mpc_newton_loo_agrees_with_sklearn_on_a_credit_table(tmp_path: Path) -> None:
+    """Real MPC on incomes in dollars, every model retrained in one batched pass (loo "retrain")."""
     x, y = credit_table(800, seed=1)
     ty = y[:600].copy()
     rng = np.random.default_rng(1)
     flipped = rng.choice(np.arange(240, 360), 48, replace=False)  # provider 2: 40 % flipped
     ty[flipped] = 1 - ty[flipped]
     data = (x[:600], ty, x[600:], y[600:], [120] * 5)
-    raw = {"kind": "logistic", "solver": "newton", "l2": L2, "loo": "newton_step"}
+    raw = {"kind": "logistic", "solver": "newton", "l2": L2}
     results = run_job(tmp_path, *data, raw)
     got = contributions(results[0]["metrics"])
     assert_agrees(got, sklearn_contributions(*data), noisy=2)
     plain = contributions(plaintext_batched(parse_model_spec(raw), *data).metrics)
-    assert np.abs(got - plain).max() < 0.002
+    assert np.abs(got - plain).max() < MPC_TOLERANCE
