@@ -14,7 +14,8 @@ What a party holds (docs/performance.md, "Memory"):
     `normalisation.CHUNK_ELEMENTS` whatever the row count;
   * one training step: a batch of rows and the m models' logits and gradients on it,
     with CrypTen's temporaries (the comparison of the hard sigmoid works on binary
-    shares of every logit, several copies at a time);
+    shares of every logit, several copies at a time); a newton step also the weighted
+    rows of its Hessian, [models trained, rows, features + 2];
   * the dealer material prefetched for the run (at most `MATERIAL_BUDGET_BYTES`, held
     twice by party 0 while it unpacks the dealer's answer).
 """
@@ -44,6 +45,9 @@ MATERIAL_COPIES = 2
 # hard sigmoid holds binary shares of both shifted copies plus carry-save terms
 STEP_LOGIT_COPIES = 128
 STEP_ROW_COPIES = 6  # the batch of features: gathered, its Beaver operands, the gradient's
+# a newton step (newton.py) also holds W x~ for every trained model, [m, rows, features + 2]
+# with the residual: its product's Beaver operands, the concatenation and the matmul's
+NEWTON_ROW_COPIES = 8
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,15 @@ class JobShape:
     def batch_rows(self) -> int:
         batch = self.spec.batch_size
         return self.train_rows if batch == 0 or batch >= self.train_rows else batch
+
+    @property
+    def newton_values_per_row(self) -> int:
+        """Values per row of a Newton step's Hessian operand, over the models it trains
+        (all m for loo "retrain", the full model only for "newton_step"); 0 for sgd."""
+        if self.spec.solver != "newton":
+            return 0
+        trained = 1 if self.spec.loo == "newton_step" else self.models
+        return trained * (self.features + 2)
 
     @property
     def outputs_per_row(self) -> int:
@@ -92,6 +105,7 @@ def estimate_bytes(shape: JobShape) -> int:
     chunk = INT64 * CHUNK_ELEMENTS * CHUNK_COPIES
     step = INT64 * shape.batch_rows * (
         STEP_ROW_COPIES * shape.features + STEP_LOGIT_COPIES * shape.models * shape.outputs_per_row
+        + NEWTON_ROW_COPIES * shape.newton_values_per_row
     )
     return BASE_BYTES + tables + chunk + step + MATERIAL_COPIES * MATERIAL_BUDGET_BYTES
 
@@ -114,7 +128,9 @@ def check_memory(budget_bytes: int, shape: JobShape) -> int:
     if need <= budget_bytes:
         return need
     advice = []
-    batch = largest_batch(shape, budget_bytes)
+    batch = largest_batch(shape, budget_bytes) if shape.spec.solver == "sgd" else 0
+    if shape.spec.solver == "newton" and shape.spec.loo == "retrain":
+        advice.append('set the model spec\'s loo to "newton_step" (it trains one model, not one per provider)')
     if batch >= 1 and batch < shape.batch_rows:
         advice.append(f"set the model spec's batch_size to at most {batch:,} (it is "
                       f"{'full batch' if shape.spec.batch_size == 0 else shape.spec.batch_size})")

@@ -90,6 +90,11 @@ def train_loo(
     rows = int(train_x.size(0))
     if rows != sum(provider_rows):
         raise InvalidInput(f"training data has {rows} rows but the providers hold {sum(provider_rows)}")
+    if spec.solver == "newton":
+        from mpcnode.worker.newton import train_newton
+
+        masks = RowMasks.leave_one_out(provider_rows)
+        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, provider_rows, on_step)
     return train_masked(
         backend, spec, train_x, train_y, validation_x, validation_y, RowMasks.leave_one_out(provider_rows), on_step
     )
@@ -117,8 +122,12 @@ def train_masked(
     rows = int(train_x.size(0))
     if masks.rows != rows:
         raise InvalidInput(f"the row masks cover {masks.rows} rows but the training table has {rows}")
+    if spec.solver == "newton":
+        from mpcnode.worker.newton import train_newton
+
+        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, None, on_step, evaluator)
     models = masks.models
-    clock = _PhaseClock()
+    clock = PhaseClock()
     normalised = standardise(backend, train_x, validation_x)
     x, vx = train_x, validation_x
     labels = None
@@ -165,7 +174,7 @@ def train_masked(
     )
 
 
-class _PhaseClock:
+class PhaseClock:
     """Wall seconds between marks: where a job's time goes (setup versus steps)."""
 
     def __init__(self) -> None:

@@ -30,6 +30,22 @@ KIND_TASK = {"logistic": "binary", "linear": "regression", "softmax": "multiclas
 # metrics where a lower value is better (contribution = metric(all but i) - metric(all))
 LOWER_IS_BETTER = frozenset({"log_loss", "mse"})
 MICRO = 1_000_000  # metrics and contributions travel and are stored in integer millionths
+# how the convex models are trained (mpcnode/worker/newton.py): "sgd" is the fixed-schedule
+# gradient descent of training.py; "newton" runs `epochs` Newton (IRLS) steps with the
+# Hessian solved in secret shares, so the models reach the optimum the valuation assumes
+SOLVERS = ("sgd", "newton")
+# how the newton solver gets the leave-one-out models: "retrain" trains all n+1 in one
+# batched pass (cost grows with n); "newton_step" trains the full model only and moves it
+# one Newton step without each provider's rows (influence-style; cost flat in n)
+LOO_METHODS = ("retrain", "newton_step")
+NEWTON_KINDS = ("logistic", "linear")
+# Newton steps when the spec names none: logistic converges to fixed-point precision in
+# 6 from zero (tests/mpcnode/worker/test_newton.py); a linear model needs one (plus one
+# to polish the fixed-point inverse)
+NEWTON_DEFAULT_EPOCHS = {"logistic": 6, "linear": 2}
+# the newton solver's Hessian condition number is bounded through l2 (its inverse's
+# iteration count is log2 of that bound); below this the count and the fixed-point error grow
+NEWTON_MIN_L2 = 1e-4
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,8 @@ class ModelSpec:
     metric: str = "log_loss"
     seed: int = 0
     valuation: str = "loo"
+    solver: str = "sgd"
+    loo: str = "retrain"
 
     @property
     def outputs(self) -> int:
@@ -79,6 +97,8 @@ _FIELD_TYPES: dict[str, type] = {
     "metric": str,
     "seed": int,
     "valuation": str,
+    "solver": str,
+    "loo": str,
 }
 
 
@@ -128,8 +148,12 @@ def parse_model_spec(raw: str | dict[str, object]) -> ModelSpec:
         # (diabetes: 4.0, so lr 1.0 diverges); 0.1 is safe up to 20 and converges in the
         # default 20 epochs. The logistic/softmax gradient is bounded and needs no cut.
         values.setdefault("lr", REGRESSION_DEFAULT_LR)
+    if values.get("solver") == "newton":
+        # `epochs` counts Newton steps for this solver (each is one pass over the rows)
+        values.setdefault("epochs", NEWTON_DEFAULT_EPOCHS.get(str(kind_name), 8))
     spec = ModelSpec(**values)  # type: ignore[arg-type]
     _check_ranges(spec)
+    _check_solver(spec)
     return spec
 
 
@@ -169,6 +193,35 @@ def _check_ranges(spec: ModelSpec) -> None:
         raise InvalidInput(f"valuation {spec.valuation!r} is not supported; choose one of {VALUATIONS}")
     if not 0 <= spec.seed < 2**63:
         raise InvalidInput(f"seed {spec.seed} must be a non-negative 63-bit integer")
+
+
+def _check_solver(spec: ModelSpec) -> None:
+    if spec.solver not in SOLVERS:
+        raise InvalidInput(f"solver {spec.solver!r} is not supported; choose one of {SOLVERS}")
+    if spec.loo not in LOO_METHODS:
+        raise InvalidInput(f"loo {spec.loo!r} is not supported; choose one of {LOO_METHODS}")
+    if spec.solver == "sgd":
+        if spec.loo != "retrain":
+            raise InvalidInput(f"loo {spec.loo!r} needs the newton solver; the sgd solver retrains (loo \"retrain\")")
+        return
+    if spec.loo == "newton_step" and spec.valuation != "loo":
+        raise InvalidInput(f"loo \"newton_step\" approximates leave-one-out models; valuation {spec.valuation!r} "
+                           "trains its coalitions: leave loo at \"retrain\"")
+    if spec.kind not in NEWTON_KINDS:
+        raise InvalidInput(f"the newton solver trains {NEWTON_KINDS} models, not {spec.kind!r}; use solver \"sgd\"")
+    if spec.batch_size != 0:
+        raise InvalidInput("the newton solver is full-batch: leave batch_size at 0")
+    if spec.l2 < NEWTON_MIN_L2:
+        raise InvalidInput(
+            f"the newton solver needs an L2 penalty of at least {NEWTON_MIN_L2} (got {spec.l2}): it bounds the "
+            "Hessian's condition number, which fixes the secret inverse's iterations; try l2 0.01")
+    if spec.epochs > NEWTON_MAX_STEPS:
+        raise InvalidInput(f"the newton solver takes at most {NEWTON_MAX_STEPS} steps (epochs), got {spec.epochs}")
+
+
+# a Newton step costs ~30-60x an SGD step in rounds (the Hessian's inverse); converged
+# models need < 10, so more only burns the job's deadline
+NEWTON_MAX_STEPS = 30
 
 
 def to_micro(value: float) -> int:

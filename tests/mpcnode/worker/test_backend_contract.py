@@ -70,6 +70,12 @@ def test_sigmoid_is_the_hard_sigmoid(backend: Backend) -> None:
     close(backend, backend.sigmoid(backend.public(X)), hard_sigmoid(X), EXACT)
 
 
+def test_logistic_is_the_exact_sigmoid(backend: Backend) -> None:
+    """The newton solver's link: within 1e-3 of 1 / (1 + e^-z) in MPC, so the model it
+    converges to is the plaintext logistic regression's."""
+    close(backend, backend.logistic(backend.public(X)), torch.sigmoid(X), (1e-12, 1e-3))
+
+
 def test_relu_with_its_gate(backend: Backend) -> None:
     relu, gate = backend.relu_with_gate(backend.public(X))
     close(backend, relu, torch.clamp(X, min=0), EXACT)
