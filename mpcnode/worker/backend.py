@@ -76,6 +76,13 @@ class Backend(Protocol):
     def softplus(self, value: Tensor) -> Tensor:
         """log(1 + exp(value)), computed where it is accurate for large |value|."""
 
+    def logistic(self, value: Tensor) -> Tensor:
+        """The exact sigmoid 1 / (1 + exp(-value)): a model's predicted probability (the
+        metamodel averages these; training's step uses `sigmoid`, the hard one)."""
+
+    def log(self, value: Tensor) -> Tensor:
+        """Natural log of values in [1e-4, 250] (where CrypTen's approximation holds)."""
+
     def positive(self, value: Tensor) -> Tensor:
         """1 where value > 0, else 0."""
 
@@ -141,6 +148,12 @@ class PlainBackend:
 
     def softplus(self, value: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.softplus(value)
+
+    def logistic(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(value)
+
+    def log(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.log(value)
 
     def positive(self, value: torch.Tensor) -> torch.Tensor:
         return (value > 0).to(torch.float64)
@@ -255,6 +268,13 @@ class CrypTenBackend:
         magnitude = value * sign
         relu = value * (1 - negative)
         return relu + (1 + (-magnitude).exp()).log()
+
+    def logistic(self, value: Tensor) -> Tensor:
+        # CrypTen's reciprocal method: exp(-|z|) (no overflow), one batched comparison
+        return value.sigmoid()
+
+    def log(self, value: Tensor) -> Tensor:
+        return value.log()
 
     def positive(self, value: Tensor) -> Tensor:
         return 1 - less_than_zero(value)

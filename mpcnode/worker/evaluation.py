@@ -70,8 +70,8 @@ def _chunk_sums(backend: Backend, spec: ModelSpec, params: dict[str, Tensor], x:
     if spec.task == "regression":
         return [(logits - target).square().sum(1)]
     if spec.metric == "accuracy":
-        return [_correct(backend, spec, logits, target)]
-    return [_log_loss_sums(backend, spec, logits, target), _correct(backend, spec, logits[0:1], target)]
+        return [correct_rows(backend, spec, logits, target)]
+    return [_log_loss_sums(backend, spec, logits, target), correct_rows(backend, spec, logits[0:1], target)]
 
 
 def _log_loss_sums(backend: Backend, spec: ModelSpec, logits: Tensor, target: Tensor) -> Tensor:
@@ -84,8 +84,9 @@ def _log_loss_sums(backend: Backend, spec: ModelSpec, logits: Tensor, target: Te
     return per_row.sum(1)
 
 
-def _correct(backend: Backend, spec: ModelSpec, logits: Tensor, target: Tensor) -> Tensor:
-    """Number of correctly classified rows of each model: [m, 1]."""
+def correct_rows(backend: Backend, spec: ModelSpec, logits: Tensor, target: Tensor) -> Tensor:
+    """Number of correctly classified rows of each model: [m, 1]. For a binary task any
+    score whose sign is the predicted class will do (the metamodel passes p - 1/2)."""
     if spec.task == "binary":
         predicted = backend.positive(logits)
         agree = predicted * target + (1 - predicted) * (1 - target)
@@ -93,3 +94,21 @@ def _correct(backend: Backend, spec: ModelSpec, logits: Tensor, target: Tensor) 
     chosen = backend.argmax_one_hot(logits, -1)
     return (chosen * target).sum(-1, keepdim=True).sum(1)
 
+
+
+# the probability a metamodel gives the true label is floored here before its log: a
+# confidently wrong row costs at most -log(1e-4) = 9.2, and CrypTen's log is accurate
+# only above it (its documented range is [1e-4, 250])
+PROBABILITY_FLOOR = 1e-4
+
+
+def log_loss_of_probabilities(backend: Backend, probabilities: Tensor, target: Tensor) -> Tensor:
+    """Sum over rows of the binary log-loss of probabilities [m, rows, 1] (not logits:
+    a mean of models' probabilities has no logit to hand): [m, 1].
+
+    -(y log p + (1-y) log(1-p)) = -log q with q = (1-y) + p (2y - 1), the probability
+    given to the true label (y in {0, 1}): one product and one log per row, not two.
+    """
+    true_label = (1 - target) + probabilities * (2 * target - 1)
+    floored = backend.relu_with_gate(true_label - PROBABILITY_FLOOR)[0] + PROBABILITY_FLOOR
+    return -backend.log(floored).sum(1)

@@ -1,0 +1,166 @@
+"""A tournament's resolution in MPC: K models' predictions, the stake-weighted metamodel,
+its metric and every model's contribution, revealing only those numbers (issue 15).
+
+Inputs are secret-shared: each model's weights with its own standardisation statistics
+(the `weights` a training job keeps: "weight" [F, 1], "bias" [1, 1], `normalise_mean`
+and `normalise_scale` [1, F]; see `training.py`), and the resolution rows (raw features
+[rows, F] in the same column units the models were trained on - the caller aligns the
+providers' column exponents as a job does, `normalisation.align_columns` - and labels
+[rows, 1]). Public: the stakes and the tournament's weight cap, from which the K + 1
+weight vectors (the metamodel, then the metamodel without each model) are computed in
+plaintext (`mutualmind.vocabulary.metamodel_weights`).
+
+The computation, all K + 1 metamodels in one batched pass (the rounds do not grow with K):
+1. Each model's standardisation is folded into its weights once, on [K, F] values:
+   v_k = scale_k * w_k, c_k = b_k - mean_k . v_k, so logit_k(x) = x . v_k + c_k equals
+   the model's (x - mean_k) * scale_k . w_k + b_k without standardising the table K times.
+2. Probabilities p = sigmoid(logits) [K, rows, 1] (the exact logistic, as the rounds'
+   log-loss values a model: `evaluation.py` uses softplus of the same logits).
+3. The K + 1 metamodels m_j = sum_k W[j, k] p_k / 10^6 with public integer ppm weights
+   W (an exact integer product, one truncation); a metamodel with no model left (K = 1)
+   is the uninformed baseline 1/2.
+4. Their metrics from `evaluation.py` (log-loss of probabilities, or accuracy of the
+   sign of m - 1/2), summed over rows on the shares; K + 1 numbers revealed. The
+   contributions follow in public integers (`contributions_micro`: positive = the model
+   made the metamodel better).
+
+Scope: binary models of kind "logistic" (the MLP, softmax and linear kinds need their
+own prediction step - the MLP standardises per model, the linear model's predictions
+must be brought to the resolution target's units - and are refused with a clear error).
+Per-dataset contributions within a model need the model's per-dataset variants (trained
+without each dataset, in the freeze's batched job); given those weights, the same pass
+evaluates them as extra rows of W. The same code runs on `PlainBackend` (the reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mpcnode.worker.backend import Backend, PlainBackend, Tensor
+from mpcnode.worker.evaluation import correct_rows, log_loss_of_probabilities
+from mpcnode.worker.normalisation import row_chunks
+from mpcnode.worker.training import NORMALISE_MEAN, NORMALISE_SCALE
+from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.metamodel_weights import PPM, leave_one_out_weights, metamodel_weights
+from mutualmind.vocabulary.model_spec import ModelSpec, contributions_micro, to_micro
+
+SUPPORTED_KINDS = ("logistic",)
+BINARY_METRICS = ("log_loss", "accuracy")
+# the prediction of a metamodel with no model in it: "no idea" for a binary label
+BINARY_BASELINE = 0.5
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a resolution reveals, as floats and as the integers nodes sign."""
+
+    metric: str
+    weights_ppm: list[int]               # each model's weight in the metamodel
+    metamodel_metric: float
+    without_metrics: list[float]         # the metamodel without model j, per j
+    metamodel_metric_micro: int
+    contributions_micro: list[int]       # per model, positive = made the metamodel better
+
+
+def resolve(
+    backend: Backend,
+    metric: str,
+    specs: Sequence[ModelSpec],
+    models: Sequence[dict[str, Tensor]],
+    x: Tensor,
+    y: Tensor,
+    stakes: Sequence[int],
+    cap_ppm: int,
+) -> Resolution:
+    """Every model's predictions, the metamodel and its K leave-one-model-out variants,
+    their metrics; reveals only the K + 1 metrics (see the module docstring)."""
+    _check(metric, specs, models, stakes, x, y)
+    weights = _weight_rows(stakes, cap_ppm)
+    folded_weight, folded_bias = _fold(backend, models)
+    rows = int(x.size(0))
+    total: Tensor | None = None
+    for start, stop in row_chunks(rows, max(int(x.size(1)), len(models) * len(weights))):
+        part = _chunk_sums(backend, metric, x[start:stop], y[start:stop], folded_weight, folded_bias, weights)
+        total = part if total is None else total + part
+    assert total is not None  # _check: rows > 0
+    # log-loss sums are fixed point (divide before revealing); correct-row counts may be
+    # integer-encoded comparison results (divide after)
+    values = backend.reveal(total.div(rows) if metric == "log_loss" else total).reshape(-1)
+    if metric == "accuracy":
+        values = values / rows
+    metrics = [float(v) for v in values]
+    micro = [to_micro(v) for v in metrics]
+    return Resolution(
+        metric=metric, weights_ppm=[int(w) for w in weights[0].tolist()], metamodel_metric=metrics[0],
+        without_metrics=metrics[1:], metamodel_metric_micro=micro[0],
+        contributions_micro=contributions_micro(micro, metric),
+    )
+
+
+def plaintext_resolution(
+    metric: str,
+    specs: Sequence[ModelSpec],
+    models: Sequence[dict[str, torch.Tensor]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    stakes: Sequence[int],
+    cap_ppm: int,
+) -> Resolution:
+    """The reference: the same algorithm on float64 torch tensors (never on secret data)."""
+    plain = [{name: value.to(torch.float64) for name, value in model.items()} for model in models]
+    return resolve(PlainBackend(), metric, specs, plain, x.to(torch.float64), y.to(torch.float64), stakes, cap_ppm)
+
+
+def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, Tensor]], stakes: Sequence[int],
+           x: Tensor, y: Tensor) -> None:
+    if metric not in BINARY_METRICS:
+        raise InvalidInput(f"the resolution computes {BINARY_METRICS} for binary models, not {metric!r}")
+    if not specs or len(specs) != len(models) or len(models) != len(stakes):
+        raise InvalidInput(f"need one spec, one model and one stake per model ({len(specs)}, {len(models)}, {len(stakes)})")
+    unsupported = sorted({s.kind for s in specs} - set(SUPPORTED_KINDS))
+    if unsupported:
+        raise InvalidInput(f"the resolution supports model kinds {SUPPORTED_KINDS} so far, not {unsupported}")
+    if int(x.size(0)) == 0 or int(x.size(0)) != int(y.size(0)):
+        raise InvalidInput(f"resolution rows: {int(x.size(0))} feature rows and {int(y.size(0))} labels")
+    features = int(x.size(1))
+    for index, model in enumerate(models):
+        if int(model["weight"].size(0)) != features:
+            raise InvalidInput(f"model {index} has {int(model['weight'].size(0))} features, the rows have {features}")
+
+
+def _weight_rows(stakes: Sequence[int], cap_ppm: int) -> torch.Tensor:
+    """[K + 1, K] integer ppm: the metamodel, then the metamodel without each model."""
+    rows = [metamodel_weights(stakes, cap_ppm), *leave_one_out_weights(stakes, cap_ppm)]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def _fold(backend: Backend, models: Sequence[dict[str, Tensor]]) -> tuple[Tensor, Tensor]:
+    """Each model's standardisation folded into its weights: v [K, F, 1], c [K, 1, 1]
+    (one product on [K, F] and one [K, 1, F] x [K, F, 1] matmul: two rounds)."""
+    features = int(models[0]["weight"].size(0))
+    scale = backend.cat([m[NORMALISE_SCALE].reshape(1, features, 1) for m in models], dim=0)
+    weight = backend.cat([m["weight"].reshape(1, features, 1) for m in models], dim=0)
+    mean = backend.cat([m[NORMALISE_MEAN].reshape(1, 1, features) for m in models], dim=0)
+    bias = backend.cat([m["bias"].reshape(1, 1, 1) for m in models], dim=0)
+    folded = scale * weight
+    return folded, bias - mean.matmul(folded)
+
+
+def _chunk_sums(backend: Backend, metric: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor,
+                weights: torch.Tensor) -> Tensor:
+    """The K + 1 metamodels' metric sums over these rows: [K + 1, 1]."""
+    logits = x.matmul(weight) + bias                 # [K, r, 1]
+    probabilities = backend.logistic(logits)         # [K, r, 1]
+    count, models = int(weights.size(0)), int(weights.size(1))
+    rows = int(x.size(0))
+    stacked = probabilities.reshape(1, models, rows)
+    mixed = backend.scale_by_ratio(stacked, weights.reshape(count, models, 1), torch.tensor(PPM)).sum(1)
+    empty = (weights.sum(1) == 0).to(torch.float64) * BINARY_BASELINE  # rows of W with no model
+    metamodels = mixed.reshape(count, rows, 1) + empty.reshape(count, 1, 1)
+    if metric == "log_loss":
+        return log_loss_of_probabilities(backend, metamodels, y)
+    spec = ModelSpec(kind="logistic", task="binary", metric="accuracy")
+    return correct_rows(backend, spec, metamodels - 0.5, y)

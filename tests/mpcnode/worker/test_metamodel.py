@@ -1,0 +1,144 @@
+"""The tournament resolution (mpcnode/worker/metamodel.py) in real CrypTen against the
+plaintext reference, on four logistic models of breast cancer.
+
+Models (trained in plaintext by the worker's own `train_masked`: training is not what is
+tested here): A and B on the two halves of the training rows, F on A's half with the
+labels flipped, C a copy of A. Resolution: the 299 held-out rows. CrypTen runs as one
+party in this process (as in test_backend_contract.py): the arithmetic is CrypTen's
+fixed point, approximations and truncations; the multi-party cost is measured by
+bench/tournament.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer
+
+from mpcnode.worker.backend import CrypTenBackend, PlainBackend
+from mpcnode.worker.evaluation import PROBABILITY_FLOOR
+from mpcnode.worker.metamodel import Resolution, plaintext_resolution, resolve
+from mpcnode.worker.row_masks import RowMasks
+from mpcnode.worker.training import NORMALISE_MEAN, NORMALISE_SCALE, train_masked
+from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.column_scale import column_exponent
+from mutualmind.vocabulary.metamodel_weights import metamodel_weights
+from mutualmind.vocabulary.model_spec import parse_model_spec
+
+SPEC = parse_model_spec({"kind": "logistic", "epochs": 20})
+STAKES = [400, 300, 200, 400]   # A, B, flipped, copy of A
+CAP = 300_000                   # binds: A and its copy would weigh 0.308 each
+MICRO_TOLERANCE = 3_000         # 0.003 on each metric (CrypTen's 16-bit fixed point, log)
+
+
+def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(7).permutation(len(x))
+    x, y = x[order], y[order].astype(np.float64)
+    # each column divided by its public power of two, as providers share it
+    exponents = np.array([column_exponent(float(m)) for m in np.abs(x).max(axis=0)])
+    x = np.ldexp(x, -exponents)
+    return x[:270], y[:270], x[270:], y[270:]
+
+
+def _train(x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
+    tx, ty = torch.tensor(x), torch.tensor(y).reshape(-1, 1)
+    result = train_masked(PlainBackend(), SPEC, tx, ty, tx[:2].clone(), ty[:2].clone(), RowMasks.everyone(len(x)))
+    return {name: value.detach().clone() for name, value in result.weights.items()}
+
+
+@pytest.fixture(scope="module")
+def tournament() -> tuple[list[dict[str, torch.Tensor]], torch.Tensor, torch.Tensor]:
+    tx, ty, rx, ry = _data()
+    a, b = _train(tx[:135], ty[:135]), _train(tx[135:], ty[135:])
+    flipped = _train(tx[:135], 1 - ty[:135])
+    return [a, b, flipped, {k: v.clone() for k, v in a.items()}], torch.tensor(rx), torch.tensor(ry).reshape(-1, 1)
+
+
+@pytest.fixture(scope="module")
+def crypten_backend() -> Iterator[CrypTenBackend]:
+    from mutualmind.crypten_compat import crypten
+
+    crypten.init()
+    try:
+        yield CrypTenBackend()
+    finally:
+        crypten.uninit()
+
+
+def _secret(models: list[dict[str, torch.Tensor]], x: torch.Tensor, y: torch.Tensor):  # type: ignore[no-untyped-def]
+    from mutualmind.crypten_compat import crypten
+
+    shared = [{k: crypten.cryptensor(v, src=0) for k, v in m.items()} for m in models]
+    return shared, crypten.cryptensor(x, src=0), crypten.cryptensor(y, src=0)
+
+
+def _numpy_metamodel(models: list[dict[str, torch.Tensor]], x: torch.Tensor, weights_ppm: list[int]) -> np.ndarray:
+    """An independent formula: standardise per model, exact sigmoid, weighted mean."""
+    out = np.zeros(len(x))
+    for model, w in zip(models, weights_ppm, strict=True):
+        z = ((x - model[NORMALISE_MEAN]) * model[NORMALISE_SCALE]).numpy() @ model["weight"].numpy() + model["bias"].numpy()
+        out += w / 1e6 / (1 + np.exp(-z.reshape(-1)))
+    return out
+
+
+def _log_loss(p: np.ndarray, label: np.ndarray) -> float:
+    """Mean -log(probability of the true label), floored at PROBABILITY_FLOOR."""
+    return float(-np.mean(np.log(np.maximum(np.where(label == 1, p, 1 - p), PROBABILITY_FLOOR))))
+
+
+def test_the_reference_is_the_formula(tournament) -> None:  # type: ignore[no-untyped-def]
+    models, x, y = tournament
+    got = plaintext_resolution("log_loss", [SPEC] * 4, models, x, y, STAKES, CAP)
+    assert got.weights_ppm == [300_000, 240_000, 160_000, 300_000]  # capped, rest by stake
+    label = y.numpy().reshape(-1)
+    assert abs(got.metamodel_metric - _log_loss(_numpy_metamodel(models, x, got.weights_ppm), label)) < 1e-9
+    # the metamodel without the flipped model: the rule re-run on A, B, C's stakes
+    without = metamodel_weights([400, 300, 0, 400], CAP)
+    assert without == [1_000_000 // 3 + 1, 1_000_000 // 3, 0, 1_000_000 // 3]  # cap can't hold: equal
+    assert abs(got.without_metrics[2] - _log_loss(_numpy_metamodel(models, x, without), label)) < 1e-9
+
+
+@pytest.mark.parametrize(("metric", "cap"), [("log_loss", CAP), ("accuracy", 1_000_000)])
+def test_mpc_matches_the_reference(tournament, crypten_backend, metric: str, cap: int) -> None:  # type: ignore[no-untyped-def]
+    models, x, y = tournament
+    want = plaintext_resolution(metric, [SPEC] * 4, models, x, y, STAKES, cap)
+    got = resolve(crypten_backend, metric, [SPEC] * 4, *_secret(models, x, y), STAKES, cap)
+    assert got.weights_ppm == want.weights_ppm
+    assert abs(got.metamodel_metric_micro - want.metamodel_metric_micro) <= MICRO_TOLERANCE, (got, want)
+    gaps = [abs(a - b) for a, b in zip(got.contributions_micro, want.contributions_micro, strict=True)]
+    assert max(gaps) <= MICRO_TOLERANCE, (got, want)
+    _check_economics(got)
+
+
+def _check_economics(result: Resolution) -> None:
+    a, b, flipped, copy = result.contributions_micro
+    assert flipped < 0  # the flipped-label model makes the metamodel worse
+    if result.metric == "log_loss":
+        assert b > 0 and a > 0
+
+
+def test_the_copy_earns_much_less_than_alone(tournament) -> None:  # type: ignore[no-untyped-def]
+    """With its copy present A adds little (dropping it leaves the copy's predictions);
+    without the copy A's contribution is several times larger. Observed (log-loss, in
+    millionths): A with its copy ~ +3,000; A without its copy ~ +28,000."""
+    models, x, y = tournament
+    with_copy = plaintext_resolution("log_loss", [SPEC] * 4, models, x, y, STAKES, 1_000_000)
+    alone = plaintext_resolution("log_loss", [SPEC] * 3, models[:3], x, y, STAKES[:3], 1_000_000)
+    assert with_copy.contributions_micro[0] == with_copy.contributions_micro[3]  # same model, same credit
+    assert 0 < alone.contributions_micro[0]
+    assert with_copy.contributions_micro[0] < alone.contributions_micro[0] / 3, (with_copy, alone)
+
+
+def test_unsupported_kinds_and_shapes_are_refused(tournament) -> None:  # type: ignore[no-untyped-def]
+    models, x, y = tournament
+    mlp = parse_model_spec({"kind": "mlp"})
+    with pytest.raises(InvalidInput, match="model kinds"):
+        plaintext_resolution("log_loss", [SPEC, mlp], models[:2], x, y, [1, 1], CAP)
+    with pytest.raises(InvalidInput, match="one stake per model"):
+        plaintext_resolution("log_loss", [SPEC] * 2, models[:2], x, y, [1], CAP)
+    with pytest.raises(InvalidInput, match="features"):
+        plaintext_resolution("log_loss", [SPEC], models[:1], x[:, :5], y, [1], CAP)
