@@ -17,7 +17,7 @@ The computation, all K + 1 metamodels in one batched pass (the rounds do not gro
 2. Probabilities p = sigmoid(logits) [K, rows, 1] (the exact logistic, as the rounds'
    log-loss values a model: `evaluation.py` uses softplus of the same logits).
 3. The K + 1 metamodels m_j = sum_k W[j, k] p_k / 10^6 with public integer ppm weights
-   W (an exact integer product, one truncation); a metamodel with no model left (K = 1)
+   W (`Backend.weighted_sums`: an exact integer product, one truncation per sum); a metamodel with no model left (K = 1)
    is the uninformed baseline 1/2.
 4. Their metrics from `evaluation.py` (log-loss of probabilities, or accuracy of the
    sign of m - 1/2), summed over rows on the shares; K + 1 numbers revealed. The
@@ -154,12 +154,10 @@ def _chunk_sums(backend: Backend, metric: str, x: Tensor, y: Tensor, weight: Ten
     """The K + 1 metamodels' metric sums over these rows: [K + 1, 1]."""
     logits = x.matmul(weight) + bias                 # [K, r, 1]
     probabilities = backend.logistic(logits)         # [K, r, 1]
-    count, models = int(weights.size(0)), int(weights.size(1))
-    rows = int(x.size(0))
-    stacked = probabilities.reshape(1, models, rows)
-    mixed = backend.scale_by_ratio(stacked, weights.reshape(count, models, 1), torch.tensor(PPM)).sum(1)
+    count = int(weights.size(0))
+    mixed = backend.weighted_sums(probabilities, weights, PPM)  # [K + 1, r, 1]
     empty = (weights.sum(1) == 0).to(torch.float64) * BINARY_BASELINE  # rows of W with no model
-    metamodels = mixed.reshape(count, rows, 1) + empty.reshape(count, 1, 1)
+    metamodels = mixed + empty.reshape(count, 1, 1)
     if metric == "log_loss":
         return log_loss_of_probabilities(backend, metamodels, y)
     spec = ModelSpec(kind="logistic", task="binary", metric="accuracy")

@@ -106,7 +106,8 @@ def test_the_reference_is_the_formula(tournament) -> None:  # type: ignore[no-un
 def test_mpc_matches_the_reference(tournament, crypten_backend, metric: str, cap: int) -> None:  # type: ignore[no-untyped-def]
     models, x, y = tournament
     want = plaintext_resolution(metric, [SPEC] * 4, models, x, y, STAKES, cap)
-    got = resolve(crypten_backend, metric, [SPEC] * 4, *_secret(models, x, y), STAKES, cap)
+    shared, secret_x, secret_y = _secret(models, x, y)
+    got = resolve(crypten_backend, metric, [SPEC] * 4, shared, secret_x, secret_y, STAKES, cap)
     assert got.weights_ppm == want.weights_ppm
     assert abs(got.metamodel_metric_micro - want.metamodel_metric_micro) <= MICRO_TOLERANCE, (got, want)
     gaps = [abs(a - b) for a, b in zip(got.contributions_micro, want.contributions_micro, strict=True)]
