@@ -68,10 +68,15 @@ def _chunk_sums(backend: Backend, spec: ModelSpec, params: dict[str, Tensor], x:
     logits, _, _ = forward(backend, spec, params, x)
     target = targets(backend, spec, y)
     if spec.task == "regression":
-        return [(logits - target).square().sum(1)]
+        return [squared_error_sums(logits, target)]
     if spec.metric == "accuracy":
         return [correct_rows(backend, spec, logits, target)]
     return [_log_loss_sums(backend, spec, logits, target), correct_rows(backend, spec, logits[0:1], target)]
+
+
+def squared_error_sums(predictions: Tensor, target: Tensor) -> Tensor:
+    """Sum over rows of the squared error of each model's predictions [m, rows, 1]: [m, 1]."""
+    return (predictions - target).square().sum(1)
 
 
 def _log_loss_sums(backend: Backend, spec: ModelSpec, logits: Tensor, target: Tensor) -> Tensor:

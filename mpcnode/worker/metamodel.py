@@ -24,12 +24,15 @@ The computation, all K + 1 metamodels in one batched pass (the rounds do not gro
    contributions follow in public integers (`contributions_micro`: positive = the model
    made the metamodel better).
 
-Scope: binary models of kind "logistic" (the MLP, softmax and linear kinds need their
-own prediction step - the MLP standardises per model, the linear model's predictions
-must be brought to the resolution target's units - and are refused with a clear error).
+Kinds: "logistic" (binary; log_loss or accuracy) and "linear" (regression; mse in units
+of the resolution target's variance, each model's predictions brought from its training
+target's units, `_to_target_units`). The MLP and softmax kinds need their own prediction
+step (the MLP standardises per model before its hidden layer; softmax mixes class
+probabilities) and are refused with a clear error for now.
 Per-dataset contributions within a model need the model's per-dataset variants (trained
 without each dataset, in the freeze's batched job); given those weights, the same pass
-evaluates them as extra rows of W. The same code runs on `PlainBackend` (the reference).
+evaluates them as extra models (columns of W) with one extra metamodel (row of W) per
+variant, in which the variant takes its model's weight. The same code runs on `PlainBackend` (the reference).
 """
 
 from __future__ import annotations
@@ -40,16 +43,16 @@ from dataclasses import dataclass
 import torch
 
 from mpcnode.worker.backend import Backend, PlainBackend, Tensor
-from mpcnode.worker.evaluation import correct_rows, log_loss_of_probabilities
-from mpcnode.worker.normalisation import row_chunks
-from mpcnode.worker.training import NORMALISE_MEAN, NORMALISE_SCALE
+from mpcnode.worker.evaluation import correct_rows, log_loss_of_probabilities, squared_error_sums
+from mpcnode.worker.normalisation import Standardisation, apply_in_place, fit, row_chunks
+from mpcnode.worker.training import LABEL_MEAN, LABEL_SCALE, NORMALISE_MEAN, NORMALISE_SCALE
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.metamodel_weights import PPM, leave_one_out_weights, metamodel_weights
 from mutualmind.vocabulary.model_spec import ModelSpec, contributions_micro, to_micro
 
-SUPPORTED_KINDS = ("logistic",)
-BINARY_METRICS = ("log_loss", "accuracy")
-# the prediction of a metamodel with no model in it: "no idea" for a binary label
+SUPPORTED_KINDS = {"logistic": ("log_loss", "accuracy"), "linear": ("mse",)}
+# the prediction of a metamodel with no model in it: "no idea" for a binary label, the
+# resolution target's mean (0 once standardised) for a regression
 BINARY_BASELINE = 0.5
 
 
@@ -80,15 +83,21 @@ def resolve(
     _check(metric, specs, models, stakes, x, y)
     weights = _weight_rows(stakes, cap_ppm)
     folded_weight, folded_bias = _fold(backend, models)
+    if metric == "mse":
+        # the target in units of the resolution's own spread (the rounds' MSE is in units
+        # of the pooled training target's), each model's predictions brought to them
+        target = fit(backend, y)
+        y = apply_in_place(backend, y.clone(), target)
+        folded_weight, folded_bias = _to_target_units(backend, models, target, folded_weight, folded_bias)
     rows = int(x.size(0))
     total: Tensor | None = None
     for start, stop in row_chunks(rows, max(int(x.size(1)), len(models) * len(weights))):
         part = _chunk_sums(backend, metric, x[start:stop], y[start:stop], folded_weight, folded_bias, weights)
         total = part if total is None else total + part
     assert total is not None  # _check: rows > 0
-    # log-loss sums are fixed point (divide before revealing); correct-row counts may be
+    # log-loss and squared-error sums are fixed point (divide before revealing); counts may be
     # integer-encoded comparison results (divide after)
-    values = backend.reveal(total.div(rows) if metric == "log_loss" else total).reshape(-1)
+    values = backend.reveal(total if metric == "accuracy" else total.div(rows)).reshape(-1)
     if metric == "accuracy":
         values = values / rows
     metrics = [float(v) for v in values]
@@ -116,13 +125,14 @@ def plaintext_resolution(
 
 def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, Tensor]], stakes: Sequence[int],
            x: Tensor, y: Tensor) -> None:
-    if metric not in BINARY_METRICS:
-        raise InvalidInput(f"the resolution computes {BINARY_METRICS} for binary models, not {metric!r}")
     if not specs or len(specs) != len(models) or len(models) != len(stakes):
         raise InvalidInput(f"need one spec, one model and one stake per model ({len(specs)}, {len(models)}, {len(stakes)})")
     unsupported = sorted({s.kind for s in specs} - set(SUPPORTED_KINDS))
     if unsupported:
-        raise InvalidInput(f"the resolution supports model kinds {SUPPORTED_KINDS} so far, not {unsupported}")
+        raise InvalidInput(f"the resolution supports model kinds {sorted(SUPPORTED_KINDS)} so far, not {unsupported}")
+    if len({s.kind for s in specs}) != 1 or metric not in SUPPORTED_KINDS[specs[0].kind]:
+        raise InvalidInput(f"every model must solve the tournament's task: kinds {sorted({s.kind for s in specs})} "
+                           f"with metric {metric!r} (logistic: log_loss or accuracy; linear: mse)")
     if int(x.size(0)) == 0 or int(x.size(0)) != int(y.size(0)):
         raise InvalidInput(f"resolution rows: {int(x.size(0))} feature rows and {int(y.size(0))} labels")
     features = int(x.size(1))
@@ -149,13 +159,32 @@ def _fold(backend: Backend, models: Sequence[dict[str, Tensor]]) -> tuple[Tensor
     return folded, bias - mean.matmul(folded)
 
 
+def _to_target_units(backend: Backend, models: Sequence[dict[str, Tensor]], target: Standardisation,
+                     weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+    """Fold each linear model's target de-standardisation and the resolution's target
+    standardisation into its weights: the model predicts t_k in units of its training
+    target, raw_k = t_k * std_k + mean_k (std_k = 1 / label_scale_k, from
+    `Backend.inverse_std` of its square: range-reduced, no reciprocal), and the resolution
+    compares (raw_k - mean_r) * scale_r. So v'_k = v_k a_k and c'_k = c_k a_k + b_k with
+    a_k = std_k scale_r, b_k = (mean_k - mean_r) scale_r: products on [K, F] only."""
+    count = len(models)
+    label_scale = backend.cat([m[LABEL_SCALE].reshape(1) for m in models], dim=0)
+    label_mean = backend.cat([m[LABEL_MEAN].reshape(1, 1, 1) for m in models], dim=0)
+    spread = backend.inverse_std(label_scale.square(), 1).reshape(count, 1, 1)
+    factor = spread * target.scale.reshape(1, 1, 1)
+    shift = (label_mean - target.mean.reshape(1, 1, 1)) * target.scale.reshape(1, 1, 1)
+    return weight * factor, bias * factor + shift
+
+
 def _chunk_sums(backend: Backend, metric: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor,
                 weights: torch.Tensor) -> Tensor:
     """The K + 1 metamodels' metric sums over these rows: [K + 1, 1]."""
     logits = x.matmul(weight) + bias                 # [K, r, 1]
-    probabilities = backend.logistic(logits)         # [K, r, 1]
+    predictions = logits if metric == "mse" else backend.logistic(logits)
     count = int(weights.size(0))
-    mixed = backend.weighted_sums(probabilities, weights, PPM)  # [K + 1, r, 1]
+    mixed = backend.weighted_sums(predictions, weights, PPM)  # [K + 1, r, 1]
+    if metric == "mse":
+        return squared_error_sums(mixed, y)  # an empty row predicts 0: the target's mean
     empty = (weights.sum(1) == 0).to(torch.float64) * BINARY_BASELINE  # rows of W with no model
     metamodels = mixed + empty.reshape(count, 1, 1)
     if metric == "log_loss":

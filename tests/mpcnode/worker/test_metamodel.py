@@ -16,17 +16,17 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from mpcnode.worker.backend import CrypTenBackend, PlainBackend
 from mpcnode.worker.evaluation import PROBABILITY_FLOOR
 from mpcnode.worker.metamodel import Resolution, plaintext_resolution, resolve
 from mpcnode.worker.row_masks import RowMasks
-from mpcnode.worker.training import NORMALISE_MEAN, NORMALISE_SCALE, train_masked
+from mpcnode.worker.training import LABEL_MEAN, LABEL_SCALE, NORMALISE_MEAN, NORMALISE_SCALE, train_masked
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.column_scale import column_exponent
 from mutualmind.vocabulary.metamodel_weights import metamodel_weights
-from mutualmind.vocabulary.model_spec import parse_model_spec
+from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 
 SPEC = parse_model_spec({"kind": "logistic", "epochs": 20})
 STAKES = [400, 300, 200, 400]   # A, B, flipped, copy of A
@@ -44,9 +44,9 @@ def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x[:270], y[:270], x[270:], y[270:]
 
 
-def _train(x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
+def _train(x: np.ndarray, y: np.ndarray, spec: ModelSpec = SPEC) -> dict[str, torch.Tensor]:
     tx, ty = torch.tensor(x), torch.tensor(y).reshape(-1, 1)
-    result = train_masked(PlainBackend(), SPEC, tx, ty, tx[:2].clone(), ty[:2].clone(), RowMasks.everyone(len(x)))
+    result = train_masked(PlainBackend(), spec, tx, ty, tx[:2].clone(), ty[:2].clone(), RowMasks.everyone(len(x)))
     return {name: value.detach().clone() for name, value in result.weights.items()}
 
 
@@ -140,11 +140,43 @@ def test_the_copy_earns_much_less_than_alone(tournament) -> None:  # type: ignor
     assert 2 * with_copy.contributions_micro[0] < alone.contributions_micro[0], (with_copy, alone)
 
 
+def test_linear_models_in_mpc_match_the_reference_and_the_formula(crypten_backend) -> None:  # type: ignore[no-untyped-def]
+    """Diabetes, three linear models: two on the halves of the training rows, one on
+    shuffled targets (noise). The MSE is in units of the resolution target's variance."""
+    x, y = load_diabetes(return_X_y=True)
+    order = np.random.default_rng(3).permutation(len(x))
+    x, y = x[order] / 0.25, y[order] / 512  # providers' powers of two: values within 1
+    linear = parse_model_spec({"kind": "linear", "epochs": 20})
+    noise = np.random.default_rng(4).permutation(y[:150])
+    models = [_train(x[:150], y[:150], linear), _train(x[150:300], y[150:300], linear), _train(x[:150], noise, linear)]
+    rx, ry = torch.tensor(x[300:]), torch.tensor(y[300:]).reshape(-1, 1)
+    stakes = [300, 300, 200]
+    want = plaintext_resolution("mse", [linear] * 3, models, rx, ry, stakes, 1_000_000)
+    # the formula: each model's raw-unit predictions, weighted, against the standardised target
+    raw = [(((rx - m[NORMALISE_MEAN]) * m[NORMALISE_SCALE]) @ m["weight"] + m["bias"]) / m[LABEL_SCALE] + m[LABEL_MEAN]
+           for m in models]
+    mixed = sum(w / 1e6 * r for w, r in zip(want.weights_ppm, raw, strict=True))
+    assert isinstance(mixed, torch.Tensor)
+    mean, std = ry.mean(), ry.std(unbiased=False)
+    assert abs(want.metamodel_metric - float((((mixed - mean) / std - (ry - mean) / std) ** 2).mean())) < 1e-9
+    assert want.contributions_micro[2] < 0 < min(want.contributions_micro[:2])
+    from mutualmind.crypten_compat import crypten
+
+    shared = [{k: crypten.cryptensor(v, src=0) for k, v in m.items()} for m in models]
+    got = resolve(crypten_backend, "mse", [linear] * 3, shared, crypten.cryptensor(rx, src=0),
+                  crypten.cryptensor(ry, src=0), stakes, 1_000_000)
+    gaps = [abs(a - b) for a, b in zip([got.metamodel_metric_micro, *got.contributions_micro],
+                                       [want.metamodel_metric_micro, *want.contributions_micro], strict=True)]
+    assert max(gaps) <= MICRO_TOLERANCE, (got, want)
+
+
 def test_unsupported_kinds_and_shapes_are_refused(tournament) -> None:  # type: ignore[no-untyped-def]
     models, x, y = tournament
     mlp = parse_model_spec({"kind": "mlp"})
     with pytest.raises(InvalidInput, match="model kinds"):
         plaintext_resolution("log_loss", [SPEC, mlp], models[:2], x, y, [1, 1], CAP)
+    with pytest.raises(InvalidInput, match="task"):
+        plaintext_resolution("mse", [SPEC], models[:1], x, y, [1], CAP)
     with pytest.raises(InvalidInput, match="one stake per model"):
         plaintext_resolution("log_loss", [SPEC] * 2, models[:2], x, y, [1], CAP)
     with pytest.raises(InvalidInput, match="features"):
