@@ -22,7 +22,13 @@ from mpcnode.worker.backend import CrypTenBackend, PlainBackend
 from mpcnode.worker.evaluation import PROBABILITY_FLOOR
 from mpcnode.worker.metamodel import Resolution, plaintext_resolution, resolve
 from mpcnode.worker.row_masks import RowMasks
-from mpcnode.worker.training import LABEL_MEAN, LABEL_SCALE, NORMALISE_MEAN, NORMALISE_SCALE, train_masked
+from mpcnode.worker.training import (
+    LABEL_MEAN,
+    LABEL_SCALE,
+    NORMALISE_MEAN,
+    NORMALISE_SCALE,
+    train_masked,
+)
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.column_scale import column_exponent
 from mutualmind.vocabulary.metamodel_weights import metamodel_weights
