@@ -2,8 +2,10 @@
 its metric and every model's contribution, revealing only those numbers (issue 15).
 
 Inputs are secret-shared: each model's weights with its own standardisation statistics
-(the `weights` a training job keeps: "weight" [F, 1], "bias" [1, 1], `normalise_mean`
-and `normalise_scale` [1, F]; see `training.py`), and the resolution rows (raw features
+(the `weights` a training job keeps: "weight" [F, 1], "bias" [1, 1] - for the MLP also
+"hidden_weight" [F, H], "hidden_bias" [1, H] and "weight" [H, 1] -, `normalise_mean` and
+`normalise_scale` [1, F], for a linear model `label_mean` and `label_scale`; see
+`training.py`), and the resolution rows (raw features
 [rows, F] in the same column units the models were trained on - the caller aligns the
 providers' column exponents as a job does, `normalisation.align_columns` - and labels
 [rows, 1]). Public: the stakes and the tournament's weight cap, from which the K + 1
@@ -11,9 +13,9 @@ weight vectors (the metamodel, then the metamodel without each model) are comput
 plaintext (`mutualmind.vocabulary.metamodel_weights`).
 
 The computation, all K + 1 metamodels in one batched pass (the rounds do not grow with K):
-1. Each model's standardisation is folded into its weights once, on [K, F] values:
-   v_k = scale_k * w_k, c_k = b_k - mean_k . v_k, so logit_k(x) = x . v_k + c_k equals
-   the model's (x - mean_k) * scale_k . w_k + b_k without standardising the table K times.
+1. Each model's standardisation is folded into its first layer once, on [K, F] values:
+   v_k = scale_k * w_k, c_k = b_k - mean_k . v_k, so x . v_k + c_k equals the model's
+   (x - mean_k) * scale_k . w_k + b_k without standardising the table K times.
 2. Probabilities p = sigmoid(logits) [K, rows, 1] (the exact logistic, as the rounds'
    log-loss values a model: `evaluation.py` uses softplus of the same logits).
 3. The K + 1 metamodels m_j = sum_k W[j, k] p_k / 10^6 with public integer ppm weights
@@ -24,11 +26,12 @@ The computation, all K + 1 metamodels in one batched pass (the rounds do not gro
    contributions follow in public integers (`contributions_micro`: positive = the model
    made the metamodel better).
 
-Kinds: "logistic" (binary; log_loss or accuracy) and "linear" (regression; mse in units
-of the resolution target's variance, each model's predictions brought from its training
-target's units, `_to_target_units`). The MLP and softmax kinds need their own prediction
-step (the MLP standardises per model before its hidden layer; softmax mixes class
-probabilities) and are refused with a clear error for now.
+Kinds: "logistic" and binary "mlp" (log_loss or accuracy; they mix in one metamodel,
+each group of one forward shape runs `layers.forward` once, the MLP with the
+standardisation folded into its first layer), and "linear" (regression; mse in units of
+the resolution target's variance, each model's predictions brought from its training
+target's units, `_to_target_units`). Softmax (mixing class probabilities, a multiclass
+log-loss) is refused with a clear error for now.
 Per-dataset contributions within a model need the model's per-dataset variants (trained
 without each dataset, in the freeze's batched job); given those weights, the same pass
 evaluates them as extra models (columns of W) with one extra metamodel (row of W) per
@@ -44,13 +47,14 @@ import torch
 
 from mpcnode.worker.backend import Backend, PlainBackend, Tensor
 from mpcnode.worker.evaluation import correct_rows, log_loss_of_probabilities, squared_error_sums
+from mpcnode.worker.layers import forward
 from mpcnode.worker.normalisation import Standardisation, apply_in_place, fit, row_chunks
 from mpcnode.worker.training import LABEL_MEAN, LABEL_SCALE, NORMALISE_MEAN, NORMALISE_SCALE
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.metamodel_weights import PPM, leave_one_out_weights, metamodel_weights
 from mutualmind.vocabulary.model_spec import ModelSpec, contributions_micro, to_micro
 
-SUPPORTED_KINDS = {"logistic": ("log_loss", "accuracy"), "linear": ("mse",)}
+SUPPORTED_KINDS = {"logistic": ("log_loss", "accuracy"), "mlp": ("log_loss", "accuracy"), "linear": ("mse",)}
 # the prediction of a metamodel with no model in it: "no idea" for a binary label, the
 # resolution target's mean (0 once standardised) for a regression
 BINARY_BASELINE = 0.5
@@ -82,17 +86,21 @@ def resolve(
     their metrics; reveals only the K + 1 metrics (see the module docstring)."""
     _check(metric, specs, models, stakes, x, y)
     weights = _weight_rows(stakes, cap_ppm)
-    folded_weight, folded_bias = _fold(backend, models)
+    groups = _groups(specs)
+    folded = {key: _fold(backend, key, [models[i] for i in members]) for key, members in groups.items()}
     if metric == "mse":
         # the target in units of the resolution's own spread (the rounds' MSE is in units
         # of the pooled training target's), each model's predictions brought to them
         target = fit(backend, y)
         y = apply_in_place(backend, y.clone(), target)
-        folded_weight, folded_bias = _to_target_units(backend, models, target, folded_weight, folded_bias)
+        (key,) = folded  # _check: one kind, linear
+        params = folded[key]
+        params["weight"], params["bias"] = _to_target_units(backend, models, target, params["weight"], params["bias"])
     rows = int(x.size(0))
     total: Tensor | None = None
     for start, stop in row_chunks(rows, max(int(x.size(1)), len(models) * len(weights))):
-        part = _chunk_sums(backend, metric, x[start:stop], y[start:stop], folded_weight, folded_bias, weights)
+        logits = _logits(backend, groups, folded, x[start:stop], len(models))
+        part = _chunk_sums(backend, metric, logits, y[start:stop], weights)
         total = part if total is None else total + part
     assert total is not None  # _check: rows > 0
     # log-loss and squared-error sums are fixed point (divide before revealing); counts may be
@@ -130,15 +138,16 @@ def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, T
     unsupported = sorted({s.kind for s in specs} - set(SUPPORTED_KINDS))
     if unsupported:
         raise InvalidInput(f"the resolution supports model kinds {sorted(SUPPORTED_KINDS)} so far, not {unsupported}")
-    if len({s.kind for s in specs}) != 1 or metric not in SUPPORTED_KINDS[specs[0].kind]:
+    one_task = all(s.task == "binary" for s in specs) or all(s.kind == "linear" for s in specs)
+    if not one_task or any(metric not in SUPPORTED_KINDS[s.kind] for s in specs):
         raise InvalidInput(f"every model must solve the tournament's task: kinds {sorted({s.kind for s in specs})} "
-                           f"with metric {metric!r} (logistic: log_loss or accuracy; linear: mse)")
+                           f"with metric {metric!r} (logistic and binary mlp: log_loss or accuracy; linear: mse)")
     if int(x.size(0)) == 0 or int(x.size(0)) != int(y.size(0)):
         raise InvalidInput(f"resolution rows: {int(x.size(0))} feature rows and {int(y.size(0))} labels")
     features = int(x.size(1))
     for index, model in enumerate(models):
-        if int(model["weight"].size(0)) != features:
-            raise InvalidInput(f"model {index} has {int(model['weight'].size(0))} features, the rows have {features}")
+        if int(model[NORMALISE_SCALE].size(-1)) != features:
+            raise InvalidInput(f"model {index} has {int(model[NORMALISE_SCALE].size(-1))} features, the rows have {features}")
 
 
 def _weight_rows(stakes: Sequence[int], cap_ppm: int) -> torch.Tensor:
@@ -147,16 +156,47 @@ def _weight_rows(stakes: Sequence[int], cap_ppm: int) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.long)
 
 
-def _fold(backend: Backend, models: Sequence[dict[str, Tensor]]) -> tuple[Tensor, Tensor]:
-    """Each model's standardisation folded into its weights: v [K, F, 1], c [K, 1, 1]
-    (one product on [K, F] and one [K, 1, F] x [K, F, 1] matmul: two rounds)."""
-    features = int(models[0]["weight"].size(0))
+# a group of models that share one forward pass: the linear kinds, or MLPs of one width
+GroupKey = tuple[str, int]
+
+
+def _groups(specs: Sequence[ModelSpec]) -> dict[GroupKey, list[int]]:
+    """Model indices by forward shape, in submission order within each group."""
+    groups: dict[GroupKey, list[int]] = {}
+    for index, spec in enumerate(specs):
+        key = ("mlp", spec.hidden) if spec.kind == "mlp" else ("linear", 0)
+        groups.setdefault(key, []).append(index)
+    return groups
+
+
+def _fold(backend: Backend, key: GroupKey, models: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """The group's parameters stacked [K_g, ...], each model's standardisation folded
+    into its first layer: W' = scale^T * W, b' = b - mean . W' (one product on [K_g, F, width]
+    and one [K_g, 1, F] x [K_g, F, width] matmul: two rounds)."""
+    features = int(models[0][NORMALISE_SCALE].size(-1))
+    names = ["hidden_weight", "hidden_bias", "weight", "bias"] if key[0] == "mlp" else ["weight", "bias"]
+    stacked = {name: backend.cat([m[name].unsqueeze(0) for m in models], dim=0) for name in names}
     scale = backend.cat([m[NORMALISE_SCALE].reshape(1, features, 1) for m in models], dim=0)
-    weight = backend.cat([m["weight"].reshape(1, features, 1) for m in models], dim=0)
     mean = backend.cat([m[NORMALISE_MEAN].reshape(1, 1, features) for m in models], dim=0)
-    bias = backend.cat([m["bias"].reshape(1, 1, 1) for m in models], dim=0)
-    folded = scale * weight
-    return folded, bias - mean.matmul(folded)
+    first, first_bias = names[0], names[1]
+    stacked[first] = scale * stacked[first]
+    stacked[first_bias] = stacked[first_bias] - mean.matmul(stacked[first])
+    return stacked
+
+
+def _logits(backend: Backend, groups: dict[GroupKey, list[int]], folded: dict[GroupKey, dict[str, Tensor]],
+            x: Tensor, count: int) -> Tensor:
+    """Every model's logits on these rows, [K, r, 1] in submission order (`layers.forward`
+    per group: x . W' + b' is the model on its own standardised features)."""
+    outputs: dict[int, Tensor] = {}
+    for key, members in groups.items():
+        spec = ModelSpec(kind="mlp", hidden=key[1]) if key[0] == "mlp" else ModelSpec(kind="logistic")
+        logits, _, _ = forward(backend, spec, folded[key], x)
+        if len(groups) == 1:
+            return logits
+        for position, index in enumerate(members):
+            outputs[index] = logits[position : position + 1]
+    return backend.cat([outputs[index] for index in range(count)], dim=0)
 
 
 def _to_target_units(backend: Backend, models: Sequence[dict[str, Tensor]], target: Standardisation,
@@ -176,10 +216,9 @@ def _to_target_units(backend: Backend, models: Sequence[dict[str, Tensor]], targ
     return weight * factor, bias * factor + shift
 
 
-def _chunk_sums(backend: Backend, metric: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor,
-                weights: torch.Tensor) -> Tensor:
-    """The K + 1 metamodels' metric sums over these rows: [K + 1, 1]."""
-    logits = x.matmul(weight) + bias                 # [K, r, 1]
+def _chunk_sums(backend: Backend, metric: str, logits: Tensor, y: Tensor, weights: torch.Tensor) -> Tensor:
+    """The K + 1 metamodels' metric sums over these rows from the models' logits [K, r, 1]:
+    [K + 1, 1]."""
     predictions = logits if metric == "mse" else backend.logistic(logits)
     count = int(weights.size(0))
     mixed = backend.weighted_sums(predictions, weights, PPM)  # [K + 1, r, 1]

@@ -176,11 +176,31 @@ def test_linear_models_in_mpc_match_the_reference_and_the_formula(crypten_backen
     assert max(gaps) <= MICRO_TOLERANCE, (got, want)
 
 
+def test_a_logistic_model_and_an_mlp_in_one_metamodel(tournament, crypten_backend) -> None:  # type: ignore[no-untyped-def]
+    """Kinds mix when they solve the same task: the MLP's first layer takes the folded
+    standardisation like the logistic model's only layer."""
+    models, x, y = tournament
+    tx, ty, _, _ = _data()
+    mlp = parse_model_spec({"kind": "mlp", "hidden": 4, "epochs": 10, "lr": 0.5})
+    pair, specs, stakes = [models[1], _train(tx[:135], ty[:135], mlp)], [SPEC, mlp], [300, 500]
+    want = plaintext_resolution("log_loss", specs, pair, x, y, stakes, 1_000_000)
+    m = pair[1]
+    hidden = torch.relu(((x - m[NORMALISE_MEAN]) * m[NORMALISE_SCALE]) @ m["hidden_weight"] + m["hidden_bias"])
+    p_mlp = torch.sigmoid(hidden @ m["weight"] + m["bias"]).numpy().reshape(-1)
+    p = _numpy_metamodel(pair[:1], x, [375_000]) + 0.625 * p_mlp
+    assert abs(want.metamodel_metric - _log_loss(p, y.numpy().reshape(-1))) < 1e-9
+    shared, secret_x, secret_y = _secret(pair, x, y)
+    got = resolve(crypten_backend, "log_loss", specs, shared, secret_x, secret_y, stakes, 1_000_000)
+    gaps = [abs(a - b) for a, b in zip([got.metamodel_metric_micro, *got.contributions_micro],
+                                       [want.metamodel_metric_micro, *want.contributions_micro], strict=True)]
+    assert max(gaps) <= MICRO_TOLERANCE, (got, want)
+
+
 def test_unsupported_kinds_and_shapes_are_refused(tournament) -> None:  # type: ignore[no-untyped-def]
     models, x, y = tournament
-    mlp = parse_model_spec({"kind": "mlp"})
+    softmax = parse_model_spec({"kind": "softmax", "classes": 3})
     with pytest.raises(InvalidInput, match="model kinds"):
-        plaintext_resolution("log_loss", [SPEC, mlp], models[:2], x, y, [1, 1], CAP)
+        plaintext_resolution("log_loss", [SPEC, softmax], models[:2], x, y, [1, 1], CAP)
     with pytest.raises(InvalidInput, match="task"):
         plaintext_resolution("mse", [SPEC], models[:1], x, y, [1], CAP)
     with pytest.raises(InvalidInput, match="one stake per model"):
