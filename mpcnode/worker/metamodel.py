@@ -98,7 +98,9 @@ def resolve(
         params["weight"], params["bias"] = _to_target_units(backend, models, target, params["weight"], params["bias"])
     rows = int(x.size(0))
     total: Tensor | None = None
-    for start, stop in row_chunks(rows, max(int(x.size(1)), len(models) * len(weights))):
+    # a chunk bounds the rows of features, the MLPs' hidden units and the metamodels
+    hidden = sum(s.hidden for s in specs if s.kind == "mlp")
+    for start, stop in row_chunks(rows, max(int(x.size(1)), hidden, len(models) * len(weights))):
         logits = _logits(backend, groups, folded, x[start:stop], len(models))
         part = _chunk_sums(backend, metric, logits, y[start:stop], weights)
         total = part if total is None else total + part
