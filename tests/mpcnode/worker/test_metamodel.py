@@ -19,7 +19,7 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from mpcnode.worker.backend import CrypTenBackend, PlainBackend
-from mpcnode.worker.evaluation import PROBABILITY_FLOOR
+from mpcnode.worker.evaluation import PROBABILITY_SMOOTHING
 from mpcnode.worker.metamodel import Resolution, plaintext_resolution, resolve
 from mpcnode.worker.row_masks import RowMasks
 from mpcnode.worker.training import (
@@ -92,8 +92,9 @@ def _numpy_metamodel(models: list[dict[str, torch.Tensor]], x: torch.Tensor, wei
 
 
 def _log_loss(p: np.ndarray, label: np.ndarray) -> float:
-    """Mean -log(probability of the true label), floored at PROBABILITY_FLOOR."""
-    return float(-np.mean(np.log(np.maximum(np.where(label == 1, p, 1 - p), PROBABILITY_FLOOR))))
+    """Mean -log(probability of the true label), smoothed into [e, 1 - e]."""
+    smoothed = PROBABILITY_SMOOTHING + (1 - 2 * PROBABILITY_SMOOTHING) * np.where(label == 1, p, 1 - p)
+    return float(-np.mean(np.log(smoothed)))
 
 
 def test_the_reference_is_the_formula(tournament) -> None:  # type: ignore[no-untyped-def]
