@@ -137,8 +137,8 @@ def _check_economics(result: Resolution) -> None:
 def test_the_copy_earns_much_less_than_alone(tournament) -> None:  # type: ignore[no-untyped-def]
     """With its copy present A adds little (dropping it leaves the copy's predictions,
     only reweighted); without the copy A's contribution is much larger. Observed
-    (log-loss, millionths, no cap): A and its copy +71,657 each; A in the same tournament
-    without the copy +220,763 (0.32x); even the pair's sum (143,314) is below A alone."""
+    (log-loss, millionths, no cap): A and its copy +71,648 each; A in the same tournament
+    without the copy +220,730 (0.32x); even the pair's sum (143,296) is below A alone."""
     models, x, y = tournament
     with_copy = plaintext_resolution("log_loss", [SPEC] * 4, models, x, y, STAKES, 1_000_000)
     alone = plaintext_resolution("log_loss", [SPEC] * 3, models[:3], x, y, STAKES[:3], 1_000_000)
