@@ -80,6 +80,18 @@ class Backend(Protocol):
     def softplus(self, value: Tensor) -> Tensor:
         """log(1 + exp(value)), computed where it is accurate for large |value|."""
 
+    def weighted_sums(self, value: Tensor, numerators: torch.Tensor, denominator: int) -> Tensor:
+        """[J, ...] = sum_k numerators[j, k] * value[k, ...] / denominator for a public
+        integer matrix [J, K] (in MPC: an exact integer product, then ONE truncation of
+        each of the J sums - not one per term)."""
+
+    def logistic(self, value: Tensor) -> Tensor:
+        """The exact sigmoid 1 / (1 + exp(-value)): a model's predicted probability (the
+        metamodel averages these; training's step uses `sigmoid`, the hard one)."""
+
+    def log(self, value: Tensor) -> Tensor:
+        """Natural log of values in [1e-4, 250] (where CrypTen's approximation holds)."""
+
     def positive(self, value: Tensor) -> Tensor:
         """1 where value > 0, else 0."""
 
@@ -150,6 +162,17 @@ class PlainBackend:
 
     def softplus(self, value: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.softplus(value)
+
+    def weighted_sums(self, value: torch.Tensor, numerators: torch.Tensor, denominator: int) -> torch.Tensor:
+        shape = tuple(value.shape)
+        flat = value.reshape(shape[0], -1)
+        return (numerators.to(torch.float64).matmul(flat) / denominator).reshape(int(numerators.size(0)), *shape[1:])
+
+    def logistic(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(value)
+
+    def log(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.log(value)
 
     def positive(self, value: torch.Tensor) -> torch.Tensor:
         return (value > 0).to(torch.float64)
@@ -284,6 +307,20 @@ class CrypTenBackend:
         magnitude = value * sign
         relu = value * (1 - negative)
         return relu + (1 + (-magnitude).exp()).log()
+
+    def weighted_sums(self, value: Tensor, numerators: torch.Tensor, denominator: int) -> Tensor:
+        shape = tuple(value.size())
+        flat = value.reshape(shape[0], -1)
+        mixed = flat.clone()
+        mixed.share = numerators.to(torch.long).matmul(flat.share)  # integer: exact (mod 2^64)
+        return mixed.div(denominator).reshape(int(numerators.size(0)), *shape[1:])
+
+    def logistic(self, value: Tensor) -> Tensor:
+        # CrypTen's reciprocal method: exp(-|z|) (no overflow), one batched comparison
+        return value.sigmoid()
+
+    def log(self, value: Tensor) -> Tensor:
+        return value.log()
 
     def positive(self, value: Tensor) -> Tensor:
         return 1 - less_than_zero(value)

@@ -165,3 +165,15 @@ def test_a_transposed_value_reveals_as_itself(backend: Backend) -> None:
     """A column-major share (a transposed view, a table built column by column) reveals
     element by element: with gloo it would be summed in memory order otherwise."""
     close(backend, backend.public(X).t(), X.t(), EXACT)
+
+
+def test_weighted_sums_by_public_integers(backend: Backend) -> None:
+    numerators = torch.tensor([[3, 0], [250_000, 750_000], [0, 0]])
+    want = (numerators.to(torch.float64) @ X / 1_000_000).reshape(3, 8)
+    close(backend, backend.weighted_sums(backend.public(X), numerators, 1_000_000), want, EXACT)
+
+
+def test_logistic_and_log(backend: Backend) -> None:
+    close(backend, backend.logistic(backend.public(X)), torch.sigmoid(X), (1e-12, 3e-3))
+    probabilities = torch.tensor([1e-3, 0.05, 0.5, 0.9, 1.0], dtype=torch.float64)
+    close(backend, backend.log(backend.public(probabilities)), torch.log(probabilities), (1e-12, 0.1))
