@@ -56,7 +56,8 @@ class Backend(Protocol):
 
     def logistic(self, value: Tensor) -> Tensor:
         """The exact sigmoid 1 / (1 + exp(-z)) (to fixed-point accuracy in MPC): the
-        newton solver's link, whose optimum is the plaintext logistic regression's."""
+        newton solver's link, whose optimum is the plaintext logistic regression's, and
+        a model's predicted probability in the tournament metamodel."""
 
     def prefetch(
         self, rehearsals: dict[int, Callable[[], object]], step_shapes: list[int]
@@ -84,10 +85,6 @@ class Backend(Protocol):
         """[J, ...] = sum_k numerators[j, k] * value[k, ...] / denominator for a public
         integer matrix [J, K] (in MPC: an exact integer product, then ONE truncation of
         each of the J sums - not one per term)."""
-
-    def logistic(self, value: Tensor) -> Tensor:
-        """The exact sigmoid 1 / (1 + exp(-value)): a model's predicted probability (the
-        metamodel averages these; training's step uses `sigmoid`, the hard one)."""
 
     def log(self, value: Tensor) -> Tensor:
         """Natural log of values in [1e-4, 250] (where CrypTen's approximation holds)."""
@@ -167,9 +164,6 @@ class PlainBackend:
         shape = tuple(value.shape)
         flat = value.reshape(shape[0], -1)
         return (numerators.to(torch.float64).matmul(flat) / denominator).reshape(int(numerators.size(0)), *shape[1:])
-
-    def logistic(self, value: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(value)
 
     def log(self, value: torch.Tensor) -> torch.Tensor:
         return torch.log(value)
@@ -314,10 +308,6 @@ class CrypTenBackend:
         mixed = flat.clone()
         mixed.share = numerators.to(torch.long).matmul(flat.share)  # integer: exact (mod 2^64)
         return mixed.div(denominator).reshape(int(numerators.size(0)), *shape[1:])
-
-    def logistic(self, value: Tensor) -> Tensor:
-        # CrypTen's reciprocal method: exp(-|z|) (no overflow), one batched comparison
-        return value.sigmoid()
 
     def log(self, value: Tensor) -> Tensor:
         return value.log()
