@@ -10,6 +10,7 @@ loopback.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -100,6 +101,7 @@ def start_ttp(world: int, port: int, plane: dict | None = None) -> subprocess.Po
     return subprocess.Popen(
         [sys.executable, "-m", "mpcnode.worker.ttp", "--world-size", str(world), *args],
         cwd=REPO,
+        env=one_thread_env(),
         start_new_session=True,
     )
 
@@ -117,7 +119,14 @@ def plane_fields(job_id: str, world: int, certs_dir: Path, connect_timeout_s: fl
 
 def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
     spec_path.write_text(json.dumps(spec))
-    return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)], cwd=REPO, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)], cwd=REPO,
+                            env=one_thread_env(), start_new_session=True)
+
+
+def one_thread_env() -> dict[str, str]:
+    """One torch thread per process, as a node runs its workers (`node serve
+    --worker-threads`, default 1) and the dealer its TTP: several parties on few cores."""
+    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
 def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0,
