@@ -12,6 +12,9 @@ Rules (DESIGN.md, issue 4):
   remainders go to the earlier participant (the round's dataset order), which makes the
   split deterministic and replayable.
 - With no contribution above +epsilon the whole pool returns to the sponsor.
+- A dataset the nodes' copy counts mark as a copy (`mutualmind.vocabulary.copy_rule`,
+  issue 13) earns nothing whatever its contribution and is slashed like a harmful one;
+  its contribution takes no part in the split, so the original it copied keeps its share.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Participant:
     provider_id: str
     stake: int
     contribution_micro: int
+    is_copy: bool = False  # copy detection marked its rows as repeats of an earlier dataset's
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,12 @@ def settle(
         raise InvalidInput(f"epsilon_micro must be >= 0, got {epsilon_micro}")
     slashes: dict[str, int] = {}
     for p in participants:
-        if p.contribution_micro < -epsilon_micro:
+        if p.contribution_micro < -epsilon_micro or p.is_copy:
             amount = p.stake * slash_rate_ppm // PPM
             if amount > 0:
                 slashes[p.dataset_id] = amount
     total = pool + sum(slashes.values())
-    winners = [p for p in participants if p.contribution_micro > epsilon_micro]
+    winners = [p for p in participants if p.contribution_micro > epsilon_micro and not p.is_copy]
     payouts: dict[str, int] = {}
     if not winners:
         if total:

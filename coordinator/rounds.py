@@ -46,6 +46,7 @@ from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
+from mutualmind.vocabulary.copy_rule import check_copies, copied_datasets
 from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
@@ -90,6 +91,9 @@ class RoundRuntime:
     stats: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
     failures: int = 0
+    # the last accepted run's copy counts ({counts, samples}, every node signed them);
+    # None from nodes that predate copy detection
+    copies: dict[str, list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -308,7 +312,7 @@ class Rounds:
             order, metrics_micro, attestations = self.execute(
                 round_payload, deadline_s, report, runtime)
             report("settling", 0.97, "writing result, slashes and payouts")
-            entries = self._settle(round_payload, order, metrics_micro, attestations)
+            entries = self._settle(round_payload, order, metrics_micro, attestations, runtime.copies)
             runtime.message = ""
             report("done", 1.0, f"round {round_id} closed at ledger index {entries[-1].index}")
             return entries
@@ -334,7 +338,7 @@ class Rounds:
         report("starting", 0.0, f"job {order.job_id} on {len(self.link.nodes)} nodes")
         reports = self._run_job(order, report)
         report("attesting", 0.95, "checking every node's attestation")
-        metrics_micro, attestations = self._check_attestations(order, reports)
+        metrics_micro, attestations, runtime.copies = self._check_attestations(order, reports)
         runtime.stats = _merge_stats(order, reports)
         self._save_stats(round_payload["round_id"], runtime.stats)
         return order, metrics_micro, attestations
@@ -424,19 +428,25 @@ class Rounds:
         finally:
             _quietly(self.link.stop_dealer, order.job_id)
 
-    def _check_attestations(self, order: JobOrder,
-                            reports: list[NodeJobReport]) -> tuple[list[int], list[dict[str, Any]]]:
-        """Every node must have signed the same values for this round and job digest."""
+    def _check_attestations(
+        self, order: JobOrder, reports: list[NodeJobReport],
+    ) -> tuple[list[int], list[dict[str, Any]], dict[str, list[int]] | None]:
+        """Every node must have signed the same values for this round and job digest:
+        the metrics and the copy counts."""
         node_keys = self.ledger.state.nodes
         first: list[int] | None = None
+        first_copies: dict[str, list[int]] | None = None
         attestations = []
         for index, r in enumerate(reports):
             try:
                 body = json.loads(r.attestation_payload)
                 metrics = [int(m) for m in body["metrics_micro"]]
-            except (ValueError, KeyError, TypeError):
+                copies = body.get("copies")
+                if copies is not None:
+                    copies = check_copies(copies, len(order.dataset_ids))
+            except (ValueError, KeyError, TypeError, AttributeError, InvalidInput):
                 raise IntegrityError(f"node {index} sent an unreadable attestation") from None
-            expected = attestation_message(order.round_id, order.job_digest, metrics)
+            expected = attestation_message(order.round_id, order.job_digest, metrics, copies)
             if expected != r.attestation_payload:
                 raise IntegrityError(f"node {index} attested another round or job digest")
             key = node_keys.get(index)
@@ -444,27 +454,30 @@ class Rounds:
                 raise IntegrityError(f"node {index}'s attestation signature does not verify "
                                      "against its registered key")
             if first is None:
-                first = metrics
-            elif metrics != first:
+                first, first_copies = metrics, copies
+            elif metrics != first or copies != first_copies:
                 raise IntegrityError(
-                    f"nodes disagree on the revealed values (node 0: {first}, node {index}: "
-                    f"{metrics}); the result is refused and nothing was written")
+                    f"nodes disagree on the revealed values (node 0: {first} copies {first_copies}, "
+                    f"node {index}: {metrics} copies {copies}); the result is refused and nothing was written")
             attestations.append({"node_index": index, "signature": r.attestation.hex()})
         if first is None or len(first) != len(order.dataset_ids) + 1:
             raise IntegrityError("the nodes revealed the wrong number of values")
-        return first, attestations
+        return first, attestations, first_copies
 
     def _settle(self, round_payload: dict[str, Any], order: JobOrder, metrics_micro: list[int],
-                attestations: list[dict[str, Any]]) -> list[Entry]:
+                attestations: list[dict[str, Any]],
+                copies: dict[str, list[int]] | None = None) -> list[Entry]:
         round_id = round_payload["round_id"]
         contributions = contributions_micro(
             metrics_micro, round_payload["model_spec"].get("metric", "log_loss"))
-        settlement = self.settlement(round_payload, contributions)
-        batch: list[tuple[str, dict[str, Any], bytes | None]] = [(
-            EntryKind.ROUND_RESULT, {"round_id": round_id, "job_digest": order.job_digest,
-                             "metrics_micro": metrics_micro,
-                             "contributions_micro": contributions,
-                             "attestations": attestations}, None)]
+        settlement = self.settlement(round_payload, contributions, copies)
+        result: dict[str, Any] = {"round_id": round_id, "job_digest": order.job_digest,
+                                  "metrics_micro": metrics_micro,
+                                  "contributions_micro": contributions,
+                                  "attestations": attestations}
+        if copies is not None:
+            result["copies"] = copies
+        batch: list[tuple[str, dict[str, Any], bytes | None]] = [(EntryKind.ROUND_RESULT, result, None)]
         datasets = self.ledger.state.datasets
         for dataset_id, amount in settlement.slashes.items():
             batch.append((EntryKind.SLASH, {"round_id": round_id, "dataset_id": dataset_id,
@@ -475,12 +488,15 @@ class Rounds:
         batch.append((EntryKind.ROUND_CLOSED, {"round_id": round_id}, None))
         return self.ledger.append_many(batch)
 
-    def settlement(self, round_payload: dict[str, Any], contributions: list[int]) -> Settlement:
-        """The slashes and payouts these contributions earn (stakes as they are now)."""
+    def settlement(self, round_payload: dict[str, Any], contributions: list[int],
+                   copies: dict[str, list[int]] | None = None) -> Settlement:
+        """The slashes and payouts these contributions earn (stakes as they are now);
+        `copies`, the nodes' copy counts, marks datasets that earn nothing (copy_rule)."""
         state = self.ledger.state
+        copied = copied_datasets(round_payload["datasets"], copies)
         participants = [
             Participant(dataset_id=d, provider_id=state.datasets[d]["provider_id"],
-                        stake=state.stakes.get(d, 0), contribution_micro=c)
+                        stake=state.stakes.get(d, 0), contribution_micro=c, is_copy=d in copied)
             for d, c in zip(round_payload["datasets"], contributions)
         ]
         return settle(participants, pool=round_payload["pool"], sponsor=round_payload["sponsor"],

@@ -8,7 +8,7 @@ On top of that:
     signed by the key it registers, the others by the key the party registered;
   * every other kind carries no provider signature;
   * a round_result carries one attestation per node, each over
-    `attestation_message(round_id, job_digest, metrics_micro)` by that node's key.
+    `attestation_message(round_id, job_digest, metrics_micro[, copies])` by that node's key.
 
 `check_signatures` applies this rule with whatever keys the caller knows. The ledger's
 append turns a finding into a typed error, and the parallel verifier (`signature_check`)
@@ -88,7 +88,8 @@ def check_signatures(
 
 
 def _check_attestations(payload: dict[str, Any], node_keys: Mapping[int, bytes]) -> SignatureFinding | None:
-    message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"])
+    message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"],
+                                  payload.get("copies"))
     unknown: SignatureFinding | None = None
     for attestation in payload["attestations"]:
         node = attestation["node_index"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mutualmind.errors import IntegrityError, RuleViolation
+from mutualmind.vocabulary.copy_rule import copied_datasets
 from mutualmind.vocabulary.dataset_terms import (
     DEFAULT_TERMS,
     DatasetTerms,
@@ -43,6 +44,7 @@ class RoundRecord:
     contributions: tuple[int, ...] = ()
     slashed: frozenset[str] = frozenset()
     job_digest: str = ""   # what every attestation of this round must name
+    copies: frozenset[str] = frozenset()  # datasets the result's copy counts mark as copies
 
 
 class LedgerState:
@@ -333,9 +335,13 @@ class LedgerState:
             raise RuleViolation(
                 "attestations", f"attestations from nodes {sorted(attested)}, need each of {sorted(self.nodes)} once"
             )
+        copies = p.get("copies")
+        if copies is not None and (len(copies["counts"]) != n or len(copies["samples"]) != n):
+            raise RuleViolation("result_shape", f"{n} datasets need {n} copy counts and {n} sample sizes")
         self._put(
             self.rounds, record.round_id,
-            _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"])),
+            _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"]),
+                     copies=copied_datasets(record.datasets, copies)),
         )
 
     def _apply_slash(self, index: int, p: dict[str, Any]) -> None:
@@ -347,9 +353,10 @@ class LedgerState:
         if dataset in record.slashed:
             raise RuleViolation("already_slashed", f"{dataset!r} was already slashed in this round")
         contribution = record.contributions[record.datasets.index(dataset)]
-        if contribution >= -record.epsilon_micro:
+        if contribution >= -record.epsilon_micro and dataset not in record.copies:
             raise RuleViolation(
-                "slash_unwarranted", f"contribution {contribution} is not below -{record.epsilon_micro}"
+                "slash_unwarranted", f"contribution {contribution} is not below -{record.epsilon_micro} "
+                "and the result does not mark the dataset a copy"
             )
         limit = -(-self.stakes.get(dataset, 0) * record.slash_rate_ppm // PPM)
         if p["amount"] > limit:
@@ -390,6 +397,13 @@ class LedgerState:
                                 f"{len(record.datasets)} datasets, the re-run names "
                                 f"{len(p['recomputed_micro'])} contributions")
         agrees = p["max_abs_diff_micro"] <= p["tolerance_micro"]
+        recomputed = p.get("recomputed_copies")
+        if recomputed is not None:
+            if len(recomputed["counts"]) != len(record.datasets):
+                raise RuleViolation("verification_shape", f"round {record.round_id} has "
+                                    f"{len(record.datasets)} datasets, the re-run's copy counts name "
+                                    f"{len(recomputed['counts'])}")
+            agrees = agrees and copied_datasets(record.datasets, recomputed) == record.copies
         if (p["verdict"] == "agrees") != agrees:
             raise RuleViolation("verdict_mismatch", "the verdict contradicts the difference "
                                 "and tolerance it states")

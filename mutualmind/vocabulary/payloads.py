@@ -19,13 +19,13 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | dataset_terms_updated | dataset_id, provider_id, terms {as above}, nonce | provider_id | provider owns the dataset; binds rounds opened after it (open rounds keep the terms they were opened under) |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce, optional expires_at_ms | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set; model_spec parses with the workers' `parse_model_spec` and its work fits `check_workload`; every dataset's terms allow the round (`dataset_terms.check_round`); no expires_at_ms = the coordinator's default TTL from the entry's time |
-| round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
-| slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution < -epsilon; amount <= stake; once per dataset; stake -> pool |
+| round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}], optional copies {counts [n], samples [n]} | every node (attestation, over copies too) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node; copies (copy detection, issue 13) one count and sample size per dataset, count <= samples |
+| slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution < -epsilon, or the result's copies mark the dataset a copy (`copy_rule.is_copy`); amount <= stake; once per dataset; stake -> pool |
 | payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance |
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
 | round_abort_requested | round_id, sponsor, reason, nonce | sponsor | round open; the round's own sponsor; moves nothing (the coordinator's round_aborted follows in the same group commit) |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor, stakes unlock (on restart, sponsor or admin abort, expiry, K failed runs) |
-| round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict | coordinator | round closed; moves nothing (records an `admin round verify` re-run) |
+| round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict, optional recomputed_copies {counts [n], samples [n]} | coordinator | round closed; moves nothing (records an `admin round verify` re-run); with recomputed_copies the verdict agrees only if they mark the same datasets copies as the result |
 
 Bounds (so no entry grows without limit and `ListEntries` can always return it): names
 <= 128 characters (no control characters), free text <= 1024, a schema <= 4096 columns,
@@ -55,6 +55,7 @@ from mutualmind.vocabulary.column_scale import (
     MAX_CLASSES,
     MIN_EXPONENT,
 )
+from mutualmind.vocabulary.copy_rule import check_copies
 from mutualmind.vocabulary.dataset import check_registration
 from mutualmind.vocabulary.model_spec import MODEL_KINDS
 from mutualmind.vocabulary.states import EntryKind
@@ -228,6 +229,15 @@ def label_classes(name: str, value: Any) -> None:
         _fail(name, f"must be 0 (a real-valued target) or a class count from 2 to {MAX_CLASSES}")
 
 
+def copies_field(name: str, value: Any) -> None:
+    """{counts, samples}: copy detection's per-dataset counts (the state checks their
+    length against the round's datasets)."""
+    counts = value.get("counts") if type(value) is dict else None
+    check_copies(value, len(counts) if type(counts) is list else -1)
+    if len(counts) > MAX_ROUND_DATASETS:  # type: ignore[arg-type]
+        _fail(name, f"may list at most {MAX_ROUND_DATASETS} datasets")
+
+
 def attestations(name: str, value: Any) -> None:
     _bounded_list(name, value, MAX_NODES, "attestations")
     if not value:
@@ -328,7 +338,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
         {
             "round_id": party_id, "job_digest": hex32, "metrics_micro": int_list,
             "contributions_micro": int_list, "attestations": attestations,
-        }
+        },
+        optional={"copies": copies_field},
     ),
     EntryKind.SLASH: KindSpec(
         {"round_id": party_id, "dataset_id": party_id, "provider_id": party_id, "amount": amount},
@@ -341,7 +352,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
         {
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
-        }
+        },
+        optional={"recomputed_copies": copies_field},
     ),
 }
 
