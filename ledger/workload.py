@@ -94,8 +94,8 @@ class Market:
         attestations = [{"node_index": i, "signature": key.sign(message).hex()}
                         for i, key in enumerate(self.node_keys)]
         contributions = [metrics[0] - m for m in metrics[1:]]
-        payload = {"round_id": round_id, "job_digest": digest, "metrics_micro": metrics,
-                   "contributions_micro": contributions, "attestations": attestations}
+        payload: dict[str, Any] = {"round_id": round_id, "job_digest": digest, "metrics_micro": metrics,
+                                   "contributions_micro": contributions, "attestations": attestations}
         if copies is not None:
             payload["copies"] = copies
         return "round_result", payload, None
