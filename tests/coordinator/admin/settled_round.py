@@ -58,6 +58,10 @@ class AttestingLink:
         self._orders: dict[str, JobOrder] = {}
         self.metrics_micro = list(METRICS_MICRO)   # what the next job reveals (a test may
         #                                            change it to make a re-run disagree)
+        # copy counts the nodes sign (None: a node from before copy detection); a test may
+        # give one node other counts (`copies_by_node`) to play a lying node
+        self.copies: dict[str, list[int]] | None = None
+        self.copies_by_node: dict[int, dict[str, list[int]]] = {}
 
     @property
     def nodes(self) -> tuple[NodeEndpoint, ...]:
@@ -75,7 +79,8 @@ class AttestingLink:
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         order = self._orders[job_id]
-        body = attestation_message(order.round_id, order.job_digest, self.metrics_micro)
+        body = attestation_message(order.round_id, order.job_digest, self.metrics_micro,
+                                   self.copies_by_node.get(node_index, self.copies))
         return NodeJobReport(state=JobState.DONE, progress=1.0, attestation_payload=body,
                              attestation=sign(self._keys[node_index], body))
 
@@ -102,9 +107,10 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         ledger.close()
 
 
-def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
+def settle_round(ledger: Ledger, rounds: Rounds, *, run: bool = True) -> dict[str, Any]:
     """On a ledger with its nodes registered: providers with 1000 tokens each, datasets,
-    stakes, and round "r1" opened by the sponsor and settled; returns the providers' keys."""
+    stakes, and round "r1" opened by the sponsor and settled (only opened when `run` is
+    False); returns the providers' keys."""
     market = Market(ledger, node_count=NODES)
     keys = {}
     for who in ("hospital-a", "hospital-b", "hospital-c", "sponsor"):
@@ -136,5 +142,6 @@ def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
                       datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
                       epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
                       signature=bytes(request.auth.signature))
-    rounds.run("r1", deadline_s=30.0)
+    if run:
+        rounds.run("r1", deadline_s=30.0)
     return keys
