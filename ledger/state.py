@@ -368,11 +368,22 @@ class LedgerState:
     def _apply_payout(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)
         self._provider(p["to"], "payee")
+        self._copier_unpaid(record, p["to"])
         pool = self.pools[record.round_id]
         if p["amount"] > pool:
             raise RuleViolation("pool_exhausted", f"pool holds {pool}, payout asks {p['amount']}")
         self._add(self.pools, record.round_id, -p["amount"], "pools")
         self._add(self.balances, p["to"], p["amount"], "balances")
+
+    def _copier_unpaid(self, record: RoundRecord, payee: str) -> None:
+        """Copies earn nothing (issue 13): a provider whose every dataset in the round the
+        attested counts mark as a copy is paid nothing (the sponsor's refund excepted)."""
+        if not record.copies or payee == record.sponsor:
+            return
+        own = [d for d in record.datasets if self.datasets[d]["provider_id"] == payee]
+        if own and all(d in record.copies for d in own):
+            raise RuleViolation("copy_paid", f"{payee!r} took part in {record.round_id!r} only with "
+                                f"datasets the nodes found to be copies ({', '.join(own)}); copies earn nothing")
 
     def _apply_round_closed(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)

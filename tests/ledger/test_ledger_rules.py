@@ -282,6 +282,7 @@ def test_a_dataset_the_attested_copy_counts_mark_may_be_slashed_whatever_its_con
     assert ledger.state.rounds["r1"].copies == frozenset({"ds-b"})
     _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-c", "provider_id": "alice", "amount": 10}, None), "slash_unwarranted")
     _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 101}, None), "slash_too_large")
+    _refused(ledger, RuleViolation, ("payout", {"round_id": "r1", "to": "bob", "amount": 1}, None), "copy_paid")
     ledger.append_many([
         ("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 100}, None),
         ("payout", {"round_id": "r1", "to": "alice", "amount": 3100}, None),
