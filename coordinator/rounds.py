@@ -46,7 +46,7 @@ from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
-from mutualmind.vocabulary.copy_rule import check_copies, copied_datasets
+from mutualmind.vocabulary.copy_rule import check_copies, copied_datasets, order_error
 from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
@@ -146,10 +146,14 @@ class Rounds:
         The spec is parsed with the workers' own parser first (InvalidInput naming the
         field); the ledger's rules then check it again with the work it asks and every
         dataset's terms, so nothing is written and no pool locked unless all hold.
+        The datasets must be listed in the order they were registered (`copy_rule.order_error`).
         Labels are secret-shared, so what the coordinator checks is each dataset's signed
         declaration (`label_classes`, enforced by the provider's checker at share time)
         against the model's task: a 0/1000 table never reaches a logistic round."""
         spec = parse_model_spec(model_spec)
+        unordered = order_error(datasets, list(self.ledger.state.datasets))
+        if unordered is not None:
+            raise InvalidInput(unordered)
         for dataset_id in [*datasets, validation_dataset]:
             registered = self.ledger.state.datasets.get(dataset_id)
             if registered is not None:  # unknown ids: the ledger's rule names them

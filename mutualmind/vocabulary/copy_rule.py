@@ -16,6 +16,10 @@ rows from the same distribution are within the tolerance of an earlier row with
 probability below 1 % on every table measured (docs/copy-detection.md).
 A copy earns nothing and is slashed at the round's slash rate; the dataset it copied
 (registered earlier) keeps its value.
+
+"Earlier" is the order in which the datasets were registered on the ledger; the nodes see
+the round's list, so a round lists its datasets in registration order (`order_error`):
+otherwise a sponsor could list a copy before its original and have the original slashed.
 """
 
 from __future__ import annotations
@@ -57,3 +61,16 @@ def copied_datasets(datasets: Sequence[str], copies: Mapping[str, Sequence[int]]
     if not copies:
         return frozenset()
     return frozenset(d for d, c, s in zip(datasets, copies["counts"], copies["samples"], strict=True) if is_copy(c, s))
+
+
+def order_error(datasets: Sequence[str], registered: Sequence[str]) -> str | None:
+    """Why `datasets` (a round's list) is not in registration order (`registered`: every
+    dataset id in the order registered), or None. Ids not registered are left to the
+    ledger's rules, which name them."""
+    position = {d: i for i, d in enumerate(registered)}
+    known = [d for d in datasets if d in position]
+    expected = sorted(known, key=position.__getitem__)
+    if known == expected:
+        return None
+    return (f"list the round's datasets in the order they were registered ({', '.join(expected)}): "
+            "copy detection takes an earlier registration for the original of a copy")

@@ -18,7 +18,8 @@ import pytest
 
 from coordinator.rounds import Rounds
 from ledger import Ledger, verify_ledger
-from mutualmind.errors import IntegrityError
+from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.copy_rule import order_error
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
 
@@ -73,3 +74,21 @@ def test_a_node_signing_other_copy_counts_is_refused_and_nothing_is_written(setu
     with pytest.raises(IntegrityError, match="disagree"):
         rounds.run("r1", deadline_s=30.0)
     assert ledger.size == size and ledger.state.rounds["r1"].status == "open"
+
+
+def test_a_round_must_list_its_datasets_in_registration_order(setup) -> None:  # type: ignore[no-untyped-def]
+    """Otherwise a sponsor could list a copy before its original and have the original slashed."""
+    ledger, rounds, _ = setup
+    settle_round(ledger, rounds, run=False)  # registers a-1, b-1, c-1 in that order; opens r1
+    size = ledger.size
+    with pytest.raises(InvalidInput, match=r"order they were registered \(a-1, b-1\)"):
+        rounds.open_round(round_id="r2", sponsor="sponsor", pool=10, model_spec={"kind": "logistic"},
+                          validation_dataset="val-1", datasets=["b-1", "a-1"], slash_rate_ppm=0,
+                          epsilon_micro=0, nonce="00" * 16, signature=b"")
+    assert ledger.size == size
+
+
+def test_the_order_rule_leaves_unknown_ids_to_the_ledger() -> None:
+    assert order_error(["a", "x", "c"], ["a", "b", "c"]) is None
+    assert order_error(["c", "a"], ["a", "b", "c"]) is not None
+    assert order_error([], ["a"]) is None

@@ -31,7 +31,7 @@ from mutualmind.vocabulary.copy_rule import is_copy
 from tests.mpcnode.worker.cluster import run_job
 from tests.mpcnode.worker.test_numerics import credit_table
 
-FAST = {"kind": "logistic", "epochs": 2}  # training is not what is tested here
+FAST = {"kind": "logistic", "epochs": 1}  # training is not what is tested here
 
 
 def _standardised(x: np.ndarray) -> np.ndarray:
@@ -46,17 +46,17 @@ def _copy_round(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[int], list[
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     x, y = x[order], y[order]
-    a, b, c = slice(0, 80), slice(80, 160), slice(160, 240)
-    noise = rng.normal(0, 0.01, (80, x.shape[1])) * x.std(0)  # 1 % of a standard deviation
-    shuffle = rng.permutation(80)
+    a, b, c = slice(0, 60), slice(60, 120), slice(120, 180)
+    noise = rng.normal(0, 0.01, (60, x.shape[1])) * x.std(0)  # 1 % of a standard deviation
+    shuffle = rng.permutation(60)
     parts = [
         ("original", x[a], y[a]),
         ("honest", x[b], y[b]),
         ("exact", x[a], y[a]),
         ("noisy", x[a] + noise, y[a]),
-        ("half", np.concatenate([x[b][:40], x[c][:40]]), np.concatenate([y[b][:40], y[c][:40]])),
+        ("half", np.concatenate([x[b][:30], x[c][:30]]), np.concatenate([y[b][:30], y[c][:30]])),
         ("shuffled", x[a][shuffle], y[a][shuffle]),
-        ("honest-late", x[240:320], y[240:320]),
+        ("honest-late", x[180:240], y[180:240]),
     ]
     names = [p[0] for p in parts]
     return (np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
@@ -74,8 +74,8 @@ def test_every_kind_of_copy_is_caught_in_mpc_and_honest_rows_are_not(tmp_path: P
     by_name = dict(zip(names, zip(copies["counts"], copies["samples"], strict=True), strict=True))
     assert by_name["original"] == (0, 0)  # nothing registered before it
     for name in ("exact", "noisy", "shuffled"):
-        assert by_name[name] == (SAMPLE_ROWS, SAMPLE_ROWS)
-    assert 16 <= by_name["half"][0] <= 48  # 40 of its 80 rows are copies
+        assert by_name[name] == (60, 60)  # a dataset below SAMPLE_ROWS rows: every row compared
+    assert by_name["half"] == (30, 60)    # exactly its 30 copied rows
     assert by_name["honest"][0] == by_name["honest-late"][0] == 0
     # the same algorithm on plaintext, same sample (the job id seeds it): the same counts
     plain = count_copies(PlainBackend(), torch.tensor(_standardised(x)), rows, b"job")
@@ -87,11 +87,11 @@ def test_every_kind_of_copy_is_caught_in_mpc_and_honest_rows_are_not(tmp_path: P
 
 def test_honest_credit_splits_are_not_flagged_in_mpc(tmp_path: Path) -> None:
     """Six features, income in dollars: honest rows lie closest together on this table."""
-    x, y = credit_table(900, seed=5)
-    rows = [160] * 5
-    results = run_job(tmp_path, x[:800], y[:800], x[800:], y[800:], rows, FAST, plane="gloo")
+    x, y = credit_table(600, seed=5)
+    rows = [120] * 4
+    results = run_job(tmp_path, x[:480], y[:480], x[480:], y[480:], rows, FAST, plane="gloo")
     copies = results[0]["copies"]
-    assert copies["samples"] == [0] + [SAMPLE_ROWS] * 4
+    assert copies["samples"] == [0] + [SAMPLE_ROWS] * 3
     assert not any(is_copy(c, s) for c, s in zip(copies["counts"], copies["samples"], strict=True)), copies
     assert sum(copies["counts"]) <= 2, copies
 
