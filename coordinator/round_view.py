@@ -55,11 +55,13 @@ def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSumm
 
 
 def _stakes_at(ledger: Ledger, index: int, datasets: list[str]) -> dict[str, int]:
-    """Stake per dataset just after entry `index` (replayed from stake/unstake/slash)."""
+    """Stake per dataset just after entry `index` (replayed from stake/unstake/slash and
+    the slashes tournaments pass on to data)."""
     stakes: dict[str, int] = {}
     for d in datasets:
         for e in ledger.dataset_entries(d, stop=index + 1):
-            if e.kind in (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.SLASH):
+            if e.kind in (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.SLASH,
+                          EntryKind.MODEL_DATASET_SLASHED):
                 sign = 1 if e.kind == EntryKind.STAKE else -1
                 stakes[d] = stakes.get(d, 0) + sign * e.payload["amount"]
     return stakes

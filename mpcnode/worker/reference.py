@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 from mpcnode.worker.backend import PlainBackend
+from mpcnode.worker.banzhaf import CoalitionMasks
 from mpcnode.worker.row_masks import RowMasks
 from mpcnode.worker.training import LooResult, train_loo, train_masked
 from mutualmind.vocabulary.model_spec import ModelSpec
+from mutualmind.vocabulary.valuation import Coalitions, estimate
 
 
 def _tensor(values: np.ndarray) -> torch.Tensor:
@@ -63,3 +65,24 @@ def plaintext_batched(
         _tensor(validation_y).reshape(-1, 1),
         provider_rows,
     )
+
+
+def plaintext_banzhaf(
+    spec: ModelSpec,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    validation_x: np.ndarray,
+    validation_y: np.ndarray,
+    provider_rows: Sequence[int],
+    coalitions: Coalitions,
+) -> list[float]:
+    """The 2n+1 Banzhaf values (full metric, mean_in - mean_out, standard error) from one
+    separate plaintext training per coalition and the plaintext estimator."""
+    masks = CoalitionMasks.of(provider_rows, coalitions)
+    backend = PlainBackend()
+    utilities = []
+    for j in range(masks.models):
+        args = (_tensor(train_x), _tensor(train_y).reshape(-1, 1), _tensor(validation_x), _tensor(validation_y).reshape(-1, 1))
+        utilities.append(train_masked(backend, spec, *args, masks.only(j)).metrics[0])
+    values, errors = estimate(utilities, coalitions)
+    return [utilities[0], *values, *errors]

@@ -24,7 +24,7 @@ from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
 
 sys.path.insert(0, str(Path(__file__).parent / "admin"))
-from settled_round import NODES, AttestingLink, settle_round  # noqa: E402
+from settled_round import NODES, AttestingLink, open_round_r1, settle_round  # noqa: E402
 
 B_COPIES_A = {"counts": [0, 40, 1], "samples": [0, 40, 40]}  # a-1, b-1, c-1 (40 rows each)
 
@@ -69,7 +69,7 @@ def test_a_node_signing_other_copy_counts_is_refused_and_nothing_is_written(setu
     ledger, rounds, link = setup
     link.copies = B_COPIES_A
     link.copies_by_node = {2: {"counts": [0, 0, 1], "samples": [0, 40, 40]}}  # hides the copy
-    settle_round(ledger, rounds, run=False)
+    open_round_r1(ledger, rounds)
     size = ledger.size
     with pytest.raises(IntegrityError, match="disagree"):
         rounds.run("r1", deadline_s=30.0)
@@ -79,7 +79,7 @@ def test_a_node_signing_other_copy_counts_is_refused_and_nothing_is_written(setu
 def test_a_round_must_list_its_datasets_in_registration_order(setup) -> None:  # type: ignore[no-untyped-def]
     """Otherwise a sponsor could list a copy before its original and have the original slashed."""
     ledger, rounds, _ = setup
-    settle_round(ledger, rounds, run=False)  # registers a-1, b-1, c-1 in that order; opens r1
+    open_round_r1(ledger, rounds)  # registers a-1, b-1, c-1 in that order; opens r1
     size = ledger.size
     with pytest.raises(InvalidInput, match=r"order they were registered \(a-1, b-1\)"):
         rounds.open_round(round_id="r2", sponsor="sponsor", pool=10, model_spec={"kind": "logistic"},

@@ -107,10 +107,16 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         ledger.close()
 
 
-def settle_round(ledger: Ledger, rounds: Rounds, *, run: bool = True) -> dict[str, Any]:
+def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
     """On a ledger with its nodes registered: providers with 1000 tokens each, datasets,
-    stakes, and round "r1" opened by the sponsor and settled (only opened when `run` is
-    False); returns the providers' keys."""
+    stakes, and round "r1" opened by the sponsor and settled; returns the providers' keys."""
+    keys = open_round_r1(ledger, rounds)
+    rounds.run("r1", deadline_s=30.0)
+    return keys
+
+
+def open_round_r1(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
+    """`settle_round` up to the opening of round "r1" (not run); returns the keys."""
     market = Market(ledger, node_count=NODES)
     keys = {}
     for who in ("hospital-a", "hospital-b", "hospital-c", "sponsor"):
@@ -142,6 +148,4 @@ def settle_round(ledger: Ledger, rounds: Rounds, *, run: bool = True) -> dict[st
                       datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
                       epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
                       signature=bytes(request.auth.signature))
-    if run:
-        rounds.run("r1", deadline_s=30.0)
     return keys
