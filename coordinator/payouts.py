@@ -16,6 +16,9 @@ Rules (DESIGN.md, issue 4):
   band (`mutualmind.vocabulary.valuation`): paid only if value - K * error > epsilon, pro
   rata to that lower bound; slashed only if value + K * error < -epsilon. Error 0 (leave-
   one-out, exact Banzhaf) is the rule above, unchanged.
+- A dataset the nodes' copy counts mark as a copy (`mutualmind.vocabulary.copy_rule`,
+  issue 13) earns nothing whatever its contribution and is slashed like a harmful one;
+  its contribution takes no part in the split, so the original it copied keeps its share.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Participant:
     stake: int
     contribution_micro: int
     error_micro: int = 0  # standard error of the contribution (0: none, as for LOO)
+    is_copy: bool = False  # copy detection marked its rows as repeats of an earlier dataset's
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,13 @@ def settle(
         raise InvalidInput("standard errors must not be negative")
     slashes: dict[str, int] = {}
     for p in participants:
-        if slashable(p.contribution_micro, p.error_micro, epsilon_micro):
+        if slashable(p.contribution_micro, p.error_micro, epsilon_micro) or p.is_copy:
             amount = p.stake * slash_rate_ppm // PPM
             if amount > 0:
                 slashes[p.dataset_id] = amount
     total = pool + sum(slashes.values())
-    winners = [p for p in participants if earns(p.contribution_micro, p.error_micro, epsilon_micro)]
+    winners = [p for p in participants
+               if earns(p.contribution_micro, p.error_micro, epsilon_micro) and not p.is_copy]
     payouts: dict[str, int] = {}
     if not winners:
         if total:

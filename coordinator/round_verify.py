@@ -11,6 +11,10 @@ randomness, so an honest round re-run differs by up to ~2,300 micro on log-loss
 never agrees, whatever the tolerance: a contribution paid in one run (above +epsilon) and
 slashed in the other (below -epsilon), or the reverse, is a disagreement (`sign_flips`).
 `--tolerance` sets the tolerance explicitly.
+Copy detection (issue 13) is re-checked too: the re-run's copy counts (a fresh sample,
+the job's seed differs) must mark the same datasets as copies as the recorded result; a
+dataset flagged in one run and not the other is a disagreement. Rounds recorded without
+copy counts are compared on their contributions only, exactly as before.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 from coordinator.rounds import Rounds
 from mutualmind.errors import IntegrityError, InvalidInput, NotFound
+from mutualmind.vocabulary.copy_rule import copied_datasets
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.model_spec import MICRO
 from mutualmind.vocabulary.states import EntryKind, RoundStatus
@@ -85,6 +90,7 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
     runtime = rounds.claim(round_id)
     try:
         order, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
+        recomputed_copies = runtime.copies
     finally:
         runtime.running = False
     recomputed, _ = round_result_micro(metrics, payload["model_spec"], len(payload["datasets"]))
@@ -93,9 +99,14 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
     tolerance_micro = int(round(tolerance * MICRO))
     flipped = sign_flips(list(payload["datasets"]), recorded, recomputed, int(payload.get("epsilon_micro", 0)))
     agrees = diff <= tolerance_micro and not flipped
-    entry = rounds.ledger.append(EntryKind.ROUND_VERIFIED, {
+    verified: dict[str, object] = {
         "round_id": round_id, "job_digest": order.job_digest, "recomputed_micro": recomputed,
-        "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro,
-        "verdict": "agrees" if agrees else "disagrees"})
+        "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro}
+    if result.get("copies") is not None and recomputed_copies is not None:
+        datasets = list(payload["datasets"])
+        agrees = agrees and copied_datasets(datasets, result["copies"]) == copied_datasets(datasets, recomputed_copies)
+        verified["recomputed_copies"] = recomputed_copies
+    verified["verdict"] = "agrees" if agrees else "disagrees"
+    entry = rounds.ledger.append(EntryKind.ROUND_VERIFIED, verified)
     return RoundVerification(round_id, agrees, recorded, recomputed, diff, tolerance_micro,
                              entry.index)

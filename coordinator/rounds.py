@@ -48,6 +48,7 @@ from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
+from mutualmind.vocabulary.copy_rule import check_copies, copied_datasets, order_error
 from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
@@ -93,6 +94,9 @@ class RoundRuntime:
     stats: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
     failures: int = 0
+    # the last accepted run's copy counts ({counts, samples}, every node signed them);
+    # None from nodes that predate copy detection
+    copies: dict[str, list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,10 +150,14 @@ class Rounds:
         The spec is parsed with the workers' own parser first (InvalidInput naming the
         field); the ledger's rules then check it again with the work it asks and every
         dataset's terms, so nothing is written and no pool locked unless all hold.
+        The datasets must be listed in the order they were registered (`copy_rule.order_error`).
         Labels are secret-shared, so what the coordinator checks is each dataset's signed
         declaration (`label_classes`, enforced by the provider's checker at share time)
         against the model's task: a 0/1000 table never reaches a logistic round."""
         spec = parse_model_spec(model_spec)
+        unordered = order_error(datasets, list(self.ledger.state.datasets))
+        if unordered is not None:
+            raise InvalidInput(unordered)
         for dataset_id in [*datasets, validation_dataset]:
             registered = self.ledger.state.datasets.get(dataset_id)
             if registered is not None:  # unknown ids: the ledger's rule names them
@@ -314,7 +322,7 @@ class Rounds:
             order, metrics_micro, attestations = self.execute(
                 round_payload, deadline_s, report, runtime)
             report("settling", 0.97, "writing result, slashes and payouts")
-            entries = self._settle(round_payload, order, metrics_micro, attestations)
+            entries = self._settle(round_payload, order, metrics_micro, attestations, runtime.copies)
             runtime.message = ""
             report("done", 1.0, f"round {round_id} closed at ledger index {entries[-1].index}")
             return entries
@@ -340,7 +348,7 @@ class Rounds:
         report("starting", 0.0, f"job {order.job_id} on {len(self.link.nodes)} nodes")
         reports = self._run_job(order, report)
         report("attesting", 0.95, "checking every node's attestation")
-        metrics_micro, attestations = self._check_attestations(order, reports)
+        metrics_micro, attestations, runtime.copies = self._check_attestations(order, reports)
         runtime.stats = _merge_stats(order, reports)
         self._save_stats(round_payload["round_id"], runtime.stats)
         return order, metrics_micro, attestations
@@ -439,19 +447,25 @@ class Rounds:
             pool.shutdown(wait=False, cancel_futures=True)
             _quietly(self.link.stop_dealer, order.job_id)
 
-    def _check_attestations(self, order: JobOrder,
-                            reports: list[NodeJobReport]) -> tuple[list[int], list[dict[str, Any]]]:
-        """Every node must have signed the same values for this round and job digest."""
+    def _check_attestations(
+        self, order: JobOrder, reports: list[NodeJobReport],
+    ) -> tuple[list[int], list[dict[str, Any]], dict[str, list[int]] | None]:
+        """Every node must have signed the same values for this round and job digest:
+        the metrics and the copy counts."""
         node_keys = self.ledger.state.nodes
         first: list[int] | None = None
+        first_copies: dict[str, list[int]] | None = None
         attestations = []
         for index, r in enumerate(reports):
             try:
                 body = json.loads(r.attestation_payload)
                 metrics = [int(m) for m in body["metrics_micro"]]
-            except (ValueError, KeyError, TypeError):
+                copies = body.get("copies")
+                if copies is not None:
+                    copies = check_copies(copies, len(order.dataset_ids))
+            except (ValueError, KeyError, TypeError, AttributeError, InvalidInput):
                 raise IntegrityError(f"node {index} sent an unreadable attestation") from None
-            expected = attestation_message(order.round_id, order.job_digest, metrics)
+            expected = attestation_message(order.round_id, order.job_digest, metrics, copies)
             if expected != r.attestation_payload:
                 raise IntegrityError(f"node {index} attested another round or job digest")
             key = node_keys.get(index)
@@ -459,28 +473,31 @@ class Rounds:
                 raise IntegrityError(f"node {index}'s attestation signature does not verify "
                                      "against its registered key")
             if first is None:
-                first = metrics
-            elif metrics != first:
+                first, first_copies = metrics, copies
+            elif metrics != first or copies != first_copies:
                 raise IntegrityError(
-                    f"nodes disagree on the revealed values (node 0: {first}, node {index}: "
-                    f"{metrics}); the result is refused and nothing was written")
+                    f"nodes disagree on the revealed values (node 0: {first} copies {first_copies}, "
+                    f"node {index}: {metrics} copies {copies}); the result is refused and nothing was written")
             attestations.append({"node_index": index, "signature": r.attestation.hex()})
         valuation = str(json.loads(order.model_spec_json).get("valuation", "loo"))
         if first is None or len(first) != revealed_count(valuation, len(order.dataset_ids)):
             raise IntegrityError("the nodes revealed the wrong number of values")
-        return first, attestations
+        return first, attestations, first_copies
 
     def _settle(self, round_payload: dict[str, Any], order: JobOrder, metrics_micro: list[int],
-                attestations: list[dict[str, Any]]) -> list[Entry]:
+                attestations: list[dict[str, Any]],
+                copies: dict[str, list[int]] | None = None) -> list[Entry]:
         round_id = round_payload["round_id"]
         contributions, errors = round_result_micro(
             metrics_micro, round_payload["model_spec"], len(round_payload["datasets"]))
-        settlement = self.settlement(round_payload, contributions, errors)
+        settlement = self.settlement(round_payload, contributions, errors, copies)
         result: dict[str, Any] = {"round_id": round_id, "job_digest": order.job_digest,
                                   "metrics_micro": metrics_micro, "contributions_micro": contributions,
                                   "attestations": attestations}
         if errors is not None:  # Banzhaf: the standard errors the payouts' bands used
             result["errors_micro"] = errors
+        if copies is not None:  # copy detection: per dataset, sampled rows that repeat earlier rows
+            result["copies"] = copies
         batch: list[tuple[str, dict[str, Any], bytes | None]] = [(EntryKind.ROUND_RESULT, result, None)]
         datasets = self.ledger.state.datasets
         for dataset_id, amount in settlement.slashes.items():
@@ -497,13 +514,17 @@ class Rounds:
         return self.ledger.append_many(batch)
 
     def settlement(self, round_payload: dict[str, Any], contributions: list[int],
-                   errors: list[int] | None = None) -> Settlement:
+                   errors: list[int] | None = None,
+                   copies: dict[str, list[int]] | None = None) -> Settlement:
         """The slashes and payouts these contributions earn (stakes as they are now);
-        `errors` are their standard errors (Banzhaf), None for none."""
+        `errors` are their standard errors (Banzhaf), None for none; `copies`, the nodes'
+        copy counts, marks datasets that earn nothing (copy_rule)."""
         state = self.ledger.state
+        copied = copied_datasets(round_payload["datasets"], copies)
         participants = [
             Participant(dataset_id=d, provider_id=state.datasets[d]["provider_id"],
-                        stake=state.stakes.get(d, 0), contribution_micro=c, error_micro=e)
+                        stake=state.stakes.get(d, 0), contribution_micro=c, error_micro=e,
+                        is_copy=d in copied)
             for d, c, e in zip(round_payload["datasets"], contributions,
                                errors or [0] * len(contributions), strict=True)
         ]

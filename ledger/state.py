@@ -17,6 +17,7 @@ from typing import Any
 from ledger.ownership_rules import OwnershipRules
 from ledger.tournament_rules import TournamentRules
 from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
+from mutualmind.vocabulary.copy_rule import copied_datasets
 from mutualmind.vocabulary.dataset_terms import (
     DEFAULT_TERMS,
     DatasetTerms,
@@ -55,6 +56,7 @@ class RoundRecord:
     valuation: str = "loo"  # the model spec's: "loo" or "banzhaf"
     metric: str = "log_loss"
     errors: tuple[int, ...] = ()  # standard errors of the contributions (Banzhaf rounds)
+    copies: frozenset[str] = frozenset()  # datasets the result's copy counts mark as copies
 
 
 class LedgerState(TournamentRules, OwnershipRules):
@@ -363,10 +365,13 @@ class LedgerState(TournamentRules, OwnershipRules):
             raise RuleViolation(
                 "attestations", f"attestations from nodes {sorted(attested)}, need each of {sorted(self.nodes)} once"
             )
+        copies = p.get("copies")
+        if copies is not None and (len(copies["counts"]) != n or len(copies["samples"]) != n):
+            raise RuleViolation("result_shape", f"{n} datasets need {n} copy counts and {n} sample sizes")
         self._put(
             self.rounds, record.round_id,
             _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"]),
-                     errors=errors),
+                     errors=errors, copies=copied_datasets(record.datasets, copies)),
         )
 
     @staticmethod
@@ -401,10 +406,11 @@ class LedgerState(TournamentRules, OwnershipRules):
         position = record.datasets.index(dataset)
         contribution = record.contributions[position]
         error = record.errors[position] if record.errors else 0
-        if not slashable(contribution, error, record.epsilon_micro):
+        if not slashable(contribution, error, record.epsilon_micro) and dataset not in record.copies:
             band = f" + {K_SIGMA} x error {error}" if error else ""
             raise RuleViolation(
-                "slash_unwarranted", f"contribution {contribution}{band} is not below -{record.epsilon_micro}"
+                "slash_unwarranted", f"contribution {contribution}{band} is not below -{record.epsilon_micro} "
+                "and the result does not mark the dataset a copy"
             )
         limit = -(-self.stakes.get(dataset, 0) * record.slash_rate_ppm // PPM)
         if p["amount"] > limit:
@@ -416,6 +422,7 @@ class LedgerState(TournamentRules, OwnershipRules):
     def _apply_payout(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)
         self._provider(p["to"], "payee")
+        self._copier_unpaid(record, p["to"])
         if record.valuation == "banzhaf":
             self._payout_warranted(record, p["to"])
         pool = self.pools[record.round_id]
@@ -437,6 +444,16 @@ class LedgerState(TournamentRules, OwnershipRules):
         raise RuleViolation(
             "payout_unwarranted", f"{party!r} has no dataset in round {record.round_id!r} whose "
             f"contribution - {K_SIGMA} x error is above {record.epsilon_micro}")
+
+    def _copier_unpaid(self, record: RoundRecord, payee: str) -> None:
+        """Copies earn nothing (issue 13): a provider whose every dataset in the round the
+        attested counts mark as a copy is paid nothing (the sponsor's refund excepted)."""
+        if not record.copies or payee == record.sponsor:
+            return
+        own = [d for d in record.datasets if self.datasets[d]["provider_id"] == payee]
+        if own and all(d in record.copies for d in own):
+            raise RuleViolation("copy_paid", f"{payee!r} took part in {record.round_id!r} only with "
+                                f"datasets the nodes found to be copies ({', '.join(own)}); copies earn nothing")
 
     def _apply_round_closed(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)
@@ -461,6 +478,13 @@ class LedgerState(TournamentRules, OwnershipRules):
                                 f"{len(record.datasets)} datasets, the re-run names "
                                 f"{len(p['recomputed_micro'])} contributions")
         agrees = p["max_abs_diff_micro"] <= p["tolerance_micro"]
+        recomputed = p.get("recomputed_copies")
+        if recomputed is not None:
+            if len(recomputed["counts"]) != len(record.datasets):
+                raise RuleViolation("verification_shape", f"round {record.round_id} has "
+                                    f"{len(record.datasets)} datasets, the re-run's copy counts name "
+                                    f"{len(recomputed['counts'])}")
+            agrees = agrees and copied_datasets(record.datasets, recomputed) == record.copies
         if (p["verdict"] == "agrees") != agrees:
             raise RuleViolation("verdict_mismatch", "the verdict contradicts the difference "
                                 "and tolerance it states")

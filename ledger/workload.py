@@ -86,11 +86,12 @@ class Market:
         self.rounds.setdefault(round_id, payload)
         return self.signed("round_opened", payload, sponsor)
 
-    def round_result(self, round_id: str, metrics: list[int]) -> Request:
+    def round_result(self, round_id: str, metrics: list[int],
+                     copies: dict[str, list[int]] | None = None) -> Request:
         opened = self.rounds.get(round_id)
         digest = (job_digest(opened, self.datasets) if opened is not None
                   else hashlib.sha256(round_id.encode()).hexdigest())   # a round never opened
-        message = attestation_message(round_id, digest, metrics)
+        message = attestation_message(round_id, digest, metrics, copies)
         attestations = [{"node_index": i, "signature": key.sign(message).hex()}
                         for i, key in enumerate(self.node_keys)]
         if opened is not None and opened["model_spec"].get("valuation") == "banzhaf":
@@ -100,8 +101,11 @@ class Market:
                                     "contributions_micro": [-d for d in metrics[1:n + 1]],
                                     "errors_micro": metrics[n + 1:], "attestations": attestations}, None
         contributions = [metrics[0] - m for m in metrics[1:]]
-        return "round_result", {"round_id": round_id, "job_digest": digest, "metrics_micro": metrics,
-                                "contributions_micro": contributions, "attestations": attestations}, None
+        payload: dict[str, Any] = {"round_id": round_id, "job_digest": digest, "metrics_micro": metrics,
+                                   "contributions_micro": contributions, "attestations": attestations}
+        if copies is not None:
+            payload["copies"] = copies
+        return "round_result", payload, None
 
 
 def realistic_mix(count: int, *, nodes: int = 3, providers: int = 50, seed: int = 7) -> Iterator[Request]:

@@ -37,6 +37,7 @@ from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.copy_rule import check_copies
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
@@ -84,6 +85,7 @@ class JobResult:
     wall_s: float
     weights_path: str
     weights_manifest: list[dict[str, object]]  # name, shape, offset of each tensor in the file
+    copies: dict[str, list[int]] | None = None  # copy detection's counts and samples (signed too)
 
 
 @dataclass
@@ -331,7 +333,11 @@ class JobRunner:
         document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
         metrics = [float(v) for v in document["metrics"]]
         micro = [to_micro(v) for v in metrics]
-        payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro)
+        # what copy detection revealed (absent from a worker of before issue 13)
+        copies = document.get("copies")
+        if copies is not None:
+            copies = check_copies(copies, len(job.request.dataset_ids))
+        payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro, copies)
         accuracy = document.get("accuracy_full")
         return JobResult(
             metrics=metrics,
@@ -344,6 +350,7 @@ class JobRunner:
             wall_s=float(document["wall_s"]),
             weights_path=str(job.directory / WEIGHTS_FILE),
             weights_manifest=list(document["weights"]["tensors"]),
+            copies=copies,
         )
 
 

@@ -20,6 +20,7 @@ pickled (the manifest is JSON).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -120,8 +121,15 @@ class ModelRelease:
             except (NotFound, InvalidInput):
                 continue
             if status.state == JobState.DONE and status.result is not None \
-                    and status.result.attestation_payload == accepted:
+                    and _without_copies(status.result.attestation_payload) == accepted:
                 return directory.name
         raise NotFound(
             f"node {self.node_index} holds no trained model for round {round_id!r} (job digest "
             f"{digest[:16]}...): its job's files are gone; the model cannot be collected")
+
+
+def _without_copies(payload: bytes) -> bytes:
+    """The attestation as signed before copy detection: the round's facts this node reads
+    carry the metrics, not the copy counts (which the ledger's result holds)."""
+    body = json.loads(payload)
+    return attestation_message(body["round_id"], body["job_digest"], list(body["metrics_micro"]))

@@ -125,6 +125,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
+    from mpcnode.worker.copy_detection import count_copies
     from mpcnode.worker.inputs import load_local_shares
     from mpcnode.worker.memory_budget import measured_peak_bytes
     from mpcnode.worker.normalisation import align_columns
@@ -200,6 +201,10 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 backend, spec.model, train_x, train_y, validation_x, validation_y, shares.provider_rows, on_step=on_step
             )
             check_plausible(result.metrics, spec.model.metric, spec.model.lr)
+        # training standardised train_x in place: compare rows on the pooled scale
+        before_copies, copies_started = stats.now(), time.monotonic()
+        copies = count_copies(backend, train_x, shares.provider_rows, spec.job_id.encode())
+        after_copies, copies_s = stats.now(), time.monotonic() - copies_started
         # public: the collected model folds these powers of two back (model_file.reconstruct)
         exponents = torch.tensor([shares.feature_exponents], dtype=torch.float64)
         result.weights[NORMALISE_EXPONENT] = backend.public(exponents)
@@ -225,6 +230,8 @@ def run(spec: WorkerSpec) -> dict[str, object]:
             "valuation": valuation,
             "accuracy_full": result.accuracy_full,
             "provider_rows": list(shares.provider_rows),
+            # per dataset: sampled rows that repeat an earlier dataset's row (copy_detection)
+            "copies": copies.as_json(),
             "validation_rows": int(shares.validation_features.shape[0]),
             "steps": steps,
             "comm": {
@@ -239,10 +246,13 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 "offline_bytes": int(offline.get("bytes", 0)),
                 "offline_s": float(offline.get("wall_s", 0.0)),
                 "compute_s": max(0.0, (finished - connected) - float(final["time"])),
+                "copy_rounds": int(after_copies["rounds"] - before_copies["rounds"]),
+                "copy_bytes": int(after_copies["bytes"] - before_copies["bytes"]),
+                "copy_comparisons": copies.comparisons,
             },
             "wall_s": finished - started,
             # where the time went: loading the shares, then train_loo's phases
-            "phases_s": {"load": round(loaded - started, 4), **result.phases},
+            "phases_s": {"load": round(loaded - started, 4), **result.phases, "copies": round(copies_s, 4)},
             # this process's peak resident memory (memory_budget checks its estimate)
             "peak_rss_bytes": measured_peak_bytes(),
             "mpc_s": finished - connected,

@@ -270,3 +270,38 @@ def test_entries_filters_by_kind_and_party(world) -> None:  # type: ignore[no-un
     assert ledger.entry(0).kind == "genesis"
     with pytest.raises(InvalidInput):
         ledger.entries(kind="nonsense")
+
+
+COPY_B = {"counts": [0, 40, 3], "samples": [0, 64, 64]}  # ds-b repeats ds-a's rows: a copy
+
+
+def test_a_dataset_the_attested_copy_counts_mark_may_be_slashed_whatever_its_contribution(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    # ds-b helped the model (+50,000 micro) but its rows repeat ds-a's; ds-c's 3 of 64 do not count
+    ledger.append(*market.round_result("r1", [900_000, 910_000, 850_000, 900_000], COPY_B))
+    assert ledger.state.rounds["r1"].copies == frozenset({"ds-b"})
+    _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-c", "provider_id": "alice", "amount": 10}, None), "slash_unwarranted")
+    _refused(ledger, RuleViolation, ("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 101}, None), "slash_too_large")
+    _refused(ledger, RuleViolation, ("payout", {"round_id": "r1", "to": "bob", "amount": 1}, None), "copy_paid")
+    ledger.append_many([
+        ("slash", {"round_id": "r1", "dataset_id": "ds-b", "provider_id": "bob", "amount": 100}, None),
+        ("payout", {"round_id": "r1", "to": "alice", "amount": 3100}, None),
+        ("round_closed", {"round_id": "r1"}, None),
+    ])
+    # a re-run must flag the same datasets for its verdict to agree
+    verified = _verified(ledger, "agrees", 5)
+    _refused(ledger, RuleViolation, (verified[0], {**verified[1], "recomputed_copies": {"counts": [0, 3, 3], "samples": [0, 64, 64]}}, None), "verdict_mismatch")
+    ledger.append(verified[0], {**verified[1], "recomputed_copies": {"counts": [0, 17, 0], "samples": [0, 64, 64]}}, None)
+    report = verify_ledger(ledger.path)  # replays the rule and checks the attestations over the counts
+    assert report.ok, report.error
+
+
+def test_copy_counts_are_signed_by_the_nodes_and_shaped_per_dataset(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market = world
+    kind, payload, _ = market.round_result("r1", [900_000, 910_000, 850_000, 900_000], COPY_B)
+    forged = {**payload, "copies": {"counts": [0, 0, 3], "samples": [0, 64, 64]}}  # the copier's wish
+    _refused(ledger, PermissionDenied, (kind, forged, None))
+    _refused(ledger, RuleViolation, market.round_result("r1", [900_000, 910_000, 850_000, 900_000],
+                                                        {"counts": [0, 40], "samples": [0, 64]}), "result_shape")
+    _refused(ledger, InvalidInput, market.round_result("r1", [900_000, 910_000, 850_000, 900_000],
+                                                       {"counts": [0, 65, 3], "samples": [0, 64, 64]}))

@@ -135,7 +135,11 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     # every node revealed and signed the same values
     micro = results[0].metrics_micro
     assert all(r.metrics_micro == micro for r in results)
-    payload = attestation_message("round-7", bytes(range(32)).hex(), micro)
+    # ... and the copy counts (issue 13): one count and sample size per dataset, signed too
+    copies = results[0].copies
+    assert copies is not None and all(r.copies == copies for r in results)
+    assert len(copies["counts"]) == PROVIDERS and copies["samples"][0] == 0
+    payload = attestation_message("round-7", bytes(range(32)).hex(), micro, copies)
     for result, key in zip(results, cluster.keys):
         assert result.attestation_payload == payload
         assert verify_signature(key.public_key(), payload, result.attestation)

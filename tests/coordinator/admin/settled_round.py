@@ -58,6 +58,10 @@ class AttestingLink:
         self._orders: dict[str, JobOrder] = {}
         self.metrics_micro = list(METRICS_MICRO)   # what the next job reveals (a test may
         #                                            change it to make a re-run disagree)
+        # copy counts the nodes sign (None: a node from before copy detection); a test may
+        # give one node other counts (`copies_by_node`) to play a lying node
+        self.copies: dict[str, list[int]] | None = None
+        self.copies_by_node: dict[int, dict[str, list[int]]] = {}
 
     @property
     def nodes(self) -> tuple[NodeEndpoint, ...]:
@@ -75,7 +79,8 @@ class AttestingLink:
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         order = self._orders[job_id]
-        body = attestation_message(order.round_id, order.job_digest, self.metrics_micro)
+        body = attestation_message(order.round_id, order.job_digest, self.metrics_micro,
+                                   self.copies_by_node.get(node_index, self.copies))
         return NodeJobReport(state=JobState.DONE, progress=1.0, attestation_payload=body,
                              attestation=sign(self._keys[node_index], body))
 

@@ -28,6 +28,7 @@ from mutualmind.cluster.local_processes import member_running
 from mutualmind.demo.scenario import Scenario, build_scenario
 from mutualmind.demo.session import MarketSession
 from mutualmind.errors import MutualMindError
+from mutualmind.vocabulary.copy_rule import is_copy
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from provider.sharing import load_sklearn
 
@@ -134,16 +135,34 @@ def assert_settled_like_plaintext(market: Market, terms: Any, view: Any) -> None
     slashed = sum(p.slashed for p in view.participants)
     paid = sum(p.payout for p in view.participants) + view.refund_to_sponsor
     assert paid == POOL + slashed                    # the pool (and slashes) paid out exactly
-    assert all(p.payout > 0 for p in view.participants if p.contribution_micro > terms.epsilon_micro)
+    # the duplicate re-submits provider 0's rows: the nodes' copy counts flag it (issue 13),
+    # so it earns nothing and is slashed, while the original it copied is paid
+    copies = round_result(market, view.round_id)["copies"]
+    copied = {d for d, c, s in zip(terms.datasets, copies["counts"], copies["samples"], strict=True) if is_copy(c, s)}
+    assert copied == {p.dataset_id for p in view.participants if roles[p.dataset_id] == "duplicate"}
+    duplicate = by_role["duplicate"]
+    assert duplicate.payout == 0 and duplicate.slashed == STAKE * SLASH_RATE_PPM // 1_000_000
+    assert all(p.payout > 0 for p in view.participants
+               if p.contribution_micro > terms.epsilon_micro and p.dataset_id not in copied)
 
     # balances are a replay of the ledger, and the ledger verifies
     for part in market.scenario.providers:
         balance = market.session.balance(part.name)
         payout = next(p.payout for p in view.participants if p.dataset_id == f"{part.name}-data")
-        assert balance.balance == MINT - STAKE + payout
+        assert balance.balance == MINT - STAKE + payout   # a slash takes from the stake
     assert market.session.balance("sponsor").balance == MINT - POOL
     verified = market.session.verify_ledger()
     assert verified.ok, verified.error
+
+
+def round_result(market: Market, round_id: str) -> dict[str, Any]:
+    """The round_result entry's payload of `round_id`, read through the Admin API."""
+    from proto import market_pb2
+
+    admin = market.session.admin
+    entries = admin.call(admin.market, "ListEntries",
+                         market_pb2.ListEntriesRequest(kind="round_result", limit=100)).entries
+    return next(p for p in (json.loads(e.payload_json) for e in entries) if p["round_id"] == round_id)
 
 
 # -- what the fault tests look at -------------------------------------------------

@@ -8,7 +8,13 @@ import json
 import numpy as np
 
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
-from tests.coordinator.rounds.conftest import POOL, TOLERANCE, Market, assert_settled_like_plaintext
+from tests.coordinator.rounds.conftest import (
+    POOL,
+    TOLERANCE,
+    Market,
+    assert_settled_like_plaintext,
+    round_result,
+)
 
 
 def test_round_values_data_like_plaintext_loo_and_pays_out(market: Market) -> None:
@@ -36,6 +42,8 @@ def test_round_verify_reruns_the_valuation_and_records_the_verdict(market: Marke
     assert [r["round_id"] for r in recorded] == ["verify-1"]
     assert recorded[0]["verdict"] == "agrees"
     assert recorded[0]["recomputed_micro"] == list(reply.recomputed_micro)
+    # the re-run counted copies again (a fresh sample) and flags the same duplicate
+    assert recorded[0]["recomputed_copies"]["samples"] == round_result(market, "verify-1")["copies"]["samples"]
     assert market.session.verify_ledger().ok
 
 
