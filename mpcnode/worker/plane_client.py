@@ -16,12 +16,15 @@ from pathlib import Path
 
 import grpc
 
+from mpcnode.worker.plane_codec import Frame, decode_frame, encode_frame
 from mpcnode.worker.plane_links import PeerLink, pump
 from mutualmind.errors import MutualMindError, Unavailable
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
-from proto import plane_pb2, plane_pb2_grpc
+from proto import plane_pb2
 
-CheckAnswer = Callable[[plane_pb2.PlaneFrame], None]
+CheckAnswer = Callable[[Frame], None]
+# the plane's one method, with its own codec (`plane_codec`: a tensor's bytes copied once)
+EXCHANGE_METHOD = f"/{plane_pb2.DESCRIPTOR.services_by_name['Plane'].full_name}/Exchange"
 # a stream is not a retryable call: a broken one fails the job, whose re-run starts afresh
 PLANE_CHANNEL_OVERRIDES: tuple[tuple[str, int | str], ...] = (("grpc.enable_retries", 0),)
 
@@ -33,7 +36,9 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
     channel = open_channel(address, channel_credentials(certs_dir, member),
                            server_name=link.member, overrides=PLANE_CHANNEL_OVERRIDES)
     frames = itertools.chain([plane_pb2.PlaneFrame(seq=0, hello=hello)], link.outgoing())
-    call = plane_pb2_grpc.PlaneStub(channel).Exchange(frames, wait_for_ready=True)
+    exchange = channel.stream_stream(EXCHANGE_METHOD, request_serializer=encode_frame,
+                                     response_deserializer=decode_frame)
+    call = exchange(frames, wait_for_ready=True)
     answered = threading.Event()
     failure: list[MutualMindError] = []
 
@@ -66,7 +71,7 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
     return channel.close
 
 
-def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFrame]:
+def _typed(frames: Iterator[Frame]) -> Iterator[Frame]:
     try:
         yield from frames
     except grpc.RpcError as err:
