@@ -58,6 +58,10 @@ RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mutu
     && chown -R mutualmind /ca /certs /data /bundles
 USER mutualmind
 WORKDIR /data
+# gRPC's default c-ares resolver fails compose service names ("dealer:7301: DNS query
+# cancelled") when the network's DNS server answers late, as on a loaded host; the native
+# resolver (getaddrinfo, with resolv.conf's timeouts and retries) does not.
+ENV GRPC_DNS_RESOLVER=native
 
 ENTRYPOINT ["mutualmind"]
 CMD ["--help"]

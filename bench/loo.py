@@ -17,6 +17,9 @@ evaluation on the validation split. Printed figures:
   bytes_single/_loo    bytes sent, summed over parties (CrypTen's counter)
   naive_loo_estimate_s (n+1) * single_s, what retraining n+1 times would cost
   naive_s (--naive)    the n+1 separate trainings, run in MPC; naive_over_loo
+  banzhaf_s (--banzhaf) the Data Banzhaf pass (2^n coalitions up to 8 providers, else MSR,
+                       `mutualmind.vocabulary.valuation`) with its estimator on the shares;
+                       banzhaf_over_single, banzhaf_over_loo, rounds_banzhaf, bytes_banzhaf
 """
 
 from __future__ import annotations
@@ -53,9 +56,12 @@ def party(args: argparse.Namespace) -> None:
     from crypten.mpc import MPCTensor
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.row_masks import RowMasks
-    from mpcnode.worker.training import train_masked
+    from mpcnode.worker.banzhaf import CoalitionMasks, banzhaf_evaluator
+    from mpcnode.worker.evaluation import evaluate
+    from mpcnode.worker.row_masks import ModelMasks, RowMasks
+    from mpcnode.worker.training import Evaluator, train_masked
     from mutualmind.vocabulary.model_spec import parse_model_spec
+    from mutualmind.vocabulary.valuation import msr_seed, plan
 
     tx, ty, vx, vy = _dataset(args)
     parts = np.array_split(np.arange(len(tx)), args.providers)
@@ -71,22 +77,25 @@ def party(args: argparse.Namespace) -> None:
         return (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
 
     loo_masks = RowMasks.leave_one_out(provider_rows)
-    phases: list[tuple[str, list[RowMasks]]] = [
-        ("single", [RowMasks.everyone(len(tx))]),
-        ("loo", [loo_masks]),
+    phases: list[tuple[str, list[ModelMasks], Evaluator]] = [
+        ("single", [RowMasks.everyone(len(tx))], evaluate),
+        ("loo", [loo_masks], evaluate),
     ]
     if args.naive:
-        phases.append(("naive", [loo_masks.only(j) for j in range(loo_masks.models)]))
+        phases.append(("naive", [loo_masks.only(j) for j in range(loo_masks.models)], evaluate))
+    if args.banzhaf:
+        coalitions = plan(args.providers, msr_seed("bench", spec.to_json(), [str(i) for i in range(args.providers)]))
+        phases.append(("banzhaf", [CoalitionMasks.of(provider_rows, coalitions)], banzhaf_evaluator(coalitions)))
     figures: dict[str, object] = {}
     # warm-up (lazy imports, allocator, first gloo buffers) so the first phase is not penalised
     train_masked(CrypTenBackend(), parse_model_spec({"kind": args.model, "epochs": 1}), *inputs(), loo_masks.only(0))
-    for phase, mask_list in phases:
+    for phase, mask_list, evaluator in phases:
         comm.get().barrier()
         comm.get().reset_communication_stats()
         started = time.perf_counter()
         metrics = []
         for masks in mask_list:
-            result = train_masked(CrypTenBackend(), spec, *inputs(), masks)
+            result = train_masked(CrypTenBackend(), spec, *inputs(), masks, evaluator=evaluator)
             metrics.extend(result.metrics)
         elapsed = time.perf_counter() - started
         stats = comm.get().get_communication_stats()
@@ -115,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1.0)
     parser.add_argument("--dataset", default="breast_cancer", choices=sorted(TASKS))
     parser.add_argument("--naive", action="store_true", help="also run the n+1 separate trainings in MPC")
+    parser.add_argument("--banzhaf", action="store_true", help="also run the Data Banzhaf pass (exact up to 8 providers)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rank", type=int, default=-1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -129,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     forwarded = [
         "--providers", str(args.providers), "--model", args.model, "--epochs", str(args.epochs),
         "--batch-size", str(args.batch_size), "--rows", str(args.rows), "--lr", str(args.lr), "--dataset", args.dataset,
-    ] + (["--naive"] if args.naive else [])
+    ] + (["--naive"] if args.naive else []) + (["--banzhaf"] if args.banzhaf else [])
     try:
         parties = run_parties(__file__, forwarded, args.parties)
     except RuntimeError as err:
@@ -166,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.naive
             else {}
         ),
+        **(_banzhaf_report(parties) if args.banzhaf else {}),
         "metrics_loo": parties[0]["loo"]["metrics"],
     }
     if args.json:
@@ -174,6 +185,20 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in report.items():
             print(f"{key:>26}: {value}")
     return 0
+
+
+def _banzhaf_report(parties: list[dict]) -> dict[str, object]:
+    """The Banzhaf pass's figures beside the single training and the LOO pass."""
+    seconds = max(p["banzhaf"]["s"] for p in parties)
+    return {
+        "banzhaf_models": parties[0]["banzhaf"]["models"],
+        "banzhaf_s": round(seconds, 3),
+        "banzhaf_over_single": round(seconds / max(p["single"]["s"] for p in parties), 3),
+        "banzhaf_over_loo": round(seconds / max(p["loo"]["s"] for p in parties), 3),
+        "rounds_banzhaf": max(p["banzhaf"]["rounds"] for p in parties),
+        "bytes_banzhaf": sum(p["banzhaf"]["bytes"] for p in parties),
+        "metrics_banzhaf": parties[0]["banzhaf"]["metrics"],
+    }
 
 
 if __name__ == "__main__":

@@ -13,14 +13,14 @@ from typing import Any
 
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.dealer_client import DealerClient
-from mutualmind.errors import InvalidInput
+from mutualmind.errors import InvalidInput, Unavailable
 from mutualmind.transport import (
     call,
     channel_credentials,
     open_channel,
     probe_health,
 )
-from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S, JOB_START_S
+from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S, JOB_CANCEL_S, JOB_START_S
 from proto import node_pb2, node_pb2_grpc
 
 
@@ -83,7 +83,10 @@ class GrpcClusterLink:
                              attestation=bytes(result.attestation), stats=stats)
 
     def cancel_job(self, node_index: int, job_id: str) -> None:
-        self._call(node_index, "CancelJob", node_pb2.CancelJobRequest(job_id=job_id))
+        # short: it runs after a failure, whose report must not wait on an unreachable
+        # node (which stops the job itself at the job's deadline)
+        self._call(node_index, "CancelJob", node_pb2.CancelJobRequest(job_id=job_id),
+                   timeout=JOB_CANCEL_S)
 
     def cosign_checkpoint(self, node_index: int, note: str, verifier_key: str, old_size: int,
                           proof: list[bytes], *, timeout: float) -> str:
@@ -105,6 +108,11 @@ class GrpcClusterLink:
 
     def _call(self, node_index: int, method: str, request: object, *,
               wait_for_ready: bool = False, timeout: float = CLUSTER_CALL_S) -> Any:
-        """One call; polls fail fast on a dead node, starts wait briefly for a connection."""
+        """One call; polls fail fast on a dead node, starts wait briefly for a connection.
+        A node that cannot be reached (down, its host or link cut) fails the call with an
+        Unavailable naming it, so a failed round says which member to look at."""
+        node = self._nodes[node_index]
         return call(self._stubs[node_index], method, request, timeout=timeout,
-                    wait_for_ready=wait_for_ready)
+                    wait_for_ready=wait_for_ready, unreachable=lambda code: Unavailable(
+                        f"node {node_index} ({node.name}) at {node.cluster_address} did not answer "
+                        f"{method} ({code}): it is down or its link is cut; re-run once it is back"))

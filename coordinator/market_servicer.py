@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from coordinator import ownership
 from coordinator.market import Market
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds, RoundSummary
@@ -158,7 +159,8 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
             model_spec=spec, validation_dataset=request.validation_dataset,
             datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
             epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
-            signature=bytes(request.auth.signature), expires_at_ms=request.expires_at_ms)
+            signature=bytes(request.auth.signature), expires_at_ms=request.expires_at_ms,
+            inference_price_per_1000_rows=request.inference_price_per_1000_rows)
         return market_pb2.OpenRoundReply(ledger_index=entry.index)
 
     def AbortRound(self, request: market_pb2.AbortRoundRequest,
@@ -226,6 +228,53 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
         entries, next_start = self._market.history(request.provider_id, request.limit, request.start)
         return market_pb2.ProviderHistoryReply(entries=[entry_proto(e) for e in entries], next_start=next_start)
 
+    # -- a mutually owned model (logic: coordinator.ownership) ---------------------------
+
+    def GetModel(self, request: market_pb2.GetModelRequest,
+                 context: grpc.ServicerContext) -> market_pb2.ModelView:
+        m = ownership.model_summary(self._ledger, request.model_id)
+        return market_pb2.ModelView(
+            model_id=m.model_id, source_kind=m.source_kind, source_id=m.source_id,
+            price_per_1000_rows=m.price_per_1000_rows, fee_account=m.fee_account,
+            holders=[market_pb2.UnitHolding(model_id=m.model_id, account=a, units=u)
+                     for a, u in m.holders.items()])
+
+    def GetAccountUnits(self, request: market_pb2.AccountUnitsRequest,
+                        context: grpc.ServicerContext) -> market_pb2.AccountUnitsReply:
+        held = ownership.account_units(self._ledger, request.account)
+        return market_pb2.AccountUnitsReply(holdings=[
+            market_pb2.UnitHolding(model_id=m, account=request.account, units=u)
+            for m, u in held.items()])
+
+    def TransferUnits(self, request: market_pb2.TransferUnitsRequest,
+                      context: grpc.ServicerContext) -> market_pb2.TransferUnitsReply:
+        auth = request.auth
+        entry = ownership.transfer_units(self._ledger, request.model_id, auth.provider_id,
+                                         request.to, request.units, auth.nonce, bytes(auth.signature))
+        left = self._ledger.state.ownership.units(request.model_id).get(auth.provider_id, 0)
+        return market_pb2.TransferUnitsReply(ledger_index=entry.index, units_left=left)
+
+    def ChangePrice(self, request: market_pb2.ChangePriceRequest,
+                    context: grpc.ServicerContext) -> market_pb2.ChangePriceReply:
+        signatures: dict[str, bytes] = {}
+        for item in request.signatures:
+            if item.owner in signatures:
+                raise InvalidInput(f"owner {item.owner!r} signed twice; keep one signature per owner")
+            signatures[item.owner] = bytes(item.signature)
+        entry, signed = ownership.change_price(self._ledger, request.model_id,
+                                               request.price_per_1000_rows, request.nonce, signatures)
+        return market_pb2.ChangePriceReply(ledger_index=entry.index, signed_units=signed)
+
+    def PayDividend(self, request: market_pb2.PayDividendRequest,
+                    context: grpc.ServicerContext) -> market_pb2.PayDividendReply:
+        entry = ownership.pay_dividend(self._ledger, request.model_id)
+        p = entry.payload
+        return market_pb2.PayDividendReply(
+            ledger_index=entry.index, amount=p["amount"],
+            payments=[market_pb2.Payment(account=item["to"], amount=item["amount"])
+                      for item in p["payments"]])
+
+
 
 # -- conversions ---------------------------------------------------------------------
 
@@ -263,6 +312,8 @@ def round_view(rounds: Rounds, round_id: str) -> market_pb2.RoundView:
     view = round_view_proto(summarize(rounds.ledger, round_id, runtime))
     view.expires_at_ms = rounds.expires_at_ms(round_id)
     view.failed_runs = runtime.failures
+    opened = rounds.ledger.round_opened(round_id).payload  # the price the sponsor signed
+    view.inference_price_per_1000_rows = opened.get("inference_price_per_1000_rows", 0)
     return view
 
 

@@ -12,6 +12,10 @@ Rules (DESIGN.md, issue 4):
   remainders go to the earlier participant (the round's dataset order), which makes the
   split deterministic and replayable.
 - With no contribution above +epsilon the whole pool returns to the sponsor.
+- A contribution with a standard error (Data Banzhaf by sampling) is judged by its error
+  band (`mutualmind.vocabulary.valuation`): paid only if value - K * error > epsilon, pro
+  rata to that lower bound; slashed only if value + K * error < -epsilon. Error 0 (leave-
+  one-out, exact Banzhaf) is the rule above, unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.largest_remainder import largest_remainder_split
+from mutualmind.vocabulary.valuation import earns, lower_bound, slashable
+
+__all__ = ["Participant", "Settlement", "largest_remainder_split", "settle"]
 
 PPM = 1_000_000
 
@@ -31,6 +39,7 @@ class Participant:
     provider_id: str
     stake: int
     contribution_micro: int
+    error_micro: int = 0  # standard error of the contribution (0: none, as for LOO)
 
 
 @dataclass(frozen=True)
@@ -44,26 +53,6 @@ class Settlement:
     @property
     def total_paid(self) -> int:
         return sum(self.payouts.values())
-
-
-def largest_remainder_split(total: int, weights: list[int]) -> list[int]:
-    """Split `total` units over positive integer `weights` pro rata; the parts sum to `total`.
-
-    Each part is floor(total * w / W); the units left over go one each to the largest
-    fractional remainders (ties to the lower index).
-    """
-    if total < 0:
-        raise InvalidInput(f"cannot split a negative amount ({total})")
-    if not weights or any(w <= 0 for w in weights):
-        raise InvalidInput("weights must be a non-empty list of positive integers")
-    weight_sum = sum(weights)
-    parts = [total * w // weight_sum for w in weights]
-    remainders = [total * w % weight_sum for w in weights]
-    left = total - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
-    for i in order[:left]:
-        parts[i] += 1
-    return parts
 
 
 def settle(
@@ -81,20 +70,22 @@ def settle(
         raise InvalidInput(f"slash_rate_ppm must be within 0..{PPM}, got {slash_rate_ppm}")
     if epsilon_micro < 0:
         raise InvalidInput(f"epsilon_micro must be >= 0, got {epsilon_micro}")
+    if any(p.error_micro < 0 for p in participants):
+        raise InvalidInput("standard errors must not be negative")
     slashes: dict[str, int] = {}
     for p in participants:
-        if p.contribution_micro < -epsilon_micro:
+        if slashable(p.contribution_micro, p.error_micro, epsilon_micro):
             amount = p.stake * slash_rate_ppm // PPM
             if amount > 0:
                 slashes[p.dataset_id] = amount
     total = pool + sum(slashes.values())
-    winners = [p for p in participants if p.contribution_micro > epsilon_micro]
+    winners = [p for p in participants if earns(p.contribution_micro, p.error_micro, epsilon_micro)]
     payouts: dict[str, int] = {}
     if not winners:
         if total:
             payouts[sponsor] = total
         return Settlement(slashes=slashes, payouts=payouts, refund_to_sponsor=total)
-    parts = largest_remainder_split(total, [p.contribution_micro for p in winners])
+    parts = largest_remainder_split(total, [lower_bound(p.contribution_micro, p.error_micro) for p in winners])
     for p, amount in zip(winners, parts):
         if amount:
             payouts[p.provider_id] = payouts.get(p.provider_id, 0) + amount

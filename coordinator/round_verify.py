@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from coordinator.rounds import Rounds
 from mutualmind.errors import IntegrityError, InvalidInput, NotFound
 from mutualmind.vocabulary.deadlines import ROUND_S
-from mutualmind.vocabulary.model_spec import MICRO, contributions_micro
+from mutualmind.vocabulary.model_spec import MICRO
 from mutualmind.vocabulary.states import EntryKind, RoundStatus
+from mutualmind.vocabulary.valuation import round_result_micro
 
 # an honest re-run's difference on continuous metrics (log-loss, MSE): 2,273 micro
 # measured on the test rounds (tests/coordinator/rounds/test_round_verify*), doubled
@@ -86,7 +87,7 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
         order, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
     finally:
         runtime.running = False
-    recomputed = contributions_micro(metrics, payload["model_spec"].get("metric", "log_loss"))
+    recomputed, _ = round_result_micro(metrics, payload["model_spec"], len(payload["datasets"]))
     recorded = list(result["contributions_micro"])
     diff = max_abs_diff_micro(round_id, list(payload["datasets"]), recorded, recomputed)
     tolerance_micro = int(round(tolerance * MICRO))

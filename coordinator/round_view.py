@@ -1,8 +1,9 @@
 """A round read back from the ledger: who took part, what they contributed, what moved.
 
-Everything here is derived from ledger entries (round_opened, round_result, slash,
-payout, round_closed/aborted) plus the coordinator's runtime notes (last failure, job
-stats), so `admin round show` after a restart prints the same table as before it.
+Everything here is derived from ledger entries (round_opened, round_result and its
+Banzhaf standard errors, slash, payout, round_closed/aborted) plus the coordinator's
+runtime notes (last failure, job stats), so `admin round show` after a restart prints
+the same table as before it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSumm
             "dataset_id": dataset_id, "provider_id": provider, "rows": reg["rows"],
             "stake": stakes_at_open.get(dataset_id, 0),
             "contribution_micro": result["contributions_micro"][i] if result else 0,
+            # Banzhaf results record standard errors; leave-one-out has none (0, as payouts use)
+            "error_micro": result["errors_micro"][i] if result and "errors_micro" in result else 0,
             "payout": payout, "slashed": slashes.get(dataset_id, 0),
         })
     refund = payouts.get(opened["sponsor"], 0) if opened["sponsor"] not in paid_providers else 0
@@ -55,11 +58,13 @@ def summarize(ledger: Ledger, round_id: str, runtime: RoundRuntime) -> RoundSumm
 
 
 def _stakes_at(ledger: Ledger, index: int, datasets: list[str]) -> dict[str, int]:
-    """Stake per dataset just after entry `index` (replayed from stake/unstake/slash)."""
+    """Stake per dataset just after entry `index` (replayed from stake/unstake/slash and
+    the slashes tournaments pass on to data)."""
     stakes: dict[str, int] = {}
     for d in datasets:
         for e in ledger.dataset_entries(d, stop=index + 1):
-            if e.kind in (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.SLASH):
+            if e.kind in (EntryKind.STAKE, EntryKind.UNSTAKE, EntryKind.SLASH,
+                          EntryKind.MODEL_DATASET_SLASHED):
                 sign = 1 if e.kind == EntryKind.STAKE else -1
                 stakes[d] = stakes.get(d, 0) + sign * e.payload["amount"]
     return stakes

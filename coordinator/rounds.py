@@ -26,11 +26,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
+from coordinator.ownership import round_earnings, units_issued_request
 from coordinator.payouts import Participant, Settlement, settle
 from ledger import Entry, Ledger
 from mutualmind.errors import (
@@ -49,10 +51,11 @@ from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.model_spec import contributions_micro, parse_model_spec, spec_for_ledger
+from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, JobState, RoundStatus
+from mutualmind.vocabulary.valuation import revealed_count, round_result_micro
 
 ROUNDS_PAGE = 200  # rounds per ListRounds page (each carries its participants and stats)
 
@@ -136,7 +139,8 @@ class Rounds:
     def open_round(self, *, round_id: str, sponsor: str, pool: int, model_spec: dict[str, Any],
                    validation_dataset: str, datasets: list[str], slash_rate_ppm: int,
                    epsilon_micro: int, nonce: str, signature: bytes,
-                   expires_at_ms: int = 0, now_ms: int | None = None) -> Entry:
+                   expires_at_ms: int = 0, now_ms: int | None = None,
+                   inference_price_per_1000_rows: int = 0) -> Entry:
         """Record the sponsor's signed round_opened entry; the ledger locks the pool.
 
         The spec is parsed with the workers' own parser first (InvalidInput naming the
@@ -166,6 +170,8 @@ class Rounds:
                     f"{self.policy.max_ttl_s / 86400:g} days ahead (now {now}); sign a "
                     "nearer expiry")
             payload["expires_at_ms"] = expires_at_ms
+        if inference_price_per_1000_rows:  # the model's price; the ledger bounds it (amount)
+            payload["inference_price_per_1000_rows"] = inference_price_per_1000_rows
         return self.ledger.append(EntryKind.ROUND_OPENED, payload, provider_signature=signature)
 
     # -- ending without a result -----------------------------------------------------
@@ -394,20 +400,28 @@ class Rounds:
         nodes = self.link.nodes
         started: list[int] = []
         deadline = time.monotonic() + order.deadline_s
+        # The nodes are asked at once and the first failure ends the wait: when a node's
+        # link is cut, its peers report the broken stream within seconds, and that
+        # answer must not queue behind the silent node's call deadline.
+        pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="job-poll")
         try:
             self.link.start_dealer(order)
             for node in nodes:
                 self.link.start_job(node.index, order)
                 started.append(node.index)
             while True:
-                reports = [self.link.job_report(n.index, order.job_id) for n in nodes]
-                failed = [(i, r) for i, r in enumerate(reports) if r.state in (JobState.FAILED, JobState.CANCELLED)]
-                if failed:
-                    i, r = failed[0]
-                    # the node's message says whether running the round again can help
-                    # (a peer crashed, a deadline) or not (a deterministic numeric cause)
-                    raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
-                                  "nothing was written, the round stays open")
+                asked = {pool.submit(self.link.job_report, n.index, order.job_id): i
+                         for i, n in enumerate(nodes)}
+                answers: dict[int, NodeJobReport] = {}
+                for future in as_completed(asked):
+                    i, r = asked[future], future.result()
+                    if r.state in (JobState.FAILED, JobState.CANCELLED):
+                        # the node's message says whether running the round again can
+                        # help (a peer crashed, a deadline) or not (a numeric cause)
+                        raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
+                                      "nothing was written, the round stays open")
+                    answers[i] = r
+                reports = [answers[i] for i in range(len(nodes))]
                 if all(r.state == JobState.DONE for r in reports):
                     return reports
                 if time.monotonic() > deadline:
@@ -422,6 +436,7 @@ class Rounds:
                 _quietly(self.link.cancel_job, index, order.job_id)
             raise
         finally:
+            pool.shutdown(wait=False, cancel_futures=True)
             _quietly(self.link.stop_dealer, order.job_id)
 
     def _check_attestations(self, order: JobOrder,
@@ -450,21 +465,23 @@ class Rounds:
                     f"nodes disagree on the revealed values (node 0: {first}, node {index}: "
                     f"{metrics}); the result is refused and nothing was written")
             attestations.append({"node_index": index, "signature": r.attestation.hex()})
-        if first is None or len(first) != len(order.dataset_ids) + 1:
+        valuation = str(json.loads(order.model_spec_json).get("valuation", "loo"))
+        if first is None or len(first) != revealed_count(valuation, len(order.dataset_ids)):
             raise IntegrityError("the nodes revealed the wrong number of values")
         return first, attestations
 
     def _settle(self, round_payload: dict[str, Any], order: JobOrder, metrics_micro: list[int],
                 attestations: list[dict[str, Any]]) -> list[Entry]:
         round_id = round_payload["round_id"]
-        contributions = contributions_micro(
-            metrics_micro, round_payload["model_spec"].get("metric", "log_loss"))
-        settlement = self.settlement(round_payload, contributions)
-        batch: list[tuple[str, dict[str, Any], bytes | None]] = [(
-            EntryKind.ROUND_RESULT, {"round_id": round_id, "job_digest": order.job_digest,
-                             "metrics_micro": metrics_micro,
-                             "contributions_micro": contributions,
-                             "attestations": attestations}, None)]
+        contributions, errors = round_result_micro(
+            metrics_micro, round_payload["model_spec"], len(round_payload["datasets"]))
+        settlement = self.settlement(round_payload, contributions, errors)
+        result: dict[str, Any] = {"round_id": round_id, "job_digest": order.job_digest,
+                                  "metrics_micro": metrics_micro, "contributions_micro": contributions,
+                                  "attestations": attestations}
+        if errors is not None:  # Banzhaf: the standard errors the payouts' bands used
+            result["errors_micro"] = errors
+        batch: list[tuple[str, dict[str, Any], bytes | None]] = [(EntryKind.ROUND_RESULT, result, None)]
         datasets = self.ledger.state.datasets
         for dataset_id, amount in settlement.slashes.items():
             batch.append((EntryKind.SLASH, {"round_id": round_id, "dataset_id": dataset_id,
@@ -473,15 +490,22 @@ class Rounds:
         for party, amount in settlement.payouts.items():
             batch.append((EntryKind.PAYOUT, {"round_id": round_id, "to": party, "amount": amount}, None))
         batch.append((EntryKind.ROUND_CLOSED, {"round_id": round_id}, None))
+        earned = round_earnings(settlement.payouts, round_payload["sponsor"])
+        units = units_issued_request("round", round_id, earned)  # the model's owners (issue 16)
+        if units is not None:
+            batch.append(units)
         return self.ledger.append_many(batch)
 
-    def settlement(self, round_payload: dict[str, Any], contributions: list[int]) -> Settlement:
-        """The slashes and payouts these contributions earn (stakes as they are now)."""
+    def settlement(self, round_payload: dict[str, Any], contributions: list[int],
+                   errors: list[int] | None = None) -> Settlement:
+        """The slashes and payouts these contributions earn (stakes as they are now);
+        `errors` are their standard errors (Banzhaf), None for none."""
         state = self.ledger.state
         participants = [
             Participant(dataset_id=d, provider_id=state.datasets[d]["provider_id"],
-                        stake=state.stakes.get(d, 0), contribution_micro=c)
-            for d, c in zip(round_payload["datasets"], contributions)
+                        stake=state.stakes.get(d, 0), contribution_micro=c, error_micro=e)
+            for d, c, e in zip(round_payload["datasets"], contributions,
+                               errors or [0] * len(contributions), strict=True)
         ]
         return settle(participants, pool=round_payload["pool"], sponsor=round_payload["sponsor"],
                       slash_rate_ppm=round_payload["slash_rate_ppm"],

@@ -163,7 +163,7 @@ class Ledger:
             try:
                 check_payload_size(entry.kind, entry.payload_json)
                 payload = entry.payload
-                self._state.apply(entry.index, entry.kind, payload)
+                self._state.apply(entry.index, entry.kind, payload, entry.time_ms)
             except MutualMindError as err:
                 raise IntegrityError(f"entry {entry.index} breaks a rule on replay: {err.message}") from None
             self._tree.append(leaf_hash(entry.hash))
@@ -479,7 +479,7 @@ class Ledger:
             check_payload_size(str(kind), payload_json)
             payload = json.loads(payload_json)  # the state keeps exactly what is stored, not the caller's object
             index = tree.size
-            state.apply(index, kind, payload)
+            state.apply(index, kind, payload, now)
             self._check_signatures(kind, payload, payload_json, provider_signature)
             digest = entry_hash(index, now, kind, self._last_hash, provider_signature, payload_json)
             entry = Entry(index, now, kind, payload_json, self._last_hash, digest,

@@ -8,7 +8,12 @@ On top of that:
     signed by the key it registers, the others by the key the party registered;
   * every other kind carries no provider signature;
   * a round_result carries one attestation per node, each over
-    `attestation_message(round_id, job_digest, metrics_micro)` by that node's key.
+    `attestation_message(round_id, job_digest, metrics_micro)` by that node's key;
+    models_frozen and tournament_result likewise, over
+    `mutualmind.vocabulary.tournament.attested_message`, and an inference_delivered over
+    `ownership.delivery_message`;
+  * a model_price_changed carries one signature per owner it names, each over
+    `ownership.price_proposal_message` by that owner's registered key.
 
 `check_signatures` applies this rule with whatever keys the caller knows. The ledger's
 append turns a finding into a typed error, and the parallel verifier (`signature_check`)
@@ -24,9 +29,11 @@ from typing import Any
 
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.ownership import delivery_message, price_proposal_message
 from mutualmind.vocabulary.payloads import KINDS, REQUEST_DOMAIN
 from mutualmind.vocabulary.signing_keys import verify_raw
 from mutualmind.vocabulary.states import EntryKind
+from mutualmind.vocabulary.tournament import attested_message
 
 PROVIDER_SIGNATURE = "provider signature"
 NODE_ATTESTATION = "node attestation"
@@ -83,12 +90,34 @@ def check_signatures(
             return SignatureFinding(PROVIDER_SIGNATURE, INVALID, signer,
                                     f"the signature on this {kind} does not verify with {signer!r}'s key")
     if kind == EntryKind.ROUND_RESULT:
-        return _check_attestations(payload, node_keys)
+        return _check_attestations(payload, node_keys, attestation_message(
+            payload["round_id"], payload["job_digest"], payload["metrics_micro"]))
+    attested = attested_message(kind, payload)  # a tournament's freeze or result
+    if attested is not None:
+        return _check_attestations(payload, node_keys, attested)
+    if kind == EntryKind.INFERENCE_DELIVERED:
+        return _check_attestations(payload, node_keys, delivery_message(
+            payload["order_id"], payload["model_id"], payload["user"], payload["rows"]))
+    if kind == EntryKind.MODEL_PRICE_CHANGED:
+        return _check_owner_signatures(payload, provider_keys)
     return None
 
 
-def _check_attestations(payload: dict[str, Any], node_keys: Mapping[int, bytes]) -> SignatureFinding | None:
-    message = attestation_message(payload["round_id"], payload["job_digest"], payload["metrics_micro"])
+def _check_owner_signatures(payload: dict[str, Any], provider_keys: Mapping[str, bytes]) -> SignatureFinding | None:
+    message = price_proposal_message(payload["model_id"], payload["price_per_1000_rows"], payload["nonce"])
+    for item in payload["signatures"]:
+        owner, key = item["owner"], provider_keys.get(item["owner"])
+        if key is None:
+            return SignatureFinding(PROVIDER_SIGNATURE, UNKNOWN_SIGNER, owner,
+                                    f"{owner!r} is not a registered provider")
+        if not verify_raw(key, message, bytes.fromhex(item["signature"])):
+            return SignatureFinding(PROVIDER_SIGNATURE, INVALID, owner,
+                                    f"{owner!r}'s signature does not verify over this price proposal")
+    return None
+
+
+def _check_attestations(payload: dict[str, Any], node_keys: Mapping[int, bytes],
+                        message: bytes) -> SignatureFinding | None:
     unknown: SignatureFinding | None = None
     for attestation in payload["attestations"]:
         node = attestation["node_index"]

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mutualmind.errors import IntegrityError, RuleViolation
+from ledger.ownership_rules import OwnershipRules
+from ledger.tournament_rules import TournamentRules
+from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
 from mutualmind.vocabulary.dataset_terms import (
     DEFAULT_TERMS,
     DatasetTerms,
@@ -22,9 +24,16 @@ from mutualmind.vocabulary.dataset_terms import (
     check_round,
 )
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.model_spec import check_workload, parse_model_spec
+from mutualmind.vocabulary.model_spec import ModelSpec, check_workload, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_SUPPLY, PPM, validate_payload
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
+from mutualmind.vocabulary.valuation import (
+    K_SIGMA,
+    banzhaf_result_micro,
+    check_banzhaf_workload,
+    earns,
+    slashable,
+)
 
 _MISSING = object()
 
@@ -43,10 +52,17 @@ class RoundRecord:
     contributions: tuple[int, ...] = ()
     slashed: frozenset[str] = frozenset()
     job_digest: str = ""   # what every attestation of this round must name
+    valuation: str = "loo"  # the model spec's: "loo" or "banzhaf"
+    metric: str = "log_loss"
+    errors: tuple[int, ...] = ()  # standard errors of the contributions (Banzhaf rounds)
 
 
-class LedgerState:
-    """Balances, stakes, pools and registries derived only from the entries."""
+class LedgerState(TournamentRules, OwnershipRules):
+    """Balances, stakes, pools and registries derived only from the entries.
+
+    The model market's kinds and rules come from `TournamentRules` (ledger/tournament_rules.py),
+    a mutually owned model's from `OwnershipRules` (ledger/ownership_rules.py).
+    """
 
     def __init__(self) -> None:
         self.size = 0
@@ -65,6 +81,9 @@ class LedgerState:
         self.active_rounds: dict[str, int] = {}  # dataset id -> open rounds it is in
         self.totals: dict[str, int] = {"minted": 0, "balances": 0, "stakes": 0, "pools": 0}
         self._journal: list[tuple[Any, Any, Any]] | None = None
+        self.entry_time_ms: int | None = None  # the time of the entry being applied
+        self.init_tournaments()
+        self.init_ownership()
 
     # -- journal -------------------------------------------------------------------
 
@@ -115,8 +134,8 @@ class LedgerState:
         return {
             "minted": self.totals["minted"],
             "balances": sum(self.balances.values()),
-            "stakes": sum(self.stakes.values()),
-            "pools": sum(self.pools.values()),
+            "stakes": sum(self.stakes.values()) + sum(self.model_stakes.values()),
+            "pools": sum(self.pools.values()) + self.tournament_pool_total() + self.ownership_pool_total(),
         }
 
     # -- rules ---------------------------------------------------------------------
@@ -169,8 +188,11 @@ class LedgerState:
                 self._put(self.active_rounds, dataset, self.active_rounds[dataset] - 1)
         self._put(self.rounds, record.round_id, _replace(record, status=status))
 
-    def apply(self, index: int, kind: str, payload: dict[str, Any]) -> None:
-        """Check entry `index` against the rules and apply it; raise before any change."""
+    def apply(self, index: int, kind: str, payload: dict[str, Any], time_ms: int | None = None) -> None:
+        """Check entry `index` against the rules and apply it; raise before any change.
+
+        `time_ms` is the entry's time (the rules of tournament deadlines need it)."""
+        self.entry_time_ms = time_ms
         if index != self.size:
             raise IntegrityError(f"entry {index} arrives when the ledger holds {self.size}")
         validate_payload(kind, payload)
@@ -281,7 +303,7 @@ class LedgerState:
                 raise RuleViolation("not_staked", f"dataset {dataset!r} has no stake")
             if info["schema"] != validation["schema"] or info["cols"] != validation["cols"]:
                 raise RuleViolation("schema_mismatch", f"{dataset!r} differs from the validation schema")
-        self._check_round_terms(p)
+        spec = self._check_round_terms(p)
         self._nonce(index, sponsor, p["nonce"])
         self._spend(sponsor, p["pool"], "this round's pool")
         self._add(self.pools, round_id, p["pool"], "pools")
@@ -290,19 +312,24 @@ class LedgerState:
         record = RoundRecord(
             round_id, sponsor, RoundStatus.OPEN, tuple(p["datasets"]), p["validation_dataset"],
             p["slash_rate_ppm"], p["epsilon_micro"], job_digest=job_digest(p, self.datasets),
+            valuation=spec.valuation, metric=spec.metric,
         )
         self._put(self.rounds, round_id, record)
+        self._note_round_opened(p)
 
-    def _check_round_terms(self, p: dict[str, Any]) -> None:
+    def _check_round_terms(self, p: dict[str, Any]) -> ModelSpec:
         """The spec is one the workers run, within the work a job can finish, and every
         included dataset's terms allow this round (InvalidInput / RuleViolation)."""
         spec = parse_model_spec(p["model_spec"])
         rows = sum(self.datasets[d]["rows"] for d in p["datasets"])
         check_workload(spec, rows)
+        if spec.valuation == "banzhaf":
+            check_banzhaf_workload(spec.epochs, rows, len(p["datasets"]))
         offer = RoundOffer(sponsor=p["sponsor"], model_kind=spec.kind, datasets=len(p["datasets"]),
                            slash_rate_ppm=p["slash_rate_ppm"], pool=p["pool"], training_rows=rows)
         for dataset in p["datasets"]:
             check_round(dataset, self.terms.get(dataset, DEFAULT_TERMS), offer)
+        return spec
 
     def _apply_round_abort_requested(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.OPEN)
@@ -324,9 +351,12 @@ class LedgerState:
         record = self._round(p["round_id"], RoundStatus.OPEN)
         self._digest(record, p["job_digest"])
         n = len(record.datasets)
-        if len(p["metrics_micro"]) != n + 1 or len(p["contributions_micro"]) != n:
+        errors: tuple[int, ...] = ()
+        if record.valuation == "banzhaf":
+            errors = self._banzhaf_result(record, p)
+        elif len(p["metrics_micro"]) != n + 1 or len(p["contributions_micro"]) != n or "errors_micro" in p:
             raise RuleViolation(
-                "result_shape", f"{n} datasets need {n + 1} metrics and {n} contributions"
+                "result_shape", f"{n} datasets need {n + 1} metrics and {n} contributions (and no errors)"
             )
         attested = [a["node_index"] for a in p["attestations"]]
         if sorted(attested) != sorted(self.nodes) or len(set(attested)) != len(attested):
@@ -335,8 +365,30 @@ class LedgerState:
             )
         self._put(
             self.rounds, record.round_id,
-            _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"])),
+            _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"]),
+                     errors=errors),
         )
+
+    @staticmethod
+    def _banzhaf_result(record: RoundRecord, p: dict[str, Any]) -> tuple[int, ...]:
+        """A Banzhaf result holds 2n+1 signed values, and its contributions and standard
+        errors are exactly what `valuation.banzhaf_result_micro` derives from them."""
+        n = len(record.datasets)
+        errors = p.get("errors_micro")
+        if len(p["metrics_micro"]) != 2 * n + 1 or len(p["contributions_micro"]) != n or errors is None \
+                or len(errors) != n:
+            raise RuleViolation(
+                "result_shape", f"a Banzhaf round of {n} datasets needs {2 * n + 1} metrics, "
+                f"{n} contributions and {n} errors")
+        try:
+            contributions, derived = banzhaf_result_micro(p["metrics_micro"], record.metric, n)
+        except InvalidInput as err:
+            raise RuleViolation("result_values", f"round {record.round_id!r}: {err}") from None
+        if contributions != list(p["contributions_micro"]) or derived != list(errors):
+            raise RuleViolation(
+                "result_values", f"round {record.round_id!r}: contributions {p['contributions_micro']} "
+                f"and errors {errors} are not those of the signed values ({contributions}, {derived})")
+        return tuple(errors)
 
     def _apply_slash(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)
@@ -346,10 +398,13 @@ class LedgerState:
             raise RuleViolation("not_in_round", f"{dataset!r} took no part in {record.round_id!r}")
         if dataset in record.slashed:
             raise RuleViolation("already_slashed", f"{dataset!r} was already slashed in this round")
-        contribution = record.contributions[record.datasets.index(dataset)]
-        if contribution >= -record.epsilon_micro:
+        position = record.datasets.index(dataset)
+        contribution = record.contributions[position]
+        error = record.errors[position] if record.errors else 0
+        if not slashable(contribution, error, record.epsilon_micro):
+            band = f" + {K_SIGMA} x error {error}" if error else ""
             raise RuleViolation(
-                "slash_unwarranted", f"contribution {contribution} is not below -{record.epsilon_micro}"
+                "slash_unwarranted", f"contribution {contribution}{band} is not below -{record.epsilon_micro}"
             )
         limit = -(-self.stakes.get(dataset, 0) * record.slash_rate_ppm // PPM)
         if p["amount"] > limit:
@@ -361,11 +416,27 @@ class LedgerState:
     def _apply_payout(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)
         self._provider(p["to"], "payee")
+        if record.valuation == "banzhaf":
+            self._payout_warranted(record, p["to"])
         pool = self.pools[record.round_id]
         if p["amount"] > pool:
             raise RuleViolation("pool_exhausted", f"pool holds {pool}, payout asks {p['amount']}")
         self._add(self.pools, record.round_id, -p["amount"], "pools")
         self._add(self.balances, p["to"], p["amount"], "balances")
+        self._note_round_payout(record, p["to"], p["amount"])
+
+    def _payout_warranted(self, record: RoundRecord, party: str) -> None:
+        """In a Banzhaf round a payout goes to the sponsor (the pool back) or to a provider
+        with a dataset whose value is above +epsilon beyond its error band."""
+        if party == record.sponsor:
+            return
+        errors = record.errors or (0,) * len(record.datasets)
+        for dataset, contribution, error in zip(record.datasets, record.contributions, errors, strict=True):
+            if self.datasets[dataset]["provider_id"] == party and earns(contribution, error, record.epsilon_micro):
+                return
+        raise RuleViolation(
+            "payout_unwarranted", f"{party!r} has no dataset in round {record.round_id!r} whose "
+            f"contribution - {K_SIGMA} x error is above {record.epsilon_micro}")
 
     def _apply_round_closed(self, index: int, p: dict[str, Any]) -> None:
         record = self._round(p["round_id"], RoundStatus.RESULT)

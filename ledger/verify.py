@@ -123,7 +123,7 @@ class _Replay:
                 return failure(index, "hash", "a stored field has the wrong type (edited outside the ledger)")
             try:
                 check_payload_size(kind.decode("utf-8"), payload_json)
-                state.apply(index, kind.decode("utf-8"), json.loads(payload_json))
+                state.apply(index, kind.decode("utf-8"), json.loads(payload_json), time_ms)
             except (MutualMindError, ValueError, TypeError, AttributeError, KeyError, RecursionError) as err:
                 message = err.message if isinstance(err, MutualMindError) else str(err)
                 return failure(index, "rule broken on replay", message)

@@ -11,11 +11,14 @@ JSON objects), and only the tree's reading methods.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
 from ledger.merkle_tree import MerkleTree
+from ledger.ownership_rules import OwnershipView
 from ledger.state import LedgerState, RoundRecord
+from ledger.tournament_rules import TournamentRecord
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.dataset_terms import DatasetTerms
 
@@ -107,6 +110,26 @@ class StateView:
     def pools(self) -> Mapping[str, int]:
         return MappingProxyType(self._state.pools)
 
+    # -- the model market (ledger.tournament_rules) --------------------------------
+
+    def tournament(self, tournament_id: str) -> TournamentRecord | None:
+        """A tournament's record (its opening payload copied), None if never opened."""
+        record = self._state.tournaments.get(tournament_id)
+        return None if record is None else replace(record, opened=json_copy(record.opened))
+
+    @property
+    def model_stakes(self) -> Mapping[str, int]:
+        """Locked model stakes by `tournament_rules.model_key` (tournament/model)."""
+        return MappingProxyType(self._state.model_stakes)
+
+    @property
+    def tournament_pools(self) -> Mapping[str, int]:
+        return MappingProxyType(self._state.tournament_pools)
+
+    def settlement_plan(self, tournament_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The settlement entries the rules expect now (copies; RuleViolation before a result)."""
+        return [(kind, json_copy(payload)) for kind, payload in self._state.settlement_plan(tournament_id)]
+
     @property
     def used_nonces(self) -> Mapping[tuple[str, str], int]:
         return MappingProxyType(self._state.used_nonces)
@@ -127,6 +150,11 @@ class StateView:
 
     def recount_supply(self) -> dict[str, int]:
         return self._state.recount_supply()
+
+    @property
+    def ownership(self) -> OwnershipView:
+        """Owned models, units, orders and fee accounts (ledger.ownership_rules)."""
+        return OwnershipView(self._state)
 
 
 class TreeView:

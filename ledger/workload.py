@@ -77,9 +77,10 @@ class Market:
                                   "amount": amount, "nonce": self.nonce()}, provider)
 
     def open_round(self, round_id: str, sponsor: str, pool: int, validation: str,
-                   datasets: list[str], slash_rate_ppm: int = 100_000, epsilon_micro: int = 1000) -> Request:
+                   datasets: list[str], slash_rate_ppm: int = 100_000, epsilon_micro: int = 1000,
+                   model_spec: dict[str, Any] | None = None) -> Request:
         payload = {"round_id": round_id, "sponsor": sponsor, "pool": pool,
-                   "model_spec": {"kind": "logistic", "epochs": 3}, "validation_dataset": validation,
+                   "model_spec": model_spec or {"kind": "logistic", "epochs": 3}, "validation_dataset": validation,
                    "datasets": datasets, "slash_rate_ppm": slash_rate_ppm,
                    "epsilon_micro": epsilon_micro, "nonce": self.nonce()}
         self.rounds.setdefault(round_id, payload)
@@ -92,6 +93,12 @@ class Market:
         message = attestation_message(round_id, digest, metrics)
         attestations = [{"node_index": i, "signature": key.sign(message).hex()}
                         for i, key in enumerate(self.node_keys)]
+        if opened is not None and opened["model_spec"].get("valuation") == "banzhaf":
+            n = len(opened["datasets"])
+            # log-loss: contribution = -(mean_in - mean_out); errors as signed
+            return "round_result", {"round_id": round_id, "job_digest": digest, "metrics_micro": metrics,
+                                    "contributions_micro": [-d for d in metrics[1:n + 1]],
+                                    "errors_micro": metrics[n + 1:], "attestations": attestations}, None
         contributions = [metrics[0] - m for m in metrics[1:]]
         return "round_result", {"round_id": round_id, "job_digest": digest, "metrics_micro": metrics,
                                 "contributions_micro": contributions, "attestations": attestations}, None

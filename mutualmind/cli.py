@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "cluster": "mutualmind.cluster.cli",
     "node": "mpcnode.cli",
     "provider": "provider.cli",
+    "owner": "provider.owner_cli",
     "coordinator": "coordinator.cli",
     "demo": "mutualmind.demo.cli",
     "admin": "coordinator.admin_cli.cli",

@@ -189,7 +189,7 @@ class ConsistencyProofReply(_message.Message):
     def __init__(self, size1: _Optional[int] = ..., size2: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class OpenRoundRequest(_message.Message):
-    __slots__ = ("round_id", "pool", "model_spec_json", "validation_dataset", "datasets", "slash_rate_ppm", "epsilon_micro", "auth", "expires_at_ms")
+    __slots__ = ("round_id", "pool", "model_spec_json", "validation_dataset", "datasets", "slash_rate_ppm", "epsilon_micro", "auth", "expires_at_ms", "inference_price_per_1000_rows")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     MODEL_SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +199,7 @@ class OpenRoundRequest(_message.Message):
     EPSILON_MICRO_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_PRICE_PER_1000_ROWS_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     pool: int
     model_spec_json: str
@@ -208,7 +209,8 @@ class OpenRoundRequest(_message.Message):
     epsilon_micro: int
     auth: _common_pb2.ProviderAuth
     expires_at_ms: int
-    def __init__(self, round_id: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., slash_rate_ppm: _Optional[int] = ..., epsilon_micro: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+    inference_price_per_1000_rows: int
+    def __init__(self, round_id: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., slash_rate_ppm: _Optional[int] = ..., epsilon_micro: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ..., expires_at_ms: _Optional[int] = ..., inference_price_per_1000_rows: _Optional[int] = ...) -> None: ...
 
 class AbortRoundRequest(_message.Message):
     __slots__ = ("round_id", "reason", "auth")
@@ -257,7 +259,7 @@ class GetRoundRequest(_message.Message):
     def __init__(self, round_id: _Optional[str] = ...) -> None: ...
 
 class RoundParticipant(_message.Message):
-    __slots__ = ("dataset_id", "provider_id", "rows", "stake", "contribution_micro", "payout", "slashed")
+    __slots__ = ("dataset_id", "provider_id", "rows", "stake", "contribution_micro", "payout", "slashed", "error_micro")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
@@ -265,6 +267,7 @@ class RoundParticipant(_message.Message):
     CONTRIBUTION_MICRO_FIELD_NUMBER: _ClassVar[int]
     PAYOUT_FIELD_NUMBER: _ClassVar[int]
     SLASHED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MICRO_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     provider_id: str
     rows: int
@@ -272,10 +275,11 @@ class RoundParticipant(_message.Message):
     contribution_micro: int
     payout: int
     slashed: int
-    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., stake: _Optional[int] = ..., contribution_micro: _Optional[int] = ..., payout: _Optional[int] = ..., slashed: _Optional[int] = ...) -> None: ...
+    error_micro: int
+    def __init__(self, dataset_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., rows: _Optional[int] = ..., stake: _Optional[int] = ..., contribution_micro: _Optional[int] = ..., payout: _Optional[int] = ..., slashed: _Optional[int] = ..., error_micro: _Optional[int] = ...) -> None: ...
 
 class RoundView(_message.Message):
-    __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json", "opened_payload_json", "sponsor_signature", "expires_at_ms", "failed_runs")
+    __slots__ = ("round_id", "status", "sponsor", "pool", "model_spec_json", "validation_dataset", "participants", "metrics_micro", "job_digest", "message", "refund_to_sponsor", "stats_json", "opened_payload_json", "sponsor_signature", "expires_at_ms", "failed_runs", "inference_price_per_1000_rows")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SPONSOR_FIELD_NUMBER: _ClassVar[int]
@@ -292,6 +296,7 @@ class RoundView(_message.Message):
     SPONSOR_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     FAILED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_PRICE_PER_1000_ROWS_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     status: str
     sponsor: str
@@ -308,7 +313,8 @@ class RoundView(_message.Message):
     sponsor_signature: bytes
     expires_at_ms: int
     failed_runs: int
-    def __init__(self, round_id: _Optional[str] = ..., status: _Optional[str] = ..., sponsor: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., metrics_micro: _Optional[_Iterable[int]] = ..., job_digest: _Optional[str] = ..., message: _Optional[str] = ..., refund_to_sponsor: _Optional[int] = ..., stats_json: _Optional[str] = ..., opened_payload_json: _Optional[str] = ..., sponsor_signature: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ..., failed_runs: _Optional[int] = ...) -> None: ...
+    inference_price_per_1000_rows: int
+    def __init__(self, round_id: _Optional[str] = ..., status: _Optional[str] = ..., sponsor: _Optional[str] = ..., pool: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., validation_dataset: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[RoundParticipant, _Mapping]]] = ..., metrics_micro: _Optional[_Iterable[int]] = ..., job_digest: _Optional[str] = ..., message: _Optional[str] = ..., refund_to_sponsor: _Optional[int] = ..., stats_json: _Optional[str] = ..., opened_payload_json: _Optional[str] = ..., sponsor_signature: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ..., failed_runs: _Optional[int] = ..., inference_price_per_1000_rows: _Optional[int] = ...) -> None: ...
 
 class GetProviderRequest(_message.Message):
     __slots__ = ("provider_id",)
@@ -423,3 +429,119 @@ class ProviderHistoryReply(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[LedgerEntry]
     next_start: int
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_start: _Optional[int] = ...) -> None: ...
+
+class UnitHolding(_message.Message):
+    __slots__ = ("model_id", "account", "units")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    account: str
+    units: int
+    def __init__(self, model_id: _Optional[str] = ..., account: _Optional[str] = ..., units: _Optional[int] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("model_id",)
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+
+class ModelView(_message.Message):
+    __slots__ = ("model_id", "source_kind", "source_id", "price_per_1000_rows", "fee_account", "holders")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_PER_1000_ROWS_FIELD_NUMBER: _ClassVar[int]
+    FEE_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    source_kind: str
+    source_id: str
+    price_per_1000_rows: int
+    fee_account: int
+    holders: _containers.RepeatedCompositeFieldContainer[UnitHolding]
+    def __init__(self, model_id: _Optional[str] = ..., source_kind: _Optional[str] = ..., source_id: _Optional[str] = ..., price_per_1000_rows: _Optional[int] = ..., fee_account: _Optional[int] = ..., holders: _Optional[_Iterable[_Union[UnitHolding, _Mapping]]] = ...) -> None: ...
+
+class AccountUnitsRequest(_message.Message):
+    __slots__ = ("account",)
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    def __init__(self, account: _Optional[str] = ...) -> None: ...
+
+class AccountUnitsReply(_message.Message):
+    __slots__ = ("holdings",)
+    HOLDINGS_FIELD_NUMBER: _ClassVar[int]
+    holdings: _containers.RepeatedCompositeFieldContainer[UnitHolding]
+    def __init__(self, holdings: _Optional[_Iterable[_Union[UnitHolding, _Mapping]]] = ...) -> None: ...
+
+class TransferUnitsRequest(_message.Message):
+    __slots__ = ("model_id", "to", "units", "auth")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    to: str
+    units: int
+    auth: _common_pb2.ProviderAuth
+    def __init__(self, model_id: _Optional[str] = ..., to: _Optional[str] = ..., units: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ...) -> None: ...
+
+class TransferUnitsReply(_message.Message):
+    __slots__ = ("ledger_index", "units_left")
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    UNITS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    units_left: int
+    def __init__(self, ledger_index: _Optional[int] = ..., units_left: _Optional[int] = ...) -> None: ...
+
+class OwnerSignature(_message.Message):
+    __slots__ = ("owner", "signature")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    owner: str
+    signature: bytes
+    def __init__(self, owner: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class ChangePriceRequest(_message.Message):
+    __slots__ = ("model_id", "price_per_1000_rows", "nonce", "signatures")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_PER_1000_ROWS_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    price_per_1000_rows: int
+    nonce: str
+    signatures: _containers.RepeatedCompositeFieldContainer[OwnerSignature]
+    def __init__(self, model_id: _Optional[str] = ..., price_per_1000_rows: _Optional[int] = ..., nonce: _Optional[str] = ..., signatures: _Optional[_Iterable[_Union[OwnerSignature, _Mapping]]] = ...) -> None: ...
+
+class ChangePriceReply(_message.Message):
+    __slots__ = ("ledger_index", "signed_units")
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_UNITS_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    signed_units: int
+    def __init__(self, ledger_index: _Optional[int] = ..., signed_units: _Optional[int] = ...) -> None: ...
+
+class PayDividendRequest(_message.Message):
+    __slots__ = ("model_id",)
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+
+class Payment(_message.Message):
+    __slots__ = ("account", "amount")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    amount: int
+    def __init__(self, account: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class PayDividendReply(_message.Message):
+    __slots__ = ("ledger_index", "amount", "payments")
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PAYMENTS_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    amount: int
+    payments: _containers.RepeatedCompositeFieldContainer[Payment]
+    def __init__(self, ledger_index: _Optional[int] = ..., amount: _Optional[int] = ..., payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ...) -> None: ...

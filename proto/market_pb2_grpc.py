@@ -130,6 +130,31 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.RoundsRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.RoundsReply.FromString,
                 _registered_method=True)
+        self.GetModel = channel.unary_unary(
+                '/mutualmind.v1.Market/GetModel',
+                request_serializer=proto_dot_market__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.ModelView.FromString,
+                _registered_method=True)
+        self.GetAccountUnits = channel.unary_unary(
+                '/mutualmind.v1.Market/GetAccountUnits',
+                request_serializer=proto_dot_market__pb2.AccountUnitsRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.AccountUnitsReply.FromString,
+                _registered_method=True)
+        self.TransferUnits = channel.unary_unary(
+                '/mutualmind.v1.Market/TransferUnits',
+                request_serializer=proto_dot_market__pb2.TransferUnitsRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TransferUnitsReply.FromString,
+                _registered_method=True)
+        self.ChangePrice = channel.unary_unary(
+                '/mutualmind.v1.Market/ChangePrice',
+                request_serializer=proto_dot_market__pb2.ChangePriceRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.ChangePriceReply.FromString,
+                _registered_method=True)
+        self.PayDividend = channel.unary_unary(
+                '/mutualmind.v1.Market/PayDividend',
+                request_serializer=proto_dot_market__pb2.PayDividendRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.PayDividendReply.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -249,6 +274,36 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccountUnits(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransferUnits(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePrice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PayDividend(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -346,6 +401,31 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.ListRounds,
                     request_deserializer=proto_dot_market__pb2.RoundsRequest.FromString,
                     response_serializer=proto_dot_market__pb2.RoundsReply.SerializeToString,
+            ),
+            'GetModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModel,
+                    request_deserializer=proto_dot_market__pb2.GetModelRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.ModelView.SerializeToString,
+            ),
+            'GetAccountUnits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccountUnits,
+                    request_deserializer=proto_dot_market__pb2.AccountUnitsRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.AccountUnitsReply.SerializeToString,
+            ),
+            'TransferUnits': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferUnits,
+                    request_deserializer=proto_dot_market__pb2.TransferUnitsRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TransferUnitsReply.SerializeToString,
+            ),
+            'ChangePrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePrice,
+                    request_deserializer=proto_dot_market__pb2.ChangePriceRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.ChangePriceReply.SerializeToString,
+            ),
+            'PayDividend': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayDividend,
+                    request_deserializer=proto_dot_market__pb2.PayDividendRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.PayDividendReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -861,6 +941,141 @@ class Market:
             '/mutualmind.v1.Market/ListRounds',
             proto_dot_market__pb2.RoundsRequest.SerializeToString,
             proto_dot_market__pb2.RoundsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetModel',
+            proto_dot_market__pb2.GetModelRequest.SerializeToString,
+            proto_dot_market__pb2.ModelView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccountUnits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetAccountUnits',
+            proto_dot_market__pb2.AccountUnitsRequest.SerializeToString,
+            proto_dot_market__pb2.AccountUnitsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferUnits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/TransferUnits',
+            proto_dot_market__pb2.TransferUnitsRequest.SerializeToString,
+            proto_dot_market__pb2.TransferUnitsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/ChangePrice',
+            proto_dot_market__pb2.ChangePriceRequest.SerializeToString,
+            proto_dot_market__pb2.ChangePriceReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayDividend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/PayDividend',
+            proto_dot_market__pb2.PayDividendRequest.SerializeToString,
+            proto_dot_market__pb2.PayDividendReply.FromString,
             options,
             channel_credentials,
             insecure,

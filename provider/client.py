@@ -40,12 +40,14 @@ from mutualmind.vocabulary.model_fetch import check_released_share, sign_fetch
 from mutualmind.vocabulary.round_open import RoundTerms, signed_open_round
 from mutualmind.vocabulary.share_receipt import ShareReceipt, verify_receipt
 from mutualmind.vocabulary.signed_requests import (
+    change_price_request,
     new_nonce,
     signed_abort_round,
     signed_dataset_registration,
     signed_register_provider,
     signed_stake,
     signed_terms_update,
+    signed_units_transfer,
 )
 from mutualmind.vocabulary.upload import iter_chunks
 from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
@@ -252,6 +254,28 @@ def provider_history(channel: Channel, provider_id: str, limit: int = 0) -> list
         start = reply.next_start
 
 
+def get_model(channel: Channel, model_id: str) -> market_pb2.ModelView:
+    """A model's holders, price and fee account (unsigned read)."""
+    return market_call(channel, "GetModel", market_pb2.GetModelRequest(model_id=model_id))
+
+
+def account_units(channel: Channel, account: str) -> list[market_pb2.UnitHolding]:
+    """The units `account` holds across models, by model id (unsigned read)."""
+    return list(market_call(channel, "GetAccountUnits",
+                            market_pb2.AccountUnitsRequest(account=account)).holdings)
+
+
+def pay_dividend(channel: Channel, model_id: str) -> market_pb2.PayDividendReply:
+    """Pay `model_id`'s fee account to its owners now (anyone may ask; the money goes
+    only to the holders, split by the ledger's rule)."""
+    return market_call(channel, "PayDividend", market_pb2.PayDividendRequest(model_id=model_id))
+
+
+def submit_price_change(channel: Channel, proposal: dict[str, Any]) -> market_pb2.ChangePriceReply:
+    """Submit a price proposal with the owners' signatures gathered offline."""
+    return market_call(channel, "ChangePrice", change_price_request(proposal))
+
+
 @dataclass
 class MarketClient:
     """Signed provider requests to the coordinator's Market API."""
@@ -325,6 +349,11 @@ class MarketClient:
 
     def balance(self) -> market_pb2.BalanceReply:
         return self._call("GetBalance", market_pb2.BalanceRequest(provider_id=self.provider_id))
+
+    def transfer_units(self, model_id: str, to: str, units: int) -> market_pb2.TransferUnitsReply:
+        """Move `units` of `model_id` from this provider to `to` (signed here)."""
+        return self._call("TransferUnits", signed_units_transfer(self.key, self.provider_id,
+                                                                 model_id, to, units))
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def run_open_round(args: argparse.Namespace) -> int:
         client.channel.close()
     print(json.dumps({"round_id": terms.round_id, "ledger_index": reply.ledger_index,
                       "sponsor": terms.sponsor, "pool": terms.pool,
-                      "datasets": list(terms.datasets), "expires_at_ms": terms.expires_at_ms}))
+                      "datasets": list(terms.datasets), "expires_at_ms": terms.expires_at_ms,
+                      "inference_price_per_1000_rows": terms.inference_price_per_1000_rows}))
     return 0
 
 
@@ -83,11 +84,16 @@ def _text(shown: dict[str, Any]) -> str:
     lines = [f"round {shown['round_id']}: {shown['status']}, sponsor {shown['sponsor']}, "
              f"pool {shown['pool']}, model {spec.get('kind', '?')} ({spec.get('metric', '?')}), "
              f"validation {shown['validation_dataset']}"]
+    price = shown.get("inference_price_per_1000_rows", 0)
+    lines.append(f"inference price {price} tokens per 1,000 rows" if price
+                 else "inference price: none (not for sale until its owners set one)")
     if shown["metrics_micro"]:
         lines.append(f"full-model metric {shown['metrics_micro'][0] / 1e6:+.6f}")
+    banzhaf = spec.get("valuation") == "banzhaf"  # leave-one-out lines stay as they were
     for p in shown["participants"]:
+        error = f" ± {p['error_micro'] / 1e6:.6f}" if banzhaf else ""
         lines.append(f"  {p['provider_id']:<16} {p['dataset_id']:<20} rows {p['rows']:>7}  "
-                     f"stake {p['stake']:>6}  contribution {p['contribution_micro'] / 1e6:+.6f}  "
+                     f"stake {p['stake']:>6}  contribution {p['contribution_micro'] / 1e6:+.6f}{error}  "
                      f"payout {p['payout']:>6}  slashed {p['slashed']:>6}")
     if shown["refund_to_sponsor"]:
         lines.append(f"refund to sponsor {shown['refund_to_sponsor']}")

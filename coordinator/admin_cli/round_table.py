@@ -1,8 +1,9 @@
 """A round for people (a rich table) and for scripts (a JSON object), from a RoundView.
 
-Contributions are the leave-one-out differences in millionths of the metric, shown as
-signed decimals; stakes, payouts and slashes are integer token units. Pure: the view
-comes from the Admin or Market API, nothing here talks to the network.
+Contributions are the leave-one-out differences (or Banzhaf values, with their standard
+errors) in millionths of the metric, shown as signed decimals; stakes, payouts and
+slashes are integer token units. Pure: the view comes from the Admin or Market API,
+nothing here talks to the network.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from typing import Any
 
 from coordinator.admin_cli.terminal import micro
 from mutualmind.vocabulary.round_json import round_json as round_json  # one JSON for both roles
-from mutualmind.vocabulary.round_json import round_parties, round_spec
+from mutualmind.vocabulary.round_json import round_parties, round_spec, shows_errors
 from proto import market_pb2
 
 
 def round_table(view: market_pb2.RoundView) -> Any:
-    """Provider, dataset, rows, stake, contribution, payout, slash; totals in the footer."""
+    """Provider, dataset, rows, stake, contribution (and its standard error for a Banzhaf
+    round), payout, slash; totals in the footer."""
     from rich.table import Table
 
     spec = round_spec(view)
@@ -38,6 +40,9 @@ def round_table(view: market_pb2.RoundView) -> Any:
     table.add_column("rows", justify="right", footer=str(sum(p.rows for p in parts)))
     table.add_column("stake", justify="right", footer=str(sum(p.stake for p in parts)))
     table.add_column("contribution", justify="right")
+    errors = shows_errors(view)
+    if errors:  # Banzhaf: payouts and slashes judge value -+ K_SIGMA standard errors
+        table.add_column("± error", justify="right")
     table.add_column("payout", justify="right", footer=str(sum(p.payout for p in parts)))
     table.add_column("slash", justify="right", footer=str(sum(p.slashed for p in parts)))
     for p in parts:
@@ -45,7 +50,8 @@ def round_table(view: market_pb2.RoundView) -> Any:
         contribution = micro(p.contribution_micro) if view.metrics_micro else "-"
         if colour and view.metrics_micro:
             contribution = f"[{colour}]{contribution}[/{colour}]"
-        table.add_row(p.provider_id, p.dataset_id, str(p.rows), str(p.stake), contribution,
+        error = [("±" + micro(p.error_micro).lstrip("+") if view.metrics_micro else "-")] if errors else []
+        table.add_row(p.provider_id, p.dataset_id, str(p.rows), str(p.stake), contribution, *error,
                       str(p.payout), str(p.slashed))
     communication = communication_table(view)
     if communication is None:

@@ -10,7 +10,8 @@ dealer_prefetch   a run's dealer material in one batched exchange before trainin
 layers       initial weights, forward pass, gradient at the logits
 training     normalisation and the batched leave-one-out training pass
 evaluation   the n+1 validation metrics: the only values revealed
-reference    the same algorithm in float torch, LOO by naive retraining
+banzhaf      Data Banzhaf: a model per coalition in the same pass, the estimator on shares
+reference    the same algorithm in float torch, LOO (and Banzhaf) by naive retraining
 model_shares the trained model's shares: read, reconstruct, predict
 run          the worker process; ttp: the dealer's per-job TTP process
 lifetime     job processes die with their parent and at their deadline

@@ -90,7 +90,9 @@ class Backend(Protocol):
     def inverse_std(self, sums: Tensor, rows: int) -> Tensor:
         """sqrt(rows / sums) per column for sums of squares in [4^-6, 4^17): the inverse
         standard deviation; 0 for a column whose sum of squares is below 4^-6 (constant
-        within the fixed-point resolution: it is dropped rather than blown up)."""
+        within the fixed-point resolution: it is dropped rather than blown up). The floor
+        is in the units of the job's values (each column scaled to |x| <= 1 by a power of
+        two): the plaintext reference scales the same way (`reference.job_scaled`)."""
 
     def write_rows(self, table: Tensor, start: int, rows: Tensor) -> None:
         """table[start : start + len(rows)] = rows, in place (no copy of the table)."""

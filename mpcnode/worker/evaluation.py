@@ -26,15 +26,7 @@ def evaluate(
 ) -> tuple[list[float], float | None]:
     """(n+1 values of spec.metric, the full model's accuracy or None for regression)."""
     rows = int(validation_x.size(0))
-    models = int(params["bias"].size(0))
-    # a chunk bounds both the rows of features and the m models' activations on them
-    # (few chunks: each costs the metric's rounds again - log-loss's exp and log ~100)
-    width = max(int(validation_x.size(1)), models * (spec.outputs + (spec.hidden if spec.kind == "mlp" else 0)))
-    totals: list[Tensor] | None = None
-    for start, stop in row_chunks(rows, width):
-        sums = _chunk_sums(backend, spec, params, validation_x[start:stop], validation_y[start:stop])
-        totals = sums if totals is None else [a + b for a, b in zip(totals, sums, strict=True)]
-    assert totals is not None  # a validation set has rows (checked when the round opens)
+    totals = metric_sums(backend, spec, params, validation_x, validation_y)
     if spec.task == "regression":
         values = backend.reveal(totals[0].div(rows)).reshape(-1)
         return [float(v) for v in values], None
@@ -46,6 +38,29 @@ def evaluate(
     correct_full = backend.reveal(totals[1]).reshape(-1)
     accuracy_full = float(correct_full[0]) / rows
     return [float(v) for v in losses], accuracy_full
+
+
+def metric_sums(
+    backend: Backend,
+    spec: ModelSpec,
+    params: dict[str, Tensor],
+    validation_x: Tensor,
+    validation_y: Tensor,
+) -> list[Tensor]:
+    """The secret sums over the validation rows the metrics need, [m, 1] each: the
+    metric's sum (log-loss, squared error, or correct rows - integer-encoded in MPC), then
+    for log-loss the full model's correct rows. Nothing is revealed here."""
+    rows = int(validation_x.size(0))
+    models = int(params["bias"].size(0))
+    # a chunk bounds both the rows of features and the m models' activations on them
+    # (few chunks: each costs the metric's rounds again - log-loss's exp and log ~100)
+    width = max(int(validation_x.size(1)), models * (spec.outputs + (spec.hidden if spec.kind == "mlp" else 0)))
+    totals: list[Tensor] | None = None
+    for start, stop in row_chunks(rows, width):
+        sums = _chunk_sums(backend, spec, params, validation_x[start:stop], validation_y[start:stop])
+        totals = sums if totals is None else [a + b for a, b in zip(totals, sums, strict=True)]
+    assert totals is not None  # a validation set has rows (checked when the round opens)
+    return totals
 
 
 def _chunk_sums(backend: Backend, spec: ModelSpec, params: dict[str, Tensor], x: Tensor, y: Tensor) -> list[Tensor]:

@@ -24,6 +24,7 @@ from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.vocabulary.column_scale import MAX_JOB_ROWS
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.valuation import model_count
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def load_local_shares(spec: WorkerSpec) -> LocalShares:
         )
     check_memory(
         spec.memory_budget_bytes,
-        JobShape(rows, validation_meta.rows, len(features), len(metas) + 1, spec.model),
+        JobShape(rows, validation_meta.rows, len(features), model_count(spec.model.valuation, len(metas)), spec.model),
     )
     order = [*features, label]
     exponents = np.array([np.asarray(m.exponents)[order] for m in [*metas, validation_meta]])

@@ -17,9 +17,11 @@ from pathlib import Path
 import grpc
 
 from mpcnode.worker.plane_codec import Frame, decode_frame, encode_frame
+from mpcnode.worker.plane_keepalive import KEEPALIVE_S, keepalive_options
 from mpcnode.worker.plane_links import PeerLink, pump
-from mutualmind.errors import MutualMindError, Unavailable
+from mutualmind.errors import DeadlineExceeded, MutualMindError, Unavailable
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
+from mutualmind.transport.status import answered_by_handler
 from proto import plane_pb2
 
 CheckAnswer = Callable[[Frame], None]
@@ -30,11 +32,14 @@ PLANE_CHANNEL_OVERRIDES: tuple[tuple[str, int | str], ...] = (("grpc.enable_retr
 
 
 def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
-         hello: plane_pb2.PlaneHello, check_answer: CheckAnswer, timeout_s: float) -> Callable[[], None]:
+         hello: plane_pb2.PlaneHello, check_answer: CheckAnswer, timeout_s: float,
+         keepalive_s: float = KEEPALIVE_S) -> Callable[[], None]:
     """Open the stream to `link`'s member at `address` presenting `member`'s certificate;
-    returns a function that closes the channel. Raises a typed error naming the peer."""
+    returns a function that closes the channel. Raises a typed error naming the peer.
+    A silent peer is pinged every `keepalive_s` and dropped when it answers not."""
+    overrides = (*PLANE_CHANNEL_OVERRIDES, *keepalive_options(keepalive_s, listener=False))
     channel = open_channel(address, channel_credentials(certs_dir, member),
-                           server_name=link.member, overrides=PLANE_CHANNEL_OVERRIDES)
+                           server_name=link.member, overrides=overrides)
     frames = itertools.chain([plane_pb2.PlaneFrame(seq=0, hello=hello)], link.outgoing())
     exchange = channel.stream_stream(EXCHANGE_METHOD, request_serializer=encode_frame,
                                      response_deserializer=decode_frame)
@@ -49,6 +54,12 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
             if first is None:
                 raise Unavailable(f"{link.member} at {address} closed the data-plane stream at once")
             check_answer(first)
+        except Unavailable as err:
+            failure.append(Unavailable(f"no data plane to {link.member} (rank {link.rank}) at {address}: "
+                                       f"{err.message}"))
+            answered.set()
+            link.closed.set()
+            return
         except MutualMindError as err:
             failure.append(err)
             answered.set()
@@ -72,7 +83,14 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
 
 
 def _typed(frames: Iterator[Frame]) -> Iterator[Frame]:
+    """The listener's frames; a refusal stays the listener's typed error, a failure of the
+    connection itself (dropped, unanswered keepalive) says what the transport saw."""
     try:
         yield from frames
     except grpc.RpcError as err:
-        raise error_from_rpc_error(err) from None
+        typed = error_from_rpc_error(err)
+        if isinstance(typed, Unavailable | DeadlineExceeded) and not answered_by_handler(err):
+            code = err.code().name if isinstance(err, grpc.Call) else "no status"
+            details = err.details() if isinstance(err, grpc.Call) else ""
+            raise Unavailable(f"the connection failed ({code}: {details})") from None
+        raise typed from None

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mpcnode.worker.plane_codec import Frame, TensorChunk, body_of, tensor_frame
-from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
+from mutualmind.errors import DeadlineExceeded, IntegrityError, MutualMindError, Unavailable
 from proto import plane_pb2
 
 # wire dtype name -> (torch dtype, little-endian numpy dtype)
@@ -216,6 +216,9 @@ def pump(link: PeerLink, frames: Iterator[Frame]) -> None:
     try:
         for frame in frames:
             link.deliver(frame)
+    except (Unavailable, DeadlineExceeded) as err:   # the stream broke: say with whom
+        link.fail(Unavailable(f"the data-plane stream with {link.member} (rank {link.rank}) broke: "
+                              f"{err.message}; its host or link may be down - re-run once it is back"))
     except MutualMindError as err:
         link.fail(err)
     except Exception as err:  # the wire module's translation missed it: still fail cleanly

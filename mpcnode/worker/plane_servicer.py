@@ -16,12 +16,12 @@ from pathlib import Path
 import grpc
 
 from mpcnode.worker.plane_codec import Frame, decode_frame, encode_frame
+from mpcnode.worker.plane_keepalive import KEEPALIVE_S, keepalive_options
 from mpcnode.worker.plane_links import PeerLink, pump
-from mutualmind.errors import InvalidInput, MutualMindError
+from mutualmind.errors import InvalidInput, MutualMindError, Unavailable
 from mutualmind.transport import (
     RunningServer,
     build_server,
-    error_from_rpc_error,
     peer_name,
     peer_role,
     server_credentials,
@@ -58,10 +58,13 @@ class PlaneServicer(plane_pb2_grpc.PlaneServicer):
 
 
 def _typed(frames: Iterator[Frame]) -> Iterator[Frame]:
+    """The dialler's frames; on this side gRPC raises a bare RpcError (no status) only
+    when the call was cancelled: the dialler went away or its connection was dropped."""
     try:
         yield from frames
-    except grpc.RpcError as err:
-        raise error_from_rpc_error(err) from None
+    except grpc.RpcError:
+        raise Unavailable("the dialling party's stream was cancelled or its connection "
+                          "dropped (no answer to keepalive pings)") from None
 
 
 def _add_plane_servicer(servicer: PlaneServicer, server: grpc.Server) -> None:
@@ -73,12 +76,14 @@ def _add_plane_servicer(servicer: PlaneServicer, server: grpc.Server) -> None:
 
 
 def start_plane_server(address: str, certs_dir: Path, member: str, accept: Accept,
-                       answer: Answer, streams: int) -> RunningServer:
-    """Listen on `address` (host:port, this party's MPC port) as `member`, mTLS only."""
+                       answer: Answer, streams: int, keepalive_s: float = KEEPALIVE_S) -> RunningServer:
+    """Listen on `address` (host:port, this party's MPC port) as `member`, mTLS only;
+    a silent dialler is pinged every `keepalive_s` and dropped when it answers not."""
     return build_server(
         [(_add_plane_servicer, PlaneServicer(accept, answer))],
         address=address,
         credentials=server_credentials(certs_dir, member, require_client_cert=True),
         service_names=[SERVICE_NAME],
         max_workers=streams + 4,   # each stream holds a thread for its outgoing side
+        overrides=keepalive_options(keepalive_s, listener=True),
     )

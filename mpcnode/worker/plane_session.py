@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpcnode.worker.plane_codec import Frame, body_of
+from mpcnode.worker.plane_keepalive import KEEPALIVE_S
 from mpcnode.worker.plane_links import PeerLink
 from mutualmind.errors import IntegrityError, MutualMindError, PermissionDenied, Unavailable
 from mutualmind.transport.pki import DEALER_NAME
@@ -47,6 +48,7 @@ class PlaneConfig:
     with_dealer: bool = True
     connect_timeout_s: float = 60.0
     recv_timeout_s: float = 600.0
+    keepalive_s: float = KEEPALIVE_S     # a silent peer is dropped after ~2x this
 
     def member_of(self, rank: int) -> str:
         return DEALER_NAME if rank == self.world_size else self.members[rank]
@@ -101,14 +103,16 @@ class PlaneSession:
         inbound = config.inbound()
         if inbound:
             server = start_plane_server(config.addresses[config.rank], config.certs_dir, config.member,
-                                        self._accept, self._answer, streams=len(inbound))
+                                        self._accept, self._answer, streams=len(inbound),
+                                        keepalive_s=config.keepalive_s)
             self._closers.append(lambda: server.stop(grace=1.0))
         for rank in range(min(config.rank, config.world_size)):
             link = PeerLink(config.member_of(rank), rank, config.recv_timeout_s)
             hello = plane_pb2.PlaneHello(job_id=config.job_id, from_rank=config.rank, to_rank=rank,
                                          world_size=config.world_size)
             self._closers.append(dial(config.addresses[rank], config.certs_dir, config.member, link,
-                                      hello, self._answer_checker(link), config.connect_timeout_s))
+                                      hello, self._answer_checker(link), config.connect_timeout_s,
+                                      config.keepalive_s))
             with self._changed:
                 self.links[rank] = link
         deadline = time.monotonic() + config.connect_timeout_s

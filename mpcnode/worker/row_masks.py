@@ -11,12 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from mutualmind.errors import InvalidInput
 
 KEEP_ALL = 0  # a model that drops no provider
+
+
+class ModelMasks(Protocol):
+    """What a batched pass needs of its masks (`RowMasks`, `banzhaf.CoalitionMasks`):
+    model 0 is the full model, whose weights are released."""
+
+    @property
+    def models(self) -> int: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    def batch(self, index: torch.Tensor | None) -> torch.Tensor:
+        """The public mask [m, batch, 1] (long 0/1) of the rows `index` (None: every row)."""
 
 
 @dataclass(frozen=True)

@@ -184,10 +184,22 @@ def run(spec: WorkerSpec) -> dict[str, object]:
                 stats.after_training = stats.now()
             write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(), durable=False)
 
-        result = train_loo(
-            backend, spec.model, train_x, train_y, validation_x, validation_y, shares.provider_rows, on_step=on_step
-        )
-        check_plausible(result.metrics, spec.model.metric, spec.model.lr)
+        valuation: dict[str, object] = {"method": "loo"}
+        if spec.model.valuation == "banzhaf":
+            from mpcnode.worker.banzhaf import train_banzhaf
+            from mutualmind.vocabulary.valuation import msr_seed, plan
+
+            coalitions = plan(len(shares.provider_rows), msr_seed(spec.round_id, spec.model.to_json(), spec.dataset_ids))
+            valuation = {"method": coalitions.method, "models": coalitions.models}
+            result = train_banzhaf(backend, spec.model, train_x, train_y, validation_x, validation_y,
+                                   shares.provider_rows, coalitions, on_step=on_step)
+            # differences of two means of the metric and their errors lie within the metric's range too
+            check_plausible([abs(v) for v in result.metrics], spec.model.metric, spec.model.lr)
+        else:
+            result = train_loo(
+                backend, spec.model, train_x, train_y, validation_x, validation_y, shares.provider_rows, on_step=on_step
+            )
+            check_plausible(result.metrics, spec.model.metric, spec.model.lr)
         # public: the collected model folds these powers of two back (model_file.reconstruct)
         exponents = torch.tensor([shares.feature_exponents], dtype=torch.float64)
         result.weights[NORMALISE_EXPONENT] = backend.public(exponents)
@@ -210,6 +222,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
             "metric": spec.model.metric,
             "higher_is_better": spec.model.higher_is_better,
             "metrics": result.metrics,
+            "valuation": valuation,
             "accuracy_full": result.accuracy_full,
             "provider_rows": list(shares.provider_rows),
             "validation_rows": int(shares.validation_features.shape[0]),

@@ -26,7 +26,7 @@ from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.evaluation import evaluate
 from mpcnode.worker.layers import forward, initial_parameters, logit_gradient, targets
 from mpcnode.worker.normalisation import standardise
-from mpcnode.worker.row_masks import RowMasks
+from mpcnode.worker.row_masks import ModelMasks, RowMasks
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.model_spec import ModelSpec
 
@@ -37,6 +37,10 @@ LABEL_SCALE = "label_scale"
 # public powers of two the providers divided columns by (column_scale); folded at collection
 NORMALISE_EXPONENT = "normalise_exponent"
 LABEL_EXPONENT = "label_exponent"
+
+# (backend, spec, trained params [m, ...], validation x, validation y) -> (revealed values,
+# the full model's accuracy or None)
+Evaluator = Callable[[Backend, ModelSpec, dict[str, Tensor], Tensor, Tensor], tuple[list[float], float | None]]
 
 
 @dataclass
@@ -98,14 +102,17 @@ def train_masked(
     train_y: Tensor,
     validation_x: Tensor,
     validation_y: Tensor,
-    masks: RowMasks,
+    masks: ModelMasks,
     on_step: Callable[[int, int], None] | None = None,
+    evaluator: Evaluator = evaluate,
 ) -> LooResult:
     """Train one model per mask (public: which rows each model sees) on pooled-standardised
     features, with the public schedule of `spec`; evaluate each on the validation rows.
 
     The tables are standardised in place: the caller's `train_x` and `validation_x` (and
-    the labels of a regression) hold standardised values afterwards.
+    the labels of a regression) hold standardised values afterwards. `evaluator` turns
+    the trained models into the revealed values (default: each model's metric; Data
+    Banzhaf reveals only its per-dataset aggregates, `mpcnode.worker.banzhaf`).
     """
     rows = int(train_x.size(0))
     if masks.rows != rows:
@@ -144,7 +151,7 @@ def train_masked(
         if on_step is not None:
             on_step(done + 1, len(schedule))
     clock.mark("steps")
-    metrics, accuracy = evaluate(backend, spec, params, vx, validation_y)
+    metrics, accuracy = evaluator(backend, spec, params, vx, validation_y)
     clock.mark("evaluate")
     full_weights = {name: value[0] for name, value in params.items()}
     full_weights[NORMALISE_MEAN] = normalised.mean
@@ -234,7 +241,7 @@ def _rehearsals(
     shapes: list[int],
     x: Tensor,
     y: Tensor,
-    masks: RowMasks,
+    masks: ModelMasks,
     params: dict[str, Tensor],
     step: Callable[[dict[str, Tensor], Tensor, Tensor, torch.Tensor], dict[str, Tensor]],
 ) -> dict[int, Callable[[], object]]:

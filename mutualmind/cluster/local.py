@@ -212,10 +212,11 @@ class LocalCluster:
                 member_names,
             )
 
-            # every member of a local cluster runs on this machine, at --host
-            hosts = None if self.host in LOOPBACK_HOSTS else {
-                name: (self.host,) for name, _, _ in member_names(self.nodes)}
-            create_cluster(self.certs_dir, self.nodes, hosts=hosts)
+            # each certificate names its own member's host only (all --host, unless a
+            # subclass places members elsewhere); loopback hosts are the default
+            hosts = {name: (self.member_host(name),) for name, _, _ in member_names(self.nodes)
+                     if self.member_host(name) not in LOOPBACK_HOSTS}
+            create_cluster(self.certs_dir, self.nodes, hosts=hosts or None)
 
     def _write_bundles(self) -> None:
         """Each member's own certificate and keys in `members/<name>/`, as in compose."""
@@ -242,11 +243,29 @@ class LocalCluster:
         """Addresses of every member, fixed before anything starts."""
         names = ["dealer", "coordinator"] + [f"node{i}" for i in range(self.nodes)]
         ports = iter(free_ports(1 + 2 * (len(names) - 1), self.host))
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        plan: dict[str, dict[str, str]] = {"dealer": {"cluster": f"{host}:{next(ports)}"}}
+
+        def at(name: str) -> str:
+            host = self.member_host(name)
+            return f"[{host}]:{next(ports)}" if ":" in host else f"{host}:{next(ports)}"
+
+        plan: dict[str, dict[str, str]] = {"dealer": {"cluster": at("dealer")}}
         for name in names[1:]:
-            plan[name] = {"public": f"{host}:{next(ports)}", "cluster": f"{host}:{next(ports)}"}
+            plan[name] = {"public": at(name), "cluster": at(name)}
         return plan
+
+    # -- placement: where each member runs (one machine, unless a subclass says otherwise) --
+
+    def member_host(self, name: str) -> str:
+        """The address member `name` listens on and its certificate names: `--host`.
+
+        A subclass that runs members on hosts of their own (tests/netns_cluster.py: a
+        network namespace per member) returns each member's own address."""
+        return self.host
+
+    def member_command(self, name: str, argv: list[str]) -> list[str]:
+        """The command that starts member `name` from its `argv`: `argv` itself here; a
+        subclass may prefix it (e.g. `ip netns exec NS`, which keeps the pid: it execs)."""
+        return argv
 
     def member_argv(self, name: str, plan: dict[str, dict[str, str]]) -> list[str]:
         """The `mutualmind` arguments that start member `name` (without the interpreter)."""
@@ -279,7 +298,8 @@ class LocalCluster:
                 "--provider-quota-bytes", str(self.quota.provider_bytes)]
 
     def _spawn(self, name: str, plan: dict[str, dict[str, str]]) -> MemberProcess:
-        argv = [self.python, "-m", "mutualmind", *self.member_argv(name, plan)]
+        argv = self.member_command(name, [self.python, "-m", "mutualmind",
+                                           *self.member_argv(name, plan)])
         log_path = self.data_dir / "logs" / f"{name}.log"
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=_python_path())
         with open(log_path, "ab") as log:

@@ -4,7 +4,9 @@ Every client (provider, admin CLI, the coordinator's node and dealer links, a no
 view of the coordinator) calls through `call` for a unary RPC, or wraps a streaming call
 in `typed_rpc_errors`, instead of catching `grpc.RpcError` itself. `unreachable` lets a
 caller say *whose* link is down when the peer cannot be reached (UNAVAILABLE or
-DEADLINE_EXCEEDED), so an uploader does not blame the node for the coordinator.
+DEADLINE_EXCEEDED that no handler of ours answered), so an uploader does not blame the
+node for the coordinator; a peer's own typed answer (its handler raised Unavailable,
+say) passes through as that peer said it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import grpc
 
 from mutualmind.errors import MutualMindError
-from mutualmind.transport.status import raise_from_rpc_error
+from mutualmind.transport.status import answered_by_handler, raise_from_rpc_error
 
 UNREACHABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -31,7 +33,7 @@ def typed_rpc_errors(unreachable: Unreachable | None = None) -> Iterator[None]:
         yield
     except grpc.RpcError as err:
         code = err.code() if isinstance(err, grpc.Call) else None
-        if unreachable is not None and code in UNREACHABLE_CODES:
+        if unreachable is not None and code in UNREACHABLE_CODES and not answered_by_handler(err):
             raise unreachable(code.name) from err
         raise_from_rpc_error(err)
 

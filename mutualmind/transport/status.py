@@ -153,6 +153,12 @@ def raise_from_rpc_error(err: grpc.RpcError) -> NoReturn:
     raise error_from_rpc_error(err) from err
 
 
+def answered_by_handler(err: grpc.RpcError) -> bool:
+    """True when one of our handlers raised this status (it carries our typed error), so
+    the peer was reached; False for a failure of the link or the transport itself."""
+    return _error_info(err) is not None
+
+
 def _error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     if not isinstance(err, grpc.Call):
         return None

@@ -19,6 +19,7 @@ from typing import Final
 RPC_S: Final = 30.0              # a control-plane call from a client or the admin CLI
 CLUSTER_CALL_S: Final = 15.0     # the coordinator's calls to a node or the dealer
 JOB_START_S: Final = 10.0        # a StartJob waits this long for a (re)connecting member
+JOB_CANCEL_S: Final = 5.0        # a cancel is best effort: a node it misses ends the job at its deadline
 ROUND_S: Final = 600.0           # one round run or verify, from the job orders to the settlement
 ROUND_SLACK_S: Final = 60.0      # a client waiting on a round streams for ROUND_S plus this
 MAX_JOB_S: Final = 24 * 3600.0   # the longest deadline a node, the dealer or the admin CLI accepts

@@ -21,6 +21,9 @@ from mutualmind.errors import Aborted, InvalidInput
 MODEL_KINDS = ("logistic", "linear", "softmax", "mlp")
 TASKS = ("binary", "multiclass", "regression")
 METRICS = ("log_loss", "accuracy", "mse")
+# how each dataset is valued: leave-one-out (n+1 models) or Data Banzhaf (2^n coalitions
+# exactly up to 8 datasets, Maximum Sample Reuse beyond; `mutualmind.vocabulary.valuation`)
+VALUATIONS = ("loo", "banzhaf")
 REGRESSION_DEFAULT_LR = 0.1
 # the task each kind solves; the MLP's task is chosen by its `task` field
 KIND_TASK = {"logistic": "binary", "linear": "regression", "softmax": "multiclass"}
@@ -34,7 +37,8 @@ class ModelSpec:
     """A model kind and its hyper-parameters; `batch_size` 0 means full-batch.
 
     `seed` fixes the public parts of training (MLP initial weights, mini-batch order), so
-    every node and the plaintext reference take the same steps.
+    every node and the plaintext reference take the same steps. `valuation` chooses how
+    datasets are valued: "loo" (leave-one-out) or "banzhaf" (`valuation.py`).
     """
 
     kind: str = "logistic"
@@ -47,6 +51,7 @@ class ModelSpec:
     task: str = "binary"
     metric: str = "log_loss"
     seed: int = 0
+    valuation: str = "loo"
 
     @property
     def outputs(self) -> int:
@@ -73,6 +78,7 @@ _FIELD_TYPES: dict[str, type] = {
     "task": str,
     "metric": str,
     "seed": int,
+    "valuation": str,
 }
 
 
@@ -159,6 +165,8 @@ def _check_ranges(spec: ModelSpec) -> None:
         raise InvalidInput(f"a regression model is valued by mse, not {spec.metric!r}")
     if spec.task != "regression" and spec.metric == "mse":
         raise InvalidInput("a classifier is valued by log_loss or accuracy, not mse")
+    if spec.valuation not in VALUATIONS:
+        raise InvalidInput(f"valuation {spec.valuation!r} is not supported; choose one of {VALUATIONS}")
     if not 0 <= spec.seed < 2**63:
         raise InvalidInput(f"seed {spec.seed} must be a non-negative 63-bit integer")
 

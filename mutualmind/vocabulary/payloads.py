@@ -19,13 +19,27 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | dataset_terms_updated | dataset_id, provider_id, terms {as above}, nonce | provider_id | provider owns the dataset; binds rounds opened after it (open rounds keep the terms they were opened under) |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce, optional expires_at_ms | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set; model_spec parses with the workers' `parse_model_spec` and its work fits `check_workload`; every dataset's terms allow the round (`dataset_terms.check_round`); no expires_at_ms = the coordinator's default TTL from the entry's time |
-| round_result | round_id, job_digest (hex), metrics_micro [n+1], contributions_micro [n], attestations [{node_index, signature}] | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node |
-| slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution < -epsilon; amount <= stake; once per dataset; stake -> pool |
-| payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance |
+| round_result | round_id, job_digest (hex), metrics_micro [n+1; Banzhaf: 2n+1], contributions_micro [n], attestations [{node_index, signature}], errors_micro [n] (Banzhaf rounds only) | every node (attestation) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node; a Banzhaf round's contributions and errors are those `valuation.banzhaf_result_micro` derives from its signed values |
+| slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution + K * error < -epsilon (error 0 but for Banzhaf MSR); amount <= stake; once per dataset; stake -> pool |
+| payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance; in a Banzhaf round only to the sponsor or a provider with a dataset whose contribution - K * error > epsilon |
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
 | round_abort_requested | round_id, sponsor, reason, nonce | sponsor | round open; the round's own sponsor; moves nothing (the coordinator's round_aborted follows in the same group commit) |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor, stakes unlock (on restart, sponsor or admin abort, expiry, K failed runs) |
 | round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict | coordinator | round closed; moves nothing (records an `admin round verify` re-run) |
+| tournament_opened | tournament_id, sponsor, task {label_kind, metric}, pool, threshold_micro, deadline_ms, slash_rate_ppm, weight_cap_ppm, epsilon_micro, resolution_publisher, datasets [eligible], nonce | sponsor | the model market: every tournament kind and its rules are in `ledger.tournament_rules` (payload builders: `mutualmind.vocabulary.tournament`) |
+| model_submitted | tournament_id, model_id, modeler, recipe {}, datasets [], stake, kept_share_bps, nonce | modeler | (as above) |
+| models_frozen | tournament_id, job_digest, model_commitments [hex per model], attestations | every node | (as above) |
+| resolution_committed | tournament_id, publisher, dataset_id, nonce | publisher | (as above) |
+| tournament_result | tournament_id, job_digest, metamodel_metric_micro, contributions_micro [per model], dataset_contributions_micro [[per dataset] per model], attestations | every node | (as above) |
+| model_dataset_slashed, model_slashed, tournament_refund, model_rewarded, model_payout, model_stake_returned, tournament_closed | tournament_id and the movement's parties and amount | coordinator | exactly the entries `tournament_settlement.settlement_entries` computes, in its order |
+| tournament_aborted | tournament_id, reason | coordinator | before a result only; then exactly `tournament_settlement.abort_entries` (pool and stakes back) |
+| model_units_issued | model_id, source_kind ("round"), source_id, holders [{to, units}] | coordinator | a mutually owned model (issue 16): every ownership kind and its rules are in `ledger.ownership_rules` (arithmetic: `mutualmind.vocabulary.ownership`); round_opened's optional inference_price_per_1000_rows is the model's price at open |
+| model_units_transferred | model_id, from, to, units, nonce | from | (as above) |
+| inference_ordered | order_id, model_id, user, rows, fee, issued_at_ms, nonce | user | (as above) |
+| inference_delivered | order_id, model_id, user, rows, attestations | every node | (as above) |
+| inference_failed | order_id, reason | coordinator | (as above) |
+| dividend_paid | model_id, amount, payments [{to, amount}] | coordinator | (as above) |
+| model_price_changed | model_id, price_per_1000_rows, nonce, signatures [{owner, signature}] | owners holding > half of the units | (as above) |
 
 Bounds (so no entry grows without limit and `ListEntries` can always return it): names
 <= 128 characters (no control characters), free text <= 1024, a schema <= 4096 columns,
@@ -56,7 +70,7 @@ from mutualmind.vocabulary.column_scale import (
     MIN_EXPONENT,
 )
 from mutualmind.vocabulary.dataset import check_registration
-from mutualmind.vocabulary.model_spec import MODEL_KINDS
+from mutualmind.vocabulary.model_spec import METRICS, MODEL_KINDS, TASKS
 from mutualmind.vocabulary.states import EntryKind
 
 REQUEST_DOMAIN = b"mutualmind/request/v1\n"
@@ -70,6 +84,9 @@ MAX_COLUMNS = 4096
 MAX_ROUND_DATASETS = 256
 MAX_NODES = 64
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_TOURNAMENT_MODELS = 64
+BPS = 10_000
+MAX_MODEL_HOLDERS = 1024      # unit holders of one model (a dividend lists each: < 256 KiB)
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
@@ -263,6 +280,87 @@ def terms(name: str, value: Any) -> None:
         id_list(f"{name}.sponsors", sponsors)
 
 
+def int64(name: str, value: Any) -> None:
+    if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+        _fail(name, "must be a 64-bit signed integer")
+
+
+def bps(name: str, value: Any) -> None:
+    if type(value) is not int or not 0 <= value <= BPS:
+        _fail(name, f"must be an integer from 0 to {BPS} (basis points)")
+
+
+def task(name: str, value: Any) -> None:
+    """A tournament's task: the label kind models predict and the metric that judges them."""
+    obj(name, value)
+    if set(value) != {"label_kind", "metric"}:
+        _fail(name, "must hold exactly label_kind and metric")
+    if value["label_kind"] not in TASKS:
+        _fail(f"{name}.label_kind", f"must be one of {TASKS}")
+    if value["metric"] not in METRICS:
+        _fail(f"{name}.metric", f"must be one of {METRICS}")
+    if (value["label_kind"] == "regression") != (value["metric"] == "mse"):
+        _fail(name, "pairs regression with mse and classification with log_loss or accuracy")
+
+
+def model_commitments(name: str, value: Any) -> None:
+    _bounded_list(name, value, MAX_TOURNAMENT_MODELS, "hex hashes (one per model)")
+    for pos, item in enumerate(value):
+        hex32(f"{name}[{pos}]", item)
+
+
+def per_model_ints(name: str, value: Any) -> None:
+    _bounded_list(name, value, MAX_TOURNAMENT_MODELS, "integers (one per model)")
+    int_list(name, value)
+
+
+def per_model_int_lists(name: str, value: Any) -> None:
+    _bounded_list(name, value, MAX_TOURNAMENT_MODELS, "lists (one per model)")
+    for pos, item in enumerate(value):
+        int_list(f"{name}[{pos}]", item)
+def _party_amounts(name: str, value: Any, amount_field: str) -> None:
+    """[{to, <amount_field>}]: distinct parties, positive integers, ascending ids."""
+    _bounded_list(name, value, MAX_MODEL_HOLDERS, f"{{to, {amount_field}}}")
+    if not value:
+        _fail(name, f"must be a non-empty list of {{to, {amount_field}}}")
+    for pos, item in enumerate(value):
+        if type(item) is not dict or set(item) != {"to", amount_field}:
+            _fail(f"{name}[{pos}]", f"must hold exactly to and {amount_field}")
+        party_id(f"{name}[{pos}].to", item["to"])
+        amount(f"{name}[{pos}].{amount_field}", item[amount_field])
+    names = [item["to"] for item in value]
+    if names != sorted(set(names)):
+        _fail(name, "must list each party once, in ascending id order")
+
+
+def unit_holders(name: str, value: Any) -> None:
+    _party_amounts(name, value, "units")
+
+
+def payments(name: str, value: Any) -> None:
+    _party_amounts(name, value, "amount")
+
+
+def source_kind(name: str, value: Any) -> None:
+    if value != "round":  # "tournament" once issue 15's metamodel settles
+        _fail(name, "must be 'round'")
+
+
+def owner_signatures(name: str, value: Any) -> None:
+    _bounded_list(name, value, MAX_MODEL_HOLDERS, "owner signatures")
+    if not value:
+        _fail(name, "must be a non-empty list of {owner, signature}")
+    for pos, item in enumerate(value):
+        if type(item) is not dict or set(item) != {"owner", "signature"}:
+            _fail(f"{name}[{pos}]", "must hold exactly owner and signature")
+        party_id(f"{name}[{pos}].owner", item["owner"])
+        if type(item["signature"]) is not str or not _HEX64_RE.fullmatch(item["signature"]):
+            _fail(f"{name}[{pos}].signature", "must be 128 lowercase hex characters")
+    owners = [item["owner"] for item in value]
+    if len(set(owners)) != len(owners):
+        _fail(name, "must name each owner once")
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """The payload fields of one kind and which field names the signing party.
@@ -276,6 +374,7 @@ class KindSpec:
     whole: Callable[[dict[str, Any]], None] | None = None  # rules across fields, after each field's
     parties: tuple[str, ...] = field(default=())  # fields naming parties (for filters)
     optional: dict[str, Validator] = field(default_factory=dict)
+    listed_parties: tuple[tuple[str, str], ...] = ()  # (list field, key naming a party) per item
 
 
 KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any kind string
@@ -318,7 +417,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "validation_dataset": party_id, "datasets": id_list, "slash_rate_ppm": ppm,
             "epsilon_micro": count, "nonce": nonce,
         },
-        signer_field="sponsor", parties=("sponsor",), optional={"expires_at_ms": count},
+        signer_field="sponsor", parties=("sponsor",),
+        optional={"expires_at_ms": count, "inference_price_per_1000_rows": amount},
     ),
     EntryKind.ROUND_ABORT_REQUESTED: KindSpec(
         {"round_id": party_id, "sponsor": party_id, "reason": text, "nonce": nonce},
@@ -328,7 +428,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
         {
             "round_id": party_id, "job_digest": hex32, "metrics_micro": int_list,
             "contributions_micro": int_list, "attestations": attestations,
-        }
+        },
+        optional={"errors_micro": int_list},  # Banzhaf rounds only (`valuation`)
     ),
     EntryKind.SLASH: KindSpec(
         {"round_id": party_id, "dataset_id": party_id, "provider_id": party_id, "amount": amount},
@@ -342,6 +443,89 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
         }
+    ),
+    # the model market (issue 15); rules in ledger.tournament_rules
+    EntryKind.TOURNAMENT_OPENED: KindSpec(
+        {
+            "tournament_id": party_id, "sponsor": party_id, "task": task, "pool": amount,
+            "threshold_micro": int64, "deadline_ms": count, "slash_rate_ppm": ppm,
+            "weight_cap_ppm": ppm, "epsilon_micro": count, "resolution_publisher": party_id,
+            "datasets": id_list, "nonce": nonce,
+        },
+        signer_field="sponsor", parties=("sponsor",),
+    ),
+    EntryKind.MODEL_SUBMITTED: KindSpec(
+        {
+            "tournament_id": party_id, "model_id": party_id, "modeler": party_id, "recipe": obj,
+            "datasets": id_list, "stake": amount, "kept_share_bps": bps, "nonce": nonce,
+        },
+        signer_field="modeler", parties=("modeler",),
+    ),
+    EntryKind.MODELS_FROZEN: KindSpec(
+        {"tournament_id": party_id, "job_digest": hex32, "model_commitments": model_commitments,
+         "attestations": attestations}
+    ),
+    EntryKind.RESOLUTION_COMMITTED: KindSpec(
+        {"tournament_id": party_id, "publisher": party_id, "dataset_id": party_id, "nonce": nonce},
+        signer_field="publisher", parties=("publisher",),
+    ),
+    EntryKind.TOURNAMENT_RESULT: KindSpec(
+        {
+            "tournament_id": party_id, "job_digest": hex32, "metamodel_metric_micro": int64,
+            "contributions_micro": per_model_ints,
+            "dataset_contributions_micro": per_model_int_lists, "attestations": attestations,
+        }
+    ),
+    EntryKind.MODEL_DATASET_SLASHED: KindSpec(
+        {"tournament_id": party_id, "model_id": party_id, "dataset_id": party_id,
+         "provider_id": party_id, "amount": amount}, parties=("provider_id",),
+    ),
+    EntryKind.MODEL_SLASHED: KindSpec(
+        {"tournament_id": party_id, "model_id": party_id, "modeler": party_id, "amount": amount},
+        parties=("modeler",),
+    ),
+    EntryKind.TOURNAMENT_REFUND: KindSpec(
+        {"tournament_id": party_id, "sponsor": party_id, "amount": amount}, parties=("sponsor",),
+    ),
+    EntryKind.MODEL_REWARDED: KindSpec(
+        {"tournament_id": party_id, "model_id": party_id, "amount": amount},
+    ),
+    EntryKind.MODEL_PAYOUT: KindSpec(
+        {"tournament_id": party_id, "model_id": party_id, "to": party_id, "amount": amount},
+        parties=("to",), optional={"dataset_id": party_id},
+    ),
+    EntryKind.MODEL_STAKE_RETURNED: KindSpec(
+        {"tournament_id": party_id, "model_id": party_id, "modeler": party_id, "amount": amount},
+        parties=("modeler",),
+    ),
+    EntryKind.TOURNAMENT_CLOSED: KindSpec({"tournament_id": party_id}),
+    EntryKind.TOURNAMENT_ABORTED: KindSpec({"tournament_id": party_id, "reason": text}),
+    # a mutually owned model (issue 16); rules in ledger.ownership_rules
+    EntryKind.MODEL_UNITS_ISSUED: KindSpec(
+        {"model_id": party_id, "source_kind": source_kind, "source_id": party_id,
+         "holders": unit_holders}, listed_parties=(("holders", "to"),),
+    ),
+    EntryKind.MODEL_UNITS_TRANSFERRED: KindSpec(
+        {"model_id": party_id, "from": party_id, "to": party_id, "units": amount, "nonce": nonce},
+        signer_field="from", parties=("from", "to"),
+    ),
+    EntryKind.INFERENCE_ORDERED: KindSpec(
+        {"order_id": party_id, "model_id": party_id, "user": party_id, "rows": amount,
+         "fee": amount, "issued_at_ms": count, "nonce": nonce},
+        signer_field="user", parties=("user",),
+    ),
+    EntryKind.INFERENCE_DELIVERED: KindSpec(
+        {"order_id": party_id, "model_id": party_id, "user": party_id, "rows": amount,
+         "attestations": attestations}, parties=("user",),
+    ),
+    EntryKind.INFERENCE_FAILED: KindSpec({"order_id": party_id, "reason": text}),
+    EntryKind.DIVIDEND_PAID: KindSpec(
+        {"model_id": party_id, "amount": amount, "payments": payments},
+        listed_parties=(("payments", "to"),),
+    ),
+    EntryKind.MODEL_PRICE_CHANGED: KindSpec(
+        {"model_id": party_id, "price_per_1000_rows": amount, "nonce": nonce,
+         "signatures": owner_signatures}, listed_parties=(("signatures", "owner"),),
     ),
 }
 
@@ -383,4 +567,9 @@ def parties_of(kind: str, payload: dict[str, Any]) -> set[str]:
     spec = KINDS.get(kind)
     if spec is None:
         return set()
-    return {payload[name] for name in spec.parties if isinstance(payload.get(name), str)}
+    found = {payload[name] for name in spec.parties if isinstance(payload.get(name), str)}
+    for name, key in spec.listed_parties:
+        items = payload.get(name)
+        if isinstance(items, list):
+            found.update(i[key] for i in items if isinstance(i, dict) and isinstance(i.get(key), str))
+    return found

@@ -50,6 +50,9 @@ class RoundTerms:
     slash_rate_ppm: int = 0
     epsilon_micro: int = 0
     expires_at_ms: int = 0     # 0: none signed (the coordinator's default TTL applies)
+    # the model's price, tokens per 1,000 query rows (0: none signed, not for sale until
+    # its owners set a price with a majority; docs/ownership.md)
+    inference_price_per_1000_rows: int = 0
 
 
 def checked_model_spec(raw: str | dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +71,8 @@ def round_opened_payload(terms: RoundTerms, nonce: str) -> dict[str, Any]:
     }
     if terms.expires_at_ms:
         payload["expires_at_ms"] = terms.expires_at_ms
+    if terms.inference_price_per_1000_rows:
+        payload["inference_price_per_1000_rows"] = terms.inference_price_per_1000_rows
     return payload
 
 
@@ -80,6 +85,9 @@ def check_terms(terms: RoundTerms) -> None:
     if terms.validation_dataset in terms.datasets:
         raise InvalidInput(f"{terms.validation_dataset!r} is both the validation set and a "
                            "training dataset; use a separate validation set")
+    if terms.inference_price_per_1000_rows < 0:
+        raise InvalidInput(f"the inference price must be 0 (not for sale) or a positive number "
+                           f"of tokens per 1,000 rows, got {terms.inference_price_per_1000_rows}")
     if not 0 <= terms.slash_rate_ppm <= PPM:
         raise InvalidInput(f"slash rate must be 0..{PPM} ppm, got {terms.slash_rate_ppm}")
     validate_payload(KIND_ROUND_OPENED, round_opened_payload(terms, secrets.token_hex(16)))
@@ -96,6 +104,7 @@ def signed_open_round(key: Ed25519PrivateKey, terms: RoundTerms) -> market_pb2.O
         validation_dataset=terms.validation_dataset, datasets=list(terms.datasets),
         slash_rate_ppm=terms.slash_rate_ppm, epsilon_micro=terms.epsilon_micro,
         expires_at_ms=terms.expires_at_ms,
+        inference_price_per_1000_rows=terms.inference_price_per_1000_rows,
         auth=common_pb2.ProviderAuth(provider_id=terms.sponsor, nonce=nonce,
                                      signature=signature))
 
@@ -120,6 +129,9 @@ def add_terms_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ttl-hours", type=float, default=24.0,
                         help="the round is aborted if not settled this many hours after "
                              "opening (signed; default 24)")
+    parser.add_argument("--inference-price", metavar="TOKENS",
+                        help="the trained model's price, whole tokens per 1,000 query rows "
+                             "(signed; default: not for sale until its owners set a price)")
 
 
 def whole_tokens(flag: str, text: str) -> int:
@@ -153,4 +165,6 @@ def terms_from_flags(args: argparse.Namespace, sponsor: str) -> RoundTerms:
         model_spec=checked_model_spec(spec_text(args.model_spec)),
         validation_dataset=args.validation_dataset, datasets=tuple(args.dataset),
         slash_rate_ppm=args.slash_rate_ppm, epsilon_micro=args.epsilon_micro,
-        expires_at_ms=int((time.time() + args.ttl_hours * 3600) * 1000))
+        expires_at_ms=int((time.time() + args.ttl_hours * 3600) * 1000),
+        inference_price_per_1000_rows=(whole_tokens("--inference-price", args.inference_price)
+                                       if args.inference_price is not None else 0))

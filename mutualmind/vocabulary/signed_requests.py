@@ -24,6 +24,11 @@ from mutualmind.errors import InvalidInput, PermissionDenied
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_exponents, check_label_classes
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
+from mutualmind.vocabulary.ownership import (
+    price_change_payload,
+    price_proposal_message,
+    units_transfer_payload,
+)
 from mutualmind.vocabulary.payloads import (
     check_payload_size,
     request_message,
@@ -286,3 +291,80 @@ def signed_abort_round(key: Ed25519PrivateKey, sponsor: str, round_id: str,
     return market_pb2.AbortRoundRequest(
         round_id=round_id, reason=reason,
         auth=common_pb2.ProviderAuth(provider_id=sponsor, nonce=nonce, signature=signature))
+
+
+# ---- a mutually owned model: units transfers and price proposals (issue 16) -------------
+
+KIND_UNITS_TRANSFER = EntryKind.MODEL_UNITS_TRANSFERRED
+
+
+def signed_units_transfer(key: Ed25519PrivateKey, sender: str, model_id: str, to: str,
+                          units: int) -> market_pb2.TransferUnitsRequest:
+    """A TransferUnits request signed by the holder over the model_units_transferred
+    payload, with a fresh nonce (the ledger refuses a replay)."""
+    if units <= 0:
+        raise InvalidInput(f"--units must be a positive whole number, got {units}")
+    nonce = new_nonce()
+    payload = units_transfer_payload(model_id, sender, to, units, nonce)
+    validate_payload(KIND_UNITS_TRANSFER, payload)
+    return market_pb2.TransferUnitsRequest(
+        model_id=model_id, to=to, units=units,
+        auth=common_pb2.ProviderAuth(provider_id=sender, nonce=nonce,
+                                     signature=sign(key, request_message(KIND_UNITS_TRANSFER, payload))))
+
+
+# A price proposal travels between owners as a JSON file (like a multisig transaction):
+# {"model_id", "price_per_1000_rows", "nonce", "signatures": {owner: hex signature}}.
+PROPOSAL_FIELDS = ("model_id", "nonce", "price_per_1000_rows", "signatures")
+
+
+def new_price_proposal(model_id: str, price_per_1000_rows: int) -> dict[str, Any]:
+    """An unsigned proposal with a fresh nonce (single-use per model on the ledger)."""
+    if price_per_1000_rows <= 0:
+        raise InvalidInput(f"--price must be a positive number of tokens per 1,000 rows, "
+                           f"got {price_per_1000_rows}")
+    proposal = {"model_id": model_id, "price_per_1000_rows": price_per_1000_rows,
+                "nonce": new_nonce(), "signatures": {}}
+    check_price_proposal(proposal)
+    return proposal
+
+
+def check_price_proposal(proposal: Any) -> dict[str, Any]:
+    """The proposal if it has exactly the fields above, well typed (InvalidInput otherwise)."""
+    if not isinstance(proposal, dict) or sorted(proposal) != list(PROPOSAL_FIELDS):
+        raise InvalidInput(f"a price proposal is a JSON object with exactly {list(PROPOSAL_FIELDS)}; "
+                           "make one with `mutualmind owner propose-price`")
+    signatures = proposal["signatures"]
+    if (not isinstance(signatures, dict)
+            or not all(isinstance(o, str) and isinstance(s, str) for o, s in signatures.items())):
+        raise InvalidInput("the proposal's signatures must map owner ids to hex signatures")
+    try:
+        signed = {owner: bytes.fromhex(hexed) for owner, hexed in signatures.items()}
+    except ValueError:
+        raise InvalidInput("a signature in the proposal is not hex") from None
+    # an unsigned proposal is checked with a stand-in signature (the entry needs one)
+    validate_payload(EntryKind.MODEL_PRICE_CHANGED, price_change_payload(
+        proposal["model_id"], proposal["price_per_1000_rows"], proposal["nonce"],
+        signed or {"unsigned": bytes(64)}))
+    return proposal
+
+
+def sign_price_proposal(key: Ed25519PrivateKey, owner: str, proposal: dict[str, Any]) -> dict[str, Any]:
+    """The proposal with `owner`'s signature over the proposal message added (replacing
+    an earlier one of the same owner)."""
+    check_price_proposal(proposal)
+    message = price_proposal_message(proposal["model_id"], proposal["price_per_1000_rows"],
+                                     proposal["nonce"])
+    signatures = dict(proposal["signatures"])
+    signatures[owner] = sign(key, message).hex()
+    return {**proposal, "signatures": dict(sorted(signatures.items()))}
+
+
+def change_price_request(proposal: dict[str, Any]) -> market_pb2.ChangePriceRequest:
+    """The ChangePrice request carrying the proposal and every signature gathered."""
+    check_price_proposal(proposal)
+    return market_pb2.ChangePriceRequest(
+        model_id=proposal["model_id"], price_per_1000_rows=proposal["price_per_1000_rows"],
+        nonce=proposal["nonce"],
+        signatures=[market_pb2.OwnerSignature(owner=o, signature=bytes.fromhex(s))
+                    for o, s in sorted(proposal["signatures"].items())])

@@ -60,3 +60,39 @@ class EntryKind(StrEnum):
     ROUND_ABORT_REQUESTED = "round_abort_requested"
     ROUND_ABORTED = "round_aborted"
     ROUND_VERIFIED = "round_verified"
+    # a mutually owned model (issue 16): `payloads.KINDS` and `ledger.ownership_rules`
+    MODEL_UNITS_ISSUED = "model_units_issued"
+    MODEL_UNITS_TRANSFERRED = "model_units_transferred"
+    INFERENCE_ORDERED = "inference_ordered"
+    INFERENCE_DELIVERED = "inference_delivered"
+    INFERENCE_FAILED = "inference_failed"
+    DIVIDEND_PAID = "dividend_paid"
+    MODEL_PRICE_CHANGED = "model_price_changed"
+    # the model market (issue 15): `payloads.KINDS` and `ledger.tournament_rules`
+    TOURNAMENT_OPENED = "tournament_opened"
+    MODEL_SUBMITTED = "model_submitted"
+    MODELS_FROZEN = "models_frozen"
+    RESOLUTION_COMMITTED = "resolution_committed"
+    TOURNAMENT_RESULT = "tournament_result"
+    MODEL_DATASET_SLASHED = "model_dataset_slashed"
+    MODEL_SLASHED = "model_slashed"
+    TOURNAMENT_REFUND = "tournament_refund"
+    MODEL_REWARDED = "model_rewarded"
+    MODEL_PAYOUT = "model_payout"
+    MODEL_STAKE_RETURNED = "model_stake_returned"
+    TOURNAMENT_CLOSED = "tournament_closed"
+    TOURNAMENT_ABORTED = "tournament_aborted"
+
+
+class TournamentStatus(StrEnum):
+    """A tournament's life: open (submissions) -> frozen (models trained and committed)
+    -> resolving (resolution data committed) -> result -> closed (settled); or, before a
+    result, aborting (the coordinator gives everything back) -> aborted."""
+
+    OPEN = "open"
+    FROZEN = "frozen"
+    RESOLVING = "resolving"
+    RESULT = "result"
+    CLOSED = "closed"
+    ABORTING = "aborting"
+    ABORTED = "aborted"

@@ -176,3 +176,29 @@ def test_unreachable_server_is_unavailable(admin_client: Any) -> None:
     err = call_error(admin_client(port).ListNodes, admin_pb2.ListNodesRequest())
     with pytest.raises(Unavailable, match="is the server running"):
         raise_from_rpc_error(err)
+
+
+def test_unreachable_blames_the_link_only_when_no_handler_answered(
+        cluster_server: RunningServer, admin_servicer: Any, admin_client: Any) -> None:
+    import socket
+
+    from mutualmind.transport import call
+
+    def blame(code: str) -> Unavailable:
+        return Unavailable(f"node7 cannot be reached ({code})")
+
+    with socket.socket() as probe:  # a port nobody listens on: the caller's words
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(Unavailable, match=r"node7 cannot be reached \(UNAVAILABLE\)"):
+        call(admin_client(port), "ListNodes", admin_pb2.ListNodesRequest(), timeout=10,
+             unreachable=blame)
+    # the server was reached and its handler answered Unavailable: its words stand
+    admin_servicer.to_raise = Unavailable("node2 is down; retry later")
+    try:
+        with pytest.raises(Unavailable) as caught:
+            call(admin_client(cluster_server.port), "Mint", admin_pb2.MintRequest(), timeout=10,
+                 unreachable=blame)
+    finally:
+        admin_servicer.to_raise = None
+    assert caught.value.message == "node2 is down; retry later"

@@ -102,9 +102,17 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         ledger.close()
 
 
-def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
+def settle_round(ledger: Ledger, rounds: Rounds, inference_price: int = 0) -> dict[str, Any]:
     """On a ledger with its nodes registered: providers with 1000 tokens each, datasets,
-    stakes, and round "r1" opened by the sponsor and settled; returns the providers' keys."""
+    stakes, and round "r1" opened by the sponsor (its model priced `inference_price` per
+    1,000 rows, 0: none) and settled; returns the providers' keys."""
+    keys = open_round_r1(ledger, rounds, inference_price)
+    rounds.run("r1", deadline_s=30.0)
+    return keys
+
+
+def open_round_r1(ledger: Ledger, rounds: Rounds, inference_price: int = 0) -> dict[str, Any]:
+    """`settle_round` up to the opening of round "r1" (not run); returns the keys."""
     market = Market(ledger, node_count=NODES)
     keys = {}
     for who in ("hospital-a", "hospital-b", "hospital-c", "sponsor"):
@@ -128,13 +136,14 @@ def settle_round(ledger: Ledger, rounds: Rounds) -> dict[str, Any]:
     terms = RoundTerms(round_id="r1", sponsor="sponsor", pool=300,
                        model_spec=checked_model_spec({"kind": "logistic", "lr": 0.5}),
                        validation_dataset="val-1", datasets=("a-1", "b-1", "c-1"),
-                       slash_rate_ppm=250_000, epsilon_micro=EPSILON_MICRO)
+                       slash_rate_ppm=250_000, epsilon_micro=EPSILON_MICRO,
+                       inference_price_per_1000_rows=inference_price)
     request = signed_open_round(keys["sponsor"], terms)
     rounds.open_round(round_id=request.round_id, sponsor=request.auth.provider_id,
                       pool=request.pool, model_spec=json.loads(request.model_spec_json),
                       validation_dataset=request.validation_dataset,
                       datasets=list(request.datasets), slash_rate_ppm=request.slash_rate_ppm,
                       epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
-                      signature=bytes(request.auth.signature))
-    rounds.run("r1", deadline_s=30.0)
+                      signature=bytes(request.auth.signature),
+                      inference_price_per_1000_rows=request.inference_price_per_1000_rows)
     return keys

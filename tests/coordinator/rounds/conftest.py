@@ -7,21 +7,28 @@ restarted with `restart_member`, from the argv the cluster recorded.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from mpcnode.worker.reference import plaintext_loo
 from mutualmind.cluster.local import LocalCluster
 from mutualmind.cluster.local_processes import member_running
 from mutualmind.demo.scenario import Scenario, build_scenario
 from mutualmind.demo.session import MarketSession
+from mutualmind.errors import MutualMindError
+from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from provider.sharing import load_sklearn
 
 MINT = 100_000
@@ -56,10 +63,19 @@ class Market:
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
     cluster = LocalCluster(tmp_path_factory.mktemp("rounds") / "cluster", nodes=3)
+    with running_market(cluster) as market:
+        yield market
+
+
+@contextmanager
+def running_market(cluster: LocalCluster, *, providers: int = 4) -> Iterator[Market]:
+    """Start `cluster`, enrol `providers` providers and a sponsor, share and stake their
+    data (the breast-cancer scenario); stop the cluster on exit. Any `LocalCluster`
+    works: tests/netns_cluster.py places every member on a host of its own."""
     cluster.up()
     try:
         session = MarketSession(cluster)
-        scenario = build_scenario(load_sklearn("breast_cancer"), providers=4)
+        scenario = build_scenario(load_sklearn("breast_cancer"), providers=providers)
         clients, datasets = {}, []
         for part in scenario.providers:
             client = session.enrol(part.name, mint=MINT)
@@ -75,6 +91,102 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
         session.close()
     finally:
         cluster.down()
+
+
+# -- what a settled round must show -------------------------------------------------
+
+# MPC fixed point (16 fractional bits), CrypTen's sigmoid/log approximations and share
+# truncation noise move a log-loss contribution by a few thousandths at most here.
+TOLERANCE = 0.01
+
+
+def assert_settled_like_plaintext(market: Market, terms: Any, view: Any) -> None:
+    """The market's first closed round: its MPC leave-one-out contributions are the
+    plaintext retraining's (within TOLERANCE, same signs and order), the noisy provider
+    is slashed, the pool and the slashes are paid out exactly, every balance is a
+    replay of the ledger, and the ledger verifies. Any run of this fixture's round that
+    passes is equal to any other up to fixed-point noise, whatever network it ran on."""
+    assert view.status == "closed", view.message
+    mpc = np.array([p.contribution_micro for p in view.participants]) / 1e6
+
+    # plaintext: the same algorithm retrained n+1 times, without each provider in turn
+    spec = parse_model_spec(spec_for_ledger(terms.model_spec))   # what the nodes train
+    train = market.scenario.training.values
+    val = market.scenario.validation.values
+    metrics = plaintext_loo(spec, train[:, :-1], train[:, -1], val[:, :-1], val[:, -1],
+                            [p.rows for p in market.scenario.providers])
+    plain = np.array(metrics[1:]) - metrics[0]          # log-loss: lower is better
+
+    assert np.max(np.abs(mpc - plain)) < TOLERANCE, (mpc, plain)
+    for i in range(len(plain)):
+        if abs(plain[i]) > TOLERANCE:
+            assert np.sign(mpc[i]) == np.sign(plain[i]), (i, mpc, plain)
+        for j in range(len(plain)):
+            if plain[i] - plain[j] > 2 * TOLERANCE:
+                assert mpc[i] > mpc[j], (i, j, mpc, plain)
+
+    roles = {p.name + "-data": p.role for p in market.scenario.providers}
+    by_role = {roles[p.dataset_id]: p for p in view.participants}
+    noisy = by_role["noisy"]
+    assert noisy.contribution_micro < -terms.epsilon_micro
+    assert noisy.slashed == STAKE * SLASH_RATE_PPM // 1_000_000
+    assert noisy.payout == 0
+    slashed = sum(p.slashed for p in view.participants)
+    paid = sum(p.payout for p in view.participants) + view.refund_to_sponsor
+    assert paid == POOL + slashed                    # the pool (and slashes) paid out exactly
+    assert all(p.payout > 0 for p in view.participants if p.contribution_micro > terms.epsilon_micro)
+
+    # balances are a replay of the ledger, and the ledger verifies
+    for part in market.scenario.providers:
+        balance = market.session.balance(part.name)
+        payout = next(p.payout for p in view.participants if p.dataset_id == f"{part.name}-data")
+        assert balance.balance == MINT - STAKE + payout
+    assert market.session.balance("sponsor").balance == MINT - POOL
+    verified = market.session.verify_ledger()
+    assert verified.ok, verified.error
+
+
+# -- what the fault tests look at -------------------------------------------------
+
+def ledger_kinds(market: Market, round_id: str) -> list[str]:
+    from proto import market_pb2
+
+    reply = market.session.admin.call(market.session.admin.market, "ListEntries",
+                                      market_pb2.ListEntriesRequest(start=0, limit=1000))
+    return [e.kind for e in reply.entries if json.loads(e.payload_json).get("round_id") == round_id]
+
+
+def stakes(market: Market) -> dict[str, int]:
+    return {name: dict(market.session.balance(name).stakes).get(f"{name}-data", 0)
+            for name in market.clients}
+
+
+def run_in_thread(market: Market, round_id: str, deadline_s: float) -> dict[str, Any]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            outcome["view"] = market.session.run_round(round_id, deadline_s=deadline_s)
+        except MutualMindError as err:
+            outcome["error"] = err
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    outcome["thread"] = thread
+    return outcome
+
+
+def wait_until_training(market: Market, round_id: str) -> None:
+    """Until every node has the job running (its worker started)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if market.session.get_round(round_id).status == "running":
+            time.sleep(1.5)      # workers spawned and in the MPC rendezvous/training
+            return
+        time.sleep(0.1)
+    pytest.fail(f"round {round_id} never started running")
 
 
 def kill_member(cluster: LocalCluster, name: str) -> None:

@@ -7,7 +7,6 @@ pool stays locked (or, when the coordinator restarted, goes back to the sponsor)
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,60 +18,28 @@ from coordinator.cluster_link import NodeJobReport
 from coordinator.cluster_link_client import GrpcClusterLink
 from coordinator.rounds import Rounds
 from ledger import Ledger
-from mutualmind.errors import IntegrityError, MutualMindError, Unavailable
+from mutualmind.errors import IntegrityError, Unavailable
 from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.signing_keys import load_private_key, sign
-from tests.coordinator.rounds.conftest import POOL, Market, kill_member, restart_member
-
-
-def _ledger_kinds(market: Market, round_id: str) -> list[str]:
-    from proto import market_pb2
-
-    reply = market.session.admin.call(market.session.admin.market, "ListEntries",
-                                      market_pb2.ListEntriesRequest(start=0, limit=1000))
-    return [e.kind for e in reply.entries if json.loads(e.payload_json).get("round_id") == round_id]
-
-
-def _stakes(market: Market) -> dict[str, int]:
-    return {name: dict(market.session.balance(name).stakes).get(f"{name}-data", 0)
-            for name in market.clients}
-
-
-def _run_in_thread(market: Market, round_id: str, deadline_s: float) -> dict[str, Any]:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        started = time.monotonic()
-        try:
-            outcome["view"] = market.session.run_round(round_id, deadline_s=deadline_s)
-        except MutualMindError as err:
-            outcome["error"] = err
-        outcome["seconds"] = time.monotonic() - started
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    outcome["thread"] = thread
-    return outcome
-
-
-def _wait_until_training(market: Market, round_id: str) -> None:
-    """Until every node has the job running (its worker started)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if market.session.get_round(round_id).status == "running":
-            time.sleep(1.5)      # workers spawned and in the MPC rendezvous/training
-            return
-        time.sleep(0.1)
-    pytest.fail(f"round {round_id} never started running")
+from tests.coordinator.rounds.conftest import (
+    POOL,
+    Market,
+    kill_member,
+    ledger_kinds,
+    restart_member,
+    run_in_thread,
+    stakes,
+    wait_until_training,
+)
 
 
 def test_node_killed_mid_round_aborts_the_run_and_a_rerun_succeeds(market: Market) -> None:
-    stakes_before = _stakes(market)
+    stakes_before = stakes(market)
     sponsor_before = market.session.balance("sponsor").balance
     market.session.open_round(market.sponsor, market.terms("fault-node"))
-    outcome = _run_in_thread(market, "fault-node", deadline_s=120)
-    _wait_until_training(market, "fault-node")
+    outcome = run_in_thread(market, "fault-node", deadline_s=120)
+    wait_until_training(market, "fault-node")
     kill_member(market.cluster, "node1")
     outcome["thread"].join(timeout=150)
 
@@ -80,25 +47,25 @@ def test_node_killed_mid_round_aborts_the_run_and_a_rerun_succeeds(market: Marke
     assert outcome["seconds"] < 120                        # within the round's deadline
     assert "node 1" in str(outcome["error"]) or "unreachable" in str(outcome["error"]).lower() \
         or "Unavailable" in type(outcome["error"]).__name__
-    assert _ledger_kinds(market, "fault-node") == ["round_opened"]   # nothing partial
-    assert _stakes(market) == stakes_before
+    assert ledger_kinds(market, "fault-node") == ["round_opened"]   # nothing partial
+    assert stakes(market) == stakes_before
     assert market.session.balance("sponsor").balance == sponsor_before - POOL  # still locked
     assert market.session.get_round("fault-node").status == "open"
 
     restart_member(market.cluster, "node1")
     view = market.session.run_round("fault-node", deadline_s=300)
     assert view.status == "closed"
-    assert _ledger_kinds(market, "fault-node")[-1] == "round_closed"
+    assert ledger_kinds(market, "fault-node")[-1] == "round_closed"
     assert market.session.verify_ledger().ok
 
 
 def test_coordinator_restart_mid_round_aborts_it_with_tokens_back(market: Market) -> None:
-    stakes_before = _stakes(market)
+    stakes_before = stakes(market)
     sponsor_before = market.session.balance("sponsor").balance
     market.session.open_round(market.sponsor, market.terms("fault-coordinator"))
     assert market.session.balance("sponsor").balance == sponsor_before - POOL
-    outcome = _run_in_thread(market, "fault-coordinator", deadline_s=120)
-    _wait_until_training(market, "fault-coordinator")
+    outcome = run_in_thread(market, "fault-coordinator", deadline_s=120)
+    wait_until_training(market, "fault-coordinator")
     kill_member(market.cluster, "coordinator")
     outcome["thread"].join(timeout=30)
     assert "error" in outcome
@@ -107,9 +74,9 @@ def test_coordinator_restart_mid_round_aborts_it_with_tokens_back(market: Market
     view = market.session.get_round("fault-coordinator")
     assert view.status == "aborted"
     assert "restarted" in view.message
-    assert _ledger_kinds(market, "fault-coordinator") == ["round_opened", "round_aborted"]
+    assert ledger_kinds(market, "fault-coordinator") == ["round_opened", "round_aborted"]
     assert market.session.balance("sponsor").balance == sponsor_before   # pool returned
-    assert _stakes(market) == stakes_before
+    assert stakes(market) == stakes_before
     assert market.session.verify_ledger().ok
 
 
@@ -216,10 +183,10 @@ def test_a_dataset_whose_declared_labels_do_not_fit_the_model_is_refused_at_open
     market.session.share(client, "real-target", Table(values, table.schema), purpose="training",
                          expected_schema=market.scenario.schema)
     client.stake("real-target", 10)
-    before = len(_ledger_kinds(market, "labels-logistic"))
+    before = len(ledger_kinds(market, "labels-logistic"))
     with pytest.raises(InvalidInput) as caught:
         market.session.open_round(market.sponsor, market.terms(
             "labels-logistic", datasets=(*market.datasets, "real-target")))
     assert "'real-target'" in caught.value.message and "binary labels 0/1" in caught.value.message
-    assert len(_ledger_kinds(market, "labels-logistic")) == before == 0   # nothing recorded
+    assert len(ledger_kinds(market, "labels-logistic")) == before == 0   # nothing recorded
     client.unstake("real-target", 10)

@@ -7,13 +7,8 @@ import json
 
 import numpy as np
 
-from mpcnode.worker.reference import plaintext_loo
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
-from tests.coordinator.rounds.conftest import MINT, POOL, SLASH_RATE_PPM, STAKE, Market
-
-# MPC fixed point (16 fractional bits), CrypTen's sigmoid/log approximations and share
-# truncation noise move a log-loss contribution by a few thousandths at most here.
-TOLERANCE = 0.01
+from tests.coordinator.rounds.conftest import POOL, TOLERANCE, Market, assert_settled_like_plaintext
 
 
 def test_round_values_data_like_plaintext_loo_and_pays_out(market: Market) -> None:
@@ -21,44 +16,7 @@ def test_round_values_data_like_plaintext_loo_and_pays_out(market: Market) -> No
     market.session.open_round(market.sponsor, terms)
     view = market.session.run_round("settle-1", deadline_s=300)
 
-    assert view.status == "closed", view.message
-    mpc = np.array([p.contribution_micro for p in view.participants]) / 1e6
-
-    # plaintext: the same algorithm retrained n+1 times, without each provider in turn
-    spec = parse_model_spec(spec_for_ledger(terms.model_spec))   # what the nodes train
-    train = market.scenario.training.values
-    val = market.scenario.validation.values
-    metrics = plaintext_loo(spec, train[:, :-1], train[:, -1], val[:, :-1], val[:, -1],
-                            [p.rows for p in market.scenario.providers])
-    plain = np.array(metrics[1:]) - metrics[0]          # log-loss: lower is better
-
-    assert np.max(np.abs(mpc - plain)) < TOLERANCE, (mpc, plain)
-    for i in range(len(plain)):
-        if abs(plain[i]) > TOLERANCE:
-            assert np.sign(mpc[i]) == np.sign(plain[i]), (i, mpc, plain)
-        for j in range(len(plain)):
-            if plain[i] - plain[j] > 2 * TOLERANCE:
-                assert mpc[i] > mpc[j], (i, j, mpc, plain)
-
-    roles = {p.name + "-data": p.role for p in market.scenario.providers}
-    by_role = {roles[p.dataset_id]: p for p in view.participants}
-    noisy = by_role["noisy"]
-    assert noisy.contribution_micro < -terms.epsilon_micro
-    assert noisy.slashed == STAKE * SLASH_RATE_PPM // 1_000_000
-    assert noisy.payout == 0
-    slashed = sum(p.slashed for p in view.participants)
-    paid = sum(p.payout for p in view.participants) + view.refund_to_sponsor
-    assert paid == POOL + slashed                    # the pool (and slashes) paid out exactly
-    assert all(p.payout > 0 for p in view.participants if p.contribution_micro > terms.epsilon_micro)
-
-    # balances are a replay of the ledger, and the ledger verifies
-    for part in market.scenario.providers:
-        balance = market.session.balance(part.name)
-        payout = next(p.payout for p in view.participants if p.dataset_id == f"{part.name}-data")
-        assert balance.balance == MINT - STAKE + payout
-    assert market.session.balance("sponsor").balance == MINT - POOL
-    verified = market.session.verify_ledger()
-    assert verified.ok, verified.error
+    assert_settled_like_plaintext(market, terms, view)
 
 
 def test_round_verify_reruns_the_valuation_and_records_the_verdict(market: Market) -> None:
@@ -79,3 +37,37 @@ def test_round_verify_reruns_the_valuation_and_records_the_verdict(market: Marke
     assert recorded[0]["verdict"] == "agrees"
     assert recorded[0]["recomputed_micro"] == list(reply.recomputed_micro)
     assert market.session.verify_ledger().ok
+
+
+def test_a_banzhaf_round_values_every_coalition_and_records_errors(market: Market) -> None:
+    """valuation banzhaf: 2^4 coalitions in one MPC pass, 2n+1 signed values, the result
+    entry carries errors (0: exact), contributions match plaintext retraining."""
+    from mpcnode.worker.reference import plaintext_banzhaf
+    from mutualmind.vocabulary.valuation import EXACT, msr_seed, plan
+    from proto import market_pb2
+
+    raw = {"kind": "logistic", "task": "binary", "metric": "log_loss", "epochs": 2, "valuation": "banzhaf"}
+    terms = market.terms("banzhaf-1", model_spec=raw)
+    market.session.open_round(market.sponsor, terms)
+    view = market.session.run_round("banzhaf-1", deadline_s=300)
+    assert view.status == "closed", view.message
+    n = len(market.datasets)
+    assert len(view.metrics_micro) == 2 * n + 1
+    admin = market.session.admin
+    entries = admin.call(admin.market, "ListEntries", market_pb2.ListEntriesRequest(kind="round_result", limit=100)).entries
+    result = next(json.loads(e.payload_json) for e in entries if json.loads(e.payload_json)["round_id"] == "banzhaf-1")
+    assert result["errors_micro"] == [0] * n
+
+    spec = parse_model_spec(spec_for_ledger(raw))
+    coalitions = plan(n, msr_seed("banzhaf-1", spec.to_json(), market.datasets))
+    assert coalitions.method == EXACT
+    train, val = market.scenario.training.values, market.scenario.validation.values
+    reference = plaintext_banzhaf(spec, train[:, :-1], train[:, -1], val[:, :-1], val[:, -1],
+                                  [p.rows for p in market.scenario.providers], coalitions)
+    plain = -np.array(reference[1 : n + 1])  # log-loss: lower is better
+    mpc = np.array([p.contribution_micro for p in view.participants]) / 1e6
+    assert np.max(np.abs(mpc - plain)) < TOLERANCE, (mpc, plain)
+    slashed = sum(p.slashed for p in view.participants)
+    assert sum(p.payout for p in view.participants) + view.refund_to_sponsor == POOL + slashed
+    verified = market.session.verify_ledger()
+    assert verified.ok, verified.error

@@ -47,6 +47,15 @@ def edge_table(rows: int, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
     return x, (logit + rng.normal(0, 0.5, rows) > 0).astype(float)
 
 
+def thousandths_table(rows: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The label follows a column in thousandths (std 1e-3): over 24 rows its raw sum of
+    squares (5e-5) is below the constant-column floor 4^-6, scaled by 2^-8 it is 0.7."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3))
+    x[:, 0] *= 1e-3
+    return x, (2 * x[:, 0] / 1e-3 + 0.5 * x[:, 1] + rng.normal(0, 0.3, rows) > 0).astype(float)
+
+
 def _run(tmp_path: Path, x: np.ndarray, y: np.ndarray, rows: list[int], raw: dict) -> tuple[list[dict], dict]:
     cut = sum(rows)
     results = run_job(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
@@ -83,6 +92,20 @@ def test_values_at_the_limit_and_mixed_magnitudes_train_like_plaintext(tmp_path:
     x, y = edge_table(1000)
     x[:300, 1] /= 1000  # provider 0's "large" column: thousands of times smaller
     _check_classifier(tmp_path, x, y, [300, 300, 200])
+
+
+def test_a_small_column_over_few_rows_trains_like_plaintext(tmp_path: Path) -> None:
+    """3 providers x 8 rows, 2 epochs: the reference standardises the values the job sees
+    (scaled by powers of two), so it keeps the column in thousandths the MPC keeps. On raw
+    values it dropped it as constant: log-loss 0.70 against the MPC's 0.54."""
+    x, y = thousandths_table(64)
+    rows, cut = [8, 8, 8], 24
+    raw = {"kind": "logistic", "epochs": 2}
+    spec = parse_model_spec(raw)
+    results = run_job(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
+    reference = plaintext_loo(spec, x[:cut], y[:cut], x[cut:], y[cut:], rows)
+    np.testing.assert_allclose(results[0]["metrics"], reference, atol=0.005)
+    assert results[0]["accuracy_full"] > 0.85  # the column in thousandths is used
 
 
 def test_linear_regression_on_diabetes_converges_with_the_default_spec(tmp_path: Path) -> None:

@@ -54,6 +54,25 @@ def test_batched_loo_equals_retraining_without_each_provider(case: str) -> None:
     assert max(abs(c) for c in contributions_micro([to_micro(m) for m in batched.metrics], spec.metric)) > 100
 
 
+def test_the_reference_does_not_depend_on_a_columns_power_of_two_unit() -> None:
+    """The job sees each column divided by a power of two, never its unit; neither may the
+    reference. 9 providers x 8 breast-cancer rows: "fractal dimension error" (about 0.003)
+    has a raw sum of squares of 2.0e-4, below the constant-column floor 4^-6, so the
+    reference on raw values dropped it and the MPC (on values scaled by 2^5) did not:
+    full-model log-loss 0.453 against 0.506. In units 32 times larger it was kept."""
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(12).permutation(len(x))[:96]
+    x, y, rows, cut = x[order], y[order].astype(float), [8] * 9, 72
+    spec = parse_model_spec({"kind": "logistic", "epochs": 2})
+    scaled = x.copy()
+    scaled[:, 19] *= 32
+    for run in (plaintext_loo, lambda *args: plaintext_batched(*args).metrics):
+        raw_units = run(spec, x[:cut], y[:cut], x[cut:], y[cut:], rows)
+        larger_units = run(spec, scaled[:cut], y[:cut], scaled[cut:], y[cut:], rows)
+        np.testing.assert_allclose(raw_units, larger_units, rtol=1e-12)
+    assert abs(raw_units[0] - 0.506) < 0.001
+
+
 def test_flipped_labels_get_a_negative_contribution() -> None:
     x, y = load_breast_cancer(return_X_y=True)
     tx, ty, vx, vy, rows = _split(x, y, providers=4)

@@ -1,0 +1,144 @@
+"""Issue 12: a round with the coordinator, the dealer and each node on a host of its own.
+
+Every member runs in its own Linux network namespace with its own address on a bridge
+(tests/netns.py), its certificate naming that address and its member name only; the
+providers, the sponsor and the admin are this process, on the host. The MPC job runs on
+the default gRPC data plane with mutual TLS, so its traffic crosses the bridge.
+
+One test, because each MPC job start costs ~20 s of worker start-up: node1's cable is
+cut at the bridge mid-job (packets dropped without a word: no RST, no FIN); the run
+fails within its deadline with an error naming node1, writes nothing (no result, no
+payout, stakes and pool as they were), and node1's own worker stops by itself naming
+a peer. Then the cable is back and the re-run settles exactly as the loopback round of
+the same fixture is required to (`assert_settled_like_plaintext`, which
+test_round_settlement.py runs on loopback), its MPC bytes having crossed each node's
+cable.
+
+Skips, saying why, only where namespaces cannot be made (not root, no iproute2).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mutualmind.transport.pki import load_manifest
+from tests.coordinator.rounds.conftest import (
+    POOL,
+    Market,
+    assert_settled_like_plaintext,
+    ledger_kinds,
+    run_in_thread,
+    running_market,
+    stakes,
+)
+from tests.netns import Network, network, unavailable_reason
+from tests.netns_cluster import NODES, NetnsCluster, member_names
+
+CUT_DEADLINE_S = 90.0     # the cut run's deadline (workers start in ~20 s on a loaded machine)
+STRANDED_S = 30.0         # node1's own worker must stop within this of the cut (keepalive: ~20 s)
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with network(member_names()) as net:
+        cluster = NetnsCluster(tmp_path_factory.mktemp("netns") / "cluster", net)
+        with running_market(cluster) as market:
+            yield market
+
+
+def _net(market: Market) -> Network:
+    assert isinstance(market.cluster, NetnsCluster)
+    return market.cluster.net
+
+
+def _cable_bytes(net: Network, member: str) -> int:
+    """Bytes through `member`'s cable, both ways, as the bridge's end counts them."""
+    stats = Path("/sys/class/net") / net.members[member].host_veth / "statistics"
+    return sum(int((stats / f"{way}_bytes").read_text()) for way in ("rx", "tx"))
+
+
+def _wait_until_training(market: Market, round_id: str) -> None:
+    """Until every node's worker has taken a training step (the data plane is up)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        done = [json.loads(p.read_text())["done"] for i in range(NODES)
+                for p in _job_dirs(market, i, round_id, "progress.json")]
+        if len(done) == NODES and min(done) > 0:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"round {round_id}'s workers never took a training step")
+
+
+def _job_dirs(market: Market, node: int, round_id: str, filename: str) -> list[Path]:
+    """Node `node`'s `filename` in each job of the round (read where the node keeps it)."""
+    return list((Path(market.cluster.data_dir) / f"node{node}" / "jobs").glob(f"{round_id}-*/{filename}"))
+
+
+def _worker_error(market: Market, node: int, round_id: str, within_s: float) -> str:
+    """The message node `node`'s worker wrote when it stopped by itself (error.json)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        for path in _job_dirs(market, node, round_id, "error.json"):
+            return str(json.loads(path.read_text())["message"])
+        time.sleep(0.2)
+    pytest.fail(f"node{node}'s worker for {round_id} was still running {within_s:.0f} s after "
+                "its link was cut: a silent peer must end the job (data-plane keepalive)")
+
+
+def test_a_round_across_hosts_fails_on_a_cut_link_and_its_rerun_settles_like_loopback(
+        hosts: Market) -> None:
+    net = _net(hosts)
+    manifest = load_manifest(hosts.cluster.certs_dir)
+    for member in hosts.cluster.state.members:
+        own = net.address(member.name)
+        assert all(a.startswith(f"{own}:") for a in member.addresses.values()), member
+        # its certificate names its own host only (and its member name)
+        assert manifest.member(member.name).hosts == (own,)
+    stakes_before = stakes(hosts)
+    sponsor_before = hosts.session.balance("sponsor").balance
+    terms = hosts.terms("hosts-1")
+    hosts.session.open_round(hosts.sponsor, terms)
+
+    # node1's cable is cut while the MPC job runs (every worker past its first step)
+    outcome = run_in_thread(hosts, "hosts-1", deadline_s=CUT_DEADLINE_S)
+    _wait_until_training(hosts, "hosts-1")
+    net.link_down("node1")
+    cut = time.monotonic()
+    try:
+        outcome["thread"].join(timeout=CUT_DEADLINE_S + 30)
+        failed_after_s = time.monotonic() - cut
+        # node1's worker, cut off from everyone (no RST, no FIN), stops by itself
+        stranded = _worker_error(hosts, 1, "hosts-1", within_s=max(0.0, STRANDED_S - failed_after_s))
+        stranded_after_s = time.monotonic() - cut
+    finally:
+        net.link_up("node1")
+    print(f"cut link: the run failed {failed_after_s:.1f} s after the cut ({outcome.get('seconds', 0):.1f} s "
+          f"after it started); node1's worker stopped by itself {stranded_after_s:.1f} s after it")
+
+    assert "error" in outcome, f"the run should fail when node1's link is cut: {outcome}"
+    assert outcome["seconds"] < CUT_DEADLINE_S, outcome
+    message = str(outcome["error"])
+    assert "node1" in message or "node 1" in message, message
+    assert any(f"data-plane stream with {peer}" in stranded for peer in ("node0", "node2", "dealer")), stranded
+    assert ledger_kinds(hosts, "hosts-1") == ["round_opened"]      # nothing written
+    assert stakes(hosts) == stakes_before
+    assert hosts.session.balance("sponsor").balance == sponsor_before - POOL  # still locked
+    assert hosts.session.get_round("hosts-1").status == "open"
+
+    # the cable is back: the re-run settles exactly as the loopback round must
+    before = {f"node{i}": _cable_bytes(net, f"node{i}") for i in range(NODES)}
+    view = hosts.session.run_round("hosts-1", deadline_s=300)
+    assert_settled_like_plaintext(hosts, terms, view)
+    # its MPC traffic crossed each node's cable: at least the bytes that node's party sent
+    parties = json.loads(view.stats_json)["parties"]
+    assert len(parties) == NODES
+    for i, party in enumerate(parties):
+        assert _cable_bytes(net, f"node{i}") - before[f"node{i}"] >= party["bytes"] > 100_000, (i, party)
