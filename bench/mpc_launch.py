@@ -10,6 +10,7 @@ tables with `secrets`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -30,26 +31,34 @@ def free_port() -> int:
 
 
 def run_parties(script: str, arguments: list[str], parties: int, timeout: float = 1800.0,
-                plane: str = "gloo") -> list[dict]:
+                plane: str = "gloo", rtt_ms: float = 0.0) -> list[dict]:
     """Run `script arguments --rank r --port P --out F [--plane grpc --plane-addresses A
     --certs C]` for r in 0..parties (the last is the TTP); return the parties' JSON
-    outputs in rank order."""
+    outputs in rank order. With `rtt_ms` (gRPC plane only), every party-to-party and
+    dealer-to-party connection goes through a `latency_relay` adding that round trip:
+    each party listens on its own address and dials the others' relays."""
+    if rtt_ms > 0 and plane != "grpc":
+        raise ValueError("added latency needs the gRPC plane: gloo's pair connections cannot be relayed")
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    with tempfile.TemporaryDirectory(prefix="bench-mpc-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-mpc-") as tmp, contextlib.ExitStack() as stack:
         outs = [Path(tmp) / f"party{r}.json" for r in range(parties)]
-        extra: list[str] = []
+        extra: list[list[str]] = [[] for _ in range(parties + 1)]
         if plane == "grpc":
+            from bench.latency_relay import relays
             from mutualmind.transport.pki import create_cluster
 
             create_cluster(Path(tmp) / "certs", parties)
-            addresses = ",".join(f"127.0.0.1:{free_port()}" for _ in range(parties))
-            extra = ["--plane", "grpc", "--plane-addresses", addresses, "--certs", str(Path(tmp) / "certs")]
+            listen = [f"127.0.0.1:{free_port()}" for _ in range(parties)]
+            dial = stack.enter_context(relays(listen, rtt_ms))
+            for r in range(parties + 1):
+                own = [listen[i] if i == r else dial[i] for i in range(parties)]
+                extra[r] = ["--plane", "grpc", "--plane-addresses", ",".join(own), "--certs", str(Path(tmp) / "certs")]
         processes = [
             subprocess.Popen(
                 [sys.executable, script, *arguments, "--parties", str(parties), "--rank", str(r), "--port", str(port),
-                 "--out", str(outs[r]) if r < parties else "", *extra],
+                 "--out", str(outs[r]) if r < parties else "", *extra[r]],
                 env=env,
             )
             for r in range(parties + 1)

@@ -25,6 +25,18 @@ Printed figures (one JSON object with --json):
                       MSE for linear)
 
 With `--plane both`: {"gloo": report, "grpc": report, "grpc_over_gloo_step_s": ratio}.
+
+WAN mode, `--rtt-ms 0,5,25`: the same training once per round-trip time, every
+connection of the gRPC plane (party to party, dealer to party) through a delaying TCP
+relay (`bench/latency_relay.py`). Issue 12 asked for `tc netem` inside network
+namespaces; this kernel has no netem qdisc ("Specified qdisc kind is unknown"), and a
+relay that holds each direction's bytes for RTT/2 (order kept, bandwidth not
+throttled, Nagle off) is the same fixed delay for this traffic. gloo cannot be relayed
+(its pair connections use addresses it exchanges itself), so it runs at 0 ms only.
+Printed: {"wan": [row per (plane, rtt)]}, each row with rounds_per_step,
+bytes_per_step, mpc_step_s and latency_bound = mpc_step_s / (rounds_per_step x RTT)
+(issue 12's target: at most 1.3 at 25 ms; one round - every party sends, then waits for
+the others - costs one one-way delay, RTT/2, so a step bound by latency alone is ~0.5).
 """
 
 from __future__ import annotations
@@ -173,13 +185,14 @@ def measure(args: argparse.Namespace) -> dict:
     for key in ("lr", "epochs", "batch_size", "hidden"):
         if getattr(args, key) is not None:
             forwarded += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    parties = run_parties(__file__, forwarded, args.parties, plane=args.plane)
+    parties = run_parties(__file__, forwarded, args.parties, plane=args.plane, rtt_ms=args.rtt)
     steps = parties[0]["steps"]
     plain_step_s, plain_metric = plaintext_step_seconds(raw, tx, ty, vx, vy, args.providers)
     mpc_step_s = max(p["step_s"] for p in parties)
     offline = [p["offline"] or {} for p in parties]
     return {
         "plane": args.plane,
+        "rtt_ms": args.rtt,
         "model": args.model,
         "dataset": args.dataset,
         "parties": args.parties,
@@ -212,6 +225,23 @@ def measure(args: argparse.Namespace) -> dict:
     }
 
 
+def wan_rows(args: argparse.Namespace) -> list[dict]:
+    """One row per (plane, RTT): gloo at 0 ms only (see module docstring)."""
+    rows = []
+    for rtt in (float(v) for v in args.rtt_ms.split(",")):
+        planes = ("gloo", "grpc") if args.plane == "both" else (args.plane,)
+        for plane in planes:
+            if plane == "gloo" and rtt > 0:
+                continue
+            report = measure(argparse.Namespace(**{**vars(args), "plane": plane, "rtt": rtt}))
+            row = {"plane": plane, "rtt_ms": rtt,
+                   **{k: report[k] for k in ("rounds_per_step", "bytes_per_step", "mpc_step_s", "offline_s", "job_s")}}
+            row["latency_bound"] = round(report["mpc_step_s"] / (report["rounds_per_step"] * rtt / 1000), 3) if rtt else None
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
+    return rows
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
     parser.add_argument("--model", default="logistic", choices=sorted(DEFAULTS))
@@ -229,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     parser.add_argument("--plane", default="gloo", choices=("gloo", "grpc", "both"),
                         help="the MPC data plane (both: gloo, then grpc, and their ratio)")
+    parser.add_argument("--rtt-ms", dest="rtt_ms", default="",
+                        help="WAN mode: round-trip times in ms, comma separated (e.g. 0,5,25)")
+    parser.add_argument("--rtt", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--plane-addresses", default="", help=argparse.SUPPRESS)
     parser.add_argument("--certs", default="", help=argparse.SUPPRESS)
     return parser
@@ -242,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not 2 <= args.parties <= 8 or not 0 <= args.providers <= 64:
         parser.error("--parties must be in [2, 8] and --providers in [0, 64]")
-    if args.plane == "both":
+    if args.rtt_ms:
+        report = {"wan": wan_rows(args)}
+    elif args.plane == "both":
         reports = {plane: measure(argparse.Namespace(**{**vars(args), "plane": plane})) for plane in ("gloo", "grpc")}
         report = {**reports, "grpc_over_gloo_step_s": round(reports["grpc"]["mpc_step_s"] / reports["gloo"]["mpc_step_s"], 3)}
     else:

@@ -16,14 +16,17 @@ from pathlib import Path
 
 import grpc
 
+from mpcnode.worker.plane_codec import Frame, decode_frame, encode_frame
 from mpcnode.worker.plane_keepalive import KEEPALIVE_S, keepalive_options
 from mpcnode.worker.plane_links import PeerLink, pump
 from mutualmind.errors import DeadlineExceeded, MutualMindError, Unavailable
 from mutualmind.transport import channel_credentials, error_from_rpc_error, open_channel
 from mutualmind.transport.status import answered_by_handler
-from proto import plane_pb2, plane_pb2_grpc
+from proto import plane_pb2
 
-CheckAnswer = Callable[[plane_pb2.PlaneFrame], None]
+CheckAnswer = Callable[[Frame], None]
+# the plane's one method, with its own codec (`plane_codec`: a tensor's bytes copied once)
+EXCHANGE_METHOD = f"/{plane_pb2.DESCRIPTOR.services_by_name['Plane'].full_name}/Exchange"
 # a stream is not a retryable call: a broken one fails the job, whose re-run starts afresh
 PLANE_CHANNEL_OVERRIDES: tuple[tuple[str, int | str], ...] = (("grpc.enable_retries", 0),)
 
@@ -38,7 +41,9 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
     channel = open_channel(address, channel_credentials(certs_dir, member),
                            server_name=link.member, overrides=overrides)
     frames = itertools.chain([plane_pb2.PlaneFrame(seq=0, hello=hello)], link.outgoing())
-    call = plane_pb2_grpc.PlaneStub(channel).Exchange(frames, wait_for_ready=True)
+    exchange = channel.stream_stream(EXCHANGE_METHOD, request_serializer=encode_frame,
+                                     response_deserializer=decode_frame)
+    call = exchange(frames, wait_for_ready=True)
     answered = threading.Event()
     failure: list[MutualMindError] = []
 
@@ -77,7 +82,7 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
     return channel.close
 
 
-def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFrame]:
+def _typed(frames: Iterator[Frame]) -> Iterator[Frame]:
     """The listener's frames; a refusal stays the listener's typed error, a failure of the
     connection itself (dropped, unanswered keepalive) says what the transport saw."""
     try:

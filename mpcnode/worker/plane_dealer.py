@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from mpcnode.worker.dealer_prefetch import BATCH_FUNCTION, dealer_result_size, serve_batch
+from mpcnode.worker.plane_codec import body_of
 from mpcnode.worker.plane_session import PlaneSession
 from mutualmind.errors import IntegrityError, InvalidInput
 from proto import plane_pb2
@@ -170,10 +171,10 @@ def serve_dealer(session: PlaneSession) -> None:
     party0 = session.link(0)
     while True:
         frame = party0.next_frame()
-        body = frame.WhichOneof("body")
-        if body == "control" and frame.control.kind == Control.TERMINATE:
+        body = body_of(frame)
+        if isinstance(frame, plane_pb2.PlaneFrame) and body == "control" and frame.control.kind == Control.TERMINATE:
             return
-        if body != "dealer_request":
+        if not isinstance(frame, plane_pb2.PlaneFrame) or body != "dealer_request":
             raise IntegrityError(f"{party0.member} sent {body} where a dealer request or the end of the job was due")
         requests = decode_request(frame.dealer_request)
         if frame.dealer_request.batch:

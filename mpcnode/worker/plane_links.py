@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mpcnode.worker.plane_codec import Frame, TensorChunk, body_of, tensor_frame
 from mutualmind.errors import DeadlineExceeded, IntegrityError, MutualMindError, Unavailable
 from proto import plane_pb2
 
@@ -69,15 +70,16 @@ class PeerLink:
         # frames, tensors still to be framed (framed lazily, as the stream takes them),
         # or None (end)
         self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | _Tensor | None] = queue.SimpleQueue()
-        self._in: queue.SimpleQueue[plane_pb2.PlaneFrame | MutualMindError] = queue.SimpleQueue()
+        self._in: queue.SimpleQueue[Frame | MutualMindError] = queue.SimpleQueue()
         self._recv_seq = 1
         self._error: MutualMindError | None = None
         self.closed = threading.Event()     # the peer ended its side of the stream
 
     # -- outgoing ---------------------------------------------------------------
-    def outgoing(self) -> Iterator[plane_pb2.PlaneFrame]:
+    def outgoing(self) -> Iterator[plane_pb2.PlaneFrame | bytes]:
         """Frames to put on the stream, numbered in order; ends after `close`. A tensor
-        is cut into frames only here, one chunk at a time, so a queued tensor costs one
+        is cut into frames only here, one chunk at a time, each encoded straight from the
+        snapshot (`plane_codec.tensor_frame`, one copy), so a queued tensor costs one
         snapshot (shared by every peer it goes to), not a second copy per peer."""
         seq = 1   # 0 is the hello, sent by the wire module
         while True:
@@ -94,9 +96,8 @@ class PeerLink:
             starts = range(0, len(view), CHUNK_BYTES) if len(view) else range(1)
             for index, start in enumerate(starts):
                 first = index == 0
-                yield plane_pb2.PlaneFrame(seq=seq, tensor=plane_pb2.PlaneTensor(
-                    dtype=item.dtype if first else "", shape=item.shape if first else [],
-                    data=bytes(view[start : start + CHUNK_BYTES]), more=index < len(starts) - 1))
+                yield tensor_frame(seq, item.dtype if first else "", item.shape if first else [],
+                                   view[start : start + CHUNK_BYTES], index < len(starts) - 1)
                 seq += 1
 
     def _put(self, **body: object) -> None:
@@ -122,7 +123,7 @@ class PeerLink:
         self._out.put(None)
 
     # -- incoming ---------------------------------------------------------------
-    def deliver(self, frame: plane_pb2.PlaneFrame) -> None:
+    def deliver(self, frame: Frame) -> None:
         """Accept the next frame from the stream (reader thread); refuse a bad number."""
         if frame.seq != self._recv_seq:
             what = "replayed" if frame.seq < self._recv_seq else "out of order"
@@ -136,7 +137,7 @@ class PeerLink:
         """The stream broke (reader thread): every later receive raises `error`."""
         self._in.put(error)
 
-    def next_frame(self, timeout_s: float | None = None) -> plane_pb2.PlaneFrame:
+    def next_frame(self, timeout_s: float | None = None) -> Frame:
         if self._error is not None:
             raise self._error
         wait = self.recv_timeout_s if timeout_s is None else timeout_s
@@ -156,10 +157,9 @@ class PeerLink:
         """The next tensor from this peer; with `like`, it must have like's dtype and number
         of elements (as over gloo, which matches byte counts: CrypTen sends its seed as a
         scalar into a one-element tensor) and takes like's shape."""
-        frame = self.next_frame()
-        if frame.WhichOneof("body") != "tensor":
-            raise self._unexpected(frame, "a tensor")
-        header = frame.tensor
+        header = self.next_frame()
+        if not isinstance(header, TensorChunk):
+            raise self._unexpected(header, "a tensor")
         if header.dtype not in DTYPES or len(header.shape) > MAX_DIMS or any(d < 0 for d in header.shape):
             raise self._bad(f"a tensor header ({header.dtype!r}, shape {list(header.shape)}) the plane does not carry")
         torch_dtype, numpy_dtype = DTYPES[header.dtype]
@@ -173,19 +173,19 @@ class PeerLink:
         # filled chunk by chunk: the only whole copy is the result (frames are dropped as read)
         flat = np.empty(expected_bytes, dtype=np.uint8)
         received = 0
-        chunk: plane_pb2.PlaneTensor = header
+        chunk = header
         while True:
             data = chunk.data
             if received + len(data) > expected_bytes:
                 raise self._bad(f"more than {expected_bytes} bytes for a tensor of shape {list(shape)}")
-            flat[received : received + len(data)] = np.frombuffer(data, dtype=np.uint8)
+            flat[received : received + len(data)] = data
             received += len(data)
             if not chunk.more:
                 break
             frame = self.next_frame()
-            if frame.WhichOneof("body") != "tensor" or frame.tensor.dtype or frame.tensor.shape:
+            if not isinstance(frame, TensorChunk) or frame.dtype or frame.shape:
                 raise self._unexpected(frame, "the next chunk of a tensor")
-            chunk = frame.tensor
+            chunk = frame
         if received != expected_bytes:
             raise self._bad(f"{received} bytes for a tensor of shape {list(shape)} ({expected_bytes} bytes)")
         array = flat.view(numpy_dtype).reshape(shape if like is None else tuple(like.shape))
@@ -195,7 +195,7 @@ class PeerLink:
 
     def recv_control(self, kind: int) -> tuple[int, ...]:
         frame = self.next_frame()
-        if frame.WhichOneof("body") != "control" or frame.control.kind != kind:
+        if isinstance(frame, TensorChunk) or frame.WhichOneof("body") != "control" or frame.control.kind != kind:
             raise self._unexpected(frame, f"control {plane_pb2.PlaneControl.Kind.Name(kind)}")  # type: ignore[arg-type]
         return tuple(frame.control.values)
 
@@ -203,14 +203,14 @@ class PeerLink:
         self._error = IntegrityError(f"{self.member} (rank {self.rank}) sent {what}; the job stops")
         return self._error
 
-    def _unexpected(self, frame: plane_pb2.PlaneFrame, due: str) -> IntegrityError:
-        body = frame.WhichOneof("body")
-        if body == "control":
+    def _unexpected(self, frame: Frame, due: str) -> IntegrityError:
+        body = body_of(frame)
+        if body == "control" and isinstance(frame, plane_pb2.PlaneFrame):
             body = f"control {plane_pb2.PlaneControl.Kind.Name(frame.control.kind)}"
         return self._bad(f"{body} where {due} was due")
 
 
-def pump(link: PeerLink, frames: Iterator[plane_pb2.PlaneFrame]) -> None:
+def pump(link: PeerLink, frames: Iterator[Frame]) -> None:
     """Deliver `frames` (a stream's inbound side, after the hello) into `link` until the
     stream ends or a frame is refused; run in its own thread."""
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 
+from mpcnode.worker.plane_codec import Frame, decode_frame, encode_frame
 from mpcnode.worker.plane_keepalive import KEEPALIVE_S, keepalive_options
 from mpcnode.worker.plane_links import PeerLink, pump
 from mutualmind.errors import InvalidInput, MutualMindError, Unavailable
@@ -40,11 +41,11 @@ class PlaneServicer(plane_pb2_grpc.PlaneServicer):
         self._accept = accept
         self._answer = answer
 
-    def Exchange(self, request_iterator: Iterator[plane_pb2.PlaneFrame],
-                 context: grpc.ServicerContext) -> Iterator[plane_pb2.PlaneFrame]:
+    def Exchange(self, request_iterator: Iterator[Frame],
+                 context: grpc.ServicerContext) -> Iterator[plane_pb2.PlaneFrame | bytes]:
         try:
             first = next(request_iterator, None)
-            if first is None or first.seq != 0 or first.WhichOneof("body") != "hello":
+            if not isinstance(first, plane_pb2.PlaneFrame) or first.seq != 0 or first.WhichOneof("body") != "hello":
                 raise InvalidInput("a data-plane stream starts with a hello (message 0)")
             link = self._accept(first.hello, peer_name(context), peer_role(context))
         except MutualMindError as err:
@@ -56,7 +57,7 @@ class PlaneServicer(plane_pb2_grpc.PlaneServicer):
         yield from link.outgoing()
 
 
-def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFrame]:
+def _typed(frames: Iterator[Frame]) -> Iterator[Frame]:
     """The dialler's frames; on this side gRPC raises a bare RpcError (no status) only
     when the call was cancelled: the dialler went away or its connection was dropped."""
     try:
@@ -66,12 +67,20 @@ def _typed(frames: Iterator[plane_pb2.PlaneFrame]) -> Iterator[plane_pb2.PlaneFr
                           "dropped (no answer to keepalive pings)") from None
 
 
+def _add_plane_servicer(servicer: PlaneServicer, server: grpc.Server) -> None:
+    """`add_PlaneServicer_to_server` with the plane's codec (`plane_codec`) in place of
+    the generated one: the same method and messages, a tensor's bytes copied once."""
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.Exchange, request_deserializer=decode_frame, response_serializer=encode_frame)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, {"Exchange": handler}),))
+
+
 def start_plane_server(address: str, certs_dir: Path, member: str, accept: Accept,
                        answer: Answer, streams: int, keepalive_s: float = KEEPALIVE_S) -> RunningServer:
     """Listen on `address` (host:port, this party's MPC port) as `member`, mTLS only;
     a silent dialler is pinged every `keepalive_s` and dropped when it answers not."""
     return build_server(
-        [(plane_pb2_grpc.add_PlaneServicer_to_server, PlaneServicer(accept, answer))],
+        [(_add_plane_servicer, PlaneServicer(accept, answer))],
         address=address,
         credentials=server_credentials(certs_dir, member, require_client_cert=True),
         service_names=[SERVICE_NAME],

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpcnode.worker.plane_codec import Frame, body_of
 from mpcnode.worker.plane_keepalive import KEEPALIVE_S
 from mpcnode.worker.plane_links import PeerLink
 from mutualmind.errors import IntegrityError, MutualMindError, PermissionDenied, Unavailable
@@ -166,8 +167,11 @@ class PlaneSession:
         return plane_pb2.PlaneHello(job_id=self.config.job_id, from_rank=self.config.rank, to_rank=link.rank,
                                     world_size=self.config.world_size)
 
-    def _answer_checker(self, link: PeerLink) -> Callable[[plane_pb2.PlaneFrame], None]:
-        def check(frame: plane_pb2.PlaneFrame) -> None:
+    def _answer_checker(self, link: PeerLink) -> Callable[[Frame], None]:
+        def check(frame: Frame) -> None:
+            if not isinstance(frame, plane_pb2.PlaneFrame) or frame.WhichOneof("body") != "hello":
+                raise PermissionDenied(f"{link.member} (rank {link.rank}) answered the data-plane hello "
+                                       f"with {body_of(frame)}, not a hello")
             hello = frame.hello
             if (frame.seq != 0 or frame.WhichOneof("body") != "hello" or hello.job_id != self.config.job_id
                     or hello.from_rank != link.rank or hello.to_rank != self.config.rank):
