@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(VENV)/bin/mutualmind demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 # The compose cluster as containers under podman (installs podman as root if missing,
 # builds the images; docs/operations.md). `make test` leaves it out (`-m "not compose"`).
