@@ -21,6 +21,7 @@ from ledger.cosignature import (
     parse_cosigner_vkey,
     parse_cosigner_vkeys,
     valid_cosigners,
+    verify_cosignature,
 )
 from ledger.signed_note import (
     NoteError,
@@ -64,6 +65,30 @@ def test_the_spec_example_decodes_to_its_timestamp_and_message() -> None:
     assert len(cosignature.key_id) == 4 and len(cosignature.signature) == 64
     assert cosigned_message(SPEC_TEXT, cosignature.timestamp) == SPEC_MESSAGE.encode()
     assert cosignature.line().line() == SPEC_LINE  # re-encodes byte for byte
+
+
+# A known answer from an independent implementation: Node.js's own Ed25519 and SHA-256,
+# with the line, key ID and verifier key formatted from the C2SP tlog-cosignature text
+# (not from this module), for the key whose seed is the bytes 1..32. Ed25519 signing is
+# deterministic, so our cosignature must equal it byte for byte.
+KAT_SEED = bytes(range(1, 33))
+KAT_NAME = "witness.example.com/w1"
+KAT_TEXT = "example.com/log\n42\nqINS1GRFhWHwdkUeqLEoP4yEMkTBBzxBkGwGQlVlVcs=\n"
+KAT_TIME = 1_700_000_000
+KAT_LINE = ("\u2014 witness.example.com/w1 hWHHHgAAAABlU/EAwws/1xwF2HRVByiukd8QJlQ29brcidtQGunG2er"
+            "aTdqfCIVzQhg4e9GVLclSBh3YlrsLQ9ByZlthGKFcqnzgBQ==")
+KAT_VKEY = "witness.example.com/w1+8561c71e+BHm1Vi6P5lT5QHixEuipi6eQH4U65pW+1+DjkQutBJZk"
+
+
+def test_a_cosignature_equals_an_independent_implementations_byte_for_byte() -> None:
+    key = Ed25519PrivateKey.from_private_bytes(KAT_SEED)
+    cosignature = cosign(KAT_TEXT, KAT_NAME, key, KAT_TIME)
+    assert cosignature.line().line() == KAT_LINE
+    cosigner = Cosigner(KAT_NAME, public_key_bytes(key))
+    assert cosigner.vkey() == KAT_VKEY
+    assert parse_cosigner_vkey(KAT_VKEY) == cosigner
+    assert verify_cosignature(KAT_TEXT, cosignature, cosigner)
+    assert not verify_cosignature(KAT_TEXT.replace("42", "43"), cosignature, cosigner)
 
 
 def test_a_cosignature_key_id_uses_algorithm_0x04_not_the_note_keys_0x01() -> None:
