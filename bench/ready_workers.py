@@ -38,10 +38,14 @@ NODES = 3
 
 
 def _blocked_on_stdin(pid: int) -> bool:
+    """A spare done preloading: its main thread sleeps (the worker's waits on the reader
+    thread, the TTP's reads itself) and a thread of it waits on the stdin pipe."""
     try:
-        return "pipe" in Path(f"/proc/{pid}/wchan").read_text()
+        main = Path(f"/proc/{pid}/wchan").read_text()
+        threads = [t.read_text() for t in Path(f"/proc/{pid}/task").glob("*/wchan")]
     except OSError:
         return False
+    return ("pipe" in main or "futex" in main) and any("pipe" in t for t in threads)
 
 
 def _rss(pid: int) -> int:
@@ -68,8 +72,10 @@ def run_mode(root: Path, ready: int, job_id: str) -> dict[str, float]:
         pools = [r.ready_pool for r in runners] + [dealer.ready_pool]
         if ready:
             end = time.monotonic() + 300
-            while time.monotonic() < end and not all(
-                    p.pids() and all(_blocked_on_stdin(pid) for pid in p.pids()) for p in pools):
+            settled = 0
+            while time.monotonic() < end and settled < 5:  # five checks in a row, 1 s
+                ok = all(p.pids() and all(_blocked_on_stdin(pid) for pid in p.pids()) for p in pools)
+                settled = settled + 1 if ok else 0
                 time.sleep(0.2)
             figures["spare_rss_bytes"] = _rss(pools[0].pids()[0])
             figures["spare_ttp_rss_bytes"] = _rss(pools[-1].pids()[0])

@@ -5,8 +5,12 @@ is importing torch and CrypTen: seconds of CPU before the first step. The pool k
 most `size` processes that have done only that (`python -m mpcnode.worker --ready` or
 `... ttp --ready`) and wait on stdin. `take()` hands one out (the caller writes the job
 to its stdin and supervises it with `SupervisedProcess.adopt`); a background thread
-refills the pool, and replaces a spare that died while idle (with a growing pause when
-spares keep dying, so a broken interpreter does not spin). A spare holds no job data
+refills the pool once the taken process has ended, and replaces a spare that died while
+idle (with a growing pause when spares keep dying, so a broken interpreter does not
+spin). Idle spares plus taken processes still running never exceed `size`: a refill
+started while the job runs would import torch on the cores the job computes on (on 2
+cores it made the job that took the spare ~2x slower); more concurrent jobs than
+`size` start cold. A spare holds no job data
 and serves one job only. `close()` kills every spare's process group: none outlives
 the node. Each spare's output goes to `<log_dir>/spare-<n>.log`; the taker renames that
 file into its job's folder, so the job's log holds the whole process's output.
@@ -68,6 +72,7 @@ class ReadyPool:
         self._name = name
         self._lock = threading.Lock()
         self._spares: list[Spare] = []
+        self._busy: list[subprocess.Popen[bytes]] = []  # taken, still running
         self._closed = False
         self._wake = threading.Event()
         self._counter = itertools.count()
@@ -82,12 +87,13 @@ class ReadyPool:
 
     def take(self) -> Spare | None:
         """A live spare, now the caller's (who must hand it its job or kill it); None if
-        there is none. The pool refills in the background."""
+        there is none. The pool refills in the background when the spare's process ends."""
         with self._lock:
             while self._spares:
                 spare = self._spares.pop(0)
                 if spare.process.poll() is None:
                     self._taken += 1
+                    self._busy.append(spare.process)
                     self._wake.set()
                     return spare
                 self._discard(spare)
@@ -136,7 +142,9 @@ class ReadyPool:
                 if self._closed:
                     return
                 died_young = self._reap_dead()
-                missing = self.size - len(self._spares)
+                # poll() never blocks: with the watcher inside wait() it answers None
+                self._busy = [p for p in self._busy if p.poll() is None]
+                missing = self.size - len(self._spares) - len(self._busy)
                 if self._taken != taken:
                     failures, taken = 0, self._taken
             if died_young:  # something is wrong with the spares: back off before the next

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,9 +49,12 @@ PRELOAD = (
 )
 
 
-def preload() -> None:
-    """Import the heavy modules; one that fails is left for the job to report."""
+def preload(taken: threading.Event) -> None:
+    """Import the heavy modules, stopping early once the job came (it imports what it
+    needs itself); one that fails is left for the job to report."""
     for name in PRELOAD:
+        if taken.is_set():
+            return
         try:
             importlib.import_module(name)
         except Exception as err:  # the job imports it again and fails with its error file
@@ -75,10 +79,19 @@ def serve_ready() -> int:
     """Preload, wait for the job, run it; the exit status of the job (or 0 / 2)."""
     bind_to_parent()  # a spare dies with its node like any worker
     spawned = time.monotonic()
-    preload()
+    received: list[bytes] = []
+    taken = threading.Event()
+
+    def read_job() -> None:
+        received.append(sys.stdin.buffer.readline(MAX_HANDOVER_BYTES + 1))
+        taken.set()
+
+    threading.Thread(target=read_job, name="handover", daemon=True).start()
+    preload(taken)
     ready = time.monotonic()
-    line = sys.stdin.buffer.readline(MAX_HANDOVER_BYTES + 1)
-    taken = time.monotonic()
+    taken.wait()
+    taken_at = time.monotonic()
+    line = received[0]
     if not line:
         return 0  # the node let this spare go without a job
     try:
@@ -89,5 +102,5 @@ def serve_ready() -> int:
     arm_deadline(deadline_s)
     startup: dict[str, object] = {"mode": "ready", "pid": os.getpid(),
                                   "preload_s": round(ready - spawned, 4),
-                                  "idle_s": round(taken - ready, 4)}
+                                  "idle_s": round(taken_at - ready, 4)}
     return run_spec_file(spec_path, startup)

@@ -1,4 +1,5 @@
-"""The ready pool's own rules with real (light) processes: bounded, refilled after a take,
+"""The ready pool's own rules with real (light) processes: bounded (idle spares plus taken
+ones still running), refilled once a taken one ended,
 an idle spare that dies is replaced, `close()` leaves no process, size 0 spawns nothing.
 
 The spares here are `python -c` processes that wait on stdin like a ready worker does,
@@ -41,6 +42,8 @@ def test_the_pool_refills_after_a_take_and_replaces_a_dead_spare(tmp_path: Path)
         assert _until(lambda: pool.stats().idle == 2)
         first = pool.take()
         assert first is not None and first.pid not in pool.pids()
+        time.sleep(1.2)  # while the taken process runs, it counts against the bound
+        assert pool.stats().idle == 1 and pool.stats().spawned == 2
         assert hand_over(first, b"job-1\n")
         first.process.wait(10)
         assert "got job-1" in first.log_path.read_text()  # the spare's own log
