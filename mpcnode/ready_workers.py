@@ -12,7 +12,7 @@ started while the job runs would import torch on the cores the job computes on (
 cores it made the job that took the spare ~2x slower); more concurrent jobs than
 `size` start cold. A spare holds no job data
 and serves one job only. `close()` kills every spare's process group: none outlives
-the node. Each spare's output goes to `<log_dir>/spare-<n>.log`; the taker renames that
+the node. Each spare's output goes to `<log_dir>/spare-<pool pid>-<n>.log`; the taker renames that
 file into its job's folder, so the job's log holds the whole process's output.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -80,8 +81,7 @@ class ReadyPool:
         self._thread: threading.Thread | None = None
         if size > 0:
             self._log_dir.mkdir(parents=True, exist_ok=True)
-            for stale in self._log_dir.glob("spare-*.log"):  # of an earlier run of this process's owner
-                stale.unlink(missing_ok=True)
+            _remove_stale_logs(self._log_dir)
             self._thread = threading.Thread(target=self._refill, name=f"{name}-pool", daemon=True)
             self._thread.start()
 
@@ -169,7 +169,8 @@ class ReadyPool:
         self._wake.clear()
 
     def _spawn_one(self) -> None:
-        log_path = self._log_dir / f"spare-{next(self._counter)}.log"
+        # named by the pool's process: two pools on one folder (a test's second runner) never clash
+        log_path = self._log_dir / f"spare-{os.getpid()}-{next(self._counter)}.log"
         try:
             process = spawn_in_group(self._argv, log_path=log_path, env=self._env, stdin=subprocess.PIPE)
         except OSError as err:
@@ -201,6 +202,14 @@ def hand_over(spare: Spare, message: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def _remove_stale_logs(log_dir: Path) -> None:
+    """Spare logs of a pool whose process is gone (a node that was killed)."""
+    for stale in log_dir.glob("spare-*-*.log"):
+        owner = stale.name.split("-")[1]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            stale.unlink(missing_ok=True)
 
 
 def _close_stdin(process: subprocess.Popen[bytes]) -> None:
