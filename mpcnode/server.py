@@ -50,9 +50,6 @@ class NodeConfig:
     streams: StreamLimits = StreamLimits()  # concurrent uploads: per provider and in total
     worker_memory_bytes: int = DEFAULT_BUDGET_BYTES  # per MPC worker process (memory_budget)
     ledger_vkey: str | None = None  # the coordinator's checkpoint key; None: pinned on first use
-    # MPC workers started ahead of their jobs (`mpcnode.ready_workers`); `node serve`
-    # defaults to 1, the library to 0 so that tests which run no job start no torch
-    ready_workers: int = 0
 
     @property
     def member_name(self) -> str:
@@ -114,7 +111,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         quota=config.quota,
     )
     jobs = JobRunner(config.data_dir, signing_key, worker_memory_bytes=config.worker_memory_bytes,
-                     certs_dir=config.certs_dir, ready_workers=config.ready_workers)
+                     certs_dir=config.certs_dir)
     witness = Witness(config.data_dir, load_manifest(Path(config.certs_dir)).node_name(config.node_index),
                       signing_key, pinned_vkey=config.ledger_vkey)
     release = job_check = None
@@ -125,19 +122,15 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
     else:
         _LOG.warning("node%d has no coordinator link: job digests are not checked and model "
                      "shares cannot be collected", config.node_index)
-    try:
-        public = build_server(
-            [(node_pb2_grpc.add_ShareIntakeServicer_to_server,
-              ShareIntakeServicer(intake, UploadGuard(config.stall, config.streams.for_pool(config.max_workers)),
-                                  release))],
-            address=config.public_address,
-            credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
-            service_names=[SHARE_INTAKE_SERVICE],
-            max_workers=config.max_workers,
-        )
-    except BaseException:
-        jobs.close()  # no ready worker outlives a node that did not start
-        raise
+    public = build_server(
+        [(node_pb2_grpc.add_ShareIntakeServicer_to_server,
+          ShareIntakeServicer(intake, UploadGuard(config.stall, config.streams.for_pool(config.max_workers)),
+                              release))],
+        address=config.public_address,
+        credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
+        service_names=[SHARE_INTAKE_SERVICE],
+        max_workers=config.max_workers,
+    )
     try:
         cluster = build_server(
             [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs, job_check, witness))],
@@ -148,7 +141,6 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         )
     except BaseException:
         public.stop(None).wait()
-        jobs.close()
         raise
     return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs,
                        release=release)

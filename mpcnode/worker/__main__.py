@@ -1,7 +1,4 @@
-"""`python -m mpcnode.worker SPEC.json`: one party of one MPC job (see run.py).
-
-`python -m mpcnode.worker --ready`: the same, started ahead of its job (see ready.py).
-"""
+"""`python -m mpcnode.worker SPEC.json`: one party of one MPC job (see run.py)."""
 
 import sys
 
