@@ -48,14 +48,11 @@ from mpcnode.worker.normalisation import standardise
 from mpcnode.worker.row_masks import ModelMasks, RowMasks
 from mpcnode.worker.training import (
     GRADIENT_BLOCK_ROWS,
-    LABEL_MEAN,
-    LABEL_SCALE,
-    NORMALISE_MEAN,
-    NORMALISE_SCALE,
     Evaluator,
     LooResult,
     PhaseClock,
     integer_ratio,
+    released_weights,
     sums_over_rows,
 )
 from mutualmind.errors import InvalidInput
@@ -339,12 +336,6 @@ def train_newton(
     params = as_params(theta, problem.features)
     metrics, accuracy = evaluator(backend, spec, params, validation_x, validation_y)
     clock.mark("evaluate")
-    full = {name: value[0] for name, value in params.items()}
-    full[NORMALISE_MEAN] = normalised.mean
-    full[NORMALISE_SCALE] = normalised.scale
-    if labels is not None:
-        full[LABEL_MEAN] = labels.mean
-        full[LABEL_SCALE] = labels.scale
     return LooResult(
-        metrics=metrics, accuracy_full=accuracy, weights=full, steps=spec.epochs, offline=offline, phases=clock.phases
+        metrics=metrics, accuracy_full=accuracy, weights=released_weights(params, normalised, labels), steps=spec.epochs, offline=offline, phases=clock.phases
     )

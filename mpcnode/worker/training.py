@@ -25,7 +25,7 @@ import torch
 from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.evaluation import evaluate
 from mpcnode.worker.layers import forward, initial_parameters, logit_gradient, targets
-from mpcnode.worker.normalisation import standardise
+from mpcnode.worker.normalisation import Standardisation, standardise
 from mpcnode.worker.row_masks import ModelMasks, RowMasks
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.model_spec import ModelSpec
@@ -162,14 +162,8 @@ def train_masked(
     clock.mark("steps")
     metrics, accuracy = evaluator(backend, spec, params, vx, validation_y)
     clock.mark("evaluate")
-    full_weights = {name: value[0] for name, value in params.items()}
-    full_weights[NORMALISE_MEAN] = normalised.mean
-    full_weights[NORMALISE_SCALE] = normalised.scale
-    if labels is not None:
-        full_weights[LABEL_MEAN] = labels.mean
-        full_weights[LABEL_SCALE] = labels.scale
     return LooResult(
-        metrics=metrics, accuracy_full=accuracy, weights=full_weights, steps=len(schedule), offline=offline,
+        metrics=metrics, accuracy_full=accuracy, weights=released_weights(params, normalised, labels), steps=len(schedule), offline=offline,
         phases=clock.phases,
     )
 
@@ -190,6 +184,19 @@ class PhaseClock:
 RATIO_PRECISION = 1 << 16
 # rows whose products one truncation sums: a gradient over more rows is summed per block
 GRADIENT_BLOCK_ROWS = 1 << 13
+
+
+def released_weights(params: dict[str, Tensor], normalised: Standardisation,
+                     labels: Standardisation | None) -> dict[str, Tensor]:
+    """The full model (row 0 of each batched parameter) with the standardisation it was
+    trained under, as the sponsor collects it: the same for every solver."""
+    weights = {name: value[0] for name, value in params.items()}
+    weights[NORMALISE_MEAN] = normalised.mean
+    weights[NORMALISE_SCALE] = normalised.scale
+    if labels is not None:
+        weights[LABEL_MEAN] = labels.mean
+        weights[LABEL_SCALE] = labels.scale
+    return weights
 
 
 def sums_over_rows(backend: Backend, lefts: list[Tensor], rights: list[Tensor]) -> list[Tensor]:
