@@ -224,6 +224,8 @@ def pump(link: PeerLink, frames: Iterator[Frame]) -> None:
     except Exception as err:  # the wire module's translation missed it: still fail cleanly
         link.fail(Unavailable(f"the data-plane stream with {link.member} broke ({type(err).__name__}: {err})"))
     else:
-        link.fail(Unavailable(f"{link.member} (rank {link.rank}) closed its data-plane stream"))
+        # the far end hung up mid-job: the dialer's keepalive gave up first, or it stopped
+        link.fail(Unavailable(f"the data-plane stream with {link.member} (rank {link.rank}) was closed by "
+                              f"that member before the job ended; its host or link may be down - re-run once it is back"))
     finally:
         link.closed.set()
