@@ -49,7 +49,7 @@ from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.copy_rule import check_copies, copied_datasets, order_error
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
@@ -122,7 +122,6 @@ class Rounds:
 
     def __init__(self, ledger: Ledger, link: ClusterLink, state_dir: Path, *,
                  mpc_ports: range = range(29500, 29600),
-                 plane: str = DEFAULT_PLANE,
                  policy: LifecyclePolicy = LifecyclePolicy()) -> None:
         self.ledger = ledger
         self.policy = policy
@@ -131,9 +130,6 @@ class Rounds:
         (self.state_dir / "running").mkdir(parents=True, exist_ok=True)
         (self.state_dir / "stats").mkdir(parents=True, exist_ok=True)
         self._ports = mpc_ports
-        if plane not in PLANES:
-            raise InvalidInput(f"data plane {plane!r} must be one of {', '.join(PLANES)}")
-        self.plane = plane
         self._next_port = secrets.randbelow(len(mpc_ports))
         self._lock = threading.Lock()
         self._runtime: dict[str, RoundRuntime] = {}
@@ -379,19 +375,15 @@ class Rounds:
         datasets = self.ledger.state.datasets
         nodes = self.link.nodes
         with self._lock:
-            # gloo: one port (rank 0's rendezvous); grpc: one MPC port per node (nodes may
-            # share a host, as in a local cluster)
-            ports = [self._ports[(self._next_port + i) % len(self._ports)]
-                     for i in range(len(nodes) if self.plane == "grpc" else 1)]
+            # one MPC port per node (nodes may share a host, as in a local cluster)
+            ports = [self._ports[(self._next_port + i) % len(self._ports)] for i in range(len(nodes))]
             self._next_port += len(ports)
-        port = ports[0]
-        grpc_plane = self.plane == "grpc"
         return JobOrder(
             job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
             round_id=round_payload["round_id"],
             world_size=len(nodes),
             master_addr=nodes[0].mpc_host,
-            master_port=port,
+            master_port=ports[0],
             dataset_ids=tuple(round_payload["datasets"]),
             validation_dataset_id=round_payload["validation_dataset"],
             # the ledger form (decimal strings): each node checks this very spec
@@ -399,9 +391,9 @@ class Rounds:
             model_spec_json=canonical_json(round_payload["model_spec"]).decode(),
             job_digest=job_digest(round_payload, datasets),
             deadline_s=deadline_s,
-            plane=self.plane,
-            plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)) if grpc_plane else (),
-            plane_members=tuple(n.name for n in nodes) if grpc_plane else (),
+            plane=DEFAULT_PLANE,   # the only plane of a cluster job (issue 12)
+            plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)),
+            plane_members=tuple(n.name for n in nodes),
         )
 
     def _run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:

@@ -28,7 +28,6 @@ from ledger.cosignature import Cosigner
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.signing_keys import (
@@ -56,7 +55,6 @@ class CoordinatorConfig:
     public_address: str = "127.0.0.1:0"
     cluster_address: str = "127.0.0.1:0"
     mpc_ports: range = field(default=range(29500, 29600))
-    mpc_plane: str = DEFAULT_PLANE   # "gloo" | "grpc" (issue 12), see coordinator.rounds
     origin: str = "mutualmind.local/ledger"
     quota: StorageQuota = StorageQuota()  # the nodes' quotas, applied at registration
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
@@ -181,7 +179,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         market = Market(ledger, node_count=len(config.nodes), quota=config.quota,
                         node_addresses=list(zip(names, addresses)))
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
-                        plane=config.mpc_plane, policy=config.lifecycle)
+                        policy=config.lifecycle)
         aborted = rounds.recover() + rounds.sweep()
         public = build_server(
             [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses))],

@@ -38,6 +38,7 @@ from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_F
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.copy_rule import check_copies
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
@@ -66,7 +67,7 @@ class JobRequest:
     deadline_s: float
     dealer_addr: str = ""
     gloo_interface: str = ""
-    plane: str = "gloo"                     # or "grpc": see mpcnode.worker.job_spec
+    plane: str = DEFAULT_PLANE              # nothing else runs here: see mutualmind.vocabulary.data_plane
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
 
@@ -133,13 +134,13 @@ class JobRunner:
         self._jobs: dict[str, _Job] = {}
 
     def _plane_fields(self, request: JobRequest) -> dict[str, object]:
-        """The worker spec's data-plane fields (checked by the worker spec's parser)."""
-        if request.plane in ("", "gloo"):
-            return {"plane": "gloo"}
+        """The worker spec's data-plane fields (checked by the worker spec's parser). A node
+        runs no job on gloo: it never starts its workers in bench mode."""
+        plane = check_plane(request.plane or DEFAULT_PLANE)
         if not self._certs_dir:
             raise Unavailable("this node was started without its cluster folder, so it cannot "
                               "join a job on the gRPC data plane; restart it with --certs")
-        return {"plane": request.plane, "plane_addresses": list(request.plane_addresses),
+        return {"plane": plane, "plane_addresses": list(request.plane_addresses),
                 "plane_members": list(request.plane_members), "certs_dir": self._certs_dir}
 
     def start(self, request: JobRequest) -> str:

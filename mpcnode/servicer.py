@@ -31,6 +31,7 @@ from mpcnode.upload_guard import StallPolicy, UploadGuard
 from mpcnode.witness import CosignRequest, Witness
 from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, Unavailable
 from mutualmind.transport import require_role
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.model_fetch import FetchRequest
 from mutualmind.vocabulary.share_receipt import UploadHeader
 from mutualmind.vocabulary.signed_requests import schema_to_proto
@@ -261,7 +262,7 @@ def job_request(spec: node_pb2.JobSpec) -> JobRequest:
         job_digest=bytes(spec.job_digest),
         deadline_s=spec.deadline_s,
         dealer_addr=spec.dealer_addr,
-        plane=spec.plane or "gloo",
+        plane=spec.plane or DEFAULT_PLANE,
         plane_addresses=tuple(spec.plane_addresses),
         plane_members=tuple(spec.plane_members),
     )

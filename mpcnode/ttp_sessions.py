@@ -31,6 +31,7 @@ from mpcnode.worker.job_spec import (
 )
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
 
 MAX_SESSIONS = 64
@@ -64,7 +65,7 @@ class TtpSessions:
         deadline_s: float,
         gloo_interface: str = "",
         *,
-        plane: str = "gloo",
+        plane: str = DEFAULT_PLANE,
         plane_addresses: tuple[str, ...] = (),
         plane_members: tuple[str, ...] = (),
     ) -> SessionStatus:
@@ -103,11 +104,9 @@ class TtpSessions:
 
     def _plane_args(self, job_id: str, world_size: int, plane: str, addresses: tuple[str, ...],
                     members: tuple[str, ...]) -> list[str]:
-        """The TTP's gRPC-plane arguments, checked before anything is spawned."""
-        if plane == "gloo":
-            return []
-        if plane != "grpc":
-            raise InvalidInput(f"data plane {plane!r} must be gloo or grpc")
+        """The TTP's gRPC-plane arguments, checked before anything is spawned. The dealer
+        serves no job on gloo: it never starts its TTP in bench mode."""
+        check_plane(plane)
         if self._certs_dir is None:
             raise Unavailable("this dealer was started without its cluster folder; it cannot "
                               "serve a job on the gRPC data plane")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.data_plane import PLANES
+from mutualmind.vocabulary.data_plane import BENCH_PLANE, DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.dataset import validate_dataset_id
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 
@@ -51,10 +51,11 @@ class WorkerSpec:
     # what this party's process may use (memory_budget): a job that needs more is refused
     # before it joins the others, never killed by the kernel mid-round
     memory_budget_bytes: int = DEFAULT_BUDGET_BYTES
-    # the data plane (issue 12): "gloo" (phase 1, rendezvous at master_addr:master_port)
-    # or "grpc" (mutual TLS from the cluster CA in certs_dir; plane_addresses[i] is node
-    # rank i's MPC listen address, plane_members[i] the certificate name it must hold)
-    plane: str = "gloo"
+    # the data plane (issue 12): "grpc" (mutual TLS from the cluster CA in certs_dir;
+    # plane_addresses[i] is node rank i's MPC listen address, plane_members[i] the
+    # certificate name it must hold), or in bench mode only "gloo" (the benchmark
+    # baseline, rendezvous at master_addr:master_port)
+    plane: str = DEFAULT_PLANE
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
     certs_dir: str = ""
@@ -116,11 +117,9 @@ def validate_plane_address(address: object) -> str:
     return address
 
 
-def _plane_fields(raw: dict, world_size: int) -> dict[str, object]:
-    plane = raw.get("plane", "gloo")
-    if plane not in PLANES:
-        raise InvalidInput(f"plane {plane!r} must be one of {', '.join(PLANES)}")
-    if plane == "gloo":
+def _plane_fields(raw: dict, world_size: int, bench: bool) -> dict[str, object]:
+    plane = check_plane(raw.get("plane", DEFAULT_PLANE), bench=bench)
+    if plane == BENCH_PLANE:
         return {"plane": plane}
     addresses = raw.get("plane_addresses")
     if not isinstance(addresses, list) or len(addresses) != world_size:
@@ -158,8 +157,9 @@ def check_port(port: object) -> int:
     return port
 
 
-def parse_worker_spec(text: str) -> WorkerSpec:
-    """Parse the worker's JSON input; every refusal is InvalidInput naming the field."""
+def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
+    """Parse the worker's JSON input; every refusal is InvalidInput naming the field.
+    A gloo job parses only in `bench` mode (a benchmark or test harness started the worker)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
@@ -209,5 +209,5 @@ def parse_worker_spec(text: str) -> WorkerSpec:
         output_dir=str(Path(raw["output_dir"])),
         gloo_interface=interface,
         memory_budget_bytes=budget,
-        **_plane_fields(raw, world_size),  # type: ignore[arg-type]
+        **_plane_fields(raw, world_size, bench),  # type: ignore[arg-type]
     )

@@ -3,8 +3,8 @@
 CrypTen keeps its communicator in module globals and can be initialised once per
 process, so the node's job runner starts a fresh process per job. This process:
 loads its shares (before any network traffic, so bad input fails fast), joins the
-torch.distributed/gloo rendezvous with the other nodes and the dealer's TTP process,
-builds secret-shared tensors directly from its shares (nothing is re-shared or
+job's gRPC data plane with the other nodes and the dealer's TTP process (or, started
+with `--bench-gloo` by a benchmark or test, the gloo baseline), builds secret-shared tensors directly from its shares (nothing is re-shared or
 revealed), trains the full and leave-one-out models in one batched pass, reveals the
 n+1 validation metrics, and writes:
 
@@ -30,6 +30,7 @@ import numpy as np
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
 from mpcnode.worker.lifetime import bind_to_parent_and_deadline
 from mutualmind.errors import IntegrityError, MutualMindError
+from mutualmind.vocabulary.data_plane import BENCH_FLAG
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 
 RESULT_FILE = "result.json"
@@ -280,14 +281,17 @@ def _write_weights(path: Path, weights: dict[str, object]) -> list[dict[str, obj
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # BENCH_FLAG: a benchmark or test harness may run a gloo job; a node never passes it
+    bench = BENCH_FLAG in args
+    args = [a for a in args if a != BENCH_FLAG]
     if len(args) != 1:
-        print("usage: python -m mpcnode.worker SPEC.json", file=sys.stderr)
+        print(f"usage: python -m mpcnode.worker [{BENCH_FLAG}] SPEC.json", file=sys.stderr)
         return 2
     bind_to_parent_and_deadline()
     spec_path = Path(args[0])
     output: Path | None = None
     try:
-        spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"))
+        spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"), bench=bench)
         output = Path(spec.output_dir)
         run(spec)
         return 0

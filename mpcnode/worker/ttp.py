@@ -7,12 +7,12 @@ processes go away; it also answers a whole training run's requests in one batch
 (`dealer_prefetch`). It sees only randomness it made itself, never a share - which is
 why it must never run on a node or the coordinator.
 
-Two data planes: `--plane gloo` (phase 1, the benchmark baseline and today's default:
-CrypTen's TTP protocol over torch.distributed, its requests CrypTen's
-restricted-unpickled messages from party 0; only for trusted networks) and
-`--plane grpc` (issue 12: mutual TLS, typed requests, `plane_dealer`), where
-`--addresses` lists the nodes' MPC ports and `--certs-dir` holds the dealer's
-certificate.
+Two data planes: `--plane grpc` (issue 12, the dealer's only plane: mutual TLS, typed
+requests, `plane_dealer`), where `--addresses` lists the nodes' MPC ports and
+`--certs-dir` holds the dealer's certificate; and `--plane gloo --bench-gloo`, the
+benchmark baseline (CrypTen's TTP protocol over torch.distributed, its requests
+CrypTen's restricted-unpickled messages from party 0), which only a benchmark or test
+harness starts - the dealer never passes `--bench-gloo`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sys
 from mpcnode.worker.job_spec import check_party, check_port, validate_host
 from mpcnode.worker.lifetime import bind_to_parent_and_deadline
 from mutualmind.errors import MutualMindError
+from mutualmind.vocabulary.data_plane import BENCH_FLAG, DEFAULT_PLANE, check_plane
 
 
 def serve(world_size: int, master_addr: str, master_port: int, gloo_interface: str = "") -> None:
@@ -94,7 +95,8 @@ DEALER_IDLE_S = 24 * 3600.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mpcnode.worker.ttp")
     parser.add_argument("--world-size", type=int, required=True, help="number of nodes (parties)")
-    parser.add_argument("--plane", choices=("gloo", "grpc"), default="gloo")
+    parser.add_argument("--plane", default=DEFAULT_PLANE)
+    parser.add_argument(BENCH_FLAG, action="store_true", help="a benchmark or test: allow --plane gloo")
     parser.add_argument("--master-addr", help="gloo: the job's rendezvous host")
     parser.add_argument("--master-port", type=int, help="gloo: the job's rendezvous port")
     parser.add_argument("--gloo-interface", default="")
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bind_to_parent_and_deadline()
     try:
-        if args.plane == "grpc":
+        if check_plane(args.plane, bench=args.bench_gloo) == DEFAULT_PLANE:
             if not (args.job_id and args.addresses and args.certs_dir):
                 parser.error("--plane grpc needs --job-id, --addresses and --certs-dir")
             serve_grpc(args.job_id, args.world_size, args.addresses.split(","),

@@ -21,7 +21,7 @@ import numpy as np
 
 from mpcnode.share_store import ShareSpec, ShareStore
 from mutualmind.transport.pki import create_cluster
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
+from mutualmind.vocabulary.data_plane import BENCH_FLAG, BENCH_PLANE, DEFAULT_PLANE
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from provider.sharing import Table, column_exponents, infer_label_classes, prescale
@@ -91,10 +91,11 @@ def worker_spec(job_id: str, rank: int, world: int, port: int, data_dir: Path, o
 
 
 def start_ttp(world: int, port: int, plane: dict | None = None) -> subprocess.Popen:
-    """The dealer's process: over gloo at the rendezvous port, or over the gRPC plane
-    (`plane`: the job's grpc fields from `plane_fields`)."""
+    """The dealer's process: over the gRPC plane (`plane`: the job's grpc fields from
+    `plane_fields`), or, without them, over the gloo baseline at the rendezvous port (in
+    bench mode, which only a harness like this one sets)."""
     if plane is None:
-        args = ["--master-addr", "127.0.0.1", "--master-port", str(port)]
+        args = ["--plane", BENCH_PLANE, BENCH_FLAG, "--master-addr", "127.0.0.1", "--master-port", str(port)]
     else:
         args = ["--plane", "grpc", "--job-id", plane["job_id"], "--addresses", ",".join(plane["plane_addresses"]),
                 "--certs-dir", plane["certs_dir"], "--connect-timeout-s", str(plane["plane_connect_timeout_s"])]
@@ -118,8 +119,10 @@ def plane_fields(job_id: str, world: int, certs_dir: Path, connect_timeout_s: fl
 
 
 def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
+    """One party's worker process; a gloo spec runs in bench mode (a node never sets it)."""
     spec_path.write_text(json.dumps(spec))
-    return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)], cwd=REPO,
+    bench = [BENCH_FLAG] if spec.get("plane") == BENCH_PLANE else []
+    return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", *bench, str(spec_path)], cwd=REPO,
                             env=one_thread_env(), start_new_session=True)
 
 
@@ -148,7 +151,8 @@ def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.nda
         create_cluster(certs_dir, parties)
     plane_spec = plane_fields("job", parties, certs_dir) if plane == "grpc" and certs_dir is not None else None
     workers = [
-        start_worker({**worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model), **(plane_spec or {})},
+        start_worker({**worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model),
+                      **(plane_spec or {"plane": BENCH_PLANE})},
                      root / f"spec{r}.json")
         for r in range(parties)
     ]
