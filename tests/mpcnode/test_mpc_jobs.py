@@ -26,7 +26,6 @@ from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.vocabulary.attestation import attestation_message
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import (
     contributions_micro,
@@ -36,7 +35,7 @@ from mutualmind.vocabulary.model_spec import (
 from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
 from mutualmind.vocabulary.states import JobState
 from tests.certs import ClusterCertsFactory
-from tests.mpcnode.worker.cluster import free_port, store_dataset
+from tests.mpcnode.worker.cluster import free_port, job_plane, store_dataset
 
 NODES = 3
 PROVIDERS = 4
@@ -62,7 +61,7 @@ class Cluster:
         store_dataset(self.dirs, "validation", vx, vy, purpose="validation")
         self.keys = [generate_signing_key() for _ in range(NODES)]
         self.runners = [JobRunner(d, k, certs_dir=certs) for d, k in zip(self.dirs, self.keys)]
-        self._addresses: dict[str, tuple[str, ...]] = {}
+        self._planes: dict[str, dict[str, object]] = {}
         self.dealer_dir = root / "dealer"
         self.dealer_server = start_dealer(certs, "127.0.0.1:0", self.dealer_dir)
         self.channel = open_channel(
@@ -89,9 +88,8 @@ class Cluster:
         return JobRequest(**fields)  # type: ignore[arg-type]
 
     def plane_fields(self, job_id: str) -> dict[str, object]:
-        """The job's data plane (issue 12: gRPC, mTLS): a loopback MPC port per node rank."""
-        addresses = self._addresses.setdefault(job_id, tuple(f"127.0.0.1:{free_port()}" for _ in range(NODES)))
-        return {"plane": DEFAULT_PLANE, "plane_addresses": addresses, "plane_members": tuple(f"node{i}" for i in range(NODES))}
+        """The job's data plane (issue 12: gRPC, mTLS), the same for every rank and the dealer."""
+        return self._planes.setdefault(job_id, job_plane(NODES))
 
     def start(self, job_id: str, deadline: float = 120.0, ranks: range = range(NODES)) -> int:
         port = free_port()

@@ -118,6 +118,13 @@ def plane_fields(job_id: str, world: int, certs_dir: Path, connect_timeout_s: fl
     }
 
 
+def job_plane(world: int) -> dict[str, object]:
+    """A job request's data-plane fields (JobRequest, DealerClient.start): the gRPC plane,
+    a free loopback MPC port per node rank, members node0..."""
+    return {"plane": DEFAULT_PLANE, "plane_addresses": tuple(f"127.0.0.1:{free_port()}" for _ in range(world)),
+            "plane_members": tuple(f"node{i}" for i in range(world))}
+
+
 def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
     """One party's worker process; a gloo spec runs in bench mode (a node never sets it)."""
     spec_path.write_text(json.dumps(spec))
