@@ -44,6 +44,11 @@ class SessionStatus:
     message: str = ""
 
 
+# how a TTP process states the typed error it ended with (`mpcnode.worker.ttp.main`)
+TTP_PREFIX = "ttp: "
+MAX_REASON_CHARS = 500
+
+
 class TtpSessions:
     """Starts, watches and stops one TTP process per job; thread-safe."""
 
@@ -132,8 +137,19 @@ class TtpSessions:
         if outcome == EXITED and process.wait(0):
             if process.returncode == 0:
                 return SessionStatus(job_id, "done")
-            return SessionStatus(job_id, "failed", f"TTP process exited with status {process.returncode}")
+            return SessionStatus(job_id, "failed", self._failure(job_id, process.returncode))
         return SessionStatus(job_id, "running")
+
+    def _failure(self, job_id: str, returncode: int | None) -> str:
+        """Why the TTP failed: its own typed reason (the log's last `ttp: ` line, which
+        names members and addresses only, never a path), else its exit status."""
+        message = f"TTP process exited with status {returncode}"
+        try:
+            lines = (self.work_dir / f"{job_id}.log").read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return message
+        reasons = [line.removeprefix(TTP_PREFIX) for line in lines if line.startswith(TTP_PREFIX)]
+        return f"{message}: {reasons[-1][:MAX_REASON_CHARS]}" if reasons else message
 
     def cancel(self, job_id: str) -> SessionStatus:
         process = self._get(job_id)

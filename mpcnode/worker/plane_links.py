@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mpcnode.worker.lifetime import Deadline
 from mpcnode.worker.plane_codec import Frame, TensorChunk, body_of, tensor_frame
 from mutualmind.errors import DeadlineExceeded, IntegrityError, MutualMindError, Unavailable
 from proto import plane_pb2
@@ -63,10 +64,10 @@ def take_snapshot(tensor: torch.Tensor) -> np.ndarray:
 class PeerLink:
     """The link to the party of rank `rank`, whose certificate names `member`."""
 
-    def __init__(self, member: str, rank: int, recv_timeout_s: float) -> None:
+    def __init__(self, member: str, rank: int, deadline: Deadline) -> None:
         self.member = member
         self.rank = rank
-        self.recv_timeout_s = recv_timeout_s
+        self.deadline = deadline   # the job's: no receive waits past it
         # frames, tensors still to be framed (framed lazily, as the stream takes them),
         # or None (end)
         self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | _Tensor | None] = queue.SimpleQueue()
@@ -137,16 +138,18 @@ class PeerLink:
         """The stream broke (reader thread): every later receive raises `error`."""
         self._in.put(error)
 
-    def next_frame(self, timeout_s: float | None = None) -> Frame:
+    def next_frame(self) -> Frame:
+        """The next frame; waits until the job's deadline at most. A peer that is alive
+        (answers keepalive pings) but silent fails the job then, named."""
         if self._error is not None:
             raise self._error
-        wait = self.recv_timeout_s if timeout_s is None else timeout_s
         try:
-            item = self._in.get(timeout=wait)
+            item = self._in.get(timeout=self.deadline.left_s())
         except queue.Empty:
-            self._error = Unavailable(
-                f"{self.member} (rank {self.rank}) sent nothing for {wait:.0f} s on the data "
-                "plane; it stopped or its link is down: re-run once every member is up")
+            self._error = DeadlineExceeded(
+                f"{self.member} (rank {self.rank}) had not sent what this party waited for on the data "
+                f"plane by the job's deadline of {self.deadline.seconds:g} s: it stalled, stopped or its "
+                "link is down; re-run once every member is up")
             raise self._error from None
         if isinstance(item, MutualMindError):
             self._error = item

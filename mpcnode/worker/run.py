@@ -28,7 +28,7 @@ from types import ModuleType
 import numpy as np
 
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
-from mpcnode.worker.lifetime import bind_to_parent_and_deadline
+from mpcnode.worker.lifetime import Deadline, bind_to_parent_and_deadline
 from mutualmind.errors import IntegrityError, MutualMindError
 from mutualmind.vocabulary.data_plane import BENCH_FLAG
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
@@ -53,9 +53,9 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(temp, path)
 
 
-def _init_crypten(spec: WorkerSpec) -> ModuleType:
+def _init_crypten(spec: WorkerSpec, deadline: Deadline | None) -> ModuleType:
     if spec.plane == "grpc":
-        return _init_crypten_over_plane(spec)
+        return _init_crypten_over_plane(spec, deadline)
     os.environ.update(
         {
             "RENDEZVOUS": spec.rendezvous,
@@ -85,8 +85,9 @@ def _init_crypten(spec: WorkerSpec) -> ModuleType:
     return crypten
 
 
-def _init_crypten_over_plane(spec: WorkerSpec) -> ModuleType:
-    """The gRPC data plane (issue 12): mutual TLS, no torch.distributed (`plane_install`)."""
+def _init_crypten_over_plane(spec: WorkerSpec, deadline: Deadline | None) -> ModuleType:
+    """The gRPC data plane (issue 12): mutual TLS, no torch.distributed (`plane_install`);
+    no wait for a peer lasts past the job's `deadline`."""
     from mpcnode.worker.plane_install import init_crypten_over_plane
     from mpcnode.worker.plane_session import PlaneConfig
     from mutualmind.crypten_compat import crypten
@@ -101,7 +102,7 @@ def _init_crypten_over_plane(spec: WorkerSpec) -> ModuleType:
     config = PlaneConfig(
         job_id=spec.job_id, rank=spec.rank, world_size=spec.world_size,
         addresses=spec.plane_addresses, members=spec.plane_members, certs_dir=Path(spec.certs_dir),
-        connect_timeout_s=spec.plane_connect_timeout_s)
+        connect_timeout_s=spec.plane_connect_timeout_s, deadline=deadline)
     init_crypten_over_plane(config)
     from mpcnode.worker.crypten_config_view import install
 
@@ -121,8 +122,9 @@ class _Stats:
         return dict(self._comm.get_communication_stats())  # type: ignore[attr-defined]
 
 
-def run(spec: WorkerSpec) -> dict[str, object]:
-    """Run one party's job and return the result dict (also written to result.json)."""
+def run(spec: WorkerSpec, deadline: Deadline | None = None) -> dict[str, object]:
+    """Run one party's job and return the result dict (also written to result.json);
+    `deadline`: the job's, from the runner (`lifetime`), bounds every wait for a peer."""
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
@@ -147,7 +149,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     output.mkdir(parents=True, exist_ok=True)
     shares = load_local_shares(spec)
     loaded = time.monotonic()
-    crypten = _init_crypten(spec)
+    crypten = _init_crypten(spec, deadline)
     try:
         import crypten.communicator as comm
         from crypten.mpc import MPCTensor
@@ -287,13 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print(f"usage: python -m mpcnode.worker [{BENCH_FLAG}] SPEC.json", file=sys.stderr)
         return 2
-    bind_to_parent_and_deadline()
+    deadline = bind_to_parent_and_deadline()
     spec_path = Path(args[0])
     output: Path | None = None
     try:
         spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"), bench=bench)
         output = Path(spec.output_dir)
-        run(spec)
+        run(spec, deadline)
         return 0
     except MutualMindError as err:
         _write_error(output or spec_path.parent, err.code.value, err.message)

@@ -22,7 +22,7 @@ import os
 import sys
 
 from mpcnode.worker.job_spec import check_party, check_port, validate_host
-from mpcnode.worker.lifetime import bind_to_parent_and_deadline
+from mpcnode.worker.lifetime import Deadline, bind_to_parent_and_deadline
 from mutualmind.errors import MutualMindError
 from mutualmind.vocabulary.data_plane import BENCH_FLAG, DEFAULT_PLANE, check_plane
 
@@ -65,8 +65,10 @@ def run_ttp_server() -> None:
 
 
 def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list[str],
-               certs_dir: str, connect_timeout_s: float) -> None:
-    """Dial every node of the job over the gRPC plane and serve party 0 until the end."""
+               certs_dir: str, connect_timeout_s: float, deadline: Deadline | None = None) -> None:
+    """Dial every node of the job over the gRPC plane and serve party 0 until the end.
+    Party 0 asks for all material before training, then is silent until the job ends:
+    the dealer waits for it until the job's `deadline`."""
     from pathlib import Path
 
     from mpcnode.worker.job_spec import validate_job_id, validate_plane_address
@@ -78,18 +80,12 @@ def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list
         job_id=validate_job_id(job_id), rank=world_size, world_size=world_size,
         addresses=tuple(validate_plane_address(a) for a in addresses),
         members=tuple(members) or tuple(f"node{i}" for i in range(world_size)),
-        certs_dir=Path(certs_dir), connect_timeout_s=connect_timeout_s,
-        recv_timeout_s=DEALER_IDLE_S)
+        certs_dir=Path(certs_dir), connect_timeout_s=connect_timeout_s, deadline=deadline)
     session = PlaneSession.connect(config)
     try:
         serve_dealer(session)
     finally:
         session.close()
-
-
-# party 0 asks for all material before training, then is silent until the job ends:
-# the dealer waits that long (its process is bound to the job's deadline anyway)
-DEALER_IDLE_S = 24 * 3600.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certs-dir", help="grpc: cluster folder with ca.pem, dealer.pem, dealer.key")
     parser.add_argument("--connect-timeout-s", type=float, default=60.0)
     args = parser.parse_args(argv)
-    bind_to_parent_and_deadline()
+    deadline = bind_to_parent_and_deadline()
     try:
         if check_plane(args.plane, bench=args.bench_gloo) == DEFAULT_PLANE:
             if not (args.job_id and args.addresses and args.certs_dir):
                 parser.error("--plane grpc needs --job-id, --addresses and --certs-dir")
             serve_grpc(args.job_id, args.world_size, args.addresses.split(","),
-                       [m for m in args.members.split(",") if m], args.certs_dir, args.connect_timeout_s)
+                       [m for m in args.members.split(",") if m], args.certs_dir, args.connect_timeout_s,
+                       deadline)
         else:
             if not args.master_addr or args.master_port is None:
                 parser.error("--plane gloo needs --master-addr and --master-port")

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from mpcnode.worker.lifetime import Deadline
 from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
 from mutualmind.errors import IntegrityError, PermissionDenied, Unavailable
 from mutualmind.transport.pki import create_cluster
@@ -98,7 +99,7 @@ def test_training_over_grpc_equals_gloo_step_for_step(tmp_path: Path, cluster_ce
 def _config(certs: Path, rank: int, addresses: tuple[str, ...], *, job: str = "job-a",
             members: tuple[str, ...] = ("node0", "node1"), timeout: float = 3.0) -> PlaneConfig:
     return PlaneConfig(job_id=job, rank=rank, world_size=2, addresses=addresses, members=members,
-                       certs_dir=certs, with_dealer=False, connect_timeout_s=timeout, recv_timeout_s=5.0)
+                       certs_dir=certs, with_dealer=False, connect_timeout_s=timeout, deadline=Deadline.after(5.0))
 
 
 def _meet(node0: PlaneConfig, other: PlaneConfig) -> tuple[object, object]:

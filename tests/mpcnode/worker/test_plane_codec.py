@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from mpcnode.worker.grpc_plane import SPLIT_BYTES, GrpcCommunicator
+from mpcnode.worker.lifetime import Deadline
 from mpcnode.worker.plane_codec import TensorChunk, decode_frame, encode_frame, tensor_frame
 from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
 from mutualmind.errors import IntegrityError
@@ -62,7 +63,7 @@ def _sessions(certs: Path, world: int) -> list[PlaneSession]:
     addresses = tuple(f"127.0.0.1:{free_port()}" for _ in range(world))
     configs = [PlaneConfig(job_id="job-a", rank=r, world_size=world, addresses=addresses,
                            members=tuple(f"node{i}" for i in range(world)), certs_dir=certs,
-                           with_dealer=False, connect_timeout_s=20.0, recv_timeout_s=30.0)
+                           with_dealer=False, connect_timeout_s=20.0, deadline=Deadline.after(30.0))
                for r in range(world)]
     with ThreadPoolExecutor(world) as pool:
         return list(pool.map(PlaneSession.connect, configs))
