@@ -54,10 +54,12 @@ class _Done:
 
 class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
     """Party `session.config.rank` of `world_size` nodes; the dealer is reached through
-    `plane_dealer`, not through these methods."""
+    `plane_dealer`, not through these methods. It is passed in, never a global: CrypTen
+    finds it through the party bound to the running code (`party_context`). Its links
+    are gRPC streams (`plane_session`) or, for tests of the protocol code with every
+    party in one process, in-memory pipes through the same codec (`plane_memory`)."""
 
     BYTES_PER_ELEMENT = 8
-    instance: GrpcCommunicator | None = None
 
     def __init__(self, session: PlaneSession) -> None:
         self.session = session
@@ -65,21 +67,6 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
         self.world_size = session.config.world_size
         self._name = f"rank{self.rank}"
         self.reset_communication_stats()
-
-    # -- CrypTen's class interface (the module-level functions are installed by plane_install)
-    @classmethod
-    def is_initialized(cls) -> bool:
-        return cls.instance is not None
-
-    @classmethod
-    def get(cls) -> GrpcCommunicator | None:
-        return cls.instance
-
-    @classmethod
-    def shutdown(cls) -> None:
-        if cls.instance is not None:
-            cls.instance.close()
-            cls.instance = None
 
     def close(self) -> None:
         """Tell the dealer the job is over (party 0), then close every link in order."""

@@ -122,9 +122,11 @@ class _Stats:
         return dict(self._comm.get_communication_stats())  # type: ignore[attr-defined]
 
 
-def run(spec: WorkerSpec, deadline: Deadline | None = None) -> dict[str, object]:
+def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = False) -> dict[str, object]:
     """Run one party's job and return the result dict (also written to result.json);
-    `deadline`: the job's, from the runner (`lifetime`), bounds every wait for a peer."""
+    `deadline`: the job's, from the runner (`lifetime`), bounds every wait for a peer.
+    `joined`: the calling thread already runs as its party, on links made for it
+    (`plane_memory`, every party in one process): no CrypTen init here, no uninit."""
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
@@ -141,7 +143,7 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None) -> dict[str, object]
     from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()
-    if spec.plane == "grpc":
+    if spec.plane == "grpc" and not joined:   # a process-wide setting: a worker's, not a test's
         from mpcnode.worker.heap import fix_mmap_threshold
 
         fix_mmap_threshold()  # before the tables are loaded: they are the largest blocks
@@ -149,7 +151,10 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None) -> dict[str, object]
     output.mkdir(parents=True, exist_ok=True)
     shares = load_local_shares(spec)
     loaded = time.monotonic()
-    crypten = _init_crypten(spec, deadline)
+    if joined:
+        from mutualmind.crypten_compat import crypten
+    else:
+        crypten = _init_crypten(spec, deadline)
     try:
         import crypten.communicator as comm
         from crypten.mpc import MPCTensor
@@ -264,7 +269,8 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None) -> dict[str, object]
         write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
         return document
     finally:
-        crypten.uninit()
+        if not joined:
+            crypten.uninit()
 
 
 def _write_weights(path: Path, weights: dict[str, object]) -> list[dict[str, object]]:

@@ -139,12 +139,9 @@ def one_thread_env() -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0,
-            plane: str = DEFAULT_PLANE, certs_dir: Path | None = None) -> list[dict]:
-    """Share the data into `parties` stores, run one job (workers + TTP), return each
-    party's result.json. On the gRPC data plane (cluster jobs' default) the parties use
-    the cluster folder `certs_dir` (made under `root` when not given)."""
-    dirs = [root / f"node{i}" for i in range(parties)]
+def _store_job_data(dirs: list[Path], x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+                    provider_rows: list[int]) -> list[str]:
+    """One training dataset per provider (consecutive rows) and "val", in every store."""
     ids = []
     start = 0
     for index, rows in enumerate(provider_rows):
@@ -152,6 +149,36 @@ def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.nda
         ids.append(f"p{index}")
         start += rows
     store_dataset(dirs, "val", vx, vy, purpose="validation")
+    return ids
+
+
+def run_job_in_process(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+                       provider_rows: list[int], model: dict, parties: int = 3) -> list[dict]:
+    """`run_job` with every party a thread of this process on in-memory links
+    (`plane_memory`): the worker's own `run`, the same shares, frames, dealer and
+    counters as over the gRPC plane, without starting processes. For tests of what the
+    protocol computes; tests of the plane itself or of a process use `run_job`."""
+    from mpcnode.worker.job_spec import parse_worker_spec
+    from mpcnode.worker.plane_memory import run_parties
+    from mpcnode.worker.run import run
+
+    dirs = [root / f"node{i}" for i in range(parties)]
+    ids = _store_job_data(dirs, x, y, vx, vy, provider_rows)
+    plane = {"plane": DEFAULT_PLANE, "plane_addresses": [f"memory:{r + 1}" for r in range(parties)],
+             "certs_dir": "memory"}
+    specs = [parse_worker_spec(json.dumps({**worker_spec("job", r, parties, 1, dirs[r], root / f"out{r}", ids, "val",
+                                                         model), **plane}))
+             for r in range(parties)]
+    return run_parties(parties, lambda rank: run(specs[rank], joined=True), job_id="job")
+
+
+def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0,
+            plane: str = DEFAULT_PLANE, certs_dir: Path | None = None) -> list[dict]:
+    """Share the data into `parties` stores, run one job (workers + TTP), return each
+    party's result.json. On the gRPC data plane (cluster jobs' default) the parties use
+    the cluster folder `certs_dir` (made under `root` when not given)."""
+    dirs = [root / f"node{i}" for i in range(parties)]
+    ids = _store_job_data(dirs, x, y, vx, vy, provider_rows)
     port = free_port()
     if plane == "grpc" and certs_dir is None:
         certs_dir = root / "certs"
