@@ -1,13 +1,13 @@
 """Copies earn nothing (issue 13): rows that repeat an earlier dataset's rows are counted in MPC.
 
 Real MPC (the worker's `run` as 3 parties + the dealer, threads of one process): a round
-of breast-cancer datasets with an exact copy, a copy with 1 % noise, a half copy and a shuffled copy next to honest splits, and
-a round of honest splits of the synthetic credit table (6 features: the table whose
-honest rows lie nearest each other). The worker reveals one count per dataset; the
-plaintext run of the same algorithm (`PlainBackend`) gives the same counts. Honest
-splits of breast cancer, wine, digits and credit are never flagged, over many random
-splits, in plaintext (the same code; MPC only adds truncation noise far below the
-tolerance).
+of breast-cancer datasets with an exact copy, a copy with 1 % noise, a half copy and a
+shuffled copy next to honest splits, and a round of honest splits of the synthetic
+credit table (6 features: the table whose honest rows lie nearest each other). The
+worker reveals one count per dataset; the plaintext run of the same algorithm
+(`PlainBackend`) gives the same counts. Honest splits of breast cancer, wine, digits and
+credit are never flagged, over many random splits, in plaintext (the same code; MPC only
+adds truncation noise far below the tolerance).
 """
 
 from __future__ import annotations
