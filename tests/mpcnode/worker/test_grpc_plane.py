@@ -111,7 +111,7 @@ def test_training_over_grpc_equals_gloo_and_in_memory_step_for_step(tmp_path: Pa
 def _config(certs: Path, rank: int, addresses: tuple[str, ...], *, job: str = "job-a",
             members: tuple[str, ...] = ("node0", "node1"), timeout: float = 3.0) -> PlaneConfig:
     return PlaneConfig(job_id=job, rank=rank, world_size=2, addresses=addresses, members=members,
-                       certs_dir=certs, with_dealer=False, connect_timeout_s=timeout, deadline=Deadline.after(5.0))
+                       certs_dir=certs, with_dealer=False, connect_timeout_s=timeout, deadline=Deadline.after(60.0))
 
 
 def _meet(node0: PlaneConfig, other: PlaneConfig) -> tuple[object, object]:
