@@ -15,7 +15,7 @@ from types import ModuleType
 
 from mpcnode.worker import party_context
 from mpcnode.worker.grpc_plane import GrpcCommunicator
-from mpcnode.worker.heap import fix_mmap_threshold
+from mpcnode.worker.heap import fix_mmap_threshold, freeze_imports
 from mpcnode.worker.plane_dealer import PlaneTTPClient
 from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
 
@@ -43,6 +43,7 @@ def init_crypten_over_plane(config: PlaneConfig) -> ModuleType:
     except BaseException:
         _uninit()
         raise
+    freeze_imports()   # the party is set up: what lives now lives as long as the process
     return crypten
 
 

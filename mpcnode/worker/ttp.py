@@ -71,6 +71,7 @@ def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list
     the dealer waits for it until the job's `deadline`."""
     from pathlib import Path
 
+    from mpcnode.worker.heap import freeze_imports
     from mpcnode.worker.job_spec import validate_job_id, validate_plane_address
     from mpcnode.worker.plane_dealer import serve_dealer
     from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
@@ -82,6 +83,7 @@ def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list
         members=tuple(members) or tuple(f"node{i}" for i in range(world_size)),
         certs_dir=Path(certs_dir), connect_timeout_s=connect_timeout_s, deadline=deadline)
     session = PlaneSession.connect(config)
+    freeze_imports()   # as a worker does (heap.freeze_imports)
     try:
         serve_dealer(session)
     finally:
