@@ -14,7 +14,10 @@ Every refusal is a typed error with nothing written.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +154,31 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
     assert after["modeler-a"] > before["modeler-a"]
     verified = session.verify_ledger()
     assert verified.ok, verified.error
+
+
+def _cli(market: Market, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mutualmind", *args, "--data-dir", str(market.cluster.data_dir)],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market, tmp_path: Path) -> None:
+    """`admin tournament show|list` and `modeler list|show|submit` on the settled tournament."""
+    from mutualmind.vocabulary.signing_keys import save_private_key
+
+    shown = _cli(market, "admin", "tournament", "show", "t1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["status"] == "closed" and [m["model_id"] for m in view["models"]] == ["good", "noisy"]
+    text = _cli(market, "modeler", "show", "t1")
+    assert text.returncode == 0 and "metamodel" in text.stdout and "good" in text.stdout, text.stderr
+    listed = _cli(market, "modeler", "list", "--json")
+    assert {v["tournament_id"] for v in json.loads(listed.stdout)} >= {"t1", "t-refuse"}
+    key = tmp_path / "modeler.pem"
+    save_private_key(market.clients["modeler-a"].key, key)
+    key.with_name("modeler.pem.id").write_text("modeler-a\n")
+    before = _size(market)
+    late = _cli(market, "modeler", "submit", "t1", "--key", str(key), "--model-id", "late", "--recipe",
+                json.dumps(RECIPE), "--datasets", ",".join(market.datasets[:3]), "--stake", "10")
+    assert late.returncode == 6, late                      # a rule violation's exit code
+    assert late.stderr.count("\n") == 1 and "tournament_state" in late.stderr
+    assert _size(market) == before
