@@ -19,7 +19,7 @@ evaluates, and signs only what it computed:
     dataset's within its model; every node must sign the same numbers (else nothing is
     written); `tournament_result` is appended, then the settlement the ledger's replay
     recomputes (`settlement_plan`: both levels of `tournament_settlement`) in ONE group
-    commit. A coordinator stopped between the two finishes the settlement with `settle`.
+    commit. A coordinator stopped between the two settles when `resolve` is asked again.
 
 A failed job writes nothing: the tournament stays where it was and the job can be run
 again. Which freeze job holds a tournament's weights is kept in `<state_dir>/<id>.json`
@@ -138,7 +138,9 @@ class Tournaments:
         """Evaluate the frozen models on the committed resolution data, record the
         result and settle; returns the entries written."""
         report = progress or (lambda stage, fraction, message: None)
-        record = self.record(tournament_id, TournamentStatus.RESOLVING)
+        record = self.record(tournament_id, TournamentStatus.RESOLVING, TournamentStatus.RESULT)
+        if record.status == TournamentStatus.RESULT:  # the result is in; its settlement was not
+            return self.settle(tournament_id)
         runtime = self._claim(tournament_id)
         try:
             order = self._order(record, RESOLVE, deadline_s)
@@ -321,7 +323,7 @@ class Tournaments:
         return numbers(json.loads(reports[0].attestation_payload)), attestations
 
 
-_FLOWS = {EntryKind.MODEL_REWARDED: "rewarded", EntryKind.MODEL_SLASHED: "slashed",
+_FLOWS: dict[str, str] = {EntryKind.MODEL_REWARDED: "rewarded", EntryKind.MODEL_SLASHED: "slashed",
           EntryKind.MODEL_STAKE_RETURNED: "stake_returned", EntryKind.MODEL_DATASET_SLASHED: "datasets_slashed"}
 _TOURNAMENT_KINDS = {
     EntryKind.TOURNAMENT_OPENED, EntryKind.MODEL_SUBMITTED, EntryKind.MODELS_FROZEN,

@@ -162,7 +162,8 @@ def _cli(market: Market, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market, tmp_path: Path) -> None:
-    """`admin tournament show|list` and `modeler list|show|submit` on the settled tournament."""
+    """`admin tournament show` and `modeler show|submit` on the settled tournament (each
+    command a process of its own: a few seconds each on a loaded machine)."""
     from mutualmind.vocabulary.signing_keys import save_private_key
 
     shown = _cli(market, "admin", "tournament", "show", "t1", "--json")
@@ -171,8 +172,6 @@ def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market,
     assert view["status"] == "closed" and [m["model_id"] for m in view["models"]] == ["good", "noisy"]
     text = _cli(market, "modeler", "show", "t1")
     assert text.returncode == 0 and "metamodel" in text.stdout and "good" in text.stdout, text.stderr
-    listed = _cli(market, "modeler", "list", "--json")
-    assert {v["tournament_id"] for v in json.loads(listed.stdout)} >= {"t1", "t-refuse"}
     key = tmp_path / "modeler.pem"
     save_private_key(market.clients["modeler-a"].key, key)
     key.with_name("modeler.pem.id").write_text("modeler-a\n")
