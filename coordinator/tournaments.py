@@ -117,7 +117,7 @@ class Tournaments:
             order = self._order(record, FREEZE, deadline_s)
             report("training", 0.0, f"freeze job {order.job_id}: {len(record.models)} models")
             reports = run_job(self._rounds.link, order, report)
-            commitments, attestations = self._freeze_attestations(order, reports)
+            commitments, attestations = self.freeze_attestations(order, reports)
             runtime.stats = _stats(order, reports)
             write_atomic(self.state_dir / f"{tournament_id}.json",
                          json.dumps({"freeze_job_id": order.job_id}).encode())
@@ -146,7 +146,7 @@ class Tournaments:
             order = self._order(record, RESOLVE, deadline_s)
             report("resolving", 0.0, f"resolve job {order.job_id}")
             reports = run_job(self._rounds.link, order, report)
-            numbers, attestations = self._result_attestations(order, reports)
+            numbers, attestations = self.result_attestations(order, reports)
             runtime.stats = _stats(order, reports)
             result = self.ledger.append(EntryKind.TOURNAMENT_RESULT, {
                 "tournament_id": tournament_id, "job_digest": order.job_digest, **numbers,
@@ -303,13 +303,13 @@ class Tournaments:
             attestations.append({"node_index": index, "signature": r.attestation.hex()})
         return attestations
 
-    def _freeze_attestations(self, order: JobOrder, reports: list[NodeJobReport]) -> tuple[list[str], list[dict[str, Any]]]:
+    def freeze_attestations(self, order: JobOrder, reports: list[NodeJobReport]) -> tuple[list[str], list[dict[str, Any]]]:
         def message(body: dict[str, Any]) -> bytes:
             return freeze_attestation_message(order.round_id, order.job_digest, [str(c) for c in body["model_commitments"]])
         attestations = self._attested(reports, message)
         return [str(c) for c in json.loads(reports[0].attestation_payload)["model_commitments"]], attestations
 
-    def _result_attestations(self, order: JobOrder, reports: list[NodeJobReport]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def result_attestations(self, order: JobOrder, reports: list[NodeJobReport]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         def numbers(body: dict[str, Any]) -> dict[str, Any]:
             return {"metamodel_metric_micro": int(body["metamodel_metric_micro"]),
                     "contributions_micro": [int(c) for c in body["contributions_micro"]],
