@@ -94,11 +94,11 @@ def resolve(
     for (that model trained without one of its datasets): each adds one metamodel, the
     metamodel with the variant in its model's place, and one revealed metric."""
     count = len(stakes)
-    _check(metric, specs[:count], models[:count], stakes, x, y)
     if len(specs) != count + len(variants) or len(models) != len(specs) \
             or any(not 0 <= k < count for k in variants):
-        raise InvalidInput(f"{count} models and {len(variants)} variants need as many specs and weights, "
-                           f"got {len(specs)} and {len(models)}")
+        raise InvalidInput(f"need one spec, one model and one stake per model, and a spec and a model per "
+                           f"variant of a model ({len(specs)}, {len(models)}, {count}, {len(variants)} variants)")
+    _check(metric, specs[:count], models[:count], stakes, x, y)
     weights = _weight_rows(stakes, cap_ppm, variants)
     groups = _groups(specs)
     folded = {key: _fold(backend, key, [models[i] for i in members]) for key, members in groups.items()}
