@@ -33,6 +33,8 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,8 +114,7 @@ class Tournaments:
                                 f"until {record.opened['deadline_ms']} (now {now}); train it after the deadline")
         if not record.models:
             raise RuleViolation("no_models", f"tournament {tournament_id!r} has no submitted model to train")
-        runtime = self._claim(tournament_id)
-        try:
+        with self._running(tournament_id) as runtime:
             order = self._order(record, FREEZE, deadline_s)
             report("training", 0.0, f"freeze job {order.job_id}: {len(record.models)} models")
             reports = run_job(self._rounds.link, order, report)
@@ -124,14 +125,8 @@ class Tournaments:
             entry = self.ledger.append(EntryKind.MODELS_FROZEN, {
                 "tournament_id": tournament_id, "job_digest": order.job_digest,
                 "model_commitments": commitments, "attestations": attestations})
-            runtime.message = ""
-            report("done", 1.0, f"models frozen at ledger index {entry.index}")
-            return entry
-        except Exception as err:
-            runtime.message = str(err)
-            raise
-        finally:
-            runtime.running = False
+        report("done", 1.0, f"models frozen at ledger index {entry.index}")
+        return entry
 
     def resolve(self, tournament_id: str, *, deadline_s: float = ROUND_S,
                 progress: Progress | None = None) -> list[Entry]:
@@ -141,8 +136,7 @@ class Tournaments:
         record = self.record(tournament_id, TournamentStatus.RESOLVING, TournamentStatus.RESULT)
         if record.status == TournamentStatus.RESULT:  # the result is in; its settlement was not
             return self.settle(tournament_id)
-        runtime = self._claim(tournament_id)
-        try:
+        with self._running(tournament_id) as runtime:
             order = self._order(record, RESOLVE, deadline_s)
             report("resolving", 0.0, f"resolve job {order.job_id}")
             reports = run_job(self._rounds.link, order, report)
@@ -152,14 +146,8 @@ class Tournaments:
                 "tournament_id": tournament_id, "job_digest": order.job_digest, **numbers,
                 "attestations": attestations})
             entries = [result, *self.settle(tournament_id)]
-            runtime.message = ""
-            report("done", 1.0, f"tournament {tournament_id} closed at ledger index {entries[-1].index}")
-            return entries
-        except Exception as err:
-            runtime.message = str(err)
-            raise
-        finally:
-            runtime.running = False
+        report("done", 1.0, f"tournament {tournament_id} closed at ledger index {entries[-1].index}")
+        return entries
 
     def settle(self, tournament_id: str) -> list[Entry]:
         """Append the settlement the ledger expects (both levels), in one group commit."""
@@ -225,13 +213,22 @@ class Tournaments:
 
     # -- helpers -------------------------------------------------------------------
 
-    def _claim(self, tournament_id: str) -> TournamentRuntime:
+    @contextmanager
+    def _running(self, tournament_id: str) -> Iterator[TournamentRuntime]:
+        """One job at a time per tournament; its failure is kept as the runtime's message."""
         with self._lock:
             runtime = self._runtime.setdefault(tournament_id, TournamentRuntime())
             if runtime.running:
                 raise AlreadyExists(f"tournament {tournament_id!r} is running a job; wait for it")
             runtime.running = True
-            return runtime
+        try:
+            yield runtime
+            runtime.message = ""
+        except Exception as err:
+            runtime.message = str(err)
+            raise
+        finally:
+            runtime.running = False
 
     def _entries(self, tournament_id: str) -> list[Entry]:
         return [e for e in self.ledger.entries(start=self._opened(tournament_id).index, limit=None)

@@ -135,16 +135,13 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from mutualmind.vocabulary.tournament_view import tournaments_text
     from proto import market_pb2
 
     with _client(args) as client:
         reply = client.call(client.market, "ListTournaments", market_pb2.ListTournamentsRequest())
     views = [json.loads(v.view_json) for v in reply.tournaments]
-    if args.json:
-        print(json.dumps(views, sort_keys=True))
-    else:
-        for v in views:
-            print(f"{v['tournament_id']:24} {v['status']:10} pool {v['pool']:>8}  models {len(v['models'])}")
+    print(json.dumps(views, sort_keys=True) if args.json else tournaments_text(views))
     return 0
 
 

@@ -30,3 +30,9 @@ def tournament_text(v: dict[str, Any]) -> str:
         for dataset, part in zip(m["datasets"], parts, strict=True):
             lines.append(f"      {dataset:24} {'-' if part is None else f'{part / 1e6:+.6f}'}")
     return "\n".join(lines)
+
+
+def tournaments_text(views: list[dict[str, Any]]) -> str:
+    """One line per tournament: id, status, pool, models and eligible datasets."""
+    return "\n".join(f"{v['tournament_id']:24} {v['status']:10} pool {v['pool']:>8}  models {len(v['models'])}  "
+                     f"datasets {','.join(v['datasets'])}" for v in views)
