@@ -156,28 +156,28 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
     assert verified.ok, verified.error
 
 
-def _cli(market: Market, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mutualmind", *args, "--data-dir", str(market.cluster.data_dir)],
-                          capture_output=True, text=True, timeout=60, check=False)
-
-
-def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market, tmp_path: Path) -> None:
-    """`admin tournament show` and `modeler show|submit` on the settled tournament (each
-    command a process of its own: a few seconds each on a loaded machine)."""
+def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`admin tournament show` and `modeler show` (in this process: the command's own
+    `main`) and a refused `modeler submit` as a process of its own (exit code, one line)."""
+    from mutualmind.cli import main
     from mutualmind.vocabulary.signing_keys import save_private_key
 
-    shown = _cli(market, "admin", "tournament", "show", "t1", "--json")
-    assert shown.returncode == 0, shown.stderr
-    view = json.loads(shown.stdout)
+    target = ["--data-dir", str(market.cluster.data_dir)]
+    assert main(["admin", "tournament", "show", "t1", "--json", *target]) == 0
+    view = json.loads(capsys.readouterr().out)
     assert view["status"] == "closed" and [m["model_id"] for m in view["models"]] == ["good", "noisy"]
-    text = _cli(market, "modeler", "show", "t1")
-    assert text.returncode == 0 and "metamodel" in text.stdout and "good" in text.stdout, text.stderr
+    assert main(["modeler", "show", "t1", *target]) == 0
+    text = capsys.readouterr().out
+    assert "metamodel" in text and "good" in text and market.datasets[0] in text
     key = tmp_path / "modeler.pem"
     save_private_key(market.clients["modeler-a"].key, key)
     key.with_name("modeler.pem.id").write_text("modeler-a\n")
     before = _size(market)
-    late = _cli(market, "modeler", "submit", "t1", "--key", str(key), "--model-id", "late", "--recipe",
-                json.dumps(RECIPE), "--datasets", ",".join(market.datasets[:3]), "--stake", "10")
+    late = subprocess.run(
+        [sys.executable, "-m", "mutualmind", "modeler", "submit", "t1", "--key", str(key), "--model-id", "late",
+         "--recipe", json.dumps(RECIPE), "--datasets", ",".join(market.datasets[:3]), "--stake", "10", *target],
+        capture_output=True, text=True, timeout=60, check=False)
     assert late.returncode == 6, late                      # a rule violation's exit code
     assert late.stderr.count("\n") == 1 and "tournament_state" in late.stderr
     assert _size(market) == before
