@@ -181,6 +181,7 @@ class Tournaments:
         record = self.record(tournament_id)
         state = self.ledger.state
         flows: dict[str, dict[str, int]] = {}
+        paid: dict[str, list[dict[str, Any]]] = {}
         refund = 0
         for entry in self._entries(tournament_id):
             p = entry.payload
@@ -189,6 +190,9 @@ class Tournaments:
             elif "model_id" in p and entry.kind in _FLOWS:
                 flow = flows.setdefault(p["model_id"], {k: 0 for k in _FLOWS.values()})
                 flow[_FLOWS[entry.kind]] += p["amount"]
+            if entry.kind == EntryKind.MODEL_PAYOUT:  # level 2: to the modeler or a dataset
+                paid.setdefault(p["model_id"], []).append(
+                    {"to": p["to"], "dataset_id": p.get("dataset_id", ""), "amount": p["amount"]})
         models = []
         for i, mid in enumerate(record.models):
             sub = state_model(self.ledger, tournament_id, mid)
@@ -199,6 +203,7 @@ class Tournaments:
                 "contribution_micro": record.contributions[i] if record.contributions else None,
                 "dataset_contributions_micro": list(record.dataset_contributions[i]) if record.dataset_contributions else None,
                 "commitment": record.commitments[i] if record.commitments else "",
+                "payouts": paid.get(mid, []),
                 **flows.get(mid, {k: 0 for k in _FLOWS.values()})})
         opened = record.opened
         return {"tournament_id": tournament_id, "status": record.status, "sponsor": record.sponsor,

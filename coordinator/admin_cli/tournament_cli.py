@@ -1,4 +1,4 @@
-"""`mutualmind admin tournament open|train|resolve|show|list`: a tournament's whole life (issue 15).
+"""`mutualmind admin tournament open|train|resolve|show|report|list`: a tournament's whole life (issue 15).
 
 `open` is signed by the sponsor on this machine (`mutualmind.vocabulary.tournament`) and
 goes to the public Market API, as `resolve --publisher-key` signs the resolution with the
@@ -52,6 +52,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", parents=[common], help="a tournament: terms, models, contributions, tokens")
     show.add_argument("tournament_id")
     show.set_defaults(func=run_show)
+
+    report = sub.add_parser("report", parents=[common],
+                            help="one picture: metamodel weights, contributions, the two-level token flow")
+    report.add_argument("tournament_id")
+    report.add_argument("--png", type=Path, required=True, help="file to write")
+    report.set_defaults(func=run_report)
 
     listing = sub.add_parser("list", parents=[common], help="every tournament on the ledger")
     listing.set_defaults(func=run_list)
@@ -131,6 +137,16 @@ def run_show(args: argparse.Namespace) -> int:
     with _client(args) as client:
         view = _get(client, args.tournament_id)
     _print(args, view, None)
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from coordinator.admin_cli.tournament_report import write_tournament_png
+
+    with _client(args) as client:
+        view = _get(client, args.tournament_id)
+    write_tournament_png(json.loads(view.view_json), args.png)
+    print(f"wrote {args.png}")
     return 0
 
 

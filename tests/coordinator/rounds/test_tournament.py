@@ -158,8 +158,8 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
 
 def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """`admin tournament show` and `modeler show` (in this process: the command's own
-    `main`) and a refused `modeler submit` as a process of its own (exit code, one line)."""
+    """`admin tournament show|report` and `modeler show` (in this process: the command's
+    own `main`) and a refused `modeler submit` as a process of its own (exit code, one line)."""
     from mutualmind.cli import main
     from mutualmind.vocabulary.signing_keys import save_private_key
 
@@ -170,6 +170,9 @@ def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market,
     assert main(["modeler", "show", "t1", *target]) == 0
     text = capsys.readouterr().out
     assert "metamodel" in text and "good" in text and market.datasets[0] in text
+    picture = tmp_path / "t1.png"
+    assert main(["admin", "tournament", "report", "t1", "--png", str(picture), *target]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
     key = tmp_path / "modeler.pem"
     save_private_key(market.clients["modeler-a"].key, key)
     key.with_name("modeler.pem.id").write_text("modeler-a\n")
