@@ -182,6 +182,7 @@ class Tournaments:
         state = self.ledger.state
         flows: dict[str, dict[str, int]] = {}
         paid: dict[str, list[dict[str, Any]]] = {}
+        dataset_slashes: dict[str, dict[str, int]] = {}
         refund = 0
         for entry in self._entries(tournament_id):
             p = entry.payload
@@ -190,6 +191,9 @@ class Tournaments:
             elif "model_id" in p and entry.kind in _FLOWS:
                 flow = flows.setdefault(p["model_id"], {k: 0 for k in _FLOWS.values()})
                 flow[_FLOWS[entry.kind]] += p["amount"]
+            if entry.kind == EntryKind.MODEL_DATASET_SLASHED:  # level 2: a dataset that hurt its model
+                taken = dataset_slashes.setdefault(p["model_id"], {})
+                taken[p["dataset_id"]] = taken.get(p["dataset_id"], 0) + p["amount"]
             if entry.kind == EntryKind.MODEL_PAYOUT:  # level 2: to the modeler or a dataset
                 paid.setdefault(p["model_id"], []).append(
                     {"to": p["to"], "dataset_id": p.get("dataset_id", ""), "amount": p["amount"]})
@@ -203,7 +207,7 @@ class Tournaments:
                 "contribution_micro": record.contributions[i] if record.contributions else None,
                 "dataset_contributions_micro": list(record.dataset_contributions[i]) if record.dataset_contributions else None,
                 "commitment": record.commitments[i] if record.commitments else "",
-                "payouts": paid.get(mid, []),
+                "payouts": paid.get(mid, []), "dataset_slashes": dataset_slashes.get(mid, {}),
                 **flows.get(mid, {k: 0 for k in _FLOWS.values()})})
         opened = record.opened
         return {"tournament_id": tournament_id, "status": record.status, "sponsor": record.sponsor,
