@@ -73,7 +73,7 @@ class TournamentMarketRpcs:
 
 
 class TournamentAdminRpcs:
-    """Admin: the two MPC jobs."""
+    """Admin: the two MPC jobs, and an abort before the result."""
 
     _tournaments: Tournaments
 
@@ -87,4 +87,10 @@ class TournamentAdminRpcs:
                           context: grpc.ServicerContext) -> market_pb2.TournamentView:
         require_role(context, *ADMIN_ROLES)
         entries = self._tournaments.resolve(request.tournament_id, deadline_s=round_deadline(request.deadline_s))
+        return tournament_view(self._tournaments, request.tournament_id, entries[-1].index)
+
+    def AbortTournament(self, request: admin_pb2.AbortTournamentRequest,
+                        context: grpc.ServicerContext) -> market_pb2.TournamentView:
+        require_role(context, *ADMIN_ROLES)
+        entries = self._tournaments.abort(request.tournament_id, request.reason)
         return tournament_view(self._tournaments, request.tournament_id, entries[-1].index)

@@ -44,7 +44,7 @@ from coordinator.mpc_job import Progress, run_job
 from coordinator.rounds import Rounds
 from ledger import Entry, Ledger
 from ledger.tournament_rules import TournamentRecord, model_key
-from mutualmind.errors import AlreadyExists, IntegrityError, NotFound, RuleViolation
+from mutualmind.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, RuleViolation
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.deadlines import ROUND_S
@@ -63,6 +63,7 @@ from mutualmind.vocabulary.tournament_job import (
     TournamentOrder,
     training_datasets,
 )
+from mutualmind.vocabulary.tournament_settlement import ModelPart, abort_entries
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,24 @@ class Tournaments:
             entries = [result, *self.settle(tournament_id)]
         report("done", 1.0, f"tournament {tournament_id} closed at ledger index {entries[-1].index}")
         return entries
+
+    def abort(self, tournament_id: str, reason: str) -> list[Entry]:
+        """Abort a tournament before its result (the admin's call, e.g. after failed jobs):
+        the pool back to the sponsor and every stake to its modeler, in one group commit.
+        A tournament whose result is in cannot be aborted: its outcome is known."""
+        if not reason.strip():
+            raise InvalidInput("say why the tournament is aborted (recorded on the ledger)")
+        record = self.record(tournament_id, TournamentStatus.OPEN, TournamentStatus.FROZEN,
+                             TournamentStatus.RESOLVING)
+        with self._running(tournament_id):
+            state = self.ledger.state
+            parts = [ModelPart(mid, state_model(self.ledger, tournament_id, mid)["modeler"],
+                               state.model_stakes[model_key(tournament_id, mid)], 0, 0, ())
+                     for mid in record.models]
+            plan = abort_entries(tournament_id, record.sponsor, state.tournament_pools[tournament_id], parts)
+            return self.ledger.append_many([
+                (EntryKind.TOURNAMENT_ABORTED, {"tournament_id": tournament_id, "reason": reason[:1024]}, None),
+                *((kind, payload, None) for kind, payload in plan)])
 
     def settle(self, tournament_id: str) -> list[Entry]:
         """Append the settlement the ledger expects (both levels), in one group commit."""

@@ -164,3 +164,11 @@ class TournamentJobRequest(_message.Message):
     tournament_id: str
     deadline_s: float
     def __init__(self, tournament_id: _Optional[str] = ..., deadline_s: _Optional[float] = ...) -> None: ...
+
+class AbortTournamentRequest(_message.Message):
+    __slots__ = ("tournament_id", "reason")
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    reason: str
+    def __init__(self, tournament_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -90,6 +90,11 @@ class AdminStub:
                 request_serializer=proto_dot_admin__pb2.TournamentJobRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
                 _registered_method=True)
+        self.AbortTournament = channel.unary_unary(
+                '/mutualmind.v1.Admin/AbortTournament',
+                request_serializer=proto_dot_admin__pb2.AbortTournamentRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -161,6 +166,12 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AbortTournament(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -217,6 +228,11 @@ def add_AdminServicer_to_server(servicer, server):
             'ResolveTournament': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveTournament,
                     request_deserializer=proto_dot_admin__pb2.TournamentJobRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'AbortTournament': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortTournament,
+                    request_deserializer=proto_dot_admin__pb2.AbortTournamentRequest.FromString,
                     response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
             ),
     }
@@ -516,6 +532,33 @@ class Admin:
             target,
             '/mutualmind.v1.Admin/ResolveTournament',
             proto_dot_admin__pb2.TournamentJobRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortTournament(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/AbortTournament',
+            proto_dot_admin__pb2.AbortTournamentRequest.SerializeToString,
             proto_dot_market__pb2.TournamentView.FromString,
             options,
             channel_credentials,

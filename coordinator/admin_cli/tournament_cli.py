@@ -1,4 +1,4 @@
-"""`mutualmind admin tournament open|train|resolve|show|report|list`: a tournament's whole life (issue 15).
+"""`mutualmind admin tournament open|train|resolve|abort|show|report|list`: a tournament's whole life (issue 15).
 
 `open` is signed by the sponsor on this machine (`mutualmind.vocabulary.tournament`) and
 goes to the public Market API, as `resolve --publisher-key` signs the resolution with the
@@ -48,6 +48,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                              help="commit the resolution first, signed with the publisher's key")
             job.add_argument("--resolution", help="the publisher's registered validation dataset")
         job.set_defaults(func=run_job)
+
+    abort = sub.add_parser("abort", parents=[common],
+                           help="abort before the result: the pool back to the sponsor, stakes to modelers")
+    abort.add_argument("tournament_id")
+    abort.add_argument("--reason", required=True, help="why (recorded on the ledger)")
+    abort.set_defaults(func=run_abort)
 
     show = sub.add_parser("show", parents=[common], help="a tournament: terms, models, contributions, tokens")
     show.add_argument("tournament_id")
@@ -124,6 +130,16 @@ def run_job(args: argparse.Namespace) -> int:
                            admin_pb2.TournamentJobRequest(tournament_id=args.tournament_id, deadline_s=args.deadline),
                            timeout=args.deadline + ROUND_SLACK_S)
     _print(args, view, f"tournament {view.tournament_id} is {view.status} (ledger entry {view.ledger_index})")
+    return 0
+
+
+def run_abort(args: argparse.Namespace) -> int:
+    from proto import admin_pb2
+
+    with _client(args) as client:
+        view = client.call(client.admin, "AbortTournament",
+                           admin_pb2.AbortTournamentRequest(tournament_id=args.tournament_id, reason=args.reason))
+    _print(args, view, f"tournament {view.tournament_id} aborted: pool back to the sponsor, stakes to the modelers")
     return 0
 
 

@@ -101,6 +101,24 @@ def test_refusals_write_nothing(market: Market) -> None:
         _admin_job(market, "ResolveTournament", "t-refuse")
 
 
+def test_an_aborted_tournament_gives_every_token_back(market: Market) -> None:
+    admin, modeler = market.session.admin, _modeler(market, "modeler-a")
+    sponsor_before = market.session.balance("sponsor").balance
+    modeler_before = market.session.balance("modeler-a").balance
+    market.sponsor.open_tournament(_terms(market, "t-abort", int(time.time() * 1000) + 60_000))
+    modeler.submit_model(_submission("t-abort", "m", "modeler-a", market.datasets[:3]))
+    assert market.session.balance("modeler-a").balance == modeler_before - MODEL_STAKE
+
+    def abort() -> Any:
+        return admin.call(admin.admin, "AbortTournament",
+                          admin_pb2.AbortTournamentRequest(tournament_id="t-abort", reason="withdrawn"))
+
+    assert abort().status == "aborted"
+    assert market.session.balance("sponsor").balance == sponsor_before
+    assert market.session.balance("modeler-a").balance == modeler_before
+    _refused(market, "tournament_state", abort)     # once only
+
+
 def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> None:
     session, sponsor = market.session, market.sponsor
     roles = {f"{p.name}-data": p.role for p in market.scenario.providers}
