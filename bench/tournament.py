@@ -128,8 +128,10 @@ def freeze_party(args: argparse.Namespace) -> None:
     from mutualmind.vocabulary.tournament_job import WorkerModel
 
     rows = args.rows_per_dataset * args.datasets
+    import numpy as np
+
     tx, ty, vx, vy, _, _ = load_task("breast_cancer", rows * 2)
-    tx, ty, _, _ = provider_scaled(tx, ty, vx, vy, False)
+    tx, ty, _, _ = (np.asarray(t) for t in provider_scaled(tx, ty, vx, vy, False))
     ids = tuple(f"d{i}" for i in range(args.datasets))
     spec = parse_model_spec({"kind": "logistic", "epochs": args.epochs})
     models = [WorkerModel(f"m{k}", spec, tuple(ids[(k + j) % args.datasets] for j in range(args.choose)))
