@@ -54,15 +54,21 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     cluster = LocalCluster(data_dir, nodes=args.nodes)
     say(f"starting a local cluster in {data_dir}: coordinator, dealer, {args.nodes} nodes")
-    if args.tournament:
-        return _tournament(args, cluster, scenario, say, data_dir, started)
     try:
         cluster.up()
-        result = run_story(cluster, scenario, say=say, epochs=args.epochs)
+        if args.tournament:
+            from mutualmind.demo.tournament_story import run_tournament_story
+
+            story: Any = run_tournament_story(cluster, scenario, say=say, epochs=args.epochs)
+        else:
+            story = run_story(cluster, scenario, say=say, epochs=args.epochs)
     finally:
         cluster.down()
         if not args.keep and args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
+    if args.tournament:
+        return _print_tournament(args, story, say, started)
+    result = story
     elapsed = time.monotonic() - started
     if args.json:
         out = result.to_json()
@@ -74,17 +80,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0 if result.ledger["ok"] else 1
 
 
-def _tournament(args: argparse.Namespace, cluster: Any, scenario: Any, say: Any, data_dir: Path,
-                started: float) -> int:
-    from mutualmind.demo.tournament_story import run_tournament_story
-
-    try:
-        cluster.up()
-        result = run_tournament_story(cluster, scenario, say=say, epochs=args.epochs)
-    finally:
-        cluster.down()
-        if not args.keep and args.data_dir is None:
-            shutil.rmtree(data_dir, ignore_errors=True)
+def _print_tournament(args: argparse.Namespace, result: dict[str, Any], say: Any, started: float) -> int:
     result["seconds"] = round(time.monotonic() - started, 1)
     if args.json:
         print(json.dumps(result, indent=2))
