@@ -6,9 +6,10 @@ signed models: a good logistic model and an MLP on honest data, a model that cho
 noisy data, and a copy of the good model's submission. At the deadline the nodes train
 and freeze every model in MPC; the sponsor commits its held-out rows as the resolution;
 the nodes reveal the metamodel's metric and the contributions; the coordinator settles
-both levels. The story shows the copy and the original sharing what one of them alone
-would earn, the noisy-data model slashed and passing the slash to the noisy provider,
-and the bounty paid or refunded by the threshold.
+both levels. What it shows is what the valuation does on this data (docs/tournaments.md:
+the copy keeps a positive contribution under leave-one-model-out with re-weighting; the
+noisy-data model is slashed, and passes the slash to the noisy provider, only when its
+contribution falls below minus epsilon), and the bounty paid or refunded by the threshold.
 """
 
 from __future__ import annotations
