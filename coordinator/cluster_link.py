@@ -44,6 +44,8 @@ class JobOrder:
     plane: str = "grpc"
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    # a tournament's job (issue 15): `tournament_job.TournamentOrder` JSON ("" = a round's)
+    tournament_json: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from coordinator import ownership
 from coordinator.market import Market
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds, RoundSummary
+from coordinator.tournament_servicer import TournamentMarketRpcs
+from coordinator.tournaments import Tournaments
 from coordinator.witnesses import CheckpointWitnesses
 from ledger.entries import Entry
 from ledger.proof_file import build_proof
@@ -37,11 +39,13 @@ MAX_LIST = 1000
 MAX_LIST_BYTES = 4 * 1024 * 1024
 
 
-class MarketServicer(market_pb2_grpc.MarketServicer):
+class MarketServicer(TournamentMarketRpcs, market_pb2_grpc.MarketServicer):
     def __init__(self, market: Market, rounds: Rounds,
-                 witnesses: CheckpointWitnesses | None = None) -> None:
+                 witnesses: CheckpointWitnesses | None = None,
+                 tournaments: Tournaments | None = None) -> None:
         self._market = market
         self._rounds = rounds
+        self._tournaments = tournaments or Tournaments(rounds.ledger, rounds, rounds.state_dir / "tournaments")
         self._witnesses = witnesses  # None: checkpoints are served without node cosignatures
 
     @property

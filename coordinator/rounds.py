@@ -26,19 +26,18 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
+from coordinator.mpc_job import run_job
 from coordinator.ownership import round_earnings, units_issued_request
 from coordinator.payouts import Participant, Settlement, settle
 from ledger import Entry, Ledger
 from mutualmind.errors import (
     Aborted,
     AlreadyExists,
-    DeadlineExceeded,
     IntegrityError,
     InvalidInput,
     NotFound,
@@ -55,14 +54,13 @@ from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
-from mutualmind.vocabulary.states import UNSETTLED, EntryKind, JobState, RoundStatus
+from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 from mutualmind.vocabulary.valuation import revealed_count, round_result_micro
 
 ROUNDS_PAGE = 200  # rounds per ListRounds page (each carries its participants and stats)
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.25
 
 Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
@@ -374,10 +372,7 @@ class Rounds:
     def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int) -> JobOrder:
         datasets = self.ledger.state.datasets
         nodes = self.link.nodes
-        with self._lock:
-            # one MPC port per node (nodes may share a host, as in a local cluster)
-            ports = [self._ports[(self._next_port + i) % len(self._ports)] for i in range(len(nodes))]
-            self._next_port += len(ports)
+        ports = self.job_ports()
         return JobOrder(
             job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
             round_id=round_payload["round_id"],
@@ -396,48 +391,17 @@ class Rounds:
             plane_members=tuple(n.name for n in nodes),
         )
 
+    def job_ports(self) -> list[int]:
+        """MPC ports for one job, from this coordinator's range (rounds and tournaments
+        share it): one per node (nodes may share a host, as in a local cluster)."""
+        with self._lock:
+            ports = [self._ports[(self._next_port + i) % len(self._ports)]
+                     for i in range(len(self.link.nodes))]
+            self._next_port += len(ports)
+        return ports
+
     def _run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
-        nodes = self.link.nodes
-        started: list[int] = []
-        deadline = time.monotonic() + order.deadline_s
-        # The nodes are asked at once and the first failure ends the wait: when a node's
-        # link is cut, its peers report the broken stream within seconds, and that
-        # answer must not queue behind the silent node's call deadline.
-        pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="job-poll")
-        try:
-            self.link.start_dealer(order)
-            for node in nodes:
-                self.link.start_job(node.index, order)
-                started.append(node.index)
-            while True:
-                asked = {pool.submit(self.link.job_report, n.index, order.job_id): i
-                         for i, n in enumerate(nodes)}
-                answers: dict[int, NodeJobReport] = {}
-                for future in as_completed(asked):
-                    i, r = asked[future], future.result()
-                    if r.state in (JobState.FAILED, JobState.CANCELLED):
-                        # the node's message says whether running the round again can
-                        # help (a peer crashed, a deadline) or not (a numeric cause)
-                        raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
-                                      "nothing was written, the round stays open")
-                    answers[i] = r
-                reports = [answers[i] for i in range(len(nodes))]
-                if all(r.state == JobState.DONE for r in reports):
-                    return reports
-                if time.monotonic() > deadline:
-                    raise DeadlineExceeded(
-                        f"job {order.job_id} passed its {order.deadline_s:.0f}s deadline; nothing "
-                        "was written, the round stays open: check the nodes and run it again")
-                fraction = min(r.progress for r in reports)
-                report("training", 0.05 + 0.9 * fraction, f"nodes at {fraction:.0%}")
-                time.sleep(POLL_INTERVAL_S)
-        except BaseException:
-            for index in started:
-                _quietly(self.link.cancel_job, index, order.job_id)
-            raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-            _quietly(self.link.stop_dealer, order.job_id)
+        return run_job(self.link, order, report)
 
     def _check_attestations(
         self, order: JobOrder, reports: list[NodeJobReport],
@@ -558,13 +522,6 @@ def _now_ms() -> int:
 
 def _utc(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
-
-
-def _quietly(fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception as err:  # cleanup must not hide the error that caused it
-        log.warning("cleanup call %s%s failed: %s", getattr(fn, "__name__", fn), args, err)
 
 
 

@@ -22,6 +22,7 @@ from coordinator.cluster_link import ClusterLink, NodeEndpoint
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import LifecyclePolicy, Rounds
+from coordinator.tournaments import Tournaments
 from coordinator.witnesses import CheckpointWitnesses, WitnessLink
 from ledger import Ledger
 from ledger.cosignature import Cosigner
@@ -180,16 +181,17 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
                         node_addresses=list(zip(names, addresses)))
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         policy=config.lifecycle)
+        tournaments = Tournaments(ledger, rounds, config.data_dir / "tournaments")
         aborted = rounds.recover() + rounds.sweep()
         public = build_server(
-            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses))],
+            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses, tournaments))],
             address=config.public_address,
             credentials=server_credentials(config.certs_dir, "coordinator",
                                            require_client_cert=False),
             service_names=[MARKET_SERVICE])
         try:
             cluster = build_server(
-                [(admin_pb2_grpc.add_AdminServicer_to_server, AdminServicer(market, rounds, link))],
+                [(admin_pb2_grpc.add_AdminServicer_to_server, AdminServicer(market, rounds, link, tournaments))],
                 address=config.cluster_address,
                 credentials=server_credentials(config.certs_dir, "coordinator",
                                                require_client_cert=True),

@@ -43,6 +43,8 @@ from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
 from mutualmind.vocabulary.states import JobState
+from mutualmind.vocabulary.tournament import freeze_attestation_message, result_attestation_message
+from mutualmind.vocabulary.tournament_job import RESOLVE, parse_tournament_order, worker_tournament
 
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
@@ -70,6 +72,8 @@ class JobRequest:
     plane: str = DEFAULT_PLANE              # nothing else runs here: see mutualmind.vocabulary.data_plane
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    # a tournament's job (issue 15): `tournament_job.TournamentOrder` JSON ("" = a round's)
+    tournament_json: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,23 @@ class JobRunner:
         return {"plane": plane, "plane_addresses": list(request.plane_addresses),
                 "plane_members": list(request.plane_members), "certs_dir": self._certs_dir}
 
+    def _tournament_fields(self, request: JobRequest) -> dict[str, object]:
+        """The worker spec's tournament fields: the models, stakes and cap the order's
+        signed records name (checked by `mpcnode.tournament_check` before this), and for a
+        resolve this node's own freeze job directory."""
+        if not request.tournament_json:
+            return {}
+        order = parse_tournament_order(request.tournament_json)
+        freeze_dir = ""
+        if order.phase == RESOLVE:
+            freeze = self.status(validate_job_id(order.freeze_job_id))
+            if freeze.state != JobState.DONE:
+                raise NotFound(f"this node's freeze job {order.freeze_job_id!r} is {freeze.state}; "
+                               "the tournament's models are not frozen here")
+            freeze_dir = str(self.jobs_dir / order.freeze_job_id)
+        worker = worker_tournament(order, freeze_dir)
+        return {"tournament": worker.to_json(), "model": worker.models[0].spec.to_json()}
+
     def start(self, request: JobRequest) -> str:
         """Validate and start a job; returns its id. Refusals leave nothing on disk."""
         job_id = validate_job_id(request.job_id)
@@ -153,6 +174,7 @@ class JobRunner:
         if len(request.job_digest) != 32:
             raise InvalidInput(f"job digest must be a 32-byte SHA-256, got {len(request.job_digest)} bytes")
         directory = self.jobs_dir / job_id
+        tournament = self._tournament_fields(request)
         spec_text = json.dumps(
             {
                 "job_id": job_id,
@@ -164,11 +186,12 @@ class JobRunner:
                 "data_dir": str(self.data_dir),
                 "dataset_ids": list(request.dataset_ids),
                 "validation_dataset_id": request.validation_dataset_id,
-                "model": request.model_spec_json,
+                "model": tournament.pop("model", request.model_spec_json),
                 "output_dir": str(directory),
                 "gloo_interface": request.gloo_interface,
                 "memory_budget_bytes": self._memory,
                 **self._plane_fields(request),
+                **tournament,
             },
             indent=2,
         )
@@ -231,6 +254,15 @@ class JobRunner:
         if status.state != JobState.DONE or status.result is None:
             raise NotFound(f"job {job_id!r} has no trained model on this node (state {status.state})")
         return Path(status.result.weights_path)
+
+    def frozen_commitments(self, job_id: str) -> list[str]:
+        """The weight-share commitments this node's finished freeze job computed."""
+        status = self.status(validate_job_id(job_id))
+        job = self._get(job_id)
+        if status.state != JobState.DONE or not job.request.tournament_json:
+            raise NotFound(f"this node holds no finished tournament freeze job {job_id!r}")
+        document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
+        return [str(c) for c in document["commitments"]]
 
     def model_share(self, job_id: str) -> tuple[bytes, list[dict[str, object]]]:
         """This node's share of the trained model and its manifest (name, shape, offset).
@@ -332,6 +364,8 @@ class JobRunner:
 
     def _sign(self, job: _Job) -> JobResult:
         document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
+        if job.request.tournament_json:
+            return self._sign_tournament(job, document)
         metrics = [float(v) for v in document["metrics"]]
         micro = [to_micro(v) for v in metrics]
         # what copy detection revealed (absent from a worker of before issue 13)
@@ -353,6 +387,26 @@ class JobRunner:
             weights_manifest=list(document["weights"]["tensors"]),
             copies=copies,
         )
+
+
+    def _sign_tournament(self, job: _Job, document: dict[str, object]) -> JobResult:
+        """The freeze's commitments or the resolution's numbers, signed as the ledger's
+        `models_frozen` / `tournament_result` attestations expect."""
+        order = parse_tournament_order(job.request.tournament_json)
+        digest = job.request.job_digest.hex()
+        if order.phase == RESOLVE:
+            payload = result_attestation_message(
+                order.tournament_id, digest, int(document["metamodel_metric_micro"]),  # type: ignore[call-overload]
+                [int(c) for c in document["contributions_micro"]],  # type: ignore[attr-defined]
+                [[int(c) for c in row] for row in document["dataset_contributions_micro"]])  # type: ignore[attr-defined]
+        else:
+            payload = freeze_attestation_message(order.tournament_id, digest,
+                                                 [str(c) for c in document["commitments"]])  # type: ignore[attr-defined]
+        return JobResult(metrics=[], metrics_micro=[], metric=order.phase, accuracy_full=None,
+                         attestation=sign(self._key, payload), attestation_payload=payload,
+                         comm={k: float(v) for k, v in document["comm"].items()},  # type: ignore[attr-defined]
+                         wall_s=float(document["wall_s"]),  # type: ignore[arg-type]
+                         weights_path="", weights_manifest=[])
 
 
 def _request_json(request: JobRequest) -> str:

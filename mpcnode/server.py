@@ -21,6 +21,7 @@ from mpcnode.registry import DatasetRegistry
 from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareStore
+from mpcnode.tournament_check import TournamentJobCheck
 from mpcnode.upload_guard import StallPolicy, StreamLimits, UploadGuard
 from mpcnode.witness import Witness
 from mpcnode.worker.job_spec import DEFAULT_BUDGET_BYTES
@@ -118,7 +119,8 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
     if market is not None:
         release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,
                                signing_key=signing_key)
-        job_check = JobDigestCheck(market, registry)
+        job_check = JobDigestCheck(market, registry,
+                                   TournamentJobCheck(market, registry, jobs.frozen_commitments))
     else:
         _LOG.warning("node%d has no coordinator link: job digests are not checked and model "
                      "shares cannot be collected", config.node_index)

@@ -265,6 +265,7 @@ def job_request(spec: node_pb2.JobSpec) -> JobRequest:
         plane=spec.plane or DEFAULT_PLANE,
         plane_addresses=tuple(spec.plane_addresses),
         plane_members=tuple(spec.plane_members),
+        tournament_json=spec.tournament_json,
     )
 
 

@@ -545,3 +545,39 @@ class PayDividendReply(_message.Message):
     amount: int
     payments: _containers.RepeatedCompositeFieldContainer[Payment]
     def __init__(self, ledger_index: _Optional[int] = ..., amount: _Optional[int] = ..., payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ...) -> None: ...
+
+class SignedTournamentRequest(_message.Message):
+    __slots__ = ("payload_json", "signature")
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    payload_json: str
+    signature: bytes
+    def __init__(self, payload_json: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class GetTournamentRequest(_message.Message):
+    __slots__ = ("tournament_id",)
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    def __init__(self, tournament_id: _Optional[str] = ...) -> None: ...
+
+class TournamentView(_message.Message):
+    __slots__ = ("tournament_id", "status", "view_json", "ledger_index")
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_JSON_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    status: str
+    view_json: str
+    ledger_index: int
+    def __init__(self, tournament_id: _Optional[str] = ..., status: _Optional[str] = ..., view_json: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+
+class ListTournamentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTournamentsReply(_message.Message):
+    __slots__ = ("tournaments",)
+    TOURNAMENTS_FIELD_NUMBER: _ClassVar[int]
+    tournaments: _containers.RepeatedCompositeFieldContainer[TournamentView]
+    def __init__(self, tournaments: _Optional[_Iterable[_Union[TournamentView, _Mapping]]] = ...) -> None: ...

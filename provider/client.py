@@ -49,6 +49,14 @@ from mutualmind.vocabulary.signed_requests import (
     signed_terms_update,
     signed_units_transfer,
 )
+from mutualmind.vocabulary.tournament import (
+    ModelSubmission,
+    TournamentTerms,
+    signed_model_submit,
+    signed_request_json,
+    signed_resolution,
+    signed_tournament_open,
+)
 from mutualmind.vocabulary.upload import iter_chunks
 from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
 from provider.sharing import SharedTable
@@ -340,6 +348,32 @@ class MarketClient:
     def abort_round(self, round_id: str, reason: str) -> market_pb2.AbortRoundReply:
         """Withdraw a round this provider sponsors (open, not running): the pool comes back."""
         return self._call("AbortRound", signed_abort_round(self.key, self.provider_id, round_id, reason))
+
+    # -- the model market (issue 15) ---------------------------------------------------
+
+    def _signed_tournament(self, method: str, signed: tuple[dict[str, Any], bytes]) -> market_pb2.TournamentView:
+        payload_json, signature = signed_request_json(signed)
+        return self._call(method, market_pb2.SignedTournamentRequest(payload_json=payload_json, signature=signature))
+
+    def open_tournament(self, terms: TournamentTerms) -> market_pb2.TournamentView:
+        """Open a tournament this provider sponsors: the terms signed here lock its pool."""
+        if terms.sponsor != self.provider_id:
+            raise InvalidInput(f"the terms name sponsor {terms.sponsor!r}, this key is {self.provider_id!r}")
+        return self._signed_tournament("OpenTournament", signed_tournament_open(self.key, terms))
+
+    def submit_model(self, submission: ModelSubmission) -> market_pb2.TournamentView:
+        """Submit a model as its modeler: the stake signed here is locked until the close."""
+        if submission.modeler != self.provider_id:
+            raise InvalidInput(f"the submission names modeler {submission.modeler!r}, this key is {self.provider_id!r}")
+        return self._signed_tournament("SubmitModel", signed_model_submit(self.key, submission))
+
+    def commit_resolution(self, tournament_id: str, dataset_id: str) -> market_pb2.TournamentView:
+        """Name the (registered, shared) validation set that resolves the tournament."""
+        return self._signed_tournament("CommitResolution",
+                                       signed_resolution(self.key, tournament_id, self.provider_id, dataset_id))
+
+    def tournament(self, tournament_id: str) -> market_pb2.TournamentView:
+        return self._call("GetTournament", market_pb2.GetTournamentRequest(tournament_id=tournament_id))
 
     def stake(self, dataset_id: str, amount: int) -> market_pb2.StakeReply:
         return self._call("Stake", signed_stake(self.key, self.provider_id, dataset_id, amount))

@@ -60,6 +60,9 @@ class WorkerSpec:
     plane_members: tuple[str, ...] = ()
     certs_dir: str = ""
     plane_connect_timeout_s: float = 60.0
+    # a tournament's job (issue 15): the JSON of `tournament_job.WorkerTournament`
+    # ("" = a round's job); it has no validation dataset
+    tournament: str = ""
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -180,7 +183,8 @@ def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
     ids = tuple(validate_dataset_id(d) for d in dataset_ids)
     if len(set(ids)) != len(ids):
         raise InvalidInput("dataset_ids repeats a dataset; each dataset takes part once")
-    validation = validate_dataset_id(raw["validation_dataset_id"])
+    tournament = _tournament_field(raw.get("tournament"))
+    validation = "" if tournament and not raw["validation_dataset_id"] else validate_dataset_id(raw["validation_dataset_id"])
     if validation in ids:
         raise InvalidInput(f"validation dataset {validation!r} is also a training dataset")
     round_id = raw["round_id"]
@@ -209,5 +213,22 @@ def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
         output_dir=str(Path(raw["output_dir"])),
         gloo_interface=interface,
         memory_budget_bytes=budget,
+        tournament=tournament,
         **_plane_fields(raw, world_size, bench),  # type: ignore[arg-type]
     )
+
+
+def _tournament_field(raw: object) -> str:
+    """The tournament description as canonical JSON ("" for a round's job), checked."""
+    if raw in (None, "", {}):
+        return ""
+    from mutualmind.vocabulary.canonical_json import canonical_json
+    from mutualmind.vocabulary.tournament_job import parse_worker_tournament
+
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise InvalidInput("the worker spec's tournament is not valid JSON") from None
+    parse_worker_tournament(raw)
+    return canonical_json(raw).decode()

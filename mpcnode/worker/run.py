@@ -142,6 +142,11 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
     )
     from mutualmind.vocabulary.model_spec import check_plausible
 
+    if spec.tournament:  # a tournament's freeze or resolve (issue 15)
+        from mpcnode.worker.tournament_run import run_tournament
+        from mutualmind.vocabulary.tournament_job import parse_worker_tournament
+
+        return run_tournament(spec, parse_worker_tournament(json.loads(spec.tournament)), deadline)
     started = time.monotonic()
     if spec.plane == "grpc" and not joined:   # a process-wide setting: a worker's, not a test's
         from mpcnode.worker.heap import fix_mmap_threshold
