@@ -44,6 +44,8 @@ class JobOrder:
     plane: str = "gloo"
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    # "training" (a round) or "inference" (issue 16: coordinator.inference)
+    kind: str = "training"
 
 
 @dataclass(frozen=True)

@@ -346,7 +346,7 @@ class Rounds:
         """Run one MPC job for the round and check its attestations; writes no entry."""
         order = self._order(round_payload, deadline_s, runtime.attempts)
         report("starting", 0.0, f"job {order.job_id} on {len(self.link.nodes)} nodes")
-        reports = self._run_job(order, report)
+        reports = self.run_job(order, report)
         report("attesting", 0.95, "checking every node's attestation")
         metrics_micro, attestations, runtime.copies = self._check_attestations(order, reports)
         runtime.stats = _merge_stats(order, reports)
@@ -377,21 +377,9 @@ class Rounds:
 
     def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int) -> JobOrder:
         datasets = self.ledger.state.datasets
-        nodes = self.link.nodes
-        with self._lock:
-            # gloo: one port (rank 0's rendezvous); grpc: one MPC port per node (nodes may
-            # share a host, as in a local cluster)
-            ports = [self._ports[(self._next_port + i) % len(self._ports)]
-                     for i in range(len(nodes) if self.plane == "grpc" else 1)]
-            self._next_port += len(ports)
-        port = ports[0]
-        grpc_plane = self.plane == "grpc"
         return JobOrder(
             job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
             round_id=round_payload["round_id"],
-            world_size=len(nodes),
-            master_addr=nodes[0].mpc_host,
-            master_port=port,
             dataset_ids=tuple(round_payload["datasets"]),
             validation_dataset_id=round_payload["validation_dataset"],
             # the ledger form (decimal strings): each node checks this very spec
@@ -399,12 +387,27 @@ class Rounds:
             model_spec_json=canonical_json(round_payload["model_spec"]).decode(),
             job_digest=job_digest(round_payload, datasets),
             deadline_s=deadline_s,
-            plane=self.plane,
+            **self.placement(),
+        )
+
+    def placement(self) -> dict[str, Any]:
+        """Where a new job's parties meet: world size, rendezvous and data-plane fields
+        (JobOrder's), its ports taken round-robin from the coordinator's MPC range."""
+        nodes = self.link.nodes
+        with self._lock:
+            # gloo: one port (rank 0's rendezvous); grpc: one MPC port per node (nodes may
+            # share a host, as in a local cluster)
+            ports = [self._ports[(self._next_port + i) % len(self._ports)]
+                     for i in range(len(nodes) if self.plane == "grpc" else 1)]
+            self._next_port += len(ports)
+        grpc_plane = self.plane == "grpc"
+        return dict(
+            world_size=len(nodes), master_addr=nodes[0].mpc_host, master_port=ports[0], plane=self.plane,
             plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)) if grpc_plane else (),
             plane_members=tuple(n.name for n in nodes) if grpc_plane else (),
         )
 
-    def _run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+    def run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
         nodes = self.link.nodes
         started: list[int] = []
         deadline = time.monotonic() + order.deadline_s

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
+from coordinator.inference import InferenceOrders
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import LifecyclePolicy, Rounds
@@ -183,8 +184,10 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         plane=config.mpc_plane, policy=config.lifecycle)
         aborted = rounds.recover() + rounds.sweep()
+        inference = InferenceOrders(ledger, rounds)
+        inference.recover()
         public = build_server(
-            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses))],
+            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses, inference))],
             address=config.public_address,
             credentials=server_credentials(config.certs_dir, "coordinator",
                                            require_client_cert=False),

@@ -20,12 +20,13 @@ import os
 import shutil
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.supervised_process import KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
+from mpcnode.worker.inference import PREDICTIONS_FILE
 from mpcnode.worker.job_spec import (
     DEFAULT_BUDGET_BYTES,
     check_party,
@@ -34,11 +35,12 @@ from mpcnode.worker.job_spec import (
     validate_job_id,
 )
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
-from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
+from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE, write_atomic
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.copy_rule import check_copies
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
+from mutualmind.vocabulary.inference import INFERENCE_JOB, PREDICTIONS, TRAINING_JOB
 from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
 from mutualmind.vocabulary.states import JobState
@@ -46,6 +48,7 @@ from mutualmind.vocabulary.states import JobState
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
+DELIVERY_FILE = "delivery.json"
 _LOG = logging.getLogger(__name__)
 
 
@@ -69,6 +72,8 @@ class JobRequest:
     plane: str = "gloo"                     # or "grpc": see mpcnode.worker.job_spec
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    kind: str = TRAINING_JOB                # or "inference" (issue 16): see mpcnode.inference_jobs
+    model_dir: str = ""                     # inference: the trained job's folder on this node
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,8 @@ class JobRunner:
                 "output_dir": str(directory),
                 "gloo_interface": request.gloo_interface,
                 "memory_budget_bytes": self._memory,
+                "kind": request.kind,
+                "model_dir": request.model_dir,
                 **self._plane_fields(request),
             },
             indent=2,
@@ -230,6 +237,10 @@ class JobRunner:
         if status.state != JobState.DONE or status.result is None:
             raise NotFound(f"job {job_id!r} has no trained model on this node (state {status.state})")
         return Path(status.result.weights_path)
+
+    def request_of(self, job_id: str) -> JobRequest:
+        """What the coordinator asked for job `job_id` (as this node checked and ran it)."""
+        return self._get(job_id).request
 
     def model_share(self, job_id: str) -> tuple[bytes, list[dict[str, object]]]:
         """This node's share of the trained model and its manifest (name, shape, offset).
@@ -329,8 +340,24 @@ class JobRunner:
             job.status = status
         job.done.set()
 
+    def record_delivery(self, job_id: str, message: bytes) -> bytes:
+        """Sign `message` (the order's `delivery_message`) once this node has handed the
+        job's prediction shares to their user; the signature becomes the job's attestation,
+        which the coordinator collects to settle the fee. Kept on disk across restarts."""
+        job = self._get(job_id)
+        signature = sign(self._key, message)
+        write_atomic(job.directory / DELIVERY_FILE, json.dumps(
+            {"message": message.decode("utf-8"), "signature": signature.hex()}).encode())
+        with self._lock:
+            if job.status.result is not None:
+                job.status.result = replace(job.status.result, attestation=signature,
+                                            attestation_payload=message)
+        return signature
+
     def _sign(self, job: _Job) -> JobResult:
         document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
+        if job.request.kind == INFERENCE_JOB:
+            return _inference_result(job.directory, document)
         metrics = [float(v) for v in document["metrics"]]
         micro = [to_micro(v) for v in metrics]
         # what copy detection revealed (absent from a worker of before issue 13)
@@ -352,6 +379,25 @@ class JobRunner:
             weights_manifest=list(document["weights"]["tensors"]),
             copies=copies,
         )
+
+
+def _inference_result(directory: Path, document: dict[str, object]) -> JobResult:
+    """A finished inference job: nothing revealed, nothing signed until the user fetched its
+    prediction shares (then `record_delivery`'s signature is the attestation)."""
+    attestation, payload = b"", b""
+    try:
+        delivered = json.loads((directory / DELIVERY_FILE).read_text(encoding="utf-8"))
+        attestation, payload = bytes.fromhex(delivered["signature"]), delivered["message"].encode()
+    except FileNotFoundError:
+        pass
+    predictions = document["predictions"]
+    assert isinstance(predictions, dict) and isinstance(document["comm"], dict)
+    return JobResult(metrics=[], metrics_micro=[], metric="", accuracy_full=None,
+                     attestation=attestation, attestation_payload=payload,
+                     comm={k: float(v) for k, v in document["comm"].items()},
+                     wall_s=float(document["wall_s"]),  # type: ignore[arg-type]
+                     weights_path=str(directory / PREDICTIONS_FILE),
+                     weights_manifest=[{"name": PREDICTIONS, "shape": list(predictions["shape"]), "offset": 0}])
 
 
 def _request_json(request: JobRequest) -> str:

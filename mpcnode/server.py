@@ -13,10 +13,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpcnode.inference_jobs import NodeInference
 from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
 from mpcnode.model_release import ModelRelease
+from mpcnode.nonce_store import NONCE_FILE, NonceStore
 from mpcnode.registry import DatasetRegistry
 from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
 from mpcnode.share_intake import ShareIntake
@@ -114,18 +116,21 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
                      certs_dir=config.certs_dir)
     witness = Witness(config.data_dir, load_manifest(Path(config.certs_dir)).node_name(config.node_index),
                       signing_key, pinned_vkey=config.ledger_vkey)
-    release = job_check = None
+    release = job_check = inference = None
     if market is not None:
+        nonces = NonceStore(jobs.data_dir / NONCE_FILE)   # one store: a nonce is single-use
         release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,
-                               signing_key=signing_key)
+                               signing_key=signing_key, nonces=nonces)
         job_check = JobDigestCheck(market, registry)
+        inference = NodeInference(node_index=config.node_index, jobs=jobs, market=market,
+                                  registry=registry, signing_key=signing_key, nonces=nonces)
     else:
         _LOG.warning("node%d has no coordinator link: job digests are not checked and model "
                      "shares cannot be collected", config.node_index)
     public = build_server(
         [(node_pb2_grpc.add_ShareIntakeServicer_to_server,
           ShareIntakeServicer(intake, UploadGuard(config.stall, config.streams.for_pool(config.max_workers)),
-                              release))],
+                              release, inference))],
         address=config.public_address,
         credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
         service_names=[SHARE_INTAKE_SERVICE],
@@ -133,7 +138,8 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
     )
     try:
         cluster = build_server(
-            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs, job_check, witness))],
+            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs, job_check, witness,
+                                                                                          inference))],
             address=config.cluster_address,
             credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=True),
             service_names=[NODE_CONTROL_SERVICE],

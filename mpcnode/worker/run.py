@@ -31,6 +31,7 @@ from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
 from mpcnode.worker.lifetime import bind_to_parent_and_deadline
 from mutualmind.errors import IntegrityError, MutualMindError
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.inference import INFERENCE_JOB
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.bin"
@@ -52,7 +53,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(temp, path)
 
 
-def _init_crypten(spec: WorkerSpec) -> ModuleType:
+def init_crypten(spec: WorkerSpec) -> ModuleType:
     if spec.plane == "grpc":
         return _init_crypten_over_plane(spec)
     os.environ.update(
@@ -146,7 +147,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     output.mkdir(parents=True, exist_ok=True)
     shares = load_local_shares(spec)
     loaded = time.monotonic()
-    crypten = _init_crypten(spec)
+    crypten = init_crypten(spec)
     try:
         import crypten.communicator as comm
         from crypten.mpc import MPCTensor
@@ -289,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"))
         output = Path(spec.output_dir)
-        run(spec)
+        if spec.kind == INFERENCE_JOB:
+            from mpcnode.worker.inference import run_inference
+
+            run_inference(spec)
+        else:
+            run(spec)
         return 0
     except MutualMindError as err:
         _write_error(output or spec_path.parent, err.code.value, err.message)
