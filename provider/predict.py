@@ -18,37 +18,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput
-from mutualmind.transport import typed_rpc_errors
 from mutualmind.vocabulary.dataset import INFERENCE, TableSchema
-from mutualmind.vocabulary.inference import (
-    PREDICTIONS,
-    check_prediction_share,
-    sign_prediction_fetch,
-)
+from mutualmind.vocabulary.inference import PREDICTIONS
 from mutualmind.vocabulary.model_file import reconstruct as add_shares
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
-from mutualmind.vocabulary.signed_requests import new_nonce, signed_inference_order
-from proto import market_pb2, node_pb2, node_pb2_grpc
+from mutualmind.vocabulary.signed_requests import signed_inference_order
+from proto import market_pb2
 from provider.client import (
+    Channel,
     MarketClient,
     get_model,
     market_call,
-    naming_node,
     on_every_node,
-    receive_signed_share,
     upload_shares,
 )
+from provider.inference_client import fetch_prediction_share
 from provider.sharing import SharedTable, Table, share_table, validate_table
 
 # the user watches its order this long (the job's deadline plus the share uploads)
 ORDER_WAIT_S = 600.0
 POLL_S = 0.1
-MAX_PREDICTION_BYTES = 1 << 30
 Progress = Callable[[str, float], None]
 
 
@@ -80,7 +73,7 @@ class ModelForSale:
     features: TableSchema
 
 
-def model_for_sale(market: grpc.Channel, model_id: str) -> ModelForSale:
+def model_for_sale(market: Channel, model_id: str) -> ModelForSale:
     """The model's price, spec and feature columns (what the query rows must hold)."""
     model = get_model(market, model_id)
     if model.price_per_1000_rows <= 0:
@@ -93,7 +86,7 @@ def model_for_sale(market: grpc.Channel, model_id: str) -> ModelForSale:
                         TableSchema(columns, columns, ""))
 
 
-def predict(market: grpc.Channel, node_channels: Sequence[grpc.Channel], key: Ed25519PrivateKey,
+def predict(market: Channel, node_channels: Sequence[Channel], key: Ed25519PrivateKey,
             user_id: str, model_id: str, table: Table, node_public_keys: Sequence[bytes],
             progress: Progress = lambda stage, fraction: None) -> Predictions:
     """Share `table` (the model's feature columns), order, wait, fetch, reconstruct."""
@@ -118,7 +111,7 @@ def predict(market: grpc.Channel, node_channels: Sequence[grpc.Channel], key: Ed
     return Predictions(order_id, model_id, model.spec, outputs, view.fee, json.loads(view.stats_json or "{}"))
 
 
-def register_queries(market: grpc.Channel, key: Ed25519PrivateKey, user_id: str, model: ModelForSale,
+def register_queries(market: Channel, key: Ed25519PrivateKey, user_id: str, model: ModelForSale,
                      table: Table, nodes: int) -> tuple[str, SharedTable]:
     """Check and share the query rows under a fresh order id (purpose inference) and
     register them; the caller uploads share i to node i."""
@@ -129,7 +122,7 @@ def register_queries(market: grpc.Channel, key: Ed25519PrivateKey, user_id: str,
     return order_id, shared
 
 
-def place_order(market: grpc.Channel, key: Ed25519PrivateKey, user_id: str, model: ModelForSale,
+def place_order(market: Channel, key: Ed25519PrivateKey, user_id: str, model: ModelForSale,
                 order_id: str, rows: int) -> market_pb2.InferenceOrderView:
     """Sign and place the order: the fee is held and the nodes start on the shares."""
     return market_call(market, "OrderInference", signed_inference_order(
@@ -141,7 +134,7 @@ def reconstruct(shares: Sequence[np.ndarray]) -> np.ndarray:
     return add_shares([{PREDICTIONS: share} for share in shares])[PREDICTIONS]
 
 
-def wait_for(market: grpc.Channel, order_id: str, states: tuple[str, ...],
+def wait_for(market: Channel, order_id: str, states: tuple[str, ...],
              on_view: Callable[[market_pb2.InferenceOrderView], None] = lambda view: None,
              timeout_s: float = ORDER_WAIT_S) -> market_pb2.InferenceOrderView:
     """The order's view once its state is one of `states` (DeadlineExceeded otherwise)."""
@@ -154,22 +147,3 @@ def wait_for(market: grpc.Channel, order_id: str, states: tuple[str, ...],
         if time.monotonic() > deadline:
             raise DeadlineExceeded(f"order {order_id} is still {view.state} after {timeout_s:.0f} s")
         time.sleep(POLL_S)
-
-
-def fetch_prediction_share(channel: grpc.Channel, key: Ed25519PrivateKey, user_id: str, order_id: str,
-                           model_id: str, node_index: int, *, node_public_key: bytes,
-                           timeout_s: float = 60.0) -> np.ndarray:
-    """Node `node_index`'s share of the order's outputs (int64 [rows, outputs]), its
-    receipt checked against the request, the node's key and the bytes."""
-    request = sign_prediction_fetch(key, order_id, user_id, node_index, new_nonce(), int(time.time()))
-    stub = node_pb2_grpc.ShareIntakeStub(channel)
-    with naming_node(node_index), typed_rpc_errors():
-        stream = stub.FetchPredictionShare(node_pb2.FetchPredictionShareRequest(
-            order_id=order_id, user_id=user_id, node_index=node_index, nonce=request.nonce,
-            issued_at=request.issued_at, signature=request.signature), timeout=timeout_s)
-        receipt, signature, data = receive_signed_share(stream, node_index, MAX_PREDICTION_BYTES,
-                                                        "prediction share")
-    shape = check_prediction_share(data, receipt, signature, node_public_key, order_id=order_id,
-                                   model_id=model_id, node_index=node_index, user_id=user_id,
-                                   nonce=request.nonce)
-    return np.frombuffer(data, dtype="<i8").reshape(shape).copy()
