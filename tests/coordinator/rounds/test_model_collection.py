@@ -376,35 +376,62 @@ def _fee_account(market: Market) -> int:
 
 
 def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_fetch_them(
-        market: Market, closed_round: Any, node_keys: list[bytes], user: Any) -> None:
+        market: Market, closed_round: Any, node_keys: list[bytes], user: Any, tmp_path: Path) -> None:
+    """Bought with `mutualmind user predict` as a subprocess: the CSV it writes holds the
+    collected model's outputs on the rows (within fixed point)."""
     from mutualmind.vocabulary.model_file import predict_logits
-    from provider.predict import predict, wait_for
+    from provider.predict import wait_for
 
     session = market.session
     table = _queries(market, 40)
     fees_before = _fee_account(market)
+    key_path = tmp_path / "user.pem"
+    save_private_key(user.key, key_path)
+    key_path.with_name("user.pem.id").write_text(USER + "\n")
+    queries = tmp_path / "queries.csv"
+    with queries.open("w", newline="") as handle:
+        csv.writer(handle).writerows([table.schema.columns, *table.values.tolist()])
+    out = tmp_path / "predictions.csv"
+    argv = [sys.executable, "-m", "mutualmind", "user", "predict", "--key", str(key_path),
+            "--model", ROUND, "--csv", str(queries), "--out", str(out),
+            "--data-dir", str(market.cluster.data_dir)]
+    # a CSV without the model's columns: one line, exit code, nothing paid or written
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    refused = subprocess.run([*argv[:10], str(bad), *argv[11:]], cwd=REPO, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "not in the table" in refused.stderr and not out.exists()
+    assert session.balance(USER).balance == 1_000
+
     started = time.monotonic()
-    result = predict(session.market_channel, session.node_channels, user.key, USER, ROUND, table,
-                     node_keys)
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
     model = collect_model(session.market_channel, session.node_channels, market.sponsor.key,
                           "sponsor", ROUND, node_keys)
     plain = predict_logits(model.tensors, model.spec, table.values)
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    logits = np.array([[float(r["logit_0"])] for r in rows])
+    labels = np.array([float(r["prediction"]) for r in rows])
     # fixed point: 2^-16 per value, a few truncations on the way through the model
-    assert result.outputs.shape == plain.shape
-    assert np.max(np.abs(result.outputs - plain)) < 0.01, np.max(np.abs(result.outputs - plain))
+    assert logits.shape == plain.shape and summary["rows"] == 40
+    assert np.max(np.abs(logits - plain)) < 0.01, np.max(np.abs(logits - plain))
     clear = np.abs(plain[:, 0]) > 0.01
-    assert (result.labels()[clear] == (plain[clear, 0] > 0)).all()
-    print(f"predict: 40 rows in {seconds:.2f} s, {result.stats.get('rounds')} rounds")
+    assert (labels[clear] == (plain[clear, 0] > 0)).all()
+    assert out.stat().st_mode & 0o077 == 0
+    print(f"user predict CLI: 40 rows in {seconds:.2f} s, {summary['rounds']} rounds")
 
     # the fee was held, then paid into the model's fee account on the nodes' delivery
-    assert result.fee == PRICE                           # 40 rows: one started thousand
-    view = wait_for(session.market_channel, result.order_id, ("delivered", "failed"), timeout_s=30)
+    assert summary["fee"] == PRICE                       # 40 rows: one started thousand
+    view = wait_for(session.market_channel, summary["order_id"], ("delivered", "failed"), timeout_s=30)
     assert view.state == "delivered", view.message
     assert session.balance(USER).balance == 1_000 - PRICE
     assert _fee_account(market) == fees_before + PRICE
 
-    order = result.order_id
+    order = summary["order_id"]
     # another user, or someone claiming to be the user without its key
     thief = market.clients[market.scenario.providers[0].name]
     with pytest.raises(PermissionDenied, match="only the user who placed"):
