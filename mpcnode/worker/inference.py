@@ -5,7 +5,8 @@ the training job's `weights.bin`). A paying user secret-shared its query rows li
 dataset (purpose `inference`); this process builds secret tensors from both shares,
 aligns the query's columns to the powers of two the model was trained under
 (`column_scale`: the training datasets' largest exponent per column, public), applies the
-pooled standardisation and the model, and writes this party's share of the outputs,
+pooled standardisation and the model - all three folded into the first layer once per
+job (`fold_inputs`), so a row costs one secret matmul - and writes this party's share of the outputs,
 [rows, outputs] raw LE int64 (16 fractional bits), to `predictions.bin`. Nothing is
 revealed: only the user, adding every node's share, sees a prediction.
 
@@ -108,23 +109,18 @@ def run_inference(spec: WorkerSpec) -> dict[str, object]:
         def secret(array: np.ndarray) -> Any:
             return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
 
-        params = {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS}
-        mean, scale = secret(inputs.model["normalise_mean"]), secret(inputs.model["normalise_scale"])
+        params = fold_inputs(
+            {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS},
+            secret(inputs.model["normalise_mean"]), secret(inputs.model["normalise_scale"]),
+            torch.from_numpy(np.exp2(-inputs.shift.astype(np.float64))), spec.model.kind)
         regression = spec.model.task == "regression"
         if regression:
             label_mean = secret(inputs.model["label_mean"])
             label_std = secret(inputs.model["label_scale"]).reciprocal()
         rows, width = inputs.query.shape
         outputs = np.empty((rows, spec.model.outputs), dtype="<i8")
-        right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
-        left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
         for start, stop in row_chunks(rows, max(width, spec.model.hidden if spec.model.kind == "mlp" else 1)):
-            x = secret(inputs.query[start:stop])
-            if (inputs.shift > 0).any():
-                x = x.div(right)                  # a query column smaller than the model's
-            if (inputs.shift < 0).any():
-                x = x * left                      # a public integer: exact, no truncation
-            logits, _, _ = forward(backend, spec.model, params, (x - mean) * scale)
+            logits, _, _ = forward(backend, spec.model, params, secret(inputs.query[start:stop]))
             if regression:
                 logits = (logits * label_std + label_mean) * float(2.0 ** inputs.label_exponent)
             outputs[start:stop] = logits.share.numpy().reshape(stop - start, -1)
@@ -147,3 +143,17 @@ def run_inference(spec: WorkerSpec) -> dict[str, object]:
         return document
     finally:
         crypten.uninit()
+
+
+def fold_inputs(params: dict[str, Any], mean: Any, scale: Any, powers: Any, kind: str) -> dict[str, Any]:
+    """The model's first layer with the query's alignment and the standardisation folded
+    in, so that each row costs one secret matmul: with x' = x 2^-shift per column,
+
+        ((x' - m) * s) W + b  =  x (diag(2^-shift) diag(s) W) + (b - m diag(s) W).
+
+    A few rounds on [features, outputs] tensors, once per job, instead of a truncated
+    product and a division over every [rows, features] table."""
+    first, bias = ("hidden_weight", "hidden_bias") if kind == "mlp" else ("weight", "bias")
+    scaled = params[first] * scale.reshape(-1, 1)                # diag(s) W: one product
+    folded = scaled * powers.reshape(-1, 1) if bool((powers != 1).any()) else scaled
+    return {**params, first: folded, bias: params[bias] - mean.matmul(scaled)}
