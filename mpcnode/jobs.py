@@ -8,6 +8,10 @@ node signs an attestation over (round id, job digest, revealed metrics in intege
 millionths) with its Ed25519 key - the bytes of `mutualmind.vocabulary.attestation.attestation_message`.
 The coordinator accepts a result only when every node signed identical values.
 
+With `ready_workers` > 0 the runner keeps that many workers started ahead of their jobs
+(`mpcnode.ready_workers`): a job takes one if there is one (its spec's path goes to the
+worker's stdin, its deadline counts from then) and starts a worker cold otherwise.
+
 No gRPC here: `mpcnode.servicer` maps requests and replies. A job is never started
 twice under one id, and a refused request leaves no directory behind.
 """
@@ -25,7 +29,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mpcnode.supervised_process import KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
+from mpcnode.ready_workers import PoolStats, ReadyPool, hand_over
+from mpcnode.supervised_process import (
+    KILLED_CANCEL,
+    KILLED_DEADLINE,
+    SupervisedProcess,
+    kill_group,
+)
 from mpcnode.worker.inference import PREDICTIONS_FILE
 from mpcnode.worker.job_spec import (
     DEFAULT_BUDGET_BYTES,
@@ -49,6 +59,8 @@ SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
 DELIVERY_FILE = "delivery.json"
+READY_DIR = "ready-workers"  # the spares' logs until a job takes one
+MAX_READY_WORKERS = 16  # each holds torch and CrypTen in memory (docs/operations.md)
 _LOG = logging.getLogger(__name__)
 
 
@@ -110,6 +122,7 @@ class _Job:
     status: JobStatus
     process: SupervisedProcess | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    launch: str = "cold"  # or "ready": the worker was a spare of the ready pool
 
 
 class JobRunner:
@@ -124,7 +137,10 @@ class JobRunner:
         worker_threads: int = 1,
         worker_memory_bytes: int = DEFAULT_BUDGET_BYTES,
         certs_dir: Path | str | None = None,
+        ready_workers: int = 0,
     ) -> None:
+        if not (isinstance(ready_workers, int) and 0 <= ready_workers <= MAX_READY_WORKERS):
+            raise InvalidInput(f"ready workers {ready_workers!r} must be 0 to {MAX_READY_WORKERS}")
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +152,17 @@ class JobRunner:
         self._certs_dir = str(certs_dir) if certs_dir is not None else ""
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
+        self._pool = ReadyPool([python, "-m", "mpcnode.worker", "--ready"], size=ready_workers,
+                               log_dir=self.data_dir / READY_DIR, env=self._worker_env(None),
+                               name="worker")
+
+    @property
+    def ready_pool(self) -> ReadyPool:
+        """The pool of workers started ahead of their jobs (size 0: jobs start cold)."""
+        return self._pool
+
+    def ready_stats(self) -> PoolStats:
+        return self._pool.stats()
 
     def _plane_fields(self, request: JobRequest) -> dict[str, object]:
         """The worker spec's data-plane fields (checked by the worker spec's parser)."""
@@ -189,13 +216,7 @@ class JobRunner:
         try:
             (directory / SPEC_FILE).write_text(spec_text, encoding="utf-8")
             (directory / REQUEST_FILE).write_text(_request_json(request), encoding="utf-8")
-            job.process = SupervisedProcess(
-                [self._python, "-m", "mpcnode.worker", str(directory / SPEC_FILE)],
-                log_path=directory / LOG_FILE,
-                deadline_s=float(request.deadline_s),
-                env=self._worker_env(request.deadline_s),
-                on_end=lambda process: self._finish(job, process),
-            )
+            job.process = self._launch(job)
         except OSError as err:
             with self._lock:
                 self._jobs.pop(job_id, None)
@@ -207,6 +228,43 @@ class JobRunner:
             if job.status.state == JobState.QUEUED:
                 job.status.state = JobState.RUNNING
         return job_id
+
+    def _launch(self, job: _Job) -> SupervisedProcess:
+        """The job's worker: a ready spare if the pool has one, else a cold start."""
+        deadline_s = float(job.request.deadline_s)
+        spec_path, log_path = job.directory / SPEC_FILE, job.directory / LOG_FILE
+
+        def on_end(process: SupervisedProcess) -> None:
+            self._finish(job, process)
+
+        spare = self._pool.take()
+        if spare is not None:
+            message = json.dumps({"spec": str(spec_path), "deadline_s": deadline_s}).encode() + b"\n"
+            try:
+                os.replace(spare.log_path, log_path)  # the job's log holds the spare's start too
+                handed = hand_over(spare, message)
+            except OSError as err:
+                _LOG.warning("job %s: could not move the ready worker's log: %s", job.status.job_id, err)
+                handed = False
+            if handed:
+                job.launch = "ready"
+                return SupervisedProcess.adopt(spare.process, deadline_s=deadline_s, on_end=on_end)
+            _LOG.warning("job %s: ready worker %d was gone; starting one cold", job.status.job_id, spare.pid)
+            kill_group(spare.pid)
+            spare.process.wait()
+        cold = SupervisedProcess(
+            [self._python, "-m", "mpcnode.worker", str(spec_path)],
+            log_path=log_path,
+            deadline_s=deadline_s,
+            env=self._worker_env(deadline_s),
+            on_end=on_end,
+        )
+        self._pool.track(cold.popen)   # no spare is started while this job runs
+        return cold
+
+    def launch_mode(self, job_id: str) -> str:
+        """How this node started the job's worker: "ready" (a spare) or "cold"."""
+        return self._get(job_id).launch
 
     def status(self, job_id: str) -> JobStatus:
         """The job's state now (progress read from the worker's progress file)."""
@@ -255,7 +313,8 @@ class JobRunner:
         return path.read_bytes(), list(result.weights_manifest)
 
     def close(self) -> None:
-        """Cancel every running job (server shutdown)."""
+        """Cancel every running job and kill the idle ready workers (server shutdown)."""
+        self._pool.close()
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
@@ -296,10 +355,13 @@ class JobRunner:
         with self._lock:
             return self._jobs.setdefault(job_id, job)
 
-    def _worker_env(self, deadline_s: float) -> dict[str, str]:
+    def _worker_env(self, deadline_s: float | None) -> dict[str, str]:
+        """A worker's environment; a ready worker's has no deadline (its job brings one)."""
         env = dict(os.environ)
         env[PARENT_ENV] = str(os.getpid())  # the worker dies with this node process
-        env[DEADLINE_ENV] = repr(float(deadline_s))
+        env.pop(DEADLINE_ENV, None)
+        if deadline_s is not None:
+            env[DEADLINE_ENV] = repr(float(deadline_s))
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         # several parties share few cores: one thread each avoids oversubscription

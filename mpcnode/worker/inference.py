@@ -83,8 +83,9 @@ def load_inputs(spec: WorkerSpec) -> InferenceInputs:
                            shift=trained_exponents - np.asarray(query_meta.exponents))
 
 
-def run_inference(spec: WorkerSpec) -> dict[str, object]:
-    """Run this party's inference job; writes predictions.bin and result.json."""
+def run_inference(spec: WorkerSpec, startup: dict[str, object] | None = None) -> dict[str, object]:
+    """Run this party's inference job; writes predictions.bin and result.json. `startup`
+    says how this process was started (a ready worker's pid and wait, `ready.py`)."""
     started = time.monotonic()
     output = Path(spec.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -138,6 +139,7 @@ def run_inference(spec: WorkerSpec) -> dict[str, object]:
                      # the evaluation itself, and what came before it (imports, inputs, joining)
                      "mpc_s": finished - connected, "startup_s": connected - started},
             "wall_s": finished - started, "mpc_s": finished - connected,
+            "startup": startup or {"mode": "cold"},
         }
         write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
         return document

@@ -23,11 +23,22 @@ def bind_to_parent_and_deadline() -> None:
     deadline = os.environ.get(DEADLINE_ENV, "")
     if deadline:
         try:
-            seconds = math.ceil(float(deadline)) + 1
+            arm_deadline(float(deadline))
         except ValueError:
-            seconds = 0
-        if seconds > 0:
-            signal.alarm(seconds)  # default action of SIGALRM ends the process
+            pass
+    bind_to_parent()
+
+
+def arm_deadline(deadline_s: float) -> None:
+    """End this process (SIGALRM) a second after `deadline_s` from now; a ready worker
+    arms it when it is handed its job, not when it was started."""
+    seconds = math.ceil(deadline_s) + 1 if math.isfinite(deadline_s) else 0
+    if seconds > 0:
+        signal.alarm(seconds)  # default action of SIGALRM ends the process
+
+
+def bind_to_parent() -> None:
+    """Ask the kernel to kill this process when the parent named in the environment dies."""
     parent = os.environ.get(PARENT_ENV, "")
     if not parent or not sys.platform.startswith("linux"):
         return

@@ -14,6 +14,10 @@ n+1 validation metrics, and writes:
   <output_dir>/error.json     on a refusal or failure: code and message
 
 Exit status: 0 done, 2 refused (typed error), 1 failed.
+
+`python -m mpcnode.worker --ready` is the same worker started ahead of its job
+(`mpcnode.worker.ready`): it imports torch and CrypTen, then waits for its spec's path
+on stdin, and from there runs exactly as above.
 """
 
 from __future__ import annotations
@@ -121,8 +125,11 @@ class _Stats:
         return dict(self._comm.get_communication_stats())  # type: ignore[attr-defined]
 
 
-def run(spec: WorkerSpec) -> dict[str, object]:
-    """Run one party's job and return the result dict (also written to result.json)."""
+def run(spec: WorkerSpec, startup: dict[str, object] | None = None) -> dict[str, object]:
+    """Run one party's job and return the result dict (also written to result.json).
+
+    `startup` says how this process was started (a ready worker's pid and wait); it is
+    reported in the result as it is."""
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
@@ -257,6 +264,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
             # this process's peak resident memory (memory_budget checks its estimate)
             "peak_rss_bytes": measured_peak_bytes(),
             "mpc_s": finished - connected,
+            "startup": startup or {"mode": "cold"},
             "weights": {"file": WEIGHTS_FILE, "frac_bits": FRAC_BITS, "tensors": manifest},
         }
         write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
@@ -281,11 +289,19 @@ def _write_weights(path: Path, weights: dict[str, object]) -> list[dict[str, obj
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--ready"]:
+        from mpcnode.worker.ready import serve_ready
+
+        return serve_ready()
     if len(args) != 1:
-        print("usage: python -m mpcnode.worker SPEC.json", file=sys.stderr)
+        print("usage: python -m mpcnode.worker SPEC.json | --ready", file=sys.stderr)
         return 2
     bind_to_parent_and_deadline()
-    spec_path = Path(args[0])
+    return run_spec_file(Path(args[0]))
+
+
+def run_spec_file(spec_path: Path, startup: dict[str, object] | None = None) -> int:
+    """Run the job whose spec is at `spec_path`; the exit status `main` returns."""
     output: Path | None = None
     try:
         spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"))
@@ -293,9 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         if spec.kind == INFERENCE_JOB:
             from mpcnode.worker.inference import run_inference
 
-            run_inference(spec)
+            run_inference(spec, startup)
         else:
-            run(spec)
+            run(spec, startup)
         return 0
     except MutualMindError as err:
         _write_error(output or spec_path.parent, err.code.value, err.message)

@@ -13,6 +13,11 @@ restricted-unpickled messages from party 0; only for trusted networks) and
 `--plane grpc` (issue 12: mutual TLS, typed requests, `plane_dealer`), where
 `--addresses` lists the nodes' MPC ports and `--certs-dir` holds the dealer's
 certificate.
+
+`python -m mpcnode.worker.ttp --ready` is the same process started ahead of its job
+(`mpcnode.ready_workers`): it imports CrypTen and the dealer's modules, then reads one
+line of JSON from stdin, `{"args": [the arguments above], "deadline_s": 120.0}`, and
+serves that one job as a cold one would. Closed stdin without a line: exit 0.
 """
 
 from __future__ import annotations
@@ -91,7 +96,52 @@ def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list
 DEALER_IDLE_S = 24 * 3600.0
 
 
-def main(argv: list[str] | None = None) -> int:
+READY_PRELOAD = (
+    "torch",
+    "mutualmind.crypten_compat",
+    "crypten.mpc.provider.ttp_provider",
+    "mpcnode.worker.dealer_prefetch",
+    "mpcnode.worker.plane_dealer",
+    "mpcnode.worker.plane_session",
+)
+MAX_HANDOVER_BYTES = 64 * 1024
+
+
+def serve_ready() -> int:
+    """Preload, wait for the job's arguments on stdin, serve it (see the module doc)."""
+    import importlib
+    import json
+    import math
+
+    from mpcnode.worker.lifetime import arm_deadline, bind_to_parent
+
+    bind_to_parent()
+    for name in READY_PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # the job imports it again and reports the failure
+            print(f"ready ttp: preloading {name} failed: {type(err).__name__}: {err}", file=sys.stderr)
+    line = sys.stdin.buffer.readline(MAX_HANDOVER_BYTES + 1)
+    if not line:
+        return 0
+    try:
+        raw = json.loads(line.decode("utf-8"))
+        args, deadline = raw["args"], raw["deadline_s"]
+        if not (isinstance(args, list) and all(isinstance(a, str) for a in args) and "--ready" not in args):
+            raise ValueError("args must be a list of strings")
+        if not (isinstance(deadline, (int, float)) and math.isfinite(deadline) and deadline > 0):
+            raise ValueError("deadline_s must be a positive number of seconds")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        print(f"ready ttp: bad handover from the dealer: {err}", file=sys.stderr)
+        return 2
+    arm_deadline(float(deadline))
+    return main(args, bound=True)
+
+
+def main(argv: list[str] | None = None, *, bound: bool = False) -> int:
+    """Serve one job; `bound`: a ready process already bound to its parent and deadline."""
+    if not bound and (sys.argv[1:] if argv is None else argv) == ["--ready"]:
+        return serve_ready()
     parser = argparse.ArgumentParser(prog="python -m mpcnode.worker.ttp")
     parser.add_argument("--world-size", type=int, required=True, help="number of nodes (parties)")
     parser.add_argument("--plane", choices=("gloo", "grpc"), default="gloo")
@@ -104,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certs-dir", help="grpc: cluster folder with ca.pem, dealer.pem, dealer.key")
     parser.add_argument("--connect-timeout-s", type=float, default=60.0)
     args = parser.parse_args(argv)
-    bind_to_parent_and_deadline()
+    if not bound:
+        bind_to_parent_and_deadline()
     try:
         if args.plane == "grpc":
             if not (args.job_id and args.addresses and args.certs_dir):
