@@ -137,7 +137,8 @@ def run_inference(spec: WorkerSpec, startup: dict[str, object] | None = None) ->
             "comm": {"rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
                      "comm_time_s": float(stats["time"]),
                      # the evaluation itself, and what came before it (imports, inputs, joining)
-                     "mpc_s": finished - connected, "startup_s": connected - started},
+                     "mpc_s": finished - connected, "startup_s": connected - started,
+                     "ready_worker": 1.0 if (startup or {}).get("mode") == "ready" else 0.0},
             "wall_s": finished - started, "mpc_s": finished - connected,
             "startup": startup or {"mode": "cold"},
         }
