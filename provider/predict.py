@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput
+from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, RuleViolation
 from mutualmind.vocabulary.dataset import INFERENCE, TableSchema
 from mutualmind.vocabulary.inference import PREDICTIONS
 from mutualmind.vocabulary.model_file import reconstruct as add_shares
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
+from mutualmind.vocabulary.ownership import inference_fee
 from mutualmind.vocabulary.signed_requests import signed_inference_order
 from proto import market_pb2
 from provider.client import (
@@ -116,9 +117,15 @@ def register_queries(market: Channel, key: Ed25519PrivateKey, user_id: str, mode
     """Check and share the query rows under a fresh order id (purpose inference) and
     register them; the caller uploads share i to node i."""
     validate_table(table, expected_schema=model.features)
+    client = MarketClient(market, key, user_id)
+    fee = inference_fee(model.price_per_1000_rows, table.rows)
+    balance = client.balance().balance
+    if balance < fee:   # refused before any share is registered or stored
+        raise RuleViolation("insufficient_balance", f"{table.rows} rows of model {model.model_id!r} "
+                            f"cost {fee} tokens and {user_id!r} holds {balance}")
     order_id = f"q-{secrets.token_hex(12)}"
     shared = share_table(table, nodes, label_classes=0)
-    MarketClient(market, key, user_id).register_dataset(order_id, shared, purpose=INFERENCE)
+    client.register_dataset(order_id, shared, purpose=INFERENCE)
     return order_id, shared
 
 

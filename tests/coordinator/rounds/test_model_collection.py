@@ -376,9 +376,11 @@ def _fee_account(market: Market) -> int:
 
 
 def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_fetch_them(
-        market: Market, closed_round: Any, node_keys: list[bytes], user: Any, tmp_path: Path) -> None:
-    """Bought with `mutualmind user predict` as a subprocess: the CSV it writes holds the
-    collected model's outputs on the rows (within fixed point)."""
+        market: Market, closed_round: Any, node_keys: list[bytes], user: Any, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Bought with `mutualmind user predict`: the CSV it writes holds the collected model's
+    outputs on the rows (within fixed point)."""
+    from mutualmind.cli import main as cli_main
     from mutualmind.vocabulary.model_file import predict_logits
     from provider.predict import wait_for
 
@@ -392,23 +394,21 @@ def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_f
     with queries.open("w", newline="") as handle:
         csv.writer(handle).writerows([table.schema.columns, *table.values.tolist()])
     out = tmp_path / "predictions.csv"
-    argv = [sys.executable, "-m", "mutualmind", "user", "predict", "--key", str(key_path),
-            "--model", ROUND, "--csv", str(queries), "--out", str(out),
-            "--data-dir", str(market.cluster.data_dir)]
+    argv = ["user", "predict", "--key", str(key_path), "--model", ROUND, "--csv", str(queries),
+            "--out", str(out), "--data-dir", str(market.cluster.data_dir)]
     # a CSV without the model's columns: one line, exit code, nothing paid or written
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    refused = subprocess.run([*argv[:10], str(bad), *argv[11:]], cwd=REPO, capture_output=True,
-                             text=True, timeout=120)
-    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert "not in the table" in refused.stderr and not out.exists()
-    assert session.balance(USER).balance == 1_000
+    capsys.readouterr()
+    assert cli_main([*argv[:7], str(bad), *argv[8:]]) == 2
+    refused = capsys.readouterr().err.strip().splitlines()
+    assert len(refused) == 1 and "not in the table" in refused[0], refused
+    assert not out.exists() and session.balance(USER).balance == 1_000
 
     started = time.monotonic()
-    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert cli_main(argv) == 0          # in this process: the cluster's members are the real ones
     seconds = time.monotonic() - started
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     model = collect_model(session.market_channel, session.node_channels, market.sponsor.key,
                           "sponsor", ROUND, node_keys)
     plain = predict_logits(model.tensors, model.spec, table.values)
@@ -475,3 +475,10 @@ def test_a_failed_inference_job_refunds_the_fee(
         _fetch_predictions_raw(market, 0, _signed_prediction_fetch(user.key, order_id, USER, 0))
     verified = session.verify_ledger()
     assert verified.ok, verified.error
+    # a user who cannot pay is refused before a share is registered or stored
+    from provider.client import list_datasets
+
+    broke = session.enrol("broke", mint=0)
+    with pytest.raises(RuleViolation, match="insufficient_balance"):
+        register_queries(session.market_channel, broke.key, "broke", model, _queries(market, 5), 3)
+    assert list_datasets(session.market_channel, "broke") == []
