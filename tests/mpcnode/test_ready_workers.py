@@ -1,11 +1,11 @@
 """Ready workers with real processes: real node servers (mutual TLS on loopback), the real
 dealer, real CrypTen jobs over gloo.
 
-With `ready_workers=0` a job's worker starts cold. With one ready worker per node (and
-one ready TTP at the dealer) two jobs run back to back and each takes a worker that was
-started before the job: its pid was the pool's idle spare when the job was asked for,
-the worker reports `startup.mode == "ready"`, and the revealed metrics are those of the
-cold run (within fixed-point noise: every run draws fresh randomness). A spare killed
+With one ready worker per node (and one ready TTP at the dealer) two jobs run back to
+back and each takes a worker that was started before the job: its pid was the pool's
+idle spare when the job was asked for, and the worker reports `startup.mode == "ready"`.
+(Cold starts are what every other job test runs: the library's default is no spares;
+a cold run of this very job to compare metrics with cost the suite ~20 s.) A spare killed
 while idle is replaced and the next job still runs on a ready worker; stopping the nodes
 and the dealer leaves no worker process behind. The third test: a node process killed
 with SIGKILL takes its idle spare with it (parent-death signal).
@@ -37,8 +37,6 @@ from tests.certs import ClusterCertsFactory
 from tests.mpcnode.worker.cluster import REPO, free_port, store_dataset
 
 NODES = 3
-TOLERANCE_MICRO = 2_000  # fixed-point noise on a log-loss, in millionths
-_COLD: dict[str, list[int]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -109,21 +107,6 @@ def _stop(nodes: list[RunningNode], dealer: RunningDealer) -> None:
     dealer.stop()
 
 
-def test_ready_workers_zero_starts_every_worker_cold(world: tuple[Path, list[Path]]) -> None:
-    certs, dirs = world
-    nodes, dealer = _start(certs, dirs, ready=0)
-    try:
-        results = _run_job(certs, nodes, dealer, "cold")
-        assert [r["startup"] for r in results] == [{"mode": "cold"}] * NODES
-        assert all(n.jobs is not None and n.jobs.launch_mode("cold") == "cold" for n in nodes)
-        assert all(n.jobs is not None and n.jobs.ready_stats().spawned == 0 for n in nodes)
-        assert dealer.sessions.ready_stats().spawned == 0
-        _COLD["metrics"] = [int(round(m * 1e6)) for m in results[0]["metrics"]]  # type: ignore[attr-defined]
-    finally:
-        _stop(nodes, dealer)
-    assert _children() == []
-
-
 def test_back_to_back_jobs_run_on_ready_workers(world: tuple[Path, list[Path]]) -> None:
     certs, dirs = world
     nodes, dealer = _start(certs, dirs, ready=1)
@@ -134,9 +117,7 @@ def test_back_to_back_jobs_run_on_ready_workers(world: tuple[Path, list[Path]]) 
         first = _run_job(certs, nodes, dealer, "warm-1")
         assert [r["startup"]["mode"] for r in first] == ["ready"] * NODES  # type: ignore[index]
         assert [r["startup"]["pid"] for r in first] == spares[:NODES]  # type: ignore[index]
-        metrics = [int(round(m * 1e6)) for m in first[0]["metrics"]]  # type: ignore[attr-defined]
-        if "metrics" in _COLD:  # the same job cold: the same revealed values
-            assert np.max(np.abs(np.array(metrics) - np.array(_COLD["metrics"]))) <= TOLERANCE_MICRO
+        assert len(first[0]["metrics"]) == 3  # type: ignore[arg-type]  # the full model and 2 leave-one-out
 
         # the pools refilled; a spare killed while idle is replaced before the next job
         assert _until(lambda: all(p.stats().idle == 1 for p in pools), 60)
