@@ -72,6 +72,9 @@ class ModelForSale:
     price_per_1000_rows: int
     spec: ModelSpec
     features: TableSchema
+    # per feature column: the largest power-of-two exponent of the round's datasets, as
+    # the nodes trained (public: the providers signed them in their registrations)
+    exponents: tuple[int, ...]
 
 
 def model_for_sale(market: Channel, model_id: str) -> ModelForSale:
@@ -80,11 +83,15 @@ def model_for_sale(market: Channel, model_id: str) -> ModelForSale:
     if model.price_per_1000_rows <= 0:
         raise InvalidInput(f"model {model_id!r} is not for sale: its owners have set no price")
     view = market_call(market, "GetRound", market_pb2.GetRoundRequest(round_id=model.source_id))
-    validation = market_call(market, "GetDataset",
-                             market_pb2.GetDatasetRequest(dataset_id=view.validation_dataset))
-    columns = tuple(validation.registration.schema.feature_columns)
+    registrations = [market_call(market, "GetDataset", market_pb2.GetDatasetRequest(dataset_id=d)).registration
+                     for d in [view.validation_dataset, *(p.dataset_id for p in view.participants)]]
+    columns = tuple(registrations[0].schema.feature_columns)
+    exponents = tuple(
+        max(r.column_exponents[list(r.schema.columns).index(c)] if r.column_exponents else 0
+            for r in registrations)
+        for c in columns)
     return ModelForSale(model_id, model.price_per_1000_rows, parse_model_spec(view.model_spec_json),
-                        TableSchema(columns, columns, ""))
+                        TableSchema(columns, columns, ""), exponents)
 
 
 def predict(market: Channel, node_channels: Sequence[Channel], key: Ed25519PrivateKey,
@@ -124,7 +131,7 @@ def register_queries(market: Channel, key: Ed25519PrivateKey, user_id: str, mode
         raise RuleViolation("insufficient_balance", f"{table.rows} rows of model {model.model_id!r} "
                             f"cost {fee} tokens and {user_id!r} holds {balance}")
     order_id = f"q-{secrets.token_hex(12)}"
-    shared = share_table(table, nodes, label_classes=0)
+    shared = share_table(table, nodes, label_classes=0, at_least=model.exponents)
     client.register_dataset(order_id, shared, purpose=INFERENCE)
     return order_id, shared
 

@@ -5,13 +5,23 @@ the training job's `weights.bin`). A paying user secret-shared its query rows li
 dataset (purpose `inference`); this process builds secret tensors from both shares,
 aligns the query's columns to the powers of two the model was trained under
 (`column_scale`: the training datasets' largest exponent per column, public), applies the
-pooled standardisation and the model - all three folded into the first layer once per
-job (`fold_inputs`), so a row costs one secret matmul - and writes this party's share of the outputs,
+pooled standardisation and the model, and writes this party's share of the outputs,
 [rows, outputs] raw LE int64 (16 fractional bits), to `predictions.bin`. Nothing is
 revealed: only the user, adding every node's share, sees a prediction.
 
 Outputs are the logits of a classifier (the user takes the sign or the argmax), or a
 regression's value in the label's raw units.
+
+The standardisation is folded into the first layer, so that a row costs one secret
+matmul, not a truncated product first:
+
+    ((x - m) * s) W + b  =  x (diag(s) W) + (b - m diag(s) W),
+
+diag(s) W is one product of [features, outputs] tensors, and m diag(s) W is one more row
+of the first chunk's matmul: two multiplications per job in all (the MLP adds its relu
+and second layer per chunk). The query is aligned exactly (a public integer product)
+when its exponents are at least the model's, which `provider.predict` chooses; a finer
+column would need a truncation of the table (supported, not needed by our client).
 """
 
 from __future__ import annotations
@@ -93,7 +103,6 @@ def run_inference(spec: WorkerSpec, startup: dict[str, object] | None = None) ->
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.layers import forward
     from mpcnode.worker.normalisation import row_chunks
     from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, init_crypten, write_atomic
 
@@ -110,21 +119,39 @@ def run_inference(spec: WorkerSpec, startup: dict[str, object] | None = None) ->
         def secret(array: np.ndarray) -> Any:
             return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
 
-        params = fold_inputs(
-            {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS},
-            secret(inputs.model["normalise_mean"]), secret(inputs.model["normalise_scale"]),
-            torch.from_numpy(np.exp2(-inputs.shift.astype(np.float64))), spec.model.kind)
+        kind = spec.model.kind
+        first, bias = ("hidden_weight", "hidden_bias") if kind == "mlp" else ("weight", "bias")
+        params = {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS}
+        mean = secret(inputs.model["normalise_mean"])
+        # diag(s) W: one product of [features, outputs] tensors, once per job
+        folded = params[first] * secret(inputs.model["normalise_scale"]).reshape(-1, 1)
         regression = spec.model.task == "regression"
         if regression:
             label_mean = secret(inputs.model["label_mean"])
             label_std = secret(inputs.model["label_scale"]).reciprocal()
+        right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
+        left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
         rows, width = inputs.query.shape
         outputs = np.empty((rows, spec.model.outputs), dtype="<i8")
-        for start, stop in row_chunks(rows, max(width, spec.model.hidden if spec.model.kind == "mlp" else 1)):
-            logits, _, _ = forward(backend, spec.model, params, secret(inputs.query[start:stop]))
+        shifted_bias = None   # b - m diag(s) W, from the first chunk's extra row
+        for start, stop in row_chunks(rows, max(width, spec.model.hidden if kind == "mlp" else 1)):
+            x = secret(inputs.query[start:stop])
+            if (inputs.shift < 0).any():
+                x = x * left          # onto the model's exponents: a public integer, exact
+            if (inputs.shift > 0).any():
+                x = x.div(right)      # a query column finer than the model's: a truncation
+            if shifted_bias is None:  # the pooled mean rides along as one more row
+                both = backend.cat([x, mean], 0).matmul(folded)
+                shifted_bias = params[bias] - both[-1:]
+                pre = both[:-1] + shifted_bias
+            else:
+                pre = x.matmul(folded) + shifted_bias
+            if kind == "mlp":
+                hidden, _ = backend.relu_with_gate(pre)
+                pre = hidden.matmul(params["weight"]) + params["bias"]
             if regression:
-                logits = (logits * label_std + label_mean) * float(2.0 ** inputs.label_exponent)
-            outputs[start:stop] = logits.share.numpy().reshape(stop - start, -1)
+                pre = (pre * label_std + label_mean) * float(2.0 ** inputs.label_exponent)
+            outputs[start:stop] = pre.share.numpy().reshape(stop - start, -1)
             write_atomic(output / PROGRESS_FILE, json.dumps({"done": stop, "total": rows}).encode(), durable=False)
         stats = dict(communicator.get_communication_stats())
         write_atomic(output / PREDICTIONS_FILE, outputs.tobytes())
@@ -146,17 +173,3 @@ def run_inference(spec: WorkerSpec, startup: dict[str, object] | None = None) ->
         return document
     finally:
         crypten.uninit()
-
-
-def fold_inputs(params: dict[str, Any], mean: Any, scale: Any, powers: Any, kind: str) -> dict[str, Any]:
-    """The model's first layer with the query's alignment and the standardisation folded
-    in, so that each row costs one secret matmul: with x' = x 2^-shift per column,
-
-        ((x' - m) * s) W + b  =  x (diag(2^-shift) diag(s) W) + (b - m diag(s) W).
-
-    A few rounds on [features, outputs] tensors, once per job, instead of a truncated
-    product and a division over every [rows, features] table."""
-    first, bias = ("hidden_weight", "hidden_bias") if kind == "mlp" else ("weight", "bias")
-    scaled = params[first] * scale.reshape(-1, 1)                # diag(s) W: one product
-    folded = scaled * powers.reshape(-1, 1) if bool((powers != 1).any()) else scaled
-    return {**params, first: folded, bias: params[bias] - mean.matmul(scaled)}
