@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -84,9 +83,14 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
 
             def buy(values: np.ndarray) -> tuple[float, dict]:
                 started = time.monotonic()
+                stages: dict[str, float] = {}
+
+                def note(stage: str, fraction: float) -> None:
+                    stages.setdefault(stage, round(time.monotonic() - started, 3))
+
                 result = predict(session.market_channel, session.node_channels, user.key, "user", ROUND,
-                                 _queries(scenario.schema, values), session.node_keys)
-                return time.monotonic() - started, result.stats
+                                 _queries(scenario.schema, values), session.node_keys, note)
+                return time.monotonic() - started, {**result.stats, "stages_s": stages}
 
             singles = []
             for i in range(args.repeat):
@@ -97,15 +101,20 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             session.close()
         finally:
             cluster.down()
+    singles.sort(key=lambda single: single[0])
     one = singles[len(singles) // 2][1]["parties"][0]
     mpc = batch["parties"][0]
+    batch = dict(batch)
     return {
-        "latency_1_row_s": round(statistics.median(s for s, _ in singles), 3),
+        "latency_1_row_s": round(singles[len(singles) // 2][0], 3),
         "latency_1_row_mpc_s": round(float(one["mpc_s"]), 3),
         "startup_1_row_s": round(float(one["startup_s"]), 3),
         # node workers of the one-row jobs that were ready spares (not started cold), of all
         "ready_workers": f"{sum(int(p['ready_worker']) for _, s in singles for p in s['parties'])}"
                          f"/{sum(len(s['parties']) for _, s in singles)}",
+        # when each step of the median one-row purchase began (s from its start)
+        "stages_1_row_s": singles[len(singles) // 2][1]["stages_s"],
+        "stages_batch_s": batch["stages_s"],
         "rows": args.rows,
         "rows_per_s": round(args.rows / batch_s, 1),
         "rows_per_s_mpc": round(args.rows / float(mpc["mpc_s"]), 1),
