@@ -109,6 +109,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "latency_1_row_s": round(singles[len(singles) // 2][0], 3),
         "latency_1_row_mpc_s": round(float(one["mpc_s"]), 3),
         "startup_1_row_s": round(float(one["startup_s"]), 3),
+        # the coordinator's view of that job: dealer and nodes started, job done
+        "job_1_row_started_s": singles[len(singles) // 2][1].get("started_s"),
+        "job_1_row_s": singles[len(singles) // 2][1].get("job_s"),
         # node workers of the one-row jobs that were ready spares (not started cold), of all
         "ready_workers": f"{sum(int(p['ready_worker']) for _, s in singles for p in s['parties'])}"
                          f"/{sum(len(s['parties']) for _, s in singles)}",

@@ -120,8 +120,19 @@ class InferenceOrders:
     def _run(self, status: OrderStatus, query: dict[str, Any]) -> None:
         try:
             order = self._job_order(status, query)
-            reports = self.rounds.run_job(order, lambda stage, fraction, message: self._progress(status, fraction))
-            self._set(status, state=READY, progress=1.0, stats=_stats(reports),
+            began, first_poll = time.monotonic(), []
+
+            def progress(stage: str, fraction: float, message: str) -> None:
+                first_poll.append(time.monotonic())
+                self._progress(status, fraction)
+
+            reports = self.rounds.run_job(order, progress)
+            stats = _stats(reports)
+            # the coordinator's view: the dealer and every node started (to the first poll
+            # of a running job), and the whole job to its last node done
+            stats.update(started_s=round((first_poll or [time.monotonic()])[0] - began, 3),
+                         job_s=round(time.monotonic() - began, 3))
+            self._set(status, state=READY, progress=1.0, stats=stats,
                       message="fetch the prediction shares from every node")
             attestations = self._await_delivery(status, order)
             entry = self.ledger.append(EntryKind.INFERENCE_DELIVERED, {
