@@ -46,6 +46,8 @@ class JobOrder:
     plane_members: tuple[str, ...] = ()
     # a tournament's job (issue 15): `tournament_job.TournamentOrder` JSON ("" = a round's)
     tournament_json: str = ""
+    # "training" (a round or a tournament) or "inference" (issue 16: coordinator.inference)
+    kind: str = "training"
 
 
 @dataclass(frozen=True)

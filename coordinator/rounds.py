@@ -340,7 +340,7 @@ class Rounds:
         """Run one MPC job for the round and check its attestations; writes no entry."""
         order = self._order(round_payload, deadline_s, runtime.attempts)
         report("starting", 0.0, f"job {order.job_id} on {len(self.link.nodes)} nodes")
-        reports = self._run_job(order, report)
+        reports = self.run_job(order, report)
         report("attesting", 0.95, "checking every node's attestation")
         metrics_micro, attestations, runtime.copies = self._check_attestations(order, reports)
         runtime.stats = _merge_stats(order, reports)
@@ -371,14 +371,9 @@ class Rounds:
 
     def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int) -> JobOrder:
         datasets = self.ledger.state.datasets
-        nodes = self.link.nodes
-        ports = self.job_ports()
         return JobOrder(
             job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
             round_id=round_payload["round_id"],
-            world_size=len(nodes),
-            master_addr=nodes[0].mpc_host,
-            master_port=ports[0],
             dataset_ids=tuple(round_payload["datasets"]),
             validation_dataset_id=round_payload["validation_dataset"],
             # the ledger form (decimal strings): each node checks this very spec
@@ -386,21 +381,26 @@ class Rounds:
             model_spec_json=canonical_json(round_payload["model_spec"]).decode(),
             job_digest=job_digest(round_payload, datasets),
             deadline_s=deadline_s,
-            plane=DEFAULT_PLANE,   # the only plane of a cluster job (issue 12)
+            **self.placement(),
+        )
+
+    def placement(self) -> dict[str, Any]:
+        """Where a new job's parties meet (JobOrder's world size, rendezvous and data-plane
+        fields), for rounds, tournaments and inference alike: one MPC port per node (nodes
+        may share a host, as in a local cluster), taken round-robin from this coordinator's
+        range; the gRPC plane is the only plane of a cluster job (issue 12)."""
+        nodes = self.link.nodes
+        with self._lock:
+            ports = [self._ports[(self._next_port + i) % len(self._ports)] for i in range(len(nodes))]
+            self._next_port += len(ports)
+        return dict(
+            world_size=len(nodes), master_addr=nodes[0].mpc_host, master_port=ports[0], plane=DEFAULT_PLANE,
             plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)),
             plane_members=tuple(n.name for n in nodes),
         )
 
-    def job_ports(self) -> list[int]:
-        """MPC ports for one job, from this coordinator's range (rounds and tournaments
-        share it): one per node (nodes may share a host, as in a local cluster)."""
-        with self._lock:
-            ports = [self._ports[(self._next_port + i) % len(self._ports)]
-                     for i in range(len(self.link.nodes))]
-            self._next_port += len(ports)
-        return ports
-
-    def _run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+    def run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+        """Start `order` on the dealer and every node and wait for it (`mpc_job.run_job`)."""
         return run_job(self.link, order, report)
 
     def _check_attestations(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
+from coordinator.inference import InferenceOrders
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import LifecyclePolicy, Rounds
@@ -183,8 +184,11 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
                         policy=config.lifecycle)
         tournaments = Tournaments(ledger, rounds, config.data_dir / "tournaments")
         aborted = rounds.recover() + rounds.sweep()
+        inference = InferenceOrders(ledger, rounds)
+        inference.recover()
         public = build_server(
-            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses, tournaments))],
+            [(market_pb2_grpc.add_MarketServicer_to_server,
+              MarketServicer(market, rounds, witnesses, tournaments, inference))],
             address=config.public_address,
             credentials=server_credentials(config.certs_dir, "coordinator",
                                            require_client_cert=False),

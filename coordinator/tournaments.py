@@ -40,14 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import JobOrder, NodeJobReport
-from coordinator.mpc_job import Progress, run_job
+from coordinator.mpc_job import Progress
 from coordinator.rounds import Rounds
 from ledger import Entry, Ledger
 from ledger.tournament_rules import TournamentRecord, model_key
 from mutualmind.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, RuleViolation
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.canonical_json import canonical_json
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
@@ -119,7 +118,7 @@ class Tournaments:
         with self._running(tournament_id) as runtime:
             order = self._order(record, FREEZE, deadline_s)
             report("training", 0.0, f"freeze job {order.job_id}: {len(record.models)} models")
-            reports = run_job(self._rounds.link, order, report)
+            reports = self._rounds.run_job(order, report)
             commitments, attestations = self.freeze_attestations(order, reports)
             runtime.stats = _stats(order, reports)
             write_atomic(self.state_dir / f"{tournament_id}.json",
@@ -141,7 +140,7 @@ class Tournaments:
         with self._running(tournament_id) as runtime:
             order = self._order(record, RESOLVE, deadline_s)
             report("resolving", 0.0, f"resolve job {order.job_id}")
-            reports = run_job(self._rounds.link, order, report)
+            reports = self._rounds.run_job(order, report)
             numbers, attestations = self.result_attestations(order, reports)
             runtime.stats = _stats(order, reports)
             result = self.ledger.append(EntryKind.TOURNAMENT_RESULT, {
@@ -286,17 +285,11 @@ class Tournaments:
             resolution = next(self._signed(e) for e in entries if e.kind == EntryKind.RESOLUTION_COMMITTED)
             tournament = TournamentOrder(RESOLVE, opened, submissions, resolution, self._freeze_job(tid))
             datasets, digest = (record.resolution_dataset,), record.job_digest
-        rounds = self._rounds
-        nodes = rounds.link.nodes
-        ports = rounds.job_ports()
         return JobOrder(
             job_id=f"{tid}-{phase}-{secrets.token_hex(3)}"[-64:].lstrip("-._") or secrets.token_hex(8),
-            round_id=tid, world_size=len(nodes), master_addr=nodes[0].mpc_host, master_port=ports[0],
-            dataset_ids=datasets, validation_dataset_id="", model_spec_json="{}",
-            job_digest=digest, deadline_s=deadline_s, plane=DEFAULT_PLANE,
-            plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)),
-            plane_members=tuple(n.name for n in nodes),
-            tournament_json=tournament.to_json())
+            round_id=tid, dataset_ids=datasets, validation_dataset_id="", model_spec_json="{}",
+            job_digest=digest, deadline_s=deadline_s, tournament_json=tournament.to_json(),
+            **self._rounds.placement())
 
     def _freeze_job(self, tournament_id: str) -> str:
         path = self.state_dir / f"{tournament_id}.json"
@@ -369,10 +362,6 @@ def state_model(ledger: Ledger, tournament_id: str, model_id: str) -> dict[str, 
 
 def _stats(order: JobOrder, reports: list[NodeJobReport]) -> dict[str, Any]:
     return {"job_id": order.job_id, "job_digest": order.job_digest, "parties": [r.stats for r in reports]}
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def canonical(value: Any) -> str:

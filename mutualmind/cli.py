@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "provider": "provider.cli",
     "owner": "provider.owner_cli",
     "modeler": "provider.modeler_cli",
+    "user": "provider.user_cli",
     "coordinator": "coordinator.cli",
     "demo": "mutualmind.demo.cli",
     "admin": "coordinator.admin_cli.cli",

@@ -180,6 +180,16 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.ListTournamentsRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.ListTournamentsReply.FromString,
                 _registered_method=True)
+        self.OrderInference = channel.unary_unary(
+                '/mutualmind.v1.Market/OrderInference',
+                request_serializer=proto_dot_market__pb2.OrderInferenceRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.InferenceOrderView.FromString,
+                _registered_method=True)
+        self.GetInferenceOrder = channel.unary_unary(
+                '/mutualmind.v1.Market/GetInferenceOrder',
+                request_serializer=proto_dot_market__pb2.GetInferenceOrderRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.InferenceOrderView.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -359,6 +369,18 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OrderInference(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInferenceOrder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -506,6 +528,16 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.ListTournaments,
                     request_deserializer=proto_dot_market__pb2.ListTournamentsRequest.FromString,
                     response_serializer=proto_dot_market__pb2.ListTournamentsReply.SerializeToString,
+            ),
+            'OrderInference': grpc.unary_unary_rpc_method_handler(
+                    servicer.OrderInference,
+                    request_deserializer=proto_dot_market__pb2.OrderInferenceRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.InferenceOrderView.SerializeToString,
+            ),
+            'GetInferenceOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInferenceOrder,
+                    request_deserializer=proto_dot_market__pb2.GetInferenceOrderRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.InferenceOrderView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1291,6 +1323,60 @@ class Market:
             '/mutualmind.v1.Market/ListTournaments',
             proto_dot_market__pb2.ListTournamentsRequest.SerializeToString,
             proto_dot_market__pb2.ListTournamentsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OrderInference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/OrderInference',
+            proto_dot_market__pb2.OrderInferenceRequest.SerializeToString,
+            proto_dot_market__pb2.InferenceOrderView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInferenceOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetInferenceOrder',
+            proto_dot_market__pb2.GetInferenceOrderRequest.SerializeToString,
+            proto_dot_market__pb2.InferenceOrderView.FromString,
             options,
             channel_credentials,
             insecure,

@@ -424,22 +424,28 @@ def fetch_model_share(
                 nonce=request.nonce, issued_at=request.issued_at, signature=request.signature),
             timeout=timeout_s,
         )
-        first = next(stream, None)
-        if first is None or not first.HasField("receipt"):
-            raise IntegrityError(f"node {node_index} sent no receipt before its model share")
-        receipt_json = first.receipt.receipt_json.encode("utf-8")
-        signature = bytes(first.receipt.node_signature)
-        data = bytearray(first.data)
-        for message in stream:
-            if message.HasField("receipt"):
-                raise IntegrityError(f"node {node_index} sent a second receipt in one model share")
-            data += message.data
-            if len(data) > MAX_MODEL_SHARE_BYTES:
-                stream.cancel()
-                raise IntegrityError(f"node {node_index} sent more than {MAX_MODEL_SHARE_BYTES} "
-                                     "bytes of model share; no round trains a model that large")
-    shares = bytes(data)
+        receipt_json, signature, shares = receive_signed_share(stream, node_index, MAX_MODEL_SHARE_BYTES,
+                                                               "model share")
     manifest = check_released_share(
         shares, receipt_json, signature, node_public_key, round_id=round_id, job_digest=job_digest,
         node_index=node_index, sponsor_id=sponsor_id, nonce=request.nonce)
     return ModelShare(node_index, shares, manifest, receipt_json, signature)
+
+
+def receive_signed_share(stream: Any, node_index: int, limit: int, what: str) -> tuple[bytes, bytes, bytes]:
+    """(receipt JSON, node signature, bytes) of a node's streamed share: the receipt in the
+    first message, data in every one, at most `limit` bytes (IntegrityError otherwise)."""
+    first = next(stream, None)
+    if first is None or not first.HasField("receipt"):
+        raise IntegrityError(f"node {node_index} sent no receipt before its {what}")
+    receipt_json = first.receipt.receipt_json.encode("utf-8")
+    signature = bytes(first.receipt.node_signature)
+    data = bytearray(first.data)
+    for message in stream:
+        if message.HasField("receipt"):
+            raise IntegrityError(f"node {node_index} sent a second receipt in one {what}")
+        data += message.data
+        if len(data) > limit:
+            stream.cancel()
+            raise IntegrityError(f"node {node_index} sent more than {limit} bytes of {what}")
+    return receipt_json, signature, bytes(data)

@@ -15,6 +15,7 @@ from pathlib import Path
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.data_plane import BENCH_PLANE, DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.dataset import validate_dataset_id
+from mutualmind.vocabulary.inference import INFERENCE_JOB, JOB_KINDS, TRAINING_JOB
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -63,6 +64,11 @@ class WorkerSpec:
     # a tournament's job (issue 15): the JSON of `tournament_job.WorkerTournament`
     # ("" = a round's job); it has no validation dataset
     tournament: str = ""
+    # "training" (a round's or tournament's batched training) or "inference" (issue 16:
+    # the trained model in `model_dir`, a finished training job's folder on this node,
+    # evaluated on the one query dataset in `dataset_ids`; no validation set)
+    kind: str = TRAINING_JOB
+    model_dir: str = ""
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -184,7 +190,9 @@ def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
     if len(set(ids)) != len(ids):
         raise InvalidInput("dataset_ids repeats a dataset; each dataset takes part once")
     tournament = _tournament_field(raw.get("tournament"))
-    validation = "" if tournament and not raw["validation_dataset_id"] else validate_dataset_id(raw["validation_dataset_id"])
+    kind, model_dir = _kind_fields(raw, ids)
+    validation = ("" if kind == INFERENCE_JOB or (tournament and not raw["validation_dataset_id"])
+                  else validate_dataset_id(raw["validation_dataset_id"]))
     if validation in ids:
         raise InvalidInput(f"validation dataset {validation!r} is also a training dataset")
     round_id = raw["round_id"]
@@ -215,6 +223,8 @@ def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
         memory_budget_bytes=budget,
         tournament=tournament,
         **_plane_fields(raw, world_size, bench),  # type: ignore[arg-type]
+        kind=kind,
+        model_dir=model_dir,
     )
 
 
@@ -232,3 +242,18 @@ def _tournament_field(raw: object) -> str:
             raise InvalidInput("the worker spec's tournament is not valid JSON") from None
     parse_worker_tournament(raw)
     return canonical_json(raw).decode()
+
+
+def _kind_fields(raw: dict, ids: tuple[str, ...]) -> tuple[str, str]:
+    """(kind, model_dir): an inference job reads one query dataset and a trained model."""
+    kind = raw.get("kind", TRAINING_JOB)
+    if kind not in JOB_KINDS:
+        raise InvalidInput(f"job kind {kind!r} must be one of {', '.join(JOB_KINDS)}")
+    if kind == TRAINING_JOB:
+        return kind, ""
+    model_dir = raw.get("model_dir")
+    if not isinstance(model_dir, str) or not model_dir:
+        raise InvalidInput("an inference job needs model_dir: the trained job's folder on this node")
+    if len(ids) != 1:
+        raise InvalidInput(f"an inference job reads exactly one query dataset, got {len(ids)}")
+    return kind, str(Path(model_dir))

@@ -54,18 +54,29 @@ def bind_to_parent_and_deadline() -> Deadline | None:
     that deadline (None when the environment names none: benchmarks, tests)."""
     deadline = _deadline_from_env()
     if deadline is not None:
-        signal.alarm(math.ceil(deadline.seconds) + 1)  # default action of SIGALRM ends the process
+        arm_deadline(deadline)
+    bind_to_parent()
+    return deadline
+
+
+def arm_deadline(deadline: Deadline) -> None:
+    """End this process (SIGALRM) a second after `deadline`; a ready worker arms it when
+    it is handed its job, not when it was started."""
+    signal.alarm(math.ceil(deadline.seconds) + 1)  # default action of SIGALRM ends the process
+
+
+def bind_to_parent() -> None:
+    """Ask the kernel to kill this process when the parent named in the environment dies."""
     parent = os.environ.get(PARENT_ENV, "")
     if not parent or not sys.platform.startswith("linux"):
-        return deadline
+        return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
-        return deadline
+        return
     if str(os.getppid()) != parent:  # the parent died before prctl took effect
         os._exit(1)
-    return deadline
 
 
 def _deadline_from_env() -> Deadline | None:

@@ -14,6 +14,10 @@ n+1 validation metrics, and writes:
   <output_dir>/error.json     on a refusal or failure: code and message
 
 Exit status: 0 done, 2 refused (typed error), 1 failed.
+
+`python -m mpcnode.worker --ready` is the same worker started ahead of its job
+(`mpcnode.worker.ready`): it imports torch and CrypTen, then waits for its spec's path
+on stdin, and from there runs exactly as above.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from mpcnode.worker.lifetime import Deadline, bind_to_parent_and_deadline
 from mutualmind.errors import IntegrityError, MutualMindError
 from mutualmind.vocabulary.data_plane import BENCH_FLAG
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.inference import INFERENCE_JOB
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.bin"
@@ -53,7 +58,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(temp, path)
 
 
-def _init_crypten(spec: WorkerSpec, deadline: Deadline | None) -> ModuleType:
+def init_crypten(spec: WorkerSpec, deadline: Deadline | None) -> ModuleType:
     if spec.plane == "grpc":
         return _init_crypten_over_plane(spec, deadline)
     os.environ.update(
@@ -122,11 +127,14 @@ class _Stats:
         return dict(self._comm.get_communication_stats())  # type: ignore[attr-defined]
 
 
-def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = False) -> dict[str, object]:
+def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = False,
+        startup: dict[str, object] | None = None) -> dict[str, object]:
     """Run one party's job and return the result dict (also written to result.json);
     `deadline`: the job's, from the runner (`lifetime`), bounds every wait for a peer.
     `joined`: the calling thread already runs as its party, on links made for it
-    (`plane_memory`, every party in one process): no CrypTen init here, no uninit."""
+    (`plane_memory`, every party in one process): no CrypTen init here, no uninit.
+    `startup` says how this process was started (a ready worker's pid and wait); it is
+    reported in the result as it is."""
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
@@ -159,7 +167,7 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
     if joined:
         from mutualmind.crypten_compat import crypten
     else:
-        crypten = _init_crypten(spec, deadline)
+        crypten = init_crypten(spec, deadline)
     try:
         import crypten.communicator as comm
         from crypten.mpc import MPCTensor
@@ -269,6 +277,7 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
             # this process's peak resident memory (memory_budget checks its estimate)
             "peak_rss_bytes": measured_peak_bytes(),
             "mpc_s": finished - connected,
+            "startup": startup or {"mode": "cold"},
             "weights": {"file": WEIGHTS_FILE, "frac_bits": FRAC_BITS, "tensors": manifest},
         }
         write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
@@ -294,19 +303,33 @@ def _write_weights(path: Path, weights: dict[str, object]) -> list[dict[str, obj
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--ready"]:
+        from mpcnode.worker.ready import serve_ready
+
+        return serve_ready()
     # BENCH_FLAG: a benchmark or test harness may run a gloo job; a node never passes it
     bench = BENCH_FLAG in args
     args = [a for a in args if a != BENCH_FLAG]
     if len(args) != 1:
-        print(f"usage: python -m mpcnode.worker [{BENCH_FLAG}] SPEC.json", file=sys.stderr)
+        print(f"usage: python -m mpcnode.worker [{BENCH_FLAG}] SPEC.json | --ready", file=sys.stderr)
         return 2
     deadline = bind_to_parent_and_deadline()
-    spec_path = Path(args[0])
+    return run_spec_file(Path(args[0]), deadline, bench=bench)
+
+
+def run_spec_file(spec_path: Path, deadline: Deadline | None, startup: dict[str, object] | None = None,
+                  *, bench: bool = False) -> int:
+    """Run the job whose spec is at `spec_path` by `deadline`; the exit status `main` returns."""
     output: Path | None = None
     try:
         spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"), bench=bench)
         output = Path(spec.output_dir)
-        run(spec, deadline)
+        if spec.kind == INFERENCE_JOB:
+            from mpcnode.worker.inference import run_inference
+
+            run_inference(spec, deadline, startup)
+        else:
+            run(spec, deadline, startup=startup)
         return 0
     except MutualMindError as err:
         _write_error(output or spec_path.parent, err.code.value, err.message)

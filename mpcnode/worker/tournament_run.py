@@ -225,7 +225,7 @@ def run_tournament(spec: WorkerSpec, tournament: WorkerTournament,
     `deadline` (the job's) bounds every wait for a peer, as in a round's job."""
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.normalisation import align_columns
-    from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, _init_crypten, write_atomic
+    from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, init_crypten, write_atomic
 
     started = time.monotonic()
     output = Path(spec.output_dir)
@@ -238,7 +238,7 @@ def run_tournament(spec: WorkerSpec, tournament: WorkerTournament,
         freeze = json.loads((Path(tournament.freeze_dir) / RESULT_FILE).read_text(encoding="utf-8"))
         tables = load_tables(spec, spec.dataset_ids[:1])
         reference = np.array([*freeze["feature_exponents"], freeze["label_exponent"]], dtype=np.int64)
-    crypten = _init_crypten(spec, deadline)  # imports CrypTen through mutualmind.crypten_compat first
+    crypten = init_crypten(spec, deadline)  # imports CrypTen through mutualmind.crypten_compat first
     try:
         import crypten.communicator as comm
         from crypten.mpc import MPCTensor

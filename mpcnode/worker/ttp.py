@@ -13,6 +13,11 @@ requests, `plane_dealer`), where `--addresses` lists the nodes' MPC ports and
 benchmark baseline (CrypTen's TTP protocol over torch.distributed, its requests
 CrypTen's restricted-unpickled messages from party 0), which only a benchmark or test
 harness starts - the dealer never passes `--bench-gloo`.
+
+`python -m mpcnode.worker.ttp --ready` is the same process started ahead of its job
+(`mpcnode.ready_workers`): it imports CrypTen and the dealer's modules, then reads one
+line of JSON from stdin, `{"args": [the arguments above], "deadline_s": 120.0}`, and
+serves that one job as a cold one would. Closed stdin without a line: exit 0.
 """
 
 from __future__ import annotations
@@ -90,7 +95,54 @@ def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list
         session.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+READY_PRELOAD = (
+    "torch",
+    "mutualmind.crypten_compat",
+    "crypten.mpc.provider.ttp_provider",
+    "mpcnode.worker.dealer_prefetch",
+    "mpcnode.worker.plane_dealer",
+    "mpcnode.worker.plane_session",
+)
+MAX_HANDOVER_BYTES = 64 * 1024
+
+
+def serve_ready() -> int:
+    """Preload, wait for the job's arguments on stdin, serve it (see the module doc)."""
+    import importlib
+    import json
+    import math
+
+    from mpcnode.worker.lifetime import arm_deadline, bind_to_parent
+
+    bind_to_parent()
+    for name in READY_PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # the job imports it again and reports the failure
+            print(f"ready ttp: preloading {name} failed: {type(err).__name__}: {err}", file=sys.stderr)
+    line = sys.stdin.buffer.readline(MAX_HANDOVER_BYTES + 1)
+    if not line:
+        return 0
+    try:
+        raw = json.loads(line.decode("utf-8"))
+        args, deadline_s = raw["args"], raw["deadline_s"]
+        if not (isinstance(args, list) and all(isinstance(a, str) for a in args) and "--ready" not in args):
+            raise ValueError("args must be a list of strings")
+        if not (isinstance(deadline_s, (int, float)) and math.isfinite(deadline_s) and deadline_s > 0):
+            raise ValueError("deadline_s must be a positive number of seconds")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        print(f"ready ttp: bad handover from the dealer: {err}", file=sys.stderr)
+        return 2
+    deadline = Deadline.after(float(deadline_s))
+    arm_deadline(deadline)
+    return main(args, ready_deadline=deadline)
+
+
+def main(argv: list[str] | None = None, *, ready_deadline: Deadline | None = None) -> int:
+    """Serve one job; `ready_deadline`: a ready process's, already bound to its parent
+    and armed when the job was handed over."""
+    if ready_deadline is None and (sys.argv[1:] if argv is None else argv) == ["--ready"]:
+        return serve_ready()
     parser = argparse.ArgumentParser(prog="python -m mpcnode.worker.ttp")
     parser.add_argument("--world-size", type=int, required=True, help="number of nodes (parties)")
     parser.add_argument("--plane", default=DEFAULT_PLANE)
@@ -104,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certs-dir", help="grpc: cluster folder with ca.pem, dealer.pem, dealer.key")
     parser.add_argument("--connect-timeout-s", type=float, default=60.0)
     args = parser.parse_args(argv)
-    deadline = bind_to_parent_and_deadline()
+    deadline = bind_to_parent_and_deadline() if ready_deadline is None else ready_deadline
     try:
         if check_plane(args.plane, bench=args.bench_gloo) == DEFAULT_PLANE:
             if not (args.job_id and args.addresses and args.certs_dir):
