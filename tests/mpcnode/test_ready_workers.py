@@ -1,5 +1,5 @@
 """Ready workers with real processes: real node servers (mutual TLS on loopback), the real
-dealer, real CrypTen jobs over gloo.
+dealer, real CrypTen jobs over the gRPC data plane.
 
 With one ready worker per node (and one ready TTP at the dealer) two jobs run back to
 back and each takes a worker that was started before the job: its pid was the pool's
@@ -34,7 +34,7 @@ from mpcnode.server import NodeConfig, RunningNode, start_node
 from mutualmind.transport import channel_credentials, open_channel
 from proto import node_pb2, node_pb2_grpc
 from tests.certs import ClusterCertsFactory
-from tests.mpcnode.worker.cluster import REPO, free_port, store_dataset
+from tests.mpcnode.worker.cluster import REPO, free_port, job_plane, store_dataset
 
 NODES = 3
 
@@ -77,7 +77,7 @@ def _children() -> list[int]:
 
 def _run_job(certs: Path, nodes: list[RunningNode], dealer: RunningDealer, job_id: str) -> list[dict[str, object]]:
     """Start `job_id` on every node over NodeControl and at the dealer; each node's result.json."""
-    port = free_port()
+    port, plane = free_port(), job_plane(NODES)
     stubs = []
     for node in nodes:
         channel = open_channel(f"127.0.0.1:{node.cluster_port}", channel_credentials(certs, "coordinator"),
@@ -88,9 +88,11 @@ def _run_job(certs: Path, nodes: list[RunningNode], dealer: RunningDealer, job_i
             job_id=job_id, round_id="round-r", world_size=NODES, rank=rank, master_addr="127.0.0.1",
             master_port=port, dataset_ids=["p0", "p1"], validation_dataset_id="val",
             model_spec_json='{"kind":"logistic","epochs":2}', job_digest=b"\x05" * 32, deadline_s=120.0,
+            plane=plane["plane"], plane_addresses=plane["plane_addresses"], plane_members=plane["plane_members"],
         ), timeout=20)
     with open_channel(f"127.0.0.1:{dealer.port}", channel_credentials(certs, "coordinator"), server_name="dealer") as ch:
-        DealerClient(ch).start(job_id, world_size=NODES, master_addr="127.0.0.1", master_port=port, deadline_s=120.0)
+        DealerClient(ch).start(job_id, world_size=NODES, master_addr="127.0.0.1", master_port=port, deadline_s=120.0,
+                               **plane)  # type: ignore[arg-type]
     statuses = [node.jobs.wait(job_id, timeout=150) for node in nodes if node.jobs is not None]
     assert [s.state for s in statuses] == ["done"] * NODES, [s.message for s in statuses]
     return [json.loads((node.config.data_dir / "jobs" / job_id / "result.json").read_text()) for node in nodes]
