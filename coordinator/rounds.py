@@ -43,6 +43,7 @@ from mutualmind.errors import (
     InvalidInput,
     NotFound,
     RuleViolation,
+    Unavailable,
 )
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
@@ -412,8 +413,15 @@ class Rounds:
         # link is cut, its peers report the broken stream within seconds, and that
         # answer must not queue behind the silent node's call deadline.
         pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="job-poll")
+        dealer_reached = True
         try:
-            self.link.start_dealer(order)
+            try:
+                self.link.start_dealer(order)
+            except Unavailable:
+                # no byte reached the dealer (coordinator/dealer_client.py): there is no
+                # session to stop, and a stop call would only wait out its own retries
+                dealer_reached = False
+                raise
             for node in nodes:
                 self.link.start_job(node.index, order)
                 started.append(node.index)
@@ -445,7 +453,8 @@ class Rounds:
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            _quietly(self.link.stop_dealer, order.job_id)
+            if dealer_reached:
+                _quietly(self.link.stop_dealer, order.job_id)
 
     def _check_attestations(
         self, order: JobOrder, reports: list[NodeJobReport],
