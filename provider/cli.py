@@ -300,7 +300,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _load_table(args: argparse.Namespace) -> Any:
     from mutualmind.vocabulary.dataset import TableSchema
-    from provider.row_selection import select_rows
+    from provider.row_selection import parse_rows, parse_split, select_rows
     from provider.sharing import (
         Table,
         load_csv,
@@ -309,6 +309,14 @@ def _load_table(args: argparse.Namespace) -> Any:
         validate_table,
     )
 
+    # a mistake in the row flags themselves is named before any table is read (a
+    # scikit-learn table takes a second or two to import and load)
+    if args.seed is not None and args.split is None:
+        raise InvalidInput("--seed only applies to --split K/N")
+    if args.rows is not None:
+        parse_rows(args.rows)
+    if args.split is not None:
+        parse_split(args.split)
     features = [c.strip() for c in args.features.split(",")] if args.features else None
     if args.csv is not None:
         if not args.label:
@@ -316,8 +324,6 @@ def _load_table(args: argparse.Namespace) -> Any:
         table = load_csv(args.csv, feature_columns=features, label_column=args.label)
     else:
         table = load_sklearn(args.sklearn, feature_columns=features, label_column=args.label or "target")
-    if args.seed is not None and args.split is None:
-        raise InvalidInput("--seed only applies to --split K/N")
     values = select_rows(table.values, rows=args.rows, split=args.split,
                          seed=0 if args.seed is None else args.seed)
     table = Table(values, table.schema)
