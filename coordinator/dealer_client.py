@@ -41,7 +41,7 @@ class DealerClient:
         self._start_retry_s = start_retry_s
 
     def start(self, job_id: str, *, world_size: int, master_addr: str, master_port: int, deadline_s: float,
-              plane: str = "gloo", plane_addresses: Sequence[str] = (),
+              plane: str = "grpc", plane_addresses: Sequence[str] = (),
               plane_members: Sequence[str] = ()) -> DealerSession:
         request = dealer_pb2.DealerSessionRequest(
             job_id=job_id, world_size=world_size, master_addr=master_addr, master_port=master_port, deadline_s=deadline_s,

@@ -328,15 +328,20 @@ def infer_label_classes(table: Table) -> int:
 
 
 def share_table(
-    table: Table, n: int, *, label_classes: int | None = None, frac_bits: int = FRAC_BITS
+    table: Table, n: int, *, label_classes: int | None = None, frac_bits: int = FRAC_BITS,
+    at_least: Sequence[int] | None = None,
 ) -> SharedTable:
     """Check the labels, scale each column by its public power of two, encode, split into
     n shares and commit to each (validate the table first). `label_classes` is what the
-    provider declares (None: inferred from the labels)."""
+    provider declares (None: inferred from the labels). `at_least`: a floor for each
+    column's exponent (a user's query rows take the model's, so the nodes align them
+    exactly: `mpcnode.worker.inference`)."""
     if label_classes is None:
         label_classes = infer_label_classes(table)
     check_labels(table, label_classes)
     exponents = column_exponents(table, label_classes)
+    if at_least is not None:
+        exponents = tuple(max(own, floor) for own, floor in zip(exponents, at_least, strict=True))
     shares = split_additive(encode_fixed_point(prescale(table.values, exponents), frac_bits), n)
     return SharedTable(
         schema=table.schema,
