@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
-from coordinator.dealer_client import DealerClient
+from coordinator.dealer_client import START_RETRY_S, DealerClient
 from mutualmind.errors import InvalidInput, Unavailable
 from mutualmind.transport import (
     call,
@@ -28,7 +28,8 @@ class GrpcClusterLink:
     """Drives jobs on the nodes' NodeControl services and on the dealer."""
 
     def __init__(self, nodes: list[NodeEndpoint], dealer_address: str, certs_dir: Path,
-                 *, member_name: str = "coordinator") -> None:
+                 *, member_name: str = "coordinator",
+                 dealer_start_retry_s: float = START_RETRY_S) -> None:
         if not nodes:
             raise InvalidInput("a cluster needs at least two nodes")
         self._nodes = tuple(sorted(nodes, key=lambda n: n.index))
@@ -39,6 +40,7 @@ class GrpcClusterLink:
                           for n in self._nodes]
         self._stubs = [node_pb2_grpc.NodeControlStub(c) for c in self._channels]
         self._dealer_address = dealer_address
+        self._dealer_start_retry_s = dealer_start_retry_s
         self._dealer_channel = open_channel(dealer_address, self._credentials,
                                             server_name="dealer")
 
@@ -52,7 +54,7 @@ class GrpcClusterLink:
 
     @property
     def _dealer(self) -> DealerClient:
-        return DealerClient(self._dealer_channel)
+        return DealerClient(self._dealer_channel, start_retry_s=self._dealer_start_retry_s)
 
     def start_dealer(self, order: JobOrder) -> None:
         self._dealer.start(order.job_id, world_size=order.world_size,

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
-from mutualmind.errors import Aborted, DeadlineExceeded
+from mutualmind.errors import Aborted, DeadlineExceeded, Unavailable
 from mutualmind.vocabulary.states import JobState
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,15 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress) -> list[NodeJo
     # link is cut, its peers report the broken stream within seconds, and that
     # answer must not queue behind the silent node's call deadline.
     pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="job-poll")
+    dealer_reached = True
     try:
-        link.start_dealer(order)
+        try:
+            link.start_dealer(order)
+        except Unavailable:
+            # no byte reached the dealer (coordinator/dealer_client.py): there is no
+            # session to stop, and a stop call would only wait out its own retries
+            dealer_reached = False
+            raise
         for node in nodes:
             link.start_job(node.index, order)
             started.append(node.index)
@@ -67,7 +74,8 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress) -> list[NodeJo
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        _quietly(link.stop_dealer, order.job_id)
+        if dealer_reached:
+            _quietly(link.stop_dealer, order.job_id)
 
 
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
+from coordinator.dealer_client import START_RETRY_S
 from coordinator.inference import InferenceOrders
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
@@ -64,6 +65,8 @@ class CoordinatorConfig:
     checkpoint_interval_s: float = 2.0  # a grown log gets a signed head within about this long
     # node i's public address as providers elsewhere reach it (ListNodes); empty: nodes[i]'s
     advertised: tuple[str, ...] = ()
+    # how long a round's start retries an unreachable dealer before the run fails
+    dealer_start_retry_s: float = START_RETRY_S
 
 
 class PeriodicTask:
@@ -170,7 +173,8 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     try:
         if link is None:
             from coordinator.cluster_link_client import GrpcClusterLink
-            link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
+            link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir,
+                                   dealer_start_retry_s=config.dealer_start_retry_s)
         manifest_nodes = load_manifest(config.certs_dir).nodes
         names = [m.name for m in manifest_nodes]
         witnesses = None
