@@ -58,6 +58,7 @@ from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 from mutualmind.vocabulary.valuation import revealed_count, round_result_micro
 
 ROUNDS_PAGE = 200  # rounds per ListRounds page (each carries its participants and stats)
+SWEEP_LOOK_WAIT_S = 30.0  # a run waits at most this long for a sweep looking at its round
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class RoundRuntime:
     them; expiry still bounds the round's life)."""
 
     running: bool = False
+    # the sweeper is deciding whether to abort it (a moment): a run waits for that
+    # decision instead of being refused as "already running"
+    looked_at: bool = False
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
@@ -130,6 +134,7 @@ class Rounds:
         self._ports = mpc_ports
         self._next_port = secrets.randbelow(len(mpc_ports))
         self._lock = threading.Lock()
+        self._looked_at = threading.Condition(self._lock)   # notified when a sweep's look ends
         self._runtime: dict[str, RoundRuntime] = {}
 
     # -- opening -------------------------------------------------------------------
@@ -223,6 +228,8 @@ class Rounds:
             runtime = self._hold(round_id)
         except RuleViolation:
             return None   # running: looked at again when the run ends
+        with self._lock:
+            runtime.looked_at = True
         try:
             if self.ledger.state.rounds[round_id].status != "open":
                 return None
@@ -231,7 +238,9 @@ class Rounds:
                 self._write_abort(round_id, reason, runtime, None)
             return reason
         finally:
-            runtime.running = False
+            with self._lock:
+                runtime.running = runtime.looked_at = False
+                self._looked_at.notify_all()
 
     def sweep(self, now_ms: int | None = None) -> list[str]:
         """Look at every open round (the server calls this periodically); returns the
@@ -361,8 +370,11 @@ class Rounds:
         return self.ledger.round_opened(round_id)
 
     def claim(self, round_id: str) -> RoundRuntime:
+        """Mark the round running for one run. A sweep looking at it holds it for a moment:
+        wait for its decision (it may abort the round; the run then finds it closed)."""
         with self._lock:
             runtime = self._runtime.setdefault(round_id, RoundRuntime())
+            self._looked_at.wait_for(lambda: not runtime.looked_at, timeout=SWEEP_LOOK_WAIT_S)
             if runtime.running:
                 raise AlreadyExists(f"round {round_id!r} is already running; wait for it")
             runtime.running = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -344,6 +345,29 @@ def test_a_running_round_cannot_be_aborted(world: World) -> None:
         runtime.running = False
     world.clients["sponsor"].abort_round("busy", "the run ended")
     assert world.ledger.state.rounds["busy"].status == "aborted"
+
+
+def test_a_run_waits_for_the_sweep_looking_at_its_round_instead_of_being_refused(world: World) -> None:
+    # The sweep holds an open round for a moment while it decides whether to abort it; a
+    # run asked for in that moment used to be refused as "already running".
+    world.open("swept", THREE, pool=10)
+    rounds, stop, looks = world.coordinator.rounds, threading.Event(), [0]
+
+    def sweep_hard() -> None:
+        while not stop.is_set():
+            rounds.look_at("swept")
+            looks[0] += 1
+
+    sweeper = threading.Thread(target=sweep_hard, daemon=True)
+    sweeper.start()
+    try:
+        for _ in range(120):
+            rounds.claim("swept").running = False    # a run starts (and ends) mid-sweep
+    finally:
+        stop.set()
+        sweeper.join(timeout=10)
+    assert looks[0] > 20, looks            # the sweep really ran alongside
+    assert world.ledger.state.rounds["swept"].status == "open"
 
 
 def test_only_the_admin_certificate_may_abort(world: World) -> None:
