@@ -88,9 +88,11 @@ def plaintext_loo(
     validation_x: np.ndarray,
     validation_y: np.ndarray,
     provider_rows: Sequence[int],
+    excluded: Sequence[int] = (),
 ) -> list[float]:
-    """n+1 metric values from n+1 separate plaintext trainings (full, then without i)."""
-    masks = RowMasks.leave_one_out(provider_rows)
+    """n+1 metric values from n+1 separate plaintext trainings (full, then without i);
+    no model sees the `excluded` providers' rows (0-based: the copies)."""
+    masks = RowMasks.leave_one_out(provider_rows, excluded)
     train_x, train_y, validation_x, validation_y = job_scaled(spec, train_x, train_y, validation_x, validation_y, provider_rows)
     backend = PlainBackend()
     metrics = []
@@ -109,6 +111,7 @@ def plaintext_batched(
     validation_x: np.ndarray,
     validation_y: np.ndarray,
     provider_rows: Sequence[int],
+    excluded: Sequence[int] = (),
 ) -> LooResult:
     """The batched LOO pass on plaintext (what the MPC computes, without the secrecy).
 
@@ -122,6 +125,7 @@ def plaintext_batched(
         _tensor(validation_x),
         _tensor(validation_y).reshape(-1, 1),
         provider_rows,
+        excluded=excluded,
     )
 
 
@@ -133,10 +137,11 @@ def plaintext_banzhaf(
     validation_y: np.ndarray,
     provider_rows: Sequence[int],
     coalitions: Coalitions,
+    excluded: Sequence[int] = (),
 ) -> list[float]:
     """The 2n+1 Banzhaf values (full metric, mean_in - mean_out, standard error) from one
     separate plaintext training per coalition and the plaintext estimator."""
-    masks = CoalitionMasks.of(provider_rows, coalitions)
+    masks = CoalitionMasks.of(provider_rows, coalitions, excluded)
     train_x, train_y, validation_x, validation_y = job_scaled(spec, train_x, train_y, validation_x, validation_y, provider_rows)
     backend = PlainBackend()
     utilities = []
