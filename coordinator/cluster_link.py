@@ -44,6 +44,9 @@ class JobOrder:
     plane: str = "gloo"
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    # 64 hex characters drawn for this run (mutualmind.vocabulary.beacon): the seed of the
+    # copy sample and Banzhaf's coalitions, signed by the nodes and recorded with the result
+    beacon: str = ""
 
 
 @dataclass(frozen=True)

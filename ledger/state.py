@@ -57,6 +57,7 @@ class RoundRecord:
     metric: str = "log_loss"
     errors: tuple[int, ...] = ()  # standard errors of the contributions (Banzhaf rounds)
     copies: frozenset[str] = frozenset()  # datasets the result's copy counts mark as copies
+    beacon: str = ""  # the result's job beacon (vocabulary.beacon): a verification re-run uses it
 
 
 class LedgerState(TournamentRules, OwnershipRules):
@@ -371,7 +372,7 @@ class LedgerState(TournamentRules, OwnershipRules):
         self._put(
             self.rounds, record.round_id,
             _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"]),
-                     errors=errors, copies=copied_datasets(record.datasets, copies)),
+                     errors=errors, copies=copied_datasets(record.datasets, copies), beacon=p.get("beacon", "")),
         )
 
     @staticmethod
@@ -477,6 +478,9 @@ class LedgerState(TournamentRules, OwnershipRules):
             raise RuleViolation("verification_shape", f"round {record.round_id} has "
                                 f"{len(record.datasets)} datasets, the re-run names "
                                 f"{len(p['recomputed_micro'])} contributions")
+        if "beacon" in p and p["beacon"] != record.beacon:
+            raise RuleViolation("verification_beacon", f"round {record.round_id}'s result was computed "
+                                f"with beacon {record.beacon[:16] or 'none'}..., the re-run names {p['beacon'][:16]}...")
         agrees = p["max_abs_diff_micro"] <= p["tolerance_micro"]
         recomputed = p.get("recomputed_copies")
         if recomputed is not None:

@@ -37,6 +37,7 @@ from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.beacon import check_beacon
 from mutualmind.vocabulary.copy_rule import check_copies
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from mutualmind.vocabulary.model_spec import to_micro
@@ -69,6 +70,7 @@ class JobRequest:
     plane: str = "gloo"                     # or "grpc": see mpcnode.worker.job_spec
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    beacon: bytes = b""  # the coordinator's random seed of the job (vocabulary.beacon), signed
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class JobRunner:
             raise InvalidInput(f"deadline {request.deadline_s!r} s must be in (0, {MAX_JOB_S:.0f}]")
         if len(request.job_digest) != 32:
             raise InvalidInput(f"job digest must be a 32-byte SHA-256, got {len(request.job_digest)} bytes")
+        beacon = check_beacon(request.beacon.hex())
         directory = self.jobs_dir / job_id
         spec_text = json.dumps(
             {
@@ -167,6 +170,7 @@ class JobRunner:
                 "output_dir": str(directory),
                 "gloo_interface": request.gloo_interface,
                 "memory_budget_bytes": self._memory,
+                "beacon": beacon,
                 **self._plane_fields(request),
             },
             indent=2,
@@ -337,7 +341,8 @@ class JobRunner:
         copies = document.get("copies")
         if copies is not None:
             copies = check_copies(copies, len(job.request.dataset_ids))
-        payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro, copies)
+        payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro, copies,
+                                      job.request.beacon.hex())
         accuracy = document.get("accuracy_full")
         return JobResult(
             metrics=metrics,
@@ -360,6 +365,7 @@ def _request_json(request: JobRequest) -> str:
     raw["plane_addresses"] = list(request.plane_addresses)
     raw["plane_members"] = list(request.plane_members)
     raw["job_digest"] = request.job_digest.hex()
+    raw["beacon"] = request.beacon.hex()
     return json.dumps(raw, indent=2, sort_keys=True)
 
 

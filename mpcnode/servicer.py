@@ -264,6 +264,7 @@ def job_request(spec: node_pb2.JobSpec) -> JobRequest:
         plane=spec.plane or "gloo",
         plane_addresses=tuple(spec.plane_addresses),
         plane_members=tuple(spec.plane_members),
+        beacon=bytes(spec.beacon),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.beacon import check_beacon
 from mutualmind.vocabulary.data_plane import PLANES
 from mutualmind.vocabulary.dataset import validate_dataset_id
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
@@ -59,6 +60,14 @@ class WorkerSpec:
     plane_members: tuple[str, ...] = ()
     certs_dir: str = ""
     plane_connect_timeout_s: float = 60.0
+    # the coordinator's random beacon (mutualmind.vocabulary.beacon): seeds the copy
+    # sample and Banzhaf's sampled coalitions; "" (tests, benchmarks): the job id does
+    beacon: str = ""
+
+    @property
+    def seed(self) -> bytes:
+        """The seed of the job's public random choices (copy sample, MSR coalitions)."""
+        return bytes.fromhex(self.beacon) if self.beacon else self.job_id.encode()
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -209,5 +218,6 @@ def parse_worker_spec(text: str) -> WorkerSpec:
         output_dir=str(Path(raw["output_dir"])),
         gloo_interface=interface,
         memory_budget_bytes=budget,
+        beacon=check_beacon(raw["beacon"]) if raw.get("beacon", "") != "" else "",
         **_plane_fields(raw, world_size),  # type: ignore[arg-type]
     )

@@ -194,7 +194,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         standardise_started = time.monotonic()
         prepared = standardise_job(backend, spec.model, train_x, train_y, validation_x, validation_y)
         before_copies, copies_started = stats.now(), time.monotonic()
-        copies = count_copies(backend, train_x, shares.provider_rows, spec.job_id.encode())
+        copies = count_copies(backend, train_x, shares.provider_rows, spec.seed)
         after_copies, copies_s = stats.now(), time.monotonic() - copies_started
         excluded = [j for j, (c, s) in enumerate(zip(copies.counts, copies.samples, strict=True)) if is_copy(c, s)]
         valuation: dict[str, object] = {"method": "loo"}
@@ -202,7 +202,8 @@ def run(spec: WorkerSpec) -> dict[str, object]:
             from mpcnode.worker.banzhaf import train_banzhaf
             from mutualmind.vocabulary.valuation import msr_seed, plan
 
-            coalitions = plan(len(shares.provider_rows), msr_seed(spec.round_id, spec.model.to_json(), spec.dataset_ids))
+            coalitions = plan(len(shares.provider_rows),
+                              msr_seed(spec.round_id, spec.model.to_json(), spec.dataset_ids, spec.beacon))
             valuation = {"method": coalitions.method, "models": coalitions.models}
             result = train_banzhaf(backend, spec.model, train_x, train_y, validation_x, validation_y,
                                    shares.provider_rows, coalitions, on_step=on_step, excluded=excluded, prepared=prepared)
@@ -229,6 +230,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         document: dict[str, object] = {
             "job_id": spec.job_id,
             "round_id": spec.round_id,
+            "beacon": spec.beacon,
             "rank": spec.rank,
             "world_size": spec.world_size,
             "metric": spec.model.metric,

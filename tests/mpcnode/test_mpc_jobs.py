@@ -82,6 +82,7 @@ class Cluster:
             validation_dataset_id="validation",
             model_spec_json=parse_model_spec(MODEL).to_json(),
             job_digest=bytes(range(32)),
+            beacon=bytes(range(32, 64)),
             deadline_s=deadline,
             **self.plane_fields(job_id),
         )
@@ -223,6 +224,8 @@ def test_a_missing_peer_fails_the_job_at_its_deadline(cluster: Cluster) -> None:
         ({"dataset_ids": ("provider0", "provider0")}, "repeats"),
         ({"validation_dataset_id": "provider0"}, "also a training"),
         ({"master_addr": "bad host!"}, "master_addr"),
+        ({"beacon": b""}, "beacon"),          # the coordinator's random seed of the job
+        ({"beacon": bytes(16)}, "beacon"),    # 256 bits, not fewer
     ],
 )
 def test_bad_requests_are_refused_and_leave_nothing(cluster: Cluster, change: dict, fragment: str) -> None:

@@ -62,6 +62,9 @@ class AttestingLink:
         # give one node other counts (`copies_by_node`) to play a lying node
         self.copies: dict[str, list[int]] | None = None
         self.copies_by_node: dict[int, dict[str, list[int]]] = {}
+        # the beacon the nodes sign (None: the order's, as a node does); the orders seen
+        self.beacon: str | None = None
+        self.orders: list[JobOrder] = []
 
     @property
     def nodes(self) -> tuple[NodeEndpoint, ...]:
@@ -76,11 +79,13 @@ class AttestingLink:
 
     def start_job(self, node_index: int, order: JobOrder) -> None:
         self._orders[order.job_id] = order
+        self.orders.append(order)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         order = self._orders[job_id]
         body = attestation_message(order.round_id, order.job_digest, self.metrics_micro,
-                                   self.copies_by_node.get(node_index, self.copies))
+                                   self.copies_by_node.get(node_index, self.copies),
+                                   order.beacon if self.beacon is None else self.beacon)
         return NodeJobReport(state=JobState.DONE, progress=1.0, attestation_payload=body,
                              attestation=sign(self._keys[node_index], body))
 

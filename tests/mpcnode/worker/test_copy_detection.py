@@ -149,6 +149,24 @@ def test_the_sample_shrinks_to_fit_the_comparison_budget_then_checks_nothing() -
     assert sample_sizes(rows, max_comparisons=MIN_SAMPLE_ROWS * 28_000 - 1) == [0] * 8
 
 
+def test_the_job_beacon_seeds_the_sample() -> None:
+    """The worker spec's beacon (256 random bits from the coordinator) is the seed; a spec
+    without one (tests, benchmarks) falls back on the job id; a short one is refused."""
+    import json
+
+    from mpcnode.worker.job_spec import parse_worker_spec
+    from mutualmind.errors import InvalidInput
+    from tests.mpcnode.worker.cluster import worker_spec
+
+    raw = worker_spec("job", 0, 3, 29500, Path("/tmp/d"), Path("/tmp/o"), ["a", "b"], "v", FAST)
+    beacon = "5a" * 32
+    assert parse_worker_spec(json.dumps({**raw, "beacon": beacon})).seed == bytes.fromhex(beacon)
+    assert parse_worker_spec(json.dumps(raw)).seed == b"job"
+    with pytest.raises(InvalidInput, match="beacon"):
+        parse_worker_spec(json.dumps({**raw, "beacon": "5a" * 16}))
+    assert not np.array_equal(sample_indices(bytes.fromhex(beacon), 1, 500, 64), sample_indices(bytes(32), 1, 500, 64))
+
+
 def test_the_sample_is_fixed_by_the_seed_and_distinct() -> None:
     first = sample_indices(b"job-1", 3, 500, 64)
     assert np.array_equal(first, sample_indices(b"job-1", 3, 500, 64))
