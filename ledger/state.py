@@ -206,6 +206,13 @@ class LedgerState(TournamentRules, OwnershipRules):
         if not self.supply_holds():  # a bug guard: every rule conserves supply
             raise IntegrityError(f"entry {index} would break conservation of supply")
 
+    @property
+    def workload_rules(self) -> int:
+        """The version of `check_workload` this ledger was created under (1 before the
+        genesis params named one)."""
+        version = self.params.get("workload_rules", 1)
+        return version if type(version) is int else 1
+
     def _apply_genesis(self, index: int, p: dict[str, Any]) -> None:
         self._set("coordinator_key", bytes.fromhex(p["coordinator_key"]))
         self._set("origin", p["origin"])
@@ -325,7 +332,7 @@ class LedgerState(TournamentRules, OwnershipRules):
         included dataset's terms allow this round (InvalidInput / RuleViolation)."""
         spec = parse_model_spec(p["model_spec"])
         rows = sum(self.datasets[d]["rows"] for d in p["datasets"])
-        check_workload(spec, rows)
+        check_workload(spec, rows, self.workload_rules)
         if spec.valuation == "banzhaf":
             check_banzhaf_workload(spec.epochs, rows, len(p["datasets"]))
         offer = RoundOffer(sponsor=p["sponsor"], model_kind=spec.kind, datasets=len(p["datasets"]),
