@@ -128,22 +128,9 @@ def party(args: argparse.Namespace) -> None:
 
 def loo_reference(tx, ty, vx, vy, rows) -> list[float]:  # type: ignore[no-untyped-def]
     """Converged LOO values (log-loss without i minus with all): scikit-learn, same L2."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    from mpcnode.worker.reference import converged_loo
 
-    scaler = StandardScaler().fit(tx)
-    train, validation = scaler.transform(tx), scaler.transform(vx)
-    starts = np.concatenate([[0], np.cumsum(rows)])
-    losses = []
-    for j in range(len(rows) + 1):
-        keep = np.ones(len(tx), dtype=bool)
-        if j:
-            keep[starts[j - 1] : starts[j]] = False
-        model = LogisticRegression(C=1 / (L2 * keep.sum()), tol=1e-10, max_iter=10_000).fit(train[keep], ty[keep])
-        p = np.clip(model.predict_proba(validation)[:, 1], 1e-15, 1 - 1e-15)
-        losses.append(float(-(vy * np.log(p) + (1 - vy) * np.log(1 - p)).mean()))
-    return [b - losses[0] for b in losses[1:]]
+    return converged_loo(tx, ty, vx, vy, rows, L2)
 
 
 def sign_agreement(got: list[float], reference: list[float]) -> float | None:

@@ -50,19 +50,10 @@ POOL, STAKE, SLASH_RATE_PPM, EPSILON_MICRO = 5_000, 1_000, 500_000, 1_000
 
 
 def table(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn import datasets
-
+    from bench.datasets import load_table
     from tests.mpcnode.worker.test_numerics import credit_table
 
-    if name == "credit":
-        return credit_table(3000, seed=2)
-    loader = {"breast_cancer": "breast_cancer", "wine_0_vs_rest": "wine", "digits_low_vs_high": "digits"}[name]
-    x, y = getattr(datasets, f"load_{loader}")(return_X_y=True)
-    y = np.asarray(y, dtype=float)
-    if name == "wine_0_vs_rest":
-        y = (y == 0).astype(float)
-    elif name == "digits_low_vs_high":
-        y = (y >= 5).astype(float)
+    x, y = credit_table(3000, seed=2) if name == "credit" else load_table(name)
     return x[:, x.std(0) > 0], y
 
 

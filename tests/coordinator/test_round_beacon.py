@@ -17,23 +17,11 @@ from pathlib import Path
 import pytest
 
 from coordinator.round_verify import verify_round
-from coordinator.rounds import Rounds
 from ledger import Ledger, verify_ledger
 from mutualmind.errors import IntegrityError, RuleViolation
-from mutualmind.vocabulary.fixed_point import FRAC_BITS
-from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
 
 sys.path.insert(0, str(Path(__file__).parent / "admin"))
-from settled_round import NODES, AttestingLink, open_round_r1, settle_round  # noqa: E402
-
-
-def _market(folder: Path) -> tuple[Ledger, Rounds, AttestingLink]:
-    keys = [generate_signing_key() for _ in range(NODES)]
-    ledger = Ledger.create(folder / "ledger.db", generate_signing_key(), params={"nodes": NODES, "frac_bits": FRAC_BITS})
-    ledger.append_many([("node_registered", {"node_index": i, "name": f"node{i}", "signing_key": public_key_bytes(k).hex()}, None)
-                        for i, k in enumerate(keys)])
-    link = AttestingLink(keys)
-    return ledger, Rounds(ledger, link, folder / "rounds"), link
+from settled_round import NODES, attesting_rounds, open_round_r1, settle_round  # noqa: E402
 
 
 def _result(ledger: Ledger) -> dict:
@@ -44,7 +32,7 @@ def test_the_beacon_is_drawn_per_round_signed_on_the_ledger_and_reused_by_verify
     beacons = []
     for name in ("first", "second"):
         (tmp_path / name).mkdir()
-        ledger, rounds, link = _market(tmp_path / name)
+        ledger, rounds, link = attesting_rounds(tmp_path / name)
         try:
             settle_round(ledger, rounds)
             beacon = _result(ledger)["beacon"]
@@ -62,7 +50,7 @@ def test_the_beacon_is_drawn_per_round_signed_on_the_ledger_and_reused_by_verify
 
 
 def test_a_node_signing_another_beacon_is_refused(tmp_path: Path) -> None:
-    ledger, rounds, link = _market(tmp_path)
+    ledger, rounds, link = attesting_rounds(tmp_path)
     try:
         link.beacon = "ab" * 32
         open_round_r1(ledger, rounds)
@@ -74,7 +62,7 @@ def test_a_node_signing_another_beacon_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_ledger_refuses_a_verification_with_another_beacon(tmp_path: Path) -> None:
-    ledger, rounds, _ = _market(tmp_path)
+    ledger, rounds, _ = attesting_rounds(tmp_path)
     try:
         settle_round(ledger, rounds)
         result = _result(ledger)

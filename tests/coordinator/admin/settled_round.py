@@ -112,6 +112,17 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         ledger.close()
 
 
+def attesting_rounds(folder: Path) -> tuple[Ledger, Rounds, AttestingLink]:
+    """A fresh ledger with NODES registered nodes, and `Rounds` over an AttestingLink
+    holding their keys (the caller closes the ledger)."""
+    keys = [generate_signing_key() for _ in range(NODES)]
+    ledger = Ledger.create(folder / "ledger.db", generate_signing_key(), params={"nodes": NODES, "frac_bits": FRAC_BITS})
+    ledger.append_many([("node_registered", {"node_index": i, "name": f"node{i}", "signing_key": public_key_bytes(k).hex()},
+                         None) for i, k in enumerate(keys)])
+    link = AttestingLink(keys)
+    return ledger, Rounds(ledger, link, folder / "rounds"), link
+
+
 def settle_round(ledger: Ledger, rounds: Rounds, inference_price: int = 0) -> dict[str, Any]:
     """On a ledger with its nodes registered: providers with 1000 tokens each, datasets,
     stakes, and round "r1" opened by the sponsor (its model priced `inference_price` per
