@@ -96,7 +96,7 @@ def plain_job(x, y, vx, vy, rows) -> tuple[list[float], list[int]]:  # type: ign
     from mpcnode.worker.copy_detection import count_copies
     from mpcnode.worker.reference import job_scaled
     from mpcnode.worker.training import standardise_job, train_loo
-    from mutualmind.vocabulary.copy_rule import is_copy
+    from mutualmind.vocabulary.copy_rule import copied_indices
     from mutualmind.vocabulary.model_spec import parse_model_spec
 
     spec = parse_model_spec(SPEC)
@@ -105,7 +105,7 @@ def plain_job(x, y, vx, vy, rows) -> tuple[list[float], list[int]]:  # type: ign
     backend = PlainBackend()
     prepared = standardise_job(backend, spec, *tables)
     copies = count_copies(backend, tables[0], rows, b"split")
-    excluded = [j for j, (c, s) in enumerate(zip(copies.counts, copies.samples, strict=True)) if is_copy(c, s)]
+    excluded = copied_indices(copies.counts, copies.samples)
     return train_loo(backend, spec, *tables, rows, excluded=excluded, prepared=prepared).metrics, excluded
 
 

@@ -137,7 +137,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         standardise_job,
         train_loo,
     )
-    from mutualmind.vocabulary.copy_rule import is_copy
+    from mutualmind.vocabulary.copy_rule import copied_indices
     from mutualmind.vocabulary.model_spec import check_plausible
 
     started = time.monotonic()
@@ -196,7 +196,7 @@ def run(spec: WorkerSpec) -> dict[str, object]:
         before_copies, copies_started = stats.now(), time.monotonic()
         copies = count_copies(backend, train_x, shares.provider_rows, spec.seed)
         after_copies, copies_s = stats.now(), time.monotonic() - copies_started
-        excluded = [j for j, (c, s) in enumerate(zip(copies.counts, copies.samples, strict=True)) if is_copy(c, s)]
+        excluded = copied_indices(copies.counts, copies.samples)
         valuation: dict[str, object] = {"method": "loo"}
         if spec.model.valuation == "banzhaf":
             from mpcnode.worker.banzhaf import train_banzhaf

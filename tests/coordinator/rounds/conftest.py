@@ -28,7 +28,7 @@ from mutualmind.cluster.local_processes import member_running
 from mutualmind.demo.scenario import Scenario, build_scenario
 from mutualmind.demo.session import MarketSession
 from mutualmind.errors import MutualMindError
-from mutualmind.vocabulary.copy_rule import is_copy
+from mutualmind.vocabulary.copy_rule import copied_indices, is_copy
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from provider.sharing import load_sklearn
 
@@ -159,7 +159,7 @@ def assert_settled_like_plaintext(market: Market, terms: Any, view: Any) -> None
 def flagged(market: Market, round_id: str) -> list[int]:
     """The round's datasets (0-based) its result's copy counts mark as copies."""
     copies = round_result(market, round_id)["copies"]
-    return [j for j, (c, s) in enumerate(zip(copies["counts"], copies["samples"], strict=True)) if is_copy(c, s)]
+    return copied_indices(copies["counts"], copies["samples"])
 
 
 def round_result(market: Market, round_id: str) -> dict[str, Any]:
