@@ -10,7 +10,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 
 | kind | payload | signed by | rules |
 | --- | --- | --- | --- |
-| genesis | coordinator_key (hex), origin, params {} | coordinator | entry 0 only |
+| genesis | coordinator_key (hex), origin, params {} (optional workload_rules: the version of `model_spec.check_workload` round_opened obeys; absent = 1) | coordinator | entry 0 only |
 | node_registered | node_index, name, signing_key (hex) | coordinator | index unused, key unused |
 | provider_registered | provider_id, name, public_key (hex), nonce | the new key itself | id unused |
 | mint | to, amount, memo | coordinator | `to` registered; amount > 0 |
