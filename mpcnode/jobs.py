@@ -273,6 +273,7 @@ class JobRunner:
             raw = json.loads((directory / REQUEST_FILE).read_text(encoding="utf-8"))
             raw["dataset_ids"] = tuple(raw["dataset_ids"])
             raw["job_digest"] = bytes.fromhex(raw["job_digest"])
+            raw["beacon"] = bytes.fromhex(raw.get("beacon", ""))  # a job of before the beacon: none
             request = JobRequest(**raw)
         except (OSError, ValueError, TypeError, KeyError):
             return None
@@ -342,7 +343,7 @@ class JobRunner:
         if copies is not None:
             copies = check_copies(copies, len(job.request.dataset_ids))
         payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro, copies,
-                                      job.request.beacon.hex())
+                                      job.request.beacon.hex() or None)
         accuracy = document.get("accuracy_full")
         return JobResult(
             metrics=metrics,

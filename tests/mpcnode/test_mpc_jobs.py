@@ -140,7 +140,8 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     copies = results[0].copies
     assert copies is not None and all(r.copies == copies for r in results)
     assert len(copies["counts"]) == PROVIDERS and copies["samples"][0] == 0
-    payload = attestation_message("round-7", bytes(range(32)).hex(), micro, copies)
+    # ... and the job's beacon (the seed of the copy sample), as the coordinator sent it
+    payload = attestation_message("round-7", bytes(range(32)).hex(), micro, copies, bytes(range(32, 64)).hex())
     for result, key in zip(results, cluster.keys):
         assert result.attestation_payload == payload
         assert verify_signature(key.public_key(), payload, result.attestation)
