@@ -21,21 +21,29 @@ TASKS = {
 }
 
 
-def load_task(name: str, rows: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, int]:
-    """(train_x, train_y, validation_x, validation_y, task, classes). `rows` > the set's
-    size repeats rows with 1 % multiplicative jitter (public seed) for scaling runs."""
+def load_table(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The whole table of a task (features, labels derived as the task says), unsplit."""
     from sklearn import datasets
-    from sklearn.model_selection import train_test_split
 
     if name not in TASKS:
         raise SystemExit(f"unknown dataset {name!r}; choose one of {', '.join(sorted(TASKS))}")
-    loader, derive, task = TASKS[name]
+    loader, derive, _ = TASKS[name]
     x, y = getattr(datasets, f"load_{loader}")(return_X_y=True)
     y = np.asarray(y, dtype=float)
     if derive == "class0":
         y = (y == 0).astype(float)
     elif derive == "below5":
         y = (y >= 5).astype(float)
+    return x, y
+
+
+def load_task(name: str, rows: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, int]:
+    """(train_x, train_y, validation_x, validation_y, task, classes). `rows` > the set's
+    size repeats rows with 1 % multiplicative jitter (public seed) for scaling runs."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_table(name)
+    task = TASKS[name][2]
     if rows and rows != len(x):
         rng = np.random.default_rng(0)
         index = rng.integers(0, len(x), size=rows)

@@ -48,6 +48,10 @@ class JobOrder:
     tournament_json: str = ""
     # "training" (a round or a tournament) or "inference" (issue 16: coordinator.inference)
     kind: str = "training"
+    # 64 hex characters drawn for this run (mutualmind.vocabulary.beacon): the seed of the
+    # copy sample and Banzhaf's coalitions, signed by the nodes and recorded with the result;
+    # a round's training job needs one, tournaments and inference draw nothing at random
+    beacon: str = ""
 
 
 @dataclass(frozen=True)

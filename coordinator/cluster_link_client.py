@@ -74,7 +74,7 @@ class GrpcClusterLink:
             model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
             deadline_s=order.deadline_s, plane=order.plane, plane_addresses=list(order.plane_addresses),
             plane_members=list(order.plane_members), tournament_json=order.tournament_json,
-            kind=order.kind)
+            kind=order.kind, beacon=bytes.fromhex(order.beacon))
         self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=JOB_START_S)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:

@@ -11,10 +11,13 @@ randomness, so an honest round re-run differs by up to ~2,300 micro on log-loss
 never agrees, whatever the tolerance: a contribution paid in one run (above +epsilon) and
 slashed in the other (below -epsilon), or the reverse, is a disagreement (`sign_flips`).
 `--tolerance` sets the tolerance explicitly.
-Copy detection (issue 13) is re-checked too: the re-run's copy counts (a fresh sample,
-the job's seed differs) must mark the same datasets as copies as the recorded result; a
-dataset flagged in one run and not the other is a disagreement. Rounds recorded without
-copy counts are compared on their contributions only, exactly as before.
+The re-run uses the result's recorded beacon (`vocabulary.beacon`), so it samples the
+same rows for copy detection and the same Banzhaf coalitions as the recorded run, and
+the nodes sign that beacon (the round_verified entry repeats it). Copy detection (issue
+13) is re-checked too: the re-run's copy counts must mark the same datasets as copies as
+the recorded result; a dataset flagged in one run and not the other is a disagreement.
+Rounds recorded without copy counts are compared on their contributions only, and
+rounds without a beacon re-run with a fresh one, exactly as before.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
         raise NotFound(f"round {round_id!r} has no recorded result to verify")
     runtime = rounds.claim(round_id)
     try:
-        order, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime)
+        order, metrics, _ = rounds.execute(payload, deadline_s, lambda *a: None, runtime, result.get("beacon"))
         recomputed_copies = runtime.copies
     finally:
         runtime.running = False
@@ -102,6 +105,8 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
     verified: dict[str, object] = {
         "round_id": round_id, "job_digest": order.job_digest, "recomputed_micro": recomputed,
         "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro}
+    if result.get("beacon") is not None:
+        verified["beacon"] = order.beacon
     if result.get("copies") is not None and recomputed_copies is not None:
         datasets = list(payload["datasets"])
         agrees = agrees and copied_datasets(datasets, result["copies"]) == copied_datasets(datasets, recomputed_copies)

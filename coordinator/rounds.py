@@ -45,6 +45,7 @@ from mutualmind.errors import (
 )
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.beacon import check_beacon, draw_beacon
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.copy_rule import check_copies, copied_datasets, order_error
@@ -345,9 +346,12 @@ class Rounds:
             runtime.running = False
 
     def execute(self, round_payload: dict[str, Any], deadline_s: float, report: Progress,
-                runtime: RoundRuntime) -> tuple[JobOrder, list[int], list[dict[str, Any]]]:
-        """Run one MPC job for the round and check its attestations; writes no entry."""
-        order = self._order(round_payload, deadline_s, runtime.attempts)
+                runtime: RoundRuntime, beacon: str | None = None) -> tuple[JobOrder, list[int], list[dict[str, Any]]]:
+        """Run one MPC job for the round and check its attestations; writes no entry.
+
+        `beacon`: the seed of the job's random choices (`vocabulary.beacon`); None draws
+        a fresh one (a run), a recorded one repeats its valuation (`round verify`)."""
+        order = self._order(round_payload, deadline_s, runtime.attempts, draw_beacon() if beacon is None else beacon)
         report("starting", 0.0, f"job {order.job_id} on {len(self.link.nodes)} nodes")
         reports = self.run_job(order, report)
         report("attesting", 0.95, "checking every node's attestation")
@@ -381,7 +385,7 @@ class Rounds:
             runtime.attempts += 1
             return runtime
 
-    def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int) -> JobOrder:
+    def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int, beacon: str) -> JobOrder:
         datasets = self.ledger.state.datasets
         return JobOrder(
             job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
@@ -393,6 +397,7 @@ class Rounds:
             model_spec_json=canonical_json(round_payload["model_spec"]).decode(),
             job_digest=job_digest(round_payload, datasets),
             deadline_s=deadline_s,
+            beacon=check_beacon(beacon),
             **self.placement(),
         )
 
@@ -433,9 +438,9 @@ class Rounds:
                     copies = check_copies(copies, len(order.dataset_ids))
             except (ValueError, KeyError, TypeError, AttributeError, InvalidInput):
                 raise IntegrityError(f"node {index} sent an unreadable attestation") from None
-            expected = attestation_message(order.round_id, order.job_digest, metrics, copies)
+            expected = attestation_message(order.round_id, order.job_digest, metrics, copies, order.beacon)
             if expected != r.attestation_payload:
-                raise IntegrityError(f"node {index} attested another round or job digest")
+                raise IntegrityError(f"node {index} attested another round, job digest or beacon")
             key = node_keys.get(index)
             if key is None or not verify_signature(key, expected, r.attestation):
                 raise IntegrityError(f"node {index}'s attestation signature does not verify "
@@ -461,7 +466,7 @@ class Rounds:
         settlement = self.settlement(round_payload, contributions, errors, copies)
         result: dict[str, Any] = {"round_id": round_id, "job_digest": order.job_digest,
                                   "metrics_micro": metrics_micro, "contributions_micro": contributions,
-                                  "attestations": attestations}
+                                  "attestations": attestations, "beacon": order.beacon}
         if errors is not None:  # Banzhaf: the standard errors the payouts' bands used
             result["errors_micro"] = errors
         if copies is not None:  # copy detection: per dataset, sampled rows that repeat earlier rows

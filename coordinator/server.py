@@ -32,6 +32,7 @@ from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.model_spec import WORKLOAD_RULES
 from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
@@ -152,8 +153,8 @@ def open_or_create_ledger(config: CoordinatorConfig) -> Ledger:
                            f"{len(config.nodes)} node addresses were given")
     path = config.data_dir / LEDGER_FILE
     if not path.exists():
-        ledger = Ledger.create(path, key, params={"nodes": len(manifest_nodes),
-                                                  "frac_bits": FRAC_BITS}, origin=config.origin)
+        ledger = Ledger.create(path, key, params={"nodes": len(manifest_nodes), "frac_bits": FRAC_BITS,
+                                                  "workload_rules": WORKLOAD_RULES}, origin=config.origin)
         ledger.append_many([
             (EntryKind.NODE_REGISTERED, {"node_index": m.node_index, "name": m.name,
                                  "signing_key": (m.signing_public_key or b"").hex()}, None)

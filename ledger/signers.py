@@ -8,7 +8,7 @@ On top of that:
     signed by the key it registers, the others by the key the party registered;
   * every other kind carries no provider signature;
   * a round_result carries one attestation per node, each over
-    `attestation_message(round_id, job_digest, metrics_micro[, copies])` by that node's key;
+    `attestation_message(round_id, job_digest, metrics_micro[, copies][, beacon])` by that node's key;
     models_frozen and tournament_result likewise, over
     `mutualmind.vocabulary.tournament.attested_message`, and an inference_delivered over
     `ownership.delivery_message`;
@@ -91,7 +91,8 @@ def check_signatures(
                                     f"the signature on this {kind} does not verify with {signer!r}'s key")
     if kind == EntryKind.ROUND_RESULT:
         return _check_attestations(payload, node_keys, attestation_message(
-            payload["round_id"], payload["job_digest"], payload["metrics_micro"], payload.get("copies")))
+            payload["round_id"], payload["job_digest"], payload["metrics_micro"], payload.get("copies"),
+            payload.get("beacon")))
     attested = attested_message(kind, payload)  # a tournament's freeze or result
     if attested is not None:
         return _check_attestations(payload, node_keys, attested)

@@ -57,6 +57,7 @@ class RoundRecord:
     metric: str = "log_loss"
     errors: tuple[int, ...] = ()  # standard errors of the contributions (Banzhaf rounds)
     copies: frozenset[str] = frozenset()  # datasets the result's copy counts mark as copies
+    beacon: str = ""  # the result's job beacon (vocabulary.beacon): a verification re-run uses it
 
 
 class LedgerState(TournamentRules, OwnershipRules):
@@ -205,6 +206,13 @@ class LedgerState(TournamentRules, OwnershipRules):
         if not self.supply_holds():  # a bug guard: every rule conserves supply
             raise IntegrityError(f"entry {index} would break conservation of supply")
 
+    @property
+    def workload_rules(self) -> int:
+        """The version of `check_workload` this ledger was created under (1 before the
+        genesis params named one)."""
+        version = self.params.get("workload_rules", 1)
+        return version if type(version) is int else 1
+
     def _apply_genesis(self, index: int, p: dict[str, Any]) -> None:
         self._set("coordinator_key", bytes.fromhex(p["coordinator_key"]))
         self._set("origin", p["origin"])
@@ -324,7 +332,7 @@ class LedgerState(TournamentRules, OwnershipRules):
         included dataset's terms allow this round (InvalidInput / RuleViolation)."""
         spec = parse_model_spec(p["model_spec"])
         rows = sum(self.datasets[d]["rows"] for d in p["datasets"])
-        check_workload(spec, rows)
+        check_workload(spec, rows, self.workload_rules)
         if spec.valuation == "banzhaf":
             check_banzhaf_workload(spec.epochs, rows, len(p["datasets"]))
         offer = RoundOffer(sponsor=p["sponsor"], model_kind=spec.kind, datasets=len(p["datasets"]),
@@ -371,7 +379,7 @@ class LedgerState(TournamentRules, OwnershipRules):
         self._put(
             self.rounds, record.round_id,
             _replace(record, status=RoundStatus.RESULT, contributions=tuple(p["contributions_micro"]),
-                     errors=errors, copies=copied_datasets(record.datasets, copies)),
+                     errors=errors, copies=copied_datasets(record.datasets, copies), beacon=p.get("beacon", "")),
         )
 
     @staticmethod
@@ -477,6 +485,9 @@ class LedgerState(TournamentRules, OwnershipRules):
             raise RuleViolation("verification_shape", f"round {record.round_id} has "
                                 f"{len(record.datasets)} datasets, the re-run names "
                                 f"{len(p['recomputed_micro'])} contributions")
+        if "beacon" in p and p["beacon"] != record.beacon:
+            raise RuleViolation("verification_beacon", f"round {record.round_id}'s result was computed "
+                                f"with beacon {record.beacon[:16] or 'none'}..., the re-run names {p['beacon'][:16]}...")
         agrees = p["max_abs_diff_micro"] <= p["tolerance_micro"]
         recomputed = p.get("recomputed_copies")
         if recomputed is not None:

@@ -104,6 +104,8 @@ class TournamentRules:
         nodes: dict[int, bytes]
         entry_time_ms: int | None
 
+        @property
+        def workload_rules(self) -> int: ...
         def _put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None: ...
         def _add(self, mapping: dict[str, int], key: str, delta: int, total: str) -> None: ...
         def _provider(self, party: str, role: str) -> None: ...
@@ -216,7 +218,7 @@ class TournamentRules:
             if self.stakes.get(dataset, 0) <= 0:
                 raise RuleViolation("not_staked", f"dataset {dataset!r} has no stake")
         rows = sum(self.datasets[d]["rows"] for d in p["datasets"])
-        check_workload(spec, rows)
+        check_workload(spec, rows, self.workload_rules)
         offer = RoundOffer(sponsor=record.sponsor, model_kind=spec.kind, datasets=len(p["datasets"]),
                            slash_rate_ppm=opened["slash_rate_ppm"], pool=opened["pool"],
                            training_rows=rows)

@@ -48,6 +48,7 @@ from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
 from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE, write_atomic
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.attestation import attestation_message
+from mutualmind.vocabulary.beacon import check_beacon
 from mutualmind.vocabulary.copy_rule import check_copies
 from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
@@ -91,6 +92,7 @@ class JobRequest:
     tournament_json: str = ""
     kind: str = TRAINING_JOB                # or "inference" (issue 16): see mpcnode.inference_jobs
     model_dir: str = ""                     # inference: the trained job's folder on this node
+    beacon: bytes = b""  # the coordinator's random seed of a round's job (vocabulary.beacon), signed
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,10 @@ class JobRunner:
             raise InvalidInput(f"deadline {request.deadline_s!r} s must be in (0, {MAX_JOB_S:.0f}]")
         if len(request.job_digest) != 32:
             raise InvalidInput(f"job digest must be a 32-byte SHA-256, got {len(request.job_digest)} bytes")
+        # a round's training job draws its copy sample and coalitions from the beacon:
+        # required there; tournament and inference jobs draw nothing at random
+        round_job = request.kind in ("", TRAINING_JOB) and not request.tournament_json
+        beacon = check_beacon(request.beacon.hex()) if round_job or request.beacon else ""
         directory = self.jobs_dir / job_id
         tournament = self._tournament_fields(request)
         spec_text = json.dumps(
@@ -224,6 +230,7 @@ class JobRunner:
                 "memory_budget_bytes": self._memory,
                 "kind": request.kind,
                 "model_dir": request.model_dir,
+                "beacon": beacon,
                 **self._plane_fields(request),
                 **tournament,
             },
@@ -390,6 +397,7 @@ class JobRunner:
             raw = json.loads((directory / REQUEST_FILE).read_text(encoding="utf-8"))
             raw["dataset_ids"] = tuple(raw["dataset_ids"])
             raw["job_digest"] = bytes.fromhex(raw["job_digest"])
+            raw["beacon"] = bytes.fromhex(raw.get("beacon", ""))  # a job of before the beacon: none
             request = JobRequest(**raw)
         except (OSError, ValueError, TypeError, KeyError):
             return None
@@ -484,7 +492,8 @@ class JobRunner:
         copies = document.get("copies")
         if copies is not None:
             copies = check_copies(copies, len(job.request.dataset_ids))
-        payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro, copies)
+        payload = attestation_message(job.request.round_id, job.request.job_digest.hex(), micro, copies,
+                                      job.request.beacon.hex() or None)
         accuracy = document.get("accuracy_full")
         return JobResult(
             metrics=metrics,
@@ -546,6 +555,7 @@ def _request_json(request: JobRequest) -> str:
     raw["plane_addresses"] = list(request.plane_addresses)
     raw["plane_members"] = list(request.plane_members)
     raw["job_digest"] = request.job_digest.hex()
+    raw["beacon"] = request.beacon.hex()
     return json.dumps(raw, indent=2, sort_keys=True)
 
 

@@ -292,6 +292,7 @@ def job_request(spec: node_pb2.JobSpec) -> JobRequest:
         plane_members=tuple(spec.plane_members),
         tournament_json=spec.tournament_json,
         kind=spec.kind or TRAINING_JOB,
+        beacon=bytes(spec.beacon),
     )
 
 

@@ -82,7 +82,7 @@ class DescribeDatasetRequest(_message.Message):
     def __init__(self, dataset_id: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "round_id", "world_size", "rank", "master_addr", "master_port", "dealer_addr", "dataset_ids", "validation_dataset_id", "model_spec_json", "job_digest", "deadline_s", "plane", "plane_addresses", "plane_members", "tournament_json", "kind")
+    __slots__ = ("job_id", "round_id", "world_size", "rank", "master_addr", "master_port", "dealer_addr", "dataset_ids", "validation_dataset_id", "model_spec_json", "job_digest", "deadline_s", "plane", "plane_addresses", "plane_members", "tournament_json", "kind", "beacon")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class JobSpec(_message.Message):
     PLANE_MEMBERS_FIELD_NUMBER: _ClassVar[int]
     TOURNAMENT_JSON_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    BEACON_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     round_id: str
     world_size: int
@@ -117,7 +118,8 @@ class JobSpec(_message.Message):
     plane_members: _containers.RepeatedScalarFieldContainer[str]
     tournament_json: str
     kind: str
-    def __init__(self, job_id: _Optional[str] = ..., round_id: _Optional[str] = ..., world_size: _Optional[int] = ..., rank: _Optional[int] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., dealer_addr: _Optional[str] = ..., dataset_ids: _Optional[_Iterable[str]] = ..., validation_dataset_id: _Optional[str] = ..., model_spec_json: _Optional[str] = ..., job_digest: _Optional[bytes] = ..., deadline_s: _Optional[float] = ..., plane: _Optional[str] = ..., plane_addresses: _Optional[_Iterable[str]] = ..., plane_members: _Optional[_Iterable[str]] = ..., tournament_json: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+    beacon: bytes
+    def __init__(self, job_id: _Optional[str] = ..., round_id: _Optional[str] = ..., world_size: _Optional[int] = ..., rank: _Optional[int] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., dealer_addr: _Optional[str] = ..., dataset_ids: _Optional[_Iterable[str]] = ..., validation_dataset_id: _Optional[str] = ..., model_spec_json: _Optional[str] = ..., job_digest: _Optional[bytes] = ..., deadline_s: _Optional[float] = ..., plane: _Optional[str] = ..., plane_addresses: _Optional[_Iterable[str]] = ..., plane_members: _Optional[_Iterable[str]] = ..., tournament_json: _Optional[str] = ..., kind: _Optional[str] = ..., beacon: _Optional[bytes] = ...) -> None: ...
 
 class JobAccepted(_message.Message):
     __slots__ = ("job_id",)

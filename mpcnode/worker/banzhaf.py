@@ -29,7 +29,8 @@ import torch
 
 from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.evaluation import metric_sums
-from mpcnode.worker.training import Evaluator, LooResult, train_masked
+from mpcnode.worker.row_masks import owners
+from mpcnode.worker.training import Evaluator, LooResult, Prepared, train_masked
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.fixed_point import FRAC_BITS, SCALE
 from mutualmind.vocabulary.model_spec import ModelSpec
@@ -48,13 +49,17 @@ class CoalitionMasks:
     members: torch.Tensor  # [m, n] bool
 
     @classmethod
-    def of(cls, provider_rows: Sequence[int], coalitions: Coalitions) -> CoalitionMasks:
-        if not provider_rows or any(r < 1 for r in provider_rows):
-            raise InvalidInput(f"every provider needs at least one row, got {list(provider_rows)}")
+    def of(cls, provider_rows: Sequence[int], coalitions: Coalitions, excluded: Sequence[int] = ()) -> CoalitionMasks:
+        """The coalitions' masks; the `excluded` datasets (0-based: the copies) are in no
+        coalition, so every model is trained without their rows and their value is 0."""
         if len(provider_rows) != coalitions.providers:
             raise InvalidInput(f"{len(provider_rows)} datasets but coalitions over {coalitions.providers}")
-        owner = torch.repeat_interleave(torch.arange(1, len(provider_rows) + 1), torch.tensor(list(provider_rows)))
-        return cls(owner, torch.tensor(coalitions.members, dtype=torch.bool))
+        owner = owners(provider_rows).to(torch.long)
+        members = torch.tensor(coalitions.members, dtype=torch.bool)
+        if any(not 0 <= i < len(provider_rows) for i in excluded):
+            raise InvalidInput(f"excluded datasets {list(excluded)} must lie in 0..{len(provider_rows) - 1}")
+        members[:, list(excluded)] = False
+        return cls(owner, members)
 
     @property
     def models(self) -> int:
@@ -84,15 +89,20 @@ def train_banzhaf(
     provider_rows: Sequence[int],
     coalitions: Coalitions,
     on_step: Callable[[int, int], None] | None = None,
+    *,
+    excluded: Sequence[int] = (),
+    prepared: Prepared | None = None,
 ) -> LooResult:
     """Train a model per coalition in one pass; `metrics` holds the 2n+1 revealed values
-    (full model's metric, mean_in - mean_out per dataset, standard error per dataset)."""
+    (full model's metric, mean_in - mean_out per dataset, standard error per dataset).
+    `excluded` (0-based: the copies) are in no coalition; `prepared`: the tables are
+    standardised already."""
     rows = int(train_x.size(0))
     if rows != sum(provider_rows):
         raise InvalidInput(f"training data has {rows} rows but the providers hold {sum(provider_rows)}")
-    masks = CoalitionMasks.of(provider_rows, coalitions)
+    masks = CoalitionMasks.of(provider_rows, coalitions, excluded)
     return train_masked(backend, spec, train_x, train_y, validation_x, validation_y, masks, on_step,
-                        evaluator=banzhaf_evaluator(coalitions))
+                        evaluator=banzhaf_evaluator(coalitions), prepared=prepared)
 
 
 def banzhaf_evaluator(coalitions: Coalitions) -> Evaluator:

@@ -6,8 +6,9 @@ standardisation every column has unit spread, so "the same row" means a small di
 a row is a copy when its squared distance to some row of an earlier dataset is below
 TOLERANCE_PER_FEATURE * features. For each dataset j (the round's order: the order the
 round lists its datasets) a public sample of at most SAMPLE_ROWS of its rows, drawn from
-a generator seeded by the job (unknown to a provider when it shares its table), is
-compared with every row of datasets 0..j-1:
+a generator seeded by the job's random beacon (`mutualmind.vocabulary.beacon`: 256 bits
+from the coordinator, unknown to a provider when it shares its table, on the ledger with
+the result), is compared with every row of datasets 0..j-1:
 
     d(x, y) = |x|^2 + |y|^2 - 2 x.y        one secret-shared matmul per block
     hit(x, y) = [d(x, y) < tolerance]      the comparison protocol (`comparison.py`)

@@ -153,6 +153,21 @@ def _chunk_starts(step_bytes: Sequence[int], budget: int) -> list[int]:
     return starts
 
 
+class MaterialCache(dict):  # type: ignore[type-arg]
+    """CrypTen's tuple cache, without the requests whose material is used up.
+
+    CrypTen serves a request from the cache when its key is in `tuple_cache.keys()` and
+    pops the list, but never deletes a list it emptied: a later request of the same
+    function and shape that was not prefetched (the validation table's exp when it has as
+    many rows as the training table, the newton solver's steps having used up theirs)
+    then pops an empty list and the job fails (IndexError). Listing only the keys that
+    still hold material sends such a request to the dealer, as an unprefetched one is.
+    """
+
+    def keys(self) -> set:  # type: ignore[override]
+        return {key for key, material in self.items() if material}
+
+
 def _fill_cache_batched(provider: Any, requests: list[tuple[str, tuple, dict]]) -> None:
     """CrypTen's `fill_cache`, with party 0's dealer calls gathered into one request."""
     import crypten.communicator as comm
@@ -160,6 +175,8 @@ def _fill_cache_batched(provider: Any, requests: list[tuple[str, tuple, dict]]) 
 
     if not requests:
         return
+    if not isinstance(provider.tuple_cache, MaterialCache):
+        provider.tuple_cache = MaterialCache(provider.tuple_cache)
     client = TTPClient.get()
     pending: list[tuple[tuple[str, tuple, dict], torch.Tensor]] = []
     is_party_zero = comm.get().get_rank() == 0

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.beacon import check_beacon
 from mutualmind.vocabulary.data_plane import BENCH_PLANE, DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.dataset import validate_dataset_id
 from mutualmind.vocabulary.inference import INFERENCE_JOB, JOB_KINDS, TRAINING_JOB
@@ -69,6 +70,14 @@ class WorkerSpec:
     # evaluated on the one query dataset in `dataset_ids`; no validation set)
     kind: str = TRAINING_JOB
     model_dir: str = ""
+    # the coordinator's random beacon (mutualmind.vocabulary.beacon): seeds the copy
+    # sample and Banzhaf's sampled coalitions; "" (tests, benchmarks): the job id does
+    beacon: str = ""
+
+    @property
+    def seed(self) -> bytes:
+        """The seed of the job's public random choices (copy sample, MSR coalitions)."""
+        return bytes.fromhex(self.beacon) if self.beacon else self.job_id.encode()
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -222,6 +231,7 @@ def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
         gloo_interface=interface,
         memory_budget_bytes=budget,
         tournament=tournament,
+        beacon=check_beacon(raw["beacon"]) if raw.get("beacon", "") != "" else "",
         **_plane_fields(raw, world_size, bench),  # type: ignore[arg-type]
         kind=kind,
         model_dir=model_dir,

@@ -44,15 +44,16 @@ import torch
 
 from mpcnode.worker.backend import Backend, Tensor
 from mpcnode.worker.evaluation import evaluate
-from mpcnode.worker.normalisation import standardise
 from mpcnode.worker.row_masks import ModelMasks, RowMasks
 from mpcnode.worker.training import (
     GRADIENT_BLOCK_ROWS,
     Evaluator,
     LooResult,
     PhaseClock,
+    Prepared,
     integer_ratio,
     released_weights,
+    standardise_job,
     sums_over_rows,
 )
 from mutualmind.errors import InvalidInput
@@ -268,13 +269,16 @@ def per_provider_sums(
 
 
 def newton_step_loo(
-    problem: _Problem, theta: Tensor, provider_rows: Sequence[int], xt: Tensor | None = None, y: Tensor | None = None
+    problem: _Problem, theta: Tensor, provider_rows: Sequence[int], xt: Tensor | None = None, y: Tensor | None = None,
+    *, excluded: Sequence[int] = (),
 ) -> Tensor:
     """The n leave-one-out models, each one Newton step from the full optimum `theta` [1, k, 1].
 
     theta_-j = theta - H_-j^-1 g_-j with g_-j = (G - G_j) / c_-j + l2 P theta and
     H_-j = (S - S_j) / c_-j + l2 P, where S_j, G_j are provider j's sums at theta.
     Returns [n, k, 1]. (`xt`, `y`: other tables of the same shapes, for a rehearsal.)
+    The `excluded` providers (0-based: copies) take part in no sum: G and S run over
+    the others' rows, and an excluded provider's model is the full one's step (~theta).
     """
     backend, spec = problem.backend, problem.spec
     xt = problem.xt if xt is None else xt
@@ -285,8 +289,11 @@ def newton_step_loo(
     residual = p - y
     weighted = xt if weight is None else weight * xt
     sums = per_provider_sums(backend, xt, backend.cat([weighted, residual], dim=1), provider_rows)
+    kept = torch.tensor([0 if j in excluded else 1 for j in range(providers)], dtype=torch.long)
+    sums = backend.mask_rows(sums, kept.reshape(providers, 1, 1))  # an excluded provider's sums: 0
     without = sums.sum(0, keepdim=True) - sums  # [n, k, k+1]: the sums over everyone else's rows
-    counts = torch.tensor([problem.rows - r for r in provider_rows], dtype=torch.float64)
+    counts = torch.tensor([sum(r for i, r in enumerate(provider_rows) if kept[i]) - r * int(kept[j])
+                           for j, r in enumerate(provider_rows)], dtype=torch.float64)
     if bool((counts == 0).any()):
         raise InvalidInput("leave-one-out needs rows beyond the left-out provider's")
     (scaled,) = _scale_rows_of(backend, [without], 1.0 / (counts * spec.l2))
@@ -308,27 +315,35 @@ def train_newton(
     provider_rows: Sequence[int] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     evaluator: Evaluator = evaluate,
+    *,
+    excluded: Sequence[int] = (),
+    prepared: Prepared | None = None,
 ) -> LooResult:
     """Train with the newton solver and evaluate.
 
     With `provider_rows` and `spec.loo == "newton_step"`, `masks` must be the
-    leave-one-out masks of those providers: only the full model is trained, the others
-    are one Newton step away from it. Otherwise every mask's model is trained (row masks
-    or Data Banzhaf's coalitions); `evaluator` reveals what `training.train_masked`'s does.
+    leave-one-out masks of those providers (`excluded`: the 0-based providers no model
+    sees, as in the masks): only the full model is trained, the others are one Newton
+    step away from it. Otherwise every mask's model is trained (row masks or Data
+    Banzhaf's coalitions); `evaluator` reveals what `training.train_masked`'s does.
+    `prepared`: the tables are standardised already (`training.standardise_job`).
     """
     clock = PhaseClock()
-    normalised = standardise(backend, train_x, validation_x)
-    labels = standardise(backend, train_y, validation_y) if spec.task == "regression" else None
+    if prepared is None:
+        prepared = standardise_job(backend, spec, train_x, train_y, validation_x, validation_y)
+    normalised, labels = prepared.features, prepared.labels
     clock.mark("standardise")
     problem = _Problem(backend, spec, train_x, train_y)
     if provider_rows is not None and spec.loo == "newton_step":
         rows = tuple(provider_rows)
+        dropped = tuple(excluded)
         zero_theta = backend.public(torch.zeros(1, problem.features + 1, 1, dtype=torch.float64))
-        extra: dict[int, Callable[[], object]] = {1: lambda: newton_step_loo(problem, zero_theta, rows, *problem.zeros())}
-        theta, before_step, offline = newton_iterations(problem, RowMasks.everyone(problem.rows), on_step, extra)
+        extra: dict[int, Callable[[], object]] = {
+            1: lambda: newton_step_loo(problem, zero_theta, rows, *problem.zeros(), excluded=dropped)}
+        theta, before_step, offline = newton_iterations(problem, RowMasks.full(rows, dropped), on_step, extra)
         clock.mark("steps")
         before_step(spec.epochs)
-        theta = backend.cat([theta, newton_step_loo(problem, theta, rows)], dim=0)
+        theta = backend.cat([theta, newton_step_loo(problem, theta, rows, excluded=dropped)], dim=0)
         clock.mark("loo_step")
     else:
         theta, _, offline = newton_iterations(problem, masks, on_step, {})

@@ -88,9 +88,11 @@ def plaintext_loo(
     validation_x: np.ndarray,
     validation_y: np.ndarray,
     provider_rows: Sequence[int],
+    excluded: Sequence[int] = (),
 ) -> list[float]:
-    """n+1 metric values from n+1 separate plaintext trainings (full, then without i)."""
-    masks = RowMasks.leave_one_out(provider_rows)
+    """n+1 metric values from n+1 separate plaintext trainings (full, then without i);
+    no model sees the `excluded` providers' rows (0-based: the copies)."""
+    masks = RowMasks.leave_one_out(provider_rows, excluded)
     train_x, train_y, validation_x, validation_y = job_scaled(spec, train_x, train_y, validation_x, validation_y, provider_rows)
     backend = PlainBackend()
     metrics = []
@@ -109,6 +111,7 @@ def plaintext_batched(
     validation_x: np.ndarray,
     validation_y: np.ndarray,
     provider_rows: Sequence[int],
+    excluded: Sequence[int] = (),
 ) -> LooResult:
     """The batched LOO pass on plaintext (what the MPC computes, without the secrecy).
 
@@ -122,6 +125,7 @@ def plaintext_batched(
         _tensor(validation_x),
         _tensor(validation_y).reshape(-1, 1),
         provider_rows,
+        excluded=excluded,
     )
 
 
@@ -133,10 +137,11 @@ def plaintext_banzhaf(
     validation_y: np.ndarray,
     provider_rows: Sequence[int],
     coalitions: Coalitions,
+    excluded: Sequence[int] = (),
 ) -> list[float]:
     """The 2n+1 Banzhaf values (full metric, mean_in - mean_out, standard error) from one
     separate plaintext training per coalition and the plaintext estimator."""
-    masks = CoalitionMasks.of(provider_rows, coalitions)
+    masks = CoalitionMasks.of(provider_rows, coalitions, excluded)
     train_x, train_y, validation_x, validation_y = job_scaled(spec, train_x, train_y, validation_x, validation_y, provider_rows)
     backend = PlainBackend()
     utilities = []
@@ -145,3 +150,26 @@ def plaintext_banzhaf(
         utilities.append(train_masked(backend, spec, *args, masks.only(j)).metrics[0])
     values, errors = estimate(utilities, coalitions)
     return [utilities[0], *values, *errors]
+
+
+def converged_loo(train_x: np.ndarray, train_y: np.ndarray, validation_x: np.ndarray, validation_y: np.ndarray,
+                  provider_rows: Sequence[int], l2: float) -> list[float]:
+    """The converged plaintext reference of a binary logistic round's leave-one-out values:
+    scikit-learn's LogisticRegression with the same L2 (C = 1 / (l2 x the model's rows)),
+    retrained without each provider on the pooled standardisation; each value is the
+    validation log-loss without provider i minus with everyone (positive: i helped)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x)  # the pooled standardisation the job uses
+    train, validation = scaler.transform(train_x), scaler.transform(validation_x)
+    starts = np.concatenate([[0], np.cumsum(provider_rows)])
+    losses = []
+    for j in range(len(provider_rows) + 1):
+        keep = np.ones(len(train_x), dtype=bool)
+        if j:
+            keep[starts[j - 1] : starts[j]] = False
+        model = LogisticRegression(C=1 / (l2 * keep.sum()), tol=1e-10, max_iter=10_000).fit(train[keep], train_y[keep])
+        p = np.clip(model.predict_proba(validation)[:, 1], 1e-15, 1 - 1e-15)
+        losses.append(float(-(validation_y * np.log(p) + (1 - validation_y) * np.log(1 - p)).mean()))
+    return [loss - losses[0] for loss in losses[1:]]

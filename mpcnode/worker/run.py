@@ -4,9 +4,11 @@ CrypTen keeps its communicator in module globals and can be initialised once per
 process, so the node's job runner starts a fresh process per job. This process:
 loads its shares (before any network traffic, so bad input fails fast), joins the
 job's gRPC data plane with the other nodes and the dealer's TTP process (or, started
-with `--bench-gloo` by a benchmark or test, the gloo baseline), builds secret-shared tensors directly from its shares (nothing is re-shared or
-revealed), trains the full and leave-one-out models in one batched pass, reveals the
-n+1 validation metrics, and writes:
+with `--bench-gloo` by a benchmark or test, the gloo baseline), builds secret-shared
+tensors directly from its shares (nothing is re-shared or revealed), standardises them,
+counts each dataset's rows that copy an earlier dataset's (a dataset found to be a copy
+is then seen by no model), trains the full and leave-one-out models in one batched pass,
+reveals the n+1 validation metrics, and writes:
 
   <output_dir>/result.json    metrics, comm stats, weight manifest (atomic rename)
   <output_dir>/weights.bin    this party's shares of the full model, raw LE int64
@@ -146,8 +148,10 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
         LABEL_EXPONENT,
         LABEL_MEAN,
         NORMALISE_EXPONENT,
+        standardise_job,
         train_loo,
     )
+    from mutualmind.vocabulary.copy_rule import copied_indices
     from mutualmind.vocabulary.model_spec import check_plausible
 
     if spec.tournament:  # a tournament's freeze or resolve (issue 15)
@@ -206,26 +210,31 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
                 stats.after_training = stats.now()
             write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(), durable=False)
 
+        # standardise (pooled over every dataset), then find the copies on that scale
+        # BEFORE training: no model sees a copy's rows (`excluded`), so its original keeps
+        # the value it has without the copy
+        standardise_started = time.monotonic()
+        prepared = standardise_job(backend, spec.model, train_x, train_y, validation_x, validation_y)
+        before_copies, copies_started = stats.now(), time.monotonic()
+        copies = count_copies(backend, train_x, shares.provider_rows, spec.seed)
+        after_copies, copies_s = stats.now(), time.monotonic() - copies_started
+        excluded = copied_indices(copies.counts, copies.samples)
         valuation: dict[str, object] = {"method": "loo"}
         if spec.model.valuation == "banzhaf":
             from mpcnode.worker.banzhaf import train_banzhaf
             from mutualmind.vocabulary.valuation import msr_seed, plan
 
-            coalitions = plan(len(shares.provider_rows), msr_seed(spec.round_id, spec.model.to_json(), spec.dataset_ids))
+            coalitions = plan(len(shares.provider_rows),
+                              msr_seed(spec.round_id, spec.model.to_json(), spec.dataset_ids, spec.beacon))
             valuation = {"method": coalitions.method, "models": coalitions.models}
             result = train_banzhaf(backend, spec.model, train_x, train_y, validation_x, validation_y,
-                                   shares.provider_rows, coalitions, on_step=on_step)
+                                   shares.provider_rows, coalitions, on_step=on_step, excluded=excluded, prepared=prepared)
             # differences of two means of the metric and their errors lie within the metric's range too
             check_plausible([abs(v) for v in result.metrics], spec.model.metric, spec.model.lr)
         else:
-            result = train_loo(
-                backend, spec.model, train_x, train_y, validation_x, validation_y, shares.provider_rows, on_step=on_step
-            )
+            result = train_loo(backend, spec.model, train_x, train_y, validation_x, validation_y, shares.provider_rows,
+                               on_step=on_step, excluded=excluded, prepared=prepared)
             check_plausible(result.metrics, spec.model.metric, spec.model.lr)
-        # training standardised train_x in place: compare rows on the pooled scale
-        before_copies, copies_started = stats.now(), time.monotonic()
-        copies = count_copies(backend, train_x, shares.provider_rows, spec.job_id.encode())
-        after_copies, copies_s = stats.now(), time.monotonic() - copies_started
         # public: the collected model folds these powers of two back (model_file.reconstruct)
         exponents = torch.tensor([shares.feature_exponents], dtype=torch.float64)
         result.weights[NORMALISE_EXPONENT] = backend.public(exponents)
@@ -243,6 +252,7 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
         document: dict[str, object] = {
             "job_id": spec.job_id,
             "round_id": spec.round_id,
+            "beacon": spec.beacon,
             "rank": spec.rank,
             "world_size": spec.world_size,
             "metric": spec.model.metric,
@@ -253,6 +263,8 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
             "provider_rows": list(shares.provider_rows),
             # per dataset: sampled rows that repeat an earlier dataset's row (copy_detection)
             "copies": copies.as_json(),
+            # the datasets those counts mark as copies (copy_rule): no model saw their rows
+            "excluded": excluded,
             "validation_rows": int(shares.validation_features.shape[0]),
             "steps": steps,
             "comm": {
@@ -273,7 +285,8 @@ def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = Fa
             },
             "wall_s": finished - started,
             # where the time went: loading the shares, then train_loo's phases
-            "phases_s": {"load": round(loaded - started, 4), **result.phases, "copies": round(copies_s, 4)},
+            "phases_s": {"load": round(loaded - started, 4), **result.phases,
+                         "standardise": round(copies_started - standardise_started, 4), "copies": round(copies_s, 4)},
             # this process's peak resident memory (memory_budget checks its estimate)
             "peak_rss_bytes": measured_peak_bytes(),
             "mpc_s": finished - connected,

@@ -80,24 +80,28 @@ def train_loo(
     validation_y: Tensor,
     provider_rows: Sequence[int],
     on_step: Callable[[int, int], None] | None = None,
+    *,
+    excluded: Sequence[int] = (),
+    prepared: Prepared | None = None,
 ) -> LooResult:
     """Train the full and every leave-one-out model together; reveal only the metrics.
 
     `train_x` [rows, features] holds the providers' rows in provider order
     (`provider_rows[i]` rows each), `train_y` [rows, 1] the labels; likewise for the
     validation split. `on_step(done, total)` reports progress (no secret in it).
+    `excluded` (0-based providers: the copies) are seen by no model; `prepared`: the
+    tables are standardised already (`standardise_job`).
     """
     rows = int(train_x.size(0))
     if rows != sum(provider_rows):
         raise InvalidInput(f"training data has {rows} rows but the providers hold {sum(provider_rows)}")
+    masks = RowMasks.leave_one_out(provider_rows, excluded)
     if spec.solver == "newton":
         from mpcnode.worker.newton import train_newton
 
-        masks = RowMasks.leave_one_out(provider_rows)
-        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, provider_rows, on_step)
-    return train_masked(
-        backend, spec, train_x, train_y, validation_x, validation_y, RowMasks.leave_one_out(provider_rows), on_step
-    )
+        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, provider_rows, on_step,
+                            excluded=excluded, prepared=prepared)
+    return train_masked(backend, spec, train_x, train_y, validation_x, validation_y, masks, on_step, prepared=prepared)
 
 
 def train_masked(
@@ -110,14 +114,17 @@ def train_masked(
     masks: ModelMasks,
     on_step: Callable[[int, int], None] | None = None,
     evaluator: Evaluator = evaluate,
+    *,
+    prepared: Prepared | None = None,
 ) -> LooResult:
     """Train one model per mask (public: which rows each model sees) on pooled-standardised
     features, with the public schedule of `spec`; evaluate each on the validation rows.
 
-    The tables are standardised in place: the caller's `train_x` and `validation_x` (and
-    the labels of a regression) hold standardised values afterwards. `evaluator` turns
-    the trained models into the revealed values (default: each model's metric; Data
-    Banzhaf reveals only its per-dataset aggregates, `mpcnode.worker.banzhaf`).
+    The tables are standardised in place (unless `prepared` says they are already): the
+    caller's `train_x` and `validation_x` (and the labels of a regression) hold
+    standardised values afterwards. `evaluator` turns the trained models into the
+    revealed values (default: each model's metric; Data Banzhaf reveals only its
+    per-dataset aggregates, `mpcnode.worker.banzhaf`).
     """
     rows = int(train_x.size(0))
     if masks.rows != rows:
@@ -125,17 +132,14 @@ def train_masked(
     if spec.solver == "newton":
         from mpcnode.worker.newton import train_newton
 
-        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, None, on_step, evaluator)
+        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, None, on_step, evaluator,
+                            prepared=prepared)
     models = masks.models
     clock = PhaseClock()
-    normalised = standardise(backend, train_x, validation_x)
+    if prepared is None:
+        prepared = standardise_job(backend, spec, train_x, train_y, validation_x, validation_y)
+    normalised, labels = prepared.features, prepared.labels
     x, vx = train_x, validation_x
-    labels = None
-    if spec.task == "regression":
-        # standardise the target too: raw targets in the hundreds would put gradients
-        # near 2^52 before truncation, where CrypTen's truncation starts to fail; the
-        # MSE is then in units of the pooled target variance
-        labels = standardise(backend, train_y, validation_y)
     y = targets(backend, spec, train_y)
     clock.mark("standardise")
     params = {name: backend.public(value) for name, value in initial_parameters(spec, int(x.size(1)), models).items()}
@@ -166,6 +170,30 @@ def train_masked(
         metrics=metrics, accuracy_full=accuracy, weights=released_weights(params, normalised, labels), steps=len(schedule), offline=offline,
         phases=clock.phases,
     )
+
+
+@dataclass
+class Prepared:
+    """How a job's tables were standardised (in place): released with the full model."""
+
+    features: Standardisation
+    labels: Standardisation | None  # a regression's target; None for classifiers
+
+
+def standardise_job(backend: Backend, spec: ModelSpec, train_x: Tensor, train_y: Tensor,
+                    validation_x: Tensor, validation_y: Tensor) -> Prepared:
+    """Standardise the tables in place with the statistics pooled over every training row.
+
+    Every row, a copy's too: copy detection compares rows on this scale before anyone
+    knows which datasets are copies, and the released model's normalisation stays pooled
+    over all the round's datasets (README, trust model). A regression's target is
+    standardised too: raw targets in the hundreds would put gradients near 2^52 before
+    truncation, where CrypTen's truncation starts to fail; the MSE is then in units of
+    the pooled target variance.
+    """
+    features = standardise(backend, train_x, validation_x)
+    labels = standardise(backend, train_y, validation_y) if spec.task == "regression" else None
+    return Prepared(features, labels)
 
 
 class PhaseClock:

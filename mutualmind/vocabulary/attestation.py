@@ -7,7 +7,9 @@ bytes verifies, so no single party can invent a result.
 
 Since copy detection (issue 13) the bytes also carry `copies` ({counts, samples}: per
 dataset, sampled rows that repeat an earlier dataset's row, `copy_rule`); a result
-without it (rounds settled before) signs exactly the bytes it always did.
+without it (rounds settled before) signs exactly the bytes it always did. Likewise the
+job's `beacon` (`beacon.py`: the secret seed of the copy sample and of Banzhaf's sampled
+coalitions), signed since it was introduced and absent before.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ ATTESTATION_DOMAIN = "mutualmind/round-attestation/v1"
 
 
 def attestation_message(round_id: str, job_digest: str, metrics_micro: list[int],
-                        copies: Mapping[str, Sequence[int]] | None = None) -> bytes:
+                        copies: Mapping[str, Sequence[int]] | None = None, beacon: str | None = None) -> bytes:
     """The exact bytes each node signs for `round_id`'s result."""
     body: dict[str, object] = {
         "domain": ATTESTATION_DOMAIN,
@@ -30,4 +32,6 @@ def attestation_message(round_id: str, job_digest: str, metrics_micro: list[int]
     }
     if copies is not None:
         body["copies"] = {"counts": list(copies["counts"]), "samples": list(copies["samples"])}
+    if beacon is not None:
+        body["beacon"] = beacon
     return canonical_json(body)

@@ -55,6 +55,11 @@ def check_copies(value: Any, datasets: int) -> dict[str, list[int]]:
     return {"counts": list(counts), "samples": list(samples)}
 
 
+def copied_indices(counts: Sequence[int], samples: Sequence[int]) -> list[int]:
+    """The (0-based) datasets these counts mark as copies: the job trains no model on them."""
+    return [j for j, (c, s) in enumerate(zip(counts, samples, strict=True)) if is_copy(c, s)]
+
+
 def copied_datasets(datasets: Sequence[str], copies: Mapping[str, Sequence[int]] | None) -> frozenset[str]:
     """The round's datasets that the revealed counts mark as copies (none without counts:
     rounds settled before copy detection)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -242,26 +242,48 @@ MAX_TRAINING_STEPS = 1_500
 MAX_ROW_EPOCHS = 10_000_000
 
 
+def passes(spec: ModelSpec) -> int:
+    """Full passes over the training rows: the epochs, and with `loo: newton_step` one
+    more, the leave-one-out step (every provider's gradient and Hessian sums at the full
+    optimum: one pass of row work, as a Newton step; its n small batched solves add
+    rounds, not row work)."""
+    return spec.epochs + (1 if spec.loo == "newton_step" else 0)
+
+
 def training_steps(spec: ModelSpec, rows: int) -> int:
-    """Steps the worker takes on `rows` training rows (the same batching as training.py)."""
+    """Steps the worker takes on `rows` training rows (the same batching as training.py;
+    the newton solver is full-batch, and its leave-one-out step counts as a step)."""
+    if spec.solver == "newton":
+        return passes(spec)
     if spec.batch_size == 0 or spec.batch_size >= rows:
         return spec.epochs
     return spec.epochs * -(-rows // spec.batch_size)
 
 
-def check_workload(spec: ModelSpec, training_rows: int) -> None:
-    """InvalidInput unless a worker can train `spec` on `training_rows` rows in time."""
+# Versions of the workload rule, a ledger rule replayed by `ledger verify`: a ledger
+# records the version it was created under in its genesis params ("workload_rules"),
+# and one without it (created before version 2) keeps replaying version 1.
+# 1: epochs only; 2: the leave-one-out Newton step counts as one more pass.
+WORKLOAD_RULES = 2
+
+
+def check_workload(spec: ModelSpec, training_rows: int, rules: int = WORKLOAD_RULES) -> None:
+    """InvalidInput unless a worker can train `spec` on `training_rows` rows in time
+    (`rules`: the ledger's version of this rule, WORKLOAD_RULES for new ledgers)."""
+    if rules < 2:
+        spec = replace(spec, loo="retrain")  # version 1 did not count the Newton step
     steps = training_steps(spec, max(training_rows, 1))
     if steps > MAX_TRAINING_STEPS:
         raise InvalidInput(
             f"model spec asks {steps} training steps (epochs {spec.epochs} x batches of "
             f"{spec.batch_size or 'all'} over {training_rows} rows); at most "
             f"{MAX_TRAINING_STEPS} fit a job's deadline: lower epochs or raise batch_size")
-    work = training_rows * spec.epochs
+    work = training_rows * passes(spec)
     if work > MAX_ROW_EPOCHS:
+        step = " + 1 leave-one-out Newton step" if spec.loo == "newton_step" else ""
         raise InvalidInput(
             f"model spec asks {work} rows x epochs ({training_rows} rows, epochs "
-            f"{spec.epochs}); at most {MAX_ROW_EPOCHS} fit a job's deadline: lower epochs")
+            f"{spec.epochs}{step}); at most {MAX_ROW_EPOCHS} fit a job's deadline: lower epochs")
 
 
 def contributions_micro(metrics_micro: Sequence[int], metric: str) -> list[int]:

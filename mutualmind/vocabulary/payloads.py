@@ -10,7 +10,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 
 | kind | payload | signed by | rules |
 | --- | --- | --- | --- |
-| genesis | coordinator_key (hex), origin, params {} | coordinator | entry 0 only |
+| genesis | coordinator_key (hex), origin, params {} (optional workload_rules: the version of `model_spec.check_workload` round_opened obeys; absent = 1) | coordinator | entry 0 only |
 | node_registered | node_index, name, signing_key (hex) | coordinator | index unused, key unused |
 | provider_registered | provider_id, name, public_key (hex), nonce | the new key itself | id unused |
 | mint | to, amount, memo | coordinator | `to` registered; amount > 0 |
@@ -19,13 +19,13 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | dataset_terms_updated | dataset_id, provider_id, terms {as above}, nonce | provider_id | provider owns the dataset; binds rounds opened after it (open rounds keep the terms they were opened under) |
 | stake / unstake | provider_id, dataset_id, amount, nonce | provider_id | provider owns the dataset; stake <= balance; unstake <= stake and not while in an open round |
 | round_opened | round_id, sponsor, pool, model_spec {}, validation_dataset, datasets [], slash_rate_ppm, epsilon_micro, nonce, optional expires_at_ms | sponsor | pool <= sponsor's balance (locked); datasets staked, training, same schema as the validation set; model_spec parses with the workers' `parse_model_spec` and its work fits `check_workload`; every dataset's terms allow the round (`dataset_terms.check_round`); no expires_at_ms = the coordinator's default TTL from the entry's time |
-| round_result | round_id, job_digest (hex), metrics_micro [n+1; Banzhaf: 2n+1], contributions_micro [n], attestations [{node_index, signature}], errors_micro [n] (Banzhaf rounds only), optional copies {counts [n], samples [n]} | every node (attestation, over copies too) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node; a Banzhaf round's contributions and errors are those `valuation.banzhaf_result_micro` derives from its signed values; copies (copy detection, issue 13) one count and sample size per dataset, count <= samples |
+| round_result | round_id, job_digest (hex), metrics_micro [n+1; Banzhaf: 2n+1], contributions_micro [n], attestations [{node_index, signature}], errors_micro [n] (Banzhaf rounds only), optional copies {counts [n], samples [n]} | every node (attestation, over copies and beacon too) | round open; job_digest = `mutualmind.vocabulary.job_digest` of the round_opened payload and its datasets; one valid attestation per registered node; a Banzhaf round's contributions and errors are those `valuation.banzhaf_result_micro` derives from its signed values; copies (copy detection, issue 13) one count and sample size per dataset, count <= samples; beacon (`vocabulary.beacon`, 32 random bytes hex: the seed of the copy sample and of Banzhaf's sampled coalitions) signed by every node |
 | slash | round_id, dataset_id, provider_id, amount | coordinator | after the result; contribution + K * error < -epsilon (error 0 but for Banzhaf MSR), or the result's copies mark the dataset a copy (`copy_rule.is_copy`); amount <= stake; once per dataset; stake -> pool |
 | payout | round_id, to, amount | coordinator | after the result; amount <= pool; pool -> balance; not to a provider (other than the sponsor) whose every dataset in the round the result's copies mark a copy; in a Banzhaf round only to the sponsor or a provider with a dataset whose contribution - K * error > epsilon |
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
 | round_abort_requested | round_id, sponsor, reason, nonce | sponsor | round open; the round's own sponsor; moves nothing (the coordinator's round_aborted follows in the same group commit) |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor, stakes unlock (on restart, sponsor or admin abort, expiry, K failed runs) |
-| round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict, optional recomputed_copies {counts [n], samples [n]} | coordinator | round closed; moves nothing (records an `admin round verify` re-run); with recomputed_copies the verdict agrees only if they mark the same datasets copies as the result |
+| round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict, optional recomputed_copies {counts [n], samples [n]}, optional beacon | coordinator | round closed; moves nothing (records an `admin round verify` re-run); with recomputed_copies the verdict agrees only if they mark the same datasets copies as the result; optional beacon: the re-run's, equal to the result's |
 | tournament_opened | tournament_id, sponsor, task {label_kind, metric}, pool, threshold_micro, deadline_ms, slash_rate_ppm, weight_cap_ppm, epsilon_micro, resolution_publisher, datasets [eligible], nonce | sponsor | the model market: every tournament kind and its rules are in `ledger.tournament_rules` (payload builders: `mutualmind.vocabulary.tournament`) |
 | model_submitted | tournament_id, model_id, modeler, recipe {}, datasets [], stake, kept_share_bps, nonce | modeler | (as above) |
 | models_frozen | tournament_id, job_digest, model_commitments [hex per model], attestations | every node | (as above) |
@@ -439,7 +439,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "round_id": party_id, "job_digest": hex32, "metrics_micro": int_list,
             "contributions_micro": int_list, "attestations": attestations,
         },
-        optional={"errors_micro": int_list, "copies": copies_field},  # errors: Banzhaf rounds only (`valuation`)
+        # errors: Banzhaf rounds only (`valuation`); beacon: the job's random seed (`beacon`)
+        optional={"errors_micro": int_list, "copies": copies_field, "beacon": hex32},
     ),
     EntryKind.SLASH: KindSpec(
         {"round_id": party_id, "dataset_id": party_id, "provider_id": party_id, "amount": amount},
@@ -453,7 +454,7 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
         },
-        optional={"recomputed_copies": copies_field},
+        optional={"recomputed_copies": copies_field, "beacon": hex32},
     ),
     # the model market (issue 15); rules in ledger.tournament_rules
     EntryKind.TOURNAMENT_OPENED: KindSpec(

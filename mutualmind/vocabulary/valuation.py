@@ -13,8 +13,10 @@ where U(S) is the validation metric of the model trained on the rows of coalitio
   noise of the MPC arithmetic is not a sampling error; it is the same for leave-one-out
   and is what the round's epsilon dead band and `admin round verify`'s tolerance are for.)
 - Maximum Sample Reuse (n > EXACT_LIMIT): MSR_SAMPLES coalitions, each dataset in each
-  with probability 1/2, drawn from a public seed derived from the job (round id, model
-  spec, dataset ids), so every node, a re-run and an auditor draw the same ones. Every
+  with probability 1/2, drawn from a seed derived from the job (round id, model spec,
+  dataset ids and the job's random beacon, on the ledger with the result), so every
+  node, a re-run and an auditor draw the same ones, and no provider knows them when it
+  shares its data. Every
   sample updates every dataset's "in" or "out" mean (pyDVL's MSRSampler), and the
   standard error is sqrt(s_in^2 / k_in + s_out^2 / k_out) with the unbiased sample
   variances of the two groups (pyDVL's MSRResultUpdater combines the same two terms).
@@ -84,11 +86,15 @@ class Coalitions:
         return self.members[self.first:]
 
 
-def msr_seed(round_id: str, spec_json: str, dataset_ids: Sequence[str]) -> bytes:
-    """The public seed of a job's MSR coalitions: the round, its normalised model spec
-    (`ModelSpec.to_json()`) and its datasets in order, nothing secret."""
+def msr_seed(round_id: str, spec_json: str, dataset_ids: Sequence[str], beacon: str = "") -> bytes:
+    """The seed of a job's MSR coalitions: the round, its normalised model spec
+    (`ModelSpec.to_json()`), its datasets in order and the job's beacon (`beacon.py`:
+    random, drawn when the job starts, so no provider knows the coalitions when it
+    shares its data; "" only in tests and benchmarks without a coordinator)."""
     body = {"domain": SEED_DOMAIN, "round_id": round_id, "model_spec": json.loads(spec_json),
             "datasets": list(dataset_ids)}
+    if beacon:
+        body["beacon"] = beacon
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).digest()
 
 

@@ -20,23 +20,17 @@ from coordinator.rounds import Rounds
 from ledger import Ledger, verify_ledger
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.vocabulary.copy_rule import order_error
-from mutualmind.vocabulary.fixed_point import FRAC_BITS
-from mutualmind.vocabulary.signing_keys import generate_signing_key, public_key_bytes
 
 sys.path.insert(0, str(Path(__file__).parent / "admin"))
-from settled_round import NODES, AttestingLink, open_round_r1, settle_round  # noqa: E402
+from settled_round import AttestingLink, attesting_rounds, open_round_r1, settle_round  # noqa: E402
 
 B_COPIES_A = {"counts": [0, 40, 1], "samples": [0, 40, 40]}  # a-1, b-1, c-1 (40 rows each)
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Ledger, Rounds, AttestingLink]]:
-    keys = [generate_signing_key() for _ in range(NODES)]
-    ledger = Ledger.create(tmp_path / "ledger.db", generate_signing_key(), params={"nodes": NODES, "frac_bits": FRAC_BITS})
-    ledger.append_many([("node_registered", {"node_index": i, "name": f"node{i}", "signing_key": public_key_bytes(k).hex()}, None)
-                        for i, k in enumerate(keys)])
-    link = AttestingLink(keys)
-    yield ledger, Rounds(ledger, link, tmp_path / "rounds"), link
+    ledger, rounds, link = attesting_rounds(tmp_path)
+    yield ledger, rounds, link
     ledger.close()
 
 

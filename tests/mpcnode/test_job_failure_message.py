@@ -30,7 +30,7 @@ def test_a_crashed_worker_reports_its_job_id_not_its_log_path(
         job_id = runner.start(JobRequest(
             job_id="job-7", round_id="r", world_size=2, rank=0, master_addr="127.0.0.1",
             master_port=29999, dataset_ids=("a",), validation_dataset_id="v",
-            model_spec_json='{"kind": "logistic"}', job_digest=bytes(32), deadline_s=30.0,
+            model_spec_json='{"kind": "logistic"}', job_digest=bytes(32), deadline_s=30.0, beacon=bytes(32),
             **job_plane(2)))  # type: ignore[arg-type]
         status = runner.wait(job_id, timeout=20)
     assert status.state == "failed" and status.error_code == "internal"

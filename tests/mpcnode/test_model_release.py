@@ -339,7 +339,7 @@ def _job(world: World, **overrides: Any) -> JobRequest:
         job_id="r-1-1-cccccc", round_id=ROUND, world_size=3, rank=0, master_addr="127.0.0.1",
         master_port=29500, dataset_ids=("a-data", "b-data"), validation_dataset_id="val",
         model_spec_json=canonical_json(world.opened["model_spec"]).decode(),
-        job_digest=bytes.fromhex(world.digest), deadline_s=60.0)
+        job_digest=bytes.fromhex(world.digest), deadline_s=60.0, beacon=bytes(32))
     fields.update(overrides)
     return JobRequest(**fields)
 
@@ -369,7 +369,7 @@ def test_a_refused_start_job_leaves_no_job_behind(node: RunningNode, world: Worl
     spec = node_pb2.JobSpec(job_id=job.job_id, round_id=job.round_id, world_size=3, rank=0,
                             master_addr="127.0.0.1", master_port=29500, dataset_ids=list(job.dataset_ids),
                             validation_dataset_id="val", model_spec_json=job.model_spec_json,
-                            job_digest=job.job_digest, deadline_s=60.0)
+                            job_digest=job.job_digest, deadline_s=60.0, beacon=job.beacon)
     with channel:
         with pytest.raises(grpc.RpcError) as err:
             node_pb2_grpc.NodeControlStub(channel).StartJob(spec, timeout=10)

@@ -81,6 +81,7 @@ class Cluster:
             validation_dataset_id="validation",
             model_spec_json=parse_model_spec(MODEL).to_json(),
             job_digest=bytes(range(32)),
+            beacon=bytes(range(32, 64)),
             deadline_s=deadline,
             **self.plane_fields(job_id),
         )
@@ -135,7 +136,8 @@ def test_loo_contributions_agree_with_plaintext_retraining(cluster: Cluster) -> 
     copies = results[0].copies
     assert copies is not None and all(r.copies == copies for r in results)
     assert len(copies["counts"]) == PROVIDERS and copies["samples"][0] == 0
-    payload = attestation_message("round-7", bytes(range(32)).hex(), micro, copies)
+    # ... and the job's beacon (the seed of the copy sample), as the coordinator sent it
+    payload = attestation_message("round-7", bytes(range(32)).hex(), micro, copies, bytes(range(32, 64)).hex())
     for result, key in zip(results, cluster.keys):
         assert result.attestation_payload == payload
         assert verify_signature(key.public_key(), payload, result.attestation)
@@ -219,6 +221,8 @@ def test_a_missing_peer_fails_the_job_at_its_deadline(cluster: Cluster) -> None:
         ({"dataset_ids": ("provider0", "provider0")}, "repeats"),
         ({"validation_dataset_id": "provider0"}, "also a training"),
         ({"master_addr": "bad host!"}, "master_addr"),
+        ({"beacon": b""}, "beacon"),          # the coordinator's random seed of the job
+        ({"beacon": bytes(16)}, "beacon"),    # 256 bits, not fewer
     ],
 )
 def test_bad_requests_are_refused_and_leave_nothing(cluster: Cluster, change: dict, fragment: str) -> None:

@@ -61,7 +61,7 @@ def _spec(rank: int, port: int, job_id: str = "grpc-job", plane: dict | None = N
     return node_pb2.JobSpec(
         job_id=job_id, round_id="round-g", world_size=NODES, rank=rank, master_addr="127.0.0.1",
         master_port=port, dataset_ids=["p0", "p1", "p2"], validation_dataset_id="val",
-        model_spec_json='{"kind":"logistic","epochs":3}', job_digest=b"\x07" * 32, deadline_s=90.0,
+        model_spec_json='{"kind":"logistic","epochs":3}', job_digest=b"\x07" * 32, deadline_s=90.0, beacon=b"\x09" * 32,
         plane=plane["plane"], plane_addresses=plane["plane_addresses"], plane_members=plane["plane_members"],
     )
 

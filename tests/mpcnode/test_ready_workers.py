@@ -87,7 +87,7 @@ def _run_job(certs: Path, nodes: list[RunningNode], dealer: RunningDealer, job_i
         stub.StartJob(node_pb2.JobSpec(
             job_id=job_id, round_id="round-r", world_size=NODES, rank=rank, master_addr="127.0.0.1",
             master_port=port, dataset_ids=["p0", "p1"], validation_dataset_id="val",
-            model_spec_json='{"kind":"logistic","epochs":2}', job_digest=b"\x05" * 32, deadline_s=120.0,
+            model_spec_json='{"kind":"logistic","epochs":2}', job_digest=b"\x05" * 32, deadline_s=120.0, beacon=bytes(32),
             plane=plane["plane"], plane_addresses=plane["plane_addresses"], plane_members=plane["plane_members"],
         ), timeout=20)
     with open_channel(f"127.0.0.1:{dealer.port}", channel_credentials(certs, "coordinator"), server_name="dealer") as ch:

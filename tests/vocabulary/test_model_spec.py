@@ -112,3 +112,18 @@ def test_regression_defaults_to_a_learning_rate_that_converges() -> None:
     assert parse_model_spec({"kind": "mlp", "task": "regression"}).lr == 0.1
     assert parse_model_spec({"kind": "linear", "lr": 0.5}).lr == 0.5
     assert parse_model_spec({"kind": "logistic"}).lr == 1.0
+
+
+def test_the_workload_cap_counts_the_leave_one_out_newton_step() -> None:
+    """loo newton_step trains the full model, then takes one more pass over the rows (every
+    provider's gradient and Hessian, n solves): the cap counts it like an epoch."""
+    from mutualmind.vocabulary.model_spec import MAX_ROW_EPOCHS, check_workload, training_steps
+
+    retrain = parse_model_spec({"solver": "newton", "l2": 0.01, "epochs": 9})
+    stepped = parse_model_spec({"solver": "newton", "l2": 0.01, "epochs": 9, "loo": "newton_step"})
+    assert training_steps(retrain, 10_000) == 9 and training_steps(stepped, 10_000) == 10
+    rows = MAX_ROW_EPOCHS // 10
+    check_workload(retrain, rows + 1)     # 9 passes fit
+    check_workload(stepped, rows)         # 10 passes, exactly at the cap
+    with pytest.raises(InvalidInput, match="leave-one-out Newton step"):
+        check_workload(stepped, rows + 1)

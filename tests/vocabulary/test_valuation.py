@@ -52,6 +52,10 @@ def test_exact_up_to_the_limit_then_msr() -> None:
         assert abs(inside - MSR_SAMPLES / 2) < 4 * math.sqrt(MSR_SAMPLES / 4)  # fair coins
     assert plan(EXACT_LIMIT + 1, seed) == sampled  # public and deterministic
     assert plan(EXACT_LIMIT + 1, msr_seed("other", "{}", ["a"])) != sampled
+    # the job's beacon (drawn by the coordinator when the job starts) decides the sample
+    spec = parse_model_spec({"valuation": "banzhaf"}).to_json()
+    beaconed = plan(EXACT_LIMIT + 1, msr_seed("r", spec, ["a", "b"], "01" * 32))
+    assert beaconed != sampled and beaconed != plan(EXACT_LIMIT + 1, msr_seed("r", spec, ["a", "b"], "02" * 32))
     assert model_count("banzhaf", 5) == 32 and model_count("banzhaf", 9) == MSR_SAMPLES + 1
     assert model_count("loo", 9) == 10 and revealed_count("banzhaf", 9) == 19
 

@@ -62,6 +62,9 @@ class AttestingLink:
         # give one node other counts (`copies_by_node`) to play a lying node
         self.copies: dict[str, list[int]] | None = None
         self.copies_by_node: dict[int, dict[str, list[int]]] = {}
+        # the beacon the nodes sign (None: the order's, as a node does); the orders seen
+        self.beacon: str | None = None
+        self.orders: list[JobOrder] = []
 
     @property
     def nodes(self) -> tuple[NodeEndpoint, ...]:
@@ -76,11 +79,13 @@ class AttestingLink:
 
     def start_job(self, node_index: int, order: JobOrder) -> None:
         self._orders[order.job_id] = order
+        self.orders.append(order)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:
         order = self._orders[job_id]
         body = attestation_message(order.round_id, order.job_digest, self.metrics_micro,
-                                   self.copies_by_node.get(node_index, self.copies))
+                                   self.copies_by_node.get(node_index, self.copies),
+                                   order.beacon if self.beacon is None else self.beacon)
         return NodeJobReport(state=JobState.DONE, progress=1.0, attestation_payload=body,
                              attestation=sign(self._keys[node_index], body))
 
@@ -105,6 +110,17 @@ def settled_round_view(folder: Path) -> market_pb2.RoundView:
         return round_view_proto(summarize(ledger, "r1", rounds.runtime("r1")))
     finally:
         ledger.close()
+
+
+def attesting_rounds(folder: Path) -> tuple[Ledger, Rounds, AttestingLink]:
+    """A fresh ledger with NODES registered nodes, and `Rounds` over an AttestingLink
+    holding their keys (the caller closes the ledger)."""
+    keys = [generate_signing_key() for _ in range(NODES)]
+    ledger = Ledger.create(folder / "ledger.db", generate_signing_key(), params={"nodes": NODES, "frac_bits": FRAC_BITS})
+    ledger.append_many([("node_registered", {"node_index": i, "name": f"node{i}", "signing_key": public_key_bytes(k).hex()},
+                         None) for i, k in enumerate(keys)])
+    link = AttestingLink(keys)
+    return ledger, Rounds(ledger, link, folder / "rounds"), link
 
 
 def settle_round(ledger: Ledger, rounds: Rounds, inference_price: int = 0) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from mutualmind.cluster.local_processes import member_running
 from mutualmind.demo.scenario import Scenario, build_scenario
 from mutualmind.demo.session import MarketSession
 from mutualmind.errors import MutualMindError
-from mutualmind.vocabulary.copy_rule import is_copy
+from mutualmind.vocabulary.copy_rule import copied_indices, is_copy
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from provider.sharing import load_sklearn
 
@@ -110,12 +110,13 @@ def assert_settled_like_plaintext(market: Market, terms: Any, view: Any) -> None
     assert view.status == "closed", view.message
     mpc = np.array([p.contribution_micro for p in view.participants]) / 1e6
 
-    # plaintext: the same algorithm retrained n+1 times, without each provider in turn
+    # plaintext: the same algorithm retrained n+1 times, without each provider in turn,
+    # no model seeing the datasets the nodes flagged as copies (they train on none)
     spec = parse_model_spec(spec_for_ledger(terms.model_spec))   # what the nodes train
     train = market.scenario.training.values
     val = market.scenario.validation.values
     metrics = plaintext_loo(spec, train[:, :-1], train[:, -1], val[:, :-1], val[:, -1],
-                            [p.rows for p in market.scenario.providers])
+                            [p.rows for p in market.scenario.providers], flagged(market, view.round_id))
     plain = np.array(metrics[1:]) - metrics[0]          # log-loss: lower is better
 
     assert np.max(np.abs(mpc - plain)) < TOLERANCE, (mpc, plain)
@@ -153,6 +154,12 @@ def assert_settled_like_plaintext(market: Market, terms: Any, view: Any) -> None
     assert market.session.balance("sponsor").balance == MINT - POOL
     verified = market.session.verify_ledger()
     assert verified.ok, verified.error
+
+
+def flagged(market: Market, round_id: str) -> list[int]:
+    """The round's datasets (0-based) its result's copy counts mark as copies."""
+    copies = round_result(market, round_id)["copies"]
+    return copied_indices(copies["counts"], copies["samples"])
 
 
 def round_result(market: Market, round_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from tests.coordinator.rounds.conftest import (
     TOLERANCE,
     Market,
     assert_settled_like_plaintext,
+    flagged,
     round_result,
 )
 
@@ -51,8 +52,11 @@ def test_round_verify_reruns_the_valuation_and_records_the_verdict(
     assert [r["round_id"] for r in recorded] == ["settle-1"]
     assert recorded[0]["verdict"] == "agrees"
     assert recorded[0]["recomputed_micro"] == list(reply.recomputed_micro)
-    # the re-run counted copies again (a fresh sample) and flags the same duplicate
-    assert recorded[0]["recomputed_copies"]["samples"] == round_result(market, "settle-1")["copies"]["samples"]
+    # the re-run drew the same sample (the result's beacon, signed by every node) and
+    # counted the same copies
+    result = round_result(market, "settle-1")
+    assert len(result["beacon"]) == 64 and recorded[0]["beacon"] == result["beacon"]
+    assert recorded[0]["recomputed_copies"] == result["copies"]
     assert market.session.verify_ledger().ok
 
 
@@ -76,11 +80,13 @@ def test_a_banzhaf_round_values_every_coalition_and_records_errors(market: Marke
     assert result["errors_micro"] == [0] * n
 
     spec = parse_model_spec(spec_for_ledger(raw))
-    coalitions = plan(n, msr_seed("banzhaf-1", spec.to_json(), market.datasets))
+    coalitions = plan(n, msr_seed("banzhaf-1", spec.to_json(), market.datasets, result["beacon"]))
     assert coalitions.method == EXACT
     train, val = market.scenario.training.values, market.scenario.validation.values
+    copies = flagged(market, "banzhaf-1")
+    assert len(copies) == 1  # the duplicate: in no coalition
     reference = plaintext_banzhaf(spec, train[:, :-1], train[:, -1], val[:, :-1], val[:, -1],
-                                  [p.rows for p in market.scenario.providers], coalitions)
+                                  [p.rows for p in market.scenario.providers], coalitions, copies)
     plain = -np.array(reference[1 : n + 1])  # log-loss: lower is better
     mpc = np.array([p.contribution_micro for p in view.participants]) / 1e6
     assert np.max(np.abs(mpc - plain)) < TOLERANCE, (mpc, plain)

@@ -177,3 +177,27 @@ def test_logistic_and_log(backend: Backend) -> None:
     close(backend, backend.logistic(backend.public(X)), torch.sigmoid(X), (1e-12, 3e-3))
     probabilities = torch.tensor([1e-3, 0.05, 0.5, 0.9, 1.0], dtype=torch.float64)
     close(backend, backend.log(backend.public(probabilities)), torch.log(probabilities), (1e-12, 0.1))
+
+
+@pytest.mark.parametrize("backend", ["crypten"], indirect=True)
+def test_used_up_prefetched_material_sends_the_next_request_to_the_dealer(backend: Backend) -> None:
+    """A request whose prefetched material is used up (the newton solver's steps used
+    the exp material of [m, rows, 1]; a validation table of as many rows asks again)
+    is served by the dealer, not popped from CrypTen's emptied list (an IndexError that
+    failed the job)."""
+    from mpcnode.worker.dealer_prefetch import MaterialCache
+    from mutualmind.crypten_compat import crypten
+
+    provider = crypten.mpc.get_default_provider()
+    size = torch.Size([2, 3])
+    key = ("square", (size,), frozenset({"device": None}.items()))
+    saved = provider.tuple_cache
+    try:
+        provider.tuple_cache = {key: []}  # CrypTen's own cache after its material was used
+        with pytest.raises(IndexError):
+            provider.square(size, device=None)
+        provider.tuple_cache = MaterialCache({key: []})
+        r, r2 = provider.square(size, device=None)
+        assert tuple(r.size()) == tuple(r2.size()) == (2, 3)
+    finally:
+        provider.tuple_cache = saved

@@ -64,13 +64,35 @@ def _copy_round(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[int], list[
 
 
 def test_every_kind_of_copy_is_caught_in_mpc_and_honest_rows_are_not(tmp_path: Path) -> None:
+    """...and no model is trained on the copies: every value (one Newton step from the
+    converged model) is the plaintext reference's with the copies excluded, and the
+    original's is the one it has in the round without the copies (within test_newton's
+    MPC tolerance; trained on, the copies left it 0.0015 of 0.0145, in plaintext). The
+    pooled standardisation still counts the copies' rows: here 240 of 420, which moves
+    the honest dataset's value from 0.055 (alone) to 0.051."""
+    from mpcnode.worker.reference import plaintext_batched
+    from mutualmind.vocabulary.model_spec import parse_model_spec
+
     x, y, rows, names = _copy_round()
     vx, vy = load_breast_cancer(return_X_y=True)
-    results = run_job_in_process(tmp_path, x, y, vx[450:], vy[450:], rows, FAST)
+    results = run_job_in_process(tmp_path, x, y, vx[450:], vy[450:], rows, NEWTON_STEP)
     copies = results[0]["copies"]
     assert all(r["copies"] == copies for r in results)  # every party revealed the same counts
     flagged = {name for name, c, s in zip(names, copies["counts"], copies["samples"], strict=True) if is_copy(c, s)}
     assert flagged == {"exact", "noisy", "half", "shuffled"}, copies
+    assert results[0]["excluded"] == [names.index(n) for n in ("exact", "noisy", "half", "shuffled")]
+    kept = [names.index(n) for n in ("original", "honest", "honest-late")]
+    starts = np.cumsum([0, *rows])
+    alone_x = np.concatenate([x[starts[k]:starts[k + 1]] for k in kept])
+    alone_y = np.concatenate([y[starts[k]:starts[k + 1]] for k in kept])
+    alone = _contributions(plaintext_batched(parse_model_spec(NEWTON_STEP), alone_x, alone_y, vx[450:], vy[450:],
+                                             [rows[k] for k in kept]).metrics)
+    reference = _contributions(plaintext_batched(parse_model_spec(NEWTON_STEP), x, y, vx[450:], vy[450:], rows,
+                                                 excluded=results[0]["excluded"]).metrics)
+    got = _contributions(results[0]["metrics"])
+    assert (np.abs(got - reference) < 0.005 + 0.1 * np.abs(reference)).all(), (got, reference)
+    assert alone[0] > 0.01 and abs(got[0] - alone[0]) < 0.005, (got, alone)
+    assert np.abs(np.delete(got, kept)).max() < 0.002, got  # a copy adds nothing to any model
     by_name = dict(zip(names, zip(copies["counts"], copies["samples"], strict=True), strict=True))
     assert by_name["original"] == (0, 0)  # nothing registered before it
     for name in ("exact", "noisy", "shuffled"):
@@ -127,9 +149,90 @@ def test_the_sample_shrinks_to_fit_the_comparison_budget_then_checks_nothing() -
     assert sample_sizes(rows, max_comparisons=MIN_SAMPLE_ROWS * 28_000 - 1) == [0] * 8
 
 
+def test_the_job_beacon_seeds_the_sample() -> None:
+    """The worker spec's beacon (256 random bits from the coordinator) is the seed; a spec
+    without one (tests, benchmarks) falls back on the job id; a short one is refused."""
+    import json
+
+    from mpcnode.worker.job_spec import parse_worker_spec
+    from mutualmind.errors import InvalidInput
+    from tests.mpcnode.worker.cluster import worker_spec
+
+    raw = worker_spec("job", 0, 3, 29500, Path("/tmp/d"), Path("/tmp/o"), ["a", "b"], "v", FAST)
+    beacon = "5a" * 32
+    assert parse_worker_spec(json.dumps({**raw, "beacon": beacon})).seed == bytes.fromhex(beacon)
+    assert parse_worker_spec(json.dumps(raw)).seed == b"job"
+    with pytest.raises(InvalidInput, match="beacon"):
+        parse_worker_spec(json.dumps({**raw, "beacon": "5a" * 16}))
+    assert not np.array_equal(sample_indices(bytes.fromhex(beacon), 1, 500, 64), sample_indices(bytes(32), 1, 500, 64))
+
+
 def test_the_sample_is_fixed_by_the_seed_and_distinct() -> None:
     first = sample_indices(b"job-1", 3, 500, 64)
     assert np.array_equal(first, sample_indices(b"job-1", 3, 500, 64))
     assert len(set(first.tolist())) == 64 and first.min() >= 0 and first.max() < 500
     assert not np.array_equal(first, sample_indices(b"job-2", 3, 500, 64))
     assert not np.array_equal(first, sample_indices(b"job-1", 4, 500, 64))
+
+
+NEWTON_STEP = {"kind": "logistic", "solver": "newton", "l2": 0.01, "loo": "newton_step"}
+
+
+def _original_and_copier() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Breast cancer: an original of 60 rows, two honest datasets, an exact copy last."""
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(3).permutation(len(x))
+    x, y = x[order], y[order].astype(float)
+    parts = [slice(0, 60), slice(60, 100), slice(100, 140), slice(0, 60)]
+    return (np.concatenate([x[p] for p in parts]), np.concatenate([y[p] for p in parts]),
+            x[300:], y[300:], [60, 40, 40, 60])
+
+
+def _contributions(metrics: list[float]) -> np.ndarray:
+    return np.array(metrics[1:]) - np.array(metrics[0])  # log-loss without i minus with all
+
+
+@pytest.mark.parametrize("raw", [NEWTON_STEP, {"kind": "logistic", "solver": "newton", "l2": 0.01}])
+def test_a_copy_excluded_leaves_its_original_the_value_it_has_alone(raw: dict) -> None:
+    """Plaintext, both converged LOO paths: with the copy excluded the original's value is
+    its value in the round without the copy (the pooled standardisation still counts the
+    copy's rows: 0.001 of 0.02 measured); with the copy trained on, a seventh of that."""
+    from mpcnode.worker.reference import plaintext_batched
+    from mutualmind.vocabulary.model_spec import parse_model_spec
+
+    tx, ty, vx, vy, rows = _original_and_copier()
+    spec = parse_model_spec(raw)
+    alone = _contributions(plaintext_batched(spec, tx[:140], ty[:140], vx, vy, rows[:3]).metrics)
+    excluded = _contributions(plaintext_batched(spec, tx, ty, vx, vy, rows, excluded=[3]).metrics)
+    trained_on = _contributions(plaintext_batched(spec, tx, ty, vx, vy, rows).metrics)
+    assert alone[0] > 0.005, alone  # the original matters in the round without the copy
+    assert abs(excluded[0] - alone[0]) < 0.15 * alone[0], (excluded, alone)
+    assert abs(excluded[3]) < 0.001  # the copy adds nothing to any model
+    assert trained_on[0] < 0.5 * alone[0], trained_on  # what the exclusion is for
+
+
+def test_sgd_trains_no_model_on_a_copy() -> None:
+    """The SGD path's masks: the model without the copy is the full model, exactly."""
+    from mpcnode.worker.reference import plaintext_batched
+    from mutualmind.vocabulary.model_spec import parse_model_spec
+
+    tx, ty, vx, vy, rows = _original_and_copier()
+    spec = parse_model_spec({"kind": "logistic", "epochs": 3})
+    metrics = plaintext_batched(spec, tx, ty, vx, vy, rows, excluded=[3]).metrics
+    trained_on = plaintext_batched(spec, tx, ty, vx, vy, rows).metrics
+    assert metrics[4] == metrics[0] and trained_on[4] != trained_on[0]
+    assert metrics[0] == trained_on[4]  # the full model is the one trained without the copy
+
+
+def test_banzhaf_puts_a_copy_in_no_coalition() -> None:
+    from mpcnode.worker.reference import plaintext_banzhaf
+    from mutualmind.vocabulary.model_spec import parse_model_spec
+    from mutualmind.vocabulary.valuation import plan
+
+    tx, ty, vx, vy, rows = _original_and_copier()
+    spec = parse_model_spec({"kind": "logistic", "solver": "newton", "l2": 0.01, "epochs": 4, "valuation": "banzhaf"})
+    alone = plaintext_banzhaf(spec, tx[:140], ty[:140], vx, vy, rows[:3], plan(3, b"seed"))
+    excluded = plaintext_banzhaf(spec, tx, ty, vx, vy, rows, plan(4, b"seed"), excluded=[3])
+    assert abs(excluded[4]) < 1e-9  # the copy's value: every coalition trains without it
+    # Banzhaf values are log-loss means with minus without: the original's is negative
+    assert alone[1] < -0.005 and abs(excluded[1] - alone[1]) < 0.15 * abs(alone[1]), (excluded, alone)

@@ -17,12 +17,10 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from mpcnode.worker.memory_budget import JobShape, check_memory, estimate_bytes
 from mpcnode.worker.newton import provider_blocks
-from mpcnode.worker.reference import plaintext_batched, plaintext_loo
+from mpcnode.worker.reference import converged_loo, plaintext_batched, plaintext_loo
 from mutualmind.errors import InvalidInput, QuotaExceeded
 from mutualmind.vocabulary.model_spec import parse_model_spec
 from tests.mpcnode.worker.cluster import run_job_in_process
@@ -56,18 +54,7 @@ def noisy_split(x: np.ndarray, y: np.ndarray, providers: int, noisy: int, seed: 
 
 def sklearn_contributions(tx, ty, vx, vy, rows) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Converged LOO contributions (log-loss without i minus with everyone), retraining."""
-    scaler = StandardScaler().fit(tx)  # the pooled standardisation the job uses
-    train, validation = scaler.transform(tx), scaler.transform(vx)
-    starts = np.concatenate([[0], np.cumsum(rows)])
-    losses = []
-    for j in range(len(rows) + 1):
-        keep = np.ones(len(tx), dtype=bool)
-        if j:
-            keep[starts[j - 1] : starts[j]] = False
-        model = LogisticRegression(C=1 / (L2 * keep.sum()), tol=1e-10, max_iter=10_000).fit(train[keep], ty[keep])
-        p = np.clip(model.predict_proba(validation)[:, 1], 1e-15, 1 - 1e-15)
-        losses.append(float(-(vy * np.log(p) + (1 - vy) * np.log(1 - p)).mean()))
-    return np.array(losses[1:]) - losses[0]
+    return np.array(converged_loo(tx, ty, vx, vy, rows, L2))
 
 
 def contributions(metrics: list[float]) -> np.ndarray:

@@ -30,7 +30,7 @@ NODE_SCRIPT = textwrap.dedent(
     runner.start(JobRequest(
         job_id="orphan", round_id="r", world_size=2, rank=0, master_addr="127.0.0.1",
         master_port=int(sys.argv[2]), dataset_ids=("a",), validation_dataset_id="v",
-        model_spec_json='{"kind": "logistic"}', job_digest=bytes(32), deadline_s=600.0,
+        model_spec_json='{"kind": "logistic"}', job_digest=bytes(32), deadline_s=600.0, beacon=bytes(32),
         plane_addresses=(f"127.0.0.1:{sys.argv[2]}", f"127.0.0.1:{sys.argv[4]}"),
         plane_members=("node0", "node1")))
     print("started", flush=True)
