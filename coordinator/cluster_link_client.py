@@ -30,8 +30,8 @@ class GrpcClusterLink:
         if [n.index for n in self._nodes] != list(range(len(self._nodes))):
             raise InvalidInput("node indices must be 0..n-1, each once")
         self._credentials = channel_credentials(certs_dir, member_name)
-        # renewed after a failed call and before each job's start: a node or dealer
-        # restarted under a new address is reached at once (see MemberChannel)
+        # renewed after a call found the member unreachable: a node or the dealer restarted
+        # under a new address is reached by the next call (see MemberChannel)
         self._members = [MemberChannel(n.cluster_address, self._credentials,
                                        node_pb2_grpc.NodeControlStub, server_name=n.name)
                          for n in self._nodes]
@@ -52,7 +52,6 @@ class GrpcClusterLink:
         return DealerClient(self._dealer_channel)
 
     def start_dealer(self, order: JobOrder) -> None:
-        self._dealer_channel.renew()
         self._dealer.start(order.job_id, world_size=order.world_size,
                            master_addr=order.master_addr, master_port=order.master_port,
                            deadline_s=order.deadline_s, plane=order.plane,
@@ -70,9 +69,6 @@ class GrpcClusterLink:
             model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
             deadline_s=order.deadline_s, plane=order.plane, plane_addresses=list(order.plane_addresses),
             plane_members=list(order.plane_members))
-        # a new channel: one left over from before the node's restart may still be dialling
-        # its old address or waiting out a failed name lookup's backoff
-        self._members[node_index].renew()
         self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=JOB_START_S)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:

@@ -11,10 +11,12 @@ down 60 s, the old channel's first call after the restart waited out its 10 s, w
 new channel reached the node at once). A new channel looks the name up at its first call.
 
 So `MemberChannel` replaces its channel by a new one after a call found the member
-unreachable (UNAVAILABLE or DEADLINE_EXCEEDED that no handler of ours answered), and on
-`renew()` (before the calls that start work, where a stale channel would cost a round).
-A replaced channel is closed once the calls still running on it end: a concurrent call
-to the same member is never cancelled by another call's failure.
+unreachable (UNAVAILABLE or DEADLINE_EXCEEDED that no handler of ours answered): the
+call after a failure (a round's re-run, the next cosignature request) looks the name up
+anew. Only then: a name lookup can itself stall for seconds (podman's DNS while
+containers start), which a channel that stays connected never pays again. A replaced
+channel is closed once the calls still running on it end: a concurrent call to the same
+member is never cancelled by another call's failure.
 """
 
 from __future__ import annotations
@@ -77,12 +79,6 @@ class MemberChannel:
             with self._lock:
                 held.calls -= 1
                 self._close_unused()
-
-    def renew(self) -> None:
-        """Use a new channel from the next call on (it looks the member's name up anew)."""
-        with self._lock:
-            self._retire(self._current)
-            self._close_unused()
 
     def close(self) -> None:
         """Close every channel now (calls still running on them are cancelled)."""

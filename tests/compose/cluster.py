@@ -86,9 +86,16 @@ class ComposeCluster:
 
     def down(self, *, volumes: bool) -> None:
         self.compose("down", *(["--volumes"] if volumes else []), timeout=180, check=not volumes)
-        if volumes:   # anything `down` left (a failed start) goes too
-            for name in self._own("volume", "ls", "--format", "{{.Name}}"):
-                run(["podman", "volume", "rm", "-f", name], timeout=60, check=False)
+        if volumes:   # anything `down` left (a failed start, an `admin` run cut off) goes too
+            for kind, names in self.leftovers().items():
+                if names:
+                    run(["podman", kind, "rm", "-f", *names], timeout=120, check=False)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """This project's containers, volumes and networks that still exist."""
+        return {"container": self._own("ps", "-a", "--format", "{{.Names}}"),
+                "volume": self._own("volume", "ls", "--format", "{{.Name}}"),
+                "network": self._own("network", "ls", "--format", "{{.Name}}")}
 
     def _own(self, *listing: str) -> list[str]:
         out = run(["podman", *listing], timeout=60, check=False).stdout.split()
@@ -123,8 +130,8 @@ class ComposeCluster:
                                    + "\n".join(self.logs(s) for s in waiting))
             time.sleep(2)
 
-    def logs(self, service: str) -> str:
-        out = run(["podman", "logs", "--tail", "30", self.container(service)],
+    def logs(self, service: str, lines: int = 30) -> str:
+        out = run(["podman", "logs", "--tail", str(lines), self.container(service)],
                   timeout=30, check=False)
         return f"--- {service} ({self.state(service).get('Status', 'no container')}):\n" \
                f"{out.stdout}{out.stderr}"

@@ -3,10 +3,9 @@
 Run by tests/transport/test_member_channel.py inside a private mount namespace whose
 /etc/hosts is the file named by argv[2] (so the member's name can be moved without
 touching the machine's): the member `MEMBER` answers at 127.0.0.1, stops, and comes
-back at 127.0.0.2 on the same port. Three clients call it before and after the move:
-a plain channel, a `MemberChannel`, and a `MemberChannel` renewed right after the move
-(as the coordinator renews a node's channel before StartJob). Prints one JSON object:
-each client's outcomes, in call order.
+back at 127.0.0.2 on the same port. Two clients call it once before and twice after
+the move: a plain channel and a `MemberChannel`. Prints one JSON object: each client's
+outcomes, in call order.
 
     python -m tests.transport.member_moves CERTS_DIR HOSTS_FILE
 """
@@ -65,14 +64,10 @@ def main(certs: Path, hosts: Path) -> None:
     address = f"{MEMBER}:{port}"
     plain = admin_pb2_grpc.AdminStub(open_channel(address, credentials, server_name="coordinator"))
     member = MemberChannel(address, credentials, admin_pb2_grpc.AdminStub, server_name="coordinator")
-    renewed = MemberChannel(address, credentials, admin_pb2_grpc.AdminStub,
-                            server_name="coordinator")
     request = admin_pb2.ListNodesRequest()
     clients = {
         "plain": lambda: call(plain, "ListNodes", request, timeout=CALL_S, wait_for_ready=True),
         "member": lambda: member.call("ListNodes", request, timeout=CALL_S, wait_for_ready=True),
-        "renewed": lambda: renewed.call("ListNodes", request, timeout=CALL_S,
-                                        wait_for_ready=True),
     }
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
     for name, call_once in clients.items():       # every channel has resolved the name
@@ -82,14 +77,12 @@ def main(certs: Path, hosts: Path) -> None:
     hosts.write_text(f"127.0.0.1 localhost\n127.0.0.2 {MEMBER}\n", encoding="utf-8")
     server = serve(certs, "127.0.0.2", port)
     try:
-        renewed.renew()
         for _ in range(2):
             for name, call_once in clients.items():
                 results[name].append(outcome(call_once))
     finally:
         server.stop(0).wait()
-    print(json.dumps({"results": results, "renewals": {"member": member.renewals,
-                                                       "renewed": renewed.renewals}}))
+    print(json.dumps({"results": results, "renewals": member.renewals}))
 
 
 if __name__ == "__main__":
