@@ -52,6 +52,7 @@ class MemberChannel:
         self._stub_type = stub
         self._lock = threading.Lock()
         self._retired: list[_Held] = []    # replaced, closed when their last call ends
+        self._closed = False
         self._current = self._open()
         self.renewals = 0                  # channels replaced so far (for logs and tests)
 
@@ -83,12 +84,13 @@ class MemberChannel:
     def close(self) -> None:
         """Close every channel now (calls still running on them are cancelled)."""
         with self._lock:
+            self._closed = True
             for held in (*self._retired, self._current):
                 held.channel.close()
             self._retired.clear()
 
     def _retire(self, held: _Held) -> None:
-        if held is not self._current:   # another call replaced it already
+        if held is not self._current or self._closed:   # replaced already, or closed
             return
         self._retired.append(held)
         self._current = self._open()
