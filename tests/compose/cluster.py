@@ -136,6 +136,10 @@ class ComposeCluster:
         return f"--- {service} ({self.state(service).get('Status', 'no container')}):\n" \
                f"{out.stdout}{out.stderr}"
 
+    def member_logs(self, lines: int = 60) -> str:
+        """The end of every member's log (the one-shot services too), to read a failure."""
+        return "\n".join(self.logs(service, lines) for service in (*ONE_SHOT, *SERVERS))
+
     def admin(self, *args: str, timeout: float = 120,
               check: bool = True) -> subprocess.CompletedProcess[str]:
         """`compose run --rm admin ARGS`: the admin CLI inside the compose network."""

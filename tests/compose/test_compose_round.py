@@ -35,9 +35,7 @@ import pytest
 from tests.compose.cluster import (
     MARKET,
     NODE_SHARE_PORTS,
-    ONE_SHOT,
     REPO,
-    SERVERS,
     ComposeCluster,
     ComposeError,
     podman_setup,
@@ -99,13 +97,12 @@ class Market:
 
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+def market(tmp_path_factory: pytest.TempPathFactory,
            pytestconfig: pytest.Config) -> Iterator[Market]:
     cluster = ComposeCluster()
     home = tmp_path_factory.mktemp("compose")
     market = Market(cluster, home)
     started = time.monotonic()
-    failed_before = request.session.testsfailed
     set_up = False
     try:
         market.timings["podman setup + image build"] = podman_setup()
@@ -120,15 +117,14 @@ def market(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         set_up = True
         yield market
     finally:
-        failed = not set_up or request.session.testsfailed > failed_before
         report = [f"compose timing: {step}: {seconds:.1f} s"
                   for step, seconds in market.timings.items()]
-        if failed and shutil.which("podman"):     # what every member said, before `down`
-            report += ["compose member logs (the last 60 lines of each):",
-                       *(cluster.logs(s, lines=60) for s in (*ONE_SHOT, *SERVERS))]
+        podman = shutil.which("podman") is not None     # not when its set-up failed
+        if not set_up and podman:     # a failed test's report carries them (conftest.py)
+            report += ["compose member logs:", cluster.member_logs()]
         mark = time.monotonic()
         try:
-            if not os.environ.get("MM_COMPOSE_KEEP"):    # set it to look at a failed run
+            if podman and not os.environ.get("MM_COMPOSE_KEEP"):   # keep: to read a failed run
                 cluster.down(volumes=True)
                 left = {kind: names for kind, names in cluster.leftovers().items() if names}
                 assert not left, f"compose down --volumes left {left}"
