@@ -27,6 +27,8 @@ ONE_SHOT = ("certs", "bundles")
 MARKET = "127.0.0.1:7001"                              # the compose file's published ports
 NODE_SHARE_PORTS = tuple(f"127.0.0.1:{7110 + i}" for i in range(3))
 HEALTH_TIMEOUT_S = 240.0
+# the admin CLI's error when its channel never connected (no call reached the coordinator)
+NEVER_CONNECTED = "failed to connect to all addresses"
 
 
 class ComposeError(AssertionError):
@@ -68,6 +70,7 @@ class ComposeCluster:
 
     def __init__(self, project: str = PROJECT) -> None:
         self.project = project
+        self.admin_reruns: list[str] = []    # admin commands run again (see `admin`)
 
     def compose(self, *args: str, timeout: float = 300,
                 check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -142,9 +145,23 @@ class ComposeCluster:
 
     def admin(self, *args: str, timeout: float = 120,
               check: bool = True) -> subprocess.CompletedProcess[str]:
-        """`compose run --rm admin ARGS`: the admin CLI inside the compose network."""
-        return self.compose("--profile", "tools", "run", "--rm", "-T", "--no-deps",
-                            "admin", *args, timeout=timeout, check=check)
+        """`compose run --rm admin ARGS`: the admin CLI inside the compose network.
+
+        Run once more when the new container never connected to the coordinator: seen
+        once in 6 runs at load ~10, a `round run` whose TCP connect to the coordinator's
+        fixed address hung ("failed to connect to all addresses; ... tcp handshaker
+        shutdown") while every other admin container reached it; nothing reached the
+        coordinator, so running it again is what an operator does and is safe. Counted in
+        `self.admin_reruns` (the test prints it)."""
+        argv = ("--profile", "tools", "run", "--rm", "-T", "--no-deps", "admin", *args)
+        done = self.compose(*argv, timeout=timeout, check=False)
+        if done.returncode != 0 and NEVER_CONNECTED in done.stderr:
+            self.admin_reruns.append(f"{' '.join(args)}: {_tail(done.stderr, 3)}")
+            done = self.compose(*argv, timeout=timeout, check=False)
+        if check and done.returncode != 0:
+            raise ComposeError(f"admin {' '.join(args)} exited {done.returncode}\n"
+                               f"stdout: {_tail(done.stdout)}\nstderr: {_tail(done.stderr)}")
+        return done
 
     def admin_json(self, *args: str, timeout: float = 120) -> Any:
         return json.loads(self.admin(*args, "--json", timeout=timeout).stdout)

@@ -119,6 +119,8 @@ def market(tmp_path_factory: pytest.TempPathFactory,
     finally:
         report = [f"compose timing: {step}: {seconds:.1f} s"
                   for step, seconds in market.timings.items()]
+        report += [f"compose admin command run again (it never connected): {line}"
+                   for line in cluster.admin_reruns]
         podman = shutil.which("podman") is not None     # not when its set-up failed
         if not set_up and podman:     # a failed test's report carries them (conftest.py)
             report += ["compose member logs:", cluster.member_logs()]
