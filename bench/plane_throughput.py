@@ -57,6 +57,9 @@ def party(args: argparse.Namespace) -> None:
             dist.all_reduce(result)
             return result
 
+    from mpcnode.worker.heap import freeze_imports
+
+    freeze_imports()   # as a worker does once it is set up (either plane)
     tensor = torch.randint(0, 1 << 40, (args.mib << 17,), generator=torch.Generator().manual_seed(rank))
     all_reduce(torch.zeros(1, dtype=torch.long))     # warm up the links
     wall, cpu = time.perf_counter(), time.process_time()

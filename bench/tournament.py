@@ -16,6 +16,16 @@ metric. Printed figures:
   rounds, bytes       communication rounds (max over parties) and bytes sent (summed)
   metamodel_metric_micro, contributions_micro   what the nodes would sign
   max_gap_micro       largest difference from the plaintext reference (same algorithm)
+
+With `--freeze` it measures the freeze instead (`tournament_run.train_frozen`, issue
+15's `train_over_single`): `--datasets` training datasets of `--rows-per-dataset` rows,
+`--models` models of one recipe each choosing `--choose` of them (in turn), every model
+with its per-dataset variants, in one batched pass; against ONE training of one model on
+its datasets (no variants) in the same job (after an unreported warm-up training):
+
+  freeze_s, freeze_rounds, freeze_bytes     all models and variants (slowest party, max, summed)
+  single_s, single_rounds, single_bytes     one model
+  train_over_single                         freeze_s / single_s
 """
 
 from __future__ import annotations
@@ -103,6 +113,73 @@ def party(args: argparse.Namespace) -> None:
     crypten.uninit()
 
 
+def freeze_party(args: argparse.Namespace) -> None:
+    joined = join(args.rank, args.parties, args.port)
+    if joined is None:
+        return
+    crypten: Any = joined
+    import crypten.communicator as comm
+    from crypten.mpc import MPCTensor
+
+    from bench.datasets import load_task
+    from mpcnode.worker.backend import CrypTenBackend
+    from mpcnode.worker.tournament_run import train_frozen
+    from mutualmind.vocabulary.model_spec import parse_model_spec
+    from mutualmind.vocabulary.tournament_job import WorkerModel
+
+    rows = args.rows_per_dataset * args.datasets
+    import numpy as np
+
+    tx, ty, vx, vy, _, _ = load_task("breast_cancer", rows * 2)
+    tx, ty, _, _ = (np.asarray(t) for t in provider_scaled(tx, ty, vx, vy, False))
+    ids = tuple(f"d{i}" for i in range(args.datasets))
+    spec = parse_model_spec({"kind": "logistic", "epochs": args.epochs})
+    models = [WorkerModel(f"m{k}", spec, tuple(ids[(k + j) % args.datasets] for j in range(args.choose)))
+              for k in range(args.models)]
+    x = MPCTensor.from_shares(public_seed_share(tx[:rows], args.parties, args.rank, 1), precision=FRAC_BITS)
+    y = MPCTensor.from_shares(public_seed_share(ty[:rows].reshape(-1, 1), args.parties, args.rank, 2),
+                              precision=FRAC_BITS)
+    sizes = [args.rows_per_dataset] * args.datasets
+    out: dict[str, float] = {}
+    # a first single training warms CrypTen, the dealer and the imports up; not reported
+    for name, chosen in (("warmup", None), ("freeze", models), ("single", None)):
+        comm.get().barrier()
+        comm.get().reset_communication_stats()
+        started = time.perf_counter()
+        if chosen is None:  # one model, one mask, no variants: a plain training
+            from mpcnode.worker.tournament_run import SubsetMasks
+            from mpcnode.worker.training import train_masked
+
+            masks = SubsetMasks.of(sizes, [{ids.index(d) + 1 for d in models[0].datasets}])
+            tx_, ty_ = x.clone(), y.clone()
+            train_masked(CrypTenBackend(), spec, tx_, ty_, tx_[0:1].clone(), ty_[0:1].clone(), masks, None,
+                         lambda *a: ([], None))
+        else:
+            train_frozen(CrypTenBackend(), chosen, ids, x, y, sizes)
+        out[f"{name}_s"] = time.perf_counter() - started
+        stats = comm.get().get_communication_stats()
+        out[f"{name}_rounds"], out[f"{name}_bytes"] = int(stats["rounds"]), int(stats["bytes"])
+    Path(args.out).write_text(json.dumps(out))
+    crypten.uninit()
+
+
+def freeze_main(args: argparse.Namespace) -> int:
+    forwarded = ["--freeze", "--models", str(args.models), "--datasets", str(args.datasets),
+                 "--choose", str(args.choose), "--rows-per-dataset", str(args.rows_per_dataset),
+                 "--epochs", str(args.epochs)]
+    parties = run_parties(__file__, forwarded, args.parties)
+    report: dict[str, Any] = {"models": args.models, "datasets": args.datasets, "choose": args.choose,
+                              "rows_per_dataset": args.rows_per_dataset, "epochs": args.epochs,
+                              "trained_models": args.models * (args.choose + 1)}
+    for name in ("single", "freeze"):
+        report[f"{name}_s"] = round(max(p[f"{name}_s"] for p in parties), 3)
+        report[f"{name}_rounds"] = max(p[f"{name}_rounds"] for p in parties)
+        report[f"{name}_bytes"] = sum(p[f"{name}_bytes"] for p in parties)
+    report["train_over_single"] = round(report["freeze_s"] / report["single_s"], 3)
+    print(json.dumps(report) if args.json else "\n".join(f"{k:>20}: {v}" for k, v in report.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
     parser.add_argument("--models", type=int, default=8)
@@ -111,13 +188,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default="log_loss", choices=["log_loss", "accuracy"])
     parser.add_argument("--cap-ppm", type=int, default=250_000, help="per-model weight cap")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--freeze", action="store_true", help="measure the freeze (training) instead")
+    parser.add_argument("--datasets", type=int, default=8, help="--freeze: training datasets")
+    parser.add_argument("--choose", type=int, default=3, help="--freeze: datasets each model chooses")
+    parser.add_argument("--rows-per-dataset", type=int, default=50, help="--freeze: rows of each dataset")
+    parser.add_argument("--epochs", type=int, default=10, help="--freeze: full-batch epochs")
     parser.add_argument("--rank", type=int, default=-1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rank >= 0:
-        party(args)
+        (freeze_party if args.freeze else party)(args)
         return 0
+    if args.freeze:
+        if not 1 <= args.choose <= args.datasets <= 64 or not 1 <= args.models <= 64:
+            parser.error("--freeze needs 1 <= --choose <= --datasets <= 64 and --models in [1, 64]")
+        return freeze_main(args)
     if not 1 <= args.models <= 64 or not 1 <= args.rows <= 1_000_000 or not 2 <= args.parties <= 8:
         parser.error("--models must be in [1, 64], --rows in [1, 1000000], --parties in [2, 8]")
     forwarded = ["--models", str(args.models), "--rows", str(args.rows), "--metric", args.metric,

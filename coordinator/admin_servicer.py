@@ -18,6 +18,8 @@ from coordinator.market import Market
 from coordinator.market_servicer import round_view
 from coordinator.round_verify import verify_round
 from coordinator.rounds import Rounds
+from coordinator.tournament_servicer import TournamentAdminRpcs
+from coordinator.tournaments import Tournaments
 from ledger import verify_ledger
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import require_role
@@ -33,11 +35,13 @@ class _Done:
     error: BaseException | None
 
 
-class AdminServicer(admin_pb2_grpc.AdminServicer):
-    def __init__(self, market: Market, rounds: Rounds, link: ClusterLink) -> None:
+class AdminServicer(TournamentAdminRpcs, admin_pb2_grpc.AdminServicer):
+    def __init__(self, market: Market, rounds: Rounds, link: ClusterLink,
+                 tournaments: Tournaments | None = None) -> None:
         self._market = market
         self._rounds = rounds
         self._link = link
+        self._tournaments = tournaments or Tournaments(rounds.ledger, rounds, rounds.state_dir / "tournaments")
 
     def Mint(self, request: admin_pb2.MintRequest,
              context: grpc.ServicerContext) -> admin_pb2.MintReply:

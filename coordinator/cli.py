@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, check_plane
 
 
 def register(subparsers: Any) -> None:
@@ -29,12 +29,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--public-listen", default="127.0.0.1:0")
     serve.add_argument("--cluster-listen", default="127.0.0.1:0")
     serve.add_argument("--mpc-ports", default="29500-29599",
-                       help="port range for MPC jobs: gloo, the rendezvous on node 0; grpc, each "
-                            "node's MPC port (one per node per job)")
-    serve.add_argument("--mpc-plane", choices=PLANES, default=DEFAULT_PLANE,
-                       help="the MPC data plane: grpc (mutual TLS between the nodes and the "
-                            "dealer) or gloo (torch.distributed, trusted networks and benchmarks "
-                            f"only); default {DEFAULT_PLANE}")
+                       help="port range for MPC jobs' data plane: each node's MPC port (one per "
+                            "node per job)")
+    # jobs run on the gRPC plane only; the option stays (hidden) so `--mpc-plane gloo` gets
+    # a reason, not argparse's "unrecognized arguments" (mutualmind.vocabulary.data_plane)
+    serve.add_argument("--mpc-plane", default=DEFAULT_PLANE, help=argparse.SUPPRESS)
     serve.add_argument("--node-quota-bytes", dest="node_quota", default=None,
                        help="share bytes each node holds for all providers; registrations beyond "
                             "it are refused (default 64GiB; units KiB, MiB, GiB, TiB)")
@@ -94,6 +93,7 @@ def serve_coordinator(args: argparse.Namespace) -> int:
     from mutualmind.vocabulary.quotas import StorageQuota
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s coordinator %(levelname)s %(message)s")
+    check_plane(args.mpc_plane)
     if not 0 < args.round_ttl_hours <= 30 * 24:
         raise InvalidInput(f"--round-ttl-hours must be within 0..720, got {args.round_ttl_hours}")
     if not 1 <= args.max_failed_runs <= 100:
@@ -107,7 +107,6 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         advertised=parse_advertised(args.advertise_node, len(args.node)),
         dealer_address=args.dealer, public_address=args.public_listen,
         cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports),
-        mpc_plane=args.mpc_plane,
         quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),
         lifecycle=LifecyclePolicy(max_failures=args.max_failed_runs,
                                   default_ttl_s=args.round_ttl_hours * 3600),

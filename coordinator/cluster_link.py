@@ -39,11 +39,15 @@ class JobOrder:
     model_spec_json: str
     job_digest: str
     deadline_s: float
-    # the data plane: "gloo" (rendezvous at master_addr:master_port) or "grpc" (issue 12:
-    # node rank i listens on plane_addresses[i] holding certificate plane_members[i])
-    plane: str = "gloo"
+    # the data plane, "grpc" (issue 12: node rank i listens on plane_addresses[i] holding
+    # certificate plane_members[i]); nodes and the dealer refuse any other
+    plane: str = "grpc"
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    # a tournament's job (issue 15): `tournament_job.TournamentOrder` JSON ("" = a round's)
+    tournament_json: str = ""
+    # "training" (a round or a tournament) or "inference" (issue 16: coordinator.inference)
+    kind: str = "training"
 
 
 @dataclass(frozen=True)

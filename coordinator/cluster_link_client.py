@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
-from coordinator.dealer_client import DealerClient
+from coordinator.dealer_client import START_RETRY_S, DealerClient
 from mutualmind.errors import InvalidInput, Unavailable
 from mutualmind.transport import MemberChannel, channel_credentials, probe_health
 from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S, JOB_CANCEL_S, JOB_START_S
@@ -23,7 +23,8 @@ class GrpcClusterLink:
     """Drives jobs on the nodes' NodeControl services and on the dealer."""
 
     def __init__(self, nodes: list[NodeEndpoint], dealer_address: str, certs_dir: Path,
-                 *, member_name: str = "coordinator") -> None:
+                 *, member_name: str = "coordinator",
+                 dealer_start_retry_s: float = START_RETRY_S) -> None:
         if not nodes:
             raise InvalidInput("a cluster needs at least two nodes")
         self._nodes = tuple(sorted(nodes, key=lambda n: n.index))
@@ -36,6 +37,7 @@ class GrpcClusterLink:
                                        node_pb2_grpc.NodeControlStub, server_name=n.name)
                          for n in self._nodes]
         self._dealer_address = dealer_address
+        self._dealer_start_retry_s = dealer_start_retry_s
         self._dealer_channel = MemberChannel(dealer_address, self._credentials,
                                              dealer_pb2_grpc.DealerStub, server_name="dealer")
 
@@ -49,7 +51,7 @@ class GrpcClusterLink:
 
     @property
     def _dealer(self) -> DealerClient:
-        return DealerClient(self._dealer_channel)
+        return DealerClient(self._dealer_channel, start_retry_s=self._dealer_start_retry_s)
 
     def start_dealer(self, order: JobOrder) -> None:
         self._dealer.start(order.job_id, world_size=order.world_size,
@@ -68,7 +70,8 @@ class GrpcClusterLink:
             validation_dataset_id=order.validation_dataset_id,
             model_spec_json=order.model_spec_json, job_digest=bytes.fromhex(order.job_digest),
             deadline_s=order.deadline_s, plane=order.plane, plane_addresses=list(order.plane_addresses),
-            plane_members=list(order.plane_members))
+            plane_members=list(order.plane_members), tournament_json=order.tournament_json,
+            kind=order.kind)
         self._call(node_index, "StartJob", spec, wait_for_ready=True, timeout=JOB_START_S)
 
     def job_report(self, node_index: int, job_id: str) -> NodeJobReport:

@@ -118,7 +118,8 @@ class Market:
             raise InvalidInput(f"frac_bits must be {FRAC_BITS} (CrypTen's fixed point), "
                                f"got {payload.get('frac_bits')!r}")
         check_payload_size(EntryKind.DATASET_REGISTERED, canonical_json(payload))  # bound first
-        check_registration(payload.get("rows"), payload.get("cols"), payload.get("schema"))
+        check_registration(payload.get("rows"), payload.get("cols"), payload.get("schema"),
+                           payload.get("purpose"))
         self._check_quota(payload)
         return self.ledger.append(EntryKind.DATASET_REGISTERED, payload, provider_signature=signature)
 

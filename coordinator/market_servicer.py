@@ -13,13 +13,16 @@ from typing import Any
 import grpc
 
 from coordinator import ownership
+from coordinator.inference import InferenceOrders, OrderStatus, order_entry_payload
 from coordinator.market import Market
 from coordinator.round_view import summarize
 from coordinator.rounds import Rounds, RoundSummary
+from coordinator.tournament_servicer import TournamentMarketRpcs
+from coordinator.tournaments import Tournaments
 from coordinator.witnesses import CheckpointWitnesses
 from ledger.entries import Entry
 from ledger.proof_file import build_proof
-from mutualmind.errors import InvalidInput, NotFound
+from mutualmind.errors import InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.payloads import MAX_PAYLOAD_BYTES
 from mutualmind.vocabulary.signed_requests import (
@@ -37,12 +40,16 @@ MAX_LIST = 1000
 MAX_LIST_BYTES = 4 * 1024 * 1024
 
 
-class MarketServicer(market_pb2_grpc.MarketServicer):
+class MarketServicer(TournamentMarketRpcs, market_pb2_grpc.MarketServicer):
     def __init__(self, market: Market, rounds: Rounds,
-                 witnesses: CheckpointWitnesses | None = None) -> None:
+                 witnesses: CheckpointWitnesses | None = None,
+                 tournaments: Tournaments | None = None,
+                 inference: InferenceOrders | None = None) -> None:
         self._market = market
         self._rounds = rounds
+        self._tournaments = tournaments or Tournaments(rounds.ledger, rounds, rounds.state_dir / "tournaments")
         self._witnesses = witnesses  # None: checkpoints are served without node cosignatures
+        self._inference = inference
 
     @property
     def _ledger(self) -> Any:
@@ -265,6 +272,22 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
                                                request.price_per_1000_rows, request.nonce, signatures)
         return market_pb2.ChangePriceReply(ledger_index=entry.index, signed_units=signed)
 
+    def OrderInference(self, request: market_pb2.OrderInferenceRequest,
+                       context: grpc.ServicerContext) -> market_pb2.InferenceOrderView:
+        auth = request.auth
+        payload = order_entry_payload(request.order_id, request.model_id, auth.provider_id,
+                                      request.rows, request.fee, request.issued_at_ms, auth.nonce)
+        return _order_view(self._inference_orders().place(payload, bytes(auth.signature)))
+
+    def GetInferenceOrder(self, request: market_pb2.GetInferenceOrderRequest,
+                          context: grpc.ServicerContext) -> market_pb2.InferenceOrderView:
+        return _order_view(self._inference_orders().view(request.order_id))
+
+    def _inference_orders(self) -> InferenceOrders:
+        if self._inference is None:
+            raise Unavailable("this coordinator runs no inference; start it with its nodes")
+        return self._inference
+
     def PayDividend(self, request: market_pb2.PayDividendRequest,
                     context: grpc.ServicerContext) -> market_pb2.PayDividendReply:
         entry = ownership.pay_dividend(self._ledger, request.model_id)
@@ -277,6 +300,13 @@ class MarketServicer(market_pb2_grpc.MarketServicer):
 
 
 # -- conversions ---------------------------------------------------------------------
+
+
+def _order_view(s: OrderStatus) -> market_pb2.InferenceOrderView:
+    return market_pb2.InferenceOrderView(
+        order_id=s.order_id, model_id=s.model_id, user=s.user, rows=s.rows, fee=s.fee, state=s.state,
+        message=s.message, progress=s.progress, ledger_index=s.ledger_index,
+        stats_json=json.dumps(s.stats, sort_keys=True))
 
 
 def _fill_page(field: Any, items: Iterator[Any], offset: int, next_offset: int) -> int:

@@ -26,19 +26,18 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
+from coordinator.mpc_job import run_job
 from coordinator.ownership import round_earnings, units_issued_request
 from coordinator.payouts import Participant, Settlement, settle
 from ledger import Entry, Ledger
 from mutualmind.errors import (
     Aborted,
     AlreadyExists,
-    DeadlineExceeded,
     IntegrityError,
     InvalidInput,
     NotFound,
@@ -49,20 +48,19 @@ from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_labels_fit_model
 from mutualmind.vocabulary.copy_rule import check_copies, copied_datasets, order_error
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, PLANES
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
-from mutualmind.vocabulary.states import UNSETTLED, EntryKind, JobState, RoundStatus
+from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 from mutualmind.vocabulary.valuation import revealed_count, round_result_micro
 
 ROUNDS_PAGE = 200  # rounds per ListRounds page (each carries its participants and stats)
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.25
 
 Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
@@ -122,7 +120,6 @@ class Rounds:
 
     def __init__(self, ledger: Ledger, link: ClusterLink, state_dir: Path, *,
                  mpc_ports: range = range(29500, 29600),
-                 plane: str = DEFAULT_PLANE,
                  policy: LifecyclePolicy = LifecyclePolicy()) -> None:
         self.ledger = ledger
         self.policy = policy
@@ -131,9 +128,6 @@ class Rounds:
         (self.state_dir / "running").mkdir(parents=True, exist_ok=True)
         (self.state_dir / "stats").mkdir(parents=True, exist_ok=True)
         self._ports = mpc_ports
-        if plane not in PLANES:
-            raise InvalidInput(f"data plane {plane!r} must be one of {', '.join(PLANES)}")
-        self.plane = plane
         self._next_port = secrets.randbelow(len(mpc_ports))
         self._lock = threading.Lock()
         self._runtime: dict[str, RoundRuntime] = {}
@@ -346,7 +340,7 @@ class Rounds:
         """Run one MPC job for the round and check its attestations; writes no entry."""
         order = self._order(round_payload, deadline_s, runtime.attempts)
         report("starting", 0.0, f"job {order.job_id} on {len(self.link.nodes)} nodes")
-        reports = self._run_job(order, report)
+        reports = self.run_job(order, report)
         report("attesting", 0.95, "checking every node's attestation")
         metrics_micro, attestations, runtime.copies = self._check_attestations(order, reports)
         runtime.stats = _merge_stats(order, reports)
@@ -377,21 +371,9 @@ class Rounds:
 
     def _order(self, round_payload: dict[str, Any], deadline_s: float, attempt: int) -> JobOrder:
         datasets = self.ledger.state.datasets
-        nodes = self.link.nodes
-        with self._lock:
-            # gloo: one port (rank 0's rendezvous); grpc: one MPC port per node (nodes may
-            # share a host, as in a local cluster)
-            ports = [self._ports[(self._next_port + i) % len(self._ports)]
-                     for i in range(len(nodes) if self.plane == "grpc" else 1)]
-            self._next_port += len(ports)
-        port = ports[0]
-        grpc_plane = self.plane == "grpc"
         return JobOrder(
             job_id=f"{round_payload['round_id']}-{attempt}-{secrets.token_hex(3)}"[:64],
             round_id=round_payload["round_id"],
-            world_size=len(nodes),
-            master_addr=nodes[0].mpc_host,
-            master_port=port,
             dataset_ids=tuple(round_payload["datasets"]),
             validation_dataset_id=round_payload["validation_dataset"],
             # the ledger form (decimal strings): each node checks this very spec
@@ -399,53 +381,27 @@ class Rounds:
             model_spec_json=canonical_json(round_payload["model_spec"]).decode(),
             job_digest=job_digest(round_payload, datasets),
             deadline_s=deadline_s,
-            plane=self.plane,
-            plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)) if grpc_plane else (),
-            plane_members=tuple(n.name for n in nodes) if grpc_plane else (),
+            **self.placement(),
         )
 
-    def _run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+    def placement(self) -> dict[str, Any]:
+        """Where a new job's parties meet (JobOrder's world size, rendezvous and data-plane
+        fields), for rounds, tournaments and inference alike: one MPC port per node (nodes
+        may share a host, as in a local cluster), taken round-robin from this coordinator's
+        range; the gRPC plane is the only plane of a cluster job (issue 12)."""
         nodes = self.link.nodes
-        started: list[int] = []
-        deadline = time.monotonic() + order.deadline_s
-        # The nodes are asked at once and the first failure ends the wait: when a node's
-        # link is cut, its peers report the broken stream within seconds, and that
-        # answer must not queue behind the silent node's call deadline.
-        pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="job-poll")
-        try:
-            self.link.start_dealer(order)
-            for node in nodes:
-                self.link.start_job(node.index, order)
-                started.append(node.index)
-            while True:
-                asked = {pool.submit(self.link.job_report, n.index, order.job_id): i
-                         for i, n in enumerate(nodes)}
-                answers: dict[int, NodeJobReport] = {}
-                for future in as_completed(asked):
-                    i, r = asked[future], future.result()
-                    if r.state in (JobState.FAILED, JobState.CANCELLED):
-                        # the node's message says whether running the round again can
-                        # help (a peer crashed, a deadline) or not (a numeric cause)
-                        raise Aborted(f"node {i} {r.state}: {r.message or 'no reason given'}; "
-                                      "nothing was written, the round stays open")
-                    answers[i] = r
-                reports = [answers[i] for i in range(len(nodes))]
-                if all(r.state == JobState.DONE for r in reports):
-                    return reports
-                if time.monotonic() > deadline:
-                    raise DeadlineExceeded(
-                        f"job {order.job_id} passed its {order.deadline_s:.0f}s deadline; nothing "
-                        "was written, the round stays open: check the nodes and run it again")
-                fraction = min(r.progress for r in reports)
-                report("training", 0.05 + 0.9 * fraction, f"nodes at {fraction:.0%}")
-                time.sleep(POLL_INTERVAL_S)
-        except BaseException:
-            for index in started:
-                _quietly(self.link.cancel_job, index, order.job_id)
-            raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-            _quietly(self.link.stop_dealer, order.job_id)
+        with self._lock:
+            ports = [self._ports[(self._next_port + i) % len(self._ports)] for i in range(len(nodes))]
+            self._next_port += len(ports)
+        return dict(
+            world_size=len(nodes), master_addr=nodes[0].mpc_host, master_port=ports[0], plane=DEFAULT_PLANE,
+            plane_addresses=tuple(_host_port(n.mpc_host, p) for n, p in zip(nodes, ports)),
+            plane_members=tuple(n.name for n in nodes),
+        )
+
+    def run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+        """Start `order` on the dealer and every node and wait for it (`mpc_job.run_job`)."""
+        return run_job(self.link, order, report)
 
     def _check_attestations(
         self, order: JobOrder, reports: list[NodeJobReport],
@@ -566,13 +522,6 @@ def _now_ms() -> int:
 
 def _utc(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
-
-
-def _quietly(fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception as err:  # cleanup must not hide the error that caused it
-        log.warning("cleanup call %s%s failed: %s", getattr(fn, "__name__", fn), args, err)
 
 
 

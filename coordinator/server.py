@@ -19,16 +19,18 @@ from pathlib import Path
 
 from coordinator.admin_servicer import AdminServicer
 from coordinator.cluster_link import ClusterLink, NodeEndpoint
+from coordinator.dealer_client import START_RETRY_S
+from coordinator.inference import InferenceOrders
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
 from coordinator.rounds import LifecyclePolicy, Rounds
+from coordinator.tournaments import Tournaments
 from coordinator.witnesses import CheckpointWitnesses, WitnessLink
 from ledger import Ledger
 from ledger.cosignature import Cosigner
 from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.transport import RunningServer, build_server, server_credentials
 from mutualmind.transport.pki import load_manifest
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.quotas import StorageQuota
 from mutualmind.vocabulary.signing_keys import (
@@ -56,7 +58,6 @@ class CoordinatorConfig:
     public_address: str = "127.0.0.1:0"
     cluster_address: str = "127.0.0.1:0"
     mpc_ports: range = field(default=range(29500, 29600))
-    mpc_plane: str = DEFAULT_PLANE   # "gloo" | "grpc" (issue 12), see coordinator.rounds
     origin: str = "mutualmind.local/ledger"
     quota: StorageQuota = StorageQuota()  # the nodes' quotas, applied at registration
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
@@ -64,6 +65,8 @@ class CoordinatorConfig:
     checkpoint_interval_s: float = 2.0  # a grown log gets a signed head within about this long
     # node i's public address as providers elsewhere reach it (ListNodes); empty: nodes[i]'s
     advertised: tuple[str, ...] = ()
+    # how long a round's start retries an unreachable dealer before the run fails
+    dealer_start_retry_s: float = START_RETRY_S
 
 
 class PeriodicTask:
@@ -170,7 +173,8 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     try:
         if link is None:
             from coordinator.cluster_link_client import GrpcClusterLink
-            link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir)
+            link = GrpcClusterLink(list(config.nodes), config.dealer_address, config.certs_dir,
+                                   dealer_start_retry_s=config.dealer_start_retry_s)
         manifest_nodes = load_manifest(config.certs_dir).nodes
         names = [m.name for m in manifest_nodes]
         witnesses = None
@@ -181,17 +185,21 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         market = Market(ledger, node_count=len(config.nodes), quota=config.quota,
                         node_addresses=list(zip(names, addresses)))
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
-                        plane=config.mpc_plane, policy=config.lifecycle)
+                        policy=config.lifecycle)
+        tournaments = Tournaments(ledger, rounds, config.data_dir / "tournaments")
         aborted = rounds.recover() + rounds.sweep()
+        inference = InferenceOrders(ledger, rounds)
+        inference.recover()
         public = build_server(
-            [(market_pb2_grpc.add_MarketServicer_to_server, MarketServicer(market, rounds, witnesses))],
+            [(market_pb2_grpc.add_MarketServicer_to_server,
+              MarketServicer(market, rounds, witnesses, tournaments, inference))],
             address=config.public_address,
             credentials=server_credentials(config.certs_dir, "coordinator",
                                            require_client_cert=False),
             service_names=[MARKET_SERVICE])
         try:
             cluster = build_server(
-                [(admin_pb2_grpc.add_AdminServicer_to_server, AdminServicer(market, rounds, link))],
+                [(admin_pb2_grpc.add_AdminServicer_to_server, AdminServicer(market, rounds, link, tournaments))],
                 address=config.cluster_address,
                 credentials=server_credentials(config.certs_dir, "coordinator",
                                                require_client_cert=True),

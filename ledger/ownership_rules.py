@@ -307,3 +307,7 @@ class OwnershipView:
 
     def held_fees(self) -> int:
         return sum(self._state.held_fees.values())
+
+    def pending_orders(self) -> list[OrderRecord]:
+        """Orders whose fee is still held (neither delivered nor failed), by id."""
+        return [o for _, o in sorted(self._state.orders.items()) if o.status == PENDING]

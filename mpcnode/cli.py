@@ -39,6 +39,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--worker-memory", default="4GiB",
                        help="memory one MPC worker process may use; a job that needs more is refused "
                             "before it starts, naming what to change (default 4GiB; units MiB, GiB)")
+    serve.add_argument("--ready-workers", type=int, default=1,
+                       help="MPC workers kept started ahead of their jobs (torch and CrypTen already "
+                            "imported), each ~RSS in docs/operations.md; 0: every job starts its "
+                            "worker cold (default 1)")
     serve.add_argument("--coordinator-name", default="coordinator",
                        help="name in the coordinator's certificate (when its address is not among its SANs)")
     serve.add_argument("--ledger-vkey", default=None,
@@ -75,6 +79,7 @@ def serve_node(args: argparse.Namespace) -> int:
         streams=StreamLimits(per_provider=args.uploads_per_provider),
         worker_memory_bytes=parse_size(args.worker_memory),
         ledger_vkey=args.ledger_vkey,
+        ready_workers=args.ready_workers,
     )
     channel = open_channel(
         args.coordinator,

@@ -24,6 +24,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--listen", default="127.0.0.1:0", help="cluster port (default: a free port)")
     serve.add_argument("--work-dir", type=Path, default=None,
                        help="where per-job TTP logs go (default: ./dealer)")
+    serve.add_argument("--ready-workers", type=int, default=1,
+                       help="TTP processes kept started ahead of their jobs (CrypTen already imported), "
+                            "each ~RSS in docs/operations.md; 0: every job starts its TTP cold (default 1)")
     serve.set_defaults(func=serve_dealer)
 
 
@@ -33,6 +36,6 @@ def serve_dealer(args: argparse.Namespace) -> int:
     from mutualmind.transport import serve_until_signalled
 
     work_dir = args.work_dir if args.work_dir is not None else Path.cwd() / "dealer"
-    dealer = start_dealer(args.certs, args.listen, work_dir)
+    dealer = start_dealer(args.certs, args.listen, work_dir, ready_workers=args.ready_workers)
     return serve_until_signalled(f"dealer cluster_port={dealer.port}",
                                  lambda: dealer.stop(grace=2.0), name="dealer")

@@ -30,13 +30,20 @@ class RunningDealer:
         self.server.stop(grace).wait()
 
 
-def start_dealer(certs_dir: Path, address: str, work_dir: Path) -> RunningDealer:
-    """Start the dealer's server with member certificate `dealer` (mTLS, cluster CA)."""
-    sessions = TtpSessions(work_dir, certs_dir=Path(certs_dir))
-    server = build_server(
-        [(dealer_pb2_grpc.add_DealerServicer_to_server, DealerServicer(sessions))],
-        address=address,
-        credentials=server_credentials(Path(certs_dir), "dealer", require_client_cert=True),
-        service_names=[DEALER_SERVICE],
-    )
+def start_dealer(certs_dir: Path, address: str, work_dir: Path, *, ready_workers: int = 0) -> RunningDealer:
+    """Start the dealer's server with member certificate `dealer` (mTLS, cluster CA).
+
+    `ready_workers`: TTP processes kept started ahead of their jobs (`dealer serve`
+    defaults to 1; the library to 0, so tests that run no job start no torch)."""
+    sessions = TtpSessions(work_dir, certs_dir=Path(certs_dir), ready_workers=ready_workers)
+    try:
+        server = build_server(
+            [(dealer_pb2_grpc.add_DealerServicer_to_server, DealerServicer(sessions))],
+            address=address,
+            credentials=server_credentials(Path(certs_dir), "dealer", require_client_cert=True),
+            service_names=[DEALER_SERVICE],
+        )
+    except BaseException:
+        sessions.close()  # no ready TTP outlives a dealer that did not start
+        raise
     return RunningDealer(server=server, sessions=sessions)

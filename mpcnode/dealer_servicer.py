@@ -9,6 +9,7 @@ import grpc
 
 from mpcnode.ttp_sessions import SessionStatus, TtpSessions
 from mutualmind.transport import require_role
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from proto import dealer_pb2, dealer_pb2_grpc
 
 # who may drive the dealer over the cluster port
@@ -31,7 +32,7 @@ class DealerServicer(dealer_pb2_grpc.DealerServicer):
         return _reply(
             self._sessions.start(
                 request.job_id, request.world_size, request.master_addr, request.master_port, request.deadline_s,
-                plane=request.plane or "gloo", plane_addresses=tuple(request.plane_addresses),
+                plane=request.plane or DEFAULT_PLANE, plane_addresses=tuple(request.plane_addresses),
                 plane_members=tuple(request.plane_members),
             )
         )

@@ -20,7 +20,8 @@ import json
 from mpcnode.jobs import JobRequest
 from mpcnode.market_view import MarketView
 from mpcnode.registry import DatasetRegistry
-from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
+from mpcnode.tournament_check import TournamentJobCheck
+from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation, Unavailable
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.states import RoundStatus
 
@@ -30,12 +31,19 @@ RUNNABLE_STATUSES = (RoundStatus.OPEN, RoundStatus.RUNNING)
 class JobDigestCheck:
     """Checks a JobRequest against the sponsor-signed round and the verified registrations."""
 
-    def __init__(self, market: MarketView, registry: DatasetRegistry) -> None:
+    def __init__(self, market: MarketView, registry: DatasetRegistry,
+                 tournaments: TournamentJobCheck | None = None) -> None:
         self._market = market
         self._registry = registry
+        self._tournaments = tournaments
 
     def check(self, request: JobRequest) -> None:
         """Return quietly when the request is the round's job; raise a typed refusal if not."""
+        if request.tournament_json:  # a tournament's freeze or resolve (issue 15)
+            if self._tournaments is None:
+                raise Unavailable("this node cannot check tournament jobs; restart it with its job runner")
+            self._tournaments.check(request)
+            return
         facts = self._market.round(request.round_id)
         if facts.status not in RUNNABLE_STATUSES:
             raise RuleViolation(

@@ -8,6 +8,10 @@ node signs an attestation over (round id, job digest, revealed metrics in intege
 millionths) with its Ed25519 key - the bytes of `mutualmind.vocabulary.attestation.attestation_message`.
 The coordinator accepts a result only when every node signed identical values.
 
+With `ready_workers` > 0 the runner keeps that many workers started ahead of their jobs
+(`mpcnode.ready_workers`): a job takes one if there is one (its spec's path goes to the
+worker's stdin, its deadline counts from then) and starts a worker cold otherwise.
+
 No gRPC here: `mpcnode.servicer` maps requests and replies. A job is never started
 twice under one id, and a refused request leaves no directory behind.
 """
@@ -20,12 +24,19 @@ import os
 import shutil
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mpcnode.supervised_process import KILLED_CANCEL, KILLED_DEADLINE, SupervisedProcess
+from mpcnode.ready_workers import PoolStats, ReadyPool, hand_over
+from mpcnode.supervised_process import (
+    KILLED_CANCEL,
+    KILLED_DEADLINE,
+    SupervisedProcess,
+    kill_group,
+)
+from mpcnode.worker.inference import PREDICTIONS_FILE
 from mpcnode.worker.job_spec import (
     DEFAULT_BUDGET_BYTES,
     check_party,
@@ -34,18 +45,25 @@ from mpcnode.worker.job_spec import (
     validate_job_id,
 )
 from mpcnode.worker.lifetime import DEADLINE_ENV, PARENT_ENV
-from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE
+from mpcnode.worker.run import ERROR_FILE, PROGRESS_FILE, RESULT_FILE, WEIGHTS_FILE, write_atomic
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from mutualmind.vocabulary.attestation import attestation_message
 from mutualmind.vocabulary.copy_rule import check_copies
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.deadlines import MAX_JOB_S
+from mutualmind.vocabulary.inference import INFERENCE_JOB, PREDICTIONS, TRAINING_JOB
 from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
 from mutualmind.vocabulary.states import JobState
+from mutualmind.vocabulary.tournament import freeze_attestation_message, result_attestation_message
+from mutualmind.vocabulary.tournament_job import RESOLVE, parse_tournament_order, worker_tournament
 
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
 LOG_FILE = "worker.log"
+DELIVERY_FILE = "delivery.json"
+READY_DIR = "ready-workers"  # the spares' logs until a job takes one
+MAX_READY_WORKERS = 16  # each holds torch and CrypTen in memory (docs/operations.md)
 _LOG = logging.getLogger(__name__)
 
 
@@ -66,9 +84,13 @@ class JobRequest:
     deadline_s: float
     dealer_addr: str = ""
     gloo_interface: str = ""
-    plane: str = "gloo"                     # or "grpc": see mpcnode.worker.job_spec
+    plane: str = DEFAULT_PLANE              # nothing else runs here: see mutualmind.vocabulary.data_plane
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
+    # a tournament's job (issue 15): `tournament_job.TournamentOrder` JSON ("" = a round's)
+    tournament_json: str = ""
+    kind: str = TRAINING_JOB                # or "inference" (issue 16): see mpcnode.inference_jobs
+    model_dir: str = ""                     # inference: the trained job's folder on this node
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,7 @@ class _Job:
     status: JobStatus
     process: SupervisedProcess | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    launch: str = "cold"  # or "ready": the worker was a spare of the ready pool
 
 
 class JobRunner:
@@ -119,7 +142,10 @@ class JobRunner:
         worker_threads: int = 1,
         worker_memory_bytes: int = DEFAULT_BUDGET_BYTES,
         certs_dir: Path | str | None = None,
+        ready_workers: int = 0,
     ) -> None:
+        if not (isinstance(ready_workers, int) and 0 <= ready_workers <= MAX_READY_WORKERS):
+            raise InvalidInput(f"ready workers {ready_workers!r} must be 0 to {MAX_READY_WORKERS}")
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -131,16 +157,44 @@ class JobRunner:
         self._certs_dir = str(certs_dir) if certs_dir is not None else ""
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
+        self._pool = ReadyPool([python, "-m", "mpcnode.worker", "--ready"], size=ready_workers,
+                               log_dir=self.data_dir / READY_DIR, env=self._worker_env(None),
+                               name="worker")
+
+    @property
+    def ready_pool(self) -> ReadyPool:
+        """The pool of workers started ahead of their jobs (size 0: jobs start cold)."""
+        return self._pool
+
+    def ready_stats(self) -> PoolStats:
+        return self._pool.stats()
 
     def _plane_fields(self, request: JobRequest) -> dict[str, object]:
-        """The worker spec's data-plane fields (checked by the worker spec's parser)."""
-        if request.plane in ("", "gloo"):
-            return {"plane": "gloo"}
+        """The worker spec's data-plane fields (checked by the worker spec's parser). A node
+        runs no job on gloo: it never starts its workers in bench mode."""
+        plane = check_plane(request.plane or DEFAULT_PLANE)
         if not self._certs_dir:
             raise Unavailable("this node was started without its cluster folder, so it cannot "
                               "join a job on the gRPC data plane; restart it with --certs")
-        return {"plane": request.plane, "plane_addresses": list(request.plane_addresses),
+        return {"plane": plane, "plane_addresses": list(request.plane_addresses),
                 "plane_members": list(request.plane_members), "certs_dir": self._certs_dir}
+
+    def _tournament_fields(self, request: JobRequest) -> dict[str, object]:
+        """The worker spec's tournament fields: the models, stakes and cap the order's
+        signed records name (checked by `mpcnode.tournament_check` before this), and for a
+        resolve this node's own freeze job directory."""
+        if not request.tournament_json:
+            return {}
+        order = parse_tournament_order(request.tournament_json)
+        freeze_dir = ""
+        if order.phase == RESOLVE:
+            freeze = self.status(validate_job_id(order.freeze_job_id))
+            if freeze.state != JobState.DONE:
+                raise NotFound(f"this node's freeze job {order.freeze_job_id!r} is {freeze.state}; "
+                               "the tournament's models are not frozen here")
+            freeze_dir = str(self.jobs_dir / order.freeze_job_id)
+        worker = worker_tournament(order, freeze_dir)
+        return {"tournament": worker.to_json(), "model": worker.models[0].spec.to_json()}
 
     def start(self, request: JobRequest) -> str:
         """Validate and start a job; returns its id. Refusals leave nothing on disk."""
@@ -152,6 +206,7 @@ class JobRunner:
         if len(request.job_digest) != 32:
             raise InvalidInput(f"job digest must be a 32-byte SHA-256, got {len(request.job_digest)} bytes")
         directory = self.jobs_dir / job_id
+        tournament = self._tournament_fields(request)
         spec_text = json.dumps(
             {
                 "job_id": job_id,
@@ -163,11 +218,14 @@ class JobRunner:
                 "data_dir": str(self.data_dir),
                 "dataset_ids": list(request.dataset_ids),
                 "validation_dataset_id": request.validation_dataset_id,
-                "model": request.model_spec_json,
+                "model": tournament.pop("model", request.model_spec_json),
                 "output_dir": str(directory),
                 "gloo_interface": request.gloo_interface,
                 "memory_budget_bytes": self._memory,
+                "kind": request.kind,
+                "model_dir": request.model_dir,
                 **self._plane_fields(request),
+                **tournament,
             },
             indent=2,
         )
@@ -182,13 +240,7 @@ class JobRunner:
         try:
             (directory / SPEC_FILE).write_text(spec_text, encoding="utf-8")
             (directory / REQUEST_FILE).write_text(_request_json(request), encoding="utf-8")
-            job.process = SupervisedProcess(
-                [self._python, "-m", "mpcnode.worker", str(directory / SPEC_FILE)],
-                log_path=directory / LOG_FILE,
-                deadline_s=float(request.deadline_s),
-                env=self._worker_env(request.deadline_s),
-                on_end=lambda process: self._finish(job, process),
-            )
+            job.process = self._launch(job)
         except OSError as err:
             with self._lock:
                 self._jobs.pop(job_id, None)
@@ -201,14 +253,69 @@ class JobRunner:
                 job.status.state = JobState.RUNNING
         return job_id
 
+    def _launch(self, job: _Job) -> SupervisedProcess:
+        """The job's worker: a ready spare if the pool has one, else a cold start."""
+        deadline_s = float(job.request.deadline_s)
+        spec_path, log_path = job.directory / SPEC_FILE, job.directory / LOG_FILE
+
+        def on_end(process: SupervisedProcess) -> None:
+            self._finish(job, process)
+
+        spare = self._pool.take()
+        if spare is not None:
+            message = json.dumps({"spec": str(spec_path), "deadline_s": deadline_s}).encode() + b"\n"
+            try:
+                os.replace(spare.log_path, log_path)  # the job's log holds the spare's start too
+                handed = hand_over(spare, message)
+            except OSError as err:
+                _LOG.warning("job %s: could not move the ready worker's log: %s", job.status.job_id, err)
+                handed = False
+            if handed:
+                job.launch = "ready"
+                return SupervisedProcess.adopt(spare.process, deadline_s=deadline_s, on_end=on_end)
+            _LOG.warning("job %s: ready worker %d was gone; starting one cold", job.status.job_id, spare.pid)
+            kill_group(spare.pid)
+            spare.process.wait()
+        cold = SupervisedProcess(
+            [self._python, "-m", "mpcnode.worker", str(spec_path)],
+            log_path=log_path,
+            deadline_s=deadline_s,
+            env=self._worker_env(deadline_s),
+            on_end=on_end,
+        )
+        self._pool.track(cold.popen)   # no spare is started while this job runs
+        return cold
+
+    def launch_mode(self, job_id: str) -> str:
+        """How this node started the job's worker: "ready" (a spare) or "cold"."""
+        return self._get(job_id).launch
+
     def status(self, job_id: str) -> JobStatus:
         """The job's state now (progress read from the worker's progress file)."""
         job = self._get(job_id)
         with self._lock:
             status = JobStatus(**vars(job.status))
+        if status.state == JobState.RUNNING and job.request.kind == INFERENCE_JOB:
+            return self._early_result(job, status)
         if status.state == JobState.RUNNING:
             status.progress = _read_progress(job.directory)
         return status
+
+    def _early_result(self, job: _Job, status: JobStatus) -> JobStatus:
+        """An inference job is done once its worker wrote result.json (atomically, after
+        predictions.bin): its predictions are complete while the worker still closes its
+        data-plane streams and exits (seconds, measured: ~4 s of a one-row job)."""
+        if not (job.directory / RESULT_FILE).exists():
+            status.progress = _read_progress(job.directory)
+            return status
+        try:
+            result = self._sign(job)
+        except (OSError, ValueError, KeyError, TypeError, InvalidInput):
+            return status   # the process's end decides (_finish)
+        with self._lock:
+            if job.status.state == JobState.RUNNING:
+                job.status = JobStatus(job.status.job_id, JobState.DONE, progress=1.0, result=result)
+            return JobStatus(**vars(job.status))
 
     def cancel(self, job_id: str) -> JobStatus:
         """Kill the job's worker (no-op when it already ended) and return its state."""
@@ -231,6 +338,19 @@ class JobRunner:
             raise NotFound(f"job {job_id!r} has no trained model on this node (state {status.state})")
         return Path(status.result.weights_path)
 
+    def frozen_commitments(self, job_id: str) -> list[str]:
+        """The weight-share commitments this node's finished freeze job computed."""
+        status = self.status(validate_job_id(job_id))
+        job = self._get(job_id)
+        if status.state != JobState.DONE or not job.request.tournament_json:
+            raise NotFound(f"this node holds no finished tournament freeze job {job_id!r}")
+        document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
+        return [str(c) for c in document["commitments"]]
+
+    def request_of(self, job_id: str) -> JobRequest:
+        """What the coordinator asked for job `job_id` (as this node checked and ran it)."""
+        return self._get(job_id).request
+
     def model_share(self, job_id: str) -> tuple[bytes, list[dict[str, object]]]:
         """This node's share of the trained model and its manifest (name, shape, offset).
 
@@ -244,7 +364,8 @@ class JobRunner:
         return path.read_bytes(), list(result.weights_manifest)
 
     def close(self) -> None:
-        """Cancel every running job (server shutdown)."""
+        """Cancel every running job and kill the idle ready workers (server shutdown)."""
+        self._pool.close()
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
@@ -285,10 +406,13 @@ class JobRunner:
         with self._lock:
             return self._jobs.setdefault(job_id, job)
 
-    def _worker_env(self, deadline_s: float) -> dict[str, str]:
+    def _worker_env(self, deadline_s: float | None) -> dict[str, str]:
+        """A worker's environment; a ready worker's has no deadline (its job brings one)."""
         env = dict(os.environ)
         env[PARENT_ENV] = str(os.getpid())  # the worker dies with this node process
-        env[DEADLINE_ENV] = repr(float(deadline_s))
+        env.pop(DEADLINE_ENV, None)
+        if deadline_s is not None:
+            env[DEADLINE_ENV] = repr(float(deadline_s))
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         # several parties share few cores: one thread each avoids oversubscription
@@ -299,6 +423,11 @@ class JobRunner:
     def _finish(self, job: _Job, process: SupervisedProcess) -> None:
         """Called once by the watcher thread when the worker process has ended."""
         request = job.request
+        with self._lock:
+            early = job.status.state == JobState.DONE   # an inference job's result came first
+        if early:
+            job.done.set()
+            return
         status = JobStatus(job.status.job_id, JobState.FAILED)
         if process.outcome == KILLED_DEADLINE:
             status.error_code = "deadline"
@@ -329,8 +458,26 @@ class JobRunner:
             job.status = status
         job.done.set()
 
+    def record_delivery(self, job_id: str, message: bytes) -> bytes:
+        """Sign `message` (the order's `delivery_message`) once this node has handed the
+        job's prediction shares to their user; the signature becomes the job's attestation,
+        which the coordinator collects to settle the fee. Kept on disk across restarts."""
+        job = self._get(job_id)
+        signature = sign(self._key, message)
+        write_atomic(job.directory / DELIVERY_FILE, json.dumps(
+            {"message": message.decode("utf-8"), "signature": signature.hex()}).encode())
+        with self._lock:
+            if job.status.result is not None:
+                job.status.result = replace(job.status.result, attestation=signature,
+                                            attestation_payload=message)
+        return signature
+
     def _sign(self, job: _Job) -> JobResult:
         document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
+        if job.request.tournament_json:
+            return self._sign_tournament(job, document)
+        if job.request.kind == INFERENCE_JOB:
+            return _inference_result(job.directory, document)
         metrics = [float(v) for v in document["metrics"]]
         micro = [to_micro(v) for v in metrics]
         # what copy detection revealed (absent from a worker of before issue 13)
@@ -352,6 +499,45 @@ class JobRunner:
             weights_manifest=list(document["weights"]["tensors"]),
             copies=copies,
         )
+
+
+    def _sign_tournament(self, job: _Job, document: dict[str, object]) -> JobResult:
+        """The freeze's commitments or the resolution's numbers, signed as the ledger's
+        `models_frozen` / `tournament_result` attestations expect."""
+        order = parse_tournament_order(job.request.tournament_json)
+        digest = job.request.job_digest.hex()
+        if order.phase == RESOLVE:
+            payload = result_attestation_message(
+                order.tournament_id, digest, int(document["metamodel_metric_micro"]),  # type: ignore[call-overload]
+                [int(c) for c in document["contributions_micro"]],  # type: ignore[attr-defined]
+                [[int(c) for c in row] for row in document["dataset_contributions_micro"]])  # type: ignore[attr-defined]
+        else:
+            payload = freeze_attestation_message(order.tournament_id, digest,
+                                                 [str(c) for c in document["commitments"]])  # type: ignore[attr-defined]
+        return JobResult(metrics=[], metrics_micro=[], metric=order.phase, accuracy_full=None,
+                         attestation=sign(self._key, payload), attestation_payload=payload,
+                         comm={k: float(v) for k, v in document["comm"].items()},  # type: ignore[attr-defined]
+                         wall_s=float(document["wall_s"]),  # type: ignore[arg-type]
+                         weights_path="", weights_manifest=[])
+
+
+def _inference_result(directory: Path, document: dict[str, object]) -> JobResult:
+    """A finished inference job: nothing revealed, nothing signed until the user fetched its
+    prediction shares (then `record_delivery`'s signature is the attestation)."""
+    attestation, payload = b"", b""
+    try:
+        delivered = json.loads((directory / DELIVERY_FILE).read_text(encoding="utf-8"))
+        attestation, payload = bytes.fromhex(delivered["signature"]), delivered["message"].encode()
+    except FileNotFoundError:
+        pass
+    predictions = document["predictions"]
+    assert isinstance(predictions, dict) and isinstance(document["comm"], dict)
+    return JobResult(metrics=[], metrics_micro=[], metric="", accuracy_full=None,
+                     attestation=attestation, attestation_payload=payload,
+                     comm={k: float(v) for k, v in document["comm"].items()},
+                     wall_s=float(document["wall_s"]),  # type: ignore[arg-type]
+                     weights_path=str(directory / PREDICTIONS_FILE),
+                     weights_manifest=[{"name": PREDICTIONS, "shape": list(predictions["shape"]), "offset": 0}])
 
 
 def _request_json(request: JobRequest) -> str:

@@ -111,21 +111,30 @@ class ModelRelease:
                                "random source (secrets.token_hex(16))")
 
     def _accepted_job(self, round_id: str, digest: str, metrics_micro: list[int]) -> str:
-        """The finished job whose signed attestation is the round's accepted result."""
-        accepted = attestation_message(round_id, digest, metrics_micro)
-        for directory in sorted(self._jobs.jobs_dir.iterdir()):
-            if not directory.is_dir():
-                continue
-            try:
-                status = self._jobs.status(directory.name)
-            except (NotFound, InvalidInput):
-                continue
-            if status.state == JobState.DONE and status.result is not None \
-                    and _without_copies(status.result.attestation_payload) == accepted:
-                return directory.name
-        raise NotFound(
-            f"node {self.node_index} holds no trained model for round {round_id!r} (job digest "
-            f"{digest[:16]}...): its job's files are gone; the model cannot be collected")
+        return accepted_job(self._jobs, self.node_index, round_id, digest, metrics_micro)
+
+
+def accepted_job(jobs: JobRunner, node_index: int, round_id: str, digest: str,
+                 metrics_micro: list[int]) -> str:
+    """The finished job whose signed attestation is the round's accepted result (its
+    `weights.bin` is this node's share of the round's model)."""
+    accepted = attestation_message(round_id, digest, metrics_micro)
+    prefix = f"{round_id}-"[:64]
+    for directory in sorted(jobs.jobs_dir.iterdir()):
+        # a round's jobs are named "<round>-<attempt>-<hex>" (coordinator.rounds)
+        if not directory.is_dir() or not directory.name.startswith(prefix):
+            continue
+        try:
+            status = jobs.status(directory.name)
+        except (NotFound, InvalidInput):
+            continue
+        if status.state == JobState.DONE and status.result is not None \
+                and status.result.attestation_payload \
+                and _without_copies(status.result.attestation_payload) == accepted:
+            return directory.name
+    raise NotFound(
+        f"node {node_index} holds no trained model for round {round_id!r} (job digest "
+        f"{digest[:16]}...): its job's files are gone; the model cannot be used")
 
 
 def _without_copies(payload: bytes) -> bytes:

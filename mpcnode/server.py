@@ -13,14 +13,17 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpcnode.inference_jobs import NodeInference
 from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
 from mpcnode.model_release import ModelRelease
+from mpcnode.nonce_store import NONCE_FILE, NonceStore
 from mpcnode.registry import DatasetRegistry
 from mpcnode.servicer import NodeControlServicer, ShareIntakeServicer
 from mpcnode.share_intake import ShareIntake
 from mpcnode.share_store import ShareStore
+from mpcnode.tournament_check import TournamentJobCheck
 from mpcnode.upload_guard import StallPolicy, StreamLimits, UploadGuard
 from mpcnode.witness import Witness
 from mpcnode.worker.job_spec import DEFAULT_BUDGET_BYTES
@@ -50,6 +53,9 @@ class NodeConfig:
     streams: StreamLimits = StreamLimits()  # concurrent uploads: per provider and in total
     worker_memory_bytes: int = DEFAULT_BUDGET_BYTES  # per MPC worker process (memory_budget)
     ledger_vkey: str | None = None  # the coordinator's checkpoint key; None: pinned on first use
+    # MPC workers started ahead of their jobs (`mpcnode.ready_workers`); `node serve`
+    # defaults to 1, the library to 0 so that tests which run no job start no torch
+    ready_workers: int = 0
 
     @property
     def member_name(self) -> str:
@@ -111,29 +117,38 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         quota=config.quota,
     )
     jobs = JobRunner(config.data_dir, signing_key, worker_memory_bytes=config.worker_memory_bytes,
-                     certs_dir=config.certs_dir)
+                     certs_dir=config.certs_dir, ready_workers=config.ready_workers)
     witness = Witness(config.data_dir, load_manifest(Path(config.certs_dir)).node_name(config.node_index),
                       signing_key, pinned_vkey=config.ledger_vkey)
-    release = job_check = None
+    release = job_check = inference = None
     if market is not None:
+        nonces = NonceStore(jobs.data_dir / NONCE_FILE)   # one store: a nonce is single-use
         release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,
-                               signing_key=signing_key)
-        job_check = JobDigestCheck(market, registry)
+                               signing_key=signing_key, nonces=nonces)
+        job_check = JobDigestCheck(market, registry,
+                                   TournamentJobCheck(market, registry, jobs.frozen_commitments))
+        inference = NodeInference(node_index=config.node_index, jobs=jobs, market=market,
+                                  registry=registry, signing_key=signing_key, nonces=nonces)
     else:
         _LOG.warning("node%d has no coordinator link: job digests are not checked and model "
                      "shares cannot be collected", config.node_index)
-    public = build_server(
-        [(node_pb2_grpc.add_ShareIntakeServicer_to_server,
-          ShareIntakeServicer(intake, UploadGuard(config.stall, config.streams.for_pool(config.max_workers)),
-                              release))],
-        address=config.public_address,
-        credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
-        service_names=[SHARE_INTAKE_SERVICE],
-        max_workers=config.max_workers,
-    )
+    try:
+        public = build_server(
+            [(node_pb2_grpc.add_ShareIntakeServicer_to_server,
+              ShareIntakeServicer(intake, UploadGuard(config.stall, config.streams.for_pool(config.max_workers)),
+                                  release, inference))],
+            address=config.public_address,
+            credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=False),
+            service_names=[SHARE_INTAKE_SERVICE],
+            max_workers=config.max_workers,
+        )
+    except BaseException:
+        jobs.close()  # no ready worker outlives a node that did not start
+        raise
     try:
         cluster = build_server(
-            [(node_pb2_grpc.add_NodeControlServicer_to_server, NodeControlServicer(store, jobs, job_check, witness))],
+            [(node_pb2_grpc.add_NodeControlServicer_to_server,
+              NodeControlServicer(store, jobs, job_check, witness, inference))],
             address=config.cluster_address,
             credentials=server_credentials(Path(config.certs_dir), config.member_name, require_client_cert=True),
             service_names=[NODE_CONTROL_SERVICE],
@@ -141,6 +156,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         )
     except BaseException:
         public.stop(None).wait()
+        jobs.close()
         raise
     return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs,
                        release=release)

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from mpcnode.inference_jobs import NodeInference
 from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRequest, JobRunner, JobStatus, result_stats
 from mpcnode.model_release import ModelRelease
@@ -31,6 +32,8 @@ from mpcnode.upload_guard import StallPolicy, UploadGuard
 from mpcnode.witness import CosignRequest, Witness
 from mutualmind.errors import Aborted, DeadlineExceeded, InvalidInput, Unavailable
 from mutualmind.transport import require_role
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
+from mutualmind.vocabulary.inference import INFERENCE_JOB, TRAINING_JOB, PredictionRequest
 from mutualmind.vocabulary.model_fetch import FetchRequest
 from mutualmind.vocabulary.share_receipt import UploadHeader
 from mutualmind.vocabulary.signed_requests import schema_to_proto
@@ -53,10 +56,22 @@ class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
     and the sponsor's model-share download (`mpcnode.model_release.ModelRelease`)."""
 
     def __init__(self, intake: ShareIntake, guard: UploadGuard | None = None,
-                 release: ModelRelease | None = None) -> None:
+                 release: ModelRelease | None = None, inference: NodeInference | None = None) -> None:
         self._intake = intake
         self._guard = guard if guard is not None else UploadGuard()
         self._release = release
+        self._inference = inference
+
+    def FetchPredictionShare(
+        self, request: node_pb2.FetchPredictionShareRequest, context: grpc.ServicerContext
+    ) -> Iterator[node_pb2.ModelShareChunk]:
+        if self._inference is None:
+            raise Unavailable("this node runs without a coordinator link, so it serves no "
+                              "inference; restart it with --coordinator")
+        share = self._inference.release(PredictionRequest(
+            order_id=request.order_id, user_id=request.user_id, node_index=request.node_index,
+            nonce=request.nonce, issued_at=request.issued_at, signature=bytes(request.signature)))
+        yield from _share_stream(share.receipt_json, share.signature, share.data)
 
     def FetchModelShare(
         self, request: node_pb2.FetchModelShareRequest, context: grpc.ServicerContext
@@ -67,11 +82,7 @@ class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
         share = self._release.release(FetchRequest(
             round_id=request.round_id, sponsor_id=request.sponsor_id, node_index=request.node_index,
             nonce=request.nonce, issued_at=request.issued_at, signature=bytes(request.signature)))
-        receipt = node_pb2.ModelShareReceipt(receipt_json=share.receipt_json.decode("utf-8"),
-                                             node_signature=share.signature)
-        yield node_pb2.ModelShareChunk(receipt=receipt)
-        for chunk in iter_chunks(memoryview(share.data), MODEL_CHUNK_BYTES):
-            yield node_pb2.ModelShareChunk(data=bytes(chunk))
+        yield from _share_stream(share.receipt_json, share.signature, share.data)
 
     def UploadShare(
         self, request_iterator: Iterator[node_pb2.ShareChunk], context: grpc.ServicerContext
@@ -100,6 +111,14 @@ class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
             commitment=receipt.commitment,
             node_signature=receipt.signature,
         )
+
+
+def _share_stream(receipt_json: bytes, signature: bytes, data: bytes) -> Iterator[node_pb2.ModelShareChunk]:
+    """A signed receipt, then the share's bytes in 1 MiB messages."""
+    receipt = node_pb2.ModelShareReceipt(receipt_json=receipt_json.decode("utf-8"), node_signature=signature)
+    yield node_pb2.ModelShareChunk(receipt=receipt)
+    for chunk in iter_chunks(memoryview(data), MODEL_CHUNK_BYTES):
+        yield node_pb2.ModelShareChunk(data=bytes(chunk))
 
 
 class _StreamReader:
@@ -183,11 +202,13 @@ class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
     """Cluster-port API: what the node holds, and its MPC jobs (`mpcnode.jobs.JobRunner`)."""
 
     def __init__(self, store: ShareStore, jobs: JobRunner | None = None,
-                 job_check: JobDigestCheck | None = None, witness: Witness | None = None) -> None:
+                 job_check: JobDigestCheck | None = None, witness: Witness | None = None,
+                 inference: NodeInference | None = None) -> None:
         self._store = store
         self._jobs = jobs
         self._job_check = job_check  # None only for nodes without a coordinator (tests, bench)
         self._witness = witness
+        self._inference = inference
 
     def ListDatasets(
         self, request: node_pb2.ListDatasetsRequest, context: grpc.ServicerContext
@@ -205,7 +226,12 @@ class NodeControlServicer(node_pb2_grpc.NodeControlServicer):
         require_role(context, *JOB_ROLES)
         job = job_request(request)
         runner = self._runner()
-        if self._job_check is not None:
+        if job.kind == INFERENCE_JOB:
+            if self._inference is None:
+                raise Unavailable("this node runs without a coordinator link, so it runs no "
+                                  "inference jobs; restart it with --coordinator")
+            job = self._inference.check(job)  # fills in the model's folder on this node
+        elif self._job_check is not None:
             self._job_check.check(job)  # refuses before anything is written or started
         job_id = runner.start(job)
         return node_pb2.JobAccepted(job_id=job_id)
@@ -261,9 +287,11 @@ def job_request(spec: node_pb2.JobSpec) -> JobRequest:
         job_digest=bytes(spec.job_digest),
         deadline_s=spec.deadline_s,
         dealer_addr=spec.dealer_addr,
-        plane=spec.plane or "gloo",
+        plane=spec.plane or DEFAULT_PLANE,
         plane_addresses=tuple(spec.plane_addresses),
         plane_members=tuple(spec.plane_members),
+        tournament_json=spec.tournament_json,
+        kind=spec.kind or TRAINING_JOB,
     )
 
 

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "node": "mpcnode.cli",
     "provider": "provider.cli",
     "owner": "provider.owner_cli",
+    "modeler": "provider.modeler_cli",
+    "user": "provider.user_cli",
     "coordinator": "coordinator.cli",
     "demo": "mutualmind.demo.cli",
     "admin": "coordinator.admin_cli.cli",

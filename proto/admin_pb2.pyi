@@ -156,3 +156,19 @@ class ListRoundsReply(_message.Message):
     ROUNDS_FIELD_NUMBER: _ClassVar[int]
     rounds: _containers.RepeatedCompositeFieldContainer[_market_pb2.RoundView]
     def __init__(self, rounds: _Optional[_Iterable[_Union[_market_pb2.RoundView, _Mapping]]] = ...) -> None: ...
+
+class TournamentJobRequest(_message.Message):
+    __slots__ = ("tournament_id", "deadline_s")
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    deadline_s: float
+    def __init__(self, tournament_id: _Optional[str] = ..., deadline_s: _Optional[float] = ...) -> None: ...
+
+class AbortTournamentRequest(_message.Message):
+    __slots__ = ("tournament_id", "reason")
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    reason: str
+    def __init__(self, tournament_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

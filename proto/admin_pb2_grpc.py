@@ -80,6 +80,21 @@ class AdminStub:
                 request_serializer=proto_dot_admin__pb2.AdminAbortRoundRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.RoundView.FromString,
                 _registered_method=True)
+        self.TrainTournament = channel.unary_unary(
+                '/mutualmind.v1.Admin/TrainTournament',
+                request_serializer=proto_dot_admin__pb2.TournamentJobRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
+        self.ResolveTournament = channel.unary_unary(
+                '/mutualmind.v1.Admin/ResolveTournament',
+                request_serializer=proto_dot_admin__pb2.TournamentJobRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
+        self.AbortTournament = channel.unary_unary(
+                '/mutualmind.v1.Admin/AbortTournament',
+                request_serializer=proto_dot_admin__pb2.AbortTournamentRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -139,6 +154,24 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrainTournament(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveTournament(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortTournament(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +219,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.AbortRound,
                     request_deserializer=proto_dot_admin__pb2.AdminAbortRoundRequest.FromString,
                     response_serializer=proto_dot_market__pb2.RoundView.SerializeToString,
+            ),
+            'TrainTournament': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrainTournament,
+                    request_deserializer=proto_dot_admin__pb2.TournamentJobRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'ResolveTournament': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveTournament,
+                    request_deserializer=proto_dot_admin__pb2.TournamentJobRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'AbortTournament': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortTournament,
+                    request_deserializer=proto_dot_admin__pb2.AbortTournamentRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +479,87 @@ class Admin:
             '/mutualmind.v1.Admin/AbortRound',
             proto_dot_admin__pb2.AdminAbortRoundRequest.SerializeToString,
             proto_dot_market__pb2.RoundView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrainTournament(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/TrainTournament',
+            proto_dot_admin__pb2.TournamentJobRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveTournament(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/ResolveTournament',
+            proto_dot_admin__pb2.TournamentJobRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortTournament(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/AbortTournament',
+            proto_dot_admin__pb2.AbortTournamentRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
             options,
             channel_credentials,
             insecure,

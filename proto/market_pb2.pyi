@@ -545,3 +545,85 @@ class PayDividendReply(_message.Message):
     amount: int
     payments: _containers.RepeatedCompositeFieldContainer[Payment]
     def __init__(self, ledger_index: _Optional[int] = ..., amount: _Optional[int] = ..., payments: _Optional[_Iterable[_Union[Payment, _Mapping]]] = ...) -> None: ...
+
+class SignedTournamentRequest(_message.Message):
+    __slots__ = ("payload_json", "signature")
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    payload_json: str
+    signature: bytes
+    def __init__(self, payload_json: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class GetTournamentRequest(_message.Message):
+    __slots__ = ("tournament_id",)
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    def __init__(self, tournament_id: _Optional[str] = ...) -> None: ...
+
+class TournamentView(_message.Message):
+    __slots__ = ("tournament_id", "status", "view_json", "ledger_index")
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_JSON_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    status: str
+    view_json: str
+    ledger_index: int
+    def __init__(self, tournament_id: _Optional[str] = ..., status: _Optional[str] = ..., view_json: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+
+class ListTournamentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTournamentsReply(_message.Message):
+    __slots__ = ("tournaments",)
+    TOURNAMENTS_FIELD_NUMBER: _ClassVar[int]
+    tournaments: _containers.RepeatedCompositeFieldContainer[TournamentView]
+    def __init__(self, tournaments: _Optional[_Iterable[_Union[TournamentView, _Mapping]]] = ...) -> None: ...
+
+class OrderInferenceRequest(_message.Message):
+    __slots__ = ("order_id", "model_id", "rows", "fee", "issued_at_ms", "auth")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    FEE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    model_id: str
+    rows: int
+    fee: int
+    issued_at_ms: int
+    auth: _common_pb2.ProviderAuth
+    def __init__(self, order_id: _Optional[str] = ..., model_id: _Optional[str] = ..., rows: _Optional[int] = ..., fee: _Optional[int] = ..., issued_at_ms: _Optional[int] = ..., auth: _Optional[_Union[_common_pb2.ProviderAuth, _Mapping]] = ...) -> None: ...
+
+class GetInferenceOrderRequest(_message.Message):
+    __slots__ = ("order_id",)
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    def __init__(self, order_id: _Optional[str] = ...) -> None: ...
+
+class InferenceOrderView(_message.Message):
+    __slots__ = ("order_id", "model_id", "user", "rows", "fee", "state", "message", "progress", "ledger_index", "stats_json")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    FEE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STATS_JSON_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    model_id: str
+    user: str
+    rows: int
+    fee: int
+    state: str
+    message: str
+    progress: float
+    ledger_index: int
+    stats_json: str
+    def __init__(self, order_id: _Optional[str] = ..., model_id: _Optional[str] = ..., user: _Optional[str] = ..., rows: _Optional[int] = ..., fee: _Optional[int] = ..., state: _Optional[str] = ..., message: _Optional[str] = ..., progress: _Optional[float] = ..., ledger_index: _Optional[int] = ..., stats_json: _Optional[str] = ...) -> None: ...

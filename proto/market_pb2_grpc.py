@@ -155,6 +155,41 @@ class MarketStub:
                 request_serializer=proto_dot_market__pb2.PayDividendRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.PayDividendReply.FromString,
                 _registered_method=True)
+        self.OpenTournament = channel.unary_unary(
+                '/mutualmind.v1.Market/OpenTournament',
+                request_serializer=proto_dot_market__pb2.SignedTournamentRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
+        self.SubmitModel = channel.unary_unary(
+                '/mutualmind.v1.Market/SubmitModel',
+                request_serializer=proto_dot_market__pb2.SignedTournamentRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
+        self.CommitResolution = channel.unary_unary(
+                '/mutualmind.v1.Market/CommitResolution',
+                request_serializer=proto_dot_market__pb2.SignedTournamentRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
+        self.GetTournament = channel.unary_unary(
+                '/mutualmind.v1.Market/GetTournament',
+                request_serializer=proto_dot_market__pb2.GetTournamentRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
+                _registered_method=True)
+        self.ListTournaments = channel.unary_unary(
+                '/mutualmind.v1.Market/ListTournaments',
+                request_serializer=proto_dot_market__pb2.ListTournamentsRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.ListTournamentsReply.FromString,
+                _registered_method=True)
+        self.OrderInference = channel.unary_unary(
+                '/mutualmind.v1.Market/OrderInference',
+                request_serializer=proto_dot_market__pb2.OrderInferenceRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.InferenceOrderView.FromString,
+                _registered_method=True)
+        self.GetInferenceOrder = channel.unary_unary(
+                '/mutualmind.v1.Market/GetInferenceOrder',
+                request_serializer=proto_dot_market__pb2.GetInferenceOrderRequest.SerializeToString,
+                response_deserializer=proto_dot_market__pb2.InferenceOrderView.FromString,
+                _registered_method=True)
 
 
 class MarketServicer:
@@ -304,6 +339,48 @@ class MarketServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenTournament(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitResolution(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTournament(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTournaments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OrderInference(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInferenceOrder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -426,6 +503,41 @@ def add_MarketServicer_to_server(servicer, server):
                     servicer.PayDividend,
                     request_deserializer=proto_dot_market__pb2.PayDividendRequest.FromString,
                     response_serializer=proto_dot_market__pb2.PayDividendReply.SerializeToString,
+            ),
+            'OpenTournament': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenTournament,
+                    request_deserializer=proto_dot_market__pb2.SignedTournamentRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'SubmitModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitModel,
+                    request_deserializer=proto_dot_market__pb2.SignedTournamentRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'CommitResolution': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitResolution,
+                    request_deserializer=proto_dot_market__pb2.SignedTournamentRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'GetTournament': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTournament,
+                    request_deserializer=proto_dot_market__pb2.GetTournamentRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'ListTournaments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTournaments,
+                    request_deserializer=proto_dot_market__pb2.ListTournamentsRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.ListTournamentsReply.SerializeToString,
+            ),
+            'OrderInference': grpc.unary_unary_rpc_method_handler(
+                    servicer.OrderInference,
+                    request_deserializer=proto_dot_market__pb2.OrderInferenceRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.InferenceOrderView.SerializeToString,
+            ),
+            'GetInferenceOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInferenceOrder,
+                    request_deserializer=proto_dot_market__pb2.GetInferenceOrderRequest.FromString,
+                    response_serializer=proto_dot_market__pb2.InferenceOrderView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1076,6 +1188,195 @@ class Market:
             '/mutualmind.v1.Market/PayDividend',
             proto_dot_market__pb2.PayDividendRequest.SerializeToString,
             proto_dot_market__pb2.PayDividendReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenTournament(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/OpenTournament',
+            proto_dot_market__pb2.SignedTournamentRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/SubmitModel',
+            proto_dot_market__pb2.SignedTournamentRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitResolution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/CommitResolution',
+            proto_dot_market__pb2.SignedTournamentRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTournament(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetTournament',
+            proto_dot_market__pb2.GetTournamentRequest.SerializeToString,
+            proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTournaments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/ListTournaments',
+            proto_dot_market__pb2.ListTournamentsRequest.SerializeToString,
+            proto_dot_market__pb2.ListTournamentsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OrderInference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/OrderInference',
+            proto_dot_market__pb2.OrderInferenceRequest.SerializeToString,
+            proto_dot_market__pb2.InferenceOrderView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInferenceOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Market/GetInferenceOrder',
+            proto_dot_market__pb2.GetInferenceOrderRequest.SerializeToString,
+            proto_dot_market__pb2.InferenceOrderView.FromString,
             options,
             channel_credentials,
             insecure,

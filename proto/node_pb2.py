@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from proto import common_pb2 as proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10proto/node.proto\x12\rmutualmind.v1\x1a\x12proto/common.proto\"F\n\nShareChunk\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.mutualmind.v1.ShareHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"d\n\x0bShareHeader\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\nnode_index\x18\x02 \x01(\r\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x0c\n\x04\x63ols\x18\x04 \x01(\x04\x12\x11\n\tfrac_bits\x18\x05 \x01(\r\"{\n\rUploadReceipt\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\nnode_index\x18\x02 \x01(\r\x12\x16\n\x0e\x62ytes_received\x18\x03 \x01(\x04\x12\x12\n\ncommitment\x18\x04 \x01(\x0c\x12\x16\n\x0enode_signature\x18\x05 \x01(\x0c\"\x15\n\x13ListDatasetsRequest\"\xcf\x01\n\rStoredDataset\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x0c\n\x04\x63ols\x18\x04 \x01(\x04\x12\x11\n\tfrac_bits\x18\x05 \x01(\r\x12+\n\x06schema\x18\x06 \x01(\x0b\x32\x1b.mutualmind.v1.ColumnSchema\x12\x12\n\ncommitment\x18\x07 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x08 \x01(\x04\x12\x11\n\tstored_at\x18\t \x01(\t\"C\n\x11ListDatasetsReply\x12.\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1c.mutualmind.v1.StoredDataset\",\n\x16\x44\x65scribeDatasetRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\"\xc0\x02\n\x07JobSpec\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\t\x12\x12\n\nworld_size\x18\x03 \x01(\r\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x13\n\x0bmaster_addr\x18\x05 \x01(\t\x12\x13\n\x0bmaster_port\x18\x06 \x01(\r\x12\x13\n\x0b\x64\x65\x61ler_addr\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x61taset_ids\x18\x08 \x03(\t\x12\x1d\n\x15validation_dataset_id\x18\t \x01(\t\x12\x17\n\x0fmodel_spec_json\x18\n \x01(\t\x12\x12\n\njob_digest\x18\x0b \x01(\x0c\x12\x12\n\ndeadline_s\x18\x0c \x01(\x01\x12\r\n\x05plane\x18\r \x01(\t\x12\x17\n\x0fplane_addresses\x18\x0e \x03(\t\x12\x15\n\rplane_members\x18\x0f \x03(\t\"\x1d\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10JobStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"g\n\tJobResult\x12\x0f\n\x07metrics\x18\x01 \x03(\x01\x12\x13\n\x0b\x61ttestation\x18\x02 \x01(\x0c\x12 \n\x18\x61ttestation_payload_json\x18\x03 \x01(\t\x12\x12\n\nstats_json\x18\x04 \x01(\t\"|\n\x0eJobStatusReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12(\n\x06result\x18\x04 \x01(\x0b\x32\x18.mutualmind.v1.JobResult\x12\x10\n\x08progress\x18\x05 \x01(\x01\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelJobReply\x12\r\n\x05state\x18\x01 \x01(\t\"\x87\x01\n\x16\x46\x65tchModelShareRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x12\n\nsponsor_id\x18\x02 \x01(\t\x12\x12\n\nnode_index\x18\x03 \x01(\r\x12\r\n\x05nonce\x18\x04 \x01(\t\x12\x11\n\tissued_at\x18\x05 \x01(\x03\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"R\n\x0fModelShareChunk\x12\x31\n\x07receipt\x18\x01 \x01(\x0b\x32 .mutualmind.v1.ModelShareReceipt\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"A\n\x11ModelShareReceipt\x12\x14\n\x0creceipt_json\x18\x01 \x01(\t\x12\x16\n\x0enode_signature\x18\x02 \x01(\x0c\"k\n\rCosignRequest\x12\x17\n\x0f\x63heckpoint_note\x18\x01 \x01(\t\x12\x14\n\x0cverifier_key\x18\x02 \x01(\t\x12\x10\n\x08old_size\x18\x03 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x04 \x03(\x0c\"\'\n\x0b\x43osignReply\x12\x18\n\x10\x63osignature_line\x18\x01 \x01(\t\"\x14\n\x12WitnessHeadRequest\"Y\n\x10WitnessHeadReply\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0cverifier_key\x18\x04 \x01(\t2\xb3\x01\n\x0bShareIntake\x12H\n\x0bUploadShare\x12\x19.mutualmind.v1.ShareChunk\x1a\x1c.mutualmind.v1.UploadReceipt(\x01\x12Z\n\x0f\x46\x65tchModelShare\x12%.mutualmind.v1.FetchModelShareRequest\x1a\x1e.mutualmind.v1.ModelShareChunk0\x01\x32\xb6\x04\n\x0bNodeControl\x12T\n\x0cListDatasets\x12\".mutualmind.v1.ListDatasetsRequest\x1a .mutualmind.v1.ListDatasetsReply\x12V\n\x0f\x44\x65scribeDataset\x12%.mutualmind.v1.DescribeDatasetRequest\x1a\x1c.mutualmind.v1.StoredDataset\x12>\n\x08StartJob\x12\x16.mutualmind.v1.JobSpec\x1a\x1a.mutualmind.v1.JobAccepted\x12H\n\x06GetJob\x12\x1f.mutualmind.v1.JobStatusRequest\x1a\x1d.mutualmind.v1.JobStatusReply\x12K\n\tCancelJob\x12\x1f.mutualmind.v1.CancelJobRequest\x1a\x1d.mutualmind.v1.CancelJobReply\x12L\n\x10\x43osignCheckpoint\x12\x1c.mutualmind.v1.CosignRequest\x1a\x1a.mutualmind.v1.CosignReply\x12T\n\x0eGetWitnessHead\x12!.mutualmind.v1.WitnessHeadRequest\x1a\x1f.mutualmind.v1.WitnessHeadReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10proto/node.proto\x12\rmutualmind.v1\x1a\x12proto/common.proto\"F\n\nShareChunk\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.mutualmind.v1.ShareHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"d\n\x0bShareHeader\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\nnode_index\x18\x02 \x01(\r\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x0c\n\x04\x63ols\x18\x04 \x01(\x04\x12\x11\n\tfrac_bits\x18\x05 \x01(\r\"{\n\rUploadReceipt\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\nnode_index\x18\x02 \x01(\r\x12\x16\n\x0e\x62ytes_received\x18\x03 \x01(\x04\x12\x12\n\ncommitment\x18\x04 \x01(\x0c\x12\x16\n\x0enode_signature\x18\x05 \x01(\x0c\"\x15\n\x13ListDatasetsRequest\"\xcf\x01\n\rStoredDataset\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x0c\n\x04\x63ols\x18\x04 \x01(\x04\x12\x11\n\tfrac_bits\x18\x05 \x01(\r\x12+\n\x06schema\x18\x06 \x01(\x0b\x32\x1b.mutualmind.v1.ColumnSchema\x12\x12\n\ncommitment\x18\x07 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x08 \x01(\x04\x12\x11\n\tstored_at\x18\t \x01(\t\"C\n\x11ListDatasetsReply\x12.\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1c.mutualmind.v1.StoredDataset\",\n\x16\x44\x65scribeDatasetRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\"\xe7\x02\n\x07JobSpec\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\t\x12\x12\n\nworld_size\x18\x03 \x01(\r\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x13\n\x0bmaster_addr\x18\x05 \x01(\t\x12\x13\n\x0bmaster_port\x18\x06 \x01(\r\x12\x13\n\x0b\x64\x65\x61ler_addr\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x61taset_ids\x18\x08 \x03(\t\x12\x1d\n\x15validation_dataset_id\x18\t \x01(\t\x12\x17\n\x0fmodel_spec_json\x18\n \x01(\t\x12\x12\n\njob_digest\x18\x0b \x01(\x0c\x12\x12\n\ndeadline_s\x18\x0c \x01(\x01\x12\r\n\x05plane\x18\r \x01(\t\x12\x17\n\x0fplane_addresses\x18\x0e \x03(\t\x12\x15\n\rplane_members\x18\x0f \x03(\t\x12\x17\n\x0ftournament_json\x18\x10 \x01(\t\x12\x0c\n\x04kind\x18\x11 \x01(\t\"\x1d\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10JobStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"g\n\tJobResult\x12\x0f\n\x07metrics\x18\x01 \x03(\x01\x12\x13\n\x0b\x61ttestation\x18\x02 \x01(\x0c\x12 \n\x18\x61ttestation_payload_json\x18\x03 \x01(\t\x12\x12\n\nstats_json\x18\x04 \x01(\t\"|\n\x0eJobStatusReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12(\n\x06result\x18\x04 \x01(\x0b\x32\x18.mutualmind.v1.JobResult\x12\x10\n\x08progress\x18\x05 \x01(\x01\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelJobReply\x12\r\n\x05state\x18\x01 \x01(\t\"\x87\x01\n\x16\x46\x65tchModelShareRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x12\n\nsponsor_id\x18\x02 \x01(\t\x12\x12\n\nnode_index\x18\x03 \x01(\r\x12\r\n\x05nonce\x18\x04 \x01(\t\x12\x11\n\tissued_at\x18\x05 \x01(\x03\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"R\n\x0fModelShareChunk\x12\x31\n\x07receipt\x18\x01 \x01(\x0b\x32 .mutualmind.v1.ModelShareReceipt\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"A\n\x11ModelShareReceipt\x12\x14\n\x0creceipt_json\x18\x01 \x01(\t\x12\x16\n\x0enode_signature\x18\x02 \x01(\x0c\"k\n\rCosignRequest\x12\x17\n\x0f\x63heckpoint_note\x18\x01 \x01(\t\x12\x14\n\x0cverifier_key\x18\x02 \x01(\t\x12\x10\n\x08old_size\x18\x03 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x04 \x03(\x0c\"\'\n\x0b\x43osignReply\x12\x18\n\x10\x63osignature_line\x18\x01 \x01(\t\"\x14\n\x12WitnessHeadRequest\"Y\n\x10WitnessHeadReply\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0cverifier_key\x18\x04 \x01(\t\"\x89\x01\n\x1b\x46\x65tchPredictionShareRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nnode_index\x18\x03 \x01(\r\x12\r\n\x05nonce\x18\x04 \x01(\t\x12\x11\n\tissued_at\x18\x05 \x01(\x03\x12\x11\n\tsignature\x18\x06 \x01(\x0c\x32\x99\x02\n\x0bShareIntake\x12H\n\x0bUploadShare\x12\x19.mutualmind.v1.ShareChunk\x1a\x1c.mutualmind.v1.UploadReceipt(\x01\x12Z\n\x0f\x46\x65tchModelShare\x12%.mutualmind.v1.FetchModelShareRequest\x1a\x1e.mutualmind.v1.ModelShareChunk0\x01\x12\x64\n\x14\x46\x65tchPredictionShare\x12*.mutualmind.v1.FetchPredictionShareRequest\x1a\x1e.mutualmind.v1.ModelShareChunk0\x01\x32\xb6\x04\n\x0bNodeControl\x12T\n\x0cListDatasets\x12\".mutualmind.v1.ListDatasetsRequest\x1a .mutualmind.v1.ListDatasetsReply\x12V\n\x0f\x44\x65scribeDataset\x12%.mutualmind.v1.DescribeDatasetRequest\x1a\x1c.mutualmind.v1.StoredDataset\x12>\n\x08StartJob\x12\x16.mutualmind.v1.JobSpec\x1a\x1a.mutualmind.v1.JobAccepted\x12H\n\x06GetJob\x12\x1f.mutualmind.v1.JobStatusRequest\x1a\x1d.mutualmind.v1.JobStatusReply\x12K\n\tCancelJob\x12\x1f.mutualmind.v1.CancelJobRequest\x1a\x1d.mutualmind.v1.CancelJobReply\x12L\n\x10\x43osignCheckpoint\x12\x1c.mutualmind.v1.CosignRequest\x1a\x1a.mutualmind.v1.CosignReply\x12T\n\x0eGetWitnessHead\x12!.mutualmind.v1.WitnessHeadRequest\x1a\x1f.mutualmind.v1.WitnessHeadReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,35 +47,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBEDATASETREQUEST']._serialized_start=656
   _globals['_DESCRIBEDATASETREQUEST']._serialized_end=700
   _globals['_JOBSPEC']._serialized_start=703
-  _globals['_JOBSPEC']._serialized_end=1023
-  _globals['_JOBACCEPTED']._serialized_start=1025
-  _globals['_JOBACCEPTED']._serialized_end=1054
-  _globals['_JOBSTATUSREQUEST']._serialized_start=1056
-  _globals['_JOBSTATUSREQUEST']._serialized_end=1090
-  _globals['_JOBRESULT']._serialized_start=1092
-  _globals['_JOBRESULT']._serialized_end=1195
-  _globals['_JOBSTATUSREPLY']._serialized_start=1197
-  _globals['_JOBSTATUSREPLY']._serialized_end=1321
-  _globals['_CANCELJOBREQUEST']._serialized_start=1323
-  _globals['_CANCELJOBREQUEST']._serialized_end=1357
-  _globals['_CANCELJOBREPLY']._serialized_start=1359
-  _globals['_CANCELJOBREPLY']._serialized_end=1390
-  _globals['_FETCHMODELSHAREREQUEST']._serialized_start=1393
-  _globals['_FETCHMODELSHAREREQUEST']._serialized_end=1528
-  _globals['_MODELSHARECHUNK']._serialized_start=1530
-  _globals['_MODELSHARECHUNK']._serialized_end=1612
-  _globals['_MODELSHARERECEIPT']._serialized_start=1614
-  _globals['_MODELSHARERECEIPT']._serialized_end=1679
-  _globals['_COSIGNREQUEST']._serialized_start=1681
-  _globals['_COSIGNREQUEST']._serialized_end=1788
-  _globals['_COSIGNREPLY']._serialized_start=1790
-  _globals['_COSIGNREPLY']._serialized_end=1829
-  _globals['_WITNESSHEADREQUEST']._serialized_start=1831
-  _globals['_WITNESSHEADREQUEST']._serialized_end=1851
-  _globals['_WITNESSHEADREPLY']._serialized_start=1853
-  _globals['_WITNESSHEADREPLY']._serialized_end=1942
-  _globals['_SHAREINTAKE']._serialized_start=1945
-  _globals['_SHAREINTAKE']._serialized_end=2124
-  _globals['_NODECONTROL']._serialized_start=2127
-  _globals['_NODECONTROL']._serialized_end=2693
+  _globals['_JOBSPEC']._serialized_end=1062
+  _globals['_JOBACCEPTED']._serialized_start=1064
+  _globals['_JOBACCEPTED']._serialized_end=1093
+  _globals['_JOBSTATUSREQUEST']._serialized_start=1095
+  _globals['_JOBSTATUSREQUEST']._serialized_end=1129
+  _globals['_JOBRESULT']._serialized_start=1131
+  _globals['_JOBRESULT']._serialized_end=1234
+  _globals['_JOBSTATUSREPLY']._serialized_start=1236
+  _globals['_JOBSTATUSREPLY']._serialized_end=1360
+  _globals['_CANCELJOBREQUEST']._serialized_start=1362
+  _globals['_CANCELJOBREQUEST']._serialized_end=1396
+  _globals['_CANCELJOBREPLY']._serialized_start=1398
+  _globals['_CANCELJOBREPLY']._serialized_end=1429
+  _globals['_FETCHMODELSHAREREQUEST']._serialized_start=1432
+  _globals['_FETCHMODELSHAREREQUEST']._serialized_end=1567
+  _globals['_MODELSHARECHUNK']._serialized_start=1569
+  _globals['_MODELSHARECHUNK']._serialized_end=1651
+  _globals['_MODELSHARERECEIPT']._serialized_start=1653
+  _globals['_MODELSHARERECEIPT']._serialized_end=1718
+  _globals['_COSIGNREQUEST']._serialized_start=1720
+  _globals['_COSIGNREQUEST']._serialized_end=1827
+  _globals['_COSIGNREPLY']._serialized_start=1829
+  _globals['_COSIGNREPLY']._serialized_end=1868
+  _globals['_WITNESSHEADREQUEST']._serialized_start=1870
+  _globals['_WITNESSHEADREQUEST']._serialized_end=1890
+  _globals['_WITNESSHEADREPLY']._serialized_start=1892
+  _globals['_WITNESSHEADREPLY']._serialized_end=1981
+  _globals['_FETCHPREDICTIONSHAREREQUEST']._serialized_start=1984
+  _globals['_FETCHPREDICTIONSHAREREQUEST']._serialized_end=2121
+  _globals['_SHAREINTAKE']._serialized_start=2124
+  _globals['_SHAREINTAKE']._serialized_end=2405
+  _globals['_NODECONTROL']._serialized_start=2408
+  _globals['_NODECONTROL']._serialized_end=2974
 # @@protoc_insertion_point(module_scope)

@@ -82,7 +82,7 @@ class DescribeDatasetRequest(_message.Message):
     def __init__(self, dataset_id: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "round_id", "world_size", "rank", "master_addr", "master_port", "dealer_addr", "dataset_ids", "validation_dataset_id", "model_spec_json", "job_digest", "deadline_s", "plane", "plane_addresses", "plane_members")
+    __slots__ = ("job_id", "round_id", "world_size", "rank", "master_addr", "master_port", "dealer_addr", "dataset_ids", "validation_dataset_id", "model_spec_json", "job_digest", "deadline_s", "plane", "plane_addresses", "plane_members", "tournament_json", "kind")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,8 @@ class JobSpec(_message.Message):
     PLANE_FIELD_NUMBER: _ClassVar[int]
     PLANE_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     PLANE_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    TOURNAMENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     round_id: str
     world_size: int
@@ -113,7 +115,9 @@ class JobSpec(_message.Message):
     plane: str
     plane_addresses: _containers.RepeatedScalarFieldContainer[str]
     plane_members: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., round_id: _Optional[str] = ..., world_size: _Optional[int] = ..., rank: _Optional[int] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., dealer_addr: _Optional[str] = ..., dataset_ids: _Optional[_Iterable[str]] = ..., validation_dataset_id: _Optional[str] = ..., model_spec_json: _Optional[str] = ..., job_digest: _Optional[bytes] = ..., deadline_s: _Optional[float] = ..., plane: _Optional[str] = ..., plane_addresses: _Optional[_Iterable[str]] = ..., plane_members: _Optional[_Iterable[str]] = ...) -> None: ...
+    tournament_json: str
+    kind: str
+    def __init__(self, job_id: _Optional[str] = ..., round_id: _Optional[str] = ..., world_size: _Optional[int] = ..., rank: _Optional[int] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., dealer_addr: _Optional[str] = ..., dataset_ids: _Optional[_Iterable[str]] = ..., validation_dataset_id: _Optional[str] = ..., model_spec_json: _Optional[str] = ..., job_digest: _Optional[bytes] = ..., deadline_s: _Optional[float] = ..., plane: _Optional[str] = ..., plane_addresses: _Optional[_Iterable[str]] = ..., plane_members: _Optional[_Iterable[str]] = ..., tournament_json: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class JobAccepted(_message.Message):
     __slots__ = ("job_id",)
@@ -230,3 +234,19 @@ class WitnessHeadReply(_message.Message):
     root_hash: bytes
     verifier_key: str
     def __init__(self, origin: _Optional[str] = ..., size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., verifier_key: _Optional[str] = ...) -> None: ...
+
+class FetchPredictionShareRequest(_message.Message):
+    __slots__ = ("order_id", "user_id", "node_index", "nonce", "issued_at", "signature")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    user_id: str
+    node_index: int
+    nonce: str
+    issued_at: int
+    signature: bytes
+    def __init__(self, order_id: _Optional[str] = ..., user_id: _Optional[str] = ..., node_index: _Optional[int] = ..., nonce: _Optional[str] = ..., issued_at: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...

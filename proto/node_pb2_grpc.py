@@ -44,6 +44,11 @@ class ShareIntakeStub:
                 request_serializer=proto_dot_node__pb2.FetchModelShareRequest.SerializeToString,
                 response_deserializer=proto_dot_node__pb2.ModelShareChunk.FromString,
                 _registered_method=True)
+        self.FetchPredictionShare = channel.unary_stream(
+                '/mutualmind.v1.ShareIntake/FetchPredictionShare',
+                request_serializer=proto_dot_node__pb2.FetchPredictionShareRequest.SerializeToString,
+                response_deserializer=proto_dot_node__pb2.ModelShareChunk.FromString,
+                _registered_method=True)
 
 
 class ShareIntakeServicer:
@@ -61,6 +66,12 @@ class ShareIntakeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchPredictionShare(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShareIntakeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -72,6 +83,11 @@ def add_ShareIntakeServicer_to_server(servicer, server):
             'FetchModelShare': grpc.unary_stream_rpc_method_handler(
                     servicer.FetchModelShare,
                     request_deserializer=proto_dot_node__pb2.FetchModelShareRequest.FromString,
+                    response_serializer=proto_dot_node__pb2.ModelShareChunk.SerializeToString,
+            ),
+            'FetchPredictionShare': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchPredictionShare,
+                    request_deserializer=proto_dot_node__pb2.FetchPredictionShareRequest.FromString,
                     response_serializer=proto_dot_node__pb2.ModelShareChunk.SerializeToString,
             ),
     }
@@ -128,6 +144,33 @@ class ShareIntake:
             target,
             '/mutualmind.v1.ShareIntake/FetchModelShare',
             proto_dot_node__pb2.FetchModelShareRequest.SerializeToString,
+            proto_dot_node__pb2.ModelShareChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchPredictionShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mutualmind.v1.ShareIntake/FetchPredictionShare',
+            proto_dot_node__pb2.FetchPredictionShareRequest.SerializeToString,
             proto_dot_node__pb2.ModelShareChunk.FromString,
             options,
             channel_credentials,

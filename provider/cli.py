@@ -80,6 +80,7 @@ def register(subparsers: Any) -> None:
                             "(0..K-1) or real (a regression target)")
     share.add_argument("--node", action="append", metavar="HOST:PORT",
                        help="node public address, once per node in index order (default: the coordinator's node directory)")
+    _attempts_flag(share)
     consent_cli.add_terms_flags(share)
     share.set_defaults(func=_with_cluster(run_share))
 
@@ -94,6 +95,7 @@ def register(subparsers: Any) -> None:
                         help="the dataset's id whose upload failed (its shares are kept next to --key)")
     resume.add_argument("--node", action="append", metavar="HOST:PORT",
                         help="node public address, once per node in index order (default: the coordinator's node directory)")
+    _attempts_flag(resume)
     resume.set_defaults(func=_with_cluster(run_resume))
 
     stake = sub.add_parser("stake", help="stake tokens on a dataset")
@@ -298,7 +300,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _load_table(args: argparse.Namespace) -> Any:
     from mutualmind.vocabulary.dataset import TableSchema
-    from provider.row_selection import select_rows
+    from provider.row_selection import parse_rows, parse_split, select_rows
     from provider.sharing import (
         Table,
         load_csv,
@@ -307,6 +309,14 @@ def _load_table(args: argparse.Namespace) -> Any:
         validate_table,
     )
 
+    # a mistake in the row flags themselves is named before any table is read (a
+    # scikit-learn table takes a second or two to import and load)
+    if args.seed is not None and args.split is None:
+        raise InvalidInput("--seed only applies to --split K/N")
+    if args.rows is not None:
+        parse_rows(args.rows)
+    if args.split is not None:
+        parse_split(args.split)
     features = [c.strip() for c in args.features.split(",")] if args.features else None
     if args.csv is not None:
         if not args.label:
@@ -314,8 +324,6 @@ def _load_table(args: argparse.Namespace) -> Any:
         table = load_csv(args.csv, feature_columns=features, label_column=args.label)
     else:
         table = load_sklearn(args.sklearn, feature_columns=features, label_column=args.label or "target")
-    if args.seed is not None and args.split is None:
-        raise InvalidInput("--seed only applies to --split K/N")
     values = select_rows(table.values, rows=args.rows, split=args.split,
                          seed=0 if args.seed is None else args.seed)
     table = Table(values, table.schema)
@@ -401,6 +409,25 @@ def _node_channels(args: argparse.Namespace) -> list[Any]:
 UPLOAD_ATTEMPTS = 3
 
 
+def _attempts(text: str) -> int:
+    """`--attempts`: a whole number from 1 (argparse prints the refusal as one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return value
+
+
+def _attempts_flag(parser: argparse.ArgumentParser) -> None:
+    # Each try of an unreachable node waits out the channel's own retries (~3 s), so a
+    # scripted run that would rather `resume` later than wait can try once.
+    parser.add_argument("--attempts", type=_attempts, default=UPLOAD_ATTEMPTS, metavar="N",
+                        help=f"how often each node's upload is tried before the command stops "
+                             f"and keeps the shares for `resume` (default {UPLOAD_ATTEMPTS})")
+
+
 def _upload(args: argparse.Namespace, shared: Any, *, resuming: bool) -> list[Any]:
     """Upload share i to --node i with a progress bar on stderr; retries transient failures."""
     from rich.console import Console
@@ -421,7 +448,7 @@ def _upload(args: argparse.Namespace, shared: Any, *, resuming: bool) -> list[An
                 channels, args.dataset_id, shared,
                 node_public_keys=_node_keys(args.certs, len(channels), getattr(args, "directory", None)),
                 progress=lambda node, sent: bar.update(tasks[node], completed=sent),
-                attempts=UPLOAD_ATTEMPTS, already_stored_ok=resuming,
+                attempts=args.attempts, already_stored_ok=resuming,
             )
     finally:
         for channel in channels:

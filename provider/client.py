@@ -49,6 +49,14 @@ from mutualmind.vocabulary.signed_requests import (
     signed_terms_update,
     signed_units_transfer,
 )
+from mutualmind.vocabulary.tournament import (
+    ModelSubmission,
+    TournamentTerms,
+    signed_model_submit,
+    signed_request_json,
+    signed_resolution,
+    signed_tournament_open,
+)
 from mutualmind.vocabulary.upload import iter_chunks
 from proto import common_pb2, market_pb2, market_pb2_grpc, node_pb2, node_pb2_grpc
 from provider.sharing import SharedTable
@@ -341,6 +349,32 @@ class MarketClient:
         """Withdraw a round this provider sponsors (open, not running): the pool comes back."""
         return self._call("AbortRound", signed_abort_round(self.key, self.provider_id, round_id, reason))
 
+    # -- the model market (issue 15) ---------------------------------------------------
+
+    def _signed_tournament(self, method: str, signed: tuple[dict[str, Any], bytes]) -> market_pb2.TournamentView:
+        payload_json, signature = signed_request_json(signed)
+        return self._call(method, market_pb2.SignedTournamentRequest(payload_json=payload_json, signature=signature))
+
+    def open_tournament(self, terms: TournamentTerms) -> market_pb2.TournamentView:
+        """Open a tournament this provider sponsors: the terms signed here lock its pool."""
+        if terms.sponsor != self.provider_id:
+            raise InvalidInput(f"the terms name sponsor {terms.sponsor!r}, this key is {self.provider_id!r}")
+        return self._signed_tournament("OpenTournament", signed_tournament_open(self.key, terms))
+
+    def submit_model(self, submission: ModelSubmission) -> market_pb2.TournamentView:
+        """Submit a model as its modeler: the stake signed here is locked until the close."""
+        if submission.modeler != self.provider_id:
+            raise InvalidInput(f"the submission names modeler {submission.modeler!r}, this key is {self.provider_id!r}")
+        return self._signed_tournament("SubmitModel", signed_model_submit(self.key, submission))
+
+    def commit_resolution(self, tournament_id: str, dataset_id: str) -> market_pb2.TournamentView:
+        """Name the (registered, shared) validation set that resolves the tournament."""
+        return self._signed_tournament("CommitResolution",
+                                       signed_resolution(self.key, tournament_id, self.provider_id, dataset_id))
+
+    def tournament(self, tournament_id: str) -> market_pb2.TournamentView:
+        return self._call("GetTournament", market_pb2.GetTournamentRequest(tournament_id=tournament_id))
+
     def stake(self, dataset_id: str, amount: int) -> market_pb2.StakeReply:
         return self._call("Stake", signed_stake(self.key, self.provider_id, dataset_id, amount))
 
@@ -390,22 +424,28 @@ def fetch_model_share(
                 nonce=request.nonce, issued_at=request.issued_at, signature=request.signature),
             timeout=timeout_s,
         )
-        first = next(stream, None)
-        if first is None or not first.HasField("receipt"):
-            raise IntegrityError(f"node {node_index} sent no receipt before its model share")
-        receipt_json = first.receipt.receipt_json.encode("utf-8")
-        signature = bytes(first.receipt.node_signature)
-        data = bytearray(first.data)
-        for message in stream:
-            if message.HasField("receipt"):
-                raise IntegrityError(f"node {node_index} sent a second receipt in one model share")
-            data += message.data
-            if len(data) > MAX_MODEL_SHARE_BYTES:
-                stream.cancel()
-                raise IntegrityError(f"node {node_index} sent more than {MAX_MODEL_SHARE_BYTES} "
-                                     "bytes of model share; no round trains a model that large")
-    shares = bytes(data)
+        receipt_json, signature, shares = receive_signed_share(stream, node_index, MAX_MODEL_SHARE_BYTES,
+                                                               "model share")
     manifest = check_released_share(
         shares, receipt_json, signature, node_public_key, round_id=round_id, job_digest=job_digest,
         node_index=node_index, sponsor_id=sponsor_id, nonce=request.nonce)
     return ModelShare(node_index, shares, manifest, receipt_json, signature)
+
+
+def receive_signed_share(stream: Any, node_index: int, limit: int, what: str) -> tuple[bytes, bytes, bytes]:
+    """(receipt JSON, node signature, bytes) of a node's streamed share: the receipt in the
+    first message, data in every one, at most `limit` bytes (IntegrityError otherwise)."""
+    first = next(stream, None)
+    if first is None or not first.HasField("receipt"):
+        raise IntegrityError(f"node {node_index} sent no receipt before its {what}")
+    receipt_json = first.receipt.receipt_json.encode("utf-8")
+    signature = bytes(first.receipt.node_signature)
+    data = bytearray(first.data)
+    for message in stream:
+        if message.HasField("receipt"):
+            raise IntegrityError(f"node {node_index} sent a second receipt in one {what}")
+        data += message.data
+        if len(data) > limit:
+            stream.cancel()
+            raise IntegrityError(f"node {node_index} sent more than {limit} bytes of {what}")
+    return receipt_json, signature, bytes(data)

@@ -5,8 +5,8 @@ Steps, each a plain function so they can be tested apart:
   2. validate it: numeric, finite, within the fixed-point range with headroom, and with
      the schema the round expects - errors name the column and the row;
   3. scale every column by its public power of two (`column_scale`: |x'| <= 1, exact in
-     float64; class labels are left as they are) and encode it with CrypTen's
-     FixedPointEncoder (16 fractional bits, ring Z/2^64);
+     float64; class labels are left as they are) and encode it as CrypTen's
+     FixedPointEncoder does (16 fractional bits, ring Z/2^64; computed in numpy);
   4. split it into n additive shares: shares 0..n-2 are uniform int64 from `os.urandom`
      (never torch.randint or a seeded generator), the last is x - sum(others) with
      wrapping int64 arithmetic, so any n-1 shares are independent of the data.
@@ -268,18 +268,18 @@ def prescale(values: np.ndarray, exponents: Sequence[int]) -> np.ndarray:
 
 
 def encode_fixed_point(values: np.ndarray, frac_bits: int = FRAC_BITS) -> np.ndarray:
-    """CrypTen's fixed-point encoding (x * 2^frac_bits, truncated) as int64 [rows, cols].
+    """CrypTen's fixed-point encoding (x * 2^frac_bits, truncated toward zero) as int64
+    [rows, cols].
 
-    The values go in as a float64 torch tensor: CrypTen's encoder truncates a numpy
-    array to integers *before* scaling, and float32 would lose precision.
+    CrypTen's FixedPointEncoder on a float64 tensor computes `(2^frac_bits * x).long()`;
+    this is the same arithmetic in numpy (scaling by a power of two is exact in float64,
+    the cast truncates toward zero like `.long()`), so `provider share` does not import
+    torch and CrypTen (over a second of CPU) to multiply. test_provider_sharing.py checks
+    it against CrypTen's encoder. (CrypTen's encoder on a numpy array would truncate to
+    integers before scaling, and float32 would lose precision: neither is used.)
     """
-    import torch
-
-    from mutualmind.crypten_compat import FixedPointEncoder
-
-    encoder = FixedPointEncoder(precision_bits=frac_bits)
-    tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
-    return encoder.encode(tensor).numpy().astype("<i8", copy=False)
+    scaled = np.ldexp(np.asarray(values, dtype=np.float64), frac_bits)
+    return np.ascontiguousarray(scaled.astype("<i8"))
 
 
 def random_int64(shape: tuple[int, ...]) -> np.ndarray:
@@ -328,15 +328,20 @@ def infer_label_classes(table: Table) -> int:
 
 
 def share_table(
-    table: Table, n: int, *, label_classes: int | None = None, frac_bits: int = FRAC_BITS
+    table: Table, n: int, *, label_classes: int | None = None, frac_bits: int = FRAC_BITS,
+    at_least: Sequence[int] | None = None,
 ) -> SharedTable:
     """Check the labels, scale each column by its public power of two, encode, split into
     n shares and commit to each (validate the table first). `label_classes` is what the
-    provider declares (None: inferred from the labels)."""
+    provider declares (None: inferred from the labels). `at_least`: a floor for each
+    column's exponent (a user's query rows take the model's, so the nodes align them
+    exactly: `mpcnode.worker.inference`)."""
     if label_classes is None:
         label_classes = infer_label_classes(table)
     check_labels(table, label_classes)
     exponents = column_exponents(table, label_classes)
+    if at_least is not None:
+        exponents = tuple(max(own, floor) for own, floor in zip(exponents, at_least, strict=True))
     shares = split_additive(encode_fixed_point(prescale(table.values, exponents), frac_bits), n)
     return SharedTable(
         schema=table.schema,

@@ -28,3 +28,18 @@ def cluster_certs(tmp_path_factory: pytest.TempPathFactory) -> ClusterCertsFacto
         return made[nodes]
 
     return get
+
+
+# Tests that run MPC jobs (3 worker processes and a TTP each, enough to fill both cores).
+# Under pytest-xdist with `--dist loadgroup` they all go to one worker, one job at a
+# time, while the other worker takes the rest file by file (so a module's fixture, such
+# as a started cluster, is set up once); without xdist the marks do nothing.
+MPC_HEAVY = ("tests/mpcnode/worker/", "tests/coordinator/rounds/",
+             "tests/coordinator/admin/test_admin_round_run.py", "tests/mpcnode/test_mpc_jobs.py",
+             "tests/mpcnode/test_node_jobs_grpc.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        heavy = item.nodeid.startswith(MPC_HEAVY)   # node ids are relative to the repository
+        item.add_marker(pytest.mark.xdist_group("mpc" if heavy else item.nodeid.split("::")[0]))

@@ -16,6 +16,7 @@ ADMIN_COMMANDS: dict[str, str] = {
     "providers": "coordinator.admin_cli.providers_cli",
     "mint": "coordinator.admin_cli.mint_cli",
     "round": "coordinator.admin_cli.round_cli",
+    "tournament": "coordinator.admin_cli.tournament_cli",
     "ledger": "coordinator.admin_cli.ledger_cli",
 }
 

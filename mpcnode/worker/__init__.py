@@ -14,5 +14,9 @@ banzhaf      Data Banzhaf: a model per coalition in the same pass, the estimator
 reference    the same algorithm in float torch, LOO (and Banzhaf) by naive retraining
 model_shares the trained model's shares: read, reconstruct, predict
 run          the worker process; ttp: the dealer's per-job TTP process
-lifetime     job processes die with their parent and at their deadline
+lifetime     job processes die with their parent and at their deadline (and hand it on)
+grpc_plane   CrypTen's communicator over the data plane's links (plane_*: session, links,
+             codec, dealer, gRPC client and servicer, install)
+party_context  which party the running code is, for CrypTen's globals (per thread/process)
+plane_memory every party in one process on in-memory links, for protocol tests
 """

@@ -34,22 +34,32 @@ class ConfigView:
         raise AttributeError("CrypTen's configuration is read-only during a job")
 
 
-def install(cfg: Any) -> None:
-    """Replace `cfg.config` (omegaconf) by a `ConfigView` of the same values."""
+def view_of(config: Any) -> ConfigView:
+    """A `ConfigView` of an omegaconf tree."""
     from omegaconf import OmegaConf
 
-    def view_of(config: Any) -> ConfigView:
-        values = OmegaConf.to_container(config, resolve=True)
-        if not isinstance(values, Mapping):
-            raise TypeError(f"CrypTen's configuration is a {type(values).__name__}, not a mapping")
-        return ConfigView({str(key): value for key, value in values.items()}, config)
+    values = OmegaConf.to_container(config, resolve=True)
+    if not isinstance(values, Mapping):
+        raise TypeError(f"CrypTen's configuration is a {type(values).__name__}, not a mapping")
+    return ConfigView({str(key): value for key, value in values.items()}, config)
+
+
+def merged(base: ConfigView, override_dict: Mapping[str, object]) -> ConfigView:
+    """`base` with CrypTen's dotted overrides applied, as a new view."""
+    from omegaconf import OmegaConf
+
+    update = OmegaConf.from_dotlist([f"{k}={v}" for k, v in override_dict.items()])
+    return view_of(OmegaConf.merge(base._source, update))
+
+
+def install(cfg: Any) -> None:
+    """Replace `cfg.config` (omegaconf) by a `ConfigView` of the same values."""
 
     @contextmanager
     def temp_override(override_dict: Mapping[str, object]) -> Iterator[None]:
         old = cfg.config
         try:
-            update = OmegaConf.from_dotlist([f"{k}={v}" for k, v in override_dict.items()])
-            cfg.config = view_of(OmegaConf.merge(old._source, update))
+            cfg.config = merged(old, override_dict)
             yield
         finally:
             cfg.config = old

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.distributed import ReduceOp  # the enum only: no process group is made
 
-from mpcnode.worker.plane_links import take_snapshot
+from mpcnode.worker.plane_links import take_snapshot, wire_view
 from mpcnode.worker.plane_session import PlaneSession
 from mutualmind.crypten_compat import crypten
 from mutualmind.errors import InvalidInput
@@ -54,10 +55,12 @@ class _Done:
 
 class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
     """Party `session.config.rank` of `world_size` nodes; the dealer is reached through
-    `plane_dealer`, not through these methods."""
+    `plane_dealer`, not through these methods. It is passed in, never a global: CrypTen
+    finds it through the party bound to the running code (`party_context`). Its links
+    are gRPC streams (`plane_session`) or, for tests of the protocol code with every
+    party in one process, in-memory pipes through the same codec (`plane_memory`)."""
 
     BYTES_PER_ELEMENT = 8
-    instance: GrpcCommunicator | None = None
 
     def __init__(self, session: PlaneSession) -> None:
         self.session = session
@@ -65,21 +68,6 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
         self.world_size = session.config.world_size
         self._name = f"rank{self.rank}"
         self.reset_communication_stats()
-
-    # -- CrypTen's class interface (the module-level functions are installed by plane_install)
-    @classmethod
-    def is_initialized(cls) -> bool:
-        return cls.instance is not None
-
-    @classmethod
-    def get(cls) -> GrpcCommunicator | None:
-        return cls.instance
-
-    @classmethod
-    def shutdown(cls) -> None:
-        if cls.instance is not None:
-            cls.instance.close()
-            cls.instance = None
 
     def close(self) -> None:
         """Tell the dealer the job is over (party 0), then close every link in order."""
@@ -157,7 +145,9 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
         latency). Large ones (SPLIT_BYTES and up, three parties or more): reduce-scatter
         then all-gather - party j sums piece j of every party's tensor and sends that sum
         to the others - so each party sends 2(n-1)/n of the tensor, not n-1 times it
-        (2/3 of the bytes for three parties), for one more message latency."""
+        (2/3 of the bytes for three parties), for one more message latency. A large
+        result is written in place as the pieces arrive (`PeerLink.recv_into`): no
+        buffer per received piece, no copy after."""
         tensors = list(input) if batched else [input]
         combine = _combiner(op)
         split = [self.world_size > 2 and t.numel() * t.element_size() >= SPLIT_BYTES for t in tensors]
@@ -171,32 +161,51 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
                 self._send_all(tensor, self._peers())
         # every party combines the same terms in rank order (each piece at one party):
         # identical results everywhere; in place into a buffer of its own (a received
-        # tensor or a clone), as a fresh result per term costs a large allocation and
-        # its page faults each time
+        # tensor, a clone, or its piece of the result), as a fresh result per term costs
+        # a large allocation and its page faults each time
         results: list[torch.Tensor] = []
         for tensor, large, parts in zip(tensors, split, pieces):
             if large:
-                mine = tensor.reshape(-1)[parts[self.rank]]
-                total = self._combine_from_all(mine, combine)
-                self._send_all(total, self._peers())
-                results.append(total)
+                flat = torch.empty(tensor.numel(), dtype=tensor.dtype)
+                mine = flat[parts[self.rank]]
+                self._reduce_into(mine, tensor.reshape(-1)[parts[self.rank]], op)
+                self._send_all(mine, self._peers())
+                results.append(flat)
             else:
                 results.append(self._combine_from_all(tensor, combine))
         for index, (tensor, large, parts) in enumerate(zip(tensors, split, pieces)):
             if large:
-                flat = torch.empty(tensor.numel(), dtype=tensor.dtype)
-                for src in range(self.world_size):
-                    piece = results[index] if src == self.rank else self._recv(flat[parts[src]], src)
-                    flat[parts[src]] = piece
+                flat = results[index]
+                for src in self._peers():
+                    self.session.link(src).recv_into(flat[parts[src]])
                 results[index] = flat.reshape(tensor.shape)
         return results if batched else results[0]
 
     def _send_pieces(self, tensor: torch.Tensor, parts: list[slice]) -> None:
-        """Piece j of `tensor` (flattened) to party j, from one snapshot."""
-        snapshot = take_snapshot(tensor).reshape(-1)
+        """Piece j of `tensor` (flattened) to party j, framed from the tensor's own memory
+        when it is laid out for the wire (`wire_view`), without a snapshot. That is safe
+        here: a peer sends its all-gather piece only once it has received its whole piece
+        from this party, and all_reduce returns only once every peer's piece came, so each
+        piece sent from here was framed (copied into its frames) before the caller gets
+        the tensor back to change it."""
+        wire = wire_view(tensor).reshape(-1)
         flat = tensor.reshape(-1)
         for dst in self._peers():
-            self.session.link(dst).send_tensor(flat[parts[dst]], snapshot[parts[dst]])
+            self.session.link(dst).send_tensor(flat[parts[dst]], wire[parts[dst]])
+
+    def _reduce_into(self, out: torch.Tensor, own: torch.Tensor, op: Any) -> None:
+        """`out` = every party's piece of this rank combined in rank order, own included,
+        each peer's combined in straight from its frames."""
+        combine_np = _numpy_combiner(op)
+        if self.rank == 0:
+            out.copy_(own)
+        else:
+            self.session.link(0).recv_into(out)
+        for src in range(1, self.world_size):
+            if src == self.rank:
+                _combiner(op)(out, own)
+            else:
+                self.session.link(src).recv_into(out, combine_np)
 
     def _combine_from_all(self, own: torch.Tensor, combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """`own` combined with every peer's next tensor of its size, in rank order."""
@@ -296,6 +305,15 @@ def _combiner(op: Any) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         return torch.Tensor.add_   # int64 wraps: addition in Z/2^64, as the shares need
     if op == ReduceOp.BXOR:
         return torch.Tensor.bitwise_xor_
+    raise InvalidInput(f"the gRPC data plane reduces with SUM or BXOR, not {op}")
+
+
+def _numpy_combiner(op: Any) -> Callable[..., object]:
+    """`_combiner` as a numpy ufunc (int64 addition wraps: Z/2^64), for `recv_into`."""
+    if op is None or op == ReduceOp.SUM:
+        return np.add
+    if op == ReduceOp.BXOR:
+        return np.bitwise_xor
     raise InvalidInput(f"the gRPC data plane reduces with SUM or BXOR, not {op}")
 
 

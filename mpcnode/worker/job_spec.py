@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.data_plane import PLANES
+from mutualmind.vocabulary.data_plane import BENCH_PLANE, DEFAULT_PLANE, check_plane
 from mutualmind.vocabulary.dataset import validate_dataset_id
+from mutualmind.vocabulary.inference import INFERENCE_JOB, JOB_KINDS, TRAINING_JOB
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -51,14 +52,23 @@ class WorkerSpec:
     # what this party's process may use (memory_budget): a job that needs more is refused
     # before it joins the others, never killed by the kernel mid-round
     memory_budget_bytes: int = DEFAULT_BUDGET_BYTES
-    # the data plane (issue 12): "gloo" (phase 1, rendezvous at master_addr:master_port)
-    # or "grpc" (mutual TLS from the cluster CA in certs_dir; plane_addresses[i] is node
-    # rank i's MPC listen address, plane_members[i] the certificate name it must hold)
-    plane: str = "gloo"
+    # the data plane (issue 12): "grpc" (mutual TLS from the cluster CA in certs_dir;
+    # plane_addresses[i] is node rank i's MPC listen address, plane_members[i] the
+    # certificate name it must hold), or in bench mode only "gloo" (the benchmark
+    # baseline, rendezvous at master_addr:master_port)
+    plane: str = DEFAULT_PLANE
     plane_addresses: tuple[str, ...] = ()
     plane_members: tuple[str, ...] = ()
     certs_dir: str = ""
     plane_connect_timeout_s: float = 60.0
+    # a tournament's job (issue 15): the JSON of `tournament_job.WorkerTournament`
+    # ("" = a round's job); it has no validation dataset
+    tournament: str = ""
+    # "training" (a round's or tournament's batched training) or "inference" (issue 16:
+    # the trained model in `model_dir`, a finished training job's folder on this node,
+    # evaluated on the one query dataset in `dataset_ids`; no validation set)
+    kind: str = TRAINING_JOB
+    model_dir: str = ""
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -116,11 +126,9 @@ def validate_plane_address(address: object) -> str:
     return address
 
 
-def _plane_fields(raw: dict, world_size: int) -> dict[str, object]:
-    plane = raw.get("plane", "gloo")
-    if plane not in PLANES:
-        raise InvalidInput(f"plane {plane!r} must be one of {', '.join(PLANES)}")
-    if plane == "gloo":
+def _plane_fields(raw: dict, world_size: int, bench: bool) -> dict[str, object]:
+    plane = check_plane(raw.get("plane", DEFAULT_PLANE), bench=bench)
+    if plane == BENCH_PLANE:
         return {"plane": plane}
     addresses = raw.get("plane_addresses")
     if not isinstance(addresses, list) or len(addresses) != world_size:
@@ -158,8 +166,9 @@ def check_port(port: object) -> int:
     return port
 
 
-def parse_worker_spec(text: str) -> WorkerSpec:
-    """Parse the worker's JSON input; every refusal is InvalidInput naming the field."""
+def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
+    """Parse the worker's JSON input; every refusal is InvalidInput naming the field.
+    A gloo job parses only in `bench` mode (a benchmark or test harness started the worker)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
@@ -180,7 +189,10 @@ def parse_worker_spec(text: str) -> WorkerSpec:
     ids = tuple(validate_dataset_id(d) for d in dataset_ids)
     if len(set(ids)) != len(ids):
         raise InvalidInput("dataset_ids repeats a dataset; each dataset takes part once")
-    validation = validate_dataset_id(raw["validation_dataset_id"])
+    tournament = _tournament_field(raw.get("tournament"))
+    kind, model_dir = _kind_fields(raw, ids)
+    validation = ("" if kind == INFERENCE_JOB or (tournament and not raw["validation_dataset_id"])
+                  else validate_dataset_id(raw["validation_dataset_id"]))
     if validation in ids:
         raise InvalidInput(f"validation dataset {validation!r} is also a training dataset")
     round_id = raw["round_id"]
@@ -209,5 +221,39 @@ def parse_worker_spec(text: str) -> WorkerSpec:
         output_dir=str(Path(raw["output_dir"])),
         gloo_interface=interface,
         memory_budget_bytes=budget,
-        **_plane_fields(raw, world_size),  # type: ignore[arg-type]
+        tournament=tournament,
+        **_plane_fields(raw, world_size, bench),  # type: ignore[arg-type]
+        kind=kind,
+        model_dir=model_dir,
     )
+
+
+def _tournament_field(raw: object) -> str:
+    """The tournament description as canonical JSON ("" for a round's job), checked."""
+    if raw in (None, "", {}):
+        return ""
+    from mutualmind.vocabulary.canonical_json import canonical_json
+    from mutualmind.vocabulary.tournament_job import parse_worker_tournament
+
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise InvalidInput("the worker spec's tournament is not valid JSON") from None
+    parse_worker_tournament(raw)
+    return canonical_json(raw).decode()
+
+
+def _kind_fields(raw: dict, ids: tuple[str, ...]) -> tuple[str, str]:
+    """(kind, model_dir): an inference job reads one query dataset and a trained model."""
+    kind = raw.get("kind", TRAINING_JOB)
+    if kind not in JOB_KINDS:
+        raise InvalidInput(f"job kind {kind!r} must be one of {', '.join(JOB_KINDS)}")
+    if kind == TRAINING_JOB:
+        return kind, ""
+    model_dir = raw.get("model_dir")
+    if not isinstance(model_dir, str) or not model_dir:
+        raise InvalidInput("an inference job needs model_dir: the trained job's folder on this node")
+    if len(ids) != 1:
+        raise InvalidInput(f"an inference job reads exactly one query dataset, got {len(ids)}")
+    return kind, str(Path(model_dir))

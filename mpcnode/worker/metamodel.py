@@ -41,7 +41,7 @@ variant, in which the variant takes its model's weight. The same code runs on `P
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -70,6 +70,10 @@ class Resolution:
     without_metrics: list[float]         # the metamodel without model j, per j
     metamodel_metric_micro: int
     contributions_micro: list[int]       # per model, positive = made the metamodel better
+    # per variant (a model retrained without one of its datasets): how much the dataset
+    # made the metamodel better through its model (the metamodel with the variant in its
+    # model's place, against the metamodel)
+    variant_contributions_micro: list[int] = field(default_factory=list)
 
 
 def resolve(
@@ -81,11 +85,21 @@ def resolve(
     y: Tensor,
     stakes: Sequence[int],
     cap_ppm: int,
+    variants: Sequence[int] = (),
 ) -> Resolution:
     """Every model's predictions, the metamodel and its K leave-one-model-out variants,
-    their metrics; reveals only the K + 1 metrics (see the module docstring)."""
-    _check(metric, specs, models, stakes, x, y)
-    weights = _weight_rows(stakes, cap_ppm)
+    their metrics; reveals only the K + 1 metrics (see the module docstring).
+
+    `variants[v]` names the model (0..K-1) that `specs[K + v]` / `models[K + v]` stand in
+    for (that model trained without one of its datasets): each adds one metamodel, the
+    metamodel with the variant in its model's place, and one revealed metric."""
+    count = len(stakes)
+    if len(specs) != count + len(variants) or len(models) != len(specs) \
+            or any(not 0 <= k < count for k in variants):
+        raise InvalidInput(f"need one spec, one model and one stake per model, and a spec and a model per "
+                           f"variant of a model ({len(specs)}, {len(models)}, {count}, {len(variants)} variants)")
+    _check(metric, specs[:count], models[:count], stakes, x, y)
+    weights = _weight_rows(stakes, cap_ppm, variants)
     groups = _groups(specs)
     folded = {key: _fold(backend, key, [models[i] for i in members]) for key, members in groups.items()}
     if metric == "mse":
@@ -113,9 +127,10 @@ def resolve(
     metrics = [float(v) for v in values]
     micro = [to_micro(v) for v in metrics]
     return Resolution(
-        metric=metric, weights_ppm=[int(w) for w in weights[0].tolist()], metamodel_metric=metrics[0],
-        without_metrics=metrics[1:], metamodel_metric_micro=micro[0],
-        contributions_micro=contributions_micro(micro, metric),
+        metric=metric, weights_ppm=[int(w) for w in weights[0, :count].tolist()], metamodel_metric=metrics[0],
+        without_metrics=metrics[1:count + 1], metamodel_metric_micro=micro[0],
+        contributions_micro=contributions_micro(micro[:count + 1], metric),
+        variant_contributions_micro=[contributions_micro([micro[0], m], metric)[0] for m in micro[count + 1:]],
     )
 
 
@@ -127,10 +142,12 @@ def plaintext_resolution(
     y: torch.Tensor,
     stakes: Sequence[int],
     cap_ppm: int,
+    variants: Sequence[int] = (),
 ) -> Resolution:
     """The reference: the same algorithm on float64 torch tensors (never on secret data)."""
     plain = [{name: value.to(torch.float64) for name, value in model.items()} for model in models]
-    return resolve(PlainBackend(), metric, specs, plain, x.to(torch.float64), y.to(torch.float64), stakes, cap_ppm)
+    return resolve(PlainBackend(), metric, specs, plain, x.to(torch.float64), y.to(torch.float64), stakes, cap_ppm,
+                   variants)
 
 
 def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, Tensor]], stakes: Sequence[int],
@@ -152,9 +169,16 @@ def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, T
             raise InvalidInput(f"model {index} has {int(model[NORMALISE_SCALE].size(-1))} features, the rows have {features}")
 
 
-def _weight_rows(stakes: Sequence[int], cap_ppm: int) -> torch.Tensor:
-    """[K + 1, K] integer ppm: the metamodel, then the metamodel without each model."""
-    rows = [metamodel_weights(stakes, cap_ppm), *leave_one_out_weights(stakes, cap_ppm)]
+def _weight_rows(stakes: Sequence[int], cap_ppm: int, variants: Sequence[int] = ()) -> torch.Tensor:
+    """[K + 1 + V, K + V] integer ppm: the metamodel, the metamodel without each model,
+    then the metamodel with each variant in its model's place (the same weight)."""
+    full = metamodel_weights(stakes, cap_ppm)
+    padding = [0] * len(variants)
+    rows = [full + padding, *(row + padding for row in leave_one_out_weights(stakes, cap_ppm))]
+    for position, model in enumerate(variants):
+        row = full + padding
+        row[model], row[len(full) + position] = 0, full[model]
+        rows.append(row)
     return torch.tensor(rows, dtype=torch.long)
 
 

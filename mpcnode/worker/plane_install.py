@@ -1,25 +1,25 @@
 """Put a `GrpcCommunicator` under CrypTen, in place of `crypten.init()`'s torch.distributed.
 
-CrypTen reaches its communicator only through the functions of `crypten.communicator`
-(`get`, `is_initialized`, `uninit`) and its TTP client only through
-`TTPClient.get()`; `crypten.init()` would start torch.distributed. So this module does
-what `init` does, with the plane: sets those functions to answer with our communicator,
-runs CrypTen's own seed set-up (`_setup_prng`: pairwise and global seeds exchanged over
-the plane), and installs the typed TTP client. `crypten.uninit()` then shuts the plane
-down in order and restores CrypTen's functions, so a process could init again.
+CrypTen reaches its communicator, its TTP client and its seeds through process globals;
+`party_context` points those at a `Party` passed in. So this module does what
+`crypten.init` does, with the plane: connects the party's session, makes it the
+process's party, runs CrypTen's own seed set-up (`_setup_prng`: pairwise and global
+seeds exchanged over the plane), and gives the party the typed TTP client.
+`crypten.uninit()` then shuts the plane down in order and restores CrypTen's globals, so
+a process could init again.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
 
+from mpcnode.worker import party_context
 from mpcnode.worker.grpc_plane import GrpcCommunicator
-from mpcnode.worker.heap import fix_mmap_threshold
+from mpcnode.worker.heap import fix_mmap_threshold, freeze_imports
 from mpcnode.worker.plane_dealer import PlaneTTPClient
 from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
 
-_saved: dict[str, Any] = {}
+_uninit_saved: list[object] = []
 
 
 def init_crypten_over_plane(config: PlaneConfig) -> ModuleType:
@@ -29,37 +29,40 @@ def init_crypten_over_plane(config: PlaneConfig) -> ModuleType:
     """
     from mutualmind.crypten_compat import crypten
 
-    comm_module = crypten.communicator
-    TTPClient = crypten.mpc.provider.ttp_provider.TTPClient
-    if _saved:
+    if _uninit_saved:
         raise RuntimeError("CrypTen already runs over the gRPC plane in this process")
     fix_mmap_threshold()   # idempotent; the worker also calls it before loading its shares
     session = PlaneSession.connect(config)
-    communicator = GrpcCommunicator(session)
-    _saved.update(get=comm_module.get, is_initialized=comm_module.is_initialized, uninit=comm_module.uninit)
-    GrpcCommunicator.instance = communicator
-    comm_module.get = lambda: communicator
-    comm_module.is_initialized = lambda: True
-    comm_module.uninit = _uninit
+    party = party_context.Party(GrpcCommunicator(session))
+    party_context.install()
+    party_context.set_process_party(party)
+    _uninit_saved.append(crypten.communicator.uninit)
+    crypten.communicator.uninit = _uninit
     try:
-        crypten._setup_prng()   # CrypTen's own seed exchange, over the plane
-        if config.with_dealer:
-            TTPClient._TTPClient__instance = PlaneTTPClient(session, communicator)  # type: ignore[attr-defined]
+        start_party(party, session, with_dealer=config.with_dealer)
     except BaseException:
         _uninit()
         raise
+    freeze_imports()   # the party is set up: what lives now lives as long as the process
     return crypten
+
+
+def start_party(party: party_context.Party, session: PlaneSession, *, with_dealer: bool) -> None:
+    """What `crypten.init` does for one party once its links are up, run as that party:
+    CrypTen's seed exchange over the plane, then the dealer's seed (`PlaneTTPClient`)."""
+    from mutualmind.crypten_compat import crypten
+
+    with party_context.bound(party):
+        crypten._setup_prng()
+        if with_dealer:
+            party.ttp_client = PlaneTTPClient(session, party.communicator)
 
 
 def _uninit() -> None:
     from mutualmind.crypten_compat import crypten
 
-    comm_module = crypten.communicator
-    TTPClient = crypten.mpc.provider.ttp_provider.TTPClient
-    TTPClient._TTPClient__instance = None  # type: ignore[attr-defined]
     try:
-        GrpcCommunicator.shutdown()
+        party_context.current().communicator.close()
     finally:
-        for name, function in _saved.items():
-            setattr(comm_module, name, function)
-        _saved.clear()
+        crypten.communicator.uninit = _uninit_saved.pop()
+        party_context.uninstall()

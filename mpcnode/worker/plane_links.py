@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from mpcnode.worker.lifetime import Deadline
 from mpcnode.worker.plane_codec import Frame, TensorChunk, body_of, tensor_frame
 from mutualmind.errors import DeadlineExceeded, IntegrityError, MutualMindError, Unavailable
 from proto import plane_pb2
@@ -52,6 +54,16 @@ class _Tensor:
     array: np.ndarray
 
 
+def wire_view(tensor: torch.Tensor) -> np.ndarray:
+    """`tensor`'s values as they go on the wire (little-endian, C order): a view of its own
+    memory when it is laid out so already - no copy, so the caller must leave the tensor
+    alone until it is framed - else a snapshot."""
+    if (tensor.dtype in _NAMES and tensor.is_contiguous() and tensor.device.type == "cpu"
+            and not tensor.requires_grad and sys.byteorder == "little"):
+        return tensor.numpy()
+    return take_snapshot(tensor)
+
+
 def take_snapshot(tensor: torch.Tensor) -> np.ndarray:
     """A little-endian, C-order copy of `tensor`'s values, to send (once) to any peers."""
     name = _NAMES.get(tensor.dtype)
@@ -63,10 +75,10 @@ def take_snapshot(tensor: torch.Tensor) -> np.ndarray:
 class PeerLink:
     """The link to the party of rank `rank`, whose certificate names `member`."""
 
-    def __init__(self, member: str, rank: int, recv_timeout_s: float) -> None:
+    def __init__(self, member: str, rank: int, deadline: Deadline) -> None:
         self.member = member
         self.rank = rank
-        self.recv_timeout_s = recv_timeout_s
+        self.deadline = deadline   # the job's: no receive waits past it
         # frames, tensors still to be framed (framed lazily, as the stream takes them),
         # or None (end)
         self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | _Tensor | None] = queue.SimpleQueue()
@@ -137,16 +149,18 @@ class PeerLink:
         """The stream broke (reader thread): every later receive raises `error`."""
         self._in.put(error)
 
-    def next_frame(self, timeout_s: float | None = None) -> Frame:
+    def next_frame(self) -> Frame:
+        """The next frame; waits until the job's deadline at most. A peer that is alive
+        (answers keepalive pings) but silent fails the job then, named."""
         if self._error is not None:
             raise self._error
-        wait = self.recv_timeout_s if timeout_s is None else timeout_s
         try:
-            item = self._in.get(timeout=wait)
+            item = self._in.get(timeout=self.deadline.left_s())
         except queue.Empty:
-            self._error = Unavailable(
-                f"{self.member} (rank {self.rank}) sent nothing for {wait:.0f} s on the data "
-                "plane; it stopped or its link is down: re-run once every member is up")
+            self._error = DeadlineExceeded(
+                f"{self.member} (rank {self.rank}) had not sent what this party waited for on the data "
+                f"plane by the job's deadline of {self.deadline.seconds:g} s: it stalled, stopped or its "
+                "link is down; re-run once every member is up")
             raise self._error from None
         if isinstance(item, MutualMindError):
             self._error = item
@@ -157,6 +171,62 @@ class PeerLink:
         """The next tensor from this peer; with `like`, it must have like's dtype and number
         of elements (as over gloo, which matches byte counts: CrypTen sends its seed as a
         scalar into a one-element tensor) and takes like's shape."""
+        # filled chunk by chunk: the only whole copy is the result (frames are dropped as read)
+        received: list[tuple[np.ndarray, str, tuple[int, ...]]] = []
+
+        def start(numpy_dtype: str, shape: tuple[int, ...], nbytes: int) -> Callable[[int, memoryview], None]:
+            flat = np.empty(nbytes, dtype=np.uint8)
+            received.append((flat, numpy_dtype, shape))
+
+            def put(at: int, data: memoryview) -> None:
+                flat[at : at + len(data)] = data
+            return put
+
+        self._read_tensor(like, start)
+        flat, numpy_dtype, shape = received[0]
+        array = flat.view(numpy_dtype).reshape(shape if like is None else tuple(like.shape))
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))
+        return torch.from_numpy(array)
+
+    def recv_into(self, out: torch.Tensor, combine: Callable[..., object] | None = None) -> None:
+        """The next tensor from this peer (out's dtype and number of elements), written
+        into `out` - or, with `combine` (a numpy ufunc: np.add, np.bitwise_xor), combined
+        into it in place - chunk by chunk, straight from the received frames: no buffer
+        of its own, no second copy. `out` must be contiguous."""
+        if not out.is_contiguous() or sys.byteorder != "little":   # the general way, with a copy
+            value = self.recv_tensor(out)
+            if combine is None:
+                out.copy_(value)
+            else:
+                mine = out.contiguous().numpy()
+                combine(mine, value.numpy(), out=mine)
+                out.copy_(torch.from_numpy(mine))
+            return
+        target = out.detach().numpy().reshape(-1)   # a view of out's memory
+        raw = target.view(np.uint8)
+        item = target.itemsize
+
+        def start(numpy_dtype: str, shape: tuple[int, ...], nbytes: int) -> Callable[[int, memoryview], None]:
+            if combine is None:
+                def put(at: int, data: memoryview) -> None:
+                    raw[at : at + len(data)] = data
+                return put
+
+            def combine_chunk(at: int, data: memoryview) -> None:
+                if at % item or len(data) % item:
+                    raise self._bad(f"a chunk of {len(data)} bytes at byte {at}, splitting an element")
+                part = target[at // item : (at + len(data)) // item]
+                combine(part, np.frombuffer(data, dtype=target.dtype), out=part)
+            return combine_chunk
+
+        self._read_tensor(out, start)
+
+    def _read_tensor(self, like: torch.Tensor | None,
+                     start: Callable[[str, tuple[int, ...], int], Callable[[int, memoryview], None]]) -> None:
+        """Read one tensor's frames: check its header (and against `like`), call `start`
+        with its numpy dtype, shape and size, then feed each chunk's bytes to what it
+        returned, at their offset; refuse more or fewer bytes than the header says."""
         header = self.next_frame()
         if not isinstance(header, TensorChunk):
             raise self._unexpected(header, "a tensor")
@@ -170,15 +240,14 @@ class PeerLink:
         if like is not None and (like.dtype != torch_dtype or like.numel() != math.prod(shape)):
             raise self._bad(f"a {header.dtype} tensor of shape {list(shape)} where a {like.dtype} "
                             f"tensor of shape {list(like.shape)} was due")
-        # filled chunk by chunk: the only whole copy is the result (frames are dropped as read)
-        flat = np.empty(expected_bytes, dtype=np.uint8)
+        put = start(numpy_dtype, shape, expected_bytes)
         received = 0
         chunk = header
         while True:
             data = chunk.data
             if received + len(data) > expected_bytes:
                 raise self._bad(f"more than {expected_bytes} bytes for a tensor of shape {list(shape)}")
-            flat[received : received + len(data)] = data
+            put(received, data)
             received += len(data)
             if not chunk.more:
                 break
@@ -188,10 +257,6 @@ class PeerLink:
             chunk = frame
         if received != expected_bytes:
             raise self._bad(f"{received} bytes for a tensor of shape {list(shape)} ({expected_bytes} bytes)")
-        array = flat.view(numpy_dtype).reshape(shape if like is None else tuple(like.shape))
-        if not array.dtype.isnative:
-            array = array.astype(array.dtype.newbyteorder("="))
-        return torch.from_numpy(array)
 
     def recv_control(self, kind: int) -> tuple[int, ...]:
         frame = self.next_frame()

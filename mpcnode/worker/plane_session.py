@@ -20,11 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpcnode.worker.lifetime import Deadline
 from mpcnode.worker.plane_codec import Frame, body_of
 from mpcnode.worker.plane_keepalive import KEEPALIVE_S
 from mpcnode.worker.plane_links import PeerLink
-from mutualmind.errors import IntegrityError, MutualMindError, PermissionDenied, Unavailable
+from mutualmind.errors import (
+    DeadlineExceeded,
+    IntegrityError,
+    MutualMindError,
+    PermissionDenied,
+    Unavailable,
+)
 from mutualmind.transport.pki import DEALER_NAME
+from mutualmind.vocabulary.deadlines import MAX_JOB_S
 from proto import plane_pb2
 
 CLOSE_WAIT_S = 10.0
@@ -47,8 +55,11 @@ class PlaneConfig:
     certs_dir: Path
     with_dealer: bool = True
     connect_timeout_s: float = 60.0
-    recv_timeout_s: float = 600.0
-    keepalive_s: float = KEEPALIVE_S     # a silent peer is dropped after ~2x this
+    # the job's deadline (`lifetime.bind_to_parent_and_deadline`): no wait for a peer -
+    # to join, or for its next message - lasts past it, so a party waiting on a silent
+    # peer fails naming it by the job's own deadline; None (benchmarks, tests): MAX_JOB_S
+    deadline: Deadline | None = None
+    keepalive_s: float = KEEPALIVE_S     # a vanished peer is dropped after ~2x this
 
     def member_of(self, rank: int) -> str:
         return DEALER_NAME if rank == self.world_size else self.members[rank]
@@ -80,6 +91,7 @@ class PlaneSession:
     def __init__(self, config: PlaneConfig) -> None:
         config.check()
         self.config = config
+        self.deadline = config.deadline or Deadline.after(MAX_JOB_S)
         self.links: dict[int, PeerLink] = {}
         self._changed = threading.Condition()
         self._refusal: MutualMindError | None = None
@@ -107,15 +119,22 @@ class PlaneSession:
                                         keepalive_s=config.keepalive_s)
             self._closers.append(lambda: server.stop(grace=1.0))
         for rank in range(min(config.rank, config.world_size)):
-            link = PeerLink(config.member_of(rank), rank, config.recv_timeout_s)
+            link = PeerLink(config.member_of(rank), rank, self.deadline)
             hello = plane_pb2.PlaneHello(job_id=config.job_id, from_rank=config.rank, to_rank=rank,
                                          world_size=config.world_size)
-            self._closers.append(dial(config.addresses[rank], config.certs_dir, config.member, link,
-                                      hello, self._answer_checker(link), config.connect_timeout_s,
-                                      config.keepalive_s))
+            window_s, by_deadline = self._join_window()
+            try:
+                self._closers.append(dial(config.addresses[rank], config.certs_dir, config.member, link,
+                                          hello, self._answer_checker(link), window_s, config.keepalive_s))
+            except Unavailable as err:
+                if by_deadline:
+                    raise DeadlineExceeded(f"{err.message}; the job's deadline of {self.deadline.seconds:g} s "
+                                           "left no longer to wait") from None
+                raise
             with self._changed:
                 self.links[rank] = link
-        deadline = time.monotonic() + config.connect_timeout_s
+        window_s, by_deadline = self._join_window()
+        deadline = time.monotonic() + window_s
         with self._changed:
             while True:
                 if self._refusal is not None:
@@ -126,10 +145,18 @@ class PlaneSession:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     names = ", ".join(f"{config.member_of(r)} (rank {r})" for r in missing)
-                    raise Unavailable(f"{names} did not join job {config.job_id}'s data plane within "
-                                      f"{config.connect_timeout_s:.0f} s: down, unreachable, or without "
-                                      "its cluster certificate; re-run once every member is up")
+                    within = (f"by the job's deadline of {self.deadline.seconds:g} s" if by_deadline
+                              else f"within {config.connect_timeout_s:.0f} s")
+                    error = DeadlineExceeded if by_deadline else Unavailable
+                    raise error(f"{names} did not join job {config.job_id}'s data plane {within}: down, "
+                                "unreachable, or without its cluster certificate; re-run once every member is up")
                 self._changed.wait(left)
+
+    def _join_window(self) -> tuple[float, bool]:
+        """How long peers may still take to join: the connect timeout, or what is left
+        before the job's deadline if that is shorter (then True)."""
+        left = self.deadline.left_s()
+        return (left, True) if left < self.config.connect_timeout_s else (self.config.connect_timeout_s, False)
 
     def _accept(self, hello: plane_pb2.PlaneHello, cert_name: str | None, cert_role: str | None) -> PeerLink:
         """The listener's rules (see module docstring); a refusal also fails this job."""
@@ -158,7 +185,7 @@ class PlaneSession:
                     self._refusal = err
                 self._changed.notify_all()
                 raise
-            link = PeerLink(expected, claimed, config.recv_timeout_s)
+            link = PeerLink(expected, claimed, self.deadline)
             self.links[claimed] = link
             self._changed.notify_all()
             return link

@@ -3,8 +3,8 @@
 CrypTen keeps its communicator in module globals and can be initialised once per
 process, so the node's job runner starts a fresh process per job. This process:
 loads its shares (before any network traffic, so bad input fails fast), joins the
-torch.distributed/gloo rendezvous with the other nodes and the dealer's TTP process,
-builds secret-shared tensors directly from its shares (nothing is re-shared or
+job's gRPC data plane with the other nodes and the dealer's TTP process (or, started
+with `--bench-gloo` by a benchmark or test, the gloo baseline), builds secret-shared tensors directly from its shares (nothing is re-shared or
 revealed), trains the full and leave-one-out models in one batched pass, reveals the
 n+1 validation metrics, and writes:
 
@@ -14,6 +14,10 @@ n+1 validation metrics, and writes:
   <output_dir>/error.json     on a refusal or failure: code and message
 
 Exit status: 0 done, 2 refused (typed error), 1 failed.
+
+`python -m mpcnode.worker --ready` is the same worker started ahead of its job
+(`mpcnode.worker.ready`): it imports torch and CrypTen, then waits for its spec's path
+on stdin, and from there runs exactly as above.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from types import ModuleType
 import numpy as np
 
 from mpcnode.worker.job_spec import WorkerSpec, parse_worker_spec
-from mpcnode.worker.lifetime import bind_to_parent_and_deadline
+from mpcnode.worker.lifetime import Deadline, bind_to_parent_and_deadline
 from mutualmind.errors import IntegrityError, MutualMindError
+from mutualmind.vocabulary.data_plane import BENCH_FLAG
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.inference import INFERENCE_JOB
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.bin"
@@ -52,9 +58,9 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(temp, path)
 
 
-def _init_crypten(spec: WorkerSpec) -> ModuleType:
+def init_crypten(spec: WorkerSpec, deadline: Deadline | None) -> ModuleType:
     if spec.plane == "grpc":
-        return _init_crypten_over_plane(spec)
+        return _init_crypten_over_plane(spec, deadline)
     os.environ.update(
         {
             "RENDEZVOUS": spec.rendezvous,
@@ -84,8 +90,9 @@ def _init_crypten(spec: WorkerSpec) -> ModuleType:
     return crypten
 
 
-def _init_crypten_over_plane(spec: WorkerSpec) -> ModuleType:
-    """The gRPC data plane (issue 12): mutual TLS, no torch.distributed (`plane_install`)."""
+def _init_crypten_over_plane(spec: WorkerSpec, deadline: Deadline | None) -> ModuleType:
+    """The gRPC data plane (issue 12): mutual TLS, no torch.distributed (`plane_install`);
+    no wait for a peer lasts past the job's `deadline`."""
     from mpcnode.worker.plane_install import init_crypten_over_plane
     from mpcnode.worker.plane_session import PlaneConfig
     from mutualmind.crypten_compat import crypten
@@ -100,7 +107,7 @@ def _init_crypten_over_plane(spec: WorkerSpec) -> ModuleType:
     config = PlaneConfig(
         job_id=spec.job_id, rank=spec.rank, world_size=spec.world_size,
         addresses=spec.plane_addresses, members=spec.plane_members, certs_dir=Path(spec.certs_dir),
-        connect_timeout_s=spec.plane_connect_timeout_s)
+        connect_timeout_s=spec.plane_connect_timeout_s, deadline=deadline)
     init_crypten_over_plane(config)
     from mpcnode.worker.crypten_config_view import install
 
@@ -120,8 +127,14 @@ class _Stats:
         return dict(self._comm.get_communication_stats())  # type: ignore[attr-defined]
 
 
-def run(spec: WorkerSpec) -> dict[str, object]:
-    """Run one party's job and return the result dict (also written to result.json)."""
+def run(spec: WorkerSpec, deadline: Deadline | None = None, *, joined: bool = False,
+        startup: dict[str, object] | None = None) -> dict[str, object]:
+    """Run one party's job and return the result dict (also written to result.json);
+    `deadline`: the job's, from the runner (`lifetime`), bounds every wait for a peer.
+    `joined`: the calling thread already runs as its party, on links made for it
+    (`plane_memory`, every party in one process): no CrypTen init here, no uninit.
+    `startup` says how this process was started (a ready worker's pid and wait); it is
+    reported in the result as it is."""
     import torch
 
     from mpcnode.worker.backend import CrypTenBackend
@@ -137,8 +150,13 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     )
     from mutualmind.vocabulary.model_spec import check_plausible
 
+    if spec.tournament:  # a tournament's freeze or resolve (issue 15)
+        from mpcnode.worker.tournament_run import run_tournament
+        from mutualmind.vocabulary.tournament_job import parse_worker_tournament
+
+        return run_tournament(spec, parse_worker_tournament(json.loads(spec.tournament)), deadline)
     started = time.monotonic()
-    if spec.plane == "grpc":
+    if spec.plane == "grpc" and not joined:   # a process-wide setting: a worker's, not a test's
         from mpcnode.worker.heap import fix_mmap_threshold
 
         fix_mmap_threshold()  # before the tables are loaded: they are the largest blocks
@@ -146,7 +164,10 @@ def run(spec: WorkerSpec) -> dict[str, object]:
     output.mkdir(parents=True, exist_ok=True)
     shares = load_local_shares(spec)
     loaded = time.monotonic()
-    crypten = _init_crypten(spec)
+    if joined:
+        from mutualmind.crypten_compat import crypten
+    else:
+        crypten = init_crypten(spec, deadline)
     try:
         import crypten.communicator as comm
         from crypten.mpc import MPCTensor
@@ -256,12 +277,14 @@ def run(spec: WorkerSpec) -> dict[str, object]:
             # this process's peak resident memory (memory_budget checks its estimate)
             "peak_rss_bytes": measured_peak_bytes(),
             "mpc_s": finished - connected,
+            "startup": startup or {"mode": "cold"},
             "weights": {"file": WEIGHTS_FILE, "frac_bits": FRAC_BITS, "tensors": manifest},
         }
         write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
         return document
     finally:
-        crypten.uninit()
+        if not joined:
+            crypten.uninit()
 
 
 def _write_weights(path: Path, weights: dict[str, object]) -> list[dict[str, object]]:
@@ -280,16 +303,33 @@ def _write_weights(path: Path, weights: dict[str, object]) -> list[dict[str, obj
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--ready"]:
+        from mpcnode.worker.ready import serve_ready
+
+        return serve_ready()
+    # BENCH_FLAG: a benchmark or test harness may run a gloo job; a node never passes it
+    bench = BENCH_FLAG in args
+    args = [a for a in args if a != BENCH_FLAG]
     if len(args) != 1:
-        print("usage: python -m mpcnode.worker SPEC.json", file=sys.stderr)
+        print(f"usage: python -m mpcnode.worker [{BENCH_FLAG}] SPEC.json | --ready", file=sys.stderr)
         return 2
-    bind_to_parent_and_deadline()
-    spec_path = Path(args[0])
+    deadline = bind_to_parent_and_deadline()
+    return run_spec_file(Path(args[0]), deadline, bench=bench)
+
+
+def run_spec_file(spec_path: Path, deadline: Deadline | None, startup: dict[str, object] | None = None,
+                  *, bench: bool = False) -> int:
+    """Run the job whose spec is at `spec_path` by `deadline`; the exit status `main` returns."""
     output: Path | None = None
     try:
-        spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"))
+        spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"), bench=bench)
         output = Path(spec.output_dir)
-        run(spec)
+        if spec.kind == INFERENCE_JOB:
+            from mpcnode.worker.inference import run_inference
+
+            run_inference(spec, deadline, startup)
+        else:
+            run(spec, deadline, startup=startup)
         return 0
     except MutualMindError as err:
         _write_error(output or spec_path.parent, err.code.value, err.message)

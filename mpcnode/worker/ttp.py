@@ -7,12 +7,17 @@ processes go away; it also answers a whole training run's requests in one batch
 (`dealer_prefetch`). It sees only randomness it made itself, never a share - which is
 why it must never run on a node or the coordinator.
 
-Two data planes: `--plane gloo` (phase 1, the benchmark baseline and today's default:
-CrypTen's TTP protocol over torch.distributed, its requests CrypTen's
-restricted-unpickled messages from party 0; only for trusted networks) and
-`--plane grpc` (issue 12: mutual TLS, typed requests, `plane_dealer`), where
-`--addresses` lists the nodes' MPC ports and `--certs-dir` holds the dealer's
-certificate.
+Two data planes: `--plane grpc` (issue 12, the dealer's only plane: mutual TLS, typed
+requests, `plane_dealer`), where `--addresses` lists the nodes' MPC ports and
+`--certs-dir` holds the dealer's certificate; and `--plane gloo --bench-gloo`, the
+benchmark baseline (CrypTen's TTP protocol over torch.distributed, its requests
+CrypTen's restricted-unpickled messages from party 0), which only a benchmark or test
+harness starts - the dealer never passes `--bench-gloo`.
+
+`python -m mpcnode.worker.ttp --ready` is the same process started ahead of its job
+(`mpcnode.ready_workers`): it imports CrypTen and the dealer's modules, then reads one
+line of JSON from stdin, `{"args": [the arguments above], "deadline_s": 120.0}`, and
+serves that one job as a cold one would. Closed stdin without a line: exit 0.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import os
 import sys
 
 from mpcnode.worker.job_spec import check_party, check_port, validate_host
-from mpcnode.worker.lifetime import bind_to_parent_and_deadline
+from mpcnode.worker.lifetime import Deadline, bind_to_parent_and_deadline
 from mutualmind.errors import MutualMindError
+from mutualmind.vocabulary.data_plane import BENCH_FLAG, DEFAULT_PLANE, check_plane
 
 
 def serve(world_size: int, master_addr: str, master_port: int, gloo_interface: str = "") -> None:
@@ -64,10 +70,13 @@ def run_ttp_server() -> None:
 
 
 def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list[str],
-               certs_dir: str, connect_timeout_s: float) -> None:
-    """Dial every node of the job over the gRPC plane and serve party 0 until the end."""
+               certs_dir: str, connect_timeout_s: float, deadline: Deadline | None = None) -> None:
+    """Dial every node of the job over the gRPC plane and serve party 0 until the end.
+    Party 0 asks for all material before training, then is silent until the job ends:
+    the dealer waits for it until the job's `deadline`."""
     from pathlib import Path
 
+    from mpcnode.worker.heap import freeze_imports
     from mpcnode.worker.job_spec import validate_job_id, validate_plane_address
     from mpcnode.worker.plane_dealer import serve_dealer
     from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
@@ -77,24 +86,67 @@ def serve_grpc(job_id: str, world_size: int, addresses: list[str], members: list
         job_id=validate_job_id(job_id), rank=world_size, world_size=world_size,
         addresses=tuple(validate_plane_address(a) for a in addresses),
         members=tuple(members) or tuple(f"node{i}" for i in range(world_size)),
-        certs_dir=Path(certs_dir), connect_timeout_s=connect_timeout_s,
-        recv_timeout_s=DEALER_IDLE_S)
+        certs_dir=Path(certs_dir), connect_timeout_s=connect_timeout_s, deadline=deadline)
     session = PlaneSession.connect(config)
+    freeze_imports()   # as a worker does (heap.freeze_imports)
     try:
         serve_dealer(session)
     finally:
         session.close()
 
 
-# party 0 asks for all material before training, then is silent until the job ends:
-# the dealer waits that long (its process is bound to the job's deadline anyway)
-DEALER_IDLE_S = 24 * 3600.0
+READY_PRELOAD = (
+    "torch",
+    "mutualmind.crypten_compat",
+    "crypten.mpc.provider.ttp_provider",
+    "mpcnode.worker.dealer_prefetch",
+    "mpcnode.worker.plane_dealer",
+    "mpcnode.worker.plane_session",
+)
+MAX_HANDOVER_BYTES = 64 * 1024
 
 
-def main(argv: list[str] | None = None) -> int:
+def serve_ready() -> int:
+    """Preload, wait for the job's arguments on stdin, serve it (see the module doc)."""
+    import importlib
+    import json
+    import math
+
+    from mpcnode.worker.lifetime import arm_deadline, bind_to_parent
+
+    bind_to_parent()
+    for name in READY_PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # the job imports it again and reports the failure
+            print(f"ready ttp: preloading {name} failed: {type(err).__name__}: {err}", file=sys.stderr)
+    line = sys.stdin.buffer.readline(MAX_HANDOVER_BYTES + 1)
+    if not line:
+        return 0
+    try:
+        raw = json.loads(line.decode("utf-8"))
+        args, deadline_s = raw["args"], raw["deadline_s"]
+        if not (isinstance(args, list) and all(isinstance(a, str) for a in args) and "--ready" not in args):
+            raise ValueError("args must be a list of strings")
+        if not (isinstance(deadline_s, (int, float)) and math.isfinite(deadline_s) and deadline_s > 0):
+            raise ValueError("deadline_s must be a positive number of seconds")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        print(f"ready ttp: bad handover from the dealer: {err}", file=sys.stderr)
+        return 2
+    deadline = Deadline.after(float(deadline_s))
+    arm_deadline(deadline)
+    return main(args, ready_deadline=deadline)
+
+
+def main(argv: list[str] | None = None, *, ready_deadline: Deadline | None = None) -> int:
+    """Serve one job; `ready_deadline`: a ready process's, already bound to its parent
+    and armed when the job was handed over."""
+    if ready_deadline is None and (sys.argv[1:] if argv is None else argv) == ["--ready"]:
+        return serve_ready()
     parser = argparse.ArgumentParser(prog="python -m mpcnode.worker.ttp")
     parser.add_argument("--world-size", type=int, required=True, help="number of nodes (parties)")
-    parser.add_argument("--plane", choices=("gloo", "grpc"), default="gloo")
+    parser.add_argument("--plane", default=DEFAULT_PLANE)
+    parser.add_argument(BENCH_FLAG, action="store_true", help="a benchmark or test: allow --plane gloo")
     parser.add_argument("--master-addr", help="gloo: the job's rendezvous host")
     parser.add_argument("--master-port", type=int, help="gloo: the job's rendezvous port")
     parser.add_argument("--gloo-interface", default="")
@@ -104,13 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certs-dir", help="grpc: cluster folder with ca.pem, dealer.pem, dealer.key")
     parser.add_argument("--connect-timeout-s", type=float, default=60.0)
     args = parser.parse_args(argv)
-    bind_to_parent_and_deadline()
+    deadline = bind_to_parent_and_deadline() if ready_deadline is None else ready_deadline
     try:
-        if args.plane == "grpc":
+        if check_plane(args.plane, bench=args.bench_gloo) == DEFAULT_PLANE:
             if not (args.job_id and args.addresses and args.certs_dir):
                 parser.error("--plane grpc needs --job-id, --addresses and --certs-dir")
             serve_grpc(args.job_id, args.world_size, args.addresses.split(","),
-                       [m for m in args.members.split(",") if m], args.certs_dir, args.connect_timeout_s)
+                       [m for m in args.members.split(",") if m], args.certs_dir, args.connect_timeout_s,
+                       deadline)
         else:
             if not args.master_addr or args.master_port is None:
                 parser.error("--plane gloo needs --master-addr and --master-port")

@@ -32,6 +32,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="leave the data dir (ledger, shares, logs) in place")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--tournament", action="store_true",
+                        help="the model market instead: four modelers stake models on the staked data, "
+                             "a metamodel is scored on held-out rows (docs/tournaments.md)")
     parser.set_defaults(func=run_demo)
 
 
@@ -53,11 +56,19 @@ def run_demo(args: argparse.Namespace) -> int:
     say(f"starting a local cluster in {data_dir}: coordinator, dealer, {args.nodes} nodes")
     try:
         cluster.up()
-        result = run_story(cluster, scenario, say=say, epochs=args.epochs)
+        if args.tournament:
+            from mutualmind.demo.tournament_story import run_tournament_story
+
+            story: Any = run_tournament_story(cluster, scenario, say=say, epochs=args.epochs)
+        else:
+            story = run_story(cluster, scenario, say=say, epochs=args.epochs)
     finally:
         cluster.down()
         if not args.keep and args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
+    if args.tournament:
+        return _print_tournament(args, story, say, started)
+    result = story
     elapsed = time.monotonic() - started
     if args.json:
         out = result.to_json()
@@ -67,6 +78,23 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         _print_human(result, elapsed, kept=args.keep or args.data_dir is not None)
     return 0 if result.ledger["ok"] else 1
+
+
+def _print_tournament(args: argparse.Namespace, result: dict[str, Any], say: Any, started: float) -> int:
+    result["seconds"] = round(time.monotonic() - started, 1)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        say(f"{result['tournament']}: metamodel {result['metric']} {result['metamodel_metric']:.4f} "
+            f"(threshold {result['threshold']:g}: bounty {'paid' if result['bounty_paid'] else 'refunded'})")
+        for m in result["models"]:
+            say(f"  {m['name']:14} {m['role']:10} weight {m['weight']:.3f} contribution {m['contribution']:+.4f} "
+                f"payout {m['payout']:>5} slashed {m['slashed']:>4}")
+            for d in m["datasets"]:
+                say(f"      {d['name']:18} {d['role']:9} {d['contribution']:+.4f} payout {d['payout']:>5} "
+                    f"slashed {d['slashed']:>4}")
+        say(f"ledger verify: {'ok' if result['ledger']['ok'] else 'FAILED'} ({result['ledger']['entries']} entries)")
+    return 0 if result["ledger"]["ok"] else 1
 
 
 def _print_human(result: Any, elapsed: float, *, kept: bool) -> None:

@@ -31,10 +31,11 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 # Retry policy for every method of every client channel: a call that failed UNAVAILABLE
 # before any server handler ran (connection refused while a member restarts, a TLS
 # handshake that failed once - seen once in 140 calls) is sent again, up to
-# RETRY_MAX_ATTEMPTS times (gRPC's cap) after jittered exponential backoff (each wait is
-# random within 0.3 s, 0.6 s, 1.2 s, 1.2 s: at most 3.3 s in all, 1.65 s on average),
-# always within the call's own deadline; a member that never comes up fails UNAVAILABLE
-# then. The budget is kept short because permanent TLS failures (wrong CA, expired or
+# RETRY_MAX_ATTEMPTS times (gRPC's cap) after jittered exponential backoff (waits of
+# 0.3 s, 0.6 s, 1.2 s, 1.2 s: 3.3 s in all; gRPC's C core jitters each by a fraction
+# rather than drawing it from 0 up, and a call to a closed loopback port was measured
+# to fail after 3.0-3.4 s every time, 2026-11-30), always within the call's own
+# deadline; a member that never comes up fails UNAVAILABLE then. The budget is kept short because permanent TLS failures (wrong CA, expired or
 # missing certificate, IdentityMismatch) also arrive as UNAVAILABLE and are retried too.
 # Why this is safe for calls that are not idempotent (signed requests, mints, uploads):
 #  - a handler of ours that *itself* fails with UNAVAILABLE (e.g. "node1 is down") had

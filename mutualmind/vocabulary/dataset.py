@@ -26,7 +26,9 @@ from mutualmind.errors import InvalidInput
 
 DATASET_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INT64_BYTES = 8
-PURPOSES = ("training", "validation")
+# "inference": a paying user's query rows for a model (issue 16): features only, no label
+PURPOSES = ("training", "validation", "inference")
+INFERENCE = "inference"
 # rows of one dataset; a job's training rows together have the same limit
 # (column_scale.MAX_JOB_ROWS): the fixed-point bounds of docs/mpc.md and the test at the limit
 MAX_ROWS = 2_097_152  # 2^21
@@ -111,16 +113,23 @@ def check_table_shape(rows: object, cols: object, schema: TableSchema, *, what: 
         raise InvalidInput(f"schema names {len(schema.columns)} columns but the {what} has {cols}")
 
 
-def check_registration(rows: object, cols: object, raw_schema: object) -> TableSchema:
+def check_registration(rows: object, cols: object, raw_schema: object,
+                       purpose: object = "training") -> TableSchema:
     """The schema of a dataset_registered payload, if the registration may go on the ledger.
 
-    A registered dataset trains or validates a model, so it needs feature columns and a
-    label column on top of `TableSchema`'s rules and `check_table_shape`.
+    A training or validation set trains or validates a model, so it needs feature columns
+    and a label column on top of `TableSchema`'s rules and `check_table_shape`; an
+    inference set (a user's query rows) is features only: every column a feature, no label.
     """
     schema = TableSchema.from_dict(raw_schema)
     check_table_shape(rows, cols, schema)
     if not schema.feature_columns:
         raise InvalidInput("a registered dataset needs at least one feature column")
+    if purpose == INFERENCE:
+        if schema.label_column or list(schema.feature_columns) != list(schema.columns):
+            raise InvalidInput("an inference dataset holds query rows: every column a feature, "
+                               "in the model's order, and no label column")
+        return schema
     if not schema.label_column:
         raise InvalidInput("a registered dataset needs a label column (a training or validation set is labelled)")
     return schema

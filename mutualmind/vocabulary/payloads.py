@@ -70,7 +70,7 @@ from mutualmind.vocabulary.column_scale import (
     MIN_EXPONENT,
 )
 from mutualmind.vocabulary.copy_rule import check_copies
-from mutualmind.vocabulary.dataset import check_registration
+from mutualmind.vocabulary.dataset import PURPOSES, check_registration
 from mutualmind.vocabulary.model_spec import METRICS, MODEL_KINDS, TASKS
 from mutualmind.vocabulary.states import EntryKind
 
@@ -190,8 +190,8 @@ def hex32_list(name: str, value: Any) -> None:
 
 
 def purpose(name: str, value: Any) -> None:
-    if value not in ("training", "validation"):
-        _fail(name, "must be 'training' or 'validation'")
+    if value not in PURPOSES:
+        _fail(name, "must be 'training', 'validation' or 'inference'")
 
 
 def verdict(name: str, value: Any) -> None:
@@ -225,7 +225,7 @@ def schema(name: str, value: Any) -> None:
 def _registration(payload: dict[str, Any]) -> None:
     """The schema and shape rules of `mutualmind.vocabulary.dataset`, the one owner."""
     try:
-        check_registration(payload["rows"], payload["cols"], payload["schema"])
+        check_registration(payload["rows"], payload["cols"], payload["schema"], payload["purpose"])
     except InvalidInput as err:
         raise InvalidInput(f"dataset_registered payload: {err}") from None
     if len(payload["column_exponents"]) != payload["cols"]:

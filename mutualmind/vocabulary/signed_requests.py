@@ -25,6 +25,7 @@ from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.column_scale import check_exponents, check_label_classes
 from mutualmind.vocabulary.dataset import PURPOSES, TableSchema, validate_dataset_id
 from mutualmind.vocabulary.ownership import (
+    order_payload,
     price_change_payload,
     price_proposal_message,
     units_transfer_payload,
@@ -311,6 +312,20 @@ def signed_units_transfer(key: Ed25519PrivateKey, sender: str, model_id: str, to
         model_id=model_id, to=to, units=units,
         auth=common_pb2.ProviderAuth(provider_id=sender, nonce=nonce,
                                      signature=sign(key, request_message(KIND_UNITS_TRANSFER, payload))))
+
+
+def signed_inference_order(key: Ed25519PrivateKey, user: str, order_id: str, model_id: str,
+                           rows: int, price_per_1000_rows: int,
+                           issued_at_ms: int) -> market_pb2.OrderInferenceRequest:
+    """An OrderInference request signed by the user over the inference_ordered payload
+    (fee from the model's price, a fresh nonce, the time it was signed)."""
+    nonce = new_nonce()
+    payload = order_payload(order_id, model_id, user, rows, price_per_1000_rows, issued_at_ms, nonce)
+    validate_payload(EntryKind.INFERENCE_ORDERED, payload)
+    return market_pb2.OrderInferenceRequest(
+        order_id=order_id, model_id=model_id, rows=rows, fee=payload["fee"], issued_at_ms=issued_at_ms,
+        auth=common_pb2.ProviderAuth(provider_id=user, nonce=nonce, signature=sign(
+            key, request_message(EntryKind.INFERENCE_ORDERED, payload))))
 
 
 # A price proposal travels between owners as a JSON file (like a multisig transaction):

@@ -128,6 +128,26 @@ def signed_model_submit(key: Ed25519PrivateKey, submission: ModelSubmission) -> 
     return payload, sign(key, request_message(EntryKind.MODEL_SUBMITTED, payload))
 
 
+def resolution_committed_payload(tournament_id: str, publisher: str, dataset_id: str,
+                                 nonce: str) -> dict[str, Any]:
+    """The `resolution_committed` ledger payload: the publisher names the validation set
+    (registered and shared like any dataset) that resolves the tournament."""
+    return {"tournament_id": tournament_id, "publisher": publisher, "dataset_id": dataset_id, "nonce": nonce}
+
+
+def signed_resolution(key: Ed25519PrivateKey, tournament_id: str, publisher: str,
+                      dataset_id: str) -> tuple[dict[str, Any], bytes]:
+    """The payload and the publisher's signature over it, with a fresh nonce from `secrets`."""
+    payload = resolution_committed_payload(tournament_id, publisher, dataset_id, secrets.token_hex(16))
+    validate_payload(EntryKind.RESOLUTION_COMMITTED, payload)
+    return payload, sign(key, request_message(EntryKind.RESOLUTION_COMMITTED, payload))
+
+
+def signed_request_json(signed: tuple[dict[str, Any], bytes]) -> tuple[str, bytes]:
+    """(payload as canonical JSON, signature): what a SignedTournamentRequest carries."""
+    return canonical_json(signed[0]).decode(), signed[1]
+
+
 # ---- digests and attestations ----------------------------------------------------------
 
 def _inputs(dataset_id: str, registration: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 When one node's link is cut, its peers see the broken data-plane stream within seconds
 and report FAILED, while the cut node's own status call hangs until its deadline. The
-coordinator asks every node at once (`Rounds._run_job`), so the peers' answer is not
+coordinator asks every node at once (`Rounds.run_job`), so the peers' answer is not
 queued behind the silent node. The real-network version of this is the cut cable in
 tests/coordinator/rounds/test_round_netns.py; here the nodes are `AttestingLink`
 doubles on a real ledger, so the timing is exact.

@@ -155,6 +155,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     coordinator = start_coordinator(CoordinatorConfig(
         certs_dir=certs, data_dir=tmp / "coordinator", nodes=endpoints,
         dealer_address="127.0.0.1:1",   # nothing listens: every run fails (dealer unreachable)
+        dealer_start_retry_s=0.0,       # at once, not after the product's retry window
         lifecycle=LifecyclePolicy(max_failures=3), sweep_interval_s=0.2))
     channel = open_channel(f"127.0.0.1:{coordinator.public_port}", channel_credentials(certs, None))
     w = World(tmp, certs, coordinator, channel, {})

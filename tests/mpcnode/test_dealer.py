@@ -19,7 +19,7 @@ from mpcnode.dealer_server import RunningDealer, start_dealer
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from mutualmind.transport import channel_credentials, open_channel, probe_health
 from tests.certs import ClusterCertsFactory
-from tests.mpcnode.worker.cluster import REPO, free_port
+from tests.mpcnode.worker.cluster import REPO, free_port, job_plane
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +46,20 @@ def _client(certs: Path, dealer: RunningDealer, name: str) -> DealerClient:
 
 def test_a_session_runs_a_ttp_process_until_stopped(certs: Path, dealer: RunningDealer, work_dir: Path) -> None:
     client = _client(certs, dealer, "coordinator")
-    session = client.start("job-a", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=60.0)
+    session = client.start("job-a", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=60.0, **job_plane(2))
     assert session.state == "running"
     time.sleep(0.5)
-    assert client.status("job-a").state == "running"  # waits for its peers at the rendezvous
+    assert client.status("job-a").state == "running"  # dials its nodes on the data plane
     assert client.stop("job-a").state == "cancelled"
     log = work_dir / "job-a.log"
     assert log.exists()
     with pytest.raises(AlreadyExists):
-        client.start("job-a", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=60.0)
+        client.start("job-a", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=60.0, **job_plane(2))
 
 
 def test_a_session_ends_at_its_deadline(certs: Path, dealer: RunningDealer) -> None:
     client = _client(certs, dealer, "admin")
-    client.start("job-late", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=1.0)
+    client.start("job-late", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=1.0, **job_plane(2))
     end = time.monotonic() + 15
     while (state := client.status("job-late").state) == "running" and time.monotonic() < end:
         time.sleep(0.1)
@@ -70,7 +70,7 @@ def test_a_session_ends_at_its_deadline(certs: Path, dealer: RunningDealer) -> N
 def test_nodes_may_not_drive_the_dealer(certs: Path, dealer: RunningDealer) -> None:
     with pytest.raises(PermissionDenied, match="role coordinator or admin"):
         _client(certs, dealer, "node0").start(
-            "job-n", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=5.0
+            "job-n", world_size=2, master_addr="127.0.0.1", master_port=free_port(), deadline_s=5.0, **job_plane(2)
         )
     with pytest.raises(NotFound):
         _client(certs, dealer, "coordinator").status("job-n")
@@ -86,7 +86,7 @@ def test_nodes_may_not_drive_the_dealer(certs: Path, dealer: RunningDealer) -> N
     ],
 )
 def test_bad_sessions_are_refused(certs: Path, dealer: RunningDealer, fields: dict, fragment: str) -> None:
-    request = {"world_size": 2, "master_addr": "127.0.0.1", "master_port": 4000, "deadline_s": 5.0, **fields}
+    request = {"world_size": 2, "master_addr": "127.0.0.1", "master_port": 4000, "deadline_s": 5.0, **job_plane(2), **fields}
     with pytest.raises(InvalidInput, match=fragment):
         _client(certs, dealer, "coordinator").start("job-bad", **request)
     with pytest.raises(NotFound):
@@ -128,7 +128,7 @@ def test_a_dealer_that_comes_up_late_is_waited_for_and_one_that_stays_down_is_na
     starter.start()
     try:
         session = client.start("job-late-dealer", world_size=2, master_addr="127.0.0.1",
-                               master_port=free_port(), deadline_s=30.0)
+                               master_port=free_port(), deadline_s=30.0, **job_plane(2))
         assert session.state == "running" and late
         client.stop("job-late-dealer")
     finally:
@@ -139,5 +139,5 @@ def test_a_dealer_that_comes_up_late_is_waited_for_and_one_that_stays_down_is_na
     began = time.monotonic()
     with pytest.raises(Unavailable):
         DealerClient(down, timeout_s=10.0).start("job-never", world_size=2, master_addr="127.0.0.1",
-                                                  master_port=free_port(), deadline_s=30.0)
+                                                  master_port=free_port(), deadline_s=30.0, **job_plane(2))
     assert START_RETRY_S <= time.monotonic() - began < START_RETRY_S + 5

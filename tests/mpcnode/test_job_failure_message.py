@@ -15,20 +15,23 @@ import pytest
 
 from mpcnode.jobs import JobRequest, JobRunner
 from mutualmind.vocabulary.signing_keys import generate_signing_key
+from tests.certs import ClusterCertsFactory
+from tests.mpcnode.worker.cluster import job_plane
 
 
 def test_a_crashed_worker_reports_its_job_id_not_its_log_path(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, cluster_certs: ClusterCertsFactory
 ) -> None:
     crash = tmp_path / "crashing-python"
     crash.write_text("#!/bin/sh\necho 'Traceback: secret detail' >&2\nexit 3\n")
     crash.chmod(crash.stat().st_mode | stat.S_IXUSR)
-    runner = JobRunner(tmp_path, generate_signing_key(), python=str(crash))
+    runner = JobRunner(tmp_path, generate_signing_key(), python=str(crash), certs_dir=cluster_certs(2).folder)
     with caplog.at_level(logging.ERROR, logger="mpcnode.jobs"):
         job_id = runner.start(JobRequest(
             job_id="job-7", round_id="r", world_size=2, rank=0, master_addr="127.0.0.1",
             master_port=29999, dataset_ids=("a",), validation_dataset_id="v",
-            model_spec_json='{"kind": "logistic"}', job_digest=bytes(32), deadline_s=30.0))
+            model_spec_json='{"kind": "logistic"}', job_digest=bytes(32), deadline_s=30.0,
+            **job_plane(2)))  # type: ignore[arg-type]
         status = runner.wait(job_id, timeout=20)
     assert status.state == "failed" and status.error_code == "internal"
     assert status.message.startswith("job job-7: worker exited with status 3")

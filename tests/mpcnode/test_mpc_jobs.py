@@ -3,8 +3,9 @@
 Breast cancer is split across four providers (the second flips half its labels) and
 secret-shared into three real node share stores. Each node's `JobRunner` starts a real
 worker process; the real dealer server (mutual TLS, driven with the coordinator's
-certificate) starts the real TTP process; they meet on loopback over gloo. The MPC contributions must agree with a plaintext
-leave-one-out that retrains without each provider.
+certificate) starts the real TTP process; they meet on loopback over the gRPC data plane
+(mutual TLS). The MPC contributions must agree with a plaintext leave-one-out that
+retrains without each provider. A job asking for gloo is refused by node and dealer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from mpcnode.worker.reference import plaintext_loo
 from mutualmind.errors import AlreadyExists, InvalidInput, NotFound
 from mutualmind.transport import channel_credentials, open_channel
 from mutualmind.vocabulary.attestation import attestation_message
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import (
     contributions_micro,
@@ -35,7 +35,7 @@ from mutualmind.vocabulary.model_spec import (
 from mutualmind.vocabulary.signing_keys import generate_signing_key, verify_signature
 from mutualmind.vocabulary.states import JobState
 from tests.certs import ClusterCertsFactory
-from tests.mpcnode.worker.cluster import free_port, store_dataset
+from tests.mpcnode.worker.cluster import free_port, job_plane, store_dataset
 
 NODES = 3
 PROVIDERS = 4
@@ -60,11 +60,10 @@ class Cluster:
             store_dataset(self.dirs, name, tx[rows], ty[rows])
         store_dataset(self.dirs, "validation", vx, vy, purpose="validation")
         self.keys = [generate_signing_key() for _ in range(NODES)]
-        # the jobs run on the data plane cluster jobs use by default (issue 12: gRPC, mTLS)
-        self.plane = DEFAULT_PLANE
         self.runners = [JobRunner(d, k, certs_dir=certs) for d, k in zip(self.dirs, self.keys)]
-        self._addresses: dict[str, tuple[str, ...]] = {}
-        self.dealer_server = start_dealer(certs, "127.0.0.1:0", root / "dealer")
+        self._planes: dict[str, dict[str, object]] = {}
+        self.dealer_dir = root / "dealer"
+        self.dealer_server = start_dealer(certs, "127.0.0.1:0", self.dealer_dir)
         self.channel = open_channel(
             f"127.0.0.1:{self.dealer_server.port}", channel_credentials(certs, "coordinator"), server_name="dealer"
         )
@@ -89,11 +88,8 @@ class Cluster:
         return JobRequest(**fields)  # type: ignore[arg-type]
 
     def plane_fields(self, job_id: str) -> dict[str, object]:
-        """The job's data plane; on gRPC a loopback MPC port per node rank."""
-        if self.plane == "gloo":
-            return {"plane": "gloo"}
-        addresses = self._addresses.setdefault(job_id, tuple(f"127.0.0.1:{free_port()}" for _ in range(NODES)))
-        return {"plane": "grpc", "plane_addresses": addresses, "plane_members": tuple(f"node{i}" for i in range(NODES))}
+        """The job's data plane (issue 12: gRPC, mTLS), the same for every rank and the dealer."""
+        return self._planes.setdefault(job_id, job_plane(NODES))
 
     def start(self, job_id: str, deadline: float = 120.0, ranks: range = range(NODES)) -> int:
         port = free_port()
@@ -233,6 +229,43 @@ def test_bad_requests_are_refused_and_leave_nothing(cluster: Cluster, change: di
     assert sorted(p.name for p in runner.jobs_dir.iterdir()) == before
     with pytest.raises(NotFound):
         runner.status("job-bad")
+
+
+def test_a_job_on_gloo_is_refused_by_node_and_dealer_and_leaves_nothing(cluster: Cluster) -> None:
+    """gloo is a benchmark baseline, never a cluster's plane: a node and the dealer
+    (over its mutual-TLS port, as the coordinator drives it) refuse such a job with the
+    reason, and neither a job folder, a TTP log nor a session is left."""
+    runner = cluster.runners[0]
+    jobs_before = sorted(p.name for p in runner.jobs_dir.iterdir())
+    dealer_before = sorted(p.name for p in cluster.dealer_dir.iterdir())
+    gloo = {"plane": "gloo", "plane_addresses": (), "plane_members": ()}
+    refused = r"data plane 'gloo' is refused: cluster jobs run only on the gRPC data plane"
+    with pytest.raises(InvalidInput, match=refused):
+        runner.start(cluster.request("job-gloo", 0, free_port(), **gloo))
+    with pytest.raises(InvalidInput, match=refused):
+        cluster.dealer.start("job-gloo", world_size=NODES, master_addr="127.0.0.1", master_port=free_port(),
+                             deadline_s=60.0, **gloo)  # type: ignore[arg-type]
+    assert sorted(p.name for p in runner.jobs_dir.iterdir()) == jobs_before
+    assert sorted(p.name for p in cluster.dealer_dir.iterdir()) == dealer_before
+    with pytest.raises(NotFound):
+        runner.status("job-gloo")
+    with pytest.raises(NotFound):
+        cluster.dealer.status("job-gloo")
+
+
+def test_the_coordinator_cli_refuses_the_gloo_plane(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`coordinator serve --mpc-plane gloo` (the option is hidden) exits with one line
+    saying why, before anything is created."""
+    from mutualmind.cli import main
+
+    data = tmp_path / "coordinator"
+    code = main(["coordinator", "serve", "--certs", str(tmp_path / "certs"), "--data-dir", str(data),
+                 "--node", "127.0.0.1:1,127.0.0.1:2", "--node", "127.0.0.1:3,127.0.0.1:4",
+                 "--dealer", "127.0.0.1:5", "--mpc-plane", "gloo"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "data plane 'gloo' is refused" in err and "bench/train.py --plane gloo" in err
+    assert not data.exists()
 
 
 def test_unknown_dataset_fails_the_worker_with_a_typed_message(cluster: Cluster) -> None:

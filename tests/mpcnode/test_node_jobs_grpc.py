@@ -2,7 +2,7 @@
 
 Three real node servers (`mpcnode.server.start_node`) hold shares of three providers'
 rows; the coordinator's certificate starts the job on each over gRPC, the dealer starts
-the TTP; GetJob returns the revealed metrics, the node's signature over the attestation
+the TTP, all on the gRPC data plane; GetJob returns the revealed metrics, the node's signature over the attestation
 bytes and its communication stats. Also: only the coordinator/admin may start jobs.
 """
 
@@ -28,7 +28,7 @@ from mutualmind.transport.pki import load_signing_key
 from mutualmind.vocabulary.signing_keys import verify_signature
 from proto import node_pb2, node_pb2_grpc
 from tests.certs import ClusterCertsFactory
-from tests.mpcnode.worker.cluster import free_port, store_dataset
+from tests.mpcnode.worker.cluster import free_port, job_plane, store_dataset
 
 NODES = 3
 
@@ -56,24 +56,27 @@ def _stub(certs: Path, node: RunningNode, name: str) -> node_pb2_grpc.NodeContro
     return node_pb2_grpc.NodeControlStub(channel)
 
 
-def _spec(rank: int, port: int, job_id: str = "grpc-job") -> node_pb2.JobSpec:
+def _spec(rank: int, port: int, job_id: str = "grpc-job", plane: dict | None = None) -> node_pb2.JobSpec:
+    plane = plane or job_plane(NODES)
     return node_pb2.JobSpec(
         job_id=job_id, round_id="round-g", world_size=NODES, rank=rank, master_addr="127.0.0.1",
         master_port=port, dataset_ids=["p0", "p1", "p2"], validation_dataset_id="val",
         model_spec_json='{"kind":"logistic","epochs":3}', job_digest=b"\x07" * 32, deadline_s=90.0,
+        plane=plane["plane"], plane_addresses=plane["plane_addresses"], plane_members=plane["plane_members"],
     )
 
 
 def test_a_job_runs_through_node_control_and_returns_signed_metrics(nodes: tuple[Path, list[RunningNode]]) -> None:
     certs, running = nodes
-    port = free_port()
+    port, plane = free_port(), job_plane(NODES)
     stubs = [_stub(certs, node, "coordinator") for node in running]
     for rank, stub in enumerate(stubs):
-        assert stub.StartJob(_spec(rank, port), timeout=10).job_id == "grpc-job"
+        assert stub.StartJob(_spec(rank, port, plane=plane), timeout=10).job_id == "grpc-job"
     dealer = start_dealer(certs, "127.0.0.1:0", certs.parent / "dealer")
     try:
         with open_channel(f"127.0.0.1:{dealer.port}", channel_credentials(certs, "coordinator"), server_name="dealer") as ch:
-            DealerClient(ch).start("grpc-job", world_size=NODES, master_addr="127.0.0.1", master_port=port, deadline_s=90.0)
+            DealerClient(ch).start("grpc-job", world_size=NODES, master_addr="127.0.0.1", master_port=port,
+                                   deadline_s=90.0, **plane)  # type: ignore[arg-type]
             end = time.monotonic() + 90
             replies = [stub.GetJob(node_pb2.JobStatusRequest(job_id="grpc-job"), timeout=10) for stub in stubs]
             while any(r.state in ("queued", "running") for r in replies) and time.monotonic() < end:

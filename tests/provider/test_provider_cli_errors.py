@@ -68,3 +68,10 @@ def test_a_missing_sponsor_key_is_named_not_its_id_file(tmp_path: Path) -> None:
                                "--pool", "5", "--validation-dataset", "v", "--dataset", "a",
                                "--coordinator", "127.0.0.1:1", "--certs", str(tmp_path)), 3)
     assert f"key file {missing} does not exist" in line and ".id" not in line
+
+
+def test_attempts_below_one_is_refused_by_the_parser(tmp_path: Path) -> None:
+    run = mutualmind("provider", "resume", "--key", str(tmp_path / "p.key"), "--certs",
+                     str(tmp_path), "--dataset-id", "c1", "--node", "127.0.0.1:1", "--attempts", "0")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "argument --attempts: '0' is not a whole number from 1" in run.stderr

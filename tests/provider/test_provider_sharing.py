@@ -86,6 +86,14 @@ def test_encoding_is_crypten_fixed_point() -> None:
     assert encoded.dtype == np.dtype("<i8")
     assert np.array_equal(encoded, expected.numpy())
     assert encoded[0].tolist() == [98304, -147456]
+    # bit for bit CrypTen's over what is shared (|x| <= 1 after column scaling), and at
+    # the edges: negatives truncated toward zero, the smallest steps, the admitted limit
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.uniform(-1, 1, (500, 4)), rng.normal(0, 1e-4, (500, 4)),
+                             np.array([[-2.0**-17, 2.0**-17, -(2.0**-16), 2.0**20],
+                                       [-1.0, 1.0, 0.0, -(2.0**20)]])])
+    expected = FixedPointEncoder(precision_bits=16).encode(torch.tensor(values, dtype=torch.float64))
+    assert np.array_equal(encode_fixed_point(values), expected.numpy())
 
 
 @pytest.mark.parametrize("n", [2, 3, 5])

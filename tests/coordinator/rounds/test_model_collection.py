@@ -39,13 +39,15 @@ from tests.coordinator.rounds.conftest import Market, kill_member, restart_membe
 
 REPO = Path(__file__).resolve().parents[3]
 ROUND = "collect-1"
+PRICE = 7          # tokens per 1,000 rows of predictions
 OPEN_ROUND = "collect-open"
 
 
 @pytest.fixture(scope="module")
 def closed_round(market: Market) -> Any:
     """One round run to a close (the model's shares now sit on the three nodes)."""
-    market.session.open_round(market.sponsor, market.terms(ROUND))
+    # for sale: users buy its predictions at the end of this module (private inference)
+    market.session.open_round(market.sponsor, market.terms(ROUND, inference_price_per_1000_rows=PRICE))
     view = market.session.run_round(ROUND, deadline_s=300)
     assert view.status == "closed", view.message
     return view
@@ -322,3 +324,161 @@ def test_re_verifying_a_closed_round_passes_the_check_and_leaves_the_released_mo
             if d.name.startswith(ROUND + "-")]
     assert len(jobs) == 2                      # the accepted run and the verification run
     assert share() == before
+
+
+# -- private inference on the same model (issue 16) ---------------------------------------
+# Kept in this module: its closed round's model is the one sold (a cluster and a round of
+# their own would cost the suite ~30 s more).
+
+USER = "user"
+
+
+@pytest.fixture(scope="module")
+def user(market: Market) -> Any:
+    return market.session.enrol(USER, mint=1_000)
+
+
+def _queries(market: Market, rows: int) -> Any:
+    """The first `rows` validation rows without their label, as the user's query table."""
+    from mutualmind.vocabulary.dataset import TableSchema
+    from provider.sharing import Table
+
+    schema = market.scenario.schema
+    columns = [list(schema.columns).index(c) for c in schema.feature_columns]
+    features = tuple(schema.feature_columns)
+    values = market.scenario.validation.values[:rows][:, columns]
+    return Table(np.ascontiguousarray(values), TableSchema(features, features, ""))
+
+
+def _signed_prediction_fetch(key: Any, order_id: str, user_id: str, node: int, *,
+                             issued_at: int | None = None) -> node_pb2.FetchPredictionShareRequest:
+    from mutualmind.vocabulary.inference import sign_prediction_fetch
+
+    r = sign_prediction_fetch(key, order_id, user_id, node, new_nonce(),
+                              int(time.time()) if issued_at is None else issued_at)
+    return node_pb2.FetchPredictionShareRequest(order_id=r.order_id, user_id=r.user_id,
+                                                node_index=r.node_index, nonce=r.nonce,
+                                                issued_at=r.issued_at, signature=r.signature)
+
+
+def _fetch_predictions_raw(market: Market, node: int, request: Any) -> bytes:
+    stub = node_pb2_grpc.ShareIntakeStub(market.session.node_channels[node])
+    try:
+        return b"".join(m.data for m in stub.FetchPredictionShare(request, timeout=30))
+    except grpc.RpcError as err:
+        raise_from_rpc_error(err)
+
+
+def _fee_account(market: Market) -> int:
+    from provider.client import get_model
+
+    return get_model(market.session.market_channel, ROUND).fee_account
+
+
+def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_fetch_them(
+        market: Market, closed_round: Any, node_keys: list[bytes], user: Any, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Bought with `mutualmind user predict`: the CSV it writes holds the collected model's
+    outputs on the rows (within fixed point)."""
+    from mutualmind.cli import main as cli_main
+    from mutualmind.vocabulary.model_file import predict_logits
+    from provider.predict import wait_for
+
+    session = market.session
+    table = _queries(market, 40)
+    fees_before = _fee_account(market)
+    key_path = tmp_path / "user.pem"
+    save_private_key(user.key, key_path)
+    key_path.with_name("user.pem.id").write_text(USER + "\n")
+    queries = tmp_path / "queries.csv"
+    with queries.open("w", newline="") as handle:
+        csv.writer(handle).writerows([table.schema.columns, *table.values.tolist()])
+    out = tmp_path / "predictions.csv"
+    argv = ["user", "predict", "--key", str(key_path), "--model", ROUND, "--csv", str(queries),
+            "--out", str(out), "--data-dir", str(market.cluster.data_dir)]
+    # a CSV without the model's columns: one line, exit code, nothing paid or written
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    capsys.readouterr()
+    assert cli_main([*argv[:7], str(bad), *argv[8:]]) == 2
+    refused = capsys.readouterr().err.strip().splitlines()
+    assert len(refused) == 1 and "not in the table" in refused[0], refused
+    assert not out.exists() and session.balance(USER).balance == 1_000
+
+    started = time.monotonic()
+    assert cli_main(argv) == 0          # in this process: the cluster's members are the real ones
+    seconds = time.monotonic() - started
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = collect_model(session.market_channel, session.node_channels, market.sponsor.key,
+                          "sponsor", ROUND, node_keys)
+    plain = predict_logits(model.tensors, model.spec, table.values)
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    logits = np.array([[float(r["logit_0"])] for r in rows])
+    labels = np.array([float(r["prediction"]) for r in rows])
+    # fixed point: 2^-16 per value, a few truncations on the way through the model
+    assert logits.shape == plain.shape and summary["rows"] == 40
+    assert np.max(np.abs(logits - plain)) < 0.01, np.max(np.abs(logits - plain))
+    clear = np.abs(plain[:, 0]) > 0.01
+    assert (labels[clear] == (plain[clear, 0] > 0)).all()
+    assert out.stat().st_mode & 0o077 == 0
+    print(f"user predict CLI: 40 rows in {seconds:.2f} s, {summary['rounds']} rounds")
+
+    # the fee was held, then paid into the model's fee account on the nodes' delivery
+    assert summary["fee"] == PRICE                       # 40 rows: one started thousand
+    view = wait_for(session.market_channel, summary["order_id"], ("delivered", "failed"), timeout_s=30)
+    assert view.state == "delivered", view.message
+    assert session.balance(USER).balance == 1_000 - PRICE
+    assert _fee_account(market) == fees_before + PRICE
+
+    order = summary["order_id"]
+    # another user, or someone claiming to be the user without its key
+    thief = market.clients[market.scenario.providers[0].name]
+    with pytest.raises(PermissionDenied, match="only the user who placed"):
+        _fetch_predictions_raw(market, 0, _signed_prediction_fetch(thief.key, order, thief.provider_id, 0))
+    with pytest.raises(PermissionDenied, match="not signed by user"):
+        _fetch_predictions_raw(market, 0, _signed_prediction_fetch(thief.key, order, USER, 0))
+    # a stale request, and a replayed one
+    with pytest.raises(PermissionDenied, match="from this node's clock"):
+        _fetch_predictions_raw(market, 1, _signed_prediction_fetch(
+            user.key, order, USER, 1, issued_at=int(time.time()) - 3600))
+    request = _signed_prediction_fetch(user.key, order, USER, 2)
+    assert len(_fetch_predictions_raw(market, 2, request)) == 40 * 8
+    with pytest.raises(PermissionDenied, match="already answered"):
+        _fetch_predictions_raw(market, 2, request)
+    verified = session.verify_ledger()                   # supply conserved, every rule replayed
+    assert verified.ok, verified.error
+
+
+def test_a_failed_inference_job_refunds_the_fee(
+        market: Market, closed_round: Any, node_keys: list[bytes], user: Any) -> None:
+    """Node 2 never receives its share of the query rows: its worker refuses, every job
+    is cancelled, and the held fee goes back to the user."""
+    from provider.client import upload_share
+    from provider.predict import model_for_sale, place_order, register_queries, wait_for
+
+    session = market.session
+    model = model_for_sale(session.market_channel, ROUND)
+    order_id, shared = register_queries(session.market_channel, user.key, USER, model,
+                                        _queries(market, 5), 3)
+    for node in (0, 1):
+        upload_share(session.node_channels[node], order_id, node, shared.shares[node])
+    balance, fees = session.balance(USER).balance, _fee_account(market)
+    placed = place_order(session.market_channel, user.key, USER, model, order_id, 5)
+    assert placed.fee == PRICE and session.balance(USER).balance == balance - PRICE   # held
+    view = wait_for(session.market_channel, order_id, ("failed", "delivered"), timeout_s=120)
+    assert view.state == "failed", view.state
+    assert "went back" in view.message
+    assert session.balance(USER).balance == balance                                    # refunded
+    assert _fee_account(market) == fees
+    with pytest.raises(RuleViolation, match="predictions_not_ready"):
+        _fetch_predictions_raw(market, 0, _signed_prediction_fetch(user.key, order_id, USER, 0))
+    verified = session.verify_ledger()
+    assert verified.ok, verified.error
+    # a user who cannot pay is refused before a share is registered or stored
+    from provider.client import list_datasets
+
+    broke = session.enrol("broke", mint=0)
+    with pytest.raises(RuleViolation, match="insufficient_balance"):
+        register_queries(session.market_channel, broke.key, "broke", model, _queries(market, 5), 3)
+    assert list_datasets(session.market_channel, "broke") == []

@@ -4,8 +4,10 @@ slashing of the noisy provider, payouts that add up, a ledger that verifies."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
+import pytest
 
 from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
 from tests.coordinator.rounds.conftest import (
@@ -17,33 +19,40 @@ from tests.coordinator.rounds.conftest import (
 )
 
 
-def test_round_values_data_like_plaintext_loo_and_pays_out(market: Market) -> None:
+@pytest.fixture(scope="module")
+def settled(market: Market) -> tuple[Any, Any]:
+    """The module's first round, run once: its terms and closed view. The payout test
+    checks it; the verify test re-runs its valuation (a verify moves no token)."""
     terms = market.terms("settle-1")
     market.session.open_round(market.sponsor, terms)
-    view = market.session.run_round("settle-1", deadline_s=300)
+    return terms, market.session.run_round("settle-1", deadline_s=300)
 
+
+def test_round_values_data_like_plaintext_loo_and_pays_out(market: Market, settled: tuple[Any, Any]) -> None:
+    terms, view = settled
     assert_settled_like_plaintext(market, terms, view)
 
 
-def test_round_verify_reruns_the_valuation_and_records_the_verdict(market: Market) -> None:
+def test_round_verify_reruns_the_valuation_and_records_the_verdict(
+    market: Market, settled: tuple[Any, Any],
+) -> None:
     from proto import admin_pb2, market_pb2
 
-    market.session.open_round(market.sponsor, market.terms("verify-1"))
-    view = market.session.run_round("verify-1", deadline_s=300)
+    _, view = settled
     admin = market.session.admin
     reply = admin.call(admin.admin, "VerifyRound",
-                       admin_pb2.VerifyRoundRequest(round_id="verify-1", tolerance=TOLERANCE,
+                       admin_pb2.VerifyRoundRequest(round_id="settle-1", tolerance=TOLERANCE,
                                                     deadline_s=300), timeout=400)
     assert list(reply.recorded_micro) == [p.contribution_micro for p in view.participants]
     assert reply.agrees and reply.max_abs_diff_micro <= reply.tolerance_micro == 10_000
     entries = admin.call(admin.market, "ListEntries",
                          market_pb2.ListEntriesRequest(kind="round_verified", limit=10)).entries
     recorded = [json.loads(e.payload_json) for e in entries]
-    assert [r["round_id"] for r in recorded] == ["verify-1"]
+    assert [r["round_id"] for r in recorded] == ["settle-1"]
     assert recorded[0]["verdict"] == "agrees"
     assert recorded[0]["recomputed_micro"] == list(reply.recomputed_micro)
     # the re-run counted copies again (a fresh sample) and flags the same duplicate
-    assert recorded[0]["recomputed_copies"]["samples"] == round_result(market, "verify-1")["copies"]["samples"]
+    assert recorded[0]["recomputed_copies"]["samples"] == round_result(market, "settle-1")["copies"]["samples"]
     assert market.session.verify_ledger().ok
 
 

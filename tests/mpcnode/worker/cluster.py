@@ -21,7 +21,7 @@ import numpy as np
 
 from mpcnode.share_store import ShareSpec, ShareStore
 from mutualmind.transport.pki import create_cluster
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
+from mutualmind.vocabulary.data_plane import BENCH_FLAG, BENCH_PLANE, DEFAULT_PLANE
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from provider.sharing import Table, column_exponents, infer_label_classes, prescale
@@ -91,10 +91,11 @@ def worker_spec(job_id: str, rank: int, world: int, port: int, data_dir: Path, o
 
 
 def start_ttp(world: int, port: int, plane: dict | None = None) -> subprocess.Popen:
-    """The dealer's process: over gloo at the rendezvous port, or over the gRPC plane
-    (`plane`: the job's grpc fields from `plane_fields`)."""
+    """The dealer's process: over the gRPC plane (`plane`: the job's grpc fields from
+    `plane_fields`), or, without them, over the gloo baseline at the rendezvous port (in
+    bench mode, which only a harness like this one sets)."""
     if plane is None:
-        args = ["--master-addr", "127.0.0.1", "--master-port", str(port)]
+        args = ["--plane", BENCH_PLANE, BENCH_FLAG, "--master-addr", "127.0.0.1", "--master-port", str(port)]
     else:
         args = ["--plane", "grpc", "--job-id", plane["job_id"], "--addresses", ",".join(plane["plane_addresses"]),
                 "--certs-dir", plane["certs_dir"], "--connect-timeout-s", str(plane["plane_connect_timeout_s"])]
@@ -117,9 +118,18 @@ def plane_fields(job_id: str, world: int, certs_dir: Path, connect_timeout_s: fl
     }
 
 
+def job_plane(world: int) -> dict[str, object]:
+    """A job request's data-plane fields (JobRequest, DealerClient.start): the gRPC plane,
+    a free loopback MPC port per node rank, members node0..."""
+    return {"plane": DEFAULT_PLANE, "plane_addresses": tuple(f"127.0.0.1:{free_port()}" for _ in range(world)),
+            "plane_members": tuple(f"node{i}" for i in range(world))}
+
+
 def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
+    """One party's worker process; a gloo spec runs in bench mode (a node never sets it)."""
     spec_path.write_text(json.dumps(spec))
-    return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)], cwd=REPO,
+    bench = [BENCH_FLAG] if spec.get("plane") == BENCH_PLANE else []
+    return subprocess.Popen([sys.executable, "-m", "mpcnode.worker", *bench, str(spec_path)], cwd=REPO,
                             env=one_thread_env(), start_new_session=True)
 
 
@@ -129,12 +139,9 @@ def one_thread_env() -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0,
-            plane: str = DEFAULT_PLANE, certs_dir: Path | None = None) -> list[dict]:
-    """Share the data into `parties` stores, run one job (workers + TTP), return each
-    party's result.json. On the gRPC data plane (cluster jobs' default) the parties use
-    the cluster folder `certs_dir` (made under `root` when not given)."""
-    dirs = [root / f"node{i}" for i in range(parties)]
+def _store_job_data(dirs: list[Path], x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+                    provider_rows: list[int]) -> list[str]:
+    """One training dataset per provider (consecutive rows) and "val", in every store."""
     ids = []
     start = 0
     for index, rows in enumerate(provider_rows):
@@ -142,13 +149,44 @@ def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.nda
         ids.append(f"p{index}")
         start += rows
     store_dataset(dirs, "val", vx, vy, purpose="validation")
+    return ids
+
+
+def run_job_in_process(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+                       provider_rows: list[int], model: dict, parties: int = 3) -> list[dict]:
+    """`run_job` with every party a thread of this process on in-memory links
+    (`plane_memory`): the worker's own `run`, the same shares, frames, dealer and
+    counters as over the gRPC plane, without starting processes. For tests of what the
+    protocol computes; tests of the plane itself or of a process use `run_job`."""
+    from mpcnode.worker.job_spec import parse_worker_spec
+    from mpcnode.worker.plane_memory import run_parties
+    from mpcnode.worker.run import run
+
+    dirs = [root / f"node{i}" for i in range(parties)]
+    ids = _store_job_data(dirs, x, y, vx, vy, provider_rows)
+    plane = {"plane": DEFAULT_PLANE, "plane_addresses": [f"memory:{r + 1}" for r in range(parties)],
+             "certs_dir": "memory"}
+    specs = [parse_worker_spec(json.dumps({**worker_spec("job", r, parties, 1, dirs[r], root / f"out{r}", ids, "val",
+                                                         model), **plane}))
+             for r in range(parties)]
+    return run_parties(parties, lambda rank: run(specs[rank], joined=True), job_id="job")
+
+
+def run_job(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray, provider_rows: list[int], model: dict, parties: int = 3, timeout: float = 120.0,
+            plane: str = DEFAULT_PLANE, certs_dir: Path | None = None) -> list[dict]:
+    """Share the data into `parties` stores, run one job (workers + TTP), return each
+    party's result.json. On the gRPC data plane (cluster jobs' default) the parties use
+    the cluster folder `certs_dir` (made under `root` when not given)."""
+    dirs = [root / f"node{i}" for i in range(parties)]
+    ids = _store_job_data(dirs, x, y, vx, vy, provider_rows)
     port = free_port()
     if plane == "grpc" and certs_dir is None:
         certs_dir = root / "certs"
         create_cluster(certs_dir, parties)
     plane_spec = plane_fields("job", parties, certs_dir) if plane == "grpc" and certs_dir is not None else None
     workers = [
-        start_worker({**worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model), **(plane_spec or {})},
+        start_worker({**worker_spec("job", r, parties, port, dirs[r], root / f"out{r}", ids, "val", model),
+                      **(plane_spec or {"plane": BENCH_PLANE})},
                      root / f"spec{r}.json")
         for r in range(parties)
     ]

@@ -42,25 +42,30 @@ def _init(config: dict) -> object:
     return crypten
 
 
-def main() -> None:
-    config = json.loads(Path(sys.argv[1]).read_text())
-    crypten = _init(config)
+def protocol(rank: int) -> dict:
+    """The protocol run, as party `rank` of whichever plane CrypTen runs on: [x < 0] and
+    x*x of VALUES (held by party 0) revealed, and this party's rounds and bytes."""
     import crypten.communicator as comm
     import torch
     from crypten.mpc import MPCTensor
 
     from mpcnode.worker.comparison import less_than_zero
 
+    encoded = (torch.tensor(VALUES, dtype=torch.float64) * 2**16).long()
+    share = encoded if rank == 0 else torch.zeros_like(encoded)
+    comm.get().reset_communication_stats()
+    value = MPCTensor.from_shares(share, precision=16)
+    below = less_than_zero(value).get_plain_text()
+    product = (value * value).get_plain_text()
+    stats = comm.get().get_communication_stats()
+    return {"ltz": below.tolist(), "square": product.tolist(), "rounds": stats["rounds"], "bytes": stats["bytes"]}
+
+
+def main() -> None:
+    config = json.loads(Path(sys.argv[1]).read_text())
+    crypten = _init(config)
     try:
-        encoded = (torch.tensor(VALUES, dtype=torch.float64) * 2**16).long()
-        share = encoded if config["rank"] == 0 else torch.zeros_like(encoded)
-        comm.get().reset_communication_stats()
-        value = MPCTensor.from_shares(share, precision=16)
-        below = less_than_zero(value).get_plain_text()
-        product = (value * value).get_plain_text()
-        stats = comm.get().get_communication_stats()
-        print(json.dumps({"ltz": below.tolist(), "square": product.tolist(),
-                          "rounds": stats["rounds"], "bytes": stats["bytes"]}), flush=True)
+        print(json.dumps(protocol(config["rank"])), flush=True)
     finally:
         crypten.uninit()  # type: ignore[attr-defined]
 

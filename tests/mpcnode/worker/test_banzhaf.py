@@ -1,4 +1,4 @@
-"""Data Banzhaf in real MPC (3 worker processes + TTP) against plaintext retraining.
+"""Data Banzhaf in real MPC (3 parties + the dealer in one process) against plaintext retraining.
 
 Exact Banzhaf (2^n coalitions as row masks of one batched pass, the estimator computed on
 the shares) must equal the plaintext Banzhaf of one separate training per coalition
@@ -21,7 +21,7 @@ from mpcnode.worker.banzhaf import train_banzhaf
 from mpcnode.worker.reference import plaintext_banzhaf
 from mutualmind.vocabulary.model_spec import parse_model_spec
 from mutualmind.vocabulary.valuation import EXACT, EXACT_LIMIT, MSR, MSR_SAMPLES, msr_seed, plan
-from tests.mpcnode.worker.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job_in_process
 
 
 def _data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +51,7 @@ def test_exact_banzhaf_in_mpc_equals_retraining_every_coalition(tmp_path: Path) 
     spec, coalitions = _coalitions(raw, len(rows))
     assert coalitions.method == EXACT and coalitions.models == 16
     started = time.monotonic()
-    results = run_job(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
+    results = run_job_in_process(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
     elapsed = time.monotonic() - started
     revealed = results[0]["metrics"]
     assert all(r["metrics"] == revealed for r in results)
@@ -73,7 +73,7 @@ def test_banzhaf_beyond_the_exact_limit_samples_coalitions_in_mpc(tmp_path: Path
     spec, coalitions = _coalitions(raw, providers)
     assert coalitions.method == MSR and coalitions.models == MSR_SAMPLES + 1
     started = time.monotonic()
-    results = run_job(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
+    results = run_job_in_process(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
     elapsed = time.monotonic() - started
     revealed = results[0]["metrics"]
     assert all(r["metrics"] == revealed for r in results)

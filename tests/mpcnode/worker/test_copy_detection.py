@@ -1,13 +1,13 @@
 """Copies earn nothing (issue 13): rows that repeat an earlier dataset's rows are counted in MPC.
 
-Real MPC (3 worker processes + the TTP): a round of breast-cancer datasets with an exact
-copy, a copy with 1 % noise, a half copy and a shuffled copy next to honest splits, and
-a round of honest splits of the synthetic credit table (6 features: the table whose
-honest rows lie nearest each other). The worker reveals one count per dataset; the
-plaintext run of the same algorithm (`PlainBackend`) gives the same counts. Honest
-splits of breast cancer, wine, digits and credit are never flagged, over many random
-splits, in plaintext (the same code; MPC only adds truncation noise far below the
-tolerance).
+Real MPC (the worker's `run` as 3 parties + the dealer, threads of one process): a round
+of breast-cancer datasets with an exact copy, a copy with 1 % noise, a half copy and a
+shuffled copy next to honest splits, and a round of honest splits of the synthetic
+credit table (6 features: the table whose honest rows lie nearest each other). The
+worker reveals one count per dataset; the plaintext run of the same algorithm
+(`PlainBackend`) gives the same counts. Honest splits of breast cancer, wine, digits and
+credit are never flagged, over many random splits, in plaintext (the same code; MPC only
+adds truncation noise far below the tolerance).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mpcnode.worker.copy_detection import (
     sample_sizes,
 )
 from mutualmind.vocabulary.copy_rule import is_copy
-from tests.mpcnode.worker.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job_in_process
 from tests.mpcnode.worker.test_numerics import credit_table
 
 FAST = {"kind": "logistic", "epochs": 1}  # training is not what is tested here
@@ -66,7 +66,7 @@ def _copy_round(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[int], list[
 def test_every_kind_of_copy_is_caught_in_mpc_and_honest_rows_are_not(tmp_path: Path) -> None:
     x, y, rows, names = _copy_round()
     vx, vy = load_breast_cancer(return_X_y=True)
-    results = run_job(tmp_path, x, y, vx[450:], vy[450:], rows, FAST, plane="gloo")
+    results = run_job_in_process(tmp_path, x, y, vx[450:], vy[450:], rows, FAST)
     copies = results[0]["copies"]
     assert all(r["copies"] == copies for r in results)  # every party revealed the same counts
     flagged = {name for name, c, s in zip(names, copies["counts"], copies["samples"], strict=True) if is_copy(c, s)}
@@ -89,7 +89,7 @@ def test_honest_credit_splits_are_not_flagged_in_mpc(tmp_path: Path) -> None:
     """Six features, income in dollars: honest rows lie closest together on this table."""
     x, y = credit_table(600, seed=5)
     rows = [120] * 4
-    results = run_job(tmp_path, x[:480], y[:480], x[480:], y[480:], rows, FAST, plane="gloo")
+    results = run_job_in_process(tmp_path, x[:480], y[:480], x[480:], y[480:], rows, FAST)
     copies = results[0]["copies"]
     assert copies["samples"] == [0] + [SAMPLE_ROWS] * 3
     assert not any(is_copy(c, s) for c, s in zip(copies["counts"], copies["samples"], strict=True)), copies

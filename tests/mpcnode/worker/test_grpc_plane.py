@@ -3,7 +3,7 @@
 Real processes on loopback with real TLS from a real cluster CA: the repo's protocol
 code (comparison, Beaver products with online dealer requests, training) gives the
 same values and exactly the same round and byte counts over the gRPC plane as over
-gloo; and every refusal - no cluster certificate, another member's certificate in the
+gloo and as with every party a thread of one process on in-memory links; and every refusal - no cluster certificate, another member's certificate in the
 wrong rank, a job id the party was not given, a replayed or out-of-order message - ends
 the job with a typed error naming the member, and a refused worker writes no result.
 """
@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import torch
 
+from mpcnode.worker.lifetime import Deadline
+from mpcnode.worker.plane_memory import run_parties
 from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
 from mutualmind.errors import IntegrityError, PermissionDenied, Unavailable
 from mutualmind.transport.pki import create_cluster
@@ -31,12 +33,13 @@ from tests.mpcnode.worker.cluster import (
     free_port,
     plane_fields,
     run_job,
+    run_job_in_process,
     start_ttp,
     start_worker,
     store_dataset,
     worker_spec,
 )
-from tests.mpcnode.worker.plane_party import VALUES
+from tests.mpcnode.worker.plane_party import VALUES, protocol
 
 
 def _run_parties(root: Path, plane: str, certs: Path, world: int = 3) -> list[dict]:
@@ -63,20 +66,26 @@ def _run_parties(root: Path, plane: str, certs: Path, world: int = 3) -> list[di
     return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
 
 
-def test_comparison_and_products_match_gloo_values_rounds_and_bytes(tmp_path: Path, cluster_certs: ClusterCertsFactory) -> None:
+def test_comparison_and_products_match_gloo_and_in_memory_values_rounds_and_bytes(
+        tmp_path: Path, cluster_certs: ClusterCertsFactory) -> None:
+    """The same protocol run over the gRPC plane, over gloo, and with the three parties
+    and the dealer as threads of this process on in-memory links (`plane_memory`)."""
     certs = cluster_certs(3).folder
     over_grpc = _run_parties(tmp_path / "grpc", "grpc", certs)
     over_gloo = _run_parties(tmp_path / "gloo", "gloo", certs)
+    in_memory = run_parties(3, protocol)
     expected = [1.0 if v < 0 else 0.0 for v in VALUES]
-    for results in (over_grpc, over_gloo):
+    for results in (over_grpc, over_gloo, in_memory):
         assert all(r["ltz"] == expected for r in results)
         np.testing.assert_allclose(results[0]["square"], np.square(VALUES), rtol=1e-3, atol=1e-3)
-    assert [(r["rounds"], r["bytes"]) for r in over_grpc] == [(r["rounds"], r["bytes"]) for r in over_gloo]
+    counts = [(r["rounds"], r["bytes"]) for r in over_grpc]
+    assert counts == [(r["rounds"], r["bytes"]) for r in over_gloo] == [(r["rounds"], r["bytes"]) for r in in_memory]
     # party 0 also paid for its online dealer request (3 rounds, as CrypTen counts it)
     assert over_grpc[0]["rounds"] > over_grpc[1]["rounds"]
 
 
-def test_training_over_grpc_equals_gloo_step_for_step(tmp_path: Path, cluster_certs: ClusterCertsFactory) -> None:
+def test_training_over_grpc_equals_gloo_and_in_memory_step_for_step(tmp_path: Path,
+                                                                  cluster_certs: ClusterCertsFactory) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 3))
     y = (x[:, 0] - x[:, 1] > 0).astype(float)
@@ -86,11 +95,15 @@ def test_training_over_grpc_equals_gloo_step_for_step(tmp_path: Path, cluster_ce
     over_grpc = run_job(tmp_path / "grpc", x, y, vx, vy, [20, 20, 20], model, plane="grpc",
                         certs_dir=cluster_certs(3).folder)
     over_gloo = run_job(tmp_path / "gloo", x, y, vx, vy, [20, 20, 20], model, plane="gloo")
+    in_memory = run_job_in_process(tmp_path / "memory", x, y, vx, vy, [20, 20, 20], model)
     keys = ("rounds", "bytes", "rounds_per_step", "bytes_per_step", "offline_rounds", "offline_bytes", "rounds_evaluation")
-    assert [[r["comm"][k] for k in keys] for r in over_grpc] == [[r["comm"][k] for k in keys] for r in over_gloo]
+    counts = [[r["comm"][k] for k in keys] for r in over_grpc]
+    assert counts == [[r["comm"][k] for k in keys] for r in over_gloo]
+    assert counts == [[r["comm"][k] for k in keys] for r in in_memory]
     assert over_grpc[0]["comm"]["rounds_per_step"] == 16
     # fixed-point truncation is probabilistic: metrics agree within one validation row
-    np.testing.assert_allclose(over_grpc[0]["metrics"], over_gloo[0]["metrics"], atol=1.5 / len(vx))
+    for other in (over_gloo, in_memory):
+        np.testing.assert_allclose(over_grpc[0]["metrics"], other[0]["metrics"], atol=1.5 / len(vx))
 
 
 # -- refusals, in one process: two parties' sessions on real mTLS ------------------------
@@ -98,7 +111,7 @@ def test_training_over_grpc_equals_gloo_step_for_step(tmp_path: Path, cluster_ce
 def _config(certs: Path, rank: int, addresses: tuple[str, ...], *, job: str = "job-a",
             members: tuple[str, ...] = ("node0", "node1"), timeout: float = 3.0) -> PlaneConfig:
     return PlaneConfig(job_id=job, rank=rank, world_size=2, addresses=addresses, members=members,
-                       certs_dir=certs, with_dealer=False, connect_timeout_s=timeout, recv_timeout_s=5.0)
+                       certs_dir=certs, with_dealer=False, connect_timeout_s=timeout, deadline=Deadline.after(60.0))
 
 
 def _meet(node0: PlaneConfig, other: PlaneConfig) -> tuple[object, object]:

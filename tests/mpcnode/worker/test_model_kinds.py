@@ -1,4 +1,4 @@
-"""Every model kind in real MPC (3 worker processes + TTP) against the plaintext reference.
+"""Every model kind in real MPC (3 parties + the dealer in one process) against the plaintext reference.
 
 Softmax regression on iris (3 classes), linear regression on diabetes (standardised
 target, MSE), and the MLP on breast cancer: the n+1 revealed metrics must match the
@@ -17,7 +17,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from mpcnode.worker.reference import plaintext_loo
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpcnode.worker.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job_in_process
 
 CASES = {
     # name: (loader, model, tolerance on each metric)
@@ -36,7 +36,7 @@ def test_model_kind_in_mpc_matches_plaintext(case: str, tmp_path: Path) -> None:
     cut = int(0.8 * len(x))
     rows = [len(p) for p in np.array_split(np.arange(cut), 3)]
     spec = parse_model_spec(raw)
-    results = run_job(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
+    results = run_job_in_process(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
     metrics = results[0]["metrics"]
     assert all(r["metrics"] == metrics for r in results)
     reference = plaintext_loo(spec, x[:cut], y[:cut], x[cut:], y[cut:], rows)

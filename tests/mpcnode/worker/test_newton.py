@@ -4,8 +4,8 @@ The valuation assumes each model is at its optimum; SGD with a fixed schedule is
 its LOO differences carry training noise (issue 13). These tests hold the newton solver
 (mpcnode/worker/newton.py) to a converged plaintext reference: scikit-learn's
 LogisticRegression with the same L2 (C = 1 / (l2 x rows of that model)) retrained
-without each provider, on the same pooled standardisation. In real MPC (3 worker
-processes + the dealer's TTP) every provider whose reference contribution is beyond
+without each provider, on the same pooled standardisation. In real MPC (3 parties
++ the dealer, threads of one process) every provider whose reference contribution is beyond
 EPSILON gets the same sign, and the provider with 40 % flipped labels ranks last.
 """
 
@@ -25,7 +25,7 @@ from mpcnode.worker.newton import provider_blocks
 from mpcnode.worker.reference import plaintext_batched, plaintext_loo
 from mutualmind.errors import InvalidInput, QuotaExceeded
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpcnode.worker.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job_in_process
 from tests.mpcnode.worker.test_numerics import credit_table
 
 L2 = 0.01
@@ -185,7 +185,7 @@ def test_mpc_newton_step_agrees_with_sklearn_on_breast_cancer(tmp_path: Path) ->
     model's Hessians, [rows, 32]; retraining's [6, rows, 32] made this job 2x slower)."""
     data = noisy_split(*load_breast_cancer(return_X_y=True), providers=5, noisy=2)
     raw = {"kind": "logistic", "solver": "newton", "l2": L2, "loo": "newton_step"}
-    results = run_job(tmp_path, *data, raw)
+    results = run_job_in_process(tmp_path, *data, raw)
     assert all(r["metrics"] == results[0]["metrics"] for r in results)
     got = contributions(results[0]["metrics"])
     assert_agrees(got, sklearn_contributions(*data), noisy=2)
@@ -204,7 +204,7 @@ def test_mpc_newton_loo_agrees_with_sklearn_on_a_credit_table(tmp_path: Path) ->
     ty[flipped] = 1 - ty[flipped]
     data = (x[:600], ty, x[600:], y[600:], [120] * 5)
     raw = {"kind": "logistic", "solver": "newton", "l2": L2}
-    results = run_job(tmp_path, *data, raw)
+    results = run_job_in_process(tmp_path, *data, raw)
     got = contributions(results[0]["metrics"])
     assert_agrees(got, sklearn_contributions(*data), noisy=2)
     plain = contributions(plaintext_batched(parse_model_spec(raw), *data).metrics)

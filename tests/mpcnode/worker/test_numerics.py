@@ -1,6 +1,6 @@
 """Any table that passes the share-time check trains (issue 11, numerics).
 
-Real MPC (3 worker processes + the TTP) on tables at the edges of what `provider share`
+Real MPC (3 parties + the dealer, threads of one process) on tables at the edges of what `provider share`
 admits: a credit-scoring table in dollars, values at the admitted limit +-2^20 next to
 thousandths in one table, providers whose exponents for one column differ (the job
 aligns them), and linear regression with the default spec. Each must train to the
@@ -20,7 +20,7 @@ from mpcnode.worker.reference import plaintext_batched, plaintext_loo
 from mutualmind.vocabulary.column_scale import MAX_ABS_VALUE
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpcnode.worker.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job, run_job_in_process
 
 
 def credit_table(rows: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +58,7 @@ def thousandths_table(rows: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]
 
 def _run(tmp_path: Path, x: np.ndarray, y: np.ndarray, rows: list[int], raw: dict) -> tuple[list[dict], dict]:
     cut = sum(rows)
-    results = run_job(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
+    results = run_job_in_process(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
     assert all(r["metrics"] == results[0]["metrics"] for r in results)
     shares = [read_share_file(tmp_path / f"out{r}" / "weights.bin", res["weights"]["tensors"]) for r, res in enumerate(results)]
     return results, reconstruct(shares)
@@ -102,7 +102,7 @@ def test_a_small_column_over_few_rows_trains_like_plaintext(tmp_path: Path) -> N
     rows, cut = [8, 8, 8], 24
     raw = {"kind": "logistic", "epochs": 2}
     spec = parse_model_spec(raw)
-    results = run_job(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
+    results = run_job_in_process(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
     reference = plaintext_loo(spec, x[:cut], y[:cut], x[cut:], y[cut:], rows)
     np.testing.assert_allclose(results[0]["metrics"], reference, atol=0.005)
     assert results[0]["accuracy_full"] > 0.85  # the column in thousandths is used

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.distributed import ReduceOp
 
 from mpcnode.worker.grpc_plane import SPLIT_BYTES, GrpcCommunicator
+from mpcnode.worker.lifetime import Deadline
 from mpcnode.worker.plane_codec import TensorChunk, decode_frame, encode_frame, tensor_frame
 from mpcnode.worker.plane_session import PlaneConfig, PlaneSession
 from mutualmind.errors import IntegrityError
@@ -62,7 +64,7 @@ def _sessions(certs: Path, world: int) -> list[PlaneSession]:
     addresses = tuple(f"127.0.0.1:{free_port()}" for _ in range(world))
     configs = [PlaneConfig(job_id="job-a", rank=r, world_size=world, addresses=addresses,
                            members=tuple(f"node{i}" for i in range(world)), certs_dir=certs,
-                           with_dealer=False, connect_timeout_s=20.0, recv_timeout_s=30.0)
+                           with_dealer=False, connect_timeout_s=20.0, deadline=Deadline.after(30.0))
                for r in range(world)]
     with ThreadPoolExecutor(world) as pool:
         return list(pool.map(PlaneSession.connect, configs))
@@ -79,18 +81,21 @@ def test_large_and_small_all_reduces_equal_the_sum_at_every_party(cluster_certs:
     wraps = [sum(inputs[r][i] for r in range(world)) for i in range(2)]   # int64 sums wrap, as shares do
     originals = [[t.clone() for t in tensors] for tensors in inputs]
     try:
-        def party(rank: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        def party(rank: int) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
             comm = GrpcCommunicator(sessions[rank])
             batched = comm.all_reduce(inputs[rank], batched=True)
             single = comm.all_reduce(inputs[rank][0])
-            return batched, single
+            xor = comm.all_reduce(inputs[rank][0], op=ReduceOp.BXOR)    # binary shares' reduction
+            return batched, single, xor
 
         with ThreadPoolExecutor(world) as pool:
             results = list(pool.map(party, range(world)))
-        for batched, single in results:
+        xored = inputs[0][0] ^ inputs[1][0] ^ inputs[2][0]
+        for batched, single, xor in results:
             assert [t.shape for t in batched] == [t.shape for t in wraps]
             assert all(torch.equal(got, want) for got, want in zip(batched, wraps))
             assert torch.equal(single, wraps[0])
+            assert torch.equal(xor, xored)
         # the inputs are the parties' own: untouched
         assert all(torch.equal(a, b) for mine, kept in zip(inputs, originals) for a, b in zip(mine, kept))
     finally:

@@ -26,7 +26,7 @@ from tests.mpcnode.worker.cluster import REPO
 from tests.netns import network, unavailable_reason
 
 KEEPALIVE_S = 1.0         # production: plane_keepalive.KEEPALIVE_S (10 s)
-RECV_TIMEOUT_S = 60.0     # what a dropped link would wait for without keepalive
+DEADLINE_S = 60.0         # the job deadline a dropped link would wait for without keepalive
 QUIET_S = 6 * KEEPALIVE_S   # more pings than gRPC sends without data by default (2)
 PORT = 29500              # each namespace has all its ports to itself
 
@@ -63,7 +63,7 @@ def test_a_peer_cut_off_silently_fails_the_link_naming_it(tmp_path: Path) -> Non
                 config.write_text(json.dumps({
                     "job_id": "job-cut", "rank": rank, "certs_dir": str(certs),
                     "addresses": [f"{net.address(m)}:{PORT}" for m in ("node0", "node1")],
-                    "recv_timeout_s": RECV_TIMEOUT_S, "keepalive_s": KEEPALIVE_S}))
+                    "deadline_s": DEADLINE_S, "keepalive_s": KEEPALIVE_S}))
                 parties.append(net.popen(f"node{rank}", [sys.executable, "-m", "tests.mpcnode.worker.plane_waiter",
                                                          str(config)], cwd=REPO, stdout=subprocess.PIPE, text=True))
             assert [_line(p, 60)["joined"] for p in parties] == [True, True]
@@ -74,7 +74,7 @@ def test_a_peer_cut_off_silently_fails_the_link_naming_it(tmp_path: Path) -> Non
 
             net.link_down("node1")
             cut = time.monotonic()
-            ended = [_line(p, RECV_TIMEOUT_S / 2) for p in parties]
+            ended = [_line(p, DEADLINE_S / 2) for p in parties]
             seconds = time.monotonic() - cut
         finally:
             for process in parties:
@@ -84,4 +84,4 @@ def test_a_peer_cut_off_silently_fails_the_link_naming_it(tmp_path: Path) -> Non
     assert [e["error"] for e in ended] == ["Unavailable", "Unavailable"]
     assert "data-plane stream with node1 (rank 1)" in ended[0]["message"]
     assert "data-plane stream with node0 (rank 0)" in ended[1]["message"]
-    assert seconds < 10 * KEEPALIVE_S      # not the receive timeout
+    assert seconds < 10 * KEEPALIVE_S      # not the deadline

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mutualmind.vocabulary.data_plane import BENCH_FLAG, BENCH_PLANE
 from tests.mpcnode.worker.cluster import REPO, free_port, store_dataset, worker_spec
 
 JOB_ADDRESS = "127.0.0.2"
@@ -55,10 +56,11 @@ def test_rank0_store_listens_on_the_jobs_address_only(tmp_path: Path) -> None:
     spec = worker_spec("bound", 0, 2, port, dirs[0], tmp_path / "out", ["a"], "v",
                        {"kind": "logistic", "epochs": 1})
     spec["master_addr"] = JOB_ADDRESS
+    spec["plane"] = BENCH_PLANE   # the rendezvous is the gloo baseline's (bench mode)
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, PYTHONPATH=str(REPO), MUTUALMIND_DEADLINE_S="60")
-    worker = subprocess.Popen([sys.executable, "-m", "mpcnode.worker", str(spec_path)],
+    worker = subprocess.Popen([sys.executable, "-m", "mpcnode.worker", BENCH_FLAG, str(spec_path)],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:

@@ -24,6 +24,7 @@ from mpcnode.worker.memory_budget import JobShape, check_memory, estimate_bytes
 from mpcnode.worker.reference import plaintext_batched
 from mutualmind.errors import QuotaExceeded
 from mutualmind.vocabulary.column_scale import MAX_JOB_ROWS
+from mutualmind.vocabulary.data_plane import BENCH_PLANE
 from mutualmind.vocabulary.model_spec import parse_model_spec
 from tests.mpcnode.worker.cluster import (
     free_port,
@@ -92,6 +93,7 @@ def test_a_job_over_the_memory_budget_is_refused_before_it_joins(tmp_path: Path)
     for rank in range(3):
         spec = worker_spec("job", rank, 3, port, dirs[rank], tmp_path / f"out{rank}", ["p0"], "val", {"kind": "logistic"})
         spec["memory_budget_bytes"] = 64 << 20
+        spec["plane"] = BENCH_PLANE   # the TTP below is the gloo one (start_ttp without plane fields)
         workers.append(start_worker(spec, tmp_path / f"spec{rank}.json"))
     ttp = start_ttp(3, port)
     try:

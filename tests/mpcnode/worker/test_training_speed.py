@@ -1,6 +1,8 @@
 """Issue 5: MPC training in few rounds, without losing accuracy.
 
-Real worker processes and the real (batching) TTP process on loopback: the number of
+The worker's `run` as 3 parties and the real (batching) dealer, threads of one process
+on in-memory links through the plane's codec, which count rounds as the gRPC plane
+does (test_grpc_plane checks they are equal): the number of
 online rounds per training step is deterministic, so it is asserted exactly, on every
 party - party 0 no longer talks to the dealer during training, so it pays the same as
 the others. Accuracy is checked against scikit-learn's plaintext LogisticRegression on
@@ -28,7 +30,7 @@ from mpcnode.worker.dealer_prefetch import (
 from mpcnode.worker.reference import plaintext_batched
 from mpcnode.worker.softmax_training import newton_iterations, plain_softmax
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from tests.mpcnode.worker.cluster import run_job
+from tests.mpcnode.worker.cluster import run_job_in_process
 
 # online rounds per step with 3 parties: logits (Beaver + truncation) 2, hard sigmoid
 # (carry-save comparison 9, exact product 1, /8 truncation 1) 11, gradient matmul 2,
@@ -47,7 +49,7 @@ def _providers(rows: int, count: int) -> list[int]:
 
 def test_logistic_step_is_16_rounds_on_every_party_and_as_accurate_as_sklearn(tmp_path: Path) -> None:
     tx, ty, vx, vy, task, _ = load_task("breast_cancer")
-    results = run_job(tmp_path, tx, ty, vx, vy, _providers(len(tx), 3), LOGISTIC)
+    results = run_job_in_process(tmp_path, tx, ty, vx, vy, _providers(len(tx), 3), LOGISTIC)
     assert [r["comm"]["rounds_per_step"] for r in results] == [LOGISTIC_ROUNDS_PER_STEP] * 3
     # the dealer material came in the offline phase: party 0 made its requests then
     assert all(r["comm"]["offline_rounds"] > 0 for r in results)
@@ -62,7 +64,7 @@ def test_logistic_step_is_16_rounds_on_every_party_and_as_accurate_as_sklearn(tm
 def test_softmax_step_rounds_are_exact(tmp_path: Path) -> None:
     tx, ty, vx, vy, _, classes = load_task("iris")
     model = {"kind": "softmax", "classes": classes, "lr": 1.0, "epochs": 1, "batch_size": 32, "metric": "accuracy"}
-    results = run_job(tmp_path, tx, ty, vx, vy, _providers(len(tx), 2), model)
+    results = run_job_in_process(tmp_path, tx, ty, vx, vy, _providers(len(tx), 2), model)
     assert [r["comm"]["rounds_per_step"] for r in results] == [SOFTMAX_3_ROUNDS_PER_STEP] * 3
     reference = plaintext_batched(parse_model_spec(model), tx, ty, vx, vy, _providers(len(tx), 2)).metrics
     np.testing.assert_allclose(results[0]["metrics"], reference, atol=1.5 / len(vx))

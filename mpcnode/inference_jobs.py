@@ -1,0 +1,138 @@
+"""A node's part of private inference: which jobs it runs, and to whom it hands the outputs.
+
+Before it runs an inference job, a node rebuilds what the job is from what it can verify
+itself (as `job_check` does for a round): the model is a closed round's (sponsor-signed
+terms, the coordinator's accepted result) whose trained share this node holds; the query
+rows are a dataset of purpose `inference` whose registration its user signed; the job id
+is the order id, which is the query dataset's id; the digest is
+`inference_job_digest` of those. The model's job folder is filled in here, never taken
+from the coordinator.
+
+The outputs are shares of the user's predictions, so a node hands its share only to the
+query dataset's registered provider, on a request that user signed (`PredictionRequest`),
+issued within `MAX_SKEW_S` of this node's clock, with a nonce the node has not accepted
+before (the same on-disk `NonceStore` as model fetches). With the share goes a signed
+receipt, and the node signs the order's `delivery_message`: the coordinator collects
+those signatures from every node to settle the fee (`JobRunner.record_delivery`).
+No gRPC here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mpcnode.jobs import JobRequest, JobRunner
+from mpcnode.market_view import MarketView
+from mpcnode.model_release import accepted_job
+from mpcnode.nonce_store import NonceStore
+from mpcnode.registry import DatasetRegistry, RegisteredDataset
+from mutualmind.errors import IntegrityError, InvalidInput, PermissionDenied, RuleViolation
+from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.dataset import INFERENCE
+from mutualmind.vocabulary.inference import (
+    MAX_SKEW_S,
+    PredictionRequest,
+    ReleasedPredictions,
+    inference_job_digest,
+    prediction_fetch_message,
+    prediction_receipt,
+)
+from mutualmind.vocabulary.ownership import delivery_message
+from mutualmind.vocabulary.signing_keys import sign, verify_signature
+from mutualmind.vocabulary.states import JobState, RoundStatus
+
+_NONCE = re.compile(r"[0-9a-f]{32,128}")
+
+
+class NodeInference:
+    """Checks inference jobs and releases their prediction shares (thread-safe)."""
+
+    def __init__(self, *, node_index: int, jobs: JobRunner, market: MarketView,
+                 registry: DatasetRegistry, signing_key: Ed25519PrivateKey, nonces: NonceStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.node_index = node_index
+        self._jobs = jobs
+        self._market = market
+        self._registry = registry
+        self._key = signing_key
+        self._nonces = nonces
+        self._clock = clock
+
+    # -- before the job -----------------------------------------------------------------
+
+    def check(self, request: JobRequest) -> JobRequest:
+        """The request with this node's model folder filled in, or a typed refusal."""
+        model_id = request.round_id
+        if len(request.dataset_ids) != 1 or request.job_id != request.dataset_ids[0]:
+            raise InvalidInput("an inference job's id is its order id, which names its one query dataset")
+        query = self._query(request.job_id)
+        facts = self._market.round(model_id)
+        if facts.status != RoundStatus.CLOSED or not facts.job_digest:
+            raise RuleViolation("model_not_ready", f"round {model_id!r} is {facts.status}; its model "
+                                "answers queries once the round has closed")
+        try:
+            spec = json.loads(request.model_spec_json)
+        except ValueError:
+            raise InvalidInput("the job's model_spec_json is not valid JSON") from None
+        if spec != facts.opened.get("model_spec"):
+            raise IntegrityError(f"job {request.job_id!r} names a model spec other than the one "
+                                 f"round {model_id!r}'s sponsor signed; this node will not run it")
+        expected = inference_job_digest(request.job_id, model_id, facts.job_digest,
+                                        [c.hex() for c in query.share_commitments])
+        if request.job_digest.hex() != expected:
+            raise IntegrityError(f"inference job {request.job_id!r} carries a digest this node "
+                                 "cannot reproduce from the order's query rows and the model")
+        job = accepted_job(self._jobs, self.node_index, model_id, facts.job_digest,
+                           list(facts.metrics_micro))
+        return replace(request, validation_dataset_id="", model_dir=str(self._jobs.jobs_dir / job))
+
+    def _query(self, order_id: str) -> RegisteredDataset:
+        query = self._registry.get(order_id)
+        if query.purpose != INFERENCE:
+            raise InvalidInput(f"dataset {order_id!r} is a {query.purpose} set, not an order's query rows")
+        return query
+
+    # -- after the job ------------------------------------------------------------------
+
+    def release(self, request: PredictionRequest) -> ReleasedPredictions:
+        """This node's share of the order's predictions and its signed receipt."""
+        if request.node_index != self.node_index:
+            raise InvalidInput(f"this is node {self.node_index}, the request is for node "
+                               f"{request.node_index}; send it to node {request.node_index}")
+        if not _NONCE.fullmatch(request.nonce):
+            raise InvalidInput("the nonce must be 32-128 lowercase hex characters from a secure "
+                               "random source (secrets.token_hex(16))")
+        now = self._clock()
+        if abs(now - request.issued_at) > MAX_SKEW_S:
+            raise PermissionDenied(
+                f"the request was issued at {request.issued_at}, {now - request.issued_at:+.0f} s from "
+                f"this node's clock (allowed: {MAX_SKEW_S} s); check the clock and sign a new request")
+        query = self._query(request.order_id)
+        if query.provider_id != request.user_id:
+            raise PermissionDenied(f"only the user who placed order {request.order_id!r} may fetch "
+                                   f"its predictions, and {request.user_id!r} is not it")
+        if not verify_signature(query.provider_public_key, prediction_fetch_message(request),
+                                request.signature):
+            raise PermissionDenied(f"the request is not signed by user {request.user_id!r}'s "
+                                   "registered key; sign it with the key the user registered")
+        status = self._jobs.status(request.order_id)
+        if status.state != JobState.DONE or status.result is None:
+            raise RuleViolation("predictions_not_ready", f"order {request.order_id!r}'s job is "
+                                f"{status.state}; ask again once it is done")
+        self._nonces.claim(request.nonce, request.issued_at + MAX_SKEW_S + 1, now)
+        data, manifest = self._jobs.model_share(request.order_id)
+        shape = [int(d) for d in manifest[0]["shape"]]  # type: ignore[attr-defined]
+        model_id = self._jobs.request_of(request.order_id).round_id
+        payload = prediction_receipt(order_id=request.order_id, model_id=model_id,
+                                     node_index=self.node_index, user_id=request.user_id,
+                                     nonce=request.nonce, data=data, shape=shape)
+        receipt = canonical_json(payload)
+        self._jobs.record_delivery(request.order_id, delivery_message(
+            request.order_id, model_id, request.user_id, query.rows))
+        return ReleasedPredictions(data=data, receipt_json=receipt, signature=sign(self._key, receipt))

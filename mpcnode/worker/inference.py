@@ -1,0 +1,178 @@
+"""One party of a private inference job: the trained model's shares on a user's query shares.
+
+The round's model stays secret-shared on the nodes (`run.py` wrote this party's share to
+the training job's `weights.bin`). A paying user secret-shared its query rows like a
+dataset (purpose `inference`); this process builds secret tensors from both shares,
+aligns the query's columns to the powers of two the model was trained under
+(`column_scale`: the training datasets' largest exponent per column, public), applies the
+pooled standardisation and the model, and writes this party's share of the outputs,
+[rows, outputs] raw LE int64 (16 fractional bits), to `predictions.bin`. Nothing is
+revealed: only the user, adding every node's share, sees a prediction.
+
+Outputs are the logits of a classifier (the user takes the sign or the argmax), or a
+regression's value in the label's raw units.
+
+The standardisation is folded into the first layer, so that a row costs one secret
+matmul, not a truncated product first:
+
+    ((x - m) * s) W + b  =  x (diag(s) W) + (b - m diag(s) W),
+
+diag(s) W is one product of [features, outputs] tensors, and m diag(s) W is one more row
+of the first chunk's matmul: two multiplications per job in all (the MLP adds its relu
+and second layer per chunk). The query is aligned exactly (a public integer product)
+when its exponents are at least the model's, which `provider.predict` chooses; a finer
+column would need a truncation of the table (supported, not needed by our client).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mpcnode.share_store import ShareStore
+from mpcnode.worker.job_spec import WorkerSpec
+from mpcnode.worker.lifetime import Deadline
+from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.dataset import INFERENCE
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.model_file import MODEL_PARAMETERS, read_share_file
+
+PREDICTIONS_FILE = "predictions.bin"
+# the training job's files this job reads (written by run.py and mpcnode.jobs)
+TRAINED_RESULT = "result.json"
+TRAINED_REQUEST = "request.json"
+TRAINED_WEIGHTS = "weights.bin"
+
+
+@dataclass(frozen=True)
+class InferenceInputs:
+    """This party's shares: the query [rows, features] and the model's tensors."""
+
+    query: np.ndarray
+    # bits to shift each query column right (negative: left) onto the model's exponents
+    shift: np.ndarray
+    model: dict[str, np.ndarray]
+    label_exponent: int
+
+
+def load_inputs(spec: WorkerSpec) -> InferenceInputs:
+    """Read and check this party's query share and model share (before any network)."""
+    store = ShareStore(spec.data_dir)
+    model_dir = Path(spec.model_dir)
+    try:
+        trained = json.loads((model_dir / TRAINED_REQUEST).read_text(encoding="utf-8"))
+        manifest = json.loads((model_dir / TRAINED_RESULT).read_text(encoding="utf-8"))["weights"]["tensors"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IntegrityError(f"the trained model's files in {model_dir.name} are unreadable ({err})") from None
+    model = {name: np.ascontiguousarray(t, dtype=np.int64)
+             for name, t in read_share_file(model_dir / TRAINED_WEIGHTS, manifest).items()}
+    metas = [store.describe(d) for d in [*trained["dataset_ids"], trained["validation_dataset_id"]]]
+    schema = metas[0].schema
+    query_meta = store.describe(spec.dataset_ids[0])
+    if query_meta.purpose != INFERENCE:
+        raise InvalidInput(f"dataset {query_meta.dataset_id!r} is a {query_meta.purpose} set, not query rows")
+    if query_meta.node_index != spec.rank:
+        raise IntegrityError(f"the query share on this node is share {query_meta.node_index}, "
+                             f"but this node is rank {spec.rank}")
+    if query_meta.frac_bits != FRAC_BITS:
+        raise InvalidInput(f"the query rows have {query_meta.frac_bits} fractional bits; jobs need {FRAC_BITS}")
+    if list(query_meta.schema.columns) != list(schema.feature_columns):
+        raise InvalidInput(f"the query columns {list(query_meta.schema.columns)[:5]}... are not the "
+                           f"model's features {list(schema.feature_columns)[:5]}... in order")
+    index = {name: i for i, name in enumerate(schema.columns)}
+    order = [index[c] for c in schema.feature_columns]
+    trained_exponents = np.array([np.asarray(m.exponents)[order] for m in metas]).max(axis=0)
+    label = index[schema.label_column]
+    label_exponent = int(max(np.asarray(m.exponents)[label] for m in metas))
+    query = store.load(query_meta.dataset_id).data   # checked against its commitment
+    return InferenceInputs(query=np.ascontiguousarray(query), model=model, label_exponent=label_exponent,
+                           shift=trained_exponents - np.asarray(query_meta.exponents))
+
+
+def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
+                  startup: dict[str, object] | None = None) -> dict[str, object]:
+    """Run this party's inference job; writes predictions.bin and result.json. `deadline`
+    (the job's) bounds every wait for a peer; `startup` says how this process was started
+    (a ready worker's pid and wait, `ready.py`)."""
+    started = time.monotonic()
+    output = Path(spec.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    inputs = load_inputs(spec)   # before torch is imported: bad input fails in a second
+    import torch
+
+    from mpcnode.worker.backend import CrypTenBackend
+    from mpcnode.worker.normalisation import row_chunks
+    from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, init_crypten, write_atomic
+
+    crypten = init_crypten(spec, deadline)
+    try:
+        import crypten.communicator as comm
+        from crypten.mpc import MPCTensor
+
+        communicator = comm.get()
+        connected = time.monotonic()
+        communicator.reset_communication_stats()
+        backend = CrypTenBackend()
+
+        def secret(array: np.ndarray) -> Any:
+            return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
+
+        kind = spec.model.kind
+        first, bias = ("hidden_weight", "hidden_bias") if kind == "mlp" else ("weight", "bias")
+        params = {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS}
+        mean = secret(inputs.model["normalise_mean"])
+        # diag(s) W: one product of [features, outputs] tensors, once per job
+        folded = params[first] * secret(inputs.model["normalise_scale"]).reshape(-1, 1)
+        regression = spec.model.task == "regression"
+        if regression:
+            label_mean = secret(inputs.model["label_mean"])
+            label_std = secret(inputs.model["label_scale"]).reciprocal()
+        right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
+        left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
+        rows, width = inputs.query.shape
+        outputs = np.empty((rows, spec.model.outputs), dtype="<i8")
+        shifted_bias = None   # b - m diag(s) W, from the first chunk's extra row
+        for start, stop in row_chunks(rows, max(width, spec.model.hidden if kind == "mlp" else 1)):
+            x = secret(inputs.query[start:stop])
+            if (inputs.shift < 0).any():
+                x = x * left          # onto the model's exponents: a public integer, exact
+            if (inputs.shift > 0).any():
+                x = x.div(right)      # a query column finer than the model's: a truncation
+            if shifted_bias is None:  # the pooled mean rides along as one more row
+                both = backend.cat([x, mean], 0).matmul(folded)
+                shifted_bias = params[bias] - both[-1:]
+                pre = both[:-1] + shifted_bias
+            else:
+                pre = x.matmul(folded) + shifted_bias
+            if kind == "mlp":
+                hidden, _ = backend.relu_with_gate(pre)
+                pre = hidden.matmul(params["weight"]) + params["bias"]
+            if regression:
+                pre = (pre * label_std + label_mean) * float(2.0 ** inputs.label_exponent)
+            outputs[start:stop] = pre.share.numpy().reshape(stop - start, -1)
+            write_atomic(output / PROGRESS_FILE, json.dumps({"done": stop, "total": rows}).encode(), durable=False)
+        stats = dict(communicator.get_communication_stats())
+        write_atomic(output / PREDICTIONS_FILE, outputs.tobytes())
+        finished = time.monotonic()
+        document: dict[str, object] = {
+            "kind": "inference", "job_id": spec.job_id, "model_id": spec.round_id, "rank": spec.rank,
+            "rows": int(rows), "outputs": int(spec.model.outputs),
+            "predictions": {"file": PREDICTIONS_FILE, "frac_bits": FRAC_BITS,
+                            "shape": [int(rows), int(spec.model.outputs)]},
+            "comm": {"rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
+                     "comm_time_s": float(stats["time"]),
+                     # the evaluation itself, and what came before it (imports, inputs, joining)
+                     "mpc_s": finished - connected, "startup_s": connected - started,
+                     "ready_worker": 1.0 if (startup or {}).get("mode") == "ready" else 0.0},
+            "wall_s": finished - started, "mpc_s": finished - connected,
+            "startup": startup or {"mode": "cold"},
+        }
+        write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
+        return document
+    finally:
+        crypten.uninit()

@@ -1,0 +1,204 @@
+"""The model market end to end on a real cluster (issue 15): coordinator, dealer and three
+nodes as processes, real gRPC with TLS, real SQLite, real CrypTen MPC.
+
+Two models on the breast-cancer scenario's staked datasets: "good" on the two honest
+datasets, "noisy" on an honest one and the noisy one (each with the duplicate as its
+third: the providers' default terms ask for three datasets a model). At the deadline the nodes train
+both (each with its per-dataset variants) in one job and sign commitments to the weight
+shares; the sponsor then commits its held-out rows as the resolution; the nodes reveal
+the metamodel's log-loss, each model's contribution and each dataset's within its model;
+the coordinator settles both levels in one group commit; `ledger verify` re-checks it.
+Every refusal is a typed error with nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mutualmind.errors import MutualMindError, RuleViolation
+from mutualmind.vocabulary.tournament import ModelSubmission, TournamentTerms
+from proto import admin_pb2, market_pb2
+from tests.coordinator.rounds.conftest import MINT, Market
+
+POOL = 2_000
+MODEL_STAKE = 500
+RECIPE = {"kind": "logistic", "task": "binary", "metric": "log_loss", "epochs": 5}
+JOB_S = 240.0
+
+
+def _terms(market: Market, tournament_id: str, deadline_ms: int, **overrides: Any) -> TournamentTerms:
+    values: dict[str, Any] = dict(
+        tournament_id=tournament_id, sponsor="sponsor", label_kind="binary", metric="log_loss",
+        pool=POOL, threshold_micro=1_000_000, deadline_ms=deadline_ms, datasets=tuple(market.datasets),
+        slash_rate_ppm=200_000, epsilon_micro=1_000)
+    values.update(overrides)
+    return TournamentTerms(**values)
+
+
+def _submission(tournament_id: str, model_id: str, modeler: str, datasets: list[str],
+                stake: int = MODEL_STAKE) -> ModelSubmission:
+    return ModelSubmission(tournament_id=tournament_id, model_id=model_id, modeler=modeler, recipe=RECIPE,
+                           datasets=tuple(datasets), stake=stake, kept_share_bps=5_000)
+
+
+def _size(market: Market) -> int:
+    admin = market.session.admin
+    return len(admin.call(admin.market, "ListEntries", market_pb2.ListEntriesRequest(start=0, limit=1000)).entries)
+
+
+def _refused(market: Market, rule: str, action: Any) -> None:
+    before = _size(market)
+    with pytest.raises(MutualMindError, match=rule):
+        action()
+    assert _size(market) == before, f"a refused request ({rule}) wrote to the ledger"
+
+
+def _modeler(market: Market, name: str, mint: int = MINT) -> Any:
+    if name not in market.clients:
+        market.clients[name] = market.session.enrol(name, mint=mint)
+    return market.clients[name]
+
+
+def _wait_past(deadline_ms: int) -> None:
+    time.sleep(max(0.0, deadline_ms / 1000 - time.time()) + 0.3)
+
+
+def _admin_job(market: Market, method: str, tournament_id: str) -> Any:
+    admin = market.session.admin
+    return admin.call(admin.admin, method, admin_pb2.TournamentJobRequest(tournament_id=tournament_id,
+                                                                        deadline_s=JOB_S), timeout=JOB_S + 30)
+
+
+def test_refusals_write_nothing(market: Market) -> None:
+    sponsor = market.sponsor
+    deadline = int(time.time() * 1000) + 3_000
+    sponsor.open_tournament(_terms(market, "t-refuse", deadline, datasets=tuple(market.datasets[:3])))
+    poor = _modeler(market, "poor-modeler", mint=100)
+    rich = _modeler(market, "modeler-a")
+    three = market.datasets[:3]
+    _refused(market, "insufficient_balance",
+             lambda: poor.submit_model(_submission("t-refuse", "m", "poor-modeler", three, stake=101)))
+    _refused(market, "not_eligible",   # the duplicate is staked but not among the eligible datasets
+             lambda: rich.submit_model(_submission("t-refuse", "m", "modeler-a", [*three[:2], market.datasets[3]])))
+    # the providers' terms (the defaults) consent to models on three datasets or more
+    _refused(market, "terms_min_datasets",
+             lambda: rich.submit_model(_submission("t-refuse", "m", "modeler-a", three[:2])))
+    honest = three
+    _refused(market, "tournament_state",  # no resolution before the models are frozen
+             lambda: sponsor.commit_resolution("t-refuse", "validation"))
+    _wait_past(deadline)
+    _refused(market, "deadline_passed",
+             lambda: rich.submit_model(_submission("t-refuse", "late", "modeler-a", honest)))
+    _refused(market, "no_models", lambda: _admin_job(market, "TrainTournament", "t-refuse"))
+    with pytest.raises(RuleViolation, match="tournament_state"):
+        _admin_job(market, "ResolveTournament", "t-refuse")
+
+
+def test_an_aborted_tournament_gives_every_token_back(market: Market) -> None:
+    admin, modeler = market.session.admin, _modeler(market, "modeler-a")
+    sponsor_before = market.session.balance("sponsor").balance
+    modeler_before = market.session.balance("modeler-a").balance
+    market.sponsor.open_tournament(_terms(market, "t-abort", int(time.time() * 1000) + 60_000))
+    modeler.submit_model(_submission("t-abort", "m", "modeler-a", market.datasets[:3]))
+    assert market.session.balance("modeler-a").balance == modeler_before - MODEL_STAKE
+
+    def abort() -> Any:
+        return admin.call(admin.admin, "AbortTournament",
+                          admin_pb2.AbortTournamentRequest(tournament_id="t-abort", reason="withdrawn"))
+
+    assert abort().status == "aborted"
+    assert market.session.balance("sponsor").balance == sponsor_before
+    assert market.session.balance("modeler-a").balance == modeler_before
+    _refused(market, "tournament_state", abort)     # once only
+
+
+def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> None:
+    session, sponsor = market.session, market.sponsor
+    roles = {f"{p.name}-data": p.role for p in market.scenario.providers}
+    honest_a, honest_b = (d for d in market.datasets if roles[d] == "honest")
+    noisy, duplicate = (next(d for d in market.datasets if roles[d] == r) for r in ("noisy", "duplicate"))
+    good, bad = _modeler(market, "modeler-a"), _modeler(market, "modeler-b")
+    parties = sorted({"sponsor", *market.clients})
+
+    def holdings() -> dict[str, int]:
+        out = {}
+        for name in parties:
+            balance = session.balance(name)
+            out[name] = balance.balance + sum(dict(balance.stakes).values())
+        return out
+
+    before = holdings()
+    deadline = int(time.time() * 1000) + 4_000
+    sponsor.open_tournament(_terms(market, "t1", deadline))
+    # the providers' terms ask for three datasets a model: the duplicate (provider 0's rows
+    # again) fills each up
+    good.submit_model(_submission("t1", "good", "modeler-a", [honest_a, honest_b, duplicate]))
+    bad.submit_model(_submission("t1", "noisy", "modeler-b", [honest_b, noisy, duplicate]))
+    _wait_past(deadline)
+
+    frozen = _admin_job(market, "TrainTournament", "t1")
+    assert frozen.status == "frozen"
+    commitments = [m["commitment"] for m in json.loads(frozen.view_json)["models"]]
+    assert len(set(commitments)) == 2 and all(len(c) == 64 for c in commitments)
+
+    _refused(market, "not_publisher", lambda: good.commit_resolution("t1", "validation"))
+    sponsor.commit_resolution("t1", "validation")
+    closed = _admin_job(market, "ResolveTournament", "t1")
+    view = json.loads(closed.view_json)
+    assert closed.status == "closed", view
+    by_id = {m["model_id"]: m for m in view["models"]}
+    # the good model made the metamodel better, the model on noisy data worse; inside it,
+    # the noisy dataset is the one that hurt
+    assert by_id["good"]["contribution_micro"] > 1_000 > by_id["noisy"]["contribution_micro"]
+    noisy_parts = dict(zip(by_id["noisy"]["datasets"], by_id["noisy"]["dataset_contributions_micro"], strict=True))
+    assert noisy_parts[noisy] < noisy_parts[honest_b]
+    assert view["metamodel_metric_micro"] < 1_000_000 and view["refund_to_sponsor"] == 0  # bounty paid
+    hurt = by_id["noisy"]["contribution_micro"] < -1_000
+    slash = MODEL_STAKE * 200_000 // 1_000_000 if hurt else 0
+    assert by_id["noisy"]["slashed"] + by_id["noisy"]["datasets_slashed"] == slash
+    rewarded = [m["rewarded"] for m in view["models"]]
+    assert sum(rewarded) == POOL + slash and rewarded[0] > rewarded[1]
+    # every token where it was, or moved by a settlement entry: the supply is conserved
+    after = holdings()
+    assert sum(after.values()) == sum(before.values())
+    assert after["sponsor"] == before["sponsor"] - POOL
+    assert after["modeler-a"] > before["modeler-a"]
+    verified = session.verify_ledger()
+    assert verified.ok, verified.error
+
+
+def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`admin tournament show|report` and `modeler show` (in this process: the command's
+    own `main`) and a refused `modeler submit` as a process of its own (exit code, one line)."""
+    from mutualmind.cli import main
+    from mutualmind.vocabulary.signing_keys import save_private_key
+
+    target = ["--data-dir", str(market.cluster.data_dir)]
+    assert main(["admin", "tournament", "show", "t1", "--json", *target]) == 0
+    view = json.loads(capsys.readouterr().out)
+    assert view["status"] == "closed" and [m["model_id"] for m in view["models"]] == ["good", "noisy"]
+    assert main(["modeler", "show", "t1", *target]) == 0
+    text = capsys.readouterr().out
+    assert "metamodel" in text and "good" in text and market.datasets[0] in text
+    picture = tmp_path / "t1.png"
+    assert main(["admin", "tournament", "report", "t1", "--png", str(picture), *target]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+    key = tmp_path / "modeler.pem"
+    save_private_key(market.clients["modeler-a"].key, key)
+    key.with_name("modeler.pem.id").write_text("modeler-a\n")
+    before = _size(market)
+    late = subprocess.run(
+        [sys.executable, "-m", "mutualmind", "modeler", "submit", "t1", "--key", str(key), "--model-id", "late",
+         "--recipe", json.dumps(RECIPE), "--datasets", ",".join(market.datasets[:3]), "--stake", "10", *target],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert late.returncode == 6, late                      # a rule violation's exit code
+    assert late.stderr.count("\n") == 1 and "tournament_state" in late.stderr
+    assert _size(market) == before
