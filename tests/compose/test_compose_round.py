@@ -34,6 +34,7 @@ import pytest
 
 from tests.compose.cluster import (
     MARKET,
+    NEVER_CONNECTED,
     NODE_SHARE_PORTS,
     REPO,
     ComposeCluster,
@@ -241,19 +242,9 @@ def test_a_node_killed_mid_round_fails_the_run_cleanly_and_the_rerun_closes(
         market: Market) -> None:
     market.open_round("r2")
     ledger_before, balances_before = market.ledger(), market.balances()
-    run = market.cluster.admin_popen("round", "run", "r2", "--json", "--deadline", "120")
+    started = time.monotonic()
+    run = run_until_training(market, "r2")
     try:
-        started = time.monotonic()
-        stages = []
-        assert run.stdout is not None
-        for line in run.stdout:
-            if line.startswith("{") and '"stage"' in line:
-                stages.append(json.loads(line)["stage"])
-                if stages[-1] == "training":            # every node's worker has started
-                    break
-        else:
-            rest = run.communicate(timeout=60)
-            raise AssertionError(f"the round never reached training: {stages} {rest}")
         subprocess.run(["podman", "kill", market.cluster.container("node1")], check=True,
                        capture_output=True, timeout=60)
         out, err = run.communicate(timeout=240)
@@ -281,6 +272,32 @@ def test_a_node_killed_mid_round_fails_the_run_cleanly_and_the_rerun_closes(
     assert_settled(run_round(market, "r2"),
                    bob_stake=provider_balance(balances_before, "bob")["staked"])
     market.ledger()
+
+
+def run_until_training(market: Market, round_id: str) -> subprocess.Popen[str]:
+    """`admin round run` started and read until every node's worker runs (stage
+    `training`); started once more when its container never connected to the coordinator
+    (as `ComposeCluster.admin` does)."""
+    for attempt in range(2):
+        run = market.cluster.admin_popen("round", "run", round_id, "--json", "--deadline", "120")
+        stages = []
+        try:
+            assert run.stdout is not None
+            for line in run.stdout:
+                if line.startswith("{") and '"stage"' in line:
+                    stages.append(json.loads(line)["stage"])
+                    if stages[-1] == "training":
+                        return run
+            out, err = run.communicate(timeout=60)
+        finally:
+            if stages[-1:] != ["training"] and run.poll() is None:
+                run.kill()
+                run.wait(timeout=30)
+        if attempt == 0 and not stages and NEVER_CONNECTED in err:
+            market.cluster.admin_reruns.append(f"round run {round_id}: {err.strip()[-300:]}")
+            continue
+        raise AssertionError(f"the round never reached training: {stages} {out} {err}")
+    raise AssertionError("unreachable")
 
 
 def wait_until_the_coordinator_sees_every_node(market: Market,
