@@ -147,8 +147,8 @@ class ComposeCluster:
               check: bool = True) -> subprocess.CompletedProcess[str]:
         """`compose run --rm admin ARGS`: the admin CLI inside the compose network.
 
-        Run once more when the new container never connected to the coordinator: seen
-        once in 6 runs at load ~10, a `round run` whose TCP connect to the coordinator's
+        Run once more when the new container never connected to the coordinator: in 2
+        of 8 runs (a `round run`, a `mint`), its TCP connect to the coordinator's
         fixed address hung ("failed to connect to all addresses; ... tcp handshaker
         shutdown") while every other admin container reached it; nothing reached the
         coordinator, so running it again is what an operator does and is safe. Counted in
