@@ -14,14 +14,9 @@ from typing import Any
 from coordinator.cluster_link import JobOrder, NodeEndpoint, NodeJobReport
 from coordinator.dealer_client import START_RETRY_S, DealerClient
 from mutualmind.errors import InvalidInput, Unavailable
-from mutualmind.transport import (
-    call,
-    channel_credentials,
-    open_channel,
-    probe_health,
-)
+from mutualmind.transport import MemberChannel, channel_credentials, probe_health
 from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S, JOB_CANCEL_S, JOB_START_S
-from proto import node_pb2, node_pb2_grpc
+from proto import dealer_pb2_grpc, node_pb2, node_pb2_grpc
 
 
 class GrpcClusterLink:
@@ -36,21 +31,23 @@ class GrpcClusterLink:
         if [n.index for n in self._nodes] != list(range(len(self._nodes))):
             raise InvalidInput("node indices must be 0..n-1, each once")
         self._credentials = channel_credentials(certs_dir, member_name)
-        self._channels = [open_channel(n.cluster_address, self._credentials, server_name=n.name)
-                          for n in self._nodes]
-        self._stubs = [node_pb2_grpc.NodeControlStub(c) for c in self._channels]
+        # renewed after a call found the member unreachable: a node or the dealer restarted
+        # under a new address is reached by the next call (see MemberChannel)
+        self._members = [MemberChannel(n.cluster_address, self._credentials,
+                                       node_pb2_grpc.NodeControlStub, server_name=n.name)
+                         for n in self._nodes]
         self._dealer_address = dealer_address
         self._dealer_start_retry_s = dealer_start_retry_s
-        self._dealer_channel = open_channel(dealer_address, self._credentials,
-                                            server_name="dealer")
+        self._dealer_channel = MemberChannel(dealer_address, self._credentials,
+                                             dealer_pb2_grpc.DealerStub, server_name="dealer")
 
     @property
     def nodes(self) -> tuple[NodeEndpoint, ...]:
         return self._nodes
 
     def close(self) -> None:
-        for channel in (*self._channels, self._dealer_channel):
-            channel.close()
+        for member in (*self._members, self._dealer_channel):
+            member.close()
 
     @property
     def _dealer(self) -> DealerClient:
@@ -115,7 +112,8 @@ class GrpcClusterLink:
         A node that cannot be reached (down, its host or link cut) fails the call with an
         Unavailable naming it, so a failed round says which member to look at."""
         node = self._nodes[node_index]
-        return call(self._stubs[node_index], method, request, timeout=timeout,
-                    wait_for_ready=wait_for_ready, unreachable=lambda code: Unavailable(
-                        f"node {node_index} ({node.name}) at {node.cluster_address} did not answer "
-                        f"{method} ({code}): it is down or its link is cut; re-run once it is back"))
+        return self._members[node_index].call(
+            method, request, timeout=timeout, wait_for_ready=wait_for_ready,
+            unreachable=lambda code: Unavailable(
+                f"node {node_index} ({node.name}) at {node.cluster_address} did not answer "
+                f"{method} ({code}): it is down or its link is cut; re-run once it is back"))

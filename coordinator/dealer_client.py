@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from mutualmind.errors import Unavailable
-from mutualmind.transport import call
+from mutualmind.transport import MemberChannel, call
 from mutualmind.vocabulary.deadlines import CLUSTER_CALL_S
 from proto import dealer_pb2, dealer_pb2_grpc
 
@@ -34,9 +34,12 @@ START_RETRY_PAUSE_S = 0.5
 class DealerClient:
     """start / status / stop one job's TTP process on the dealer."""
 
-    def __init__(self, channel: grpc.Channel, *, timeout_s: float = CLUSTER_CALL_S,
-                 start_retry_s: float = START_RETRY_S) -> None:
-        self._stub = dealer_pb2_grpc.DealerStub(channel)
+    def __init__(self, channel: grpc.Channel | MemberChannel, *,
+                 timeout_s: float = CLUSTER_CALL_S, start_retry_s: float = START_RETRY_S) -> None:
+        # the coordinator's link passes a MemberChannel (renewed when the dealer was
+        # unreachable, so a retried start looks its name up anew); tools pass a channel
+        self._member = channel if isinstance(channel, MemberChannel) else None
+        self._stub = None if self._member else dealer_pb2_grpc.DealerStub(channel)
         self._timeout = timeout_s
         self._start_retry_s = start_retry_s
 
@@ -68,5 +71,8 @@ class DealerClient:
         return self._call("StopSession", dealer_pb2.DealerSessionQuery(job_id=job_id))
 
     def _call(self, method: str, request: object) -> DealerSession:
-        reply = call(self._stub, method, request, timeout=self._timeout)
+        if self._member is not None:
+            reply = self._member.call(method, request, timeout=self._timeout)
+        else:
+            reply = call(self._stub, method, request, timeout=self._timeout)
         return DealerSession(job_id=reply.job_id, state=reply.state, message=reply.message)

@@ -8,6 +8,7 @@ from mutualmind.transport.calls import call, typed_rpc_errors
 from mutualmind.transport.channel import open_channel
 from mutualmind.transport.credentials import channel_credentials, server_credentials
 from mutualmind.transport.health_probe import probe_health, wait_until_serving
+from mutualmind.transport.member_channel import MemberChannel
 from mutualmind.transport.options import DEFAULT_DEADLINE_S, MAX_MESSAGE_BYTES
 from mutualmind.transport.peer import peer_name, peer_role, require_role
 from mutualmind.transport.server import (
@@ -18,7 +19,7 @@ from mutualmind.transport.server import (
 from mutualmind.transport.status import error_from_rpc_error, raise_from_rpc_error
 
 __all__ = [
-    "DEFAULT_DEADLINE_S", "MAX_MESSAGE_BYTES", "RunningServer", "build_server",
+    "DEFAULT_DEADLINE_S", "MAX_MESSAGE_BYTES", "MemberChannel", "RunningServer", "build_server",
     "call", "channel_credentials", "error_from_rpc_error", "open_channel", "peer_name",
     "peer_role", "probe_health", "raise_from_rpc_error", "require_role",
     "serve_until_signalled", "server_credentials", "typed_rpc_errors", "wait_until_serving",

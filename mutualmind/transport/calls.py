@@ -32,10 +32,16 @@ def typed_rpc_errors(unreachable: Unreachable | None = None) -> Iterator[None]:
     try:
         yield
     except grpc.RpcError as err:
-        code = err.code() if isinstance(err, grpc.Call) else None
-        if unreachable is not None and code in UNREACHABLE_CODES and not answered_by_handler(err):
-            raise unreachable(code.name) from err
+        if unreachable is not None and peer_unreachable(err):
+            raise unreachable(err.code().name) from err  # type: ignore[attr-defined]
         raise_from_rpc_error(err)
+
+
+def peer_unreachable(err: grpc.RpcError) -> bool:
+    """True when the call never reached a handler of ours: UNAVAILABLE or
+    DEADLINE_EXCEEDED from the link or the transport, not a peer's own answer."""
+    code = err.code() if isinstance(err, grpc.Call) else None
+    return code in UNREACHABLE_CODES and not answered_by_handler(err)
 
 
 def call(stub: Any, method: str, request: Any, *, timeout: float,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ import pytest
 
 from tests.compose.cluster import (
     MARKET,
+    NEVER_CONNECTED,
     NODE_SHARE_PORTS,
     REPO,
     ComposeCluster,
@@ -102,6 +104,7 @@ def market(tmp_path_factory: pytest.TempPathFactory,
     home = tmp_path_factory.mktemp("compose")
     market = Market(cluster, home)
     started = time.monotonic()
+    set_up = False
     try:
         market.timings["podman setup + image build"] = podman_setup()
         cluster.down(volumes=True)                  # what an interrupted run left behind
@@ -112,20 +115,33 @@ def market(tmp_path_factory: pytest.TempPathFactory,
         mark = time.monotonic()
         enrol(market)
         market.timings["providers enrol and share"] = time.monotonic() - mark
+        set_up = True
         yield market
     finally:
+        report = [f"compose timing: {step}: {seconds:.1f} s"
+                  for step, seconds in market.timings.items()]
+        report += [f"compose admin command run again (it never connected): {line}"
+                   for line in cluster.admin_reruns]
+        podman = shutil.which("podman") is not None     # not when its set-up failed
+        if not set_up and podman:     # a failed test's report carries them (conftest.py)
+            report += ["compose member logs:", cluster.member_logs()]
         mark = time.monotonic()
         try:
-            if not os.environ.get("MM_COMPOSE_KEEP"):    # set it to look at a failed run
+            if podman and not os.environ.get("MM_COMPOSE_KEEP"):   # keep: to read a failed run
                 cluster.down(volumes=True)
+                left = {kind: names for kind, names in cluster.leftovers().items() if names}
+                assert not left, f"compose down --volumes left {left}"
         finally:
-            market.timings["compose down --volumes"] = time.monotonic() - mark
-            market.timings["whole compose test"] = time.monotonic() - started
+            report += [f"compose timing: compose down --volumes: {time.monotonic() - mark:.1f} s",
+                       f"compose timing: whole compose test: {time.monotonic() - started:.1f} s"]
+            # outside pytest's capture: a passing run shows its timings too
+            capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
             reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line("")
-                for step, seconds in market.timings.items():
-                    reporter.write_line(f"compose timing: {step}: {seconds:.1f} s")
+            if reporter is not None and capture is not None:
+                with capture.global_and_fixture_disabled():
+                    reporter.write_line("")
+                    for line in report:
+                        reporter.write_line(line)
 
 
 def enrol(market: Market) -> None:
@@ -201,8 +217,7 @@ def provider_balance(balances: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_a_round_through_the_compose_cluster_pays_out_and_its_ledger_verifies(
         market: Market) -> None:
-    wait_until_the_coordinator_sees_every_node(market)
-    assert len(market.cluster.admin_json("nodes")) == 3
+    assert len(wait_until_the_coordinator_sees_every_node(market)) == 3
     before = market.balances()
     market.open_round("r1")
     mark = time.monotonic()
@@ -227,22 +242,17 @@ def test_a_node_killed_mid_round_fails_the_run_cleanly_and_the_rerun_closes(
         market: Market) -> None:
     market.open_round("r2")
     ledger_before, balances_before = market.ledger(), market.balances()
-    run = market.cluster.admin_popen("round", "run", "r2", "--json", "--deadline", "120")
     started = time.monotonic()
-    stages = []
-    assert run.stdout is not None
-    for line in run.stdout:
-        if line.startswith("{") and '"stage"' in line:
-            stages.append(json.loads(line)["stage"])
-            if stages[-1] == "training":            # every node's worker has started
-                break
-    else:
-        rest = run.communicate(timeout=60)
-        raise AssertionError(f"the round never reached training: {stages} {rest}")
-    subprocess.run(["podman", "kill", market.cluster.container("node1")], check=True,
-                   capture_output=True, timeout=60)
-    out, err = run.communicate(timeout=240)
-    seconds = time.monotonic() - started
+    run = run_until_training(market, "r2")
+    try:
+        subprocess.run(["podman", "kill", market.cluster.container("node1")], check=True,
+                       capture_output=True, timeout=60)
+        out, err = run.communicate(timeout=240)
+        seconds = time.monotonic() - started
+    finally:
+        if run.poll() is None:            # a failed step must not leave the run behind
+            run.kill()
+            run.wait(timeout=30)
     market.timings["failed run after the node kill"] = seconds
 
     assert run.returncode != 0, f"the run should fail when a node dies: {out}"
@@ -264,16 +274,44 @@ def test_a_node_killed_mid_round_fails_the_run_cleanly_and_the_rerun_closes(
     market.ledger()
 
 
-def wait_until_the_coordinator_sees_every_node(market: Market, timeout: float = 120) -> None:
-    """`admin nodes` until every node is SERVING as the coordinator sees it: a restarted
-    container has a new address, which the coordinator's channel finds on its next name
-    lookup (grpc backs lookups off while the name is gone, so this takes up to ~30 s)."""
+def run_until_training(market: Market, round_id: str) -> subprocess.Popen[str]:
+    """`admin round run` started and read until every node's worker runs (stage
+    `training`); started once more when its container never connected to the coordinator
+    (as `ComposeCluster.admin` does)."""
+    for attempt in range(2):
+        run = market.cluster.admin_popen("round", "run", round_id, "--json", "--deadline", "120")
+        stages = []
+        try:
+            assert run.stdout is not None
+            for line in run.stdout:
+                if line.startswith("{") and '"stage"' in line:
+                    stages.append(json.loads(line)["stage"])
+                    if stages[-1] == "training":
+                        return run
+            out, err = run.communicate(timeout=60)
+        finally:
+            if stages[-1:] != ["training"] and run.poll() is None:
+                run.kill()
+                run.wait(timeout=30)
+        if attempt == 0 and not stages and NEVER_CONNECTED in err:
+            market.cluster.admin_reruns.append(f"round run {round_id}: {err.strip()[-300:]}")
+            continue
+        raise AssertionError(f"the round never reached training: {stages} {out} {err}")
+    raise AssertionError("unreachable")
+
+
+def wait_until_the_coordinator_sees_every_node(market: Market,
+                                               timeout: float = 120) -> list[dict[str, Any]]:
+    """`admin nodes` until every node is SERVING from inside the coordinator, as an
+    operator checks before running a round. The coordinator probes each node on a new
+    channel; its job channels are renewed before each job (a restarted container has a
+    new address, which an old channel could miss for minutes: `MemberChannel`)."""
     deadline = time.monotonic() + timeout
     while True:
         out = market.cluster.admin("nodes", "--json", check=False).stdout
-        health = [n["health"] for n in json.loads(out)] if out.strip() else []
-        if health and all(h == "SERVING" for h in health):
-            return
+        nodes = json.loads(out) if out.strip() else []
+        if nodes and all(n["health"] == "SERVING" for n in nodes):
+            return list(nodes)
         assert time.monotonic() < deadline, f"the coordinator never reached every node: {out}"
         time.sleep(2)
 
