@@ -109,7 +109,8 @@ class _LyingNode:
         body = json.loads(report.attestation_payload)
         metrics = list(body["metrics_micro"])
         metrics[1] -= 50_000                      # claim provider 0 helped much more
-        payload = attestation_message(body["round_id"], body["job_digest"], metrics, body.get("copies"))
+        payload = attestation_message(body["round_id"], body["job_digest"], metrics, body.get("copies"),
+                                      body.get("beacon"))
         return NodeJobReport(state="done", attestation_payload=payload,
                              attestation=sign(self._key, payload), stats=report.stats)
 

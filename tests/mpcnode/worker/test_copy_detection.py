@@ -156,9 +156,11 @@ def test_the_job_beacon_seeds_the_sample() -> None:
 
     from mpcnode.worker.job_spec import parse_worker_spec
     from mutualmind.errors import InvalidInput
-    from tests.mpcnode.worker.cluster import worker_spec
+    from tests.mpcnode.worker.cluster import job_plane, worker_spec
 
-    raw = worker_spec("job", 0, 3, 29500, Path("/tmp/d"), Path("/tmp/o"), ["a", "b"], "v", FAST)
+    raw = {**worker_spec("job", 0, 3, 29500, Path("/tmp/d"), Path("/tmp/o"), ["a", "b"], "v", FAST),
+           **{k: list(v) if isinstance(v, tuple) else v for k, v in job_plane(3).items()},
+           "certs_dir": "/tmp/certs"}
     beacon = "5a" * 32
     assert parse_worker_spec(json.dumps({**raw, "beacon": beacon})).seed == bytes.fromhex(beacon)
     assert parse_worker_spec(json.dumps(raw)).seed == b"job"
