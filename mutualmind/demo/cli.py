@@ -17,7 +17,9 @@ def register(subparsers: Any) -> None:
         "demo", help="run a whole round on a local cluster with real data",
         description="Start a local cluster (coordinator, nodes, dealer), split a real table "
                     "over providers (one noisy, one duplicating), share and stake, open and "
-                    "run a round, print contributions and payouts, verify the ledger.")
+                    "run a round, print contributions and payouts; then a user buys private "
+                    "predictions from the round's model and its owners are paid dividends; "
+                    "verify the ledger.")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", default=None,
                         help="bundled scikit-learn classification set: breast_cancer "
@@ -117,7 +119,25 @@ def _print_human(result: Any, elapsed: float, *, kept: bool) -> None:
                   f"LogisticRegression: {result.plaintext_accuracy:.4f}")
     console.print(f"validation {result.metric} — MPC model: {result.metric_full:.4f}, "
                   f"scikit-learn: {result.plaintext_metric_full:.4f}")
+    if result.inference is not None:
+        _print_inference(console, result.round_id, result.inference)
     ledger = result.ledger
     status = "[green]verified[/]" if ledger["ok"] else f"[red]FAILED: {ledger['error']}[/]"
     console.print(f"ledger: {status} — {ledger['entries']} entries, root {ledger['root'][:16]}…")
     console.print(f"done in {elapsed:.0f} s" + (f"; data kept in {result.data_dir}" if kept else ""))
+
+
+def _print_inference(console: Any, model_id: str, inference: dict[str, Any]) -> None:
+    """The model's owners after a user bought predictions: units and the dividend paid."""
+    from rich.table import Table
+
+    match = "[green]match[/]" if inference["predictions_match"] else "[red]DO NOT match[/]"
+    table = Table(title=f"model {model_id}: {inference['rows']} rows predicted privately for "
+                        f"{inference['fee']} tokens, paid out to its owners")
+    for column in ("owner", "units", "share", "dividend"):
+        table.add_column(column, justify="left" if column == "owner" else "right")
+    total = sum(o["units"] for o in inference["owners"]) or 1
+    for owner in inference["owners"]:
+        table.add_row(owner["name"], str(owner["units"]), f"{owner['units'] / total:.2%}", str(owner["dividend"]))
+    console.print(table)
+    console.print(f"predictions {match} the collected model's plaintext predictions")

@@ -2,7 +2,8 @@
 
 Providers register, get tokens, share their tables from "their own machine" to the
 nodes and stake; the sponsor shares a validation set and opens a round; the admin runs
-it; the result is read back from the ledger and the ledger is verified. Nothing here
+it; a user buys predictions from the round's model and its owners are paid a dividend
+(`inference_story`); the result is read back from the ledger and the ledger is verified. Nothing here
 reaches into a process: every step is a real gRPC call over (m)TLS to a real cluster.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualmind.cluster.local import LocalCluster
+from mutualmind.demo.inference_story import query_table, run_inference
 from mutualmind.demo.scenario import Scenario, plaintext_metrics
 from mutualmind.demo.session import MarketSession, Say
 from mutualmind.vocabulary.deadlines import ROUND_S
@@ -23,6 +25,7 @@ STAKE = 1_000
 POOL = 5_000
 SLASH_RATE_PPM = 500_000     # half the stake of data that made the model worse
 EPSILON_MICRO = 1_000        # contributions within ±0.001 of the metric pay nothing
+INFERENCE_PRICE = 10         # tokens per started 1,000 rows of the round's model's predictions
 
 
 @dataclass
@@ -38,6 +41,8 @@ class DemoResult:
     providers: list[dict[str, Any]]
     ledger: dict[str, Any]
     data_dir: str
+    # after the round: {rows, fee, predictions_match, owners[{name, units, dividend}]}
+    inference: dict[str, Any] | None = None
     view: Any = field(repr=False, default=None)
 
     def to_json(self) -> dict[str, Any]:
@@ -45,7 +50,8 @@ class DemoResult:
                 "accuracy_mpc": self.accuracy_mpc, "accuracy_collected": self.accuracy_collected,
                 "plaintext_metric_full": self.plaintext_metric_full,
                 "plaintext_accuracy": self.plaintext_accuracy, "pool": self.pool,
-                "providers": self.providers, "ledger": self.ledger, "data_dir": self.data_dir}
+                "providers": self.providers, "ledger": self.ledger, "data_dir": self.data_dir,
+                "inference": self.inference}
 
 
 def model_spec_for(scenario: Scenario, epochs: int) -> dict[str, Any]:
@@ -79,15 +85,17 @@ def run_story(cluster: LocalCluster, scenario: Scenario, *, say: Say, epochs: in
         session.open_round(sponsor, RoundTerms(
             round_id=round_id, sponsor="sponsor", pool=POOL, model_spec=spec,
             validation_dataset="sponsor-validation", datasets=tuple(datasets),
-            slash_rate_ppm=SLASH_RATE_PPM, epsilon_micro=EPSILON_MICRO))
+            slash_rate_ppm=SLASH_RATE_PPM, epsilon_micro=EPSILON_MICRO,
+            inference_price_per_1000_rows=INFERENCE_PRICE))
         say(f"sponsor opened {round_id}: pool {POOL} tokens, model {spec['kind']}, "
-            f"metric {spec['metric']}")
+            f"metric {spec['metric']}, predictions {INFERENCE_PRICE} tokens per 1,000 rows")
         view = session.run_round(round_id, deadline_s=deadline_s, say=say)
         model = session.collect_model(sponsor, round_id)
         val = scenario.validation.values
         _, collected_accuracy = evaluate(model, val[:, :-1], val[:, -1])
         say(f"sponsor collected the model from the {len(session.node_channels)} nodes' shares: "
             f"validation accuracy {collected_accuracy:.4f}")
+        inference = run_inference(session, round_id, model, query_table(scenario.validation), say=say)
         verified = session.verify_ledger()
 
     roles = {f"{p.name}-data": p for p in scenario.providers}
@@ -106,4 +114,4 @@ def run_story(cluster: LocalCluster, scenario: Scenario, *, say: Say, epochs: in
         pool=POOL, providers=providers,
         ledger={"ok": verified.ok, "entries": verified.entries,
                 "root": bytes(verified.root_hash).hex(), "error": verified.error},
-        data_dir=str(Path(cluster.data_dir)), view=view)
+        data_dir=str(Path(cluster.data_dir)), inference=inference, view=view)

@@ -375,6 +375,51 @@ def _fee_account(market: Market) -> int:
     return get_model(market.session.market_channel, ROUND).fee_account
 
 
+def test_the_demo_sells_predictions_and_pays_the_owners_a_dividend(
+        market: Market, closed_round: Any, node_keys: list[bytes]) -> None:
+    """`mutualmind demo`'s step after its round (`mutualmind.demo.inference_story`) on this
+    module's priced round: its JSON object's `inference`, one job of three rows."""
+    from mutualmind.demo.inference_story import (
+        USER_MINT,
+        predictions_match,
+        query_table,
+        run_inference,
+    )
+    from mutualmind.vocabulary.ownership import UNITS_PER_MODEL, dividend_split
+
+    session = market.session
+    model = collect_model(session.market_channel, session.node_channels, market.sponsor.key,
+                          "sponsor", ROUND, node_keys)
+    fees_before = _fee_account(market)
+    said: list[str] = []
+    started = time.monotonic()
+    inference = run_inference(session, ROUND, model, query_table(market.scenario.validation, 3),
+                              say=said.append, user="demo-user")
+    seconds = time.monotonic() - started
+    assert set(inference) == {"rows", "fee", "predictions_match", "owners"}
+    assert inference["rows"] == 3 and inference["fee"] == PRICE
+    assert inference["predictions_match"] is True
+    owners = inference["owners"]
+    assert owners and all(set(o) == {"name", "units", "dividend"} for o in owners)
+    assert sum(o["units"] for o in owners) == UNITS_PER_MODEL
+    # the whole fee account went out, split by the ledger's rule (largest remainder)
+    assert sum(o["dividend"] for o in owners) == fees_before + PRICE
+    assert {o["name"]: o["dividend"] for o in owners} == dividend_split(
+        fees_before + PRICE, {o["name"]: o["units"] for o in owners})
+    assert _fee_account(market) == 0
+    assert session.balance("demo-user").balance == USER_MINT - PRICE
+    assert {o["name"] for o in owners} <= {p.provider_id for p in closed_round.participants}
+    assert any("match the collected model" in line for line in said), said
+    # the check itself: outputs off by more than fixed point do not match
+    reference = np.zeros((3, 1))
+    assert predictions_match(reference + 0.001, reference)
+    assert not predictions_match(reference + 0.1, reference)
+    assert not predictions_match(np.zeros((2, 1)), reference)
+    verified = session.verify_ledger()
+    assert verified.ok, verified.error
+    print(f"demo inference: 3 rows and a dividend in {seconds:.2f} s")
+
+
 def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_fetch_them(
         market: Market, closed_round: Any, node_keys: list[bytes], user: Any, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
