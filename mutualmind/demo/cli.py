@@ -132,8 +132,7 @@ def _print_inference(console: Any, model_id: str, inference: dict[str, Any]) -> 
     from rich.table import Table
 
     match = "[green]match[/]" if inference["predictions_match"] else "[red]DO NOT match[/]"
-    table = Table(title=f"model {model_id}: {inference['rows']} rows predicted privately for "
-                        f"{inference['fee']} tokens, paid out to its owners")
+    table = Table(title=f"owners of {model_id}: {inference['rows']} rows sold for {inference['fee']} tokens")
     for column in ("owner", "units", "share", "dividend"):
         table.add_column(column, justify="left" if column == "owner" else "right")
     total = sum(o["units"] for o in inference["owners"]) or 1
