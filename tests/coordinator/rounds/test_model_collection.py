@@ -340,14 +340,9 @@ def user(market: Market) -> Any:
 
 def _queries(market: Market, rows: int) -> Any:
     """The first `rows` validation rows without their label, as the user's query table."""
-    from mutualmind.vocabulary.dataset import TableSchema
-    from provider.sharing import Table
+    from mutualmind.demo.inference_story import query_table
 
-    schema = market.scenario.schema
-    columns = [list(schema.columns).index(c) for c in schema.feature_columns]
-    features = tuple(schema.feature_columns)
-    values = market.scenario.validation.values[:rows][:, columns]
-    return Table(np.ascontiguousarray(values), TableSchema(features, features, ""))
+    return query_table(market.scenario.validation, rows)
 
 
 def _signed_prediction_fetch(key: Any, order_id: str, user_id: str, node: int, *,
