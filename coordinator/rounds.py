@@ -93,6 +93,7 @@ class RoundRuntime:
     # the sweeper is deciding whether to abort it (a moment): a run waits for that
     # decision instead of being refused as "already running"
     looked_at: bool = False
+    runs_waiting: int = 0     # runs waiting for that decision: no new look starts meanwhile
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
@@ -226,11 +227,9 @@ class Rounds:
         if record is None or record.status != "open":
             return None
         try:
-            runtime = self._hold(round_id)
+            runtime = self._hold(round_id, looking=True)
         except RuleViolation:
             return None   # running: looked at again when the run ends
-        with self._lock:
-            runtime.looked_at = True
         try:
             if self.ledger.state.rounds[round_id].status != "open":
                 return None
@@ -262,15 +261,17 @@ class Rounds:
             return (f"failed {runtime.failures} runs (last: {runtime.message[:300]})")
         return None
 
-    def _hold(self, round_id: str) -> RoundRuntime:
-        """Mark the round busy (no run may start) while an abort is decided and written."""
+    def _hold(self, round_id: str, *, looking: bool = False) -> RoundRuntime:
+        """Mark the round busy (no run may start) while an abort is decided and written;
+        `looking`: a sweep's look, which a run waits for (`claim`), set in the same step."""
         with self._lock:
             runtime = self._runtime.setdefault(round_id, RoundRuntime())
-            if runtime.running:
+            if runtime.running or (looking and runtime.runs_waiting):
                 raise RuleViolation("round_running", f"round {round_id!r} is running (or "
                                     "being aborted); wait until the run ends or fails, then "
                                     "abort it")
             runtime.running = True
+            runtime.looked_at = looking
             return runtime
 
     def _write_abort(self, round_id: str, reason: str, runtime: RoundRuntime,
@@ -378,7 +379,11 @@ class Rounds:
         wait for its decision (it may abort the round; the run then finds it closed)."""
         with self._lock:
             runtime = self._runtime.setdefault(round_id, RoundRuntime())
-            self._looked_at.wait_for(lambda: not runtime.looked_at, timeout=SWEEP_LOOK_WAIT_S)
+            runtime.runs_waiting += 1
+            try:
+                self._looked_at.wait_for(lambda: not runtime.looked_at, timeout=SWEEP_LOOK_WAIT_S)
+            finally:
+                runtime.runs_waiting -= 1
             if runtime.running:
                 raise AlreadyExists(f"round {round_id!r} is already running; wait for it")
             runtime.running = True
