@@ -20,7 +20,6 @@ No gRPC here.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,24 +29,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mpcnode.jobs import JobRequest, JobRunner
 from mpcnode.market_view import MarketView
 from mpcnode.model_release import accepted_job
-from mpcnode.nonce_store import NonceStore
+from mpcnode.nonce_store import NonceStore, check_fresh
 from mpcnode.registry import DatasetRegistry, RegisteredDataset
 from mutualmind.errors import IntegrityError, InvalidInput, PermissionDenied, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import INFERENCE
 from mutualmind.vocabulary.inference import (
-    MAX_SKEW_S,
     PredictionRequest,
     ReleasedPredictions,
     inference_job_digest,
     prediction_fetch_message,
     prediction_receipt,
 )
+from mutualmind.vocabulary.model_fetch import (
+    MAX_SKEW_S,  # a prediction fetch is as fresh as a model fetch
+)
 from mutualmind.vocabulary.ownership import delivery_message
 from mutualmind.vocabulary.signing_keys import sign, verify_signature
 from mutualmind.vocabulary.states import JobState, RoundStatus
-
-_NONCE = re.compile(r"[0-9a-f]{32,128}")
 
 
 class NodeInference:
@@ -105,14 +104,8 @@ class NodeInference:
         if request.node_index != self.node_index:
             raise InvalidInput(f"this is node {self.node_index}, the request is for node "
                                f"{request.node_index}; send it to node {request.node_index}")
-        if not _NONCE.fullmatch(request.nonce):
-            raise InvalidInput("the nonce must be 32-128 lowercase hex characters from a secure "
-                               "random source (secrets.token_hex(16))")
         now = self._clock()
-        if abs(now - request.issued_at) > MAX_SKEW_S:
-            raise PermissionDenied(
-                f"the request was issued at {request.issued_at}, {now - request.issued_at:+.0f} s from "
-                f"this node's clock (allowed: {MAX_SKEW_S} s); check the clock and sign a new request")
+        check_fresh(request.nonce, request.issued_at, now, MAX_SKEW_S)
         query = self._query(request.order_id)
         if query.provider_id != request.user_id:
             raise PermissionDenied(f"only the user who placed order {request.order_id!r} may fetch "

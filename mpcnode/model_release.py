@@ -21,7 +21,6 @@ pickled (the manifest is JSON).
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
-from mpcnode.nonce_store import NONCE_FILE, NonceStore
+from mpcnode.nonce_store import NONCE_FILE, NonceStore, check_fresh
 from mutualmind.errors import (
     InvalidInput,
     NotFound,
@@ -47,8 +46,6 @@ from mutualmind.vocabulary.model_fetch import (
 )
 from mutualmind.vocabulary.signing_keys import sign, verify_signature
 from mutualmind.vocabulary.states import JobState, RoundStatus
-
-_NONCE = re.compile(r"[0-9a-f]{32,128}")
 
 
 class ModelRelease:
@@ -72,10 +69,7 @@ class ModelRelease:
         """This node's share of the round's model and its signed receipt, or a typed refusal."""
         self._check_shape(request)
         now = self._clock()
-        if abs(now - request.issued_at) > MAX_SKEW_S:
-            raise PermissionDenied(
-                f"the request was issued at {request.issued_at}, {now - request.issued_at:+.0f} s from "
-                f"this node's clock (allowed: {MAX_SKEW_S} s); check the clock and sign a new request")
+        check_fresh(request.nonce, request.issued_at, now, MAX_SKEW_S)
         facts = self._market.round(request.round_id)
         if facts.sponsor != request.sponsor_id:
             raise PermissionDenied(
@@ -106,9 +100,6 @@ class ModelRelease:
         if request.node_index != self.node_index:
             raise InvalidInput(f"this is node {self.node_index}, the request is for node "
                                f"{request.node_index}; send it to node {request.node_index}")
-        if not _NONCE.fullmatch(request.nonce):
-            raise InvalidInput("the nonce must be 32-128 lowercase hex characters from a secure "
-                               "random source (secrets.token_hex(16))")
 
     def _accepted_job(self, round_id: str, digest: str, metrics_micro: list[int]) -> str:
         return accepted_job(self._jobs, self.node_index, round_id, digest, metrics_micro)

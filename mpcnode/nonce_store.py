@@ -16,6 +16,7 @@ node refuses requests for a while instead of growing without bound).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -32,6 +33,22 @@ CREATE TABLE IF NOT EXISTS nonces (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_forget_after ON nonces (forget_after);
 """
+
+
+_NONCE = re.compile(r"[0-9a-f]{32,128}")
+
+
+def check_fresh(nonce: str, issued_at: float, now: float, max_skew_s: float) -> None:
+    """A signed request's nonce is well formed and it was issued within `max_skew_s` of
+    `now`: InvalidInput or PermissionDenied otherwise (model-share and prediction fetches
+    alike); `NonceStore.claim` then makes it single-use."""
+    if not _NONCE.fullmatch(nonce):
+        raise InvalidInput("the nonce must be 32-128 lowercase hex characters from a secure "
+                           "random source (secrets.token_hex(16))")
+    if abs(now - issued_at) > max_skew_s:
+        raise PermissionDenied(
+            f"the request was issued at {issued_at}, {now - issued_at:+.0f} s from "
+            f"this node's clock (allowed: {max_skew_s} s); check the clock and sign a new request")
 
 
 class NonceStore:

@@ -28,8 +28,6 @@ KIND_PREDICTION_RELEASE = "prediction_share_release"
 INFERENCE_JOB = "inference"
 TRAINING_JOB = "training"
 JOB_KINDS = (TRAINING_JOB, INFERENCE_JOB)
-# the user's request must be this fresh (seconds of clock skew either way)
-MAX_SKEW_S = 300
 # the one tensor of a prediction share: the model's outputs (logits, or the de-standardised
 # value of a regression) [rows, outputs], fixed point with 16 fractional bits
 PREDICTIONS = "predictions"
