@@ -48,6 +48,7 @@ from mutualmind.errors import AlreadyExists, IntegrityError, InvalidInput, NotFo
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.deadlines import ROUND_S
+from mutualmind.vocabulary.metamodel_weights import copy_leaders
 from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import EntryKind, TournamentStatus
@@ -216,11 +217,13 @@ class Tournaments:
             if entry.kind == EntryKind.MODEL_PAYOUT:  # level 2: to the modeler or a dataset
                 paid.setdefault(p["model_id"], []).append(
                     {"to": p["to"], "dataset_id": p.get("dataset_id", ""), "amount": p["amount"]})
+        subs = [state_model(self.ledger, tournament_id, mid) for mid in record.models]
+        leaders = copy_leaders([(sub["recipe"], sub["datasets"]) for sub in subs])
         models = []
-        for i, mid in enumerate(record.models):
-            sub = state_model(self.ledger, tournament_id, mid)
+        for i, (mid, sub) in enumerate(zip(record.models, subs, strict=True)):
             models.append({
                 "model_id": mid, "modeler": sub["modeler"], "kind": sub["recipe"]["kind"],
+                "copy_of": record.models[leaders[i]] if leaders[i] != i else "",
                 "datasets": sub["datasets"], "stake": sub["stake"], "kept_share_bps": sub["kept_share_bps"],
                 "locked": state.model_stakes.get(model_key(tournament_id, mid), 0),
                 "contribution_micro": record.contributions[i] if record.contributions else None,

@@ -30,6 +30,8 @@ The life of a tournament (`TournamentStatus`):
 - the settlement: `tournament_settlement.settlement_entries` of `settle_tournament` over
   the state when its first entry arrives, entry by entry in that order and nothing else
   (`settlement_mismatch`), ending with `tournament_closed`, which unlocks the datasets.
+  Copies (same recipe and datasets as an earlier submission, `copy_leaders` over the
+  recorded submissions) are recomputed here too, so a copy paid anything fails replay.
 - `tournament_aborted` (coordinator: admin, a failed MPC job, an expiry): only before a
   result, so nobody can cancel an outcome already known; it is followed by exactly
   `tournament_settlement.abort_entries` (the pool to the sponsor, every stake to its
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from mutualmind.errors import IntegrityError, RuleViolation
 from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms, RoundOffer, check_round
+from mutualmind.vocabulary.metamodel_weights import copy_leaders
 from mutualmind.vocabulary.model_spec import LOWER_IS_BETTER, check_workload, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_TOURNAMENT_MODELS
 from mutualmind.vocabulary.states import EntryKind, TournamentStatus
@@ -292,15 +295,18 @@ class TournamentRules:
     # -- settlement ------------------------------------------------------------------
 
     def _parts(self, record: TournamentRecord) -> list[ModelPart]:
+        subs = [self.models[model_key(record.tournament_id, m)].submission for m in record.models]
+        leaders = copy_leaders([(sub["recipe"], sub["datasets"]) for sub in subs])
         parts = []
         for i, mid in enumerate(record.models):
             key = model_key(record.tournament_id, mid)
-            sub = self.models[key].submission
+            sub = subs[i]
             datasets = tuple(
                 DatasetPart(d, self.datasets[d]["provider_id"], self.stakes.get(d, 0), c)
                 for d, c in zip(sub["datasets"], record.dataset_contributions[i]))
             parts.append(ModelPart(mid, sub["modeler"], self.model_stakes[key], sub["kept_share_bps"],
-                                   record.contributions[i], datasets))
+                                   record.contributions[i], datasets,
+                                   copy_of=record.models[leaders[i]] if leaders[i] != i else ""))
         return parts
 
     def settlement_plan(self, tournament_id: str) -> Plan:

@@ -400,3 +400,31 @@ def test_no_abort_once_the_result_is_known(world) -> None:  # type: ignore[no-un
     to_resolution(ledger, market, clock)
     ledger.append(*result(ledger, market, 700_000, [20_000, -8_000], [[10_000, 5_000, 2_000], [2_000, 3_000, -9_000]]))
     refused(ledger, RuleViolation, _abort_batch(ledger)[:1], "tournament_state")
+
+
+def test_a_copy_earns_nothing_and_the_replay_rechecks_it(world) -> None:  # type: ignore[no-untyped-def]
+    """m2 submits m1's recipe on the same datasets (in another order): a copy. The group's
+    contribution goes to the original; a plan that pays the copy fails the replay."""
+    ledger, market, clock = world
+    ledger.append_many([submit(market, "orig", "m1", ["ds-a", "ds-b", "ds-c"], stake=2000),
+                        submit(market, "copy", "m2", ["ds-c", "ds-a", "ds-b"], stake=2000)])
+    clock.now = DEADLINE
+    ledger.append(*freeze(ledger, market))
+    ledger.append_many([market.register_dataset("res", "spon", "validation"), resolve(market)])
+    before = dict(ledger.state.balances)
+    per_dataset = [[10_000, 5_000, 2_000], [2_000, 10_000, 5_000]]
+    ledger.append(*result(ledger, market, 700_000, [20_000, 20_000], per_dataset))
+    plan = _settle(ledger)
+    rewarded = [p["model_id"] for kind, p, _ in plan if kind == "model_rewarded"]
+    assert rewarded == ["orig"]
+    # the old rule (both paid by contribution) is off the plan: the copy's half refused
+    kind, payload, _ = next(r for r in plan if r[0] == "model_rewarded")
+    halves = [(kind, {**payload, "amount": 2500}, None), (kind, {**payload, "model_id": "copy", "amount": 2500}, None)]
+    at = plan.index(next(r for r in plan if r[0] == "model_rewarded"))
+    refused(ledger, RuleViolation, plan[:at] + halves, "settlement_mismatch")
+    ledger.append_many(plan)
+    assert ledger.state.balance("m2") - before["m2"] == 2000  # its stake back, nothing more
+    assert ledger.state.balance("m1") - before["m1"] == 2000 + 5000 * 2000 // 10_000
+    path = ledger.path
+    ledger.close()
+    assert verify_ledger(path).ok
