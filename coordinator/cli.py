@@ -42,7 +42,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--round-ttl-hours", type=float, default=24.0,
                        help="life of a round whose sponsor signed no expiry (default 24)")
     serve.add_argument("--max-failed-runs", type=int, default=3,
-                       help="failed runs after which a round is aborted (default 3)")
+                       help="failed runs after which a round (or a tournament's job) is aborted (default 3)")
+    serve.add_argument("--tournament-ttl-days", type=float, default=30.0,
+                       help="a tournament not settled this long after its submission deadline is "
+                            "aborted: its resolution never arrived (default 30)")
     serve.add_argument("--sweep-interval", type=float, default=60.0,
                        help="seconds between looks for expired rounds (default 60)")
     serve.add_argument("--checkpoint-interval", type=float, default=2.0,
@@ -96,6 +99,8 @@ def serve_coordinator(args: argparse.Namespace) -> int:
     check_plane(args.mpc_plane)
     if not 0 < args.round_ttl_hours <= 30 * 24:
         raise InvalidInput(f"--round-ttl-hours must be within 0..720, got {args.round_ttl_hours}")
+    if not 0 < args.tournament_ttl_days <= 3660:
+        raise InvalidInput(f"--tournament-ttl-days must be within 0..3660, got {args.tournament_ttl_days}")
     if not 1 <= args.max_failed_runs <= 100:
         raise InvalidInput(f"--max-failed-runs must be within 1..100, got {args.max_failed_runs}")
     if not 0.1 <= args.sweep_interval <= 3600:
@@ -109,7 +114,8 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports),
         quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),
         lifecycle=LifecyclePolicy(max_failures=args.max_failed_runs,
-                                  default_ttl_s=args.round_ttl_hours * 3600),
+                                  default_ttl_s=args.round_ttl_hours * 3600,
+                                  tournament_ttl_s=args.tournament_ttl_days * 86400),
         sweep_interval_s=args.sweep_interval, checkpoint_interval_s=args.checkpoint_interval)
     running = start_coordinator(config)
     for round_id in running.aborted_on_start:

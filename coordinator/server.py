@@ -116,6 +116,7 @@ class RunningCoordinator:
     sweeper: PeriodicTask | None = None
     signer: PeriodicTask | None = None
     witnesses: CheckpointWitnesses | None = None
+    tournaments: Tournaments | None = None
 
     @property
     def public_port(self) -> int:
@@ -188,7 +189,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         policy=config.lifecycle)
         tournaments = Tournaments(ledger, rounds, config.data_dir / "tournaments")
-        aborted = rounds.recover() + rounds.sweep()
+        aborted = rounds.recover() + rounds.sweep() + tournaments.sweep()
         inference = InferenceOrders(ledger, rounds)
         inference.recover()
         public = build_server(
@@ -211,7 +212,11 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     except BaseException:
         ledger.close()
         raise
-    sweeper = PeriodicTask(rounds.sweep, config.sweep_interval_s, name="round-sweeper")
+    def sweep() -> None:
+        rounds.sweep()
+        tournaments.sweep()
+
+    sweeper = PeriodicTask(sweep, config.sweep_interval_s, name="round-sweeper")
     sweeper.start()
 
     def sign_checkpoint() -> None:
@@ -222,4 +227,4 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     signer = PeriodicTask(sign_checkpoint, config.checkpoint_interval_s, name="checkpoint-signer")
     signer.start()
     return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper, signer,
-                              witnesses)
+                              witnesses, tournaments)

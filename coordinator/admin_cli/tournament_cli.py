@@ -1,9 +1,10 @@
-"""`mutualmind admin tournament open|train|resolve|abort|show|report|list`: a tournament's whole life (issue 15).
+"""`mutualmind admin tournament open|train|resolve|abort|show|report|list|verify`: a tournament's whole life (issue 15).
 
 `open` is signed by the sponsor on this machine (`mutualmind.vocabulary.tournament`) and
 goes to the public Market API, as `resolve --publisher-key` signs the resolution with the
 publisher's key first; `train` and `resolve` are Admin calls that run one MPC job each
-and print the tournament afterwards. Modelers submit with `mutualmind modeler submit`.
+and print the tournament afterwards; `verify` runs the resolution again and compares
+(`coordinator.tournament_verify`: exit 0 agrees, 1 disagrees). Modelers submit with `mutualmind modeler submit`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     listing = sub.add_parser("list", parents=[common], help="every tournament on the ledger")
     listing.set_defaults(func=run_list)
+
+    verify = sub.add_parser("verify", parents=[common],
+                            help="re-run a settled tournament's resolution in MPC and compare with the ledger")
+    verify.add_argument("tournament_id")
+    verify.add_argument("--tolerance-micro", type=int, default=0,
+                        help="largest accepted difference (millionths; default: the larger of the "
+                             "tournament's epsilon and an honest re-run's fixed-point noise)")
+    verify.add_argument("--deadline", type=float, default=ROUND_S, help="seconds the MPC job may take")
+    verify.set_defaults(func=run_verify)
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -175,6 +185,31 @@ def run_list(args: argparse.Namespace) -> int:
     views = [json.loads(v.view_json) for v in reply.tournaments]
     print(json.dumps(views, sort_keys=True) if args.json else tournaments_text(views))
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    import sys
+
+    from proto import admin_pb2
+
+    if args.tolerance_micro < 0 or not 0 < args.deadline <= MAX_JOB_S:
+        raise InvalidInput(f"--tolerance-micro must be >= 0 and --deadline in (0, {MAX_JOB_S:.0f}] seconds")
+    with _client(args) as client:
+        reply = client.call(client.admin, "VerifyTournament", admin_pb2.VerifyTournamentRequest(
+            tournament_id=args.tournament_id, tolerance_micro=args.tolerance_micro, deadline_s=args.deadline),
+            timeout=args.deadline + ROUND_SLACK_S)
+    view = json.loads(reply.view_json)
+    if args.json:
+        print(json.dumps(view, sort_keys=True))
+    else:
+        print(f"tournament {args.tournament_id}: recorded vs recomputed (millionths)")
+        for row in view["rows"]:
+            a, b = row["recorded_micro"], row["recomputed_micro"]
+            print(f"  {row['number']:40} {a:>10} {b:>10} {b - a:>+8}")
+        flipped = f"; paid in one run, slashed in the other: {', '.join(view['flipped'])}" if view["flipped"] else ""
+        print(f"{'agrees' if reply.agrees else 'DISAGREES'}: largest difference {view['max_abs_diff_micro']} "
+              f"(tolerance {view['tolerance_micro']}){flipped}", file=sys.stdout if reply.agrees else sys.stderr)
+    return 0 if reply.agrees else 1
 
 
 def _print(args: argparse.Namespace, view: Any, headline: str | None) -> None:

@@ -202,3 +202,22 @@ def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market,
     assert late.returncode == 6, late                      # a rule violation's exit code
     assert late.stderr.count("\n") == 1 and "tournament_state" in late.stderr
     assert _size(market) == before
+
+
+def test_verify_reruns_the_resolution_and_agrees(market: Market, capsys: pytest.CaptureFixture[str]) -> None:
+    """`admin tournament verify t1`: the nodes resolve the frozen models again and every
+    recorded number is matched within the tolerance; nothing is written."""
+    from mutualmind.cli import main
+
+    before = _size(market)
+    target = ["--data-dir", str(market.cluster.data_dir)]
+    assert main(["admin", "tournament", "verify", "t1", "--json", *target]) == 0
+    view = json.loads(capsys.readouterr().out)
+    assert view["agrees"] and not view["flipped"]
+    labels = [row["number"] for row in view["rows"]]
+    assert labels[:3] == ["metamodel", "good", "noisy"] and len(labels) == 3 + 3 + 3
+    assert view["max_abs_diff_micro"] <= view["tolerance_micro"]
+    assert any(row["recorded_micro"] != 0 for row in view["rows"])
+    assert _size(market) == before
+    with pytest.raises(RuleViolation, match="tournament_state"):   # no result to verify yet
+        main(["admin", "tournament", "verify", "t-refuse", *target])
