@@ -19,56 +19,12 @@ Nothing is written: a verification moves no token.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from coordinator.round_verify import rerun_noise_micro
 from coordinator.tournaments import Tournaments, state_model
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.deadlines import ROUND_S
-from mutualmind.vocabulary.states import TournamentStatus
-
-
-@dataclass(frozen=True)
-class TournamentVerification:
-    """One row per revealed number: label, recorded, recomputed (micro-units)."""
-
-    tournament_id: str
-    agrees: bool
-    rows: list[tuple[str, int, int]]
-    max_abs_diff_micro: int
-    tolerance_micro: int
-    flipped: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"tournament_id": self.tournament_id, "agrees": self.agrees,
-                "rows": [{"number": label, "recorded_micro": a, "recomputed_micro": b} for label, a, b in self.rows],
-                "max_abs_diff_micro": self.max_abs_diff_micro, "tolerance_micro": self.tolerance_micro,
-                "flipped": self.flipped}
-
-
-def labelled(models: list[tuple[str, list[str]]], numbers: dict[str, Any]) -> list[tuple[str, int]]:
-    """The revealed numbers of a result, each with a label (metamodel, model, model/dataset)."""
-    rows = [("metamodel", int(numbers["metamodel_metric_micro"]))]
-    rows += [(mid, int(c)) for (mid, _), c in zip(models, numbers["contributions_micro"], strict=True)]
-    for (mid, datasets), parts in zip(models, numbers["dataset_contributions_micro"], strict=True):
-        rows += [(f"{mid}/{d}", int(c)) for d, c in zip(datasets, parts, strict=True)]
-    return rows
-
-
-def compare(tournament_id: str, models: list[tuple[str, list[str]]], recorded: dict[str, Any],
-            recomputed: dict[str, Any], *, tolerance_micro: int, epsilon_micro: int) -> TournamentVerification:
-    """The verdict (pure): every number within the tolerance, no contribution's side flipped."""
-    try:
-        a, b = labelled(models, recorded), labelled(models, recomputed)
-    except ValueError:  # zip(strict=True): the re-run revealed another shape than the record
-        return TournamentVerification(tournament_id, False, [], 0, tolerance_micro, ["shape"])
-    rows = [(label, x, y) for (label, x), (_, y) in zip(a, b, strict=True)]
-    diff = max(abs(x - y) for _, x, y in rows)
-    flipped = [label for label, x, y in rows[1:]
-               if (x > epsilon_micro and y < -epsilon_micro) or (x < -epsilon_micro and y > epsilon_micro)]
-    return TournamentVerification(tournament_id, diff <= tolerance_micro and not flipped, rows, diff,
-                                  tolerance_micro, flipped)
+from mutualmind.vocabulary.states import EntryKind, TournamentStatus
+from mutualmind.vocabulary.tournament_verdict import NUMBER_FIELDS, TournamentVerification, compare
 
 
 def verify_tournament(tournaments: Tournaments, tournament_id: str, *, tolerance_micro: int | None = None,
@@ -86,5 +42,11 @@ def verify_tournament(tournaments: Tournaments, tournament_id: str, *, tolerance
         tolerance_micro = max(epsilon, rerun_noise_micro(opened["task"]["metric"], rows))
     recomputed = tournaments.rerun_resolution(tournament_id, deadline_s=deadline_s)
     models = [(mid, list(state_model(tournaments.ledger, tournament_id, mid)["datasets"])) for mid in record.models]
-    return compare(tournament_id, models, result, recomputed, tolerance_micro=tolerance_micro,
-                   epsilon_micro=epsilon)
+    verdict = compare(tournament_id, models, result, recomputed, tolerance_micro=tolerance_micro,
+                      epsilon_micro=epsilon)
+    tournaments.ledger.append(EntryKind.TOURNAMENT_VERIFIED, {
+        "tournament_id": tournament_id, "job_digest": record.job_digest,
+        **{name: recomputed[name] for name in NUMBER_FIELDS},
+        "max_abs_diff_micro": verdict.max_abs_diff_micro, "tolerance_micro": tolerance_micro,
+        "verdict": "agrees" if verdict.agrees else "disagrees"})
+    return verdict

@@ -428,3 +428,37 @@ def test_a_copy_earns_nothing_and_the_replay_rechecks_it(world) -> None:  # type
     path = ledger.path
     ledger.close()
     assert verify_ledger(path).ok
+
+
+def test_a_verification_is_recorded_only_with_the_verdict_its_numbers_give(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market, clock = world
+    to_resolution(ledger, market, clock)
+    numbers = {"metamodel_metric_micro": 700_000, "contributions_micro": [20_000, -8_000],
+               "dataset_contributions_micro": [[10_000, 5_000, 2_000], [2_000, 3_000, -9_000]]}
+    record = ledger.state.tournament("t1")
+    assert record is not None
+
+    def verified(**changes: Any) -> Request:
+        rerun = {"metamodel_metric_micro": 701_500, "contributions_micro": [19_000, -7_000],
+                 "dataset_contributions_micro": [[9_000, 5_000, 2_000], [2_000, 3_000, -9_000]]}
+        payload = {"tournament_id": "t1", "job_digest": record.job_digest, **rerun,
+                   "max_abs_diff_micro": 1_500, "tolerance_micro": 5_000, "verdict": "agrees", **changes}
+        return "tournament_verified", payload, None
+
+    refused(ledger, RuleViolation, [verified()], "tournament_state")      # before the result
+    ledger.append(*result(ledger, market, numbers["metamodel_metric_micro"], numbers["contributions_micro"],
+                          numbers["dataset_contributions_micro"]))
+    refused(ledger, RuleViolation, [verified(verdict="disagrees")], "verdict_mismatch")
+    refused(ledger, RuleViolation, [verified(max_abs_diff_micro=0)], "verdict_mismatch")
+    refused(ledger, RuleViolation, [verified(tolerance_micro=1_000)], "verdict_mismatch")   # 1,500 > 1,000
+    refused(ledger, RuleViolation, [verified(job_digest="00" * 32)], "job_digest")
+    refused(ledger, RuleViolation, [verified(dataset_contributions_micro=[[1, 2], [1, 2, 3]])],
+            "verification_shape")
+    # a contribution paid in one run and slashed in the other disagrees, within any tolerance
+    refused(ledger, RuleViolation, [verified(contributions_micro=[20_000, 8_000], max_abs_diff_micro=16_000,
+                                             tolerance_micro=100_000)], "verdict_mismatch")
+    ledger.append_many([verified(), *_settle(ledger)])
+    ledger.append(*verified(tolerance_micro=1_000, verdict="disagrees"))   # after the close too
+    path = ledger.path
+    ledger.close()
+    assert verify_ledger(path).ok

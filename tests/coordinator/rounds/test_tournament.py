@@ -215,7 +215,7 @@ def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market,
 
 def test_verify_reruns_the_resolution_and_agrees(market: Market, capsys: pytest.CaptureFixture[str]) -> None:
     """`admin tournament verify t1`: the nodes resolve the frozen models again and every
-    recorded number is matched within the tolerance; nothing is written."""
+    recorded number is matched within the tolerance; the verdict goes on the ledger."""
     from mutualmind.cli import main
 
     before = _size(market)
@@ -227,7 +227,7 @@ def test_verify_reruns_the_resolution_and_agrees(market: Market, capsys: pytest.
     assert labels[:4] == ["metamodel", "good", "noisy", "good-copy"] and len(labels) == 4 + 3 * 3
     assert view["max_abs_diff_micro"] <= view["tolerance_micro"]
     assert any(row["recorded_micro"] != 0 for row in view["rows"])
-    assert _size(market) == before
+    assert _size(market) == before + 1      # the verdict, recorded as tournament_verified
     # no result to verify yet: a rule violation's exit code and one line
     assert main(["admin", "tournament", "verify", "t-refuse", *target]) == 6
     assert "tournament_state" in capsys.readouterr().err

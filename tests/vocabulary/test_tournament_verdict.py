@@ -1,4 +1,4 @@
-"""`admin tournament verify`'s verdict (pure): within the tolerance agrees; beyond it, a
+"""`admin tournament verify`'s verdict (pure; the ledger's `tournament_verified` rule uses it too): within the tolerance agrees; beyond it, a
 contribution whose side flipped (paid in one run, slashed in the other), or a re-run of
 another shape disagrees. The re-run itself: tests/coordinator/rounds/test_tournament.py."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordinator.tournament_verify import compare
+from mutualmind.vocabulary.tournament_verdict import compare
 
 MODELS = [("good", ["a", "b"]), ("noisy", ["a", "n"])]
 
