@@ -118,7 +118,8 @@ class NodeInference:
         if status.state != JobState.DONE or status.result is None:
             raise RuleViolation("predictions_not_ready", f"order {request.order_id!r}'s job is "
                                 f"{status.state}; ask again once it is done")
-        self._nonces.claim(request.nonce, request.issued_at + MAX_SKEW_S + 1, now)
+        self._nonces.claim(request.nonce, request.issued_at + MAX_SKEW_S + 1, now,
+                          what="prediction request")
         data, manifest = self._jobs.model_share(request.order_id)
         shape = [int(d) for d in manifest[0]["shape"]]  # type: ignore[attr-defined]
         model_id = self._jobs.request_of(request.order_id).round_id

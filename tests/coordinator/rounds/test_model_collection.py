@@ -484,7 +484,7 @@ def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_f
             user.key, order, USER, 1, issued_at=int(time.time()) - 3600))
     request = _signed_prediction_fetch(user.key, order, USER, 2)
     assert len(_fetch_predictions_raw(market, 2, request)) == 40 * 8
-    with pytest.raises(PermissionDenied, match="already answered"):
+    with pytest.raises(PermissionDenied, match="this prediction request was already answered"):
         _fetch_predictions_raw(market, 2, request)
     verified = session.verify_ledger()                   # supply conserved, every rule replayed
     assert verified.ok, verified.error
