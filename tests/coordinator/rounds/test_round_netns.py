@@ -14,6 +14,12 @@ the same fixture is required to (`assert_settled_like_plaintext`, which
 test_round_settlement.py runs on loopback), its MPC bytes having crossed each node's
 cable.
 
+The cluster is made and started with docs/operations.md's "Members on several hosts"
+commands (tests/netns_cluster.py), one provider shares and stakes from a namespace of
+its own with only the coordinator's address and the provider bundle (`RemoteProvider`),
+and `test_the_docs_multi_host_commands_are_the_ones_run_here` fails when that section
+stops quoting a command as this module runs it.
+
 Skips, saying why, only where namespaces cannot be made (not root, no iproute2).
 """
 
