@@ -26,8 +26,12 @@ def register(subparsers: Any) -> None:
                             "once per node, in index order), listed by the Market's ListNodes "
                             "(default: each --node's PUBLIC address)")
     serve.add_argument("--dealer", required=True, help="dealer cluster address host:port")
-    serve.add_argument("--public-listen", default="127.0.0.1:0")
-    serve.add_argument("--cluster-listen", default="127.0.0.1:0")
+    serve.add_argument("--public-listen", default="127.0.0.1:0",
+                       help="Market port (public TLS: providers, sponsors, nodes) host:port "
+                            "(default: a free port on loopback)")
+    serve.add_argument("--cluster-listen", default="127.0.0.1:0",
+                       help="Admin port (mutual TLS: the operator's admin CLI) host:port "
+                            "(default: a free port on loopback)")
     serve.add_argument("--mpc-ports", default="29500-29599",
                        help="port range for MPC jobs' data plane: each node's MPC port (one per "
                             "node per job)")

@@ -57,6 +57,13 @@ class NodeConfig:
     # defaults to 1, the library to 0 so that tests which run no job start no torch
     ready_workers: int = 0
 
+    def __post_init__(self) -> None:
+        # absolute from here on: job specs hand these folders to MPC workers, and a ready
+        # worker (started ahead, `mpcnode.ready_workers`) refuses a relative path, which it
+        # would read against its own working directory (`node serve --data-dir node-data`)
+        object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
+        object.__setattr__(self, "certs_dir", Path(self.certs_dir).absolute())
+
     @property
     def member_name(self) -> str:
         return f"node{self.node_index}"

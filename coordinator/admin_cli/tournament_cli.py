@@ -24,25 +24,29 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="tournament_command", metavar="ACTION", required=True)
 
     opener = sub.add_parser("open", parents=[common], help="open a tournament as its sponsor (signed with its key)")
-    opener.add_argument("tournament_id")
+    opener.add_argument("tournament_id", help="the new tournament's id")
     opener.add_argument("--sponsor-key", type=Path, required=True, help="the sponsor's provider key")
     opener.add_argument("--pool", type=int, required=True, help="tokens locked for the models")
     opener.add_argument("--datasets", required=True, help="eligible staked datasets, comma-separated")
     opener.add_argument("--deadline-s", type=float, required=True, help="submissions close this many seconds from now")
-    opener.add_argument("--label-kind", default="binary", choices=("binary", "multiclass", "regression"))
-    opener.add_argument("--metric", default="log_loss", choices=("log_loss", "accuracy", "mse"))
+    opener.add_argument("--label-kind", default="binary", choices=("binary", "multiclass", "regression"),
+                        help="what the models predict (default binary)")
+    opener.add_argument("--metric", default="log_loss", choices=("log_loss", "accuracy", "mse"),
+                        help="how models are scored on the resolution (default log_loss)")
     opener.add_argument("--threshold-micro", type=int, required=True,
                         help="the metamodel must beat this (millionths) on the resolution or the pool goes back")
-    opener.add_argument("--slash-rate-ppm", type=int, default=100_000)
+    opener.add_argument("--slash-rate-ppm", type=int, default=100_000,
+                        help="share of a stake lost by a harmful model (ppm, default 100000 = 10%%)")
     opener.add_argument("--weight-cap-ppm", type=int, default=1_000_000, help="no model weighs more (ppm)")
-    opener.add_argument("--epsilon-micro", type=int, default=1_000)
+    opener.add_argument("--epsilon-micro", type=int, default=1_000,
+                        help="dead band around zero contribution, millionths of the metric")
     opener.add_argument("--publisher", default="", help="who may commit the resolution (default: the sponsor)")
     opener.set_defaults(func=run_open)
 
     for name, helptext in (("train", "train and freeze every submitted model (one MPC job)"),
                            ("resolve", "evaluate the frozen models on the resolution and settle")):
         job = sub.add_parser(name, parents=[common], help=helptext)
-        job.add_argument("tournament_id")
+        job.add_argument("tournament_id", help="the tournament's id")
         job.add_argument("--deadline", type=float, default=ROUND_S, help="seconds the MPC job may take")
         if name == "resolve":
             job.add_argument("--publisher-key", type=Path,
@@ -52,17 +56,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     abort = sub.add_parser("abort", parents=[common],
                            help="abort before the result: the pool back to the sponsor, stakes to modelers")
-    abort.add_argument("tournament_id")
+    abort.add_argument("tournament_id", help="the tournament's id")
     abort.add_argument("--reason", required=True, help="why (recorded on the ledger)")
     abort.set_defaults(func=run_abort)
 
     show = sub.add_parser("show", parents=[common], help="a tournament: terms, models, contributions, tokens")
-    show.add_argument("tournament_id")
+    show.add_argument("tournament_id", help="the tournament's id")
     show.set_defaults(func=run_show)
 
     report = sub.add_parser("report", parents=[common],
                             help="one picture: metamodel weights, contributions, the two-level token flow")
-    report.add_argument("tournament_id")
+    report.add_argument("tournament_id", help="the tournament's id")
     report.add_argument("--png", type=Path, required=True, help="file to write")
     report.set_defaults(func=run_report)
 

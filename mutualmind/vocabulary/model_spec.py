@@ -102,6 +102,31 @@ _FIELD_TYPES: dict[str, type] = {
 }
 
 
+# what each key means, for `--model-spec` in --help (`spec_keys_help`); the parser above
+# is the rule, this only describes it
+_KEY_HELP = {
+    "kind": "|".join(MODEL_KINDS),
+    "lr": "learning rate in (0, 100]; 0.1 for regression",
+    "epochs": "passes over the rows, 1-10000; Newton steps with solver newton",
+    "batch_size": "rows per step; 0 = full batch",
+    "l2": "L2 penalty in [0, 10]",
+    "hidden": "the mlp's hidden width, 1-1024",
+    "classes": "softmax/mlp classes, 2-64",
+    "task": f"the mlp's: {'|'.join(TASKS)}",
+    "metric": f"{'|'.join(METRICS)}; mse for regression",
+    "seed": "fixes the mlp's initial weights and batch order",
+    "valuation": "|".join(VALUATIONS),
+    "solver": f"{'|'.join(SOLVERS)}; newton: {'/'.join(NEWTON_KINDS)} with l2 >= {NEWTON_MIN_L2}",
+    "loo": f"{'|'.join(LOO_METHODS)}; newton_step needs solver newton",
+}
+
+
+def spec_keys_help() -> str:
+    """Every model-spec key as `key=default (what it takes)`, for argparse's help."""
+    defaults = asdict(ModelSpec())
+    return ", ".join(f"{key}={defaults[key]} ({_KEY_HELP[key]})" for key in _FIELD_TYPES)
+
+
 def parse_model_spec(raw: str | dict[str, object]) -> ModelSpec:
     """Parse and validate a model spec (JSON text or a dict); refuse anything odd."""
     if isinstance(raw, str):
