@@ -75,7 +75,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     verify = sub.add_parser("verify", parents=[common],
                             help="re-run a settled tournament's resolution in MPC and compare with the ledger")
-    verify.add_argument("tournament_id")
+    verify.add_argument("tournament_id", help="the tournament to verify")
     verify.add_argument("--tolerance-micro", type=int, default=0,
                         help="largest accepted difference (millionths; default: the larger of the "
                              "tournament's epsilon and an honest re-run's fixed-point noise)")
