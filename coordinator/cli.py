@@ -52,6 +52,10 @@ def register(subparsers: Any) -> None:
                             "aborted: its resolution never arrived (default 30)")
     serve.add_argument("--sweep-interval", type=float, default=60.0,
                        help="seconds between looks for expired rounds (default 60)")
+    serve.add_argument("--dividend-period", type=float, default=3600.0,
+                       help="seconds between payouts of every model's inference fees to its "
+                            "owners, in one group commit (default 3600; 0: only on demand, "
+                            "`mutualmind owner dividends`)")
     serve.add_argument("--checkpoint-interval", type=float, default=2.0,
                        help="seconds after which a grown ledger gets a signed checkpoint, so a "
                             "proof of any entry is available that soon (default 2)")
@@ -111,6 +115,9 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--sweep-interval must be within 0.1..3600 s, got {args.sweep_interval}")
     if not 0.1 <= args.checkpoint_interval <= 3600:
         raise InvalidInput(f"--checkpoint-interval must be within 0.1..3600 s, got {args.checkpoint_interval}")
+    if args.dividend_period != 0 and not 1 <= args.dividend_period <= 31 * 86400:
+        raise InvalidInput(f"--dividend-period must be 0 (off) or within 1..{31 * 86400} s, "
+                           f"got {args.dividend_period}")
     config = CoordinatorConfig(
         certs_dir=args.certs, data_dir=args.data_dir, nodes=parse_nodes(args.node),
         advertised=parse_advertised(args.advertise_node, len(args.node)),
@@ -120,7 +127,8 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         lifecycle=LifecyclePolicy(max_failures=args.max_failed_runs,
                                   default_ttl_s=args.round_ttl_hours * 3600,
                                   tournament_ttl_s=args.tournament_ttl_days * 86400),
-        sweep_interval_s=args.sweep_interval, checkpoint_interval_s=args.checkpoint_interval)
+        sweep_interval_s=args.sweep_interval, checkpoint_interval_s=args.checkpoint_interval,
+        dividend_period_s=args.dividend_period)
     running = start_coordinator(config)
     for round_id in running.aborted_on_start:
         print(f"aborted round {round_id} on start (see `admin round show {round_id}`)",

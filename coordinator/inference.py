@@ -28,7 +28,7 @@ from ledger import Ledger
 from mutualmind.errors import AlreadyExists, InvalidInput, MutualMindError, NotFound, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import INFERENCE
-from mutualmind.vocabulary.inference import INFERENCE_JOB, inference_job_digest
+from mutualmind.vocabulary.inference import DELIVERY_WINDOW_S, INFERENCE_JOB, inference_job_digest
 from mutualmind.vocabulary.ownership import delivery_message
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import EntryKind, RoundStatus
@@ -36,8 +36,6 @@ from mutualmind.vocabulary.states import EntryKind, RoundStatus
 _LOG = logging.getLogger(__name__)
 # an inference job's deadline (a few seconds of MPC for thousands of rows)
 INFERENCE_JOB_S = 300.0
-# how long the nodes keep a finished order's shares waiting for their user
-DELIVERY_WINDOW_S = 600.0
 RUNNING, READY, DELIVERED, FAILED = "running", "ready", "delivered", "failed"
 
 
