@@ -101,6 +101,12 @@ def train_banzhaf(
     if rows != sum(provider_rows):
         raise InvalidInput(f"training data has {rows} rows but the providers hold {sum(provider_rows)}")
     masks = CoalitionMasks.of(provider_rows, coalitions, excluded)
+    if spec.solver == "newton" and spec.loo == "newton_step":  # one shared training, a last step each
+        from mpcnode.worker.newton import train_newton
+
+        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, provider_rows, on_step,
+                            banzhaf_evaluator(coalitions), excluded=excluded, prepared=prepared,
+                            members=masks.members)
     return train_masked(backend, spec, train_x, train_y, validation_x, validation_y, masks, on_step,
                         evaluator=banzhaf_evaluator(coalitions), prepared=prepared)
 
