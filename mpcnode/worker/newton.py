@@ -27,12 +27,14 @@ H^-1: a damped Newton direction, never a wrong one.
 Leave-one-out, two ways (`spec.loo`):
 * "retrain": the m = n+1 models of the row masks in one batched pass, one Hessian per
   model ([m, d+1, d+1]), as the SGD path batches its gradients. Cost grows with n.
-* "newton_step": train the full model only; then each model without provider j is
-  theta - H_-j^-1 g_-j at the full optimum, where g_-j and H_-j are the gradient and
-  Hessian of the objective without j's rows. One pass over the rows computes every
-  provider's gradient and Hessian sums (rows grouped in per-provider blocks, one batched
-  matmul), so the rows are touched as often as for one training whatever n is; only the
-  n small (d+1)^2 solves and the evaluation grow with n.
+* "newton_step": train the full model only, for epochs - 1 steps; then every model
+  takes its last step from that shared iterate theta: theta - H_-j^-1 g_-j, where g_-j
+  and H_-j are the gradient and Hessian of the objective without j's rows at theta (the
+  full model's is the same step with nothing removed). One pass over the rows computes
+  every provider's gradient and Hessian sums (rows grouped in per-provider blocks, one
+  batched matmul), so the rows are touched as often as for one training whatever n is;
+  only the n small (d+1)^2 solves, batched with the full model's, and the evaluation
+  grow with n. Data Banzhaf's coalitions are taken the same way (`last_step`'s members).
 """
 
 from __future__ import annotations
@@ -168,14 +170,15 @@ def _sums(
 
 def newton_iterations(
     problem: _Problem, masks: ModelMasks, on_step: Callable[[int, int], None] | None, extra: dict[int, Callable[[], object]],
-    steps: int | None = None,
+    steps: int | None = None, prefetched: int | None = None,
 ) -> tuple[Tensor, Callable[[int], object], dict[str, float] | None]:
     """Train every masked model by `steps` (default `spec.epochs`) Newton steps:
     (theta [m, k, 1], the dealer hook, offline figures).
 
     Every Newton step has the same shapes, so one rehearsal on zeros predicts the dealer
     material of all of them (`Backend.prefetch`, key 0); `extra` rehearses what follows
-    the steps (key 1: the models' last step, `last_step`), fetched with them.
+    the steps (key 1: the models' last step, `last_step`), fetched with them, after the
+    material of `prefetched` (default `steps`) steps.
     """
     backend, spec = problem.backend, problem.spec
     dense = masks.batch(None)  # [m, rows, 1]
@@ -202,7 +205,8 @@ def newton_iterations(
     zero_theta = backend.public(torch.zeros(models, size, 1, dtype=torch.float64))
     rehearsals: dict[int, Callable[[], object]] = {0: lambda: step(zero_theta, *problem.zeros()), **extra}
     steps = spec.epochs if steps is None else steps
-    offline, before_step = backend.prefetch(rehearsals, [0] * steps + sorted(extra))
+    prefetched = steps if prefetched is None else prefetched
+    offline, before_step = backend.prefetch(rehearsals, [0] * prefetched + sorted(extra))
     for done in range(steps):
         before_step(done)
         theta = step(theta, problem.xt, problem.y)
@@ -281,33 +285,43 @@ def leave_one_out_members(providers: int, excluded: Sequence[int] = ()) -> torch
     return members
 
 
-def last_step(
-    problem: _Problem, theta: Tensor, provider_rows: Sequence[int], members: torch.Tensor,
-    xt: Tensor | None = None, y: Tensor | None = None,
-) -> Tensor:
+def last_step(problem: _Problem, theta: Tensor, provider_rows: Sequence[int], members: torch.Tensor) -> Tensor:
     """Every model's last Newton step from the shared iterate `theta` [1, k, 1].
 
     `members` [m, n] (public) says which providers' rows model s sees. At theta one pass
     over the rows gives each provider's sums S_i = X~_i^T W X~_i and G_i = X~_i^T (p - y)
-    (`per_provider_sums`); model s's are the sums over its members (a public 0/1
+    (`provider_sums`); model s's are the sums over its members (a public 0/1
     combination: exact, local), so theta_s = theta - H_s^-1 g_s with
     g_s = G_s / c_s + l2 P theta and H_s = S_s / c_s + l2 P costs m small (d+1)^2 solves
-    in one batch, not m passes over the rows. A model without rows (Banzhaf's empty
-    coalition) is theta = 0, as when it is trained. Returns [m, k, 1].
-    (`xt`, `y`: other tables of the same shapes, for a rehearsal.)
+    in one batch (`step_models`), not m passes over the rows. Returns [m, k, 1].
     """
+    return step_models(problem, theta, provider_sums(problem, theta, provider_rows), provider_rows, members)
+
+
+def provider_sums(problem: _Problem, theta: Tensor, provider_rows: Sequence[int]) -> Tensor:
+    """[S_i, G_i] of every provider at theta [1, k, 1]: [n, k, k+1].
+
+    The sigmoid and the weighted rows take the shapes of a training step's (`_sums`, one
+    model), so the dealer material prefetched for a step serves them; only the batched
+    per-provider matmul differs (`per_provider_sums`)."""
+    backend, spec, xt = problem.backend, problem.spec, problem.xt
+    p, weight = _link(backend, spec, xt.matmul(theta))  # [1, rows, 1]
+    residual = (p - problem.y).reshape(problem.rows, 1)
+    weighted = xt if weight is None else (weight * xt).reshape(problem.rows, problem.features + 1)
+    return per_provider_sums(backend, xt, backend.cat([weighted, residual], dim=1), provider_rows)
+
+
+def step_models(
+    problem: _Problem, theta: Tensor, sums: Tensor, provider_rows: Sequence[int], members: torch.Tensor
+) -> Tensor:
+    """theta - H_s^-1 g_s for every model s of `members` [m, n], from the providers' sums
+    [n, k, k+1] at theta (see `last_step`). A model without rows (Banzhaf's empty
+    coalition) is theta = 0, as when it is trained."""
     backend, spec = problem.backend, problem.spec
-    xt = problem.xt if xt is None else xt
-    y = problem.y if y is None else y
     providers, size, models = len(provider_rows), problem.features + 1, int(members.size(0))
-    logits = xt.matmul(theta[0])  # [rows, 1]
-    p, weight = _link(backend, spec, logits)
-    residual = p - y
-    weighted = xt if weight is None else weight * xt
-    sums = per_provider_sums(backend, xt, backend.cat([weighted, residual], dim=1), provider_rows)  # [n, k, k+1]
     chosen = members.to(torch.long).reshape(models, providers, 1)
     model_sums = backend.mask_rows(sums.reshape(1, providers, size * (size + 1)), chosen).sum(1)
-    counts = (members.to(torch.float64) @ torch.tensor(list(provider_rows), dtype=torch.float64))  # [m]
+    counts = members.to(torch.float64) @ torch.tensor(list(provider_rows), dtype=torch.float64)  # [m]
     factors = torch.where(counts > 0, 1.0 / (counts.clamp_min(1.0) * spec.l2), torch.zeros_like(counts))
     (scaled,) = _scale_rows_of(backend, [model_sums.reshape(models, size, size + 1)], factors)
     penalty = backend.public(problem.penalty.expand(models, size, size))
@@ -361,13 +375,18 @@ def train_newton(
             if bool((seen == 0).any()):
                 raise InvalidInput("leave-one-out needs rows beyond the left-out provider's")
         chosen = members
-        zero_theta = backend.public(torch.zeros(1, problem.features + 1, 1, dtype=torch.float64))
-        extra: dict[int, Callable[[], object]] = {
-            1: lambda: last_step(problem, zero_theta, rows, chosen, *problem.zeros())}
+        size = problem.features + 1
+        zero_theta = backend.public(torch.zeros(1, size, 1, dtype=torch.float64))
+        zero_sums = backend.public(torch.zeros(len(rows), size, size + 1, dtype=torch.float64))
+        # the last step's pass over the rows has a training step's shapes (its material
+        # is prefetched as step `epochs`, whose own small solve goes unused); only the
+        # m-model solve is rehearsed on its own (~20 rounds, not a whole step's ~300)
+        extra: dict[int, Callable[[], object]] = {1: lambda: step_models(problem, zero_theta, zero_sums, rows, chosen)}
         theta, before_step, offline = newton_iterations(
-            problem, RowMasks.full(rows, dropped), on_step, extra, steps=spec.epochs - 1)
+            problem, RowMasks.full(rows, dropped), on_step, extra, steps=spec.epochs - 1, prefetched=spec.epochs)
         clock.mark("steps")
-        before_step(spec.epochs - 1)
+        before_step(spec.epochs - 1)  # (each fetches only where a chunk of material starts)
+        before_step(spec.epochs)
         theta = last_step(problem, theta, rows, chosen)
         if on_step is not None:
             on_step(spec.epochs, spec.epochs)
