@@ -19,6 +19,7 @@ from fresh shares and with the newton solver (converged models, l2 0.01):
 
 Prints a JSON list, one object per (n, method): `providers`, `method`, `train_rows`,
 `models`, `valuation_over_single` (its time / one training's, slowest party),
+`cpu_over_single` (the same with each party's CPU seconds: steadier on a loaded machine),
 `rounds` (party maximum), `bytes` (summed over parties), `rounds_over_single`,
 `bytes_over_single`, `seconds`, and `sign_agreement`: the share of providers whose
 converged plaintext reference value is beyond EPSILON that get the same sign in MPC
@@ -105,7 +106,7 @@ def party(args: argparse.Namespace) -> None:
         tables = inputs()
         comm.get().barrier()
         comm.get().reset_communication_stats()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         models, metrics = 1, []
         if method == "single":
             metrics = train_masked(backend, spec, *tables, RowMasks.everyone(len(tx))).metrics
@@ -118,12 +119,12 @@ def party(args: argparse.Namespace) -> None:
         else:
             standardise_job(backend, spec, *tables)
             comm.get().reset_communication_stats()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             counts = count_copies(backend, tables[0], rows, b"bench")
             metrics, models = [float(c) for c in counts.counts], 0
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         stats = comm.get().get_communication_stats()
-        figures[method] = {"s": elapsed, "rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
+        figures[method] = {"s": elapsed, "cpu_s": cpu, "rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
                            "models": models, "metrics": metrics}
     Path(args.out).write_text(json.dumps(figures))
     crypten.uninit()
@@ -157,12 +158,13 @@ def report(n: int, parties: list[dict], args: argparse.Namespace) -> list[dict[s
     tx, ty, vx, vy, rows = dataset(args.rows, n)
     reference_loo = loo_reference(tx, ty, vx, vy, rows)
     single = max(p["single"]["s"] for p in parties)
+    cpu_single = max(p["single"]["cpu_s"] for p in parties)
     rounds_single = max(p["single"]["rounds"] for p in parties)
     bytes_single = sum(p["single"]["bytes"] for p in parties)
     out = []
     banzhaf_reference: list[float] = []
     for method in args.only.split(","):
-        seconds = max(p[method]["s"] for p in parties)
+        seconds, cpu = max(p[method]["s"] for p in parties), max(p[method]["cpu_s"] for p in parties)
         rounds, sent = max(p[method]["rounds"] for p in parties), sum(p[method]["bytes"] for p in parties)
         agreement = None
         metrics = parties[0][method]["metrics"]
@@ -176,7 +178,7 @@ def report(n: int, parties: list[dict], args: argparse.Namespace) -> list[dict[s
         out.append({
             "providers": n, "method": method, "train_rows": parties[0]["train_rows"],
             "models": parties[0][method]["models"], "seconds": round(seconds, 3),
-            "valuation_over_single": round(seconds / single, 3), "rounds": rounds, "bytes": sent,
+            "valuation_over_single": round(seconds / single, 3), "cpu_over_single": round(cpu / cpu_single, 3), "rounds": rounds, "bytes": sent,
             "rounds_over_single": round(rounds / rounds_single, 3), "bytes_over_single": round(sent / bytes_single, 3),
             "sign_agreement": agreement,
         })
