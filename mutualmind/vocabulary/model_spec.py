@@ -242,9 +242,10 @@ MAX_ROW_EPOCHS = 10_000_000
 
 def passes(spec: ModelSpec) -> int:
     """Full passes over the training rows: the epochs, and with `loo: newton_step` one
-    more, the leave-one-out step (every provider's gradient and Hessian sums at the full
-    optimum: one pass of row work, as a Newton step; its n small batched solves add
-    rounds, not row work)."""
+    more, the leave-one-out step. (Since the models' last step is taken from the full
+    model's shared iterate, mpcnode/worker/newton.py, that step is the training's last
+    pass, not one more; the count stays because ledgers replay this rule: it only
+    over-estimates the work, by one pass.)"""
     return spec.epochs + (1 if spec.loo == "newton_step" else 0)
 
 
