@@ -2,7 +2,9 @@
 
 The coalitions (`mutualmind.vocabulary.valuation.plan`: all 2^n for n <= 8, else Maximum
 Sample Reuse) become public row masks, and `training.train_masked` trains one model per
-coalition together, exactly as it trains the leave-one-out models. Then, instead of
+coalition together, exactly as it trains the leave-one-out models (with the newton
+solver and `loo: newton_step`: one training, then every coalition's last Newton step
+from its iterate, `newton.last_step`: no Hessian per coalition over the rows). Then, instead of
 revealing every coalition's metric, the nodes compute the estimator on the secret
 metrics u [m] and reveal only 2n+1 numbers (the full model's metric, each dataset's
 mean_in - mean_out, each standard error):
