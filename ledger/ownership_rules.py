@@ -38,8 +38,9 @@ The rules, kind by kind:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ledger.state_core import RoundRecord, StateCore
 from mutualmind.errors import IntegrityError, RuleViolation
 from mutualmind.vocabulary.ownership import (
     ORDER_MAX_SKEW_MS,
@@ -52,9 +53,6 @@ from mutualmind.vocabulary.ownership import (
 )
 from mutualmind.vocabulary.payloads import MAX_MODEL_HOLDERS
 from mutualmind.vocabulary.states import RoundStatus
-
-if TYPE_CHECKING:
-    from ledger.state import RoundRecord
 
 PRICE_KEY = "inference_price_per_1000_rows"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -87,21 +85,8 @@ def source_key(source_kind: str, source_id: str) -> str:
     return f"{source_kind}/{source_id}"
 
 
-class OwnershipRules:
+class OwnershipRules(StateCore):
     """The ownership kinds' rules; mixed into `LedgerState` (see the module docstring)."""
-
-    if TYPE_CHECKING:  # what LedgerState provides
-        providers: dict[str, bytes]
-        balances: dict[str, int]
-        rounds: dict[str, RoundRecord]
-        nodes: dict[int, bytes]
-        entry_time_ms: int | None
-
-        def _put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None: ...
-        def _add(self, mapping: dict[str, int], key: str, delta: int, total: str) -> None: ...
-        def _provider(self, party: str, role: str) -> None: ...
-        def _nonce(self, index: int, party: str, value: str) -> None: ...
-        def _spend(self, party: str, value: int, what: str) -> None: ...
 
     def init_ownership(self) -> None:
         self.owned_models: dict[str, OwnedModel] = {}

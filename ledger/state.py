@@ -7,14 +7,17 @@ when a later one in the same batch is refused (all or nothing). No I/O happens h
 the same code runs when appending, when opening a ledger and when verifying one, which
 is what makes "replay equals live state" true by construction. Signatures are checked
 by the callers (append checks them inline, verify spreads them over processes).
+The registries, the journal and the primitives every kind's rules use are `StateCore`
+(ledger/state_core.py); this module adds the round rules on top of the mixins.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ledger.ownership_rules import OwnershipRules
+from ledger.state_core import RoundRecord
 from ledger.tournament_rules import TournamentRules
 from mutualmind.errors import IntegrityError, InvalidInput, RuleViolation
 from mutualmind.vocabulary.copy_rule import copied_datasets
@@ -36,29 +39,6 @@ from mutualmind.vocabulary.valuation import (
     slashable,
 )
 
-_MISSING = object()
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """What the rules need to know about a round; replaced, never mutated."""
-
-    round_id: str
-    sponsor: str
-    status: RoundStatus  # open -> result -> closed, or aborted
-    datasets: tuple[str, ...]
-    validation_dataset: str
-    slash_rate_ppm: int
-    epsilon_micro: int
-    contributions: tuple[int, ...] = ()
-    slashed: frozenset[str] = frozenset()
-    job_digest: str = ""   # what every attestation of this round must name
-    valuation: str = "loo"  # the model spec's: "loo" or "banzhaf"
-    metric: str = "log_loss"
-    errors: tuple[int, ...] = ()  # standard errors of the contributions (Banzhaf rounds)
-    copies: frozenset[str] = frozenset()  # datasets the result's copy counts mark as copies
-    beacon: str = ""  # the result's job beacon (vocabulary.beacon): a verification re-run uses it
-
 
 class LedgerState(TournamentRules, OwnershipRules):
     """Balances, stakes, pools and registries derived only from the entries.
@@ -68,64 +48,11 @@ class LedgerState(TournamentRules, OwnershipRules):
     """
 
     def __init__(self) -> None:
-        self.size = 0
-        self.coordinator_key: bytes | None = None
-        self.origin = ""
-        self.params: dict[str, Any] = {}
-        self.providers: dict[str, bytes] = {}   # provider id -> raw public key
-        self.nodes: dict[int, bytes] = {}       # node index -> raw public key
-        self.balances: dict[str, int] = {}
-        self.stakes: dict[str, int] = {}        # dataset id -> staked tokens
-        self.datasets: dict[str, dict[str, Any]] = {}
-        self.terms: dict[str, DatasetTerms] = {}  # dataset id -> its provider's current terms
-        self.rounds: dict[str, RoundRecord] = {}
-        self.pools: dict[str, int] = {}         # round id -> tokens locked in the round
-        self.used_nonces: dict[tuple[str, str], int] = {}  # (party, nonce) -> entry index
-        self.active_rounds: dict[str, int] = {}  # dataset id -> open rounds it is in
-        self.totals: dict[str, int] = {"minted": 0, "balances": 0, "stakes": 0, "pools": 0}
-        self._journal: list[tuple[Any, Any, Any]] | None = None
-        self.entry_time_ms: int | None = None  # the time of the entry being applied
+        super().__init__()
         self.init_tournaments()
         self.init_ownership()
 
-    # -- journal -------------------------------------------------------------------
-
-    def begin(self) -> None:
-        """Start recording changes so that `rollback` can undo them."""
-        self._journal = []
-
-    def commit(self) -> None:
-        self._journal = None
-
-    def rollback(self) -> None:
-        """Undo every change since `begin`, newest first."""
-        journal, self._journal = self._journal or [], None
-        for mapping, key, old in reversed(journal):
-            if mapping is None:
-                setattr(self, key, old)
-            elif old is _MISSING:
-                del mapping[key]
-            else:
-                mapping[key] = old
-
-    def _put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
-        if self._journal is not None:
-            self._journal.append((mapping, key, mapping.get(key, _MISSING)))
-        mapping[key] = value
-
-    def _set(self, name: str, value: Any) -> None:
-        if self._journal is not None:
-            self._journal.append((None, name, getattr(self, name)))
-        setattr(self, name, value)
-
-    def _add(self, mapping: dict[str, int], key: str, delta: int, total: str) -> None:
-        self._put(mapping, key, mapping.get(key, 0) + delta)
-        self._put(self.totals, total, self.totals[total] + delta)
-
     # -- queries -------------------------------------------------------------------
-
-    def balance(self, party: str) -> int:
-        return self.balances.get(party, 0)
 
     def supply_holds(self) -> bool:
         """balances + stakes + open pools == minted, from the running totals."""
@@ -142,29 +69,6 @@ class LedgerState(TournamentRules, OwnershipRules):
         }
 
     # -- rules ---------------------------------------------------------------------
-
-    def _provider(self, party: str, role: str) -> None:
-        if party not in self.providers:
-            raise RuleViolation(
-                "unknown_provider", f"{role} {party!r} is not a registered provider"
-            )
-
-    def _nonce(self, index: int, party: str, value: str) -> None:
-        if (party, value) in self.used_nonces:
-            raise RuleViolation(
-                "nonce_reused",
-                f"nonce {value!r} of {party!r} was used at entry {self.used_nonces[party, value]}; "
-                "sign the request again with a fresh nonce",
-            )
-        self._put(self.used_nonces, (party, value), index)
-
-    def _spend(self, party: str, value: int, what: str) -> None:
-        have = self.balances.get(party, 0)
-        if value > have:
-            raise RuleViolation(
-                "insufficient_balance", f"{party!r} has {have} tokens, {what} needs {value}"
-            )
-        self._add(self.balances, party, -value, "balances")
 
     def _round(self, round_id: str, *statuses: RoundStatus) -> RoundRecord:
         record = self.rounds.get(round_id)
@@ -205,13 +109,6 @@ class LedgerState(TournamentRules, OwnershipRules):
         self._set("size", index + 1)
         if not self.supply_holds():  # a bug guard: every rule conserves supply
             raise IntegrityError(f"entry {index} would break conservation of supply")
-
-    @property
-    def workload_rules(self) -> int:
-        """The version of `check_workload` this ledger was created under (1 before the
-        genesis params named one)."""
-        version = self.params.get("workload_rules", 1)
-        return version if type(version) is int else 1
 
     def _apply_genesis(self, index: int, p: dict[str, Any]) -> None:
         self._set("coordinator_key", bytes.fromhex(p["coordinator_key"]))

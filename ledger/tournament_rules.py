@@ -44,10 +44,11 @@ The life of a tournament (`TournamentStatus`):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ledger.state_core import StateCore
 from mutualmind.errors import IntegrityError, RuleViolation
-from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms, RoundOffer, check_round
+from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, RoundOffer, check_round
 from mutualmind.vocabulary.metamodel_weights import copy_leaders
 from mutualmind.vocabulary.model_spec import LOWER_IS_BETTER, check_workload, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_TOURNAMENT_MODELS
@@ -99,25 +100,8 @@ def model_key(tournament_id: str, model_id: str) -> str:
     return f"{tournament_id}/{model_id}"
 
 
-class TournamentRules:
+class TournamentRules(StateCore):
     """The tournament kinds' rules; mixed into `LedgerState` (see the module docstring)."""
-
-    if TYPE_CHECKING:  # what LedgerState provides
-        datasets: dict[str, dict[str, Any]]
-        terms: dict[str, DatasetTerms]
-        stakes: dict[str, int]
-        balances: dict[str, int]
-        active_rounds: dict[str, int]
-        nodes: dict[int, bytes]
-        entry_time_ms: int | None
-
-        @property
-        def workload_rules(self) -> int: ...
-        def _put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None: ...
-        def _add(self, mapping: dict[str, int], key: str, delta: int, total: str) -> None: ...
-        def _provider(self, party: str, role: str) -> None: ...
-        def _nonce(self, index: int, party: str, value: str) -> None: ...
-        def _spend(self, party: str, value: int, what: str) -> None: ...
 
     def init_tournaments(self) -> None:
         self.tournaments: dict[str, TournamentRecord] = {}
