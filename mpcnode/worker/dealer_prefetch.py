@@ -136,7 +136,7 @@ class DealerPrefetch:
             return 0
         end = self._chunks[self._chunks.index(index) + 1] if index != self._chunks[-1] else len(self._shapes)
         requests = [request for shape in self._shapes[index:end] for request in self._requests[shape]]
-        _fill_cache_batched(self._provider, requests)
+        fill_cache_batched(self._provider, requests)
         return len(requests)
 
 
@@ -168,7 +168,7 @@ class MaterialCache(dict):  # type: ignore[type-arg]
         return {key for key, material in self.items() if material}
 
 
-def _fill_cache_batched(provider: Any, requests: list[tuple[str, tuple, dict]]) -> None:
+def fill_cache_batched(provider: Any, requests: list[tuple[str, tuple, dict]]) -> None:
     """CrypTen's `fill_cache`, with party 0's dealer calls gathered into one request."""
     import crypten.communicator as comm
     from crypten.mpc.provider.ttp_provider import TTPClient
