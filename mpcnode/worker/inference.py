@@ -199,7 +199,7 @@ def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
     """Run this party's inference job; writes predictions.bin and result.json. `deadline`
     (the job's) bounds every wait for a peer; `startup` says how this process was started
     (a ready worker's pid and wait, `ready.py`)."""
-    started, cpu_started = time.monotonic(), time.process_time()
+    started, cpu_started, started_at = time.monotonic(), time.process_time(), time.time()
     output = Path(spec.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(spec)   # before torch is imported: bad input fails in a second
@@ -241,6 +241,9 @@ def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
                      "prefetch_s": fetched - connected, "prefetched": float(prefetched),
                      "startup_cpu_s": cpu_connected - cpu_started,
                      "mpc_cpu_s": time.process_time() - cpu_connected,
+                     # wall clock (s since the epoch) at the job's start and result: the
+                     # benchmark places them between the order and the user's fetch
+                     "started_at": started_at, "finished_at": time.time(),
                      # a ready worker's wait for the job: 0 when it was still importing
                      "ready_idle_s": float((startup or {}).get("idle_s", 0.0)),  # type: ignore[arg-type]
                      "ready_worker": 1.0 if (startup or {}).get("mode") == "ready" else 0.0},
