@@ -9,7 +9,11 @@ party 0, 16 per job without the prefetch).
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +22,7 @@ from mpcnode.worker.plane_memory import run_parties
 from mutualmind.vocabulary.fixed_point import SCALE
 from mutualmind.vocabulary.model_spec import parse_model_spec
 
+REPO = Path(__file__).resolve().parents[3]
 PARTIES = 3
 FEATURES = 6
 SPEC = parse_model_spec({"kind": "logistic", "task": "binary", "metric": "log_loss", "epochs": 1})
@@ -80,3 +85,21 @@ def test_every_chunk_of_a_larger_query_is_listed() -> None:
     outputs, expected, rounds = _run(rows, with_prefetch=True)
     np.testing.assert_allclose(outputs, expected, atol=1e-2)
     assert rounds[0] == 3 + 2 * 3   # the folded product and two chunks: 2 exchanges each
+
+
+def test_a_warmed_ready_process_sizes_dealer_requests_without_importing_anything() -> None:
+    # the first meta-tensor size computation of a process imports ~800 modules (sympy
+    # and torch's decompositions: ~2 s on a loaded machine); ready workers and ready
+    # dealers do it while they wait, so a warm model's first dealer request does not
+    probe = (
+        "import sys, torch\n"
+        "from mpcnode.worker.dealer_prefetch import dealer_result_size, warm_shapes\n"
+        "warm_shapes()\n"
+        "before = set(sys.modules)\n"
+        "assert dealer_result_size('additive', (torch.Size([7, 30]), torch.Size([30, 3]), 'matmul')) == (7, 3)\n"
+        "assert dealer_result_size('additive', (torch.Size([7, 1]), torch.Size([1, 5]), 'mul')) == (7, 5)\n"
+        "print(len(set(sys.modules) - before))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]
