@@ -54,7 +54,10 @@ def _phases(stats: dict, epoch: float) -> dict[str, float]:
     if not parties:
         return {}
     slow = max(parties, key=lambda p: float(p["finished_at"]))
+    began = [float(p["started_at"]) for p in parties]
     return {"job_began": round(float(slow["started_at"]) - epoch, 3),
+            # the first party's job to the last one's: the nodes' job starts, one after another
+            "began_spread": round(max(began) - min(began), 3),
             **{k: round(float(slow[k]), 3) for k in ("load_s", "connect_s", "prefetch_s", "mpc_s",
                                                       "startup_cpu_s", "mpc_cpu_s", "ready_idle_s")},
             "result_written": round(float(slow["finished_at"]) - epoch, 3)}

@@ -24,9 +24,11 @@ POLL_INTERVAL_S = 0.25
 Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
 
-def run_job(link: ClusterLink, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+def run_job(link: ClusterLink, order: JobOrder, report: Progress,
+            poll_s: float = POLL_INTERVAL_S) -> list[NodeJobReport]:
     """Start `order` on the dealer and every node, wait until all are done; the reports in
-    node order. Aborted (a node failed) or DeadlineExceeded, after cancelling the job."""
+    node order. Aborted (a node failed) or DeadlineExceeded, after cancelling the job.
+    `poll_s`: the pause between two looks at the nodes (a short job waits less)."""
     nodes = link.nodes
     started: list[int] = []
     deadline = time.monotonic() + order.deadline_s
@@ -67,7 +69,7 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress) -> list[NodeJo
                     "was written, the round stays open: check the nodes and run it again")
             fraction = min(r.progress for r in reports)
             report("training", 0.05 + 0.9 * fraction, f"nodes at {fraction:.0%}")
-            time.sleep(POLL_INTERVAL_S)
+            time.sleep(poll_s)
     except BaseException:
         for index in started:
             _quietly(link.cancel_job, index, order.job_id)
