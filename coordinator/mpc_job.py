@@ -1,6 +1,6 @@
 """Running one MPC job on every node and the dealer, for rounds and tournaments alike.
 
-The nodes are asked at once and polled together; the first failure ends the wait, and
+The nodes are started at once and polled together; the first failure ends the wait, and
 any failure or deadline cancels the job on every node that started it. Nothing here
 writes to the ledger: the caller checks the nodes' attestations and decides.
 """
@@ -45,9 +45,18 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress,
             # session to stop, and a stop call would only wait out its own retries
             dealer_reached = False
             raise
-        for node in nodes:
-            link.start_job(node.index, order)
-            started.append(node.index)
+        # every node at once: each checks the order against the market before it hands
+        # the job to a worker, and the parties' plane joins wait for the last to start
+        starts = {pool.submit(link.start_job, n.index, order): n.index for n in nodes}
+        refusals: list[BaseException] = []
+        for future in as_completed(starts):
+            try:
+                future.result()
+                started.append(starts[future])
+            except Exception as err:  # every start is waited for, then the first refusal raised
+                refusals.append(err)
+        if refusals:
+            raise refusals[0]
         while True:
             asked = {pool.submit(link.job_report, n.index, order.job_id): i
                      for i, n in enumerate(nodes)}
