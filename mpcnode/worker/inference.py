@@ -19,7 +19,10 @@ matmul, not a truncated product first:
 
 diag(s) W is one product of [features, outputs] tensors, and m diag(s) W is one more row
 of the first chunk's matmul: two multiplications per job in all (the MLP adds its relu
-and second layer per chunk). The query is aligned exactly (a public integer product)
+and second layer per chunk). Their dealer material (Beaver triples, truncation pairs)
+depends only on public shapes, so `prefetch` fetches it in one batched request before
+the first product: party 0 makes one round trip to the dealer instead of four, and a
+one-row job counts 7 rounds, not 16. The query is aligned exactly (a public integer product)
 when its exponents are at least the model's, which `provider.predict` chooses; a finer
 column would need a truncation of the table (supported, not needed by our client).
 """
