@@ -49,10 +49,10 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress,
         # the job to a worker, and the parties' plane joins wait for the last to start
         starts = {pool.submit(link.start_job, n.index, order): n.index for n in nodes}
         refusals: list[BaseException] = []
-        for future in as_completed(starts):
+        for start in as_completed(starts):
             try:
-                future.result()
-                started.append(starts[future])
+                start.result()
+                started.append(starts[start])
             except Exception as err:  # every start is waited for, then the first refusal raised
                 refusals.append(err)
         if refusals:
