@@ -8,7 +8,8 @@ trains the breast-cancer round the demo trains (logistic, 3 providers and a spon
 then a user buys predictions through `provider.predict` - secret-shares its rows, orders,
 waits for the nodes' MPC job, fetches and adds the prediction shares - first of one row
 (`--repeat` times, median, each `--settle` s after the last job so the nodes' ready
-workers have refilled: "a warm model"), then of `--rows` rows drawn from breast cancer.
+workers have refilled: "a warm model"), then, `--settle` s later too, of `--rows` rows
+drawn from breast cancer.
 
 Printed figures (one JSON object with --json):
   latency_1_row_s     one row, from sharing to reconstructed prediction (median)
@@ -18,6 +19,10 @@ Printed figures (one JSON object with --json):
   rows_per_s_mpc      the batch's MPC evaluation alone
   rounds_per_batch    communication rounds of the batch's evaluation (one party)
   bytes_per_batch     bytes one party sent in it
+  phases_1_row_s, phases_batch_s   the slowest party's job: when it began and had its
+                      result (s from the user's first call), the spread of the parties'
+                      starts, its reading, joining, material fetch and MPC seconds, CPU
+                      seconds, and how long its ready worker had waited for it
 """
 
 from __future__ import annotations
