@@ -129,7 +129,7 @@ class InferenceOrders:
                 first_poll.append(time.monotonic())
                 self._progress(status, fraction)
 
-            reports = self.rounds.run_job(order, progress, JOB_POLL_S)
+            reports = self.rounds.run_job(order, progress, JOB_POLL_S, stop_dealer_behind=True)
             stats = _stats(reports)
             # the coordinator's view: the dealer and every node started (to the first poll
             # of a running job), and the whole job to its last node done

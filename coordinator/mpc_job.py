@@ -8,6 +8,7 @@ writes to the ledger: the caller checks the nodes' attestations and decides.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,10 +26,13 @@ Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
 
 def run_job(link: ClusterLink, order: JobOrder, report: Progress,
-            poll_s: float = POLL_INTERVAL_S) -> list[NodeJobReport]:
+            poll_s: float = POLL_INTERVAL_S, *, stop_dealer_behind: bool = False) -> list[NodeJobReport]:
     """Start `order` on the dealer and every node, wait until all are done; the reports in
     node order. Aborted (a node failed) or DeadlineExceeded, after cancelling the job.
-    `poll_s`: the pause between two looks at the nodes (a short job waits less)."""
+    `poll_s`: the pause between two looks at the nodes (a short job waits less).
+    `stop_dealer_behind`: once every node is done, return at once and stop the dealer's
+    session from another thread (a user waits on an inference job's answer, not on the
+    dealer's cleanup); a failed job still stops it before the error is raised."""
     nodes = link.nodes
     started: list[int] = []
     deadline = time.monotonic() + order.deadline_s
@@ -36,7 +40,7 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress,
     # link is cut, its peers report the broken stream within seconds, and that
     # answer must not queue behind the silent node's call deadline.
     pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="job-poll")
-    dealer_reached = True
+    dealer_reached, done = True, False
     try:
         try:
             link.start_dealer(order)
@@ -71,6 +75,7 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress,
                 answers[i] = r
             reports = [answers[i] for i in range(len(nodes))]
             if all(r.state == JobState.DONE for r in reports):
+                done = True
                 return reports
             if time.monotonic() > deadline:
                 raise DeadlineExceeded(
@@ -85,7 +90,10 @@ def run_job(link: ClusterLink, order: JobOrder, report: Progress,
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        if dealer_reached:
+        if dealer_reached and done and stop_dealer_behind:
+            threading.Thread(target=_quietly, args=(link.stop_dealer, order.job_id),
+                             name=f"stop-dealer-{order.job_id}", daemon=True).start()
+        elif dealer_reached:
             _quietly(link.stop_dealer, order.job_id)
 
 

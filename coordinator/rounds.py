@@ -421,9 +421,10 @@ class Rounds:
             plane_members=tuple(n.name for n in nodes),
         )
 
-    def run_job(self, order: JobOrder, report: Progress, poll_s: float = POLL_INTERVAL_S) -> list[NodeJobReport]:
+    def run_job(self, order: JobOrder, report: Progress, poll_s: float = POLL_INTERVAL_S, *,
+                stop_dealer_behind: bool = False) -> list[NodeJobReport]:
         """Start `order` on the dealer and every node and wait for it (`mpc_job.run_job`)."""
-        return run_job(self.link, order, report, poll_s)
+        return run_job(self.link, order, report, poll_s, stop_dealer_behind=stop_dealer_behind)
 
     def _check_attestations(
         self, order: JobOrder, reports: list[NodeJobReport],

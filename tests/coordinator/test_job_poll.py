@@ -105,3 +105,27 @@ def test_every_node_is_started_at_once_and_a_refusal_cancels_the_others() -> Non
     with pytest.raises(InvalidInput, match="node 1 does not hold"):
         run_job(refusing, ORDER, lambda stage, fraction, message: None)
     assert sorted(refusing.cancelled) == [i for i in range(NODES) if i != 1]
+
+
+class SlowDealerStop(AttestingLink):
+    """The dealer's stop call hangs until released (a loaded dealer reaping its TTP)."""
+
+    def __init__(self, keys: list[object]) -> None:
+        super().__init__(keys)
+        self.release, self.stopped = threading.Event(), threading.Event()
+
+    def stop_dealer(self, job_id: str) -> None:
+        self.release.wait(10.0)
+        self.stopped.set()
+
+
+def test_an_inference_job_returns_before_the_dealers_stop_and_the_stop_still_comes() -> None:
+    link = SlowDealerStop([generate_signing_key() for _ in range(NODES)])
+    try:
+        reports = run_job(link, ORDER, lambda stage, fraction, message: None, poll_s=0.01,
+                          stop_dealer_behind=True)
+        assert [r.state for r in reports] == [JobState.DONE] * NODES
+        assert not link.stopped.is_set()   # returned while the stop still hangs
+    finally:
+        link.release.set()
+    assert link.stopped.wait(5.0)
