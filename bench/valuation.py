@@ -13,10 +13,13 @@ from fresh shares and with the newton solver (converged models, l2 0.01):
   loo_retrain  the full and n leave-one-out models retrained in one batched pass
   newton_step  the full model, then each leave-one-out model by one Newton step
   banzhaf      Data Banzhaf: every coalition for n <= 8 (2^n models), else 256 by MSR
+  banzhaf_step the same coalitions, each by one Newton step from the full model's
+               training (`loo: newton_step`)
   copies       copy detection alone (after the pooled standardisation it needs)
 
 Prints a JSON list, one object per (n, method): `providers`, `method`, `train_rows`,
 `models`, `valuation_over_single` (its time / one training's, slowest party),
+`cpu_over_single` (the same with each party's CPU seconds: steadier on a loaded machine),
 `rounds` (party maximum), `bytes` (summed over parties), `rounds_over_single`,
 `bytes_over_single`, `seconds`, and `sign_agreement`: the share of providers whose
 converged plaintext reference value is beyond EPSILON that get the same sign in MPC
@@ -42,7 +45,7 @@ if str(ROOT) not in sys.path:
 from bench.mpc_launch import join, provider_scaled, public_seed_share, run_parties  # noqa: E402
 from mutualmind.vocabulary.fixed_point import FRAC_BITS  # noqa: E402
 
-METHODS = ("single", "loo_retrain", "newton_step", "banzhaf", "copies")
+METHODS = ("single", "loo_retrain", "newton_step", "banzhaf", "banzhaf_step", "copies")
 L2 = 0.01
 EPSILON = 0.002  # log-loss: the smallest reference value whose sign is held to
 VALIDATION_ROWS = 400
@@ -66,9 +69,9 @@ def spec_for(method: str):  # type: ignore[no-untyped-def]
     from mutualmind.vocabulary.model_spec import parse_model_spec
 
     raw: dict[str, object] = {"kind": "logistic", "solver": "newton", "l2": L2}
-    if method == "newton_step":
+    if method in ("newton_step", "banzhaf_step"):
         raw["loo"] = "newton_step"
-    if method == "banzhaf":
+    if method in ("banzhaf", "banzhaf_step"):
         raw["valuation"] = "banzhaf"
     return parse_model_spec(raw)
 
@@ -103,24 +106,25 @@ def party(args: argparse.Namespace) -> None:
         tables = inputs()
         comm.get().barrier()
         comm.get().reset_communication_stats()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         models, metrics = 1, []
         if method == "single":
             metrics = train_masked(backend, spec, *tables, RowMasks.everyone(len(tx))).metrics
         elif method in ("loo_retrain", "newton_step"):
             metrics, models = train_loo(backend, spec, *tables, rows).metrics, len(rows) + 1
-        elif method == "banzhaf":
-            coalitions = plan(len(rows), msr_seed("bench", spec.to_json(), [str(i) for i in range(len(rows))]))
+        elif method in ("banzhaf", "banzhaf_step"):
+            seed = msr_seed("bench", spec_for("banzhaf").to_json(), [str(i) for i in range(len(rows))])
+            coalitions = plan(len(rows), seed)  # both methods: the same coalitions
             metrics, models = train_banzhaf(backend, spec, *tables, rows, coalitions).metrics, coalitions.models
         else:
             standardise_job(backend, spec, *tables)
             comm.get().reset_communication_stats()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             counts = count_copies(backend, tables[0], rows, b"bench")
             metrics, models = [float(c) for c in counts.counts], 0
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         stats = comm.get().get_communication_stats()
-        figures[method] = {"s": elapsed, "rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
+        figures[method] = {"s": elapsed, "cpu_s": cpu, "rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
                            "models": models, "metrics": metrics}
     Path(args.out).write_text(json.dumps(figures))
     crypten.uninit()
@@ -142,7 +146,7 @@ def sign_agreement(got: list[float], reference: list[float]) -> float | None:
 
 def values(method: str, metrics: list[float], providers: int) -> list[float]:
     """Each provider's value in the LOO sign convention (log-loss: higher = more harmful removed)."""
-    if method == "banzhaf":  # mean log-loss with i minus without: lower is better
+    if method in ("banzhaf", "banzhaf_step"):  # mean log-loss with i minus without: lower is better
         return [-m for m in metrics[1 : providers + 1]]
     return [m - metrics[0] for m in metrics[1:]]
 
@@ -154,25 +158,27 @@ def report(n: int, parties: list[dict], args: argparse.Namespace) -> list[dict[s
     tx, ty, vx, vy, rows = dataset(args.rows, n)
     reference_loo = loo_reference(tx, ty, vx, vy, rows)
     single = max(p["single"]["s"] for p in parties)
+    cpu_single = max(p["single"]["cpu_s"] for p in parties)
     rounds_single = max(p["single"]["rounds"] for p in parties)
     bytes_single = sum(p["single"]["bytes"] for p in parties)
     out = []
+    banzhaf_reference: list[float] = []
     for method in args.only.split(","):
-        seconds = max(p[method]["s"] for p in parties)
+        seconds, cpu = max(p[method]["s"] for p in parties), max(p[method]["cpu_s"] for p in parties)
         rounds, sent = max(p[method]["rounds"] for p in parties), sum(p[method]["bytes"] for p in parties)
         agreement = None
         metrics = parties[0][method]["metrics"]
         if method in ("loo_retrain", "newton_step"):
             agreement = sign_agreement(values(method, metrics, n), reference_loo)
-        elif method == "banzhaf":
-            spec = spec_for(method)
+        elif method in ("banzhaf", "banzhaf_step"):
+            spec = spec_for("banzhaf")  # the reference retrains every coalition (the same MSR sample)
             coalitions = plan(n, msr_seed("bench", spec.to_json(), [str(i) for i in range(n)]))
-            plain = plaintext_banzhaf(spec, tx, ty, vx, vy, rows, coalitions)
-            agreement = sign_agreement(values(method, metrics, n), values(method, plain, n))
+            banzhaf_reference = banzhaf_reference or plaintext_banzhaf(spec, tx, ty, vx, vy, rows, coalitions)
+            agreement = sign_agreement(values(method, metrics, n), values(method, banzhaf_reference, n))
         out.append({
             "providers": n, "method": method, "train_rows": parties[0]["train_rows"],
             "models": parties[0][method]["models"], "seconds": round(seconds, 3),
-            "valuation_over_single": round(seconds / single, 3), "rounds": rounds, "bytes": sent,
+            "valuation_over_single": round(seconds / single, 3), "cpu_over_single": round(cpu / cpu_single, 3), "rounds": rounds, "bytes": sent,
             "rounds_over_single": round(rounds / rounds_single, 3), "bytes_over_single": round(sent / bytes_single, 3),
             "sign_agreement": agreement,
         })

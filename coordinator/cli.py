@@ -26,8 +26,12 @@ def register(subparsers: Any) -> None:
                             "once per node, in index order), listed by the Market's ListNodes "
                             "(default: each --node's PUBLIC address)")
     serve.add_argument("--dealer", required=True, help="dealer cluster address host:port")
-    serve.add_argument("--public-listen", default="127.0.0.1:0")
-    serve.add_argument("--cluster-listen", default="127.0.0.1:0")
+    serve.add_argument("--public-listen", default="127.0.0.1:0",
+                       help="Market port (public TLS: providers, sponsors, nodes) host:port "
+                            "(default: a free port on loopback)")
+    serve.add_argument("--cluster-listen", default="127.0.0.1:0",
+                       help="Admin port (mutual TLS: the operator's admin CLI) host:port "
+                            "(default: a free port on loopback)")
     serve.add_argument("--mpc-ports", default="29500-29599",
                        help="port range for MPC jobs' data plane: each node's MPC port (one per "
                             "node per job)")
@@ -42,9 +46,16 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--round-ttl-hours", type=float, default=24.0,
                        help="life of a round whose sponsor signed no expiry (default 24)")
     serve.add_argument("--max-failed-runs", type=int, default=3,
-                       help="failed runs after which a round is aborted (default 3)")
+                       help="failed runs after which a round (or a tournament's job) is aborted (default 3)")
+    serve.add_argument("--tournament-ttl-days", type=float, default=30.0,
+                       help="a tournament not settled this long after its submission deadline is "
+                            "aborted: its resolution never arrived (default 30)")
     serve.add_argument("--sweep-interval", type=float, default=60.0,
                        help="seconds between looks for expired rounds (default 60)")
+    serve.add_argument("--dividend-period", type=float, default=3600.0,
+                       help="seconds between payouts of every model's inference fees to its "
+                            "owners, in one group commit (default 3600; 0: only on demand, "
+                            "`mutualmind owner dividends`)")
     serve.add_argument("--checkpoint-interval", type=float, default=2.0,
                        help="seconds after which a grown ledger gets a signed checkpoint, so a "
                             "proof of any entry is available that soon (default 2)")
@@ -96,12 +107,17 @@ def serve_coordinator(args: argparse.Namespace) -> int:
     check_plane(args.mpc_plane)
     if not 0 < args.round_ttl_hours <= 30 * 24:
         raise InvalidInput(f"--round-ttl-hours must be within 0..720, got {args.round_ttl_hours}")
+    if not 0 < args.tournament_ttl_days <= 3660:
+        raise InvalidInput(f"--tournament-ttl-days must be within 0..3660, got {args.tournament_ttl_days}")
     if not 1 <= args.max_failed_runs <= 100:
         raise InvalidInput(f"--max-failed-runs must be within 1..100, got {args.max_failed_runs}")
     if not 0.1 <= args.sweep_interval <= 3600:
         raise InvalidInput(f"--sweep-interval must be within 0.1..3600 s, got {args.sweep_interval}")
     if not 0.1 <= args.checkpoint_interval <= 3600:
         raise InvalidInput(f"--checkpoint-interval must be within 0.1..3600 s, got {args.checkpoint_interval}")
+    if args.dividend_period != 0 and not 1 <= args.dividend_period <= 31 * 86400:
+        raise InvalidInput(f"--dividend-period must be 0 (off) or within 1..{31 * 86400} s, "
+                           f"got {args.dividend_period}")
     config = CoordinatorConfig(
         certs_dir=args.certs, data_dir=args.data_dir, nodes=parse_nodes(args.node),
         advertised=parse_advertised(args.advertise_node, len(args.node)),
@@ -109,8 +125,10 @@ def serve_coordinator(args: argparse.Namespace) -> int:
         cluster_address=args.cluster_listen, mpc_ports=parse_port_range(args.mpc_ports),
         quota=StorageQuota.from_sizes(args.node_quota, args.provider_quota),
         lifecycle=LifecyclePolicy(max_failures=args.max_failed_runs,
-                                  default_ttl_s=args.round_ttl_hours * 3600),
-        sweep_interval_s=args.sweep_interval, checkpoint_interval_s=args.checkpoint_interval)
+                                  default_ttl_s=args.round_ttl_hours * 3600,
+                                  tournament_ttl_s=args.tournament_ttl_days * 86400),
+        sweep_interval_s=args.sweep_interval, checkpoint_interval_s=args.checkpoint_interval,
+        dividend_period_s=args.dividend_period)
     running = start_coordinator(config)
     for round_id in running.aborted_on_start:
         print(f"aborted round {round_id} on start (see `admin round show {round_id}`)",

@@ -28,7 +28,7 @@ from ledger import Ledger
 from mutualmind.errors import AlreadyExists, InvalidInput, MutualMindError, NotFound, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import INFERENCE
-from mutualmind.vocabulary.inference import INFERENCE_JOB, inference_job_digest
+from mutualmind.vocabulary.inference import DELIVERY_WINDOW_S, INFERENCE_JOB, inference_job_digest
 from mutualmind.vocabulary.ownership import delivery_message
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import EntryKind, RoundStatus
@@ -39,8 +39,6 @@ INFERENCE_JOB_S = 300.0
 # the pause between two looks at the nodes: a warm one-row job is done in well under a
 # second, so the round's 0.25 s would be a large part of the user's wait
 JOB_POLL_S = 0.05
-# how long the nodes keep a finished order's shares waiting for their user
-DELIVERY_WINDOW_S = 600.0
 RUNNING, READY, DELIVERED, FAILED = "running", "ready", "delivered", "failed"
 
 

@@ -64,6 +64,37 @@ def pay_dividend(ledger: Ledger, model_id: str) -> Entry:
     return ledger.append(*dividend_request(model_id, view.fee_account(model_id), view.units(model_id)))
 
 
+def pay_all_dividends(ledger: Ledger) -> list[Entry]:
+    """Pay every model's whole fee account to its holders in one group commit (the
+    settlement period's payout; `coordinator.server` calls it every `dividend_period_s`).
+
+    The requests are built while the ledger appends them: `Ledger.append_many` consumes
+    this generator under its writer lock, so each amount is the fee account at that very
+    point and an order delivered meanwhile can neither make it stale nor be half paid.
+    Returns the dividend_paid entries, none when no account holds a token (nothing is
+    written then). A model without holders with units > 0 cannot exist (units are
+    conserved from the issue on), so one model cannot block the others' payout.
+    """
+    view = ledger.state.ownership
+    if not any(view.fee_account(m) > 0 for m in view.model_ids()):
+        return []
+
+    def requests() -> Iterator[Request]:
+        for model_id in view.model_ids():
+            amount = view.fee_account(model_id)
+            if amount > 0:
+                yield dividend_request(model_id, amount, view.units(model_id))
+
+    try:
+        return ledger.append_many(requests())
+    except InvalidInput:
+        # only "an append batch needs at least one entry": an on-demand payout emptied the
+        # accounts between the look above and the lock
+        if any(view.fee_account(m) > 0 for m in view.model_ids()):
+            raise
+        return []
+
+
 # ---- what the Market API asks (coordinator.market_servicer turns these into protobuf) ----
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ Progress = Callable[[str, float, str], None]   # (stage, fraction 0..1, message)
 
 @dataclass(frozen=True)
 class LifecyclePolicy:
-    """When the coordinator gives up on an open round.
+    """When the coordinator gives up on an open round (and on a tournament).
 
     `max_failures` failed runs abort a round (a spec or data that cannot train would
     otherwise hold the stakes for ever); `default_ttl_s` is the life of a round whose
@@ -80,6 +80,9 @@ class LifecyclePolicy:
     max_failures: int = 3
     default_ttl_s: float = 24 * 3600.0
     max_ttl_s: float = 30 * 24 * 3600.0
+    # a tournament not settled this long after its submission deadline is aborted
+    # (its resolution never arrived); `max_failures` failed jobs abort it too
+    tournament_ttl_s: float = 30 * 24 * 3600.0
 
 
 @dataclass

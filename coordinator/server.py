@@ -23,6 +23,7 @@ from coordinator.dealer_client import START_RETRY_S
 from coordinator.inference import InferenceOrders
 from coordinator.market import Market
 from coordinator.market_servicer import MarketServicer
+from coordinator.ownership import pay_all_dividends
 from coordinator.rounds import LifecyclePolicy, Rounds
 from coordinator.tournaments import Tournaments
 from coordinator.witnesses import CheckpointWitnesses, WitnessLink
@@ -48,6 +49,7 @@ MARKET_SERVICE = market_pb2.DESCRIPTOR.services_by_name["Market"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
 LEDGER_FILE = "ledger.db"
 KEY_FILE = "coordinator.signing.key"
+DIVIDEND_PERIOD_S = 3600.0  # owners are paid hourly by default
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class CoordinatorConfig:
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     sweep_interval_s: float = 60.0   # how often expired / failed rounds are looked for
     checkpoint_interval_s: float = 2.0  # a grown log gets a signed head within about this long
+    # the settlement period: every model's fees go to its owners in one group commit this
+    # often (coordinator.ownership.pay_all_dividends); 0: only on demand (PayDividend)
+    dividend_period_s: float = DIVIDEND_PERIOD_S
     # node i's public address as providers elsewhere reach it (ListNodes); empty: nodes[i]'s
     advertised: tuple[str, ...] = ()
     # how long a round's start retries an unreachable dealer before the run fails
@@ -73,8 +78,8 @@ class CoordinatorConfig:
 class PeriodicTask:
     """A daemon thread that calls `task` every `interval_s` seconds until stopped.
 
-    Used for the round sweep (an expired round is aborted even when nobody asks about it)
-    and for checkpoint signing (a grown log gets a signed head within seconds; it signs
+    Used for the round sweep (an expired round is aborted even when nobody asks about it),
+    the dividend period (every model's fees paid to its owners) and checkpoint signing (a grown log gets a signed head within seconds; it signs
     through `Ledger.checkpoint_if_grown`, which takes the ledger's writer mutex, so a note
     never lands between an append's rows). A failing tick is logged and tried again next
     time: it must never kill the coordinator.
@@ -116,6 +121,8 @@ class RunningCoordinator:
     sweeper: PeriodicTask | None = None
     signer: PeriodicTask | None = None
     witnesses: CheckpointWitnesses | None = None
+    tournaments: Tournaments | None = None
+    dividends: PeriodicTask | None = None   # None: the dividend period is off
 
     @property
     def public_port(self) -> int:
@@ -126,8 +133,9 @@ class RunningCoordinator:
         return self.cluster.port
 
     def stop(self, grace: float | None = 2.0) -> None:
-        if self.sweeper is not None:
-            self.sweeper.stop()
+        for task in (self.sweeper, self.dividends):
+            if task is not None:
+                task.stop()
         for event in (self.public.stop(grace), self.cluster.stop(grace)):
             event.wait()
         if self.witnesses is not None:
@@ -188,7 +196,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         policy=config.lifecycle)
         tournaments = Tournaments(ledger, rounds, config.data_dir / "tournaments")
-        aborted = rounds.recover() + rounds.sweep()
+        aborted = rounds.recover() + rounds.sweep() + tournaments.sweep()
         inference = InferenceOrders(ledger, rounds)
         inference.recover()
         public = build_server(
@@ -211,7 +219,11 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
     except BaseException:
         ledger.close()
         raise
-    sweeper = PeriodicTask(rounds.sweep, config.sweep_interval_s, name="round-sweeper")
+    def sweep() -> None:
+        rounds.sweep()
+        tournaments.sweep()
+
+    sweeper = PeriodicTask(sweep, config.sweep_interval_s, name="round-sweeper")
     sweeper.start()
 
     def sign_checkpoint() -> None:
@@ -221,5 +233,10 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
 
     signer = PeriodicTask(sign_checkpoint, config.checkpoint_interval_s, name="checkpoint-signer")
     signer.start()
+    dividends = None
+    if config.dividend_period_s > 0:
+        dividends = PeriodicTask(lambda: pay_all_dividends(ledger), config.dividend_period_s,
+                                 name="dividend-payer")
+        dividends.start()
     return RunningCoordinator(config, ledger, rounds, public, cluster, link, aborted, sweeper, signer,
-                              witnesses)
+                              witnesses, tournaments, dividends)

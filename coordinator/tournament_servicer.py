@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from coordinator.tournament_verify import verify_tournament
 from coordinator.tournaments import Tournaments, canonical
 from mutualmind.errors import InvalidInput
 from mutualmind.transport import require_role
@@ -73,7 +74,7 @@ class TournamentMarketRpcs:
 
 
 class TournamentAdminRpcs:
-    """Admin: the two MPC jobs, and an abort before the result."""
+    """Admin: the two MPC jobs, an abort before the result, a re-run to verify."""
 
     _tournaments: Tournaments
 
@@ -94,3 +95,11 @@ class TournamentAdminRpcs:
         require_role(context, *ADMIN_ROLES)
         entries = self._tournaments.abort(request.tournament_id, request.reason)
         return tournament_view(self._tournaments, request.tournament_id, entries[-1].index)
+
+    def VerifyTournament(self, request: admin_pb2.VerifyTournamentRequest,
+                         context: grpc.ServicerContext) -> admin_pb2.VerifyTournamentReply:
+        require_role(context, *ADMIN_ROLES)
+        result = verify_tournament(self._tournaments, request.tournament_id,
+                                   tolerance_micro=request.tolerance_micro or None,   # 0: the default
+                                   deadline_s=round_deadline(request.deadline_s))
+        return admin_pb2.VerifyTournamentReply(agrees=result.agrees, view_json=canonical(result.to_json()))

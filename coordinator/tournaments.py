@@ -33,21 +33,29 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from coordinator.cluster_link import JobOrder, NodeJobReport
 from coordinator.mpc_job import Progress
-from coordinator.rounds import Rounds
+from coordinator.rounds import LifecyclePolicy, Rounds
 from ledger import Entry, Ledger
 from ledger.tournament_rules import TournamentRecord, model_key
-from mutualmind.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, RuleViolation
+from mutualmind.errors import (
+    Aborted,
+    AlreadyExists,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
 from mutualmind.transport.atomic_file import write_atomic
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.deadlines import ROUND_S
+from mutualmind.vocabulary.metamodel_weights import copy_leaders
 from mutualmind.vocabulary.payloads import party_id
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import EntryKind, TournamentStatus
@@ -66,6 +74,22 @@ from mutualmind.vocabulary.tournament_job import (
 from mutualmind.vocabulary.tournament_settlement import ModelPart, abort_entries
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# a tournament without a result can still be aborted (its outcome is not known yet)
+ABORTABLE = (TournamentStatus.OPEN, TournamentStatus.FROZEN, TournamentStatus.RESOLVING)
+
+
+def give_up_reason(deadline_ms: int, failures: int, last_error: str, policy: LifecyclePolicy,
+                   now_ms: int | None = None) -> str | None:
+    """Why an unsettled tournament is given up (None: not yet): `policy.max_failures`
+    failed jobs, or `policy.tournament_ttl_s` past its submission deadline unsettled."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    expiry = deadline_ms + int(policy.tournament_ttl_s * 1000)
+    if now >= expiry:
+        return f"was not settled by {expiry} (deadline + {policy.tournament_ttl_s:g} s): no resolution arrived"
+    if failures >= policy.max_failures:
+        return f"failed {failures} jobs (last: {last_error[:300]})"
+    return None
 
 
 @dataclass
@@ -75,6 +99,7 @@ class TournamentRuntime:
     running: bool = False
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    failures: int = 0     # failed jobs since this coordinator started (`abort_if_given_up`)
 
 
 class Tournaments:
@@ -106,7 +131,11 @@ class Tournaments:
 
     def train(self, tournament_id: str, *, deadline_s: float = ROUND_S,
               progress: Progress | None = None) -> Entry:
-        """Train and freeze every submitted model; returns the models_frozen entry."""
+        """Train and freeze every submitted model; returns the models_frozen entry.
+        The `max_failures`-th failed job aborts the tournament (`Aborted`)."""
+        return self._counted(tournament_id, lambda: self._train(tournament_id, deadline_s, progress))
+
+    def _train(self, tournament_id: str, deadline_s: float, progress: Progress | None) -> Entry:
         report = progress or (lambda stage, fraction, message: None)
         record = self.record(tournament_id, TournamentStatus.OPEN)
         now = int(time.time() * 1000)
@@ -132,7 +161,11 @@ class Tournaments:
     def resolve(self, tournament_id: str, *, deadline_s: float = ROUND_S,
                 progress: Progress | None = None) -> list[Entry]:
         """Evaluate the frozen models on the committed resolution data, record the
-        result and settle; returns the entries written."""
+        result and settle; returns the entries written. The `max_failures`-th failed job
+        aborts the tournament (`Aborted`)."""
+        return self._counted(tournament_id, lambda: self._resolve(tournament_id, deadline_s, progress))
+
+    def _resolve(self, tournament_id: str, deadline_s: float, progress: Progress | None) -> list[Entry]:
         report = progress or (lambda stage, fraction, message: None)
         record = self.record(tournament_id, TournamentStatus.RESOLVING, TournamentStatus.RESULT)
         if record.status == TournamentStatus.RESULT:  # the result is in; its settlement was not
@@ -150,15 +183,55 @@ class Tournaments:
         report("done", 1.0, f"tournament {tournament_id} closed at ledger index {entries[-1].index}")
         return entries
 
+    def _counted(self, tournament_id: str, job: Callable[[], T]) -> T:
+        """Run a job; count its failure (`_running` does) and give up after too many."""
+        try:
+            return job()
+        except Exception as err:
+            reason = self.abort_if_given_up(tournament_id)
+            status = self.ledger.state.tournament_statuses.get(tournament_id)
+            if reason is None and status == TournamentStatus.ABORTED:
+                reason = "was aborted meanwhile (by the sweep or the admin)"
+            if reason is None:
+                raise
+            raise Aborted(f"tournament {tournament_id!r} {reason}; it was aborted: the pool went back to the "
+                          "sponsor and every stake to its modeler") from err
+
+    def abort_if_given_up(self, tournament_id: str, now_ms: int | None = None) -> str | None:
+        """Abort the tournament if it is unsettled, no job is running, and it failed
+        `max_failures` jobs or outlived its deadline by the policy's `tournament_ttl_s`
+        (its resolution never arrived); returns the reason (None: left as it is)."""
+        record = self.ledger.state.tournament(tournament_id)
+        if record is None or record.status not in ABORTABLE:
+            return None
+        runtime = self.runtime(tournament_id)
+        if runtime.running:
+            return None    # looked at again when the job ends
+        reason = give_up_reason(record.opened["deadline_ms"], runtime.failures, runtime.message,
+                                self._rounds.policy, now_ms)
+        if reason is None:
+            return None
+        try:
+            self.abort(tournament_id, reason)
+        except (AlreadyExists, RuleViolation):
+            return None    # a job started, or the result came in, meanwhile
+        log.warning("aborted tournament %s: %s", tournament_id, reason)
+        return reason
+
+    def sweep(self, now_ms: int | None = None) -> list[str]:
+        """Look at every unsettled tournament (the server's sweeper calls this with the
+        rounds' sweep); the ids of those aborted."""
+        return [tid for tid, status in list(self.ledger.state.tournament_statuses.items())
+                if status in ABORTABLE and self.abort_if_given_up(tid, now_ms) is not None]
+
     def abort(self, tournament_id: str, reason: str) -> list[Entry]:
         """Abort a tournament before its result (the admin's call, e.g. after failed jobs):
         the pool back to the sponsor and every stake to its modeler, in one group commit.
         A tournament whose result is in cannot be aborted: its outcome is known."""
         if not reason.strip():
             raise InvalidInput("say why the tournament is aborted (recorded on the ledger)")
-        record = self.record(tournament_id, TournamentStatus.OPEN, TournamentStatus.FROZEN,
-                             TournamentStatus.RESOLVING)
-        with self._running(tournament_id):
+        record = self.record(tournament_id, *ABORTABLE)
+        with self._running(tournament_id, counted=False):
             state = self.ledger.state
             parts = [ModelPart(mid, state_model(self.ledger, tournament_id, mid)["modeler"],
                                state.model_stakes[model_key(tournament_id, mid)], 0, 0, ())
@@ -167,6 +240,23 @@ class Tournaments:
             return self.ledger.append_many([
                 (EntryKind.TOURNAMENT_ABORTED, {"tournament_id": tournament_id, "reason": reason[:1024]}, None),
                 *((kind, payload, None) for kind, payload in plan)])
+
+    def rerun_resolution(self, tournament_id: str, *, deadline_s: float = ROUND_S) -> dict[str, Any]:
+        """The resolution job of a tournament with a result, run again on the frozen shares
+        (for `verify`): the numbers every node signed alike; nothing is written."""
+        record = self.record(tournament_id, TournamentStatus.RESULT, TournamentStatus.CLOSED)
+        with self._running(tournament_id, counted=False):
+            order = self._order(record, RESOLVE, deadline_s)
+            reports = self._rounds.run_job(order, lambda stage, fraction, message: None)
+            numbers, _ = self.result_attestations(order, reports)
+        return numbers
+
+    def recorded_result(self, tournament_id: str) -> dict[str, Any]:
+        """The tournament_result payload; NotFound before the result."""
+        for entry in self._entries(tournament_id):
+            if entry.kind == EntryKind.TOURNAMENT_RESULT:
+                return entry.payload
+        raise NotFound(f"tournament {tournament_id!r} has no recorded result")
 
     def settle(self, tournament_id: str) -> list[Entry]:
         """Append the settlement the ledger expects (both levels), in one group commit."""
@@ -216,11 +306,13 @@ class Tournaments:
             if entry.kind == EntryKind.MODEL_PAYOUT:  # level 2: to the modeler or a dataset
                 paid.setdefault(p["model_id"], []).append(
                     {"to": p["to"], "dataset_id": p.get("dataset_id", ""), "amount": p["amount"]})
+        subs = [state_model(self.ledger, tournament_id, mid) for mid in record.models]
+        leaders = copy_leaders([(sub["recipe"], sub["datasets"]) for sub in subs])
         models = []
-        for i, mid in enumerate(record.models):
-            sub = state_model(self.ledger, tournament_id, mid)
+        for i, (mid, sub) in enumerate(zip(record.models, subs, strict=True)):
             models.append({
                 "model_id": mid, "modeler": sub["modeler"], "kind": sub["recipe"]["kind"],
+                "copy_of": record.models[leaders[i]] if leaders[i] != i else "",
                 "datasets": sub["datasets"], "stake": sub["stake"], "kept_share_bps": sub["kept_share_bps"],
                 "locked": state.model_stakes.get(model_key(tournament_id, mid), 0),
                 "contribution_micro": record.contributions[i] if record.contributions else None,
@@ -242,8 +334,9 @@ class Tournaments:
     # -- helpers -------------------------------------------------------------------
 
     @contextmanager
-    def _running(self, tournament_id: str) -> Iterator[TournamentRuntime]:
-        """One job at a time per tournament; its failure is kept as the runtime's message."""
+    def _running(self, tournament_id: str, *, counted: bool = True) -> Iterator[TournamentRuntime]:
+        """One job at a time per tournament; its failure is kept as the runtime's message
+        and, for the jobs (`counted`), counted."""
         with self._lock:
             runtime = self._runtime.setdefault(tournament_id, TournamentRuntime())
             if runtime.running:
@@ -254,6 +347,7 @@ class Tournaments:
             runtime.message = ""
         except Exception as err:
             runtime.message = str(err)
+            runtime.failures += counted
             raise
         finally:
             runtime.running = False

@@ -76,7 +76,8 @@ def register(subparsers: Any) -> None:
     export.set_defaults(func=_export)
 
     check = sub.add_parser("check-proof", help="check a proof file offline")
-    check.add_argument("proof_file", type=Path)
+    check.add_argument("proof_file", type=Path,
+                       help="a proof file from `ledger proof` or `provider proof --out`")
     check.add_argument("--vkey", help="trusted verifier key; default: the one in the file (weaker)")
     check.add_argument("--quorum", type=int, default=0, metavar="K",
                        help="accept the checkpoint only with valid cosignatures by at least K "

@@ -30,10 +30,15 @@ The life of a tournament (`TournamentStatus`):
 - the settlement: `tournament_settlement.settlement_entries` of `settle_tournament` over
   the state when its first entry arrives, entry by entry in that order and nothing else
   (`settlement_mismatch`), ending with `tournament_closed`, which unlocks the datasets.
+  Copies (same recipe and datasets as an earlier submission, `copy_leaders` over the
+  recorded submissions) are recomputed here too, so a copy paid anything fails replay.
 - `tournament_aborted` (coordinator: admin, a failed MPC job, an expiry): only before a
   result, so nobody can cancel an outcome already known; it is followed by exactly
   `tournament_settlement.abort_entries` (the pool to the sponsor, every stake to its
   modeler, `tournament_closed`), so no token stays locked for ever.
+- `tournament_verified` (coordinator, `admin tournament verify`): after the result; moves
+  nothing; its difference and verdict are `tournament_verdict.compare` of its re-run
+  numbers against the recorded result (`verdict_mismatch` otherwise).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from mutualmind.errors import IntegrityError, RuleViolation
 from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, DatasetTerms, RoundOffer, check_round
+from mutualmind.vocabulary.metamodel_weights import copy_leaders
 from mutualmind.vocabulary.model_spec import LOWER_IS_BETTER, check_workload, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_TOURNAMENT_MODELS
 from mutualmind.vocabulary.states import EntryKind, TournamentStatus
@@ -54,6 +60,7 @@ from mutualmind.vocabulary.tournament_settlement import (
     settle_tournament,
     settlement_entries,
 )
+from mutualmind.vocabulary.tournament_verdict import compare
 
 Plan = tuple[tuple[str, dict[str, Any]], ...]
 
@@ -292,15 +299,18 @@ class TournamentRules:
     # -- settlement ------------------------------------------------------------------
 
     def _parts(self, record: TournamentRecord) -> list[ModelPart]:
+        subs = [self.models[model_key(record.tournament_id, m)].submission for m in record.models]
+        leaders = copy_leaders([(sub["recipe"], sub["datasets"]) for sub in subs])
         parts = []
         for i, mid in enumerate(record.models):
             key = model_key(record.tournament_id, mid)
-            sub = self.models[key].submission
+            sub = subs[i]
             datasets = tuple(
                 DatasetPart(d, self.datasets[d]["provider_id"], self.stakes.get(d, 0), c)
                 for d, c in zip(sub["datasets"], record.dataset_contributions[i]))
             parts.append(ModelPart(mid, sub["modeler"], self.model_stakes[key], sub["kept_share_bps"],
-                                   record.contributions[i], datasets))
+                                   record.contributions[i], datasets,
+                                   copy_of=record.models[leaders[i]] if leaders[i] != i else ""))
         return parts
 
     def settlement_plan(self, tournament_id: str) -> Plan:
@@ -389,6 +399,26 @@ class TournamentRules:
         ended = (TournamentStatus.ABORTED if record.status == TournamentStatus.ABORTING
                  else TournamentStatus.CLOSED)
         self._put(self.tournaments, tid, replace(record, status=ended))
+
+    def _apply_tournament_verified(self, index: int, p: dict[str, Any]) -> None:
+        record = self._tournament(p["tournament_id"], TournamentStatus.RESULT, TournamentStatus.CLOSED)
+        if p["job_digest"] != record.job_digest:
+            raise RuleViolation("job_digest", f"the verification names job digest {p['job_digest'][:16]}…, "
+                                f"the tournament's result was computed by {record.job_digest[:16]}…")
+        models = [(m, self.models[model_key(record.tournament_id, m)].datasets) for m in record.models]
+        recorded = {"metamodel_metric_micro": record.metamodel_metric_micro,
+                    "contributions_micro": list(record.contributions),
+                    "dataset_contributions_micro": [list(c) for c in record.dataset_contributions]}
+        verdict = compare(record.tournament_id, models, recorded, p, tolerance_micro=p["tolerance_micro"],
+                          epsilon_micro=record.opened["epsilon_micro"])
+        if verdict.flipped == ["shape"]:
+            raise RuleViolation("verification_shape", "the re-run's numbers do not have the shape of the "
+                                "tournament's models and their datasets")
+        if p["max_abs_diff_micro"] != verdict.max_abs_diff_micro or \
+                (p["verdict"] == "agrees") != verdict.agrees:
+            raise RuleViolation("verdict_mismatch", f"the re-run's numbers differ from the result by at most "
+                                f"{verdict.max_abs_diff_micro} and {'agree' if verdict.agrees else 'disagree'}; "
+                                f"the entry says {p['max_abs_diff_micro']} and {p['verdict']}")
 
     def _apply_tournament_aborted(self, index: int, p: dict[str, Any]) -> None:
         tid = p["tournament_id"]

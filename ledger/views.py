@@ -118,6 +118,11 @@ class StateView:
         return None if record is None else replace(record, opened=json_copy(record.opened))
 
     @property
+    def tournament_statuses(self) -> Mapping[str, str]:
+        """Every tournament ever opened, and its status now."""
+        return MappingProxyType({tid: record.status for tid, record in self._state.tournaments.items()})
+
+    @property
     def model_stakes(self) -> Mapping[str, int]:
         """Locked model stakes by `tournament_rules.model_key` (tournament/model)."""
         return MappingProxyType(self._state.model_stakes)

@@ -43,6 +43,10 @@ def register(subparsers: Any) -> None:
                        help="MPC workers kept started ahead of their jobs (torch and CrypTen already "
                             "imported), each ~RSS in docs/operations.md; 0: every job starts its "
                             "worker cold (default 1)")
+    serve.add_argument("--inference-retention", type=float, default=60.0, metavar="SECONDS",
+                       help="how long an inference order's query and prediction shares stay on this "
+                            "node after it delivered them to their user (a grace for a broken "
+                            "download); failed orders' go at once (default 60, docs/ownership.md)")
     serve.add_argument("--coordinator-name", default="coordinator",
                        help="name in the coordinator's certificate (when its address is not among its SANs)")
     serve.add_argument("--ledger-vkey", default=None,
@@ -57,8 +61,10 @@ def serve_node(args: argparse.Namespace) -> int:
     import logging
 
     from mpcnode.coordinator_client import CoordinatorMarket, CoordinatorRegistry
+    from mpcnode.inference_retention import MAX_RETENTION_S
     from mpcnode.server import NodeConfig, start_node
     from mpcnode.upload_guard import StallPolicy, StreamLimits
+    from mutualmind.errors import InvalidInput
     from mutualmind.transport import (
         channel_credentials,
         open_channel,
@@ -68,6 +74,9 @@ def serve_node(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s node{args.index} %(levelname)s %(name)s: %(message)s")
+    if not 0 <= args.inference_retention <= MAX_RETENTION_S:
+        raise InvalidInput(f"--inference-retention must be within 0..{MAX_RETENTION_S:.0f} s, "
+                           f"got {args.inference_retention}")
     config = NodeConfig(
         node_index=args.index,
         data_dir=args.data_dir,
@@ -80,6 +89,7 @@ def serve_node(args: argparse.Namespace) -> int:
         worker_memory_bytes=parse_size(args.worker_memory),
         ledger_vkey=args.ledger_vkey,
         ready_workers=args.ready_workers,
+        inference_retention_s=args.inference_retention,
     )
     channel = open_channel(
         args.coordinator,

@@ -26,12 +26,19 @@ from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from mpcnode.inference_retention import purge_record
 from mpcnode.jobs import JobRequest, JobRunner
 from mpcnode.market_view import MarketView
 from mpcnode.model_release import accepted_job
 from mpcnode.nonce_store import NonceStore, check_fresh
 from mpcnode.registry import DatasetRegistry, RegisteredDataset
-from mutualmind.errors import IntegrityError, InvalidInput, PermissionDenied, RuleViolation
+from mutualmind.errors import (
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
 from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.dataset import INFERENCE
 from mutualmind.vocabulary.inference import (
@@ -97,6 +104,14 @@ class NodeInference:
             raise InvalidInput(f"dataset {order_id!r} is a {query.purpose} set, not an order's query rows")
         return query
 
+    def _refuse_if_purged(self, order_id: str) -> None:
+        purged = purge_record(self._jobs, order_id)
+        if purged is not None:
+            raise NotFound(f"order {order_id!r}'s prediction shares were deleted from this node at "
+                           f"{purged['purged_at']} ({purged['reason']}); a node keeps them only a "
+                           "short while after it delivered them (docs/ownership.md): place a new "
+                           "order to predict again")
+
     # -- after the job ------------------------------------------------------------------
 
     def release(self, request: PredictionRequest) -> ReleasedPredictions:
@@ -114,12 +129,18 @@ class NodeInference:
                                 request.signature):
             raise PermissionDenied(f"the request is not signed by user {request.user_id!r}'s "
                                    "registered key; sign it with the key the user registered")
+        self._refuse_if_purged(request.order_id)
         status = self._jobs.status(request.order_id)
         if status.state != JobState.DONE or status.result is None:
             raise RuleViolation("predictions_not_ready", f"order {request.order_id!r}'s job is "
                                 f"{status.state}; ask again once it is done")
-        self._nonces.claim(request.nonce, request.issued_at + MAX_SKEW_S + 1, now)
-        data, manifest = self._jobs.model_share(request.order_id)
+        self._nonces.claim(request.nonce, request.issued_at + MAX_SKEW_S + 1, now,
+                          what="prediction request")
+        try:
+            data, manifest = self._jobs.model_share(request.order_id)
+        except FileNotFoundError:   # deleted by the retention sweep since the look above
+            self._refuse_if_purged(request.order_id)
+            raise
         shape = [int(d) for d in manifest[0]["shape"]]  # type: ignore[attr-defined]
         model_id = self._jobs.request_of(request.order_id).round_id
         payload = prediction_receipt(order_id=request.order_id, model_id=model_id,

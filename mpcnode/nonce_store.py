@@ -1,4 +1,4 @@
-"""Nonces of answered model-share requests, on disk: a replay stays a replay after a restart.
+"""Nonces of answered signed fetches (model shares, prediction shares), on disk: a replay stays a replay after a restart.
 
 A signed model-share request is fresh for `MAX_SKEW_S` either side of the node's clock;
 within that window its nonce is what tells a first request from a replay. Kept only in
@@ -69,8 +69,12 @@ class NonceStore:
             raise InvalidInput(f"cannot open the nonce store {self.path}: {err}; check the "
                                "node's --data-dir is a writable folder") from None
 
-    def claim(self, nonce: str, forget_after: float, now: float) -> None:
-        """Record `nonce` durably; PermissionDenied if it was claimed and could still be fresh."""
+    def claim(self, nonce: str, forget_after: float, now: float, *,
+              what: str = "model-share request") -> None:
+        """Record `nonce` durably; PermissionDenied if it was claimed and could still be fresh.
+
+        `what` names the request in the refusals, so a replayed prediction fetch is not
+        told it was a model-share request (one store serves both: a nonce is single-use)."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -81,8 +85,8 @@ class NonceStore:
                         raise sqlite3.IntegrityError("nonce already claimed")
                     (count,) = self._conn.execute("SELECT count(*) FROM nonces").fetchone()
                     if count >= self._limit:
-                        raise RuleViolation("too_many_requests", "this node is answering too "
-                                            "many model-share requests; retry in a few minutes")
+                        raise RuleViolation("too_many_requests", f"this node is answering too "
+                                            f"many {what}s; retry in a few minutes")
                     self._conn.execute("INSERT INTO nonces (nonce, forget_after) VALUES (?, ?)",
                                        (nonce, forget_after))
                 except BaseException:
@@ -91,7 +95,7 @@ class NonceStore:
                 self._conn.execute("COMMIT")
             except sqlite3.IntegrityError:
                 raise PermissionDenied(
-                    "this model-share request was already answered (its nonce was used); "
+                    f"this {what} was already answered (its nonce was used); "
                     "sign a new request with a fresh nonce") from None
             except sqlite3.Error as err:
                 raise Unavailable(f"this node could not record the request's nonce ({err}); "

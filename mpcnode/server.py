@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpcnode.inference_jobs import NodeInference
+from mpcnode.inference_retention import RETENTION_S, InferenceRetention
 from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
@@ -56,6 +57,16 @@ class NodeConfig:
     # MPC workers started ahead of their jobs (`mpcnode.ready_workers`); `node serve`
     # defaults to 1, the library to 0 so that tests which run no job start no torch
     ready_workers: int = 0
+    # how long an order's query and prediction shares stay after this node delivered
+    # them (`mpcnode.inference_retention`)
+    inference_retention_s: float = RETENTION_S
+
+    def __post_init__(self) -> None:
+        # absolute from here on: job specs hand these folders to MPC workers, and a ready
+        # worker (started ahead, `mpcnode.ready_workers`) refuses a relative path, which it
+        # would read against its own working directory (`node serve --data-dir node-data`)
+        object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
+        object.__setattr__(self, "certs_dir", Path(self.certs_dir).absolute())
 
     @property
     def member_name(self) -> str:
@@ -72,6 +83,7 @@ class RunningNode:
     store: ShareStore
     jobs: JobRunner | None = None
     release: ModelRelease | None = None
+    retention: InferenceRetention | None = None
 
     @property
     def public_port(self) -> int:
@@ -83,6 +95,8 @@ class RunningNode:
 
     def stop(self, grace: float | None = 2.0) -> None:
         """Stop both servers and wait until they are down."""
+        if self.retention is not None:
+            self.retention.stop()
         if self.jobs is not None:
             self.jobs.close()  # no MPC worker outlives its node
         events = [self.public.stop(grace), self.cluster.stop(grace)]
@@ -120,7 +134,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
                      certs_dir=config.certs_dir, ready_workers=config.ready_workers)
     witness = Witness(config.data_dir, load_manifest(Path(config.certs_dir)).node_name(config.node_index),
                       signing_key, pinned_vkey=config.ledger_vkey)
-    release = job_check = inference = None
+    release = job_check = inference = retention = None
     if market is not None:
         nonces = NonceStore(jobs.data_dir / NONCE_FILE)   # one store: a nonce is single-use
         release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,
@@ -129,6 +143,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
                                    TournamentJobCheck(market, registry, jobs.frozen_commitments))
         inference = NodeInference(node_index=config.node_index, jobs=jobs, market=market,
                                   registry=registry, signing_key=signing_key, nonces=nonces)
+        retention = InferenceRetention(store, jobs, retention_s=config.inference_retention_s)
     else:
         _LOG.warning("node%d has no coordinator link: job digests are not checked and model "
                      "shares cannot be collected", config.node_index)
@@ -158,5 +173,7 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         public.stop(None).wait()
         jobs.close()
         raise
+    if retention is not None:
+        retention.start()
     return RunningNode(config=config, public=public, cluster=cluster, store=store, jobs=jobs,
-                       release=release)
+                       release=release, retention=retention)

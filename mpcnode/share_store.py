@@ -17,6 +17,9 @@ Invariants, which every writer here keeps:
   * The bytes a node holds stay within its `StorageQuota` (all providers, and each
     provider): stored shares plus uploads in flight, reserved before the first byte is
     written, so concurrent uploads cannot jointly overshoot.
+  * A removed dataset (`remove`: an inference order's query rows once served) leaves a
+    tombstone `.removed-<id>`, written before its directory goes, so the id is never
+    uploaded again: readers see the complete directory or nothing.
   * Dataset ids are validated before they touch a path.
   * Share bytes are read with numpy from raw bytes only (no pickle, no torch.load).
 
@@ -61,6 +64,7 @@ from mutualmind.vocabulary.upload import iter_chunks
 SHARE_FILE = "share.bin"
 META_FILE = "meta.json"
 TEMP_PREFIX = ".tmp-"
+REMOVED_PREFIX = ".removed-"  # a removed dataset's tombstone (a file; no dataset id starts with ".")
 
 
 @dataclass(frozen=True)
@@ -394,7 +398,40 @@ class ShareStore:
                 removed += 1
         return removed
 
+    def remove(self, dataset_id: str, reason: str) -> bool:
+        """Delete a stored share for good, leaving a tombstone that says why (`removed`);
+        False when this node holds no such share. The directory is renamed out of place
+        in one step, then deleted, so a reader sees the whole share or none."""
+        with self._publish_lock:
+            path = self.path_of(dataset_id)
+            if not path.is_dir():
+                return False
+            tombstone = {"dataset_id": dataset_id, "reason": reason,
+                         "removed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            _write_durable(self.shares_dir / f"{REMOVED_PREFIX}{dataset_id}",
+                           json.dumps(tombstone).encode("utf-8"))
+            doomed = Path(_mkdtemp(self.shares_dir, f"{TEMP_PREFIX}{dataset_id}-removed-"))
+            os.replace(path, doomed / "share")
+            _fsync_dir(self.shares_dir)
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
+    def removed(self, dataset_id: str) -> dict[str, str] | None:
+        """The tombstone of a removed share ({dataset_id, reason, removed_at}), or None."""
+        try:
+            raw = json.loads((self.shares_dir / f"{REMOVED_PREFIX}{validate_dataset_id(dataset_id)}")
+                             .read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return {k: str(raw.get(k, "")) for k in ("dataset_id", "reason", "removed_at")}
+
     def _refuse_if_stored(self, dataset_id: str) -> None:
+        gone = self.removed(dataset_id)
+        if gone is not None:
+            raise AlreadyExists(
+                f"dataset {dataset_id!r} was held here and deleted at {gone['removed_at']} "
+                f"({gone['reason']}); a dataset id is uploaded once - register a new id"
+            )
         if self.has(dataset_id):
             raise AlreadyExists(
                 f"this node already holds a share of dataset {dataset_id!r}; a dataset id "

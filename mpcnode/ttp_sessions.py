@@ -65,8 +65,11 @@ class TtpSessions:
                  certs_dir: Path | None = None, ready_workers: int = 0) -> None:
         if not (isinstance(ready_workers, int) and 0 <= ready_workers <= MAX_READY):
             raise InvalidInput(f"ready workers {ready_workers!r} must be 0 to {MAX_READY}")
-        self.work_dir = Path(work_dir)
-        self._certs_dir = certs_dir   # the dealer's cluster folder, for the gRPC data plane
+        # absolute: both reach TTP processes, which a ready pool starts ahead of any job
+        # (`dealer serve --work-dir dealer-work --certs mm-certs` as docs/operations.md says)
+        self.work_dir = Path(work_dir).absolute()
+        # the dealer's cluster folder, for the gRPC data plane
+        self._certs_dir = Path(certs_dir).absolute() if certs_dir is not None else None
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._python = python
         self._lock = threading.Lock()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from mutualmind.errors import EXIT_CODES, MutualMindError
@@ -56,13 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()       # a closed pipe shows here, not in the interpreter's exit
+        return code
     except MutualMindError as err:
         print(f"mutualmind: error: {err.message}", file=sys.stderr)
         return EXIT_CODES[err.code]
     except KeyboardInterrupt:
         print("mutualmind: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader stopped (`ledger show --json | head`): stop quietly, as `cat` does;
+        # stdout goes to /dev/null so flushing it at exit raises nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -172,3 +172,21 @@ class AbortTournamentRequest(_message.Message):
     tournament_id: str
     reason: str
     def __init__(self, tournament_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class VerifyTournamentRequest(_message.Message):
+    __slots__ = ("tournament_id", "tolerance_micro", "deadline_s")
+    TOURNAMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_MICRO_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
+    tournament_id: str
+    tolerance_micro: int
+    deadline_s: float
+    def __init__(self, tournament_id: _Optional[str] = ..., tolerance_micro: _Optional[int] = ..., deadline_s: _Optional[float] = ...) -> None: ...
+
+class VerifyTournamentReply(_message.Message):
+    __slots__ = ("agrees", "view_json")
+    AGREES_FIELD_NUMBER: _ClassVar[int]
+    VIEW_JSON_FIELD_NUMBER: _ClassVar[int]
+    agrees: bool
+    view_json: str
+    def __init__(self, agrees: _Optional[bool] = ..., view_json: _Optional[str] = ...) -> None: ...

@@ -95,6 +95,11 @@ class AdminStub:
                 request_serializer=proto_dot_admin__pb2.AbortTournamentRequest.SerializeToString,
                 response_deserializer=proto_dot_market__pb2.TournamentView.FromString,
                 _registered_method=True)
+        self.VerifyTournament = channel.unary_unary(
+                '/mutualmind.v1.Admin/VerifyTournament',
+                request_serializer=proto_dot_admin__pb2.VerifyTournamentRequest.SerializeToString,
+                response_deserializer=proto_dot_admin__pb2.VerifyTournamentReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -172,6 +177,12 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyTournament(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +245,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.AbortTournament,
                     request_deserializer=proto_dot_admin__pb2.AbortTournamentRequest.FromString,
                     response_serializer=proto_dot_market__pb2.TournamentView.SerializeToString,
+            ),
+            'VerifyTournament': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyTournament,
+                    request_deserializer=proto_dot_admin__pb2.VerifyTournamentRequest.FromString,
+                    response_serializer=proto_dot_admin__pb2.VerifyTournamentReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -560,6 +576,33 @@ class Admin:
             '/mutualmind.v1.Admin/AbortTournament',
             proto_dot_admin__pb2.AbortTournamentRequest.SerializeToString,
             proto_dot_market__pb2.TournamentView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyTournament(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mutualmind.v1.Admin/VerifyTournament',
+            proto_dot_admin__pb2.VerifyTournamentRequest.SerializeToString,
+            proto_dot_admin__pb2.VerifyTournamentReply.FromString,
             options,
             channel_credentials,
             insecure,

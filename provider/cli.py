@@ -485,11 +485,13 @@ def run_share(args: argparse.Namespace) -> int:
     from provider.pending import pending_dir_for, remove_pending, save_pending
     from provider.sharing import parse_label_kind, share_table
 
+    # local input first: a bad file or flag is named without waiting for the network
+    terms = consent_cli.terms_from_args(args)
+    label_classes = parse_label_kind(args.labels)
+    table = _load_table(args)
     _resolve_nodes(args)
     _node_names(args)   # a wrong --node count is refused before anything is registered
-    terms = consent_cli.terms_from_args(args)
-    table = _load_table(args)
-    shared = share_table(table, len(args.node), label_classes=parse_label_kind(args.labels))
+    shared = share_table(table, len(args.node), label_classes=label_classes)
     pending = pending_dir_for(args.key)
     client = _market(args)
     try:

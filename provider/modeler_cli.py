@@ -35,8 +35,8 @@ def register(subparsers: Any) -> None:
         p.add_argument("--json", action="store_true", help="one JSON object instead of text")
 
     submit = sub.add_parser("submit", help="submit a model: recipe, datasets, stake, kept share")
-    submit.add_argument("tournament_id")
-    submit.add_argument("--model-id", required=True)
+    submit.add_argument("tournament_id", help="the tournament's id")
+    submit.add_argument("--model-id", required=True, help="your model's id (new, unique)")
     submit.add_argument("--recipe", required=True,
                         help='a model spec as JSON, e.g. \'{"kind": "logistic", "epochs": 20}\'')
     submit.add_argument("--datasets", required=True, help="the tournament's staked datasets you choose, comma-separated")
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(func=run_list)
 
     show = sub.add_parser("show", help="a tournament: terms, models, contributions, tokens")
-    show.add_argument("tournament_id")
+    show.add_argument("tournament_id", help="the tournament's id")
     target(show, key=False)
     show.set_defaults(func=run_show)
 

@@ -1,4 +1,5 @@
-"""`mutualmind provider open-round|round-show`: a sponsor's rounds, over the public Market port.
+"""`mutualmind provider open-round|round-show|round-report`: a sponsor's rounds, over the
+public Market port.
 
 A sponsor is a provider like any other: its key (from `provider keygen`) signs the
 round's terms on its own machine (`mutualmind.vocabulary.round_open`, the builder the
@@ -38,6 +39,16 @@ def register(sub: Any, market: Callable[[argparse.ArgumentParser], None],
     local(show)
     show.set_defaults(func=with_cluster(run_round_show))
 
+    report = sub.add_parser("round-report",
+                            help="a round's bar chart of contributions and payouts (PNG)")
+    report.add_argument("round_id", metavar="ROUND", help="the round's id")
+    report.add_argument("--png", type=Path, required=True, help="file to write (.png)")
+    report.add_argument("--coordinator", help="coordinator market address host:port")
+    report.add_argument("--certs", type=Path, help="folder with the cluster's ca.pem")
+    report.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    local(report)
+    report.set_defaults(func=with_cluster(run_round_report))
+
 
 def run_open_round(args: argparse.Namespace) -> int:
     """Build and sign the terms here (checked first: nothing malformed is signed or sent)."""
@@ -57,24 +68,52 @@ def run_open_round(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_round_show(args: argparse.Namespace) -> int:
+def _get_round(args: argparse.Namespace) -> Any:
+    """The round's view from the Market's GetRound (public port, the cluster CA only)."""
     from mutualmind.transport import channel_credentials, open_channel
     from mutualmind.transport.pki import COORDINATOR_NAME
-    from mutualmind.vocabulary.round_json import round_json
     from proto import market_pb2
     from provider.client import market_call
 
     channel = open_channel(args.coordinator, channel_credentials(args.certs, None),
                            server_name=COORDINATOR_NAME)
     try:
-        view = market_call(channel, "GetRound", market_pb2.GetRoundRequest(round_id=args.round_id))
+        return market_call(channel, "GetRound", market_pb2.GetRoundRequest(round_id=args.round_id))
     finally:
         channel.close()
-    shown = round_json(view)
+
+
+def run_round_show(args: argparse.Namespace) -> int:
+    from mutualmind.vocabulary.round_json import round_json
+
+    shown = round_json(_get_round(args))
     if args.json:
         print(json.dumps(shown, sort_keys=True))
     else:
         print(_text(shown))
+    return 0
+
+
+def run_round_report(args: argparse.Namespace) -> int:
+    """The chart `admin round report` draws, from the public view (its signed terms give
+    the dead band); the path is checked before anything is fetched."""
+    from mutualmind.transport.atomic_file import write_atomic
+    from mutualmind.vocabulary.round_report import (
+        check_png_path,
+        opened_epsilon_micro,
+        render_round_png,
+    )
+
+    check_png_path(args.png)
+    view = _get_round(args)
+    data = render_round_png(view, epsilon_micro=opened_epsilon_micro(view))
+    write_atomic(args.png, data)
+    if args.json:
+        print(json.dumps({"round_id": view.round_id, "png": str(args.png), "bytes": len(data),
+                          "datasets": len(view.participants), "status": view.status}))
+    else:
+        print(f"wrote {args.png} ({len(data)} bytes): round {view.round_id}, "
+              f"{len(view.participants)} datasets, status {view.status}")
     return 0
 
 

@@ -35,18 +35,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     abort = sub.add_parser("abort", parents=[common],
                            help="abort an open round that is not running (pool back, stakes unlock)")
-    abort.add_argument("round_id")
+    abort.add_argument("round_id", help="the round's id")
     abort.add_argument("--reason", required=True, help="why (recorded on the ledger)")
     abort.set_defaults(func=run_abort)
 
     runner = sub.add_parser("run", parents=[common], help="run a round with live progress")
-    runner.add_argument("round_id")
+    runner.add_argument("round_id", help="the round's id")
     runner.add_argument("--deadline", type=float, default=ROUND_S,
                         help="seconds the MPC job may take")
     runner.set_defaults(func=run_run)
 
     show = sub.add_parser("show", parents=[common], help="a round as a table")
-    show.add_argument("round_id")
+    show.add_argument("round_id", help="the round's id")
     show.set_defaults(func=run_show)
 
     listing = sub.add_parser("list", parents=[common], help="every round on the ledger")
@@ -54,18 +54,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     report = sub.add_parser("report", parents=[common],
                             help="bar chart of contributions and payouts")
-    report.add_argument("round_id")
+    report.add_argument("round_id", help="the round's id")
     report.add_argument("--png", type=Path, required=True, help="file to write")
     report.set_defaults(func=run_report)
 
     verify = sub.add_parser("verify", parents=[common],
                             help="re-run a closed round's valuation and compare")
-    verify.add_argument("round_id")
+    verify.add_argument("round_id", help="the round's id")
     verify.add_argument("--tolerance", type=float, default=None,
                         help="largest accepted difference, metric units (default: the "
                              "larger of the round's epsilon and an honest re-run's "
                              "fixed-point noise, 0.005; two validation rows on accuracy)")
-    verify.add_argument("--deadline", type=float, default=ROUND_S)
+    verify.add_argument("--deadline", type=float, default=ROUND_S,
+                        help="seconds the re-run's MPC job may take")
     verify.set_defaults(func=run_verify)
 
 

@@ -1,9 +1,10 @@
-"""`mutualmind admin tournament open|train|resolve|abort|show|report|list`: a tournament's whole life (issue 15).
+"""`mutualmind admin tournament open|train|resolve|abort|show|report|list|verify`: a tournament's whole life (issue 15).
 
 `open` is signed by the sponsor on this machine (`mutualmind.vocabulary.tournament`) and
 goes to the public Market API, as `resolve --publisher-key` signs the resolution with the
 publisher's key first; `train` and `resolve` are Admin calls that run one MPC job each
-and print the tournament afterwards. Modelers submit with `mutualmind modeler submit`.
+and print the tournament afterwards; `verify` runs the resolution again and compares
+(`coordinator.tournament_verify`: exit 0 agrees, 1 disagrees). Modelers submit with `mutualmind modeler submit`.
 """
 
 from __future__ import annotations
@@ -23,25 +24,29 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="tournament_command", metavar="ACTION", required=True)
 
     opener = sub.add_parser("open", parents=[common], help="open a tournament as its sponsor (signed with its key)")
-    opener.add_argument("tournament_id")
+    opener.add_argument("tournament_id", help="the new tournament's id")
     opener.add_argument("--sponsor-key", type=Path, required=True, help="the sponsor's provider key")
     opener.add_argument("--pool", type=int, required=True, help="tokens locked for the models")
     opener.add_argument("--datasets", required=True, help="eligible staked datasets, comma-separated")
     opener.add_argument("--deadline-s", type=float, required=True, help="submissions close this many seconds from now")
-    opener.add_argument("--label-kind", default="binary", choices=("binary", "multiclass", "regression"))
-    opener.add_argument("--metric", default="log_loss", choices=("log_loss", "accuracy", "mse"))
+    opener.add_argument("--label-kind", default="binary", choices=("binary", "multiclass", "regression"),
+                        help="what the models predict (default binary)")
+    opener.add_argument("--metric", default="log_loss", choices=("log_loss", "accuracy", "mse"),
+                        help="how models are scored on the resolution (default log_loss)")
     opener.add_argument("--threshold-micro", type=int, required=True,
                         help="the metamodel must beat this (millionths) on the resolution or the pool goes back")
-    opener.add_argument("--slash-rate-ppm", type=int, default=100_000)
+    opener.add_argument("--slash-rate-ppm", type=int, default=100_000,
+                        help="share of a stake lost by a harmful model (ppm, default 100000 = 10%%)")
     opener.add_argument("--weight-cap-ppm", type=int, default=1_000_000, help="no model weighs more (ppm)")
-    opener.add_argument("--epsilon-micro", type=int, default=1_000)
+    opener.add_argument("--epsilon-micro", type=int, default=1_000,
+                        help="dead band around zero contribution, millionths of the metric")
     opener.add_argument("--publisher", default="", help="who may commit the resolution (default: the sponsor)")
     opener.set_defaults(func=run_open)
 
     for name, helptext in (("train", "train and freeze every submitted model (one MPC job)"),
                            ("resolve", "evaluate the frozen models on the resolution and settle")):
         job = sub.add_parser(name, parents=[common], help=helptext)
-        job.add_argument("tournament_id")
+        job.add_argument("tournament_id", help="the tournament's id")
         job.add_argument("--deadline", type=float, default=ROUND_S, help="seconds the MPC job may take")
         if name == "resolve":
             job.add_argument("--publisher-key", type=Path,
@@ -51,22 +56,31 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     abort = sub.add_parser("abort", parents=[common],
                            help="abort before the result: the pool back to the sponsor, stakes to modelers")
-    abort.add_argument("tournament_id")
+    abort.add_argument("tournament_id", help="the tournament's id")
     abort.add_argument("--reason", required=True, help="why (recorded on the ledger)")
     abort.set_defaults(func=run_abort)
 
     show = sub.add_parser("show", parents=[common], help="a tournament: terms, models, contributions, tokens")
-    show.add_argument("tournament_id")
+    show.add_argument("tournament_id", help="the tournament's id")
     show.set_defaults(func=run_show)
 
     report = sub.add_parser("report", parents=[common],
                             help="one picture: metamodel weights, contributions, the two-level token flow")
-    report.add_argument("tournament_id")
+    report.add_argument("tournament_id", help="the tournament's id")
     report.add_argument("--png", type=Path, required=True, help="file to write")
     report.set_defaults(func=run_report)
 
     listing = sub.add_parser("list", parents=[common], help="every tournament on the ledger")
     listing.set_defaults(func=run_list)
+
+    verify = sub.add_parser("verify", parents=[common],
+                            help="re-run a settled tournament's resolution in MPC and compare with the ledger")
+    verify.add_argument("tournament_id", help="the tournament to verify")
+    verify.add_argument("--tolerance-micro", type=int, default=0,
+                        help="largest accepted difference (millionths; default: the larger of the "
+                             "tournament's epsilon and an honest re-run's fixed-point noise)")
+    verify.add_argument("--deadline", type=float, default=ROUND_S, help="seconds the MPC job may take")
+    verify.set_defaults(func=run_verify)
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -175,6 +189,31 @@ def run_list(args: argparse.Namespace) -> int:
     views = [json.loads(v.view_json) for v in reply.tournaments]
     print(json.dumps(views, sort_keys=True) if args.json else tournaments_text(views))
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    import sys
+
+    from proto import admin_pb2
+
+    if args.tolerance_micro < 0 or not 0 < args.deadline <= MAX_JOB_S:
+        raise InvalidInput(f"--tolerance-micro must be >= 0 and --deadline in (0, {MAX_JOB_S:.0f}] seconds")
+    with _client(args) as client:
+        reply = client.call(client.admin, "VerifyTournament", admin_pb2.VerifyTournamentRequest(
+            tournament_id=args.tournament_id, tolerance_micro=args.tolerance_micro, deadline_s=args.deadline),
+            timeout=args.deadline + ROUND_SLACK_S)
+    view = json.loads(reply.view_json)
+    if args.json:
+        print(json.dumps(view, sort_keys=True))
+    else:
+        print(f"tournament {args.tournament_id}: recorded vs recomputed (millionths)")
+        for row in view["rows"]:
+            a, b = row["recorded_micro"], row["recomputed_micro"]
+            print(f"  {row['number']:40} {a:>10} {b:>10} {b - a:>+8}")
+        flipped = f"; paid in one run, slashed in the other: {', '.join(view['flipped'])}" if view["flipped"] else ""
+        print(f"{'agrees' if reply.agrees else 'DISAGREES'}: largest difference {view['max_abs_diff_micro']} "
+              f"(tolerance {view['tolerance_micro']}){flipped}", file=sys.stdout if reply.agrees else sys.stderr)
+    return 0 if reply.agrees else 1
 
 
 def _print(args: argparse.Namespace, view: Any, headline: str | None) -> None:

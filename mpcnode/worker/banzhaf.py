@@ -2,7 +2,9 @@
 
 The coalitions (`mutualmind.vocabulary.valuation.plan`: all 2^n for n <= 8, else Maximum
 Sample Reuse) become public row masks, and `training.train_masked` trains one model per
-coalition together, exactly as it trains the leave-one-out models. Then, instead of
+coalition together, exactly as it trains the leave-one-out models (with the newton
+solver and `loo: newton_step`: one training, then every coalition's last Newton step
+from its iterate, `newton.last_step`: no Hessian per coalition over the rows). Then, instead of
 revealing every coalition's metric, the nodes compute the estimator on the secret
 metrics u [m] and reveal only 2n+1 numbers (the full model's metric, each dataset's
 mean_in - mean_out, each standard error):
@@ -101,6 +103,12 @@ def train_banzhaf(
     if rows != sum(provider_rows):
         raise InvalidInput(f"training data has {rows} rows but the providers hold {sum(provider_rows)}")
     masks = CoalitionMasks.of(provider_rows, coalitions, excluded)
+    if spec.solver == "newton" and spec.loo == "newton_step":  # one shared training, a last step each
+        from mpcnode.worker.newton import train_newton
+
+        return train_newton(backend, spec, train_x, train_y, validation_x, validation_y, masks, provider_rows, on_step,
+                            banzhaf_evaluator(coalitions), excluded=excluded, prepared=prepared,
+                            members=masks.members)
     return train_masked(backend, spec, train_x, train_y, validation_x, validation_y, masks, on_step,
                         evaluator=banzhaf_evaluator(coalitions), prepared=prepared)
 

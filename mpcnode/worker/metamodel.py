@@ -86,20 +86,24 @@ def resolve(
     stakes: Sequence[int],
     cap_ppm: int,
     variants: Sequence[int] = (),
+    leaders: Sequence[int] | None = None,
 ) -> Resolution:
     """Every model's predictions, the metamodel and its K leave-one-model-out variants,
     their metrics; reveals only the K + 1 metrics (see the module docstring).
 
     `variants[v]` names the model (0..K-1) that `specs[K + v]` / `models[K + v]` stand in
     for (that model trained without one of its datasets): each adds one metamodel, the
-    metamodel with the variant in its model's place, and one revealed metric."""
+    metamodel with the variant in its model's place, and one revealed metric.
+    `leaders` (`metamodel_weights.copy_leaders`) makes copies leave as one group: the
+    metamodel without model j drops j's whole group, and a variant stands in for its
+    whole group at the group's weight."""
     count = len(stakes)
     if len(specs) != count + len(variants) or len(models) != len(specs) \
             or any(not 0 <= k < count for k in variants):
         raise InvalidInput(f"need one spec, one model and one stake per model, and a spec and a model per "
                            f"variant of a model ({len(specs)}, {len(models)}, {count}, {len(variants)} variants)")
     _check(metric, specs[:count], models[:count], stakes, x, y)
-    weights = _weight_rows(stakes, cap_ppm, variants)
+    weights = _weight_rows(stakes, cap_ppm, variants, leaders)
     groups = _groups(specs)
     folded = {key: _fold(backend, key, [models[i] for i in members]) for key, members in groups.items()}
     if metric == "mse":
@@ -143,11 +147,12 @@ def plaintext_resolution(
     stakes: Sequence[int],
     cap_ppm: int,
     variants: Sequence[int] = (),
+    leaders: Sequence[int] | None = None,
 ) -> Resolution:
     """The reference: the same algorithm on float64 torch tensors (never on secret data)."""
     plain = [{name: value.to(torch.float64) for name, value in model.items()} for model in models]
     return resolve(PlainBackend(), metric, specs, plain, x.to(torch.float64), y.to(torch.float64), stakes, cap_ppm,
-                   variants)
+                   variants, leaders)
 
 
 def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, Tensor]], stakes: Sequence[int],
@@ -169,15 +174,21 @@ def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, T
             raise InvalidInput(f"model {index} has {int(model[NORMALISE_SCALE].size(-1))} features, the rows have {features}")
 
 
-def _weight_rows(stakes: Sequence[int], cap_ppm: int, variants: Sequence[int] = ()) -> torch.Tensor:
-    """[K + 1 + V, K + V] integer ppm: the metamodel, the metamodel without each model,
-    then the metamodel with each variant in its model's place (the same weight)."""
+def _weight_rows(stakes: Sequence[int], cap_ppm: int, variants: Sequence[int] = (),
+                 leaders: Sequence[int] | None = None) -> torch.Tensor:
+    """[K + 1 + V, K + V] integer ppm: the metamodel, the metamodel without each model
+    (and its copies), then the metamodel with each variant in its model's place (at the
+    weight of the model and its copies, which leave)."""
     full = metamodel_weights(stakes, cap_ppm)
+    group = list(leaders) if leaders is not None else list(range(len(stakes)))
     padding = [0] * len(variants)
-    rows = [full + padding, *(row + padding for row in leave_one_out_weights(stakes, cap_ppm))]
+    rows = [full + padding, *(row + padding for row in leave_one_out_weights(stakes, cap_ppm, group))]
     for position, model in enumerate(variants):
         row = full + padding
-        row[model], row[len(full) + position] = 0, full[model]
+        members = [i for i in range(len(full)) if group[i] == group[model]]
+        row[len(full) + position] = sum(full[i] for i in members)
+        for i in members:
+            row[i] = 0
         rows.append(row)
     return torch.tensor(rows, dtype=torch.long)
 

@@ -27,12 +27,14 @@ H^-1: a damped Newton direction, never a wrong one.
 Leave-one-out, two ways (`spec.loo`):
 * "retrain": the m = n+1 models of the row masks in one batched pass, one Hessian per
   model ([m, d+1, d+1]), as the SGD path batches its gradients. Cost grows with n.
-* "newton_step": train the full model only; then each model without provider j is
-  theta - H_-j^-1 g_-j at the full optimum, where g_-j and H_-j are the gradient and
-  Hessian of the objective without j's rows. One pass over the rows computes every
-  provider's gradient and Hessian sums (rows grouped in per-provider blocks, one batched
-  matmul), so the rows are touched as often as for one training whatever n is; only the
-  n small (d+1)^2 solves and the evaluation grow with n.
+* "newton_step": train the full model only, for epochs - 1 steps; then every model
+  takes its last step from that shared iterate theta: theta - H_-j^-1 g_-j, where g_-j
+  and H_-j are the gradient and Hessian of the objective without j's rows at theta (the
+  full model's is the same step with nothing removed). One pass over the rows computes
+  every provider's gradient and Hessian sums (rows grouped in per-provider blocks, one
+  batched matmul), so the rows are touched as often as for one training whatever n is;
+  only the n small (d+1)^2 solves, batched with the full model's, and the evaluation
+  grow with n. Data Banzhaf's coalitions are taken the same way (`last_step`'s members).
 """
 
 from __future__ import annotations
@@ -167,13 +169,16 @@ def _sums(
 
 
 def newton_iterations(
-    problem: _Problem, masks: ModelMasks, on_step: Callable[[int, int], None] | None, extra: dict[int, Callable[[], object]]
+    problem: _Problem, masks: ModelMasks, on_step: Callable[[int, int], None] | None, extra: dict[int, Callable[[], object]],
+    steps: int | None = None, prefetched: int | None = None,
 ) -> tuple[Tensor, Callable[[int], object], dict[str, float] | None]:
-    """Train every masked model to its optimum: (theta [m, k, 1], the dealer hook, offline figures).
+    """Train every masked model by `steps` (default `spec.epochs`) Newton steps:
+    (theta [m, k, 1], the dealer hook, offline figures).
 
     Every Newton step has the same shapes, so one rehearsal on zeros predicts the dealer
     material of all of them (`Backend.prefetch`, key 0); `extra` rehearses what follows
-    the steps (key 1: the leave-one-out step), fetched with them.
+    the steps (key 1: the models' last step, `last_step`), fetched with them, after the
+    material of `prefetched` (default `steps`) steps.
     """
     backend, spec = problem.backend, problem.spec
     dense = masks.batch(None)  # [m, rows, 1]
@@ -199,8 +204,10 @@ def newton_iterations(
     theta = backend.public(torch.zeros(models, size, 1, dtype=torch.float64))
     zero_theta = backend.public(torch.zeros(models, size, 1, dtype=torch.float64))
     rehearsals: dict[int, Callable[[], object]] = {0: lambda: step(zero_theta, *problem.zeros()), **extra}
-    offline, before_step = backend.prefetch(rehearsals, [0] * spec.epochs + sorted(extra))
-    for done in range(spec.epochs):
+    steps = spec.epochs if steps is None else steps
+    prefetched = steps if prefetched is None else prefetched
+    offline, before_step = backend.prefetch(rehearsals, [0] * prefetched + sorted(extra))
+    for done in range(steps):
         before_step(done)
         theta = step(theta, problem.xt, problem.y)
         if on_step is not None:
@@ -268,40 +275,63 @@ def per_provider_sums(
     return backend.cat(sums, dim=0)
 
 
-def newton_step_loo(
-    problem: _Problem, theta: Tensor, provider_rows: Sequence[int], xt: Tensor | None = None, y: Tensor | None = None,
-    *, excluded: Sequence[int] = (),
-) -> Tensor:
-    """The n leave-one-out models, each one Newton step from the full optimum `theta` [1, k, 1].
+def leave_one_out_members(providers: int, excluded: Sequence[int] = ()) -> torch.Tensor:
+    """[n+1, n] bool: model 0 sees every provider but the `excluded` (0-based: copies),
+    model 1+j every one of those but j (an excluded j's model is the full one)."""
+    kept = torch.ones(providers, dtype=torch.bool)
+    kept[list(excluded)] = False
+    members = kept.expand(providers + 1, providers).clone()
+    members[1:] &= ~torch.eye(providers, dtype=torch.bool)
+    return members
 
-    theta_-j = theta - H_-j^-1 g_-j with g_-j = (G - G_j) / c_-j + l2 P theta and
-    H_-j = (S - S_j) / c_-j + l2 P, where S_j, G_j are provider j's sums at theta.
-    Returns [n, k, 1]. (`xt`, `y`: other tables of the same shapes, for a rehearsal.)
-    The `excluded` providers (0-based: copies) take part in no sum: G and S run over
-    the others' rows, and an excluded provider's model is the full one's step (~theta).
+
+def last_step(problem: _Problem, theta: Tensor, provider_rows: Sequence[int], members: torch.Tensor) -> Tensor:
+    """Every model's last Newton step from the shared iterate `theta` [1, k, 1].
+
+    `members` [m, n] (public) says which providers' rows model s sees. At theta one pass
+    over the rows gives each provider's sums S_i = X~_i^T W X~_i and G_i = X~_i^T (p - y)
+    (`provider_sums`); model s's are the sums over its members (a public 0/1
+    combination: exact, local), so theta_s = theta - H_s^-1 g_s with
+    g_s = G_s / c_s + l2 P theta and H_s = S_s / c_s + l2 P costs m small (d+1)^2 solves
+    in one batch (`step_models`), not m passes over the rows. Returns [m, k, 1].
     """
+    return step_models(problem, theta, provider_sums(problem, theta, provider_rows), provider_rows, members)
+
+
+def provider_sums(problem: _Problem, theta: Tensor, provider_rows: Sequence[int]) -> Tensor:
+    """[S_i, G_i] of every provider at theta [1, k, 1]: [n, k, k+1].
+
+    The sigmoid and the weighted rows take the shapes of a training step's (`_sums`, one
+    model), so the dealer material prefetched for a step serves them; only the batched
+    per-provider matmul differs (`per_provider_sums`)."""
+    backend, spec, xt = problem.backend, problem.spec, problem.xt
+    p, weight = _link(backend, spec, xt.matmul(theta))  # [1, rows, 1]
+    residual = (p - problem.y).reshape(problem.rows, 1)
+    weighted = xt if weight is None else (weight * xt).reshape(problem.rows, problem.features + 1)
+    return per_provider_sums(backend, xt, backend.cat([weighted, residual], dim=1), provider_rows)
+
+
+def step_models(
+    problem: _Problem, theta: Tensor, sums: Tensor, provider_rows: Sequence[int], members: torch.Tensor
+) -> Tensor:
+    """theta - H_s^-1 g_s for every model s of `members` [m, n], from the providers' sums
+    [n, k, k+1] at theta (see `last_step`). A model without rows (Banzhaf's empty
+    coalition) is theta = 0, as when it is trained."""
     backend, spec = problem.backend, problem.spec
-    xt = problem.xt if xt is None else xt
-    y = problem.y if y is None else y
-    providers, size = len(provider_rows), problem.features + 1
-    logits = xt.matmul(theta[0])  # [rows, 1]
-    p, weight = _link(backend, spec, logits)
-    residual = p - y
-    weighted = xt if weight is None else weight * xt
-    sums = per_provider_sums(backend, xt, backend.cat([weighted, residual], dim=1), provider_rows)
-    kept = torch.tensor([0 if j in excluded else 1 for j in range(providers)], dtype=torch.long)
-    sums = backend.mask_rows(sums, kept.reshape(providers, 1, 1))  # an excluded provider's sums: 0
-    without = sums.sum(0, keepdim=True) - sums  # [n, k, k+1]: the sums over everyone else's rows
-    counts = torch.tensor([sum(r for i, r in enumerate(provider_rows) if kept[i]) - r * int(kept[j])
-                           for j, r in enumerate(provider_rows)], dtype=torch.float64)
-    if bool((counts == 0).any()):
-        raise InvalidInput("leave-one-out needs rows beyond the left-out provider's")
-    (scaled,) = _scale_rows_of(backend, [without], 1.0 / (counts * spec.l2))
-    penalty = backend.public(problem.penalty.expand(providers, size, size))
+    providers, size, models = len(provider_rows), problem.features + 1, int(members.size(0))
+    chosen = members.to(torch.long).reshape(models, providers, 1)
+    model_sums = backend.mask_rows(sums.reshape(1, providers, size * (size + 1)), chosen).sum(1)
+    counts = members.to(torch.float64) @ torch.tensor(list(provider_rows), dtype=torch.float64)  # [m]
+    factors = torch.where(counts > 0, 1.0 / (counts.clamp_min(1.0) * spec.l2), torch.zeros_like(counts))
+    (scaled,) = _scale_rows_of(backend, [model_sums.reshape(models, size, size + 1)], factors)
+    penalty = backend.public(problem.penalty.expand(models, size, size))
     scaled_gradient = scaled[:, :, -1:] + _penalised(backend, theta, problem.penalty)
-    bounds = curvature_bound(spec, problem.features, problem.rows, counts)
+    bounds = curvature_bound(spec, problem.features, problem.rows, torch.where(counts > 0, counts, problem.rows))
     iterations = schulz_iterations(spec, bounds)
-    return theta - solve(backend, scaled[:, :, :-1] + penalty, scaled_gradient, bounds / spec.l2, iterations)
+    stepped = theta - solve(backend, scaled[:, :, :-1] + penalty, scaled_gradient, bounds / spec.l2, iterations)
+    if bool((counts == 0).any()):
+        stepped = backend.mask_rows(stepped, (counts > 0).to(torch.long).reshape(models, 1, 1))
+    return stepped
 
 
 def train_newton(
@@ -318,15 +348,18 @@ def train_newton(
     *,
     excluded: Sequence[int] = (),
     prepared: Prepared | None = None,
+    members: torch.Tensor | None = None,
 ) -> LooResult:
     """Train with the newton solver and evaluate.
 
-    With `provider_rows` and `spec.loo == "newton_step"`, `masks` must be the
-    leave-one-out masks of those providers (`excluded`: the 0-based providers no model
-    sees, as in the masks): only the full model is trained, the others are one Newton
-    step away from it. Otherwise every mask's model is trained (row masks or Data
-    Banzhaf's coalitions); `evaluator` reveals what `training.train_masked`'s does.
-    `prepared`: the tables are standardised already (`training.standardise_job`).
+    With `provider_rows` and `spec.loo == "newton_step"`, only the full model takes the
+    first epochs - 1 steps; every model then takes its last step from that shared iterate
+    (`last_step`). The models are given by `members` [m, n] (Data Banzhaf's coalitions)
+    or are the leave-one-out models of those providers (`masks` their row masks,
+    `excluded` the 0-based providers no model sees, as in the masks). Otherwise every
+    mask's model is trained (row masks or Data Banzhaf's coalitions); `evaluator`
+    reveals what `training.train_masked`'s does. `prepared`: the tables are standardised
+    already (`training.standardise_job`).
     """
     clock = PhaseClock()
     if prepared is None:
@@ -335,16 +368,29 @@ def train_newton(
     clock.mark("standardise")
     problem = _Problem(backend, spec, train_x, train_y)
     if provider_rows is not None and spec.loo == "newton_step":
-        rows = tuple(provider_rows)
-        dropped = tuple(excluded)
-        zero_theta = backend.public(torch.zeros(1, problem.features + 1, 1, dtype=torch.float64))
-        extra: dict[int, Callable[[], object]] = {
-            1: lambda: newton_step_loo(problem, zero_theta, rows, *problem.zeros(), excluded=dropped)}
-        theta, before_step, offline = newton_iterations(problem, RowMasks.full(rows, dropped), on_step, extra)
+        rows, dropped = tuple(provider_rows), tuple(excluded)
+        if members is None:
+            members = leave_one_out_members(len(rows), dropped)
+            seen = members.to(torch.long) @ torch.tensor(rows, dtype=torch.long)
+            if bool((seen == 0).any()):
+                raise InvalidInput("leave-one-out needs rows beyond the left-out provider's")
+        chosen = members
+        size = problem.features + 1
+        zero_theta = backend.public(torch.zeros(1, size, 1, dtype=torch.float64))
+        zero_sums = backend.public(torch.zeros(len(rows), size, size + 1, dtype=torch.float64))
+        # the last step's pass over the rows has a training step's shapes (its material
+        # is prefetched as step `epochs`, whose own small solve goes unused); only the
+        # m-model solve is rehearsed on its own (~20 rounds, not a whole step's ~300)
+        extra: dict[int, Callable[[], object]] = {1: lambda: step_models(problem, zero_theta, zero_sums, rows, chosen)}
+        theta, before_step, offline = newton_iterations(
+            problem, RowMasks.full(rows, dropped), on_step, extra, steps=spec.epochs - 1, prefetched=spec.epochs)
         clock.mark("steps")
+        before_step(spec.epochs - 1)  # (each fetches only where a chunk of material starts)
         before_step(spec.epochs)
-        theta = backend.cat([theta, newton_step_loo(problem, theta, rows, excluded=dropped)], dim=0)
-        clock.mark("loo_step")
+        theta = last_step(problem, theta, rows, chosen)
+        if on_step is not None:
+            on_step(spec.epochs, spec.epochs)
+        clock.mark("last_step")
     else:
         theta, _, offline = newton_iterations(problem, masks, on_step, {})
         clock.mark("steps")

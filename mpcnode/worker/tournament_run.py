@@ -329,7 +329,7 @@ def _resolve(spec: WorkerSpec, tournament: WorkerTournament, backend: Backend, x
             extra.append(variant)
             variants.append(k)
     result = resolve(backend, tournament.metric, [*specs, *extra_specs], [*weights, *extra], x, y,
-                     tournament.stakes, tournament.cap_ppm, variants)
+                     tournament.stakes, tournament.cap_ppm, variants, tournament.copy_leaders())
     per_model: list[list[int]] = [[] for _ in tournament.models]
     for k, contribution in zip(variants, result.variant_contributions_micro, strict=True):
         per_model[k].append(contribution)

@@ -87,8 +87,11 @@ class LocalCluster:
                  certs_dir: Path | None = None, host: str = "127.0.0.1",
                  start_timeout_s: float = START_TIMEOUT_S,
                  python: str = sys.executable,
-                 quota: StorageQuota = StorageQuota()) -> None:
+                 quota: StorageQuota = StorageQuota(),
+                 inference_retention_s: float | None = None) -> None:
         self.data_dir = Path(data_dir).absolute()
+        # the nodes' `--inference-retention` (None: their default)
+        self.inference_retention_s = inference_retention_s
         self.quota = quota  # passed to the coordinator and every node: the same limits
         self.nodes = nodes
         self._certs_dir = Path(certs_dir).absolute() if certs_dir is not None else None
@@ -291,7 +294,9 @@ class LocalCluster:
                 "--data-dir", str(self.data_dir / name),
                 "--coordinator", plan["coordinator"]["public"],
                 "--public-listen", plan[name]["public"],
-                "--cluster-listen", plan[name]["cluster"], *self._quota_argv()]
+                "--cluster-listen", plan[name]["cluster"], *self._quota_argv(),
+                *([] if self.inference_retention_s is None
+                  else ["--inference-retention", repr(float(self.inference_retention_s))])]
 
     def _quota_argv(self) -> list[str]:
         return ["--node-quota-bytes", str(self.quota.node_bytes),

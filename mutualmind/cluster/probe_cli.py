@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "probe", help="check one member's gRPC health (exit 0 when SERVING)",
         description="One standard grpc.health.v1 check over the cluster's TLS.")
-    parser.add_argument("--address", required=True, metavar="HOST:PORT")
+    parser.add_argument("--address", required=True, metavar="HOST:PORT",
+                        help="the member's port to check")
     parser.add_argument("--certs", type=Path, required=True,
                         help="cluster folder (ca.pem, and the member's certificate)")
     parser.add_argument("--member", default="admin",

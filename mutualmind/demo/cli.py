@@ -44,9 +44,13 @@ def run_demo(args: argparse.Namespace) -> int:
     from mutualmind.cluster.local import LocalCluster
     from mutualmind.demo.scenario import build_scenario, load_table
     from mutualmind.demo.story import run_story
+    from mutualmind.demo.tournament_story import MISSED_FRACTION
 
+    # the market's noisy provider misses most positive cases (a bias that hurts a model,
+    # docs/tournaments.md); the rounds' flips a share of its labels at random
+    noise = {"noise": "missed", "flip_fraction": MISSED_FRACTION} if args.tournament else {}
     scenario = build_scenario(load_table(args.dataset, args.csv, args.label),
-                              providers=args.providers)
+                              providers=args.providers, **noise)  # type: ignore[arg-type]
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="mutualmind-demo-"))
     quiet = args.json
 
@@ -90,8 +94,9 @@ def _print_tournament(args: argparse.Namespace, result: dict[str, Any], say: Any
         say(f"{result['tournament']}: metamodel {result['metric']} {result['metamodel_metric']:.4f} "
             f"(threshold {result['threshold']:g}: bounty {'paid' if result['bounty_paid'] else 'refunded'})")
         for m in result["models"]:
+            copy = f" (copy of {m['copy_of']})" if m["copy_of"] else ""
             say(f"  {m['name']:14} {m['role']:10} weight {m['weight']:.3f} contribution {m['contribution']:+.4f} "
-                f"payout {m['payout']:>5} slashed {m['slashed']:>4}")
+                f"payout {m['payout']:>5} slashed {m['slashed']:>4}{copy}")
             for d in m["datasets"]:
                 say(f"      {d['name']:18} {d['role']:9} {d['contribution']:+.4f} payout {d['payout']:>5} "
                     f"slashed {d['slashed']:>4}")

@@ -61,13 +61,18 @@ def load_table(dataset: str | None, csv_path: str | None, label: str | None) -> 
 
 
 def build_scenario(table: Table, *, providers: int = 5, validation_fraction: float = 0.2,
-                   flip_fraction: float = 0.4, seed: int = 7) -> Scenario:
+                   flip_fraction: float = 0.4, seed: int = 7, noise: str = "flip") -> Scenario:
     """Split rows: a validation set for the sponsor, the rest over `providers` providers.
 
-    Provider 1 (when there are at least 3) flips `flip_fraction` of its labels ("noisy");
+    Provider 1 (when there are at least 3) is "noisy": with `noise="flip"` it flips
+    `flip_fraction` of its labels to another class at random; with `noise="missed"` it
+    records `flip_fraction` of its cases of any class but 0 as class 0 (a source that
+    misses most positive cases, e.g. undiagnosed ones: a bias, not just noise);
     the last provider re-submits a copy of provider 0's rows ("duplicate"); the rest are
     honest. Labels must be class indices 0..k-1.
     """
+    if noise not in ("flip", "missed"):
+        raise InvalidInput(f"noise must be 'flip' or 'missed', got {noise!r}")
     if providers < MIN_DATASETS_FLOOR:
         raise InvalidInput(f"--providers must be at least {MIN_DATASETS_FLOOR}: every dataset's "
                            f"terms ask for rounds of {MIN_DATASETS_FLOOR} datasets or more")
@@ -91,7 +96,10 @@ def build_scenario(table: Table, *, providers: int = 5, validation_fraction: flo
         if i == 1 and providers >= 3:
             role = "noisy"
             flip = rng.random(len(values)) < flip_fraction
-            values[flip, -1] = _other_class(values[flip, -1], classes, rng)
+            if noise == "missed":
+                values[flip & (values[:, -1] > 0), -1] = 0
+            else:
+                values[flip, -1] = _other_class(values[flip, -1], classes, rng)
         parts.append(ProviderPart(name=f"provider-{i}", role=role, table=Table(values, table.schema)))
     if providers >= 3:
         parts.append(ProviderPart(name=f"provider-{providers - 1}", role="duplicate",

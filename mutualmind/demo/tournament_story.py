@@ -6,10 +6,13 @@ signed models: a good logistic model and an MLP on honest data, a model that cho
 noisy data, and a copy of the good model's submission. At the deadline the nodes train
 and freeze every model in MPC; the sponsor commits its held-out rows as the resolution;
 the nodes reveal the metamodel's metric and the contributions; the coordinator settles
-both levels. What it shows is what the valuation does on this data (docs/tournaments.md:
-the copy keeps a positive contribution under leave-one-model-out with re-weighting; the
-noisy-data model is slashed, and passes the slash to the noisy provider, only when its
-contribution falls below minus epsilon), and the bounty paid or refunded by the threshold.
+both levels. The copy submits the good model's recipe on the same datasets: it and its
+original form one group that the metamodel weighs and leaves as a unit, so the copy earns
+nothing (the group's contribution is the original's). The noisy provider misses most of its positive cases
+(`MISSED_FRACTION`, the scenario's `noise="missed"`), and the modeler that chose it stakes
+twice as much as the others, so its model hurts the metamodel beyond epsilon: it is
+slashed and passes part of the slash to the noisy provider. The bounty is paid or
+refunded by the threshold.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from mutualmind.vocabulary.model_spec import LOWER_IS_BETTER
 MINT = 10_000
 STAKE = 1_000
 MODEL_STAKE = 500
+NOISY_STAKE = 1_000           # the noisy-data modeler believes in its data: twice the stake
+MISSED_FRACTION = 0.8         # the noisy provider records 80% of its positive cases as negative
 POOL = 4_000
 SLASH_RATE_PPM = 200_000
 THRESHOLD_MICRO = 400_000     # the metamodel's log-loss must fall below 0.4
@@ -71,12 +76,13 @@ def run_tournament_story(cluster: LocalCluster, scenario: Scenario, *, say: Say,
             ("ann-logistic", "good", logistic, honest[:3]),
             ("bo-mlp", "mlp", {"kind": "mlp", "hidden": 8, "epochs": epochs}, honest[:3]),
             ("cy-noisy", "noisy_data", logistic, [honest[0], noisy, duplicate]),
-            ("dee-copy", "copy", logistic, honest[:3]),
+            ("dee-copy", "copy", logistic, honest[:3][::-1]),  # the same set, listed in another order
         ]
         for model_id, role, recipe, datasets in entries:
             modeler = session.enrol(model_id.split("-")[0], mint=MINT)
+            stake = NOISY_STAKE if role == "noisy_data" else MODEL_STAKE
             modeler.submit_model(ModelSubmission(tournament_id, model_id, modeler.provider_id, recipe,
-                                                 tuple(datasets), MODEL_STAKE, 5_000))
+                                                 tuple(datasets), stake, 5_000))
             say(f"{modeler.provider_id} submitted {model_id} ({role}): {recipe['kind']} on {', '.join(datasets)}")
         time.sleep(max(0.0, deadline / 1000 - time.time()) + 0.5)
         admin = session.admin
@@ -109,7 +115,8 @@ def tournament_json(view: dict[str, Any], model_roles: dict[str, str], dataset_r
         slashed: dict[str, int] = m["dataset_slashes"]
         parts = m["dataset_contributions_micro"] or [0] * len(m["datasets"])
         models.append({
-            "name": m["model_id"], "role": model_roles[m["model_id"]], "stake": m["stake"], "weight": weight / 1e6,
+            "name": m["model_id"], "role": model_roles[m["model_id"]], "copy_of": m["copy_of"],
+            "stake": m["stake"], "weight": weight / 1e6,
             "contribution": (m["contribution_micro"] or 0) / 1e6,
             "payout": sum(p["amount"] for p in m["payouts"] if not p["dataset_id"]),
             "slashed": m["slashed"] + m["datasets_slashed"],

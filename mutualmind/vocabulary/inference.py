@@ -28,6 +28,9 @@ KIND_PREDICTION_RELEASE = "prediction_share_release"
 INFERENCE_JOB = "inference"
 TRAINING_JOB = "training"
 JOB_KINDS = (TRAINING_JOB, INFERENCE_JOB)
+# how long a finished order's prediction shares wait for their user: the coordinator
+# refunds an order not collected from every node by then, and a node deletes what is left
+DELIVERY_WINDOW_S = 600.0
 # the one tensor of a prediction share: the model's outputs (logits, or the de-standardised
 # value of a regression) [rows, outputs], fixed point with 16 fractional bits
 PREDICTIONS = "predictions"

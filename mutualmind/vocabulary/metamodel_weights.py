@@ -19,15 +19,24 @@ The rule (iterative capping, "water-filling"):
 Leaving model j out (its contribution, `leave_one_out_weights`) re-runs the same rule on
 the others' stakes: the metamodel as it would have been had j not been submitted.
 With no model left the metamodel is the uninformed baseline (see `metamodel.py`).
+
+Copies (`copy_leaders`): submissions with the same recipe (canonical, every default
+filled in) and the same set of datasets, both public on the ledger, form a group, and
+the group leaves the metamodel as a unit: the metamodel "without model j" is the one
+without every member of j's group. Leave-one-model-out with re-weighting would let a copy
+and its original each keep a positive contribution (removing one raises the other's
+weight); leaving the group out gives the group one contribution, which the settlement
+credits to the earliest submission only (`tournament_settlement`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from mutualmind.errors import InvalidInput
+from mutualmind.vocabulary.canonical_json import canonical_json
 from mutualmind.vocabulary.largest_remainder import largest_remainder_split
 
 PPM = 1_000_000
@@ -72,16 +81,36 @@ def metamodel_weights(stakes: Sequence[int], cap_ppm: int) -> list[int]:
     return weights
 
 
-def leave_one_out_weights(stakes: Sequence[int], cap_ppm: int) -> list[list[int]]:
-    """K rows of K ppm weights: row j is the metamodel without model j (its weight 0,
-    the rule re-run on the others' stakes); an all-zero row when nothing is left to
-    weight (no other model, or only models with stake 0)."""
+def copy_leaders(submissions: Sequence[tuple[Mapping[str, object], Sequence[str]]]) -> list[int]:
+    """For each submission (recipe, datasets), in submission order, the index of the
+    earliest submission with the same recipe and the same set of datasets: itself for an
+    original, the original's index for a copy (see the module docstring)."""
+    first: dict[str, int] = {}
+    leaders = []
+    for index, (recipe, datasets) in enumerate(submissions):
+        key = canonical_json({"recipe": dict(recipe), "datasets": sorted(datasets)}).decode()
+        leaders.append(first.setdefault(key, index))
+    return leaders
+
+
+def leave_one_out_weights(stakes: Sequence[int], cap_ppm: int,
+                          leaders: Sequence[int] | None = None) -> list[list[int]]:
+    """K rows of K ppm weights: row j is the metamodel without model j and its copies
+    (`leaders`, from `copy_leaders`; none by default), their weights 0 and the rule re-run
+    on the others' stakes; an all-zero row when nothing is left to weight (no other
+    model, or only models with stake 0)."""
+    group = list(leaders) if leaders is not None else list(range(len(stakes)))
+    if len(group) != len(stakes) or any(not 0 <= g <= i for i, g in enumerate(group)):
+        raise InvalidInput(f"need one leader per model, each at or before it, got {group}")
     rows = []
     for j in range(len(stakes)):
-        others = [s for i, s in enumerate(stakes) if i != j]
+        kept = [i for i in range(len(stakes)) if group[i] != group[j]]
+        others = [stakes[i] for i in kept]
         if not any(others):
             rows.append([0] * len(stakes))
             continue
-        weights = metamodel_weights(others, cap_ppm)
-        rows.append(weights[:j] + [0] + weights[j:])
+        row = [0] * len(stakes)
+        for i, weight in zip(kept, metamodel_weights(others, cap_ppm), strict=True):
+            row[i] = weight
+        rows.append(row)
     return rows

@@ -34,9 +34,10 @@ MICRO = 1_000_000  # metrics and contributions travel and are stored in integer 
 # gradient descent of training.py; "newton" runs `epochs` Newton (IRLS) steps with the
 # Hessian solved in secret shares, so the models reach the optimum the valuation assumes
 SOLVERS = ("sgd", "newton")
-# how the newton solver gets the leave-one-out models: "retrain" trains all n+1 in one
-# batched pass (cost grows with n); "newton_step" trains the full model only and moves it
-# one Newton step without each provider's rows (influence-style; cost flat in n)
+# how the newton solver gets the leave-one-out models (or Data Banzhaf's coalition
+# models): "retrain" trains all of them in one batched pass (cost grows with their
+# number); "newton_step" trains the full model only and takes every model's last Newton
+# step from its iterate with that model's rows (influence-style; cost flat in n)
 LOO_METHODS = ("retrain", "newton_step")
 NEWTON_KINDS = ("logistic", "linear")
 # Newton steps when the spec names none: logistic converges to fixed-point precision in
@@ -100,6 +101,31 @@ _FIELD_TYPES: dict[str, type] = {
     "solver": str,
     "loo": str,
 }
+
+
+# what each key means, for `--model-spec` in --help (`spec_keys_help`); the parser above
+# is the rule, this only describes it
+_KEY_HELP = {
+    "kind": "|".join(MODEL_KINDS),
+    "lr": "learning rate in (0, 100]; 0.1 for regression",
+    "epochs": "passes over the rows, 1-10000; Newton steps with solver newton",
+    "batch_size": "rows per step; 0 = full batch",
+    "l2": "L2 penalty in [0, 10]",
+    "hidden": "the mlp's hidden width, 1-1024",
+    "classes": "softmax/mlp classes, 2-64",
+    "task": f"the mlp's: {'|'.join(TASKS)}",
+    "metric": f"{'|'.join(METRICS)}; mse for regression",
+    "seed": "fixes the mlp's initial weights and batch order",
+    "valuation": "|".join(VALUATIONS),
+    "solver": f"{'|'.join(SOLVERS)}; newton: {'/'.join(NEWTON_KINDS)} with l2 >= {NEWTON_MIN_L2}",
+    "loo": f"{'|'.join(LOO_METHODS)}; newton_step needs solver newton",
+}
+
+
+def spec_keys_help() -> str:
+    """Every model-spec key as `key=default (what it takes)`, for argparse's help."""
+    defaults = asdict(ModelSpec())
+    return ", ".join(f"{key}={defaults[key]} ({_KEY_HELP[key]})" for key in _FIELD_TYPES)
 
 
 def parse_model_spec(raw: str | dict[str, object]) -> ModelSpec:
@@ -204,9 +230,6 @@ def _check_solver(spec: ModelSpec) -> None:
         if spec.loo != "retrain":
             raise InvalidInput(f"loo {spec.loo!r} needs the newton solver; the sgd solver retrains (loo \"retrain\")")
         return
-    if spec.loo == "newton_step" and spec.valuation != "loo":
-        raise InvalidInput(f"loo \"newton_step\" approximates leave-one-out models; valuation {spec.valuation!r} "
-                           "trains its coalitions: leave loo at \"retrain\"")
     if spec.kind not in NEWTON_KINDS:
         raise InvalidInput(f"the newton solver trains {NEWTON_KINDS} models, not {spec.kind!r}; use solver \"sgd\"")
     if spec.batch_size != 0:
@@ -244,9 +267,10 @@ MAX_ROW_EPOCHS = 10_000_000
 
 def passes(spec: ModelSpec) -> int:
     """Full passes over the training rows: the epochs, and with `loo: newton_step` one
-    more, the leave-one-out step (every provider's gradient and Hessian sums at the full
-    optimum: one pass of row work, as a Newton step; its n small batched solves add
-    rounds, not row work)."""
+    more, the leave-one-out step. (Since the models' last step is taken from the full
+    model's shared iterate, mpcnode/worker/newton.py, that step is the training's last
+    pass, not one more; the count stays because ledgers replay this rule: it only
+    over-estimates the work, by one pass.)"""
     return spec.epochs + (1 if spec.loo == "newton_step" else 0)
 
 

@@ -33,6 +33,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | tournament_result | tournament_id, job_digest, metamodel_metric_micro, contributions_micro [per model], dataset_contributions_micro [[per dataset] per model], attestations | every node | (as above) |
 | model_dataset_slashed, model_slashed, tournament_refund, model_rewarded, model_payout, model_stake_returned, tournament_closed | tournament_id and the movement's parties and amount | coordinator | exactly the entries `tournament_settlement.settlement_entries` computes, in its order |
 | tournament_aborted | tournament_id, reason | coordinator | before a result only; then exactly `tournament_settlement.abort_entries` (pool and stakes back) |
+| tournament_verified | tournament_id, job_digest, metamodel_metric_micro, contributions_micro, dataset_contributions_micro (the re-run's), max_abs_diff_micro, tolerance_micro, verdict | coordinator | a result recorded; moves nothing (records an `admin tournament verify` re-run); job_digest the result's; the difference and the verdict are what `tournament_verdict.compare` gives for these numbers against the result's |
 | model_units_issued | model_id, source_kind ("round"), source_id, holders [{to, units}] | coordinator | a mutually owned model (issue 16): every ownership kind and its rules are in `ledger.ownership_rules` (arithmetic: `mutualmind.vocabulary.ownership`); round_opened's optional inference_price_per_1000_rows is the model's price at open |
 | model_units_transferred | model_id, from, to, units, nonce | from | (as above) |
 | inference_ordered | order_id, model_id, user, rows, fee, issued_at_ms, nonce | user | (as above) |
@@ -512,6 +513,13 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
     ),
     EntryKind.TOURNAMENT_CLOSED: KindSpec({"tournament_id": party_id}),
     EntryKind.TOURNAMENT_ABORTED: KindSpec({"tournament_id": party_id, "reason": text}),
+    EntryKind.TOURNAMENT_VERIFIED: KindSpec(
+        {
+            "tournament_id": party_id, "job_digest": hex32, "metamodel_metric_micro": int64,
+            "contributions_micro": per_model_ints, "dataset_contributions_micro": per_model_int_lists,
+            "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
+        }
+    ),
     # a mutually owned model (issue 16); rules in ledger.ownership_rules
     EntryKind.MODEL_UNITS_ISSUED: KindSpec(
         {"model_id": party_id, "source_kind": source_kind, "source_id": party_id,

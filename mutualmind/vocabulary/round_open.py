@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger
+from mutualmind.vocabulary.model_spec import parse_model_spec, spec_for_ledger, spec_keys_help
 from mutualmind.vocabulary.payloads import request_message, validate_payload
 from mutualmind.vocabulary.signing_keys import sign
 from mutualmind.vocabulary.states import EntryKind
@@ -116,7 +116,9 @@ def add_terms_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--round-id", required=True, help="the new round's id")
     parser.add_argument("--pool", required=True, help="reward pool, whole tokens")
     parser.add_argument("--model-spec", default='{"kind": "logistic"}',
-                        help="model spec as JSON, or @FILE (default: logistic regression)")
+                        help="model spec as JSON, or @FILE, e.g. '{\"kind\": \"logistic\", "
+                             "\"epochs\": 20}' (default: logistic regression). Keys, all "
+                             "optional, key=default: " + spec_keys_help().replace("%", "%%"))
     parser.add_argument("--validation-dataset", required=True,
                         help="the sponsor's held-out dataset (shared with --purpose validation)")
     parser.add_argument("--dataset", action="append", required=True,

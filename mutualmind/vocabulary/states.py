@@ -82,6 +82,7 @@ class EntryKind(StrEnum):
     MODEL_STAKE_RETURNED = "model_stake_returned"
     TOURNAMENT_CLOSED = "tournament_closed"
     TOURNAMENT_ABORTED = "tournament_aborted"
+    TOURNAMENT_VERIFIED = "tournament_verified"
 
 
 class TournamentStatus(StrEnum):

@@ -23,6 +23,7 @@ from typing import Any
 
 from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.canonical_json import canonical_json
+from mutualmind.vocabulary.metamodel_weights import copy_leaders
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec, spec_for_ledger
 
 FREEZE = "freeze"
@@ -126,11 +127,20 @@ class WorkerTournament:
     cap_ppm: int
     freeze_dir: str = ""   # resolve: this node's directory of the freeze job
 
+    def copy_leaders(self) -> list[int]:
+        """Which models are copies of an earlier one (`metamodel_weights.copy_leaders`)."""
+        return copy_leaders([(_recipe(m.spec), m.datasets) for m in self.models])
+
     def to_json(self) -> dict[str, Any]:
         return {"phase": self.phase, "tournament_id": self.tournament_id, "metric": self.metric,
-                "models": [{"model_id": m.model_id, "recipe": spec_for_ledger(json.loads(m.spec.to_json())),
+                "models": [{"model_id": m.model_id, "recipe": _recipe(m.spec),
                             "datasets": list(m.datasets)} for m in self.models],
                 "stakes": list(self.stakes), "cap_ppm": self.cap_ppm, "freeze_dir": self.freeze_dir}
+
+
+def _recipe(spec: ModelSpec) -> dict[str, Any]:
+    """A spec as the ledger records it (canonical: every default, no floats)."""
+    return spec_for_ledger(json.loads(spec.to_json()))
 
 
 def worker_tournament(order: TournamentOrder, freeze_dir: str = "") -> WorkerTournament:

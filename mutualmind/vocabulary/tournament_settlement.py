@@ -32,6 +32,13 @@ Level 2 (each model's data):
   gives S minus that from its own stake. Either way S tokens reach the distributable
   amount, so level 1 does not depend on level 2.
 - Every model gets back its stake less its own part of the slash.
+
+Copies: a submission with the same recipe and the same set of datasets as an earlier one
+(`metamodel_weights.copy_leaders`, public facts only) is a copy of it (`ModelPart.copy_of`).
+The resolution leaves the group out as a unit, so the group has one contribution; the
+earliest submission's is the group's. Only the earliest submission can be rewarded; a copy
+earns nothing, yet shares the group's slash test (a copy of a harmful model is slashed
+like it): copying can only lose.
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ class ModelPart:
     kept_share_bps: int
     contribution_micro: int
     datasets: tuple[DatasetPart, ...]
+    copy_of: str = ""   # the earlier model this one copies (same recipe and datasets), if any
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,12 @@ def _check(models: list[ModelPart], pool: int, slash_rate_ppm: int, epsilon_micr
             raise InvalidInput(f"model {m.model_id!r}: stake >= 0 and kept share 0..{BPS} bps")
         if any(d.stake < 0 for d in m.datasets):
             raise InvalidInput(f"model {m.model_id!r}: a dataset stake is negative")
+    originals: set[str] = set()
+    for m in models:
+        if m.copy_of and m.copy_of not in originals:
+            raise InvalidInput(f"model {m.model_id!r} copies {m.copy_of!r}, which is not an earlier original")
+        if not m.copy_of:
+            originals.add(m.model_id)
 
 
 def _pass_slash(model: ModelPart, slash: int, rate: int, epsilon: int,
@@ -138,8 +152,9 @@ def settle_tournament(
     model_slashes: dict[str, int] = {}
     dataset_slashes: dict[str, dict[str, int]] = {}
     caps: dict[str, int] = {}  # dataset -> what it may still give in this tournament
+    group = {m.model_id: m.contribution_micro for m in models if not m.copy_of}
     for m in models:
-        if m.contribution_micro < -epsilon_micro:
+        if group[m.copy_of or m.model_id] < -epsilon_micro:
             slash = m.stake * slash_rate_ppm // PPM
             if slash > 0:
                 model_slashes[m.model_id] = slash
@@ -148,7 +163,7 @@ def settle_tournament(
                     dataset_slashes[m.model_id] = borne
     distributable = (pool if bounty else 0) + sum(model_slashes.values())
     refund = 0 if bounty else pool
-    winners = [m for m in models if m.contribution_micro > epsilon_micro]
+    winners = [m for m in models if not m.copy_of and m.contribution_micro > epsilon_micro]
     rewards: dict[str, int] = {}
     if winners:
         parts = largest_remainder_split(distributable, [m.contribution_micro for m in winners])

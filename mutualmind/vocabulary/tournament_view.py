@@ -25,7 +25,8 @@ def tournament_text(v: dict[str, Any]) -> str:
         shown = f"{contribution / 1e6:+.6f}" if contribution is not None else "-"
         lines.append(f"  {m['model_id']:16} {m['modeler']:14} {m['kind']:8} stake {m['stake']:>7} "
                      f"contribution {shown:>10} rewarded {m['rewarded']:>7} slashed "
-                     f"{m['slashed'] + m['datasets_slashed']:>6}")
+                     f"{m['slashed'] + m['datasets_slashed']:>6}"
+                     + (f"  copy of {m['copy_of']}" if m.get("copy_of") else ""))
         parts = m["dataset_contributions_micro"] or [None] * len(m["datasets"])
         for dataset, part in zip(m["datasets"], parts, strict=True):
             lines.append(f"      {dataset:24} {'-' if part is None else f'{part / 1e6:+.6f}'}")

@@ -450,3 +450,45 @@ def test_a_model_share_with_per_dataset_statistics_is_refused() -> None:
         check_released([*good, {"name": "dataset_means", "shape": [3, 4], "offset": 8}])
     with pytest.raises(IntegrityError, match="one row"):
         check_released([{"name": "normalise_mean", "shape": [3, 4], "offset": 0}])
+
+
+def test_a_tournament_is_aborted_after_k_failed_jobs_or_when_its_resolution_never_comes(world: World) -> None:
+    """Issue 15: every train job fails here (no dealer); the K-th failure aborts the
+    tournament, and a tournament left unsettled past its deadline plus the policy's
+    `tournament_ttl_s` is aborted by the sweep. Either way the pool and every stake go back."""
+    from coordinator.rounds import LifecyclePolicy
+    from mutualmind.vocabulary.tournament import ModelSubmission, TournamentTerms
+
+    tournaments = world.coordinator.tournaments
+    assert tournaments is not None
+    sponsor, modeler = world.clients["sponsor"], world.enrol("modeler")
+    before = {name: world.ledger.state.balance(name) for name in ("sponsor", "modeler")}
+    deadline = int(time.time() * 1000) + 1_500
+    recipe = {"kind": "logistic", "task": "binary", "metric": "log_loss", "epochs": 2}
+    for tid in ("t-doomed", "t-forgotten"):
+        sponsor.open_tournament(TournamentTerms(
+            tournament_id=tid, sponsor="sponsor", label_kind="binary", metric="log_loss", pool=300,
+            threshold_micro=1_000_000, deadline_ms=deadline, datasets=THREE, slash_rate_ppm=100_000))
+        modeler.submit_model(ModelSubmission(tid, "m", "modeler", recipe, THREE, 50, 5_000))
+    assert world.ledger.state.balance("modeler") == before["modeler"] - 100
+    time.sleep(max(0.0, deadline / 1000 - time.time()) + 0.3)
+    job = admin_pb2.TournamentJobRequest(tournament_id="t-doomed", deadline_s=20)
+    rounds, policy = world.coordinator.rounds, world.coordinator.rounds.policy
+    rounds.policy = LifecyclePolicy(max_failures=2)      # K = 2 here: each failed job takes seconds
+    try:
+        with pytest.raises(Unavailable):       # the dealer is unreachable: a real failed job
+            world.admin("TrainTournament", job)
+        assert world.ledger.state.tournament_statuses["t-doomed"] == "open"
+        assert tournaments.runtime("t-doomed").failures == 1
+        with pytest.raises(Aborted, match="failed 2 jobs"):
+            world.admin("TrainTournament", job)
+    finally:
+        rounds.policy = policy
+    assert world.ledger.state.tournament_statuses["t-doomed"] == "aborted"
+    ttl_ms = int(policy.tournament_ttl_s * 1000)
+    assert tournaments.sweep(now_ms=deadline + ttl_ms - 1) == []
+    assert tournaments.sweep(now_ms=deadline + ttl_ms) == ["t-forgotten"]
+    state = _replayed(world)
+    assert state.tournament_statuses["t-forgotten"] == "aborted"
+    assert {name: state.balances[name] for name in before} == before
+    assert not any(state.model_stakes.values()) and not any(state.tournament_pools.values())

@@ -159,3 +159,16 @@ def test_check_proof_of_a_directory_or_binary_file_is_one_line(tmp_path: Path) -
         assert run.returncode != 0
         assert says in run.stderr and "Traceback" not in run.stderr
         assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(filled_ledger: Path) -> None:
+    """`mutualmind ledger show --json | head -1`: the reader closes the pipe; the command
+    stops quietly with SIGPIPE's exit status, as `cat` does."""
+    for args in (["show", "--json"], ["verify"]):
+        run = subprocess.Popen([sys.executable, "-m", "mutualmind", "ledger", *args, "--db",
+                                str(filled_ledger)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert run.stdout is not None and run.stderr is not None
+        run.stdout.close()                   # before the command has written anything
+        err = run.stderr.read().decode()
+        assert run.wait(timeout=60) == 141, err
+        assert err == "", err

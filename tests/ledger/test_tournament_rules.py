@@ -400,3 +400,65 @@ def test_no_abort_once_the_result_is_known(world) -> None:  # type: ignore[no-un
     to_resolution(ledger, market, clock)
     ledger.append(*result(ledger, market, 700_000, [20_000, -8_000], [[10_000, 5_000, 2_000], [2_000, 3_000, -9_000]]))
     refused(ledger, RuleViolation, _abort_batch(ledger)[:1], "tournament_state")
+
+
+def test_a_copy_earns_nothing_and_the_replay_rechecks_it(world) -> None:  # type: ignore[no-untyped-def]
+    """m2 submits m1's recipe on the same datasets (in another order): a copy. The group's
+    contribution goes to the original; a plan that pays the copy fails the replay."""
+    ledger, market, clock = world
+    ledger.append_many([submit(market, "orig", "m1", ["ds-a", "ds-b", "ds-c"], stake=2000),
+                        submit(market, "copy", "m2", ["ds-c", "ds-a", "ds-b"], stake=2000)])
+    clock.now = DEADLINE
+    ledger.append(*freeze(ledger, market))
+    ledger.append_many([market.register_dataset("res", "spon", "validation"), resolve(market)])
+    before = dict(ledger.state.balances)
+    per_dataset = [[10_000, 5_000, 2_000], [2_000, 10_000, 5_000]]
+    ledger.append(*result(ledger, market, 700_000, [20_000, 20_000], per_dataset))
+    plan = _settle(ledger)
+    rewarded = [p["model_id"] for kind, p, _ in plan if kind == "model_rewarded"]
+    assert rewarded == ["orig"]
+    # the old rule (both paid by contribution) is off the plan: the copy's half refused
+    kind, payload, _ = next(r for r in plan if r[0] == "model_rewarded")
+    halves = [(kind, {**payload, "amount": 2500}, None), (kind, {**payload, "model_id": "copy", "amount": 2500}, None)]
+    at = plan.index(next(r for r in plan if r[0] == "model_rewarded"))
+    refused(ledger, RuleViolation, plan[:at] + halves, "settlement_mismatch")
+    ledger.append_many(plan)
+    assert ledger.state.balance("m2") - before["m2"] == 2000  # its stake back, nothing more
+    assert ledger.state.balance("m1") - before["m1"] == 2000 + 5000 * 2000 // 10_000
+    path = ledger.path
+    ledger.close()
+    assert verify_ledger(path).ok
+
+
+def test_a_verification_is_recorded_only_with_the_verdict_its_numbers_give(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market, clock = world
+    to_resolution(ledger, market, clock)
+    numbers = {"metamodel_metric_micro": 700_000, "contributions_micro": [20_000, -8_000],
+               "dataset_contributions_micro": [[10_000, 5_000, 2_000], [2_000, 3_000, -9_000]]}
+    record = ledger.state.tournament("t1")
+    assert record is not None
+
+    def verified(**changes: Any) -> Request:
+        rerun = {"metamodel_metric_micro": 701_500, "contributions_micro": [19_000, -7_000],
+                 "dataset_contributions_micro": [[9_000, 5_000, 2_000], [2_000, 3_000, -9_000]]}
+        payload = {"tournament_id": "t1", "job_digest": record.job_digest, **rerun,
+                   "max_abs_diff_micro": 1_500, "tolerance_micro": 5_000, "verdict": "agrees", **changes}
+        return "tournament_verified", payload, None
+
+    refused(ledger, RuleViolation, [verified()], "tournament_state")      # before the result
+    ledger.append(*result(ledger, market, numbers["metamodel_metric_micro"], numbers["contributions_micro"],
+                          numbers["dataset_contributions_micro"]))
+    refused(ledger, RuleViolation, [verified(verdict="disagrees")], "verdict_mismatch")
+    refused(ledger, RuleViolation, [verified(max_abs_diff_micro=0)], "verdict_mismatch")
+    refused(ledger, RuleViolation, [verified(tolerance_micro=1_000)], "verdict_mismatch")   # 1,500 > 1,000
+    refused(ledger, RuleViolation, [verified(job_digest="00" * 32)], "job_digest")
+    refused(ledger, RuleViolation, [verified(dataset_contributions_micro=[[1, 2], [1, 2, 3]])],
+            "verification_shape")
+    # a contribution paid in one run and slashed in the other disagrees, within any tolerance
+    refused(ledger, RuleViolation, [verified(contributions_micro=[20_000, 8_000], max_abs_diff_micro=16_000,
+                                             tolerance_micro=100_000)], "verdict_mismatch")
+    ledger.append_many([verified(), *_settle(ledger)])
+    ledger.append(*verified(tolerance_micro=1_000, verdict="disagrees"))   # after the close too
+    path = ledger.path
+    ledger.close()
+    assert verify_ledger(path).ok

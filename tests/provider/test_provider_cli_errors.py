@@ -46,6 +46,21 @@ def test_a_csv_without_label_asks_for_label(tmp_path: Path) -> None:
     assert not (tmp_path / "p.key.pending").exists()
 
 
+def test_a_bad_csv_is_named_before_the_directory_is_asked(tmp_path: Path) -> None:
+    """Without --node the nodes come from the coordinator's directory; a folder given as
+    --csv, or a CSV without --label, is named first (the coordinator here is not even up)."""
+    key = tmp_path / "p.key"
+    assert mutualmind("provider", "keygen", "--key", str(key), "--id", "clinic").returncode == 0
+    csv_path = tmp_path / "c.csv"
+    _write_csv(csv_path, rows=10)
+    share = ["provider", "share", "--key", str(key), "--coordinator", "127.0.0.1:1",
+             "--certs", str(tmp_path), "--dataset-id", "c1"]
+    line = one_line(mutualmind(*share, "--csv", str(tmp_path), "--label", "outcome"), 2)
+    assert f"{tmp_path} is a directory; give the path of a CSV file" in line
+    assert "give --label COL for a CSV" in one_line(mutualmind(*share, "--csv", str(csv_path)), 2)
+    assert not (tmp_path / "p.key.pending").exists()
+
+
 def test_a_key_that_is_not_the_registered_one_is_named_as_such(market: Market, tmp_path: Path) -> None:
     key, other = tmp_path / "a.key", tmp_path / "b.key"
     for k in (key, other):

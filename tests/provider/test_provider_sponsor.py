@@ -82,7 +82,7 @@ def _open_flags(round_id: str) -> list[str]:
 
 
 def test_sponsor_opens_shows_and_aborts_its_round_over_the_public_port(
-        market: Market, ready: Any) -> None:
+        market: Market, ready: Any, tmp_path: Path) -> None:
     sponsor_key, sponsor_file = ready
     opened = mutualmind("provider", "open-round", "--key", str(sponsor_file), *_public(market),
                         *_open_flags("r-sponsor"))
@@ -127,6 +127,22 @@ def test_sponsor_opens_shows_and_aborts_its_round_over_the_public_port(
     assert after["status"] == "aborted" and ledger.state.balances["sponsor-s"] == 500
     aborted_rows = mutualmind("provider", "rounds", "--status", "aborted", "--json", *_public(market))
     assert [json.loads(line)["round_id"] for line in aborted_rows.stdout.splitlines()] == ["r-sponsor"]
+
+    # the report, as `admin round report` draws it, over the public port
+    out = tmp_path / "report"
+    out.mkdir()
+    png = out / "r-sponsor.png"
+    report = mutualmind("provider", "round-report", "r-sponsor", "--png", str(png), "--json",
+                        *_public(market))
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout) == {"round_id": "r-sponsor", "png": str(png),
+                                         "bytes": png.stat().st_size, "datasets": len(DATASETS),
+                                         "status": "aborted"}
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    wrong = mutualmind("provider", "round-report", "r-sponsor", "--png", str(out / "r.jpg"),
+                       *_public(market))
+    assert wrong.returncode != 0 and wrong.stderr.count("\n") == 1 and ".png" in wrong.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["r-sponsor.png"]
 
 
 def test_another_key_cannot_open_a_round_in_the_sponsors_name(

@@ -10,6 +10,7 @@ dropped by a server that permits them, and is by one that does not.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -57,6 +58,19 @@ def start_admin(cluster_dir: Path, port: int = 0,
         credentials=server_credentials(cluster_dir, "coordinator", require_client_cert=True),
         service_names=[ADMIN_SERVICE], max_workers=2, overrides=overrides)
     return running, admin
+
+
+def test_no_client_opens_a_channel_but_through_open_channel() -> None:
+    """`open_channel` is the one place a channel is made, so every client (CLI, roles,
+    the MPC data plane) gets its retry policy and keepalive: no other module calls grpc's
+    channel constructors."""
+    root = Path(__file__).resolve().parents[2]
+    makers = re.compile(r"\b(secure_channel|insecure_channel|aio\.\w*channel)\(")
+    sources = [p for package in ("mutualmind", "coordinator", "provider", "mpcnode", "ledger", "bench")
+               for p in (root / package).rglob("*.py")]
+    assert len(sources) > 100
+    found = sorted(str(p.relative_to(root)) for p in sources if makers.search(p.read_text()))
+    assert found == ["mutualmind/transport/channel.py"], found
 
 
 @pytest.fixture

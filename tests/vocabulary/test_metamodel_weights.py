@@ -8,7 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mutualmind.errors import InvalidInput
-from mutualmind.vocabulary.metamodel_weights import PPM, leave_one_out_weights, metamodel_weights
+from mutualmind.vocabulary.metamodel_weights import (
+    PPM,
+    copy_leaders,
+    leave_one_out_weights,
+    metamodel_weights,
+)
 
 
 def test_known_answers() -> None:
@@ -30,6 +35,17 @@ def test_leave_one_out_reruns_the_rule_on_the_others() -> None:
         [400_000, 300_000, 300_000, 0],
     ]
     assert leave_one_out_weights([7], PPM) == [[0]]  # nothing left: the baseline
+
+
+def test_copies_are_the_same_recipe_on_the_same_datasets_and_leave_as_a_group() -> None:
+    a, b = {"kind": "logistic", "epochs": 20}, {"kind": "logistic", "epochs": 21}
+    assert copy_leaders([(a, ["x", "y"]), (b, ["x", "y"]), (a, ["y", "x"]), (a, ["x", "z"]), (b, ["y", "x"])]) \
+        == [0, 1, 0, 3, 1]
+    # model 2 copies model 0: leaving either out leaves both out, the rule re-run on model 1
+    assert leave_one_out_weights([100, 100, 100], PPM, [0, 1, 0]) == [
+        [0, PPM, 0], [500_000, 0, 500_000], [0, PPM, 0]]
+    with pytest.raises(InvalidInput):
+        leave_one_out_weights([1, 1], PPM, [1, 1])  # a leader after its copy
 
 
 @pytest.mark.parametrize(("stakes", "cap"), [([], PPM), ([1, -1], PPM), ([0, 0], PPM), ([1], 0), ([1], PPM + 1)])

@@ -102,6 +102,19 @@ def test_bad_terms_are_refused(changes: dict[str, int], fragment: str) -> None:
         settle_tournament([GOOD], **args)  # type: ignore[arg-type]
 
 
+def test_a_copy_earns_nothing_and_shares_its_groups_slash() -> None:
+    copy = ModelPart("copy", "modeler-copy", 1000, 2000, 29_000, GOOD.datasets, copy_of="good")
+    s = _settle([GOOD, MLP, copy])
+    assert set(s.rewards) == {"good", "mlp"} and s.rewards == _settle([GOOD, MLP]).rewards
+    assert s.stake_returned["copy"] == 1000
+    # the group hurt: the copy is slashed with it, whatever number it was given
+    bad_copy = ModelPart("copy", "modeler-copy", 1000, 2000, 5_000, NOISY.datasets, copy_of="noisy")
+    s = _settle([GOOD, NOISY, bad_copy])
+    assert s.model_slashes == {"noisy": 200, "copy": 100} and "copy" not in s.rewards
+    with pytest.raises(InvalidInput, match="not an earlier original"):
+        _settle([copy, GOOD])
+
+
 # ---- properties over random tournaments ---------------------------------------------
 
 contribution = st.integers(min_value=-50_000, max_value=50_000)
@@ -111,13 +124,16 @@ contribution = st.integers(min_value=-50_000, max_value=50_000)
 def tournaments(draw: st.DrawFn) -> tuple[list[ModelPart], dict[str, int], dict[str, object]]:
     names = [f"d{i}" for i in range(draw(st.integers(1, 6)))]
     dataset_stakes = {d: draw(st.integers(0, 10_000)) for d in names}
-    models = []
+    models: list[ModelPart] = []
     for i in range(draw(st.integers(0, 6))):
         chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names), unique=True))
+        originals = [m.model_id for m in models if not m.copy_of]
+        copy_of = draw(st.sampled_from(["", *originals]))
         models.append(ModelPart(
             f"m{i}", f"modeler-{i % 3}", draw(st.integers(0, 100_000)), draw(st.integers(0, 10_000)),
             draw(contribution),
-            tuple(DatasetPart(d, f"owner-{d}", dataset_stakes[d], draw(contribution)) for d in chosen)))
+            tuple(DatasetPart(d, f"owner-{d}", dataset_stakes[d], draw(contribution)) for d in chosen),
+            copy_of=copy_of))
     terms: dict[str, object] = {"pool": draw(st.integers(0, 10**9)), "metamodel_metric_micro": draw(st.integers(0, 10**6)),
              "threshold_micro": draw(st.integers(0, 10**6)), "slash_rate_ppm": draw(st.integers(0, 10**6)),
              "epsilon_micro": draw(st.integers(0, 20_000)), "higher_is_better": draw(st.booleans())}
@@ -165,13 +181,15 @@ def test_random_tournaments_conserve_supply_and_follow_their_terms(drawn) -> Non
     assert accounts["pool"] == 0
     assert all(v == 0 for k, v in accounts.items() if k.startswith(("stake/", "reward/")))
     # the pool is refunded when the threshold is not met; with no helpful model, all of it
-    helpful = [m for m in models if m.contribution_micro > terms["epsilon_micro"]]
+    helpful = [m for m in models if not m.copy_of and m.contribution_micro > terms["epsilon_micro"]]
+    assert not any(m.copy_of and m.model_id in s.rewards for m in models)  # a copy earns nothing
     slashed = sum(s.model_slashes.values())
     assert s.refund == ((0 if s.bounty_paid else pool) if helpful else pool + slashed)
     # slashes are exactly as the terms say, bounty or not
     rate, eps = terms["slash_rate_ppm"], terms["epsilon_micro"]
+    group = {m.model_id: m.contribution_micro for m in models if not m.copy_of}
     expected = {m.model_id: m.stake * rate // 1_000_000 for m in models
-                if m.contribution_micro < -eps and m.stake * rate // 1_000_000 > 0}
+                if group[m.copy_of or m.model_id] < -eps and m.stake * rate // 1_000_000 > 0}
     assert s.model_slashes == expected
     # no dataset gives more than the tournament's rate of its stake, in all models together
     given_by: Counter[str] = Counter()

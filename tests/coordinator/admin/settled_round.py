@@ -154,7 +154,21 @@ def open_round_r1(ledger: Ledger, rounds: Rounds, inference_price: int = 0) -> d
         owner = datasets[dataset_id]
         req = signed_stake(keys[owner], owner, dataset_id, amount)
         market.stake(owner, dataset_id, amount, req.auth.nonce, req.auth.signature)
-    terms = RoundTerms(round_id="r1", sponsor="sponsor", pool=300,
+    open_signed_round(rounds, keys, "r1", inference_price)
+    return keys
+
+
+def settle_another_round(rounds: Rounds, keys: dict[str, Any], round_id: str,
+                         inference_price: int = 0) -> None:
+    """After `settle_round`: open and settle `round_id` like "r1" on the same staked
+    datasets (a second owned model, with the same holders)."""
+    open_signed_round(rounds, keys, round_id, inference_price)
+    rounds.run(round_id, deadline_s=30.0)
+
+
+def open_signed_round(rounds: Rounds, keys: dict[str, Any], round_id: str, inference_price: int) -> None:
+    """The sponsor's signed opening of `round_id` on a-1, b-1, c-1 (validation val-1)."""
+    terms = RoundTerms(round_id=round_id, sponsor="sponsor", pool=300,
                        model_spec=checked_model_spec({"kind": "logistic", "lr": 0.5}),
                        validation_dataset="val-1", datasets=("a-1", "b-1", "c-1"),
                        slash_rate_ppm=250_000, epsilon_micro=EPSILON_MICRO,
@@ -167,4 +181,3 @@ def open_round_r1(ledger: Ledger, rounds: Rounds, inference_price: int = 0) -> d
                       epsilon_micro=request.epsilon_micro, nonce=request.auth.nonce,
                       signature=bytes(request.auth.signature),
                       inference_price_per_1000_rows=request.inference_price_per_1000_rows)
-    return keys

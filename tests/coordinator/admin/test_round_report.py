@@ -19,11 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from settled_round import EPSILON_MICRO, settled_round_view  # noqa: E402
 
-from coordinator.admin_cli.round_report import (  # noqa: E402
-    render_round_png,
-    round_figure,
-    write_round_png,
-)
+from coordinator.admin_cli.round_report import write_round_png  # noqa: E402
 from coordinator.admin_cli.round_table import round_json, round_table  # noqa: E402
 from coordinator.round_verify import max_abs_diff_micro, rerun_noise_micro, sign_flips  # noqa: E402
 from mutualmind.errors import IntegrityError, InvalidInput  # noqa: E402
@@ -34,6 +30,7 @@ from mutualmind.vocabulary.round_open import (  # noqa: E402
     round_opened_payload,
     signed_open_round,
 )
+from mutualmind.vocabulary.round_report import render_round_png, round_figure  # noqa: E402
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     public_key_bytes,
@@ -217,3 +214,11 @@ def test_model_spec_is_checked_with_the_workers_parser() -> None:
         checked_model_spec('{"kind": "logistic", "unknown": 1}')
     with pytest.raises(InvalidInput):
         checked_model_spec("not json")
+
+
+def test_the_public_reports_dead_band_comes_from_the_signed_terms() -> None:
+    from mutualmind.vocabulary.round_report import opened_epsilon_micro
+
+    assert opened_epsilon_micro(market_pb2.RoundView(opened_payload_json='{"epsilon_micro": 2500}')) == 2500
+    assert opened_epsilon_micro(market_pb2.RoundView()) == 0          # the admin view has none
+    assert opened_epsilon_micro(market_pb2.RoundView(opened_payload_json="not json")) == 0

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,22 +68,33 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
         yield market
 
 
+# (session, the provider's part, its dataset id, the scenario) -> what `Market.clients` holds
+Enrol = Callable[[MarketSession, Any, str, Scenario], Any]
+
+
+def enrol_in_process(session: MarketSession, part: Any, dataset_id: str, scenario: Scenario) -> Any:
+    """Register `part`'s provider, mint it MINT, share its table and stake STAKE on it."""
+    client = session.enrol(part.name, mint=MINT)
+    session.share(client, dataset_id, part.table, purpose="training", expected_schema=scenario.schema)
+    client.stake(dataset_id, STAKE)
+    return client
+
+
 @contextmanager
-def running_market(cluster: LocalCluster, *, providers: int = 4) -> Iterator[Market]:
+def running_market(cluster: LocalCluster, *, providers: int = 4,
+                   enrol: Enrol | None = None) -> Iterator[Market]:
     """Start `cluster`, enrol `providers` providers and a sponsor, share and stake their
     data (the breast-cancer scenario); stop the cluster on exit. Any `LocalCluster`
-    works: tests/netns_cluster.py places every member on a host of its own."""
+    works: tests/netns_cluster.py places every member on a host of its own. `enrol`
+    (default `enrol_in_process`) registers, mints, shares and stakes one provider's part:
+    test_round_netns.py has one provider do it with the CLI from a host of its own."""
     cluster.up()
     try:
         session = MarketSession(cluster)
         scenario = build_scenario(load_sklearn("breast_cancer"), providers=providers)
         clients, datasets = {}, []
         for part in scenario.providers:
-            client = session.enrol(part.name, mint=MINT)
-            session.share(client, f"{part.name}-data", part.table, purpose="training",
-                          expected_schema=scenario.schema)
-            client.stake(f"{part.name}-data", STAKE)
-            clients[part.name] = client
+            clients[part.name] = (enrol or enrol_in_process)(session, part, f"{part.name}-data", scenario)
             datasets.append(f"{part.name}-data")
         sponsor = session.enrol("sponsor", mint=MINT)
         session.share(sponsor, "validation", scenario.validation, purpose="validation",

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ import grpc
 import numpy as np
 import pytest
 
+from mutualmind.cluster.local import LocalCluster
 from mutualmind.errors import (
+    AlreadyExists,
     IntegrityError,
     InvalidInput,
     MutualMindError,
+    NotFound,
     PermissionDenied,
     RuleViolation,
 )
@@ -35,12 +39,22 @@ from mutualmind.vocabulary.signing_keys import generate_signing_key, save_privat
 from proto import node_pb2, node_pb2_grpc
 from provider.client import fetch_model_share
 from provider.model_collect import collect_model
-from tests.coordinator.rounds.conftest import Market, kill_member, restart_member
+from tests.coordinator.rounds.conftest import Market, kill_member, restart_member, running_market
 
 REPO = Path(__file__).resolve().parents[3]
 ROUND = "collect-1"
 PRICE = 7          # tokens per 1,000 rows of predictions
 OPEN_ROUND = "collect-open"
+RETENTION_S = 6.0   # the nodes' --inference-retention (a delivered order's grace)
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
+    """The rounds' cluster, with nodes that keep delivered predictions RETENTION_S only."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("rounds") / "cluster", nodes=3,
+                           inference_retention_s=RETENTION_S)
+    with running_market(cluster) as market:
+        yield market
 
 
 @pytest.fixture(scope="module")
@@ -364,6 +378,21 @@ def _fetch_predictions_raw(market: Market, node: int, request: Any) -> bytes:
         raise_from_rpc_error(err)
 
 
+def _wait_purged(market: Market, order_id: str, nodes: Any) -> None:
+    """Until each node in `nodes` deleted the order's query share and predictions (the
+    sweep's time rules are in mpcnode/inference_retention.py), at most RETENTION_S + 10 s."""
+    deadline = time.monotonic() + RETENTION_S + 10
+    def files(node: int) -> list[Path]:
+        folder = market.cluster.data_dir / f"node{node}"
+        return [p for p in (folder / "shares" / order_id, folder / "jobs" / order_id / "predictions.bin")
+                if p.exists()]
+    while any(files(n) for n in nodes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [f for n in nodes for f in files(n)], "the node kept an order's shares"
+    for node in nodes:
+        assert (market.cluster.data_dir / f"node{node}" / "shares" / f".removed-{order_id}").is_file()
+
+
 def _fee_account(market: Market) -> int:
     from provider.client import get_model
 
@@ -449,6 +478,22 @@ def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_f
     assert cli_main(argv) == 0          # in this process: the cluster's members are the real ones
     seconds = time.monotonic() - started
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # right away: a node keeps the shares only RETENTION_S after it delivered them
+    order = summary["order_id"]
+    # another user, or someone claiming to be the user without its key
+    thief = market.clients[market.scenario.providers[0].name]
+    with pytest.raises(PermissionDenied, match="only the user who placed"):
+        _fetch_predictions_raw(market, 0, _signed_prediction_fetch(thief.key, order, thief.provider_id, 0))
+    with pytest.raises(PermissionDenied, match="not signed by user"):
+        _fetch_predictions_raw(market, 0, _signed_prediction_fetch(thief.key, order, USER, 0))
+    # a stale request, and a replayed one
+    with pytest.raises(PermissionDenied, match="from this node's clock"):
+        _fetch_predictions_raw(market, 1, _signed_prediction_fetch(
+            user.key, order, USER, 1, issued_at=int(time.time()) - 3600))
+    request = _signed_prediction_fetch(user.key, order, USER, 2)
+    assert len(_fetch_predictions_raw(market, 2, request)) == 40 * 8
+    with pytest.raises(PermissionDenied, match="this prediction request was already answered"):
+        _fetch_predictions_raw(market, 2, request)
     model = collect_model(session.market_channel, session.node_channels, market.sponsor.key,
                           "sponsor", ROUND, node_keys)
     plain = predict_logits(model.tensors, model.spec, table.values)
@@ -471,23 +516,16 @@ def test_a_user_buys_predictions_equal_to_the_collected_models_and_only_it_can_f
     assert session.balance(USER).balance == 1_000 - PRICE
     assert _fee_account(market) == fees_before + PRICE
 
-    order = summary["order_id"]
-    # another user, or someone claiming to be the user without its key
-    thief = market.clients[market.scenario.providers[0].name]
-    with pytest.raises(PermissionDenied, match="only the user who placed"):
-        _fetch_predictions_raw(market, 0, _signed_prediction_fetch(thief.key, order, thief.provider_id, 0))
-    with pytest.raises(PermissionDenied, match="not signed by user"):
-        _fetch_predictions_raw(market, 0, _signed_prediction_fetch(thief.key, order, USER, 0))
-    # a stale request, and a replayed one
-    with pytest.raises(PermissionDenied, match="from this node's clock"):
-        _fetch_predictions_raw(market, 1, _signed_prediction_fetch(
-            user.key, order, USER, 1, issued_at=int(time.time()) - 3600))
-    request = _signed_prediction_fetch(user.key, order, USER, 2)
-    assert len(_fetch_predictions_raw(market, 2, request)) == 40 * 8
-    with pytest.raises(PermissionDenied, match="already answered"):
-        _fetch_predictions_raw(market, 2, request)
     verified = session.verify_ledger()                   # supply conserved, every rule replayed
     assert verified.ok, verified.error
+
+    # RETENTION_S after the last fetch every node deletes the query rows and predictions;
+    # a fetch then is told so (the request is sound: it would have been answered before)
+    _wait_purged(market, order, nodes=range(3))
+    for node in range(3):
+        with pytest.raises(NotFound, match="were deleted from this node at .*delivered to the user"):
+            _fetch_predictions_raw(market, node, _signed_prediction_fetch(user.key, order, USER, node))
+    assert session.balance(USER).balance == 1_000 - PRICE     # the deletion moves no token
 
 
 def test_a_failed_inference_job_refunds_the_fee(
@@ -511,8 +549,13 @@ def test_a_failed_inference_job_refunds_the_fee(
     assert "went back" in view.message
     assert session.balance(USER).balance == balance                                    # refunded
     assert _fee_account(market) == fees
-    with pytest.raises(RuleViolation, match="predictions_not_ready"):
+    # the failed job's query rows are deleted at once (no grace: nothing was delivered)
+    _wait_purged(market, order_id, nodes=(0, 1))
+    with pytest.raises(NotFound, match="were deleted from this node at .*the job ended without predictions"):
         _fetch_predictions_raw(market, 0, _signed_prediction_fetch(user.key, order_id, USER, 0))
+    # and the id cannot be uploaded again
+    with pytest.raises(AlreadyExists, match="deleted at"):
+        upload_share(session.node_channels[0], order_id, 0, shared.shares[0])
     verified = session.verify_ledger()
     assert verified.ok, verified.error
     # a user who cannot pay is refused before a share is registered or stored

@@ -14,30 +14,53 @@ the same fixture is required to (`assert_settled_like_plaintext`, which
 test_round_settlement.py runs on loopback), its MPC bytes having crossed each node's
 cable.
 
+The cluster is made and started with docs/operations.md's "Members on several hosts"
+commands (tests/netns_cluster.py), one provider shares and stakes from a namespace of
+its own with only the coordinator's address and the provider bundle (`RemoteProvider`),
+and `test_the_docs_multi_host_commands_are_the_ones_run_here` fails when that section
+stops quoting a command as this module runs it.
+
 Skips, saying why, only where namespaces cannot be made (not root, no iproute2).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mutualmind.demo.scenario import Scenario
+from mutualmind.demo.session import MarketSession
 from mutualmind.transport.pki import load_manifest
 from tests.coordinator.rounds.conftest import (
+    MINT,
     POOL,
+    STAKE,
     Market,
     assert_settled_like_plaintext,
+    enrol_in_process,
     ledger_kinds,
     run_in_thread,
     running_market,
     stakes,
 )
 from tests.netns import Network, network, unavailable_reason
-from tests.netns_cluster import NODES, NetnsCluster, member_names
+from tests.netns_cluster import (
+    NODES,
+    PROVIDER,
+    NetnsCluster,
+    docs_form,
+    member_names,
+    mutualmind_argv,
+)
 
 CUT_DEADLINE_S = 90.0     # the cut run's deadline (workers start in ~20 s on a loaded machine)
 STRANDED_S = 30.0         # node1's own worker must stop within this of the cut (keepalive: ~20 s)
@@ -50,8 +73,61 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
         pytest.skip(reason)
     with network(member_names()) as net:
         cluster = NetnsCluster(tmp_path_factory.mktemp("netns") / "cluster", net)
-        with running_market(cluster) as market:
+        remote = RemoteProvider(cluster)
+        with running_market(cluster, enrol=remote.enrol) as market:
             yield market
+
+
+REMOTE = "provider-2"     # an honest provider of the scenario, on a host of its own
+
+
+class RemoteProvider:
+    """The docs' remote provider: in its own namespace, with only the coordinator's
+    public address and the provider bundle (CA + manifest), it registers, shares and
+    stakes REMOTE's part with the `mutualmind provider` commands; the others are enrolled
+    in process (`enrol_in_process`). `ran` keeps the commands as run, for the docs check."""
+
+    def __init__(self, cluster: NetnsCluster) -> None:
+        self.cluster = cluster
+        self.folder = cluster.host_dir(PROVIDER)
+        self.ran: list[list[str]] = []
+
+    def public(self) -> list[str]:
+        return ["--coordinator", self.cluster.market_address, "--certs", "provider-bundle"]
+
+    def run(self, *args: str) -> str:
+        done = self.cluster.net.run_in(PROVIDER, ["env", "-C", str(self.folder), *mutualmind_argv(*args)],
+                                       capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        self.ran.append(list(args))
+        return str(done.stdout)
+
+    def enrol(self, session: MarketSession, part: Any, dataset_id: str, scenario: Scenario) -> Any:
+        if part.name != REMOTE:
+            return enrol_in_process(session, part, dataset_id, scenario)
+        # the operator makes the provider bundle (docs: mkdir ... && cp ...); it travels
+        operator = self.cluster.operator
+        bundle = ["bash", "-c", PROVIDER_BUNDLE]
+        subprocess.run(bundle, cwd=operator, check=True, timeout=30)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(operator / "provider-bundle", self.folder / "provider-bundle")
+        columns = part.table.schema.columns
+        rows = [",".join(repr(float(v)) for v in row[:-1]) + f",{int(row[-1])}" for row in part.table.values]
+        (self.folder / "alice.csv").write_text(",".join(columns) + "\n" + "\n".join(rows) + "\n")
+        self.run("provider", "keygen", "--key", "alice.key", "--id", part.name)
+        self.run("provider", "register", "--key", "alice.key", *self.public())
+        from proto import admin_pb2  # the operator's `admin mint`
+
+        session.admin.call(session.admin.admin, "Mint",
+                           admin_pb2.MintRequest(provider_id=part.name, amount=MINT, memo="netns"))
+        self.run("provider", "share", "--key", "alice.key", *self.public(), "--dataset-id", dataset_id,
+                 "--csv", "alice.csv", "--label", scenario.schema.label_column)
+        self.run("provider", "stake", "--key", "alice.key", *self.public(), "--dataset-id", dataset_id,
+                 "--amount", str(STAKE))
+        return self
+
+
+PROVIDER_BUNDLE = "mkdir -p provider-bundle && cp ops/certs/ca.pem ops/certs/cluster.json provider-bundle/"
 
 
 def _net(market: Market) -> Network:
@@ -79,7 +155,8 @@ def _wait_until_training(market: Market, round_id: str) -> None:
 
 def _job_dirs(market: Market, node: int, round_id: str, filename: str) -> list[Path]:
     """Node `node`'s `filename` in each job of the round (read where the node keeps it)."""
-    return list((Path(market.cluster.data_dir) / f"node{node}" / "jobs").glob(f"{round_id}-*/{filename}"))
+    assert isinstance(market.cluster, NetnsCluster)
+    return list((market.cluster.node_data_dir(node) / "jobs").glob(f"{round_id}-*/{filename}"))
 
 
 def _worker_error(market: Market, node: int, round_id: str, within_s: float) -> str:
@@ -146,3 +223,68 @@ def test_a_round_across_hosts_fails_on_a_cut_link_and_its_rerun_settles_like_loo
     assert len(parties) == NODES
     for i, party in enumerate(parties):
         assert _cable_bytes(net, f"node{i}") - before[f"node{i}"] >= party["bytes"] > 100_000, (i, party)
+    # the remote provider (its dataset paid or not like the loopback round's) reads it
+    shown = _remote(hosts).run("provider", "round-show", "hosts-1", *_remote(hosts).public())
+    assert "closed" in shown and f"{REMOTE}-data" in shown, shown
+
+
+def _remote(market: Market) -> RemoteProvider:
+    remote = market.clients[REMOTE]
+    assert isinstance(remote, RemoteProvider)
+    return remote
+
+
+# -- docs/operations.md "Members on several hosts" quotes what this module runs -----------
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
+DOCS_NAMES = {f"{REMOTE}-data": "alice-1", REMOTE: "alice", "hosts-1": "r1"}
+
+
+def docs_commands() -> list[str]:
+    """The section's shell commands: continuation lines joined, comments and blanks gone,
+    `$P` expanded as its `P=...` line says, whitespace single."""
+    section = DOCS.read_text().split("## Members on several hosts", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    lines = " \n".join(blocks).replace("\\\n", " ").splitlines()
+    commands = [" ".join(line.split("#", 1)[0].split()) for line in lines]
+    variables = dict(re.findall(r'^(\w+)="([^"]*)"$', "\n".join(commands), flags=re.M))
+    return [re.sub(r"\$(\w+)", lambda m: variables[m.group(1)], c) for c in commands if c]
+
+
+def as_docs_line(args: list[str], net: Network) -> str:
+    """A `mutualmind` command as run here, in the docs' names and addresses."""
+    line = docs_form(" ".join(["mutualmind", *args]), net)
+    for ours, theirs in DOCS_NAMES.items():
+        line = line.replace(ours, theirs)
+    return re.sub(r"^(mutualmind node serve --index) \d+", r"\1 i", line)
+
+
+def test_the_docs_multi_host_commands_are_the_ones_run_here(hosts: Market) -> None:
+    """Every command the docs' section gives for a member, the operator or the remote
+    provider is one this module ran (or runs here: the operator's probes, the SAN)."""
+    net, cluster = _net(hosts), hosts.cluster
+    assert isinstance(cluster, NetnsCluster)
+    operator = cluster.operator
+    env = {"MUTUALMIND_COORDINATOR": cluster.admin_address, "MUTUALMIND_MARKET": cluster.market_address,
+           "MUTUALMIND_CERTS": "ops/bundles/admin"}
+    probe = ["cluster", "probe", "--address", cluster.state.member("node1").addresses["cluster"],
+             "--certs", "ops/bundles/admin", "--member", "admin", "--server-name", "node1"]
+    for args in (probe, ["admin", "nodes"]):
+        done = subprocess.run(mutualmind_argv(*args), cwd=operator, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, **env})
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    assert done.stdout.count("SERVING") == NODES, done.stdout
+    san = subprocess.run(["openssl", "x509", "-in", "ops/bundles/node1/node1.pem", "-noout", "-ext",
+                          "subjectAltName"], cwd=operator, capture_output=True, text=True, check=True)
+
+    docs = docs_commands()
+    run_here = [*cluster.ran, *(m.argv[m.argv.index("mutualmind") + 1:] for m in cluster.state.members),
+                *_remote(hosts).ran, probe]
+    missing = [line for line in (as_docs_line(list(a), net) for a in run_here) if line not in docs]
+    assert not missing, f"docs/operations.md does not quote these commands as run: {missing}"
+    exports = "export " + " ".join(f"{k}={docs_form(v, net)}" for k, v in env.items())
+    for line in (exports, "mutualmind admin nodes", PROVIDER_BUNDLE):
+        assert line in docs, line
+    # the docs' comment under the openssl line is what it prints for node1's certificate
+    assert docs_form(san.stdout.splitlines()[-1].strip(), net) in DOCS.read_text()
+    assert "openssl x509 -in ops/bundles/node1/node1.pem -noout -ext subjectAltName" in docs

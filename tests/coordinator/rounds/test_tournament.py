@@ -1,9 +1,10 @@
 """The model market end to end on a real cluster (issue 15): coordinator, dealer and three
 nodes as processes, real gRPC with TLS, real SQLite, real CrypTen MPC.
 
-Two models on the breast-cancer scenario's staked datasets: "good" on the two honest
+Three models on the breast-cancer scenario's staked datasets: "good" on the two honest
 datasets, "noisy" on an honest one and the noisy one (each with the duplicate as its
-third: the providers' default terms ask for three datasets a model). At the deadline the nodes train
+third: the providers' default terms ask for three datasets a model), and "good-copy",
+good's recipe on good's datasets (a copy: it earns nothing). At the deadline the nodes train
 both (each with its per-dataset variants) in one job and sign commitments to the weight
 shares; the sponsor then commits its held-out rows as the resolution; the nodes reveal
 the metamodel's log-loss, each model's contribution and each dataset's within its model;
@@ -124,7 +125,7 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
     roles = {f"{p.name}-data": p.role for p in market.scenario.providers}
     honest_a, honest_b = (d for d in market.datasets if roles[d] == "honest")
     noisy, duplicate = (next(d for d in market.datasets if roles[d] == r) for r in ("noisy", "duplicate"))
-    good, bad = _modeler(market, "modeler-a"), _modeler(market, "modeler-b")
+    good, bad, copier = _modeler(market, "modeler-a"), _modeler(market, "modeler-b"), _modeler(market, "modeler-c")
     parties = sorted({"sponsor", *market.clients})
 
     def holdings() -> dict[str, int]:
@@ -141,12 +142,14 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
     # again) fills each up
     good.submit_model(_submission("t1", "good", "modeler-a", [honest_a, honest_b, duplicate]))
     bad.submit_model(_submission("t1", "noisy", "modeler-b", [honest_b, noisy, duplicate]))
+    # the good model's recipe on the same datasets (listed in another order): a copy
+    copier.submit_model(_submission("t1", "good-copy", "modeler-c", [duplicate, honest_a, honest_b]))
     _wait_past(deadline)
 
     frozen = _admin_job(market, "TrainTournament", "t1")
     assert frozen.status == "frozen"
     commitments = [m["commitment"] for m in json.loads(frozen.view_json)["models"]]
-    assert len(set(commitments)) == 2 and all(len(c) == 64 for c in commitments)
+    assert len(set(commitments)) == 3 and all(len(c) == 64 for c in commitments)
 
     _refused(market, "not_publisher", lambda: good.commit_resolution("t1", "validation"))
     sponsor.commit_resolution("t1", "validation")
@@ -165,11 +168,17 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
     assert by_id["noisy"]["slashed"] + by_id["noisy"]["datasets_slashed"] == slash
     rewarded = [m["rewarded"] for m in view["models"]]
     assert sum(rewarded) == POOL + slash and rewarded[0] > rewarded[1]
+    # the copy and its original left the metamodel as one group: one contribution (up to
+    # the MPC noise of two evaluations), credited to the original only
+    copy = by_id["good-copy"]
+    assert copy["copy_of"] == "good" and by_id["good"]["copy_of"] == ""
+    assert abs(copy["contribution_micro"] - by_id["good"]["contribution_micro"]) < 5_000
+    assert copy["rewarded"] == 0 and copy["payouts"] == [] and copy["stake_returned"] == MODEL_STAKE
     # every token where it was, or moved by a settlement entry: the supply is conserved
     after = holdings()
     assert sum(after.values()) == sum(before.values())
     assert after["sponsor"] == before["sponsor"] - POOL
-    assert after["modeler-a"] > before["modeler-a"]
+    assert after["modeler-a"] > before["modeler-a"] and after["modeler-c"] == before["modeler-c"]
     verified = session.verify_ledger()
     assert verified.ok, verified.error
 
@@ -184,7 +193,7 @@ def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market,
     target = ["--data-dir", str(market.cluster.data_dir)]
     assert main(["admin", "tournament", "show", "t1", "--json", *target]) == 0
     view = json.loads(capsys.readouterr().out)
-    assert view["status"] == "closed" and [m["model_id"] for m in view["models"]] == ["good", "noisy"]
+    assert view["status"] == "closed" and [m["model_id"] for m in view["models"]] == ["good", "noisy", "good-copy"]
     assert main(["modeler", "show", "t1", *target]) == 0
     text = capsys.readouterr().out
     assert "metamodel" in text and "good" in text and market.datasets[0] in text
@@ -202,3 +211,23 @@ def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market,
     assert late.returncode == 6, late                      # a rule violation's exit code
     assert late.stderr.count("\n") == 1 and "tournament_state" in late.stderr
     assert _size(market) == before
+
+
+def test_verify_reruns_the_resolution_and_agrees(market: Market, capsys: pytest.CaptureFixture[str]) -> None:
+    """`admin tournament verify t1`: the nodes resolve the frozen models again and every
+    recorded number is matched within the tolerance; the verdict goes on the ledger."""
+    from mutualmind.cli import main
+
+    before = _size(market)
+    target = ["--data-dir", str(market.cluster.data_dir)]
+    assert main(["admin", "tournament", "verify", "t1", "--json", *target]) == 0
+    view = json.loads(capsys.readouterr().out)
+    assert view["agrees"] and not view["flipped"]
+    labels = [row["number"] for row in view["rows"]]
+    assert labels[:4] == ["metamodel", "good", "noisy", "good-copy"] and len(labels) == 4 + 3 * 3
+    assert view["max_abs_diff_micro"] <= view["tolerance_micro"]
+    assert any(row["recorded_micro"] != 0 for row in view["rows"])
+    assert _size(market) == before + 1      # the verdict, recorded as tournament_verified
+    # no result to verify yet: a rule violation's exit code and one line
+    assert main(["admin", "tournament", "verify", "t-refuse", *target]) == 6
+    assert "tournament_state" in capsys.readouterr().err

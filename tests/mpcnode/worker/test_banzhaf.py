@@ -107,3 +107,24 @@ def test_msr_with_a_fixed_seed_agrees_with_exact_within_its_errors() -> None:
     assert (gaps < 3).all(), (values, exact[1:6], errors)
     assert (errors < 0.5 * np.abs(np.array(exact[1:6])).max()).all()
     print(f"msr vs exact n=5: gaps in standard errors {np.round(gaps, 2).tolist()}, errors {np.round(errors, 4).tolist()}")
+
+
+def test_exact_banzhaf_by_newton_steps_in_mpc_equals_its_plaintext_run(tmp_path: Path) -> None:
+    """`loo: newton_step`: one newton training, then every coalition's last step from its
+    iterate (`newton.last_step`), in real MPC; equal to the same algorithm on floats."""
+    from mpcnode.worker.reference import job_scaled
+
+    x, y = _synthetic(180, 11)
+    y[:30] = 1 - y[:30]
+    rows, cut = [30, 30, 30, 30], 120
+    raw = {"kind": "logistic", "solver": "newton", "l2": 0.01, "loo": "newton_step", "valuation": "banzhaf"}
+    spec, coalitions = _coalitions(raw, len(rows))
+    results = run_job_in_process(tmp_path, x[:cut], y[:cut], x[cut:], y[cut:], rows, raw)
+    revealed = results[0]["metrics"]
+    assert all(r["metrics"] == revealed for r in results)
+    assert results[0]["valuation"] == {"method": EXACT, "models": 16}
+    tables = job_scaled(spec, x[:cut], y[:cut], x[cut:], y[cut:], rows)
+    tensors = [torch.tensor(np.asarray(a, dtype=np.float64)).reshape(len(a), -1) for a in tables]
+    plain = train_banzhaf(PlainBackend(), spec, *tensors, rows, coalitions).metrics
+    np.testing.assert_allclose(revealed, plain, atol=5e-3)
+    assert int(np.argmax(revealed[1:5])) == 0

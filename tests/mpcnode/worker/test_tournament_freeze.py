@@ -93,3 +93,28 @@ def test_a_variant_takes_its_models_weight() -> None:
         [750_000, 0, 250_000, 0],            # model 1's variant in its place
         [0, 250_000, 0, 750_000],            # model 0's variant in its place
     ]
+
+
+def test_a_copy_and_its_original_leave_and_stand_in_as_one_group() -> None:
+    rows = _weight_rows([300, 100, 300], 1_000_000, [0], [0, 1, 0])
+    assert rows.tolist() == [
+        [428_572, 142_857, 428_571, 0],      # the metamodel
+        [0, 1_000_000, 0, 0],                # without model 0 and its copy
+        [500_000, 0, 500_000, 0],            # without model 1
+        [0, 1_000_000, 0, 0],                # without model 2 and its original
+        [0, 142_857, 0, 857_143],            # model 0's variant in the group's place
+    ]
+
+
+def test_a_copy_shares_one_contribution_with_its_original(data) -> None:  # type: ignore[no-untyped-def]
+    """The group [good, its copy] weighs and leaves as one model: each gets the group's
+    contribution, the one a single model with their joint stake would have."""
+    x, y, rx, ry = data
+    models = [WorkerModel("good", LOGISTIC, ("d0", "d1")), WorkerModel("mixed", LOGISTIC, ("d1", "d2"))]
+    frozen = _frozen(models, x, y)
+    weights = [frozen[0][0], frozen[1][0], frozen[0][0]]
+    grouped = plaintext_resolution("log_loss", [LOGISTIC] * 3, weights, rx, ry, [300, 300, 300], 1_000_000,
+                                   leaders=[0, 1, 0])
+    joint = plaintext_resolution("log_loss", [LOGISTIC] * 2, weights[:2], rx, ry, [600, 300], 1_000_000)
+    assert grouped.contributions_micro[0] == grouped.contributions_micro[2] == joint.contributions_micro[0] > 0
+    assert grouped.metamodel_metric_micro == joint.metamodel_metric_micro
