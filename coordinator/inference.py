@@ -36,6 +36,9 @@ from mutualmind.vocabulary.states import EntryKind, RoundStatus
 _LOG = logging.getLogger(__name__)
 # an inference job's deadline (a few seconds of MPC for thousands of rows)
 INFERENCE_JOB_S = 300.0
+# the pause between two looks at the nodes: a warm one-row job is done in well under a
+# second, so the round's 0.25 s would be a large part of the user's wait
+JOB_POLL_S = 0.05
 RUNNING, READY, DELIVERED, FAILED = "running", "ready", "delivered", "failed"
 
 
@@ -124,7 +127,7 @@ class InferenceOrders:
                 first_poll.append(time.monotonic())
                 self._progress(status, fraction)
 
-            reports = self.rounds.run_job(order, progress)
+            reports = self.rounds.run_job(order, progress, JOB_POLL_S, stop_dealer_behind=True)
             stats = _stats(reports)
             # the coordinator's view: the dealer and every node started (to the first poll
             # of a running job), and the whole job to its last node done

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.cluster_link import ClusterLink, JobOrder, NodeJobReport
-from coordinator.mpc_job import run_job
+from coordinator.mpc_job import POLL_INTERVAL_S, run_job
 from coordinator.ownership import round_earnings, units_issued_request
 from coordinator.payouts import Participant, Settlement, settle
 from ledger import Entry, Ledger
@@ -424,9 +424,10 @@ class Rounds:
             plane_members=tuple(n.name for n in nodes),
         )
 
-    def run_job(self, order: JobOrder, report: Progress) -> list[NodeJobReport]:
+    def run_job(self, order: JobOrder, report: Progress, poll_s: float = POLL_INTERVAL_S, *,
+                stop_dealer_behind: bool = False) -> list[NodeJobReport]:
         """Start `order` on the dealer and every node and wait for it (`mpc_job.run_job`)."""
-        return run_job(self.link, order, report)
+        return run_job(self.link, order, report, poll_s, stop_dealer_behind=stop_dealer_behind)
 
     def _check_attestations(
         self, order: JobOrder, reports: list[NodeJobReport],

@@ -19,7 +19,10 @@ matmul, not a truncated product first:
 
 diag(s) W is one product of [features, outputs] tensors, and m diag(s) W is one more row
 of the first chunk's matmul: two multiplications per job in all (the MLP adds its relu
-and second layer per chunk). The query is aligned exactly (a public integer product)
+and second layer per chunk). Their dealer material (Beaver triples, truncation pairs)
+depends only on public shapes, so `prefetch` fetches it in one batched request before
+the first product: party 0 makes one round trip to the dealer instead of four, and a
+one-row job counts 7 rounds, not 16. The query is aligned exactly (a public integer product)
 when its exponents are at least the model's, which `provider.predict` chooses; a finer
 column would need a truncation of the table (supported, not needed by our client).
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,7 @@ from mutualmind.errors import IntegrityError, InvalidInput
 from mutualmind.vocabulary.dataset import INFERENCE
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_file import MODEL_PARAMETERS, read_share_file
+from mutualmind.vocabulary.model_spec import ModelSpec
 
 PREDICTIONS_FILE = "predictions.bin"
 # the training job's files this job reads (written by run.py and mpcnode.jobs)
@@ -94,68 +99,133 @@ def load_inputs(spec: WorkerSpec) -> InferenceInputs:
                            shift=trained_exponents - np.asarray(query_meta.exponents))
 
 
+def dealer_requests(inputs: InferenceInputs, model: ModelSpec) -> list[tuple[str, tuple, dict]]:
+    """The dealer material `evaluate` asks for (CrypTen's tuple-provider requests, in
+    order), as far as it can be listed from public shapes: the folded product and, per
+    row chunk, the first layer's matmul and their truncations. The MLP's comparisons and
+    a regression's reciprocal are not listed: they ask the dealer when they run, as
+    every request the cache does not hold does (`MaterialCache`). At most
+    MATERIAL_BUDGET_BYTES are listed; later chunks ask when they run."""
+    import torch
+
+    from mpcnode.worker.dealer_prefetch import MATERIAL_BUDGET_BYTES, material_bytes
+    from mpcnode.worker.normalisation import row_chunks
+
+    cpu = {"device": torch.device("cpu")}
+    first = "hidden_weight" if model.kind == "mlp" else "weight"
+    weight = torch.Size(inputs.model[first].shape)
+    width_out = weight[-1]
+    rows, width = inputs.query.shape
+    requests: list[tuple[str, tuple, dict]] = [
+        ("generate_additive_triple", (weight, torch.Size([weight[0], 1]), "mul"), cpu),
+        ("wrap_rng", (weight,), cpu)]
+    for start, stop in row_chunks(rows, max(width, model.hidden if model.kind == "mlp" else 1)):
+        chunk = stop - start + (1 if start == 0 else 0)   # the first carries the mean's row
+        step: list[tuple[str, tuple, dict]] = []
+        if (inputs.shift > 0).any():
+            step.append(("wrap_rng", (torch.Size([stop - start, width]),), cpu))
+        step += [("generate_additive_triple", (torch.Size([chunk, width]), weight, "matmul"), cpu),
+                 ("wrap_rng", (torch.Size([chunk, width_out]),), cpu)]
+        if material_bytes([*requests, *step]) > MATERIAL_BUDGET_BYTES:
+            break
+        requests += step
+    return requests
+
+
+def prefetch(inputs: InferenceInputs, model: ModelSpec) -> int:
+    """Fetch the job's listed dealer material in one batched request before the first
+    operation (party 0: one round trip to the dealer instead of two per product); every
+    party calls it at the same point. Returns the number of requests fetched."""
+    from mpcnode.worker.dealer_prefetch import fill_cache_batched
+    from mutualmind.crypten_compat import crypten
+
+    requests = dealer_requests(inputs, model)
+    fill_cache_batched(crypten.mpc.get_default_provider(), requests)
+    return len(requests)
+
+
+def evaluate(inputs: InferenceInputs, model: ModelSpec,
+             on_chunk: Callable[[int, int], None] = lambda done, total: None) -> np.ndarray:
+    """This party's share of the outputs [rows, outputs] (LE int64, FRAC_BITS), evaluated
+    in MPC with the parties of the current CrypTen context; `on_chunk(done, rows)` after
+    every row chunk."""
+    import torch
+    from crypten.mpc import MPCTensor
+
+    from mpcnode.worker.backend import CrypTenBackend
+    from mpcnode.worker.normalisation import row_chunks
+
+    backend = CrypTenBackend()
+
+    def secret(array: np.ndarray) -> Any:
+        return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
+
+    kind = model.kind
+    first, bias = ("hidden_weight", "hidden_bias") if kind == "mlp" else ("weight", "bias")
+    params = {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS}
+    mean = secret(inputs.model["normalise_mean"])
+    # diag(s) W: one product of [features, outputs] tensors, once per job
+    folded = params[first] * secret(inputs.model["normalise_scale"]).reshape(-1, 1)
+    regression = model.task == "regression"
+    if regression:
+        label_mean = secret(inputs.model["label_mean"])
+        label_std = secret(inputs.model["label_scale"]).reciprocal()
+    right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
+    left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
+    rows, width = inputs.query.shape
+    outputs = np.empty((rows, model.outputs), dtype="<i8")
+    shifted_bias = None   # b - m diag(s) W, from the first chunk's extra row
+    for start, stop in row_chunks(rows, max(width, model.hidden if kind == "mlp" else 1)):
+        x = secret(inputs.query[start:stop])
+        if (inputs.shift < 0).any():
+            x = x * left          # onto the model's exponents: a public integer, exact
+        if (inputs.shift > 0).any():
+            x = x.div(right)      # a query column finer than the model's: a truncation
+        if shifted_bias is None:  # the pooled mean rides along as one more row
+            both = backend.cat([x, mean], 0).matmul(folded)
+            shifted_bias = params[bias] - both[-1:]
+            pre = both[:-1] + shifted_bias
+        else:
+            pre = x.matmul(folded) + shifted_bias
+        if kind == "mlp":
+            hidden, _ = backend.relu_with_gate(pre)
+            pre = hidden.matmul(params["weight"]) + params["bias"]
+        if regression:
+            pre = (pre * label_std + label_mean) * float(2.0 ** inputs.label_exponent)
+        outputs[start:stop] = pre.share.numpy().reshape(stop - start, -1)
+        on_chunk(stop, rows)
+    return outputs
+
+
 def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
                   startup: dict[str, object] | None = None) -> dict[str, object]:
     """Run this party's inference job; writes predictions.bin and result.json. `deadline`
     (the job's) bounds every wait for a peer; `startup` says how this process was started
     (a ready worker's pid and wait, `ready.py`)."""
-    started = time.monotonic()
+    started, cpu_started, started_at = time.monotonic(), time.process_time(), time.time()
     output = Path(spec.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(spec)   # before torch is imported: bad input fails in a second
-    import torch
+    loaded = time.monotonic()
 
-    from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.normalisation import row_chunks
     from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, init_crypten, write_atomic
 
     crypten = init_crypten(spec, deadline)
     try:
         import crypten.communicator as comm
-        from crypten.mpc import MPCTensor
 
         communicator = comm.get()
-        connected = time.monotonic()
+        connected, cpu_connected = time.monotonic(), time.process_time()
         communicator.reset_communication_stats()
-        backend = CrypTenBackend()
+        prefetched = prefetch(inputs, spec.model)
+        fetched = time.monotonic()
 
-        def secret(array: np.ndarray) -> Any:
-            return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
+        def on_chunk(done: int, total: int) -> None:
+            write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(),
+                         durable=False)
 
-        kind = spec.model.kind
-        first, bias = ("hidden_weight", "hidden_bias") if kind == "mlp" else ("weight", "bias")
-        params = {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS}
-        mean = secret(inputs.model["normalise_mean"])
-        # diag(s) W: one product of [features, outputs] tensors, once per job
-        folded = params[first] * secret(inputs.model["normalise_scale"]).reshape(-1, 1)
-        regression = spec.model.task == "regression"
-        if regression:
-            label_mean = secret(inputs.model["label_mean"])
-            label_std = secret(inputs.model["label_scale"]).reciprocal()
-        right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
-        left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
-        rows, width = inputs.query.shape
-        outputs = np.empty((rows, spec.model.outputs), dtype="<i8")
-        shifted_bias = None   # b - m diag(s) W, from the first chunk's extra row
-        for start, stop in row_chunks(rows, max(width, spec.model.hidden if kind == "mlp" else 1)):
-            x = secret(inputs.query[start:stop])
-            if (inputs.shift < 0).any():
-                x = x * left          # onto the model's exponents: a public integer, exact
-            if (inputs.shift > 0).any():
-                x = x.div(right)      # a query column finer than the model's: a truncation
-            if shifted_bias is None:  # the pooled mean rides along as one more row
-                both = backend.cat([x, mean], 0).matmul(folded)
-                shifted_bias = params[bias] - both[-1:]
-                pre = both[:-1] + shifted_bias
-            else:
-                pre = x.matmul(folded) + shifted_bias
-            if kind == "mlp":
-                hidden, _ = backend.relu_with_gate(pre)
-                pre = hidden.matmul(params["weight"]) + params["bias"]
-            if regression:
-                pre = (pre * label_std + label_mean) * float(2.0 ** inputs.label_exponent)
-            outputs[start:stop] = pre.share.numpy().reshape(stop - start, -1)
-            write_atomic(output / PROGRESS_FILE, json.dumps({"done": stop, "total": rows}).encode(), durable=False)
+        outputs = evaluate(inputs, spec.model, on_chunk)
+        rows = outputs.shape[0]
         stats = dict(communicator.get_communication_stats())
         write_atomic(output / PREDICTIONS_FILE, outputs.tobytes())
         finished = time.monotonic()
@@ -168,6 +238,17 @@ def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
                      "comm_time_s": float(stats["time"]),
                      # the evaluation itself, and what came before it (imports, inputs, joining)
                      "mpc_s": finished - connected, "startup_s": connected - started,
+                     # their parts: reading the shares, joining the parties, the dealer's
+                     # batched material; CPU seconds of the start and of the evaluation
+                     "load_s": loaded - started, "connect_s": connected - loaded,
+                     "prefetch_s": fetched - connected, "prefetched": float(prefetched),
+                     "startup_cpu_s": cpu_connected - cpu_started,
+                     "mpc_cpu_s": time.process_time() - cpu_connected,
+                     # wall clock (s since the epoch) at the job's start and result: the
+                     # benchmark places them between the order and the user's fetch
+                     "started_at": started_at, "finished_at": time.time(),
+                     # a ready worker's wait for the job: 0 when it was still importing
+                     "ready_idle_s": float((startup or {}).get("idle_s", 0.0)),  # type: ignore[arg-type]
                      "ready_worker": 1.0 if (startup or {}).get("mode") == "ready" else 0.0},
             "wall_s": finished - started, "mpc_s": finished - connected,
             "startup": startup or {"mode": "cold"},

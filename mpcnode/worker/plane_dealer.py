@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from mpcnode.worker.dealer_prefetch import BATCH_FUNCTION, dealer_result_size, serve_batch
+from mpcnode.worker.dealer_prefetch import BATCH_FUNCTION, OPS, dealer_result_size, serve_batch
 from mpcnode.worker.plane_codec import body_of
 from mpcnode.worker.plane_session import PlaneSession
 from mutualmind.errors import IntegrityError, InvalidInput
@@ -39,7 +39,6 @@ KINDS = {
     "B2A": plane_pb2.B2A,
 }
 FUNCTIONS = {kind: name for name, kind in KINDS.items()}
-OPS = ("mul", "matmul")
 MAX_ITEMS = 1 << 20
 MAX_DIMS = 8
 MAX_ANSWER_ELEMENTS = 1 << 25      # 256 MiB of int64: MATERIAL_BUDGET_BYTES' worth

@@ -61,6 +61,14 @@ def preload(taken: threading.Event) -> None:
             importlib.import_module(name)
         except Exception as err:  # the job imports it again and fails with its error file
             print(f"ready worker: preloading {name} failed: {type(err).__name__}: {err}", file=sys.stderr)
+    if taken.is_set():
+        return
+    try:   # party 0 sizes its dealer requests the same way (`dealer_prefetch.warm_shapes`)
+        from mpcnode.worker.dealer_prefetch import warm_shapes
+
+        warm_shapes()
+    except Exception as err:
+        print(f"ready worker: warming the shape computations failed: {type(err).__name__}: {err}", file=sys.stderr)
 
 
 def parse_handover(line: bytes) -> tuple[Path, float]:

@@ -120,6 +120,12 @@ def serve_ready() -> int:
             importlib.import_module(name)
         except Exception as err:  # the job imports it again and reports the failure
             print(f"ready ttp: preloading {name} failed: {type(err).__name__}: {err}", file=sys.stderr)
+    try:
+        from mpcnode.worker.dealer_prefetch import warm_shapes
+
+        warm_shapes()   # the first answer's size would cost the job's first request ~2 s
+    except Exception as err:  # the job computes them itself and reports any failure
+        print(f"ready ttp: warming the shape computations failed: {type(err).__name__}: {err}", file=sys.stderr)
     line = sys.stdin.buffer.readline(MAX_HANDOVER_BYTES + 1)
     if not line:
         return 0
