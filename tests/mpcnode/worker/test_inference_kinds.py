@@ -3,10 +3,13 @@ regression, whose outputs are values in the label's raw units (the label's poole
 standardisation and its public power of two undone in MPC).
 
 The model is trained in real MPC with the parties in this process (`run_job_in_process`,
-the worker's own `run`); the inference job then runs as a node runs it: three real worker
-processes and the dealer's TTP process on the gRPC data plane with the cluster's TLS, each
-worker reading its node's share of the query rows and the trained job's folder. The
-predictions the shares add up to must equal the reconstructed model's plaintext ones.
+the worker's own `run`); the inference then runs the worker's own `load_inputs`,
+`prefetch` and `evaluate` for each party, again as threads of this process on in-memory
+links with the dealer (`plane_memory`): each party reads its node's share of the query
+rows and the trained job's folder as a job does. The predictions the shares add up to
+must equal the reconstructed model's plaintext ones. The worker process around it
+(`run_inference`: TLS plane, files, result.json) is what the logistic model's end-to-end
+test drives (tests/coordinator/rounds/test_model_collection.py).
 The logistic model's end-to-end test (through the coordinator) is
 tests/coordinator/rounds/test_model_collection.py.
 """
@@ -20,8 +23,10 @@ import numpy as np
 from sklearn.datasets import load_diabetes
 
 from mpcnode.share_store import ShareSpec, ShareStore
-from mpcnode.worker.inference import PREDICTIONS_FILE
-from mutualmind.transport.pki import create_cluster
+from mpcnode.worker.inference import evaluate, load_inputs, prefetch
+from mpcnode.worker.job_spec import parse_worker_spec
+from mpcnode.worker.plane_memory import run_parties
+from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
 from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
@@ -29,12 +34,8 @@ from mutualmind.vocabulary.model_spec import parse_model_spec
 from provider.sharing import prescale
 from tests.mpcnode.worker.cluster import (
     encode,
-    free_port,
-    plane_fields,
     run_job_in_process,
     split,
-    start_ttp,
-    start_worker,
     worker_spec,
 )
 
@@ -68,28 +69,19 @@ def test_linear_regression_predictions_are_the_models_values_in_raw_label_units(
             "q-linear", r, share, provider_id="user", schema=TableSchema(names, names, ""),
             purpose="inference", column_exponents=exponents), share)
 
-    certs = tmp_path / "certs"
-    create_cluster(certs, PARTIES)
-    plane = plane_fields("q-linear", PARTIES, certs)
-    port = free_port()
-    workers = [start_worker({**worker_spec("q-linear", r, PARTIES, port, dirs[r], tmp_path / f"inf{r}",
-                                           ["q-linear"], "", LINEAR),
-                             **plane, "kind": "inference", "model_dir": str(tmp_path / f"out{r}")},
-                            tmp_path / f"inference{r}.json")
-               for r in range(PARTIES)]
-    ttp = start_ttp(PARTIES, port, plane)
-    try:
-        codes = [w.wait(timeout=180) for w in workers]
-        ttp.wait(timeout=30)
-    finally:
-        for process in (*workers, ttp):
-            if process.poll() is None:
-                process.kill()
-    assert codes == [0] * PARTIES, [(tmp_path / f"inf{r}" / "error.json").read_text()
-                                    for r in range(PARTIES) if (tmp_path / f"inf{r}" / "error.json").exists()]
+    plane = {"plane": DEFAULT_PLANE, "plane_addresses": [f"memory:{r + 1}" for r in range(PARTIES)],
+             "certs_dir": "memory"}
+    specs = [parse_worker_spec(json.dumps(
+        {**worker_spec("q-linear", r, PARTIES, 1, dirs[r], tmp_path / f"inf{r}", ["q-linear"], "", LINEAR),
+         **plane, "kind": "inference", "model_dir": str(tmp_path / f"out{r}")}))
+        for r in range(PARTIES)]
 
-    shares = [np.frombuffer((tmp_path / f"inf{r}" / PREDICTIONS_FILE).read_bytes(), dtype="<i8")
-              for r in range(PARTIES)]
+    def party(rank: int) -> np.ndarray:
+        inputs = load_inputs(specs[rank])     # the node's files, checked as a job reads them
+        prefetch(inputs, specs[rank].model)
+        return evaluate(inputs, specs[rank].model)
+
+    shares = run_parties(PARTIES, party, job_id="q-linear")
     with np.errstate(over="ignore"):
         total = shares[0] + shares[1] + shares[2]
     values = total.astype(np.float64).reshape(QUERY_ROWS, -1)[:, 0] / SCALE
@@ -101,5 +93,4 @@ def test_linear_regression_predictions_are_the_models_values_in_raw_label_units(
     # standardisation and the label's 2^e scale stays well under a tenth of a unit
     assert np.max(np.abs(values - plain)) < 0.1, np.max(np.abs(values - plain))
     assert np.std(plain) > 10          # a model that predicts something, not a constant
-    result = json.loads((tmp_path / "inf0" / "result.json").read_text())
-    assert result["predictions"]["shape"] == [QUERY_ROWS, 1] and result["comm"]["rounds"] > 0
+    assert shares[0].shape == (QUERY_ROWS, 1)
