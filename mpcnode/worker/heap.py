@@ -29,7 +29,7 @@ def fix_mmap_threshold() -> None:
     blocks that size come from per-thread heaps that it rarely gives back: measured on a
     2^19-row job, +250 MB peak RSS per party over gloo. A fixed 4 MiB threshold keeps
     frames in the heap (reused at once) and returns every larger block to the system
-    when freed: the peak is then gloo's (test_scale holds the estimate to it).
+    when freed: the peak is then gloo's (bench/train.py's peak_rss_mb).
 
     A fixed threshold also fixes glibc's trim threshold at its 128 KiB default, so each
     freed frame at the top of a heap went back to the system and the next one faulted
