@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mpcnode.worker.heap import HUGE_PAGES_ENV
 from mutualmind.vocabulary.fixed_point import SCALE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def run_parties(script: str, arguments: list[str], parties: int, timeout: float 
     if rtt_ms > 0 and plane != "grpc":
         raise ValueError("added latency needs the gRPC plane: gloo's pair connections cannot be relayed")
     port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **HUGE_PAGES_ENV)  # as a node's workers
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="bench-mpc-") as tmp, contextlib.ExitStack() as stack:
         outs = [Path(tmp) / f"party{r}.json" for r in range(parties)]

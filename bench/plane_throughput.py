@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.mpc_launch import free_port  # noqa: E402
+from mpcnode.worker.heap import HUGE_PAGES_ENV  # noqa: E402
 
 PARTIES = 3
 
@@ -72,7 +73,7 @@ def party(args: argparse.Namespace) -> None:
 
 
 def measure(plane: str, mib: int, reps: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **HUGE_PAGES_ENV)  # as a node's workers
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="bench-plane-") as tmp:
         extra = ["--port", str(free_port())]

@@ -17,6 +17,8 @@ Printed figures (one JSON object with --json):
   bytes_per_step      bytes sent per training step, summed over parties
   mpc_s               wall time of the training steps, slowest party (online only)
   mpc_step_s          mpc_s / steps
+  cpu_step_s          CPU seconds per training step summed over the parties, every thread
+                      (steadier than wall time when other work shares the cores)
   plaintext_s         the same steps of the same algorithm in float torch (PlainBackend)
   mpc_over_plaintext  mpc_s / plaintext_s
   accuracy_mpc        the MPC model's validation accuracy (revealed), or MSE (linear)
@@ -113,13 +115,13 @@ def party(args: argparse.Namespace) -> None:
     inputs = (secret(tx), secret(ty.reshape(-1, 1)), secret(vx), secret(vy.reshape(-1, 1)))
     setup_s = time.perf_counter() - loading
     communicator = comm.get()
-    marks: dict[str, tuple[float, dict]] = {}
+    marks: dict[str, tuple[float, dict, float]] = {}
 
     def on_step(done: int, total: int) -> None:
         if done == 1:
-            marks["first"] = (time.perf_counter(), dict(communicator.get_communication_stats()))
+            marks["first"] = (time.perf_counter(), dict(communicator.get_communication_stats()), time.process_time())
         if done == total:
-            marks["last"] = (time.perf_counter(), dict(communicator.get_communication_stats()))
+            marks["last"] = (time.perf_counter(), dict(communicator.get_communication_stats()), time.process_time())
 
     communicator.barrier()
     communicator.reset_communication_stats()
@@ -127,16 +129,18 @@ def party(args: argparse.Namespace) -> None:
     result = train_masked(CrypTenBackend(), spec, *inputs, _masks(len(tx), args.providers), on_step)
     finished = time.perf_counter()
     total = dict(communicator.get_communication_stats())
-    (t1, s1), (tn, sn) = marks["first"], marks["last"]
+    (t1, s1, c1), (tn, sn, cn) = marks["first"], marks["last"]
     steps = result.steps
     per_step = {k: (sn[k] - s1[k]) / (steps - 1) if steps > 1 else s1[k] for k in ("rounds", "bytes")}
     step_s = (tn - t1) / (steps - 1) if steps > 1 else tn - started
+    cpu_step_s = (cn - c1) / (steps - 1) if steps > 1 else cn
     Path(args.out).write_text(
         json.dumps(
             {
                 "rounds_per_step": per_step["rounds"],
                 "bytes_per_step": per_step["bytes"],
                 "step_s": step_s,
+                "cpu_step_s": cpu_step_s,
                 "steps": steps,
                 "offline": result.offline,
                 "rounds_total": int(total["rounds"]),
@@ -212,6 +216,7 @@ def measure(args: argparse.Namespace) -> dict:
         "job_s": round(max(p["job_s"] for p in parties), 3),
         "mpc_s": round(mpc_step_s * steps, 4),
         "mpc_step_s": round(mpc_step_s, 5),
+        "cpu_step_s": round(sum(p["cpu_step_s"] for p in parties), 5),
         "plaintext_s": round(plain_step_s * steps, 6),
         "plaintext_step_s": round(plain_step_s, 7),
         "mpc_over_plaintext": round(mpc_step_s / plain_step_s, 1) if plain_step_s > 0 else None,
@@ -279,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         report = {"wan": wan_rows(args)}
     elif args.plane == "both":
         reports = {plane: measure(argparse.Namespace(**{**vars(args), "plane": plane})) for plane in ("gloo", "grpc")}
-        report = {**reports, "grpc_over_gloo_step_s": round(reports["grpc"]["mpc_step_s"] / reports["gloo"]["mpc_step_s"], 3)}
+        report = {**reports, "grpc_over_gloo_step_s": round(reports["grpc"]["mpc_step_s"] / reports["gloo"]["mpc_step_s"], 3),
+                  "grpc_over_gloo_cpu": round(reports["grpc"]["cpu_step_s"] / reports["gloo"]["cpu_step_s"], 3)}
     else:
         report = measure(args)
     if args.json:

@@ -36,6 +36,7 @@ from mpcnode.supervised_process import (
     SupervisedProcess,
     kill_group,
 )
+from mpcnode.worker.heap import HUGE_PAGES_ENV
 from mpcnode.worker.inference import PREDICTIONS_FILE
 from mpcnode.worker.job_spec import (
     DEFAULT_BUDGET_BYTES,
@@ -426,6 +427,7 @@ class JobRunner:
         # several parties share few cores: one thread each avoids oversubscription
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(self._threads)
+        env.update(HUGE_PAGES_ENV)
         return env
 
     def _finish(self, job: _Job, process: SupervisedProcess) -> None:

@@ -29,6 +29,7 @@ from mpcnode.supervised_process import (
     SupervisedProcess,
     kill_group,
 )
+from mpcnode.worker.heap import HUGE_PAGES_ENV
 from mpcnode.worker.job_spec import (
     MEMBER_PATTERN,
     check_party,
@@ -90,6 +91,7 @@ class TtpSessions:
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         env["OMP_NUM_THREADS"] = "1"
+        env.update(HUGE_PAGES_ENV)
         env[PARENT_ENV] = str(os.getpid())  # the TTP dies with the dealer
         env.pop(DEADLINE_ENV, None)
         if deadline_s is not None:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.distributed import ReduceOp  # the enum only: no process group is made
 
-from mpcnode.worker.plane_links import take_snapshot, wire_view
+from mpcnode.worker.plane_links import wire_view
 from mpcnode.worker.plane_session import PlaneSession
 from mutualmind.crypten_compat import crypten
 from mutualmind.errors import InvalidInput
@@ -83,10 +83,11 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
         self.session.link(dst).send_tensor(tensor)
 
     def _send_all(self, tensor: torch.Tensor, dsts: Sequence[int]) -> None:
-        """The same tensor to several peers: one snapshot for all of them."""
-        snapshot = take_snapshot(tensor)
+        """The same tensor to several peers, framed for each from one wire view (the
+        tensor's own memory when it is laid out for the wire): one copy per peer."""
+        wire = wire_view(tensor)
         for dst in dsts:
-            self.session.link(dst).send_tensor(tensor, snapshot)
+            self.session.link(dst).send_tensor(tensor, wire)
 
     def _recv(self, like: torch.Tensor, src: int) -> torch.Tensor:
         return self.session.link(src).recv_tensor(like)
@@ -187,11 +188,12 @@ class GrpcCommunicator(Communicator):  # type: ignore[misc,valid-type]
         here: a peer sends its all-gather piece only once it has received its whole piece
         from this party, and all_reduce returns only once every peer's piece came, so each
         piece sent from here was framed (copied into its frames) before the caller gets
-        the tensor back to change it."""
+        the tensor back to change it: the pieces are framed as the streams take them
+        (`send_tensor_later`), a few frames in memory at a time."""
         wire = wire_view(tensor).reshape(-1)
         flat = tensor.reshape(-1)
         for dst in self._peers():
-            self.session.link(dst).send_tensor(flat[parts[dst]], wire[parts[dst]])
+            self.session.link(dst).send_tensor_later(flat[parts[dst]], wire[parts[dst]])
 
     def _reduce_into(self, out: torch.Tensor, own: torch.Tensor, op: Any) -> None:
         """`out` = every party's piece of this rank combined in rank order, own included,

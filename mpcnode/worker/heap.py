@@ -8,8 +8,17 @@ import gc
 import sys
 
 # glibc's M_MMAP_THRESHOLD (malloc.h)
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 4 << 20
+TRIM_THRESHOLD_BYTES = 64 << 20
+
+
+# A party's environment (set by whoever starts it: torch reads it once, at its first
+# allocation). torch then puts allocations of 2 MiB and more on transparent huge pages
+# (aligned, madvise): a fresh 32 MB tensor faults 16 pages instead of 8,192 - clone/add
+# of 32 MB measured 16-18 ms -> 5-7 ms here. CrypTen makes a fresh tensor per operation.
+HUGE_PAGES_ENV = {"THP_MEM_ALLOC_ENABLE": "1"}
 
 
 def fix_mmap_threshold() -> None:
@@ -20,7 +29,13 @@ def fix_mmap_threshold() -> None:
     blocks that size come from per-thread heaps that it rarely gives back: measured on a
     2^19-row job, +250 MB peak RSS per party over gloo. A fixed 4 MiB threshold keeps
     frames in the heap (reused at once) and returns every larger block to the system
-    when freed: the peak is then gloo's (test_scale holds the estimate to it).
+    when freed: the peak is then gloo's (bench/train.py's peak_rss_mb).
+
+    A fixed threshold also fixes glibc's trim threshold at its 128 KiB default, so each
+    freed frame at the top of a heap went back to the system and the next one faulted
+    its pages in again: a third of a party's CPU on large messages (perf,
+    bench/plane_throughput.py: 0.40 -> 0.30 CPU s per 32 MiB all_reduce). Up to 64 MiB
+    of free heap is kept for reuse instead.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -30,6 +45,7 @@ def fix_mmap_threshold() -> None:
     try:
         libc = ctypes.CDLL(name)
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     except (OSError, AttributeError):   # not glibc (musl has no mallopt): nothing to tune
         return
 

@@ -4,7 +4,9 @@ A job that does not fit must be refused up front with a message that says what t
 change, never killed by the kernel's OOM killer mid-round (a killed party fails the
 whole round after every other party has done its work). The estimate is deliberately
 conservative and is checked against measured peaks: `tests/mpcnode/worker/
-test_scale.py` runs a worker and asserts its peak RSS stays below `estimate_bytes`.
+test_scale.py` runs a row-limit job (the parties in one process) and asserts its growth
+stays below the parties' `estimate_bytes` less `BASE_BYTES`; the benchmarks
+(bench/train.py, bench/scaling.py) report each party process's peak.
 
 What a party holds (docs/performance.md, "Memory"):
   * the process itself: Python, torch, CrypTen and gloo (`BASE_BYTES`);

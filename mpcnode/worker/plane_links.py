@@ -47,11 +47,27 @@ MAX_DIMS = 8
 
 @dataclass(frozen=True)
 class _Tensor:
-    """A tensor queued for sending: wire dtype, shape, and its bytes (little-endian)."""
+    """A tensor queued to be framed as the stream takes it: wire dtype, shape, its bytes
+    (little-endian) and the sequence number reserved for its first frame."""
 
     dtype: str
     shape: list[int]
     array: np.ndarray
+    seq: int
+
+
+def _chunks(array: np.ndarray) -> list[memoryview]:
+    """`array`'s bytes in CHUNK_BYTES pieces (one empty piece for an empty tensor)."""
+    view = array.reshape(-1).view(np.uint8).data
+    return [view[start : start + CHUNK_BYTES] for start in range(0, len(view), CHUNK_BYTES)] or [view]
+
+
+def _frames(dtype: str, shape: list[int], chunks: list[memoryview], seq: int) -> Iterator[bytes]:
+    """The encoded frames of one tensor, numbered from `seq` (header fields in the first)."""
+    last = len(chunks) - 1
+    for index, chunk in enumerate(chunks):
+        first = index == 0
+        yield tensor_frame(seq + index, dtype if first else "", shape if first else [], chunk, index < last)
 
 
 def wire_view(tensor: torch.Tensor) -> np.ndarray:
@@ -79,9 +95,11 @@ class PeerLink:
         self.member = member
         self.rank = rank
         self.deadline = deadline   # the job's: no receive waits past it
-        # frames, tensors still to be framed (framed lazily, as the stream takes them),
-        # or None (end)
-        self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | _Tensor | None] = queue.SimpleQueue()
+        # frames (messages, or a tensor's encoded frames), tensors still to be framed (as
+        # the stream takes them), or None (end); numbered as they are queued
+        self._out: queue.SimpleQueue[plane_pb2.PlaneFrame | list[bytes] | _Tensor | None] = queue.SimpleQueue()
+        self._send_seq = 1   # 0 is the hello, sent by the wire module
+        self._send_lock = threading.Lock()
         self._in: queue.SimpleQueue[Frame | MutualMindError] = queue.SimpleQueue()
         self._recv_seq = 1
         self._error: MutualMindError | None = None
@@ -89,40 +107,48 @@ class PeerLink:
 
     # -- outgoing ---------------------------------------------------------------
     def outgoing(self) -> Iterator[plane_pb2.PlaneFrame | bytes]:
-        """Frames to put on the stream, numbered in order; ends after `close`. A tensor
-        is cut into frames only here, one chunk at a time, each encoded straight from the
-        snapshot (`plane_codec.tensor_frame`, one copy), so a queued tensor costs one
-        snapshot (shared by every peer it goes to), not a second copy per peer."""
-        seq = 1   # 0 is the hello, sent by the wire module
+        """Frames to put on the stream, in the order queued; ends after `close`."""
         while True:
             item = self._out.get()
             if item is None:
                 return
-            if isinstance(item, plane_pb2.PlaneFrame):
-                if not item.seq:
-                    item.seq = seq
-                    seq += 1
+            if isinstance(item, _Tensor):
+                yield from _frames(item.dtype, item.shape, _chunks(item.array), item.seq)
+            elif isinstance(item, list):
+                yield from item
+            else:
                 yield item
-                continue
-            view = item.array.reshape(-1).view(np.uint8).data
-            starts = range(0, len(view), CHUNK_BYTES) if len(view) else range(1)
-            for index, start in enumerate(starts):
-                first = index == 0
-                yield tensor_frame(seq, item.dtype if first else "", item.shape if first else [],
-                                   view[start : start + CHUNK_BYTES], index < len(starts) - 1)
-                seq += 1
 
     def _put(self, **body: object) -> None:
-        self._out.put(plane_pb2.PlaneFrame(**body))  # type: ignore[arg-type]
+        with self._send_lock:   # numbered and queued in one step: the queue keeps their order
+            self._out.put(plane_pb2.PlaneFrame(seq=self._send_seq, **body))  # type: ignore[arg-type]
+            self._send_seq += 1
 
-    def send_tensor(self, tensor: torch.Tensor, snapshot: np.ndarray | None = None) -> None:
-        """Queue `tensor`. The bytes sent are `snapshot(tensor)`, taken now (the caller
-        may change the tensor afterwards); a collective passes one snapshot to every peer."""
+    def send_tensor(self, tensor: torch.Tensor, array: np.ndarray | None = None) -> None:
+        """Queue `tensor`, framed now: each frame encoded straight from `array` (default
+        `wire_view(tensor)`, the tensor's own memory when it is laid out for the wire),
+        one copy of the bytes per peer. The caller may change the tensor once this returns.
+        (Framing only as the stream took each frame needed a snapshot first, a copy more.)"""
         name = _NAMES.get(tensor.dtype)
         if name is None:
             raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
-        array = take_snapshot(tensor) if snapshot is None else snapshot
-        self._out.put(_Tensor(name, list(tensor.shape), array))
+        chunks = _chunks(wire_view(tensor) if array is None else array)
+        with self._send_lock:
+            frames = list(_frames(name, list(tensor.shape), chunks, self._send_seq))
+            self._send_seq += len(frames)
+            self._out.put(frames)
+
+    def send_tensor_later(self, tensor: torch.Tensor, array: np.ndarray) -> None:
+        """Queue `tensor` to be framed from `array` only as the stream takes each frame: no
+        copy until then, and a few frames in memory at a time. The caller must leave
+        `array`'s memory alone until every frame is out (`GrpcCommunicator._send_pieces`
+        says when that holds)."""
+        name = _NAMES.get(tensor.dtype)
+        if name is None:
+            raise IntegrityError(f"the data plane carries no {tensor.dtype} tensors")
+        with self._send_lock:
+            self._out.put(_Tensor(name, list(tensor.shape), array, self._send_seq))
+            self._send_seq += len(_chunks(array))
 
     def send_control(self, kind: int, values: tuple[int, ...] = ()) -> None:
         self._put(control=plane_pb2.PlaneControl(kind=kind, values=list(values)))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mpcnode.share_store import ShareSpec, ShareStore
+from mpcnode.worker.heap import HUGE_PAGES_ENV
 from mutualmind.transport.pki import create_cluster
 from mutualmind.vocabulary.data_plane import BENCH_FLAG, BENCH_PLANE, DEFAULT_PLANE
 from mutualmind.vocabulary.dataset import TableSchema
@@ -136,7 +137,7 @@ def start_worker(spec: dict, spec_path: Path) -> subprocess.Popen:
 def one_thread_env() -> dict[str, str]:
     """One torch thread per process, as a node runs its workers (`node serve
     --worker-threads`, default 1) and the dealer its TTP: several parties on few cores."""
-    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **HUGE_PAGES_ENV)
 
 
 def _store_job_data(dirs: list[Path], x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray,
