@@ -392,10 +392,14 @@ class Tournaments:
             if self.abort_if_given_up(tid) is not None:
                 aborted.append(tid)
         for tid, status in list(self.ledger.state.tournament_statuses.items()):
-            if status == TournamentStatus.RESULT:
+            if status != TournamentStatus.RESULT:
+                continue
+            try:
                 self.settle(tid)
-                log.warning("settled tournament %s: the coordinator stopped between its result and "
-                            "its settlement", tid)
+            except Exception:   # the coordinator still starts; `resolve` settles it when asked
+                log.exception("tournament %s has a result without its settlement and could not be settled", tid)
+                continue
+            log.warning("settled tournament %s: the coordinator stopped between its result and its settlement", tid)
         return aborted
 
     def _entries(self, tournament_id: str) -> list[Entry]:
