@@ -5,7 +5,9 @@ cluster server (mutual TLS) serves the Admin API to admin certificates. The ledg
 is the store of record: on first start it is created with genesis and one
 node_registered entry per node of the cluster manifest; on every later start it is
 replayed, its node keys checked against the manifest, and any round that was running
-when the coordinator stopped is aborted (`Rounds.recover`). Each checkpoint it signs is
+when the coordinator stopped is aborted (`Rounds.recover`), a tournament job that was
+running counts as failed and a tournament result without its settlement is settled
+(`Tournaments.recover`). Each checkpoint it signs is
 sent to the nodes to cosign (`coordinator.witnesses`) when its link to them is the real one.
 """
 
@@ -196,7 +198,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
         rounds = Rounds(ledger, link, config.data_dir / "rounds", mpc_ports=config.mpc_ports,
                         policy=config.lifecycle)
         tournaments = Tournaments(ledger, rounds, config.data_dir / "tournaments")
-        aborted = rounds.recover() + rounds.sweep() + tournaments.sweep()
+        aborted = rounds.recover() + tournaments.recover() + rounds.sweep() + tournaments.sweep()
         inference = InferenceOrders(ledger, rounds)
         inference.recover()
         public = build_server(

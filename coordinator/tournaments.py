@@ -19,11 +19,14 @@ evaluates, and signs only what it computed:
     dataset's within its model; every node must sign the same numbers (else nothing is
     written); `tournament_result` is appended, then the settlement the ledger's replay
     recomputes (`settlement_plan`: both levels of `tournament_settlement`) in ONE group
-    commit. A coordinator stopped between the two settles when `resolve` is asked again.
+    commit. A coordinator stopped between the two settles when it starts (`recover`) or
+    when `resolve` is asked again.
 
 A failed job writes nothing: the tournament stays where it was and the job can be run
 again. Which freeze job holds a tournament's weights is kept in `<state_dir>/<id>.json`
-(each node keeps its own shares under that job id).
+(each node keeps its own shares under that job id). A job in flight is marked in
+`<state_dir>/running/<id>`, so a coordinator stopped under it counts it as failed when it
+starts again (`recover`), and settles a result whose settlement it had not written.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # a tournament without a result can still be aborted (its outcome is not known yet)
 ABORTABLE = (TournamentStatus.OPEN, TournamentStatus.FROZEN, TournamentStatus.RESOLVING)
+RUNNING = "running"   # <state_dir>/running/<tournament_id>: a train or resolve job in flight
 
 
 def give_up_reason(deadline_ms: int, failures: int, last_error: str, policy: LifecyclePolicy,
@@ -99,7 +103,7 @@ class TournamentRuntime:
     running: bool = False
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
-    failures: int = 0     # failed jobs since this coordinator started (`abort_if_given_up`)
+    failures: int = 0     # failed jobs since this coordinator started, and one in flight at its last stop
 
 
 class Tournaments:
@@ -109,7 +113,7 @@ class Tournaments:
         self.ledger = ledger
         self._rounds = rounds          # the cluster link, the data plane and the MPC ports
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / RUNNING).mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._runtime: dict[str, TournamentRuntime] = {}
 
@@ -144,7 +148,7 @@ class Tournaments:
                                 f"until {record.opened['deadline_ms']} (now {now}); train it after the deadline")
         if not record.models:
             raise RuleViolation("no_models", f"tournament {tournament_id!r} has no submitted model to train")
-        with self._running(tournament_id) as runtime:
+        with self._running(tournament_id, job=FREEZE) as runtime:
             order = self._order(record, FREEZE, deadline_s)
             report("training", 0.0, f"freeze job {order.job_id}: {len(record.models)} models")
             reports = self._rounds.run_job(order, report)
@@ -170,7 +174,7 @@ class Tournaments:
         record = self.record(tournament_id, TournamentStatus.RESOLVING, TournamentStatus.RESULT)
         if record.status == TournamentStatus.RESULT:  # the result is in; its settlement was not
             return self.settle(tournament_id)
-        with self._running(tournament_id) as runtime:
+        with self._running(tournament_id, job=RESOLVE) as runtime:
             order = self._order(record, RESOLVE, deadline_s)
             report("resolving", 0.0, f"resolve job {order.job_id}")
             reports = self._rounds.run_job(order, report)
@@ -231,7 +235,7 @@ class Tournaments:
         if not reason.strip():
             raise InvalidInput("say why the tournament is aborted (recorded on the ledger)")
         record = self.record(tournament_id, *ABORTABLE)
-        with self._running(tournament_id, counted=False):
+        with self._running(tournament_id):
             state = self.ledger.state
             parts = [ModelPart(mid, state_model(self.ledger, tournament_id, mid)["modeler"],
                                state.model_stakes[model_key(tournament_id, mid)], 0, 0, ())
@@ -245,7 +249,7 @@ class Tournaments:
         """The resolution job of a tournament with a result, run again on the frozen shares
         (for `verify`): the numbers every node signed alike; nothing is written."""
         record = self.record(tournament_id, TournamentStatus.RESULT, TournamentStatus.CLOSED)
-        with self._running(tournament_id, counted=False):
+        with self._running(tournament_id):
             order = self._order(record, RESOLVE, deadline_s)
             reports = self._rounds.run_job(order, lambda stage, fraction, message: None)
             numbers, _ = self.result_attestations(order, reports)
@@ -334,23 +338,69 @@ class Tournaments:
     # -- helpers -------------------------------------------------------------------
 
     @contextmanager
-    def _running(self, tournament_id: str, *, counted: bool = True) -> Iterator[TournamentRuntime]:
-        """One job at a time per tournament; its failure is kept as the runtime's message
-        and, for the jobs (`counted`), counted."""
+    def _running(self, tournament_id: str, *, job: str = "") -> Iterator[TournamentRuntime]:
+        """One job at a time per tournament; its failure is kept as the runtime's message.
+        A `job` (train or resolve) is counted when it fails and marked on disk while it
+        runs, with the status it started from and the failures before it (`recover`)."""
         with self._lock:
             runtime = self._runtime.setdefault(tournament_id, TournamentRuntime())
             if runtime.running:
                 raise AlreadyExists(f"tournament {tournament_id!r} is running a job; wait for it")
             runtime.running = True
+        marker = self.state_dir / RUNNING / tournament_id
         try:
+            if job:
+                status = self.ledger.state.tournament_statuses.get(tournament_id, "")
+                write_atomic(marker, json.dumps({"job": job, "status": status,
+                                                 "failures": runtime.failures}).encode())
             yield runtime
             runtime.message = ""
         except Exception as err:
             runtime.message = str(err)
-            runtime.failures += counted
+            runtime.failures += bool(job)
             raise
         finally:
+            if job:
+                marker.unlink(missing_ok=True)
             runtime.running = False
+
+    def recover(self) -> list[str]:
+        """At start: a train or resolve job that was running when the coordinator stopped
+        counts as failed (the ledger still has the tournament where the job found it, so
+        the job can be asked again; the `max_failures`-th aborts it, as after a failed
+        job), and a result whose settlement was not written yet is settled. Returns the
+        ids aborted."""
+        aborted = []
+        folder = self.state_dir / RUNNING
+        for marker in sorted(folder.iterdir()) if folder.is_dir() else ():
+            tid = marker.name
+            try:
+                mark = json.loads(marker.read_text())
+                job, status, failures = str(mark["job"]), str(mark["status"]), int(mark["failures"])
+            except (OSError, ValueError, TypeError, KeyError):
+                job, status, failures = "a", "", 0   # cut short while written: the job had not started
+            marker.unlink()
+            now = self.ledger.state.tournament_statuses.get(tid)
+            if now is None or (status and now != status):
+                continue    # the job's entry is on the ledger: it finished before the stop
+            with self._lock:
+                runtime = self._runtime.setdefault(tid, TournamentRuntime())
+                runtime.failures = failures + 1
+                runtime.message = (f"the coordinator stopped while the {job} job was running; "
+                                   "nothing was written, ask for the job again")
+            log.warning("tournament %s: %s", tid, runtime.message)
+            if self.abort_if_given_up(tid) is not None:
+                aborted.append(tid)
+        for tid, status in list(self.ledger.state.tournament_statuses.items()):
+            if status != TournamentStatus.RESULT:
+                continue
+            try:
+                self.settle(tid)
+            except Exception:   # the coordinator still starts; `resolve` settles it when asked
+                log.exception("tournament %s has a result without its settlement and could not be settled", tid)
+                continue
+            log.warning("settled tournament %s: the coordinator stopped between its result and its settlement", tid)
+        return aborted
 
     def _entries(self, tournament_id: str) -> list[Entry]:
         return [e for e in self.ledger.entries(start=self._opened(tournament_id).index, limit=None)

@@ -40,6 +40,15 @@ def hard_sigmoid(value: torch.Tensor) -> torch.Tensor:
     return torch.clamp(0.5 + value / (2 * HARD_SIGMOID_HALF_WIDTH), 0.0, 1.0)
 
 
+def take_rows(value: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`Backend.take_rows` on a plain tensor (values or one party's shares)."""
+    models = int(index.size(0))
+    batched = value if value.dim() == 3 else value.unsqueeze(0)
+    batched = batched.expand(models, *batched.shape[1:])
+    padded = torch.cat([batched, batched.new_zeros(models, 1, batched.size(2))], 1)
+    return padded.gather(1, index.unsqueeze(2).expand(-1, -1, batched.size(2)))
+
+
 class Backend(Protocol):
     """Operations whose implementation depends on whether values are secret."""
 
@@ -50,6 +59,11 @@ class Backend(Protocol):
 
     def mask_rows(self, value: Tensor, mask: torch.Tensor) -> Tensor:
         """`value * mask` for a public 0/1 integer mask, exactly (no rounding, no round)."""
+
+    def take_rows(self, value: Tensor, index: torch.Tensor) -> Tensor:
+        """Rows of `value` [m, rows, k] (or [rows, k], the same for every model) by a public
+        index [m, n]: place i of model j holds row index[j, i], 0 where the index is
+        `rows`. Local and exact (shares are moved, not computed on)."""
 
     def sigmoid(self, value: Tensor) -> Tensor:
         """The sigmoid training uses: `hard_sigmoid` (see there), in both backends."""
@@ -131,6 +145,9 @@ class PlainBackend:
 
     def mask_rows(self, value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return value * mask.to(torch.float64)
+
+    def take_rows(self, value: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return take_rows(value, index)
 
     def sigmoid(self, value: torch.Tensor) -> torch.Tensor:
         return hard_sigmoid(value)
@@ -226,6 +243,11 @@ class CrypTenBackend:
         shape = torch.broadcast_shapes(tuple(value.size()), tuple(mask.shape))
         out = value.clone()
         out.share = value.share.expand(shape) * mask.to(torch.long)
+        return out
+
+    def take_rows(self, value: Tensor, index: torch.Tensor) -> Tensor:
+        out = value.clone()
+        out.share = take_rows(value.share, index)   # a share of 0 is 0 at every party
         return out
 
     def sigmoid(self, value: Tensor) -> Tensor:

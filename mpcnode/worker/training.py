@@ -150,7 +150,7 @@ def train_masked(
         counts = mb.sum(1, keepdim=True).to(torch.float64)  # [m, 1, 1], public
         step_size = torch.where(counts > 0, spec.lr / counts.clamp_min(1.0), torch.zeros_like(counts))
         logits, hidden, gate = forward(backend, spec, params, xb)
-        grad = backend.mask_rows(logit_gradient(backend, spec, logits, yb), mb)
+        grad = masked_gradient(backend, spec, logits, yb, mb)
         return _apply_step(backend, spec, params, xb, grad, hidden, gate, step_size, decay)
 
     shapes = [rows if index is None else int(index.numel()) for index in schedule]
@@ -170,6 +170,30 @@ def train_masked(
         metrics=metrics, accuracy_full=accuracy, weights=released_weights(params, normalised, labels), steps=len(schedule), offline=offline,
         phases=clock.phases,
     )
+
+
+def masked_gradient(backend: Backend, spec: ModelSpec, logits: Tensor, target: Tensor, mask: torch.Tensor) -> Tensor:
+    """d(loss)/d(logits) [m, rows, k] on each model's rows (its 0/1 `mask`), 0 elsewhere.
+
+    A binary model's sigmoid is a comparison, the bytes of a training pass. When every
+    model keeps at most 3/4 of the rows (a tournament's models see their few datasets of
+    many), it runs only on each model's own rows: gathered into [m, most kept, k] and put
+    back, both local moves of shares, so the rounds stay those of one training."""
+    if mask.dim() != 3 or spec.task != "binary":
+        return backend.mask_rows(logit_gradient(backend, spec, logits, target), mask)
+    models, rows = int(mask.size(0)), int(mask.size(1))
+    flat = mask.reshape(models, rows)
+    keep = int(flat.sum(1).max()) if models else rows
+    if keep * 4 > rows * 3 or int(logits.size(0)) != models or not bool(((flat == 0) | (flat == 1)).all()):
+        return backend.mask_rows(logit_gradient(backend, spec, logits, target), mask)
+    gather = torch.full((models, keep), rows, dtype=torch.long)     # `rows`: a padding 0
+    put_back = torch.full((models, rows), keep, dtype=torch.long)   # `keep`: a row the model does not see
+    for j in range(models):
+        where = flat[j].nonzero().flatten()
+        gather[j, :where.numel()] = where
+        put_back[j, where] = torch.arange(where.numel())
+    compact = logit_gradient(backend, spec, backend.take_rows(logits, gather), backend.take_rows(target, gather))
+    return backend.take_rows(compact, put_back)
 
 
 @dataclass

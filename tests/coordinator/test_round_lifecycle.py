@@ -492,3 +492,144 @@ def test_a_tournament_is_aborted_after_k_failed_jobs_or_when_its_resolution_neve
     assert state.tournament_statuses["t-forgotten"] == "aborted"
     assert {name: state.balances[name] for name in before} == before
     assert not any(state.model_stakes.values()) and not any(state.tournament_pools.values())
+
+
+def _restarted(world: World, name: str, **changes: Any) -> RunningCoordinator:
+    """A coordinator started on a copy of the world's data folder as it is at this moment:
+    what the coordinator finds when it starts again after being killed now. The copy also
+    has the marker a resolve job of t-unsettled leaves when the coordinator is killed right
+    after the job's result was committed (its status then moved on: not a failed job)."""
+    import dataclasses
+    import shutil
+
+    from ledger.export import export_ledger
+
+    source, copy = world.coordinator.config.data_dir, world.tmp / name
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("ledger.db*"))
+    export_ledger(source / "ledger.db", copy / "ledger.db")
+    (copy / "tournaments" / "running" / "t-unsettled").write_text(
+        json.dumps({"job": "resolve", "status": "resolving", "failures": 0}))
+    return start_coordinator(dataclasses.replace(world.coordinator.config, data_dir=copy, **changes))
+
+
+def _frozen_with_result(world: World, tid: str, metric: int, contributions: list[int],
+                        per_dataset: list[list[int]]) -> None:
+    """`models_frozen`, the sponsor's resolution and `tournament_result` on the ledger, signed
+    by the cluster's node keys as the nodes sign them; the settlement is not written: a
+    coordinator stopped between the result's commit and the settlement's."""
+    import hashlib
+
+    from mutualmind.transport.pki import load_signing_key
+    from mutualmind.vocabulary.tournament import (
+        freeze_attestation_message,
+        freeze_digest,
+        resolution_digest,
+        result_attestation_message,
+    )
+
+    keys = [load_signing_key(world.certs, i) for i in range(NODES)]
+
+    def attested(message: bytes) -> list[dict[str, Any]]:
+        return [{"node_index": i, "signature": key.sign(message).hex()} for i, key in enumerate(keys)]
+
+    state = world.ledger.state
+    record = state.tournament(tid)
+    assert record is not None
+    subs = [e.payload for e in world.ledger.entries(kind="model_submitted", limit=None)
+            if e.payload["tournament_id"] == tid]
+    digest = freeze_digest(record.opened, subs, state.datasets)
+    commitments = [hashlib.sha256(f"{tid}/{s['model_id']}".encode()).hexdigest() for s in subs]
+    world.ledger.append("models_frozen", {"tournament_id": tid, "job_digest": digest, "model_commitments": commitments,
+                                          "attestations": attested(freeze_attestation_message(tid, digest, commitments))})
+    world.clients["sponsor"].commit_resolution(tid, "validation")
+    record = world.ledger.state.tournament(tid)
+    assert record is not None
+    stakes = [state.model_stakes[f"{tid}/{m}"] for m in record.models]
+    digest = resolution_digest(record.freeze_digest, record.commitments, stakes, record.opened["weight_cap_ppm"],
+                               record.resolution_dataset, state.datasets[record.resolution_dataset])
+    message = result_attestation_message(tid, digest, metric, contributions, per_dataset)
+    world.ledger.append("tournament_result", {
+        "tournament_id": tid, "job_digest": digest, "metamodel_metric_micro": metric,
+        "contributions_micro": contributions, "dataset_contributions_micro": per_dataset,
+        "attestations": attested(message)})
+
+
+def test_a_restart_counts_the_tournament_job_it_cut_short_and_settles_an_unsettled_result(world: World) -> None:
+    """Issue 15: a coordinator killed while a train job runs (its marker on disk) puts the
+    tournament back at start, where the ledger has it, counting the job as failed (the
+    K-th such failure aborts it); one killed between a result's commit and its
+    settlement's settles at start. That result misses the threshold: the pool goes back to
+    the sponsor, and the model that hurt the metamodel is still slashed, half of it from
+    the dataset that hurt it, paid to the model that helped and its data."""
+    from mutualmind.vocabulary.tournament import ModelSubmission, TournamentTerms
+
+    sponsor, ann, bo = world.clients["sponsor"], world.enrol("ann"), world.enrol("bo")
+    deadline = int(time.time() * 1000) + 1_500
+    for tid in ("t-cut", "t-unsettled"):
+        sponsor.open_tournament(TournamentTerms(
+            tournament_id=tid, sponsor="sponsor", label_kind="binary", metric="log_loss", pool=400,
+            threshold_micro=100_000, deadline_ms=deadline, datasets=THREE, slash_rate_ppm=200_000))
+    recipe = {"kind": "logistic", "task": "binary", "metric": "log_loss", "epochs": 2}
+    ann.submit_model(ModelSubmission("t-cut", "m", "ann", recipe, THREE, 50, 5_000))
+    ann.submit_model(ModelSubmission("t-unsettled", "good", "ann", recipe, THREE, 100, 5_000))
+    bo.submit_model(ModelSubmission("t-unsettled", "bad", "bo", {**recipe, "epochs": 3}, THREE, 100, 5_000))
+    time.sleep(max(0.0, deadline / 1000 - time.time()) + 0.3)
+    names = ("sponsor", "ann", "bo", "p1", "p2", "p3")
+    before = {name: world.ledger.state.balance(name) for name in names}
+    stakes = {d: world.ledger.state.stakes[d] for d in THREE}
+    _frozen_with_result(world, "t-unsettled", metric=500_000, contributions=[40_000, -40_000],
+                        per_dataset=[[20_000, 10_000, 0], [-30_000, 0, 5_000]])
+
+    running = world.coordinator.tournaments
+    assert running is not None
+    entered, release, outcome = threading.Event(), threading.Event(), []
+
+    def progress(stage: str, fraction: float, message: str) -> None:
+        if stage == "training":    # inside the job: its marker is on disk
+            entered.set()
+            release.wait(30)
+            raise InterruptedError("the test ends this job here (the copies saw it running)")
+
+    def train() -> None:
+        try:
+            running.train("t-cut", deadline_s=20, progress=progress)
+        except Exception as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    try:
+        assert entered.wait(20), outcome
+        again = _restarted(world, "restart")
+        given_up = _restarted(world, "restart-k1", lifecycle=LifecyclePolicy(max_failures=1))
+    finally:
+        release.set()
+        thread.join(30)
+    assert isinstance(outcome[0], InterruptedError)
+    try:
+        tournaments = again.tournaments
+        assert tournaments is not None
+        assert again.aborted_on_start == [] and again.ledger.state.tournament_statuses["t-cut"] == "open"
+        runtime = tournaments.runtime("t-cut")
+        assert runtime.failures == 1 and not runtime.running and "stopped while the freeze job" in runtime.message
+        assert not any((again.config.data_dir / "tournaments" / "running").iterdir())
+        assert tournaments.runtime("t-unsettled").failures == 0
+        assert given_up.aborted_on_start == ["t-cut"]
+        assert given_up.ledger.state.tournament_statuses["t-cut"] == "aborted"
+        for restarted, cut_back in ((again, {}), (given_up, {"sponsor": 400, "ann": 50})):
+            state = restarted.ledger.state
+            assert state.tournament_statuses["t-unsettled"] == "closed"
+            refunds = [e.payload for e in restarted.ledger.entries(kind="tournament_refund", limit=None)
+                       if e.payload["tournament_id"] == "t-unsettled"]
+            assert refunds == [{"tournament_id": "t-unsettled", "sponsor": "sponsor", "amount": 400}]
+            # bo's model: slashed 20 (20%), bo keeps half its slash: 10 from its stake, 10 from p1-data
+            # (the dataset that hurt it); the 20 go to ann's model: 10 kept, 10 split 2:1 to p1, p2
+            changes = {name: state.balance(name) - before[name] for name in names}
+            expected = {"sponsor": 400, "ann": 100 + 10, "bo": 90, "p1": 7, "p2": 3, "p3": 0}
+            assert changes == {name: expected[name] + cut_back.get(name, 0) for name in names}
+            assert {d: state.stakes[d] for d in THREE} == {**stakes, "p1-data": stakes["p1-data"] - 10}
+            report = verify_ledger(restarted.ledger.path)
+            assert report.ok, report.error
+    finally:
+        again.stop(grace=None)
+        given_up.stop(grace=None)

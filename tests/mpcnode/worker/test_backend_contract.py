@@ -66,6 +66,39 @@ def test_masking_rows_is_exact(backend: Backend) -> None:
     close(backend, backend.mask_rows(backend.public(X), mask), X * mask, EXACT)
 
 
+def test_taking_rows_moves_them_exactly_and_pads_with_zero(backend: Backend) -> None:
+    value = torch.arange(12, dtype=torch.float64).reshape(2, 3, 2) / 4
+    index = torch.tensor([[2, 0, 3], [1, 1, 3]])     # 3 = the number of rows: a 0 row
+    want = torch.stack([torch.stack([value[0, 2], value[0, 0], torch.zeros(2)]),
+                        torch.stack([value[1, 1], value[1, 1], torch.zeros(2)])])
+    close(backend, backend.take_rows(backend.public(value), index), want, EXACT)
+    shared_rows = value[0]                               # [rows, k]: the same table for every model
+    want = torch.stack([torch.stack([shared_rows[2], shared_rows[0], torch.zeros(2)]),
+                        torch.stack([shared_rows[1], shared_rows[1], torch.zeros(2)])])
+    close(backend, backend.take_rows(backend.public(shared_rows), index), want, EXACT)
+
+
+def test_the_gradient_on_each_models_own_rows_equals_the_masked_one(backend: Backend) -> None:
+    """A tournament's models see few of the rows: the sigmoid runs only on those (gathered
+    and put back), and the gradient is the masked gradient over all rows, exactly."""
+    from mpcnode.worker.layers import logit_gradient
+    from mpcnode.worker.training import masked_gradient
+    from mutualmind.vocabulary.model_spec import parse_model_spec
+
+    spec = parse_model_spec({"kind": "logistic", "epochs": 1})
+    generator = torch.Generator().manual_seed(5)
+    logits = torch.randn(3, 8, 1, generator=generator, dtype=torch.float64)
+    labels = (torch.rand(8, 1, generator=generator) > 0.5).to(torch.float64)
+    mask = torch.zeros(3, 8, 1, dtype=torch.long)
+    mask[0, :3], mask[1, 4:6], mask[2, [1, 7]] = 1, 1, 1     # each model at most 3 of 8 rows
+    want = hard_sigmoid(logits) - labels
+    want = want * mask
+    got = masked_gradient(backend, spec, backend.public(logits), backend.public(labels), mask)
+    close(backend, got, want, EXACT)
+    full = backend.mask_rows(logit_gradient(backend, spec, backend.public(logits), backend.public(labels)), mask)
+    close(backend, full, want, EXACT)
+
+
 def test_sigmoid_is_the_hard_sigmoid(backend: Backend) -> None:
     close(backend, backend.sigmoid(backend.public(X)), hard_sigmoid(X), EXACT)
 
