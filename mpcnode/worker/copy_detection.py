@@ -159,8 +159,8 @@ def _compare_batch(backend: Backend, table: Tensor, norms: Tensor, picks: list[n
         index = torch.from_numpy(picks[k])
         sample, sample_norms = table[index], norms[index]  # [s, f], [s, 1]
         reference, reference_norms = table[start:stop], norms[start:stop]
-        distances = sample_norms + reference_norms.transpose(0, 1) - sample.matmul(reference.transpose(0, 1)) * 2
-        flats.append((distances - tolerance).reshape(-1))  # < 0: within the tolerance
+        distances = _distances(backend, sample, sample_norms, reference, reference_norms, tolerance)
+        flats.append(distances.reshape(-1))  # < 0: within the tolerance
         shapes.append((int(sample.size(0)), stop - start))
     within = _positive(backend, -backend.cat(flats, dim=0) if len(flats) > 1 else -flats[0])
     results, offset = [], 0
@@ -168,6 +168,30 @@ def _compare_batch(backend: Backend, table: Tensor, norms: Tensor, picks: list[n
         results.append((k, within[offset : offset + s * r].reshape(s, r).sum(1, keepdim=True)))
         offset += s * r
     return results
+
+
+def _distances(backend: Backend, sample: Tensor, sample_norms: Tensor, reference: Tensor,
+               reference_norms: Tensor, tolerance: float) -> Tensor:
+    """d(x, y) - tolerance for every (sampled, reference) pair, [s, r].
+
+    In MPC the product x.y is left untruncated: both operands as integers (their
+    fixed-point encodings), the result at scale 2^32, the norms and the tolerance
+    lifted to it by a public factor (no round). Only its sign is used, and the 64-bit
+    comparison holds it exactly while |d| < 2^31, true for pooled-standardised rows
+    (a standardised value is at most sqrt(rows), so d <= 4 x features x rows)."""
+    if backend.name != "crypten":
+        return sample_norms + reference_norms.transpose(0, 1) - sample.matmul(reference.transpose(0, 1)) * 2 - tolerance
+    from crypten.mpc import MPCTensor
+
+    def integers(value: Tensor) -> Tensor:
+        return MPCTensor.from_shares(value.share, precision=0)
+
+    lift = 1 << FRAC_BITS
+    product = integers(sample).matmul(integers(reference).transpose(0, 1))   # one round, no truncation
+    norms = integers(sample_norms) + integers(reference_norms).transpose(0, 1)
+    # shares times a public integer: local; the tolerance is added by one party (CrypTen)
+    within = MPCTensor.from_shares(norms.share * lift - product.share * 2, precision=0) - round(tolerance * lift * lift)
+    return MPCTensor.from_shares(within.share, precision=2 * FRAC_BITS)
 
 
 def _positive(backend: Backend, value: Tensor) -> Tensor:
