@@ -57,6 +57,8 @@ TOLERANCE_PER_FEATURE = 1e-3
 # the peak of the binary adder, ~80 MB
 BATCH_COMPARISONS = 1 << 18
 MAX_COMPARISONS = 1 << 22
+# squared distances below this fit the untruncated product at scale 2^32 (`_distances`)
+UNTRUNCATED_BELOW = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ def count_copies(backend: Backend, table: Tensor, provider_rows: Sequence[int], 
     sizes = sample_sizes(provider_rows, sample_rows, max_comparisons)
     starts = np.concatenate([[0], np.cumsum(provider_rows)]).astype(int)
     tolerance = tolerance_per_feature * width
+    # pooled-standardised rows: the squared norms sum to features x rows, so a squared
+    # distance is at most 2 x features x rows (public; doubled again for the fixed-point
+    # standardisation's error); below 2^31 it fits untruncated
+    untruncated = 4 * width * rows < UNTRUNCATED_BELOW
     norms = _squared_norms(backend, table)  # [rows, 1]
     picks = [starts[j] + sample_indices(seed, j, int(provider_rows[j]), s) for j, s in enumerate(sizes) if s]
     checked = [j for j, s in enumerate(sizes) if s]
@@ -128,7 +134,7 @@ def count_copies(backend: Backend, table: Tensor, provider_rows: Sequence[int], 
     for block in [*blocks, None]:
         size = 0 if block is None else sizes[checked[block[0]]] * (block[2] - block[1])
         if batch and (block is None or load + size > BATCH_COMPARISONS):
-            for k, total in _compare_batch(backend, table, norms, picks, batch, tolerance):
+            for k, total in _compare_batch(backend, table, norms, picks, batch, tolerance, untruncated):
                 hits[k] = total if hits[k] is None else hits[k] + total
             batch, load = [], 0
         if block is not None:
@@ -152,14 +158,15 @@ def _squared_norms(backend: Backend, table: Tensor) -> Tensor:
 
 
 def _compare_batch(backend: Backend, table: Tensor, norms: Tensor, picks: list[np.ndarray],
-                   batch: list[tuple[int, int, int]], tolerance: float) -> list[tuple[int, Tensor]]:
+                   batch: list[tuple[int, int, int]], tolerance: float,
+                   untruncated: bool) -> list[tuple[int, Tensor]]:
     """Hits per sampled row for each block of the batch, from ONE comparison call."""
     flats, shapes = [], []
     for k, start, stop in batch:
         index = torch.from_numpy(picks[k])
         sample, sample_norms = table[index], norms[index]  # [s, f], [s, 1]
         reference, reference_norms = table[start:stop], norms[start:stop]
-        distances = _distances(backend, sample, sample_norms, reference, reference_norms, tolerance)
+        distances = _distances(backend, sample, sample_norms, reference, reference_norms, tolerance, untruncated)
         flats.append(distances.reshape(-1))  # < 0: within the tolerance
         shapes.append((int(sample.size(0)), stop - start))
     within = _positive(backend, -backend.cat(flats, dim=0) if len(flats) > 1 else -flats[0])
@@ -171,15 +178,15 @@ def _compare_batch(backend: Backend, table: Tensor, norms: Tensor, picks: list[n
 
 
 def _distances(backend: Backend, sample: Tensor, sample_norms: Tensor, reference: Tensor,
-               reference_norms: Tensor, tolerance: float) -> Tensor:
+               reference_norms: Tensor, tolerance: float, untruncated: bool) -> Tensor:
     """d(x, y) - tolerance for every (sampled, reference) pair, [s, r].
 
-    In MPC the product x.y is left untruncated: both operands as integers (their
-    fixed-point encodings), the result at scale 2^32, the norms and the tolerance
-    lifted to it by a public factor (no round). Only its sign is used, and the 64-bit
-    comparison holds it exactly while |d| < 2^31, true for pooled-standardised rows
-    (a standardised value is at most sqrt(rows), so d <= 4 x features x rows)."""
-    if backend.name != "crypten":
+    In MPC, when `untruncated`, the product x.y is not truncated: both operands as
+    integers (their fixed-point encodings), the result at scale 2^32, the norms and the
+    tolerance lifted to it by a public factor (no round). Only its sign is used, and the
+    64-bit comparison holds it exactly while |d| < 2^31: the caller's public bound
+    (`UNTRUNCATED_BELOW`) guarantees it."""
+    if backend.name != "crypten" or not untruncated:
         return sample_norms + reference_norms.transpose(0, 1) - sample.matmul(reference.transpose(0, 1)) * 2 - tolerance
     from crypten.mpc import MPCTensor
 
