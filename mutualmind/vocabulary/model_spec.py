@@ -265,7 +265,7 @@ MAX_TRAINING_STEPS = 1_500
 MAX_ROW_EPOCHS = 10_000_000
 
 
-def passes(spec: ModelSpec, rules: int = 2) -> int:
+def passes(spec: ModelSpec, rules: int) -> int:
     """Full passes over the training rows under workload rule version `rules`: the epochs,
     and with `loo: newton_step` under version 2 one more, the leave-one-out step. Since
     the models' last step is taken from the full model's shared iterate
@@ -274,7 +274,7 @@ def passes(spec: ModelSpec, rules: int = 2) -> int:
     return spec.epochs + (1 if spec.loo == "newton_step" and rules == 2 else 0)
 
 
-def training_steps(spec: ModelSpec, rows: int, rules: int = 2) -> int:
+def training_steps(spec: ModelSpec, rows: int, rules: int) -> int:
     """Steps the worker takes on `rows` training rows (the same batching as training.py;
     the newton solver is full-batch; `rules` as for `passes`)."""
     if spec.solver == "newton":
