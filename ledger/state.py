@@ -28,16 +28,16 @@ from mutualmind.vocabulary.dataset_terms import (
     check_round,
 )
 from mutualmind.vocabulary.job_digest import job_digest
-from mutualmind.vocabulary.model_spec import ModelSpec, check_workload, parse_model_spec
+from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_SUPPLY, PPM, validate_payload
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 from mutualmind.vocabulary.valuation import (
     K_SIGMA,
     banzhaf_result_micro,
-    check_banzhaf_workload,
     earns,
     slashable,
 )
+from mutualmind.vocabulary.workload import check_round_workload
 
 
 class LedgerState(TournamentRules, OwnershipRules):
@@ -229,9 +229,8 @@ class LedgerState(TournamentRules, OwnershipRules):
         included dataset's terms allow this round (InvalidInput / RuleViolation)."""
         spec = parse_model_spec(p["model_spec"])
         rows = sum(self.datasets[d]["rows"] for d in p["datasets"])
-        check_workload(spec, rows, self.workload_rules)
-        if spec.valuation == "banzhaf":
-            check_banzhaf_workload(spec.epochs, rows, len(p["datasets"]))
+        check_round_workload(spec, rows, len(p["datasets"]),
+                             self.datasets[p["validation_dataset"]]["rows"], self.workload_rules)
         offer = RoundOffer(sponsor=p["sponsor"], model_kind=spec.kind, datasets=len(p["datasets"]),
                            slash_rate_ppm=p["slash_rate_ppm"], pool=p["pool"], training_rows=rows)
         for dataset in p["datasets"]:

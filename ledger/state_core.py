@@ -103,8 +103,8 @@ class StateCore:
 
     @property
     def workload_rules(self) -> int:
-        """The version of `check_workload` this ledger was created under (1 before the
-        genesis params named one)."""
+        """The version of the workload rule (`workload.check_round_workload`) this
+        ledger was created under (1 before the genesis params named one)."""
         version = self.params.get("workload_rules", 1)
         return version if type(version) is int else 1
 

@@ -9,20 +9,61 @@ Here the n binary-shared summands are first reduced to two with carry-save adder
 (a + b + c = (a ^ b ^ c) + 2 * maj(a, b, c): one AND round per reduction, both ANDs of
 a reduction in one batched call), and only the last two go through the log-depth adder.
 With 3 parties: 1 + 7 + 1 = 9 rounds. The result is exact (the same bit as `_ltz`).
+
+`less_than_zero_packed` gives the same bit for fewer bytes, for large batches (copy
+detection's millions of comparisons). CrypTen's adder computes all 64 carries: 6 levels
+of two 64-bit ANDs per element. The sign needs only the carry into bit 63: the group
+generate of bits 0..62, a prefix tree that halves the groups at each level. Bit
+shuffles of XOR shares are local, so each level's operands are compressed to the bits
+still needed and several elements packed into one 64-bit word: 1 + 1/2 + ... + 1/32
+words per element for the tree instead of 12, in the same 6 rounds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 Tensor = Any  # a crypten MPCTensor
+
+# masks that gather the even bits of a word into its low half (`_even_bits`)
+_GATHER = (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F, 0x00FF00FF00FF00FF,
+           0x0000FFFF0000FFFF, 0x00000000FFFFFFFF)
+_LOW63 = 0x7FFFFFFFFFFFFFFF
+_TOP = -(1 << 63)
 
 
 def less_than_zero(value: Tensor) -> Tensor:
     """1 where value < 0, else 0, as an integer-encoded (precision 0) MPCTensor."""
-    import crypten.communicator as comm
     from crypten.mpc import MPCTensor
     from crypten.mpc.primitives import beaver, circuit
+
+    terms = _two_terms(value)
+    total = circuit.add(terms[0], terms[1]) if len(terms) == 2 else terms[0]
+    total.share >>= 63  # arithmetic shift of the XOR shares: every bit is the sign bit
+    bit = beaver.B2A_single_bit(total & 1)
+    return MPCTensor.from_shares(bit.share, precision=0)
+
+
+def less_than_zero_packed(value: Tensor) -> Tensor:
+    """The same bit as `less_than_zero`, in the same rounds, for ~40 % of its bytes."""
+    from crypten.mpc import MPCTensor
+    from crypten.mpc.primitives import beaver
+    from crypten.mpc.primitives.binary import BinarySharedTensor
+
+    terms = _two_terms(value)
+    if len(terms) == 1:
+        sign = BinarySharedTensor.from_shares((terms[0].share >> 63) & 1, precision=0)
+    else:
+        sign = _sign_of_sum(terms[0], terms[1])
+    bit = beaver.B2A_single_bit(sign)
+    return MPCTensor.from_shares(bit.share, precision=0)
+
+
+def _two_terms(value: Tensor) -> list[Any]:
+    """The parties' arithmetic shares as binary-shared summands, reduced to two."""
+    import crypten.communicator as comm
     from crypten.mpc.primitives.binary import BinarySharedTensor
 
     share = value.share
@@ -35,7 +76,64 @@ def less_than_zero(value: Tensor) -> Tensor:
         ands = BinarySharedTensor.stack([a, c]) & BinarySharedTensor.stack([b, partial])  # one round
         carry = (ands[0] ^ ands[1]) << 1
         terms += [partial ^ c, carry]
-    total = circuit.add(terms[0], terms[1]) if len(terms) == 2 else terms[0]
-    total.share >>= 63  # arithmetic shift of the XOR shares: every bit is the sign bit
-    bit = beaver.B2A_single_bit(total & 1)
-    return MPCTensor.from_shares(bit.share, precision=0)
+    return terms
+
+
+def _sign_of_sum(a: Any, b: Any) -> Any:
+    """Bit 63 of a + b (binary-shared), in bit 0: a63 ^ b63 ^ (carry into bit 63).
+
+    Generate g = a & b, propagate p = a ^ b per bit; position 63 is set to the identity
+    (g 0, p 1), so the group generate of all 64 positions is the carry into bit 63. Each
+    level combines pairs (lo = even, hi = odd position): G = G_hi ^ (P_hi & G_lo),
+    P = P_hi & P_lo (G and P of a group never both hold, so OR is XOR); its two ANDs are
+    one AND of [P_hi, P_hi] with [G_lo, P_lo], packed 64 / width elements per word.
+    Everything but the ANDs is a bit shuffle or public mask: local on XOR shares."""
+    from crypten.mpc.primitives.binary import BinarySharedTensor
+
+    shape = a.share.size()
+    generate = (a & b) & _LOW63                   # one round
+    propagate = a ^ b
+    top = (propagate.share >> 63) & 1             # a63 ^ b63, in bit 0
+    propagate = (propagate & _LOW63) ^ _TOP       # the identity at bit 63
+    groups, spans = generate.share.reshape(-1), propagate.share.reshape(-1)
+    count, width = int(groups.numel()), 64
+    while width > 1:
+        half = width // 2
+        g_lo, g_hi = _even_bits(groups), _even_bits(groups >> 1)
+        p_lo, p_hi = _even_bits(spans), _even_bits(spans >> 1)
+        left = BinarySharedTensor.from_shares(_pack(p_hi | (p_hi << half), width), precision=0)
+        right = BinarySharedTensor.from_shares(_pack(g_lo | (p_lo << half), width), precision=0)
+        both = _unpack((left & right).share, width, count)   # one round
+        low = (1 << half) - 1
+        groups, spans = g_hi ^ (both & low), (both >> half) & low
+        width = half
+    return BinarySharedTensor.from_shares((top ^ groups.reshape(shape)) & 1, precision=0)
+
+
+def _even_bits(word: torch.Tensor) -> torch.Tensor:
+    """Bits 0, 2, 4, ... of each word gathered into bits 0, 1, 2, ... (the rest 0)."""
+    word = word & _GATHER[0]
+    for step, mask in enumerate(_GATHER[1:]):
+        word = (word | (word >> (1 << step))) & mask
+    return word
+
+
+def _pack(values: torch.Tensor, width: int) -> torch.Tensor:
+    """`width`-bit values, 64 // width to a word (element j of a word at bits j*width...)."""
+    per = 64 // width
+    if per == 1:
+        return values
+    padded = torch.cat([values, values.new_zeros((-values.numel()) % per)]).reshape(-1, per)
+    words = padded[:, 0].clone()
+    for j in range(1, per):
+        words |= padded[:, j] << (j * width)
+    return words
+
+
+def _unpack(words: torch.Tensor, width: int, count: int) -> torch.Tensor:
+    """The inverse of `_pack`: the first `count` values."""
+    per = 64 // width
+    if per == 1:
+        return words
+    shifts = torch.arange(per, dtype=torch.int64) * width
+    return ((words.unsqueeze(-1) >> shifts) & ((1 << width) - 1)).reshape(-1)[:count]

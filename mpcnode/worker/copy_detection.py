@@ -57,6 +57,8 @@ TOLERANCE_PER_FEATURE = 1e-3
 # the peak of the binary adder, ~80 MB
 BATCH_COMPARISONS = 1 << 18
 MAX_COMPARISONS = 1 << 22
+# squared distances below this fit the untruncated product at scale 2^32 (`_distances`)
+UNTRUNCATED_BELOW = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ def count_copies(backend: Backend, table: Tensor, provider_rows: Sequence[int], 
     sizes = sample_sizes(provider_rows, sample_rows, max_comparisons)
     starts = np.concatenate([[0], np.cumsum(provider_rows)]).astype(int)
     tolerance = tolerance_per_feature * width
+    # pooled-standardised rows: the squared norms sum to features x rows, so a squared
+    # distance is at most 2 x features x rows (public; doubled again for the fixed-point
+    # standardisation's error); below 2^31 it fits untruncated
+    untruncated = 4 * width * rows < UNTRUNCATED_BELOW
     norms = _squared_norms(backend, table)  # [rows, 1]
     picks = [starts[j] + sample_indices(seed, j, int(provider_rows[j]), s) for j, s in enumerate(sizes) if s]
     checked = [j for j, s in enumerate(sizes) if s]
@@ -128,7 +134,7 @@ def count_copies(backend: Backend, table: Tensor, provider_rows: Sequence[int], 
     for block in [*blocks, None]:
         size = 0 if block is None else sizes[checked[block[0]]] * (block[2] - block[1])
         if batch and (block is None or load + size > BATCH_COMPARISONS):
-            for k, total in _compare_batch(backend, table, norms, picks, batch, tolerance):
+            for k, total in _compare_batch(backend, table, norms, picks, batch, tolerance, untruncated):
                 hits[k] = total if hits[k] is None else hits[k] + total
             batch, load = [], 0
         if block is not None:
@@ -152,22 +158,57 @@ def _squared_norms(backend: Backend, table: Tensor) -> Tensor:
 
 
 def _compare_batch(backend: Backend, table: Tensor, norms: Tensor, picks: list[np.ndarray],
-                   batch: list[tuple[int, int, int]], tolerance: float) -> list[tuple[int, Tensor]]:
+                   batch: list[tuple[int, int, int]], tolerance: float,
+                   untruncated: bool) -> list[tuple[int, Tensor]]:
     """Hits per sampled row for each block of the batch, from ONE comparison call."""
     flats, shapes = [], []
     for k, start, stop in batch:
         index = torch.from_numpy(picks[k])
         sample, sample_norms = table[index], norms[index]  # [s, f], [s, 1]
         reference, reference_norms = table[start:stop], norms[start:stop]
-        distances = sample_norms + reference_norms.transpose(0, 1) - sample.matmul(reference.transpose(0, 1)) * 2
-        flats.append((distances - tolerance).reshape(-1))  # < 0: within the tolerance
+        distances = _distances(backend, sample, sample_norms, reference, reference_norms, tolerance, untruncated)
+        flats.append(distances.reshape(-1))  # < 0: within the tolerance
         shapes.append((int(sample.size(0)), stop - start))
-    within = backend.positive(-backend.cat(flats, dim=0) if len(flats) > 1 else -flats[0])
+    within = _positive(backend, -backend.cat(flats, dim=0) if len(flats) > 1 else -flats[0])
     results, offset = [], 0
     for (k, _, _), (s, r) in zip(batch, shapes, strict=True):
         results.append((k, within[offset : offset + s * r].reshape(s, r).sum(1, keepdim=True)))
         offset += s * r
     return results
+
+
+def _distances(backend: Backend, sample: Tensor, sample_norms: Tensor, reference: Tensor,
+               reference_norms: Tensor, tolerance: float, untruncated: bool) -> Tensor:
+    """d(x, y) - tolerance for every (sampled, reference) pair, [s, r].
+
+    In MPC, when `untruncated`, the product x.y is not truncated: both operands as
+    integers (their fixed-point encodings), the result at scale 2^32, the norms and the
+    tolerance lifted to it by a public factor (no round). Only its sign is used, and the
+    64-bit comparison holds it exactly while |d| < 2^31: the caller's public bound
+    (`UNTRUNCATED_BELOW`) guarantees it."""
+    if backend.name != "crypten" or not untruncated:
+        return sample_norms + reference_norms.transpose(0, 1) - sample.matmul(reference.transpose(0, 1)) * 2 - tolerance
+    from crypten.mpc import MPCTensor
+
+    def integers(value: Tensor) -> Tensor:
+        return MPCTensor.from_shares(value.share, precision=0)
+
+    lift = 1 << FRAC_BITS
+    product = integers(sample).matmul(integers(reference).transpose(0, 1))   # one round, no truncation
+    norms = integers(sample_norms) + integers(reference_norms).transpose(0, 1)
+    # shares times a public integer: local; the tolerance is added by one party (CrypTen)
+    within = MPCTensor.from_shares(norms.share * lift - product.share * 2, precision=0) - round(tolerance * lift * lift)
+    return MPCTensor.from_shares(within.share, precision=2 * FRAC_BITS)
+
+
+def _positive(backend: Backend, value: Tensor) -> Tensor:
+    """[value > 0]: in MPC by the packed comparison (`comparison.less_than_zero_packed`:
+    the same bit in the same rounds for ~40 % of the bytes; here are millions of them)."""
+    if backend.name != "crypten":
+        return backend.positive(value)
+    from mpcnode.worker.comparison import less_than_zero_packed
+
+    return 1 - less_than_zero_packed(value)
 
 
 def _any_hit(backend: Backend, sums: Tensor) -> Tensor:

@@ -265,20 +265,20 @@ MAX_TRAINING_STEPS = 1_500
 MAX_ROW_EPOCHS = 10_000_000
 
 
-def passes(spec: ModelSpec) -> int:
-    """Full passes over the training rows: the epochs, and with `loo: newton_step` one
-    more, the leave-one-out step. (Since the models' last step is taken from the full
-    model's shared iterate, mpcnode/worker/newton.py, that step is the training's last
-    pass, not one more; the count stays because ledgers replay this rule: it only
-    over-estimates the work, by one pass.)"""
-    return spec.epochs + (1 if spec.loo == "newton_step" else 0)
+def passes(spec: ModelSpec, rules: int) -> int:
+    """Full passes over the training rows under workload rule version `rules`: the epochs,
+    and with `loo: newton_step` under version 2 one more, the leave-one-out step. Since
+    the models' last step is taken from the full model's shared iterate
+    (mpcnode/worker/newton.py), that step is the training's last pass, not one more:
+    version 3 counts the epochs only; version 2 ledgers replay their over-count."""
+    return spec.epochs + (1 if spec.loo == "newton_step" and rules == 2 else 0)
 
 
-def training_steps(spec: ModelSpec, rows: int) -> int:
+def training_steps(spec: ModelSpec, rows: int, rules: int) -> int:
     """Steps the worker takes on `rows` training rows (the same batching as training.py;
-    the newton solver is full-batch, and its leave-one-out step counts as a step)."""
+    the newton solver is full-batch; `rules` as for `passes`)."""
     if spec.solver == "newton":
-        return passes(spec)
+        return passes(spec, rules)
     if spec.batch_size == 0 or spec.batch_size >= rows:
         return spec.epochs
     return spec.epochs * -(-rows // spec.batch_size)
@@ -287,8 +287,10 @@ def training_steps(spec: ModelSpec, rows: int) -> int:
 # Versions of the workload rule, a ledger rule replayed by `ledger verify`: a ledger
 # records the version it was created under in its genesis params ("workload_rules"),
 # and one without it (created before version 2) keeps replaying version 1.
-# 1: epochs only; 2: the leave-one-out Newton step counts as one more pass.
-WORKLOAD_RULES = 2
+# 1: epochs only; 2: the leave-one-out Newton step counts as one more pass; 3: the
+# whole job in model-row passes (`mutualmind.vocabulary.workload`: every model, the
+# evaluation, the Newton solves; the Newton step folded into the last pass).
+WORKLOAD_RULES = 3
 
 
 def check_workload(spec: ModelSpec, training_rows: int, rules: int = WORKLOAD_RULES) -> None:
@@ -296,15 +298,15 @@ def check_workload(spec: ModelSpec, training_rows: int, rules: int = WORKLOAD_RU
     (`rules`: the ledger's version of this rule, WORKLOAD_RULES for new ledgers)."""
     if rules < 2:
         spec = replace(spec, loo="retrain")  # version 1 did not count the Newton step
-    steps = training_steps(spec, max(training_rows, 1))
+    steps = training_steps(spec, max(training_rows, 1), rules)
     if steps > MAX_TRAINING_STEPS:
         raise InvalidInput(
             f"model spec asks {steps} training steps (epochs {spec.epochs} x batches of "
             f"{spec.batch_size or 'all'} over {training_rows} rows); at most "
             f"{MAX_TRAINING_STEPS} fit a job's deadline: lower epochs or raise batch_size")
-    work = training_rows * passes(spec)
+    work = training_rows * passes(spec, rules)
     if work > MAX_ROW_EPOCHS:
-        step = " + 1 leave-one-out Newton step" if spec.loo == "newton_step" else ""
+        step = " + 1 leave-one-out Newton step" if spec.loo == "newton_step" and rules == 2 else ""
         raise InvalidInput(
             f"model spec asks {work} rows x epochs ({training_rows} rows, epochs "
             f"{spec.epochs}{step}); at most {MAX_ROW_EPOCHS} fit a job's deadline: lower epochs")

@@ -99,9 +99,9 @@ class World:
         return client
 
     def dataset(self, owner: str, dataset_id: str, *, purpose: str = "training",
-                terms: DatasetTerms = DEFAULT_TERMS, stake: int = STAKE) -> str:
+                terms: DatasetTerms = DEFAULT_TERMS, stake: int = STAKE, rows: int = ROWS) -> str:
         rng = np.random.default_rng(len(self.ledger.state.datasets))
-        values = np.column_stack([rng.normal(size=(ROWS, 2)), rng.integers(0, 2, ROWS)])
+        values = np.column_stack([rng.normal(size=(rows, 2)), rng.integers(0, 2, rows)])
         shared = share_table(Table(values.astype(np.float64), SCHEMA), NODES)
         client = self.clients[owner]
         client.register_dataset(dataset_id, shared, purpose=purpose, terms=terms)
@@ -232,6 +232,31 @@ def test_a_spec_no_worker_runs_is_refused_and_locks_nothing(world: World, spec: 
     assert names in str(err)
     assert world.ledger.state.balance("poor") == 1
     assert all(world.ledger.state.active_rounds[d] == 0 for d in FOUR)   # no stake locked
+
+
+def test_a_round_over_the_workload_cap_is_refused_before_anything_is_written(world: World) -> None:
+    """The coordinator's ledger names workload rule version 3: a retrain counts every one
+    of its models. Five datasets (one of 400,000 rows) trained 10 epochs are 6 models x
+    4 million rows: refused over the Market API and by the sponsor's command, saying
+    what to reduce, with nothing written and nothing locked."""
+    genesis = next(iter(world.ledger.entries(start=0, limit=1)))
+    assert genesis.payload["params"]["workload_rules"] == 3
+    if "p5" not in world.clients:
+        world.enrol("p5")
+        world.dataset("p5", "p5-big", rows=400_000)
+    datasets = (*FOUR, "p5-big")
+    spec = {"kind": "logistic", "epochs": 10}
+    err = _unchanged(world, lambda: world.open("heavy", datasets, spec=spec), InvalidInput)
+    assert "6 leave-one-out models x 400080 rows x 10 epochs" in str(err)
+    assert "include fewer datasets" in str(err) and 'solver "newton"' in str(err)
+    size, balance = world.ledger.size, world.ledger.state.balance("sponsor")
+    refused = world.provider_cli("open-round", "sponsor", "--round-id", "heavy", "--pool", "1",
+                                 "--model-spec", json.dumps(spec), "--validation-dataset", "validation",
+                                 *(f for d in datasets for f in ("--dataset", d)))
+    assert refused.returncode == 2 and "model-row passes" in refused.stderr, refused.stderr
+    assert "lower epochs" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert world.ledger.size == size and world.ledger.state.balance("sponsor") == balance
+    assert "heavy" not in world.ledger.state.rounds
 
 
 # -- 2. abort: sponsor, admin, expiry, K failed runs --------------------------------------

@@ -114,16 +114,19 @@ def test_regression_defaults_to_a_learning_rate_that_converges() -> None:
     assert parse_model_spec({"kind": "logistic"}).lr == 1.0
 
 
-def test_the_workload_cap_counts_the_leave_one_out_newton_step() -> None:
-    """loo newton_step trains the full model, then takes one more pass over the rows (every
-    provider's gradient and Hessian, n solves): the cap counts it like an epoch."""
+def test_the_workload_cap_counts_the_leave_one_out_newton_step_under_version_2() -> None:
+    """loo newton_step trains the full model, then (as it was when version 2 was made)
+    takes one more pass over the rows: version 2 counts it like an epoch; version 3
+    counts the epochs only, the step being the last of them now (newton.py)."""
     from mutualmind.vocabulary.model_spec import MAX_ROW_EPOCHS, check_workload, training_steps
 
     retrain = parse_model_spec({"solver": "newton", "l2": 0.01, "epochs": 9})
     stepped = parse_model_spec({"solver": "newton", "l2": 0.01, "epochs": 9, "loo": "newton_step"})
-    assert training_steps(retrain, 10_000) == 9 and training_steps(stepped, 10_000) == 10
+    assert training_steps(retrain, 10_000, 2) == 9 and training_steps(stepped, 10_000, 2) == 10
+    assert training_steps(stepped, 10_000, 3) == 9
     rows = MAX_ROW_EPOCHS // 10
-    check_workload(retrain, rows + 1)     # 9 passes fit
-    check_workload(stepped, rows)         # 10 passes, exactly at the cap
+    check_workload(retrain, rows + 1, 2)     # 9 passes fit
+    check_workload(stepped, rows, 2)         # 10 passes, exactly at the cap
     with pytest.raises(InvalidInput, match="leave-one-out Newton step"):
-        check_workload(stepped, rows + 1)
+        check_workload(stepped, rows + 1, 2)
+    check_workload(stepped, rows + 1, 3)     # 9 passes under version 3
