@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 from coordinator.cluster_link import JobOrder, NodeJobReport
 from coordinator.mpc_job import Progress
+from coordinator.ownership import Request, tournament_earnings, units_issued_request
 from coordinator.rounds import LifecyclePolicy, Rounds
 from ledger import Entry, Ledger
 from ledger.tournament_rules import TournamentRecord, model_key
@@ -259,10 +260,10 @@ class Tournaments:
         raise NotFound(f"tournament {tournament_id!r} has no recorded result")
 
     def settle(self, tournament_id: str) -> list[Entry]:
-        """Append the settlement the ledger expects (both levels), in one group commit."""
-        self.record(tournament_id, TournamentStatus.RESULT)
-        plan = self.ledger.state.settlement_plan(tournament_id)
-        return self.ledger.append_many([(kind, payload, None) for kind, payload in plan])
+        """Append the settlement the ledger expects (both levels) and the metamodel's
+        ownership units, in one group commit."""
+        record = self.record(tournament_id, TournamentStatus.RESULT)
+        return self.ledger.append_many(settlement_requests(self.ledger, tournament_id, record.sponsor))
 
     # -- reading -------------------------------------------------------------------
 
@@ -443,6 +444,17 @@ _TOURNAMENT_KINDS = {
     EntryKind.MODEL_SLASHED, EntryKind.TOURNAMENT_REFUND, EntryKind.MODEL_REWARDED, EntryKind.MODEL_PAYOUT,
     EntryKind.MODEL_STAKE_RETURNED, EntryKind.TOURNAMENT_CLOSED, EntryKind.TOURNAMENT_ABORTED,
 }
+
+
+def settlement_requests(ledger: Ledger, tournament_id: str, sponsor: str) -> list[Request]:
+    """The settlement the ledger expects, then (after tournament_closed) the metamodel's
+    units issue to those its model_payout entries paid (issue 16), none when nobody earned."""
+    plan = ledger.state.settlement_plan(tournament_id)
+    batch: list[Request] = [(kind, payload, None) for kind, payload in plan]
+    units = units_issued_request("tournament", tournament_id, tournament_earnings(plan, sponsor))
+    if units is not None:
+        batch.append(units)
+    return batch
 
 
 def state_model(ledger: Ledger, tournament_id: str, model_id: str) -> dict[str, Any]:
