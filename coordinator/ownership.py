@@ -127,7 +127,8 @@ def model_summary(ledger: Ledger, model_id: str) -> ModelSummary:
     model = view.model(model_id)
     if model is None:
         raise NotFound(f"no model {model_id!r} has been issued units; a round's model is named "
-                       "by its round id and exists once the round settled with earners "
+                       "by its round id, a tournament's metamodel by its tournament id, and "
+                       "each exists once its round or tournament settled with earners "
                        "(mutualmind owner units --key K lists yours)")
     return ModelSummary(model.model_id, model.source_kind, model.source_id,
                         model.price_per_1000_rows, view.fee_account(model_id),

@@ -67,6 +67,7 @@ from mutualmind.vocabulary.tournament import (
 )
 from mutualmind.vocabulary.tournament_job import (
     FREEZE,
+    PREDICT,
     RESOLVE,
     SignedRecord,
     TournamentOrder,
@@ -370,8 +371,7 @@ class Tournaments:
         """The job every node is told, with the ledger's signed records in it."""
         tid = record.tournament_id
         entries = self._entries(tid)
-        opened = self._signed(entries[0])
-        submissions = tuple(self._signed(e) for e in entries if e.kind == EntryKind.MODEL_SUBMITTED)
+        opened, submissions = self._signed(entries[0]), self._submissions(entries)
         datasets = training_datasets([s.payload for s in submissions], record.opened["datasets"])
         if phase == FREEZE:
             tournament = TournamentOrder(FREEZE, opened, submissions)
@@ -385,6 +385,21 @@ class Tournaments:
             round_id=tid, dataset_ids=datasets, validation_dataset_id="", model_spec_json="{}",
             job_digest=digest, deadline_s=deadline_s, tournament_json=tournament.to_json(),
             **self._rounds.placement())
+
+    def _submissions(self, entries: list[Entry]) -> tuple[SignedRecord, ...]:
+        return tuple(self._signed(e) for e in entries if e.kind == EntryKind.MODEL_SUBMITTED)
+
+    def metamodel_order(self, tournament_id: str) -> tuple[str, str]:
+        """What an inference job of a closed tournament's metamodel carries (issue 16): the
+        ledger's signed records in the predict phase (each node verifies them and finds its
+        own freeze job, `mpcnode.inference_jobs`), and the resolution's job digest that
+        binds the frozen models; RuleViolation unless the tournament closed."""
+        record = self.record(tournament_id, TournamentStatus.CLOSED)
+        entries = self._entries(tournament_id)
+        resolution = next(self._signed(e) for e in entries if e.kind == EntryKind.RESOLUTION_COMMITTED)
+        order = TournamentOrder(PREDICT, self._signed(entries[0]), self._submissions(entries), resolution,
+                                self._freeze_job(tournament_id))
+        return order.to_json(), record.job_digest
 
     def _freeze_job(self, tournament_id: str) -> str:
         path = self.state_dir / f"{tournament_id}.json"
