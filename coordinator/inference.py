@@ -1,5 +1,7 @@
 """The coordinator's side of private inference: hold the fee, run the job, settle or refund.
 
+The model is a closed round's, or a closed tournament's metamodel (the job then carries
+the tournament's signed records in the predict phase, `Tournaments.metamodel_order`).
 A user secret-shared its query rows to the nodes as a dataset of purpose `inference`
 whose id is the order id, then signs an `inference_ordered` payload: the ledger holds the
 fee (`ledger.ownership_rules`). This module then runs one MPC job on every node (kind
@@ -24,6 +26,7 @@ from typing import Any
 from coordinator.cluster_link import JobOrder, NodeJobReport
 from coordinator.ownership import model_summary
 from coordinator.rounds import Rounds
+from coordinator.tournaments import Tournaments
 from ledger import Ledger
 from mutualmind.errors import AlreadyExists, InvalidInput, MutualMindError, NotFound, RuleViolation
 from mutualmind.vocabulary.canonical_json import canonical_json
@@ -31,7 +34,7 @@ from mutualmind.vocabulary.dataset import INFERENCE
 from mutualmind.vocabulary.inference import DELIVERY_WINDOW_S, INFERENCE_JOB, inference_job_digest
 from mutualmind.vocabulary.ownership import delivery_message
 from mutualmind.vocabulary.signing_keys import verify_signature
-from mutualmind.vocabulary.states import EntryKind, RoundStatus
+from mutualmind.vocabulary.states import EntryKind, RoundStatus, TournamentStatus
 
 _LOG = logging.getLogger(__name__)
 # an inference job's deadline (a few seconds of MPC for thousands of rows)
@@ -62,9 +65,10 @@ class InferenceOrders:
     """Places orders and drives their jobs, one thread per order."""
 
     def __init__(self, ledger: Ledger, rounds: Rounds, *, job_s: float = INFERENCE_JOB_S,
-                 delivery_window_s: float = DELIVERY_WINDOW_S) -> None:
+                 delivery_window_s: float = DELIVERY_WINDOW_S, tournaments: Tournaments | None = None) -> None:
         self.ledger = ledger
         self.rounds = rounds
+        self.tournaments = tournaments   # None: no metamodel is sold here
         self.job_s = job_s
         self.delivery_window_s = delivery_window_s
         self._lock = threading.Lock()
@@ -83,10 +87,7 @@ class InferenceOrders:
         checks the user's signature, the price, the balance, the nonce and freshness),
         and start its job. Nothing is written when any check fails."""
         order_id, model_id, user = payload["order_id"], payload["model_id"], payload["user"]
-        summary = model_summary(self.ledger, model_id)
-        record = self.ledger.state.rounds.get(summary.source_id)
-        if summary.source_kind != "round" or record is None or record.status != RoundStatus.CLOSED:
-            raise RuleViolation("model_not_ready", f"model {model_id!r} is not a closed round's model")
+        self._check_model(model_id)
         query = self.ledger.state.datasets.get(order_id)
         if query is None or query["purpose"] != INFERENCE:
             raise InvalidInput(f"order {order_id!r} names no shared query rows: share them first "
@@ -104,6 +105,21 @@ class InferenceOrders:
         threading.Thread(target=self._run, args=(status, query), name=f"inference-{order_id}",
                          daemon=True).start()
         return self.view(order_id)
+
+    def _check_model(self, model_id: str) -> None:
+        """A closed round's model, or a closed tournament's metamodel (when this coordinator
+        runs tournaments); RuleViolation model_not_ready otherwise."""
+        summary = model_summary(self.ledger, model_id)
+        state = self.ledger.state
+        if summary.source_kind == "tournament":
+            tournament = state.tournament(summary.source_id)
+            if self.tournaments is None or tournament is None or tournament.status != TournamentStatus.CLOSED:
+                raise RuleViolation("model_not_ready", f"model {model_id!r} is not a closed tournament's "
+                                    "metamodel this coordinator can run")
+            return
+        record = state.rounds.get(summary.source_id)
+        if summary.source_kind != "round" or record is None or record.status != RoundStatus.CLOSED:
+            raise RuleViolation("model_not_ready", f"model {model_id!r} is not a closed round's model")
 
     def view(self, order_id: str) -> OrderStatus:
         with self._lock:
@@ -153,9 +169,18 @@ class InferenceOrders:
 
     def _job_order(self, status: OrderStatus, query: dict[str, Any]) -> JobOrder:
         model_id = status.model_id
+        commitments = list(query["share_commitments"])
+        if self.ledger.state.ownership.model(model_id).source_kind == "tournament":  # type: ignore[union-attr]
+            assert self.tournaments is not None   # _check_model: placed only with tournaments
+            records, resolution = self.tournaments.metamodel_order(model_id)
+            return JobOrder(job_id=status.order_id, round_id=model_id, dataset_ids=(status.order_id,),
+                            validation_dataset_id="", model_spec_json="{}",
+                            job_digest=inference_job_digest(status.order_id, model_id, resolution, commitments),
+                            deadline_s=self.job_s, kind=INFERENCE_JOB, tournament_json=records,
+                            **self.rounds.placement())
         opened = self.ledger.round_opened(model_id).payload
         digest = inference_job_digest(status.order_id, model_id, self.ledger.state.rounds[model_id].job_digest,
-                                      list(query["share_commitments"]))
+                                      commitments)
         return JobOrder(job_id=status.order_id, round_id=model_id, dataset_ids=(status.order_id,),
                         validation_dataset_id="", model_spec_json=canonical_json(opened["model_spec"]).decode(),
                         job_digest=digest, deadline_s=self.job_s, kind=INFERENCE_JOB,

@@ -2,12 +2,13 @@
 
 The arithmetic is `mutualmind.vocabulary.ownership` (the ledger's replay runs the same
 functions); this module turns a settlement or a model's state into append requests.
-A round's model is named by its round id.
+A model is named by its source's id: a round's model by the round id, a tournament's
+metamodel by the tournament id (the ledger keeps the two kinds' ids apart).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,17 @@ def round_earnings(payouts: Mapping[str, int], sponsor: str) -> dict[str, int]:
     """What each account earned for a round's model: its payouts, the sponsor's excepted
     (a refund, or a sponsor paying itself from its own pool, earns no ownership)."""
     return {party: amount for party, amount in payouts.items() if party != sponsor and amount > 0}
+
+
+def tournament_earnings(plan: Iterable[tuple[str, Mapping[str, Any]]], sponsor: str) -> dict[str, int]:
+    """What each account earned for a tournament's metamodel: the settlement's model_payout
+    entries (both levels: each modeler's kept share, its datasets' providers), the
+    sponsor's excepted, as the ledger's `_apply_model_payout` notes them."""
+    earned: dict[str, int] = {}
+    for kind, payload in plan:
+        if kind == EntryKind.MODEL_PAYOUT and payload["to"] != sponsor:
+            earned[payload["to"]] = earned.get(payload["to"], 0) + int(payload["amount"])
+    return earned
 
 
 def units_issued_request(source_kind: str, source_id: str, earnings: Mapping[str, int],
@@ -115,7 +127,8 @@ def model_summary(ledger: Ledger, model_id: str) -> ModelSummary:
     model = view.model(model_id)
     if model is None:
         raise NotFound(f"no model {model_id!r} has been issued units; a round's model is named "
-                       "by its round id and exists once the round settled with earners "
+                       "by its round id, a tournament's metamodel by its tournament id, and "
+                       "each exists once its round or tournament settled with earners "
                        "(mutualmind owner units --key K lists yours)")
     return ModelSummary(model.model_id, model.source_kind, model.source_id,
                         model.price_per_1000_rows, view.fee_account(model_id),

@@ -199,7 +199,7 @@ def start_coordinator(config: CoordinatorConfig, link: ClusterLink | None = None
                         policy=config.lifecycle)
         tournaments = Tournaments(ledger, rounds, config.data_dir / "tournaments")
         aborted = rounds.recover() + tournaments.recover() + rounds.sweep() + tournaments.sweep()
-        inference = InferenceOrders(ledger, rounds)
+        inference = InferenceOrders(ledger, rounds, tournaments=tournaments)
         inference.recover()
         public = build_server(
             [(market_pb2_grpc.add_MarketServicer_to_server,

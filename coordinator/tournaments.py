@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from coordinator.cluster_link import JobOrder, NodeJobReport
 from coordinator.mpc_job import Progress
+from coordinator.ownership import Request, tournament_earnings, units_issued_request
 from coordinator.rounds import LifecyclePolicy, Rounds
 from ledger import Entry, Ledger
 from ledger.tournament_rules import TournamentRecord, model_key
@@ -69,6 +70,7 @@ from mutualmind.vocabulary.tournament import (
 )
 from mutualmind.vocabulary.tournament_job import (
     FREEZE,
+    PREDICT,
     RESOLVE,
     SignedRecord,
     TournamentOrder,
@@ -263,10 +265,10 @@ class Tournaments:
         raise NotFound(f"tournament {tournament_id!r} has no recorded result")
 
     def settle(self, tournament_id: str) -> list[Entry]:
-        """Append the settlement the ledger expects (both levels), in one group commit."""
-        self.record(tournament_id, TournamentStatus.RESULT)
-        plan = self.ledger.state.settlement_plan(tournament_id)
-        return self.ledger.append_many([(kind, payload, None) for kind, payload in plan])
+        """Append the settlement the ledger expects (both levels) and the metamodel's
+        ownership units, in one group commit."""
+        record = self.record(tournament_id, TournamentStatus.RESULT)
+        return self.ledger.append_many(settlement_requests(self.ledger, tournament_id, record.sponsor))
 
     # -- reading -------------------------------------------------------------------
 
@@ -419,8 +421,7 @@ class Tournaments:
         """The job every node is told, with the ledger's signed records in it."""
         tid = record.tournament_id
         entries = self._entries(tid)
-        opened = self._signed(entries[0])
-        submissions = tuple(self._signed(e) for e in entries if e.kind == EntryKind.MODEL_SUBMITTED)
+        opened, submissions = self._signed(entries[0]), self._submissions(entries)
         datasets = training_datasets([s.payload for s in submissions], record.opened["datasets"])
         if phase == FREEZE:
             tournament = TournamentOrder(FREEZE, opened, submissions)
@@ -434,6 +435,21 @@ class Tournaments:
             round_id=tid, dataset_ids=datasets, validation_dataset_id="", model_spec_json="{}",
             job_digest=digest, deadline_s=deadline_s, tournament_json=tournament.to_json(),
             **self._rounds.placement())
+
+    def _submissions(self, entries: list[Entry]) -> tuple[SignedRecord, ...]:
+        return tuple(self._signed(e) for e in entries if e.kind == EntryKind.MODEL_SUBMITTED)
+
+    def metamodel_order(self, tournament_id: str) -> tuple[str, str]:
+        """What an inference job of a closed tournament's metamodel carries (issue 16): the
+        ledger's signed records in the predict phase (each node verifies them and finds its
+        own freeze job, `mpcnode.inference_jobs`), and the resolution's job digest that
+        binds the frozen models; RuleViolation unless the tournament closed."""
+        record = self.record(tournament_id, TournamentStatus.CLOSED)
+        entries = self._entries(tournament_id)
+        resolution = next(self._signed(e) for e in entries if e.kind == EntryKind.RESOLUTION_COMMITTED)
+        order = TournamentOrder(PREDICT, self._signed(entries[0]), self._submissions(entries), resolution,
+                                self._freeze_job(tournament_id))
+        return order.to_json(), record.job_digest
 
     def _freeze_job(self, tournament_id: str) -> str:
         path = self.state_dir / f"{tournament_id}.json"
@@ -493,6 +509,17 @@ _TOURNAMENT_KINDS = {
     EntryKind.MODEL_SLASHED, EntryKind.TOURNAMENT_REFUND, EntryKind.MODEL_REWARDED, EntryKind.MODEL_PAYOUT,
     EntryKind.MODEL_STAKE_RETURNED, EntryKind.TOURNAMENT_CLOSED, EntryKind.TOURNAMENT_ABORTED,
 }
+
+
+def settlement_requests(ledger: Ledger, tournament_id: str, sponsor: str) -> list[Request]:
+    """The settlement the ledger expects, then (after tournament_closed) the metamodel's
+    units issue to those its model_payout entries paid (issue 16), none when nobody earned."""
+    plan = ledger.state.settlement_plan(tournament_id)
+    batch: list[Request] = [(kind, payload, None) for kind, payload in plan]
+    units = units_issued_request("tournament", tournament_id, tournament_earnings(plan, sponsor))
+    if units is not None:
+        batch.append(units)
+    return batch
 
 
 def state_model(ledger: Ledger, tournament_id: str, model_id: str) -> dict[str, Any]:

@@ -15,11 +15,16 @@ units); every model has exactly UNITS_PER_MODEL of them from its issue on, and o
 signed transfer moves them, so replay conserves units by construction.
 
 The rules, kind by kind:
-- model_units_issued (coordinator): the source (a round) is closed, no model was issued
-  for it yet and the model id is unused; holders = `units_for_earnings` of what the
-  source paid each account (for a round: its payouts to anyone but its own sponsor, whose
-  refund or self-payment is no earning). The price is the round_opened's optional
-  inference_price_per_1000_rows (none: not for sale until a price change).
+- model_units_issued (coordinator): the source is settled (a round CLOSED, or a
+  tournament CLOSED, not ABORTED), no model was issued for it yet, the model id is the
+  source's id and unused; holders = `units_for_earnings` of what the source paid each
+  account, the source's sponsor excepted (its refund or self-payment is no earning): a
+  round's payouts, a tournament's model_payout entries (both levels: each modeler's kept
+  share and its datasets' providers). Rounds and tournaments share one id namespace
+  (round_opened and tournament_opened refuse the other kind's id, `id_taken`), so a
+  model id can never clash and a settlement's units issue cannot fail on one. The price
+  is the round_opened's optional inference_price_per_1000_rows (a tournament's metamodel
+  and a round without one: not for sale until a majority-signed price change).
 - model_units_transferred (signed by `from`, nonce): both registered and different;
   units <= the sender's units of the model; at most MAX_MODEL_HOLDERS holders after.
 - inference_ordered (signed by the user, nonce): the order id is unused, the model is
@@ -94,7 +99,6 @@ class OwnershipRules(StateCore):
         self.fee_accounts: dict[str, int] = {}             # model id -> fees not yet paid out
         self.orders: dict[str, OrderRecord] = {}
         self.held_fees: dict[str, int] = {}                # order id -> fee held while pending
-        self.earnings: dict[str, dict[str, int]] = {}      # source key -> party -> tokens earned
         self.issued_sources: dict[str, str] = {}           # source key -> model id
         self.round_prices: dict[str, int] = {}             # round id -> price signed at open
 
@@ -112,15 +116,6 @@ class OwnershipRules(StateCore):
         """A payout to anyone but the round's sponsor is an earning for its model."""
         if party != record.sponsor:
             self._note_earning(source_key("round", record.round_id), party, amount)
-
-    def _note_earning(self, key: str, party: str, amount: int) -> None:
-        """Tokens `party` earned for the model of source `key` (a tournament's payouts
-        to modelers and their data will call this too)."""
-        earned = self.earnings.get(key)
-        if earned is None:
-            earned = {}
-            self._put(self.earnings, key, earned)
-        self._put(earned, party, earned.get(party, 0) + amount)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -151,13 +146,16 @@ class OwnershipRules(StateCore):
         if key in self.issued_sources:
             raise RuleViolation("units_issued", f"{kind} {source!r} already issued model "
                                 f"{self.issued_sources[key]!r}")
-        record = self.rounds.get(source)
-        if record is None or record.status != RoundStatus.CLOSED:
-            raise RuleViolation("source_not_settled", f"round {source!r} is not closed; units "
-                                "are issued from a settled round's payouts")
+        if model_id != source:
+            raise RuleViolation("model_id", f"a model is named by its source's id ({source!r}), "
+                                f"not {model_id!r}")
+        settled = self._source_settled(kind, source)
+        if not settled:
+            raise RuleViolation("source_not_settled", f"{kind} {source!r} is not closed; units "
+                                f"are issued from a settled {kind}'s payouts")
         expected = as_list(units_for_earnings(self.earnings.get(key, {})), "units")
         if p["holders"] != expected:
-            raise RuleViolation("units_mismatch", f"round {source!r}'s payouts give the holders "
+            raise RuleViolation("units_mismatch", f"{kind} {source!r}'s payouts give the holders "
                                 f"{expected}, the entry names {p['holders']}")
         held: dict[str, int] = {}
         self._put(self.units, model_id, held)
@@ -167,6 +165,14 @@ class OwnershipRules(StateCore):
         self._put(self.fee_accounts, model_id, 0)
         self._put(self.owned_models, model_id, OwnedModel(model_id, kind, source,
                                                       self.round_prices.get(source, 0)))
+
+    def _source_settled(self, kind: str, source: str) -> bool:
+        """A round closed with its result, or a tournament closed with its settlement
+        (an aborted one has no metamodel: CLOSED only)."""
+        if kind == "tournament":
+            return self.tournament_closed(source)
+        record = self.rounds.get(source)
+        return record is not None and record.status == RoundStatus.CLOSED
 
     def _apply_model_units_transferred(self, index: int, p: dict[str, Any]) -> None:
         self._model(p["model_id"])

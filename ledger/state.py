@@ -197,6 +197,9 @@ class LedgerState(TournamentRules, OwnershipRules):
         self._provider(sponsor, "sponsor")
         if round_id in self.rounds:
             raise RuleViolation("round_exists", f"round {round_id!r} was already opened")
+        if round_id in self.tournaments:  # a model is named by its source's id: one namespace
+            raise RuleViolation("id_taken", f"{round_id!r} names a tournament; a round needs an id "
+                                "no round or tournament has (its model is named by it)")
         validation = self.datasets.get(p["validation_dataset"])
         if validation is None or validation["purpose"] != "validation":
             raise RuleViolation(

@@ -58,6 +58,9 @@ class StateCore:
         self.pools: dict[str, int] = {}         # round id -> tokens locked in the round
         self.used_nonces: dict[tuple[str, str], int] = {}  # (party, nonce) -> entry index
         self.active_rounds: dict[str, int] = {}  # dataset id -> open rounds it is in
+        # source key ("round/<id>", "tournament/<id>") -> party -> tokens earned for the
+        # source's model: what a model's ownership units are issued from (ownership_rules)
+        self.earnings: dict[str, dict[str, int]] = {}
         self.totals: dict[str, int] = {"minted": 0, "balances": 0, "stakes": 0, "pools": 0}
         self._journal: list[tuple[Any, Any, Any]] | None = None
         self.entry_time_ms: int | None = None  # the time of the entry being applied
@@ -108,7 +111,21 @@ class StateCore:
         version = self.params.get("workload_rules", 1)
         return version if type(version) is int else 1
 
+    def tournament_closed(self, tournament_id: str) -> bool:
+        """Whether the tournament settled (closed, not aborted): `TournamentRules` answers;
+        the ownership rules ask it before issuing a metamodel's units."""
+        return False
+
     # -- primitives shared by every kind's rules -------------------------------------
+
+    def _note_earning(self, key: str, party: str, amount: int) -> None:
+        """Tokens `party` earned for the model of source `key` (a round's payouts, a
+        tournament's model payouts: `ownership_rules.source_key`)."""
+        earned = self.earnings.get(key)
+        if earned is None:
+            earned = {}
+            self._put(self.earnings, key, earned)
+        self._put(earned, party, earned.get(party, 0) + amount)
 
     def _provider(self, party: str, role: str) -> None:
         if party not in self.providers:

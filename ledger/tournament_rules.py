@@ -46,6 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.ownership_rules import source_key
 from ledger.state_core import StateCore
 from mutualmind.errors import IntegrityError, RuleViolation
 from mutualmind.vocabulary.dataset_terms import DEFAULT_TERMS, RoundOffer, check_round
@@ -116,6 +117,10 @@ class TournamentRules(StateCore):
         """Tokens in tournament pools and unpaid rewards (part of the supply's "pools")."""
         return sum(self.tournament_pools.values()) + sum(self.model_rewards.values())
 
+    def tournament_closed(self, tournament_id: str) -> bool:
+        record = self.tournaments.get(tournament_id)
+        return record is not None and record.status == TournamentStatus.CLOSED
+
     # -- helpers -------------------------------------------------------------------
 
     def _now(self, kind: str) -> int:
@@ -155,6 +160,9 @@ class TournamentRules(StateCore):
         self._provider(p["resolution_publisher"], "resolution publisher")
         if tid in self.tournaments:
             raise RuleViolation("tournament_exists", f"tournament {tid!r} was already opened")
+        if tid in self.rounds:  # a model is named by its source's id: one namespace for both
+            raise RuleViolation("id_taken", f"{tid!r} names a round; a tournament needs an id "
+                                "no round or tournament has (its metamodel is named by it)")
         now = self._now(EntryKind.TOURNAMENT_OPENED)
         if p["deadline_ms"] <= now:
             raise RuleViolation("deadline_passed", f"the submission deadline {p['deadline_ms']} "
@@ -361,6 +369,10 @@ class TournamentRules(StateCore):
         key = model_key(p["tournament_id"], p["model_id"])
         self._take(self.model_rewards, key, p["amount"], "pools", f"model {p['model_id']!r}'s reward")
         self._add(self.balances, p["to"], p["amount"], "balances")
+        # both levels (the modeler's kept share, its datasets' providers) made the
+        # metamodel better: an earning for its units, unless the sponsor pays itself
+        if p["to"] != self.tournaments[p["tournament_id"]].sponsor:
+            self._note_earning(source_key("tournament", p["tournament_id"]), p["to"], p["amount"])
 
     def _apply_model_stake_returned(self, index: int, p: dict[str, Any]) -> None:
         self._step(EntryKind.MODEL_STAKE_RETURNED, p)

@@ -41,6 +41,14 @@ class CoordinatorMarket:
                            self.provider_key(str(sponsor)), status=view.status,
                            job_digest=view.job_digest, metrics_micro=list(view.metrics_micro))
 
+    def tournament_status(self, tournament_id: str) -> str:
+        view = self._call("GetTournament", market_pb2.GetTournamentRequest(tournament_id=tournament_id),
+                          tournament_id)
+        if view.tournament_id != tournament_id:
+            raise IntegrityError(f"the coordinator answered for tournament {view.tournament_id!r} "
+                                 f"when asked for {tournament_id!r}")
+        return str(view.status)
+
     def provider_key(self, provider_id: str) -> bytes:
         reply = self._call("GetProvider", market_pb2.GetProviderRequest(provider_id=provider_id),
                            provider_id)

@@ -2,7 +2,9 @@
 
 Before it runs an inference job, a node rebuilds what the job is from what it can verify
 itself (as `job_check` does for a round): the model is a closed round's (sponsor-signed
-terms, the coordinator's accepted result) whose trained share this node holds; the query
+terms, the coordinator's accepted result) whose trained share this node holds, or a
+closed tournament's metamodel (the tournament's signed records, the resolution digest
+over this node's own freeze commitments, its freeze job's folder); the query
 rows are a dataset of purpose `inference` whose registration its user signed; the job id
 is the order id, which is the query dataset's id; the digest is
 `inference_job_digest` of those. The model's job folder is filled in here, never taken
@@ -32,6 +34,7 @@ from mpcnode.market_view import MarketView
 from mpcnode.model_release import accepted_job
 from mpcnode.nonce_store import NonceStore, check_fresh
 from mpcnode.registry import DatasetRegistry, RegisteredDataset
+from mpcnode.tournament_check import TournamentJobCheck
 from mutualmind.errors import (
     IntegrityError,
     InvalidInput,
@@ -53,7 +56,8 @@ from mutualmind.vocabulary.model_fetch import (
 )
 from mutualmind.vocabulary.ownership import delivery_message
 from mutualmind.vocabulary.signing_keys import sign, verify_signature
-from mutualmind.vocabulary.states import JobState, RoundStatus
+from mutualmind.vocabulary.states import JobState, RoundStatus, TournamentStatus
+from mutualmind.vocabulary.tournament_job import PREDICT, parse_tournament_order
 
 
 class NodeInference:
@@ -61,8 +65,10 @@ class NodeInference:
 
     def __init__(self, *, node_index: int, jobs: JobRunner, market: MarketView,
                  registry: DatasetRegistry, signing_key: Ed25519PrivateKey, nonces: NonceStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 tournaments: TournamentJobCheck | None = None) -> None:
         self.node_index = node_index
+        self._tournaments = tournaments   # None: this node answers no metamodel orders
         self._jobs = jobs
         self._market = market
         self._registry = registry
@@ -78,6 +84,8 @@ class NodeInference:
         if len(request.dataset_ids) != 1 or request.job_id != request.dataset_ids[0]:
             raise InvalidInput("an inference job's id is its order id, which names its one query dataset")
         query = self._query(request.job_id)
+        if request.tournament_json:
+            return self._check_metamodel(request, query)
         facts = self._market.round(model_id)
         if facts.status != RoundStatus.CLOSED or not facts.job_digest:
             raise RuleViolation("model_not_ready", f"round {model_id!r} is {facts.status}; its model "
@@ -97,6 +105,27 @@ class NodeInference:
         job = accepted_job(self._jobs, self.node_index, model_id, facts.job_digest,
                            list(facts.metrics_micro))
         return replace(request, validation_dataset_id="", model_dir=str(self._jobs.jobs_dir / job))
+
+    def _check_metamodel(self, request: JobRequest, query: RegisteredDataset) -> JobRequest:
+        """A closed tournament's metamodel: the order's records are the tournament's, signed
+        by its sponsor, modelers and publisher; the resolution's digest recomputed from them
+        and this node's own freeze commitments binds the frozen models; the tournament is
+        closed; the model folder is this node's freeze job."""
+        order = parse_tournament_order(request.tournament_json)
+        if order.phase != PREDICT or self._tournaments is None:
+            raise InvalidInput(f"inference job {request.job_id!r} names a tournament job of phase "
+                               f"{order.phase!r}; a metamodel answers in the {PREDICT!r} phase")
+        resolution, _ = self._tournaments.verified(order, request)
+        status = self._market.tournament_status(order.tournament_id)
+        if status != TournamentStatus.CLOSED:
+            raise RuleViolation("model_not_ready", f"tournament {order.tournament_id!r} is {status}; "
+                                "its metamodel answers queries once the tournament has closed")
+        expected = inference_job_digest(request.job_id, order.tournament_id, resolution,
+                                        [c.hex() for c in query.share_commitments])
+        if request.job_digest.hex() != expected:
+            raise IntegrityError(f"inference job {request.job_id!r} carries a digest this node "
+                                 "cannot reproduce from the order's query rows and the metamodel")
+        return replace(request, validation_dataset_id="", model_dir=str(self._jobs.jobs_dir / order.freeze_job_id))
 
     def _query(self, order_id: str) -> RegisteredDataset:
         query = self._registry.get(order_id)

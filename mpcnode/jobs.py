@@ -58,7 +58,12 @@ from mutualmind.vocabulary.model_spec import to_micro
 from mutualmind.vocabulary.signing_keys import sign
 from mutualmind.vocabulary.states import JobState
 from mutualmind.vocabulary.tournament import freeze_attestation_message, result_attestation_message
-from mutualmind.vocabulary.tournament_job import RESOLVE, parse_tournament_order, worker_tournament
+from mutualmind.vocabulary.tournament_job import (
+    READS_FROZEN,
+    RESOLVE,
+    parse_tournament_order,
+    worker_tournament,
+)
 
 SPEC_FILE = "spec.json"
 REQUEST_FILE = "request.json"
@@ -190,7 +195,7 @@ class JobRunner:
             return {}
         order = parse_tournament_order(request.tournament_json)
         freeze_dir = ""
-        if order.phase == RESOLVE:
+        if order.phase in READS_FROZEN:
             freeze = self.status(validate_job_id(order.freeze_job_id))
             if freeze.state != JobState.DONE:
                 raise NotFound(f"this node's freeze job {order.freeze_job_id!r} is {freeze.state}; "
@@ -484,10 +489,10 @@ class JobRunner:
 
     def _sign(self, job: _Job) -> JobResult:
         document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
+        if job.request.kind == INFERENCE_JOB:   # a round's model or a tournament's metamodel
+            return _inference_result(job.directory, document)
         if job.request.tournament_json:
             return self._sign_tournament(job, document)
-        if job.request.kind == INFERENCE_JOB:
-            return _inference_result(job.directory, document)
         metrics = [float(v) for v in document["metrics"]]
         micro = [to_micro(v) for v in metrics]
         # what copy detection revealed (absent from a worker of before issue 13)

@@ -54,6 +54,11 @@ class MarketView(Protocol):
         """The provider's registered public key, its self-signature checked."""
         ...
 
+    def tournament_status(self, tournament_id: str) -> str:
+        """The tournament's status (the coordinator's word, as a round's status is);
+        NotFound for an unknown id."""
+        ...
+
 
 def check_provider_registration(provider_id: str, name: str, public_key: bytes, nonce: str,
                                 signature: bytes) -> bytes:

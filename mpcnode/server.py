@@ -139,10 +139,11 @@ def start_node(config: NodeConfig, registry: DatasetRegistry,
         nonces = NonceStore(jobs.data_dir / NONCE_FILE)   # one store: a nonce is single-use
         release = ModelRelease(node_index=config.node_index, jobs=jobs, market=market,
                                signing_key=signing_key, nonces=nonces)
-        job_check = JobDigestCheck(market, registry,
-                                   TournamentJobCheck(market, registry, jobs.frozen_commitments))
+        tournament_check = TournamentJobCheck(market, registry, jobs.frozen_commitments)
+        job_check = JobDigestCheck(market, registry, tournament_check)
         inference = NodeInference(node_index=config.node_index, jobs=jobs, market=market,
-                                  registry=registry, signing_key=signing_key, nonces=nonces)
+                                  registry=registry, signing_key=signing_key, nonces=nonces,
+                                  tournaments=tournament_check)
         retention = InferenceRetention(store, jobs, retention_s=config.inference_retention_s)
     else:
         _LOG.warning("node%d has no coordinator link: job digests are not checked and model "

@@ -22,13 +22,14 @@ from collections.abc import Callable
 from mpcnode.jobs import JobRequest
 from mpcnode.market_view import MarketView
 from mpcnode.registry import DatasetRegistry
-from mutualmind.errors import IntegrityError, PermissionDenied
+from mutualmind.errors import IntegrityError, InvalidInput, PermissionDenied
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.signing_keys import verify_signature
 from mutualmind.vocabulary.states import EntryKind
 from mutualmind.vocabulary.tournament import freeze_digest, resolution_digest
 from mutualmind.vocabulary.tournament_job import (
     FREEZE,
+    PREDICT,
     SignedRecord,
     TournamentOrder,
     parse_tournament_order,
@@ -50,6 +51,23 @@ class TournamentJobCheck:
     def check(self, request: JobRequest) -> None:
         """Return quietly when the request is the tournament's job; raise a typed refusal if not."""
         order = parse_tournament_order(request.tournament_json)
+        if order.phase == PREDICT:
+            raise InvalidInput(f"job {request.job_id!r} is a tournament's predict phase, which runs "
+                               "only as an inference job (mpcnode.inference_jobs checks it)")
+        expected, datasets = self.verified(order, request)
+        if tuple(request.dataset_ids) != datasets:
+            raise IntegrityError(f"job {request.job_id!r} loads datasets {list(request.dataset_ids)}; "
+                                 f"the tournament's records name {list(datasets)}")
+        if request.job_digest.hex() != expected:
+            raise IntegrityError(
+                f"job {request.job_id!r} carries digest {request.job_digest.hex()[:16]}..., but "
+                f"tournament {order.tournament_id!r}'s signed records give {expected[:16]}...; this "
+                "node will not run (or sign) a job whose digest it cannot reproduce")
+
+    def verified(self, order: TournamentOrder, request: JobRequest) -> tuple[str, tuple[str, ...]]:
+        """The job digest the order's signed records give and the datasets its job loads,
+        once every signature verified: the freeze's digest, or (resolve, predict) the
+        resolution's, over this node's own freeze commitments."""
         opened = order.opened.payload
         self._signed(order.opened, EntryKind.TOURNAMENT_OPENED, str(opened["sponsor"]))
         for s in order.submissions:
@@ -63,17 +81,9 @@ class TournamentJobCheck:
         training = training_datasets(submissions, opened["datasets"])
         registrations = {d: self._registry.get(d).payload for d in training}
         expected = freeze_digest(opened, submissions, registrations)
-        datasets: tuple[str, ...] = training
-        if order.phase != FREEZE:
-            expected, datasets = self._resolution(order, expected)
-        if tuple(request.dataset_ids) != datasets:
-            raise IntegrityError(f"job {request.job_id!r} loads datasets {list(request.dataset_ids)}; "
-                                 f"the tournament's records name {list(datasets)}")
-        if request.job_digest.hex() != expected:
-            raise IntegrityError(
-                f"job {request.job_id!r} carries digest {request.job_digest.hex()[:16]}..., but "
-                f"tournament {order.tournament_id!r}'s signed records give {expected[:16]}...; this "
-                "node will not run (or sign) a job whose digest it cannot reproduce")
+        if order.phase == FREEZE:
+            return expected, training
+        return self._resolution(order, expected)
 
     def _resolution(self, order: TournamentOrder, frozen_digest: str) -> tuple[str, tuple[str, ...]]:
         assert order.resolution is not None  # parse_tournament_order: a resolve carries it

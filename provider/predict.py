@@ -56,11 +56,13 @@ class Predictions:
     outputs: np.ndarray
     fee: int
     stats: dict[str, Any]
+    # a tournament's metamodel answers a probability of the positive class, not a logit
+    probabilities: bool = False
 
     def labels(self) -> np.ndarray:
         """Class labels (a classifier) or values (regression), as `model_file.predict`."""
         if self.spec.task == "binary":
-            return (self.outputs[:, 0] > 0).astype(np.float64)
+            return (self.outputs[:, 0] > (0.5 if self.probabilities else 0)).astype(np.float64)
         if self.spec.task == "multiclass":
             return self.outputs.argmax(axis=1).astype(np.float64)
         return self.outputs[:, 0]
@@ -75,6 +77,30 @@ class ModelForSale:
     # per feature column: the largest power-of-two exponent of the round's datasets, as
     # the nodes trained (public: the providers signed them in their registrations)
     exponents: tuple[int, ...]
+    probabilities: bool = False   # a tournament's metamodel: one probability per row
+
+
+def _columns(market: Channel, datasets: Sequence[str]) -> tuple[TableSchema, tuple[int, ...]]:
+    """The first dataset's feature columns and, per column, the largest exponent of all."""
+    registrations = [market_call(market, "GetDataset", market_pb2.GetDatasetRequest(dataset_id=d)).registration
+                     for d in datasets]
+    columns = tuple(registrations[0].schema.feature_columns)
+    exponents = tuple(
+        max(r.column_exponents[list(r.schema.columns).index(c)] if r.column_exponents else 0
+            for r in registrations)
+        for c in columns)
+    return TableSchema(columns, columns, ""), exponents
+
+
+def _metamodel_for_sale(market: Channel, model_id: str, price: int, tournament_id: str) -> ModelForSale:
+    """A closed tournament's metamodel: the resolution dataset's feature columns (the
+    eligible datasets share its schema), exponents at least those of every eligible
+    dataset (so the nodes align the rows exactly), a binary task answered as probabilities."""
+    view = market_call(market, "GetTournament", market_pb2.GetTournamentRequest(tournament_id=tournament_id))
+    summary = json.loads(view.view_json)
+    features, exponents = _columns(market, [summary["resolution_dataset"], *summary["datasets"]])
+    return ModelForSale(model_id, price, parse_model_spec({"kind": "logistic", "metric": summary["task"]["metric"]}),
+                        features, exponents, probabilities=True)
 
 
 def model_for_sale(market: Channel, model_id: str) -> ModelForSale:
@@ -82,16 +108,12 @@ def model_for_sale(market: Channel, model_id: str) -> ModelForSale:
     model = get_model(market, model_id)
     if model.price_per_1000_rows <= 0:
         raise InvalidInput(f"model {model_id!r} is not for sale: its owners have set no price")
+    if model.source_kind == "tournament":
+        return _metamodel_for_sale(market, model_id, model.price_per_1000_rows, model.source_id)
     view = market_call(market, "GetRound", market_pb2.GetRoundRequest(round_id=model.source_id))
-    registrations = [market_call(market, "GetDataset", market_pb2.GetDatasetRequest(dataset_id=d)).registration
-                     for d in [view.validation_dataset, *(p.dataset_id for p in view.participants)]]
-    columns = tuple(registrations[0].schema.feature_columns)
-    exponents = tuple(
-        max(r.column_exponents[list(r.schema.columns).index(c)] if r.column_exponents else 0
-            for r in registrations)
-        for c in columns)
-    return ModelForSale(model_id, model.price_per_1000_rows, parse_model_spec(view.model_spec_json),
-                        TableSchema(columns, columns, ""), exponents)
+    features, exponents = _columns(market, [view.validation_dataset, *(p.dataset_id for p in view.participants)])
+    return ModelForSale(model.model_id, model.price_per_1000_rows, parse_model_spec(view.model_spec_json),
+                        features, exponents)
 
 
 def predict(market: Channel, node_channels: Sequence[Channel], key: Ed25519PrivateKey,
@@ -116,7 +138,8 @@ def predict(market: Channel, node_channels: Sequence[Channel], key: Ed25519Priva
 
     outputs = reconstruct(on_every_node(len(node_channels), one, name="predictions"))
     progress("done", 1.0)
-    return Predictions(order_id, model_id, model.spec, outputs, view.fee, json.loads(view.stats_json or "{}"))
+    return Predictions(order_id, model_id, model.spec, outputs, view.fee, json.loads(view.stats_json or "{}"),
+                       probabilities=model.probabilities)
 
 
 def register_queries(market: Channel, key: Ed25519PrivateKey, user_id: str, model: ModelForSale,

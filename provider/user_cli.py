@@ -83,12 +83,14 @@ def _bar() -> Any:
 
 
 def _write_predictions(path: Path, result: Any) -> None:
-    """`prediction` (class or value), then the model's raw outputs (logits) for a classifier."""
+    """`prediction` (class or value), then the model's raw outputs for a classifier: logits,
+    or a tournament metamodel's probability of the positive class."""
     from mutualmind.transport.atomic_file import write_atomic
 
     outputs = result.outputs
     classifier = result.spec.task != "regression"
-    header = ["prediction"] + ([f"logit_{i}" for i in range(outputs.shape[1])] if classifier else [])
+    raw = "probability" if getattr(result, "probabilities", False) else "logit"
+    header = ["prediction"] + ([f"{raw}_{i}" for i in range(outputs.shape[1])] if classifier else [])
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)

@@ -200,6 +200,10 @@ def parse_worker_spec(text: str, *, bench: bool = False) -> WorkerSpec:
         raise InvalidInput("dataset_ids repeats a dataset; each dataset takes part once")
     tournament = _tournament_field(raw.get("tournament"))
     kind, model_dir = _kind_fields(raw, ids)
+    predicts = bool(tournament) and json.loads(tournament)["phase"] == "predict"
+    if predicts != (kind == INFERENCE_JOB and bool(tournament)):
+        raise InvalidInput("a tournament's predict phase runs as an inference job, and an inference "
+                           "job's tournament is in its predict phase")
     validation = ("" if kind == INFERENCE_JOB or (tournament and not raw["validation_dataset_id"])
                   else validate_dataset_id(raw["validation_dataset_id"]))
     if validation in ids:

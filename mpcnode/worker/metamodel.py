@@ -138,6 +138,43 @@ def resolve(
     )
 
 
+@dataclass(frozen=True)
+class FoldedMetamodel:
+    """The frozen full models, their standardisation folded in once (step 1), and the
+    metamodel's public weights: what a closed tournament's metamodel answers queries with."""
+
+    groups: dict[GroupKey, list[int]]
+    folded: dict[GroupKey, dict[str, Tensor]]
+    weights: torch.Tensor     # [1, K] integer ppm: the metamodel row of `_weight_rows`
+    width: int                # a row chunk's bound (features, hidden units, models)
+
+
+def fold_metamodel(backend: Backend, specs: Sequence[ModelSpec], models: Sequence[dict[str, Tensor]],
+                   stakes: Sequence[int], cap_ppm: int) -> FoldedMetamodel:
+    """Fold every frozen model once for `metamodel_probabilities` (binary tasks only: the
+    metamodel averages probabilities, so its answer is one probability per row)."""
+    if not specs or len(specs) != len(models) or len(models) != len(stakes):
+        raise InvalidInput(f"need one spec, one model and one stake per model ({len(specs)}, {len(models)}, {len(stakes)})")
+    if any(s.task != "binary" or s.kind not in ("logistic", "mlp") for s in specs):
+        raise InvalidInput(f"a metamodel answers queries for binary tasks (logistic and binary mlp models) "
+                           f"only, not kinds {sorted({s.kind for s in specs})}")
+    groups = _groups(specs)
+    folded = {key: _fold(backend, key, [models[i] for i in members]) for key, members in groups.items()}
+    features = int(models[0][NORMALISE_SCALE].size(-1))
+    hidden = sum(s.hidden for s in specs if s.kind == "mlp")
+    weights = torch.tensor([metamodel_weights(stakes, cap_ppm)], dtype=torch.long)
+    return FoldedMetamodel(groups, folded, weights, max(features, hidden, len(models)))
+
+
+def metamodel_probabilities(backend: Backend, metamodel: FoldedMetamodel, x: Tensor) -> Tensor:
+    """The metamodel's probability of the positive class on rows `x` ([r, F] in the
+    freeze's column units): steps 2-3 of the resolution, the metamodel row only; [r, 1]."""
+    count = int(metamodel.weights.size(1))
+    logits = _logits(backend, metamodel.groups, metamodel.folded, x, count)
+    mixed = backend.weighted_sums(backend.logistic(logits), metamodel.weights, PPM)  # [1, r, 1]
+    return mixed.reshape(int(x.size(0)), 1)
+
+
 def plaintext_resolution(
     metric: str,
     specs: Sequence[ModelSpec],

@@ -337,7 +337,12 @@ def run_spec_file(spec_path: Path, deadline: Deadline | None, startup: dict[str,
     try:
         spec = parse_worker_spec(spec_path.read_text(encoding="utf-8"), bench=bench)
         output = Path(spec.output_dir)
-        if spec.kind == INFERENCE_JOB:
+        if spec.kind == INFERENCE_JOB and spec.tournament:   # a closed tournament's metamodel
+            from mpcnode.worker.metamodel_inference import run_metamodel_inference
+            from mutualmind.vocabulary.tournament_job import parse_worker_tournament
+
+            run_metamodel_inference(spec, parse_worker_tournament(json.loads(spec.tournament)), deadline, startup)
+        elif spec.kind == INFERENCE_JOB:
             from mpcnode.worker.inference import run_inference
 
             run_inference(spec, deadline, startup)

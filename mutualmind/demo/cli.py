@@ -100,6 +100,8 @@ def _print_tournament(args: argparse.Namespace, result: dict[str, Any], say: Any
             for d in m["datasets"]:
                 say(f"      {d['name']:18} {d['role']:9} {d['contribution']:+.4f} payout {d['payout']:>5} "
                     f"slashed {d['slashed']:>4}")
+        for owner in result.get("metamodel_owners", []):
+            say(f"  owner {owner['name']:18} {owner['units']:>9,} units of the metamodel")
         say(f"ledger verify: {'ok' if result['ledger']['ok'] else 'FAILED'} ({result['ledger']['entries']} entries)")
     return 0 if result["ledger"]["ok"] else 1
 

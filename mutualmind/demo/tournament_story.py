@@ -93,8 +93,25 @@ def run_tournament_story(cluster: LocalCluster, scenario: Scenario, *, say: Say,
         say("sponsor committed its held-out rows; the nodes resolve the metamodel in MPC ...")
         view = json.loads(admin.call(admin.admin, "ResolveTournament", job,
                                      timeout=deadline_s + ROUND_SLACK_S).view_json)
+        owners = metamodel_owners(session, tournament_id)
+        if owners:
+            held = ", ".join(f"{o['name']} {o['units']:,}" for o in owners)
+            say(f"the metamodel {tournament_id} is owned by {len(owners)} accounts, pro rata to what they "
+                f"earned: {held} units")
         verified = session.verify_ledger()
-    return tournament_json(view, {m: r for m, r, _, _ in entries}, roles, verified)
+    return tournament_json(view, {m: r for m, r, _, _ in entries}, roles, verified, owners)
+
+
+def metamodel_owners(session: MarketSession, tournament_id: str) -> list[dict[str, Any]]:
+    """The metamodel's holders (issue 16), most units first; none when nobody earned."""
+    from mutualmind.errors import NotFound
+    from provider.client import get_model
+
+    try:
+        holders = get_model(session.market_channel, tournament_id).holders
+    except NotFound:
+        return []
+    return [{"name": h.account, "units": h.units} for h in sorted(holders, key=lambda h: (-h.units, h.account))]
 
 
 def bounty_paid(view: dict[str, Any]) -> bool:
@@ -106,7 +123,7 @@ def bounty_paid(view: dict[str, Any]) -> bool:
 
 
 def tournament_json(view: dict[str, Any], model_roles: dict[str, str], dataset_roles: dict[str, str],
-                    verified: Any) -> dict[str, Any]:
+                    verified: Any, owners: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The demo's JSON object from the coordinator's summary."""
     weights = metamodel_weights([m["stake"] for m in view["models"]], view["weight_cap_ppm"])
     models = []
@@ -126,5 +143,5 @@ def tournament_json(view: dict[str, Any], model_roles: dict[str, str], dataset_r
     return {"tournament": view["tournament_id"], "metric": view["task"]["metric"],
             "metamodel_metric": metric / 1e6 if metric is not None else None,
             "threshold": view["threshold_micro"] / 1e6, "bounty_paid": bounty_paid(view),
-            "pool": view["pool"], "models": models,
+            "pool": view["pool"], "models": models, "metamodel_owners": owners or [],
             "ledger": {"ok": verified.ok, "entries": verified.entries, "root": bytes(verified.root_hash).hex()}}

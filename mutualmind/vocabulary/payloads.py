@@ -34,7 +34,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | model_dataset_slashed, model_slashed, tournament_refund, model_rewarded, model_payout, model_stake_returned, tournament_closed | tournament_id and the movement's parties and amount | coordinator | exactly the entries `tournament_settlement.settlement_entries` computes, in its order |
 | tournament_aborted | tournament_id, reason | coordinator | before a result only; then exactly `tournament_settlement.abort_entries` (pool and stakes back) |
 | tournament_verified | tournament_id, job_digest, metamodel_metric_micro, contributions_micro, dataset_contributions_micro (the re-run's), max_abs_diff_micro, tolerance_micro, verdict | coordinator | a result recorded; moves nothing (records an `admin tournament verify` re-run); job_digest the result's; the difference and the verdict are what `tournament_verdict.compare` gives for these numbers against the result's |
-| model_units_issued | model_id, source_kind ("round"), source_id, holders [{to, units}] | coordinator | a mutually owned model (issue 16): every ownership kind and its rules are in `ledger.ownership_rules` (arithmetic: `mutualmind.vocabulary.ownership`); round_opened's optional inference_price_per_1000_rows is the model's price at open |
+| model_units_issued | model_id (= source_id), source_kind ("round" or "tournament"), source_id, holders [{to, units}] | coordinator | a mutually owned model (issue 16): every ownership kind and its rules are in `ledger.ownership_rules` (arithmetic: `mutualmind.vocabulary.ownership`); round_opened's optional inference_price_per_1000_rows is the model's price at open |
 | model_units_transferred | model_id, from, to, units, nonce | from | (as above) |
 | inference_ordered | order_id, model_id, user, rows, fee, issued_at_ms, nonce | user | (as above) |
 | inference_delivered | order_id, model_id, user, rows, attestations | every node | (as above) |
@@ -353,8 +353,8 @@ def payments(name: str, value: Any) -> None:
 
 
 def source_kind(name: str, value: Any) -> None:
-    if value != "round":  # "tournament" once issue 15's metamodel settles
-        _fail(name, "must be 'round'")
+    if value not in ("round", "tournament"):  # a round's model, a tournament's metamodel
+        _fail(name, "must be 'round' or 'tournament'")
 
 
 def owner_signatures(name: str, value: Any) -> None:

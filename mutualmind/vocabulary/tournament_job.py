@@ -28,7 +28,12 @@ from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec, spec_f
 
 FREEZE = "freeze"
 RESOLVE = "resolve"
-PHASES = (FREEZE, RESOLVE)
+# a closed tournament's metamodel answering an inference order (issue 16): the records of
+# a resolve (the resolution's digest binds the frozen models), run as an inference job
+PREDICT = "predict"
+PHASES = (FREEZE, RESOLVE, PREDICT)
+# the phases that read the frozen models from the freeze job's folder
+READS_FROZEN = (RESOLVE, PREDICT)
 COMMITMENT_DOMAIN = "mutualmind/tournament-model-commitment/v1"
 
 
@@ -91,10 +96,10 @@ def parse_tournament_order(text: str) -> TournamentOrder:
     order = TournamentOrder(
         phase=raw["phase"], opened=_record(raw.get("opened"), "opened"),
         submissions=tuple(_record(s, "submission") for s in submissions))
-    if order.phase == RESOLVE:
+    if order.phase in READS_FROZEN:
         freeze_job = raw.get("freeze_job_id")
         if not isinstance(freeze_job, str) or not freeze_job:
-            raise InvalidInput("a resolve job names the freeze job whose weights it evaluates")
+            raise InvalidInput(f"a {order.phase} job names the freeze job whose weights it evaluates")
         order = TournamentOrder(order.phase, order.opened, order.submissions,
                                 _record(raw.get("resolution"), "resolution"), freeze_job)
     return order
@@ -167,8 +172,8 @@ def parse_worker_tournament(raw: object) -> WorkerTournament:
         raise InvalidInput(f"the worker's tournament description is malformed ({err})") from None
     if not models or len(stakes) != len(models) or any(not m.datasets for m in models):
         raise InvalidInput("the worker's tournament needs one stake and at least one dataset per model")
-    if tournament.phase == RESOLVE and not tournament.freeze_dir:
-        raise InvalidInput("a resolve job needs the freeze job's directory")
+    if tournament.phase in READS_FROZEN and not tournament.freeze_dir:
+        raise InvalidInput(f"a {tournament.phase} job needs the freeze job's directory")
     return tournament
 
 

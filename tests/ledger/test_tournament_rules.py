@@ -17,6 +17,11 @@ from hypothesis import strategies as st
 from ledger import Ledger, verify_ledger
 from ledger.workload import Market
 from mutualmind.errors import MutualMindError, PermissionDenied, RuleViolation
+from mutualmind.vocabulary.ownership import (
+    UNITS_PER_MODEL,
+    units_for_earnings,
+    units_transfer_payload,
+)
 from mutualmind.vocabulary.payloads import request_message
 from mutualmind.vocabulary.tournament import (
     ModelSubmission,
@@ -462,3 +467,60 @@ def test_a_verification_is_recorded_only_with_the_verdict_its_numbers_give(world
     path = ledger.path
     ledger.close()
     assert verify_ledger(path).ok
+
+
+# -- the metamodel's ownership units (issue 16) ------------------------------------------
+
+def _units_request(holders: list[dict[str, Any]], model_id: str = "t1") -> Request:
+    return ("model_units_issued", {"model_id": model_id, "source_kind": "tournament", "source_id": "t1",
+                                   "holders": holders}, None)
+
+
+def test_the_settlement_issues_the_metamodel_units_to_both_levels(world) -> None:  # type: ignore[no-untyped-def]
+    from coordinator.tournaments import settlement_requests
+
+    ledger, market, clock = world
+    to_resolution(ledger, market, clock)
+    refused(ledger, RuleViolation, [_units_request([{"to": "m1", "units": UNITS_PER_MODEL}])],
+            "source_not_settled")
+    ledger.append(*result(ledger, market, 700_000, [20_000, -8_000], [[10_000, 5_000, 2_000], [2_000, 3_000, -9_000]]))
+    before = dict(ledger.state.balances)
+    batch = settlement_requests(ledger, "t1", "spon")
+    assert batch[-1][0] == "model_units_issued" and batch[-2][0] == "tournament_closed"
+    refused(ledger, RuleViolation, batch[:-1] + [(*batch[-1][:1], {**batch[-1][1], "model_id": "t1-meta"}, None)],
+            "model_id")  # a metamodel is named by its tournament: no other name can clash
+    ledger.append_many(batch)  # the settlement and the units in one group commit
+    state = ledger.state
+    earned = {p: state.balance(p) - before[p] for p in ("m1", "alice", "bob", "carol")}
+    earned["m1"] -= 2000  # m1's stake came back: no earning
+    assert all(v > 0 for v in earned.values())
+    units = state.ownership.units("t1")
+    assert units == units_for_earnings(earned) and sum(units.values()) == UNITS_PER_MODEL
+    assert "spon" not in units and "m2" not in units  # the sponsor and the modeler that hurt earn none
+    model = state.ownership.model("t1")
+    assert model is not None and (model.source_kind, model.price_per_1000_rows) == ("tournament", 0)
+    refused(ledger, RuleViolation, [batch[-1]], "model_exists")
+    ledger.append(*market.signed("model_units_transferred", units_transfer_payload(
+        "t1", "alice", "dave", units["alice"] // 2, market.nonce()), "alice"))
+    path, root, held = ledger.path, ledger.root_hash(), state.ownership.units("t1")
+    assert sum(held.values()) == UNITS_PER_MODEL and state.recount_supply() == dict(state.totals)
+    ledger.close()
+    assert verify_ledger(path).ok
+    with Ledger.open(path) as replayed:
+        assert (replayed.root_hash(), replayed.state.ownership.units("t1")) == (root, held)
+
+
+def test_an_aborted_tournament_issues_no_units(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market, clock = world
+    to_resolution(ledger, market, clock)
+    ledger.append_many(_abort_batch(ledger))
+    refused(ledger, RuleViolation, [_units_request([{"to": "m1", "units": UNITS_PER_MODEL}])],
+            "source_not_settled")
+
+
+def test_rounds_and_tournaments_share_one_id_namespace(world) -> None:  # type: ignore[no-untyped-def]
+    ledger, market, clock = world
+    ledger.append(*market.register_dataset("val", "spon", "validation"))
+    refused(ledger, RuleViolation, [market.open_round("t1", "spon", 100, "val", ["ds-a", "ds-b", "ds-c"])], "id_taken")
+    ledger.append(*market.open_round("r1", "spon", 100, "val", ["ds-a", "ds-b", "ds-c"]))
+    refused(ledger, RuleViolation, [open_request(market, tid="r1")], "id_taken")

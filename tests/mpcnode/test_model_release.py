@@ -68,6 +68,7 @@ class SignedMarket:
 
     providers: dict[str, Any] = field(default_factory=dict)
     rounds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tournaments: dict[str, str] = field(default_factory=dict)   # id -> status
 
     def register(self, name: str, key: Ed25519PrivateKey) -> None:
         self.providers[name] = signed_register_provider(key, name)
@@ -87,6 +88,11 @@ class SignedMarket:
         sponsor = json.loads(r["opened"])["sponsor"]
         return check_round(round_id, r["opened"], r["signature"], self.provider_key(sponsor),
                            status=r["status"], job_digest=r["job_digest"], metrics_micro=r["metrics"])
+
+    def tournament_status(self, tournament_id: str) -> str:
+        if tournament_id not in self.tournaments:
+            raise NotFound(f"no tournament {tournament_id!r}")
+        return self.tournaments[tournament_id]
 
     def provider_key(self, provider_id: str) -> bytes:
         p = self.providers[provider_id]

@@ -14,10 +14,22 @@ from typing import Any
 
 import pytest
 
+from mpcnode.inference_jobs import NodeInference
 from mpcnode.jobs import JobRequest, JobRunner
+from mpcnode.nonce_store import NonceStore
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.tournament_check import TournamentJobCheck
-from mutualmind.errors import IntegrityError, NotFound, PermissionDenied
+from mutualmind.errors import (
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from mutualmind.vocabulary.dataset import TableSchema
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.inference import INFERENCE_JOB, TRAINING_JOB, inference_job_digest
+from mutualmind.vocabulary.signed_requests import signed_dataset_registration
 from mutualmind.vocabulary.signing_keys import generate_signing_key
 from mutualmind.vocabulary.tournament import (
     ModelSubmission,
@@ -28,7 +40,13 @@ from mutualmind.vocabulary.tournament import (
     signed_resolution,
     signed_tournament_open,
 )
-from mutualmind.vocabulary.tournament_job import FREEZE, RESOLVE, SignedRecord, TournamentOrder
+from mutualmind.vocabulary.tournament_job import (
+    FREEZE,
+    PREDICT,
+    RESOLVE,
+    SignedRecord,
+    TournamentOrder,
+)
 from tests.mpcnode.test_model_release import SignedMarket, _register_dataset
 
 COMMITMENTS = [secrets.token_hex(32), secrets.token_hex(32)]
@@ -104,3 +122,48 @@ def test_a_resolve_without_a_finished_freeze_on_this_node_starts_nothing(tmp_pat
     with pytest.raises(NotFound):
         runner.start(_request(order, secrets.token_hex(32), ("res",)))
     assert not any((tmp_path / "jobs").iterdir())
+
+
+def test_a_metamodel_inference_job_is_checked_from_the_records_and_this_nodes_freeze(tmp_path: Path) -> None:
+    """Issue 16: an inference order of a closed tournament's metamodel carries the
+    tournament's signed records in the predict phase; the node recomputes the resolution
+    digest over its own freeze commitments, binds the query rows to it, asks that the
+    tournament closed, and runs on its own freeze job's folder. A predict phase is never
+    a training job, and an inference job never runs another phase."""
+    market, registry, w = _world()
+    query = signed_dataset_registration(
+        w["keys"]["bob"], dataset_id="q-1", provider_id="bob", rows=4, cols=1, frac_bits=FRAC_BITS,
+        schema=TableSchema(("x",), ("x",), ""), share_commitments=[secrets.token_bytes(32) for _ in range(3)],
+        purpose="inference")
+    registry.add(query, w["keys"]["bob"].public_key().public_bytes_raw())
+    regs = {d: registry.get(d).payload for d in ("a-data", "b-data", "c-data")}
+    frozen = freeze_digest(w["opened"].payload, [s.payload for s in w["subs"]], regs)
+    resolved = resolution_digest(frozen, COMMITMENTS, [10, 10], 1_000_000, "res", registry.get("res").payload)
+    resolution = SignedRecord(*signed_resolution(w["keys"]["sponsor"], "t1", "sponsor", "res"))
+    order = TournamentOrder(PREDICT, w["opened"], w["subs"], resolution, "t1-freeze")
+    commitments = [c.hex() for c in registry.get("q-1").share_commitments]
+    request = replace(_request(order, inference_job_digest("q-1", "t1", resolved, commitments), ("q-1",)),
+                      job_id="q-1", kind=INFERENCE_JOB)
+    checks = TournamentJobCheck(market, registry, lambda job: COMMITMENTS)
+    jobs = JobRunner(tmp_path, generate_signing_key())
+    node = NodeInference(node_index=0, jobs=jobs, market=market, registry=registry,
+                         signing_key=generate_signing_key(), nonces=NonceStore(tmp_path / "nonces"),
+                         tournaments=checks)
+    market.tournaments["t1"] = "result"
+    with pytest.raises(RuleViolation, match="once the tournament has closed"):
+        node.check(request)
+    market.tournaments["t1"] = "closed"
+    assert node.check(request).model_dir == str(jobs.jobs_dir / "t1-freeze")
+    other_node = NodeInference(node_index=0, jobs=jobs, market=market, registry=registry,
+                               signing_key=generate_signing_key(), nonces=NonceStore(tmp_path / "nonces2"),
+                               tournaments=TournamentJobCheck(market, registry, lambda job: COMMITMENTS[::-1]))
+    with pytest.raises(IntegrityError, match="cannot reproduce"):   # other frozen shares on this node
+        other_node.check(request)
+    with pytest.raises(IntegrityError, match="cannot reproduce"):   # a digest over other query rows
+        node.check(replace(request, job_digest=bytes.fromhex(inference_job_digest("q-1", "t1", resolved,
+                                                                                  commitments[::-1]))))
+    resolve = TournamentOrder(RESOLVE, w["opened"], w["subs"], resolution, "t1-freeze")
+    with pytest.raises(InvalidInput, match="predict"):
+        node.check(replace(request, tournament_json=resolve.to_json()))
+    with pytest.raises(InvalidInput, match="only as an inference job"):
+        checks.check(replace(request, kind=TRAINING_JOB))

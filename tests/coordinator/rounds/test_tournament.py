@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mutualmind.errors import MutualMindError, RuleViolation
@@ -231,3 +232,59 @@ def test_verify_reruns_the_resolution_and_agrees(market: Market, capsys: pytest.
     # no result to verify yet: a rule violation's exit code and one line
     assert main(["admin", "tournament", "verify", "t-refuse", *target]) == 6
     assert "tournament_state" in capsys.readouterr().err
+
+
+def test_the_closed_tournaments_metamodel_is_owned_and_sells_predictions(market: Market) -> None:
+    """Issue 16 on the tournament above: its settlement issued the metamodel's units to
+    those its model payouts paid (modelers and their data providers, never the sponsor);
+    owners with a majority set a price; a user buys the metamodel's predictions in one
+    inference job (every frozen model on the query shares, combined by the metamodel
+    weights), and the fee is paid out to the owners as a dividend."""
+    from mutualmind.demo.inference_story import query_table
+    from mutualmind.vocabulary.ownership import UNITS_PER_MODEL, inference_fee
+    from mutualmind.vocabulary.signed_requests import new_price_proposal, sign_price_proposal
+    from provider.client import get_model, pay_dividend, submit_price_change
+    from provider.predict import predict, wait_for
+
+    session = market.session
+    model = get_model(session.market_channel, "t1")
+    holders = {h.account: h.units for h in model.holders}
+    assert model.source_kind == "tournament" and model.price_per_1000_rows == 0   # not for sale yet
+    assert sum(holders.values()) == UNITS_PER_MODEL and "sponsor" not in holders and "modeler-c" not in holders
+    # both levels: the good model's modeler and a provider of the data it used
+    assert holders["modeler-a"] > 0 and any(h.startswith("provider-") for h in holders), holders
+    _refused(market, "not for sale", lambda: predict(
+        session.market_channel, session.node_channels, market.sponsor.key, "sponsor", "t1",
+        query_table(market.scenario.validation, 2), session.node_keys))
+    proposal, signed = new_price_proposal("t1", 1_000), 0
+    for owner in sorted(holders, key=lambda h: -holders[h]):   # owners sign until a majority
+        proposal = sign_price_proposal(market.clients[owner].key, owner, proposal)
+        signed += holders[owner]
+        if 2 * signed > UNITS_PER_MODEL:
+            break
+    submit_price_change(session.market_channel, proposal)
+    price = get_model(session.market_channel, "t1").price_per_1000_rows
+    assert price == 1_000
+
+    buyer = session.enrol("meta-user", mint=2_000)
+    rows = 8
+    queries = query_table(market.scenario.validation, rows)
+    started = time.monotonic()
+    result = predict(session.market_channel, session.node_channels, buyer.key, "meta-user", "t1", queries,
+                     session.node_keys)
+    seconds = time.monotonic() - started
+    probabilities = result.outputs[:, 0]
+    validation = market.scenario.validation
+    truth = validation.values[:rows, list(validation.schema.columns).index(validation.schema.label_column)]
+    assert result.outputs.shape == (rows, 1) and result.probabilities
+    assert np.all((probabilities > -0.01) & (probabilities < 1.01)), probabilities
+    assert (result.labels() == truth).mean() >= 0.75, (probabilities, truth)
+    assert result.fee == inference_fee(price, rows) > 0 and session.balance("meta-user").balance == 2_000 - result.fee
+    delivered = wait_for(session.market_channel, result.order_id, ("delivered", "failed"), timeout_s=60)
+    assert delivered.state == "delivered", delivered.message
+    paid = pay_dividend(session.market_channel, "t1")
+    assert paid.amount == result.fee and {p.account for p in paid.payments} <= set(holders)
+    verified = session.verify_ledger()
+    assert verified.ok, verified.error
+    print(f"metamodel inference: {rows} rows in {seconds:.2f} s, job {result.stats.get('job_s')} s, "
+          f"{result.stats.get('rounds')} rounds")

@@ -1,0 +1,170 @@
+"""One party of a closed tournament's metamodel inference: every frozen model on a user's
+query shares, combined with the metamodel's public weights (issue 16).
+
+A tournament's metamodel is no single model file: it is the stake-weighted (capped)
+average of the probabilities of every model the freeze trained (`metamodel.py`, steps 1-3
+of the resolution, the metamodel row only). This party reads its shares of each frozen
+full model (variant 0 of `model-<k>.bin` in its node's freeze job folder, each checked
+against the SHA-256 the freeze exchanged and committed to), its node's share of the
+query rows, aligns the query's columns to the freeze's column exponents (a public
+integer product when the query's exponents are at least the freeze's, as
+`provider.predict` chooses; a truncation otherwise), folds each model's standardisation
+into its first layer once, and writes this party's share of one probability per row,
+[rows, 1] raw LE int64 (16 fractional bits), to `predictions.bin` in the same result
+shape as a round model's inference job (`inference.run_inference`). Nothing is revealed.
+
+The weights are public: `metamodel_weights(stakes, cap)` of the stakes the modelers
+signed in their submissions (the node verified them, `mpcnode.tournament_check`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mpcnode.share_store import ShareStore
+from mpcnode.worker.job_spec import WorkerSpec
+from mpcnode.worker.lifetime import Deadline
+from mutualmind.errors import IntegrityError, InvalidInput
+from mutualmind.vocabulary.dataset import INFERENCE
+from mutualmind.vocabulary.fixed_point import FRAC_BITS
+from mutualmind.vocabulary.model_file import read_share_file
+from mutualmind.vocabulary.model_spec import ModelSpec
+from mutualmind.vocabulary.tournament_job import WorkerTournament
+
+FREEZE_RESULT = "result.json"   # the freeze job's result (tournament_run._freeze)
+FULL_MODEL = "0/"               # variant 0 of a frozen model's share file: the full model
+
+
+@dataclass(frozen=True)
+class MetamodelInputs:
+    """This party's shares: the query [rows, F] and every frozen full model's tensors."""
+
+    query: np.ndarray
+    shift: np.ndarray                  # bits to shift each query column right (negative: left)
+    models: list[dict[str, np.ndarray]]
+    specs: list[ModelSpec]
+    stakes: tuple[int, ...]
+    cap_ppm: int
+
+
+def load_metamodel_inputs(spec: WorkerSpec, tournament: WorkerTournament) -> MetamodelInputs:
+    """Read and check this party's query share and frozen model shares (before any network)."""
+    frozen = Path(tournament.freeze_dir)
+    try:
+        freeze = json.loads((frozen / FREEZE_RESULT).read_text(encoding="utf-8"))
+        files, reference = freeze["models"], np.asarray(freeze["feature_exponents"], dtype=np.int64)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IntegrityError(f"the freeze job's files in {frozen.name} are unreadable ({err})") from None
+    if [f.get("model_id") for f in files] != [m.model_id for m in tournament.models]:
+        raise IntegrityError("the freeze job on this node froze other models than the tournament names")
+    models = []
+    for model, item in zip(tournament.models, files, strict=True):
+        path = frozen / str(item["file"])
+        if hashlib.sha256(path.read_bytes()).hexdigest() != item["sha256"]:
+            raise IntegrityError(f"the frozen shares of model {model.model_id!r} changed since the freeze")
+        tensors = read_share_file(path, [t for t in item["tensors"] if str(t["name"]).startswith(FULL_MODEL)])
+        models.append({name[len(FULL_MODEL):]: np.array(t, dtype=np.int64)   # writable copies for torch
+                       for name, t in tensors.items()})
+    store = ShareStore(spec.data_dir)
+    schema = store.describe(tournament.models[0].datasets[0]).schema
+    query_meta = store.describe(spec.dataset_ids[0])
+    if query_meta.purpose != INFERENCE:
+        raise InvalidInput(f"dataset {query_meta.dataset_id!r} is a {query_meta.purpose} set, not query rows")
+    if query_meta.node_index != spec.rank:
+        raise IntegrityError(f"the query share on this node is share {query_meta.node_index}, "
+                             f"but this node is rank {spec.rank}")
+    if query_meta.frac_bits != FRAC_BITS:
+        raise InvalidInput(f"the query rows have {query_meta.frac_bits} fractional bits; jobs need {FRAC_BITS}")
+    if list(query_meta.schema.columns) != list(schema.feature_columns):
+        raise InvalidInput(f"the query columns {list(query_meta.schema.columns)[:5]}... are not the "
+                           f"tournament's features {list(schema.feature_columns)[:5]}... in order")
+    query = store.load(query_meta.dataset_id).data   # checked against its commitment
+    return MetamodelInputs(query=np.array(query, dtype=np.int64), shift=reference - np.asarray(query_meta.exponents),
+                           models=models, specs=[m.spec for m in tournament.models],
+                           stakes=tournament.stakes, cap_ppm=tournament.cap_ppm)
+
+
+def evaluate_metamodel(inputs: MetamodelInputs,
+                       on_chunk: Callable[[int, int], None] = lambda done, total: None) -> np.ndarray:
+    """This party's share of the metamodel's probabilities [rows, 1] (LE int64, FRAC_BITS),
+    in MPC with the parties of the current CrypTen context; `on_chunk(done, rows)` after
+    every row chunk."""
+    import torch
+    from crypten.mpc import MPCTensor
+
+    from mpcnode.worker.backend import CrypTenBackend
+    from mpcnode.worker.metamodel import fold_metamodel, metamodel_probabilities
+    from mpcnode.worker.normalisation import row_chunks
+
+    backend = CrypTenBackend()
+
+    def secret(array: np.ndarray) -> Any:
+        return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
+
+    models = [{name: secret(t) for name, t in model.items()} for model in inputs.models]
+    metamodel = fold_metamodel(backend, inputs.specs, models, inputs.stakes, inputs.cap_ppm)
+    right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
+    left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
+    rows = inputs.query.shape[0]
+    outputs = np.empty((rows, 1), dtype="<i8")
+    for start, stop in row_chunks(rows, metamodel.width):
+        x = secret(inputs.query[start:stop])
+        if (inputs.shift < 0).any():
+            x = x * left          # onto the freeze's exponents: a public integer, exact
+        if (inputs.shift > 0).any():
+            x = x.div(right)      # a query column finer than the freeze's: a truncation
+        outputs[start:stop] = metamodel_probabilities(backend, metamodel, x).share.numpy().reshape(stop - start, 1)
+        on_chunk(stop, rows)
+    return outputs
+
+
+def run_metamodel_inference(spec: WorkerSpec, tournament: WorkerTournament, deadline: Deadline | None = None,
+                            startup: dict[str, object] | None = None) -> dict[str, object]:
+    """Run this party's metamodel inference job; writes predictions.bin and result.json
+    in the shape `inference.run_inference` writes (the node handles both alike)."""
+    from mpcnode.worker.inference import PREDICTIONS_FILE
+    from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, init_crypten, write_atomic
+
+    started, started_at = time.monotonic(), time.time()
+    output = Path(spec.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    inputs = load_metamodel_inputs(spec, tournament)   # before torch: bad input fails in a second
+    crypten = init_crypten(spec, deadline)
+    try:
+        import crypten.communicator as comm
+
+        communicator = comm.get()
+        connected = time.monotonic()
+        communicator.reset_communication_stats()
+
+        def on_chunk(done: int, total: int) -> None:
+            write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(),
+                         durable=False)
+
+        outputs = evaluate_metamodel(inputs, on_chunk)
+        stats = dict(communicator.get_communication_stats())
+        write_atomic(output / PREDICTIONS_FILE, outputs.tobytes())
+        finished = time.monotonic()
+        rows = int(outputs.shape[0])
+        document: dict[str, object] = {
+            "kind": "inference", "job_id": spec.job_id, "model_id": spec.round_id, "rank": spec.rank,
+            "rows": rows, "outputs": 1, "metamodel": {"models": len(inputs.models)},
+            "predictions": {"file": PREDICTIONS_FILE, "frac_bits": FRAC_BITS, "shape": [rows, 1]},
+            "comm": {"rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
+                     "comm_time_s": float(stats["time"]), "mpc_s": finished - connected,
+                     "startup_s": connected - started, "started_at": started_at, "finished_at": time.time()},
+            "wall_s": finished - started, "mpc_s": finished - connected,
+            "startup": startup or {"mode": "cold"},
+        }
+        write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
+        return document
+    finally:
+        crypten.uninit()
