@@ -12,7 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mpcnode.market_view import RoundFacts, check_provider_registration, check_round
+from mpcnode.market_view import (
+    RoundFacts,
+    TournamentFacts,
+    check_provider_registration,
+    check_round,
+)
 from mpcnode.registry import RegisteredDataset
 from mutualmind.errors import IntegrityError, Unavailable
 from mutualmind.vocabulary.deadlines import COORDINATOR_LOOKUP_S
@@ -42,12 +47,25 @@ class CoordinatorMarket:
                            job_digest=view.job_digest, metrics_micro=list(view.metrics_micro))
 
     def tournament_status(self, tournament_id: str) -> str:
+        return self._tournament_view(tournament_id).status
+
+    def tournament(self, tournament_id: str) -> TournamentFacts:
+        view = self._tournament_view(tournament_id)
+        try:
+            models = json.loads(view.view_json)["models"]
+            commitments = {str(m["model_id"]): str(m["commitment"]) for m in models}
+        except (ValueError, KeyError, TypeError):
+            raise IntegrityError(f"the coordinator sent an unreadable view of tournament {tournament_id!r}; "
+                                 "check that coordinator and node run the same version") from None
+        return TournamentFacts(tournament_id, str(view.status), commitments)
+
+    def _tournament_view(self, tournament_id: str) -> Any:
         view = self._call("GetTournament", market_pb2.GetTournamentRequest(tournament_id=tournament_id),
                           tournament_id)
         if view.tournament_id != tournament_id:
             raise IntegrityError(f"the coordinator answered for tournament {view.tournament_id!r} "
                                  f"when asked for {tournament_id!r}")
-        return str(view.status)
+        return view
 
     def provider_key(self, provider_id: str) -> bytes:
         reply = self._call("GetProvider", market_pb2.GetProviderRequest(provider_id=provider_id),

@@ -26,6 +26,7 @@ import sys
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -353,12 +354,16 @@ class JobRunner:
 
     def frozen_commitments(self, job_id: str) -> list[str]:
         """The weight-share commitments this node's finished freeze job computed."""
+        return [str(c) for c in self.freeze_result(job_id)[0]["commitments"]]
+
+    def freeze_result(self, job_id: str) -> tuple[dict[str, Any], Path]:
+        """A finished tournament job's result document (as its worker wrote it) and its
+        directory (where the frozen share files are)."""
         status = self.status(validate_job_id(job_id))
         job = self._get(job_id)
         if status.state != JobState.DONE or not job.request.tournament_json:
             raise NotFound(f"this node holds no finished tournament freeze job {job_id!r}")
-        document = json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8"))
-        return [str(c) for c in document["commitments"]]
+        return json.loads((job.directory / RESULT_FILE).read_text(encoding="utf-8")), job.directory
 
     def request_of(self, job_id: str) -> JobRequest:
         """What the coordinator asked for job `job_id` (as this node checked and ran it)."""

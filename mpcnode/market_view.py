@@ -43,6 +43,17 @@ class RoundFacts:
         return str(self.opened["sponsor"])
 
 
+@dataclass(frozen=True)
+class TournamentFacts:
+    """A tournament as the coordinator reports it: its status and each model's frozen
+    commitment (from `models_frozen`; '' before the freeze). All the coordinator's word:
+    a node acts on it only where its own freeze job's records agree."""
+
+    tournament_id: str
+    status: str
+    commitments: dict[str, str]     # model id -> frozen commitment
+
+
 class MarketView(Protocol):
     """Where a node reads rounds and provider keys (verified by the implementation)."""
 
@@ -57,6 +68,10 @@ class MarketView(Protocol):
     def tournament_status(self, tournament_id: str) -> str:
         """The tournament's status (the coordinator's word, as a round's status is);
         NotFound for an unknown id."""
+        ...
+
+    def tournament(self, tournament_id: str) -> TournamentFacts:
+        """The tournament's status and frozen commitments; NotFound for an unknown id."""
         ...
 
 

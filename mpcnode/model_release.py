@@ -15,7 +15,8 @@ It then finds its own finished job whose attestation is exactly the accepted res
 (round id, job digest, revealed values) and returns the share with a receipt the node
 signs: canonical JSON naming the round, digest, node, sponsor, nonce, size, SHA-256 and
 manifest, so the sponsor can tell which node gave which bytes. No gRPC here; nothing is
-pickled (the manifest is JSON).
+pickled (the manifest is JSON). A request that names a model id is for a closed
+tournament's frozen model, released to its modeler (`mpcnode.tournament_release`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mpcnode.jobs import JobRunner
 from mpcnode.market_view import MarketView
 from mpcnode.nonce_store import NONCE_FILE, NonceStore, check_fresh
+from mpcnode.tournament_release import frozen_share
 from mutualmind.errors import (
     InvalidInput,
     NotFound,
@@ -70,6 +72,8 @@ class ModelRelease:
         self._check_shape(request)
         now = self._clock()
         check_fresh(request.nonce, request.issued_at, now, MAX_SKEW_S)
+        if request.model_id:
+            return self._release_frozen(request, now)
         facts = self._market.round(request.round_id)
         if facts.sponsor != request.sponsor_id:
             raise PermissionDenied(
@@ -93,6 +97,22 @@ class ModelRelease:
                                   nonce=request.nonce, data=data, manifest=manifest)
         receipt = canonical_json(payload)
         return ReleasedShare(data=data, receipt_json=receipt, signature=sign(self._key, receipt))
+
+    def _release_frozen(self, request: FetchRequest, now: float) -> ReleasedShare:
+        """A closed tournament's frozen model, to its modeler (`mpcnode.tournament_release`)."""
+        share = frozen_share(self._jobs, self._market, self.node_index, request)
+        key = self._market.provider_key(share.modeler)
+        if not verify_signature(key, fetch_message(request), request.signature):
+            raise PermissionDenied(
+                f"the request is not signed by modeler {share.modeler!r}'s registered key; sign it "
+                "with the key the modeler registered")
+        self._nonces.claim(request.nonce, request.issued_at + MAX_SKEW_S + 1, now)
+        payload = receipt_payload(round_id=request.round_id, job_digest=share.commitment,
+                                  node_index=self.node_index, sponsor_id=request.sponsor_id,
+                                  nonce=request.nonce, data=share.data, manifest=share.manifest,
+                                  frozen=share.facts)
+        receipt = canonical_json(payload)
+        return ReleasedShare(data=share.data, receipt_json=receipt, signature=sign(self._key, receipt))
 
     def _check_shape(self, request: FetchRequest) -> None:
         if not request.round_id or not request.sponsor_id:

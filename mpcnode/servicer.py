@@ -81,7 +81,8 @@ class ShareIntakeServicer(node_pb2_grpc.ShareIntakeServicer):
                               "sponsored a round; restart it with --coordinator")
         share = self._release.release(FetchRequest(
             round_id=request.round_id, sponsor_id=request.sponsor_id, node_index=request.node_index,
-            nonce=request.nonce, issued_at=request.issued_at, signature=bytes(request.signature)))
+            nonce=request.nonce, issued_at=request.issued_at, signature=bytes(request.signature),
+            model_id=request.model_id))
         yield from _share_stream(share.receipt_json, share.signature, share.data)
 
     def UploadShare(

@@ -172,20 +172,22 @@ class CancelJobReply(_message.Message):
     def __init__(self, state: _Optional[str] = ...) -> None: ...
 
 class FetchModelShareRequest(_message.Message):
-    __slots__ = ("round_id", "sponsor_id", "node_index", "nonce", "issued_at", "signature")
+    __slots__ = ("round_id", "sponsor_id", "node_index", "nonce", "issued_at", "signature", "model_id")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     SPONSOR_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     sponsor_id: str
     node_index: int
     nonce: str
     issued_at: int
     signature: bytes
-    def __init__(self, round_id: _Optional[str] = ..., sponsor_id: _Optional[str] = ..., node_index: _Optional[int] = ..., nonce: _Optional[str] = ..., issued_at: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    model_id: str
+    def __init__(self, round_id: _Optional[str] = ..., sponsor_id: _Optional[str] = ..., node_index: _Optional[int] = ..., nonce: _Optional[str] = ..., issued_at: _Optional[int] = ..., signature: _Optional[bytes] = ..., model_id: _Optional[str] = ...) -> None: ...
 
 class ModelShareChunk(_message.Message):
     __slots__ = ("receipt", "data")

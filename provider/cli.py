@@ -364,6 +364,19 @@ def _resolve_nodes(args: argparse.Namespace) -> None:
     args.node = [n.public_address for n in args.directory]
 
 
+def collection_nodes(args: argparse.Namespace) -> list[bytes]:
+    """For a model collection: resolve the nodes, return their receipt keys, and check
+    --out's folder exists (before any share is fetched)."""
+    _resolve_nodes(args)
+    keys = _node_keys(args.certs, len(args.node), args.directory)
+    if keys is None:
+        raise InvalidInput(f"{args.certs} must hold the cluster manifest (cluster.json) naming "
+                           f"the keys of all {len(args.node)} nodes, to check who sent each share")
+    if not args.out.parent.is_dir():
+        raise InvalidInput(f"folder {args.out.parent} does not exist; create it or choose another --out")
+    return keys
+
+
 def _node_keys(certs: Path, count: int, directory: Any = None) -> list[bytes] | None:
     """Node i's receipt key: the manifest's (when --certs holds one), else the directory's."""
     from mutualmind.transport.pki import MANIFEST_NAME, load_manifest
@@ -556,13 +569,7 @@ def run_collect_model(args: argparse.Namespace) -> int:
     from provider.model_collect import collect_model, evaluate, write_model
     from provider.sharing import load_csv
 
-    _resolve_nodes(args)
-    keys = _node_keys(args.certs, len(args.node), args.directory)
-    if keys is None:
-        raise InvalidInput(f"{args.certs} must hold the cluster manifest (cluster.json) naming "
-                           f"the keys of all {len(args.node)} nodes, to check who sent each share")
-    if not args.out.parent.is_dir():
-        raise InvalidInput(f"folder {args.out.parent} does not exist; create it or choose another --out")
+    keys = collection_nodes(args)
     if args.evaluate is not None and not args.evaluate.is_file():
         raise InvalidInput(f"no CSV file at {args.evaluate} to evaluate the model on")
     channels = _node_channels(args)

@@ -411,24 +411,28 @@ def fetch_model_share(
     node_public_key: bytes,
     job_digest: str,
     timeout_s: float = MODEL_FETCH_S,
+    model_id: str = "",
 ) -> ModelShare:
     """Ask node `node_index` for its share of `round_id`'s model with a freshly signed
     request; stream it in and check the node's signed receipt against the request, the
-    round's accepted job digest and the bytes (IntegrityError if anything differs)."""
-    request = sign_fetch(key, round_id, sponsor_id, node_index, new_nonce(), int(time.time()))
+    round's accepted job digest and the bytes (IntegrityError if anything differs).
+    With `model_id`: tournament `round_id`'s frozen model, `sponsor_id` its modeler and
+    `job_digest` the model's frozen commitment (`provider.frozen_collect`)."""
+    request = sign_fetch(key, round_id, sponsor_id, node_index, new_nonce(), int(time.time()), model_id)
     stub = node_pb2_grpc.ShareIntakeStub(channel)
     with naming_node(node_index), typed_rpc_errors():
         stream = stub.FetchModelShare(
             node_pb2.FetchModelShareRequest(
                 round_id=round_id, sponsor_id=sponsor_id, node_index=node_index,
-                nonce=request.nonce, issued_at=request.issued_at, signature=request.signature),
+                nonce=request.nonce, issued_at=request.issued_at, signature=request.signature,
+                model_id=model_id),
             timeout=timeout_s,
         )
         receipt_json, signature, shares = receive_signed_share(stream, node_index, MAX_MODEL_SHARE_BYTES,
                                                                "model share")
     manifest = check_released_share(
         shares, receipt_json, signature, node_public_key, round_id=round_id, job_digest=job_digest,
-        node_index=node_index, sponsor_id=sponsor_id, nonce=request.nonce)
+        node_index=node_index, sponsor_id=sponsor_id, nonce=request.nonce, model_id=model_id)
     return ModelShare(node_index, shares, manifest, receipt_json, signature)
 
 

@@ -1,4 +1,4 @@
-"""`mutualmind modeler submit|list|show`: a modeler's side of the model market (issue 15).
+"""`mutualmind modeler submit|list|show|collect`: a modeler's side of the model market (issue 15).
 
 A modeler is a registered provider key like any other: it chooses a tournament's staked
 datasets and a recipe, signs the submission on its own machine
@@ -54,6 +54,15 @@ def register(subparsers: Any) -> None:
     show.add_argument("tournament_id", help="the tournament's id")
     target(show, key=False)
     show.set_defaults(func=run_show)
+
+    collect = sub.add_parser("collect", help="fetch your frozen model of a settled tournament from every node")
+    collect.add_argument("--tournament", required=True, help="a closed (settled) tournament's id")
+    collect.add_argument("--model", required=True, help="the id of the model you submitted")
+    collect.add_argument("--out", type=Path, required=True, help="JSON model file to write")
+    collect.add_argument("--node", action="append", metavar="HOST:PORT",
+                         help="node public address, once per node in index order (default: the coordinator's node directory)")
+    target(collect, key=True)
+    collect.set_defaults(func=run_collect)
 
 
 def run_submit(args: argparse.Namespace) -> int:
@@ -119,4 +128,29 @@ def run_show(args: argparse.Namespace) -> int:
     view = _read(args, "GetTournament", market_pb2.GetTournamentRequest(tournament_id=args.tournament_id))
     summary = json.loads(view.view_json)
     print(json.dumps(summary, sort_keys=True) if args.json else tournament_text(summary))
+    return 0
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    """Collect, check and rebuild the frozen model; write it atomically; one JSON line."""
+    from provider.cli import _market, _node_channels, collection_nodes, resolve_cluster
+    from provider.frozen_collect import collect_frozen_model, write_frozen_model
+
+    resolve_cluster(args)
+    keys = collection_nodes(args)
+    channels = _node_channels(args)
+    try:
+        client = _market(args)
+        try:
+            model = collect_frozen_model(client.channel, channels, client.key, client.provider_id,
+                                         args.tournament, args.model, keys)
+        finally:
+            client.channel.close()
+    finally:
+        for channel in channels:
+            channel.close()
+    write_frozen_model(args.out, model)
+    print(json.dumps({"tournament_id": model.tournament_id, "model_id": model.model_id, "out": str(args.out),
+                      "nodes": len(model.shares), "kind": model.spec.kind, "commitment": model.commitment,
+                      "tensors": {name: list(t.shape) for name, t in sorted(model.tensors.items())}}))
     return 0

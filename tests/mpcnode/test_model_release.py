@@ -23,7 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mpcnode.job_check import JobDigestCheck
 from mpcnode.jobs import JobRequest, JobRunner
-from mpcnode.market_view import RoundFacts, check_provider_registration, check_round
+from mpcnode.market_view import (
+    RoundFacts,
+    TournamentFacts,
+    check_provider_registration,
+    check_round,
+)
 from mpcnode.model_release import ModelRelease
 from mpcnode.registry import InMemoryRegistry
 from mpcnode.server import NodeConfig, RunningNode, start_node
@@ -93,6 +98,9 @@ class SignedMarket:
         if tournament_id not in self.tournaments:
             raise NotFound(f"no tournament {tournament_id!r}")
         return self.tournaments[tournament_id]
+
+    def tournament(self, tournament_id: str) -> TournamentFacts:
+        return TournamentFacts(tournament_id, self.tournament_status(tournament_id), {})
 
     def provider_key(self, provider_id: str) -> bytes:
         p = self.providers[provider_id]

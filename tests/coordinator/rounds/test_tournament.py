@@ -151,6 +151,9 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
     assert frozen.status == "frozen"
     commitments = [m["commitment"] for m in json.loads(frozen.view_json)["models"]]
     assert len(set(commitments)) == 3 and all(len(c) == 64 for c in commitments)
+    # frozen, not settled: no node hands a model to its modeler yet
+    with pytest.raises(RuleViolation, match="tournament_not_closed"):
+        _fetch_frozen(market, 0, good.key, "modeler-a", "good", commitments[0])
 
     _refused(market, "not_publisher", lambda: good.commit_resolution("t1", "validation"))
     sponsor.commit_resolution("t1", "validation")
@@ -182,6 +185,88 @@ def test_a_tournament_trains_freezes_resolves_and_settles(market: Market) -> Non
     assert after["modeler-a"] > before["modeler-a"] and after["modeler-c"] == before["modeler-c"]
     verified = session.verify_ledger()
     assert verified.ok, verified.error
+
+
+def _fetch_frozen(market: Market, node: int, key: Any, modeler: str, model_id: str, commitment: str) -> Any:
+    from provider.client import fetch_model_share
+
+    return fetch_model_share(market.session.node_channels[node], key, modeler, "t1", node,
+                             node_public_key=market.session.node_keys[node], job_digest=commitment,
+                             model_id=model_id)
+
+
+def test_a_modeler_collects_its_frozen_model_and_no_one_else_can(market: Market, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """After settlement the modeler of "good" fetches every node's share of its full model
+    (`modeler collect`, in this process), checked against the frozen commitment; the
+    rebuilt model predicts like the same recipe trained in plaintext on the same rows.
+    Another modeler's key, a replayed request and a model of another modeler are refused."""
+    import grpc
+
+    from mpcnode.worker.reference import job_scaled, plaintext_batched
+    from mutualmind.cli import main
+    from mutualmind.errors import PermissionDenied
+    from mutualmind.transport import raise_from_rpc_error
+    from mutualmind.vocabulary.model_fetch import sign_fetch
+    from mutualmind.vocabulary.model_file import predict
+    from mutualmind.vocabulary.model_spec import parse_model_spec
+    from mutualmind.vocabulary.signed_requests import new_nonce
+    from mutualmind.vocabulary.signing_keys import save_private_key
+    from proto import node_pb2, node_pb2_grpc
+
+    view = json.loads(market.session.admin.call(market.session.admin.market, "GetTournament",
+                                                market_pb2.GetTournamentRequest(tournament_id="t1")).view_json)
+    by_id = {m["model_id"]: m for m in view["models"]}
+    key = tmp_path / "modeler.pem"
+    save_private_key(market.clients["modeler-a"].key, key)
+    key.with_name("modeler.pem.id").write_text("modeler-a\n")
+    out = tmp_path / "good.json"
+    target = ["--data-dir", str(market.cluster.data_dir)]
+    assert main(["modeler", "collect", "--key", str(key), "--tournament", "t1", "--model", "good",
+                 "--out", str(out), *target]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["commitment"] == by_id["good"]["commitment"] and summary["nodes"] == 3
+    document = json.loads(out.read_text())
+    assert document["datasets"] == by_id["good"]["datasets"] and out.stat().st_mode & 0o077 == 0
+    receipts = [r["receipt"] for r in document["node_receipts"]]
+    assert all(r["job_digest"] == by_id["good"]["commitment"] for r in receipts)
+    # the full model only: no per-dataset variant left the nodes
+    assert all(not str(t["name"]).startswith(("0/", "1/")) for r in receipts for t in r["manifest"])
+
+    tensors = {n: np.asarray(v) for n, v in {**document["weights"], **document["normalisation"]}.items()}
+    spec = parse_model_spec(RECIPE)
+    tables = {f"{p.name}-data": p.table.values for p in market.scenario.providers}
+    rows = [tables[d] for d in by_id["good"]["datasets"]]
+    train, validation = np.vstack(rows), market.scenario.validation.values
+    collected = predict(tensors, spec, validation[:, :-1])
+    plain = plaintext_batched(spec, train[:, :-1], train[:, -1], validation[:, :-1], validation[:, -1],
+                              [len(r) for r in rows])
+    scaled_validation = job_scaled(spec, train[:, :-1], train[:, -1], validation[:, :-1], validation[:, -1],
+                                   [len(r) for r in rows])[2]
+    plain_model = {n: t.detach().numpy() for n, t in plain.weights.items()}
+    expected = predict(plain_model, spec, scaled_validation)
+    agreement = float((collected == expected).mean())
+    accuracy = float((collected == validation[:, -1]).mean())
+    assert agreement >= 0.95 and accuracy > 0.85, (agreement, accuracy)
+
+    # another modeler's key, for good's model or under good's modeler's name
+    with pytest.raises(PermissionDenied, match="only the modeler"):
+        _fetch_frozen(market, 0, market.clients["modeler-b"].key, "modeler-b", "good", by_id["good"]["commitment"])
+    with pytest.raises(PermissionDenied, match="not signed by modeler"):
+        _fetch_frozen(market, 1, market.clients["modeler-b"].key, "modeler-a", "good", by_id["good"]["commitment"])
+    # a replay: the same signed request twice
+    signed = sign_fetch(market.clients["modeler-a"].key, "t1", "modeler-a", 2, new_nonce(), int(time.time()), "good")
+    request = node_pb2.FetchModelShareRequest(round_id="t1", sponsor_id="modeler-a", node_index=2,
+                                              nonce=signed.nonce, issued_at=signed.issued_at,
+                                              signature=signed.signature, model_id="good")
+    stub = node_pb2_grpc.ShareIntakeStub(market.session.node_channels[2])
+    assert b"".join(m.data for m in stub.FetchModelShare(request, timeout=30))
+    with pytest.raises(PermissionDenied, match="already answered"):
+        try:
+            b"".join(m.data for m in stub.FetchModelShare(request, timeout=30))
+        except grpc.RpcError as err:
+            raise_from_rpc_error(err)
+    print(f"frozen model collected: agreement with plaintext {agreement:.3f}, accuracy {accuracy:.3f}")
 
 
 def test_the_commands_show_the_tournament_and_refuse_in_one_line(market: Market, tmp_path: Path,
