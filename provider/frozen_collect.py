@@ -29,7 +29,7 @@ from mutualmind.vocabulary.states import TournamentStatus
 from mutualmind.vocabulary.tournament_collect import check_frozen_shares, unscaled
 from proto import market_pb2
 from provider.client import Channel, ModelShare, fetch_model_share, market_call, on_every_node
-from provider.model_collect import NORMALISATION
+from provider.model_collect import released_parts
 
 FROZEN_MODEL_FORMAT = "mutualmind-frozen-model/v1"
 
@@ -55,10 +55,7 @@ class FrozenModel:
             "format": FROZEN_MODEL_FORMAT, "tournament_id": self.tournament_id, "model_id": self.model_id,
             "modeler": self.modeler, "commitment": self.commitment, "model_spec": asdict(self.spec),
             "datasets": self.datasets, "feature_columns": self.feature_columns, "label_column": self.label_column,
-            "weights": {n: t.tolist() for n, t in self.tensors.items() if n not in NORMALISATION},
-            "normalisation": {n: t.tolist() for n, t in self.tensors.items() if n in NORMALISATION},
-            "node_receipts": [{"node_index": s.node_index, "receipt": json.loads(s.receipt_json),
-                               "signature": s.signature.hex()} for s in self.shares],
+            **released_parts(self.tensors, self.shares),
         }
 
 

@@ -68,11 +68,18 @@ class CollectedModel:
             "model_spec": asdict(self.spec),
             "feature_columns": self.feature_columns,
             "label_column": self.label_column,
-            "weights": {n: t.tolist() for n, t in self.tensors.items() if n not in NORMALISATION},
-            "normalisation": {n: t.tolist() for n, t in self.tensors.items() if n in NORMALISATION},
-            "node_receipts": [{"node_index": s.node_index, "receipt": json.loads(s.receipt_json),
-                               "signature": s.signature.hex()} for s in self.shares],
+            **released_parts(self.tensors, self.shares),
         }
+
+
+def released_parts(tensors: dict[str, np.ndarray], shares: Sequence[ModelShare]) -> dict[str, Any]:
+    """A model file's weights, normalisation and the nodes' signed receipts (provenance)."""
+    return {
+        "weights": {n: t.tolist() for n, t in tensors.items() if n not in NORMALISATION},
+        "normalisation": {n: t.tolist() for n, t in tensors.items() if n in NORMALISATION},
+        "node_receipts": [{"node_index": s.node_index, "receipt": json.loads(s.receipt_json),
+                           "signature": s.signature.hex()} for s in shares],
+    }
 
 
 def round_for_collection(market: Channel, round_id: str, sponsor_id: str) -> market_pb2.RoundView:
