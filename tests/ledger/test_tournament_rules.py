@@ -524,3 +524,26 @@ def test_rounds_and_tournaments_share_one_id_namespace(world) -> None:  # type: 
     refused(ledger, RuleViolation, [market.open_round("t1", "spon", 100, "val", ["ds-a", "ds-b", "ds-c"])], "id_taken")
     ledger.append(*market.open_round("r1", "spon", 100, "val", ["ds-a", "ds-b", "ds-c"]))
     refused(ledger, RuleViolation, [open_request(market, tid="r1")], "id_taken")
+
+
+def test_a_multiclass_tournament_takes_softmax_models_of_its_class_count(world) -> None:  # type: ignore[no-untyped-def]
+    """The metamodel mixes class-probability vectors, so every model predicts the classes
+    the eligible datasets label (here 3), and the resolution rows label no more."""
+    ledger, market, clock = world
+    for dataset, owner in (("ds-m1", "alice"), ("ds-m2", "bob"), ("ds-m3", "carol")):
+        ledger.append_many([market.register_dataset(dataset, owner, label_classes=3),
+                            market.stake(owner, dataset, 1000)])
+    ledger.append(*open_request(market, "t3", label_kind="multiclass", metric="log_loss", pool=1000,
+                                datasets=("ds-m1", "ds-m2", "ds-m3")))
+    chosen = ["ds-m1", "ds-m2", "ds-m3"]
+    for recipe in ({"kind": "softmax", "classes": 4}, {"kind": "softmax"}, {"kind": "logistic"}):
+        refused(ledger, RuleViolation, [submit(market, "x", "m1", chosen, recipe=recipe, tid="t3")], "task_mismatch")
+    ledger.append(*submit(market, "soft", "m1", chosen, recipe={"kind": "softmax", "classes": 3, "epochs": 3},
+                          tid="t3"))
+    clock.now = DEADLINE
+    ledger.append(*freeze(ledger, market, "t3"))
+    ledger.append_many([market.register_dataset("res5", "spon", "validation", label_classes=5),
+                        market.register_dataset("res3", "spon", "validation", label_classes=3)])
+    refused(ledger, RuleViolation, [resolve(market, dataset="res5", tid="t3")], "task_mismatch")
+    ledger.append(*resolve(market, dataset="res3", tid="t3"))
+    assert ledger.state.tournament("t3").status == "resolving"  # type: ignore[union-attr]
