@@ -526,16 +526,24 @@ def test_rounds_and_tournaments_share_one_id_namespace(world) -> None:  # type: 
     refused(ledger, RuleViolation, [open_request(market, tid="r1")], "id_taken")
 
 
+MULTICLASS = ("ds-m1", "ds-m2", "ds-m3")
+
+
+def open_multiclass(ledger: Ledger, market: Market, tid: str = "t3") -> None:
+    """A multiclass tournament (log-loss) on three staked datasets labelling 3 classes."""
+    for dataset, owner in zip(MULTICLASS, ("alice", "bob", "carol"), strict=True):
+        ledger.append_many([market.register_dataset(dataset, owner, label_classes=3),
+                            market.stake(owner, dataset, 1000)])
+    ledger.append(*open_request(market, tid, label_kind="multiclass", metric="log_loss", pool=1000,
+                                datasets=MULTICLASS))
+
+
 def test_a_multiclass_tournament_takes_softmax_models_of_its_class_count(world) -> None:  # type: ignore[no-untyped-def]
     """The metamodel mixes class-probability vectors, so every model predicts the classes
     the eligible datasets label (here 3), and the resolution rows label no more."""
     ledger, market, clock = world
-    for dataset, owner in (("ds-m1", "alice"), ("ds-m2", "bob"), ("ds-m3", "carol")):
-        ledger.append_many([market.register_dataset(dataset, owner, label_classes=3),
-                            market.stake(owner, dataset, 1000)])
-    ledger.append(*open_request(market, "t3", label_kind="multiclass", metric="log_loss", pool=1000,
-                                datasets=("ds-m1", "ds-m2", "ds-m3")))
-    chosen = ["ds-m1", "ds-m2", "ds-m3"]
+    open_multiclass(ledger, market)
+    chosen = list(MULTICLASS)
     for recipe in ({"kind": "softmax", "classes": 4}, {"kind": "softmax"}, {"kind": "logistic"}):
         refused(ledger, RuleViolation, [submit(market, "x", "m1", chosen, recipe=recipe, tid="t3")], "task_mismatch")
     ledger.append(*submit(market, "soft", "m1", chosen, recipe={"kind": "softmax", "classes": 3, "epochs": 3},
