@@ -95,11 +95,13 @@ def _party(shares: list[np.ndarray]) -> dict[str, Any]:
 
 
 def _softmax_mix(models: list[dict[str, torch.Tensor]], x: np.ndarray, weights_ppm: list[int]) -> np.ndarray:
-    """An independent formula: each model on its own standardised features, the exact
-    softmax, the weighted mean of the class-probability vectors."""
+    """An independent formula: each model on its own standardised features (an MLP's
+    hidden layer first), the exact softmax, the weighted mean of the class-probability vectors."""
     out = np.zeros((len(x), 3))
     for model, weight in zip(models, weights_ppm, strict=True):
         z = (x - model[NORMALISE_MEAN].numpy()) * model[NORMALISE_SCALE].numpy()
+        if "hidden_weight" in model:
+            z = np.maximum(z @ model["hidden_weight"].numpy() + model["hidden_bias"].numpy(), 0)
         logits = torch.tensor(z @ model["weight"].numpy() + model["bias"].numpy())
         out += weight / 1e6 * torch.softmax(logits, -1).numpy()
     return out
@@ -144,8 +146,9 @@ def test_softmax_models_freeze_and_resolve_in_mpc_as_in_plaintext() -> None:
 
 
 def test_multiclass_accuracy_and_refusals() -> None:
-    """Accuracy counts rows whose arg-max class is true; models of another class count,
-    or of another task, cannot share a multiclass metamodel."""
+    """Accuracy counts rows whose arg-max class is true; a multiclass MLP mixes with a
+    softmax model; models of another class count, or of another task, cannot share a
+    multiclass metamodel (plaintext reference: the MPC path is the test above)."""
     x, y, rx, ry = _iris()
     frozen = train_frozen(PlainBackend(), MODELS, DATASETS, torch.tensor(x), torch.tensor(y), ROWS)
     models = [frozen[0][0], frozen[1][0]]
@@ -153,6 +156,15 @@ def test_multiclass_accuracy_and_refusals() -> None:
     got = plaintext_resolution("accuracy", [SOFTMAX] * 2, models, rx_t, ry_t, STAKES, CAP_PPM)
     mixed = _softmax_mix(models, rx, metamodel_weights(STAKES, CAP_PPM))
     assert abs(got.metamodel_metric - (mixed.argmax(1) == ry.reshape(-1)).mean()) < 0.02
+    # a multiclass MLP mixes with a softmax model (its own forward pass, the same classes)
+    mlp = parse_model_spec({"kind": "mlp", "task": "multiclass", "classes": 3, "hidden": 4, "epochs": 10})
+    net = train_frozen(PlainBackend(), [WorkerModel("net", mlp, ("d0", "d1"))], DATASETS, torch.tensor(x),
+                       torch.tensor(y), ROWS)[0][0]
+    pair = plaintext_resolution("log_loss", [SOFTMAX, mlp], [models[0], net], rx_t, ry_t, STAKES, CAP_PPM)
+    mixed = _softmax_mix([models[0], net], rx, pair.weights_ppm)
+    true_class = mixed[np.arange(len(ry)), ry.reshape(-1).astype(int)]
+    # the reference's softmax is the training's (accurate to ~1e-2), the formula's exact
+    assert abs(pair.metamodel_metric - float(-np.log(true_class).mean())) < 0.01   # observed 0.005
     four = parse_model_spec({"kind": "softmax", "classes": 4})
     with pytest.raises(InvalidInput, match="same classes"):
         plaintext_resolution("log_loss", [SOFTMAX, four], models, rx_t, ry_t, STAKES, CAP_PPM)
