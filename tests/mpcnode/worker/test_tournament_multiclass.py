@@ -138,7 +138,7 @@ def test_softmax_models_freeze_and_resolve_in_mpc_as_in_plaintext() -> None:
     _, _, rotated_d1, rotated_d2 = got.variant_contributions_micro
     assert rotated_d2 < -MICRO_TOLERANCE and rotated_d1 > MICRO_TOLERANCE
     clear = [(a, b) for a, b in zip(mpc[1:], plain[1:], strict=True) if abs(b) > MICRO_TOLERANCE]
-    assert len(clear) == 4 and all(np.sign(a) == np.sign(b) for a, b in clear)
+    assert len(clear) >= 4 and all(np.sign(a) == np.sign(b) for a, b in clear)
 
     # and the models are the ones the plaintext freeze trains (training is the same algorithm)
     reference = train_frozen(PlainBackend(), MODELS, DATASETS, torch.tensor(x), torch.tensor(y), ROWS)
