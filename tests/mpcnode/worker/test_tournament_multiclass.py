@@ -84,12 +84,13 @@ def _party(shares: list[np.ndarray]) -> dict[str, Any]:
     models, variants = _variants(trained)
     specs = [SOFTMAX] * len(models)
     result = resolve(backend, "log_loss", specs, models, rx, ry, STAKES, CAP_PPM, variants)
+    accuracy = resolve(backend, "accuracy", specs[:len(MODELS)], models[:len(MODELS)], rx, ry, STAKES, CAP_PPM)
     full = models[:len(MODELS)]
     groups = _groups(specs[:len(MODELS)])
     folded = {key: _fold(backend, key, [full[i] for i in members]) for key, members in groups.items()}
     logits = _logits(backend, groups, folded, rx, len(MODELS))
     mixed = _mix_classes(backend, logits, _weight_rows(STAKES, CAP_PPM)[:1], 3)
-    return {"result": result, "probabilities": backend.reveal(mixed)[0].numpy(),
+    return {"result": result, "accuracy": accuracy, "probabilities": backend.reveal(mixed)[0].numpy(),
             "models": [{name: backend.reveal(t).to(torch.float64) for name, t in m.items()} for m in models],
             "variants": variants}
 
@@ -139,6 +140,13 @@ def test_softmax_models_freeze_and_resolve_in_mpc_as_in_plaintext() -> None:
     assert rotated_d2 < -MICRO_TOLERANCE and rotated_d1 > MICRO_TOLERANCE
     clear = [(a, b) for a, b in zip(mpc[1:], plain[1:], strict=True) if abs(b) > MICRO_TOLERANCE]
     assert len(clear) >= 4 and all(np.sign(a) == np.sign(b) for a, b in clear)
+
+    # accuracy (arg-max of the mixed vectors, in MPC): as the reference's, up to a row near a tie
+    plain_accuracy = plaintext_resolution("accuracy", [SOFTMAX] * 2, models[:2], torch.tensor(rx), torch.tensor(ry),
+                                          STAKES, CAP_PPM)
+    got_accuracy = parties[0]["accuracy"]
+    assert abs(got_accuracy.metamodel_metric - plain_accuracy.metamodel_metric) <= 1 / 60 + 1e-9
+    assert got_accuracy.metamodel_metric > 0.5
 
     # and the models are the ones the plaintext freeze trains (training is the same algorithm)
     reference = train_frozen(PlainBackend(), MODELS, DATASETS, torch.tensor(x), torch.tensor(y), ROWS)
