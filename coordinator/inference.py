@@ -116,6 +116,11 @@ class InferenceOrders:
             if self.tournaments is None or tournament is None or tournament.status != TournamentStatus.CLOSED:
                 raise RuleViolation("model_not_ready", f"model {model_id!r} is not a closed tournament's "
                                     "metamodel this coordinator can run")
+            label_kind = tournament.opened["task"]["label_kind"]
+            if label_kind != "binary":  # the metamodel's answer is one probability per row
+                raise RuleViolation("model_not_sellable", f"model {model_id!r} is the metamodel of a {label_kind} "
+                                    "tournament; only a binary tournament's metamodel answers queries so far "
+                                    "(its models are scored by the resolution, but not sold for inference)")
             return
         record = state.rounds.get(summary.source_id)
         if summary.source_kind != "round" or record is None or record.status != RoundStatus.CLOSED:

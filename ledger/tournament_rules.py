@@ -186,6 +186,13 @@ class TournamentRules(StateCore):
         self._add(self.tournament_pools, tid, p["pool"], "pools")
         self._put(self.tournaments, tid, TournamentRecord(tid, sponsor, TournamentStatus.OPEN, p))
 
+    def _task_classes(self, opened: dict[str, Any]) -> int:
+        """A multiclass tournament's class count (0 for another task): the most label
+        classes among its eligible datasets, which every model must predict."""
+        if opened["task"]["label_kind"] != "multiclass":
+            return 0
+        return max(int(self.datasets[d]["label_classes"]) for d in opened["datasets"])
+
     def _apply_model_submitted(self, index: int, p: dict[str, Any]) -> None:
         tid, mid, modeler = p["tournament_id"], p["model_id"], p["modeler"]
         record = self._tournament(tid, TournamentStatus.OPEN)
@@ -208,6 +215,11 @@ class TournamentRules(StateCore):
         if (spec.task, spec.metric) != (task["label_kind"], task["metric"]):
             raise RuleViolation("task_mismatch", f"the recipe solves {spec.task} judged by "
                                 f"{spec.metric}; the tournament asks {task['label_kind']} by {task['metric']}")
+        classes = self._task_classes(opened)
+        if classes and spec.classes != classes:
+            # the metamodel mixes class-probability vectors: every model gives the same C
+            raise RuleViolation("task_mismatch", f"the recipe predicts {spec.classes} classes; the "
+                                f"tournament's datasets label {classes} (set \"classes\": {classes})")
         for dataset in p["datasets"]:
             if dataset not in opened["datasets"]:
                 raise RuleViolation("not_eligible", f"{dataset!r} is not among tournament "
@@ -264,6 +276,10 @@ class TournamentRules(StateCore):
         if info["provider_id"] != publisher:
             raise RuleViolation("not_owner", f"dataset {dataset!r} belongs to another provider")
         self._same_schema(record.opened["datasets"][0], dataset)
+        classes = self._task_classes(record.opened)
+        if classes and not 2 <= info["label_classes"] <= classes:
+            raise RuleViolation("task_mismatch", f"{dataset!r} has {info['label_classes']} label classes; "
+                                f"the tournament's models predict {classes}")
         self._nonce(index, publisher, p["nonce"])
         self._lock((dataset,), +1)
         stakes = [self.model_stakes[model_key(record.tournament_id, m)] for m in record.models]

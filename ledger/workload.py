@@ -62,12 +62,13 @@ class Market:
         return self.signed("transfer", {"from": sender, "to": to, "amount": amount,
                                         "nonce": self.nonce()}, sender)
 
-    def register_dataset(self, dataset_id: str, provider: str, purpose: str = "training", rows: int = 1000) -> Request:
+    def register_dataset(self, dataset_id: str, provider: str, purpose: str = "training", rows: int = 1000,
+                         label_classes: int = 2) -> Request:
         commitments = [hashlib.sha256(f"{dataset_id}/{i}".encode()).hexdigest()
                        for i in range(len(self.node_keys))]
         payload = {"dataset_id": dataset_id, "provider_id": provider, "rows": rows, "cols": 4,
                    "frac_bits": FRAC_BITS, "schema": SCHEMA, "share_commitments": commitments,
-                   "purpose": purpose, "column_exponents": [0] * 4, "label_classes": 2,
+                   "purpose": purpose, "column_exponents": [0] * 4, "label_classes": label_classes,
                    "nonce": self.nonce()}
         self.datasets.setdefault(dataset_id, payload)
         return self.signed("dataset_registered", payload, provider)

@@ -17,12 +17,15 @@ The computation, all K + 1 metamodels in one batched pass (the rounds do not gro
    v_k = scale_k * w_k, c_k = b_k - mean_k . v_k, so x . v_k + c_k equals the model's
    (x - mean_k) * scale_k . w_k + b_k without standardising the table K times.
 2. Probabilities p = sigmoid(logits) [K, rows, 1] (the exact logistic, as the rounds'
-   log-loss values a model: `evaluation.py` uses softplus of the same logits).
+   log-loss values a model: `evaluation.py` uses softplus of the same logits); for a
+   multiclass task class-probability vectors p = softmax(logits) [K, rows, C] (the
+   training's few-round softmax, `softmax_training`: the same algorithm in the reference).
 3. The K + 1 metamodels m_j = sum_k W[j, k] p_k / 10^6 with public integer ppm weights
    W (`Backend.weighted_sums`: an exact integer product, one truncation per sum); a metamodel with no model left (K = 1)
-   is the uninformed baseline 1/2.
+   is the uninformed baseline 1/2 (1/C per class).
 4. Their metrics from `evaluation.py` (log-loss of probabilities, or accuracy of the
-   sign of m - 1/2), summed over rows on the shares; K + 1 numbers revealed. The
+   sign of m - 1/2; multiclass: the log of the smoothed probability of the true class,
+   or accuracy of the arg-max class), summed over rows on the shares; K + 1 numbers revealed. The
    contributions follow in public integers (`contributions_micro`: positive = the model
    made the metamodel better).
 
@@ -30,8 +33,9 @@ Kinds: "logistic" and binary "mlp" (log_loss or accuracy; they mix in one metamo
 each group of one forward shape runs `layers.forward` once, the MLP with the
 standardisation folded into its first layer), and "linear" (regression; mse in units of
 the resolution target's variance, each model's predictions brought from its training
-target's units, `_to_target_units`). Softmax (mixing class probabilities, a multiclass
-log-loss) is refused with a clear error for now.
+target's units, `_to_target_units`), and "softmax" with multiclass "mlp" (a multiclass
+task: every model has the same C classes, the metamodel mixes class-probability vectors;
+log_loss or accuracy). A sellable metamodel (`fold_metamodel`) stays binary-only.
 Per-dataset contributions within a model need the model's per-dataset variants (trained
 without each dataset, in the freeze's batched job); given those weights, the same pass
 evaluates them as extra models (columns of W) with one extra metamodel (row of W) per
@@ -46,7 +50,12 @@ from dataclasses import dataclass, field
 import torch
 
 from mpcnode.worker.backend import Backend, PlainBackend, Tensor
-from mpcnode.worker.evaluation import correct_rows, log_loss_of_probabilities, squared_error_sums
+from mpcnode.worker.evaluation import (
+    PROBABILITY_SMOOTHING,
+    correct_rows,
+    log_loss_of_probabilities,
+    squared_error_sums,
+)
 from mpcnode.worker.layers import forward
 from mpcnode.worker.normalisation import Standardisation, apply_in_place, fit, row_chunks
 from mpcnode.worker.training import LABEL_MEAN, LABEL_SCALE, NORMALISE_MEAN, NORMALISE_SCALE
@@ -54,7 +63,8 @@ from mutualmind.errors import InvalidInput
 from mutualmind.vocabulary.metamodel_weights import PPM, leave_one_out_weights, metamodel_weights
 from mutualmind.vocabulary.model_spec import ModelSpec, contributions_micro, to_micro
 
-SUPPORTED_KINDS = {"logistic": ("log_loss", "accuracy"), "mlp": ("log_loss", "accuracy"), "linear": ("mse",)}
+SUPPORTED_KINDS = {"logistic": ("log_loss", "accuracy"), "mlp": ("log_loss", "accuracy"), "linear": ("mse",),
+                   "softmax": ("log_loss", "accuracy")}
 # the prediction of a metamodel with no model in it: "no idea" for a binary label, the
 # resolution target's mean (0 once standardised) for a regression
 BINARY_BASELINE = 0.5
@@ -102,7 +112,9 @@ def resolve(
             or any(not 0 <= k < count for k in variants):
         raise InvalidInput(f"need one spec, one model and one stake per model, and a spec and a model per "
                            f"variant of a model ({len(specs)}, {len(models)}, {count}, {len(variants)} variants)")
-    _check(metric, specs[:count], models[:count], stakes, x, y)
+    classes = _check(metric, specs[:count], models[:count], stakes, x, y)
+    if any(s.outputs != specs[0].outputs for s in specs):
+        raise InvalidInput("every variant must have its model's classes")
     weights = _weight_rows(stakes, cap_ppm, variants, leaders)
     groups = _groups(specs)
     folded = {key: _fold(backend, key, [models[i] for i in members]) for key, members in groups.items()}
@@ -118,9 +130,10 @@ def resolve(
     total: Tensor | None = None
     # a chunk bounds the rows of features, the MLPs' hidden units and the metamodels
     hidden = sum(s.hidden for s in specs if s.kind == "mlp")
-    for start, stop in row_chunks(rows, max(int(x.size(1)), hidden, len(models) * len(weights))):
+    width = max(int(x.size(1)), hidden, len(models) * len(weights) * max(classes, 1))
+    for start, stop in row_chunks(rows, width):
         logits = _logits(backend, groups, folded, x[start:stop], len(models))
-        part = _chunk_sums(backend, metric, logits, y[start:stop], weights)
+        part = _chunk_sums(backend, metric, logits, y[start:stop], weights, classes)
         total = part if total is None else total + part
     assert total is not None  # _check: rows > 0
     # log-loss and squared-error sums are fixed point (divide before revealing); counts may be
@@ -193,22 +206,26 @@ def plaintext_resolution(
 
 
 def _check(metric: str, specs: Sequence[ModelSpec], models: Sequence[dict[str, Tensor]], stakes: Sequence[int],
-           x: Tensor, y: Tensor) -> None:
+           x: Tensor, y: Tensor) -> int:
+    """Refuse what the resolution cannot score; the task's class count (0: not multiclass)."""
     if not specs or len(specs) != len(models) or len(models) != len(stakes):
         raise InvalidInput(f"need one spec, one model and one stake per model ({len(specs)}, {len(models)}, {len(stakes)})")
     unsupported = sorted({s.kind for s in specs} - set(SUPPORTED_KINDS))
     if unsupported:
         raise InvalidInput(f"the resolution supports model kinds {sorted(SUPPORTED_KINDS)} so far, not {unsupported}")
-    one_task = all(s.task == "binary" for s in specs) or all(s.kind == "linear" for s in specs)
+    one_task = all(s.task == "binary" for s in specs) or all(s.kind == "linear" for s in specs) \
+        or all(s.task == "multiclass" and s.classes == specs[0].classes for s in specs)
     if not one_task or any(metric not in SUPPORTED_KINDS[s.kind] for s in specs):
         raise InvalidInput(f"every model must solve the tournament's task: kinds {sorted({s.kind for s in specs})} "
-                           f"with metric {metric!r} (logistic and binary mlp: log_loss or accuracy; linear: mse)")
+                           f"with metric {metric!r} (logistic and binary mlp: log_loss or accuracy; linear: mse; "
+                           "softmax and multiclass mlp, all with the same classes: log_loss or accuracy)")
     if int(x.size(0)) == 0 or int(x.size(0)) != int(y.size(0)):
         raise InvalidInput(f"resolution rows: {int(x.size(0))} feature rows and {int(y.size(0))} labels")
     features = int(x.size(1))
     for index, model in enumerate(models):
         if int(model[NORMALISE_SCALE].size(-1)) != features:
             raise InvalidInput(f"model {index} has {int(model[NORMALISE_SCALE].size(-1))} features, the rows have {features}")
+    return specs[0].classes if specs[0].task == "multiclass" else 0
 
 
 def _weight_rows(stakes: Sequence[int], cap_ppm: int, variants: Sequence[int] = (),
@@ -290,9 +307,12 @@ def _to_target_units(backend: Backend, models: Sequence[dict[str, Tensor]], targ
     return weight * factor, bias * factor + shift
 
 
-def _chunk_sums(backend: Backend, metric: str, logits: Tensor, y: Tensor, weights: torch.Tensor) -> Tensor:
-    """The K + 1 metamodels' metric sums over these rows from the models' logits [K, r, 1]:
-    [K + 1, 1]."""
+def _chunk_sums(backend: Backend, metric: str, logits: Tensor, y: Tensor, weights: torch.Tensor,
+                classes: int = 0) -> Tensor:
+    """The K + 1 metamodels' metric sums over these rows from the models' logits [K, r, 1]
+    ([K, r, C] for a multiclass task of `classes` C): [K + 1, 1]."""
+    if classes:
+        return _multiclass_sums(backend, metric, logits, y, weights, classes)
     predictions = logits if metric == "mse" else backend.logistic(logits)
     count = int(weights.size(0))
     mixed = backend.weighted_sums(predictions, weights, PPM)  # [K + 1, r, 1]
@@ -304,3 +324,28 @@ def _chunk_sums(backend: Backend, metric: str, logits: Tensor, y: Tensor, weight
         return log_loss_of_probabilities(backend, metamodels, y)
     spec = ModelSpec(kind="logistic", task="binary", metric="accuracy")
     return correct_rows(backend, spec, metamodels - 0.5, y)
+
+
+def _multiclass_sums(backend: Backend, metric: str, logits: Tensor, y: Tensor, weights: torch.Tensor,
+                     classes: int) -> Tensor:
+    """`_chunk_sums` of a multiclass task: the metamodels mix the models' class-probability
+    vectors [K, r, C]; log-loss is -log of the probability given to the true class,
+    smoothed as p' = e + (1 - C e) p (the binary smoothing's rule: the vector still sums
+    to 1, a log argument of at least e); accuracy counts rows whose arg-max class is true."""
+    metamodels = _mix_classes(backend, logits, weights, classes)
+    target = backend.one_hot(y, classes)  # [r, C]
+    if metric == "accuracy":
+        spec = ModelSpec(kind="softmax", task="multiclass", classes=classes, metric="accuracy")
+        return correct_rows(backend, spec, metamodels, target)
+    true_class = (metamodels * target).sum(-1, keepdim=True)  # [K + 1, r, 1]
+    smoothed = true_class * (1 - classes * PROBABILITY_SMOOTHING) + PROBABILITY_SMOOTHING
+    return -backend.log(smoothed).sum(1)
+
+
+def _mix_classes(backend: Backend, logits: Tensor, weights: torch.Tensor, classes: int) -> Tensor:
+    """The metamodels' class-probability vectors [J, r, C] from the models' logits
+    [K, r, C] and the public ppm weights [J, K]; a row of W with no model is 1/C per class."""
+    count = int(weights.size(0))
+    mixed = backend.weighted_sums(backend.softmax(logits, -1), weights, PPM)
+    empty = (weights.sum(1) == 0).to(torch.float64) / classes
+    return mixed + empty.reshape(count, 1, 1)

@@ -524,3 +524,34 @@ def test_rounds_and_tournaments_share_one_id_namespace(world) -> None:  # type: 
     refused(ledger, RuleViolation, [market.open_round("t1", "spon", 100, "val", ["ds-a", "ds-b", "ds-c"])], "id_taken")
     ledger.append(*market.open_round("r1", "spon", 100, "val", ["ds-a", "ds-b", "ds-c"]))
     refused(ledger, RuleViolation, [open_request(market, tid="r1")], "id_taken")
+
+
+MULTICLASS = ("ds-m1", "ds-m2", "ds-m3")
+
+
+def open_multiclass(ledger: Ledger, market: Market, tid: str = "t3") -> None:
+    """A multiclass tournament (log-loss) on three staked datasets labelling 3 classes."""
+    for dataset, owner in zip(MULTICLASS, ("alice", "bob", "carol"), strict=True):
+        ledger.append_many([market.register_dataset(dataset, owner, label_classes=3),
+                            market.stake(owner, dataset, 1000)])
+    ledger.append(*open_request(market, tid, label_kind="multiclass", metric="log_loss", pool=1000,
+                                datasets=MULTICLASS))
+
+
+def test_a_multiclass_tournament_takes_softmax_models_of_its_class_count(world) -> None:  # type: ignore[no-untyped-def]
+    """The metamodel mixes class-probability vectors, so every model predicts the classes
+    the eligible datasets label (here 3), and the resolution rows label no more."""
+    ledger, market, clock = world
+    open_multiclass(ledger, market)
+    chosen = list(MULTICLASS)
+    for recipe in ({"kind": "softmax", "classes": 4}, {"kind": "softmax"}, {"kind": "logistic"}):
+        refused(ledger, RuleViolation, [submit(market, "x", "m1", chosen, recipe=recipe, tid="t3")], "task_mismatch")
+    ledger.append(*submit(market, "soft", "m1", chosen, recipe={"kind": "softmax", "classes": 3, "epochs": 3},
+                          tid="t3"))
+    clock.now = DEADLINE
+    ledger.append(*freeze(ledger, market, "t3"))
+    ledger.append_many([market.register_dataset("res5", "spon", "validation", label_classes=5),
+                        market.register_dataset("res3", "spon", "validation", label_classes=3)])
+    refused(ledger, RuleViolation, [resolve(market, dataset="res5", tid="t3")], "task_mismatch")
+    ledger.append(*resolve(market, dataset="res3", tid="t3"))
+    assert ledger.state.tournament("t3").status == "resolving"  # type: ignore[union-attr]
