@@ -10,7 +10,9 @@ holding its certificate fails the job naming it.
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +31,13 @@ CheckAnswer = Callable[[Frame], None]
 EXCHANGE_METHOD = f"/{plane_pb2.DESCRIPTOR.services_by_name['Plane'].full_name}/Exchange"
 # a stream is not a retryable call: a broken one fails the job, whose re-run starts afresh
 PLANE_CHANNEL_OVERRIDES: tuple[tuple[str, int | str], ...] = (("grpc.enable_retries", 0),)
-
+# A job's parties start within milliseconds of each other, so a dialler often finds its
+# peer's port not yet listening; gRPC then retries only after its reconnect backoff,
+# which it never lets fall below 100 ms (200 ms on cluster channels): ~0.1-0.2 s of a
+# one-row inference's ~0.26 s join (bench/plane_join.py). So the dialler first waits
+# for the port to accept a plain TCP connection, trying every PROBE_INTERVAL_S, and opens
+# its channel only then: the channel's first attempt finds the listener up.
+PROBE_INTERVAL_S = 0.005
 
 def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
          hello: plane_pb2.PlaneHello, check_answer: CheckAnswer, timeout_s: float,
@@ -37,6 +45,9 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
     """Open the stream to `link`'s member at `address` presenting `member`'s certificate;
     returns a function that closes the channel. Raises a typed error naming the peer.
     A silent peer is pinged every `keepalive_s` and dropped when it answers not."""
+    started = time.monotonic()
+    wait_until_listening(address, timeout_s)
+    timeout_s = max(0.0, timeout_s - (time.monotonic() - started))
     overrides = (*PLANE_CHANNEL_OVERRIDES, *keepalive_options(keepalive_s, listener=False))
     channel = open_channel(address, channel_credentials(certs_dir, member),
                            server_name=link.member, overrides=overrides)
@@ -80,6 +91,27 @@ def dial(address: str, certs_dir: Path, member: str, link: PeerLink,
         channel.close()
         raise failure[0]
     return channel.close
+
+
+def wait_until_listening(address: str, timeout_s: float) -> bool:
+    """Wait (up to `timeout_s`) until something accepts TCP connections at `address`
+    (host:port, a bracketed IPv6 host too); the probe's connection is closed at once,
+    before any TLS. True once it accepted; False on anything but a refusal (unreachable,
+    a bad name) or at the timeout - the channel's own attempt then reports what it sees."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(left, 1.0)):
+                return True
+        except ConnectionRefusedError:
+            time.sleep(min(PROBE_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+        except (OSError, ValueError):
+            return False
 
 
 def _typed(frames: Iterator[Frame]) -> Iterator[Frame]:

@@ -85,6 +85,15 @@ class PlaneConfig:
             raise IntegrityError(f"rank {self.rank} is outside [0, {self.world_size}]")
 
 
+@dataclass
+class _Dial:
+    """One lower rank `_connect` dials, and how that went (`error` None: joined)."""
+
+    rank: int
+    done: bool = False
+    error: BaseException | None = None
+
+
 class PlaneSession:
     """Every link of this party, connected; `close` ends them all after the last frame."""
 
@@ -96,6 +105,7 @@ class PlaneSession:
         self._changed = threading.Condition()
         self._refusal: MutualMindError | None = None
         self._closers: list[Callable[[], object]] = []
+        self._closed = False
 
     @classmethod
     def connect(cls, config: PlaneConfig) -> PlaneSession:
@@ -113,26 +123,24 @@ class PlaneSession:
 
         config = self.config
         inbound = config.inbound()
+        # every lower rank at once, each on its own thread, while this party's listener
+        # starts: a join costs about one handshake, not one per peer in turn
+        # (bench/plane_join.py); the first failure fails the join at once
+        dials = [_Dial(rank) for rank in range(min(config.rank, config.world_size))]
+        for attempt in dials:
+            threading.Thread(target=self._dial, args=(attempt, dial), daemon=True,
+                             name=f"plane-dial-{config.member_of(attempt.rank)}").start()
         if inbound:
             server = start_plane_server(config.addresses[config.rank], config.certs_dir, config.member,
                                         self._accept, self._answer, streams=len(inbound),
                                         keepalive_s=config.keepalive_s)
-            self._closers.append(lambda: server.stop(grace=1.0))
-        for rank in range(min(config.rank, config.world_size)):
-            link = PeerLink(config.member_of(rank), rank, self.deadline)
-            hello = plane_pb2.PlaneHello(job_id=config.job_id, from_rank=config.rank, to_rank=rank,
-                                         world_size=config.world_size)
-            window_s, by_deadline = self._join_window()
-            try:
-                self._closers.append(dial(config.addresses[rank], config.certs_dir, config.member, link,
-                                          hello, self._answer_checker(link), window_s, config.keepalive_s))
-            except Unavailable as err:
-                if by_deadline:
-                    raise DeadlineExceeded(f"{err.message}; the job's deadline of {self.deadline.seconds:g} s "
-                                           "left no longer to wait") from None
-                raise
-            with self._changed:
-                self.links[rank] = link
+            self._add_closer(lambda: server.stop(grace=1.0))
+        with self._changed:
+            while not all(d.done for d in dials) and not any(d.error for d in dials):
+                self._changed.wait()
+        failed = [d.error for d in dials if d.error is not None]
+        if failed:
+            raise failed[0]
         window_s, by_deadline = self._join_window()
         deadline = time.monotonic() + window_s
         with self._changed:
@@ -151,6 +159,40 @@ class PlaneSession:
                     raise error(f"{names} did not join job {config.job_id}'s data plane {within}: down, "
                                 "unreachable, or without its cluster certificate; re-run once every member is up")
                 self._changed.wait(left)
+
+    def _dial(self, attempt: _Dial, dial: Callable[..., Callable[[], None]]) -> None:
+        """One dial of `_connect` (on its thread): the link on success, else the error."""
+        config, rank = self.config, attempt.rank
+        try:
+            link = PeerLink(config.member_of(rank), rank, self.deadline)
+            hello = plane_pb2.PlaneHello(job_id=config.job_id, from_rank=config.rank, to_rank=rank,
+                                         world_size=config.world_size)
+            window_s, by_deadline = self._join_window()
+            try:
+                self._add_closer(dial(config.addresses[rank], config.certs_dir, config.member, link,
+                                      hello, self._answer_checker(link), window_s, config.keepalive_s))
+            except Unavailable as err:
+                if by_deadline:
+                    raise DeadlineExceeded(f"{err.message}; the job's deadline of {self.deadline.seconds:g} s "
+                                           "left no longer to wait") from None
+                raise
+            with self._changed:
+                self.links[rank] = link
+        except BaseException as err:  # noqa: BLE001 - re-raised by `_connect` on the caller's thread
+            attempt.error = err
+        finally:
+            with self._changed:
+                attempt.done = True
+                self._changed.notify_all()
+
+    def _add_closer(self, closer: Callable[[], object]) -> None:
+        """Run `closer` on `close`; at once if the session is closed already (a dial that
+        succeeded after another one failed the join)."""
+        with self._changed:
+            if not self._closed:
+                self._closers.append(closer)
+                return
+        closer()
 
     def _join_window(self) -> tuple[float, bool]:
         """How long peers may still take to join: the connect timeout, or what is left
@@ -213,11 +255,15 @@ class PlaneSession:
     def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
         """Send what is queued, end our side of every stream, wait (up to `wait_s`) for the
         peers to end theirs - so nothing a peer still needs is cut off - then stop."""
-        for link in self.links.values():
+        with self._changed:
+            links = list(self.links.values())
+        for link in links:
             link.close()
         deadline = time.monotonic() + wait_s
-        for link in self.links.values():
+        for link in links:
             link.closed.wait(max(0.0, deadline - time.monotonic()))
-        for closer in reversed(self._closers):
+        with self._changed:
+            self._closed = True
+            closers, self._closers = self._closers, []
+        for closer in reversed(closers):
             closer()
-        self._closers = []
