@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,22 @@ def load_inputs(spec: WorkerSpec) -> InferenceInputs:
              for name, t in read_share_file(model_dir / TRAINED_WEIGHTS, manifest).items()}
     metas = [store.describe(d) for d in [*trained["dataset_ids"], trained["validation_dataset_id"]]]
     schema = metas[0].schema
+    query, query_exponents = load_query_share(store, spec, schema.feature_columns, "model's")
+    index = {name: i for i, name in enumerate(schema.columns)}
+    order = [index[c] for c in schema.feature_columns]
+    trained_exponents = np.array([np.asarray(m.exponents)[order] for m in metas]).max(axis=0)
+    label = index[schema.label_column]
+    label_exponent = int(max(np.asarray(m.exponents)[label] for m in metas))
+    return InferenceInputs(query=np.ascontiguousarray(query), model=model, label_exponent=label_exponent,
+                           shift=trained_exponents - query_exponents)
+
+
+def load_query_share(store: ShareStore, spec: WorkerSpec, features: Sequence[str],
+                     whose: str) -> tuple[np.ndarray, np.ndarray]:
+    """This party's share of the query rows and their column exponents, checked before any
+    network: a query set (not a dataset), this node's share, the jobs' fixed point, and
+    `features` (`whose` features: the model's, the tournament's) in order. A round model's
+    and a tournament metamodel's inference read it alike."""
     query_meta = store.describe(spec.dataset_ids[0])
     if query_meta.purpose != INFERENCE:
         raise InvalidInput(f"dataset {query_meta.dataset_id!r} is a {query_meta.purpose} set, not query rows")
@@ -86,17 +102,38 @@ def load_inputs(spec: WorkerSpec) -> InferenceInputs:
                              f"but this node is rank {spec.rank}")
     if query_meta.frac_bits != FRAC_BITS:
         raise InvalidInput(f"the query rows have {query_meta.frac_bits} fractional bits; jobs need {FRAC_BITS}")
-    if list(query_meta.schema.columns) != list(schema.feature_columns):
+    if list(query_meta.schema.columns) != list(features):
         raise InvalidInput(f"the query columns {list(query_meta.schema.columns)[:5]}... are not the "
-                           f"model's features {list(schema.feature_columns)[:5]}... in order")
-    index = {name: i for i, name in enumerate(schema.columns)}
-    order = [index[c] for c in schema.feature_columns]
-    trained_exponents = np.array([np.asarray(m.exponents)[order] for m in metas]).max(axis=0)
-    label = index[schema.label_column]
-    label_exponent = int(max(np.asarray(m.exponents)[label] for m in metas))
+                           f"{whose} features {list(features)[:5]}... in order")
     query = store.load(query_meta.dataset_id).data   # checked against its commitment
-    return InferenceInputs(query=np.ascontiguousarray(query), model=model, label_exponent=label_exponent,
-                           shift=trained_exponents - np.asarray(query_meta.exponents))
+    return query, np.asarray(query_meta.exponents)
+
+
+def secret_share(array: np.ndarray) -> Any:
+    """This party's share (LE int64, FRAC_BITS) as a CrypTen secret tensor."""
+    import torch
+    from crypten.mpc import MPCTensor
+
+    return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
+
+
+def aligned_query_chunks(query: np.ndarray, shift: np.ndarray, width: int) -> Iterator[tuple[int, int, Any]]:
+    """(start, stop, x) for each row chunk of this party's query share, x a secret tensor on
+    the model's column exponents: a public integer product where the query's exponent is
+    the larger (exact), a truncation where it is the smaller (`shift`: bits right)."""
+    import torch
+
+    from mpcnode.worker.normalisation import row_chunks
+
+    right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(shift, 0))).reshape(1, -1)
+    left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-shift, 0))).reshape(1, -1)
+    for start, stop in row_chunks(query.shape[0], width):
+        x = secret_share(query[start:stop])
+        if (shift < 0).any():
+            x = x * left
+        if (shift > 0).any():
+            x = x.div(right)
+        yield start, stop, x
 
 
 def dealer_requests(inputs: InferenceInputs, model: ModelSpec) -> list[tuple[str, tuple, dict]]:
@@ -149,17 +186,10 @@ def evaluate(inputs: InferenceInputs, model: ModelSpec,
     """This party's share of the outputs [rows, outputs] (LE int64, FRAC_BITS), evaluated
     in MPC with the parties of the current CrypTen context; `on_chunk(done, rows)` after
     every row chunk."""
-    import torch
-    from crypten.mpc import MPCTensor
-
     from mpcnode.worker.backend import CrypTenBackend
-    from mpcnode.worker.normalisation import row_chunks
 
     backend = CrypTenBackend()
-
-    def secret(array: np.ndarray) -> Any:
-        return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
-
+    secret = secret_share
     kind = model.kind
     first, bias = ("hidden_weight", "hidden_bias") if kind == "mlp" else ("weight", "bias")
     params = {n: secret(t) for n, t in inputs.model.items() if n in MODEL_PARAMETERS}
@@ -170,17 +200,11 @@ def evaluate(inputs: InferenceInputs, model: ModelSpec,
     if regression:
         label_mean = secret(inputs.model["label_mean"])
         label_std = secret(inputs.model["label_scale"]).reciprocal()
-    right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
-    left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
     rows, width = inputs.query.shape
     outputs = np.empty((rows, model.outputs), dtype="<i8")
     shifted_bias = None   # b - m diag(s) W, from the first chunk's extra row
-    for start, stop in row_chunks(rows, max(width, model.hidden if kind == "mlp" else 1)):
-        x = secret(inputs.query[start:stop])
-        if (inputs.shift < 0).any():
-            x = x * left          # onto the model's exponents: a public integer, exact
-        if (inputs.shift > 0).any():
-            x = x.div(right)      # a query column finer than the model's: a truncation
+    chunk_width = max(width, model.hidden if kind == "mlp" else 1)
+    for start, stop, x in aligned_query_chunks(inputs.query, inputs.shift, chunk_width):
         if shifted_bias is None:  # the pooled mean rides along as one more row
             both = backend.cat([x, mean], 0).matmul(folded)
             shifted_bias = params[bias] - both[-1:]

@@ -25,15 +25,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from mpcnode.share_store import ShareStore
+from mpcnode.worker.inference import aligned_query_chunks, load_query_share, secret_share
 from mpcnode.worker.job_spec import WorkerSpec
 from mpcnode.worker.lifetime import Deadline
-from mutualmind.errors import IntegrityError, InvalidInput
-from mutualmind.vocabulary.dataset import INFERENCE
+from mutualmind.errors import IntegrityError
 from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_file import read_share_file
 from mutualmind.vocabulary.model_spec import ModelSpec
@@ -75,19 +74,8 @@ def load_metamodel_inputs(spec: WorkerSpec, tournament: WorkerTournament) -> Met
                        for name, t in tensors.items()})
     store = ShareStore(spec.data_dir)
     schema = store.describe(tournament.models[0].datasets[0]).schema
-    query_meta = store.describe(spec.dataset_ids[0])
-    if query_meta.purpose != INFERENCE:
-        raise InvalidInput(f"dataset {query_meta.dataset_id!r} is a {query_meta.purpose} set, not query rows")
-    if query_meta.node_index != spec.rank:
-        raise IntegrityError(f"the query share on this node is share {query_meta.node_index}, "
-                             f"but this node is rank {spec.rank}")
-    if query_meta.frac_bits != FRAC_BITS:
-        raise InvalidInput(f"the query rows have {query_meta.frac_bits} fractional bits; jobs need {FRAC_BITS}")
-    if list(query_meta.schema.columns) != list(schema.feature_columns):
-        raise InvalidInput(f"the query columns {list(query_meta.schema.columns)[:5]}... are not the "
-                           f"tournament's features {list(schema.feature_columns)[:5]}... in order")
-    query = store.load(query_meta.dataset_id).data   # checked against its commitment
-    return MetamodelInputs(query=np.array(query, dtype=np.int64), shift=reference - np.asarray(query_meta.exponents),
+    query, exponents = load_query_share(store, spec, schema.feature_columns, "tournament's")
+    return MetamodelInputs(query=np.array(query, dtype=np.int64), shift=reference - exponents,
                            models=models, specs=[m.spec for m in tournament.models],
                            stakes=tournament.stakes, cap_ppm=tournament.cap_ppm)
 
@@ -97,30 +85,15 @@ def evaluate_metamodel(inputs: MetamodelInputs,
     """This party's share of the metamodel's probabilities [rows, 1] (LE int64, FRAC_BITS),
     in MPC with the parties of the current CrypTen context; `on_chunk(done, rows)` after
     every row chunk."""
-    import torch
-    from crypten.mpc import MPCTensor
-
     from mpcnode.worker.backend import CrypTenBackend
     from mpcnode.worker.metamodel import fold_metamodel, metamodel_probabilities
-    from mpcnode.worker.normalisation import row_chunks
 
     backend = CrypTenBackend()
-
-    def secret(array: np.ndarray) -> Any:
-        return MPCTensor.from_shares(torch.from_numpy(np.ascontiguousarray(array)), precision=FRAC_BITS)
-
-    models = [{name: secret(t) for name, t in model.items()} for model in inputs.models]
+    models = [{name: secret_share(t) for name, t in model.items()} for model in inputs.models]
     metamodel = fold_metamodel(backend, inputs.specs, models, inputs.stakes, inputs.cap_ppm)
-    right = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(inputs.shift, 0))).reshape(1, -1)
-    left = torch.from_numpy(np.left_shift(np.int64(1), np.maximum(-inputs.shift, 0))).reshape(1, -1)
     rows = inputs.query.shape[0]
     outputs = np.empty((rows, 1), dtype="<i8")
-    for start, stop in row_chunks(rows, metamodel.width):
-        x = secret(inputs.query[start:stop])
-        if (inputs.shift < 0).any():
-            x = x * left          # onto the freeze's exponents: a public integer, exact
-        if (inputs.shift > 0).any():
-            x = x.div(right)      # a query column finer than the freeze's: a truncation
+    for start, stop, x in aligned_query_chunks(inputs.query, inputs.shift, metamodel.width):
         outputs[start:stop] = metamodel_probabilities(backend, metamodel, x).share.numpy().reshape(stop - start, 1)
         on_chunk(stop, rows)
     return outputs
