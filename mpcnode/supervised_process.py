@@ -36,9 +36,10 @@ def spawn_in_group(
 ) -> subprocess.Popen[bytes]:
     """Start `argv` in a new session (its own process group), output appended to `log_path`.
 
-    `nice` > 0 lowers the process's CPU priority by that much (for good: an unprivileged
-    process can lower a priority, never raise it back), set by this parent right after
-    the start (no preexec_fn, which is unsafe in a threaded server)."""
+    `nice` > 0 lowers the process's CPU priority by that much below this parent's (a
+    node started under `nice 5` gets spares at 15, not 10: for good, as an unprivileged
+    process can lower a priority, never raise it back; capped at 19), set by this parent
+    right after the start (no preexec_fn, which is unsafe in a threaded server)."""
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
             list(argv),
@@ -51,7 +52,7 @@ def spawn_in_group(
         )
     if nice > 0:
         try:
-            os.setpriority(os.PRIO_PROCESS, popen.pid, nice)
+            os.setpriority(os.PRIO_PROCESS, popen.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
         except OSError:
             pass   # gone already: its owner notices when it hands it a job
     return popen

@@ -11,12 +11,17 @@ a reduction in one batched call), and only the last two go through the log-depth
 With 3 parties: 1 + 7 + 1 = 9 rounds. The result is exact (the same bit as `_ltz`).
 
 `less_than_zero_packed` gives the same bit for fewer bytes, for large batches (copy
-detection's millions of comparisons). CrypTen's adder computes all 64 carries: 6 levels
+detection's millions of comparisons, a training step's sigmoid over thousands of rows
+and models). CrypTen's adder computes all 64 carries: 6 levels
 of two 64-bit ANDs per element. The sign needs only the carry into bit 63: the group
 generate of bits 0..62, a prefix tree that halves the groups at each level. Bit
 shuffles of XOR shares are local, so each level's operands are compressed to the bits
 still needed and several elements packed into one 64-bit word: 1 + 1/2 + ... + 1/32
 words per element for the tree instead of 12, in the same 6 rounds.
+
+`less_than_zero` picks one of the two by size (`PACKED_FROM`): both give the same bit in
+the same rounds, so the choice changes only bytes and local work, never a result, and a
+job's dealer rehearsal takes the same path as its run (the shape decides).
 """
 
 from __future__ import annotations
@@ -32,10 +37,25 @@ _GATHER = (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F, 0x00FF00F
            0x0000FFFF0000FFFF, 0x00000000FFFFFFFF)
 _LOW63 = 0x7FFFFFFFFFFFFFFF
 _TOP = -(1 << 63)
+# From this many elements the packed comparison (36 % of the adder's bytes, more local
+# bit shuffles) is the faster one. `bench/comparison.py` (three in-process parties, no
+# TLS, so bytes cost only a copy): packed 1.4x the adder's time at 256 elements, 1.22x at
+# 4,096, 1.15x at 16,384, 0.82x at 65,536. Over the gRPC plane a byte costs ~2 ns more
+# (TLS, gRPC's copies): even at ~10,000 elements; across real hosts it costs more still.
+# A training step of 4,096 rows x 9 models compares 73,728 elements: 131 -> 57 MB a step.
+PACKED_FROM = 8192
 
 
 def less_than_zero(value: Tensor) -> Tensor:
-    """1 where value < 0, else 0, as an integer-encoded (precision 0) MPCTensor."""
+    """1 where value < 0, else 0, as an integer-encoded (precision 0) MPCTensor: by the
+    packed comparison from `PACKED_FROM` elements, else by the adder."""
+    if int(value.share.numel()) >= PACKED_FROM:
+        return less_than_zero_packed(value)
+    return less_than_zero_adder(value)
+
+
+def less_than_zero_adder(value: Tensor) -> Tensor:
+    """`less_than_zero` by CrypTen's log-depth adder on the last two summands."""
     from crypten.mpc import MPCTensor
     from crypten.mpc.primitives import beaver, circuit
 

@@ -26,11 +26,12 @@ def _protocol(rank: int) -> dict[str, tuple[list[float], int, int]]:
     import crypten.communicator as comm
     from crypten.mpc import MPCTensor
 
-    from mpcnode.worker.comparison import less_than_zero, less_than_zero_packed
+    from mpcnode.worker.comparison import less_than_zero, less_than_zero_adder, less_than_zero_packed
 
     value = MPCTensor.from_shares(_values()[1][rank], precision=0)
     out = {}
-    for name, compare in (("adder", less_than_zero), ("packed", less_than_zero_packed)):
+    for name, compare in (("adder", less_than_zero_adder), ("packed", less_than_zero_packed),
+                          ("chosen", less_than_zero)):
         bit = compare(value)
         comm.get().reset_communication_stats()
         revealed = bit.get_plain_text()   # reveal first: count only the comparison below
@@ -48,6 +49,20 @@ def test_the_packed_comparison_is_exact_in_the_same_rounds_for_fewer_bytes() -> 
         assert party["adder"][0] == expected and party["packed"][0] == expected
         assert party["packed"][1] == party["adder"][1]
         assert party["packed"][2] < 0.45 * party["adder"][2], (party["packed"][2], party["adder"][2])
+        assert party["chosen"] == party["adder"]     # 3,000 elements: below PACKED_FROM
+
+
+def test_less_than_zero_takes_the_packed_comparison_from_packed_from_elements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What every caller (a training step's sigmoid, relu, thresholds) gets at size: the
+    packed comparison's bit and bytes once the input has PACKED_FROM elements."""
+    from mpcnode.worker import comparison
+
+    monkeypatch.setattr(comparison, "PACKED_FROM", COUNT)   # the parties are threads: they see it
+    parties = run_parties(3, _protocol)
+    expected = (_values()[0] < 0).double().tolist()
+    for party in parties:
+        assert party["chosen"] == party["packed"] and party["chosen"][0] == expected
+        assert party["chosen"][2] < party["adder"][2]
 
 
 def _copies(rank: int) -> tuple[list[int], int, int]:
