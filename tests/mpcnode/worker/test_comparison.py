@@ -26,7 +26,11 @@ def _protocol(rank: int) -> dict[str, tuple[list[float], int, int]]:
     import crypten.communicator as comm
     from crypten.mpc import MPCTensor
 
-    from mpcnode.worker.comparison import less_than_zero, less_than_zero_adder, less_than_zero_packed
+    from mpcnode.worker.comparison import (
+        less_than_zero,
+        less_than_zero_adder,
+        less_than_zero_packed,
+    )
 
     value = MPCTensor.from_shares(_values()[1][rank], precision=0)
     out = {}
