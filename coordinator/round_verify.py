@@ -8,8 +8,10 @@ The tolerance defaults to the larger of the round's epsilon (its dead band) and 
 re-run noise of MPC (`rerun_noise_micro`): the truncations of a re-run draw fresh dealer
 randomness, so an honest round re-run differs by up to ~2,300 micro on log-loss
 (measured); with epsilon (1,000) alone every honest round "disagreed". A sign flip
-never agrees, whatever the tolerance: a contribution paid in one run (above +epsilon) and
-slashed in the other (below -epsilon), or the reverse, is a disagreement (`sign_flips`).
+never agrees, whatever the tolerance: a contribution paid in one run and slashed in the
+other, beyond a band honest noise cannot cross (the larger of epsilon and half the
+noise: `vocabulary.sign_flips`, recorded in the entry as flip_band_micro), is a
+disagreement; the ledger re-applies the rule.
 `--tolerance` sets the tolerance explicitly.
 The re-run uses the result's recorded beacon (`vocabulary.beacon`), so it samples the
 same rows for copy detection and the same Banzhaf coalitions as the recorded run, and
@@ -29,6 +31,7 @@ from mutualmind.errors import IntegrityError, InvalidInput, NotFound
 from mutualmind.vocabulary.copy_rule import copied_datasets
 from mutualmind.vocabulary.deadlines import ROUND_S
 from mutualmind.vocabulary.model_spec import MICRO
+from mutualmind.vocabulary.sign_flips import flip_band, sign_flips
 from mutualmind.vocabulary.states import EntryKind, RoundStatus
 from mutualmind.vocabulary.valuation import round_result_micro
 
@@ -58,12 +61,6 @@ class RoundVerification:
     ledger_index: int
 
 
-def sign_flips(datasets: list[str], recorded: list[int], recomputed: list[int], epsilon_micro: int) -> list[str]:
-    """Datasets paid in one run and slashed in the other (beyond the dead band each way)."""
-    return [d for d, a, b in zip(datasets, recorded, recomputed, strict=True)
-            if (a > epsilon_micro and b < -epsilon_micro) or (a < -epsilon_micro and b > epsilon_micro)]
-
-
 def max_abs_diff_micro(round_id: str, datasets: list[str], recorded: list[int],
                        recomputed: list[int]) -> int:
     """The largest per-dataset difference; lists of different lengths are a disagreement
@@ -83,10 +80,12 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
     if tolerance is not None and not 0 < tolerance < 1e6:
         raise InvalidInput(f"tolerance must be positive, got {tolerance}")
     payload = rounds.round_payload(round_id, statuses=(RoundStatus.CLOSED,))
+    validation = rounds.ledger.state.datasets.get(str(payload.get("validation_dataset", "")), {})
+    noise = rerun_noise_micro(payload["model_spec"].get("metric", "log_loss"), int(validation.get("rows", 0)))
+    epsilon = int(payload.get("epsilon_micro", 0))
+    band = flip_band(epsilon, noise)
     if tolerance is None:
-        validation = rounds.ledger.state.datasets.get(str(payload.get("validation_dataset", "")), {})
-        noise = rerun_noise_micro(payload["model_spec"].get("metric", "log_loss"), int(validation.get("rows", 0)))
-        tolerance = max(int(payload.get("epsilon_micro", 0)), noise) / MICRO
+        tolerance = max(epsilon, noise) / MICRO
     result = next((e.payload for e in rounds.ledger.round_entries(round_id, EntryKind.ROUND_RESULT)), None)
     if result is None:
         raise NotFound(f"round {round_id!r} has no recorded result to verify")
@@ -100,11 +99,11 @@ def verify_round(rounds: Rounds, round_id: str, *, tolerance: float | None = Non
     recorded = list(result["contributions_micro"])
     diff = max_abs_diff_micro(round_id, list(payload["datasets"]), recorded, recomputed)
     tolerance_micro = int(round(tolerance * MICRO))
-    flipped = sign_flips(list(payload["datasets"]), recorded, recomputed, int(payload.get("epsilon_micro", 0)))
+    flipped = sign_flips(list(payload["datasets"]), recorded, recomputed, epsilon, band)
     agrees = diff <= tolerance_micro and not flipped
     verified: dict[str, object] = {
         "round_id": round_id, "job_digest": order.job_digest, "recomputed_micro": recomputed,
-        "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro}
+        "max_abs_diff_micro": diff, "tolerance_micro": tolerance_micro, "flip_band_micro": band}
     if result.get("beacon") is not None:
         verified["beacon"] = order.beacon
     if result.get("copies") is not None and recomputed_copies is not None:

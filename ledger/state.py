@@ -30,6 +30,7 @@ from mutualmind.vocabulary.dataset_terms import (
 from mutualmind.vocabulary.job_digest import job_digest
 from mutualmind.vocabulary.model_spec import ModelSpec, parse_model_spec
 from mutualmind.vocabulary.payloads import MAX_SUPPLY, PPM, validate_payload
+from mutualmind.vocabulary.sign_flips import sign_flips
 from mutualmind.vocabulary.states import UNSETTLED, EntryKind, RoundStatus
 from mutualmind.vocabulary.valuation import (
     K_SIGMA,
@@ -387,7 +388,11 @@ class LedgerState(TournamentRules, OwnershipRules):
         if "beacon" in p and p["beacon"] != record.beacon:
             raise RuleViolation("verification_beacon", f"round {record.round_id}'s result was computed "
                                 f"with beacon {record.beacon[:16] or 'none'}..., the re-run names {p['beacon'][:16]}...")
-        agrees = p["max_abs_diff_micro"] <= p["tolerance_micro"]
+        # a contribution paid in one run and slashed in the other disagrees (beyond the
+        # recorded band; epsilon alone for an entry without one)
+        flipped = sign_flips(record.datasets, record.contributions, p["recomputed_micro"], record.epsilon_micro,
+                             p.get("flip_band_micro")) if record.contributions else []
+        agrees = p["max_abs_diff_micro"] <= p["tolerance_micro"] and not flipped
         recomputed = p.get("recomputed_copies")
         if recomputed is not None:
             if len(recomputed["counts"]) != len(record.datasets):

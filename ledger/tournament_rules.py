@@ -422,7 +422,7 @@ class TournamentRules(StateCore):
                     "contributions_micro": list(record.contributions),
                     "dataset_contributions_micro": [list(c) for c in record.dataset_contributions]}
         verdict = compare(record.tournament_id, models, recorded, p, tolerance_micro=p["tolerance_micro"],
-                          epsilon_micro=record.opened["epsilon_micro"])
+                          epsilon_micro=record.opened["epsilon_micro"], flip_band_micro=p.get("flip_band_micro"))
         if verdict.flipped == ["shape"]:
             raise RuleViolation("verification_shape", "the re-run's numbers do not have the shape of the "
                                 "tournament's models and their datasets")

@@ -221,15 +221,43 @@ def evaluate(inputs: InferenceInputs, model: ModelSpec,
     return outputs
 
 
+OnChunk = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class InferenceKind:
+    """What differs between a round model's and a tournament metamodel's inference job:
+    how its inputs load (before torch: bad input fails in a second), the dealer material
+    it prefetches (rows of material; 0 for none), its evaluation into [rows, outputs]
+    prediction shares, and what its result document adds."""
+
+    load: Callable[[], Any]
+    prefetch: Callable[[Any], float]
+    evaluate: Callable[[Any, OnChunk], np.ndarray]
+    describe: Callable[[Any], dict[str, object]]
+
+
 def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
                   startup: dict[str, object] | None = None) -> dict[str, object]:
-    """Run this party's inference job; writes predictions.bin and result.json. `deadline`
-    (the job's) bounds every wait for a peer; `startup` says how this process was started
-    (a ready worker's pid and wait, `ready.py`)."""
+    """Run this party's inference job on a round's model; writes predictions.bin and
+    result.json. `deadline` (the job's) bounds every wait for a peer; `startup` says how
+    this process was started (a ready worker's pid and wait, `ready.py`)."""
+    return run_inference_kind(spec, InferenceKind(
+        load=lambda: load_inputs(spec),
+        prefetch=lambda inputs: prefetch(inputs, spec.model),
+        evaluate=lambda inputs, on_chunk: evaluate(inputs, spec.model, on_chunk),
+        describe=lambda inputs: {}), deadline, startup)
+
+
+def run_inference_kind(spec: WorkerSpec, kind: InferenceKind, deadline: Deadline | None = None,
+                       startup: dict[str, object] | None = None) -> dict[str, object]:
+    """The job around an inference `kind`: load, join the parties, prefetch, evaluate
+    (progress per chunk), write this party's prediction shares and the result document
+    the node reads (the same shape for every kind), then leave CrypTen."""
     started, cpu_started, started_at = time.monotonic(), time.process_time(), time.time()
     output = Path(spec.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    inputs = load_inputs(spec)   # before torch is imported: bad input fails in a second
+    inputs = kind.load()
     loaded = time.monotonic()
 
     from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, init_crypten, write_atomic
@@ -241,23 +269,22 @@ def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
         communicator = comm.get()
         connected, cpu_connected = time.monotonic(), time.process_time()
         communicator.reset_communication_stats()
-        prefetched = prefetch(inputs, spec.model)
+        prefetched = kind.prefetch(inputs)
         fetched = time.monotonic()
 
         def on_chunk(done: int, total: int) -> None:
             write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(),
                          durable=False)
 
-        outputs = evaluate(inputs, spec.model, on_chunk)
-        rows = outputs.shape[0]
+        outputs = kind.evaluate(inputs, on_chunk)
+        rows, columns = int(outputs.shape[0]), int(outputs.shape[1])
         stats = dict(communicator.get_communication_stats())
         write_atomic(output / PREDICTIONS_FILE, outputs.tobytes())
         finished = time.monotonic()
         document: dict[str, object] = {
             "kind": "inference", "job_id": spec.job_id, "model_id": spec.round_id, "rank": spec.rank,
-            "rows": int(rows), "outputs": int(spec.model.outputs),
-            "predictions": {"file": PREDICTIONS_FILE, "frac_bits": FRAC_BITS,
-                            "shape": [int(rows), int(spec.model.outputs)]},
+            "rows": rows, "outputs": columns,
+            "predictions": {"file": PREDICTIONS_FILE, "frac_bits": FRAC_BITS, "shape": [rows, columns]},
             "comm": {"rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
                      "comm_time_s": float(stats["time"]),
                      # the evaluation itself, and what came before it (imports, inputs, joining)
@@ -276,6 +303,7 @@ def run_inference(spec: WorkerSpec, deadline: Deadline | None = None,
                      "ready_worker": 1.0 if (startup or {}).get("mode") == "ready" else 0.0},
             "wall_s": finished - started, "mpc_s": finished - connected,
             "startup": startup or {"mode": "cold"},
+            **kind.describe(inputs),
         }
         write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
         return document

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from mpcnode.share_store import ShareStore
-from mpcnode.worker.inference import aligned_query_chunks, load_query_share, secret_share
+from mpcnode.worker.inference import (
+    InferenceKind,
+    aligned_query_chunks,
+    load_query_share,
+    run_inference_kind,
+    secret_share,
+)
 from mpcnode.worker.job_spec import WorkerSpec
 from mpcnode.worker.lifetime import Deadline
 from mutualmind.errors import IntegrityError
-from mutualmind.vocabulary.fixed_point import FRAC_BITS
 from mutualmind.vocabulary.model_file import read_share_file
 from mutualmind.vocabulary.model_spec import ModelSpec
 from mutualmind.vocabulary.tournament_job import WorkerTournament
@@ -102,42 +106,10 @@ def evaluate_metamodel(inputs: MetamodelInputs,
 def run_metamodel_inference(spec: WorkerSpec, tournament: WorkerTournament, deadline: Deadline | None = None,
                             startup: dict[str, object] | None = None) -> dict[str, object]:
     """Run this party's metamodel inference job; writes predictions.bin and result.json
-    in the shape `inference.run_inference` writes (the node handles both alike)."""
-    from mpcnode.worker.inference import PREDICTIONS_FILE
-    from mpcnode.worker.run import PROGRESS_FILE, RESULT_FILE, init_crypten, write_atomic
-
-    started, started_at = time.monotonic(), time.time()
-    output = Path(spec.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    inputs = load_metamodel_inputs(spec, tournament)   # before torch: bad input fails in a second
-    crypten = init_crypten(spec, deadline)
-    try:
-        import crypten.communicator as comm
-
-        communicator = comm.get()
-        connected = time.monotonic()
-        communicator.reset_communication_stats()
-
-        def on_chunk(done: int, total: int) -> None:
-            write_atomic(output / PROGRESS_FILE, json.dumps({"done": done, "total": total}).encode(),
-                         durable=False)
-
-        outputs = evaluate_metamodel(inputs, on_chunk)
-        stats = dict(communicator.get_communication_stats())
-        write_atomic(output / PREDICTIONS_FILE, outputs.tobytes())
-        finished = time.monotonic()
-        rows = int(outputs.shape[0])
-        document: dict[str, object] = {
-            "kind": "inference", "job_id": spec.job_id, "model_id": spec.round_id, "rank": spec.rank,
-            "rows": rows, "outputs": 1, "metamodel": {"models": len(inputs.models)},
-            "predictions": {"file": PREDICTIONS_FILE, "frac_bits": FRAC_BITS, "shape": [rows, 1]},
-            "comm": {"rounds": int(stats["rounds"]), "bytes": int(stats["bytes"]),
-                     "comm_time_s": float(stats["time"]), "mpc_s": finished - connected,
-                     "startup_s": connected - started, "started_at": started_at, "finished_at": time.time()},
-            "wall_s": finished - started, "mpc_s": finished - connected,
-            "startup": startup or {"mode": "cold"},
-        }
-        write_atomic(output / RESULT_FILE, json.dumps(document, indent=2, sort_keys=True).encode())
-        return document
-    finally:
-        crypten.uninit()
+    as `inference.run_inference` does (the node handles both alike), with the number of
+    frozen models it combined. No dealer prefetch: its material is fetched as it goes."""
+    return run_inference_kind(spec, InferenceKind(
+        load=lambda: load_metamodel_inputs(spec, tournament),
+        prefetch=lambda inputs: 0.0,
+        evaluate=evaluate_metamodel,
+        describe=lambda inputs: {"metamodel": {"models": len(inputs.models)}}), deadline, startup)

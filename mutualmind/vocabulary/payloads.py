@@ -25,7 +25,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | round_closed | round_id | coordinator | after the result; pool exactly 0 |
 | round_abort_requested | round_id, sponsor, reason, nonce | sponsor | round open; the round's own sponsor; moves nothing (the coordinator's round_aborted follows in the same group commit) |
 | round_aborted | round_id, reason | coordinator | round not closed; pool -> sponsor, stakes unlock (on restart, sponsor or admin abort, expiry, K failed runs) |
-| round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict, optional recomputed_copies {counts [n], samples [n]}, optional beacon | coordinator | round closed; moves nothing (records an `admin round verify` re-run); with recomputed_copies the verdict agrees only if they mark the same datasets copies as the result; optional beacon: the re-run's, equal to the result's |
+| round_verified | round_id, job_digest, recomputed_micro [n], max_abs_diff_micro, tolerance_micro, verdict, optional recomputed_copies {counts [n], samples [n]}, optional beacon, optional flip_band_micro | coordinator | round closed; moves nothing (records an `admin round verify` re-run); with recomputed_copies the verdict agrees only if they mark the same datasets copies as the result; optional beacon: the re-run's, equal to the result's; the verdict disagrees when a contribution is beyond +band in one run and below -band in the other (band: max(epsilon, flip_band_micro), epsilon alone without it) |
 | tournament_opened | tournament_id, sponsor, task {label_kind, metric}, pool, threshold_micro, deadline_ms, slash_rate_ppm, weight_cap_ppm, epsilon_micro, resolution_publisher, datasets [eligible], nonce | sponsor | the model market: every tournament kind and its rules are in `ledger.tournament_rules` (payload builders: `mutualmind.vocabulary.tournament`) |
 | model_submitted | tournament_id, model_id, modeler, recipe {}, datasets [], stake, kept_share_bps, nonce | modeler | (as above) |
 | models_frozen | tournament_id, job_digest, model_commitments [hex per model], attestations | every node | (as above) |
@@ -33,7 +33,7 @@ metrics and contributions integers in millionths, nonces strings (clients use
 | tournament_result | tournament_id, job_digest, metamodel_metric_micro, contributions_micro [per model], dataset_contributions_micro [[per dataset] per model], attestations | every node | (as above) |
 | model_dataset_slashed, model_slashed, tournament_refund, model_rewarded, model_payout, model_stake_returned, tournament_closed | tournament_id and the movement's parties and amount | coordinator | exactly the entries `tournament_settlement.settlement_entries` computes, in its order |
 | tournament_aborted | tournament_id, reason | coordinator | before a result only; then exactly `tournament_settlement.abort_entries` (pool and stakes back) |
-| tournament_verified | tournament_id, job_digest, metamodel_metric_micro, contributions_micro, dataset_contributions_micro (the re-run's), max_abs_diff_micro, tolerance_micro, verdict | coordinator | a result recorded; moves nothing (records an `admin tournament verify` re-run); job_digest the result's; the difference and the verdict are what `tournament_verdict.compare` gives for these numbers against the result's |
+| tournament_verified | tournament_id, job_digest, metamodel_metric_micro, contributions_micro, dataset_contributions_micro (the re-run's), max_abs_diff_micro, tolerance_micro, verdict; optional flip_band_micro | coordinator | a result recorded; moves nothing (records an `admin tournament verify` re-run); job_digest the result's; the difference and the verdict are what `tournament_verdict.compare` gives for these numbers against the result's |
 | model_units_issued | model_id (= source_id), source_kind ("round" or "tournament"), source_id, holders [{to, units}] | coordinator | a mutually owned model (issue 16): every ownership kind and its rules are in `ledger.ownership_rules` (arithmetic: `mutualmind.vocabulary.ownership`); round_opened's optional inference_price_per_1000_rows is the model's price at open |
 | model_units_transferred | model_id, from, to, units, nonce | from | (as above) |
 | inference_ordered | order_id, model_id, user, rows, fee, issued_at_ms, nonce | user | (as above) |
@@ -455,7 +455,7 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "round_id": party_id, "job_digest": hex32, "recomputed_micro": int_list,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
         },
-        optional={"recomputed_copies": copies_field, "beacon": hex32},
+        optional={"recomputed_copies": copies_field, "beacon": hex32, "flip_band_micro": count},
     ),
     # the model market (issue 15); rules in ledger.tournament_rules
     EntryKind.TOURNAMENT_OPENED: KindSpec(
@@ -518,7 +518,8 @@ KINDS: dict[str, KindSpec] = {  # keyed by EntryKind members, looked up by any k
             "tournament_id": party_id, "job_digest": hex32, "metamodel_metric_micro": int64,
             "contributions_micro": per_model_ints, "dataset_contributions_micro": per_model_int_lists,
             "max_abs_diff_micro": count, "tolerance_micro": count, "verdict": verdict,
-        }
+        },
+        optional={"flip_band_micro": count},   # absent before it was recorded: the epsilon
     ),
     # a mutually owned model (issue 16); rules in ledger.ownership_rules
     EntryKind.MODEL_UNITS_ISSUED: KindSpec(

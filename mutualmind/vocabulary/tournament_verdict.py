@@ -8,8 +8,12 @@ in, a verdict out.
 
 Agrees when every revealed number (the metamodel's metric, each model's contribution,
 each dataset's within its model) is within the tolerance of the recorded one, and no
-contribution is beyond +epsilon in one run and below -epsilon in the other (paid in one,
-slashed in the other). A re-run of another shape never agrees.
+contribution flipped sides: beyond +band in one run and below -band in the other (paid in
+one, slashed in the other), whatever the tolerance. A re-run of another shape never agrees.
+
+The band is the larger of the tournament's epsilon and half an honest re-run's noise
+(`sign_flips.flip_band`, recorded in the entry); entries written before it was recorded
+replay with the epsilon alone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from mutualmind.vocabulary.sign_flips import sign_flips
 
 # the three fields of a result (and of a re-run) that carry its revealed numbers
 NUMBER_FIELDS = ("metamodel_metric_micro", "contributions_micro", "dataset_contributions_micro")
@@ -54,15 +60,16 @@ def labelled(models: Models, numbers: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def compare(tournament_id: str, models: Models, recorded: dict[str, Any], recomputed: dict[str, Any], *,
-            tolerance_micro: int, epsilon_micro: int) -> TournamentVerification:
-    """The verdict (module doc)."""
+            tolerance_micro: int, epsilon_micro: int, flip_band_micro: int | None = None) -> TournamentVerification:
+    """The verdict (module doc); `flip_band_micro` None (an entry written before it was
+    recorded) counts flips beyond epsilon."""
     try:
         a, b = labelled(models, recorded), labelled(models, recomputed)
     except ValueError:  # zip(strict=True): the re-run revealed another shape than the record
         return TournamentVerification(tournament_id, False, [], 0, tolerance_micro, ["shape"])
     rows = [(label, x, y) for (label, x), (_, y) in zip(a, b, strict=True)]
     diff = max(abs(x - y) for _, x, y in rows)
-    flipped = [label for label, x, y in rows[1:]
-               if (x > epsilon_micro and y < -epsilon_micro) or (x < -epsilon_micro and y > epsilon_micro)]
+    flipped = sign_flips([label for label, _, _ in rows[1:]], [x for _, x, _ in rows[1:]],
+                         [y for _, _, y in rows[1:]], epsilon_micro, flip_band_micro)
     return TournamentVerification(tournament_id, diff <= tolerance_micro and not flipped, rows, diff,
                                   tolerance_micro, flipped)

@@ -164,6 +164,33 @@ def test_round_verified_records_a_rerun_of_a_closed_round_only(world) -> None:  
     assert verify_ledger(ledger.path).ok
 
 
+def test_round_verified_disagrees_on_a_contribution_that_changed_sides(world) -> None:  # type: ignore[no-untyped-def]
+    """Paid in one run and slashed in the other, beyond the band, disagrees within any
+    tolerance; a change of side inside the recorded band (honest noise near zero) does not;
+    an entry without a band (written before it was recorded) counts flips beyond epsilon."""
+    ledger, market = world
+    ledger.append(*market.round_result("r1", [900_000, 890_000, 880_000, 898_999]))
+    ledger.append("payout", {"round_id": "r1", "to": "alice", "amount": 3000}, None)
+    ledger.append("round_closed", {"round_id": "r1"}, None)
+    record = ledger.state.rounds["r1"]
+    assert record.contributions == (10_000, 20_000, 1_001) and record.epsilon_micro == 1_000
+
+    def verified(recomputed: list[int], verdict: str, **extra: int) -> tuple[str, dict[str, Any], None]:
+        diff = max(abs(a - b) for a, b in zip(record.contributions, recomputed, strict=True))
+        return ("round_verified", {"round_id": "r1", "job_digest": record.job_digest, "recomputed_micro": recomputed,
+                                   "max_abs_diff_micro": diff, "tolerance_micro": 100_000, "verdict": verdict,
+                                   **extra}, None)
+    clear = [10_000, -20_000, 1_001]      # 40,000 apart: within the tolerance, a clear flip
+    _refused(ledger, RuleViolation, verified(clear, "agrees", flip_band_micro=2_500), "verdict_mismatch")
+    ledger.append(*verified(clear, "disagrees", flip_band_micro=2_500))
+    near = [10_000, 20_000, -1_001]       # just past epsilon each way, inside a 2,500 band
+    _refused(ledger, RuleViolation, verified(near, "disagrees", flip_band_micro=2_500), "verdict_mismatch")
+    ledger.append(*verified(near, "agrees", flip_band_micro=2_500))
+    _refused(ledger, RuleViolation, verified(near, "agrees"), "verdict_mismatch")   # no band: epsilon
+    ledger.append(*verified(near, "disagrees"))
+    assert verify_ledger(ledger.path).ok
+
+
 def test_a_result_for_another_job_digest_is_refused(world) -> None:  # type: ignore[no-untyped-def]
     """Attestations must name the digest of this round's model spec and input commitments."""
     ledger, market = world

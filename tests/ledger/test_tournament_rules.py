@@ -462,6 +462,16 @@ def test_a_verification_is_recorded_only_with_the_verdict_its_numbers_give(world
     # a contribution paid in one run and slashed in the other disagrees, within any tolerance
     refused(ledger, RuleViolation, [verified(contributions_micro=[20_000, 8_000], max_abs_diff_micro=16_000,
                                              tolerance_micro=100_000)], "verdict_mismatch")
+    # a dataset at +2,000 re-run at -1,500 (3,500 apart, within the noise): flipped beyond
+    # epsilon (1,000), not beyond a recorded band of 2,500; an entry without the band (written
+    # before it was recorded) replays with epsilon alone
+    near_zero = {"dataset_contributions_micro": [[9_000, 5_000, -1_500], [2_000, 3_000, -9_000]],
+                 "max_abs_diff_micro": 3_500}
+    refused(ledger, RuleViolation, [verified(**near_zero)], "verdict_mismatch")
+    refused(ledger, RuleViolation, [verified(**near_zero, flip_band_micro=2_500, verdict="disagrees")],
+            "verdict_mismatch")
+    ledger.append(*verified(**near_zero, verdict="disagrees"))
+    ledger.append(*verified(**near_zero, flip_band_micro=2_500))
     ledger.append_many([verified(), *_settle(ledger)])
     ledger.append(*verified(tolerance_micro=1_000, verdict="disagrees"))   # after the close too
     path = ledger.path

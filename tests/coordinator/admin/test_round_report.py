@@ -21,7 +21,7 @@ from settled_round import EPSILON_MICRO, settled_round_view  # noqa: E402
 
 from coordinator.admin_cli.round_report import write_round_png  # noqa: E402
 from coordinator.admin_cli.round_table import round_json, round_table  # noqa: E402
-from coordinator.round_verify import max_abs_diff_micro, rerun_noise_micro, sign_flips  # noqa: E402
+from coordinator.round_verify import max_abs_diff_micro, rerun_noise_micro  # noqa: E402
 from mutualmind.errors import IntegrityError, InvalidInput  # noqa: E402
 from mutualmind.vocabulary.payloads import request_message  # noqa: E402
 from mutualmind.vocabulary.round_open import (  # noqa: E402
@@ -31,6 +31,7 @@ from mutualmind.vocabulary.round_open import (  # noqa: E402
     signed_open_round,
 )
 from mutualmind.vocabulary.round_report import render_round_png, round_figure  # noqa: E402
+from mutualmind.vocabulary.sign_flips import flip_band, sign_flips  # noqa: E402
 from mutualmind.vocabulary.signing_keys import (
     generate_signing_key,
     public_key_bytes,
@@ -134,14 +135,19 @@ def test_verify_refuses_contribution_lists_of_different_lengths() -> None:
         max_abs_diff_micro("r1", ["a", "b", "c"], [10, -20], [10, -20])
 
 
-def test_a_sign_flip_across_the_dead_band_never_agrees() -> None:
-    """Paid in one run, slashed in the other: a disagreement even within the noise band;
-    moves inside the band, or on one side of it, are not flips."""
+def test_a_sign_flip_across_the_band_never_agrees() -> None:
+    """Paid in one run, slashed in the other, beyond the band each way: a disagreement;
+    moves inside the band, or on one side of it, are not flips. The band is epsilon, or
+    half the re-run noise when larger, so honest noise near zero makes no flip."""
     datasets = ["a", "b", "c", "d"]
     recorded = [1_500, -1_200, 800, 40_000]
     assert sign_flips(datasets, recorded, [-1_100, 1_300, -900, 38_000], 1_000) == ["a", "b"]
     assert sign_flips(datasets, recorded, recorded, 1_000) == []
     assert sign_flips(datasets, recorded, [1_001, -1_001, -1_000, 1_001], 1_000) == []
+    band = flip_band(1_000, rerun_noise_micro("log_loss", 100))
+    assert band == 2_500
+    assert sign_flips(datasets, recorded, [-1_100, 1_300, -900, 38_000], 1_000, band) == []
+    assert sign_flips(datasets, [3_000, -2_600, 800, 40_000], [-2_501, 2_700, -900, 38_000], 1_000, band) == ["a", "b"]
 
 
 def test_rerun_noise_is_two_validation_rows_on_accuracy() -> None:

@@ -306,8 +306,10 @@ def test_verify_reruns_the_resolution_and_agrees(market: Market, capsys: pytest.
 
     before = _size(market)
     target = ["--data-dir", str(market.cluster.data_dir)]
-    assert main(["admin", "tournament", "verify", "t1", "--json", *target]) == 0
-    view = json.loads(capsys.readouterr().out)
+    code = main(["admin", "tournament", "verify", "t1", "--json", *target])
+    out, err = capsys.readouterr()
+    assert code == 0, (out, err)
+    view = json.loads(out)
     assert view["agrees"] and not view["flipped"]
     labels = [row["number"] for row in view["rows"]]
     assert labels[:4] == ["metamodel", "good", "noisy", "good-copy"] and len(labels) == 4 + 3 * 3
