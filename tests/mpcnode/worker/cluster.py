@@ -153,6 +153,22 @@ def _store_job_data(dirs: list[Path], x: np.ndarray, y: np.ndarray, vx: np.ndarr
     return ids
 
 
+def memory_plane(parties: int) -> dict[str, object]:
+    """Worker-spec fields for parties joined in one process (`plane_memory.run_parties`)."""
+    return {"plane": DEFAULT_PLANE, "plane_addresses": [f"memory:{r + 1}" for r in range(parties)],
+            "certs_dir": "memory"}
+
+
+def store_query(dirs: list[Path], query_id: str, rows: np.ndarray, exponents: tuple[int, ...]) -> None:
+    """A user's query rows (features only) secret-shared into each node's store at the
+    given column exponents, as `provider.predict` shares them."""
+    names = tuple(f"x{i}" for i in range(rows.shape[1]))
+    for r, share in enumerate(split(encode(prescale(rows, exponents)), len(dirs))):
+        ShareStore(dirs[r]).put_array(ShareSpec.of_array(
+            query_id, r, share, provider_id="user", schema=TableSchema(names, names, ""),
+            purpose="inference", column_exponents=exponents), share)
+
+
 def run_job_in_process(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray,
                        provider_rows: list[int], model: dict, parties: int = 3) -> list[dict]:
     """`run_job` with every party a thread of this process on in-memory links
@@ -165,10 +181,8 @@ def run_job_in_process(root: Path, x: np.ndarray, y: np.ndarray, vx: np.ndarray,
 
     dirs = [root / f"node{i}" for i in range(parties)]
     ids = _store_job_data(dirs, x, y, vx, vy, provider_rows)
-    plane = {"plane": DEFAULT_PLANE, "plane_addresses": [f"memory:{r + 1}" for r in range(parties)],
-             "certs_dir": "memory"}
     specs = [parse_worker_spec(json.dumps({**worker_spec("job", r, parties, 1, dirs[r], root / f"out{r}", ids, "val",
-                                                         model), **plane}))
+                                                         model), **memory_plane(parties)}))
              for r in range(parties)]
     return run_parties(parties, lambda rank: run(specs[rank], joined=True), job_id="job")
 

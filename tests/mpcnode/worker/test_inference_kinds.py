@@ -22,20 +22,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_diabetes
 
-from mpcnode.share_store import ShareSpec, ShareStore
+from mpcnode.share_store import ShareStore
 from mpcnode.worker.inference import evaluate, load_inputs, prefetch
 from mpcnode.worker.job_spec import parse_worker_spec
 from mpcnode.worker.plane_memory import run_parties
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
-from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from mutualmind.vocabulary.model_file import predict, read_share_file, reconstruct
 from mutualmind.vocabulary.model_spec import parse_model_spec
-from provider.sharing import prescale
 from tests.mpcnode.worker.cluster import (
-    encode,
+    memory_plane,
     run_job_in_process,
-    split,
+    store_query,
     worker_spec,
 )
 
@@ -63,14 +60,9 @@ def test_linear_regression_predictions_are_the_models_values_in_raw_label_units(
     exponents = tuple(int(e) for e in np.max([stored.describe(d).exponents[:features]
                                               for d in ("p0", "p1", "p2", "val")], axis=0))
     queries = x[end:end + QUERY_ROWS]                     # rows the model never saw
-    names = tuple(f"x{i}" for i in range(features))
-    for r, share in enumerate(split(encode(prescale(queries, exponents)), PARTIES)):
-        ShareStore(dirs[r]).put_array(ShareSpec.of_array(
-            "q-linear", r, share, provider_id="user", schema=TableSchema(names, names, ""),
-            purpose="inference", column_exponents=exponents), share)
+    store_query(dirs, "q-linear", queries, exponents)
 
-    plane = {"plane": DEFAULT_PLANE, "plane_addresses": [f"memory:{r + 1}" for r in range(PARTIES)],
-             "certs_dir": "memory"}
+    plane = memory_plane(PARTIES)
     specs = [parse_worker_spec(json.dumps(
         {**worker_spec("q-linear", r, PARTIES, 1, dirs[r], tmp_path / f"inf{r}", ["q-linear"], "", LINEAR),
          **plane, "kind": "inference", "model_dir": str(tmp_path / f"out{r}")}))

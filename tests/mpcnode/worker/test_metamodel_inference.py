@@ -23,21 +23,24 @@ import pytest
 import torch
 from sklearn.datasets import load_breast_cancer
 
-from mpcnode.share_store import ShareSpec, ShareStore
 from mpcnode.worker.backend import PlainBackend
 from mpcnode.worker.job_spec import parse_worker_spec
 from mpcnode.worker.metamodel_inference import evaluate_metamodel, load_metamodel_inputs
 from mpcnode.worker.plane_memory import run_parties
 from mpcnode.worker.tournament_run import train_frozen
 from mutualmind.errors import IntegrityError
-from mutualmind.vocabulary.data_plane import DEFAULT_PLANE
-from mutualmind.vocabulary.dataset import TableSchema
 from mutualmind.vocabulary.fixed_point import SCALE
 from mutualmind.vocabulary.metamodel_weights import metamodel_weights
 from mutualmind.vocabulary.model_spec import parse_model_spec
 from mutualmind.vocabulary.tournament_job import WorkerModel, WorkerTournament
-from provider.sharing import prescale
-from tests.mpcnode.worker.cluster import encode, split, store_dataset, worker_spec
+from tests.mpcnode.worker.cluster import (
+    encode,
+    memory_plane,
+    split,
+    store_dataset,
+    store_query,
+    worker_spec,
+)
 
 PARTIES = 3
 FEATURES, TRAIN_ROWS, QUERY_ROWS = 6, 160, 20
@@ -104,13 +107,8 @@ def test_metamodel_predictions_are_the_stake_weighted_average_of_the_frozen_mode
     # the user's rows, column 0 one power of two coarser than the freeze's (an exact shift)
     query_exponents = tuple(int(e) + (1 if i == 0 else 0) for i, e in enumerate(exponents))
     queries = x[TRAIN_ROWS:TRAIN_ROWS + QUERY_ROWS]
-    names = tuple(f"x{i}" for i in range(FEATURES))
-    for r, share in enumerate(split(encode(prescale(queries, query_exponents)), PARTIES)):
-        ShareStore(dirs[r]).put_array(ShareSpec.of_array(
-            "q-meta", r, share, provider_id="user", schema=TableSchema(names, names, ""),
-            purpose="inference", column_exponents=query_exponents), share)
-    plane = {"plane": DEFAULT_PLANE, "plane_addresses": [f"memory:{r + 1}" for r in range(PARTIES)],
-             "certs_dir": "memory"}
+    store_query(dirs, "q-meta", queries, query_exponents)
+    plane = memory_plane(PARTIES)
     specs = [parse_worker_spec(json.dumps(
         {**worker_spec("q-meta", r, PARTIES, 1, dirs[r], tmp_path / f"inf{r}", ["q-meta"], "",
                        {"kind": "logistic"}), **plane, "kind": "inference", "model_dir": str(folders[r])}))
